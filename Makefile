@@ -1,0 +1,44 @@
+# ombud — two commands do all set-up on a fresh machine: `make demo` and `make test`.
+# Each bootstraps .venv when needed and re-installs when pyproject.toml changes.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DEV    := $(VENV)/.installed-dev
+BENCH  := $(VENV)/.installed-bench
+
+.PHONY: demo test bench bench-quick lint clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+		|| { echo "ombud needs Python >= 3.11 (set PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(DEV): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+$(BENCH): pyproject.toml $(DEV)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	@touch $@
+
+demo: $(DEV)
+	$(BIN)/ombud demo
+
+test: $(DEV)
+	$(BIN)/python -m pytest
+
+bench: $(BENCH)
+	$(BIN)/python bench/ledger.py
+
+bench-quick: $(BENCH)
+	$(BIN)/python bench/ledger.py --quick
+
+lint: $(DEV)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy --strict src
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,173 @@
+"""The log's HTTP face: the C2SP tlog-tiles read API and JSON proofs.
+
+Threat model: anyone may call these routes. They are read-only, serve only what the latest
+signed checkpoint commits to (no unpublished entries, no proofs for unsigned sizes), cap
+request bodies, and answer bad input with RFC 9457 problem details.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from starlette.middleware.gzip import GZipMiddleware
+
+from ombud import __version__
+from ombud.api.problems import ombud_error_handler, problem, validation_error_handler
+from ombud.config import Settings
+from ombud.errors import NotFoundError, OmbudError
+from ombud.ledger.log import Log
+from ombud.ledger.logdir import open_log
+from ombud.ledger.store import StoredCheckpoint
+from ombud.ledger.tiles import TILE_HEIGHT, TILE_WIDTH, parse_path
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger("ombud.api")
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+CHECKPOINT_CACHE = "public, max-age=2, must-revalidate"
+_MAX_SIZE = (1 << 64) - 1
+
+
+def _b64(h: bytes) -> str:
+    return base64.b64encode(h).decode()
+
+
+def _published(log: Log) -> StoredCheckpoint:
+    latest = log.latest_checkpoint()
+    if latest is None:
+        raise NotFoundError("the log has not published a checkpoint yet")
+    return latest
+
+
+async def _sign_checkpoints(log: Log, interval: float) -> None:
+    """Sign a checkpoint whenever the log has grown, every ``interval`` seconds."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            latest = log.latest_checkpoint()
+            if latest is None or log.state().size > latest.size:
+                signed = await asyncio.to_thread(log.checkpoint)
+                logger.info("signed checkpoint of size %d", signed.checkpoint.size)
+        except OmbudError as exc:
+            logger.error("could not sign a checkpoint: %s", exc)
+
+
+def create_app(settings: Settings, *, log: Log | None = None, sign_checkpoints: bool = False) -> FastAPI:
+    """Build the API over the deployment in ``settings.data_dir`` (or over ``log``)."""
+    owned = log is None
+    the_log = open_log(settings.data_dir, settings.log, with_key=sign_checkpoints) if log is None else log
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task = None
+        if sign_checkpoints:
+            task = asyncio.create_task(
+                _sign_checkpoints(the_log, settings.log.checkpoint_interval_s)
+            )
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if owned:
+                the_log.close()
+
+    app = FastAPI(
+        title="ombud",
+        version=__version__,
+        summary="A witnessed, tamper-evident ledger for a city's sensors and residents.",
+        lifespan=lifespan,
+    )
+    app.state.log = the_log
+    app.add_exception_handler(OmbudError, ombud_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    max_body = settings.server.max_request_bytes
+
+    @app.middleware("http")
+    async def cap_request_size(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > max_body):
+            return problem(413, "Content Too Large", f"request bodies are limited to {max_body} bytes")
+        return await call_next(request)
+
+    @app.get(
+        "/checkpoint",
+        summary="The latest signed checkpoint (C2SP tlog-checkpoint).",
+        response_class=Response,
+        tags=["tlog-tiles"],
+    )
+    def get_checkpoint() -> Response:
+        latest = _published(the_log)
+        return Response(
+            latest.note,
+            media_type="text/plain; charset=utf-8",
+            headers={"Cache-Control": CHECKPOINT_CACHE},
+        )
+
+    @app.get(
+        "/tile/{path:path}",
+        summary="A hash tile or entry bundle (C2SP tlog-tiles).",
+        response_class=Response,
+        tags=["tlog-tiles"],
+    )
+    def get_tile(path: str) -> Response:
+        ref = parse_path("tile/" + path)
+        size = _published(the_log).size
+        count = size if ref.is_entries else size >> (TILE_HEIGHT * ref.level)
+        if ref.index * TILE_WIDTH + ref.width > count:
+            raise NotFoundError(f"{ref.path} is beyond the published tree of size {size}")
+        if ref.is_entries:
+            data = the_log.bundle(ref.index, ref.width)
+        else:
+            data = the_log.tile(ref.level, ref.index, ref.width)
+        return Response(
+            data, media_type="application/octet-stream", headers={"Cache-Control": IMMUTABLE}
+        )
+
+    @app.get("/proof/inclusion", summary="RFC 9162 inclusion proof.", tags=["proofs"])
+    def get_inclusion(
+        index: Annotated[int, Query(ge=0, le=_MAX_SIZE, description="0-based leaf index")],
+        size: Annotated[
+            int | None, Query(ge=1, le=_MAX_SIZE, description="tree size (default: published)")
+        ] = None,
+    ) -> dict[str, Any]:
+        published = _published(the_log).size
+        size = published if size is None else size
+        if size > published:
+            raise NotFoundError(f"tree size {size} is larger than the published size {published}")
+        proof = the_log.inclusion_proof(index, size)
+        return {
+            "index": index,
+            "size": size,
+            "leaf_hash": _b64(the_log.node(0, index)),
+            "proof": [_b64(h) for h in proof],
+        }
+
+    @app.get("/proof/consistency", summary="RFC 9162 consistency proof.", tags=["proofs"])
+    def get_consistency(
+        old: Annotated[int, Query(ge=0, le=_MAX_SIZE, description="earlier tree size")],
+        new: Annotated[
+            int | None, Query(ge=0, le=_MAX_SIZE, description="later tree size (default: published)")
+        ] = None,
+    ) -> dict[str, Any]:
+        published = _published(the_log).size
+        new = published if new is None else new
+        if new > published:
+            raise NotFoundError(f"tree size {new} is larger than the published size {published}")
+        proof = the_log.consistency_proof(old, new)
+        return {"old": old, "new": new, "proof": [_b64(h) for h in proof]}
+
+    return app

@@ -1,0 +1,144 @@
+"""Settings: one typed, immutable object read from a deployment's ``ombud.toml`` and the
+environment, and passed to whatever needs it (never an import-time global).
+
+Threat model: the settings file is written by the operator and may be edited by hand; every
+value is type- and range-checked with an error naming the key, and no secret is ever stored in
+it (keys live in their own 0600 files).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from ombud.errors import ConfigError
+
+__all__ = ["SETTINGS_FILE", "LogSettings", "ServerSettings", "Settings", "parse_listen"]
+
+SETTINGS_FILE = "ombud.toml"
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """``HOST:PORT`` → (host, port), with a clear error for anything else."""
+    host, sep, port_s = listen.rpartition(":")
+    if not sep or not host or not port_s.isdigit() or not 0 < int(port_s) < 65536:
+        raise ConfigError(f"listen address {listen!r} is not HOST:PORT")
+    return host.strip("[]"), int(port_s)
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    """How the sequencer batches and how much the log keeps in memory."""
+
+    batch_max_entries: int = 4096
+    """Entries committed in one transaction at most."""
+    batch_max_age_ms: int = 50
+    """Milliseconds an append may wait for its batch to fill before it is committed anyway."""
+    tile_cache: int = 4096
+    """Tiles (about 16 KiB each with their interior) kept in memory for serving proofs."""
+    checkpoint_interval_s: int = 5
+    """Seconds between checkpoints signed by ``ombud serve`` while the log grows."""
+
+    def __post_init__(self) -> None:
+        _check_range("log.batch_max_entries", self.batch_max_entries, 1, 1_000_000)
+        _check_range("log.batch_max_age_ms", self.batch_max_age_ms, 0, 60_000)
+        _check_range("log.tile_cache", self.tile_cache, 16, 10_000_000)
+        _check_range("log.checkpoint_interval_s", self.checkpoint_interval_s, 1, 86_400)
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    listen: str = "127.0.0.1:8421"
+    max_request_bytes: int = 1 << 20
+
+    def __post_init__(self) -> None:
+        parse_listen(self.listen)
+        _check_range("server.max_request_bytes", self.max_request_bytes, 1024, 1 << 30)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable about one deployment, rooted at ``data_dir``."""
+
+    data_dir: Path
+    log: LogSettings = field(default_factory=LogSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
+
+    @classmethod
+    def load(cls, data_dir: Path, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read ``DIR/ombud.toml``; ``OMBUD_<SECTION>_<KEY>`` environment variables override it.
+
+        Refuses a directory that ``ombud init`` did not create.
+        """
+        path = data_dir / SETTINGS_FILE
+        if not path.is_file():
+            raise ConfigError(
+                f"{data_dir} is not an ombud data directory (no {SETTINGS_FILE}); "
+                f"create it with `ombud init --data-dir {data_dir}`"
+            )
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read {path}: {exc}") from exc
+        return cls.from_mapping(data_dir, raw, os.environ if environ is None else environ)
+
+    @classmethod
+    def from_mapping(
+        cls, data_dir: Path, raw: Mapping[str, Any], environ: Mapping[str, str] | None = None
+    ) -> Settings:
+        environ = environ or {}
+        sections: dict[str, Any] = {}
+        for name, kind in (("log", LogSettings), ("server", ServerSettings)):
+            table = raw.get(name, {})
+            if not isinstance(table, dict):
+                raise ConfigError(f"[{name}] in {SETTINGS_FILE} must be a table")
+            known = {f.name: f for f in fields(kind)}
+            for key in table:
+                if key not in known:
+                    raise ConfigError(f"unknown setting {name}.{key} in {SETTINGS_FILE}")
+            values = dict(table)
+            for key, f in known.items():
+                env = environ.get(f"OMBUD_{name.upper()}_{key.upper()}")
+                if env is not None:
+                    values[key] = _from_env(f"{name}.{key}", env, f.type)
+            for key, value in values.items():
+                expected = int if known[key].type in ("int", int) else str
+                if isinstance(value, bool) or not isinstance(value, expected):
+                    raise ConfigError(f"{name}.{key} must be {expected.__name__}, not {value!r}")
+            sections[name] = kind(**values)
+        unknown = set(raw) - set(sections)
+        if unknown:
+            raise ConfigError(f"unknown section(s) {sorted(unknown)} in {SETTINGS_FILE}")
+        return cls(data_dir, **sections)
+
+    def with_overrides(self, **sections: Any) -> Settings:
+        return replace(self, **sections)
+
+    def to_toml(self) -> str:
+        """The settings file ``ombud init`` writes: every setting, with its meaning."""
+        out = ["# ombud deployment settings. Secrets never go here: keys have their own files.", ""]
+        for name, section in (("log", self.log), ("server", self.server)):
+            out.append(f"[{name}]")
+            for f in fields(section):
+                value = getattr(section, f.name)
+                out.append(f"{f.name} = {value!r}" if isinstance(value, int) else f'{f.name} = "{value}"')
+            out.append("")
+        return "\n".join(out)
+
+
+def _check_range(name: str, value: int, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"{name} must be an integer between {low} and {high}, not {value!r}")
+
+
+def _from_env(name: str, value: str, kind: object) -> int | str:
+    if kind in ("int", int):
+        try:
+            return int(value)
+        except ValueError:
+            raise ConfigError(f"environment override of {name} must be an integer") from None
+    return value

@@ -1,0 +1,63 @@
+"""The one error hierarchy of ombud.
+
+Threat model: errors cross trust boundaries (CLI output, HTTP problem details, logs), so their
+messages name what was wrong with the input and never carry secrets or personal data.
+
+    OmbudError
+    ├── VerificationError          something does not verify: never trust the input after this
+    │   ├── ProofError             a Merkle inclusion/consistency proof is wrong
+    │   ├── SignatureError         a note signature or cosignature is wrong, missing or unknown
+    │   └── InconsistentTreeError  two tree heads cannot both be honest views of one log
+    ├── MalformedError             input does not follow its format (parse errors)
+    │   └── EntryTooLargeError     a log entry over the 65,535-byte tlog-tiles limit
+    ├── NotFoundError              an index, size, tile or file that does not exist (yet)
+    ├── ConfigError                a data directory or setting that is missing or invalid
+    └── StorageError               the store failed or holds data that contradicts itself
+        └── StaleStateError        another writer appended first; reload and retry
+"""
+
+from __future__ import annotations
+
+
+class OmbudError(Exception):
+    """Base class of every error ombud raises on purpose."""
+
+
+class VerificationError(OmbudError):
+    """Data failed a cryptographic or structural verification."""
+
+
+class ProofError(VerificationError):
+    """A Merkle inclusion or consistency proof does not verify (RFC 9162 §2.1.3, §2.1.4)."""
+
+
+class SignatureError(VerificationError):
+    """A signed note carries a bad signature, or no signature from a trusted key."""
+
+
+class InconsistentTreeError(VerificationError):
+    """Two tree heads of the same log contradict each other (fork, rollback or tampering)."""
+
+
+class MalformedError(OmbudError, ValueError):
+    """Input that does not follow its specified format."""
+
+
+class EntryTooLargeError(MalformedError):
+    """A log entry longer than the uint16 length prefix of tlog-tiles entry bundles allows."""
+
+
+class NotFoundError(OmbudError, LookupError):
+    """Something asked for does not exist: an index past the tree size, a missing tile."""
+
+
+class ConfigError(OmbudError):
+    """A data directory that was not initialised, or a setting with an invalid value."""
+
+
+class StorageError(OmbudError):
+    """The store failed, or its contents contradict themselves (corruption, tampering)."""
+
+
+class StaleStateError(StorageError):
+    """The store moved on since it was read (another sequencer appended); nothing was written."""

@@ -1,0 +1,197 @@
+"""Events: the facts ombud records, as leaves of the ledger.
+
+Threat model: a leaf is public and permanent, so it must have exactly one byte encoding (RFC
+8785 JSON Canonicalization, checked on the way in, so two encodings of one event cannot both be
+logged) and must never hold personal data: personal payloads stay off the ledger and the leaf
+carries a salted commitment ``SHA-256(salt || payload)``, which says nothing once the salt is
+destroyed (crypto-shredding) yet still proves the payload when both are shown.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any
+
+import rfc8785
+
+from ombud.errors import MalformedError, VerificationError
+from ombud.ledger.tiles import MAX_ENTRY_SIZE
+
+__all__ = [
+    "ENVELOPE_VERSION",
+    "KINDS",
+    "SALT_SIZE",
+    "Event",
+    "commit",
+    "format_time",
+    "new_salt",
+    "parse_time",
+    "verify_commitment",
+]
+
+ENVELOPE_VERSION = 1
+SALT_SIZE = 32
+
+KINDS = frozenset(
+    {
+        "device.registered",
+        "device.revoked",
+        "observation.accepted",
+        "observation.quarantined",
+        "observation.released",
+        "issuer.key_published",
+        "post.accepted",
+        "post.flagged",
+        "consent.granted",
+        "consent.withdrawn",
+        "subject.erased",
+        "payload.purged",
+        "dp.released",
+        "access.requested",
+        "access.approved",
+        "access.read",
+        "seal.disclosed",
+        "roster.changed",
+        "tender.published",
+        "bid.committed",
+        "bid.revealed",
+        "award.made",
+        "vote.cast",
+        "decision.recorded",
+        "result.updated",
+        "witness.policy_changed",
+        "log.key_rotated",
+    }
+)
+"""Every event kind ombud records: dotted noun + past participle (DESIGN §4)."""
+
+_FIELDS = {"v", "kind", "at", "actor", "body"}
+_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
+_MAX_ACTOR = 200
+
+
+def format_time(at: datetime) -> str:
+    """RFC 3339 in UTC with a ``Z``: seconds, plus microseconds when there are any."""
+    if at.tzinfo is None:
+        raise MalformedError("event time must be timezone-aware")
+    at = at.astimezone(UTC)
+    spec = "%Y-%m-%dT%H:%M:%S.%fZ" if at.microsecond else "%Y-%m-%dT%H:%M:%SZ"
+    return at.strftime(spec)
+
+
+def parse_time(text: str) -> datetime:
+    if not _TIME.fullmatch(text):
+        raise MalformedError(f"{text[:40]!r} is not an RFC 3339 UTC time like 2026-01-31T12:00:00Z")
+    try:
+        at = datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
+    except ValueError:
+        raise MalformedError(f"{text!r} is not a valid date and time") from None
+    if format_time(at) != text:
+        raise MalformedError(f"{text!r} is not in canonical form ({format_time(at)})")
+    return at
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise MalformedError(f"duplicate JSON member {key!r}")
+        obj[key] = value
+    return obj
+
+
+def _reject_constant(name: str) -> None:
+    raise MalformedError(f"{name} is not JSON")
+
+
+def _canonical(obj: object) -> bytes:
+    try:
+        return rfc8785.dumps(obj)
+    except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
+        raise MalformedError(f"value cannot be canonicalised as JSON (RFC 8785): {exc}") from None
+
+
+@dataclass(frozen=True)
+class Event:
+    """``{"v":1,"kind":…,"at":…,"actor":…,"body":{…}}`` — one leaf of the ledger."""
+
+    kind: str
+    at: datetime
+    actor: str
+    body: Mapping[str, Any]
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise MalformedError(f"unknown event kind {self.kind!r}")
+        if not isinstance(self.actor, str) or not 0 < len(self.actor) <= _MAX_ACTOR:
+            raise MalformedError(f"event actor must be 1 to {_MAX_ACTOR} characters")
+        if not isinstance(self.body, Mapping):
+            raise MalformedError("event body must be a JSON object")
+        version = self.body.get("v")
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise MalformedError("event body must carry its version as a positive integer 'v'")
+        format_time(self.at)
+        object.__setattr__(self, "body", MappingProxyType(dict(self.body)))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "v": ENVELOPE_VERSION,
+            "kind": self.kind,
+            "at": format_time(self.at),
+            "actor": self.actor,
+            "body": dict(self.body),
+        }
+
+    def to_bytes(self) -> bytes:
+        """The canonical bytes that become the ledger leaf."""
+        data = _canonical(self.to_json())
+        if len(data) > MAX_ENTRY_SIZE:
+            raise MalformedError(f"event is {len(data)} bytes; ledger entries are at most {MAX_ENTRY_SIZE}")
+        return data
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Event:
+        """Parse a leaf; refuses anything that is not exactly the canonical encoding."""
+        try:
+            obj = json.loads(
+                data.decode("utf-8"),
+                object_pairs_hook=_reject_duplicates,
+                parse_constant=_reject_constant,
+            )
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise MalformedError(f"event is not JSON: {exc}") from None
+        if not isinstance(obj, dict) or set(obj) != _FIELDS:
+            raise MalformedError(f"an event is an object with exactly {sorted(_FIELDS)}")
+        if obj["v"] != ENVELOPE_VERSION or isinstance(obj["v"], bool):
+            raise MalformedError(f"unsupported event envelope version {obj['v']!r}")
+        if not isinstance(obj["at"], str):
+            raise MalformedError("event time must be a string")
+        event = cls(obj["kind"], parse_time(obj["at"]), obj["actor"], obj["body"])
+        if _canonical(obj) != data:
+            raise MalformedError("event is not in RFC 8785 canonical form")
+        return event
+
+
+def new_salt(random_bytes: Callable[[int], bytes] = os.urandom) -> bytes:
+    return random_bytes(SALT_SIZE)
+
+
+def commit(payload: bytes, salt: bytes) -> bytes:
+    """The salted commitment ``SHA-256(salt || payload)`` a leaf holds instead of a payload."""
+    if len(salt) != SALT_SIZE:
+        raise MalformedError(f"a commitment salt is {SALT_SIZE} bytes")
+    return hashlib.sha256(salt + payload).digest()
+
+
+def verify_commitment(commitment: bytes, payload: bytes, salt: bytes) -> None:
+    """Check that ``payload`` and ``salt`` open ``commitment`` (constant-time comparison)."""
+    if not hmac.compare_digest(commit(payload, salt), commitment):
+        raise VerificationError("payload and salt do not match the commitment")

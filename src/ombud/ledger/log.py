@@ -1,0 +1,445 @@
+"""The log: a sequencer that makes appends durable in batches, an integrator that grows the tiled
+Merkle tree, checkpoint signing, and proofs served from stored tiles.
+
+Threat model: the process may be killed at any instant and the operator may be dishonest. An
+append is acknowledged only after the batch holding it is committed; sequencing and integration
+of a batch are one transaction, so the stored tree never lags or leads its entries; and a
+checkpoint is signed only over integrated state that is provably consistent (RFC 9162 §2.1.4)
+with the last checkpoint this log signed, so the log cannot be made to sign a fork.
+
+Integration is a pure function (``integrate``) from the tree's right edge and a batch of
+entries to the tiles and bundles to write; it could run in its own process if a PostgreSQL
+store ever needs that. Proofs are computed from the interior nodes stored with each tile: an
+inclusion proof reads at most one tile per 8 tree levels (three reads at a million entries).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+from ombud.errors import (
+    InconsistentTreeError,
+    MalformedError,
+    NotFoundError,
+    ProofError,
+    StaleStateError,
+    StorageError,
+)
+from ombud.ledger import merkle, note
+from ombud.ledger.checkpoint import Checkpoint, SignedCheckpoint, open_checkpoint
+from ombud.ledger.store import Batch, LogStore, StoredCheckpoint, TreeState
+from ombud.ledger.tiles import (
+    MAX_ENTRY_SIZE,
+    TILE_HEIGHT,
+    TILE_WIDTH,
+    TileNodes,
+    check_entry,
+    decode_bundle,
+)
+
+__all__ = ["BatchPolicy", "Edge", "Log", "Sequencer", "integrate"]
+
+_sha256 = hashlib.sha256
+
+
+# --- integration (pure) ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Edge:
+    """The right edge of the tree: the partial tile of each level and the partial bundle.
+
+    Everything left of the edge is immutable and lives only in the store; this is all the
+    integrator needs in memory (a few kilobytes at any size).
+    """
+
+    size: int
+    root: bytes
+    tiles: tuple[TileNodes | None, ...]
+    """The partial tile (with interior) at each level; None where the level has no partial tile."""
+    bundle: tuple[bytes, ...]
+    """Encoded (length-prefixed) entries of the partial entry bundle."""
+
+    @classmethod
+    def empty(cls) -> Edge:
+        return cls(0, merkle.EMPTY_ROOT, (), ())
+
+
+def _root(tiles: Sequence[TileNodes | None]) -> bytes:
+    pieces = [h for tile in reversed(tiles) if tile is not None for h in tile.edge()]
+    return merkle.fold(pieces) if pieces else merkle.EMPTY_ROOT
+
+
+@dataclass(frozen=True)
+class Integration:
+    edge: Edge
+    batch: Batch
+
+
+def integrate(edge: Edge, entries: Sequence[bytes], leaf_hashes: Sequence[bytes]) -> Integration:
+    """Append ``entries`` (with their precomputed leaf hashes) to the tree at ``edge``.
+
+    Returns the new edge and the batch to write: every tile and bundle that became full, and the
+    new version of every partial one that changed.
+    """
+    if len(entries) != len(leaf_hashes):
+        raise MalformedError("entries and leaf hashes differ in number")
+    size = edge.size
+    new_size = size + len(entries)
+    written: list[tuple[int, int, TileNodes]] = []
+    tiles = list(edge.tiles)
+    carry = list(leaf_hashes)
+    level = 0
+    while carry:
+        if level == len(tiles):
+            tiles.append(None)
+        old = tiles[level]
+        row = (old.hashes() if old is not None else []) + carry
+        first = size >> (TILE_HEIGHT * (level + 1))
+        carry = []
+        full = len(row) // TILE_WIDTH
+        for t in range(full):
+            tile = TileNodes.build(row[t * TILE_WIDTH : (t + 1) * TILE_WIDTH])
+            written.append((level, first + t, tile))
+            carry.append(tile.root())
+        rest = row[full * TILE_WIDTH :]
+        partial = TileNodes.build(rest) if rest else None
+        tiles[level] = partial
+        if partial is not None:
+            written.append((level, first + full, partial))
+        level += 1
+
+    encoded = [len(e).to_bytes(2, "big") + e for e in entries]
+    row_entries = list(edge.bundle) + encoded
+    first_bundle = size >> TILE_HEIGHT
+    bundles: list[tuple[int, int, bytes]] = []
+    full = len(row_entries) // TILE_WIDTH
+    for t in range(full):
+        chunk = row_entries[t * TILE_WIDTH : (t + 1) * TILE_WIDTH]
+        bundles.append((first_bundle + t, TILE_WIDTH, b"".join(chunk)))
+    rest_entries = tuple(row_entries[full * TILE_WIDTH :])
+    if rest_entries:
+        bundles.append((first_bundle + full, len(rest_entries), b"".join(rest_entries)))
+
+    root = _root(tiles)
+    new_edge = Edge(new_size, root, tuple(tiles), rest_entries)
+    return Integration(new_edge, Batch(TreeState(new_size, root), written, bundles))
+
+
+# --- the log -----------------------------------------------------------------------------------
+
+
+class _TileCache:
+    """Recently read tiles. Full tiles never change and a partial tile only grows, so a cached
+    tile is good for every request it is wide enough for."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = max(capacity, 16)
+        self.tiles: dict[tuple[int, int], TileNodes] = {}
+
+    def get(self, key: tuple[int, int], width: int) -> TileNodes | None:
+        tile = self.tiles.get(key)
+        return tile if tile is not None and tile.width >= width else None
+
+    def put(self, key: tuple[int, int], tile: TileNodes) -> None:
+        if len(self.tiles) >= self.capacity and key not in self.tiles:
+            self.tiles.pop(next(iter(self.tiles)), None)
+        self.tiles[key] = tile
+
+
+class Log:
+    """One append-only log over a ``LogStore``, signing with ``signer``.
+
+    ``signer`` may be None for a read-only log (a server that only serves proofs and tiles).
+    Thread-safe: appends are serialised, reads run concurrently.
+    """
+
+    def __init__(
+        self,
+        store: LogStore,
+        signer: note.Signer | None,
+        *,
+        tile_cache: int = 4096,
+    ) -> None:
+        self.store = store
+        self.origin = store.origin()
+        self.signer = signer
+        if signer is not None and signer.sig_type != note.ALG_ED25519:
+            raise MalformedError("a log signs its checkpoints with an Ed25519 (type 0x01) key")
+        self._cache = _TileCache(tile_cache)
+        self._write_lock = threading.Lock()
+        self._edge = self._load_edge()
+
+    # --- state ---------------------------------------------------------------------------------
+
+    @property
+    def size(self) -> int:
+        """The integrated size as this process last wrote or loaded it."""
+        return self._edge.size
+
+    def state(self) -> TreeState:
+        """The integrated state in the store (which another process may have grown)."""
+        return self.store.state()
+
+    def _load_edge(self) -> Edge:
+        state = self.store.state()
+        tiles: list[TileNodes | None] = []
+        level = 0
+        while state.size >> (TILE_HEIGHT * level):
+            width = (state.size >> (TILE_HEIGHT * level)) % TILE_WIDTH
+            tile = None
+            if width:
+                index = state.size >> (TILE_HEIGHT * (level + 1))
+                stored = self.store.read_tile(level, index)
+                if stored is None or stored.width != width:
+                    raise StorageError(
+                        f"stored tile {level}/{index} does not match the tree size {state.size}"
+                    )
+                tile = stored
+            tiles.append(tile)
+            level += 1
+        count = state.size % TILE_WIDTH
+        bundle: tuple[bytes, ...] = ()
+        if count:
+            stored_bundle = self.store.read_bundle(state.size >> TILE_HEIGHT)
+            if stored_bundle is None or stored_bundle[0] != count:
+                raise StorageError(f"stored entry bundle does not match the tree size {state.size}")
+            entries = decode_bundle(stored_bundle[1], count)
+            bundle = tuple(len(e).to_bytes(2, "big") + e for e in entries)
+        if _root(tiles) != state.root:
+            raise StorageError(f"stored tiles do not hash to the stored root at size {state.size}")
+        return Edge(state.size, state.root, tuple(tiles), bundle)
+
+    # --- appending -----------------------------------------------------------------------------
+
+    def append_batch(self, entries: Sequence[bytes]) -> int:
+        """Append ``entries`` in one durable transaction; returns the index of the first.
+
+        When this returns, every entry is committed and integrated. On error nothing is written.
+        """
+        if not entries:
+            return self.size
+        for entry in entries:
+            if len(entry) > MAX_ENTRY_SIZE:
+                check_entry(entry)
+        hashes = [_sha256(b"\x00" + e).digest() for e in entries]
+        with self._write_lock:
+            for _attempt in range(10):
+                edge = self._edge
+                result = integrate(edge, entries, hashes)
+                try:
+                    self.store.write(edge.size, result.batch)
+                except StaleStateError:
+                    self._edge = self._load_edge()  # another process appended; rebase on it
+                    continue
+                self._edge = result.edge
+                return edge.size
+            raise StorageError("another writer keeps appending to this log; gave up after 10 tries")
+
+    # --- reading -------------------------------------------------------------------------------
+
+    def _tile(self, level: int, index: int, width: int) -> TileNodes:
+        key = (level, index)
+        tile = self._cache.get(key, width)
+        if tile is None:
+            tile = self.store.read_tile(level, index)
+            if tile is None or tile.width < width:
+                raise NotFoundError(f"tile {level}/{index} of width {width} is not in the log")
+            self._cache.put(key, tile)
+        return tile
+
+    def node(self, level: int, index: int) -> bytes:
+        """The complete node ``(level, index)``; it must lie within the integrated tree."""
+        r = level & 7
+        j = index & ((TILE_WIDTH >> r) - 1)
+        tile = self._tile(level >> 3, index >> (TILE_HEIGHT - r), (j + 1) << r)
+        start = tile.offsets[r] + j * 32
+        return tile.data[start : start + 32]
+
+    def _check_size(self, size: int) -> None:
+        if size < 0 or (size > self._edge.size and size > self.store.state().size):
+            raise NotFoundError(f"tree size {size} is larger than the log")
+
+    def root_at(self, size: int) -> bytes:
+        """The root of the tree's first ``size`` leaves."""
+        self._check_size(size)
+        if size == 0:
+            return merkle.EMPTY_ROOT
+        return merkle.fold([self.node(lv, ix) for lv, ix in merkle.subtree_nodes(0, size)])
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        plan = merkle.inclusion_plan(index, size)
+        self._check_size(size)
+        return merkle.resolve(plan, self.node)
+
+    def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
+        plan = merkle.consistency_plan(size1, size2)
+        self._check_size(size2)
+        return merkle.resolve(plan, self.node)
+
+    def tile(self, level: int, index: int, width: int = TILE_WIDTH) -> bytes:
+        """A hash tile as tlog-tiles serves it (``width`` < 256 for a partial tile)."""
+        return self._tile(level, index, width).row(width)
+
+    def bundle(self, index: int, width: int = TILE_WIDTH) -> bytes:
+        """An entry bundle as tlog-tiles serves it, or its prefix of ``width`` entries."""
+        stored = self.store.read_bundle(index)
+        if stored is None or stored[0] < width:
+            raise NotFoundError(f"entry bundle {index} of width {width} is not in the log")
+        count, data = stored
+        if count == width:
+            return data
+        return b"".join(len(e).to_bytes(2, "big") + e for e in decode_bundle(data, count)[:width])
+
+    def entry(self, index: int) -> bytes:
+        if not 0 <= index < self.store.state().size:
+            raise NotFoundError(f"index {index} is not in the log")
+        stored = self.store.read_bundle(index >> TILE_HEIGHT)
+        if stored is None:
+            raise StorageError(f"entry bundle of index {index} is missing")
+        entries = decode_bundle(stored[1], stored[0])
+        return entries[index % TILE_WIDTH]
+
+    # --- checkpoints ---------------------------------------------------------------------------
+
+    def verifier(self) -> note.Verifier:
+        if self.signer is None:
+            raise MalformedError("this log was opened without its signing key")
+        return self.signer.verifier()
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        return self.store.latest_checkpoint()
+
+    def checkpoint(self) -> SignedCheckpoint:
+        """Sign a checkpoint of the integrated tree (or return the latest if nothing changed).
+
+        Before signing, the new tree is proven consistent with the latest checkpoint this log
+        signed; a store that shrank or whose tiles changed is refused, not signed.
+        """
+        if self.signer is None:
+            raise MalformedError("this log was opened without its signing key")
+        verifier = self.signer.verifier()
+        state = self.store.state()
+        latest = self.store.latest_checkpoint()
+        if latest is not None:
+            if latest.size > state.size:
+                raise InconsistentTreeError(
+                    f"the store holds {state.size} entries but checkpoint {latest.size} was signed"
+                )
+            if latest.size == state.size:
+                if latest.root != state.root:
+                    raise InconsistentTreeError(f"the root at size {state.size} changed")
+                return open_checkpoint(latest.note, [verifier], origin=self.origin)
+            proof = self.consistency_proof(latest.size, state.size)
+            try:
+                merkle.verify_consistency(latest.size, state.size, proof, latest.root, state.root)
+            except ProofError as exc:
+                raise InconsistentTreeError(
+                    f"the tree of size {state.size} is not consistent with checkpoint "
+                    f"{latest.size}: {exc}"
+                ) from exc
+        if self.root_at(state.size) != state.root:
+            raise InconsistentTreeError(f"stored tiles do not hash to the root of {state.size}")
+        text = Checkpoint(self.origin, state.size, state.root).to_text()
+        signed = note.sign(text, self.signer)
+        self.store.add_checkpoint(StoredCheckpoint(state.size, state.root, signed))
+        return open_checkpoint(signed, [verifier], origin=self.origin)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+# --- the sequencer -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BatchPolicy:
+    """When a batch is committed: at ``max_entries`` entries or ``max_age`` seconds after its
+    first entry arrived, whichever comes first."""
+
+    max_entries: int = 4096
+    max_age: float = 0.05
+
+    def __post_init__(self) -> None:
+        if self.max_entries < 1:
+            raise MalformedError("a batch holds at least one entry")
+        if not 0 <= self.max_age <= 60:
+            raise MalformedError("batch age limit must be between 0 and 60 seconds")
+
+
+class Sequencer:
+    """Batches appends from many threads into ``Log.append_batch`` transactions.
+
+    ``submit`` returns a future that resolves to the entry's index once it is durable, or fails
+    with the error that kept its batch from committing (then nothing of the batch was written).
+    """
+
+    def __init__(
+        self,
+        log: Log,
+        policy: BatchPolicy = BatchPolicy(),
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.log = log
+        self.policy = policy
+        self._clock = clock
+        self._queue: queue.SimpleQueue[tuple[bytes, Future[int]] | None] = queue.SimpleQueue()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="ombud-sequencer", daemon=True)
+        self._thread.start()
+
+    def submit(self, entry: bytes) -> Future[int]:
+        if self._closed:
+            raise MalformedError("the sequencer is closed")
+        check_entry(entry)
+        future: Future[int] = Future()
+        self._queue.put((entry, future))
+        return future
+
+    def append(self, entry: bytes, timeout: float | None = None) -> int:
+        """Append one entry and wait until it is durable; returns its index."""
+        return self.submit(entry).result(timeout)
+
+    def close(self) -> None:
+        """Commit what was submitted, then stop."""
+        if not self._closed:
+            self._closed = True
+            self._queue.put(None)
+            self._thread.join()
+
+    def _run(self) -> None:
+        stop = False
+        while not stop:
+            first = self._queue.get()
+            if first is None:
+                break
+            batch = [first]
+            deadline = self._clock() + self.policy.max_age
+            while len(batch) < self.policy.max_entries:
+                remaining = deadline - self._clock()
+                try:
+                    item = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+            self._commit(batch)
+
+    def _commit(self, batch: list[tuple[bytes, Future[int]]]) -> None:
+        try:
+            first = self.log.append_batch([entry for entry, _ in batch])
+        except Exception as exc:  # every waiter learns why its entry was not appended
+            for _, future in batch:
+                future.set_exception(exc)
+            return
+        for offset, (_, future) in enumerate(batch):
+            future.set_result(first + offset)

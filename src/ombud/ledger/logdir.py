@@ -1,0 +1,109 @@
+"""A log's directory on disk: its database, its private key (mode 0600) and its public key.
+
+Threat model: the private key is the log's identity; it is created with O_EXCL and mode 0600,
+refused when group- or world-readable (as ssh does), and never printed. Opening a directory
+that holds no log fails with the command that creates one, never by creating one silently.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable
+from pathlib import Path
+
+from ombud.config import LogSettings
+from ombud.errors import ConfigError, MalformedError
+from ombud.ledger import note
+from ombud.ledger.log import Log
+from ombud.ledger.store_sqlite import SqliteStore
+
+__all__ = [
+    "LOG_DB",
+    "LOG_KEY",
+    "LOG_VKEY",
+    "init_log",
+    "is_log_dir",
+    "open_log",
+    "read_signer",
+    "read_verifier",
+    "write_private_key",
+]
+
+LOG_DB = "log.sqlite"
+LOG_KEY = "log.key"
+LOG_VKEY = "log.vkey"
+
+
+def is_log_dir(directory: Path) -> bool:
+    return (directory / LOG_DB).is_file()
+
+
+def write_private_key(path: Path, skey: str) -> None:
+    """Create ``path`` with mode 0600 holding ``skey``; never overwrites an existing file."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(skey + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_signer(path: Path) -> note.Signer:
+    try:
+        mode = path.stat().st_mode
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise ConfigError(f"{path} is readable by others (mode {mode & 0o777:o}); chmod 600 it")
+        return note.Signer.from_skey(path.read_text(encoding="ascii"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the key in {path}: {exc}") from exc
+    except MalformedError as exc:
+        raise ConfigError(f"{path} does not hold a signer key: {exc}") from exc
+
+
+def read_verifier(path: Path) -> note.Verifier:
+    try:
+        return note.Verifier.from_vkey(path.read_text(encoding="ascii"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the verifier key in {path}: {exc}") from exc
+
+
+def init_log(
+    directory: Path, origin: str, *, random_bytes: Callable[[int], bytes] = os.urandom
+) -> note.Verifier:
+    """Create a log in ``directory`` (created if missing) and return its verifier key.
+
+    The origin doubles as the key name, so it follows key-name rules: no spaces, no '+'.
+    """
+    try:
+        note.check_key_name(origin)
+    except MalformedError as exc:
+        raise ConfigError(f"origin {origin!r} cannot name the log's key: {exc}") from None
+    if is_log_dir(directory) or (directory / LOG_KEY).exists():
+        raise ConfigError(f"{directory} already holds a log")
+    directory.mkdir(parents=True, exist_ok=True)
+    signer = note.Signer.generate(origin, random_bytes=random_bytes)
+    write_private_key(directory / LOG_KEY, signer.skey)
+    verifier = signer.verifier()
+    (directory / LOG_VKEY).write_text(verifier.vkey + "\n", encoding="ascii")
+    SqliteStore.create(directory / LOG_DB, origin).close()
+    return verifier
+
+
+def open_log(
+    directory: Path, settings: LogSettings | None = None, *, with_key: bool = True
+) -> Log:
+    """Open the log in ``directory``; ``with_key=False`` opens it read-only (no signing)."""
+    if not is_log_dir(directory):
+        raise ConfigError(
+            f"{directory} holds no log; create one with `ombud log init {directory} --origin ORIGIN`"
+            f" or `ombud init --data-dir {directory}`"
+        )
+    settings = settings or LogSettings()
+    signer = read_signer(directory / LOG_KEY) if with_key else None
+    store = SqliteStore(directory / LOG_DB)
+    if signer is not None and signer.name != store.origin():
+        store.close()
+        raise ConfigError(f"{directory / LOG_KEY} is not the key of log {store.origin()!r}")
+    return Log(store, signer, tile_cache=settings.tile_cache)

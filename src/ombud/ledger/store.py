@@ -1,0 +1,75 @@
+"""The interface between the log and its storage: what a SQLite or PostgreSQL store provides.
+
+Threat model: storage is where an insider would rewrite history, so a store only ever grows:
+tiles and bundles are written in one atomic, durable batch together with the tree size they
+belong to, and the log re-checks the stored right edge against the stored root on every open.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from ombud.ledger.tiles import TileNodes
+
+__all__ = ["Batch", "LogStore", "StoredCheckpoint", "TreeState"]
+
+
+@dataclass(frozen=True)
+class TreeState:
+    """The integrated tree: every entry below ``size`` is durable and hashed into ``root``."""
+
+    size: int
+    root: bytes
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    size: int
+    root: bytes
+    note: bytes
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One integration step: the tiles and bundles it wrote, and the state it leads to."""
+
+    state: TreeState
+    tiles: Sequence[tuple[int, int, TileNodes]]
+    """``(level, index, tile)``: full tiles, and the new version of each partial tile."""
+    bundles: Sequence[tuple[int, int, bytes]]
+    """``(index, entry count, encoded bundle)``: full bundles and the new partial bundle."""
+
+
+class LogStore(Protocol):
+    """Durable storage of one log. Implementations must make ``write`` atomic and durable."""
+
+    def origin(self) -> str: ...
+
+    def state(self) -> TreeState: ...
+
+    def write(self, expected_size: int, batch: Batch) -> None:
+        """Write ``batch`` iff the stored size is still ``expected_size``; durable on return.
+
+        Raises ``StaleStateError`` (nothing written) when another writer got there first.
+        """
+        ...
+
+    def read_tile(self, level: int, index: int) -> TileNodes | None:
+        """The latest version of a hash tile (with interior), or None."""
+        ...
+
+    def read_bundle(self, index: int) -> tuple[int, bytes] | None:
+        """The latest version of an entry bundle as ``(entry count, encoded bundle)``, or None."""
+        ...
+
+    def add_checkpoint(self, checkpoint: StoredCheckpoint) -> None: ...
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None: ...
+
+    def checkpoints(self) -> Iterator[StoredCheckpoint]:
+        """Every checkpoint the log signed, by size."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,227 @@
+"""SQLite storage for a log: tiles, entry bundles, tree state and signed checkpoints.
+
+Threat model: the database file may be read by the operator but must not lose or silently alter
+an acknowledged entry after a crash. Every batch is one transaction in WAL mode with
+``synchronous=FULL``, so a write returns only once it is fsync'd; the size it extends is checked
+inside the same transaction, so two processes appending to one log cannot overwrite each other.
+
+Layout: ``tiles`` and ``bundles`` keep only the newest version of each tile (a partial tile is
+overwritten as it grows: every older partial version is a prefix of it, so it can still be
+served); ``meta`` holds the origin and the integrated size and root; ``checkpoints`` every
+checkpoint ever signed.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from ombud.errors import ConfigError, InconsistentTreeError, StaleStateError, StorageError
+from ombud.ledger.merkle import EMPTY_ROOT
+from ombud.ledger.store import Batch, StoredCheckpoint, TreeState
+from ombud.ledger.tiles import TileNodes
+
+__all__ = ["SCHEMA_VERSION", "SqliteStore"]
+
+SCHEMA_VERSION = 1
+_LEVEL_SHIFT = 56  # tile rows are keyed by level << 56 | index
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value ANY) STRICT;
+CREATE TABLE tiles (id INTEGER PRIMARY KEY, width INTEGER NOT NULL, data BLOB NOT NULL) STRICT;
+CREATE TABLE bundles (id INTEGER PRIMARY KEY, count INTEGER NOT NULL, data BLOB NOT NULL) STRICT;
+CREATE TABLE checkpoints (
+    size INTEGER PRIMARY KEY, root BLOB NOT NULL, note BLOB NOT NULL
+) STRICT;
+"""
+
+
+def _tile_id(level: int, index: int) -> int:
+    return (level << _LEVEL_SHIFT) | index
+
+
+class SqliteStore:
+    """A ``LogStore`` in one SQLite file. Safe to share between threads of one process."""
+
+    def __init__(self, path: Path) -> None:
+        if not path.is_file():
+            raise ConfigError(f"{path} does not exist; create the log with `ombud log init`")
+        self.path = path
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        version = self._get_meta("schema")
+        if version != SCHEMA_VERSION:
+            raise ConfigError(f"{path} has log schema {version!r}; this ombud reads {SCHEMA_VERSION}")
+
+    @classmethod
+    def create(cls, path: Path, origin: str) -> SqliteStore:
+        """Create an empty log database; refuses to touch an existing file."""
+        if path.exists():
+            raise ConfigError(f"{path} already exists")
+        conn = sqlite3.connect(path, isolation_level=None)
+        try:
+            conn.execute("PRAGMA page_size = 8192")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("BEGIN")
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                conn.execute(statement)
+            conn.executemany(
+                "INSERT INTO meta VALUES (?, ?)",
+                [("schema", SCHEMA_VERSION), ("origin", origin), ("size", 0), ("root", EMPTY_ROOT)],
+            )
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+        return cls(path)
+
+    # --- connections -------------------------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = FULL")
+            except sqlite3.Error as exc:
+                raise StorageError(f"cannot open {self.path}: {exc}") from exc
+            self._local.conn = conn
+            with self._connections_lock:
+                self._connections.append(conn)
+        return conn
+
+    def close(self) -> None:
+        with self._connections_lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    def _get_meta(self, key: str) -> object:
+        try:
+            row = self._conn().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot read {self.path}: {exc}") from exc
+        return None if row is None else row[0]
+
+    # --- LogStore ----------------------------------------------------------------------------
+
+    def origin(self) -> str:
+        origin = self._get_meta("origin")
+        if not isinstance(origin, str):
+            raise StorageError(f"{self.path} has no origin")
+        return origin
+
+    def state(self) -> TreeState:
+        try:
+            rows = dict(
+                self._conn().execute("SELECT key, value FROM meta WHERE key IN ('size', 'root')")
+            )
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot read {self.path}: {exc}") from exc
+        size, root = rows.get("size"), rows.get("root")
+        if not isinstance(size, int) or not isinstance(root, bytes):
+            raise StorageError(f"{self.path} has no valid tree state")
+        return TreeState(size, root)
+
+    def write(self, expected_size: int, batch: Batch) -> None:
+        with self._write_lock:
+            conn = self._conn()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    (size,) = conn.execute("SELECT value FROM meta WHERE key = 'size'").fetchone()
+                    if size != expected_size:
+                        raise StaleStateError(f"log grew to {size} entries; expected {expected_size}")
+                    conn.executemany(
+                        "INSERT OR REPLACE INTO tiles VALUES (?, ?, ?)",
+                        [(_tile_id(lv, ix), t.width, t.data) for lv, ix, t in batch.tiles],
+                    )
+                    conn.executemany("INSERT OR REPLACE INTO bundles VALUES (?, ?, ?)", batch.bundles)
+                    conn.executemany(
+                        "UPDATE meta SET value = ? WHERE key = ?",
+                        [(batch.state.size, "size"), (batch.state.root, "root")],
+                    )
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise StorageError(f"cannot write to {self.path}: {exc}") from exc
+
+    def read_tile(self, level: int, index: int) -> TileNodes | None:
+        try:
+            row = (
+                self._conn()
+                .execute("SELECT width, data FROM tiles WHERE id = ?", (_tile_id(level, index),))
+                .fetchone()
+            )
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot read tile {level}/{index} from {self.path}: {exc}") from exc
+        if row is None:
+            return None
+        try:
+            return TileNodes(row[1], row[0])
+        except ValueError as exc:
+            raise StorageError(f"stored tile {level}/{index} is corrupt: {exc}") from exc
+
+    def read_bundle(self, index: int) -> tuple[int, bytes] | None:
+        try:
+            row = (
+                self._conn()
+                .execute("SELECT count, data FROM bundles WHERE id = ?", (index,))
+                .fetchone()
+            )
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot read bundle {index} from {self.path}: {exc}") from exc
+        return None if row is None else (row[0], row[1])
+
+    def add_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
+        with self._write_lock:
+            conn = self._conn()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    row = conn.execute(
+                        "SELECT root FROM checkpoints WHERE size = ?", (checkpoint.size,)
+                    ).fetchone()
+                    if row is not None and row[0] != checkpoint.root:
+                        raise InconsistentTreeError(
+                            f"a checkpoint of size {checkpoint.size} with another root exists"
+                        )
+                    if row is None:
+                        conn.execute(
+                            "INSERT INTO checkpoints VALUES (?, ?, ?)",
+                            (checkpoint.size, checkpoint.root, checkpoint.note),
+                        )
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise StorageError(f"cannot write to {self.path}: {exc}") from exc
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        try:
+            row = (
+                self._conn()
+                .execute("SELECT size, root, note FROM checkpoints ORDER BY size DESC LIMIT 1")
+                .fetchone()
+            )
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot read {self.path}: {exc}") from exc
+        return None if row is None else StoredCheckpoint(*row)
+
+    def checkpoints(self) -> Iterator[StoredCheckpoint]:
+        try:
+            rows = (
+                self._conn().execute("SELECT size, root, note FROM checkpoints ORDER BY size").fetchall()
+            )
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot read {self.path}: {exc}") from exc
+        for row in rows:
+            yield StoredCheckpoint(*row)

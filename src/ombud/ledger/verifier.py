@@ -1,0 +1,313 @@
+"""Offline audit of a tiled log: recompute every tile and the root from the entries.
+
+Threat model: the source (a directory copied from anywhere, or the log's own HTTP server) is
+untrusted. Its checkpoint must be signed by the log key given on the command line (and cosigned
+by a quorum of witnesses when asked); every entry bundle, every tile at every level and the
+root are recomputed and compared; and a checkpoint trusted earlier must be provably consistent
+(RFC 9162 §2.1.4) with the new one, so a rollback or a fork is caught across runs. The first
+failure is reported with the tile path and entry index it concerns.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import concurrent.futures
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from ombud.errors import (
+    InconsistentTreeError,
+    MalformedError,
+    NotFoundError,
+    ProofError,
+    StorageError,
+    VerificationError,
+)
+from ombud.ledger import merkle, note
+from ombud.ledger.checkpoint import Checkpoint, SignedCheckpoint, open_checkpoint, verify_quorum
+from ombud.ledger.tiles import (
+    TILE_HEIGHT,
+    TILE_WIDTH,
+    TileNodes,
+    TileRef,
+    decode_bundle,
+    tiles_for_size,
+)
+
+__all__ = [
+    "AuditReport",
+    "DirectorySource",
+    "HttpSource",
+    "TileSource",
+    "audit_log",
+    "open_source",
+]
+
+
+class TileSource(Protocol):
+    """Where a tiled log is read from. ``fetch`` returns None for a resource that is absent."""
+
+    description: str
+
+    def fetch(self, path: str) -> bytes | None: ...
+
+    def close(self) -> None: ...
+
+
+class DirectorySource:
+    """A static tlog-tiles tree on disk (what ``ombud log export`` writes)."""
+
+    def __init__(self, root: Path) -> None:
+        if not root.is_dir():
+            raise NotFoundError(f"{root} is not a directory")
+        self.root = root
+        self.description = str(root)
+
+    def fetch(self, path: str) -> bytes | None:
+        try:
+            return (self.root / path).read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            raise StorageError(f"cannot read {self.root / path}: {exc}") from exc
+
+    def close(self) -> None:
+        pass
+
+
+class HttpSource:
+    """A log served over HTTP(S) with the tlog-tiles read API."""
+
+    def __init__(self, url: str, *, timeout: float = 30.0) -> None:
+        import httpx  # only the HTTP source needs it; keep the offline path light
+
+        self.base = url.rstrip("/") + "/"
+        self.description = url
+        self._httpx = httpx
+        self._client = httpx.Client(timeout=timeout, follow_redirects=False)
+
+    def fetch(self, path: str) -> bytes | None:
+        try:
+            response = self._client.get(self.base + path)
+        except self._httpx.HTTPError as exc:
+            raise StorageError(f"cannot fetch {self.base + path}: {exc}") from exc
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise StorageError(f"{self.base + path} answered HTTP {response.status_code}")
+        return response.content
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def open_source(source: str) -> TileSource:
+    """A URL (http:// or https://) or a directory path."""
+    if source.startswith(("http://", "https://")):
+        return HttpSource(source)
+    return DirectorySource(Path(source))
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    """What a successful audit established."""
+
+    checkpoint: SignedCheckpoint
+    entries: int
+    tiles: int
+    previous: Checkpoint | None
+    """The checkpoint trusted before this audit, now proven consistent with the new one."""
+
+
+def _prefetch(
+    source: TileSource, paths: Iterable[tuple[str, str]], workers: int
+) -> Iterator[tuple[bytes | None, bytes | None]]:
+    """Fetch pairs of paths with a bounded window of parallel requests, yielding in order."""
+    window: collections.deque[concurrent.futures.Future[tuple[bytes | None, bytes | None]]]
+    window = collections.deque()
+
+    def both(pair: tuple[str, str]) -> tuple[bytes | None, bytes | None]:
+        return source.fetch(pair[0]), source.fetch(pair[1])
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        it = iter(paths)
+        for pair in it:
+            window.append(pool.submit(both, pair))
+            if len(window) >= workers * 4:
+                yield window.popleft().result()
+        while window:
+            yield window.popleft().result()
+
+
+class _Recomputer:
+    """Rebuilds the tree level by level from entries, checking each served tile as it closes."""
+
+    def __init__(self, source: TileSource, size: int) -> None:
+        self.source = source
+        self.size = size
+        self.pending: list[list[bytes]] = []
+        self.closed: list[int] = []
+        """Full tiles checked so far at each level (so the index of the next one)."""
+        self.tiles_checked = 0
+        self.partial0: TileNodes | None = None
+
+    def _served(self, ref: TileRef) -> bytes:
+        data = self.source.fetch(ref.path)
+        if data is None:
+            raise VerificationError(f"{ref.path} is missing from {self.source.description}")
+        return data
+
+    def _compare(self, ref: TileRef, computed: Sequence[bytes], served: bytes) -> None:
+        self.tiles_checked += 1
+        if len(served) != ref.width * merkle.HASH_SIZE:
+            raise VerificationError(f"{ref.path} is {len(served)} bytes, not {ref.width} hashes")
+        if b"".join(computed) == served:
+            return
+        for i, h in enumerate(computed):
+            if served[i * 32 : (i + 1) * 32] != h:
+                first = (ref.index * TILE_WIDTH + i) << (TILE_HEIGHT * ref.level)
+                what = "entry" if ref.level == 0 else "subtree starting at entry"
+                raise VerificationError(
+                    f"{ref.path}: hash {i} does not match the {what} {first} recomputed from "
+                    "the entry bundles"
+                )
+
+    def add_level0(self, ref: TileRef, bundle: bytes | None, served: bytes | None) -> None:
+        bundle_ref = TileRef.entries(ref.index, ref.width)
+        if bundle is None:
+            raise VerificationError(f"{bundle_ref.path} is missing from {self.source.description}")
+        if served is None:
+            raise VerificationError(f"{ref.path} is missing from {self.source.description}")
+        try:
+            entries = decode_bundle(bundle, ref.width)
+        except MalformedError as exc:
+            raise VerificationError(f"{bundle_ref.path}: {exc}") from None
+        hashes = [merkle.leaf_hash(e) for e in entries]
+        self._compare(ref, hashes, served)
+        tile = TileNodes.build(hashes)
+        if ref.width == TILE_WIDTH:
+            self._push(1, tile.root())
+        else:
+            self.partial0 = tile
+
+    def _push(self, level: int, h: bytes) -> None:
+        while len(self.pending) <= level:
+            self.pending.append([])
+            self.closed.append(0)
+        row = self.pending[level]
+        row.append(h)
+        if len(row) == TILE_WIDTH:
+            ref = TileRef(level, self.closed[level])
+            self._compare(ref, row, self._served(ref))
+            self.pending[level] = []
+            self.closed[level] += 1
+            self._push(level + 1, TileNodes.build(row).root())
+
+    def finish(self) -> bytes:
+        """Check the partial tiles above level 0 and return the recomputed root."""
+        pieces: list[bytes] = []
+        for level in range(len(self.pending) - 1, 0, -1):
+            row = self.pending[level]
+            if row:
+                ref = TileRef(level, self.closed[level], len(row))
+                self._compare(ref, row, self._served(ref))
+                pieces.extend(TileNodes.build(row).edge())
+        if self.partial0 is not None:
+            pieces.extend(self.partial0.edge())
+        return merkle.fold(pieces) if pieces else merkle.EMPTY_ROOT
+
+
+class _ServedTree:
+    """Reads complete nodes from the served tiles of a tree of ``size`` (for proofs)."""
+
+    def __init__(self, source: TileSource, size: int) -> None:
+        self.source = source
+        self.size = size
+        self.tiles: dict[tuple[int, int], TileNodes] = {}
+
+    def node(self, level: int, index: int) -> bytes:
+        L, r = divmod(level, TILE_HEIGHT)
+        n = index >> (TILE_HEIGHT - r)
+        key = (L, n)
+        tile = self.tiles.get(key)
+        if tile is None:
+            count = self.size >> (TILE_HEIGHT * L)
+            width = min(TILE_WIDTH, count - n * TILE_WIDTH)
+            ref = TileRef(L, n, width)
+            data = self.source.fetch(ref.path)
+            if data is None or len(data) != width * merkle.HASH_SIZE:
+                raise VerificationError(f"{ref.path} is missing or malformed")
+            tile = TileNodes.build([data[i : i + 32] for i in range(0, len(data), 32)])
+            self.tiles[key] = tile
+        return tile.node(r, index & ((TILE_WIDTH >> r) - 1))
+
+
+def audit_log(
+    source: TileSource,
+    log_keys: Sequence[note.Verifier],
+    *,
+    origin: str | None = None,
+    witnesses: Sequence[note.Verifier] = (),
+    quorum: int = 0,
+    trusted: bytes | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    workers: int = 4,
+) -> AuditReport:
+    """Verify a tiled log end to end; raise a ``VerificationError`` naming the first failure.
+
+    ``trusted`` is a signed checkpoint accepted by an earlier audit; the new checkpoint must be
+    at least as large and consistent with it.
+    """
+    raw = source.fetch("checkpoint")
+    if raw is None:
+        raise NotFoundError(f"no checkpoint at {source.description}")
+    try:
+        signed = open_checkpoint(raw, log_keys, origin=origin, witnesses=witnesses)
+    except MalformedError as exc:
+        raise VerificationError(f"checkpoint: {exc}") from exc
+    if quorum:
+        verify_quorum(signed, witnesses, quorum)
+    cp = signed.checkpoint
+    previous = None
+    if trusted is not None:
+        previous = open_checkpoint(trusted, log_keys, origin=origin, witnesses=witnesses).checkpoint
+        if previous.size > cp.size:
+            raise InconsistentTreeError(
+                f"checkpoint of size {cp.size} is older than the trusted checkpoint of size "
+                f"{previous.size}: the log rolled back"
+            )
+
+    recompute = _Recomputer(source, cp.size)
+    refs = list(tiles_for_size(cp.size, 0))
+    fetched = _prefetch(source, ((TileRef.entries(r.index, r.width).path, r.path) for r in refs), workers)
+    done = 0
+    for ref, (bundle, tile) in zip(refs, fetched, strict=True):
+        recompute.add_level0(ref, bundle, tile)
+        done += ref.width
+        if progress is not None:
+            progress(done, cp.size)
+    root = recompute.finish()
+    if root != cp.root:
+        raise VerificationError(
+            f"the tree recomputed from {cp.size} entries has a different root than the checkpoint"
+        )
+
+    if previous is not None:
+        proof = merkle.resolve(
+            merkle.consistency_plan(previous.size, cp.size), _ServedTree(source, cp.size).node
+        )
+        try:
+            merkle.verify_consistency(previous.size, cp.size, proof, previous.root, cp.root)
+        except ProofError as exc:
+            raise InconsistentTreeError(
+                f"checkpoint {cp.size} ({_b64(cp.root)}) is not consistent with the trusted "
+                f"checkpoint {previous.size} ({_b64(previous.root)}): {exc}"
+            ) from exc
+    return AuditReport(signed, cp.size, recompute.tiles_checked, previous)
+
+
+def _b64(h: bytes) -> str:
+    return base64.b64encode(h).decode()
