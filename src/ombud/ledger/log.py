@@ -298,13 +298,21 @@ class Log:
         return b"".join(len(e).to_bytes(2, "big") + e for e in decode_bundle(data, count)[:width])
 
     def entry(self, index: int) -> bytes:
-        if not 0 <= index < self.store.state().size:
-            raise NotFoundError(f"index {index} is not in the log")
-        stored = self.store.read_bundle(index >> TILE_HEIGHT)
-        if stored is None:
-            raise StorageError(f"entry bundle of index {index} is missing")
-        entries = decode_bundle(stored[1], stored[0])
-        return entries[index % TILE_WIDTH]
+        return self.entries(index, index + 1)[0]
+
+    def entries(self, start: int, stop: int) -> list[bytes]:
+        """Entries ``[start, stop)``, read bundle by bundle."""
+        if not 0 <= start < stop <= self.store.state().size:
+            raise NotFoundError(f"entries [{start}, {stop}) are not in the log")
+        out: list[bytes] = []
+        for n in range(start >> TILE_HEIGHT, ((stop - 1) >> TILE_HEIGHT) + 1):
+            stored = self.store.read_bundle(n)
+            if stored is None:
+                raise StorageError(f"entry bundle {n} is missing")
+            bundle = decode_bundle(stored[1], stored[0])
+            base = n << TILE_HEIGHT
+            out.extend(bundle[max(start - base, 0) : stop - base])
+        return out
 
     # --- checkpoints ---------------------------------------------------------------------------
 

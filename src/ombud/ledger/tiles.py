@@ -113,7 +113,7 @@ def parse_path(path: str) -> TileRef:
         raise MalformedError(f"{path[:120]!r}: tile index is too large")
     index = int("".join(e.lstrip("x") for e in elements))
     width = int(width_s) if width_s else TILE_WIDTH
-    if width >= TILE_WIDTH:
+    if width_s and width >= TILE_WIDTH:
         raise MalformedError(f"{path[:120]!r}: a partial tile has 1 to 255 entries")
     level = -1 if level_s == "entries" else int(level_s)
     return TileRef(level, index, width)

@@ -1,0 +1,134 @@
+"""The HTTP API: tlog-tiles routes, proofs, problem details; and a real server on loopback."""
+
+from __future__ import annotations
+
+import base64
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from ombud.api import create_app
+from ombud.config import Settings
+from ombud.deployment import init_deployment
+from ombud.ledger import merkle
+from ombud.ledger.logdir import open_log
+from ombud.ledger.tiles import decode_bundle
+
+
+@pytest.fixture
+def deployment(tmp_path: Path) -> tuple[Path, str]:
+    data_dir = tmp_path / "city"
+    vkey = init_deployment(data_dir, "api.example/log")
+    return data_dir, vkey
+
+
+@pytest.fixture
+def client(deployment: tuple[Path, str]) -> Iterator[TestClient]:
+    data_dir, _ = deployment
+    log = open_log(data_dir)
+    log.append_batch([b"entry %d" % i for i in range(600)])
+    log.checkpoint()
+    log.append_batch([b"unpublished"])
+    with TestClient(create_app(Settings.load(data_dir), log=log)) as c:
+        yield c
+    log.close()
+
+
+def test_checkpoint_and_tiles(client: TestClient) -> None:
+    cp = client.get("/checkpoint")
+    assert cp.status_code == 200
+    assert cp.headers["content-type"] == "text/plain; charset=utf-8"
+    assert "max-age=2" in cp.headers["cache-control"]
+    assert cp.content.split(b"\n")[1] == b"600"
+    full = client.get("/tile/0/001")
+    assert full.status_code == 200 and len(full.content) == 8192
+    assert "immutable" in full.headers["cache-control"]
+    assert full.headers["content-type"] == "application/octet-stream"
+    partial = client.get("/tile/0/002.p/88")
+    assert len(partial.content) == 88 * 32
+    assert client.get("/tile/0/002.p/40").content == partial.content[: 40 * 32]
+    bundle = client.get("/tile/entries/002.p/88", headers={"Accept-Encoding": "gzip"})
+    assert decode_bundle(bundle.content, 88)[0] == b"entry 512"
+    assert client.get("/tile/1/000.p/2").status_code == 200
+
+
+def test_unpublished_and_malformed_requests_are_refused(client: TestClient) -> None:
+    beyond = client.get("/tile/0/002.p/89")  # entry 600 exists but is not in a checkpoint yet
+    assert beyond.status_code == 404
+    assert beyond.headers["content-type"] == "application/problem+json"
+    assert "published" in beyond.json()["detail"]
+    assert client.get("/tile/entries/003.p/1").status_code == 404
+    bad = client.get("/tile/0/1")
+    assert bad.status_code == 400 and "tlog-tiles path" in bad.json()["detail"]
+    assert client.get("/tile/0/x000/001").status_code == 400
+    assert client.get("/proof/inclusion", params={"index": 600}).status_code == 404
+    assert client.get("/proof/inclusion", params={"index": -1}).status_code == 400
+    assert client.get("/proof/inclusion", params={"index": "x"}).status_code == 400
+    assert client.get("/proof/consistency", params={"old": 10, "new": 601}).status_code == 404
+    big = client.post("/checkpoint", content=b"x" * 10, headers={"content-length": str(1 << 30)})
+    assert big.status_code == 413
+
+
+def test_proofs_verify(client: TestClient) -> None:
+    hashes = [merkle.leaf_hash(b"entry %d" % i) for i in range(600)]
+    root = merkle.root(hashes)
+    body = client.get("/proof/inclusion", params={"index": 300, "size": 600}).json()
+    proof = [base64.b64decode(p) for p in body["proof"]]
+    merkle.verify_inclusion(hashes[300], 300, 600, proof, root)
+    assert base64.b64decode(body["leaf_hash"]) == hashes[300]
+    body = client.get("/proof/consistency", params={"old": 77}).json()
+    assert body["new"] == 600
+    proof = [base64.b64decode(p) for p in body["proof"]]
+    merkle.verify_consistency(77, 600, proof, merkle.root(hashes[:77]), root)
+
+
+def test_openapi_lists_the_routes(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/checkpoint", "/tile/{path}", "/proof/inclusion", "/proof/consistency"} <= set(paths)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_serve_and_verify_over_http(deployment: tuple[Path, str], tmp_path: Path) -> None:
+    data_dir, vkey = deployment
+    lines = b"".join(b"line %d\n" % i for i in range(1000))
+    subprocess.run([sys.executable, "-m", "ombud", "log", "append", str(data_dir)], input=lines,
+                   check=True, capture_output=True)  # fmt: skip
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "ombud", "serve", "--data-dir", str(data_dir),
+         "--listen", f"127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:  # the server signs its first checkpoint within checkpoint_interval_s
+            try:
+                if httpx.get(url + "/checkpoint").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, server.stderr.read1(4096) if server.stderr else ""
+            time.sleep(0.2)
+        state = tmp_path / "state"
+        result = subprocess.run(
+            [sys.executable, "-m", "ombud", "verify", url, "--key", vkey, "--state", str(state)],
+            capture_output=True,
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith(b"OK api.example/log size 1000")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
