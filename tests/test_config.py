@@ -35,7 +35,7 @@ def test_environment_overrides_and_validation(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="batch_max_entries"):
         Settings.load(data_dir, environ={})
     (data_dir / SETTINGS_FILE).write_text("[log]\nbatch_size = 3\n")
-    with pytest.raises(ConfigError, match="unknown setting log.batch_size"):
+    with pytest.raises(ConfigError, match=r"unknown setting log\.batch_size"):
         Settings.load(data_dir, environ={})
     (data_dir / SETTINGS_FILE).write_text("[log\n")
     with pytest.raises(ConfigError, match="cannot read"):

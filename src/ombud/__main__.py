@@ -1,5 +1,5 @@
 """``python -m ombud`` runs the ``ombud`` command."""
 
-from ombud.cli.main import main
+from ombud.cli import main
 
 main()

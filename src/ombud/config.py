@@ -125,7 +125,9 @@ class Settings:
             out.append(f"[{name}]")
             for f in fields(section):
                 value = getattr(section, f.name)
-                out.append(f"{f.name} = {value!r}" if isinstance(value, int) else f'{f.name} = "{value}"')
+                out.append(
+                    f"{f.name} = {value!r}" if isinstance(value, int) else f'{f.name} = "{value}"'
+                )
             out.append("")
         return "\n".join(out)
 

@@ -112,7 +112,7 @@ def _reject_constant(name: str) -> None:
     raise MalformedError(f"{name} is not JSON")
 
 
-def _canonical(obj: object) -> bytes:
+def _canonical(obj: Any) -> bytes:
     try:
         return rfc8785.dumps(obj)
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
@@ -154,7 +154,9 @@ class Event:
         """The canonical bytes that become the ledger leaf."""
         data = _canonical(self.to_json())
         if len(data) > MAX_ENTRY_SIZE:
-            raise MalformedError(f"event is {len(data)} bytes; ledger entries are at most {MAX_ENTRY_SIZE}")
+            raise MalformedError(
+                f"event is {len(data)} bytes; ledger entries are at most {MAX_ENTRY_SIZE}"
+            )
         return data
 
     @classmethod

@@ -51,7 +51,7 @@ def test_sigkill_loses_no_acknowledged_entry(tmp_path: Path) -> None:
             stderr=subprocess.DEVNULL,
         )
         printed: list[bytes] = []
-        reader = threading.Thread(target=lambda p=proc: printed.extend(p.stdout))  # type: ignore[misc]
+        reader = threading.Thread(target=printed.extend, args=(proc.stdout,))
         writer = threading.Thread(target=_feed, args=(proc.stdin, lines))
         reader.start()
         writer.start()

@@ -15,7 +15,9 @@ from ombud.ledger.checkpoint import open_checkpoint
 from ombud.ledger.proof_bundle import ProofBundle
 
 
-def ombud(*args: str, input: bytes | None = None, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+def ombud(
+    *args: str, input: bytes | None = None, check: bool = True
+) -> subprocess.CompletedProcess[bytes]:
     result = subprocess.run(
         [sys.executable, "-m", "ombud", *args], input=input, capture_output=True, timeout=120
     )

@@ -13,7 +13,8 @@ from tests.conftest import shared_vectors
 # tlog-cosignature.md introduction and "Ed25519 signed message" (C2SP/C2SP@5ba5ee8).
 SPEC_BODY = b"example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"
 SPEC_COSIGNATURE = (
-    "jWbPPwAAAABkGFDLEZMHwSRaJNiIDoe9DYn/zXcrtPHeolMI5OWXEhZCB9dlrDJsX3b2oyin1nPZqhf5nNo0xUe+mbIUBkBIfZ+qnA=="
+    "jWbPPwAAAABkGFDLEZMHwSRaJNiIDoe9DYn/zXcrtPHeolMI5OWXEhZCB9dlrDJs"
+    "X3b2oyin1nPZqhf5nNo0xUe+mbIUBkBIfZ+qnA=="
 )
 
 
@@ -36,7 +37,10 @@ def test_shared_example_matches() -> None:
     message = cosignature.signed_message(example["checkpoint_body"].encode(), timestamp)
     assert message == example["ed25519_signed_message"].encode()
     parsed = note.parse(example["checkpoint_with_cosignature"].encode())
-    assert [s.name for s in parsed.signatures] == ["example.com/behind-the-sofa", "witness.example.com/w1"]
+    assert [s.name for s in parsed.signatures] == [
+        "example.com/behind-the-sofa",
+        "witness.example.com/w1",
+    ]
 
 
 def test_cosign_and_verify() -> None:

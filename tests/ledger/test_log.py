@@ -98,7 +98,9 @@ def test_checkpoints_are_consistent_and_never_re_signed_for_the_same_size(log: L
     log.append_batch(entries(10, 500))
     second = log.checkpoint()
     cp1, cp2 = first.checkpoint, second.checkpoint
-    merkle.verify_consistency(cp1.size, cp2.size, log.consistency_proof(cp1.size, cp2.size), cp1.root, cp2.root)
+    merkle.verify_consistency(
+        cp1.size, cp2.size, log.consistency_proof(cp1.size, cp2.size), cp1.root, cp2.root
+    )
     assert [c.size for c in log.store.checkpoints()] == [10, 510]
     open_checkpoint(second.to_bytes(), [log.verifier()])
 
@@ -157,3 +159,57 @@ def test_sequencer_batches_concurrent_appends(log: Log) -> None:
         assert log.entry(index) == entry
     with pytest.raises(EntryTooLargeError):
         Sequencer(log).submit(b"x" * 70000)
+
+
+def test_append_stream_acknowledges_in_order_after_commit(log: Log) -> None:
+    acknowledged: list[tuple[int, int]] = []
+
+    def on_durable(first: int, count: int) -> None:
+        assert log.store.state().size == first + count  # durable before acknowledged
+        acknowledged.append((first, count))
+
+    batches = [entries(0, 300), [], entries(300, 5), entries(305, 4000)]
+    assert log.append_stream(iter(batches), on_durable) == 4305
+    assert acknowledged == [(0, 300), (300, 5), (305, 4000)]
+    assert log.state().root == merkle.root([merkle.leaf_hash(e) for e in entries(0, 4305)])
+
+
+def test_append_stream_keeps_what_came_before_a_failure(log: Log) -> None:
+    acknowledged: list[int] = []
+
+    def batches():  # type: ignore[no-untyped-def]
+        yield entries(0, 10)
+        yield entries(10, 10)
+        raise EntryTooLargeError("line 21 is too long")
+
+    with pytest.raises(EntryTooLargeError):
+        log.append_stream(batches(), lambda first, count: acknowledged.append(first + count))
+    assert acknowledged == [10, 20] and log.state().size == 20
+    with pytest.raises(EntryTooLargeError):
+        log.append_stream(iter([entries(20, 5), [b"x" * 65536], entries(25, 5)]), lambda f, c: None)
+    assert log.state().size == 25 and log.size == 25
+
+
+def test_concurrent_sequencers_take_turns(log_dir: Path) -> None:
+    logs = [open_log(log_dir), open_log(log_dir)]
+    errors: list[BaseException] = []
+
+    def run(k: int) -> None:
+        try:
+            batches = (entries(k * 100_000 + i * 50, 50) for i in range(40))
+            logs[k].append_stream(batches, lambda first, count: None)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    stored = logs[0].entries(0, 4000)
+    assert sorted(stored) == sorted(entries(0, 2000) + entries(100_000, 2000))
+    # one sequencer at a time: each stream's entries are contiguous
+    assert stored[:2000] in (entries(0, 2000), entries(100_000, 2000))
+    for the_log in logs:
+        the_log.close()

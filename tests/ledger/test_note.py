@@ -16,7 +16,8 @@ from tests.conftest import shared_vectors
 SPEC_VKEY = "example.com/foo+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k"
 SPEC_NOTE = (
     "This is an example message.\n\n"
-    "\u2014 example.com/foo Uw2QOkn8srV1yJGh2VYRlL1Tnagv1YEq6TfXppzi2ONncAlTgK7Ztg1ERYNZXsYjOBH3mFXmRKuwHjG1Yu72IneyaQM=\n"
+    "\u2014 example.com/foo Uw2QOkn8srV1yJGh2VYRlL1Tnagv1YEq6TfXppzi2ONncAlTgK7Ztg1ERYNZXs"
+    "YjOBH3mFXmRKuwHjG1Yu72IneyaQM=\n"
 ).encode()
 
 
@@ -38,7 +39,9 @@ def test_shared_examples() -> None:
     examples = shared_vectors("c2sp-examples.json")
     example = examples["signed_note_example"]
     verifier = note.Verifier.from_vkey(example["vkey"])
-    assert note.open(example["signed_note"].encode(), [verifier]).text == example["note_text"].encode()
+    assert (
+        note.open(example["signed_note"].encode(), [verifier]).text == example["note_text"].encode()
+    )
     intro = examples["signed_note_intro_example"]
     parsed = note.parse(intro["signed_note"].encode())
     assert parsed.text == intro["note_text"].encode()  # split at the LAST blank line

@@ -40,7 +40,7 @@ def test_flipped_bytes_anywhere_are_reported(log: Log, tmp_path: Path) -> None:
     export_log(log, out)
     files = sorted(p for p in out.rglob("*") if p.is_file())
     rng = random.Random(3)
-    for path in rng.sample(files, 12) + [out / "checkpoint"]:
+    for path in [*rng.sample(files, 12), out / "checkpoint"]:
         original = path.read_bytes()
         data = bytearray(original)
         data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
@@ -86,7 +86,9 @@ def test_trusted_state_catches_forks(log_dir: Path, tmp_path: Path) -> None:
     fill(fork, 10_000, 700)
     export_log(fork, tmp_path / "fork-export")
     honest = report.checkpoint.to_bytes()
-    with pytest.raises(InconsistentTreeError, match="not consistent with the trusted checkpoint 1000"):
+    with pytest.raises(
+        InconsistentTreeError, match="not consistent with the trusted checkpoint 1000"
+    ):
         audit_log(DirectorySource(tmp_path / "fork-export"), [log.verifier()], trusted=honest)
     fork.close()
     log.close()
@@ -98,7 +100,9 @@ def test_rollback_to_a_smaller_checkpoint_is_refused(log: Log, tmp_path: Path) -
     fill(log, 100, 100)
     big = export_log(log, tmp_path / "big")
     with pytest.raises(InconsistentTreeError, match="rolled back"):
-        audit_log(DirectorySource(tmp_path / "small"), [log.verifier()], trusted=big.checkpoint.to_bytes())
+        audit_log(
+            DirectorySource(tmp_path / "small"), [log.verifier()], trusted=big.checkpoint.to_bytes()
+        )
     assert small.checkpoint.checkpoint.size == 100
 
 

@@ -60,10 +60,14 @@ async def _sign_checkpoints(log: Log, interval: float) -> None:
             logger.error("could not sign a checkpoint: %s", exc)
 
 
-def create_app(settings: Settings, *, log: Log | None = None, sign_checkpoints: bool = False) -> FastAPI:
+def create_app(
+    settings: Settings, *, log: Log | None = None, sign_checkpoints: bool = False
+) -> FastAPI:
     """Build the API over the deployment in ``settings.data_dir`` (or over ``log``)."""
     owned = log is None
-    the_log = open_log(settings.data_dir, settings.log, with_key=sign_checkpoints) if log is None else log
+    the_log = (
+        open_log(settings.data_dir, settings.log, with_key=sign_checkpoints) if log is None else log
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -100,7 +104,9 @@ def create_app(settings: Settings, *, log: Log | None = None, sign_checkpoints: 
     ) -> Response:
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > max_body):
-            return problem(413, "Content Too Large", f"request bodies are limited to {max_body} bytes")
+            return problem(
+                413, "Content Too Large", f"request bodies are limited to {max_body} bytes"
+            )
         return await call_next(request)
 
     @app.get(
@@ -160,7 +166,8 @@ def create_app(settings: Settings, *, log: Log | None = None, sign_checkpoints: 
     def get_consistency(
         old: Annotated[int, Query(ge=0, le=_MAX_SIZE, description="earlier tree size")],
         new: Annotated[
-            int | None, Query(ge=0, le=_MAX_SIZE, description="later tree size (default: published)")
+            int | None,
+            Query(ge=0, le=_MAX_SIZE, description="later tree size (default: published)"),
         ] = None,
     ) -> dict[str, Any]:
         published = _published(the_log).size

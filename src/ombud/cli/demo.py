@@ -23,8 +23,8 @@ from ombud.errors import VerificationError
 from ombud.events import Event
 from ombud.ledger.export import export_log
 from ombud.ledger.logdir import open_log
+from ombud.ledger.note import Verifier
 from ombud.ledger.proof_bundle import ProofBundle, verify_proof_bundle
-from ombud.ledger.tiles import TileRef
 from ombud.ledger.verifier import DirectorySource, audit_log
 from ombud.simulator import simulate_events
 
@@ -87,29 +87,43 @@ def _demo(data_dir: Path, count: int, seed: int) -> None:
         cp = report.checkpoint.checkpoint
         index = first_index + rng.randrange(cp.size - first_index)
         entry = log.entry(index)
-        bundle = ProofBundle(index, tuple(log.inclusion_proof(index, cp.size)), exported.checkpoint.to_bytes())
+        bundle = ProofBundle(
+            index, tuple(log.inclusion_proof(index, cp.size)), exported.checkpoint.to_bytes()
+        )
         verify_proof_bundle(ProofBundle.from_bytes(bundle.to_bytes()), entry, [vkey])
         sample = Event.from_bytes(entry)
 
-        tamper_message = _tamper_check(export_dir, [vkey], index)
+        tamper_message = _tamper_check(export_dir, [vkey])
     finally:
         log.close()
 
     table = Table(title="ombud demo", show_header=False)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
     table.add_row("data directory", str(data_dir))
     table.add_row("log verifier key", vkey.vkey)
-    table.add_row("events appended", f"{count:,} in {timings['append']:.2f} s ({count / timings['append']:,.0f}/s)")
+    table.add_row(
+        "events appended",
+        f"{count:,} in {timings['append']:.2f} s ({count / timings['append']:,.0f}/s)",
+    )
     table.add_row("checkpoints signed", f"{checkpoints} (latest: size {cp.size:,})")
     table.add_row("tiles exported", f"{exported.files:,} files in {timings['export']:.2f} s")
-    table.add_row("independent verification", f"{report.entries:,} entries, {report.tiles:,} tiles recomputed in {timings['verify']:.2f} s: OK")
-    table.add_row("offline proof", f"entry {index} ({sample.kind}) proven in checkpoint {cp.size:,}: OK")
+    table.add_row(
+        "independent verification",
+        f"{report.entries:,} entries, {report.tiles:,} tiles recomputed "
+        f"in {timings['verify']:.2f} s: OK",
+    )
+    table.add_row(
+        "offline proof", f"entry {index} ({sample.kind}) proven in checkpoint {cp.size:,}: OK"
+    )
     table.add_row("tamper check", tamper_message)
     console.print(table)
-    console.print(report.checkpoint.to_bytes().decode(), highlight=False)
+    console.print("[bold]published checkpoint[/]")
+    console.print(report.checkpoint.to_bytes().decode(), highlight=False, soft_wrap=True, end="")
 
 
-def _tamper_check(export_dir: Path, keys: list, index: int) -> str:  # type: ignore[type-arg]
-    """Flip one byte of the bundle holding ``index`` in a copy of the export; verify must fail."""
+def _tamper_check(export_dir: Path, keys: list[Verifier]) -> str:
+    """Flip one bit of the first entry bundle in a copy of the export; verify must fail."""
     with tempfile.TemporaryDirectory(prefix="ombud-tamper-") as tmp:
         copy = Path(tmp) / "export"
         shutil.copytree(export_dir, copy)

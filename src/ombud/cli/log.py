@@ -6,14 +6,13 @@ import os
 import select
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-
-import typer
 
 from ombud.config import SETTINGS_FILE, LogSettings, Settings
 from ombud.errors import EntryTooLargeError
 from ombud.ledger.export import export_log
-from ombud.ledger.log import BatchPolicy, Log
+from ombud.ledger.log import BatchPolicy
 from ombud.ledger.logdir import open_log
 from ombud.ledger.proof_bundle import ProofBundle
 from ombud.ledger.tiles import MAX_ENTRY_SIZE
@@ -28,80 +27,68 @@ def log_settings(directory: Path) -> LogSettings:
     return LogSettings()
 
 
-class _Acknowledger:
-    """Commits batches and prints their indexes, flushed, only after each commit."""
+def stdin_batches(fd: int, policy: BatchPolicy) -> Iterator[list[bytes]]:
+    """Lines of ``fd`` (without their newline) in batches closed by size or by age.
 
-    def __init__(self, log: Log) -> None:
-        self.log = log
-        self.out = sys.stdout.buffer
-        self.appended = 0
-
-    def commit(self, batch: list[bytes]) -> None:
-        if not batch:
-            return
-        first = self.log.append_batch(batch)
-        self.out.write(("\n".join(map(str, range(first, first + len(batch)))) + "\n").encode())
-        self.out.flush()
-        self.appended += len(batch)
-
-
-def run_append(directory: Path) -> None:
-    """Read entries from stdin, one per line, batching by size and age (the sequencer policy).
-
-    A line over the entry size limit stops the run: everything before it is committed and
-    acknowledged, nothing after it is read, and the error names the line.
+    A batch closes at ``policy.max_entries`` lines, or ``policy.max_age`` seconds after its
+    first line arrived if no more come. A line over the entry size limit ends the stream: the
+    lines before it are yielded, then ``EntryTooLargeError`` names the line.
     """
-    settings = log_settings(directory)
-    policy = BatchPolicy(settings.batch_max_entries, settings.batch_max_age_ms / 1000)
-    log = open_log(directory, settings)
-    ack = _Acknowledger(log)
-    fd = sys.stdin.fileno()
     pending: list[bytes] = []
     deadline = 0.0
     buffer = b""
     lines_read = 0
-    too_large: EntryTooLargeError | None = None
-    try:
-        while too_large is None:
+    while True:
+        if pending and not select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
+            yield pending
+            pending = []
+            continue
+        chunk = os.read(fd, _CHUNK)
+        if chunk:
+            lines = (buffer + chunk).split(b"\n")
+            buffer = lines.pop()
+        else:
+            lines, buffer = ([buffer] if buffer else []), b""
+        too_large = None
+        if lines and max(map(len, lines)) > MAX_ENTRY_SIZE:
+            bad = next(i for i, line in enumerate(lines) if len(line) > MAX_ENTRY_SIZE)
+            too_large = f"line {lines_read + bad + 1} is {len(lines[bad])} bytes"
+            lines = lines[:bad]
+        elif len(buffer) > MAX_ENTRY_SIZE:
+            too_large = f"line {lines_read + len(lines) + 1} is longer than {MAX_ENTRY_SIZE} bytes"
+        if lines and not pending:
+            deadline = time.monotonic() + policy.max_age
+        lines_read += len(lines)
+        pending.extend(lines)
+        while len(pending) >= policy.max_entries:
+            yield pending[: policy.max_entries]
+            pending = pending[policy.max_entries :]
+        if too_large is not None or not chunk:
             if pending:
-                timeout = max(0.0, deadline - time.monotonic())
-                if not select.select([fd], [], [], timeout)[0]:
-                    ack.commit(pending)
-                    pending = []
-                    continue
-            chunk = os.read(fd, _CHUNK)
-            if chunk:
-                lines = (buffer + chunk).split(b"\n")
-                buffer = lines.pop()
-            else:
-                lines = [buffer] if buffer else []
-                buffer = b""
-            if lines and max(map(len, lines)) > MAX_ENTRY_SIZE:
-                bad = next(i for i, line in enumerate(lines) if len(line) > MAX_ENTRY_SIZE)
-                too_large = EntryTooLargeError(
-                    f"line {lines_read + bad + 1} is {len(lines[bad])} bytes; entries are at most "
-                    f"{MAX_ENTRY_SIZE} bytes (tlog-tiles). Entries before it were appended."
+                yield pending
+            if too_large is not None:
+                raise EntryTooLargeError(
+                    f"{too_large}; entries are at most {MAX_ENTRY_SIZE} bytes (tlog-tiles). "
+                    "Entries before it were appended."
                 )
-                lines = lines[:bad]
-            elif len(buffer) > MAX_ENTRY_SIZE:
-                too_large = EntryTooLargeError(
-                    f"line {lines_read + len(lines) + 1} is longer than {MAX_ENTRY_SIZE} bytes "
-                    "(tlog-tiles). Entries before it were appended."
-                )
-            if lines and not pending:
-                deadline = time.monotonic() + policy.max_age
-            lines_read += len(lines)
-            pending.extend(lines)
-            while len(pending) >= policy.max_entries:
-                ack.commit(pending[: policy.max_entries])
-                pending = pending[policy.max_entries :]
-            if not chunk:
-                break
-        ack.commit(pending)
+            return
+
+
+def run_append(directory: Path) -> None:
+    """Append stdin's lines; print each index, flushed, only once its batch is durable."""
+    settings = log_settings(directory)
+    policy = BatchPolicy(settings.batch_max_entries, settings.batch_max_age_ms / 1000)
+    out = sys.stdout.buffer
+
+    def acknowledge(first: int, count: int) -> None:
+        out.write(("\n".join(map(str, range(first, first + count))) + "\n").encode())
+        out.flush()
+
+    log = open_log(directory, settings)
+    try:
+        log.append_stream(stdin_batches(sys.stdin.fileno(), policy), acknowledge)
     finally:
         log.close()
-    if too_large is not None:
-        raise too_large
 
 
 def run_export(directory: Path, out: Path) -> None:
@@ -114,7 +101,7 @@ def run_export(directory: Path, out: Path) -> None:
     finally:
         log.close()
     cp = report.checkpoint.checkpoint
-    typer.echo(f"exported {cp.origin} at size {cp.size} to {out} ({report.files} files)")
+    print(f"exported {cp.origin} at size {cp.size} to {out} ({report.files} files)")
 
 
 def run_prove(directory: Path, index: int) -> None:
@@ -136,10 +123,13 @@ def run_status(directory: Path) -> None:
         latest = log.latest_checkpoint()
     finally:
         log.close()
-    typer.echo(f"origin      {log.origin}")
-    typer.echo(f"size        {state.size} entries integrated")
+    print(f"origin      {log.origin}")
+    print(f"size        {state.size} entries integrated")
     if latest is None:
-        typer.echo("checkpoint  none signed yet (run `ombud log checkpoint`)")
+        print("checkpoint  none signed yet (run `ombud log checkpoint`)")
     else:
         behind = state.size - latest.size
-        typer.echo(f"checkpoint  size {latest.size}" + (f" ({behind} entries not yet checkpointed)" if behind else ""))
+        print(
+            f"checkpoint  size {latest.size}"
+            + (f" ({behind} entries not yet checkpointed)" if behind else "")
+        )

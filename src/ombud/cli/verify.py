@@ -22,7 +22,9 @@ def read_vkey(value: str, *, cosigner: bool = False) -> note.Verifier:
         try:
             text = path.read_text(encoding="ascii")
         except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{value!r} is neither a verifier key nor a readable key file") from exc
+            raise ConfigError(
+                f"{value!r} is neither a verifier key nor a readable key file"
+            ) from exc
     verifier = note.Verifier.from_vkey(text)
     if cosigner and not verifier.is_cosigner:
         raise MalformedError(f"witness key {verifier.name} is not a cosignature (type 0x04) key")
@@ -80,9 +82,12 @@ def run_verify(
     if state is not None:
         _write_state(state, report.checkpoint.to_bytes())
     cp = report.checkpoint.checkpoint
-    parts = [f"OK {cp.origin} size {cp.size}: {report.entries} entries and {report.tiles} tiles recomputed"]
+    recomputed = f"{report.entries} entries and {report.tiles} tiles recomputed"
+    parts = [f"OK {cp.origin} size {cp.size}: {recomputed}"]
     if witnesses:
-        parts.append(f"{len(report.checkpoint.cosigners)}/{len(witnesses)} witnesses cosigned (quorum {k})")
+        parts.append(
+            f"{len(report.checkpoint.cosigners)}/{len(witnesses)} witnesses cosigned (quorum {k})"
+        )
     if report.previous is not None:
         parts.append(f"consistent with trusted size {report.previous.size}")
     typer.echo("; ".join(parts))

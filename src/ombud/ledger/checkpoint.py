@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from ombud.errors import MalformedError, SignatureError
 from ombud.ledger import note
 from ombud.ledger.merkle import HASH_SIZE
+from ombud.ledger.note import Note, VerifiedSignature
 
 __all__ = ["Checkpoint", "SignedCheckpoint", "open_checkpoint", "parse_decimal", "verify_quorum"]
 
@@ -53,7 +54,12 @@ class Checkpoint:
 
     def to_text(self) -> bytes:
         """The note text: ``<origin>\\n<size>\\n<base64 root>\\n[<extension>\\n...]``."""
-        lines = [self.origin, str(self.size), base64.b64encode(self.root).decode(), *self.extensions]
+        lines = [
+            self.origin,
+            str(self.size),
+            base64.b64encode(self.root).decode(),
+            *self.extensions,
+        ]
         return ("\n".join(lines) + "\n").encode()
 
     @classmethod
@@ -83,13 +89,13 @@ class SignedCheckpoint:
     """A checkpoint whose log signature verified, with the note it came in."""
 
     checkpoint: Checkpoint
-    note: note.Note
+    note: Note
 
     def to_bytes(self) -> bytes:
         return self.note.to_bytes()
 
     @property
-    def cosigners(self) -> tuple[note.VerifiedSignature, ...]:
+    def cosigners(self) -> tuple[VerifiedSignature, ...]:
         """The trusted witnesses whose cosignatures verified."""
         return tuple(v for v in self.note.verified if v.verifier.is_cosigner)
 

@@ -46,7 +46,7 @@ def _write(path: Path, data: bytes) -> None:
 def export_log(
     log: Log, out: Path, *, progress: Callable[[int, int], None] | None = None
 ) -> ExportReport:
-    """Sign a checkpoint of the integrated tree and write it with its tiles and bundles to ``out``."""
+    """Sign a checkpoint of the integrated tree; write it, its tiles and bundles to ``out``."""
     signed = log.checkpoint()
     size = signed.checkpoint.size
     refs = tile_refs(size)

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import queue
+import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 
@@ -41,11 +42,14 @@ from ombud.ledger.tiles import (
     TileNodes,
     check_entry,
     decode_bundle,
+    encode_bundle,
+    encode_entries,
 )
 
 __all__ = ["BatchPolicy", "Edge", "Log", "Sequencer", "integrate"]
 
 _sha256 = hashlib.sha256
+_PIPELINE_SWITCH_INTERVAL = 0.0002  # seconds; see Log.append_stream
 
 
 # --- integration (pure) ------------------------------------------------------------------------
@@ -115,7 +119,7 @@ def integrate(edge: Edge, entries: Sequence[bytes], leaf_hashes: Sequence[bytes]
             written.append((level, first + full, partial))
         level += 1
 
-    encoded = [len(e).to_bytes(2, "big") + e for e in entries]
+    encoded = encode_entries(entries)
     row_entries = list(edge.bundle) + encoded
     first_bundle = size >> TILE_HEIGHT
     bundles: list[tuple[int, int, bytes]] = []
@@ -211,7 +215,7 @@ class Log:
             if stored_bundle is None or stored_bundle[0] != count:
                 raise StorageError(f"stored entry bundle does not match the tree size {state.size}")
             entries = decode_bundle(stored_bundle[1], count)
-            bundle = tuple(len(e).to_bytes(2, "big") + e for e in entries)
+            bundle = tuple(encode_entries(entries))
         if _root(tiles) != state.root:
             raise StorageError(f"stored tiles do not hash to the stored root at size {state.size}")
         return Edge(state.size, state.root, tuple(tiles), bundle)
@@ -225,8 +229,8 @@ class Log:
         """
         if not entries:
             return self.size
-        for entry in entries:
-            if len(entry) > MAX_ENTRY_SIZE:
+        if max(map(len, entries)) > MAX_ENTRY_SIZE:
+            for entry in entries:
                 check_entry(entry)
         hashes = [_sha256(b"\x00" + e).digest() for e in entries]
         with self._write_lock:
@@ -241,6 +245,70 @@ class Log:
                 self._edge = result.edge
                 return edge.size
             raise StorageError("another writer keeps appending to this log; gave up after 10 tries")
+
+    def append_stream(
+        self,
+        batches: Iterable[Sequence[bytes]],
+        on_durable: Callable[[int, int], None],
+        *,
+        depth: int = 2,
+    ) -> int:
+        """Append a stream of batches as the log's one sequencer; returns how many were appended.
+
+        Each batch is hashed and integrated in the calling thread while the batch before it is
+        committed (and fsync'd) by a writer thread, so the CPU and the disk work at once.
+        ``on_durable(first_index, count)`` is called, in order, once a batch is committed. The
+        store's sequencer lock is held throughout, so other appenders wait rather than race.
+        If a batch fails — or the ``batches`` iterator raises — everything queued before it is
+        still committed and acknowledged, and nothing after it is written.
+        """
+        with self._write_lock, self.store.sequencer_lock():
+            self._edge = self._load_edge()  # another sequencer may have appended before the lock
+            pending: queue.Queue[tuple[int, Batch, int] | None] = queue.Queue(maxsize=depth)
+            failures: list[BaseException] = []
+
+            def write() -> None:
+                while (item := pending.get()) is not None:
+                    if failures:
+                        continue  # drain: nothing after a failed batch may be written
+                    expected, batch, count = item
+                    try:
+                        self.store.write(expected, batch)
+                        on_durable(expected, count)
+                    except BaseException as exc:  # handed to the caller's thread below
+                        failures.append(exc)
+
+            writer = threading.Thread(target=write, name="ombud-log-writer", daemon=True)
+            # The writer spends its time in SQLite and fsync with the GIL released; when the
+            # disk returns, it must get the GIL back promptly or the pipeline stalls for the
+            # default 5 ms switch interval each time (measured: 11% slower on 1M appends).
+            switch_interval = sys.getswitchinterval()
+            sys.setswitchinterval(_PIPELINE_SWITCH_INTERVAL)
+            writer.start()
+            edge = self._edge
+            appended = 0
+            try:
+                for entries in batches:
+                    if failures:
+                        break
+                    if not entries:
+                        continue
+                    if max(map(len, entries)) > MAX_ENTRY_SIZE:
+                        for entry in entries:
+                            check_entry(entry)
+                    hashes = [_sha256(b"\x00" + e).digest() for e in entries]
+                    result = integrate(edge, entries, hashes)
+                    pending.put((edge.size, result.batch, len(entries)))
+                    edge = result.edge
+                    appended += len(entries)
+            finally:
+                pending.put(None)
+                writer.join()
+                sys.setswitchinterval(switch_interval)
+                self._edge = self._load_edge() if failures else edge
+            if failures:
+                raise failures[0]
+            return appended
 
     # --- reading -------------------------------------------------------------------------------
 
@@ -273,15 +341,58 @@ class Log:
             return merkle.EMPTY_ROOT
         return merkle.fold([self.node(lv, ix) for lv, ix in merkle.subtree_nodes(0, size)])
 
+    def _path(self, level: int, index: int, size: int) -> list[bytes]:
+        """Siblings of node ``(level, index)`` up to the root of the tree of ``size``.
+
+        The walk of ``merkle._path_plan`` (tests hold the two to the same output), reading the
+        nodes of one tile level from one tile fetched once: proofs are the log's hot read path.
+        """
+        last = (size - 1) >> level
+        inner = (index ^ last).bit_length()
+        proof: list[bytes] = []
+        tile: TileNodes | None = None
+        tile_key = (-1, -1)
+        for h in range(max(inner, index.bit_length())):
+            node = index >> h
+            if h < inner:
+                sibling = node ^ 1
+            elif node & 1:
+                sibling = node - 1
+            else:
+                continue  # on the right edge with no left sibling: promoted, nothing to add
+            lvl = level + h
+            if (sibling + 1) << lvl > size:  # the one ephemeral node, right of the fork
+                nodes = merkle.subtree_nodes(sibling << lvl, size)
+                proof.append(merkle.fold([self.node(lv, ix) for lv, ix in nodes]))
+                continue
+            r = lvl & 7
+            j = sibling & ((TILE_WIDTH >> r) - 1)
+            key = (lvl >> 3, sibling >> (TILE_HEIGHT - r))
+            need = (j + 1) << r
+            if tile is None or key != tile_key or tile.width < need:
+                tile = self._tile(key[0], key[1], need)
+                tile_key = key
+            start = tile.offsets[r] + j * 32
+            proof.append(tile.data[start : start + 32])
+        return proof
+
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
-        plan = merkle.inclusion_plan(index, size)
+        """PATH(index, D[size]) (RFC 9162 §2.1.3.1), from stored tiles."""
+        merkle.check_inclusion(index, size)
         self._check_size(size)
-        return merkle.resolve(plan, self.node)
+        return self._path(0, index, size)
 
     def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
-        plan = merkle.consistency_plan(size1, size2)
+        """PROOF(size1, D[size2]) (RFC 9162 §2.1.4.1), from stored tiles."""
+        subtree = merkle.consistency_subtree(size1, size2)
         self._check_size(size2)
-        return merkle.resolve(plan, self.node)
+        if subtree is None:
+            return []
+        level, index = subtree
+        proof = self._path(level, index, size2)
+        if index:
+            proof.insert(0, self.node(level, index))
+        return proof
 
     def tile(self, level: int, index: int, width: int = TILE_WIDTH) -> bytes:
         """A hash tile as tlog-tiles serves it (``width`` < 256 for a partial tile)."""
@@ -295,7 +406,7 @@ class Log:
         count, data = stored
         if count == width:
             return data
-        return b"".join(len(e).to_bytes(2, "big") + e for e in decode_bundle(data, count)[:width])
+        return encode_bundle(decode_bundle(data, count)[:width])
 
     def entry(self, index: int) -> bytes:
         return self.entries(index, index + 1)[0]
@@ -433,7 +544,11 @@ class Sequencer:
             while len(batch) < self.policy.max_entries:
                 remaining = deadline - self._clock()
                 try:
-                    item = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+                    item = (
+                        self._queue.get(timeout=remaining)
+                        if remaining > 0
+                        else self._queue.get_nowait()
+                    )
                 except queue.Empty:
                     break
                 if item is None:

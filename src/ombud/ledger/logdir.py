@@ -91,14 +91,12 @@ def init_log(
     return verifier
 
 
-def open_log(
-    directory: Path, settings: LogSettings | None = None, *, with_key: bool = True
-) -> Log:
+def open_log(directory: Path, settings: LogSettings | None = None, *, with_key: bool = True) -> Log:
     """Open the log in ``directory``; ``with_key=False`` opens it read-only (no signing)."""
     if not is_log_dir(directory):
         raise ConfigError(
-            f"{directory} holds no log; create one with `ombud log init {directory} --origin ORIGIN`"
-            f" or `ombud init --data-dir {directory}`"
+            f"{directory} holds no log; create one with "
+            f"`ombud log init {directory} --origin ORIGIN` or `ombud init --data-dir {directory}`"
         )
     settings = settings or LogSettings()
     signer = read_signer(directory / LOG_KEY) if with_key else None

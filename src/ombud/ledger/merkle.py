@@ -25,8 +25,10 @@ __all__ = [
     "HASH_SIZE",
     "NodeID",
     "PlanItem",
+    "check_inclusion",
     "consistency_plan",
     "consistency_proof",
+    "consistency_subtree",
     "fold",
     "inclusion_plan",
     "inclusion_proof",
@@ -131,30 +133,44 @@ def _path_plan(level: int, index: int, size: int) -> list[PlanItem]:
     return plan
 
 
-def inclusion_plan(index: int, size: int) -> list[PlanItem]:
-    """The nodes of the inclusion proof of leaf ``index`` in a tree of ``size`` leaves."""
+def check_inclusion(index: int, size: int) -> None:
+    """Refuse an index and tree size no inclusion proof exists for."""
     _check_size(index, "index")
     _check_size(size, "tree size")
     if index >= size:
         raise NotFoundError(f"index {index} is not in a tree of size {size}")
-    return _path_plan(0, index, size)
 
 
-def consistency_plan(size1: int, size2: int) -> list[PlanItem]:
-    """The nodes of the consistency proof from tree size ``size1`` to ``size2``.
+def consistency_subtree(size1: int, size2: int) -> NodeID | None:
+    """The node a consistency proof from ``size1`` to ``size2`` is built around, or None.
 
     The proof is the inclusion path of the largest complete subtree ending at ``size1`` in the
     tree of ``size2``, preceded by that subtree's own root unless ``size1`` is a power of two
-    (the verifier knows it then: it is the old root). Empty when ``size1`` is 0 or ``size2``.
+    (the verifier knows it then: it is the old root). It is empty (None here) when ``size1`` is 0
+    or equals ``size2``.
     """
     _check_size(size1, "old size")
     _check_size(size2, "new size")
     if size1 > size2:
         raise MalformedError(f"old size {size1} is larger than new size {size2}")
     if size1 == 0 or size1 == size2:
-        return []
+        return None
     level = (size1 & -size1).bit_length() - 1
-    index = (size1 - 1) >> level
+    return level, (size1 - 1) >> level
+
+
+def inclusion_plan(index: int, size: int) -> list[PlanItem]:
+    """The nodes of the inclusion proof of leaf ``index`` in a tree of ``size`` leaves."""
+    check_inclusion(index, size)
+    return _path_plan(0, index, size)
+
+
+def consistency_plan(size1: int, size2: int) -> list[PlanItem]:
+    """The nodes of the consistency proof from tree size ``size1`` to ``size2``."""
+    subtree = consistency_subtree(size1, size2)
+    if subtree is None:
+        return []
+    level, index = subtree
     plan = _path_plan(level, index, size2)
     if index:
         plan.insert(0, ((level, index),))
@@ -224,7 +240,9 @@ def consistency_proof(leaf_hashes: Sequence[bytes], size1: int, size2: int) -> l
 
 def _check_proof(proof: Sequence[bytes]) -> list[bytes]:
     if len(proof) > 64:
-        raise ProofError(f"proof has {len(proof)} nodes; no tree of 2**64 leaves needs more than 64")
+        raise ProofError(
+            f"proof has {len(proof)} nodes; no tree of 2**64 leaves needs more than 64"
+        )
     out = []
     for i, p in enumerate(proof):
         if not isinstance(p, bytes | bytearray) or len(p) != HASH_SIZE:
@@ -264,7 +282,9 @@ def verify_inclusion(
     if sn != 0:
         raise ProofError("inclusion proof is missing nodes")
     if r != expected:
-        raise ProofError(f"inclusion proof for index {index} does not lead to the root of size {size}")
+        raise ProofError(
+            f"inclusion proof for index {index} does not lead to the root of size {size}"
+        )
 
 
 def verify_consistency(

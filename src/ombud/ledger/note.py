@@ -171,7 +171,9 @@ class Verifier:
         try:
             self._key.verify(signature, message)
         except InvalidSignature:
-            raise SignatureError(f"signature by {self.name} ({self.key_id:08x}) is invalid") from None
+            raise SignatureError(
+                f"signature by {self.name} ({self.key_id:08x}) is invalid"
+            ) from None
         return timestamp
 
 
@@ -218,7 +220,9 @@ class Signer:
         """Parse ``PRIVATE+KEY+<name>+<hex8 key ID>+<base64(type || seed)>`` (Go's note format)."""
         parts = skey.strip().split("+", 4)  # base64 may itself contain '+'
         if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
-            raise MalformedError("a signer key has the form PRIVATE+KEY+<name>+<hex ID>+<base64 key>")
+            raise MalformedError(
+                "a signer key has the form PRIVATE+KEY+<name>+<hex ID>+<base64 key>"
+            )
         name, hex_id, b64 = parts[2:]
         check_key_name(name)
         if not _HEX8.fullmatch(hex_id):
@@ -340,7 +344,7 @@ def parse(msg: bytes) -> Note:
     return Note(text, tuple(signatures))
 
 
-def open(msg: bytes, verifiers: Iterable[Verifier]) -> Note:  # noqa: A001 - the spec's verb
+def open(msg: bytes, verifiers: Iterable[Verifier]) -> Note:
     """Parse and verify a signed note (signed-note §Signatures).
 
     Signatures from unknown keys (name and key ID not both matching) are ignored. A known key's
@@ -351,7 +355,9 @@ def open(msg: bytes, verifiers: Iterable[Verifier]) -> Note:  # noqa: A001 - the
     for v in verifiers:
         other = known.setdefault((v.name, v.key_id), v)
         if other.public_key != v.public_key or other.sig_type != v.sig_type:
-            raise MalformedError(f"two different trusted keys share name and ID {v.name}+{v.key_id:08x}")
+            raise MalformedError(
+                f"two different trusted keys share name and ID {v.name}+{v.key_id:08x}"
+            )
     note = parse(msg)
     verified: dict[tuple[str, int], VerifiedSignature] = {}
     for sig in note.signatures:

@@ -8,6 +8,7 @@ belong to, and the log re-checks the stored right edge against the stored root o
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -70,6 +71,10 @@ class LogStore(Protocol):
 
     def checkpoints(self) -> Iterator[StoredCheckpoint]:
         """Every checkpoint the log signed, by size."""
+        ...
+
+    def sequencer_lock(self) -> AbstractContextManager[None]:
+        """Exclusive, blocking: held by the one process sequencing into this log."""
         ...
 
     def close(self) -> None: ...

@@ -13,6 +13,9 @@ checkpoint ever signed.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -55,7 +58,9 @@ class SqliteStore:
         self._connections_lock = threading.Lock()
         version = self._get_meta("schema")
         if version != SCHEMA_VERSION:
-            raise ConfigError(f"{path} has log schema {version!r}; this ombud reads {SCHEMA_VERSION}")
+            raise ConfigError(
+                f"{path} has log schema {version!r}; this ombud reads {SCHEMA_VERSION}"
+            )
 
     @classmethod
     def create(cls, path: Path, origin: str) -> SqliteStore:
@@ -112,6 +117,20 @@ class SqliteStore:
 
     # --- LogStore ----------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def sequencer_lock(self) -> Iterator[None]:
+        """An advisory ``flock`` on ``<database>.lock``, released when the process dies."""
+        path = self.path.with_name(self.path.name + ".lock")
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise StorageError(f"cannot open the sequencer lock {path}: {exc}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock
+
     def origin(self) -> str:
         origin = self._get_meta("origin")
         if not isinstance(origin, str):
@@ -138,12 +157,16 @@ class SqliteStore:
                 try:
                     (size,) = conn.execute("SELECT value FROM meta WHERE key = 'size'").fetchone()
                     if size != expected_size:
-                        raise StaleStateError(f"log grew to {size} entries; expected {expected_size}")
+                        raise StaleStateError(
+                            f"log grew to {size} entries; expected {expected_size}"
+                        )
                     conn.executemany(
                         "INSERT OR REPLACE INTO tiles VALUES (?, ?, ?)",
                         [(_tile_id(lv, ix), t.width, t.data) for lv, ix, t in batch.tiles],
                     )
-                    conn.executemany("INSERT OR REPLACE INTO bundles VALUES (?, ?, ?)", batch.bundles)
+                    conn.executemany(
+                        "INSERT OR REPLACE INTO bundles VALUES (?, ?, ?)", batch.bundles
+                    )
                     conn.executemany(
                         "UPDATE meta SET value = ? WHERE key = ?",
                         [(batch.state.size, "size"), (batch.state.root, "root")],
@@ -221,7 +244,9 @@ class SqliteStore:
     def checkpoints(self) -> Iterator[StoredCheckpoint]:
         try:
             rows = (
-                self._conn().execute("SELECT size, root, note FROM checkpoints ORDER BY size").fetchall()
+                self._conn()
+                .execute("SELECT size, root, note FROM checkpoints ORDER BY size")
+                .fetchall()
             )
         except sqlite3.Error as exc:
             raise StorageError(f"cannot read {self.path}: {exc}") from exc

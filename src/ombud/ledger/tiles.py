@@ -30,6 +30,7 @@ __all__ = [
     "check_entry",
     "decode_bundle",
     "encode_bundle",
+    "encode_entries",
     "encode_index",
     "parse_path",
     "partial_width",
@@ -43,7 +44,9 @@ MAX_ENTRY_SIZE = 0xFFFF
 MAX_LEVEL = 63
 
 _sha256 = hashlib.sha256
-_PATH = re.compile(r"tile/(entries|0|[1-9][0-9]?)/((?:x[0-9]{3}/)*[0-9]{3})(?:\.p/([1-9][0-9]{0,2}))?")
+_PATH = re.compile(
+    r"tile/(entries|0|[1-9][0-9]?)/((?:x[0-9]{3}/)*[0-9]{3})(?:\.p/([1-9][0-9]{0,2}))?"
+)
 
 
 def encode_index(n: int) -> str:
@@ -144,19 +147,28 @@ def check_entry(entry: bytes) -> None:
         )
 
 
+LENGTH_PREFIX = tuple(n.to_bytes(2, "big") for n in range(MAX_ENTRY_SIZE + 1))
+"""The uint16 big-endian length prefix of every possible entry length, precomputed."""
+
+
+def encode_entries(entries: Sequence[bytes]) -> list[bytes]:
+    """Each entry with its length prefix, ready to be joined into bundles."""
+    try:
+        return [LENGTH_PREFIX[len(e)] + e for e in entries]
+    except IndexError:
+        for entry in entries:
+            check_entry(entry)
+        raise
+
+
 def encode_bundle(entries: Sequence[bytes]) -> bytes:
     """Big-endian uint16 length-prefixed entries, concatenated."""
-    parts = []
-    for entry in entries:
-        check_entry(entry)
-        parts.append(len(entry).to_bytes(2, "big"))
-        parts.append(entry)
-    return b"".join(parts)
+    return b"".join(encode_entries(entries))
 
 
 def decode_bundle(data: bytes, count: int | None = None) -> list[bytes]:
     """Split an entry bundle; ``count`` (if given) is the exact number of entries required."""
-    entries = []
+    entries: list[bytes] = []
     pos, end = 0, len(data)
     while pos < end:
         if pos + 2 > end:
@@ -213,7 +225,11 @@ class TileNodes:
         row = list(hashes)
         rows = [b"".join(row)]
         for _ in range(1, TILE_HEIGHT):
-            row = [_sha256(b"\x01" + row[i] + row[i + 1]).digest() for i in range(0, len(row) - 1, 2)]
+            pairs = iter(row)  # zip(pairs, pairs) walks (0, 1), (2, 3), … and drops an odd last
+            row = [
+                _sha256(b"\x01" + left + right).digest()
+                for left, right in zip(pairs, pairs, strict=False)
+            ]
             rows.append(b"".join(row))
         return cls(b"".join(rows), len(hashes))
 

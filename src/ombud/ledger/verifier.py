@@ -282,7 +282,9 @@ def audit_log(
 
     recompute = _Recomputer(source, cp.size)
     refs = list(tiles_for_size(cp.size, 0))
-    fetched = _prefetch(source, ((TileRef.entries(r.index, r.width).path, r.path) for r in refs), workers)
+    fetched = _prefetch(
+        source, ((TileRef.entries(r.index, r.width).path, r.path) for r in refs), workers
+    )
     done = 0
     for ref, (bundle, tile) in zip(refs, fetched, strict=True):
         recompute.add_level0(ref, bundle, tile)

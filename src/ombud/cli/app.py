@@ -1,21 +1,15 @@
-"""The ``ombud`` command: a thin shell over the library that turns errors into messages.
+"""The ``ombud`` commands (typer): argument parsing and help; the work is in the library.
 
-Threat model: the CLI is run by operators, witnesses and auditors on their own machines; it
-prints no secrets, refuses uninitialised directories, and reports every failure as one line
-naming what was wrong (exit 1: something did not verify; exit 2: bad input or setup) — never a
-traceback.
+Threat model: see ``ombud.cli`` — every command is a thin shell whose errors become one line.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-
-from ombud.errors import OmbudError, VerificationError
 
 app = typer.Typer(
     name="ombud",
@@ -24,7 +18,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-log_app = typer.Typer(help="Create, append to, checkpoint, export and prove a log.", no_args_is_help=True)
+log_app = typer.Typer(
+    help="Create, append to, checkpoint, export and prove a log.", no_args_is_help=True
+)
 proof_app = typer.Typer(help="Offline proofs (C2SP tlog-proof).", no_args_is_help=True)
 app.add_typer(log_app, name="log")
 app.add_typer(proof_app, name="proof")
@@ -32,10 +28,6 @@ app.add_typer(proof_app, name="proof")
 DataDir = Annotated[
     Path, typer.Option("--data-dir", help="The deployment's data directory (see `ombud init`).")
 ]
-
-
-def err(message: str) -> None:
-    typer.echo(f"ombud: {message}", err=True)
 
 
 @app.command()
@@ -66,7 +58,9 @@ def serve(
     settings = Settings.load(data_dir)
     if listen is not None:
         settings = settings.with_overrides(
-            server=ServerSettings(listen=listen, max_request_bytes=settings.server.max_request_bytes)
+            server=ServerSettings(
+                listen=listen, max_request_bytes=settings.server.max_request_bytes
+            )
         )
     run_server(settings)
 
@@ -189,29 +183,3 @@ def proof_verify(
     from ombud.cli.verify import run_proof_verify
 
     run_proof_verify(bundle, key, entry, witness or [], quorum)
-
-
-def main() -> None:
-    """Entry point: run the app and turn ombud's errors into one-line messages."""
-    try:
-        app()
-    except VerificationError as exc:
-        err(f"verification failed: {exc}")
-        sys.exit(1)
-    except OmbudError as exc:
-        err(str(exc))
-        sys.exit(2)
-    except OSError as exc:
-        err(f"{exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}")
-        sys.exit(2)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    finally:
-        try:
-            sys.stdout.flush()
-        except BrokenPipeError:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-
-
-if __name__ == "__main__":
-    main()
