@@ -213,3 +213,20 @@ def test_concurrent_sequencers_take_turns(log_dir: Path) -> None:
     assert stored[:2000] in (entries(0, 2000), entries(100_000, 2000))
     for the_log in logs:
         the_log.close()
+
+
+def test_cached_partial_tiles_are_refreshed_as_the_tree_grows(log: Log) -> None:
+    data: list[bytes] = []
+    for step in range(1, 40):
+        batch = entries(len(data), step * 7)
+        log.append_batch(batch)
+        data += batch
+        hashes = [merkle.leaf_hash(e) for e in data]
+        n = len(data)
+        assert log.root_at(n) == merkle.root(hashes)
+        for index in (0, n // 2, n - 1):
+            merkle.verify_inclusion(
+                hashes[index], index, n, log.inclusion_proof(index, n), merkle.root(hashes)
+            )
+        old = max(1, n - step * 5)
+        assert log.consistency_proof(old, n) == merkle.consistency_proof(hashes, old, n)

@@ -50,6 +50,7 @@ __all__ = ["BatchPolicy", "Edge", "Log", "Sequencer", "integrate"]
 
 _sha256 = hashlib.sha256
 _PIPELINE_SWITCH_INTERVAL = 0.0002  # seconds; see Log.append_stream
+_RANGE_CACHE = 4096  # right-edge node hashes remembered; see Log._range_hash
 
 
 # --- integration (pure) ------------------------------------------------------------------------
@@ -82,6 +83,8 @@ def _root(tiles: Sequence[TileNodes | None]) -> bytes:
 
 @dataclass(frozen=True)
 class Integration:
+    """What integrating one batch produced: the new right edge and the writes to commit."""
+
     edge: Edge
     batch: Batch
 
@@ -177,6 +180,7 @@ class Log:
         if signer is not None and signer.sig_type != note.ALG_ED25519:
             raise MalformedError("a log signs its checkpoints with an Ed25519 (type 0x01) key")
         self._cache = _TileCache(tile_cache)
+        self._ranges: dict[tuple[int, int], bytes] = {}
         self._write_lock = threading.Lock()
         self._edge = self._load_edge()
 
@@ -326,7 +330,11 @@ class Log:
         """The complete node ``(level, index)``; it must lie within the integrated tree."""
         r = level & 7
         j = index & ((TILE_WIDTH >> r) - 1)
-        tile = self._tile(level >> 3, index >> (TILE_HEIGHT - r), (j + 1) << r)
+        key = (level >> 3, index >> (TILE_HEIGHT - r))
+        need = (j + 1) << r
+        tile = self._cache.tiles.get(key)  # inlined _tile(): every proof starts here
+        if tile is None or tile.width < need:
+            tile = self._tile(key[0], key[1], need)
         start = tile.offsets[r] + j * 32
         return tile.data[start : start + 32]
 
@@ -350,8 +358,11 @@ class Log:
         last = (size - 1) >> level
         inner = (index ^ last).bit_length()
         proof: list[bytes] = []
-        tile: TileNodes | None = None
-        tile_key = (-1, -1)
+        add = proof.append
+        tile_level = tile_index = -1
+        width = 0
+        data = b""
+        offsets: tuple[int, ...] = ()
         for h in range(max(inner, index.bit_length())):
             node = index >> h
             if h < inner:
@@ -362,19 +373,34 @@ class Log:
                 continue  # on the right edge with no left sibling: promoted, nothing to add
             lvl = level + h
             if (sibling + 1) << lvl > size:  # the one ephemeral node, right of the fork
-                nodes = merkle.subtree_nodes(sibling << lvl, size)
-                proof.append(merkle.fold([self.node(lv, ix) for lv, ix in nodes]))
+                add(self._range_hash(sibling << lvl, size))
                 continue
-            r = lvl & 7
-            j = sibling & ((TILE_WIDTH >> r) - 1)
-            key = (lvl >> 3, sibling >> (TILE_HEIGHT - r))
+            r = lvl & 7  # literals, not TILE_HEIGHT/TILE_WIDTH: this loop is the hot path
+            j = sibling & ((256 >> r) - 1)
             need = (j + 1) << r
-            if tile is None or key != tile_key or tile.width < need:
-                tile = self._tile(key[0], key[1], need)
-                tile_key = key
-            start = tile.offsets[r] + j * 32
-            proof.append(tile.data[start : start + 32])
+            if (lvl >> 3) != tile_level or (sibling >> (8 - r)) != tile_index or width < need:
+                tile_level, tile_index = lvl >> 3, sibling >> (8 - r)
+                tile = self._tile(tile_level, tile_index, need)
+                width, data, offsets = tile.width, tile.data, tile.offsets
+            start = offsets[r] + (j << 5)
+            add(data[start : start + 32])
         return proof
+
+    def _range_hash(self, begin: int, end: int) -> bytes:
+        """MTH of leaves ``[begin, end)``: folded from complete subtrees, then remembered.
+
+        Such right-edge nodes recur in every proof against the same tree size, and a range
+        of an append-only tree never changes, so caching them is always safe.
+        """
+        key = (begin, end)
+        cached = self._ranges.get(key)
+        if cached is None:
+            nodes = merkle.subtree_nodes(begin, end)
+            cached = merkle.fold([self.node(level, index) for level, index in nodes])
+            if len(self._ranges) >= _RANGE_CACHE:
+                self._ranges.clear()
+            self._ranges[key] = cached
+        return cached
 
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
         """PATH(index, D[size]) (RFC 9162 §2.1.3.1), from stored tiles."""
