@@ -356,31 +356,31 @@ class Log:
         nodes of one tile level from one tile fetched once: proofs are the log's hot read path.
         """
         last = (size - 1) >> level
-        inner = (index ^ last).bit_length()
+        inner = (index ^ last).bit_length()  # levels below the fork from the last leaf's path
         proof: list[bytes] = []
         add = proof.append
-        tile_level = tile_index = -1
+        tile_level = -1
         width = 0
         data = b""
         offsets: tuple[int, ...] = ()
         for h in range(max(inner, index.bit_length())):
             node = index >> h
-            if h < inner:
-                sibling = node ^ 1
-            elif node & 1:
-                sibling = node - 1
-            else:
+            if h >= inner and not node & 1:
                 continue  # on the right edge with no left sibling: promoted, nothing to add
+            sibling = node ^ 1
             lvl = level + h
-            if (sibling + 1) << lvl > size:  # the one ephemeral node, right of the fork
+            if h == inner - 1 and (sibling + 1) << lvl > size:  # the one ephemeral node
                 add(self._range_hash(sibling << lvl, size))
                 continue
-            r = lvl & 7  # literals, not TILE_HEIGHT/TILE_WIDTH: this loop is the hot path
+            # Literals, not TILE_HEIGHT/TILE_WIDTH: this loop is the hot path. The siblings at
+            # one tile level all lie in one tile, so a tile is fetched once per 8 levels (and
+            # again only if a partial tile must be re-read wider).
+            r = lvl & 7
             j = sibling & ((256 >> r) - 1)
             need = (j + 1) << r
-            if (lvl >> 3) != tile_level or (sibling >> (8 - r)) != tile_index or width < need:
-                tile_level, tile_index = lvl >> 3, sibling >> (8 - r)
-                tile = self._tile(tile_level, tile_index, need)
+            if lvl >> 3 != tile_level or width < need:
+                tile_level = lvl >> 3
+                tile = self._tile(tile_level, sibling >> (8 - r), need)
                 width, data, offsets = tile.width, tile.data, tile.offsets
             start = offsets[r] + (j << 5)
             add(data[start : start + 32])

@@ -145,9 +145,8 @@ def _prefetch(
 class _Recomputer:
     """Rebuilds the tree level by level from entries, checking each served tile as it closes."""
 
-    def __init__(self, source: TileSource, size: int) -> None:
+    def __init__(self, source: TileSource) -> None:
         self.source = source
-        self.size = size
         self.pending: list[list[bytes]] = []
         self.closed: list[int] = []
         """Full tiles checked so far at each level (so the index of the next one)."""
@@ -169,11 +168,12 @@ class _Recomputer:
         for i, h in enumerate(computed):
             if served[i * 32 : (i + 1) * 32] != h:
                 first = (ref.index * TILE_WIDTH + i) << (TILE_HEIGHT * ref.level)
-                what = "entry" if ref.level == 0 else "subtree starting at entry"
-                raise VerificationError(
-                    f"{ref.path}: hash {i} does not match the {what} {first} recomputed from "
-                    "the entry bundles"
-                )
+                if ref.level == 0:
+                    bundle = TileRef.entries(ref.index, ref.width).path
+                    what = f"entry {first} of {bundle}"
+                else:
+                    what = f"the subtree from entry {first} recomputed from the entry bundles"
+                raise VerificationError(f"{ref.path}: hash {i} does not match {what}")
 
     def add_level0(self, ref: TileRef, bundle: bytes | None, served: bytes | None) -> None:
         bundle_ref = TileRef.entries(ref.index, ref.width)
@@ -280,7 +280,7 @@ def audit_log(
                 f"{previous.size}: the log rolled back"
             )
 
-    recompute = _Recomputer(source, cp.size)
+    recompute = _Recomputer(source)
     refs = list(tiles_for_size(cp.size, 0))
     fetched = _prefetch(
         source, ((TileRef.entries(r.index, r.width).path, r.path) for r in refs), workers
