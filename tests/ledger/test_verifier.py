@@ -117,3 +117,26 @@ def test_wrong_key_or_missing_quorum_fails(log: Log, tmp_path: Path) -> None:
     witness = note.Signer("w.example", bytes([6]) * 32, sig_type=note.ALG_COSIGNATURE_V1).verifier()
     with pytest.raises(SignatureError, match="witness"):
         audit_log(DirectorySource(tmp_path / "e"), [log.verifier()], witnesses=[witness], quorum=1)
+
+
+def test_tampering_inside_the_store_is_caught_by_auditors(log_dir: Path, tmp_path: Path) -> None:
+    import sqlite3
+
+    from ombud.ledger.logdir import LOG_DB
+
+    log = open_log(log_dir)
+    fill(log, 0, 1000)
+    log.checkpoint()
+    log.close()
+    db = sqlite3.connect(log_dir / LOG_DB)
+    with db:  # an insider rewrites entry 300 in place, leaving the tiles alone
+        (data,) = db.execute("SELECT data FROM bundles WHERE id = 1").fetchone()
+        db.execute(
+            "UPDATE bundles SET data = ? WHERE id = 1", (data.replace(b"event 300", b"event 3o0"),)
+        )
+    db.close()
+    log = open_log(log_dir)
+    export_log(log, tmp_path / "export")
+    with pytest.raises(VerificationError, match=r"tile/0/001: hash 44 does not match entry 300"):
+        audit_log(DirectorySource(tmp_path / "export"), [log.verifier()])
+    log.close()
