@@ -102,3 +102,11 @@ def test_tile_nodes_hold_every_complete_subtree(width: int) -> None:
         assert tile.root() == merkle.root(hashes)
     with pytest.raises(MalformedError):
         TileNodes(tile.data[:-1], width)
+
+
+def test_in_tile_paths_are_the_siblings_level_by_level() -> None:
+    tile = TileNodes.build([merkle.leaf_hash(bytes([i])) for i in range(256)])
+    for r0 in range(8):
+        for k in range(256 >> r0):
+            expected = [tile.node(r, (k >> (r - r0)) ^ 1) for r in range(r0, 8)]
+            assert tile.path(r0, k) == expected

@@ -357,33 +357,32 @@ class Log:
         """
         last = (size - 1) >> level
         inner = (index ^ last).bit_length()  # levels below the fork from the last leaf's path
+        top = max(inner, index.bit_length())
         proof: list[bytes] = []
         add = proof.append
-        tile_level = -1
-        width = 0
-        data = b""
-        offsets: tuple[int, ...] = ()
-        for h in range(max(inner, index.bit_length())):
+        h = 0
+        while h < top:
+            lvl = level + h
+            r = lvl & 7  # literals, not TILE_HEIGHT/TILE_WIDTH: this loop is the hot path
             node = index >> h
-            if h >= inner and not node & 1:
+            if h + 8 - r < inner:
+                # Every level left in this tile is below the fork: a complete sibling at each,
+                # all in one full tile, read by table lookup.
+                tile = self._tile(lvl >> 3, node >> (8 - r), TILE_WIDTH)
+                proof.extend(tile.path(r, node & ((256 >> r) - 1)))
+                h += 8 - r
+                continue
+            h += 1
+            if h > inner and not node & 1:
                 continue  # on the right edge with no left sibling: promoted, nothing to add
             sibling = node ^ 1
-            lvl = level + h
-            if h == inner - 1 and (sibling + 1) << lvl > size:  # the one ephemeral node
+            if h == inner and (sibling + 1) << lvl > size:  # the one ephemeral node
                 add(self._range_hash(sibling << lvl, size))
                 continue
-            # Literals, not TILE_HEIGHT/TILE_WIDTH: this loop is the hot path. The siblings at
-            # one tile level all lie in one tile, so a tile is fetched once per 8 levels (and
-            # again only if a partial tile must be re-read wider).
-            r = lvl & 7
             j = sibling & ((256 >> r) - 1)
-            need = (j + 1) << r
-            if lvl >> 3 != tile_level or width < need:
-                tile_level = lvl >> 3
-                tile = self._tile(tile_level, sibling >> (8 - r), need)
-                width, data, offsets = tile.width, tile.data, tile.offsets
-            start = offsets[r] + (j << 5)
-            add(data[start : start + 32])
+            tile = self._tile(lvl >> 3, sibling >> (8 - r), (j + 1) << r)
+            start = tile.offsets[r] + (j << 5)
+            add(tile.data[start : start + 32])
         return proof
 
     def _range_hash(self, begin: int, end: int) -> bytes:

@@ -200,6 +200,19 @@ def _offsets(width: int) -> tuple[int, ...]:
 _FULL_OFFSETS = _offsets(TILE_WIDTH)
 
 
+def _sibling_offsets(r0: int, k: int) -> tuple[int, ...]:
+    """Byte offsets, in a full tile, of the siblings of node ``k`` at height ``r0`` and of its
+    ancestors up to height 7: an inclusion path's share of one tile."""
+    return tuple(
+        _FULL_OFFSETS[r] + ((k >> (r - r0)) ^ 1) * HASH_SIZE for r in range(r0, TILE_HEIGHT)
+    )
+
+
+_SIBLING_OFFSETS = tuple(
+    tuple(_sibling_offsets(r0, k) for k in range(TILE_WIDTH >> r0)) for r0 in range(TILE_HEIGHT)
+)
+
+
 class TileNodes:
     """A hash tile and every complete node inside it: row r holds ``width >> r`` hashes.
 
@@ -237,6 +250,12 @@ class TileNodes:
         """The complete node ``j`` at height ``r`` (0..7) inside this tile."""
         start = self.offsets[r] + j * HASH_SIZE
         return self.data[start : start + HASH_SIZE]
+
+    def path(self, r0: int, k: int) -> list[bytes]:
+        """Siblings of node ``k`` at height ``r0`` and of its ancestors in this full tile,
+        bottom up: the part of an inclusion path inside the tile, by table lookup."""
+        data = self.data
+        return [data[o : o + HASH_SIZE] for o in _SIBLING_OFFSETS[r0][k]]
 
     def row(self, width: int | None = None) -> bytes:
         """The tile as tlog-tiles serves it, or its prefix of ``width`` hashes."""
