@@ -28,7 +28,7 @@ from ombud.ledger.proof_bundle import ProofBundle, verify_proof_bundle
 from ombud.ledger.verifier import DirectorySource, audit_log
 from ombud.simulator import simulate_events
 
-_CHECKPOINT_EVERY = 5  # batches
+_CHECKPOINT_EVERY = 2  # batches
 
 
 def run_demo(data_dir: Path | None, *, events: int, seed: int) -> None:
@@ -56,7 +56,7 @@ def _demo(data_dir: Path, count: int, seed: int) -> None:
     try:
         first_index = log.size
         batch_size = settings.log.batch_max_entries
-        checkpoints = 0
+        checkpoints = batches = 0
         t0 = time.perf_counter()
         with progress_bar("appending city events") as progress:
             batch: list[bytes] = []
@@ -66,7 +66,8 @@ def _demo(data_dir: Path, count: int, seed: int) -> None:
                 if len(batch) == batch_size or done == count:
                     log.append_batch(batch)
                     batch = []
-                    if (done // batch_size) % _CHECKPOINT_EVERY == 0 or done == count:
+                    batches += 1
+                    if batches % _CHECKPOINT_EVERY == 0 or done == count:
                         log.checkpoint()
                         checkpoints += 1
                     progress(done, count)
