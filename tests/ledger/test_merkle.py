@@ -20,6 +20,15 @@ CT_ROOT_7 = "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c"
 CT_ROOT_8 = "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328"
 
 
+def flip_bit(proof: list[bytes], data: st.DataObject) -> list[bytes]:
+    """The proof with one bit of one node flipped, both drawn by hypothesis."""
+    k = data.draw(st.integers(0, len(proof) - 1))
+    bit = data.draw(st.integers(0, 255))
+    node = bytearray(proof[k])
+    node[bit // 8] ^= 1 << (bit % 8)
+    return [*proof[:k], bytes(node), *proof[k + 1 :]]
+
+
 def leaves(n: int) -> list[bytes]:
     return [merkle.leaf_hash(i.to_bytes(4, "big")) for i in range(n)]
 
@@ -94,12 +103,7 @@ def test_proof_tampering_is_always_detected(data: st.DataObject, n: int) -> None
     merkle.verify_inclusion(hashes[index], index, n, proof, root)
     if proof:
         # every single-bit change of any node fails
-        k = data.draw(st.integers(0, len(proof) - 1))
-        bit = data.draw(st.integers(0, 255))
-        bad = list(proof)
-        node = bytearray(bad[k])
-        node[bit // 8] ^= 1 << (bit % 8)
-        bad[k] = bytes(node)
+        bad = flip_bit(proof, data)
         with pytest.raises(ProofError):
             merkle.verify_inclusion(hashes[index], index, n, bad, root)
         # a missing node fails
@@ -123,12 +127,7 @@ def test_consistency_tampering_is_always_detected(data: st.DataObject, n: int) -
     proof = merkle.consistency_proof(hashes, m, n)
     r1, r2 = merkle.root(hashes[:m]), merkle.root(hashes)
     merkle.verify_consistency(m, n, proof, r1, r2)
-    k = data.draw(st.integers(0, len(proof) - 1))
-    bit = data.draw(st.integers(0, 255))
-    bad = list(proof)
-    node = bytearray(bad[k])
-    node[bit // 8] ^= 1 << (bit % 8)
-    bad[k] = bytes(node)
+    bad = flip_bit(proof, data)
     with pytest.raises(ProofError):
         merkle.verify_consistency(m, n, bad, r1, r2)
     with pytest.raises(ProofError):

@@ -87,7 +87,7 @@ def test_trusted_state_catches_forks(log_dir: Path, tmp_path: Path) -> None:
     export_log(fork, tmp_path / "fork-export")
     honest = report.checkpoint.to_bytes()
     with pytest.raises(
-        InconsistentTreeError, match="not consistent with the trusted checkpoint 1000"
+        InconsistentTreeError, match=r"not consistent: tree of size 1100 .* and tree of size 1000"
     ):
         audit_log(DirectorySource(tmp_path / "fork-export"), [log.verifier()], trusted=honest)
     fork.close()
@@ -99,7 +99,7 @@ def test_rollback_to_a_smaller_checkpoint_is_refused(log: Log, tmp_path: Path) -
     small = export_log(log, tmp_path / "small")
     fill(log, 100, 100)
     big = export_log(log, tmp_path / "big")
-    with pytest.raises(InconsistentTreeError, match="rolled back"):
+    with pytest.raises(InconsistentTreeError, match="rollback"):
         audit_log(
             DirectorySource(tmp_path / "small"), [log.verifier()], trusted=big.checkpoint.to_bytes()
         )

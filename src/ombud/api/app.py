@@ -47,6 +47,16 @@ def _published(log: Log) -> StoredCheckpoint:
     return latest
 
 
+def _published_size(log: Log, size: int | None) -> int:
+    """``size``, or the published size when it is None; refuses sizes not yet published."""
+    published = _published(log).size
+    if size is None:
+        return published
+    if size > published:
+        raise NotFoundError(f"tree size {size} is larger than the published size {published}")
+    return size
+
+
 async def _sign_checkpoints(log: Log, interval: float) -> None:
     """Sign a checkpoint whenever the log has grown, every ``interval`` seconds."""
     while True:
@@ -150,10 +160,7 @@ def create_app(
             int | None, Query(ge=1, le=_MAX_SIZE, description="tree size (default: published)")
         ] = None,
     ) -> dict[str, Any]:
-        published = _published(the_log).size
-        size = published if size is None else size
-        if size > published:
-            raise NotFoundError(f"tree size {size} is larger than the published size {published}")
+        size = _published_size(the_log, size)
         proof = the_log.inclusion_proof(index, size)
         return {
             "index": index,
@@ -170,10 +177,7 @@ def create_app(
             Query(ge=0, le=_MAX_SIZE, description="later tree size (default: published)"),
         ] = None,
     ) -> dict[str, Any]:
-        published = _published(the_log).size
-        new = published if new is None else new
-        if new > published:
-            raise NotFoundError(f"tree size {new} is larger than the published size {published}")
+        new = _published_size(the_log, new)
         proof = the_log.consistency_proof(old, new)
         return {"old": old, "new": new, "proof": [_b64(h) for h in proof]}
 

@@ -28,6 +28,11 @@ app.add_typer(proof_app, name="proof")
 DataDir = Annotated[
     Path, typer.Option("--data-dir", help="The deployment's data directory (see `ombud init`).")
 ]
+LogKey = Annotated[str, typer.Option(help="The log's verifier key (vkey), or a file holding it.")]
+Witnesses = Annotated[list[str] | None, typer.Option(help="A witness cosigner vkey (repeatable).")]
+Quorum = Annotated[
+    int | None, typer.Option(help="Witness cosignatures required (default: all given).")
+]
 
 
 @app.command()
@@ -83,13 +88,9 @@ def demo(
 @app.command()
 def verify(
     source: Annotated[str, typer.Argument(help="A tlog-tiles directory or an http(s) URL.")],
-    key: Annotated[str, typer.Option(help="The log's verifier key (vkey), or a file holding it.")],
-    witness: Annotated[
-        list[str] | None, typer.Option(help="A witness cosigner vkey (repeatable).")
-    ] = None,
-    quorum: Annotated[
-        int | None, typer.Option(help="Witness cosignatures required (default: all given).")
-    ] = None,
+    key: LogKey,
+    witness: Witnesses = None,
+    quorum: Quorum = None,
     state: Annotated[
         Path | None, typer.Option(help="File remembering the last checkpoint trusted.")
     ] = None,
@@ -167,17 +168,13 @@ def log_status(directory: Annotated[Path, typer.Argument(help="The log's directo
 @proof_app.command("verify")
 def proof_verify(
     bundle: Annotated[Path, typer.Argument(help="A .tlog-proof file.")],
-    key: Annotated[str, typer.Option(help="The log's verifier key (vkey), or a file holding it.")],
+    key: LogKey,
     entry: Annotated[
         Path | None,
         typer.Option(help="File holding the entry (default: the bundle's extra data)."),
     ] = None,
-    witness: Annotated[
-        list[str] | None, typer.Option(help="A witness cosigner vkey (repeatable).")
-    ] = None,
-    quorum: Annotated[
-        int | None, typer.Option(help="Witness cosignatures required (default: all given).")
-    ] = None,
+    witness: Witnesses = None,
+    quorum: Quorum = None,
 ) -> None:
     """Verify a tlog-proof bundle offline."""
     from ombud.cli.verify import run_proof_verify

@@ -9,15 +9,24 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-from ombud.errors import MalformedError, SignatureError
-from ombud.ledger import note
+from ombud.errors import InconsistentTreeError, MalformedError, ProofError, SignatureError
+from ombud.ledger import merkle, note
 from ombud.ledger.merkle import HASH_SIZE
 from ombud.ledger.note import Note, VerifiedSignature
 
-__all__ = ["Checkpoint", "SignedCheckpoint", "open_checkpoint", "parse_decimal", "verify_quorum"]
+__all__ = [
+    "Checkpoint",
+    "SignedCheckpoint",
+    "TreeHead",
+    "open_checkpoint",
+    "parse_decimal",
+    "verify_extends",
+    "verify_quorum",
+]
 
 _DECIMAL = re.compile(r"0|[1-9][0-9]*")
 
@@ -146,3 +155,31 @@ def verify_quorum(
             f"checkpoint of size {signed.checkpoint.size} has {len(cosigned)} of the {quorum} "
             f"witness cosignatures required (verified: {names})"
         )
+
+
+class TreeHead(Protocol):
+    """Anything naming a tree by size and root: a checkpoint, a stored tree state."""
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def root(self) -> bytes: ...
+
+
+def verify_extends(old: TreeHead, new: TreeHead, proof: Sequence[bytes]) -> None:
+    """Prove that ``new`` is an append-only extension of ``old`` (RFC 9162 §2.1.4.2).
+
+    Raises ``InconsistentTreeError`` naming both tree heads — the evidence of a rollback or a
+    fork — when it is not.
+    """
+    heads = (
+        f"tree of size {new.size} ({base64.b64encode(new.root).decode()}) and tree of size "
+        f"{old.size} ({base64.b64encode(old.root).decode()})"
+    )
+    if old.size > new.size:
+        raise InconsistentTreeError(f"rollback: {heads}")
+    try:
+        merkle.verify_consistency(old.size, new.size, proof, old.root, new.root)
+    except ProofError as exc:
+        raise InconsistentTreeError(f"not consistent: {heads}: {exc}") from exc

@@ -28,12 +28,11 @@ from ombud.errors import (
     InconsistentTreeError,
     MalformedError,
     NotFoundError,
-    ProofError,
     StaleStateError,
     StorageError,
 )
 from ombud.ledger import merkle, note
-from ombud.ledger.checkpoint import Checkpoint, SignedCheckpoint, open_checkpoint
+from ombud.ledger.checkpoint import Checkpoint, SignedCheckpoint, open_checkpoint, verify_extends
 from ombud.ledger.store import Batch, LogStore, StoredCheckpoint, TreeState
 from ombud.ledger.tiles import (
     MAX_ENTRY_SIZE,
@@ -480,14 +479,7 @@ class Log:
                 if latest.root != state.root:
                     raise InconsistentTreeError(f"the root at size {state.size} changed")
                 return open_checkpoint(latest.note, [verifier], origin=self.origin)
-            proof = self.consistency_proof(latest.size, state.size)
-            try:
-                merkle.verify_consistency(latest.size, state.size, proof, latest.root, state.root)
-            except ProofError as exc:
-                raise InconsistentTreeError(
-                    f"the tree of size {state.size} is not consistent with checkpoint "
-                    f"{latest.size}: {exc}"
-                ) from exc
+            verify_extends(latest, state, self.consistency_proof(latest.size, state.size))
         if self.root_at(state.size) != state.root:
             raise InconsistentTreeError(f"stored tiles do not hash to the root of {state.size}")
         text = Checkpoint(self.origin, state.size, state.root).to_text()

@@ -20,8 +20,15 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from ombud.errors import ConfigError, InconsistentTreeError, StaleStateError, StorageError
+from ombud.errors import (
+    ConfigError,
+    InconsistentTreeError,
+    MalformedError,
+    StaleStateError,
+    StorageError,
+)
 from ombud.ledger.merkle import EMPTY_ROOT
 from ombud.ledger.store import Batch, StoredCheckpoint, TreeState
 from ombud.ledger.tiles import TileNodes
@@ -108,12 +115,32 @@ class SqliteStore:
             self._connections.clear()
         self._local = threading.local()
 
-    def _get_meta(self, key: str) -> object:
+    def _read(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
         try:
-            row = self._conn().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+            return self._conn().execute(sql, params).fetchall()
         except sqlite3.Error as exc:
             raise StorageError(f"cannot read {self.path}: {exc}") from exc
-        return None if row is None else row[0]
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction: ``BEGIN IMMEDIATE`` (the write lock first, so the reads inside
+        see the state the writes extend), committed — durably — only if the block succeeds."""
+        with self._write_lock:
+            conn = self._conn()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise StorageError(f"cannot write to {self.path}: {exc}") from exc
+
+    def _get_meta(self, key: str) -> object:
+        rows = self._read("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0][0] if rows else None
 
     # --- LogStore ----------------------------------------------------------------------------
 
@@ -138,117 +165,59 @@ class SqliteStore:
         return origin
 
     def state(self) -> TreeState:
-        try:
-            rows = dict(
-                self._conn().execute("SELECT key, value FROM meta WHERE key IN ('size', 'root')")
-            )
-        except sqlite3.Error as exc:
-            raise StorageError(f"cannot read {self.path}: {exc}") from exc
+        rows = dict(self._read("SELECT key, value FROM meta WHERE key IN ('size', 'root')"))
         size, root = rows.get("size"), rows.get("root")
         if not isinstance(size, int) or not isinstance(root, bytes):
             raise StorageError(f"{self.path} has no valid tree state")
         return TreeState(size, root)
 
     def write(self, expected_size: int, batch: Batch) -> None:
-        with self._write_lock:
-            conn = self._conn()
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    (size,) = conn.execute("SELECT value FROM meta WHERE key = 'size'").fetchone()
-                    if size != expected_size:
-                        raise StaleStateError(
-                            f"log grew to {size} entries; expected {expected_size}"
-                        )
-                    conn.executemany(
-                        "INSERT OR REPLACE INTO tiles VALUES (?, ?, ?)",
-                        [(_tile_id(lv, ix), t.width, t.data) for lv, ix, t in batch.tiles],
-                    )
-                    conn.executemany(
-                        "INSERT OR REPLACE INTO bundles VALUES (?, ?, ?)", batch.bundles
-                    )
-                    conn.executemany(
-                        "UPDATE meta SET value = ? WHERE key = ?",
-                        [(batch.state.size, "size"), (batch.state.root, "root")],
-                    )
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-            except sqlite3.Error as exc:
-                raise StorageError(f"cannot write to {self.path}: {exc}") from exc
+        with self._transaction() as conn:
+            (size,) = conn.execute("SELECT value FROM meta WHERE key = 'size'").fetchone()
+            if size != expected_size:
+                raise StaleStateError(f"log grew to {size} entries; expected {expected_size}")
+            conn.executemany(
+                "INSERT OR REPLACE INTO tiles VALUES (?, ?, ?)",
+                [(_tile_id(lv, ix), t.width, t.data) for lv, ix, t in batch.tiles],
+            )
+            conn.executemany("INSERT OR REPLACE INTO bundles VALUES (?, ?, ?)", batch.bundles)
+            conn.executemany(
+                "UPDATE meta SET value = ? WHERE key = ?",
+                [(batch.state.size, "size"), (batch.state.root, "root")],
+            )
 
     def read_tile(self, level: int, index: int) -> TileNodes | None:
-        try:
-            row = (
-                self._conn()
-                .execute("SELECT width, data FROM tiles WHERE id = ?", (_tile_id(level, index),))
-                .fetchone()
-            )
-        except sqlite3.Error as exc:
-            raise StorageError(f"cannot read tile {level}/{index} from {self.path}: {exc}") from exc
-        if row is None:
+        rows = self._read("SELECT width, data FROM tiles WHERE id = ?", (_tile_id(level, index),))
+        if not rows:
             return None
         try:
-            return TileNodes(row[1], row[0])
-        except ValueError as exc:
+            return TileNodes(rows[0][1], rows[0][0])
+        except MalformedError as exc:
             raise StorageError(f"stored tile {level}/{index} is corrupt: {exc}") from exc
 
     def read_bundle(self, index: int) -> tuple[int, bytes] | None:
-        try:
-            row = (
-                self._conn()
-                .execute("SELECT count, data FROM bundles WHERE id = ?", (index,))
-                .fetchone()
-            )
-        except sqlite3.Error as exc:
-            raise StorageError(f"cannot read bundle {index} from {self.path}: {exc}") from exc
-        return None if row is None else (row[0], row[1])
+        rows = self._read("SELECT count, data FROM bundles WHERE id = ?", (index,))
+        return (rows[0][0], rows[0][1]) if rows else None
 
     def add_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
-        with self._write_lock:
-            conn = self._conn()
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    row = conn.execute(
-                        "SELECT root FROM checkpoints WHERE size = ?", (checkpoint.size,)
-                    ).fetchone()
-                    if row is not None and row[0] != checkpoint.root:
-                        raise InconsistentTreeError(
-                            f"a checkpoint of size {checkpoint.size} with another root exists"
-                        )
-                    if row is None:
-                        conn.execute(
-                            "INSERT INTO checkpoints VALUES (?, ?, ?)",
-                            (checkpoint.size, checkpoint.root, checkpoint.note),
-                        )
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-            except sqlite3.Error as exc:
-                raise StorageError(f"cannot write to {self.path}: {exc}") from exc
+        with self._transaction() as conn:
+            row = conn.execute(
+                "SELECT root FROM checkpoints WHERE size = ?", (checkpoint.size,)
+            ).fetchone()
+            if row is not None and row[0] != checkpoint.root:
+                raise InconsistentTreeError(
+                    f"a checkpoint of size {checkpoint.size} with another root exists"
+                )
+            if row is None:
+                conn.execute(
+                    "INSERT INTO checkpoints VALUES (?, ?, ?)",
+                    (checkpoint.size, checkpoint.root, checkpoint.note),
+                )
 
     def latest_checkpoint(self) -> StoredCheckpoint | None:
-        try:
-            row = (
-                self._conn()
-                .execute("SELECT size, root, note FROM checkpoints ORDER BY size DESC LIMIT 1")
-                .fetchone()
-            )
-        except sqlite3.Error as exc:
-            raise StorageError(f"cannot read {self.path}: {exc}") from exc
-        return None if row is None else StoredCheckpoint(*row)
+        rows = self._read("SELECT size, root, note FROM checkpoints ORDER BY size DESC LIMIT 1")
+        return StoredCheckpoint(*rows[0]) if rows else None
 
     def checkpoints(self) -> Iterator[StoredCheckpoint]:
-        try:
-            rows = (
-                self._conn()
-                .execute("SELECT size, root, note FROM checkpoints ORDER BY size")
-                .fetchall()
-            )
-        except sqlite3.Error as exc:
-            raise StorageError(f"cannot read {self.path}: {exc}") from exc
-        for row in rows:
+        for row in self._read("SELECT size, root, note FROM checkpoints ORDER BY size"):
             yield StoredCheckpoint(*row)

@@ -10,7 +10,6 @@ failure is reported with the tile path and entry index it concerns.
 
 from __future__ import annotations
 
-import base64
 import collections
 import concurrent.futures
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -19,15 +18,19 @@ from pathlib import Path
 from typing import Protocol
 
 from ombud.errors import (
-    InconsistentTreeError,
     MalformedError,
     NotFoundError,
-    ProofError,
     StorageError,
     VerificationError,
 )
 from ombud.ledger import merkle, note
-from ombud.ledger.checkpoint import Checkpoint, SignedCheckpoint, open_checkpoint, verify_quorum
+from ombud.ledger.checkpoint import (
+    Checkpoint,
+    SignedCheckpoint,
+    open_checkpoint,
+    verify_extends,
+    verify_quorum,
+)
 from ombud.ledger.tiles import (
     TILE_HEIGHT,
     TILE_WIDTH,
@@ -275,10 +278,7 @@ def audit_log(
     if trusted is not None:
         previous = open_checkpoint(trusted, log_keys, origin=origin, witnesses=witnesses).checkpoint
         if previous.size > cp.size:
-            raise InconsistentTreeError(
-                f"checkpoint of size {cp.size} is older than the trusted checkpoint of size "
-                f"{previous.size}: the log rolled back"
-            )
+            verify_extends(previous, cp, [])  # raises: the log rolled back
 
     recompute = _Recomputer(source)
     refs = list(tiles_for_size(cp.size, 0))
@@ -298,18 +298,6 @@ def audit_log(
         )
 
     if previous is not None:
-        proof = merkle.resolve(
-            merkle.consistency_plan(previous.size, cp.size), _ServedTree(source, cp.size).node
-        )
-        try:
-            merkle.verify_consistency(previous.size, cp.size, proof, previous.root, cp.root)
-        except ProofError as exc:
-            raise InconsistentTreeError(
-                f"checkpoint {cp.size} ({_b64(cp.root)}) is not consistent with the trusted "
-                f"checkpoint {previous.size} ({_b64(previous.root)}): {exc}"
-            ) from exc
+        plan = merkle.consistency_plan(previous.size, cp.size)
+        verify_extends(previous, cp, merkle.resolve(plan, _ServedTree(source, cp.size).node))
     return AuditReport(signed, cp.size, recompute.tiles_checked, previous)
-
-
-def _b64(h: bytes) -> str:
-    return base64.b64encode(h).decode()
