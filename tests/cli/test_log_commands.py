@@ -70,6 +70,8 @@ def test_append_checkpoint_prove_verify(cli_log: tuple[Path, str], tmp_path: Pat
     ok = ombud("proof", "verify", str(path), "--key", vkey, "--entry", str(entry))
     assert ok.stdout.startswith(b"OK")
     assert ombud("proof", "verify", str(path), "--key", vkey).stdout.startswith(b"OK")
+    entry.write_bytes(entries[2] + b"\n")  # as `echo` would write it
+    assert ombud("proof", "verify", str(path), "--key", vkey, "--entry", str(entry)).returncode == 0
     entry.write_bytes(b"something else")
     bad = ombud("proof", "verify", str(path), "--key", vkey, "--entry", str(entry), check=False)
     assert bad.returncode == 1 and b"Traceback" not in bad.stderr and b"inclusion" in bad.stderr

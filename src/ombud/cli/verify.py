@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from ombud.errors import ConfigError, MalformedError
+from ombud.errors import ConfigError, MalformedError, ProofError
 from ombud.ledger import note
 from ombud.ledger.checkpoint import Checkpoint
 from ombud.ledger.proof_bundle import ProofBundle, verify_proof_bundle
@@ -105,18 +105,13 @@ def run_proof_verify(
         entry = bundle.extra
     else:
         raise MalformedError("the bundle carries no entry; give the entry with --entry FILE")
-    candidates = [entry]
-    if entry_path is not None and entry.endswith(b"\n"):
-        candidates.append(entry[:-1])  # a file written with a final newline, as `echo` does
-    last_error: Exception | None = None
-    for candidate in candidates:
-        try:
-            verify_proof_bundle(bundle, candidate, [log_key], witnesses=witnesses, quorum=k)
-        except Exception as exc:
-            last_error = exc
-            continue
-        cp = Checkpoint.from_text(note.parse(bundle.checkpoint).text)
-        typer.echo(f"OK entry {bundle.index} is in {cp.origin} at size {cp.size}")
-        return
-    assert last_error is not None
-    raise last_error
+    try:
+        verify_proof_bundle(bundle, entry, [log_key], witnesses=witnesses, quorum=k)
+    except ProofError:
+        if entry_path is None or not entry.endswith(b"\n"):
+            raise
+        # Entries are appended as lines, so a file written with a final newline (as `echo`
+        # writes it) names the entry without it.
+        verify_proof_bundle(bundle, entry[:-1], [log_key], witnesses=witnesses, quorum=k)
+    cp = Checkpoint.from_text(note.parse(bundle.checkpoint).text)
+    typer.echo(f"OK entry {bundle.index} is in {cp.origin} at size {cp.size}")
