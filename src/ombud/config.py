@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -114,9 +114,6 @@ class Settings:
         if unknown:
             raise ConfigError(f"unknown section(s) {sorted(unknown)} in {SETTINGS_FILE}")
         return cls(data_dir, **sections)
-
-    def with_overrides(self, **sections: Any) -> Settings:
-        return replace(self, **sections)
 
     def to_toml(self) -> str:
         """The settings file ``ombud init`` writes: every setting, with its meaning."""

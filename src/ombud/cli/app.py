@@ -6,6 +6,7 @@ Threat model: see ``ombud.cli`` — every command is a thin shell whose errors b
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -58,15 +59,11 @@ def serve(
 ) -> None:
     """Serve the log's tlog-tiles read API and proofs over HTTP."""
     from ombud.api.server import run_server
-    from ombud.config import ServerSettings, Settings
+    from ombud.config import Settings
 
     settings = Settings.load(data_dir)
     if listen is not None:
-        settings = settings.with_overrides(
-            server=ServerSettings(
-                listen=listen, max_request_bytes=settings.server.max_request_bytes
-            )
-        )
+        settings = replace(settings, server=replace(settings.server, listen=listen))
     run_server(settings)
 
 

@@ -80,6 +80,14 @@ def _root(tiles: Sequence[TileNodes | None]) -> bytes:
     return merkle.fold(pieces) if pieces else merkle.EMPTY_ROOT
 
 
+def _leaf_hashes(entries: Sequence[bytes]) -> list[bytes]:
+    """RFC 9162 leaf hashes of a batch, refusing it whole if any entry is too large."""
+    if max(map(len, entries)) > MAX_ENTRY_SIZE:
+        for entry in entries:
+            check_entry(entry)
+    return [_sha256(b"\x00" + e).digest() for e in entries]
+
+
 @dataclass(frozen=True)
 class Integration:
     """What integrating one batch produced: the new right edge and the writes to commit."""
@@ -232,10 +240,7 @@ class Log:
         """
         if not entries:
             return self.size
-        if max(map(len, entries)) > MAX_ENTRY_SIZE:
-            for entry in entries:
-                check_entry(entry)
-        hashes = [_sha256(b"\x00" + e).digest() for e in entries]
+        hashes = _leaf_hashes(entries)
         with self._write_lock:
             for _attempt in range(10):
                 edge = self._edge
@@ -296,11 +301,7 @@ class Log:
                         break
                     if not entries:
                         continue
-                    if max(map(len, entries)) > MAX_ENTRY_SIZE:
-                        for entry in entries:
-                            check_entry(entry)
-                    hashes = [_sha256(b"\x00" + e).digest() for e in entries]
-                    result = integrate(edge, entries, hashes)
+                    result = integrate(edge, entries, _leaf_hashes(entries))
                     pending.put((edge.size, result.batch, len(entries)))
                     edge = result.edge
                     appended += len(entries)
@@ -451,10 +452,13 @@ class Log:
 
     # --- checkpoints ---------------------------------------------------------------------------
 
-    def verifier(self) -> note.Verifier:
+    def _signer(self) -> note.Signer:
         if self.signer is None:
             raise MalformedError("this log was opened without its signing key")
-        return self.signer.verifier()
+        return self.signer
+
+    def verifier(self) -> note.Verifier:
+        return self._signer().verifier()
 
     def latest_checkpoint(self) -> StoredCheckpoint | None:
         return self.store.latest_checkpoint()
@@ -465,25 +469,20 @@ class Log:
         Before signing, the new tree is proven consistent with the latest checkpoint this log
         signed; a store that shrank or whose tiles changed is refused, not signed.
         """
-        if self.signer is None:
-            raise MalformedError("this log was opened without its signing key")
-        verifier = self.signer.verifier()
+        signer = self._signer()
+        verifier = signer.verifier()
         state = self.store.state()
         latest = self.store.latest_checkpoint()
         if latest is not None:
-            if latest.size > state.size:
-                raise InconsistentTreeError(
-                    f"the store holds {state.size} entries but checkpoint {latest.size} was signed"
-                )
-            if latest.size == state.size:
-                if latest.root != state.root:
-                    raise InconsistentTreeError(f"the root at size {state.size} changed")
+            if (latest.size, latest.root) == (state.size, state.root):
                 return open_checkpoint(latest.note, [verifier], origin=self.origin)
-            verify_extends(latest, state, self.consistency_proof(latest.size, state.size))
+            grown = latest.size < state.size
+            proof = self.consistency_proof(latest.size, state.size) if grown else []
+            verify_extends(latest, state, proof)  # a shrunk or rewritten store raises here
         if self.root_at(state.size) != state.root:
             raise InconsistentTreeError(f"stored tiles do not hash to the root of {state.size}")
         text = Checkpoint(self.origin, state.size, state.root).to_text()
-        signed = note.sign(text, self.signer)
+        signed = note.sign(text, signer)
         self.store.add_checkpoint(StoredCheckpoint(state.size, state.root, signed))
         return open_checkpoint(signed, [verifier], origin=self.origin)
 
