@@ -61,3 +61,62 @@ def test_listen_addresses() -> None:
             parse_listen(bad)
     with pytest.raises(ConfigError):
         LogSettings(batch_max_age_ms=-1)
+
+
+# --- the witness policy -------------------------------------------------------------------------
+
+
+def _cosigner_vkey(name: str) -> str:
+    from ombud.ledger import note
+
+    return note.Signer.generate(name, sig_type=note.ALG_COSIGNATURE_V1).verifier().vkey
+
+
+def test_witness_policy_round_trips_through_the_settings_file(tmp_path: Path) -> None:
+    from ombud.config import WitnessEndpoint, WitnessPolicy
+
+    policy = WitnessPolicy(
+        quorum=2,
+        timeout_ms=1500,
+        witness=tuple(
+            WitnessEndpoint(_cosigner_vkey(f"w{i}.example"), f"http://127.0.0.1:90{i}")
+            for i in range(3)
+        ),
+    )
+    settings = Settings(tmp_path, witnesses=policy)
+    settings.save()
+    assert Settings.load(tmp_path) == settings
+    env = {"OMBUD_WITNESSES_QUORUM": "3"}
+    assert Settings.load(tmp_path, env).witnesses.quorum == 3
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"quorum": 1}, "between 0 and 0"),
+        ({"witness": [{"vkey": "x", "url": "http://a"}]}, "witness vkey"),
+        ({"witness": [{"url": "http://a"}]}, "exactly a vkey and a url"),
+        ({"colour": 1}, "unknown setting"),
+        ({"timeout_ms": "fast"}, "must be int"),
+    ],
+)
+def test_bad_witness_policies_are_refused(table: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_mapping(Path("."), {"witnesses": table})
+
+
+def test_witness_keys_must_be_cosigners_with_http_urls() -> None:
+    from ombud.config import WitnessEndpoint
+    from ombud.ledger import note
+
+    log_key = note.Signer.generate("log.example").verifier().vkey
+    with pytest.raises(ConfigError, match="not a cosignature"):
+        WitnessEndpoint(log_key, "http://127.0.0.1:1")
+    with pytest.raises(ConfigError, match="not an http"):
+        WitnessEndpoint(_cosigner_vkey("w.example"), "ftp://127.0.0.1:1")
+    same = _cosigner_vkey("w.example")
+    with pytest.raises(ConfigError, match="share a key name"):
+        Settings.from_mapping(
+            Path("."),
+            {"witnesses": {"witness": [{"vkey": same, "url": "http://a"}] * 2}},
+        )

@@ -17,7 +17,15 @@ from typing import Any
 
 from ombud.errors import ConfigError
 
-__all__ = ["SETTINGS_FILE", "LogSettings", "ServerSettings", "Settings", "parse_listen"]
+__all__ = [
+    "SETTINGS_FILE",
+    "LogSettings",
+    "ServerSettings",
+    "Settings",
+    "WitnessEndpoint",
+    "WitnessPolicy",
+    "parse_listen",
+]
 
 SETTINGS_FILE = "ombud.toml"
 
@@ -61,12 +69,99 @@ class ServerSettings:
 
 
 @dataclass(frozen=True)
+class WitnessEndpoint:
+    """One witness the log asks for cosignatures: its cosigner vkey and its submission URL."""
+
+    vkey: str
+    url: str
+
+    def __post_init__(self) -> None:
+        from ombud.ledger.note import Verifier
+
+        try:
+            verifier = Verifier.from_vkey(self.vkey)
+        except ValueError as exc:
+            raise ConfigError(f"witness vkey {self.vkey!r}: {exc}") from None
+        if not verifier.is_cosigner:
+            raise ConfigError(f"witness key {verifier.name} is not a cosignature (0x04) key")
+        if not self.url.startswith(("http://", "https://")) or any(c.isspace() for c in self.url):
+            raise ConfigError(f"witness URL {self.url!r} is not an http(s) URL")
+
+    @property
+    def name(self) -> str:
+        return self.vkey.split("+", 1)[0]
+
+
+@dataclass(frozen=True)
+class WitnessPolicy:
+    """Who must cosign before the log publishes a checkpoint (c2sp.org/tlog-witness).
+
+    With ``quorum`` 0 the log publishes every checkpoint it signs, unwitnessed.
+    """
+
+    quorum: int = 0
+    """Cosignatures from distinct witnesses required to publish."""
+    timeout_ms: int = 3000
+    """How long one publishing round waits for witnesses, retries included."""
+    attempts: int = 3
+    """Tries per witness and round for transport errors and 5xx answers."""
+    witness: tuple[WitnessEndpoint, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_range("witnesses.timeout_ms", self.timeout_ms, 10, 600_000)
+        _check_range("witnesses.attempts", self.attempts, 1, 100)
+        _check_range("witnesses.quorum", self.quorum, 0, len(self.witness))
+        names = [w.name for w in self.witness]
+        if len(set(names)) != len(names):
+            raise ConfigError("two witnesses in the policy share a key name")
+
+    @classmethod
+    def from_table(cls, table: Mapping[str, Any], environ: Mapping[str, str]) -> WitnessPolicy:
+        values: dict[str, Any] = {}
+        for key in ("quorum", "timeout_ms", "attempts"):
+            env = environ.get(f"OMBUD_WITNESSES_{key.upper()}")
+            value = _from_env(f"witnesses.{key}", env, int) if env is not None else table.get(key)
+            if value is not None:
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise ConfigError(f"witnesses.{key} must be int, not {value!r}")
+                values[key] = value
+        unknown = set(table) - {"quorum", "timeout_ms", "attempts", "witness"}
+        if unknown:
+            raise ConfigError(f"unknown setting(s) {sorted(unknown)} in [witnesses]")
+        entries = table.get("witness", [])
+        if not isinstance(entries, list):
+            raise ConfigError("[[witnesses.witness]] must be an array of tables")
+        endpoints = []
+        for entry in entries:
+            if not isinstance(entry, dict) or set(entry) != {"vkey", "url"}:
+                raise ConfigError("each [[witnesses.witness]] has exactly a vkey and a url")
+            if not all(isinstance(v, str) for v in entry.values()):
+                raise ConfigError("witness vkey and url are strings")
+            endpoints.append(WitnessEndpoint(entry["vkey"], entry["url"]))
+        return cls(**values, witness=tuple(endpoints))
+
+    def to_toml(self) -> list[str]:
+        out = [
+            "[witnesses]",
+            "# Checkpoints are published only once `quorum` of these witnesses cosigned them.",
+            f"quorum = {self.quorum}",
+            f"timeout_ms = {self.timeout_ms}",
+            f"attempts = {self.attempts}",
+            "",
+        ]
+        for w in self.witness:
+            out += ["[[witnesses.witness]]", f'vkey = "{w.vkey}"', f'url = "{w.url}"', ""]
+        return out
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything configurable about one deployment, rooted at ``data_dir``."""
 
     data_dir: Path
     log: LogSettings = field(default_factory=LogSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
+    witnesses: WitnessPolicy = field(default_factory=WitnessPolicy)
 
     @classmethod
     def load(cls, data_dir: Path, environ: Mapping[str, str] | None = None) -> Settings:
@@ -85,6 +180,23 @@ class Settings:
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read {path}: {exc}") from exc
         return cls.from_mapping(data_dir, raw, os.environ if environ is None else environ)
+
+    @classmethod
+    def for_directory(cls, directory: Path) -> Settings:
+        """A deployment's settings, or the defaults for a bare log directory (no settings file)."""
+        if (directory / SETTINGS_FILE).is_file():
+            return cls.load(directory)
+        return cls.from_mapping(directory, {}, os.environ)
+
+    def save(self) -> None:
+        """Write the settings file atomically (``ombud init`` and policy changes)."""
+        path = self.data_dir / SETTINGS_FILE
+        tmp = path.with_name(path.name + ".tmp")
+        try:
+            tmp.write_text(self.to_toml(), encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise ConfigError(f"cannot write {path}: {exc}") from exc
 
     @classmethod
     def from_mapping(
@@ -110,6 +222,10 @@ class Settings:
                 if isinstance(value, bool) or not isinstance(value, expected):
                     raise ConfigError(f"{name}.{key} must be {expected.__name__}, not {value!r}")
             sections[name] = kind(**values)
+        table = raw.get("witnesses", {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"[witnesses] in {SETTINGS_FILE} must be a table")
+        sections["witnesses"] = WitnessPolicy.from_table(table, environ)
         unknown = set(raw) - set(sections)
         if unknown:
             raise ConfigError(f"unknown section(s) {sorted(unknown)} in {SETTINGS_FILE}")
@@ -126,6 +242,7 @@ class Settings:
                     f"{f.name} = {value!r}" if isinstance(value, int) else f'{f.name} = "{value}"'
                 )
             out.append("")
+        out += self.witnesses.to_toml()
         return "\n".join(out)
 
 
@@ -134,7 +251,7 @@ def _check_range(name: str, value: int, low: int, high: int) -> None:
         raise ConfigError(f"{name} must be an integer between {low} and {high}, not {value!r}")
 
 
-def _from_env(name: str, value: str, kind: object) -> int | str:
+def _from_env(name: str, value: str, kind: object) -> Any:
     if kind in ("int", int):
         try:
             return int(value)

@@ -31,5 +31,5 @@ def init_deployment(data_dir: Path, origin: str | None = None) -> str:
     data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(data_dir, 0o700)
     vkey = init_log(data_dir, origin or default_origin()).vkey
-    (data_dir / SETTINGS_FILE).write_text(Settings(data_dir).to_toml(), encoding="utf-8")
+    Settings(data_dir).save()
     return vkey

@@ -11,6 +11,8 @@ messages name what was wrong with the input and never carry secrets or personal 
     ├── MalformedError             input does not follow its format (parse errors)
     │   └── EntryTooLargeError     a log entry over the 65,535-byte tlog-tiles limit
     ├── NotFoundError              an index, size, tile or file that does not exist (yet)
+    ├── ConflictError              a request built on a state that is no longer current
+    ├── UnavailableError           a service (a witness) did not answer, or failed
     ├── ConfigError                a data directory or setting that is missing or invalid
     └── StorageError               the store failed or holds data that contradicts itself
         └── StaleStateError        another writer appended first; reload and retry
@@ -49,6 +51,22 @@ class EntryTooLargeError(MalformedError):
 
 class NotFoundError(OmbudError, LookupError):
     """Something asked for does not exist: an index past the tree size, a missing tile."""
+
+
+class ConflictError(OmbudError):
+    """The request assumed a state that is not the current one; ``current`` says what is.
+
+    A witness answers it when the old size of an add-checkpoint request is not the size it last
+    cosigned (c2sp.org/tlog-witness, 409 Conflict); the client re-sends from ``current``.
+    """
+
+    def __init__(self, message: str, current: int) -> None:
+        super().__init__(message)
+        self.current = current
+
+
+class UnavailableError(OmbudError):
+    """A remote service could not be reached, timed out, or answered with an error of its own."""
 
 
 class ConfigError(OmbudError):

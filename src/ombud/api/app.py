@@ -1,8 +1,8 @@
-"""The log's HTTP face: the C2SP tlog-tiles read API and JSON proofs.
+"""The log's HTTP face: the C2SP tlog-tiles read API, JSON proofs and metrics.
 
 Threat model: anyone may call these routes. They are read-only, serve only what the latest
-signed checkpoint commits to (no unpublished entries, no proofs for unsigned sizes), cap
-request bodies, and answer bad input with RFC 9457 problem details.
+published checkpoint commits to (no unpublished entries, no proofs for sizes no quorum of
+witnesses cosigned), cap request bodies, and answer bad input with RFC 9457 problem details.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from ombud.ledger.log import Log
 from ombud.ledger.logdir import open_log
 from ombud.ledger.store import StoredCheckpoint
 from ombud.ledger.tiles import TILE_HEIGHT, TILE_WIDTH, parse_path
+from ombud.witness.publisher import Publisher
 
 __all__ = ["create_app"]
 
@@ -41,7 +42,7 @@ def _b64(h: bytes) -> str:
 
 
 def _published(log: Log) -> StoredCheckpoint:
-    latest = log.latest_checkpoint()
+    latest = log.published_checkpoint()
     if latest is None:
         raise NotFoundError("the log has not published a checkpoint yet")
     return latest
@@ -57,17 +58,58 @@ def _published_size(log: Log, size: int | None) -> int:
     return size
 
 
-async def _sign_checkpoints(log: Log, interval: float) -> None:
-    """Sign a checkpoint whenever the log has grown, every ``interval`` seconds."""
+async def _publish_checkpoints(publisher: Publisher, interval: float) -> None:
+    """Every ``interval`` seconds, sign and publish a checkpoint if the log has grown or the
+    last one is still waiting for its witnesses."""
+    log = publisher.log
     while True:
-        await asyncio.sleep(interval)
         try:
-            latest = log.latest_checkpoint()
-            if latest is None or log.state().size > latest.size:
-                signed = await asyncio.to_thread(log.checkpoint)
-                logger.info("signed checkpoint of size %d", signed.checkpoint.size)
+            published = log.published_checkpoint()
+            if published is None or log.state().size > published.size:
+                await publisher.publish()  # logs its own outcome
         except OmbudError as exc:
-            logger.error("could not sign a checkpoint: %s", exc)
+            logger.error("could not publish a checkpoint: %s", exc)
+        await asyncio.sleep(interval)
+
+
+def _metrics(log: Log, publisher: Publisher | None) -> str:
+    """Prometheus text exposition (version 0.0.4) of the publishing health of the log."""
+    signed = log.latest_checkpoint()
+    published = log.published_checkpoint()
+    rows = [
+        ("ombud_log_size", "gauge", "Entries integrated into the tree.", log.state().size),
+        (
+            "ombud_checkpoint_signed_size",
+            "gauge",
+            "Size of the latest signed checkpoint.",
+            signed.size if signed else 0,
+        ),
+        (
+            "ombud_checkpoint_published_size",
+            "gauge",
+            "Size of the latest published (witnessed) checkpoint.",
+            published.size if published else 0,
+        ),
+    ]
+    lines: list[str] = []
+    for name, kind, help_text, value in rows:
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", f"{name} {value}"]
+    if publisher is not None:
+        blocked = int(publisher.last is not None and not publisher.last.published)
+        lines += [
+            "# HELP ombud_publish_blocked Whether the last publishing round lacked a quorum.",
+            "# TYPE ombud_publish_blocked gauge",
+            f"ombud_publish_blocked {blocked}",
+            "# HELP ombud_publish_failed_rounds_total Publishing rounds without a quorum.",
+            "# TYPE ombud_publish_failed_rounds_total counter",
+            f"ombud_publish_failed_rounds_total {publisher.failed_rounds}",
+            "# HELP ombud_witness_failures_total Requests a witness did not cosign.",
+            "# TYPE ombud_witness_failures_total counter",
+        ]
+        for name, count in sorted(publisher.cosign_failures.items()):
+            label = name.replace("\\", "\\\\").replace('"', '\\"')
+            lines.append(f'ombud_witness_failures_total{{witness="{label}"}} {count}')
+    return "\n".join(lines) + "\n"
 
 
 def create_app(
@@ -76,15 +118,17 @@ def create_app(
     """Build the API over the deployment in ``settings.data_dir`` (or over ``log``)."""
     owned = log is None
     the_log = (
-        open_log(settings.data_dir, settings.log, with_key=sign_checkpoints) if log is None else log
+        open_log(settings.data_dir, settings, with_key=sign_checkpoints) if log is None else log
     )
+
+    publisher = Publisher(the_log, settings.witnesses) if sign_checkpoints else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         task = None
-        if sign_checkpoints:
+        if publisher is not None:
             task = asyncio.create_task(
-                _sign_checkpoints(the_log, settings.log.checkpoint_interval_s)
+                _publish_checkpoints(publisher, settings.log.checkpoint_interval_s)
             )
         try:
             yield
@@ -93,6 +137,8 @@ def create_app(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if publisher is not None:
+                await publisher.aclose()
             if owned:
                 the_log.close()
 
@@ -151,6 +197,17 @@ def create_app(
             data = the_log.tile(ref.level, ref.index, ref.width)
         return Response(
             data, media_type="application/octet-stream", headers={"Cache-Control": IMMUTABLE}
+        )
+
+    @app.get(
+        "/metrics",
+        summary="Publishing health in Prometheus text format.",
+        response_class=Response,
+        tags=["operations"],
+    )
+    def get_metrics() -> Response:
+        return Response(
+            _metrics(the_log, publisher), media_type="text/plain; version=0.0.4; charset=utf-8"
         )
 
     @app.get("/proof/inclusion", summary="RFC 9162 inclusion proof.", tags=["proofs"])

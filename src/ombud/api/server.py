@@ -13,5 +13,6 @@ from ombud.config import Settings, parse_listen
 def run_server(settings: Settings) -> None:
     host, port = parse_listen(settings.server.listen)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per witness request is noise
     app = create_app(settings, sign_checkpoints=True)
     uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)

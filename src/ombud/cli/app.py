@@ -5,7 +5,6 @@ Threat model: see ``ombud.cli`` — every command is a thin shell whose errors b
 
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
@@ -23,8 +22,17 @@ log_app = typer.Typer(
     help="Create, append to, checkpoint, export and prove a log.", no_args_is_help=True
 )
 proof_app = typer.Typer(help="Offline proofs (C2SP tlog-proof).", no_args_is_help=True)
+witness_app = typer.Typer(
+    help="Run a witness (C2SP tlog-witness) that cosigns logs' checkpoints.", no_args_is_help=True
+)
+policy_app = typer.Typer(
+    help="The log's witness policy: whose cosignatures publishing waits for.",
+    no_args_is_help=True,
+)
 app.add_typer(log_app, name="log")
 app.add_typer(proof_app, name="proof")
+app.add_typer(witness_app, name="witness")
+log_app.add_typer(policy_app, name="witness")
 
 DataDir = Annotated[
     Path, typer.Option("--data-dir", help="The deployment's data directory (see `ombud init`).")
@@ -101,6 +109,103 @@ def verify(
     run_verify(source, key, witness or [], quorum, state, origin)
 
 
+@app.command()
+def monitor(
+    source: Annotated[str, typer.Argument(help="A tlog-tiles directory or an http(s) URL.")],
+    key: LogKey,
+    state: Annotated[Path, typer.Option(help="File holding the last checkpoint trusted.")],
+    witness: Witnesses = None,
+    quorum: Quorum = None,
+    evidence: Annotated[
+        Path | None,
+        typer.Option(help="Where to write fork evidence (default: STATE.evidence.json)."),
+    ] = None,
+    watch: Annotated[bool, typer.Option(help="Keep following the log; alert, never exit.")] = False,
+    interval: Annotated[
+        float, typer.Option(help="Seconds between rounds with --watch.", min=0.1)
+    ] = 10.0,
+) -> None:
+    """Follow a log: verify new entries and consistency; write evidence if it forks."""
+    from ombud.cli.monitor import run_monitor
+
+    run_monitor(source, key, witness or [], quorum, state, evidence, watch, interval)
+
+
+@app.command("verify-evidence")
+def verify_evidence(
+    file: Annotated[Path, typer.Argument(help="An evidence file written by a monitor or witness.")],
+    key: LogKey,
+) -> None:
+    """Check fork evidence: exit 0 if it proves the log signed two irreconcilable trees."""
+    from ombud.cli.monitor import run_verify_evidence
+
+    run_verify_evidence(file, key)
+
+
+WitnessState = Annotated[Path, typer.Option("--state", help="The witness's state directory.")]
+
+
+@witness_app.command("init")
+def witness_init(
+    state: WitnessState,
+    name: Annotated[str, typer.Option(help="The witness's key name, e.g. ombudsman.example/w1.")],
+) -> None:
+    """Create a witness (cosigning key file mode 0600, state database); print its vkey."""
+    from ombud.cli.witness import run_witness_init
+
+    run_witness_init(state, name)
+
+
+@witness_app.command("serve")
+def witness_serve(
+    state: WitnessState,
+    log: Annotated[
+        list[str] | None, typer.Option(help="Verifier key of a log to witness (repeatable).")
+    ] = None,
+    listen: Annotated[str, typer.Option(help="HOST:PORT to listen on.")] = "127.0.0.1:8431",
+) -> None:
+    """Serve add-checkpoint and the monitor read path for the given logs."""
+    from ombud.cli.witness import run_witness_serve
+
+    run_witness_serve(state, log or [], listen)
+
+
+LogDir = Annotated[Path, typer.Argument(help="The log's directory.")]
+
+
+@policy_app.command("add")
+def policy_add(
+    directory: LogDir,
+    vkey: Annotated[str, typer.Argument(help="The witness's cosigner vkey (or a file).")],
+    url: Annotated[str, typer.Argument(help="The witness's submission URL prefix.")],
+) -> None:
+    """Add a witness to the policy (recorded on the log as witness.policy_changed)."""
+    from ombud.cli.witness import run_policy_add
+
+    run_policy_add(directory, vkey, url)
+
+
+@policy_app.command("remove")
+def policy_remove(
+    directory: LogDir, name: Annotated[str, typer.Argument(help="The witness's key name.")]
+) -> None:
+    """Remove a witness from the policy."""
+    from ombud.cli.witness import run_policy_remove
+
+    run_policy_remove(directory, name)
+
+
+@policy_app.command("quorum")
+def policy_quorum(
+    directory: LogDir,
+    quorum: Annotated[int, typer.Argument(help="Cosignatures required to publish.", min=0)],
+) -> None:
+    """Set how many witnesses must cosign before a checkpoint is published."""
+    from ombud.cli.witness import run_policy_quorum
+
+    run_policy_quorum(directory, quorum)
+
+
 @log_app.command("init")
 def log_init(
     directory: Annotated[Path, typer.Argument(help="Directory to create the log in.")],
@@ -122,14 +227,10 @@ def log_append(directory: Annotated[Path, typer.Argument(help="The log's directo
 
 @log_app.command("checkpoint")
 def log_checkpoint(directory: Annotated[Path, typer.Argument(help="The log's directory.")]) -> None:
-    """Sign and print a checkpoint of the integrated tree."""
-    from ombud.ledger.logdir import open_log
+    """Sign a checkpoint, publish it once the witness quorum cosigned it, and print it."""
+    from ombud.cli.log import run_checkpoint
 
-    log = open_log(directory)
-    try:
-        sys.stdout.buffer.write(log.checkpoint().to_bytes())
-    finally:
-        log.close()
+    run_checkpoint(directory)
 
 
 @log_app.command("export")

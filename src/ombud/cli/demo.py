@@ -49,7 +49,7 @@ def _demo(data_dir: Path, count: int, seed: int) -> None:
         init_deployment(data_dir, "demo.ombud.localhost/city")
         console.print(f"[bold]initialised[/] {data_dir}")
     settings = Settings.load(data_dir)
-    log = open_log(data_dir, settings.log)
+    log = open_log(data_dir, settings)
     rng = random.Random(seed)
     start = datetime(2026, 11, 2, 6, 0, tzinfo=UTC)
     timings: dict[str, float] = {}

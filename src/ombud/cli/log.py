@@ -7,10 +7,11 @@ import select
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
-from ombud.config import SETTINGS_FILE, LogSettings, Settings
-from ombud.errors import EntryTooLargeError
+from ombud.config import Settings
+from ombud.errors import EntryTooLargeError, NotFoundError, UnavailableError
 from ombud.ledger.export import export_log
 from ombud.ledger.log import BatchPolicy
 from ombud.ledger.logdir import open_log
@@ -18,13 +19,6 @@ from ombud.ledger.proof_bundle import ProofBundle
 from ombud.ledger.tiles import MAX_ENTRY_SIZE
 
 _CHUNK = 1 << 20
-
-
-def log_settings(directory: Path) -> LogSettings:
-    """A deployment's log settings, or the defaults for a bare log directory."""
-    if (directory / SETTINGS_FILE).is_file():
-        return Settings.load(directory).log
-    return LogSettings()
 
 
 def stdin_batches(fd: int, policy: BatchPolicy) -> Iterator[list[bytes]]:
@@ -76,8 +70,8 @@ def stdin_batches(fd: int, policy: BatchPolicy) -> Iterator[list[bytes]]:
 
 def run_append(directory: Path) -> None:
     """Append stdin's lines; print each index, flushed, only once its batch is durable."""
-    settings = log_settings(directory)
-    policy = BatchPolicy(settings.batch_max_entries, settings.batch_max_age_ms / 1000)
+    settings = Settings.for_directory(directory)
+    policy = BatchPolicy(settings.log.batch_max_entries, settings.log.batch_max_age_ms / 1000)
     out = sys.stdout.buffer
 
     def acknowledge(first: int, count: int) -> None:
@@ -94,7 +88,7 @@ def run_append(directory: Path) -> None:
 def run_export(directory: Path, out: Path) -> None:
     from ombud.cli._progress import progress_bar
 
-    log = open_log(directory, log_settings(directory))
+    log = open_log(directory, Settings.for_directory(directory))
     try:
         with progress_bar("exporting tiles") as progress:
             report = export_log(log, out, progress=progress)
@@ -104,25 +98,54 @@ def run_export(directory: Path, out: Path) -> None:
     print(f"exported {cp.origin} at size {cp.size} to {out} ({report.files} files)")
 
 
-def run_prove(directory: Path, index: int) -> None:
-    log = open_log(directory, log_settings(directory))
+def run_checkpoint(directory: Path) -> None:
+    """Sign a checkpoint, publish it under the witness policy, print the published note."""
+    from ombud.witness.publisher import publish_once  # HTTP client: not on the append path
+
+    settings = Settings.for_directory(directory)
+    log = open_log(directory, settings)
     try:
-        signed = log.checkpoint()
-        size = signed.checkpoint.size
-        proof = log.inclusion_proof(index, size)
-        bundle = ProofBundle(index, tuple(proof), signed.to_bytes(), extra=log.entry(index))
+        outcome = publish_once(log, settings.witnesses)
+        if not outcome.published:
+            raise UnavailableError(outcome.summary())
+        published = log.published_checkpoint()
+        assert published is not None
+    finally:
+        log.close()
+    sys.stdout.buffer.write(published.note)
+
+
+def run_prove(directory: Path, index: int) -> None:
+    """A tlog-proof for entry ``index`` in the latest published checkpoint (cosignatures in)."""
+    log = open_log(directory, Settings.for_directory(directory))
+    try:
+        log.checkpoint()  # an unwitnessed log publishes it at once
+        published = log.published_checkpoint()
+        if published is None or index >= published.size:
+            size = published.size if published else 0
+            raise NotFoundError(
+                f"entry {index} is not in the published checkpoint (size {size}) yet"
+            )
+        proof = log.inclusion_proof(index, published.size)
+        bundle = ProofBundle(index, tuple(proof), published.note, extra=log.entry(index))
     finally:
         log.close()
     sys.stdout.buffer.write(bundle.to_bytes())
 
 
 def run_status(directory: Path) -> None:
-    log = open_log(directory, log_settings(directory), with_key=False)
+    from ombud.witness.publisher import PublishOutcome
+
+    settings = Settings.for_directory(directory)
+    log = open_log(directory, settings, with_key=False)
     try:
         state = log.state()
         latest = log.latest_checkpoint()
+        published = log.published_checkpoint()
+        status = log.store.publish_status()
     finally:
         log.close()
+    policy = settings.witnesses
     print(f"origin      {log.origin}")
     print(f"size        {state.size} entries integrated")
     if latest is None:
@@ -130,6 +153,18 @@ def run_status(directory: Path) -> None:
     else:
         behind = state.size - latest.size
         print(
-            f"checkpoint  size {latest.size}"
+            f"checkpoint  size {latest.size} signed"
             + (f" ({behind} entries not yet checkpointed)" if behind else "")
         )
+    if policy.quorum:
+        names = ", ".join(w.name for w in policy.witness)
+        print(f"witnesses   quorum {policy.quorum} of {len(policy.witness)}: {names}")
+    else:
+        print("witnesses   none: every signed checkpoint is published unwitnessed")
+    print(f"published   size {published.size}" if published else "published   nothing yet")
+    if latest is not None and (published is None or published.size < latest.size):
+        print(f"PUBLISHING BLOCKED: checkpoint {latest.size} has no witness quorum yet")
+    if status is not None:
+        outcome = PublishOutcome.from_json(status)
+        when = datetime.fromtimestamp(outcome.at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        print(f"last round  {when}: {outcome.summary()}")

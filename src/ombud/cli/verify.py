@@ -33,7 +33,7 @@ def read_vkey(value: str, *, cosigner: bool = False) -> note.Verifier:
     return verifier
 
 
-def _witness_policy(witness: list[str], quorum: int | None) -> tuple[list[note.Verifier], int]:
+def witness_policy(witness: list[str], quorum: int | None) -> tuple[list[note.Verifier], int]:
     witnesses = [read_vkey(w, cosigner=True) for w in witness]
     k = len(witnesses) if quorum is None else quorum
     if not 0 <= k <= len(witnesses):
@@ -41,7 +41,8 @@ def _witness_policy(witness: list[str], quorum: int | None) -> tuple[list[note.V
     return witnesses, k
 
 
-def _write_state(path: Path, data: bytes) -> None:
+def write_atomically(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` durably: a crash leaves the old or the new file, whole."""
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
         f.write(data)
@@ -61,7 +62,7 @@ def run_verify(
     from ombud.cli._progress import progress_bar
 
     log_key = read_vkey(key)
-    witnesses, k = _witness_policy(witness, quorum)
+    witnesses, k = witness_policy(witness, quorum)
     trusted = None
     if state is not None and state.exists():
         trusted = state.read_bytes()
@@ -80,7 +81,7 @@ def run_verify(
     finally:
         tiles.close()
     if state is not None:
-        _write_state(state, report.checkpoint.to_bytes())
+        write_atomically(state, report.checkpoint.to_bytes())
     cp = report.checkpoint.checkpoint
     recomputed = f"{report.entries} entries and {report.tiles} tiles recomputed"
     parts = [f"OK {cp.origin} size {cp.size}: {recomputed}"]
@@ -97,7 +98,7 @@ def run_proof_verify(
     bundle_path: Path, key: str, entry_path: Path | None, witness: list[str], quorum: int | None
 ) -> None:
     log_key = read_vkey(key)
-    witnesses, k = _witness_policy(witness, quorum)
+    witnesses, k = witness_policy(witness, quorum)
     bundle = ProofBundle.from_bytes(bundle_path.read_bytes())
     if entry_path is not None:
         entry = entry_path.read_bytes()

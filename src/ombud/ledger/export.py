@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ombud.errors import StorageError
-from ombud.ledger.checkpoint import SignedCheckpoint
+from ombud.errors import NotFoundError, StorageError
+from ombud.ledger.checkpoint import SignedCheckpoint, open_checkpoint
 from ombud.ledger.log import Log
 from ombud.ledger.tiles import TILE_HEIGHT, TileRef, tiles_for_size
 
@@ -46,8 +46,16 @@ def _write(path: Path, data: bytes) -> None:
 def export_log(
     log: Log, out: Path, *, progress: Callable[[int, int], None] | None = None
 ) -> ExportReport:
-    """Sign a checkpoint of the integrated tree; write it, its tiles and bundles to ``out``."""
-    signed = log.checkpoint()
+    """Write the latest published checkpoint, its tiles and its bundles to ``out``.
+
+    An unwitnessed log first signs (and so publishes) a checkpoint of the integrated tree; a
+    witnessed one exports what its witnesses last cosigned.
+    """
+    log.checkpoint()
+    published = log.published_checkpoint()
+    if published is None:
+        raise NotFoundError("the log has not published a checkpoint yet (no witness quorum)")
+    signed = open_checkpoint(published.note, [log.verifier()], origin=log.origin)
     size = signed.checkpoint.size
     refs = tile_refs(size)
     try:

@@ -171,7 +171,9 @@ class Log:
     """One append-only log over a ``LogStore``, signing with ``signer``.
 
     ``signer`` may be None for a read-only log (a server that only serves proofs and tiles).
-    Thread-safe: appends are serialised, reads run concurrently.
+    A ``witnessed`` log publishes a checkpoint only once a quorum of witnesses cosigned it
+    (``publish``, driven by ``ombud.witness.publisher``); an unwitnessed one publishes every
+    checkpoint it signs. Thread-safe: appends are serialised, reads run concurrently.
     """
 
     def __init__(
@@ -180,8 +182,10 @@ class Log:
         signer: note.Signer | None,
         *,
         tile_cache: int = 4096,
+        witnessed: bool = False,
     ) -> None:
         self.store = store
+        self.witnessed = witnessed
         self.origin = store.origin()
         self.signer = signer
         if signer is not None and signer.sig_type != note.ALG_ED25519:
@@ -461,13 +465,33 @@ class Log:
         return self._signer().verifier()
 
     def latest_checkpoint(self) -> StoredCheckpoint | None:
+        """The latest checkpoint signed, whether or not it was published."""
         return self.store.latest_checkpoint()
+
+    def published_checkpoint(self) -> StoredCheckpoint | None:
+        """The latest published checkpoint, with its cosignatures: what readers are served."""
+        return self.store.published_checkpoint()
+
+    def publish(self, cosigned: bytes) -> SignedCheckpoint:
+        """Publish a checkpoint this log signed, as ``cosigned`` (the note with cosignatures).
+
+        The caller has checked the witness quorum; this checks the note is this log's own
+        signed checkpoint.
+        """
+        opened = open_checkpoint(cosigned, [self.verifier()], origin=self.origin)
+        cp = opened.checkpoint
+        signed = self.store.latest_checkpoint()
+        if signed is None or signed.size < cp.size:
+            raise NotFoundError(f"this log never signed a checkpoint of size {cp.size}")
+        self.store.publish(cp.size, cosigned)
+        return opened
 
     def checkpoint(self) -> SignedCheckpoint:
         """Sign a checkpoint of the integrated tree (or return the latest if nothing changed).
 
         Before signing, the new tree is proven consistent with the latest checkpoint this log
-        signed; a store that shrank or whose tiles changed is refused, not signed.
+        signed; a store that shrank or whose tiles changed is refused, not signed. An
+        unwitnessed log publishes it at once.
         """
         signer = self._signer()
         verifier = signer.verifier()
@@ -484,6 +508,8 @@ class Log:
         text = Checkpoint(self.origin, state.size, state.root).to_text()
         signed = note.sign(text, signer)
         self.store.add_checkpoint(StoredCheckpoint(state.size, state.root, signed))
+        if not self.witnessed:
+            self.store.publish(state.size, signed)
         return open_checkpoint(signed, [verifier], origin=self.origin)
 
     def close(self) -> None:

@@ -1,19 +1,19 @@
 """A log's directory on disk: its database, its private key (mode 0600) and its public key.
 
-Threat model: the private key is the log's identity; it is created with O_EXCL and mode 0600,
-refused when group- or world-readable (as ssh does), and never printed. Opening a directory
+Threat model: the private key is the log's identity; ``keyfile`` creates it with mode 0600 and
+refuses it when others can read it; it is never printed. Opening a directory
 that holds no log fails with the command that creates one, never by creating one silently.
 """
 
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Callable
 from pathlib import Path
 
-from ombud.config import LogSettings
+from ombud.config import Settings
 from ombud.errors import ConfigError, MalformedError
+from ombud.keyfile import read_signer, write_private_key
 from ombud.ledger import note
 from ombud.ledger.log import Log
 from ombud.ledger.store_sqlite import SqliteStore
@@ -25,9 +25,6 @@ __all__ = [
     "init_log",
     "is_log_dir",
     "open_log",
-    "read_signer",
-    "read_verifier",
-    "write_private_key",
 ]
 
 LOG_DB = "log.sqlite"
@@ -37,36 +34,6 @@ LOG_VKEY = "log.vkey"
 
 def is_log_dir(directory: Path) -> bool:
     return (directory / LOG_DB).is_file()
-
-
-def write_private_key(path: Path, skey: str) -> None:
-    """Create ``path`` with mode 0600 holding ``skey``; never overwrites an existing file."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as f:
-        f.write(skey + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def read_signer(path: Path) -> note.Signer:
-    try:
-        mode = path.stat().st_mode
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise ConfigError(f"{path} is readable by others (mode {mode & 0o777:o}); chmod 600 it")
-        return note.Signer.from_skey(path.read_text(encoding="ascii"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read the key in {path}: {exc}") from exc
-    except MalformedError as exc:
-        raise ConfigError(f"{path} does not hold a signer key: {exc}") from exc
-
-
-def read_verifier(path: Path) -> note.Verifier:
-    try:
-        return note.Verifier.from_vkey(path.read_text(encoding="ascii"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read the verifier key in {path}: {exc}") from exc
 
 
 def init_log(
@@ -91,17 +58,26 @@ def init_log(
     return verifier
 
 
-def open_log(directory: Path, settings: LogSettings | None = None, *, with_key: bool = True) -> Log:
-    """Open the log in ``directory``; ``with_key=False`` opens it read-only (no signing)."""
+def open_log(directory: Path, settings: Settings | None = None, *, with_key: bool = True) -> Log:
+    """Open the log in ``directory``; ``with_key=False`` opens it read-only (no signing).
+
+    ``settings`` default to the directory's own settings file, so a log with a witness policy
+    is never opened as one that may publish unwitnessed.
+    """
     if not is_log_dir(directory):
         raise ConfigError(
             f"{directory} holds no log; create one with "
             f"`ombud log init {directory} --origin ORIGIN` or `ombud init --data-dir {directory}`"
         )
-    settings = settings or LogSettings()
+    settings = settings or Settings.for_directory(directory)
     signer = read_signer(directory / LOG_KEY) if with_key else None
     store = SqliteStore(directory / LOG_DB)
     if signer is not None and signer.name != store.origin():
         store.close()
         raise ConfigError(f"{directory / LOG_KEY} is not the key of log {store.origin()!r}")
-    return Log(store, signer, tile_cache=settings.tile_cache)
+    return Log(
+        store,
+        signer,
+        tile_cache=settings.log.tile_cache,
+        witnessed=settings.witnesses.quorum > 0,
+    )

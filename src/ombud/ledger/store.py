@@ -67,7 +67,23 @@ class LogStore(Protocol):
 
     def add_checkpoint(self, checkpoint: StoredCheckpoint) -> None: ...
 
-    def latest_checkpoint(self) -> StoredCheckpoint | None: ...
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        """The largest checkpoint signed, published or not."""
+        ...
+
+    def publish(self, size: int, cosigned: bytes) -> None:
+        """Mark the checkpoint of ``size`` published, as ``cosigned`` (with its cosignatures)."""
+        ...
+
+    def published_checkpoint(self) -> StoredCheckpoint | None:
+        """The largest published checkpoint; its ``note`` carries the cosignatures."""
+        ...
+
+    def set_publish_status(self, status: str) -> None:
+        """Record the outcome of the last publishing attempt (JSON, for ``ombud log status``)."""
+        ...
+
+    def publish_status(self) -> str | None: ...
 
     def checkpoints(self) -> Iterator[StoredCheckpoint]:
         """Every checkpoint the log signed, by size."""

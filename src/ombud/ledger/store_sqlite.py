@@ -7,8 +7,9 @@ inside the same transaction, so two processes appending to one log cannot overwr
 
 Layout: ``tiles`` and ``bundles`` keep only the newest version of each tile (a partial tile is
 overwritten as it grows: every older partial version is a prefix of it, so it can still be
-served); ``meta`` holds the origin and the integrated size and root; ``checkpoints`` every
-checkpoint ever signed.
+served); ``meta`` holds the origin, the integrated size and root and the last publishing
+attempt; ``checkpoints`` every checkpoint ever signed, with ``cosigned`` set (the note with its
+witnesses' cosignatures) once it was published.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from ombud.ledger.tiles import TileNodes
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _LEVEL_SHIFT = 56  # tile rows are keyed by level << 56 | index
 
 _SCHEMA = """
@@ -43,9 +44,17 @@ CREATE TABLE meta (key TEXT PRIMARY KEY, value ANY) STRICT;
 CREATE TABLE tiles (id INTEGER PRIMARY KEY, width INTEGER NOT NULL, data BLOB NOT NULL) STRICT;
 CREATE TABLE bundles (id INTEGER PRIMARY KEY, count INTEGER NOT NULL, data BLOB NOT NULL) STRICT;
 CREATE TABLE checkpoints (
-    size INTEGER PRIMARY KEY, root BLOB NOT NULL, note BLOB NOT NULL
+    size INTEGER PRIMARY KEY, root BLOB NOT NULL, note BLOB NOT NULL, cosigned BLOB
 ) STRICT;
 """
+_MIGRATIONS = {
+    # 1 → 2: publishing waits for witnesses. Schema 1 served every signed checkpoint, so every
+    # one of them counts as published.
+    1: (
+        "ALTER TABLE checkpoints ADD COLUMN cosigned BLOB",
+        "UPDATE checkpoints SET cosigned = note",
+    ),
+}
 
 
 def _tile_id(level: int, index: int) -> int:
@@ -64,6 +73,12 @@ class SqliteStore:
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
         version = self._get_meta("schema")
+        while isinstance(version, int) and version in _MIGRATIONS:
+            with self._transaction() as conn:
+                for statement in _MIGRATIONS[version]:
+                    conn.execute(statement)
+                version += 1
+                conn.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (version,))
         if version != SCHEMA_VERSION:
             raise ConfigError(
                 f"{path} has log schema {version!r}; this ombud reads {SCHEMA_VERSION}"
@@ -210,13 +225,36 @@ class SqliteStore:
                 )
             if row is None:
                 conn.execute(
-                    "INSERT INTO checkpoints VALUES (?, ?, ?)",
+                    "INSERT INTO checkpoints VALUES (?, ?, ?, NULL)",
                     (checkpoint.size, checkpoint.root, checkpoint.note),
                 )
 
     def latest_checkpoint(self) -> StoredCheckpoint | None:
         rows = self._read("SELECT size, root, note FROM checkpoints ORDER BY size DESC LIMIT 1")
         return StoredCheckpoint(*rows[0]) if rows else None
+
+    def publish(self, size: int, cosigned: bytes) -> None:
+        with self._transaction() as conn:
+            changed = conn.execute(
+                "UPDATE checkpoints SET cosigned = ? WHERE size = ?", (cosigned, size)
+            ).rowcount
+            if not changed:
+                raise StorageError(f"no checkpoint of size {size} was signed; cannot publish it")
+
+    def published_checkpoint(self) -> StoredCheckpoint | None:
+        rows = self._read(
+            "SELECT size, root, cosigned FROM checkpoints WHERE cosigned IS NOT NULL "
+            "ORDER BY size DESC LIMIT 1"
+        )
+        return StoredCheckpoint(*rows[0]) if rows else None
+
+    def set_publish_status(self, status: str) -> None:
+        with self._transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('publish_status', ?)", (status,))
+
+    def publish_status(self) -> str | None:
+        value = self._get_meta("publish_status")
+        return value if isinstance(value, str) else None
 
     def checkpoints(self) -> Iterator[StoredCheckpoint]:
         for row in self._read("SELECT size, root, note FROM checkpoints ORDER BY size"):

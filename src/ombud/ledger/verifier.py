@@ -47,6 +47,7 @@ __all__ = [
     "TileSource",
     "audit_log",
     "open_source",
+    "served_consistency",
 ]
 
 
@@ -298,6 +299,18 @@ def audit_log(
         )
 
     if previous is not None:
-        plan = merkle.consistency_plan(previous.size, cp.size)
-        verify_extends(previous, cp, merkle.resolve(plan, _ServedTree(source, cp.size).node))
+        proof, _ = served_consistency(source, previous.size, cp.size)
+        verify_extends(previous, cp, proof)
     return AuditReport(signed, cp.size, recompute.tiles_checked, previous)
+
+
+def served_consistency(
+    source: TileSource, old_size: int, new_size: int
+) -> tuple[list[bytes], bytes]:
+    """Read from the served tree of ``new_size`` the consistency proof from ``old_size`` and
+    the root that tree has at ``old_size`` (what a fork's evidence needs)."""
+    tree = _ServedTree(source, new_size)
+    proof = merkle.resolve(merkle.consistency_plan(old_size, new_size), tree.node)
+    if old_size == 0:
+        return proof, merkle.EMPTY_ROOT
+    return proof, merkle.fold([tree.node(*n) for n in merkle.subtree_nodes(0, old_size)])
