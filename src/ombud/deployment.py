@@ -1,20 +1,31 @@
 """A deployment's data directory: settings file, the log (origin and key) and its databases.
 
 Threat model: initialising must never clobber an existing deployment or key, and every command
-that takes ``--data-dir`` refuses a directory this did not create (``Settings.load``).
+that takes ``--data-dir`` refuses a directory this did not create (``Settings.load``). Changing
+whose cosignatures publishing waits for is itself recorded on the ledger, so a quietly weakened
+witness policy shows in the log.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
-from ombud.config import SETTINGS_FILE, Settings
+from ombud.config import SETTINGS_FILE, Settings, WitnessPolicy
 from ombud.errors import ConfigError
-from ombud.ledger.logdir import init_log, is_log_dir
+from ombud.events import Event
+from ombud.ledger.logdir import init_log, is_log_dir, open_log
 
-__all__ = ["default_origin", "init_deployment"]
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+__all__ = ["default_origin", "init_deployment", "set_witness_policy"]
 
 
 def default_origin() -> str:
@@ -33,3 +44,26 @@ def init_deployment(data_dir: Path, origin: str | None = None) -> str:
     vkey = init_log(data_dir, origin or default_origin()).vkey
     Settings(data_dir).save()
     return vkey
+
+
+def set_witness_policy(
+    directory: Path, policy: WitnessPolicy, *, clock: Callable[[], datetime] = _now
+) -> None:
+    """Save ``policy`` and record the change on the ledger itself (``witness.policy_changed``).
+
+    The event goes first: if it cannot be appended, the policy is not changed. A serving
+    process picks the new policy up when it restarts.
+    """
+    settings = Settings.for_directory(directory)
+    event = Event(
+        "witness.policy_changed",
+        clock(),
+        "operator",
+        {"v": 1, "quorum": policy.quorum, "witnesses": [w.vkey for w in policy.witness]},
+    )
+    log = open_log(directory, settings)
+    try:
+        log.append_batch([event.to_bytes()])
+    finally:
+        log.close()
+    replace(settings, witnesses=policy).save()

@@ -16,10 +16,11 @@ import pytest
 from ombud.ledger import note
 from ombud.ledger.checkpoint import Checkpoint, open_checkpoint
 from ombud.ledger.logdir import open_log
+from ombud.witness.local import LocalWitness, free_port
 from ombud.witness.protocol import AddCheckpoint
 from ombud.witness.witness import origin_hash
 
-from .conftest import WitnessProcess, free_port, ombud
+from .conftest import ombud
 
 ORIGIN = "city.test/log"
 
@@ -42,11 +43,9 @@ def append(city: Path, count: int) -> None:
 
 
 @pytest.fixture
-def three(
-    tmp_path: Path, city: Path, witness_processes: list[WitnessProcess]
-) -> list[WitnessProcess]:
+def three(tmp_path: Path, city: Path, witness_processes: list[LocalWitness]) -> list[LocalWitness]:
     for i in (1, 2, 3):
-        w = WitnessProcess(tmp_path / f"w{i}", f"w{i}.test/witness", [log_vkey(city)])
+        w = LocalWitness(tmp_path / f"w{i}", f"w{i}.test/witness", [log_vkey(city)])
         w.start()
         witness_processes.append(w)
         assert ombud("log", "witness", "add", city, w.vkey, w.url).returncode == 0
@@ -55,7 +54,7 @@ def three(
     return witness_processes
 
 
-def witness_size(w: WitnessProcess) -> int:
+def witness_size(w: LocalWitness) -> int:
     served = httpx.get(f"{w.url}/{origin_hash(ORIGIN)}/checkpoint", timeout=5)
     assert served.status_code == 200
     return Checkpoint.from_text(note.parse(served.content).text).size
@@ -75,7 +74,7 @@ def test_witness_init_contract(tmp_path: Path) -> None:
 
 
 def test_quorum_publishing_through_outages(
-    city: Path, three: list[WitnessProcess], tmp_path: Path
+    city: Path, three: list[LocalWitness], tmp_path: Path
 ) -> None:
     _, w2, w3 = three
     append(city, 100)
@@ -123,9 +122,7 @@ def test_quorum_publishing_through_outages(
     assert "3/3 witnesses cosigned (quorum 3)" in verify.stdout
 
 
-def test_serve_publishes_only_witnessed_checkpoints(
-    city: Path, three: list[WitnessProcess]
-) -> None:
+def test_serve_publishes_only_witnessed_checkpoints(city: Path, three: list[LocalWitness]) -> None:
     settings = (
         (city / "ombud.toml")
         .read_text()
@@ -194,9 +191,9 @@ def _wait_for(probe, timeout: float = 20.0):  # type: ignore[no-untyped-def]
 
 
 def test_split_view_is_refused_and_becomes_evidence(
-    city: Path, tmp_path: Path, witness_processes: list[WitnessProcess]
+    city: Path, tmp_path: Path, witness_processes: list[LocalWitness]
 ) -> None:
-    w = WitnessProcess(tmp_path / "w", "paper.test/w", [log_vkey(city)])
+    w = LocalWitness(tmp_path / "w", "paper.test/w", [log_vkey(city)])
     w.start()
     witness_processes.append(w)
     append(city, 20)
@@ -240,9 +237,9 @@ def test_split_view_is_refused_and_becomes_evidence(
 
 
 def test_restarted_witness_refuses_rollback_and_races(
-    city: Path, tmp_path: Path, witness_processes: list[WitnessProcess]
+    city: Path, tmp_path: Path, witness_processes: list[LocalWitness]
 ) -> None:
-    w = WitnessProcess(tmp_path / "w", "paper.test/w", [log_vkey(city)])
+    w = LocalWitness(tmp_path / "w", "paper.test/w", [log_vkey(city)])
     w.start()
     witness_processes.append(w)
     log = open_log(city)

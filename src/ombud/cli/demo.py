@@ -1,34 +1,52 @@
 """``ombud demo``: the main job, end to end on the embedded SQLite store.
 
-A simulated city's events are appended to the log in durable batches, checkpoints are signed
-as it grows, the log is exported as a tlog-tiles tree, and an independent verifier recomputes
-that tree, checks an offline proof, and catches a deliberately flipped byte.
+Three independent witnesses (an ombudsman, a university, a newspaper) are started as real
+``ombud witness serve`` processes on loopback and made the log's witness policy (quorum 2).
+A simulated city's events are appended in durable batches; checkpoints are published as the log
+grows, each only once two witnesses cosigned it. The operator then tries to fork the log and is
+refused, leaving evidence anyone can check; the log is exported as a tlog-tiles tree, and an
+independent verifier recomputes it, enforces the witness quorum, checks an offline proof and
+catches a deliberately flipped byte.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import random
 import shutil
+import statistics
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
+from rich.console import Console
 from rich.table import Table
 
 from ombud.cli._progress import progress_bar, stderr
-from ombud.config import SETTINGS_FILE, Settings
-from ombud.deployment import init_deployment
-from ombud.errors import VerificationError
+from ombud.config import SETTINGS_FILE, Settings, WitnessEndpoint, WitnessPolicy
+from ombud.deployment import init_deployment, set_witness_policy
+from ombud.errors import UnavailableError, VerificationError
 from ombud.events import Event
+from ombud.ledger import note
+from ombud.ledger.checkpoint import Checkpoint
+from ombud.ledger.evidence import ForkEvidence, verify_evidence
 from ombud.ledger.export import export_log
-from ombud.ledger.logdir import open_log
+from ombud.ledger.log import Log
+from ombud.ledger.logdir import LOG_VKEY, open_log
 from ombud.ledger.note import Verifier
 from ombud.ledger.proof_bundle import ProofBundle, verify_proof_bundle
 from ombud.ledger.verifier import DirectorySource, audit_log
 from ombud.simulator import simulate_events
+from ombud.witness.local import LocalWitness
+from ombud.witness.protocol import AddCheckpoint
+from ombud.witness.publisher import Publisher
 
 _CHECKPOINT_EVERY = 2  # batches
+WITNESSES = ("ombudsman", "university", "newspaper")
+QUORUM = 2
 
 
 def run_demo(data_dir: Path | None, *, events: int, seed: int) -> None:
@@ -43,16 +61,45 @@ def run_demo(data_dir: Path | None, *, events: int, seed: int) -> None:
             temp.cleanup()
 
 
+def _start_witnesses(data_dir: Path, console: Console) -> list[LocalWitness]:
+    """Start the demo's witnesses; on a first run, make them the log's policy (quorum 2)."""
+    log_vkey = (data_dir / LOG_VKEY).read_text(encoding="ascii").strip()
+    witnesses = [
+        LocalWitness(data_dir / "witnesses" / name, f"{name}.demo.ombud.localhost", [log_vkey])
+        for name in WITNESSES
+    ]
+    started: list[LocalWitness] = []
+    try:
+        for w in witnesses:
+            w.start()
+            started.append(w)
+    except BaseException:
+        for w in started:
+            w.stop()
+        raise
+    settings = Settings.load(data_dir)
+    endpoints = tuple(WitnessEndpoint(w.vkey, w.url) for w in witnesses)
+    if settings.witnesses.witness != endpoints:  # ports are new on every run
+        set_witness_policy(data_dir, WitnessPolicy(quorum=QUORUM, witness=endpoints))
+    names = ", ".join(WITNESSES)
+    console.print(f"[bold]witnesses started[/] {names} (quorum {QUORUM} of {len(witnesses)})")
+    return witnesses
+
+
 def _demo(data_dir: Path, count: int, seed: int) -> None:
     console = stderr
     if not (data_dir / SETTINGS_FILE).exists():
         init_deployment(data_dir, "demo.ombud.localhost/city")
         console.print(f"[bold]initialised[/] {data_dir}")
+    witnesses = _start_witnesses(data_dir, console)
+    runner = asyncio.Runner()
     settings = Settings.load(data_dir)
     log = open_log(data_dir, settings)
+    publisher = Publisher(log, settings.witnesses)
     rng = random.Random(seed)
     start = datetime(2026, 11, 2, 6, 0, tzinfo=UTC)
     timings: dict[str, float] = {}
+    latencies: list[float] = []
     try:
         first_index = log.size
         batch_size = settings.log.batch_max_entries
@@ -68,7 +115,10 @@ def _demo(data_dir: Path, count: int, seed: int) -> None:
                     batch = []
                     batches += 1
                     if batches % _CHECKPOINT_EVERY == 0 or done == count:
-                        log.checkpoint()
+                        outcome = runner.run(publisher.publish())
+                        if not outcome.published:
+                            raise UnavailableError(outcome.summary())
+                        latencies.append(outcome.latency)
                         checkpoints += 1
                     progress(done, count)
         timings["append"] = time.perf_counter() - t0
@@ -79,10 +129,19 @@ def _demo(data_dir: Path, count: int, seed: int) -> None:
             exported = export_log(log, export_dir, progress=progress)
         timings["export"] = time.perf_counter() - t0
 
+        fork_message = _fork_attempt(log, witnesses[0])
+
         vkey = log.verifier()
+        witness_keys = [Verifier.from_vkey(w.vkey) for w in witnesses]
         t0 = time.perf_counter()
         with progress_bar("verifying the export") as progress:
-            report = audit_log(DirectorySource(export_dir), [vkey], progress=progress)
+            report = audit_log(
+                DirectorySource(export_dir),
+                [vkey],
+                witnesses=witness_keys,
+                quorum=QUORUM,
+                progress=progress,
+            )
         timings["verify"] = time.perf_counter() - t0
 
         cp = report.checkpoint.checkpoint
@@ -91,12 +150,22 @@ def _demo(data_dir: Path, count: int, seed: int) -> None:
         bundle = ProofBundle(
             index, tuple(log.inclusion_proof(index, cp.size)), exported.checkpoint.to_bytes()
         )
-        verify_proof_bundle(ProofBundle.from_bytes(bundle.to_bytes()), entry, [vkey])
+        verify_proof_bundle(
+            ProofBundle.from_bytes(bundle.to_bytes()),
+            entry,
+            [vkey],
+            witnesses=witness_keys,
+            quorum=QUORUM,
+        )
         sample = Event.from_bytes(entry)
 
         tamper_message = _tamper_check(export_dir, [vkey])
     finally:
+        runner.run(publisher.aclose())
+        runner.close()
         log.close()
+        for w in witnesses:
+            w.stop()
 
     table = Table(title="ombud demo", show_header=False)
     table.add_column(style="bold")
@@ -107,12 +176,23 @@ def _demo(data_dir: Path, count: int, seed: int) -> None:
         "events appended",
         f"{count:,} in {timings['append']:.2f} s ({count / timings['append']:,.0f}/s)",
     )
-    table.add_row("checkpoints signed", f"{checkpoints} (latest: size {cp.size:,})")
+    cosigners = ", ".join(v.verifier.name.split(".")[0] for v in report.checkpoint.cosigners)
+    table.add_row(
+        "witnesses",
+        f"{len(witnesses)} processes ({', '.join(WITNESSES)}), quorum {QUORUM}",
+    )
+    table.add_row(
+        "checkpoints published",
+        f"{checkpoints}, each cosigned by ≥ {QUORUM} witnesses (publishing latency median "
+        f"{statistics.median(latencies) * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms)",
+    )
+    table.add_row("latest checkpoint", f"size {cp.size:,}, cosigned by {cosigners}")
+    table.add_row("fork attempt", fork_message)
     table.add_row("tiles exported", f"{exported.files:,} files in {timings['export']:.2f} s")
     table.add_row(
         "independent verification",
         f"{report.entries:,} entries, {report.tiles:,} tiles recomputed "
-        f"in {timings['verify']:.2f} s: OK",
+        f"and witness quorum checked in {timings['verify']:.2f} s: OK",
     )
     table.add_row(
         "offline proof", f"entry {index} ({sample.kind}) proven in checkpoint {cp.size:,}: OK"
@@ -121,6 +201,24 @@ def _demo(data_dir: Path, count: int, seed: int) -> None:
     console.print(table)
     console.print("[bold]published checkpoint[/]")
     console.print(report.checkpoint.to_bytes().decode(), highlight=False, soft_wrap=True, end="")
+
+
+def _fork_attempt(log: Log, witness: LocalWitness) -> str:
+    """The operator signs a second tree at the published size; a witness must refuse it."""
+    published = log.published_checkpoint()
+    assert published is not None
+    forged_root = hashlib.sha256(b"a history the city would rather tell").digest()
+    forged = note.sign(Checkpoint(log.origin, published.size, forged_root).to_text(), log.signer)  # type: ignore[arg-type]
+    body = AddCheckpoint.build(published.size, [], forged).to_bytes()
+    response = httpx.post(witness.url + "/add-checkpoint", content=body, timeout=10)
+    if response.status_code != 422:
+        raise VerificationError(f"a witness answered a fork with HTTP {response.status_code}")
+    [evidence_file] = sorted((witness.state / "evidence").glob("fork-*.json"))[-1:]
+    verify_evidence(ForkEvidence.from_bytes(evidence_file.read_bytes()), [log.verifier()])
+    return (
+        f"a second root signed for size {published.size:,} → {witness.state.name} refused it "
+        f"(HTTP 422) and kept evidence that verifies: {evidence_file.name}"
+    )
 
 
 def _tamper_check(export_dir: Path, keys: list[Verifier]) -> str:

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
 
 from ombud.cli.verify import read_vkey
 from ombud.config import Settings, WitnessEndpoint, WitnessPolicy
+from ombud.deployment import set_witness_policy
 from ombud.errors import ConfigError
-from ombud.events import Event
-from ombud.ledger.logdir import open_log
 
 
 def run_witness_init(state: Path, name: str) -> None:
@@ -30,23 +28,7 @@ def run_witness_serve(state: Path, logs: list[str], listen: str) -> None:
 
 
 def _change_policy(directory: Path, policy: WitnessPolicy) -> None:
-    """Save ``policy`` and record the change on the ledger itself (``witness.policy_changed``).
-
-    The event goes first: if it cannot be appended, the policy is not changed.
-    """
-    settings = Settings.for_directory(directory)
-    event = Event(
-        "witness.policy_changed",
-        datetime.now(UTC),
-        "operator",
-        {"v": 1, "quorum": policy.quorum, "witnesses": [w.vkey for w in policy.witness]},
-    )
-    log = open_log(directory, settings)
-    try:
-        log.append_batch([event.to_bytes()])
-    finally:
-        log.close()
-    replace(settings, witnesses=policy).save()
+    set_witness_policy(directory, policy)
     names = ", ".join(w.name for w in policy.witness) or "none"
     typer.echo(f"witness policy: quorum {policy.quorum} of {len(policy.witness)} ({names})")
 

@@ -54,6 +54,7 @@ __all__ = [
     "open",
     "parse",
     "sign",
+    "verify",
 ]
 
 ALG_ED25519 = 0x01
@@ -345,7 +346,12 @@ def parse(msg: bytes) -> Note:
 
 
 def open(msg: bytes, verifiers: Iterable[Verifier]) -> Note:
-    """Parse and verify a signed note (signed-note §Signatures).
+    """Parse and verify a signed note (signed-note §Signatures); see ``verify``."""
+    return verify(parse(msg), verifiers)
+
+
+def verify(note: Note, verifiers: Iterable[Verifier]) -> Note:
+    """Verify a parsed note's signatures; return it with those that trusted keys verified.
 
     Signatures from unknown keys (name and key ID not both matching) are ignored. A known key's
     failing signature rejects the note, and so does a note no known key verified. Each key is
@@ -358,7 +364,6 @@ def open(msg: bytes, verifiers: Iterable[Verifier]) -> Note:
             raise MalformedError(
                 f"two different trusted keys share name and ID {v.name}+{v.key_id:08x}"
             )
-    note = parse(msg)
     verified: dict[tuple[str, int], VerifiedSignature] = {}
     for sig in note.signatures:
         verifier = known.get((sig.name, sig.key_id))

@@ -36,22 +36,26 @@ def run_witness(state_dir: Path, log_keys: Sequence[note.Verifier], listen: str)
         logger.error("fork evidence written to %s: %s", path, evidence.describe())
 
     state = WitnessState(state_dir / STATE_DB)
-    try:
-        witness = Witness(signer, log_keys, state, clock=time.time, on_evidence=keep)
-        logger.info(
-            "witness %s witnessing %s on %s:%d",
-            signer.verifier().vkey,
-            ", ".join(sorted(witness.logs)),
-            host,
-            port,
-        )
-        uvicorn.run(
-            create_witness_app(witness),
-            host=host,
-            port=port,
-            log_level="warning",
-            access_log=False,
-            server_header=False,
-        )
-    finally:
+    witness = Witness(signer, log_keys, state, clock=time.time, on_evidence=keep)
+
+    def shutdown() -> None:  # from the ASGI lifespan: uvicorn re-raises SIGTERM after it
+        witness.close()
+        logger.info("state: %d updates in %d transactions", state.updates, state.commits)
         state.close()
+
+    logger.info(
+        "witness %s witnessing %s on %s:%d",
+        signer.verifier().vkey,
+        ", ".join(sorted(witness.logs)),
+        host,
+        port,
+    )
+    uvicorn.run(
+        create_witness_app(witness, on_shutdown=shutdown),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,  # a witness is addressed directly; X-Forwarded-* is not trusted
+    )

@@ -1,29 +1,31 @@
 """A witness's memory: for each log origin, the latest checkpoint it cosigned.
 
 Threat model: this state is what stops a log from rolling a witness back or forking it, so it
-must never move backwards. Every update runs ``check`` against the row read inside the same
+must never move backwards. Every update runs its ``check`` against the row read inside the same
 ``BEGIN IMMEDIATE`` transaction it is written in (SQLite's write lock, so two processes sharing
-the file also serialise), and the transaction is fsync'd (WAL, ``synchronous=FULL``) before any
-caller is told it succeeded (c2sp.org/tlog-witness §add-checkpoint, last paragraph).
+the file also serialise), and the transaction is fsync'd (WAL, ``synchronous=FULL``) before
+``apply`` returns, so before any caller is told it succeeded (c2sp.org/tlog-witness
+§add-checkpoint, last paragraph).
 
-Updates are group-committed: requests that arrive while a transaction is being fsync'd wait for
-the next one and are checked one after another inside it, in arrival order, so each still sees
-every update before it.
+``apply`` takes a group of updates: they are checked one after another in one transaction, so
+each sees every update before it, and share one fsync. One process owns the file (an exclusive
+``flock``, released when it exits), so the records are also kept in memory, updated only once a
+transaction committed.
 """
 
 from __future__ import annotations
 
-import queue
+import fcntl
+import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ombud.errors import ConfigError, StorageError
 
-__all__ = ["CosignedCheckpoint", "WitnessState"]
+__all__ = ["Check", "CosignedCheckpoint", "WitnessState"]
 
 SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -36,7 +38,7 @@ CREATE TABLE logs (
     updated_at INTEGER NOT NULL
 ) STRICT;
 """
-_MAX_GROUP = 512
+_SELECT_ALL = "SELECT origin, size, root, note, updated_at FROM logs ORDER BY origin"
 
 
 @dataclass(frozen=True)
@@ -58,32 +60,35 @@ Check = Callable[[CosignedCheckpoint | None], CosignedCheckpoint]
 
 
 class WitnessState:
-    """The SQLite file of one witness; thread-safe, with a single committing thread."""
+    """The SQLite file of one witness. Thread-safe: reads and group writes may come from any
+    thread; writes are serialised."""
 
     def __init__(self, path: Path) -> None:
         if not path.is_file():
             raise ConfigError(f"{path} does not exist; create it with `ombud witness init`")
         self.path = path
-        self._conn = self._connect()
+        self._lock = threading.Lock()
+        self._owner = _lock_exclusively(path.with_name(path.name + ".lock"))
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         try:
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA synchronous = FULL")
+            self._conn.execute("PRAGMA busy_timeout = 10000")
             row = self._conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-        except sqlite3.DatabaseError as exc:
+            if row is None or row[0] != SCHEMA_VERSION:
+                raise ConfigError(
+                    f"{path} has witness schema {row and row[0]!r}, not {SCHEMA_VERSION}"
+                )
+            self._records = {r[0]: CosignedCheckpoint(*r) for r in self._conn.execute(_SELECT_ALL)}
+        except (sqlite3.DatabaseError, ConfigError) as exc:
+            self._conn.close()
+            os.close(self._owner)
+            if isinstance(exc, ConfigError):
+                raise
             raise ConfigError(f"{path} is not a witness state database: {exc}") from exc
-        if row is None or row[0] != SCHEMA_VERSION:
-            raise ConfigError(f"{path} has witness schema {row and row[0]!r}, not {SCHEMA_VERSION}")
-        self._read_lock = threading.Lock()
-        self._queue: queue.SimpleQueue[tuple[str, Check, Future[CosignedCheckpoint]] | None]
-        self._queue = queue.SimpleQueue()
-        self._writer = threading.Thread(target=self._run, name="witness-state", daemon=True)
-        self._writer_conn = self._connect()
-        self._writer.start()
-
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = FULL")
-        conn.execute("PRAGMA busy_timeout = 10000")
-        return conn
+        self.commits = 0
+        self.updates = 0
+        """Transactions and updates committed since opening (their ratio is the group size)."""
 
     @classmethod
     def create(cls, path: Path) -> None:
@@ -98,86 +103,71 @@ class WitnessState:
             conn.close()
 
     def get(self, origin: str) -> CosignedCheckpoint | None:
-        with self._read_lock:
-            row = self._conn.execute(
-                "SELECT origin, size, root, note, updated_at FROM logs WHERE origin = ?", (origin,)
-            ).fetchone()
-        return CosignedCheckpoint(*row) if row else None
+        return self._records.get(origin)
 
     def records(self) -> Iterator[CosignedCheckpoint]:
-        with self._read_lock:
-            rows = self._conn.execute(
-                "SELECT origin, size, root, note, updated_at FROM logs ORDER BY origin"
-            ).fetchall()
-        for row in rows:
-            yield CosignedCheckpoint(*row)
+        with self._lock:
+            records = sorted(self._records.items())
+        for _, record in records:
+            yield record
 
-    def update(self, origin: str, check: Check) -> Future[CosignedCheckpoint]:
-        """Queue ``check`` for ``origin``; the future resolves once its result is durable.
+    def apply(self, updates: Sequence[tuple[str, Check]]) -> list[CosignedCheckpoint | Exception]:
+        """Run each ``(origin, check)`` in order in one durable transaction.
 
-        The future raises whatever ``check`` raised (nothing was written for it), or
-        ``StorageError`` if the transaction failed (nothing of its group was written).
+        Returns, per update, the record written or the exception its check raised (nothing was
+        written for it). Raises ``StorageError`` if the transaction failed: then nothing of the
+        group was written, in the file or in memory.
         """
-        future: Future[CosignedCheckpoint] = Future()
-        self._queue.put((origin, check, future))
-        return future
-
-    def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            group = [item]
-            while len(group) < _MAX_GROUP:
+        outcomes: list[CosignedCheckpoint | Exception] = []
+        with self._lock:
+            written: dict[str, CosignedCheckpoint] = {}
+            for origin, check in updates:
                 try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    self._queue.put(None)
-                    break
-                group.append(more)
-            self._commit(group)
+                    new = check(written.get(origin) or self._records.get(origin))
+                except Exception as exc:  # that update's refusal, not the group's
+                    outcomes.append(exc)
+                    continue
+                if new.origin != origin:
+                    raise StorageError(
+                        f"an update of {origin!r} returned a record of {new.origin!r}"
+                    )
+                written[origin] = new
+                outcomes.append(new)
+            if written:
+                self._write(written.values())
+                self._records.update(written)
+            self.commits += 1
+            self.updates += len(updates)
+        return outcomes
 
-    def _commit(self, group: list[tuple[str, Check, Future[CosignedCheckpoint]]]) -> None:
-        conn = self._writer_conn
-        outcomes: list[tuple[Future[CosignedCheckpoint], CosignedCheckpoint | BaseException]]
-        outcomes = []
+    def _write(self, records: Iterable[CosignedCheckpoint]) -> None:
+        conn = self._conn
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                for origin, check, future in group:
-                    row = conn.execute(
-                        "SELECT origin, size, root, note, updated_at FROM logs WHERE origin = ?",
-                        (origin,),
-                    ).fetchone()
-                    try:
-                        new = check(CosignedCheckpoint(*row) if row else None)
-                    except Exception as exc:  # the refusal goes to its own caller only
-                        outcomes.append((future, exc))
-                        continue
-                    conn.execute(
-                        "INSERT OR REPLACE INTO logs VALUES (?, ?, ?, ?, ?)",
-                        (new.origin, new.size, new.root, new.note, new.updated_at),
-                    )
-                    outcomes.append((future, new))
+                conn.executemany(
+                    "INSERT OR REPLACE INTO logs VALUES (?, ?, ?, ?, ?)",
+                    [(r.origin, r.size, r.root, r.note, r.updated_at) for r in records],
+                )
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
-            error = StorageError(f"cannot write the witness state: {exc}")
-            for _, _, future in group:
-                future.set_exception(error)
-            return
-        for future, outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                future.set_exception(outcome)
-            else:
-                future.set_result(outcome)
+            raise StorageError(f"cannot write the witness state: {exc}") from exc
 
     def close(self) -> None:
-        self._queue.put(None)
-        self._writer.join()
-        self._writer_conn.close()
-        self._conn.close()
+        with self._lock:
+            self._conn.close()
+            os.close(self._owner)
+
+
+def _lock_exclusively(path: Path) -> int:
+    """Hold an exclusive ``flock`` on ``path`` for this process's lifetime, or refuse."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ConfigError(f"another process is using this witness state ({path})") from None
+    return fd
