@@ -31,9 +31,11 @@ test: $(DEV)
 
 bench: $(BENCH)
 	$(BIN)/python bench/ledger.py
+	$(BIN)/python bench/witness.py
 
 bench-quick: $(BENCH)
 	$(BIN)/python bench/ledger.py --quick
+	$(BIN)/python bench/witness.py --quick
 
 lint: $(DEV)
 	$(BIN)/ruff check src tests bench

@@ -15,7 +15,10 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     out = result.stderr.decode()
     assert "independent verification" in out and "OK" in out
     assert "caught" in out
+    assert "quorum 2" in out and "refused it (HTTP 422)" in out  # witnessed, fork refused
+    assert "size 3,001, cosigned by" in out  # 3,000 events and the witness.policy_changed one
     assert (data_dir / "export" / "checkpoint").is_file()
+    assert list((data_dir / "witnesses" / "ombudsman" / "evidence").glob("fork-*.json"))
     again = subprocess.run(run, capture_output=True, timeout=300)  # the log keeps growing
     assert again.returncode == 0, again.stderr.decode()
-    assert b"6,000" in again.stderr
+    assert b"size 6,002, cosigned by" in again.stderr  # new ports: the policy changed again

@@ -179,6 +179,7 @@ def test_rollback_is_refused_after_restart(witness: Witness, log: Log, tmp_path:
         with pytest.raises(MalformedError):
             submit(restarted, 10, older)  # claiming the current size: old > checkpoint size
     finally:
+        restarted.close()
         restarted.state.close()
     witness.state = WitnessState(tmp_path / "w" / STATE_DB)  # for the fixture's teardown
 

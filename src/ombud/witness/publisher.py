@@ -131,8 +131,8 @@ class Publisher:
         published = self.log.published_checkpoint()
         quorum = self.policy.quorum
         if quorum == 0 or (published is not None and published.size == cp.size):
-            latency = self._clock() - start
-            return PublishOutcome(cp.size, True, quorum=quorum, latency=latency, at=self._now())
+            elapsed = self._clock() - start
+            return PublishOutcome(cp.size, True, quorum=quorum, latency=elapsed, at=self._now())
         self.rounds += 1
         note_bytes = signed.to_bytes()
         guess = published.size if published is not None else 0

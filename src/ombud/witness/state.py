@@ -19,7 +19,7 @@ import fcntl
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,12 +104,6 @@ class WitnessState:
 
     def get(self, origin: str) -> CosignedCheckpoint | None:
         return self._records.get(origin)
-
-    def records(self) -> Iterator[CosignedCheckpoint]:
-        with self._lock:
-            records = sorted(self._records.items())
-        for _, record in records:
-            yield record
 
     def apply(self, updates: Sequence[tuple[str, Check]]) -> list[CosignedCheckpoint | Exception]:
         """Run each ``(origin, check)`` in order in one durable transaction.

@@ -6,6 +6,7 @@ never printed. Evidence files are written atomically so a crash never leaves hal
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from collections.abc import Callable
@@ -67,8 +68,6 @@ def read_witness_key(directory: Path, *, clock: Callable[[], float] = time.time)
 
 def save_evidence(directory: Path, evidence: ForkEvidence) -> Path:
     """Write ``evidence`` under ``directory/evidence/``, named by its content hash."""
-    import hashlib
-
     data = evidence.to_bytes()
     path = directory / EVIDENCE_DIR / f"fork-{hashlib.sha256(data).hexdigest()[:16]}.json"
     try:
