@@ -190,12 +190,19 @@ def _wait_for(probe, timeout: float = 20.0):  # type: ignore[no-untyped-def]
     raise AssertionError("timed out")
 
 
-def test_split_view_is_refused_and_becomes_evidence(
-    city: Path, tmp_path: Path, witness_processes: list[LocalWitness]
-) -> None:
+@pytest.fixture
+def paper(city: Path, tmp_path: Path, witness_processes: list[LocalWitness]) -> LocalWitness:
+    """One witness process (a newspaper's) for the city's log."""
     w = LocalWitness(tmp_path / "w", "paper.test/w", [log_vkey(city)])
     w.start()
     witness_processes.append(w)
+    return w
+
+
+def test_split_view_is_refused_and_becomes_evidence(
+    city: Path, tmp_path: Path, paper: LocalWitness
+) -> None:
+    w = paper
     append(city, 20)
     fork_dir = shutil.copytree(city, tmp_path / "fork")
     append(city, 5)
@@ -236,12 +243,8 @@ def test_split_view_is_refused_and_becomes_evidence(
     assert ombud("verify-evidence", evidence, "--key", other_key).returncode == 1
 
 
-def test_restarted_witness_refuses_rollback_and_races(
-    city: Path, tmp_path: Path, witness_processes: list[LocalWitness]
-) -> None:
-    w = LocalWitness(tmp_path / "w", "paper.test/w", [log_vkey(city)])
-    w.start()
-    witness_processes.append(w)
+def test_restarted_witness_refuses_rollback_and_races(city: Path, paper: LocalWitness) -> None:
+    w = paper
     log = open_log(city)
     try:
         notes = {}

@@ -124,6 +124,12 @@ def test_size_zero_must_have_the_empty_root(witness: Witness, log: Log) -> None:
     assert bytes(32) != EMPTY_ROOT
 
 
+def test_the_empty_tree_then_a_real_one(witness: Witness, log: Log) -> None:
+    submit(witness, 0, log.checkpoint().to_bytes())
+    submit(witness, 0, grow(log, 3))  # from the cosigned size 0: no proof needed
+    assert witness.state.get(log.origin).size == 3  # type: ignore[union-attr]
+
+
 def test_old_zero_takes_an_empty_proof(witness: Witness, log: Log) -> None:
     with pytest.raises(InconsistentTreeError, match="empty proof"):
         submit(witness, 0, grow(log, 4), [bytes(32)])

@@ -69,6 +69,8 @@ async def _publish_checkpoints(publisher: Publisher, interval: float) -> None:
                 await publisher.publish()  # logs its own outcome
         except OmbudError as exc:
             logger.error("could not publish a checkpoint: %s", exc)
+        except Exception:  # keep publishing after a bug; nothing unwitnessed is published
+            logger.exception("publishing round failed unexpectedly")
         await asyncio.sleep(interval)
 
 

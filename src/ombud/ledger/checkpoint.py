@@ -173,13 +173,16 @@ def verify_extends(old: TreeHead, new: TreeHead, proof: Sequence[bytes]) -> None
     Raises ``InconsistentTreeError`` naming both tree heads — the evidence of a rollback or a
     fork — when it is not.
     """
-    heads = (
-        f"tree of size {new.size} ({base64.b64encode(new.root).decode()}) and tree of size "
-        f"{old.size} ({base64.b64encode(old.root).decode()})"
-    )
+
+    def heads() -> str:
+        return (
+            f"tree of size {new.size} ({base64.b64encode(new.root).decode()}) and tree of size "
+            f"{old.size} ({base64.b64encode(old.root).decode()})"
+        )
+
     if old.size > new.size:
-        raise InconsistentTreeError(f"rollback: {heads}")
+        raise InconsistentTreeError(f"rollback: {heads()}")
     try:
         merkle.verify_consistency(old.size, new.size, proof, old.root, new.root)
     except ProofError as exc:
-        raise InconsistentTreeError(f"not consistent: {heads}: {exc}") from exc
+        raise InconsistentTreeError(f"not consistent: {heads()}: {exc}") from exc

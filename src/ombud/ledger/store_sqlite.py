@@ -33,6 +33,7 @@ from ombud.errors import (
 from ombud.ledger.merkle import EMPTY_ROOT
 from ombud.ledger.store import Batch, StoredCheckpoint, TreeState
 from ombud.ledger.tiles import TileNodes
+from ombud.storage import connect, write_transaction
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
@@ -110,14 +111,7 @@ class SqliteStore:
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            try:
-                conn = sqlite3.connect(
-                    self.path, isolation_level=None, timeout=30.0, check_same_thread=False
-                )
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute("PRAGMA synchronous = FULL")
-            except sqlite3.Error as exc:
-                raise StorageError(f"cannot open {self.path}: {exc}") from exc
+            conn = connect(self.path)
             self._local.conn = conn
             with self._connections_lock:
                 self._connections.append(conn)
@@ -140,18 +134,8 @@ class SqliteStore:
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction: ``BEGIN IMMEDIATE`` (the write lock first, so the reads inside
         see the state the writes extend), committed — durably — only if the block succeeds."""
-        with self._write_lock:
-            conn = self._conn()
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield conn
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-            except sqlite3.Error as exc:
-                raise StorageError(f"cannot write to {self.path}: {exc}") from exc
+        with self._write_lock, write_transaction(self._conn(), str(self.path)) as conn:
+            yield conn
 
     def _get_meta(self, key: str) -> object:
         rows = self._read("SELECT value FROM meta WHERE key = ?", (key,))

@@ -161,6 +161,10 @@ class Publisher:
                 except OmbudError as exc:
                     failures[name] = str(exc)
                     self.cosign_failures[name] += 1
+                except Exception as exc:  # a bug must not publish, nor stop the other witnesses
+                    logger.exception("asking witness %s failed unexpectedly", name)
+                    failures[name] = f"unexpected error: {exc!r}"
+                    self.cosign_failures[name] += 1
             if latency is None and len(cosignatures) >= quorum:
                 self._publish(note_bytes, cosignatures)
                 latency = self._clock() - start

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ombud.errors import ConfigError, StorageError
+from ombud.storage import connect, write_transaction
 
 __all__ = ["Check", "CosignedCheckpoint", "WitnessState"]
 
@@ -69,11 +70,12 @@ class WitnessState:
         self.path = path
         self._lock = threading.Lock()
         self._owner = _lock_exclusively(path.with_name(path.name + ".lock"))
-        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         try:
-            self._conn.execute("PRAGMA journal_mode = WAL")
-            self._conn.execute("PRAGMA synchronous = FULL")
-            self._conn.execute("PRAGMA busy_timeout = 10000")
+            self._conn = connect(path)
+        except StorageError as exc:
+            os.close(self._owner)
+            raise ConfigError(str(exc)) from exc
+        try:
             row = self._conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
             if row is None or row[0] != SCHEMA_VERSION:
                 raise ConfigError(
@@ -135,20 +137,11 @@ class WitnessState:
         return outcomes
 
     def _write(self, records: Iterable[CosignedCheckpoint]) -> None:
-        conn = self._conn
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.executemany(
-                    "INSERT OR REPLACE INTO logs VALUES (?, ?, ?, ?, ?)",
-                    [(r.origin, r.size, r.root, r.note, r.updated_at) for r in records],
-                )
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise StorageError(f"cannot write the witness state: {exc}") from exc
+        with write_transaction(self._conn, f"the witness state {self.path}") as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO logs VALUES (?, ?, ?, ?, ?)",
+                [(r.origin, r.size, r.root, r.note, r.updated_at) for r in records],
+            )
 
     def close(self) -> None:
         with self._lock:

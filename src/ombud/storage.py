@@ -1,0 +1,47 @@
+"""SQLite as ombud uses it: durable connections and write transactions.
+
+Threat model: what these files hold (a log's tiles, a witness's memory) must survive a crash in
+the state its last acknowledged write left it. Connections run in WAL mode with
+``synchronous=FULL`` (a commit returns once fsync'd), and a write transaction takes the write
+lock first (``BEGIN IMMEDIATE``) so the reads inside it see the state its writes extend.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+from ombud.errors import StorageError
+
+__all__ = ["connect", "write_transaction"]
+
+
+def connect(path: Path, *, timeout: float = 30.0) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit), WAL, fsync on commit."""
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, timeout=timeout, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+    except sqlite3.Error as exc:
+        raise StorageError(f"cannot open {path}: {exc}") from exc
+    return conn
+
+
+@contextlib.contextmanager
+def write_transaction(conn: sqlite3.Connection, what: str) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` … ``COMMIT`` (durable), rolled back if the block raises.
+
+    SQLite errors become ``StorageError`` naming ``what`` could not be written.
+    """
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    except sqlite3.Error as exc:
+        raise StorageError(f"cannot write to {what}: {exc}") from exc
