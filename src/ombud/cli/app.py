@@ -142,12 +142,12 @@ def verify_evidence(
     run_verify_evidence(file, key)
 
 
-WitnessState = Annotated[Path, typer.Option("--state", help="The witness's state directory.")]
+WitnessStateDir = Annotated[Path, typer.Option("--state", help="The witness's state directory.")]
 
 
 @witness_app.command("init")
 def witness_init(
-    state: WitnessState,
+    state: WitnessStateDir,
     name: Annotated[str, typer.Option(help="The witness's key name, e.g. ombudsman.example/w1.")],
 ) -> None:
     """Create a witness (cosigning key file mode 0600, state database); print its vkey."""
@@ -158,7 +158,7 @@ def witness_init(
 
 @witness_app.command("serve")
 def witness_serve(
-    state: WitnessState,
+    state: WitnessStateDir,
     log: Annotated[
         list[str] | None, typer.Option(help="Verifier key of a log to witness (repeatable).")
     ] = None,
