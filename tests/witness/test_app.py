@@ -91,3 +91,14 @@ def test_openapi_documents_the_protocol(client: TestClient) -> None:
         "409",
         "422",
     }
+
+
+def test_the_fastapi_route_answers_like_the_fast_path(witness: Witness, log: Log) -> None:
+    """The route declared for OpenAPI works on its own, for anyone mounting that app."""
+    inner = TestClient(create_witness_app(witness).app)
+    assert post(inner, 0, grow(log, 2)).status_code == 200
+    conflict = post(inner, 0, grow(log, 2))
+    assert conflict.status_code == 409
+    assert conflict.headers["content-type"] == "text/x.tlog.size"
+    assert conflict.content == b"2\n"
+    assert inner.post("/add-checkpoint", content=b"x" * (MAX_BODY + 1)).status_code == 400

@@ -1,0 +1,53 @@
+"""``ombud log witness add|remove|quorum``: the policy file, and the event on the ledger."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from ombud.config import Settings
+from ombud.events import Event
+from ombud.ledger import note
+from ombud.ledger.logdir import init_log, open_log
+
+
+def ombud(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "ombud", *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+
+def test_policy_changes_are_saved_and_logged(tmp_path: Path) -> None:
+    log_dir = tmp_path / "log"
+    init_log(log_dir, "policy.test/log")
+    keys = [
+        note.Signer.generate(f"w{i}.test", sig_type=note.ALG_COSIGNATURE_V1).verifier().vkey
+        for i in range(2)
+    ]
+    for i, vkey in enumerate(keys):
+        assert (
+            ombud("log", "witness", "add", log_dir, vkey, f"http://127.0.0.1:{9000 + i}").returncode
+            == 0
+        )
+    again = ombud("log", "witness", "add", log_dir, keys[0], "http://127.0.0.1:9000")
+    assert again.returncode == 2 and "already in the policy" in again.stderr
+    too_many = ombud("log", "witness", "quorum", log_dir, "3")
+    assert too_many.returncode == 2 and "witnesses.quorum" in too_many.stderr
+    assert ombud("log", "witness", "quorum", log_dir, "2").returncode == 0
+    refused = ombud("log", "witness", "remove", log_dir, "w1.test")
+    assert refused.returncode == 2 and "lower the quorum first" in refused.stderr
+    assert ombud("log", "witness", "quorum", log_dir, "1").returncode == 0
+    assert ombud("log", "witness", "remove", log_dir, "w1.test").returncode == 0
+    log_key = note.Signer.generate("w9.test").verifier().vkey
+    wrong = ombud("log", "witness", "add", log_dir, log_key, "http://127.0.0.1:9009")
+    assert wrong.returncode == 2 and "not a cosignature" in wrong.stderr
+
+    policy = Settings.for_directory(log_dir).witnesses
+    assert policy.quorum == 1 and [w.vkey for w in policy.witness] == keys[:1]
+    log = open_log(log_dir)
+    try:
+        events = [Event.from_bytes(e) for e in log.entries(0, log.size)]
+    finally:
+        log.close()
+    assert [e.kind for e in events] == ["witness.policy_changed"] * 5  # refusals left no trace
+    assert events[-1].body["quorum"] == 1 and events[-1].body["witnesses"] == keys[:1]
