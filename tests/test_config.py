@@ -120,3 +120,13 @@ def test_witness_keys_must_be_cosigners_with_http_urls() -> None:
             Path("."),
             {"witnesses": {"witness": [{"vkey": same, "url": "http://a"}] * 2}},
         )
+
+
+def test_settings_file_strings_cannot_break_out_of_their_quotes(tmp_path: Path) -> None:
+    from ombud.config import WitnessEndpoint, WitnessPolicy
+
+    vkey = _cosigner_vkey('w"1.example')
+    policy = WitnessPolicy(witness=(WitnessEndpoint(vkey, 'http://127.0.0.1:1/"x'),))
+    settings = Settings(tmp_path, witnesses=policy)
+    settings.save()
+    assert Settings.load(tmp_path) == settings

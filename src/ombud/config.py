@@ -8,6 +8,7 @@ it (keys live in their own 0600 files).
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -150,7 +151,7 @@ class WitnessPolicy:
             "",
         ]
         for w in self.witness:
-            out += ["[[witnesses.witness]]", f'vkey = "{w.vkey}"', f'url = "{w.url}"', ""]
+            out += ["[[witnesses.witness]]", f"vkey = {_toml(w.vkey)}", f"url = {_toml(w.url)}", ""]
         return out
 
 
@@ -239,11 +240,18 @@ class Settings:
             for f in fields(section):
                 value = getattr(section, f.name)
                 out.append(
-                    f"{f.name} = {value!r}" if isinstance(value, int) else f'{f.name} = "{value}"'
+                    f"{f.name} = {value!r}"
+                    if isinstance(value, int)
+                    else f"{f.name} = {_toml(value)}"
                 )
             out.append("")
         out += self.witnesses.to_toml()
         return "\n".join(out)
+
+
+def _toml(text: str) -> str:
+    """A TOML basic string: JSON's escaping is a subset of TOML's, so quotes cannot break out."""
+    return json.dumps(text, ensure_ascii=False)
 
 
 def _check_range(name: str, value: int, low: int, high: int) -> None:
