@@ -7,11 +7,13 @@ messages name what was wrong with the input and never carry secrets or personal 
     ├── VerificationError          something does not verify: never trust the input after this
     │   ├── ProofError             a Merkle inclusion/consistency proof is wrong
     │   ├── SignatureError         a note signature or cosignature is wrong, missing or unknown
-    │   └── InconsistentTreeError  two tree heads cannot both be honest views of one log
+    │   ├── InconsistentTreeError  two tree heads cannot both be honest views of one log
+    │   └── ReplayError            a signed message seen before, or older than one seen
     ├── MalformedError             input does not follow its format (parse errors)
     │   └── EntryTooLargeError     a log entry over the 65,535-byte tlog-tiles limit
     ├── NotFoundError              an index, size, tile or file that does not exist (yet)
     ├── ConflictError              a request built on a state that is no longer current
+    ├── ForbiddenError             a known party that may not do this (a revoked device)
     ├── UnavailableError           a service (a witness) did not answer, or failed
     ├── ConfigError                a data directory or setting that is missing or invalid
     └── StorageError               the store failed or holds data that contradicts itself
@@ -41,6 +43,10 @@ class InconsistentTreeError(VerificationError):
     """Two tree heads of the same log contradict each other (fork, rollback or tampering)."""
 
 
+class ReplayError(VerificationError):
+    """A signed message whose counter does not exceed the last one accepted from its signer."""
+
+
 class MalformedError(OmbudError, ValueError):
     """Input that does not follow its specified format."""
 
@@ -63,6 +69,10 @@ class ConflictError(OmbudError):
     def __init__(self, message: str, current: int) -> None:
         super().__init__(message)
         self.current = current
+
+
+class ForbiddenError(OmbudError):
+    """The party is known, but may not do this: a revoked device, a token without the scope."""
 
 
 class UnavailableError(OmbudError):

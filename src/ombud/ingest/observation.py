@@ -1,0 +1,99 @@
+"""Observations: a signed Smart Data Model entity, checked before anything is stored.
+
+Threat model: the entity may be forged (no key of a registered device signed it), replayed
+(its counter was seen), redirected (a noise sensor posting parking data), malformed, or dated
+in the future to sort ahead of honest data. ``check_observation`` refuses each with a clear
+error and a distinct type; it is pure (devices, models and the clock are passed in). The
+counter check needs the store's last counter and runs atomically where the observation is
+stored (``check_counter``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import rfc8785
+
+from ombud.errors import MalformedError, NotFoundError, ReplayError
+from ombud.ingest.devices import Device
+from ombud.ingest.models import ModelSpec
+from ombud.integrity.eddsa_jcs_2022 import DataIntegrityProof, verify_proof
+from ombud.integrity.multikey import DidKey
+
+__all__ = ["MAX_CLOCK_SKEW", "Observation", "check_counter", "check_observation"]
+
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+"""How far in the future a proof's ``created`` may be, for devices with drifting clocks."""
+_COUNTER = re.compile(r"0|[1-9][0-9]{0,18}")
+
+
+@dataclass(frozen=True)
+class Observation:
+    """An observation whose signature, device, model and time all checked out."""
+
+    device: Device
+    counter: int
+    created: datetime
+    entity: Mapping[str, Any]
+    """The whole signed entity, proof included, exactly as received."""
+    canonical: bytes
+    """RFC 8785 form of ``entity``: what is stored, and what its ledger commitment hashes."""
+
+    @property
+    def entity_id(self) -> str:
+        return str(self.entity["id"])
+
+
+def _counter(nonce: str | None) -> int:
+    if nonce is None or not _COUNTER.fullmatch(nonce) or int(nonce) >= 1 << 63:
+        raise MalformedError(
+            "the proof's nonce must be the device's counter, a decimal below 2**63 "
+            "without leading zeroes"
+        )
+    return int(nonce)
+
+
+def check_observation(
+    entity: Mapping[str, Any],
+    *,
+    devices: Callable[[DidKey], Device | None],
+    models: Mapping[str, ModelSpec],
+    now: datetime,
+    max_skew: timedelta = MAX_CLOCK_SKEW,
+) -> Observation:
+    """Check everything about ``entity`` that does not depend on what was stored before."""
+    proof = DataIntegrityProof.from_document(entity)
+    if proof.proof_purpose != "assertionMethod":
+        raise MalformedError("an observation's proof purpose is 'assertionMethod'")
+    counter = _counter(proof.nonce)
+    key = proof.key
+    device = devices(key)
+    if device is None:
+        raise NotFoundError(f"no device is registered with key {key.did}")
+    device.check_active()
+    if entity.get("type") != device.model:
+        raise MalformedError(
+            f"device {device.id} is registered for {device.model}, not {entity.get('type')!r}"
+        )
+    unsigned = {k: v for k, v in entity.items() if k != "proof"}
+    models[device.model].validate(unsigned)
+    if proof.created > now + max_skew:
+        raise MalformedError(
+            f"the proof was created at {proof.created.isoformat()}, in the future "
+            f"(more than {int(max_skew.total_seconds())} s ahead of this server)"
+        )
+    verify_proof(entity, key.ed25519(), proof)
+    return Observation(device, counter, proof.created, entity, rfc8785.dumps(entity))
+
+
+def check_counter(observation: Observation, last: int | None) -> None:
+    """Refuse a counter that does not exceed the last one accepted from the device."""
+    if last is not None and observation.counter <= last:
+        raise ReplayError(
+            f"device {observation.device.id} counter {observation.counter} is not above "
+            f"{last}, the last accepted: a replay or a reordering"
+        )
