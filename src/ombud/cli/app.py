@@ -31,7 +31,9 @@ policy_app = typer.Typer(
 )
 app.add_typer(log_app, name="log")
 app.add_typer(proof_app, name="proof")
+device_app = typer.Typer(help="Sensors and their signing keys.", no_args_is_help=True)
 app.add_typer(witness_app, name="witness")
+app.add_typer(device_app, name="device")
 log_app.add_typer(policy_app, name="witness")
 
 DataDir = Annotated[
@@ -168,6 +170,16 @@ def witness_serve(
     from ombud.cli.witness import run_witness_serve
 
     run_witness_serve(state, log or [], listen)
+
+
+@device_app.command("keygen")
+def device_keygen(
+    out: Annotated[Path, typer.Option(help="File to write the device's secret key to (0600).")],
+) -> None:
+    """Create a device signing key (Ed25519, Multikey) and print its did:key."""
+    from ombud.ingest.signer import generate_device_key
+
+    typer.echo(generate_device_key(out).did)
 
 
 LogDir = Annotated[Path, typer.Argument(help="The log's directory.")]

@@ -8,12 +8,13 @@ that holds no log fails with the command that creates one, never by creating one
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from ombud.config import Settings
 from ombud.errors import ConfigError, MalformedError
-from ombud.keyfile import read_signer, write_private_key
+from ombud.keyfile import read_private_key, write_private_key
 from ombud.ledger import note
 from ombud.ledger.log import Log
 from ombud.ledger.store_sqlite import SqliteStore
@@ -25,6 +26,7 @@ __all__ = [
     "init_log",
     "is_log_dir",
     "open_log",
+    "read_signer",
 ]
 
 LOG_DB = "log.sqlite"
@@ -34,6 +36,14 @@ LOG_VKEY = "log.vkey"
 
 def is_log_dir(directory: Path) -> bool:
     return (directory / LOG_DB).is_file()
+
+
+def read_signer(path: Path, *, clock: Callable[[], float] = time.time) -> note.Signer:
+    """The signer key in ``path``; ``clock`` timestamps its cosignatures (type 0x04 keys)."""
+    try:
+        return note.Signer.from_skey(read_private_key(path), clock=clock)
+    except MalformedError as exc:
+        raise ConfigError(f"{path} does not hold a signer key: {exc}") from exc
 
 
 def init_log(

@@ -13,9 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ombud.errors import ConfigError, MalformedError, StorageError
-from ombud.keyfile import read_signer, write_private_key
+from ombud.keyfile import write_private_key
 from ombud.ledger import note
 from ombud.ledger.evidence import ForkEvidence
+from ombud.ledger.logdir import read_signer
 from ombud.witness.state import WitnessState
 
 __all__ = [
