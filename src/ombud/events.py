@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -20,8 +19,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
-import rfc8785
-
+from ombud.canonical import canonical_json, parse_json
 from ombud.errors import MalformedError, VerificationError
 from ombud.ledger.tiles import MAX_ENTRY_SIZE
 
@@ -99,26 +97,6 @@ def parse_time(text: str) -> datetime:
     return at
 
 
-def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in obj:
-            raise MalformedError(f"duplicate JSON member {key!r}")
-        obj[key] = value
-    return obj
-
-
-def _reject_constant(name: str) -> None:
-    raise MalformedError(f"{name} is not JSON")
-
-
-def _canonical(obj: Any) -> bytes:
-    try:
-        return rfc8785.dumps(obj)
-    except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
-        raise MalformedError(f"value cannot be canonicalised as JSON (RFC 8785): {exc}") from None
-
-
 @dataclass(frozen=True)
 class Event:
     """``{"v":1,"kind":…,"at":…,"actor":…,"body":{…}}`` — one leaf of the ledger."""
@@ -152,7 +130,7 @@ class Event:
 
     def to_bytes(self) -> bytes:
         """The canonical bytes that become the ledger leaf."""
-        data = _canonical(self.to_json())
+        data = canonical_json(self.to_json())
         if len(data) > MAX_ENTRY_SIZE:
             raise MalformedError(
                 f"event is {len(data)} bytes; ledger entries are at most {MAX_ENTRY_SIZE}"
@@ -162,14 +140,7 @@ class Event:
     @classmethod
     def from_bytes(cls, data: bytes) -> Event:
         """Parse a leaf; refuses anything that is not exactly the canonical encoding."""
-        try:
-            obj = json.loads(
-                data.decode("utf-8"),
-                object_pairs_hook=_reject_duplicates,
-                parse_constant=_reject_constant,
-            )
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise MalformedError(f"event is not JSON: {exc}") from None
+        obj = parse_json(data, "event")
         if not isinstance(obj, dict) or set(obj) != _FIELDS:
             raise MalformedError(f"an event is an object with exactly {sorted(_FIELDS)}")
         if obj["v"] != ENVELOPE_VERSION or isinstance(obj["v"], bool):
@@ -177,7 +148,7 @@ class Event:
         if not isinstance(obj["at"], str):
             raise MalformedError("event time must be a string")
         event = cls(obj["kind"], parse_time(obj["at"]), obj["actor"], obj["body"])
-        if _canonical(obj) != data:
+        if canonical_json(obj) != data:
             raise MalformedError("event is not in RFC 8785 canonical form")
         return event
 

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import rfc8785
-
+from ombud.canonical import canonical_json
 from ombud.errors import MalformedError, NotFoundError, ReplayError
 from ombud.ingest.devices import Device
 from ombud.ingest.models import ModelSpec
@@ -87,7 +86,9 @@ def check_observation(
             f"(more than {int(max_skew.total_seconds())} s ahead of this server)"
         )
     verify_proof(entity, key.ed25519(), proof)
-    return Observation(device, counter, proof.created, entity, rfc8785.dumps(entity))
+    return Observation(
+        device, counter, proof.created, entity, canonical_json(entity, "the observation")
+    )
 
 
 def check_counter(observation: Observation, last: int | None) -> None:

@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import rfc8785
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from ombud.canonical import canonical_json
 from ombud.errors import MalformedError, SignatureError
 from ombud.integrity.multikey import DidKey, decode_base58btc, encode_base58btc
 
@@ -43,13 +43,6 @@ __all__ = [
 CRYPTOSUITE = "eddsa-jcs-2022"
 PROOF_TYPE = "DataIntegrityProof"
 _CONTEXT = "@context"
-
-
-def _canonical(value: Any, what: str) -> bytes:
-    try:
-        return rfc8785.dumps(value)
-    except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
-        raise MalformedError(f"{what} cannot be canonicalised (RFC 8785): {exc}") from None
 
 
 def parse_created(value: object) -> datetime:
@@ -140,8 +133,8 @@ class DataIntegrityProof:
 
 def hash_data(proof_config: Mapping[str, Any], document: Mapping[str, Any]) -> bytes:
     """§3.3.4 Hashing: SHA-256(JCS(proof config)) || SHA-256(JCS(document)), 64 bytes."""
-    config_hash = hashlib.sha256(_canonical(proof_config, "the proof configuration")).digest()
-    document_hash = hashlib.sha256(_canonical(document, "the document")).digest()
+    config_hash = hashlib.sha256(canonical_json(proof_config, "the proof configuration")).digest()
+    document_hash = hashlib.sha256(canonical_json(document, "the document")).digest()
     return config_hash + document_hash
 
 
