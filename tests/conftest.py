@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,17 @@ from ombud.ledger.logdir import init_log, open_log
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 VECTORS = SHARED / "vectors"
+
+
+def ombud(*args: str | Path, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    """Run the ombud CLI in a subprocess, capturing its output as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "ombud", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        **kwargs,  # type: ignore[call-overload]
+    )
 
 
 def shared_vectors(relative: str) -> Any:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ombud.errors import ConfigError
+from ombud.storage import write_atomically
 
 __all__ = [
     "SETTINGS_FILE",
@@ -191,13 +192,7 @@ class Settings:
 
     def save(self) -> None:
         """Write the settings file atomically (``ombud init`` and policy changes)."""
-        path = self.data_dir / SETTINGS_FILE
-        tmp = path.with_name(path.name + ".tmp")
-        try:
-            tmp.write_text(self.to_toml(), encoding="utf-8")
-            os.replace(tmp, path)
-        except OSError as exc:
-            raise ConfigError(f"cannot write {path}: {exc}") from exc
+        write_atomically(self.data_dir / SETTINGS_FILE, self.to_toml().encode("utf-8"))
 
     @classmethod
     def from_mapping(

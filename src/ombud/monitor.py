@@ -63,39 +63,24 @@ def check_log(
     Raises ``ForkDetectedError`` with evidence for a provable fork, another
     ``VerificationError`` for anything else that does not verify (a rollback, bad tiles).
     """
-    previous_note = None
-    if trusted is not None:
-        previous_note = open_checkpoint(trusted, log_keys, witnesses=witnesses)
+    if trusted is None:
+        report = audit_log(source, log_keys, witnesses=witnesses, quorum=quorum)
+        return MonitorReport(report.checkpoint, None, report.entries)
+    previous = open_checkpoint(trusted, log_keys, witnesses=witnesses)
     raw = source.fetch("checkpoint")
     if raw is None:
         raise NotFoundError(f"no checkpoint at {source.description}")
     served = open_checkpoint(raw, log_keys, witnesses=witnesses)
     if quorum:
         verify_quorum(served, witnesses, quorum)
-    if previous_note is not None:
-        prev, cp = previous_note.checkpoint, served.checkpoint
-        if cp.size == prev.size:
-            if cp.root != prev.root:
-                raise _fork(ForkEvidence.same_size(trusted or b"", raw), log_keys)
-            return MonitorReport(previous_note, prev, 0)
-        if cp.size < prev.size:
-            raise InconsistentTreeError(
-                f"rollback: {source.description} serves checkpoint {cp.size} after "
-                f"checkpoint {prev.size} was trusted"
-            )
-
+    # A same-size fork is proven by the two notes alone: check before reading any tile.
+    if not _grew(previous, trusted, served, raw, log_keys):
+        return MonitorReport(previous, previous.checkpoint, 0)
     report = audit_log(source, log_keys, witnesses=witnesses, quorum=quorum)
-    if previous_note is None:
-        return MonitorReport(report.checkpoint, None, report.entries)
-    prev, cp = previous_note.checkpoint, report.checkpoint.checkpoint
     latest = report.checkpoint.to_bytes()
-    assert trusted is not None
-    if cp.size == prev.size:  # the source moved between the two reads of its checkpoint
-        if cp.root != prev.root:
-            raise _fork(ForkEvidence.same_size(trusted, latest), log_keys)
-        return MonitorReport(previous_note, prev, 0)
-    if cp.size < prev.size:
-        raise InconsistentTreeError(f"rollback: checkpoint {cp.size} after {prev.size}")
+    if not _grew(previous, trusted, report.checkpoint, latest, log_keys):  # it moved meanwhile
+        return MonitorReport(previous, previous.checkpoint, 0)
+    prev, cp = previous.checkpoint, report.checkpoint.checkpoint
     proof, root_then = served_consistency(source, prev.size, cp.size)
     if root_then == prev.root:
         verify_extends(prev, cp, proof)
@@ -107,3 +92,24 @@ def check_log(
             f"checkpoint {cp.size} is not consistent with trusted {prev.size}: {exc}"
         ) from exc
     raise fork
+
+
+def _grew(
+    previous: SignedCheckpoint,
+    previous_note: bytes,
+    served: SignedCheckpoint,
+    served_note: bytes,
+    log_keys: Sequence[note.Verifier],
+) -> bool:
+    """False if ``served`` is the trusted checkpoint, True if it is larger; raise otherwise."""
+    prev, cp = previous.checkpoint, served.checkpoint
+    if cp.size == prev.size:
+        if cp.root != prev.root:
+            raise _fork(ForkEvidence.same_size(previous_note, served_note), log_keys)
+        return False
+    if cp.size < prev.size:
+        raise InconsistentTreeError(
+            f"rollback: the log serves checkpoint {cp.size} after checkpoint {prev.size} "
+            "was trusted"
+        )
+    return True

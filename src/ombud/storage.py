@@ -1,21 +1,42 @@
-"""SQLite as ombud uses it: durable connections and write transactions.
+"""Files and SQLite as ombud writes them: atomic files, durable connections, write transactions.
 
-Threat model: what these files hold (a log's tiles, a witness's memory) must survive a crash in
-the state its last acknowledged write left it. Connections run in WAL mode with
-``synchronous=FULL`` (a commit returns once fsync'd), and a write transaction takes the write
-lock first (``BEGIN IMMEDIATE``) so the reads inside it see the state its writes extend.
+Threat model: what these files hold (a log's tiles, a witness's memory, a monitor's trusted
+checkpoint, evidence) must survive a crash in the state its last acknowledged write left it.
+Files are replaced atomically (a crash leaves the old or the new one, whole). Connections run in
+WAL mode with ``synchronous=FULL`` (a commit returns once fsync'd), and a write transaction
+takes the write lock first (``BEGIN IMMEDIATE``) so the reads inside it see the state its
+writes extend.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 from ombud.errors import StorageError
 
-__all__ = ["connect", "write_transaction"]
+__all__ = ["connect", "write_atomically", "write_transaction"]
+
+
+def write_atomically(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Replace ``path`` with ``data`` through a temporary file and a rename.
+
+    ``durable`` fsyncs the data before the rename; bulk writers whose files a later step
+    commits (an export writes its checkpoint last) may skip it.
+    """
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise StorageError(f"cannot write {path}: {exc}") from exc
 
 
 def connect(path: Path, *, timeout: float = 30.0) -> sqlite3.Connection:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 from ombud.config import Settings
@@ -11,10 +9,7 @@ from ombud.events import Event
 from ombud.ledger import note
 from ombud.ledger.logdir import init_log, open_log
 
-
-def ombud(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "ombud", *map(str, args)]
-    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+from ..conftest import ombud
 
 
 def test_policy_changes_are_saved_and_logged(tmp_path: Path) -> None:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from ombud.ledger import note
 from ombud.ledger.evidence import ForkEvidence
 from ombud.ledger.log import Log
 from ombud.witness.local import LocalWitness
@@ -48,17 +45,6 @@ def witness(tmp_path: Path, log: Log, evidence: list[ForkEvidence]) -> Iterator[
     the_witness.state.close()
 
 
-def ombud(*args: str | Path, **kwargs: object) -> subprocess.CompletedProcess[str]:
-    """Run the ombud CLI in a subprocess and capture its output."""
-    return subprocess.run(
-        [sys.executable, "-m", "ombud", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        **kwargs,  # type: ignore[call-overload]
-    )
-
-
 @pytest.fixture
 def witness_processes(tmp_path: Path) -> Iterator[list[LocalWitness]]:
     """Witness processes a test starts; every one still running is stopped at the end."""
@@ -66,11 +52,3 @@ def witness_processes(tmp_path: Path) -> Iterator[list[LocalWitness]]:
     yield started
     for w in started:
         w.stop()
-
-
-def signed_note(log: Log) -> bytes:
-    return log.checkpoint().to_bytes()
-
-
-def cosigner(vkey: str) -> note.Verifier:
-    return note.Verifier.from_vkey(vkey)

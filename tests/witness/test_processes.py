@@ -20,7 +20,7 @@ from ombud.witness.local import LocalWitness, free_port
 from ombud.witness.protocol import AddCheckpoint
 from ombud.witness.witness import origin_hash
 
-from .conftest import ombud
+from ..conftest import ombud
 
 ORIGIN = "city.test/log"
 

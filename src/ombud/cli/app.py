@@ -44,6 +44,8 @@ Witnesses = Annotated[list[str] | None, typer.Option(help="A witness cosigner vk
 Quorum = Annotated[
     int | None, typer.Option(help="Witness cosignatures required (default: all given).")
 ]
+LogDir = Annotated[Path, typer.Argument(help="The log's directory.")]
+WitnessStateDir = Annotated[Path, typer.Option("--state", help="The witness's state directory.")]
 
 
 @app.command()
@@ -144,9 +146,6 @@ def verify_evidence(
     run_verify_evidence(file, key)
 
 
-WitnessStateDir = Annotated[Path, typer.Option("--state", help="The witness's state directory.")]
-
-
 @witness_app.command("init")
 def witness_init(
     state: WitnessStateDir,
@@ -180,9 +179,6 @@ def device_keygen(
     from ombud.ingest.signer import generate_device_key
 
     typer.echo(generate_device_key(out).did)
-
-
-LogDir = Annotated[Path, typer.Argument(help="The log's directory.")]
 
 
 @policy_app.command("add")
@@ -230,7 +226,7 @@ def log_init(
 
 
 @log_app.command("append")
-def log_append(directory: Annotated[Path, typer.Argument(help="The log's directory.")]) -> None:
+def log_append(directory: LogDir) -> None:
     """Append stdin's lines as entries; print each index once the entry is durable."""
     from ombud.cli.log import run_append
 
@@ -238,7 +234,7 @@ def log_append(directory: Annotated[Path, typer.Argument(help="The log's directo
 
 
 @log_app.command("checkpoint")
-def log_checkpoint(directory: Annotated[Path, typer.Argument(help="The log's directory.")]) -> None:
+def log_checkpoint(directory: LogDir) -> None:
     """Sign a checkpoint, publish it once the witness quorum cosigned it, and print it."""
     from ombud.cli.log import run_checkpoint
 
@@ -247,7 +243,7 @@ def log_checkpoint(directory: Annotated[Path, typer.Argument(help="The log's dir
 
 @log_app.command("export")
 def log_export(
-    directory: Annotated[Path, typer.Argument(help="The log's directory.")],
+    directory: LogDir,
     out: Annotated[Path, typer.Argument(help="Directory to write the tlog-tiles tree to.")],
 ) -> None:
     """Write the log as a static tlog-tiles tree: checkpoint, tiles, entry bundles."""
@@ -258,7 +254,7 @@ def log_export(
 
 @log_app.command("prove")
 def log_prove(
-    directory: Annotated[Path, typer.Argument(help="The log's directory.")],
+    directory: LogDir,
     index: Annotated[int, typer.Option(help="0-based index of the entry.", min=0)],
 ) -> None:
     """Print a C2SP tlog-proof bundle for the entry at INDEX."""
@@ -268,7 +264,7 @@ def log_prove(
 
 
 @log_app.command("status")
-def log_status(directory: Annotated[Path, typer.Argument(help="The log's directory.")]) -> None:
+def log_status(directory: LogDir) -> None:
     """Show the log's origin, size and latest checkpoint."""
     from ombud.cli.log import run_status
 

@@ -119,7 +119,7 @@ def run_prove(directory: Path, index: int) -> None:
     """A tlog-proof for entry ``index`` in the latest published checkpoint (cosignatures in)."""
     log = open_log(directory, Settings.for_directory(directory))
     try:
-        log.checkpoint()  # an unwitnessed log publishes it at once
+        log.catch_up()
         published = log.published_checkpoint()
         if published is None or index >= published.size:
             size = published.size if published else 0

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import typer
 
-from ombud.cli.verify import read_vkey, witness_policy, write_atomically
+from ombud.cli.verify import read_vkey, witness_policy
 from ombud.errors import NotFoundError, StorageError, VerificationError
 from ombud.ledger.evidence import ForkEvidence, verify_evidence
 from ombud.ledger.verifier import open_source
 from ombud.monitor import ForkDetectedError, check_log
+from ombud.storage import write_atomically
 
 
 def _say(message: str) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import typer
@@ -12,6 +11,7 @@ from ombud.ledger import note
 from ombud.ledger.checkpoint import Checkpoint
 from ombud.ledger.proof_bundle import ProofBundle, verify_proof_bundle
 from ombud.ledger.verifier import audit_log, open_source
+from ombud.storage import write_atomically
 
 
 def read_vkey(value: str, *, cosigner: bool = False) -> note.Verifier:
@@ -39,16 +39,6 @@ def witness_policy(witness: list[str], quorum: int | None) -> tuple[list[note.Ve
     if not 0 <= k <= len(witnesses):
         raise MalformedError(f"--quorum {k} needs at least {k} --witness keys")
     return witnesses, k
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` durably: a crash leaves the old or the new file, whole."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def run_verify(

@@ -13,14 +13,11 @@ The file is canonical JSON (RFC 8785) so that it can be hashed, signed or posted
 from __future__ import annotations
 
 import base64
-import binascii
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import rfc8785
-
+from ombud.canonical import canonical_json, parse_json
 from ombud.errors import MalformedError, ProofError, VerificationError
 from ombud.ledger import merkle, note
 from ombud.ledger.checkpoint import Checkpoint, open_checkpoint
@@ -97,16 +94,13 @@ class ForkEvidence:
         if self.root_at_first_size is not None:
             body["root_at_first_size"] = _b64(self.root_at_first_size)
             body["proof"] = [_b64(h) for h in self.proof]
-        return rfc8785.dumps(body) + b"\n"
+        return canonical_json(body, "evidence") + b"\n"
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ForkEvidence:
         if len(data) > _MAX_EVIDENCE:
             raise MalformedError(f"evidence is larger than {_MAX_EVIDENCE} bytes")
-        try:
-            body = json.loads(data)
-        except (UnicodeDecodeError, json.JSONDecodeError, binascii.Error) as exc:
-            raise MalformedError(f"evidence is not JSON: {exc}") from None
+        body = parse_json(data, "evidence")
         if not isinstance(body, dict) or body.get("type") != EVIDENCE_TYPE:
             raise MalformedError(f"evidence is not of type {EVIDENCE_TYPE}")
         unknown = set(body) - {"type", "checkpoints", "root_at_first_size", "proof"}

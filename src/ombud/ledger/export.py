@@ -7,7 +7,6 @@ that sees a checkpoint also finds every tile and bundle it needs.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from ombud.errors import NotFoundError, StorageError
 from ombud.ledger.checkpoint import SignedCheckpoint, open_checkpoint
 from ombud.ledger.log import Log
 from ombud.ledger.tiles import TILE_HEIGHT, TileRef, tiles_for_size
+from ombud.storage import write_atomically
 
 __all__ = ["ExportReport", "export_log", "tile_refs"]
 
@@ -38,9 +38,7 @@ def tile_refs(size: int) -> list[TileRef]:
 
 def _write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    write_atomically(path, data, durable=False)
 
 
 def export_log(
@@ -51,7 +49,7 @@ def export_log(
     An unwitnessed log first signs (and so publishes) a checkpoint of the integrated tree; a
     witnessed one exports what its witnesses last cosigned.
     """
-    log.checkpoint()
+    log.catch_up()
     published = log.published_checkpoint()
     if published is None:
         raise NotFoundError("the log has not published a checkpoint yet (no witness quorum)")

@@ -472,6 +472,13 @@ class Log:
         """The latest published checkpoint, with its cosignatures: what readers are served."""
         return self.store.published_checkpoint()
 
+    def catch_up(self) -> None:
+        """Bring the published checkpoint up to the integrated tree, where the log may do so
+        alone: an unwitnessed log signs (and so publishes) one; a witnessed log publishes only
+        what its witnesses cosign, so nothing happens here."""
+        if not self.witnessed:
+            self.checkpoint()
+
     def publish(self, cosigned: bytes) -> SignedCheckpoint:
         """Publish a checkpoint this log signed, as ``cosigned`` (the note with cosignatures).
 

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from starlette.requests import ClientDisconnect
 
 from ombud import __version__
 from ombud.errors import (
@@ -127,36 +128,35 @@ class _FastPath:
         ):
             await self.app(scope, receive, send)
             return
-        body: bytearray | None = bytearray()
-        for name, value in scope["headers"]:
-            if name == b"content-length" and (not value.isdigit() or int(value) > MAX_BODY):
-                body = None
-        more = body is not None
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            assert body is not None
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-            if len(body) > MAX_BODY:
-                body = None
-                break
+        length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+        try:
+            body = await _read_capped(length, _receive_body(receive))
+        except ClientDisconnect:
+            return
         client = scope["client"][0] if scope.get("client") else "?"
-        status, media_type, content = await self.handler(
-            bytes(body) if body is not None else None, client
-        )
+        status, media_type, content = await self.handler(body, client)
         headers = [(b"content-type", media_type), (b"content-length", b"%d" % len(content))]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": content})
 
 
-async def _read_body(request: Request) -> bytes | None:
-    length = request.headers.get("content-length")
+async def _receive_body(receive: Any) -> AsyncIterator[bytes]:
+    """The body chunks of an ASGI HTTP request."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect
+        yield message.get("body", b"")
+        if not message.get("more_body", False):
+            return
+
+
+async def _read_capped(length: bytes | str | None, chunks: AsyncIterator[bytes]) -> bytes | None:
+    """The body, or None when it is over ``MAX_BODY`` by its Content-Length or as it is read."""
     if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
         return None
     body = bytearray()
-    async for chunk in request.stream():
+    async for chunk in chunks:
         body += chunk
         if len(body) > MAX_BODY:
             return None
@@ -201,7 +201,8 @@ def create_witness_app(
     )
     async def add_checkpoint(request: Request) -> Response:
         client = request.client.host if request.client else "?"
-        status, media_type, content = await handler(await _read_body(request), client)
+        body = await _read_capped(request.headers.get("content-length"), request.stream())
+        status, media_type, content = await handler(body, client)
         return Response(content, status_code=status, headers={"Content-Type": media_type.decode()})
 
     @app.get(

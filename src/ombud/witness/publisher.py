@@ -132,7 +132,9 @@ class Publisher:
         quorum = self.policy.quorum
         if quorum == 0 or (published is not None and published.size == cp.size):
             elapsed = self._clock() - start
-            return PublishOutcome(cp.size, True, quorum=quorum, latency=elapsed, at=self._now())
+            return PublishOutcome(
+                cp.size, True, quorum=quorum, latency=elapsed, at=self._wall_clock()
+            )
         self.rounds += 1
         note_bytes = signed.to_bytes()
         guess = published.size if published is not None else 0
@@ -183,7 +185,7 @@ class Publisher:
             failures,
             quorum,
             latency if latency is not None else self._clock() - start,
-            self._now(),
+            self._wall_clock(),
         )
         return self._record(outcome)
 
@@ -194,9 +196,6 @@ class Publisher:
         )
         verify_quorum(opened, self.witness_keys, self.policy.quorum)
         self.log.publish(cosigned)
-
-    def _now(self) -> float:
-        return self._wall_clock()
 
     def _record(self, outcome: PublishOutcome) -> PublishOutcome:
         self.last = outcome

@@ -132,8 +132,8 @@ class WitnessState:
             if written:
                 self._write(written.values())
                 self._records.update(written)
-            self.commits += 1
-            self.updates += len(updates)
+                self.commits += 1
+                self.updates += sum(not isinstance(o, Exception) for o in outcomes)
         return outcomes
 
     def _write(self, records: Iterable[CosignedCheckpoint]) -> None:

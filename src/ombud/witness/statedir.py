@@ -17,6 +17,7 @@ from ombud.keyfile import write_private_key
 from ombud.ledger import note
 from ombud.ledger.evidence import ForkEvidence
 from ombud.ledger.logdir import read_signer
+from ombud.storage import write_atomically
 from ombud.witness.state import WitnessState
 
 __all__ = [
@@ -73,9 +74,7 @@ def save_evidence(directory: Path, evidence: ForkEvidence) -> Path:
     path = directory / EVIDENCE_DIR / f"fork-{hashlib.sha256(data).hexdigest()[:16]}.json"
     try:
         path.parent.mkdir(exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
     except OSError as exc:
         raise StorageError(f"cannot write evidence to {path}: {exc}") from exc
+    write_atomically(path, data)
     return path
