@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import subprocess
 import sys
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ombud.database import Database, SqliteDatabase, open_database
 from ombud.ledger.log import Log
 from ombud.ledger.logdir import init_log, open_log
 
@@ -49,3 +53,45 @@ def log(log_dir: Path) -> Iterator[Log]:
     the_log = open_log(log_dir)
     yield the_log
     the_log.close()
+
+
+def postgres_url() -> str:
+    """``OMBUD_TEST_POSTGRES_URL``, or skip: the tests that need PostgreSQL say so."""
+    url = os.environ.get("OMBUD_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("OMBUD_TEST_POSTGRES_URL is not set (.ci/run sets it): no PostgreSQL test")
+    return url
+
+
+@pytest.fixture
+def postgres_schema() -> Iterator[str]:
+    """A fresh PostgreSQL schema for one test, dropped afterwards; yields a URL selecting it."""
+    import psycopg
+
+    url = postgres_url()
+    schema = f"ombud_test_{secrets.token_hex(6)}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    sep = "&" if urllib.parse.urlsplit(url).query else "?"
+    try:
+        yield f"{url}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database of each dialect: the same tests run on SQLite and PostgreSQL."""
+    if request.param == "sqlite":
+        SqliteDatabase.create(tmp_path / "ombud.sqlite").close()
+        return f"sqlite:///{tmp_path / 'ombud.sqlite'}"
+    url: str = request.getfixturevalue("postgres_schema")
+    return url
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[Database]:
+    db = open_database(database_url)
+    yield db
+    db.close()

@@ -31,16 +31,38 @@ def _reject_constant(name: str) -> None:
     raise MalformedError(f"{name} is not JSON")
 
 
-def parse_json(data: bytes, what: str = "input") -> Any:
-    """Parse UTF-8 JSON strictly; ``MalformedError`` names ``what`` was wrong."""
+def parse_json(data: bytes, what: str = "input", *, max_depth: int | None = None) -> Any:
+    """Parse UTF-8 JSON strictly; ``MalformedError`` names ``what`` was wrong.
+
+    Duplicate members, NaN and Infinity are refused; so is nesting deeper than ``max_depth``
+    (input from the network: deep nesting is a denial-of-service, never a sensor reading).
+    """
     try:
-        return json.loads(
+        value = json.loads(
             data.decode("utf-8"),
             object_pairs_hook=_reject_duplicates,
             parse_constant=_reject_constant,
         )
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise MalformedError(f"{what} is not JSON: {exc}") from None
+    if max_depth is not None:
+        _check_depth(value, max_depth, what)
+    return value
+
+
+def _check_depth(value: Any, max_depth: int, what: str) -> None:
+    level = [value] if isinstance(value, (dict, list)) else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > max_depth:
+            raise MalformedError(f"{what} nests deeper than {max_depth} levels")
+        level = [
+            child
+            for item in level
+            for child in (item.values() if isinstance(item, dict) else item)
+            if isinstance(child, (dict, list))
+        ]
 
 
 def canonical_json(value: Any, what: str = "value") -> bytes:

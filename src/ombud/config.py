@@ -21,9 +21,11 @@ from ombud.storage import write_atomically
 
 __all__ = [
     "SETTINGS_FILE",
+    "IngestSettings",
     "LogSettings",
     "ServerSettings",
     "Settings",
+    "StorageSettings",
     "WitnessEndpoint",
     "WitnessPolicy",
     "parse_listen",
@@ -68,6 +70,33 @@ class ServerSettings:
     def __post_init__(self) -> None:
         parse_listen(self.listen)
         _check_range("server.max_request_bytes", self.max_request_bytes, 1024, 1 << 30)
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    """Where the deployment's database lives: empty for the embedded SQLite file in the data
+    directory, or a ``postgresql://`` URL. A password does not belong here (settings hold no
+    secrets): use ``~/.pgpass``, ``PGPASSWORD`` or the ``OMBUD_STORAGE_URL`` override."""
+
+    url: str = ""
+
+    def __post_init__(self) -> None:
+        if self.url and not self.url.startswith(("postgresql://", "postgres://")):
+            raise ConfigError("storage.url must be empty (SQLite) or a postgresql:// URL")
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """Limits of sensor ingest."""
+
+    max_batch: int = 1000
+    """Entities one ``entityOperations/upsert`` request may carry; larger batches are refused."""
+    max_clock_skew_s: int = 300
+    """How far in the future an observation's signing time may be."""
+
+    def __post_init__(self) -> None:
+        _check_range("ingest.max_batch", self.max_batch, 1, 100_000)
+        _check_range("ingest.max_clock_skew_s", self.max_clock_skew_s, 0, 86_400)
 
 
 @dataclass(frozen=True)
@@ -163,6 +192,8 @@ class Settings:
     data_dir: Path
     log: LogSettings = field(default_factory=LogSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    ingest: IngestSettings = field(default_factory=IngestSettings)
     witnesses: WitnessPolicy = field(default_factory=WitnessPolicy)
 
     @classmethod
@@ -200,7 +231,7 @@ class Settings:
     ) -> Settings:
         environ = environ or {}
         sections: dict[str, Any] = {}
-        for name, kind in (("log", LogSettings), ("server", ServerSettings)):
+        for name, kind in _SECTIONS:
             table = raw.get(name, {})
             if not isinstance(table, dict):
                 raise ConfigError(f"[{name}] in {SETTINGS_FILE} must be a table")
@@ -230,7 +261,8 @@ class Settings:
     def to_toml(self) -> str:
         """The settings file ``ombud init`` writes: every setting, with its meaning."""
         out = ["# ombud deployment settings. Secrets never go here: keys have their own files.", ""]
-        for name, section in (("log", self.log), ("server", self.server)):
+        for name, _kind in _SECTIONS:
+            section = getattr(self, name)
             out.append(f"[{name}]")
             for f in fields(section):
                 value = getattr(section, f.name)
@@ -242,6 +274,14 @@ class Settings:
             out.append("")
         out += self.witnesses.to_toml()
         return "\n".join(out)
+
+
+_SECTIONS: tuple[tuple[str, type[Any]], ...] = (
+    ("log", LogSettings),
+    ("server", ServerSettings),
+    ("storage", StorageSettings),
+    ("ingest", IngestSettings),
+)
 
 
 def _toml(text: str) -> str:

@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ombud.config import SETTINGS_FILE, Settings, WitnessPolicy
+from ombud.config import SETTINGS_FILE, Settings, StorageSettings, WitnessPolicy
 from ombud.errors import ConfigError
 from ombud.events import Event
 from ombud.ledger.logdir import init_log, is_log_dir, open_log
@@ -33,16 +33,20 @@ def default_origin() -> str:
     return f"ombud.localhost/{secrets.token_hex(4)}"
 
 
-def init_deployment(data_dir: Path, origin: str | None = None) -> str:
-    """Create ``data_dir`` as a deployment; returns the log's verifier key."""
+def init_deployment(data_dir: Path, origin: str | None = None, *, database_url: str = "") -> str:
+    """Create ``data_dir`` as a deployment; returns the log's verifier key.
+
+    Its database is a SQLite file in ``data_dir``, or the PostgreSQL database (schema) at
+    ``database_url``, which must not hold a deployment yet.
+    """
     if (data_dir / SETTINGS_FILE).exists() or is_log_dir(data_dir):
         raise ConfigError(f"{data_dir} is already initialised")
     if data_dir.exists() and any(data_dir.iterdir()):
         raise ConfigError(f"{data_dir} is not empty; initialise an empty or new directory")
     data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(data_dir, 0o700)
-    vkey = init_log(data_dir, origin or default_origin()).vkey
-    Settings(data_dir).save()
+    vkey = init_log(data_dir, origin or default_origin(), database_url=database_url).vkey
+    Settings(data_dir, storage=StorageSettings(database_url)).save()
     return vkey
 
 

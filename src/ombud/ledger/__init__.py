@@ -11,7 +11,7 @@ Public API (stable; external checks call ``merkle`` directly):
   ``consistency_proof``, ``verify_inclusion``, ``verify_consistency``;
 * ``note`` — C2SP signed notes: ``Signer``, ``Verifier``, ``sign``, ``open``;
 * ``checkpoint`` / ``cosignature`` / ``tiles`` / ``proof_bundle`` — the C2SP formats;
-* ``Log`` over a ``LogStore`` (``SqliteStore``), ``init_log`` / ``open_log`` for directories,
+* ``Log`` over a ``LogStore`` (``SqlStore``, on SQLite or PostgreSQL), ``init_log`` / ``open_log`` for directories,
   ``export_log`` and ``audit_log`` for publishing and verifying tile trees.
 """
 
@@ -22,7 +22,7 @@ from ombud.ledger.log import BatchPolicy, Log, Sequencer
 from ombud.ledger.logdir import init_log, open_log
 from ombud.ledger.proof_bundle import ProofBundle, verify_proof_bundle
 from ombud.ledger.store import LogStore
-from ombud.ledger.store_sqlite import SqliteStore
+from ombud.ledger.store_sql import SqlStore
 from ombud.ledger.verifier import AuditReport, audit_log, open_source
 
 __all__ = [
@@ -34,7 +34,7 @@ __all__ = [
     "ProofBundle",
     "Sequencer",
     "SignedCheckpoint",
-    "SqliteStore",
+    "SqlStore",
     "audit_log",
     "checkpoint",
     "cosignature",

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 
+from ombud.database import Tx
 from ombud.errors import (
     InconsistentTreeError,
     MalformedError,
@@ -257,6 +258,33 @@ class Log:
                 self._edge = result.edge
                 return edge.size
             raise StorageError("another writer keeps appending to this log; gave up after 10 tries")
+
+    def append_with(
+        self,
+        build: Callable[[Tx], Sequence[bytes]],
+        record: Callable[[Tx, int], None],
+    ) -> int:
+        """Append entries and the rows that point at them in one durable transaction.
+
+        Inside one write transaction of the store: ``build(tx)`` reads what it needs (a device's
+        last counter, say) and returns the entries to append; they are integrated;
+        ``record(tx, first_index)`` writes the rows that carry their indexes. Everything commits
+        together, or nothing does. Returns the index of the first entry (the size when ``build``
+        returned none).
+        """
+        with self._write_lock:
+            with self.store.transaction() as tx:
+                if self.store.size_in(tx) != self._edge.size:
+                    self._edge = self._load_edge()  # another process appended
+                edge = self._edge
+                entries = build(tx)
+                if not entries:
+                    return edge.size
+                result = integrate(edge, entries, _leaf_hashes(entries))
+                self.store.write_in(tx, edge.size, result.batch)
+                record(tx, edge.size)
+            self._edge = result.edge
+            return edge.size
 
     def append_stream(
         self,

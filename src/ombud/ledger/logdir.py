@@ -1,4 +1,5 @@
-"""A log's directory on disk: its database, its private key (mode 0600) and its public key.
+"""A log's directory on disk: its private key (mode 0600), its public key and — unless the
+settings name a PostgreSQL database — its SQLite database.
 
 Threat model: the private key is the log's identity; ``keyfile`` creates it with mode 0600 and
 refuses it when others can read it; it is never printed. Opening a directory
@@ -13,11 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ombud.config import Settings
+from ombud.database import Database, SqliteDatabase, open_database
 from ombud.errors import ConfigError, MalformedError
 from ombud.keyfile import read_private_key, write_private_key
 from ombud.ledger import note
 from ombud.ledger.log import Log
-from ombud.ledger.store_sqlite import SqliteStore
+from ombud.ledger.store_sql import SqlStore
 
 __all__ = [
     "LOG_DB",
@@ -25,6 +27,7 @@ __all__ = [
     "LOG_VKEY",
     "init_log",
     "is_log_dir",
+    "open_database_of",
     "open_log",
     "read_signer",
 ]
@@ -35,7 +38,13 @@ LOG_VKEY = "log.vkey"
 
 
 def is_log_dir(directory: Path) -> bool:
-    return (directory / LOG_DB).is_file()
+    return (directory / LOG_DB).is_file() or (directory / LOG_KEY).is_file()
+
+
+def open_database_of(directory: Path, settings: Settings | None = None) -> Database:
+    """The deployment's database: ``storage.url`` if set, else ``DIR/log.sqlite``."""
+    settings = settings or Settings.for_directory(directory)
+    return open_database(settings.storage.url or directory / LOG_DB)
 
 
 def read_signer(path: Path, *, clock: Callable[[], float] = time.time) -> note.Signer:
@@ -47,11 +56,17 @@ def read_signer(path: Path, *, clock: Callable[[], float] = time.time) -> note.S
 
 
 def init_log(
-    directory: Path, origin: str, *, random_bytes: Callable[[int], bytes] = os.urandom
+    directory: Path,
+    origin: str,
+    *,
+    database_url: str = "",
+    random_bytes: Callable[[int], bytes] = os.urandom,
 ) -> note.Verifier:
     """Create a log in ``directory`` (created if missing) and return its verifier key.
 
-    The origin doubles as the key name, so it follows key-name rules: no spaces, no '+'.
+    Its tables go into the PostgreSQL database at ``database_url`` when one is given, else
+    into a new SQLite file in the directory. The origin doubles as the key name, so it follows
+    key-name rules: no spaces, no '+'.
     """
     try:
         note.check_key_name(origin)
@@ -60,11 +75,12 @@ def init_log(
     if is_log_dir(directory) or (directory / LOG_KEY).exists():
         raise ConfigError(f"{directory} already holds a log")
     directory.mkdir(parents=True, exist_ok=True)
+    db = open_database(database_url) if database_url else SqliteDatabase.create(directory / LOG_DB)
+    SqlStore.create(db, origin).close()
     signer = note.Signer.generate(origin, random_bytes=random_bytes)
     write_private_key(directory / LOG_KEY, signer.skey)
     verifier = signer.verifier()
     (directory / LOG_VKEY).write_text(verifier.vkey + "\n", encoding="ascii")
-    SqliteStore.create(directory / LOG_DB, origin).close()
     return verifier
 
 
@@ -81,7 +97,7 @@ def open_log(directory: Path, settings: Settings | None = None, *, with_key: boo
         )
     settings = settings or Settings.for_directory(directory)
     signer = read_signer(directory / LOG_KEY) if with_key else None
-    store = SqliteStore(directory / LOG_DB)
+    store = SqlStore(open_database_of(directory, settings))
     if signer is not None and signer.name != store.origin():
         store.close()
         raise ConfigError(f"{directory / LOG_KEY} is not the key of log {store.origin()!r}")

@@ -12,6 +12,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
+from ombud.database import Database, Tx
 from ombud.ledger.tiles import TileNodes
 
 __all__ = ["Batch", "LogStore", "StoredCheckpoint", "TreeState"]
@@ -46,6 +47,9 @@ class Batch:
 class LogStore(Protocol):
     """Durable storage of one log. Implementations must make ``write`` atomic and durable."""
 
+    db: Database
+    """The database holding the log, which other tables of the deployment share."""
+
     def origin(self) -> str: ...
 
     def state(self) -> TreeState: ...
@@ -55,6 +59,18 @@ class LogStore(Protocol):
 
         Raises ``StaleStateError`` (nothing written) when another writer got there first.
         """
+        ...
+
+    def transaction(self) -> AbstractContextManager[Tx]:
+        """A write transaction of the store's database (its one write lock, durable commit)."""
+        ...
+
+    def size_in(self, tx: Tx) -> int:
+        """The stored size, read inside ``tx`` (so no other writer can change it)."""
+        ...
+
+    def write_in(self, tx: Tx, expected_size: int, batch: Batch) -> None:
+        """``write`` inside ``tx``, which may also write rows of other tables."""
         ...
 
     def read_tile(self, level: int, index: int) -> TileNodes | None:

@@ -1,0 +1,217 @@
+"""Intake: the one path every observation takes, from HTTP or MQTT, into the store and ledger.
+
+Threat model: everything that arrives is hostile until proven otherwise. The pure checks
+(shape, schema, device, signature, time) run first, outside any lock; then, inside the one
+write transaction that also appends the ledger events, the checks that depend on what was
+stored: the device is still active, its counter grows (a replay or reordering is refused), the
+entity is not another device's. Each entity of a batch gets its own verdict — nothing is
+dropped silently — and an accepted observation is acknowledged only once its row and its
+``observation.accepted`` event are committed together.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from ombud.database import Tx
+from ombud.errors import ForbiddenError, MalformedError, OmbudError, ReplayError
+from ombud.events import Event
+from ombud.ingest.devices import DeviceRegistry, DeviceStatus
+from ombud.ingest.models import ModelSpec, load_models
+from ombud.ingest.observation import MAX_CLOCK_SKEW, Observation, check_observation
+from ombud.ingest.timeseries import NewObservation, ObservationStore, to_micros
+from ombud.ledger.log import Log
+
+__all__ = ["Accepted", "AlreadyExistsError", "Duplicate", "Intake", "Refused", "Verdict"]
+
+
+class AlreadyExistsError(OmbudError):
+    """An entity that exists was sent to be created (NGSI-LD ``AlreadyExists``), or an
+    observation that was already accepted was sent again (a replay)."""
+
+
+@dataclass(frozen=True)
+class Accepted:
+    entity_id: str
+    device: str
+    counter: int
+    ledger_index: int
+    created_entity: bool
+    """True when this observation created the entity (its first observation)."""
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """The very observation (same device, counter and bytes) was accepted before: nothing new
+    is stored. MQTT treats this as success (QoS 1 redelivers); HTTP reports it as a replay."""
+
+    entity_id: str
+    device: str
+    counter: int
+
+
+@dataclass(frozen=True)
+class Refused:
+    entity_id: str | None
+    error: OmbudError
+
+
+Verdict = Accepted | Duplicate | Refused
+
+
+def _entity_id(entity: object) -> str | None:
+    if isinstance(entity, Mapping) and isinstance(entity.get("id"), str):
+        return str(entity["id"])[:256]
+    return None
+
+
+def _digest(canonical: bytes) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(canonical).digest()).decode().rstrip("=")
+
+
+class Intake:
+    """Checks and stores observations for one deployment (thread-safe)."""
+
+    def __init__(
+        self,
+        log: Log,
+        registry: DeviceRegistry,
+        store: ObservationStore,
+        *,
+        clock: Callable[[], datetime],
+        models: Mapping[str, ModelSpec] | None = None,
+        max_skew: timedelta = MAX_CLOCK_SKEW,
+    ) -> None:
+        self.log = log
+        self.registry = registry
+        self.store = store
+        self._clock = clock
+        self._models = models if models is not None else load_models()
+        self._max_skew = max_skew
+
+    def submit(self, entities: Sequence[object], *, create_only: bool = False) -> list[Verdict]:
+        """One verdict per entity, in order. ``create_only`` refuses entities that exist
+        (NGSI-LD create); otherwise a new observation of an entity updates it (upsert)."""
+        now = self._clock()
+        verdicts: list[Verdict | None] = [None] * len(entities)
+        checked: list[tuple[int, Observation]] = []
+        for position, entity in enumerate(entities):
+            try:
+                if not isinstance(entity, Mapping):
+                    raise MalformedError("an entity is a JSON object")
+                observation = check_observation(
+                    entity,
+                    devices=self.registry.by_key,
+                    models=self._models,
+                    now=now,
+                    max_skew=self._max_skew,
+                )
+                checked.append((position, observation))
+            except OmbudError as exc:
+                verdicts[position] = Refused(_entity_id(entity), exc)
+        if checked:
+            self._store(checked, verdicts, now, create_only)
+        return [v for v in verdicts if v is not None]
+
+    def _store(
+        self,
+        checked: list[tuple[int, Observation]],
+        verdicts: list[Verdict | None],
+        now: datetime,
+        create_only: bool,
+    ) -> None:
+        accepted: list[tuple[int, Observation, bool]] = []
+
+        def build(tx: Tx) -> list[bytes]:
+            accepted.clear()
+            for position, observation in checked:  # a retried transaction starts over
+                verdicts[position] = None
+            devices = {o.device.id for _, o in checked}
+            marks = ", ".join("?" * len(devices))
+            state = {
+                row[0]: (row[1], row[2])
+                for row in tx.execute(
+                    f"SELECT id, status, last_counter FROM devices WHERE id IN ({marks})",
+                    sorted(devices),
+                )
+            }
+            owners = ObservationStore.owners(tx, [o.entity_id for _, o in checked])
+            events = []
+            for position, o in checked:
+                status, last = state.get(o.device.id, (DeviceStatus.REVOKED.value, None))
+                try:
+                    if status != DeviceStatus.ACTIVE.value:
+                        raise ForbiddenError(f"device {o.device.id} is {status}")
+                    if last is not None and o.counter <= last:
+                        if ObservationStore.stored(tx, o.device.id, o.counter) == o.canonical:
+                            verdicts[position] = Duplicate(o.entity_id, o.device.id, o.counter)
+                            continue
+                        raise ReplayError(
+                            f"device {o.device.id} counter {o.counter} is not above {last}, "
+                            "the last accepted: a replay or a reordering"
+                        )
+                    owner = owners.get(o.entity_id)
+                    if owner is not None and owner != o.device.id:
+                        raise ForbiddenError(
+                            f"entity {o.entity_id} is reported by device {owner}, not {o.device.id}"
+                        )
+                    if owner is not None and create_only:
+                        raise AlreadyExistsError(
+                            f"entity {o.entity_id} already exists; send new observations of it "
+                            "with entityOperations/upsert"
+                        )
+                except OmbudError as exc:
+                    verdicts[position] = Refused(o.entity_id, exc)
+                    continue
+                state[o.device.id] = (status, o.counter)
+                owners[o.entity_id] = o.device.id
+                accepted.append((position, o, owner is None))
+                events.append(
+                    Event(
+                        "observation.accepted",
+                        now,
+                        f"device:{o.device.id}",
+                        {
+                            "v": 1,
+                            "device": o.device.id,
+                            "counter": o.counter,
+                            "entity": o.entity_id,
+                            "type": o.device.model,
+                            "district": o.device.district,
+                            "digest": _digest(o.canonical),
+                        },
+                    ).to_bytes()
+                )
+            return events
+
+        def record(tx: Tx, first: int) -> None:
+            rows = [
+                NewObservation(
+                    o.device.id,
+                    o.counter,
+                    o.entity_id,
+                    o.device.model,
+                    to_micros(o.created),
+                    first + offset,
+                    o.canonical,
+                )
+                for offset, (_, o, _) in enumerate(accepted)
+            ]
+            ObservationStore.insert(tx, rows)
+            last: dict[str, int] = {}
+            for _, o, _ in accepted:
+                last[o.device.id] = o.counter
+            tx.executemany(
+                "UPDATE devices SET last_counter = ? WHERE id = ?",
+                [(counter, device) for device, counter in last.items()],
+            )
+
+        first = self.log.append_with(build, record)
+        for offset, (position, o, created) in enumerate(accepted):
+            verdicts[position] = Accepted(
+                o.entity_id, o.device.id, o.counter, first + offset, created
+            )
