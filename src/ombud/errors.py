@@ -13,7 +13,9 @@ messages name what was wrong with the input and never carry secrets or personal 
     │   └── EntryTooLargeError     a log entry over the 65,535-byte tlog-tiles limit
     ├── NotFoundError              an index, size, tile or file that does not exist (yet)
     ├── ConflictError              a request built on a state that is no longer current
+    ├── AlreadyExistsError         created again: a device id or key, an entity, an observation
     ├── ForbiddenError             a known party that may not do this (a revoked device)
+    ├── UnauthorizedError          no credentials, or credentials that are not valid
     ├── UnavailableError           a service (a witness) did not answer, or failed
     ├── ConfigError                a data directory or setting that is missing or invalid
     └── StorageError               the store failed or holds data that contradicts itself
@@ -71,8 +73,17 @@ class ConflictError(OmbudError):
         self.current = current
 
 
+class AlreadyExistsError(OmbudError):
+    """Something that exists was sent to be created again: a registered device id or key, an
+    existing entity (NGSI-LD ``AlreadyExists``), an observation already accepted (a replay)."""
+
+
 class ForbiddenError(OmbudError):
     """The party is known, but may not do this: a revoked device, a token without the scope."""
+
+
+class UnauthorizedError(OmbudError):
+    """A request without credentials, or with a token that is unknown, wrong or revoked."""
 
 
 class UnavailableError(OmbudError):

@@ -1,8 +1,11 @@
-"""The log's HTTP face: the C2SP tlog-tiles read API, JSON proofs and metrics.
+"""The deployment's HTTP face: the C2SP tlog-tiles read API, JSON proofs, metrics, NGSI-LD
+sensor ingest (``ombud.ingest.ngsi_ld``) and the token-guarded admin routes.
 
-Threat model: anyone may call these routes. They are read-only, serve only what the latest
-published checkpoint commits to (no unpublished entries, no proofs for sizes no quorum of
-witnesses cosigned), cap request bodies, and answer bad input with RFC 9457 problem details.
+Threat model: anyone may call these routes. The ledger routes are read-only and serve only what
+the latest published checkpoint commits to (no unpublished entries, no proofs for sizes no
+quorum of witnesses cosigned); ingest accepts only observations signed by registered devices;
+admin routes need a scoped token. Request bodies are capped, and bad input is answered with RFC
+9457 problem details (ETSI NGSI-LD error types on the NGSI-LD routes) — never a traceback.
 """
 
 from __future__ import annotations
@@ -12,16 +15,29 @@ import base64
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Query, Request, Response
+from fastapi import FastAPI, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
 
 from ombud import __version__
-from ombud.api.problems import ombud_error_handler, problem, validation_error_handler
+from ombud.api import admin
+from ombud.api.auth import TokenStore
+from ombud.api.problems import (
+    http_error_handler,
+    ombud_error_handler,
+    problem,
+    unexpected_error_handler,
+    validation_error_handler,
+)
 from ombud.config import Settings
 from ombud.errors import NotFoundError, OmbudError
+from ombud.events import format_time
+from ombud.ingest import ngsi_ld
+from ombud.ingest.intake import intake_for
 from ombud.ledger.log import Log
 from ombud.ledger.logdir import open_log
 from ombud.ledger.store import StoredCheckpoint
@@ -35,6 +51,7 @@ logger = logging.getLogger("ombud.api")
 IMMUTABLE = "public, max-age=31536000, immutable"
 CHECKPOINT_CACHE = "public, max-age=2, must-revalidate"
 _MAX_SIZE = (1 << 64) - 1
+_NONE = StoredCheckpoint(0, b"", b"")
 
 
 def _b64(h: bytes) -> str:
@@ -117,14 +134,25 @@ def _metrics(log: Log, publisher: Publisher | None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 def create_app(
-    settings: Settings, *, log: Log | None = None, sign_checkpoints: bool = False
+    settings: Settings,
+    *,
+    log: Log | None = None,
+    sign_checkpoints: bool = False,
+    clock: Callable[[], datetime] = _utc_now,
 ) -> FastAPI:
     """Build the API over the deployment in ``settings.data_dir`` (or over ``log``)."""
     owned = log is None
     the_log = (
         open_log(settings.data_dir, settings, with_key=sign_checkpoints) if log is None else log
     )
+    intake = intake_for(the_log, settings, clock=clock)
+    registry, observations = intake.registry, intake.store
+    tokens = TokenStore(the_log.store.db)
 
     publisher = Publisher(the_log, settings.witnesses) if sign_checkpoints else None
 
@@ -154,8 +182,11 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.log = the_log
+    app.state.intake = intake
     app.add_exception_handler(OmbudError, ombud_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)
+    app.add_exception_handler(Exception, unexpected_error_handler)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     max_body = settings.server.max_request_bytes
 
@@ -165,9 +196,10 @@ def create_app(
     ) -> Response:
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > max_body):
-            return problem(
-                413, "Content Too Large", f"request bodies are limited to {max_body} bytes"
-            )
+            detail = f"request bodies are limited to {max_body} bytes"
+            if request.url.path.startswith("/ngsi-ld/"):
+                return ngsi_ld.problem_response("BadRequestData", 413, "Request too large", detail)
+            return problem(413, "Content Too Large", detail)
         return await call_next(request)
 
     @app.get(
@@ -242,5 +274,31 @@ def create_app(
         new = _published_size(the_log, new)
         proof = the_log.consistency_proof(old, new)
         return {"old": old, "new": new, "proof": [_b64(h) for h in proof]}
+
+    app.include_router(
+        ngsi_ld.create_router(
+            intake, observations, max_body=max_body, max_batch=settings.ingest.max_batch
+        )
+    )
+    app.include_router(admin.create_router(registry, tokens))
+
+    @app.get(
+        "/observations/{device_id}/{counter}",
+        summary="An accepted observation as signed, with its ledger event and index.",
+        tags=["proofs"],
+    )
+    def get_observation(
+        device_id: str, counter: Annotated[int, Path(ge=0, le=(1 << 63) - 1)]
+    ) -> dict[str, Any]:
+        stored = observations.observation(device_id, counter)
+        return {
+            "device": stored.device,
+            "counter": stored.counter,
+            "entity": stored.entity(),
+            "created": format_time(stored.created),
+            "ledgerIndex": stored.ledger_index,
+            "event": the_log.entry(stored.ledger_index).decode(),
+            "published": stored.ledger_index < (the_log.published_checkpoint() or _NONE).size,
+        }
 
     return app

@@ -23,10 +23,10 @@ from datetime import datetime
 from typing import Any
 
 from ombud.database import Database
-from ombud.errors import ForbiddenError, MalformedError, NotFoundError, OmbudError
+from ombud.errors import ForbiddenError, MalformedError, NotFoundError, UnauthorizedError
 from ombud.events import format_time
 
-__all__ = ["SCOPES", "TokenInfo", "TokenStore", "UnauthorizedError"]
+__all__ = ["SCOPES", "TokenInfo", "TokenStore"]
 
 SCOPES = {
     "devices:read": "list devices",
@@ -44,10 +44,6 @@ CREATE TABLE IF NOT EXISTS tokens (
     revoked INTEGER NOT NULL
 ) STRICT
 """
-
-
-class UnauthorizedError(OmbudError):
-    """No credentials, or credentials that are not a valid token (HTTP 401)."""
 
 
 @dataclass(frozen=True)

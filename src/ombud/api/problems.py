@@ -6,13 +6,29 @@ only — no stack traces, paths or secrets.
 
 from __future__ import annotations
 
+import logging
+from http import HTTPStatus
+
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ombud.errors import MalformedError, NotFoundError, OmbudError, VerificationError
+from ombud.errors import (
+    AlreadyExistsError,
+    ForbiddenError,
+    MalformedError,
+    NotFoundError,
+    OmbudError,
+    StorageError,
+    UnauthorizedError,
+    UnavailableError,
+    VerificationError,
+)
 
 PROBLEM_JSON = "application/problem+json"
+NGSI_LD_ERRORS = "https://uri.etsi.org/ngsi-ld/errors/"
+logger = logging.getLogger("ombud.api")
 
 
 def problem(status: int, title: str, detail: str) -> JSONResponse:
@@ -21,6 +37,14 @@ def problem(status: int, title: str, detail: str) -> JSONResponse:
 
 
 def status_of(exc: OmbudError) -> tuple[int, str]:
+    if isinstance(exc, UnauthorizedError):
+        return 401, "Unauthorized"
+    if isinstance(exc, ForbiddenError):
+        return 403, "Forbidden"
+    if isinstance(exc, AlreadyExistsError):
+        return 409, "Conflict"
+    if isinstance(exc, StorageError | UnavailableError):
+        return 503, "Service Unavailable"
     if isinstance(exc, NotFoundError):
         return 404, "Not Found"
     if isinstance(exc, MalformedError):
@@ -34,7 +58,10 @@ async def ombud_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, OmbudError)
     status, title = status_of(exc)
     detail = str(exc) if status < 500 else "the server could not complete the request"
-    return problem(status, title, detail)
+    response = problem(status, title, detail)
+    if status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
 
 
 async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
@@ -43,4 +70,36 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
     for error in exc.errors():
         where = ".".join(str(p) for p in error.get("loc", ()))
         parts.append(f"{where}: {error.get('msg', 'invalid')}")
-    return problem(400, "Bad Request", "; ".join(parts) or "invalid request")
+    detail = "; ".join(parts) or "invalid request"
+    if request.url.path.startswith("/ngsi-ld/"):
+        body = {
+            "type": NGSI_LD_ERRORS + "BadRequestData",
+            "title": "Bad Request",
+            "status": 400,
+            "detail": detail,
+        }
+        return JSONResponse(body, status_code=400)
+    return problem(400, "Bad Request", detail)
+
+
+async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Framework errors (unknown route, wrong method) as problem details too; NGSI-LD routes
+    get their ETSI error types."""
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    detail = str(exc.detail) if status < 500 else "the server could not complete the request"
+    title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    if request.url.path.startswith("/ngsi-ld/"):
+        kind = {404: "ResourceNotFound", 405: "InvalidRequest"}.get(status, "BadRequestData")
+        body = {"type": NGSI_LD_ERRORS + kind, "title": title, "status": status, "detail": detail}
+        return JSONResponse(body, status_code=status, headers=exc.headers)
+    response = problem(status, title, detail)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def unexpected_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """A bug: logged with its traceback here, a bare 500 problem for the client."""
+    logger.exception("unexpected error on %s %s", request.method, request.url.path)
+    return problem(500, "Internal Server Error", "the server could not complete the request")

@@ -32,8 +32,14 @@ policy_app = typer.Typer(
 app.add_typer(log_app, name="log")
 app.add_typer(proof_app, name="proof")
 device_app = typer.Typer(help="Sensors and their signing keys.", no_args_is_help=True)
+token_app = typer.Typer(help="Scoped bearer tokens for the admin API.", no_args_is_help=True)
+ingest_app = typer.Typer(help="Sensor ingest workers.", no_args_is_help=True)
+simulate_app = typer.Typer(help="Simulated sources of data.", no_args_is_help=True)
 app.add_typer(witness_app, name="witness")
 app.add_typer(device_app, name="device")
+app.add_typer(token_app, name="token")
+app.add_typer(ingest_app, name="ingest")
+app.add_typer(simulate_app, name="simulate")
 log_app.add_typer(policy_app, name="witness")
 
 DataDir = Annotated[
@@ -55,11 +61,18 @@ def init(
         str | None,
         typer.Option(help="The log's origin, e.g. city.example/ombud (default: a random one)."),
     ] = None,
+    database_url: Annotated[
+        str,
+        typer.Option(
+            help="A postgresql:// URL to keep everything in (default: SQLite in the data dir). "
+            "Keep passwords out of it: use ~/.pgpass or PGPASSWORD."
+        ),
+    ] = "",
 ) -> None:
     """Create a deployment's data directory: settings file, log origin and key, databases."""
     from ombud.deployment import init_deployment
 
-    vkey = init_deployment(data_dir, origin)
+    vkey = init_deployment(data_dir, origin, database_url=database_url)
     typer.echo(f"initialised {data_dir}")
     typer.echo(f"log verifier key: {vkey}")
 
@@ -179,6 +192,119 @@ def device_keygen(
     from ombud.ingest.signer import generate_device_key
 
     typer.echo(generate_device_key(out).did)
+
+
+@device_app.command("add")
+def device_add(
+    data_dir: DataDir,
+    device_id: Annotated[str, typer.Option("--id", help="The device's id.")],
+    model: Annotated[str, typer.Option("--type", help="Smart Data Model of its observations.")],
+    key: Annotated[str, typer.Option(help="Its public key, did:key:z6Mk….")],
+    district: Annotated[
+        str, typer.Option(help="District id or grid cell (coarse; never an address).")
+    ],
+    owner: Annotated[str, typer.Option(help="Organisation or account id owning it.")] = "city",
+) -> None:
+    """Register a device (recorded on the ledger as device.registered)."""
+    from ombud.cli.ingest import run_device_add
+
+    run_device_add(data_dir, device_id, model, key, district, owner)
+
+
+@device_app.command("revoke")
+def device_revoke(
+    data_dir: DataDir,
+    device_id: Annotated[str, typer.Option("--id", help="The device's id.")],
+    reason: Annotated[str, typer.Option(help="Why (goes on the ledger).")],
+) -> None:
+    """Revoke a device: its later observations are refused (device.revoked on the ledger)."""
+    from ombud.cli.ingest import run_device_revoke
+
+    run_device_revoke(data_dir, device_id, reason)
+
+
+@device_app.command("list")
+def device_list(
+    data_dir: DataDir,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
+) -> None:
+    """List the registered devices."""
+    from ombud.cli.ingest import run_device_list
+
+    run_device_list(data_dir, as_json)
+
+
+@token_app.command("create")
+def token_create(
+    data_dir: DataDir,
+    scope: Annotated[list[str], typer.Option(help="devices:read or devices:write (repeatable).")],
+    note: Annotated[str, typer.Option(help="What the token is for.")] = "",
+) -> None:
+    """Create a bearer token; it is printed once and only its hash is kept."""
+    from ombud.cli.ingest import run_token_create
+
+    run_token_create(data_dir, scope, note)
+
+
+@token_app.command("list")
+def token_list(data_dir: DataDir) -> None:
+    """List tokens (ids and scopes; secrets are not kept)."""
+    from ombud.cli.ingest import run_token_list
+
+    run_token_list(data_dir)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    data_dir: DataDir,
+    token_id: Annotated[str, typer.Argument(help="The token's id (ombud_<id>_…).")],
+) -> None:
+    """Revoke a token."""
+    from ombud.cli.ingest import run_token_revoke
+
+    run_token_revoke(data_dir, token_id)
+
+
+@ingest_app.command("mqtt")
+def ingest_mqtt(
+    data_dir: DataDir,
+    broker: Annotated[str, typer.Option(help="mqtt://HOST[:PORT]")] = "mqtt://127.0.0.1:1883",
+    group: Annotated[
+        str, typer.Option(help="Shared-subscription group: workers of one group share messages.")
+    ] = "ombud",
+    client_id: Annotated[
+        str | None, typer.Option(help="MQTT client id (keep it across restarts).")
+    ] = None,
+) -> None:
+    """Ingest signed observations from ombud/v1/<device_id>/attrs (QoS 1, shared)."""
+    from ombud.cli.ingest import run_ingest_mqtt
+
+    run_ingest_mqtt(data_dir, broker, group, client_id)
+
+
+@simulate_app.command("sensors")
+def simulate_sensors(
+    target: Annotated[str, typer.Option(help="http://HOST:PORT of `ombud serve`, or mqtt://…")],
+    devices: Annotated[int, typer.Option(help="Simulated devices.", min=1, max=100_000)] = 20,
+    rate: Annotated[
+        float, typer.Option(help="Observations per second, all devices together (0: flat out).")
+    ] = 10.0,
+    count: Annotated[
+        int | None, typer.Option(help="Stop after this many observations.", min=1)
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the devices' keys and readings.")] = 2026,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Register the devices in this deployment.")
+    ] = None,
+    admin_url: Annotated[
+        str | None, typer.Option(help="Or register them through this server's admin API.")
+    ] = None,
+    token: Annotated[str | None, typer.Option(help="Token with devices:write.")] = None,
+) -> None:
+    """Simulated sensors with daily rhythms, each signing its observations."""
+    from ombud.cli.ingest import run_simulate
+
+    run_simulate(devices, rate, target, count, seed, data_dir, admin_url, token)
 
 
 @policy_app.command("add")

@@ -20,7 +20,7 @@ from enum import StrEnum
 from typing import Any
 
 from ombud.database import Database, Tx
-from ombud.errors import ConfigError, ForbiddenError, MalformedError, NotFoundError
+from ombud.errors import AlreadyExistsError, ForbiddenError, MalformedError, NotFoundError
 from ombud.events import Event
 from ombud.ingest.models import MODELS
 from ombud.integrity.multikey import DidKey
@@ -158,7 +158,7 @@ class DeviceRegistry:
             )
             if rows:
                 what = "id" if rows[0][0] == device.id else "key"
-                raise ConfigError(
+                raise AlreadyExistsError(
                     f"a device with this {what} is already registered ({rows[0][0]}); "
                     "a key belongs to one device and a revoked id is never reused"
                 )
@@ -194,7 +194,7 @@ class DeviceRegistry:
             if not rows:
                 raise NotFoundError(f"no device {device_id!r} is registered")
             if rows[0][0] == DeviceStatus.REVOKED.value:
-                raise ConfigError(f"device {device_id} is already revoked")
+                raise AlreadyExistsError(f"device {device_id} is already revoked")
             return [event]
 
         def record(tx: Tx, index: int) -> None:

@@ -17,21 +17,24 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from ombud.config import Settings
 from ombud.database import Tx
-from ombud.errors import ForbiddenError, MalformedError, OmbudError, ReplayError
+from ombud.errors import (
+    AlreadyExistsError,
+    ForbiddenError,
+    MalformedError,
+    OmbudError,
+    ReplayError,
+)
 from ombud.events import Event
 from ombud.ingest.devices import DeviceRegistry, DeviceStatus
 from ombud.ingest.models import ModelSpec, load_models
 from ombud.ingest.observation import MAX_CLOCK_SKEW, Observation, check_observation
 from ombud.ingest.timeseries import NewObservation, ObservationStore, to_micros
 from ombud.ledger.log import Log
+from ombud.ledger.logdir import open_log
 
-__all__ = ["Accepted", "AlreadyExistsError", "Duplicate", "Intake", "Refused", "Verdict"]
-
-
-class AlreadyExistsError(OmbudError):
-    """An entity that exists was sent to be created (NGSI-LD ``AlreadyExists``), or an
-    observation that was already accepted was sent again (a replay)."""
+__all__ = ["Accepted", "Duplicate", "Intake", "Refused", "Verdict", "open_intake"]
 
 
 @dataclass(frozen=True)
@@ -93,9 +96,17 @@ class Intake:
         self._models = models if models is not None else load_models()
         self._max_skew = max_skew
 
-    def submit(self, entities: Sequence[object], *, create_only: bool = False) -> list[Verdict]:
+    def submit(
+        self,
+        entities: Sequence[object],
+        *,
+        create_only: bool = False,
+        sent_by: Sequence[str] | None = None,
+    ) -> list[Verdict]:
         """One verdict per entity, in order. ``create_only`` refuses entities that exist
-        (NGSI-LD create); otherwise a new observation of an entity updates it (upsert)."""
+        (NGSI-LD create); otherwise a new observation of an entity updates it (upsert).
+        ``sent_by`` names the device each entity claims to come from (an MQTT topic's device
+        id): an entity signed by another device is refused."""
         now = self._clock()
         verdicts: list[Verdict | None] = [None] * len(entities)
         checked: list[tuple[int, Observation]] = []
@@ -110,6 +121,11 @@ class Intake:
                     now=now,
                     max_skew=self._max_skew,
                 )
+                if sent_by is not None and sent_by[position] != observation.device.id:
+                    raise ForbiddenError(
+                        f"an observation sent as device {sent_by[position][:80]} is signed by "
+                        f"device {observation.device.id}"
+                    )
                 checked.append((position, observation))
             except OmbudError as exc:
                 verdicts[position] = Refused(_entity_id(entity), exc)
@@ -128,7 +144,7 @@ class Intake:
 
         def build(tx: Tx) -> list[bytes]:
             accepted.clear()
-            for position, observation in checked:  # a retried transaction starts over
+            for position, _ in checked:  # a retried transaction starts over
                 verdicts[position] = None
             devices = {o.device.id for _, o in checked}
             marks = ", ".join("?" * len(devices))
@@ -215,3 +231,25 @@ class Intake:
             verdicts[position] = Accepted(
                 o.entity_id, o.device.id, o.counter, first + offset, created
             )
+
+
+def intake_for(log: Log, settings: Settings, *, clock: Callable[[], datetime]) -> Intake:
+    """The intake over ``log``'s database, with the deployment's ingest settings."""
+    db = log.store.db
+    return Intake(
+        log,
+        DeviceRegistry(db, log, clock=clock),
+        ObservationStore(db),
+        clock=clock,
+        max_skew=timedelta(seconds=settings.ingest.max_clock_skew_s),
+    )
+
+
+def open_intake(settings: Settings, *, clock: Callable[[], datetime]) -> Intake:
+    """The intake of the deployment in ``settings.data_dir`` (close its ``log`` when done)."""
+    log = open_log(settings.data_dir, settings, with_key=False)
+    try:
+        return intake_for(log, settings, clock=clock)
+    except BaseException:
+        log.close()
+        raise

@@ -11,7 +11,8 @@ Public API (stable; external checks call ``merkle`` directly):
   ``consistency_proof``, ``verify_inclusion``, ``verify_consistency``;
 * ``note`` — C2SP signed notes: ``Signer``, ``Verifier``, ``sign``, ``open``;
 * ``checkpoint`` / ``cosignature`` / ``tiles`` / ``proof_bundle`` — the C2SP formats;
-* ``Log`` over a ``LogStore`` (``SqlStore``, on SQLite or PostgreSQL), ``init_log`` / ``open_log`` for directories,
+* ``Log`` over a ``LogStore`` (``SqlStore``, on SQLite or PostgreSQL), ``init_log`` /
+  ``open_log`` for directories,
   ``export_log`` and ``audit_log`` for publishing and verifying tile trees.
 """
 

@@ -1,0 +1,230 @@
+"""MQTT ingest: signed observations on ``ombud/v1/<device_id>/attrs``, through the same intake.
+
+Threat model: the broker is a relay, not an authority — anyone who can publish to it can
+publish anything, so every message goes through ``Intake`` exactly like an HTTP request (the
+device's signature, counter and registration decide), and the topic's device id must be the
+device that signed. The topic convention is the FIWARE IoT Agent's, with a per-device
+signature where the IoT Agent has one shared API key per device group.
+
+Delivery: QoS 1 on a persistent session, with PUBACK sent only once the observation is
+committed (or refused for good) — so a crash or a database outage loses nothing the device was
+told was delivered: the broker redelivers what was not acknowledged. QoS 1 redelivers what
+*was* stored too (a PUBACK lost on the way); the device counter makes that idempotent (a
+``Duplicate`` verdict, acknowledged, stored once). Several workers share the load through an
+MQTT shared subscription (``$share/<group>/ombud/v1/+/attrs``): each message goes to one of
+them. Messages are handled in arrival order in small batches, and acknowledged in that order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import re
+import threading
+import time
+import urllib.parse
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from ombud.canonical import parse_json
+from ombud.errors import ConfigError, MalformedError, StorageError, UnavailableError
+from ombud.ingest.intake import Accepted, Duplicate, Intake, Refused
+
+__all__ = ["TOPIC_FILTER", "MqttIngest", "MqttStats", "parse_broker", "topic_for"]
+
+logger = logging.getLogger("ombud.ingest.mqtt")
+
+TOPIC_FILTER = "ombud/v1/+/attrs"
+_TOPIC = re.compile(r"ombud/v1/([^/]+)/attrs")
+MAX_PAYLOAD = 1 << 20
+MAX_DEPTH = 16
+
+
+def topic_for(device_id: str) -> str:
+    return f"ombud/v1/{device_id}/attrs"
+
+
+def parse_broker(url: str) -> tuple[str, int]:
+    """``mqtt://host[:port]`` → (host, port)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != "mqtt" or not parts.hostname:
+        raise ConfigError(f"broker {url!r} is not mqtt://HOST[:PORT]")
+    try:
+        port = parts.port or 1883
+    except ValueError:
+        raise ConfigError(f"broker {url!r} has an invalid port") from None
+    return parts.hostname, port
+
+
+@dataclass
+class MqttStats:
+    received: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    refused: int = 0
+    retries: int = 0
+    refusals: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Message:
+    mid: int
+    qos: int
+    topic: str
+    payload: bytes
+
+
+class MqttIngest:
+    """One ingest worker: subscribe, check and store, acknowledge. Start with ``start``."""
+
+    def __init__(
+        self,
+        intake: Intake,
+        broker: str,
+        *,
+        group: str = "ombud",
+        client_id: str | None = None,
+        batch: int = 200,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.intake = intake
+        self.host, self.port = parse_broker(broker)
+        self.group = group
+        self.batch = batch
+        self.stats = MqttStats()
+        self._sleep = sleep
+        self._queue: queue.Queue[_Message | None] = queue.Queue()
+        self._stop = threading.Event()
+        self._subscribed = threading.Event()
+        self._worker = threading.Thread(target=self._run, name="ombud-mqtt-ingest", daemon=True)
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=client_id or f"ombud-ingest-{uuid.uuid4().hex[:12]}",
+            clean_session=False,  # a persistent session: unacknowledged messages wait for us
+            manual_ack=True,
+        )
+        self.client.max_inflight_messages_set(1000)
+        self.client.reconnect_delay_set(min_delay=1, max_delay=10)
+        self.client.on_connect = self._on_connect
+        self.client.on_message = self._on_message
+
+    # --- paho callbacks (network thread) --------------------------------------------------------
+
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
+    ) -> None:
+        if reason.is_failure:
+            logger.error("broker %s:%d refused the connection: %s", self.host, self.port, reason)
+            return
+        client.subscribe(f"$share/{self.group}/{TOPIC_FILTER}", qos=1)
+        self._subscribed.set()
+        logger.info(
+            "subscribed to $share/%s/%s on %s:%d", self.group, TOPIC_FILTER, self.host, self.port
+        )
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        self._queue.put(_Message(message.mid, message.qos, message.topic, message.payload))
+
+    # --- the worker --------------------------------------------------------------------------
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Connect, subscribe and start handling messages (returns once subscribed)."""
+        try:
+            self.client.connect(self.host, self.port, keepalive=30)
+        except OSError as exc:
+            raise UnavailableError(
+                f"cannot reach the broker {self.host}:{self.port}: {exc}"
+            ) from exc
+        self.client.loop_start()
+        self._worker.start()
+        if not self._subscribed.wait(timeout):
+            self.stop()
+            raise UnavailableError(f"no subscription on {self.host}:{self.port} after {timeout} s")
+
+    def stop(self) -> None:
+        """Finish the messages in hand, then disconnect (unhandled ones stay with the broker)."""
+        self._stop.set()
+        self._queue.put(None)
+        if self._worker.is_alive():
+            self._worker.join()
+        with contextlib.suppress(Exception):
+            self.client.disconnect()
+        self.client.loop_stop()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            first = self._queue.get()
+            if first is None:
+                break
+            messages = [first]
+            while len(messages) < self.batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._stop.set()
+                    break
+                messages.append(item)
+            self._handle(messages)
+
+    def _handle(self, messages: list[_Message]) -> None:
+        entities: list[object] = []
+        senders: list[str] = []  # the device id of each entity's topic
+        owners: list[int] = []  # which message each entity came from
+        refused: dict[int, str] = {}
+        for position, message in enumerate(messages):
+            try:
+                items = self._decode(message)
+            except MalformedError as exc:
+                refused[position] = str(exc)
+                continue
+            entities += items
+            senders += [message.topic.split("/")[2]] * len(items)
+            owners += [position] * len(items)
+        delay = 0.5
+        while True:
+            try:
+                verdicts = self.intake.submit(entities, sent_by=senders) if entities else []
+                break
+            except (StorageError, UnavailableError) as exc:
+                # Nothing was acknowledged; hold the messages and try again until storage is back.
+                self.stats.retries += 1
+                logger.warning("storage unavailable, retrying in %.1f s: %s", delay, exc)
+                if self._stop.is_set():
+                    return  # unacknowledged: the broker redelivers them to the next worker
+                self._sleep(delay)
+                delay = min(delay * 2, 5.0)
+        for verdict, position in zip(verdicts, owners, strict=True):
+            if isinstance(verdict, Accepted):
+                self.stats.accepted += 1
+            elif isinstance(verdict, Duplicate):
+                self.stats.duplicates += 1
+            elif isinstance(verdict, Refused):
+                refused.setdefault(position, str(verdict.error))
+        for position, reason in refused.items():
+            self.stats.refused += 1
+            kind = reason.split(":", 1)[0][:60]
+            self.stats.refusals[kind] = self.stats.refusals.get(kind, 0) + 1
+            logger.warning("refused a message on %s: %s", messages[position].topic, reason)
+        self.stats.received += len(messages)
+        for message in messages:
+            if message.qos > 0:
+                self.client.ack(message.mid, message.qos)
+
+    def _decode(self, message: _Message) -> list[object]:
+        match = _TOPIC.fullmatch(message.topic)
+        if match is None:
+            raise MalformedError(f"topic {message.topic[:80]!r} is not ombud/v1/<device_id>/attrs")
+        if len(message.payload) > MAX_PAYLOAD:
+            raise MalformedError(f"payloads are limited to {MAX_PAYLOAD} bytes")
+        value = parse_json(message.payload, "the payload", max_depth=MAX_DEPTH)
+        items = value if isinstance(value, list) else [value]
+        if not all(isinstance(item, dict) for item in items):
+            raise MalformedError("the payload is an entity or an array of entities")
+        return list(items)
