@@ -30,3 +30,54 @@ def test_canonical_form() -> None:
     for bad in ({"x": float("nan")}, {"x": 2**60}, {"x": object()}):
         with pytest.raises(MalformedError, match="RFC 8785"):
             canonical_json(bad)
+
+
+# --- the fast serialiser agrees with the reference implementation ------------------------------
+
+import rfc8785  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text()
+)
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(), inner, max_size=5),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_values)
+def test_canonical_json_agrees_with_rfc8785(value: object) -> None:
+    try:
+        expected = rfc8785.dumps(value)
+    except rfc8785.CanonicalizationError:
+        with pytest.raises(MalformedError):
+            canonical_json(value)
+        return
+    assert canonical_json(value) == expected
+
+
+@pytest.mark.parametrize(
+    "number",
+    [1.0, -0.0, 1e21, 1e20, 1e-6, 1e-7, 123456789012345680.0, 5e-324, 1.7976931348623157e308,
+     0.1, 4.35, 333333333.3333333, 9007199254740992.0],
+)  # fmt: skip
+def test_numbers_take_their_ecmascript_form(number: float) -> None:
+    """RFC 8785 §3.2.2.3 and Appendix B: ECMAScript's Number.prototype.toString."""
+    assert canonical_json(number) == rfc8785.dumps(number)
+
+
+def test_keys_sort_by_utf16_code_units() -> None:
+    """RFC 8785 §3.2.3: U+1F600 (a surrogate pair, D83D DE00) sorts before U+FB33."""
+    value = {"\ufb33": 1, "\U0001f600": 2, "a": 3}
+    assert canonical_json(value) == rfc8785.dumps(value)
+    assert canonical_json(value).index("😀".encode()) < canonical_json(value).index(
+        "\ufb33".encode()
+    )

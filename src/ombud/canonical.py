@@ -1,14 +1,22 @@
-"""JSON with one meaning: strict parsing and RFC 8785 canonical serialisation.
+r"""JSON with one meaning: strict parsing and RFC 8785 canonical serialisation.
 
 Threat model: JSON from devices and residents is hostile input, and what ombud signs, hashes or
 logs must have exactly one byte encoding. Parsing refuses invalid UTF-8, duplicate member names
 (which parsers resolve differently) and the non-JSON constants NaN and ±Infinity; serialising
-uses the JSON Canonicalization Scheme (RFC 8785) via ``rfc8785``.
+uses the JSON Canonicalization Scheme (RFC 8785).
+
+Serialisation is on the ingest hot path (each observation is canonicalised several times), so
+``canonical_json`` is a compact implementation of RFC 8785 §3.2 built on the standard library's
+C string escaper, whose escaping is exactly §3.2.2.2's (``\b \t \n \f \r \" \\``, other
+controls as lowercase ``\u00xx``, everything else as is). It defers to the ``rfc8785`` package
+for the rare floats whose ECMAScript form differs from Python's ``repr`` (exponents), and the
+tests check both agree on arbitrary JSON values.
 """
 
 from __future__ import annotations
 
 import json
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 import rfc8785
@@ -65,9 +73,82 @@ def _check_depth(value: Any, max_depth: int, what: str) -> None:
         ]
 
 
+_INT_LIMIT = 2**53 - 1  # RFC 8785 §3.2.2.3: numbers are IEEE 754 doubles; larger ints are not exact
+
+
+def _utf16_key(key: str) -> bytes:
+    return key.encode("utf-16-be", "surrogatepass")
+
+
+def _float(value: float) -> str:
+    if value != value or value in (float("inf"), float("-inf")):
+        raise MalformedError("NaN and infinities are not JSON numbers")
+    if value.is_integer() and -_INT_LIMIT <= value <= _INT_LIMIT:
+        return str(int(value))  # exact, and what ECMAScript writes (no ".0")
+    text = repr(value)
+    if "e" in text or value.is_integer():
+        # Exponents and integral doubles beyond 2**53 are written differently by Python and
+        # ECMAScript (§3.2.2.3): the reference implementation handles those.
+        return rfc8785.dumps(value).decode("ascii")
+    return text
+
+
+def _serialise(value: Any, out: list[str]) -> None:
+    if isinstance(value, str):
+        out.append(encode_basestring(value))
+    elif isinstance(value, dict):
+        keys = list(value)
+        try:
+            plain = "".join(keys).isascii()
+        except TypeError:
+            raise MalformedError("JSON object member names are strings") from None
+        # §3.2.3: members sorted by the UTF-16 code units of their names; for ASCII names
+        # that is plain string order.
+        keys.sort(key=None if plain else _utf16_key)
+        out.append("{")
+        first = True
+        for key in keys:
+            if not first:
+                out.append(",")
+            first = False
+            out.append(encode_basestring(key))
+            out.append(":")
+            _serialise(value[key], out)
+        out.append("}")
+    elif value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, int):
+        if not -_INT_LIMIT <= value <= _INT_LIMIT:
+            raise MalformedError(f"integer {value} is outside the exact range of JSON numbers")
+        out.append(str(int(value)))
+    elif isinstance(value, float):
+        out.append(_float(float(value)))
+    elif isinstance(value, list | tuple):
+        out.append("[")
+        for position, item in enumerate(value):
+            if position:
+                out.append(",")
+            _serialise(item, out)
+        out.append("]")
+    else:
+        raise MalformedError(f"{type(value).__name__} is not a JSON value")
+
+
 def canonical_json(value: Any, what: str = "value") -> bytes:
     """RFC 8785 canonical bytes of ``value``; ``MalformedError`` if it has none (NaN, 2**60)."""
+    out: list[str] = []
     try:
-        return rfc8785.dumps(value)
-    except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
+        _serialise(value, out)
+        return "".join(out).encode("utf-8")
+    except MalformedError as exc:
         raise MalformedError(f"{what} cannot be canonicalised as JSON (RFC 8785): {exc}") from None
+    except UnicodeEncodeError:
+        raise MalformedError(
+            f"{what} cannot be canonicalised as JSON (RFC 8785): it holds a lone surrogate"
+        ) from None
+    except RecursionError:
+        raise MalformedError(f"{what} nests too deeply to canonicalise") from None

@@ -9,6 +9,8 @@ Multikey; did:key Method v0.7 §3.1).
 
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass
 
 import base58
@@ -31,6 +33,7 @@ _ED25519_PRIV = b"\x80\x26"
 """Unsigned-varint multicodec ``ed25519-priv`` (0x1300)."""
 _DID_KEY = "did:key:"
 _MAX_MULTIBASE = 256
+_BASE58 = re.compile(r"[1-9A-HJ-NP-Za-km-z]+")
 
 
 def encode_base58btc(data: bytes) -> str:
@@ -44,13 +47,11 @@ def decode_base58btc(value: str, what: str) -> bytes:
         raise MalformedError(f"{what} is not multibase base58btc (it must start with 'z')")
     if len(value) > _MAX_MULTIBASE:
         raise MalformedError(f"{what} is longer than {_MAX_MULTIBASE} characters")
-    try:
-        data = base58.b58decode(value[1:].encode("ascii"))
-    except (ValueError, UnicodeEncodeError):
-        raise MalformedError(f"{what} is not valid base58btc") from None
-    if encode_base58btc(data) != value:
-        raise MalformedError(f"{what} is not canonical base58btc")
-    return data
+    # Only alphabet characters: then decoding is a bijection (leading '1's are the zero bytes,
+    # the rest one integer), so the spelling is canonical without re-encoding to compare.
+    if not _BASE58.fullmatch(value, 1):
+        raise MalformedError(f"{what} is not valid base58btc")
+    return base58.b58decode(value[1:].encode("ascii"))
 
 
 def public_key_multibase(key: Ed25519PublicKey) -> str:
@@ -104,23 +105,34 @@ class DidKey:
         """``did:key:z6Mk…#z6Mk…``: the fragment must name the same key (did:key §3.1.2)."""
         if not isinstance(method, str):
             raise MalformedError("verificationMethod must be a string")
+        return _from_verification_method(method)
+
+    @classmethod
+    def _parse_verification_method(cls, method: str) -> DidKey:
         did, sep, fragment = method.partition("#")
         key = cls.parse(did)
         if not sep or fragment != key.multibase:
             raise MalformedError("verificationMethod of a did:key is did:key:<key>#<the same key>")
         return key
 
-    @property
+    # Cached: each observation names its key, and base58 is slow in pure Python.
+    @functools.cached_property
     def multibase(self) -> str:
         return encode_base58btc(_ED25519_PUB + self.public_key)
 
-    @property
+    @functools.cached_property
     def did(self) -> str:
         return _DID_KEY + self.multibase
 
-    @property
+    @functools.cached_property
     def verification_method(self) -> str:
         return f"{self.did}#{self.multibase}"
 
     def ed25519(self) -> Ed25519PublicKey:
         return Ed25519PublicKey.from_public_bytes(self.public_key)
+
+
+@functools.lru_cache(maxsize=4096)
+def _from_verification_method(method: str) -> DidKey:
+    """Parsing is pure, and a fleet's devices name the same few thousand keys again and again."""
+    return DidKey._parse_verification_method(method)
