@@ -93,10 +93,15 @@ class IngestSettings:
     """Entities one ``entityOperations/upsert`` request may carry; larger batches are refused."""
     max_clock_skew_s: int = 300
     """How far in the future an observation's signing time may be."""
+    mqtt_reorder_window: int = 1024
+    """How far below a device's highest counter an MQTT observation may arrive and still be
+    accepted, once (shared subscriptions spread a device's messages over workers, which can
+    reorder them). HTTP requires strictly increasing counters."""
 
     def __post_init__(self) -> None:
         _check_range("ingest.max_batch", self.max_batch, 1, 100_000)
         _check_range("ingest.max_clock_skew_s", self.max_clock_skew_s, 0, 86_400)
+        _check_range("ingest.mqtt_reorder_window", self.mqtt_reorder_window, 0, 1 << 20)
 
 
 @dataclass(frozen=True)

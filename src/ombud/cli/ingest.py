@@ -145,8 +145,15 @@ def run_ingest_mqtt(data_dir: Path, broker: str, group: str, client_id: str | No
     from ombud.ingest.mqtt import MqttIngest
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    intake = open_intake(Settings.load(data_dir), clock=_now)
-    worker = MqttIngest(intake, broker, group=group, client_id=client_id)
+    settings = Settings.load(data_dir)
+    intake = open_intake(settings, clock=_now)
+    worker = MqttIngest(
+        intake,
+        broker,
+        group=group,
+        client_id=client_id,
+        reorder_window=settings.ingest.mqtt_reorder_window,
+    )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -102,11 +102,19 @@ class Intake:
         *,
         create_only: bool = False,
         sent_by: Sequence[str] | None = None,
+        reorder_window: int = 0,
     ) -> list[Verdict]:
         """One verdict per entity, in order. ``create_only`` refuses entities that exist
         (NGSI-LD create); otherwise a new observation of an entity updates it (upsert).
         ``sent_by`` names the device each entity claims to come from (an MQTT topic's device
-        id): an entity signed by another device is refused."""
+        id): an entity signed by another device is refused.
+
+        Counters must grow. ``reorder_window`` > 0 also accepts a counter up to that far below
+        the device's highest one if it was never accepted — for transports that may reorder
+        (MQTT shared subscriptions hand one device's messages to several workers). Replay
+        protection is unchanged: each signed observation is accepted at most once, as in the
+        anti-replay windows of IPsec (RFC 4303 §3.4.3) and DTLS (RFC 9147 §4.5.1).
+        """
         now = self._clock()
         verdicts: list[Verdict | None] = [None] * len(entities)
         checked: list[tuple[int, Observation]] = []
@@ -130,7 +138,7 @@ class Intake:
             except OmbudError as exc:
                 verdicts[position] = Refused(_entity_id(entity), exc)
         if checked:
-            self._store(checked, verdicts, now, create_only)
+            self._store(checked, verdicts, now, create_only, reorder_window)
         return [v for v in verdicts if v is not None]
 
     def _store(
@@ -139,6 +147,7 @@ class Intake:
         verdicts: list[Verdict | None],
         now: datetime,
         create_only: bool,
+        reorder_window: int,
     ) -> None:
         accepted: list[tuple[int, Observation, bool]] = []
 
@@ -156,6 +165,7 @@ class Intake:
                 )
             }
             owners = ObservationStore.owners(tx, [o.entity_id for _, o in checked])
+            in_batch: dict[tuple[str, int], bytes] = {}  # accepted above, not yet stored
             events = []
             for position, o in checked:
                 status, last = state.get(o.device.id, (DeviceStatus.REVOKED.value, None))
@@ -163,13 +173,18 @@ class Intake:
                     if status != DeviceStatus.ACTIVE.value:
                         raise ForbiddenError(f"device {o.device.id} is {status}")
                     if last is not None and o.counter <= last:
-                        if ObservationStore.stored(tx, o.device.id, o.counter) == o.canonical:
+                        earlier = in_batch.get((o.device.id, o.counter)) or ObservationStore.stored(
+                            tx, o.device.id, o.counter
+                        )
+                        if earlier == o.canonical:
                             verdicts[position] = Duplicate(o.entity_id, o.device.id, o.counter)
                             continue
-                        raise ReplayError(
-                            f"device {o.device.id} counter {o.counter} is not above {last}, "
-                            "the last accepted: a replay or a reordering"
-                        )
+                        if earlier is not None or o.counter <= last - reorder_window:
+                            raise ReplayError(
+                                f"device {o.device.id} counter {o.counter} is not above {last}, "
+                                "the last accepted: a replay or a reordering"
+                            )
+                        # An unseen counter within the reordering window: late, not replayed.
                     owner = owners.get(o.entity_id)
                     if owner is not None and owner != o.device.id:
                         raise ForbiddenError(
@@ -183,8 +198,9 @@ class Intake:
                 except OmbudError as exc:
                     verdicts[position] = Refused(o.entity_id, exc)
                     continue
-                state[o.device.id] = (status, o.counter)
+                state[o.device.id] = (status, max(o.counter, last or 0))
                 owners[o.entity_id] = o.device.id
+                in_batch[(o.device.id, o.counter)] = o.canonical
                 accepted.append((position, o, owner is None))
                 events.append(
                     Event(
@@ -220,10 +236,11 @@ class Intake:
             ObservationStore.insert(tx, rows)
             last: dict[str, int] = {}
             for _, o, _ in accepted:
-                last[o.device.id] = o.counter
+                last[o.device.id] = max(o.counter, last.get(o.device.id, 0))
             tx.executemany(
-                "UPDATE devices SET last_counter = ? WHERE id = ?",
-                [(counter, device) for device, counter in last.items()],
+                "UPDATE devices SET last_counter = ? "
+                "WHERE id = ? AND (last_counter IS NULL OR last_counter < ?)",
+                [(counter, device, counter) for device, counter in last.items()],
             )
 
         first = self.log.append_with(build, record)

@@ -8,8 +8,11 @@ signature where the IoT Agent has one shared API key per device group.
 
 Delivery: QoS 1 on a persistent session, with PUBACK sent only once the observation is
 committed (or refused for good) — so a crash or a database outage loses nothing the device was
-told was delivered: the broker redelivers what was not acknowledged. QoS 1 redelivers what
-*was* stored too (a PUBACK lost on the way); the device counter makes that idempotent (a
+told was delivered: the broker redelivers what was not acknowledged. A shared subscription
+can hand one device's messages to two workers that store them out of order, so counters are
+checked with a reordering window (``ingest.mqtt_reorder_window``): a counter below the
+device's highest is accepted once if it was never seen, and refused as a replay otherwise.
+QoS 1 redelivers what *was* stored too (a PUBACK lost on the way); the device counter makes that idempotent (a
 ``Duplicate`` verdict, acknowledged, stored once). Several workers share the load through an
 MQTT shared subscription (``$share/<group>/ombud/v1/+/attrs``): each message goes to one of
 them. Messages are handled in arrival order in small batches, and acknowledged in that order.
@@ -90,12 +93,14 @@ class MqttIngest:
         group: str = "ombud",
         client_id: str | None = None,
         batch: int = 200,
+        reorder_window: int = 1024,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.intake = intake
         self.host, self.port = parse_broker(broker)
         self.group = group
         self.batch = batch
+        self.reorder_window = reorder_window
         self.stats = MqttStats()
         self._sleep = sleep
         self._queue: queue.Queue[_Message | None] = queue.Queue()
@@ -190,7 +195,13 @@ class MqttIngest:
         delay = 0.5
         while True:
             try:
-                verdicts = self.intake.submit(entities, sent_by=senders) if entities else []
+                verdicts = (
+                    self.intake.submit(
+                        entities, sent_by=senders, reorder_window=self.reorder_window
+                    )
+                    if entities
+                    else []
+                )
                 break
             except (StorageError, UnavailableError) as exc:
                 # Nothing was acknowledged; hold the messages and try again until storage is back.

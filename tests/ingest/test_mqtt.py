@@ -1,0 +1,182 @@
+"""MQTT ingest against the real Mosquitto at OMBUD_TEST_MQTT_URL: QoS 1, shared subscriptions,
+idempotent redelivery, refusals acknowledged and logged."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from ombud.config import Settings
+from ombud.deployment import init_deployment
+from ombud.ingest.intake import Intake, open_intake
+from ombud.ingest.mqtt import MqttIngest, parse_broker, topic_for
+from ombud.ingest.sensors import SimulatedSensor, make_fleet
+
+
+def broker_url() -> str:
+    url = os.environ.get("OMBUD_TEST_MQTT_URL")
+    if not url:
+        pytest.skip("OMBUD_TEST_MQTT_URL is not set (.ci/run sets it): no MQTT test")
+    return url
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def deployment(tmp_path: Path, database_url: str = "") -> tuple[Intake, list[SimulatedSensor]]:
+    data_dir = tmp_path / "city"
+    init_deployment(data_dir, "mqtt.example/log", database_url=database_url)
+    intake = open_intake(Settings.load(data_dir), clock=now)
+    fleet = list(make_fleet(5, random.Random(7), clock=now, prefix=f"m{secrets.token_hex(3)}"))
+    for sensor in fleet:
+        intake.registry.add(sensor.device)
+    return intake, fleet
+
+
+class Publisher:
+    """A device-side MQTT client publishing with QoS 1 on a persistent session."""
+
+    def __init__(self, url: str) -> None:
+        host, port = parse_broker(url)
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=f"test-pub-{secrets.token_hex(4)}",
+            clean_session=False,
+        )
+        self.client.max_queued_messages_set(0)  # unbounded: queue while the broker is away
+        self.client.reconnect_delay_set(min_delay=1, max_delay=2)
+        self.client.connect(host, port)
+        self.client.loop_start()
+        self.infos: list[mqtt.MQTTMessageInfo] = []
+
+    def publish(self, device_id: str, payload: bytes) -> None:
+        self.infos.append(self.client.publish(topic_for(device_id), payload, qos=1))
+
+    def wait_acknowledged(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        for info in self.infos:
+            info.wait_for_publish(max(0.1, deadline - time.monotonic()))
+            assert info.is_published(), "the broker never acknowledged a message"
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def worker_group() -> str:
+    return f"test{secrets.token_hex(4)}"
+
+
+@pytest.fixture
+def publisher() -> Iterator[Publisher]:
+    pub = Publisher(broker_url())
+    yield pub
+    pub.close()
+
+
+def test_observations_are_stored_once_and_refusals_acknowledged(
+    tmp_path: Path, publisher: Publisher, worker_group: str
+) -> None:
+    intake, fleet = deployment(tmp_path)
+    worker = MqttIngest(intake, broker_url(), group=worker_group)
+    worker.start()
+    try:
+        sent = []
+        for round_ in range(10):
+            for sensor in fleet:
+                entity = sensor.observe(now())
+                payload = json.dumps(entity).encode()
+                publisher.publish(sensor.device.id, payload)
+                sent.append((sensor.device.id, sensor.signer.counter))
+                if round_ == 3:  # QoS 1 may deliver twice: the very same message again
+                    publisher.publish(sensor.device.id, payload)
+        victim = fleet[0]
+        forged = fleet[1].observe(now())  # signed by device 1, sent on device 0's topic
+        publisher.publish(victim.device.id, json.dumps(forged).encode())
+        publisher.publish(victim.device.id, b'{"id": "urn:x:y", "LAeq": NaN}')
+        publisher.publish(victim.device.id, b"[" * 50 + b"]" * 50)
+        publisher.wait_acknowledged()
+        total = len(sent) + len(fleet) + 3
+        wait_for(lambda: worker.stats.received >= total, 30, "every message handled")
+    finally:
+        worker.stop()
+    stats = worker.stats
+    assert (stats.accepted, stats.duplicates, stats.refused) == (50, 5, 3)
+    assert intake.store.count() == 50
+    stored = {(o.device, o.counter) for o in intake.store}
+    assert stored == set(sent)
+    for device_id, counter in sent:
+        assert intake.store.observation(device_id, counter).ledger_index >= len(fleet)
+    intake.log.close()
+
+
+def test_a_shared_subscription_splits_the_load(
+    tmp_path: Path, publisher: Publisher, worker_group: str
+) -> None:
+    intake, fleet = deployment(tmp_path)
+    workers = [MqttIngest(intake, broker_url(), group=worker_group) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    try:
+        for _ in range(40):
+            for sensor in fleet:
+                publisher.publish(sensor.device.id, json.dumps(sensor.observe(now())).encode())
+        publisher.wait_acknowledged()
+        wait_for(lambda: sum(w.stats.received for w in workers) >= 200, 30, "all messages")
+    finally:
+        for worker in workers:
+            worker.stop()
+    assert all(w.stats.received > 0 for w in workers), "one worker got nothing"
+    assert sum(w.stats.accepted for w in workers) == 200
+    assert intake.store.count() == 200
+    intake.log.close()
+
+
+def test_an_unreachable_broker_is_a_clear_error(tmp_path: Path) -> None:
+    from ombud.errors import UnavailableError
+    from ombud.witness.local import free_port
+
+    intake, _ = deployment(tmp_path)
+    with pytest.raises(UnavailableError, match="cannot reach the broker"):
+        MqttIngest(intake, f"mqtt://127.0.0.1:{free_port()}").start(timeout=2)
+    intake.log.close()
+
+
+def test_messages_wait_for_a_worker_that_was_down(
+    tmp_path: Path, publisher: Publisher, worker_group: str
+) -> None:
+    """A persistent session: what arrives while the worker is stopped is delivered later."""
+    intake, fleet = deployment(tmp_path)
+    client_id = f"ombud-test-{secrets.token_hex(4)}"
+    first = MqttIngest(intake, broker_url(), group=worker_group, client_id=client_id)
+    first.start()
+    first.stop()
+    for sensor in fleet:
+        publisher.publish(sensor.device.id, json.dumps(sensor.observe(now())).encode())
+    publisher.wait_acknowledged()
+    second = MqttIngest(intake, broker_url(), group=worker_group, client_id=client_id)
+    second.start()
+    try:
+        wait_for(lambda: intake.store.count() == len(fleet), 30, "queued messages delivered")
+    finally:
+        second.stop()
+    intake.log.close()
