@@ -6,13 +6,13 @@ device's signature, counter and registration decide), and the topic's device id 
 device that signed. The topic convention is the FIWARE IoT Agent's, with a per-device
 signature where the IoT Agent has one shared API key per device group.
 
-Delivery: QoS 1 on a persistent session, with PUBACK sent only once the observation is
-committed (or refused for good) — so a crash or a database outage loses nothing the device was
-told was delivered: the broker redelivers what was not acknowledged. A shared subscription
-can hand one device's messages to two workers that store them out of order, so counters are
-checked with a reordering window (``ingest.mqtt_reorder_window``): a counter below the
-device's highest is accepted once if it was never seen, and refused as a replay otherwise.
-QoS 1 redelivers what *was* stored too (a PUBACK lost on the way); the device counter makes that idempotent (a
+Delivery: QoS 1 on a persistent session, with PUBACK sent only once the observation is committed
+(or refused for good) — so a crash or a database outage loses nothing the device was told was
+delivered: the broker redelivers what was not acknowledged. A shared subscription can hand one
+device's messages to two workers that store them out of order, so counters are checked with a
+reordering window (``ingest.mqtt_reorder_window``): a counter below the device's highest is
+accepted once if it was never seen, and refused as a replay otherwise. QoS 1 redelivers what
+*was* stored too (a PUBACK lost on the way); the device counter makes that idempotent (a
 ``Duplicate`` verdict, acknowledged, stored once). Several workers share the load through an
 MQTT shared subscription (``$share/<group>/ombud/v1/+/attrs``): each message goes to one of
 them. Messages are handled in arrival order in small batches, and acknowledged in that order.
