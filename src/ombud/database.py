@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ombud.errors import ConfigError, StorageError
+from ombud.errors import ConfigError, MalformedError, StorageError
 from ombud.storage import connect, write_transaction
 
 __all__ = ["Database", "PostgresDatabase", "SqliteDatabase", "Tx", "open_database", "redact"]
@@ -249,6 +249,8 @@ class PostgresDatabase(Database):
 
         try:
             yield
+        except psycopg.DataError as exc:  # a value the column cannot hold: bad input, not an outage
+            raise MalformedError(f"the database refused a value: {exc}") from exc
         except psycopg.Error as exc:
             if isinstance(exc, psycopg.OperationalError):
                 self._drop()  # the server went away; reconnect on the next call

@@ -262,3 +262,23 @@ def test_a_failed_record_step_writes_nothing_and_a_retry_succeeds(
     assert isinstance(verdict, Accepted) and verdict.ledger_index == size
     assert city.registry.get(sensor.device.id).last_counter == 2
     assert Event.from_bytes(city.log.entry(size)).body["counter"] == 2
+
+
+def test_the_same_observation_twice_in_one_batch_is_accepted_once(city: City) -> None:
+    entity = city.sensors[0].observe(NOW)
+    first, second = city.submit(entity, copy.deepcopy(entity))
+    assert isinstance(first, Accepted)
+    assert second == Duplicate(entity["id"], city.sensors[0].device.id, 1)
+    assert city.store.count() == 1 and city.log.size == first.ledger_index + 1
+
+
+@pytest.mark.parametrize("bad_id", ["urn:ngsi-ld:NoiseLevelObserved:pole 12", "urn:ngsi-ld:x:\0"])
+def test_an_entity_id_that_is_not_a_uri_is_refused(city: City, bad_id: str) -> None:
+    sensor = city.sensors[0]
+    d = sensor.device
+    entity = sensor.signer.sign(
+        {**reading(NOISE, d.id, d.district, NOW, random.Random(1)), "id": bad_id}
+    )
+    (verdict,) = city.submit(entity)
+    refused_with(verdict, MalformedError)
+    assert city.store.count() == 0

@@ -26,9 +26,9 @@ from ombud.ingest.models import MODELS
 from ombud.integrity.multikey import DidKey
 from ombud.ledger.log import Log
 
-__all__ = ["Device", "DeviceRegistry", "DeviceStatus", "RegisteredDevice"]
+__all__ = ["DEVICE_ID", "Device", "DeviceRegistry", "DeviceStatus", "RegisteredDevice"]
 
-_DEVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+DEVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 _AREA = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
@@ -51,7 +51,7 @@ class Device:
     status: DeviceStatus = DeviceStatus.ACTIVE
 
     def __post_init__(self) -> None:
-        if not _DEVICE_ID.fullmatch(self.id):
+        if not DEVICE_ID.fullmatch(self.id):
             raise MalformedError(
                 f"device id {self.id[:40]!r} must be 1-128 letters, digits and . _ : -"
             )
@@ -209,6 +209,8 @@ class DeviceRegistry:
         return self.get(device_id)
 
     def get(self, device_id: str) -> RegisteredDevice:
+        if not DEVICE_ID.fullmatch(device_id):
+            raise NotFoundError(f"no device {device_id[:40]!r} is registered")
         rows = self.db.read(f"SELECT {_COLUMNS} FROM devices WHERE id = ?", (device_id,))
         if not rows:
             raise NotFoundError(f"no device {device_id!r} is registered")

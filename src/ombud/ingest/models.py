@@ -22,6 +22,7 @@ import gzip
 import importlib.util
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,7 +32,7 @@ from typing import Any
 
 from ombud.errors import ConfigError, MalformedError
 
-__all__ = ["MODELS", "AttributeSpec", "ModelSpec", "load_models"]
+__all__ = ["ENTITY_ID", "MODELS", "AttributeSpec", "ModelSpec", "load_models"]
 
 MODELS = (
     "AirQualityObserved",
@@ -40,6 +41,9 @@ MODELS = (
     "ParkingSpot",
     "OnStreetParking",
 )
+ENTITY_ID = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\x00-\x20\x7f-\x9f\s<>\"{}|\\^`]{1,255}")
+"""An entity id: an absolute URI (RFC 3986 scheme, then no spaces, controls or characters a URI
+never holds), at most 256 characters after the scheme, as NGSI-LD §4.5.1 requires."""
 NGSI_TYPES = frozenset({"Property", "GeoProperty", "Relationship"})
 _GEOMETRIES = frozenset(
     {"Point", "LineString", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon"}
@@ -133,8 +137,11 @@ class ModelSpec:
         if not isinstance(entity, Mapping):
             raise MalformedError("an entity is a JSON object")
         entity_id = entity.get("id")
-        if not isinstance(entity_id, str) or ":" not in entity_id:
-            raise MalformedError("entity id must be a URI, e.g. urn:ngsi-ld:<type>:<id>")
+        if not isinstance(entity_id, str) or not ENTITY_ID.fullmatch(entity_id):
+            raise MalformedError(
+                "entity id must be a URI without spaces or control characters, "
+                "e.g. urn:ngsi-ld:<type>:<id>"
+            )
         if entity.get("type") != self.name:
             raise MalformedError(f"entity type must be {self.name!r}")
         missing = [name for name in self.required if name not in entity]

@@ -35,8 +35,14 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from ombud.canonical import parse_json
-from ombud.errors import ConfigError, MalformedError, StorageError, UnavailableError
-from ombud.ingest.intake import Accepted, Duplicate, Intake, Refused
+from ombud.errors import (
+    ConfigError,
+    MalformedError,
+    OmbudError,
+    StorageError,
+    UnavailableError,
+)
+from ombud.ingest.intake import Accepted, Duplicate, Intake, Refused, Verdict
 
 __all__ = ["TOPIC_FILTER", "MqttIngest", "MqttStats", "parse_broker", "topic_for"]
 
@@ -192,25 +198,10 @@ class MqttIngest:
             entities += items
             senders += [message.topic.split("/")[2]] * len(items)
             owners += [position] * len(items)
-        delay = 0.5
-        while True:
-            try:
-                verdicts = (
-                    self.intake.submit(
-                        entities, sent_by=senders, reorder_window=self.reorder_window
-                    )
-                    if entities
-                    else []
-                )
-                break
-            except (StorageError, UnavailableError) as exc:
-                # Nothing was acknowledged; hold the messages and try again until storage is back.
-                self.stats.retries += 1
-                logger.warning("storage unavailable, retrying in %.1f s: %s", delay, exc)
-                if self._stop.is_set():
-                    return  # unacknowledged: the broker redelivers them to the next worker
-                self._sleep(delay)
-                delay = min(delay * 2, 5.0)
+        try:
+            verdicts = self._submit(entities, senders)
+        except (StorageError, UnavailableError):
+            return  # stopped during an outage: unacknowledged, so the broker redelivers them
         for verdict, position in zip(verdicts, owners, strict=True):
             if isinstance(verdict, Accepted):
                 self.stats.accepted += 1
@@ -227,6 +218,49 @@ class MqttIngest:
         for message in messages:
             if message.qos > 0:
                 self.client.ack(message.mid, message.qos)
+
+    def _submit(self, entities: list[object], senders: list[str]) -> list[Verdict]:
+        """Verdicts for a batch. Storage outages are retried until storage is back (nothing is
+        acknowledged meanwhile); anything else that fails a whole batch — a value the database
+        refuses, a bug — is narrowed down entity by entity, so one poison message neither blocks
+        the queue nor takes good messages with it."""
+        if not entities:
+            return []
+        try:
+            return self._retrying(lambda: self.intake.submit(
+                entities, sent_by=senders, reorder_window=self.reorder_window
+            ))  # fmt: skip
+        except (StorageError, UnavailableError):
+            raise
+        except Exception:
+            if len(entities) == 1:
+                raise
+        verdicts: list[Verdict] = []
+        for entity, sender in zip(entities, senders, strict=True):
+            try:
+                verdicts += self._submit([entity], [sender])
+            except (StorageError, UnavailableError):
+                raise
+            except OmbudError as exc:
+                verdicts.append(Refused(None, exc))
+            except Exception as exc:
+                logger.exception("an observation could not be handled")
+                verdicts.append(Refused(None, MalformedError(f"it could not be handled: {exc}")))
+        return verdicts
+
+    def _retrying(self, submit: Callable[[], list[Verdict]]) -> list[Verdict]:
+        delay = 0.5
+        while True:
+            try:
+                return submit()
+            except (StorageError, UnavailableError) as exc:
+                # Nothing was acknowledged; hold the messages and retry until storage is back.
+                self.stats.retries += 1
+                logger.warning("storage unavailable, retrying in %.1f s: %s", delay, exc)
+                if self._stop.is_set():
+                    raise
+                self._sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     def _decode(self, message: _Message) -> list[object]:
         match = _TOPIC.fullmatch(message.topic)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -44,6 +44,7 @@ from ombud.errors import (
 )
 from ombud.events import format_time
 from ombud.ingest.intake import Accepted, Duplicate, Intake, Refused, Verdict
+from ombud.ingest.models import ENTITY_ID
 from ombud.ingest.timeseries import ObservationStore, StoredObservation
 
 __all__ = ["CORE_CONTEXT", "ERRORS", "create_router", "problem_details", "problem_response"]
@@ -56,7 +57,6 @@ JSON_LD = "application/ld+json"
 MAX_DEPTH = 16
 """JSON nesting allowed in a request body; Smart Data Model entities need six at most."""
 MAX_LIMIT = 1000
-_ENTITY_ID = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"{}|\\^`]{1,255}")
 
 
 # --- problem details ---------------------------------------------------------------------------
@@ -221,7 +221,7 @@ def _json_response(body: Any, accept: str, status: int, context: str) -> Respons
 
 
 def _check_entity_id(entity_id: str) -> None:
-    if not _ENTITY_ID.fullmatch(entity_id):
+    if not ENTITY_ID.fullmatch(entity_id):
         raise _bad(f"{entity_id[:80]!r} is not an entity id (a URI such as urn:ngsi-ld:…)")
 
 
@@ -301,7 +301,10 @@ def _time(value: str | None, name: str) -> datetime:
         raise _bad(f"{name} {value[:40]!r} is not a date-time") from None
     if at.tzinfo is None:
         raise _bad(f"{name} must carry a time zone (e.g. Z)")
-    return at
+    try:
+        return at.astimezone(UTC)
+    except OverflowError:
+        raise _bad(f"{name} {value[:40]!r} is outside the years 1 to 9999 in UTC") from None
 
 
 def _temporal(entity_id: str, observations: list[StoredObservation]) -> dict[str, Any]:
@@ -510,6 +513,6 @@ def create_router(
 def _int_param(value: str | None, name: str, default: int, low: int, high: int) -> int:
     if value is None:
         return default
-    if not value.isdigit() or not low <= int(value) <= high:
+    if not (value.isascii() and value.isdigit()) or not low <= int(value) <= high:
         raise _bad(f"{name} must be an integer from {low} to {high}")
     return int(value)

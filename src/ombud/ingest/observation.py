@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ombud.canonical import canonical_json
@@ -25,6 +25,9 @@ from ombud.integrity.multikey import DidKey
 
 __all__ = ["MAX_CLOCK_SKEW", "Observation", "check_counter", "check_observation"]
 
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+"""Signing times before this are refused: no sensor of ombud's signed anything earlier, and a
+time near year 1 cannot even be converted to UTC."""
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 """How far in the future a proof's ``created`` may be, for devices with drifting clocks."""
 _COUNTER = re.compile(r"0|[1-9][0-9]{0,18}")
@@ -80,6 +83,10 @@ def check_observation(
         )
     unsigned = {k: v for k, v in entity.items() if k != "proof"}
     models[device.model].validate(unsigned)
+    if proof.created < EARLIEST:
+        raise MalformedError(
+            f"the proof was created at {proof.created.isoformat()}, before {EARLIEST.year}"
+        )
     if proof.created > now + max_skew:
         raise MalformedError(
             f"the proof was created at {proof.created.isoformat()}, in the future "

@@ -18,6 +18,8 @@ from typing import Any
 from ombud.canonical import parse_json
 from ombud.database import Database, Tx
 from ombud.errors import NotFoundError
+from ombud.ingest.devices import DEVICE_ID
+from ombud.ingest.models import ENTITY_ID
 
 __all__ = ["ObservationStore", "StoredObservation", "to_micros"]
 
@@ -135,6 +137,8 @@ class ObservationStore:
     # --- reading -------------------------------------------------------------------------------
 
     def observation(self, device: str, counter: int) -> StoredObservation:
+        if not DEVICE_ID.fullmatch(device):
+            raise NotFoundError(f"no device {device[:40]!r} is registered")
         rows = self.db.read(
             f"SELECT {_OBSERVATION} FROM observations WHERE device = ? AND counter = ?",
             (device, counter),
@@ -144,6 +148,8 @@ class ObservationStore:
         return _observation(rows[0])
 
     def latest(self, entity_id: str) -> StoredObservation:
+        if not ENTITY_ID.fullmatch(entity_id):
+            raise NotFoundError(f"entity {entity_id[:80]!r} does not exist")
         rows = self.db.read(
             f"SELECT {_OBSERVATION} FROM observations o WHERE (device, counter) = "
             "(SELECT device, counter FROM entities WHERE id = ?)",

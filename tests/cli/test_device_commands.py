@@ -1,0 +1,241 @@
+"""The device and token commands as scripts see them, and a signed observation through `serve`."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import stat
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ombud.ingest.sensors import reading
+from ombud.ingest.signer import DeviceSigner, read_device_key
+from ombud.witness.local import free_port
+
+from ..conftest import ombud
+
+DID_KEY = re.compile(r"did:key:z6Mk[1-9A-HJ-NP-Za-km-z]{44}")
+TOKEN = re.compile(r"ombud_[0-9a-f]{12}_[A-Za-z0-9_-]{43}")
+NOISE = "NoiseLevelObserved"
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    """Exit status 2 with one ``ombud: …`` line on stderr and no traceback."""
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ombud: "), result.stderr
+    return lines[0]
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    directory = tmp_path / "city"
+    result = ombud("init", "--data-dir", directory, "--origin", "cli.example/city")
+    assert result.returncode == 0, result.stderr
+    assert f"initialised {directory}" in result.stdout
+    return directory
+
+
+@pytest.fixture
+def device_key(tmp_path: Path) -> tuple[Path, str]:
+    path = tmp_path / "noise-1.key"
+    result = ombud("device", "keygen", "--out", path)
+    assert result.returncode == 0, result.stderr
+    return path, result.stdout.strip()
+
+
+def add(
+    data_dir: Path, did: str, device_id: str = "noise-1", model: str = NOISE
+) -> subprocess.CompletedProcess[str]:
+    return ombud("device", "add", "--data-dir", data_dir, "--id", device_id, "--type", model,
+                 "--key", did, "--district", "D7")  # fmt: skip
+
+
+def listed(data_dir: Path) -> list[dict[str, object]]:
+    result = ombud("device", "list", "--data-dir", data_dir, "--json")
+    assert result.returncode == 0, result.stderr
+    devices: list[dict[str, object]] = json.loads(result.stdout)
+    return devices
+
+
+def test_keygen_prints_the_did_key_and_keeps_the_secret_private(
+    tmp_path: Path, device_key: tuple[Path, str]
+) -> None:
+    path, did = device_key
+    assert DID_KEY.fullmatch(did), did
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    secret = path.read_text().strip()
+    assert secret not in did
+    signer = DeviceSigner(read_device_key(path))
+    assert signer.did.did == did
+    again = ombud("device", "keygen", "--out", path)
+    assert "already exists" in one_line_error(again)
+    assert path.read_text().strip() == secret
+
+
+def test_device_add_and_list(data_dir: Path, device_key: tuple[Path, str]) -> None:
+    _, did = device_key
+    result = add(data_dir, did)
+    assert result.returncode == 0, result.stderr
+    assert "registered device noise-1" in result.stdout
+    assert "device.registered at ledger index 0" in result.stdout
+    (device,) = listed(data_dir)
+    assert device == {
+        "id": "noise-1",
+        "type": NOISE,
+        "key": did,
+        "district": "D7",
+        "owner": "city",
+        "status": "active",
+        "registeredIndex": 0,
+        "revokedIndex": None,
+        "lastCounter": None,
+    }
+    table = ombud("device", "list", "--data-dir", data_dir)
+    assert table.returncode == 0 and "noise-1" in table.stdout and "active" in table.stdout
+
+
+def test_adding_a_device_again_is_a_one_line_error(
+    data_dir: Path, device_key: tuple[Path, str]
+) -> None:
+    _, did = device_key
+    assert add(data_dir, did).returncode == 0
+    assert "already registered" in one_line_error(add(data_dir, did))
+    assert "already registered" in one_line_error(add(data_dir, did, device_id="noise-2"))
+    assert [d["id"] for d in listed(data_dir)] == ["noise-1"]
+
+
+def test_a_bad_type_names_the_allowed_ones(data_dir: Path, device_key: tuple[Path, str]) -> None:
+    _, did = device_key
+    line = one_line_error(add(data_dir, did, model="WeatherObserved"))
+    for model in (NOISE, "AirQualityObserved", "TrafficFlowObserved", "ParkingSpot"):
+        assert model in line
+    assert listed(data_dir) == []
+
+
+def test_bad_keys_and_addresses_are_one_line_errors(
+    data_dir: Path, device_key: tuple[Path, str]
+) -> None:
+    _, did = device_key
+    one_line_error(add(data_dir, "did:key:z6MkNotAKey"))
+    result = ombud("device", "add", "--data-dir", data_dir, "--id", "noise-1", "--type", NOISE,
+                   "--key", did, "--district", "12 Main Street, Apt 4")  # fmt: skip
+    assert "address" in one_line_error(result)
+    assert listed(data_dir) == []
+
+
+def test_device_commands_refuse_a_directory_that_is_not_a_deployment(
+    tmp_path: Path, device_key: tuple[Path, str]
+) -> None:
+    _, did = device_key
+    assert "ombud init" in one_line_error(add(tmp_path / "nowhere", did))
+
+
+def test_device_revoke(data_dir: Path, device_key: tuple[Path, str]) -> None:
+    _, did = device_key
+    assert add(data_dir, did).returncode == 0
+    result = ombud(
+        "device", "revoke", "--data-dir", data_dir, "--id", "noise-1", "--reason", "broken"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "device.revoked at ledger index 1" in result.stdout
+    (device,) = listed(data_dir)
+    assert device["status"] == "revoked" and device["revokedIndex"] == 1
+    again = ombud("device", "revoke", "--data-dir", data_dir, "--id", "noise-1", "--reason", "x")
+    assert "already revoked" in one_line_error(again)
+    ghost = ombud("device", "revoke", "--data-dir", data_dir, "--id", "ghost", "--reason", "x")
+    assert "ghost" in one_line_error(ghost)
+
+
+def test_token_create_prints_only_the_token(data_dir: Path) -> None:
+    result = ombud("token", "create", "--data-dir", data_dir, "--scope", "devices:write")
+    assert result.returncode == 0, result.stderr
+    assert TOKEN.fullmatch(result.stdout.rstrip("\n")), result.stdout
+    assert result.stdout.count("\n") == 1
+    token = result.stdout.strip()
+    token_id = token.split("_")[1]
+    assert "shown once" in result.stderr and token not in result.stderr
+    listing = ombud("token", "list", "--data-dir", data_dir)
+    assert listing.returncode == 0 and token_id in listing.stdout
+    assert token.split("_")[2] not in listing.stdout
+    two = ombud("token", "create", "--data-dir", data_dir, "--scope", "devices:read",
+                "--scope", "devices:write", "--note", "ops")  # fmt: skip
+    assert two.returncode == 0 and TOKEN.fullmatch(two.stdout.strip())
+    revoke = ombud("token", "revoke", "--data-dir", data_dir, token_id)
+    assert revoke.returncode == 0 and token_id in revoke.stdout
+
+
+def test_token_create_with_an_unknown_scope_exits_2(data_dir: Path) -> None:
+    result = ombud("token", "create", "--data-dir", data_dir, "--scope", "nonsense")
+    assert "nonsense" in one_line_error(result)
+    assert result.stdout == ""
+    listing = ombud("token", "list", "--data-dir", data_dir)
+    assert listing.returncode == 0 and "devices:" not in listing.stdout
+
+
+def test_a_signed_observation_through_serve(
+    data_dir: Path, device_key: tuple[Path, str], tmp_path: Path
+) -> None:
+    key_file, did = device_key
+    assert add(data_dir, did).returncode == 0
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_file = tmp_path / "serve.log"
+    with log_file.open("wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "ombud", "serve", "--data-dir", str(data_dir),
+             "--listen", f"127.0.0.1:{port}"],
+            stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20  # the server compiles the Smart Data Models at start
+        while True:
+            try:
+                httpx.get(url + "/checkpoint", timeout=2)
+                break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None, log_file.read_text()
+            assert time.monotonic() < deadline, log_file.read_text()
+            time.sleep(0.2)
+
+        signer = DeviceSigner(read_device_key(key_file))
+        entity = signer.sign(reading(NOISE, "noise-1", "D7", datetime.now(UTC), random.Random(1)))
+        response = httpx.post(
+            url + "/ngsi-ld/v1/entities",
+            content=json.dumps(entity),
+            headers={"Content-Type": "application/json"},
+            timeout=10,
+        )
+        assert response.status_code == 201, response.text
+        assert response.headers["location"] == f"/ngsi-ld/v1/entities/{entity['id']}"
+        got = httpx.get(url + response.headers["location"], timeout=10)
+        assert got.status_code == 200, got.text
+        assert got.json()["LAeq"] == entity["LAeq"]
+        assert got.json() == entity
+        replay = httpx.post(
+            url + "/ngsi-ld/v1/entities",
+            content=json.dumps(entity),
+            headers={"Content-Type": "application/json"},
+            timeout=10,
+        )
+        assert replay.status_code == 409
+        observation = httpx.get(url + "/observations/noise-1/1", timeout=10).json()
+        assert observation["ledgerIndex"] == 1 and observation["entity"] == entity
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    devices = listed(data_dir)
+    assert devices[0]["lastCounter"] == 1
