@@ -272,14 +272,25 @@ def ingest_mqtt(
     group: Annotated[
         str, typer.Option(help="Shared-subscription group: workers of one group share messages.")
     ] = "ombud",
+    exclusive: Annotated[
+        bool,
+        typer.Option(
+            help="One worker, an ordinary (unshared) subscription: survives broker restarts "
+            "that drop shared subscriptions (Mosquitto 2.0)."
+        ),
+    ] = False,
     client_id: Annotated[
-        str | None, typer.Option(help="MQTT client id (keep it across restarts).")
+        str | None,
+        typer.Option(
+            help="MQTT client id: its persistent session keeps what arrives while it is down. "
+            "Default: derived from host, database and group; give each further worker its own."
+        ),
     ] = None,
 ) -> None:
     """Ingest signed observations from ombud/v1/<device_id>/attrs (QoS 1, shared)."""
     from ombud.cli.ingest import run_ingest_mqtt
 
-    run_ingest_mqtt(data_dir, broker, group, client_id)
+    run_ingest_mqtt(data_dir, broker, None if exclusive else group, client_id)
 
 
 @simulate_app.command("sensors")

@@ -141,7 +141,7 @@ def run_token_revoke(data_dir: Path, token_id: str) -> None:
     typer.echo(f"revoked token {token_id}")
 
 
-def run_ingest_mqtt(data_dir: Path, broker: str, group: str, client_id: str | None) -> None:
+def run_ingest_mqtt(data_dir: Path, broker: str, group: str | None, client_id: str | None) -> None:
     from ombud.ingest.mqtt import MqttIngest
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")

@@ -16,18 +16,32 @@ accepted once if it was never seen, and refused as a replay otherwise. QoS 1 red
 ``Duplicate`` verdict, acknowledged, stored once). Several workers share the load through an
 MQTT shared subscription (``$share/<group>/ombud/v1/+/attrs``): each message goes to one of
 them. Messages are handled in arrival order in small batches, and acknowledged in that order.
+
+A persistent session belongs to a client id, and a session left behind keeps its place in the
+shared group: the broker goes on handing it every n-th message, queued for a worker that never
+returns. So the default client id is stable — derived from the host, the database and the group
+— and a restarted worker resumes its own session; run further workers with their own stable
+``--client-id``. ``stop(forget_session=True)`` removes a session for good.
+
+Broker restarts: Mosquitto (checked with 2.0.11) restores a persistent session after a restart
+but not its *shared* subscriptions, so what devices publish between the broker's return and the
+workers' re-subscribing matches no subscription and is dropped — after the broker acknowledged
+it to the device. A single worker can subscribe without sharing (``group=None``, ``ombud ingest
+mqtt --exclusive``): its ordinary subscription is restored with the session, and nothing the
+broker acknowledged is lost across a restart (tests/ingest/test_restarts.py shows both).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import queue
 import re
+import socket
 import threading
 import time
 import urllib.parse
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,7 +58,14 @@ from ombud.errors import (
 )
 from ombud.ingest.intake import Accepted, Duplicate, Intake, Refused, Verdict
 
-__all__ = ["TOPIC_FILTER", "MqttIngest", "MqttStats", "parse_broker", "topic_for"]
+__all__ = [
+    "TOPIC_FILTER",
+    "MqttIngest",
+    "MqttStats",
+    "default_client_id",
+    "parse_broker",
+    "topic_for",
+]
 
 logger = logging.getLogger("ombud.ingest.mqtt")
 
@@ -52,6 +73,12 @@ TOPIC_FILTER = "ombud/v1/+/attrs"
 _TOPIC = re.compile(r"ombud/v1/([^/]+)/attrs")
 MAX_PAYLOAD = 1 << 20
 MAX_DEPTH = 16
+
+
+def default_client_id(database: str, group: str | None) -> str:
+    """A client id stable across restarts of the same worker (host, database, group)."""
+    seed = "\n".join((socket.gethostname(), database, group or "")).encode()
+    return f"ombud-ingest-{hashlib.sha256(seed).hexdigest()[:16]}"
 
 
 def topic_for(device_id: str) -> str:
@@ -96,7 +123,7 @@ class MqttIngest:
         intake: Intake,
         broker: str,
         *,
-        group: str = "ombud",
+        group: str | None = "ombud",
         client_id: str | None = None,
         batch: int = 200,
         reorder_window: int = 1024,
@@ -105,6 +132,7 @@ class MqttIngest:
         self.intake = intake
         self.host, self.port = parse_broker(broker)
         self.group = group
+        self.topic_filter = TOPIC_FILTER if group is None else f"$share/{group}/{TOPIC_FILTER}"
         self.batch = batch
         self.reorder_window = reorder_window
         self.stats = MqttStats()
@@ -113,15 +141,17 @@ class MqttIngest:
         self._stop = threading.Event()
         self._subscribed = threading.Event()
         self._worker = threading.Thread(target=self._run, name="ombud-mqtt-ingest", daemon=True)
+        self.client_id = client_id or default_client_id(intake.log.store.db.name, group)
         self.client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
-            client_id=client_id or f"ombud-ingest-{uuid.uuid4().hex[:12]}",
+            client_id=self.client_id,
             clean_session=False,  # a persistent session: unacknowledged messages wait for us
             manual_ack=True,
         )
         self.client.max_inflight_messages_set(1000)
         self.client.reconnect_delay_set(min_delay=1, max_delay=10)
         self.client.on_connect = self._on_connect
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
 
     # --- paho callbacks (network thread) --------------------------------------------------------
@@ -132,11 +162,19 @@ class MqttIngest:
         if reason.is_failure:
             logger.error("broker %s:%d refused the connection: %s", self.host, self.port, reason)
             return
-        client.subscribe(f"$share/{self.group}/{TOPIC_FILTER}", qos=1)
+        client.subscribe(self.topic_filter, qos=1)
+
+    def _on_subscribe(
+        self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, props: Any
+    ) -> None:
+        if any(r.is_failure for r in reasons):
+            logger.error("the broker refused the subscription: %s", reasons)
+            return
         self._subscribed.set()
         logger.info(
-            "subscribed to $share/%s/%s on %s:%d", self.group, TOPIC_FILTER, self.host, self.port
-        )
+            "subscribed to %s on %s:%d as %s",
+            self.topic_filter, self.host, self.port, self.client_id,
+        )  # fmt: skip
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         self._queue.put(_Message(message.mid, message.qos, message.topic, message.payload))
@@ -157,8 +195,13 @@ class MqttIngest:
             self.stop()
             raise UnavailableError(f"no subscription on {self.host}:{self.port} after {timeout} s")
 
-    def stop(self) -> None:
-        """Finish the messages in hand, then disconnect (unhandled ones stay with the broker)."""
+    def stop(self, *, forget_session: bool = False) -> None:
+        """Finish the messages in hand, then disconnect (unhandled ones stay with the broker).
+
+        ``forget_session`` then ends the persistent session too: the broker drops this
+        worker's place in the group and anything queued for it (only for workers retired for
+        good).
+        """
         self._stop.set()
         self._queue.put(None)
         if self._worker.is_alive():
@@ -166,6 +209,14 @@ class MqttIngest:
         with contextlib.suppress(Exception):
             self.client.disconnect()
         self.client.loop_stop()
+        if forget_session:
+            cleaner = mqtt.Client(
+                mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=True
+            )
+            with contextlib.suppress(OSError):
+                cleaner.connect(self.host, self.port)
+                cleaner.loop(1.0)
+                cleaner.disconnect()
 
     def _run(self) -> None:
         while not self._stop.is_set():
