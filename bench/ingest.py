@@ -47,6 +47,8 @@ from ombud.witness.local import free_port
 ROOT = Path(__file__).resolve().parent
 WORK = ROOT / "work" / "ingest"
 RESULTS = ROOT / "results"
+WINDOW = 800
+"""MQTT observations published but not yet stored, at most (below Mosquitto's queue limit)."""
 
 
 def now() -> datetime:
@@ -209,26 +211,20 @@ def bench_mqtt(
 
     data_dir = deployment("mqtt", "", fleet)
     group = f"bench{secrets.token_hex(3)}"
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ombud",
-            "ingest",
-            "mqtt",
-            "--data-dir",
-            str(data_dir),
-            "--broker",
-            broker,
-            "--group",
-            group,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    command = [sys.executable, "-m", "ombud", "ingest", "mqtt", "--data-dir", str(data_dir),
+               "--broker", broker, "--group", group, "--client-id", group]  # fmt: skip
+    worker = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     db = open_database(data_dir / LOG_DB)
+    log: list[str] = []
     try:
-        time.sleep(4)  # models load, then it subscribes
+        assert worker.stderr is not None
+        for line in worker.stderr:  # what is sent before it subscribes would go nowhere
+            log.append(line)
+            if "subscribed" in line:
+                break
+        else:
+            raise RuntimeError("the MQTT worker exited before subscribing: " + "".join(log))
+        threading.Thread(target=lambda: log.extend(worker.stderr or ()), daemon=True).start()
         host, port = parse_broker(broker)
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{group}-pub")
         client.max_inflight_messages_set(1000)
@@ -241,13 +237,28 @@ def bench_mqtt(
             for round_ in zip(*streams, strict=True)
             for s, obs in zip(fleet, round_, strict=True)
         ]
+        # Mosquitto queues at most max_queued_messages (1000 by default) for a subscriber and
+        # drops the rest, so publishers are paced: at most WINDOW observations not yet stored.
         started = time.perf_counter()
-        for topic, payload in messages:
-            client.publish(topic, payload, qos=1)
-        deadline = time.monotonic() + 300
-        while db.read("SELECT count(*) FROM observations")[0][0] < total:
+        deadline = time.monotonic() + 120
+
+        def stored() -> int:
+            return int(db.read("SELECT count(*) FROM observations")[0][0])
+
+        for start in range(0, total, WINDOW // 2):
+            while start - stored() > WINDOW // 2:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"MQTT ingest stalled at {stored()} of {total}")
+                time.sleep(0.005)
+            for topic, payload in messages[start : start + WINDOW // 2]:
+                client.publish(topic, payload, qos=1)
+        while stored() < total:
             if time.monotonic() > deadline or worker.poll() is not None:
-                raise RuntimeError("MQTT ingest did not store every observation")
+                stored = db.read("SELECT count(*) FROM observations")[0][0]
+                raise RuntimeError(
+                    f"MQTT ingest stored {stored} of {total} (worker exit code {worker.poll()}): "
+                    + "".join(log[-5:])
+                )
             time.sleep(0.02)
         elapsed = time.perf_counter() - started
         client.disconnect()
@@ -257,6 +268,19 @@ def bench_mqtt(
         db.close()
         worker.terminate()
         worker.wait(30)
+        forget_session(broker, group)
+
+
+def forget_session(broker: str, client_id: str) -> None:
+    """Remove the worker's persistent session, so no stale member stays in its group."""
+    import paho.mqtt.client as mqtt
+
+    from ombud.ingest.mqtt import parse_broker
+
+    cleaner = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+    cleaner.connect(*parse_broker(broker))
+    cleaner.loop(1.0)
+    cleaner.disconnect()
 
 
 def median_of(repeats: int, run: Callable[[], float]) -> tuple[float, list[float]]:
