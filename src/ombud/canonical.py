@@ -27,11 +27,13 @@ __all__ = ["canonical_json", "parse_json"]
 
 
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in obj:
-            raise MalformedError(f"duplicate JSON member {key!r}")
-        obj[key] = value
+    obj = dict(pairs)
+    if len(obj) != len(pairs):  # the fast check; name the culprit only when there is one
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise MalformedError(f"duplicate JSON member {key!r}")
+            seen.add(key)
     return obj
 
 

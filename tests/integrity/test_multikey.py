@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ombud.errors import MalformedError
 from ombud.integrity.multikey import (
@@ -67,3 +69,12 @@ def test_base58btc_is_canonical() -> None:
     assert decode_base58btc(encode_base58btc(b"\x00\x00ab"), "x") == b"\x00\x00ab"
     with pytest.raises(MalformedError, match="start with 'z'"):
         decode_base58btc("", "x")
+
+
+@settings(max_examples=300)
+@given(st.binary(min_size=1, max_size=80))
+def test_base58_decoding_agrees_with_the_base58_package(data: bytes) -> None:
+    import base58
+
+    text = "z" + base58.b58encode(data).decode()
+    assert decode_base58btc(text, "x") == data == base58.b58decode(text[1:])

@@ -2,6 +2,9 @@
 
 Three independent witnesses (an ombudsman, a university, a newspaper) are started as real
 ``ombud witness serve`` processes on loopback and made the log's witness policy (quorum 2).
+Simulated sensors register through the admin API of a real ``ombud serve`` and send signed
+observations over NGSI-LD; tampered, replayed, unregistered and revoked ones are refused, and
+one reading is proven in a witnessed checkpoint (``ombud.cli.demo_sensors``).
 A simulated city's events are appended in durable batches; checkpoints are published as the log
 grows, each only once two witnesses cosigned it. The operator then tries to fork the log and is
 refused, leaving evidence anyone can check; the log is exported as a tlog-tiles tree, and an
@@ -26,6 +29,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ombud.cli._progress import progress_bar, stderr
+from ombud.cli.demo_sensors import sensor_act
 from ombud.config import SETTINGS_FILE, Settings, WitnessEndpoint, WitnessPolicy
 from ombud.deployment import init_deployment, set_witness_policy
 from ombud.errors import UnavailableError, VerificationError
@@ -92,6 +96,18 @@ def _demo(data_dir: Path, count: int, seed: int) -> None:
         init_deployment(data_dir, "demo.ombud.localhost/city")
         console.print(f"[bold]initialised[/] {data_dir}")
     witnesses = _start_witnesses(data_dir, console)
+    try:
+        sensor_rows = sensor_act(
+            data_dir,
+            seed,
+            [Verifier.from_vkey(w.vkey) for w in witnesses],
+            QUORUM,
+            lambda message: console.print(f"[bold]sensors[/] {message}"),
+        )
+    except BaseException:
+        for w in witnesses:
+            w.stop()
+        raise
     runner = asyncio.Runner()
     settings = Settings.load(data_dir)
     log = open_log(data_dir, settings)
@@ -186,6 +202,8 @@ def _demo(data_dir: Path, count: int, seed: int) -> None:
         f"{checkpoints}, each cosigned by ≥ {QUORUM} witnesses (publishing latency median "
         f"{statistics.median(latencies) * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms)",
     )
+    for name, text in sensor_rows:
+        table.add_row(name, text)
     table.add_row("latest checkpoint", f"size {cp.size:,}, cosigned by {cosigners}")
     table.add_row("fork attempt", fork_message)
     table.add_row("tiles exported", f"{exported.files:,} files in {timings['export']:.2f} s")

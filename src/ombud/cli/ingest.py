@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import signal
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,10 +21,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ombud.config import Settings
-from ombud.errors import ConfigError, OmbudError, UnavailableError
 from ombud.ingest.devices import Device, DeviceRegistry
 from ombud.ingest.intake import open_intake
-from ombud.ingest.sensors import SimulatedSensor, make_fleet
 from ombud.integrity.multikey import DidKey
 
 __all__ = [
@@ -173,73 +169,6 @@ def run_ingest_mqtt(data_dir: Path, broker: str, group: str | None, client_id: s
 # --- the simulator ---------------------------------------------------------------------------
 
 
-def _fleet(devices: int, seed: int) -> list[SimulatedSensor]:
-    fleet = list(make_fleet(devices, random.Random(seed), clock=_now))
-    # The counter starts from the clock (microseconds), so a restarted simulator's devices
-    # continue above what they sent before instead of replaying old counters.
-    start = time.time_ns() // 1000
-    for sensor in fleet:
-        sensor.signer.counter = start
-    return fleet
-
-
-def _register(
-    fleet: list[SimulatedSensor], data_dir: Path | None, admin: str | None, token: str | None
-) -> None:
-    if data_dir is not None:
-        registry, close = _registry(data_dir)
-        try:
-            for sensor in fleet:
-                try:
-                    registry.get(sensor.device.id)
-                except OmbudError:
-                    registry.add(sensor.device, actor="simulator")
-        finally:
-            close()
-    elif admin is not None:
-        import httpx
-
-        if token is None:
-            raise ConfigError("--admin-url needs --token (scope devices:write)")
-        headers = {"Authorization": f"Bearer {token}"}
-        with httpx.Client(base_url=admin, headers=headers, timeout=10) as client:
-            for sensor in fleet:
-                d = sensor.device
-                body = {
-                    "id": d.id,
-                    "type": d.model,
-                    "key": d.key.did,
-                    "district": d.district,
-                    "owner": d.owner,
-                }
-                r = client.post("/admin/devices", json=body)
-                if r.status_code not in (201, 409):
-                    raise UnavailableError(f"registering {d.id}: {r.status_code} {r.text[:200]}")
-
-
-def _observations(
-    fleet: list[SimulatedSensor], rate: float, count: int | None
-) -> Iterator[list[tuple[str, dict[str, object]]]]:
-    """Batches of signed observations, paced at ``rate`` per second in all (0: unpaced)."""
-    sent = 0
-    started = time.monotonic()
-    i = 0
-    while count is None or sent < count:
-        size = max(1, min(len(fleet), int(rate / 10) if rate else len(fleet)))
-        if count is not None:
-            size = min(size, count - sent)
-        now = _now()
-        sensors = [fleet[(i + k) % len(fleet)] for k in range(size)]
-        batch = [(sensor.device.id, sensor.observe(now)) for sensor in sensors]
-        i += size
-        sent += size
-        yield batch
-        if rate:
-            ahead = sent / rate - (time.monotonic() - started)
-            if ahead > 0:
-                time.sleep(ahead)
-
-
 def run_simulate(
     devices: int,
     rate: float,
@@ -250,60 +179,21 @@ def run_simulate(
     admin_url: str | None,
     token: str | None,
 ) -> None:
-    fleet = _fleet(devices, seed)
-    _register(fleet, data_dir, admin_url, token)
-    accepted = refused = 0
-    if target.startswith(("http://", "https://")):
-        import httpx
+    from ombud.ingest.simulation import make_simulated_fleet, register_fleet, send
 
-        url = target.rstrip("/") + "/ngsi-ld/v1/entityOperations/upsert"
-        with httpx.Client(timeout=30) as client:
-            for batch in _observations(fleet, rate, count):
-                r = client.post(
-                    url,
-                    content=json.dumps([entity for _, entity in batch]),
-                    headers={"Content-Type": "application/json"},
-                )
-                if r.status_code in (201, 204):
-                    accepted += len(batch)
-                elif r.status_code == 207:
-                    body = r.json()
-                    accepted += len(body["success"])
-                    refused += len(body["errors"])
-                    for error in body["errors"][:3]:
-                        print(
-                            f"refused {error['entityId']}: {error['error']['detail']}",
-                            file=sys.stderr,
-                        )
-                else:
-                    raise UnavailableError(f"{url} answered {r.status_code}: {r.text[:200]}")
-    elif target.startswith("mqtt://"):
-        import paho.mqtt.client as mqtt
-
-        from ombud.ingest.mqtt import parse_broker, topic_for
-
-        host, port = parse_broker(target)
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"ombud-sim-{seed}")
-        client.max_inflight_messages_set(200)
-        client.connect(host, port)
-        client.loop_start()
+    fleet = make_simulated_fleet(devices, seed, clock=_now)
+    if data_dir is not None:
+        registry, close = _registry(data_dir)
         try:
-            pending = []
-            for batch in _observations(fleet, rate, count):
-                for device_id, entity in batch:
-                    pending.append(client.publish(topic_for(device_id), json.dumps(entity), qos=1))
-                if len(pending) > 2000:
-                    for info in pending:
-                        info.wait_for_publish(30)
-                    accepted += len(pending)
-                    pending.clear()
-            for info in pending:
-                info.wait_for_publish(30)
-            accepted += len(pending)
+            register_fleet(fleet, registry=registry)
         finally:
-            client.disconnect()
-            client.loop_stop()
-    else:
-        raise ConfigError(f"target {target!r} is neither http(s)://… nor mqtt://…")
+            close()
+    elif admin_url is not None:
+        register_fleet(fleet, admin_url=admin_url, token=token)
+    result = send(
+        fleet, target, rate=rate, count=count, on_refusal=lambda m: print(m, file=sys.stderr)
+    )
     verb = "published" if target.startswith("mqtt://") else "accepted"
-    typer.echo(f"{devices} devices: {accepted} observations {verb}, {refused} refused")
+    typer.echo(
+        f"{devices} devices: {result.accepted} observations {verb}, {result.refused} refused"
+    )

@@ -51,7 +51,24 @@ def decode_base58btc(value: str, what: str) -> bytes:
     # the rest one integer), so the spelling is canonical without re-encoding to compare.
     if not _BASE58.fullmatch(value, 1):
         raise MalformedError(f"{what} is not valid base58btc")
-    return base58.b58decode(value[1:].encode("ascii"))
+    return _b58decode(value[1:])
+
+
+_B58_DIGITS = {
+    c: i for i, c in enumerate("123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz")
+}
+
+
+def _b58decode(text: str) -> bytes:
+    """Base58 (Bitcoin alphabet) of alphabet-checked ``text``: one big integer, plus a zero
+    byte per leading '1'. The ``base58`` package converts to bytes digit by digit with
+    ``divmod``; on the ingest hot path (one signature per observation) ``int.to_bytes`` is
+    several times faster. Both are checked to agree in the tests."""
+    n = 0
+    for char in text:
+        n = n * 58 + _B58_DIGITS[char]
+    zeros = len(text) - len(text.lstrip("1"))
+    return b"\0" * zeros + n.to_bytes((n.bit_length() + 7) // 8, "big")
 
 
 def public_key_multibase(key: Ed25519PublicKey) -> str:

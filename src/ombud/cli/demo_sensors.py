@@ -1,0 +1,175 @@
+"""The demo's sensor act: signed observations through a real ``ombud serve``, and what it refuses.
+
+Threat model: as ``ombud.cli.demo`` — a demonstration on loopback. The admin token it creates
+is used to register the simulated devices and is revoked before the act ends.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from ombud.api.auth import TokenStore
+from ombud.config import Settings
+from ombud.errors import UnavailableError, VerificationError
+from ombud.events import Event
+from ombud.ingest.simulation import make_simulated_fleet, register_fleet, send
+from ombud.ledger import merkle
+from ombud.ledger.checkpoint import open_checkpoint, verify_quorum
+from ombud.ledger.logdir import open_database_of
+from ombud.ledger.note import Verifier
+from ombud.witness.local import free_port
+
+__all__ = ["sensor_act"]
+
+DEVICES = 30
+OBSERVATIONS = 600
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _serve(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "ombud", "serve", "--data-dir", str(data_dir),
+         "--listen", f"127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise UnavailableError("`ombud serve` exited at start")
+        try:
+            httpx.get(url + "/metrics", timeout=1)
+            return server, url
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    server.terminate()
+    raise UnavailableError("`ombud serve` did not start within 60 s")
+
+
+def _refusal(client: httpx.Client, entity: dict[str, object]) -> str:
+    r = client.post(
+        "/ngsi-ld/v1/entityOperations/upsert",
+        content=json.dumps([entity]),
+        headers={"Content-Type": "application/json"},
+    )
+    if r.status_code != 207:
+        raise VerificationError(f"a bad observation was not refused (HTTP {r.status_code})")
+    error = r.json()["errors"][0]["error"]
+    return f"{error['status']} {error['title']}"
+
+
+def sensor_act(
+    data_dir: Path,
+    seed: int,
+    witnesses: list[Verifier],
+    quorum: int,
+    progress: Callable[[str], None],
+) -> list[tuple[str, str]]:
+    """Rows for the demo's table: what the sensors sent, what was refused, and a proof."""
+    settings = Settings.load(data_dir)
+    db = open_database_of(data_dir, settings)
+    tokens = TokenStore(db)
+    info, token = tokens.create({"devices:write"}, "ombud demo", now=_now())
+    server, url = _serve(data_dir)
+    rows: list[tuple[str, str]] = []
+    try:
+        fleet = make_simulated_fleet(DEVICES, seed, clock=_now)
+        registered = register_fleet(fleet, admin_url=url, token=token)
+        progress(f"{registered} sensors registered through the admin API")
+        started = time.perf_counter()
+        result = send(fleet, url, rate=0, count=OBSERVATIONS, clock=_now)
+        elapsed = time.perf_counter() - started
+        if result.accepted != OBSERVATIONS:
+            raise VerificationError(f"only {result.accepted} of {OBSERVATIONS} were accepted")
+        models = sorted({s.device.model for s in fleet})
+        rows.append((
+            "sensors",
+            f"{DEVICES} devices ({', '.join(models)}) registered with a devices:write token; "
+            f"{result.accepted} signed observations (eddsa-jcs-2022) accepted over NGSI-LD in "
+            f"{elapsed:.2f} s, each stored with its ledger index",
+        ))  # fmt: skip
+
+        with httpx.Client(base_url=url, timeout=30) as client:
+            honest = fleet[0]
+            forged = honest.observe(_now())
+            tampered = copy.deepcopy(forged)
+            for member in tampered.values():
+                if isinstance(member, dict) and isinstance(member.get("value"), (int, float)):
+                    member["value"] = member["value"] * 0.5  # a "cleaner" reading
+                    break
+            refusals = [f"tampered reading → {_refusal(client, tampered)}"]
+            client.post(
+                "/ngsi-ld/v1/entityOperations/upsert",
+                content=json.dumps([forged]),
+                headers={"Content-Type": "application/json"},
+            )
+            refusals.append(f"replayed reading → {_refusal(client, forged)}")
+            stranger = make_simulated_fleet(1, seed + 1, clock=_now)[0]
+            refusals.append(f"unregistered device → {_refusal(client, stranger.observe(_now()))}")
+            victim = fleet[1]
+            client.post(
+                f"/admin/devices/{victim.device.id}/revoke",
+                json={"reason": "demo: key reported stolen"},
+                headers={"Authorization": f"Bearer {token}"},
+            ).raise_for_status()
+            refusals.append(f"revoked device → {_refusal(client, victim.observe(_now()))}")
+            rows.append(("refused", "; ".join(refusals)))
+
+            sample = fleet[2]
+            stored = client.get(f"/observations/{sample.device.id}/{sample.signer.counter}")
+            stored.raise_for_status()
+            index = stored.json()["ledgerIndex"]
+            leaf = stored.json()["event"].encode()
+            event = Event.from_bytes(leaf)
+            progress("waiting for a witnessed checkpoint that covers the readings")
+            deadline = time.monotonic() + 60
+            while True:
+                signed = open_checkpoint(client.get("/checkpoint").content, [_log_key(data_dir)])
+                if signed.checkpoint.size > index:
+                    break
+                if time.monotonic() > deadline:
+                    raise UnavailableError("no checkpoint covering the readings was published")
+                time.sleep(0.5)
+            verify_quorum(signed, witnesses, quorum)
+            size = signed.checkpoint.size
+            proof = client.get("/proof/inclusion", params={"index": index, "size": size}).json()
+            merkle.verify_inclusion(
+                merkle.leaf_hash(leaf),
+                index,
+                size,
+                [base64.b64decode(h) for h in proof["proof"]],
+                signed.checkpoint.root,
+            )
+            rows.append((
+                "reading proven",
+                f"{sample.device.id} #{sample.signer.counter}: {event.kind} at ledger index "
+                f"{index}, included in the checkpoint of size {size:,} cosigned by {quorum}+ "
+                "witnesses: OK",
+            ))  # fmt: skip
+    finally:
+        server.terminate()
+        server.wait(30)
+        tokens.revoke(info.id)
+        db.close()
+    return rows
+
+
+def _log_key(data_dir: Path) -> Verifier:
+    from ombud.ledger.logdir import LOG_VKEY
+
+    return Verifier.from_vkey((data_dir / LOG_VKEY).read_text(encoding="ascii").strip())
