@@ -16,7 +16,7 @@ tests check both agree on arbitrary JSON values.
 from __future__ import annotations
 
 import json
-from json.encoder import encode_basestring  # type: ignore[attr-defined]
+from json.encoder import encode_basestring
 from typing import Any
 
 import rfc8785

@@ -171,9 +171,10 @@ class SqliteDatabase(Database):
 
     def read(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
         try:
-            return self._conn().execute(sql, params).fetchall()
+            rows: list[Row] = self._conn().execute(sql, params).fetchall()
         except sqlite3.Error as exc:
             raise StorageError(f"cannot read {self.path}: {exc}") from exc
+        return rows
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Tx]:

@@ -139,7 +139,9 @@ def sensor_act(
             progress("waiting for a witnessed checkpoint that covers the readings")
             deadline = time.monotonic() + 60
             while True:
-                signed = open_checkpoint(client.get("/checkpoint").content, [_log_key(data_dir)])
+                signed = open_checkpoint(
+                    client.get("/checkpoint").content, [_log_key(data_dir)], witnesses=witnesses
+                )
                 if signed.checkpoint.size > index:
                     break
                 if time.monotonic() > deadline:

@@ -191,7 +191,12 @@ def run_simulate(
     elif admin_url is not None:
         register_fleet(fleet, admin_url=admin_url, token=token)
     result = send(
-        fleet, target, rate=rate, count=count, on_refusal=lambda m: print(m, file=sys.stderr)
+        fleet,
+        target,
+        rate=rate,
+        count=count,
+        clock=_now,
+        on_refusal=lambda message: print(message, file=sys.stderr),
     )
     verb = "published" if target.startswith("mqtt://") else "accepted"
     typer.echo(

@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 from ombud.canonical import parse_json
 from ombud.errors import (
@@ -143,7 +144,7 @@ class MqttIngest:
         self._worker = threading.Thread(target=self._run, name="ombud-mqtt-ingest", daemon=True)
         self.client_id = client_id or default_client_id(intake.log.store.db.name, group)
         self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
+            CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
             clean_session=False,  # a persistent session: unacknowledged messages wait for us
             manual_ack=True,
@@ -177,7 +178,7 @@ class MqttIngest:
         )  # fmt: skip
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        self._queue.put(_Message(message.mid, message.qos, message.topic, message.payload))
+        self._queue.put(_Message(message.mid, message.qos, message.topic, bytes(message.payload)))
 
     # --- the worker --------------------------------------------------------------------------
 
@@ -211,7 +212,7 @@ class MqttIngest:
         self.client.loop_stop()
         if forget_session:
             cleaner = mqtt.Client(
-                mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=True
+                CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=True
             )
             with contextlib.suppress(OSError):
                 cleaner.connect(self.host, self.port)

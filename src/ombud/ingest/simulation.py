@@ -112,12 +112,12 @@ def send(
     *,
     rate: float,
     count: int | None,
+    clock: Callable[[], datetime],
     on_refusal: Callable[[str], None] = lambda message: None,
 ) -> SendResult:
-    """Send the fleet's observations to ``http(s)://server`` or ``mqtt://broker``."""
-    now = fleet[0].signer._clock if fleet else None
-    assert now is not None
-    batches = paced_batches(fleet, rate, count, now)
+    """Send the fleet's observations to ``http(s)://server`` or ``mqtt://broker``; ``clock``
+    dates the readings."""
+    batches = paced_batches(fleet, rate, count, clock)
     if target.startswith(("http://", "https://")):
         return _send_http(target, batches, on_refusal)
     if target.startswith("mqtt://"):
@@ -156,11 +156,12 @@ def _send_http(
 
 def _send_mqtt(target: str, batches: Iterator[list[tuple[str, dict[str, Any]]]]) -> SendResult:
     import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
 
     from ombud.ingest.mqtt import parse_broker, topic_for
 
     host, port = parse_broker(target)
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2)
     acknowledged: set[int] = set()
     client.on_publish = lambda c, u, mid, *rest: acknowledged.add(mid)
     client.max_queued_messages_set(0)

@@ -143,7 +143,9 @@ class SqlStore:
         return self._get_meta("origin", str)
 
     def state(self) -> TreeState:
-        rows = dict(self.db.read("SELECT key, value FROM meta WHERE key IN ('size', 'root')"))
+        rows: dict[str, Any] = dict(
+            self.db.read("SELECT key, value FROM meta WHERE key IN ('size', 'root')")
+        )
         return TreeState(
             self._decode("size", rows.get("size"), int),
             self._decode("root", rows.get("root"), bytes),
