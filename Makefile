@@ -32,10 +32,12 @@ test: $(DEV)
 bench: $(BENCH)
 	$(BIN)/python bench/ledger.py
 	$(BIN)/python bench/witness.py
+	$(BIN)/python bench/ingest.py
 
 bench-quick: $(BENCH)
 	$(BIN)/python bench/ledger.py --quick
 	$(BIN)/python bench/witness.py --quick
+	$(BIN)/python bench/ingest.py --quick
 
 lint: $(DEV)
 	$(BIN)/ruff check src tests bench

@@ -61,16 +61,16 @@ def _serve(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise UnavailableError("`ombud serve` did not start within 60 s")
 
 
-def _refusal(client: httpx.Client, entity: dict[str, object]) -> str:
+def _refusal(client: httpx.Client, entity: dict[str, object], what: str) -> str:
     r = client.post(
         "/ngsi-ld/v1/entityOperations/upsert",
         content=json.dumps([entity]),
         headers={"Content-Type": "application/json"},
     )
     if r.status_code != 207:
-        raise VerificationError(f"a bad observation was not refused (HTTP {r.status_code})")
+        raise VerificationError(f"the {what} was not refused (HTTP {r.status_code})")
     error = r.json()["errors"][0]["error"]
-    return f"{error['status']} {error['title']}"
+    return f"{what} → {error['status']} {error['title']}"
 
 
 def sensor_act(
@@ -88,7 +88,13 @@ def sensor_act(
     server, url = _serve(data_dir)
     rows: list[tuple[str, str]] = []
     try:
-        fleet = make_simulated_fleet(DEVICES, seed, clock=_now)
+        # A new fleet on every run: a kept deployment already has (and revoked) earlier ones.
+        known = httpx.get(
+            url + "/admin/devices", headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
+        known.raise_for_status()
+        run = len(known.json()) // DEVICES
+        fleet = make_simulated_fleet(DEVICES, seed + run, clock=_now, prefix=f"sim{run}")
         registered = register_fleet(fleet, admin_url=url, token=token)
         progress(f"{registered} sensors registered through the admin API")
         started = time.perf_counter()
@@ -112,22 +118,22 @@ def sensor_act(
                 if isinstance(member, dict) and isinstance(member.get("value"), (int, float)):
                     member["value"] = member["value"] * 0.5  # a "cleaner" reading
                     break
-            refusals = [f"tampered reading → {_refusal(client, tampered)}"]
+            refusals = [_refusal(client, tampered, "tampered reading")]
             client.post(
                 "/ngsi-ld/v1/entityOperations/upsert",
                 content=json.dumps([forged]),
                 headers={"Content-Type": "application/json"},
             )
-            refusals.append(f"replayed reading → {_refusal(client, forged)}")
-            stranger = make_simulated_fleet(1, seed + 1, clock=_now)[0]
-            refusals.append(f"unregistered device → {_refusal(client, stranger.observe(_now()))}")
+            refusals.append(_refusal(client, forged, "replayed reading"))
+            stranger = make_simulated_fleet(1, f"stranger {seed}", clock=_now, prefix="stranger")[0]
+            refusals.append(_refusal(client, stranger.observe(_now()), "unregistered device"))
             victim = fleet[1]
             client.post(
                 f"/admin/devices/{victim.device.id}/revoke",
                 json={"reason": "demo: key reported stolen"},
                 headers={"Authorization": f"Bearer {token}"},
             ).raise_for_status()
-            refusals.append(f"revoked device → {_refusal(client, victim.observe(_now()))}")
+            refusals.append(_refusal(client, victim.observe(_now()), "revoked device"))
             rows.append(("refused", "; ".join(refusals)))
 
             sample = fleet[2]

@@ -42,8 +42,16 @@ def _now() -> datetime:
 
 
 def _registry(data_dir: Path) -> tuple[DeviceRegistry, Callable[[], None]]:
-    intake = open_intake(Settings.load(data_dir), clock=_now)
-    return intake.registry, intake.log.close
+    """The registry alone: no need to load the Smart Data Models to register a device."""
+    from ombud.ledger.logdir import open_log
+
+    settings = Settings.load(data_dir)
+    log = open_log(data_dir, settings, with_key=False)
+    try:
+        return DeviceRegistry(log.store.db, log, clock=_now), log.close
+    except BaseException:
+        log.close()
+        raise
 
 
 def run_device_add(

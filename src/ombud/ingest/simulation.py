@@ -30,12 +30,12 @@ class SendResult:
 
 
 def make_simulated_fleet(
-    devices: int, seed: int, *, clock: Callable[[], datetime]
+    devices: int, seed: int | str, *, clock: Callable[[], datetime], prefix: str = "sim"
 ) -> list[SimulatedSensor]:
     """``devices`` sensors whose keys derive from ``seed``; counters start from the clock (in
     microseconds), so a restarted simulator continues above what its devices sent before
     instead of replaying old counters."""
-    fleet = list(make_fleet(devices, random.Random(seed), clock=clock))
+    fleet = list(make_fleet(devices, random.Random(seed), clock=clock, prefix=prefix))
     start = time.time_ns() // 1000
     for sensor in fleet:
         sensor.signer.counter = start

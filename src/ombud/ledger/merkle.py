@@ -7,7 +7,7 @@ every other input (extra, missing or malformed nodes, out-of-range sizes) raises
 Proof *generation* is split in two: a plan (which tree nodes a proof consists of, RFC 9162
 §2.1.3.1 / §2.1.4.1 computed with bit arithmetic as in transparency-dev/merkle) and a resolver
 that fetches node hashes from wherever they live (a list of leaves here, stored tiles in
-`store_sqlite`, served tiles in `verifier`). A node is ``(level, index)``: the root of the
+`store_sql`, served tiles in `verifier`). A node is ``(level, index)``: the root of the
 complete subtree over leaves ``[index * 2**level, (index + 1) * 2**level)``. The right edge of a
 tree whose size is not a power of two has "ephemeral" nodes, which a plan lists as the complete
 subtrees to fold (right to left) into that node's hash.
