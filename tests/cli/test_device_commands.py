@@ -230,6 +230,19 @@ def test_a_signed_observation_through_serve(
         assert replay.status_code == 409
         observation = httpx.get(url + "/observations/noise-1/1", timeout=10).json()
         assert observation["ledgerIndex"] == 1 and observation["entity"] == entity
+
+        # The sensor simulator: its devices registered in the deployment, observations over HTTP.
+        simulated = ombud(
+            "simulate", "sensors", "--target", url, "--devices", "5", "--count", "25",
+            "--rate", "0", "--data-dir", data_dir,
+        )  # fmt: skip
+        assert simulated.returncode == 0, simulated.stderr
+        assert "5 devices: 25 observations accepted, 0 refused" in simulated.stdout
+        for model in ("AirQualityObserved", "ParkingSpot", "OnStreetParking"):
+            found = httpx.get(
+                url + "/ngsi-ld/v1/entities", params={"type": model, "count": "true"}, timeout=10
+            )
+            assert found.headers["NGSILD-Results-Count"] == "1", model
     finally:
         server.terminate()
         try:

@@ -204,3 +204,29 @@ def test_a_restarted_worker_resumes_its_own_session(tmp_path: Path, worker_group
     other_group = MqttIngest(intake, broker_url(), group=worker_group + "x")
     assert first.client_id == second.client_id != other_group.client_id
     intake.log.close()
+
+
+def test_the_simulator_publishes_signed_observations_over_mqtt(
+    tmp_path: Path, worker_group: str
+) -> None:
+    from tests.conftest import ombud
+
+    url = broker_url()
+    data_dir = tmp_path / "city"
+    init_deployment(data_dir, "sim.example/log")
+    intake = open_intake(Settings.load(data_dir), clock=now)
+    worker = MqttIngest(intake, url, group=worker_group, client_id=f"{worker_group}-w")
+    worker.start()
+    try:
+        result = ombud(
+            "simulate", "sensors", "--target", url, "--devices", "4", "--count", "40",
+            "--rate", "0", "--data-dir", data_dir, "--seed", "11",
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert "4 devices: 40 observations published" in result.stdout
+        wait_for(lambda: intake.store.count() == 40, 30, "the simulated observations")
+    finally:
+        worker.stop(forget_session=True)
+    assert worker.stats.refused == 0
+    assert len({o.device for o in intake.store}) == 4
+    intake.log.close()

@@ -69,10 +69,12 @@ class City:
         return int(self.app.state.log.state().size)
 
 
-@pytest.fixture
-def city(tmp_path: Path) -> Iterator[City]:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def city(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[City]:
+    """A deployment on each database: the API behaves the same on SQLite and PostgreSQL."""
+    url = request.getfixturevalue("postgres_schema") if request.param == "postgresql" else ""
     data_dir = tmp_path / "city"
-    init_deployment(data_dir, "t.example/log")
+    init_deployment(data_dir, "t.example/log", database_url=url)
     settings = Settings.load(data_dir, environ={})
     settings = replace(settings, ingest=IngestSettings(max_batch=MAX_BATCH))
     app = create_app(settings, clock=clock)
@@ -146,6 +148,20 @@ def test_create_answers_201_with_location_and_stores_the_observation(city: City)
     assert city.count() == 1
     got = city.client.get(response.headers["location"])
     assert got.status_code == 200 and got.json() == entity
+
+
+def test_metrics_count_accepted_duplicate_and_refused_observations(city: City) -> None:
+    sensor = city.noise[0]
+    first = signed(sensor)
+    assert post(city, first).status_code == 201
+    post(city, first)  # a replay
+    tampered = signed(sensor)
+    tampered["LAeq"]["value"] = 10.0
+    assert post(city, [tampered], UPSERT).status_code == 207
+    metrics = city.client.get("/metrics").text
+    assert "ombud_observations_accepted_total 1\n" in metrics
+    assert "ombud_observations_duplicate_total 1\n" in metrics
+    assert 'ombud_observations_refused_total{reason="SignatureError"} 1\n' in metrics
 
 
 def test_a_second_create_and_an_exact_replay_are_409_already_exists(city: City) -> None:

@@ -37,7 +37,7 @@ from ombud.config import Settings
 from ombud.errors import NotFoundError, OmbudError
 from ombud.events import format_time
 from ombud.ingest import ngsi_ld
-from ombud.ingest.intake import intake_for
+from ombud.ingest.intake import VerdictCounts, intake_for
 from ombud.ledger.log import Log
 from ombud.ledger.logdir import open_log
 from ombud.ledger.store import StoredCheckpoint
@@ -91,7 +91,7 @@ async def _publish_checkpoints(publisher: Publisher, interval: float) -> None:
         await asyncio.sleep(interval)
 
 
-def _metrics(log: Log, publisher: Publisher | None) -> str:
+def _metrics(log: Log, publisher: Publisher | None, counts: VerdictCounts) -> str:
     """Prometheus text exposition (version 0.0.4) of the publishing health of the log."""
     signed = log.latest_checkpoint()
     published = log.published_checkpoint()
@@ -131,6 +131,18 @@ def _metrics(log: Log, publisher: Publisher | None) -> str:
         for name, count in sorted(publisher.cosign_failures.items()):
             label = name.replace("\\", "\\\\").replace('"', '\\"')
             lines.append(f'ombud_witness_failures_total{{witness="{label}"}} {count}')
+    lines += [
+        "# HELP ombud_observations_accepted_total Observations accepted by this process.",
+        "# TYPE ombud_observations_accepted_total counter",
+        f"ombud_observations_accepted_total {counts.accepted}",
+        "# HELP ombud_observations_duplicate_total Observations received again (not stored).",
+        "# TYPE ombud_observations_duplicate_total counter",
+        f"ombud_observations_duplicate_total {counts.duplicates}",
+        "# HELP ombud_observations_refused_total Observations refused, by error type.",
+        "# TYPE ombud_observations_refused_total counter",
+    ]
+    for reason, count in sorted(counts.refused.items()):
+        lines.append(f'ombud_observations_refused_total{{reason="{reason}"}} {count}')
     return "\n".join(lines) + "\n"
 
 
@@ -244,7 +256,8 @@ def create_app(
     )
     def get_metrics() -> Response:
         return Response(
-            _metrics(the_log, publisher), media_type="text/plain; version=0.0.4; charset=utf-8"
+            _metrics(the_log, publisher, intake.counts),
+            media_type="text/plain; version=0.0.4; charset=utf-8",
         )
 
     @app.get("/proof/inclusion", summary="RFC 9162 inclusion proof.", tags=["proofs"])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,7 +35,16 @@ from ombud.ingest.timeseries import NewObservation, ObservationStore, to_micros
 from ombud.ledger.log import Log
 from ombud.ledger.logdir import open_log
 
-__all__ = ["Accepted", "Duplicate", "Intake", "Refused", "Verdict", "open_intake"]
+__all__ = [
+    "Accepted",
+    "Duplicate",
+    "Intake",
+    "Refused",
+    "Verdict",
+    "VerdictCounts",
+    "intake_for",
+    "open_intake",
+]
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,28 @@ class Refused:
 Verdict = Accepted | Duplicate | Refused
 
 
+class VerdictCounts:
+    """How many observations this process accepted, found duplicated and refused (by error
+    type), for ``/metrics``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.accepted = 0
+        self.duplicates = 0
+        self.refused: dict[str, int] = {}
+
+    def add(self, verdicts: Sequence[Verdict]) -> None:
+        with self._lock:
+            for verdict in verdicts:
+                if isinstance(verdict, Accepted):
+                    self.accepted += 1
+                elif isinstance(verdict, Duplicate):
+                    self.duplicates += 1
+                else:
+                    reason = type(verdict.error).__name__
+                    self.refused[reason] = self.refused.get(reason, 0) + 1
+
+
 def _entity_id(entity: object) -> str | None:
     if isinstance(entity, Mapping) and isinstance(entity.get("id"), str):
         return str(entity["id"])[:256]
@@ -95,6 +127,7 @@ class Intake:
         self._clock = clock
         self._models = models if models is not None else load_models()
         self._max_skew = max_skew
+        self.counts = VerdictCounts()
 
     def submit(
         self,
@@ -139,7 +172,9 @@ class Intake:
                 verdicts[position] = Refused(_entity_id(entity), exc)
         if checked:
             self._store(checked, verdicts, now, create_only, reorder_window)
-        return [v for v in verdicts if v is not None]
+        result = [v for v in verdicts if v is not None]
+        self.counts.add(result)
+        return result
 
     def _store(
         self,
