@@ -42,7 +42,7 @@ from ombud.config import Settings
 from ombud.deployment import init_deployment
 from ombud.ingest.intake import Accepted, open_intake
 from ombud.ingest.sensors import SimulatedSensor, make_fleet
-from ombud.witness.local import free_port
+from ombud.process import LocalProcess, free_port
 
 ROOT = Path(__file__).resolve().parent
 WORK = ROOT / "work" / "ingest"
@@ -100,19 +100,6 @@ def drop_schemas(url: str) -> None:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
-def _wait_http(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("the server exited")
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=1)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RuntimeError("the server did not start")
-
-
 # --- measurements --------------------------------------------------------------------------------
 
 
@@ -152,22 +139,10 @@ def bench_http(
 ) -> float:  # fmt: skip
     data_dir = deployment(name, database_url, fleet)
     port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ombud",
-            "serve",
-            "--data-dir",
-            str(data_dir),
-            "--listen",
-            f"127.0.0.1:{port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    args = ["serve", "--data-dir", str(data_dir), "--listen", f"127.0.0.1:{port}"]
+    server = LocalProcess(args, port, "/metrics", data_dir / "server.log")
+    server.start(timeout=60)
     try:
-        _wait_http(port, server)
         # Each connection owns a slice of the devices, so every device's counters stay in order.
         shares = [batches_for(streams[c::connections], batch) for c in range(connections)]
         statuses: list[int] = []
@@ -196,8 +171,7 @@ def bench_http(
             raise RuntimeError(f"{name}: {len(bad)} batches not fully accepted: {bad[:5]}")
         return sum(map(len, streams)) / elapsed
     finally:
-        server.terminate()
-        server.wait(30)
+        server.stop()
 
 
 def bench_mqtt(

@@ -7,8 +7,6 @@ import random
 import re
 import stat
 import subprocess
-import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,7 +15,7 @@ import pytest
 
 from ombud.ingest.sensors import reading
 from ombud.ingest.signer import DeviceSigner, read_device_key
-from ombud.witness.local import free_port
+from ombud.process import LocalProcess, free_port
 
 from ..conftest import ombud
 
@@ -187,26 +185,11 @@ def test_a_signed_observation_through_serve(
     key_file, did = device_key
     assert add(data_dir, did).returncode == 0
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log_file = tmp_path / "serve.log"
-    with log_file.open("wb") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "ombud", "serve", "--data-dir", str(data_dir),
-             "--listen", f"127.0.0.1:{port}"],
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+    args = ["serve", "--data-dir", str(data_dir), "--listen", f"127.0.0.1:{port}"]
+    server = LocalProcess(args, port, "/metrics", tmp_path / "serve.log")
+    url = server.url
+    server.start(timeout=60)  # the server compiles the Smart Data Models at start
     try:
-        deadline = time.monotonic() + 20  # the server compiles the Smart Data Models at start
-        while True:
-            try:
-                httpx.get(url + "/checkpoint", timeout=2)
-                break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None, log_file.read_text()
-            assert time.monotonic() < deadline, log_file.read_text()
-            time.sleep(0.2)
-
         signer = DeviceSigner(read_device_key(key_file))
         entity = signer.sign(reading(NOISE, "noise-1", "D7", datetime.now(UTC), random.Random(1)))
         response = httpx.post(
@@ -244,11 +227,6 @@ def test_a_signed_observation_through_serve(
             )
             assert found.headers["NGSILD-Results-Count"] == "1", model
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        server.stop()
     devices = listed(data_dir)
     assert devices[0]["lastCounter"] == 1

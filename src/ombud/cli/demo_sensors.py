@@ -9,8 +9,6 @@ from __future__ import annotations
 import base64
 import copy
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -27,7 +25,7 @@ from ombud.ledger import merkle
 from ombud.ledger.checkpoint import open_checkpoint, verify_quorum
 from ombud.ledger.logdir import open_database_of
 from ombud.ledger.note import Verifier
-from ombud.witness.local import free_port
+from ombud.process import LocalProcess, free_port
 
 __all__ = ["sensor_act"]
 
@@ -39,26 +37,12 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _serve(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+def _serve(data_dir: Path) -> LocalProcess:
     port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "ombud", "serve", "--data-dir", str(data_dir),
-         "--listen", f"127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise UnavailableError("`ombud serve` exited at start")
-        try:
-            httpx.get(url + "/metrics", timeout=1)
-            return server, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    server.terminate()
-    raise UnavailableError("`ombud serve` did not start within 60 s")
+    args = ["serve", "--data-dir", str(data_dir), "--listen", f"127.0.0.1:{port}"]
+    server = LocalProcess(args, port, "/metrics", data_dir / "server.log")
+    server.start(timeout=60)
+    return server
 
 
 def _refusal(client: httpx.Client, entity: dict[str, object], what: str) -> str:
@@ -85,7 +69,8 @@ def sensor_act(
     db = open_database_of(data_dir, settings)
     tokens = TokenStore(db)
     info, token = tokens.create({"devices:write"}, "ombud demo", now=_now())
-    server, url = _serve(data_dir)
+    server = _serve(data_dir)
+    url = server.url
     rows: list[tuple[str, str]] = []
     try:
         # A new fleet on every run: a kept deployment already has (and revoked) earlier ones.
@@ -170,8 +155,7 @@ def sensor_act(
                 "witnesses: OK",
             ))  # fmt: skip
     finally:
-        server.terminate()
-        server.wait(30)
+        server.stop()
         tokens.revoke(info.id)
         db.close()
     return rows
