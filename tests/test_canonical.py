@@ -81,3 +81,20 @@ def test_keys_sort_by_utf16_code_units() -> None:
     assert canonical_json(value).index("😀".encode()) < canonical_json(value).index(
         "\ufb33".encode()
     )
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.text(), _values, max_size=6), st.sets(st.text(), max_size=3))
+def test_canonical_members_assemble_the_object_with_and_without_members(
+    obj: dict[str, object], excluded: set[str]
+) -> None:
+    from ombud.canonical import CanonicalMembers
+
+    try:
+        whole = canonical_json(obj)
+    except MalformedError:
+        return
+    members = CanonicalMembers(obj)
+    assert members.whole() == whole
+    rest = {k: v for k, v in obj.items() if k not in excluded}
+    assert members.without(*excluded) == canonical_json(rest)

@@ -23,7 +23,7 @@ import rfc8785
 
 from ombud.errors import MalformedError
 
-__all__ = ["canonical_json", "parse_json"]
+__all__ = ["CanonicalMembers", "canonical_json", "parse_json"]
 
 
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -154,3 +154,31 @@ def canonical_json(value: Any, what: str = "value") -> bytes:
         ) from None
     except RecursionError:
         raise MalformedError(f"{what} nests too deeply to canonicalise") from None
+
+
+class CanonicalMembers:
+    """An object's members, each serialised once (RFC 8785), to write the object whole and
+    without some of them — a signed document with and without its ``proof`` — at the cost of
+    one serialisation."""
+
+    def __init__(self, obj: dict[str, Any], what: str = "value") -> None:
+        if not isinstance(obj, dict):
+            raise MalformedError(f"{what} is not a JSON object")
+        names = list(obj)
+        try:
+            plain = "".join(names).isascii()
+        except TypeError:
+            raise MalformedError(f"{what}: JSON object member names are strings") from None
+        names.sort(key=None if plain else _utf16_key)
+        self._members = [(name, canonical_json(obj[name], what)) for name in names]
+
+    def whole(self) -> bytes:
+        return self.without()
+
+    def without(self, *excluded: str) -> bytes:
+        parts = [
+            encode_basestring(name).encode("utf-8") + b":" + value
+            for name, value in self._members
+            if name not in excluded
+        ]
+        return b"{" + b",".join(parts) + b"}"

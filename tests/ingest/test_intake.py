@@ -227,6 +227,28 @@ def test_a_batch_gets_one_verdict_per_entity_in_order(city: City) -> None:
         city.store.observation(b.device.id, 1)
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_a_large_batch_checked_on_threads_keeps_its_order(city: City, threads: int) -> None:
+    """Batches of 64 or more are checked on several threads; verdicts stay in input order."""
+    intake = Intake(city.log, city.registry, city.store, clock=clock, threads=threads)
+    entities: list[object] = []
+    for i in range(150):
+        entity = city.sensors[i % 3].observe(NOW)
+        if i % 7 == 3:
+            entity["LAeq"]["value"] += 1  # tampered: refused, and the device moves on
+        entities.append(entity)
+    verdicts = intake.submit(entities)
+    assert len(verdicts) == 150
+    for i, verdict in enumerate(verdicts):
+        if i % 7 == 3:
+            refused_with(verdict, VerificationError)
+        else:
+            assert isinstance(verdict, Accepted), (i, verdict)
+            assert verdict.device == city.sensors[i % 3].device.id
+    indexes = [v.ledger_index for v in verdicts if isinstance(v, Accepted)]
+    assert indexes == sorted(indexes) and len(set(indexes)) == len(indexes)
+
+
 def test_an_entity_sent_as_another_device_is_refused(city: City) -> None:
     a, b = city.sensors[0], city.sensors[1]
     verdicts = city.submit(a.observe(NOW), b.observe(NOW), sent_by=[a.device.id, a.device.id])

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ombud.canonical import canonical_json
+from ombud.canonical import CanonicalMembers
 from ombud.errors import MalformedError, NotFoundError, ReplayError
 from ombud.ingest.devices import Device
 from ombud.ingest.models import ModelSpec
@@ -92,10 +92,9 @@ def check_observation(
             f"the proof was created at {proof.created.isoformat()}, in the future "
             f"(more than {int(max_skew.total_seconds())} s ahead of this server)"
         )
-    verify_proof(entity, key.ed25519(), proof)
-    return Observation(
-        device, counter, proof.created, entity, canonical_json(entity, "the observation")
-    )
+    members = CanonicalMembers(dict(entity), "the observation")
+    verify_proof(entity, key.ed25519(), proof, members=members)
+    return Observation(device, counter, proof.created, entity, members.whole())
 
 
 def check_counter(observation: Observation, last: int | None) -> None:

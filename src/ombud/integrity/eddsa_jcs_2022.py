@@ -25,7 +25,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from ombud.canonical import canonical_json
+from ombud.canonical import CanonicalMembers, canonical_json
 from ombud.errors import MalformedError, SignatureError
 from ombud.integrity.multikey import DidKey, decode_base58btc, encode_base58btc
 
@@ -131,11 +131,20 @@ class DataIntegrityProof:
         )
 
 
-def hash_data(proof_config: Mapping[str, Any], document: Mapping[str, Any]) -> bytes:
-    """§3.3.4 Hashing: SHA-256(JCS(proof config)) || SHA-256(JCS(document)), 64 bytes."""
+def hash_data(
+    proof_config: Mapping[str, Any],
+    document: Mapping[str, Any],
+    *,
+    canonical_document: bytes | None = None,
+) -> bytes:
+    """§3.3.4 Hashing: SHA-256(JCS(proof config)) || SHA-256(JCS(document)), 64 bytes.
+
+    ``canonical_document`` is JCS(document) when the caller already has it.
+    """
     config_hash = hashlib.sha256(canonical_json(proof_config, "the proof configuration")).digest()
-    document_hash = hashlib.sha256(canonical_json(document, "the document")).digest()
-    return config_hash + document_hash
+    if canonical_document is None:
+        canonical_document = canonical_json(document, "the document")
+    return config_hash + hashlib.sha256(canonical_document).digest()
 
 
 def _unsecured(document: Mapping[str, Any]) -> dict[str, Any]:
@@ -164,12 +173,17 @@ def sign_document(
 
 
 def verify_proof(
-    document: Mapping[str, Any], key: Ed25519PublicKey, proof: DataIntegrityProof | None = None
+    document: Mapping[str, Any],
+    key: Ed25519PublicKey,
+    proof: DataIntegrityProof | None = None,
+    *,
+    members: CanonicalMembers | None = None,
 ) -> None:
     """§3.3.2 Verify Proof: raise unless ``key`` signed ``document`` exactly as received.
 
     ``proof`` is the document's parsed proof, when the caller already parsed it (to find the
-    key); otherwise it is parsed here.
+    key); otherwise it is parsed here. ``members`` are the document's members already
+    serialised (the caller keeps the whole document's canonical form too).
     """
     if proof is None:
         proof = DataIntegrityProof.from_document(document)
@@ -179,7 +193,11 @@ def verify_proof(
     ) != unsecured.get(_CONTEXT):
         raise SignatureError("the document's @context is not the one its proof signed")
     try:
-        key.verify(proof.signature, hash_data(proof.options, unsecured))
+        canonical = members.without("proof") if members is not None else None
+        key.verify(
+            proof.signature,
+            hash_data(proof.options, unsecured, canonical_document=canonical),
+        )
     except InvalidSignature:
         raise SignatureError(
             f"the proof by {proof.verification_method[:60]} does not verify"
