@@ -114,6 +114,25 @@ def _digest(canonical: bytes) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(canonical).digest()).decode().rstrip("=")
 
 
+def _event(o: Observation, now: datetime) -> bytes:
+    """The ``observation.accepted`` leaf: who, which counter and entity, and the SHA-256 of the
+    observation exactly as stored (base64url) — the reading itself stays off the ledger."""
+    return Event(
+        "observation.accepted",
+        now,
+        f"device:{o.device.id}",
+        {
+            "v": 1,
+            "device": o.device.id,
+            "counter": o.counter,
+            "entity": o.entity_id,
+            "type": o.device.model,
+            "district": o.device.district,
+            "digest": _digest(o.canonical),
+        },
+    ).to_bytes()
+
+
 class Intake:
     """Checks and stores observations for one deployment (thread-safe)."""
 
@@ -230,6 +249,10 @@ class Intake:
     ) -> None:
         accepted: list[tuple[int, Observation, bool]] = []
 
+        # The events are built before the write transaction, so the lock is held only for what
+        # depends on the stored state; those of refused observations are simply not used.
+        event_of = {position: _event(o, now) for position, o in checked}
+
         def build(tx: Tx) -> list[bytes]:
             accepted.clear()
             for position, _ in checked:  # a retried transaction starts over
@@ -281,22 +304,7 @@ class Intake:
                 owners[o.entity_id] = o.device.id
                 in_batch[(o.device.id, o.counter)] = o.canonical
                 accepted.append((position, o, owner is None))
-                events.append(
-                    Event(
-                        "observation.accepted",
-                        now,
-                        f"device:{o.device.id}",
-                        {
-                            "v": 1,
-                            "device": o.device.id,
-                            "counter": o.counter,
-                            "entity": o.entity_id,
-                            "type": o.device.model,
-                            "district": o.device.district,
-                            "digest": _digest(o.canonical),
-                        },
-                    ).to_bytes()
-                )
+                events.append(event_of[position])
             return events
 
         def record(tx: Tx, first: int) -> None:
