@@ -106,14 +106,22 @@ def _error(exc: OmbudError) -> Response:
 
 
 class _Refusal(Exception):
+    """A request refused before it reaches the intake; carries its ProblemDetails response."""
+
     def __init__(self, response: Response) -> None:
         self.response = response
 
 
+_TITLES = {
+    400: "Bad request",
+    406: "Not acceptable",
+    413: "Request too large",
+    415: "Unsupported media type",
+}
+
+
 def _bad(detail: str, kind: str = "BadRequestData", status: int = 400) -> _Refusal:
-    titles = {400: "Bad request", 406: "Not acceptable", 413: "Request too large"}
-    titles[415] = "Unsupported media type"
-    return _Refusal(problem_response(kind, status, titles.get(status, "Bad request"), detail))
+    return _Refusal(problem_response(kind, status, _TITLES[status], detail))
 
 
 async def _read_body(request: Request, cap: int) -> bytes:
@@ -130,8 +138,8 @@ def _media_type(value: str | None) -> str:
     return (value or "").split(";", 1)[0].strip().lower()
 
 
-async def _payload(request: Request, cap: int) -> tuple[Any, bool]:
-    """The parsed body and whether it is JSON-LD, checked as NGSI-LD §6.3.4 and §6.3.5 say."""
+async def _payload(request: Request, cap: int) -> Any:
+    """The parsed body, checked as NGSI-LD §6.3.4 and §6.3.5 say."""
     media = _media_type(request.headers.get("content-type"))
     if media not in (JSON, JSON_LD):
         raise _bad(
@@ -158,7 +166,7 @@ async def _payload(request: Request, cap: int) -> tuple[Any, bool]:
             raise _bad(f"a {JSON_LD} body must carry @context")
     if media == JSON_LD and has_link:
         raise _bad(f"a {JSON_LD} request must not carry a JSON-LD context Link header")
-    return value, media == JSON_LD
+    return value
 
 
 def _accept(request: Request) -> str:
@@ -348,7 +356,7 @@ def create_router(
     )
     async def create_entity(request: Request) -> Response:
         try:
-            entity, _ = await _payload(request, max_body)
+            entity = await _payload(request, max_body)
         except _Refusal as refusal:
             return refusal.response
         if isinstance(entity, list):
@@ -370,7 +378,7 @@ def create_router(
     )
     async def upsert(request: Request) -> Response:
         try:
-            entities, _ = await _payload(request, max_body)
+            entities = await _payload(request, max_body)
         except _Refusal as refusal:
             return refusal.response
         if not isinstance(entities, list) or not entities:
@@ -380,6 +388,9 @@ def create_router(
                 f"a batch of {len(entities)} entities is over the limit of {max_batch}; "
                 "nothing was processed: split it"
             ).response
+        # Each observation is a whole signed document, so ``update`` (merging attributes into
+        # the stored entity) would store something no device signed: both options store the
+        # new signed version, and the entity's latest state is that version.
         options = request.query_params.get("options", "replace")
         if options not in ("replace", "update"):
             return _bad(f"options must be replace or update, not {options[:40]!r}").response
