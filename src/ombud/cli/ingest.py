@@ -198,6 +198,12 @@ def run_simulate(
             close()
     elif admin_url is not None:
         register_fleet(fleet, admin_url=admin_url, token=token)
+    else:
+        print(
+            "ombud: note: the devices are not registered here (no --data-dir, no --admin-url); "
+            "the server refuses observations of devices it does not know",
+            file=sys.stderr,
+        )
     result = send(
         fleet,
         target,
