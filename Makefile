@@ -33,6 +33,7 @@ bench: $(BENCH)
 	$(BIN)/python bench/ledger.py
 	$(BIN)/python bench/witness.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/nab.py
 
 bench-quick: $(BENCH)
 	$(BIN)/python bench/ledger.py --quick

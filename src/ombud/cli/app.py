@@ -35,11 +35,15 @@ device_app = typer.Typer(help="Sensors and their signing keys.", no_args_is_help
 token_app = typer.Typer(help="Scoped bearer tokens for the admin API.", no_args_is_help=True)
 ingest_app = typer.Typer(help="Sensor ingest workers.", no_args_is_help=True)
 simulate_app = typer.Typer(help="Simulated sources of data.", no_args_is_help=True)
+integrity_app = typer.Typer(
+    help="Checks that catch faulty and poisoned data.", no_args_is_help=True
+)
 app.add_typer(witness_app, name="witness")
 app.add_typer(device_app, name="device")
 app.add_typer(token_app, name="token")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(simulate_app, name="simulate")
+app.add_typer(integrity_app, name="integrity")
 log_app.add_typer(policy_app, name="witness")
 
 DataDir = Annotated[
@@ -316,6 +320,18 @@ def simulate_sensors(
     from ombud.cli.ingest import run_simulate
 
     run_simulate(devices, rate, target, count, seed, data_dir, admin_url, token)
+
+
+@integrity_app.command("detect")
+def integrity_detect(
+    csv_file: Annotated[
+        Path, typer.Option("--csv", help="A timestamp,value series (header optional).")
+    ],
+) -> None:
+    """Run the streaming anomaly detector row by row; CSV timestamp,value,anomaly_score,flag."""
+    from ombud.cli.integrity import run_detect
+
+    run_detect(csv_file)
 
 
 @policy_app.command("add")

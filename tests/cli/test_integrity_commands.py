@@ -1,0 +1,49 @@
+"""``ombud integrity detect --csv``: the contract external checks use."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import random
+from pathlib import Path
+
+from tests.conftest import ombud
+
+
+def write_series(path: Path, values: list[float], header: bool = True) -> None:
+    lines = ["timestamp,value"] if header else []
+    lines += [f"2026-01-01 00:{i // 60 % 60:02d}:{i % 60:02d},{v}" for i, v in enumerate(values)]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_detect_writes_a_score_and_a_flag_per_row(tmp_path: Path) -> None:
+    rng = random.Random(5)
+    values = [20 + 5 * math.sin(i / 45.8) + rng.gauss(0, 0.3) for i in range(3000)]
+    values[2500:] = [45.0] * 500
+    series = tmp_path / "series.csv"
+    write_series(series, values)
+    result = ombud("integrity", "detect", "--csv", series)
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.reader(io.StringIO(result.stdout)))
+    assert rows[0] == ["timestamp", "value", "anomaly_score", "flag"]
+    assert len(rows) == 3001
+    assert rows[1][:2] == ["2026-01-01 00:00:00", str(values[0])]
+    flags = [int(r[3]) for r in rows[1:]]
+    scores = [float(r[2]) for r in rows[1:]]
+    assert all(0.0 <= s <= 1.0 for s in scores)
+    assert not any(flags[:2500]) and any(flags[2500:2510])
+    write_series(series, values[:2000], header=False)  # no header, and no look-ahead
+    again = list(csv.reader(io.StringIO(ombud("integrity", "detect", "--csv", series).stdout)))
+    assert again[1:] == rows[1:2001]
+
+
+def test_a_bad_row_stops_with_its_line_number(tmp_path: Path) -> None:
+    series = tmp_path / "bad.csv"
+    series.write_text("timestamp,value\n2026-01-01 00:00:00,1.5\n2026-01-01 00:05:00,warm\n")
+    result = ombud("integrity", "detect", "--csv", series)
+    assert result.returncode == 2
+    assert "bad.csv:3" in result.stderr and "not a number" in result.stderr
+    assert "Traceback" not in result.stderr
+    series.write_text("2026-01-01 00:00:00,nan\n")
+    assert "finite" in ombud("integrity", "detect", "--csv", series).stderr
