@@ -4,7 +4,7 @@
 Reports the corpus's normalised score per profile at the detector's default threshold and at
 the threshold NAB's own procedure would pick (the sweep that maximises the score), the detected
 windows and false positives, and the detector's throughput in readings/s on one core (median of
-repeats). The baseline in the same run is NAB's null detector (0 by construction) and a
+repeats). The baselines in the same run are NAB's null detector (0 by construction) and a
 z-score detector (each reading against the mean and deviation of the previous 2,000, in the
 spirit of NAB's "windowed Gaussian", which scores 39.6 on the whole corpus), both through the
 same threshold sweep. Usage: python bench/nab.py
