@@ -1,0 +1,100 @@
+"""Each plausibility check catches its symptom, says why with its evidence, and leaves clean
+data alone."""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ombud.errors import MalformedError
+from ombud.integrity.checks import (
+    Gap,
+    check_flat_line,
+    check_neighbours,
+    check_range,
+    check_rate,
+    check_sentinel,
+    find_gaps,
+    mad,
+)
+
+T0 = datetime(2026, 11, 25, tzinfo=UTC)
+
+
+def daily(rows: int, seed: int = 1, noise: float = 0.8) -> list[float]:
+    rng = random.Random(seed)
+    return [55 + 8 * math.sin(2 * math.pi * i / 288) + rng.gauss(0, noise) for i in range(rows)]
+
+
+def test_physical_ranges() -> None:
+    assert not check_range("LAeq", 61.5).suspect
+    verdict = check_range("LAeq", 181.0)
+    assert verdict.suspect and verdict.check == "range"
+    assert dict(verdict.evidence) == {
+        "attribute": "LAeq",
+        "value": 181.0,
+        "low": 0.0,
+        "high": 140.0,
+    }
+    assert check_range("occupancyRate", -0.1).suspect
+    assert not check_range("somethingElse", 1e9).suspect  # no range known: no verdict against it
+
+
+def test_sentinels() -> None:
+    assert check_sentinel(-9999.0).suspect and check_sentinel(65535).suspect
+    assert not check_sentinel(-9998.5).suspect and not check_sentinel(0.0).suspect
+
+
+def test_a_stuck_sensor_and_a_live_one() -> None:
+    assert check_flat_line([3.0] * 12).suspect
+    assert not check_flat_line([3.0] * 11 + [3.1]).suspect
+    assert not check_flat_line([3.0] * 5).suspect  # too short to say
+    assert check_flat_line([1.0, 1.05, 1.0, 1.02] * 3, tolerance=0.1).suspect
+    with pytest.raises(MalformedError):
+        check_flat_line([1.0], run=1)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_clean_series_pass_every_series_check(seed: int) -> None:
+    values = daily(288 * 3, seed)
+    for end in range(20, len(values)):
+        window = values[:end]
+        assert not check_rate(window).suspect, end
+        assert not check_flat_line(window).suspect, end
+        assert not check_range("LAeq", window[-1]).suspect
+
+
+def test_a_spike_fails_the_hampel_filter() -> None:
+    values = [*daily(100), 140.0]
+    verdict = check_rate(values)
+    assert verdict.suspect and verdict.evidence["window"] == 25
+    assert "robust deviations" in verdict.reason
+
+
+def test_gaps_are_recorded_not_filled() -> None:
+    times = [T0 + timedelta(minutes=5 * i) for i in range(10)]
+    times = times[:4] + times[7:]  # readings 4, 5 and 6 never came
+    assert find_gaps(times, timedelta(minutes=5)) == [Gap(times[3], times[4], 3)]
+    assert find_gaps(times[:4], timedelta(minutes=5)) == []
+    with pytest.raises(MalformedError):
+        find_gaps(list(reversed(times)), timedelta(minutes=5))
+
+
+def test_a_reading_that_disagrees_with_its_neighbours() -> None:
+    neighbours = [41.0, 42.5, 40.2, 43.1, 41.7]
+    assert not check_neighbours(42.0, neighbours).suspect
+    verdict = check_neighbours(70.0, neighbours)
+    assert verdict.suspect and verdict.evidence["median"] == 41.7
+    assert not check_neighbours(70.0, neighbours[:2]).suspect  # too few to judge
+
+
+@settings(max_examples=200)
+@given(st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=50))
+def test_mad_is_robust_and_non_negative(values: list[float]) -> None:
+    assert mad(values) >= 0
+    assert mad(values * 3) == pytest.approx(mad(values))
