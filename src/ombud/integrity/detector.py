@@ -35,7 +35,7 @@ from ombud.errors import MalformedError
 
 __all__ = ["DEFAULT_THRESHOLD", "AnomalyDetector", "DetectorSettings", "to_flags"]
 
-DEFAULT_THRESHOLD = 0.97
+DEFAULT_THRESHOLD = 0.93
 
 
 @dataclass(frozen=True)
@@ -44,9 +44,9 @@ class DetectorSettings:
     """Weight of a new reading in the fast forecast."""
     slow: float = 0.005
     """Weight of a new reading in the slow forecast."""
-    deviation: float = 0.02
+    deviation: float = 0.05
     """Weight of a new error in the running mean absolute deviations."""
-    short: int = 6
+    short: int = 12
     """Readings in the recent average of surprise."""
     long: int = 2000
     """Readings in the long-run distribution of surprise."""
