@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
 
 from ombud import __version__
-from ombud.api import admin
+from ombud.api import admin, integrity
 from ombud.api.auth import TokenStore
 from ombud.api.problems import (
     http_error_handler,
@@ -294,6 +294,7 @@ def create_app(
         )
     )
     app.include_router(admin.create_router(registry, tokens))
+    app.include_router(integrity.create_router(intake, tokens, clock=clock))
 
     @app.get(
         "/observations/{device_id}/{counter}",

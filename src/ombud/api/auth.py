@@ -31,6 +31,7 @@ __all__ = ["SCOPES", "TokenInfo", "TokenStore"]
 SCOPES = {
     "devices:read": "list devices",
     "devices:write": "register and revoke devices (implies devices:read)",
+    "quarantine:release": "release quarantined observations",
 }
 _IMPLIES = {"devices:write": {"devices:read"}}
 _TOKEN = re.compile(r"ombud_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")

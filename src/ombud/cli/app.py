@@ -334,6 +334,30 @@ def integrity_detect(
     run_detect(csv_file)
 
 
+@integrity_app.command("report")
+def integrity_report(
+    data_dir: DataDir,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
+) -> None:
+    """The quarantine: every suspect observation, its checks and evidence, released or not."""
+    from ombud.cli.integrity import run_report
+
+    run_report(data_dir, as_json)
+
+
+@integrity_app.command("release")
+def integrity_release(
+    data_dir: DataDir,
+    device: Annotated[str, typer.Option(help="The device's id.")],
+    counter: Annotated[int, typer.Option(help="The observation's counter.", min=0)],
+    reason: Annotated[str, typer.Option(help="Why (goes on the ledger).")],
+) -> None:
+    """Release a quarantined observation (observation.released on the ledger)."""
+    from ombud.cli.integrity import run_release
+
+    run_release(data_dir, device, counter, reason)
+
+
 @policy_app.command("add")
 def policy_add(
     directory: LogDir,

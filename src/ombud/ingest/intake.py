@@ -34,6 +34,8 @@ from ombud.ingest.devices import DeviceRegistry, DeviceStatus
 from ombud.ingest.models import ModelSpec, load_models
 from ombud.ingest.observation import MAX_CLOCK_SKEW, Observation, check_observation
 from ombud.ingest.timeseries import NewObservation, ObservationStore, to_micros
+from ombud.integrity.checks import screen_entity
+from ombud.integrity.quarantine import QuarantineStore, quarantine_event
 from ombud.ledger.log import Log
 from ombud.ledger.logdir import open_log
 
@@ -57,6 +59,8 @@ class Accepted:
     ledger_index: int
     created_entity: bool
     """True when this observation created the entity (its first observation)."""
+    quarantined: bool = False
+    """Stored, but quarantined by a check (and excluded from aggregates)."""
 
 
 @dataclass(frozen=True)
@@ -154,6 +158,7 @@ class Intake:
         self._models = models if models is not None else load_models()
         self._max_skew = max_skew
         self.counts = VerdictCounts()
+        self.quarantine = QuarantineStore(store.db)
         self._threads = threads if threads is not None else min(os.cpu_count() or 1, 8)
         self._pool = (
             ThreadPoolExecutor(self._threads, thread_name_prefix="ombud-check")
@@ -248,13 +253,26 @@ class Intake:
         reorder_window: int,
     ) -> None:
         accepted: list[tuple[int, Observation, bool]] = []
+        # What each appended entry is: an observation's acceptance or its quarantine.
+        layout: list[tuple[str, int]] = []
 
         # The events are built before the write transaction, so the lock is held only for what
         # depends on the stored state; those of refused observations are simply not used.
         event_of = {position: _event(o, now) for position, o in checked}
+        # The checks that need no history run on every observation: a reading outside its
+        # physical range, or a missing-value code, is stored — and quarantined with it.
+        suspects_of = {
+            position: found for position, o in checked if (found := screen_entity(o.entity))
+        }
+        quarantine_of = {
+            position: quarantine_event(o.device.id, o.counter, suspects_of[position], now)
+            for position, o in checked
+            if position in suspects_of
+        }
 
         def build(tx: Tx) -> list[bytes]:
             accepted.clear()
+            layout.clear()
             for position, _ in checked:  # a retried transaction starts over
                 verdicts[position] = None
             devices = {o.device.id for _, o in checked}
@@ -305,9 +323,14 @@ class Intake:
                 in_batch[(o.device.id, o.counter)] = o.canonical
                 accepted.append((position, o, owner is None))
                 events.append(event_of[position])
+                layout.append(("accepted", position))
+                if position in quarantine_of:
+                    events.append(quarantine_of[position])
+                    layout.append(("quarantined", position))
             return events
 
         def record(tx: Tx, first: int) -> None:
+            index_of = {entry: first + offset for offset, entry in enumerate(layout)}
             rows = [
                 NewObservation(
                     o.device.id,
@@ -315,12 +338,23 @@ class Intake:
                     o.entity_id,
                     o.device.model,
                     to_micros(o.created),
-                    first + offset,
+                    index_of[("accepted", position)],
                     o.canonical,
                 )
-                for offset, (_, o, _) in enumerate(accepted)
+                for position, o, _ in accepted
             ]
             ObservationStore.insert(tx, rows)
+            for position, o, _ in accepted:
+                if ("quarantined", position) in index_of:
+                    QuarantineStore.insert(
+                        tx,
+                        o.device.id,
+                        o.counter,
+                        o.device.district,
+                        suspects_of[position],
+                        to_micros(now),
+                        index_of[("quarantined", position)],
+                    )
             last: dict[str, int] = {}
             for _, o, _ in accepted:
                 last[o.device.id] = max(o.counter, last.get(o.device.id, 0))
@@ -331,9 +365,15 @@ class Intake:
             )
 
         first = self.log.append_with(build, record)
-        for offset, (position, o, created) in enumerate(accepted):
+        index_of = {entry: first + offset for offset, entry in enumerate(layout)}
+        for position, o, created in accepted:
             verdicts[position] = Accepted(
-                o.entity_id, o.device.id, o.counter, first + offset, created
+                o.entity_id,
+                o.device.id,
+                o.counter,
+                index_of[("accepted", position)],
+                created,
+                quarantined=position in quarantine_of,
             )
 
 

@@ -37,6 +37,7 @@ __all__ = [
     "check_sentinel",
     "find_gaps",
     "mad",
+    "screen_entity",
 ]
 
 MAD_SCALE = 1.4826
@@ -228,3 +229,20 @@ def check_neighbours(
             evidence,
         )
     return _ok("neighbours", **evidence)
+
+
+def screen_entity(entity: Mapping[str, Any]) -> list[Verdict]:
+    """The suspect verdicts of the checks that need no history — physical range and sentinel
+    values — over an NGSI-LD entity's numeric Property values (run on every observation)."""
+    suspects = []
+    for name, member in entity.items():
+        if not isinstance(member, Mapping) or member.get("type") != "Property":
+            continue
+        value = member.get("value")
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        for verdict in (check_sentinel(float(value)), check_range(name, float(value))):
+            if verdict.suspect:
+                suspects.append(verdict)
+                break
+    return suspects

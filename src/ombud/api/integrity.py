@@ -1,0 +1,87 @@
+"""Integrity routes: the quarantine, for anyone to audit, and its release, for an operator.
+
+Threat model: quarantine decisions must be visible to auditors (nothing silenced in secret), so
+listing is public — it holds sensor readings and check evidence, no personal data. Releasing a
+quarantined reading puts it back into aggregates, so it needs a token with the
+``quarantine:release`` scope, a reason, and becomes an ``observation.released`` event naming
+the token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from ombud.api.auth import TokenStore
+from ombud.errors import MalformedError
+from ombud.ingest.intake import Intake
+from ombud.ingest.timeseries import to_micros
+
+__all__ = ["create_router"]
+
+
+def _micros(at: datetime | None, name: str) -> int | None:
+    if at is None:
+        return None
+    if at.tzinfo is None:
+        raise MalformedError(f"{name} must carry a time zone (e.g. Z)")
+    try:
+        return to_micros(at)
+    except OverflowError:
+        raise MalformedError(f"{name} is outside the years 1 to 9999 in UTC") from None
+
+
+class Release(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=500)
+
+
+def create_router(
+    intake: Intake, tokens: TokenStore, *, clock: Callable[[], datetime]
+) -> APIRouter:
+    router = APIRouter(prefix="/integrity", tags=["integrity"])
+    quarantine = intake.quarantine
+
+    @router.get("/quarantine", summary="Quarantined observations, with the checks' evidence.")
+    def list_quarantine(
+        device: Annotated[str | None, Query(max_length=128)] = None,
+        district: Annotated[str | None, Query(max_length=64)] = None,
+        check: Annotated[str | None, Query(max_length=40)] = None,
+        since: Annotated[datetime | None, Query(description="RFC 3339, inclusive")] = None,
+        until: Annotated[datetime | None, Query(description="RFC 3339, exclusive")] = None,
+        released: Annotated[bool, Query(description="include released ones")] = True,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[dict[str, Any]]:
+        found = quarantine.list(
+            device=device,
+            district=district,
+            check=check,
+            since_us=_micros(since, "since"),
+            until_us=_micros(until, "until"),
+            include_released=released,
+            limit=limit,
+        )
+        return [q.to_json() for q in found]
+
+    @router.post(
+        "/quarantine/{device}/{counter}/release",
+        summary="Release a quarantined observation (scope quarantine:release).",
+    )
+    def release(
+        device: Annotated[str, Path(max_length=128)],
+        counter: Annotated[int, Path(ge=0, le=(1 << 63) - 1)],
+        body: Release,
+        authorization: Annotated[str | None, Header()] = None,
+    ) -> dict[str, Any]:
+        token = tokens.authorize(authorization, "quarantine:release")
+        released = quarantine.release(
+            intake.log, device, counter, body.reason, actor=f"token:{token.id}", clock=clock
+        )
+        return released.to_json()
+
+    return router
