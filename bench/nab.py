@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ombud.integrity import nab
-from ombud.integrity.detector import AnomalyDetector, DetectorSettings, to_flags
+from ombud.integrity.detector import DetectorSettings, detect, to_flags
 
 ROOT = Path(__file__).resolve().parent
 DATA = ROOT.parents[1] / "shared" / "data" / "nab-sensor-failures"
@@ -46,16 +46,6 @@ def load(
         last = max(i for i, t in enumerate(stamps) if t <= end[:19])
         spans.append((first, last))
     return [float(r[1]) for r in rows], spans
-
-
-def ombud_scores(values: list[float]) -> tuple[list[float], list[bool]]:
-    detector = AnomalyDetector()
-    scores, flags = [], []
-    for value in values:
-        score, flag = detector.update(value)
-        scores.append(score)
-        flags.append(flag)
-    return scores, flags
 
 
 def windowed_gaussian(values: list[float], window: int = 2000) -> list[float]:
@@ -81,7 +71,7 @@ def main() -> None:
     runs = []
     for _ in range(5):
         started = time.perf_counter()
-        outputs = [ombud_scores(values) for values, _ in corpus]
+        outputs = [detect(values) for values, _ in corpus]
         runs.append(sum(len(v) for v, _ in corpus) / (time.perf_counter() - started))
     gaussian = [windowed_gaussian(values) for values, _ in corpus]
     result: dict[str, Any] = {

@@ -112,6 +112,13 @@ class Database(abc.ABC):
     @abc.abstractmethod
     def has_table(self, table: str) -> bool: ...
 
+    def ensure_tables(self, table: str, script: str) -> None:
+        """Create the tables of ``script`` (SQLite dialect) unless ``table`` already exists."""
+        if not self.has_table(table):
+            with self.transaction() as tx:
+                for statement in self.ddl(script):
+                    tx.execute(statement)
+
     def ddl(self, script: str) -> list[str]:
         """The statements of a schema script written for SQLite, in this dialect."""
         return [s.strip() for s in script.split(";") if s.strip()]
@@ -284,6 +291,13 @@ class PostgresDatabase(Database):
 
     def has_table(self, table: str) -> bool:
         return self.read("SELECT to_regclass(?)", (table,))[0][0] is not None
+
+    def ensure_tables(self, table: str, script: str) -> None:
+        """Create the tables of ``script`` (SQLite dialect) unless ``table`` already exists."""
+        if not self.has_table(table):
+            with self.transaction() as tx:
+                for statement in self.ddl(script):
+                    tx.execute(statement)
 
     def ddl(self, script: str) -> list[str]:
         statements = []

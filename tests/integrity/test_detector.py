@@ -8,7 +8,7 @@ import random
 import pytest
 
 from ombud.errors import MalformedError
-from ombud.integrity.detector import AnomalyDetector, DetectorSettings, to_flags
+from ombud.integrity.detector import AnomalyDetector, DetectorSettings, detect, to_flags
 
 
 def clean(rows: int, seed: int = 1) -> list[float]:
@@ -18,13 +18,7 @@ def clean(rows: int, seed: int = 1) -> list[float]:
 
 
 def run(values: list[float]) -> tuple[list[float], list[bool]]:
-    detector = AnomalyDetector()
-    scores, flags = [], []
-    for value in values:
-        score, flag = detector.update(value)
-        scores.append(score)
-        flags.append(flag)
-    return scores, flags
+    return detect(values)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

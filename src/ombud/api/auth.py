@@ -72,10 +72,7 @@ def _digest(secret: str) -> bytes:
 class TokenStore:
     def __init__(self, db: Database) -> None:
         self.db = db
-        if not db.has_table("tokens"):
-            with db.transaction() as tx:
-                for statement in db.ddl(_TABLES):
-                    tx.execute(statement)
+        db.ensure_tables("tokens", _TABLES)
 
     def create(
         self,

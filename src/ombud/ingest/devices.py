@@ -129,10 +129,7 @@ class DeviceRegistry:
         self._clock = clock
         self._by_did: dict[str, Device] = {}
         self._cache_lock = threading.Lock()
-        if not db.has_table("devices"):
-            with db.transaction() as tx:
-                for statement in db.ddl(_TABLES):
-                    tx.execute(statement)
+        db.ensure_tables("devices", _TABLES)
 
     def add(self, device: Device, *, actor: str = "operator") -> RegisteredDevice:
         """Register ``device``; ``device.registered`` goes on the ledger in the same commit."""

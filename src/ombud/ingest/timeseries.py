@@ -91,10 +91,7 @@ class ObservationStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        if not db.has_table("observations"):
-            with db.transaction() as tx:
-                for statement in db.ddl(_TABLES):
-                    tx.execute(statement)
+        db.ensure_tables("observations", _TABLES)
 
     # --- writing (inside the ledger transaction) -------------------------------------------------
 

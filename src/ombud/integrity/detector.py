@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 from ombud.errors import MalformedError
 
-__all__ = ["DEFAULT_THRESHOLD", "AnomalyDetector", "DetectorSettings", "to_flags"]
+__all__ = ["DEFAULT_THRESHOLD", "AnomalyDetector", "DetectorSettings", "detect", "to_flags"]
 
 DEFAULT_THRESHOLD = 0.93
 
@@ -163,3 +163,16 @@ def to_flags(scores: list[float], threshold: float, refractory: int) -> list[boo
             flags[i] = True
             quiet = refractory
     return flags
+
+
+def detect(
+    values: list[float], settings: DetectorSettings | None = None
+) -> tuple[list[float], list[bool]]:
+    """A fresh detector run over ``values`` in order: each reading's score and flag."""
+    detector = AnomalyDetector(settings)
+    scores, flags = [], []
+    for value in values:
+        score, flag = detector.update(value)
+        scores.append(score)
+        flags.append(flag)
+    return scores, flags

@@ -123,10 +123,7 @@ def _row(row: tuple[Any, ...]) -> Quarantined:
 class QuarantineStore:
     def __init__(self, db: Database) -> None:
         self.db = db
-        if not db.has_table("quarantine"):
-            with db.transaction() as tx:
-                for statement in db.ddl(_TABLES):
-                    tx.execute(statement)
+        db.ensure_tables("quarantine", _TABLES)
 
     @staticmethod
     def insert(
