@@ -34,6 +34,7 @@ bench: $(BENCH)
 	$(BIN)/python bench/witness.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/nab.py
+	$(BIN)/python bench/poisoning.py
 
 bench-quick: $(BENCH)
 	$(BIN)/python bench/ledger.py --quick

@@ -98,3 +98,16 @@ def test_a_reading_that_disagrees_with_its_neighbours() -> None:
 def test_mad_is_robust_and_non_negative(values: list[float]) -> None:
     assert mad(values) >= 0
     assert mad(values * 3) == pytest.approx(mad(values))
+
+
+def test_a_replayed_day_is_caught_and_a_similar_day_is_not() -> None:
+    from ombud.integrity.checks import check_replay
+
+    yesterday = daily(288, seed=1)
+    assert check_replay(yesterday + yesterday, lag=288).suspect
+    today = daily(288, seed=2)  # the same rhythm, other noise: an honest sensor
+    verdict = check_replay(yesterday + today, lag=288)
+    assert not verdict.suspect and verdict.evidence["repeated_share"] < 0.05
+    assert not check_replay(yesterday, lag=288).suspect  # not a day of history yet
+    with pytest.raises(MalformedError):
+        check_replay(yesterday, lag=0)

@@ -34,6 +34,7 @@ __all__ = [
     "check_neighbours",
     "check_range",
     "check_rate",
+    "check_replay",
     "check_sentinel",
     "find_gaps",
     "mad",
@@ -169,6 +170,31 @@ def check_rate(
             evidence,
         )
     return _ok("rate", **evidence)
+
+
+def check_replay(
+    values: Sequence[float], *, lag: int, window: int | None = None, share: float = 0.9
+) -> Verdict:
+    """Replayed history: the last ``window`` readings (default ``lag``) repeat, value for value,
+    the readings ``lag`` steps before them (yesterday's, for a daily lag) in at least ``share``
+    of the cases. Honest sensors never repeat a day exactly; a replaying one always does."""
+    window = lag if window is None else window
+    if lag < 1 or window < 1 or not 0 < share <= 1:
+        raise MalformedError("a replay check needs a lag and a window of at least 1")
+    if len(values) < lag + window:
+        return _ok("replay", readings=len(values), lag=lag)
+    recent = values[-window:]
+    before = values[-window - lag : len(values) - lag]
+    same = sum(1 for a, b in zip(recent, before, strict=True) if a == b) / window
+    evidence = {"lag": lag, "window": window, "repeated_share": same, "share": share}
+    if same >= share:
+        return Verdict(
+            "replay",
+            True,
+            f"{same:.0%} of the last {window} readings repeat those {lag} readings earlier",
+            evidence,
+        )
+    return _ok("replay", **evidence)
 
 
 @dataclass(frozen=True)
