@@ -50,8 +50,6 @@ def redact(url: str) -> str:
 class Tx(abc.ABC):
     """The statements of one write transaction."""
 
-    dialect: ClassVar[str]
-
     @abc.abstractmethod
     def execute(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
         """Run one statement; its rows (empty for statements that return none)."""
@@ -136,8 +134,6 @@ class Database(abc.ABC):
 
 
 class _SqliteTx(Tx):
-    dialect = "sqlite"
-
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
@@ -220,8 +216,6 @@ _PG_TYPES = ((re.compile(r"\bINTEGER\b"), "BIGINT"), (re.compile(r"\bBLOB\b"), "
 
 
 class _PostgresTx(Tx):
-    dialect = "postgresql"
-
     def __init__(self, conn: Any) -> None:
         self._conn = conn
 
@@ -291,13 +285,6 @@ class PostgresDatabase(Database):
 
     def has_table(self, table: str) -> bool:
         return self.read("SELECT to_regclass(?)", (table,))[0][0] is not None
-
-    def ensure_tables(self, table: str, script: str) -> None:
-        """Create the tables of ``script`` (SQLite dialect) unless ``table`` already exists."""
-        if not self.has_table(table):
-            with self.transaction() as tx:
-                for statement in self.ddl(script):
-                    tx.execute(statement)
 
     def ddl(self, script: str) -> list[str]:
         statements = []

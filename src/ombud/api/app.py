@@ -51,7 +51,6 @@ logger = logging.getLogger("ombud.api")
 IMMUTABLE = "public, max-age=31536000, immutable"
 CHECKPOINT_CACHE = "public, max-age=2, must-revalidate"
 _MAX_SIZE = (1 << 64) - 1
-_NONE = StoredCheckpoint(0, b"", b"")
 
 
 def _b64(h: bytes) -> str:
@@ -305,6 +304,7 @@ def create_app(
         device_id: str, counter: Annotated[int, Path(ge=0, le=(1 << 63) - 1)]
     ) -> dict[str, Any]:
         stored = observations.observation(device_id, counter)
+        published = the_log.published_checkpoint()
         return {
             "device": stored.device,
             "counter": stored.counter,
@@ -312,7 +312,7 @@ def create_app(
             "created": format_time(stored.created),
             "ledgerIndex": stored.ledger_index,
             "event": the_log.entry(stored.ledger_index).decode(),
-            "published": stored.ledger_index < (the_log.published_checkpoint() or _NONE).size,
+            "published": published is not None and stored.ledger_index < published.size,
         }
 
     return app

@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ombud.api.auth import TokenStore
 from ombud.config import Settings
 from ombud.ingest.devices import Device, DeviceRegistry
 from ombud.ingest.intake import open_intake
@@ -101,8 +102,7 @@ def run_device_list(data_dir: Path, as_json: bool) -> None:
     Console(emoji=False, markup=False).print(table)
 
 
-def _tokens(data_dir: Path):  # type: ignore[no-untyped-def]
-    from ombud.api.auth import TokenStore
+def _tokens(data_dir: Path) -> tuple[TokenStore, Callable[[], None]]:
     from ombud.ledger.logdir import open_database_of
 
     settings = Settings.load(data_dir)

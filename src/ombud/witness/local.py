@@ -35,10 +35,6 @@ class LocalWitness:
         args += ["--listen", f"127.0.0.1:{self.port}"]
         self._process = LocalProcess(args, self.port, "/openapi.json", state / "server.log")
 
-    @property
-    def log_file(self) -> Path:
-        return self._process.log_file
-
     def start(self, *, timeout: float = 30.0) -> None:
         self._process.start(timeout=timeout)
 
