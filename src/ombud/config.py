@@ -22,6 +22,7 @@ from ombud.storage import write_atomically
 __all__ = [
     "SETTINGS_FILE",
     "IngestSettings",
+    "IntegritySettings",
     "LogSettings",
     "ServerSettings",
     "Settings",
@@ -102,6 +103,39 @@ class IngestSettings:
         _check_range("ingest.max_batch", self.max_batch, 1, 100_000)
         _check_range("ingest.max_clock_skew_s", self.max_clock_skew_s, 0, 86_400)
         _check_range("ingest.mqtt_reorder_window", self.mqtt_reorder_window, 0, 1 << 20)
+
+
+@dataclass(frozen=True)
+class IntegritySettings:
+    """How stored observations are screened against their own history and their neighbours
+    (``ombud.integrity.screening``)."""
+
+    screen_interval_s: int = 5
+    """How often ``ombud serve`` screens new observations; 0 leaves it to
+    ``ombud integrity screen``."""
+    settle_s: int = 30
+    """How old an observation must be before it is screened, so its neighbours' readings of
+    the same moment have arrived."""
+    neighbour_window_s: int = 900
+    """A neighbour's reading counts when it was taken this close in time."""
+    neighbour_k: int = 5
+    """Robust deviations (MAD-scaled) from the neighbours' median beyond which a reading is
+    suspect."""
+    device_window: int = 24
+    """A device's latest screened readings considered for quarantining it as a whole ..."""
+    device_suspects: int = 6
+    """... and how many of them must be suspect."""
+    batch: int = 2000
+    """Observations screened per transaction."""
+
+    def __post_init__(self) -> None:
+        _check_range("integrity.screen_interval_s", self.screen_interval_s, 0, 86_400)
+        _check_range("integrity.settle_s", self.settle_s, 0, 86_400)
+        _check_range("integrity.neighbour_window_s", self.neighbour_window_s, 1, 86_400)
+        _check_range("integrity.neighbour_k", self.neighbour_k, 2, 100)
+        _check_range("integrity.device_window", self.device_window, 1, 10_000)
+        _check_range("integrity.device_suspects", self.device_suspects, 1, self.device_window)
+        _check_range("integrity.batch", self.batch, 1, 100_000)
 
 
 @dataclass(frozen=True)
@@ -199,6 +233,7 @@ class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
+    integrity: IntegritySettings = field(default_factory=IntegritySettings)
     witnesses: WitnessPolicy = field(default_factory=WitnessPolicy)
 
     @classmethod
@@ -286,6 +321,7 @@ _SECTIONS: tuple[tuple[str, type[Any]], ...] = (
     ("server", ServerSettings),
     ("storage", StorageSettings),
     ("ingest", IngestSettings),
+    ("integrity", IntegritySettings),
 )
 
 

@@ -42,6 +42,8 @@ KINDS = frozenset(
     {
         "device.registered",
         "device.revoked",
+        "device.quarantined",
+        "device.released",
         "observation.accepted",
         "observation.quarantined",
         "observation.released",

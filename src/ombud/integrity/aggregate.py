@@ -49,6 +49,19 @@ class Indicator:
     quarantined_devices: int
     """Devices none of whose readings could be used."""
 
+    def to_json(self) -> dict[str, float | int | str]:
+        return {
+            "estimator": self.estimator.value,
+            "value": self.value,
+            "p10": self.p10,
+            "p50": self.p50,
+            "p90": self.p90,
+            "readings": self.readings,
+            "devices": self.devices,
+            "quarantinedReadings": self.quarantined_readings,
+            "quarantinedDevices": self.quarantined_devices,
+        }
+
 
 def _weights(readings: Sequence[Reading], cap: float) -> list[float]:
     """Each reading's weight. A device's readings share its weight ``min(n, c)``, with ``c`` the

@@ -3,13 +3,16 @@
 Threat model: quarantining is itself a power (it can silence an inconvenient sensor), so it is
 recorded on the ledger like everything else: ``observation.quarantined`` when a check flags a
 reading (with the check, its reason and a digest of its evidence), ``observation.released``
-when an operator releases one (with who and why). The rows here are the projection auditors
-query; the observation itself stays in the observation store, untouched.
+when an operator releases one (with who and why); ``device.quarantined`` and
+``device.released`` likewise for a device quarantined as a whole (every reading it takes from
+the first suspect one on is left out of aggregates until an operator releases it). The rows
+here are the projection auditors query; observations stay in the observation store, untouched.
 """
 
 from __future__ import annotations
 
 import base64
+import builtins
 import hashlib
 import json
 from collections.abc import Callable, Sequence
@@ -24,7 +27,13 @@ from ombud.events import Event, format_time
 from ombud.integrity.checks import Verdict
 from ombud.ledger.log import Log
 
-__all__ = ["QuarantineStore", "Quarantined", "quarantine_event"]
+__all__ = [
+    "DeviceQuarantine",
+    "QuarantineStore",
+    "Quarantined",
+    "device_quarantine_event",
+    "quarantine_event",
+]
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS quarantine (
@@ -42,6 +51,24 @@ CREATE TABLE IF NOT EXISTS quarantine (
 ) STRICT;
 CREATE INDEX IF NOT EXISTS quarantine_by_time ON quarantine (at_us)
 """
+_DEVICE_TABLES = """
+CREATE TABLE IF NOT EXISTS device_quarantine (
+    ledger_index INTEGER PRIMARY KEY,
+    device TEXT NOT NULL,
+    district TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    evidence BLOB NOT NULL,
+    since_us INTEGER NOT NULL,
+    at_us INTEGER NOT NULL,
+    released_index INTEGER,
+    release_reason TEXT
+) STRICT;
+CREATE INDEX IF NOT EXISTS device_quarantine_by_device ON device_quarantine (device)
+"""
+_DEVICE_COLUMNS = (
+    "ledger_index, device, district, reason, evidence, since_us, at_us, released_index, "
+    "release_reason"
+)
 _COLUMNS = (
     "device, counter, district, checks, reason, evidence, at_us, ledger_index, released_index, "
     "release_reason"
@@ -74,6 +101,75 @@ def quarantine_event(device: str, counter: int, verdicts: Sequence[Verdict], at:
             "evidence": _digest(_evidence(verdicts)),
         },
     ).to_bytes()
+
+
+def device_quarantine_event(device: str, verdict: Verdict, since_us: int, at: datetime) -> bytes:
+    """The ``device.quarantined`` leaf: a device suspect often enough to be set aside whole."""
+    return Event(
+        "device.quarantined",
+        at,
+        "integrity",
+        {
+            "v": 1,
+            "device": device,
+            "since": format_time(_from_micros(since_us)),
+            "reason": verdict.reason[:300],
+            "evidence": _digest(_evidence([verdict])),
+        },
+    ).to_bytes()
+
+
+def _from_micros(us: int) -> datetime:
+    return datetime.fromtimestamp(us / 1_000_000, UTC)
+
+
+@dataclass(frozen=True)
+class DeviceQuarantine:
+    """A device set aside as a whole: its readings from ``since`` on are left out of aggregates
+    until ``released_index`` is set."""
+
+    device: str
+    district: str
+    reason: str
+    evidence: list[dict[str, Any]]
+    since: datetime
+    at: datetime
+    ledger_index: int
+    released_index: int | None
+    release_reason: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "device": self.device,
+            "district": self.district,
+            "reason": self.reason,
+            "evidence": self.evidence,
+            "since": format_time(self.since),
+            "at": format_time(self.at),
+            "ledgerIndex": self.ledger_index,
+            "releasedIndex": self.released_index,
+            "releaseReason": self.release_reason,
+        }
+
+
+def _device_row(row: tuple[Any, ...]) -> DeviceQuarantine:
+    index, device, district, reason, evidence, since_us, at_us, released, why = row
+    return DeviceQuarantine(
+        device,
+        district,
+        reason,
+        parse_json(bytes(evidence), "stored evidence"),
+        _from_micros(since_us),
+        _from_micros(at_us),
+        index,
+        released,
+        why,
+    )
+
+
+def _check_reason(reason: str) -> None:
+    if not 0 < len(reason) <= 500:
+        raise MalformedError("a release carries a reason of 1-500 characters")
 
 
 @dataclass(frozen=True)
@@ -113,7 +209,7 @@ def _row(row: tuple[Any, ...]) -> Quarantined:
         tuple(json.loads(checks)),
         reason,
         parse_json(bytes(evidence), "stored evidence"),
-        datetime.fromtimestamp(at_us / 1_000_000, UTC),
+        _from_micros(at_us),
         index,
         released,
         why,
@@ -124,6 +220,7 @@ class QuarantineStore:
     def __init__(self, db: Database) -> None:
         self.db = db
         db.ensure_tables("quarantine", _TABLES)
+        db.ensure_tables("device_quarantine", _DEVICE_TABLES)
 
     @staticmethod
     def insert(
@@ -161,8 +258,7 @@ class QuarantineStore:
         clock: Callable[[], datetime],
     ) -> Quarantined:
         """Release a quarantined observation (an operator's decision, with a reason)."""
-        if not 0 < len(reason) <= 500:
-            raise MalformedError("a release carries a reason of 1-500 characters")
+        _check_reason(reason)
         event = Event(
             "observation.released",
             clock(),
@@ -222,6 +318,11 @@ class QuarantineStore:
         if until_us is not None:
             where.append("at_us < ?")
             params.append(until_us)  # type: ignore[arg-type]
+        if check is not None:
+            # ``checks`` holds a JSON list of names: match one whole, quoted name.
+            where.append("checks LIKE ? ESCAPE '!'")
+            quoted = json.dumps(check).replace("!", "!!").replace("%", "!%").replace("_", "!_")
+            params.append(f"%{quoted}%")
         if not include_released:
             where.append("released_index IS NULL")
         rows = self.db.read(
@@ -229,5 +330,114 @@ class QuarantineStore:
             "ORDER BY at_us, device, counter LIMIT ?",
             (*params, limit),
         )
-        found = [_row(r) for r in rows]
-        return [q for q in found if check is None or check in q.checks]
+        return [_row(r) for r in rows]
+
+    # --- devices quarantined as a whole --------------------------------------------------------
+
+    @staticmethod
+    def insert_device(
+        tx: Tx,
+        device: str,
+        district: str,
+        verdict: Verdict,
+        since_us: int,
+        at_us: int,
+        ledger_index: int,
+    ) -> None:
+        """Record a device quarantine inside the transaction that appends its event."""
+        tx.execute(
+            f"INSERT INTO device_quarantine ({_DEVICE_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
+            (
+                ledger_index,
+                device,
+                district,
+                verdict.reason[:300],
+                _evidence([verdict]),
+                since_us,
+                at_us,
+            ),
+        )
+
+    @staticmethod
+    def held_devices(tx: Tx, devices: Sequence[str]) -> set[str]:
+        """Which of ``devices`` are quarantined as a whole right now."""
+        if not devices:
+            return set()
+        marks = ", ".join("?" * len(devices))
+        rows = tx.execute(
+            "SELECT DISTINCT device FROM device_quarantine "
+            f"WHERE released_index IS NULL AND device IN ({marks})",
+            list(devices),
+        )
+        return {r[0] for r in rows}
+
+    def release_device(
+        self,
+        log: Log,
+        device: str,
+        reason: str,
+        *,
+        actor: str,
+        clock: Callable[[], datetime],
+    ) -> DeviceQuarantine:
+        """Put a device quarantined as a whole back into aggregates (an operator's decision
+        after inspecting it, with a reason). Its readings quarantined one by one stay so."""
+        _check_reason(reason)
+        event = Event(
+            "device.released", clock(), actor, {"v": 1, "device": device, "reason": reason}
+        ).to_bytes()
+        held: list[int] = []
+
+        def check(tx: Tx) -> list[bytes]:
+            rows = tx.execute(
+                "SELECT ledger_index FROM device_quarantine "
+                "WHERE device = ? AND released_index IS NULL",
+                (device,),
+            )
+            if not rows:
+                raise NotFoundError(f"device {device[:80]} is not quarantined")
+            held[:] = [r[0] for r in rows]
+            return [event]
+
+        def record(tx: Tx, index: int) -> None:
+            tx.execute(
+                "UPDATE device_quarantine SET released_index = ?, release_reason = ? "
+                "WHERE device = ? AND released_index IS NULL",
+                (index, reason, device),
+            )
+
+        log.append_with(check, record)
+        return self.device(held[-1])
+
+    def device(self, ledger_index: int) -> DeviceQuarantine:
+        rows = self.db.read(
+            f"SELECT {_DEVICE_COLUMNS} FROM device_quarantine WHERE ledger_index = ?",
+            (ledger_index,),
+        )
+        if not rows:
+            raise NotFoundError(f"no device quarantine at ledger index {ledger_index}")
+        return _device_row(rows[0])
+
+    def devices(
+        self,
+        *,
+        device: str | None = None,
+        district: str | None = None,
+        include_released: bool = True,
+        limit: int = 1000,
+    ) -> builtins.list[DeviceQuarantine]:
+        """Device quarantines, oldest first."""
+        where, params = ["1 = 1"], []
+        for column, value in (("device", device), ("district", district)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if not include_released:
+            where.append("released_index IS NULL")
+        rows = self.db.read(
+            f"SELECT {_DEVICE_COLUMNS} FROM device_quarantine WHERE {' AND '.join(where)} "
+            "ORDER BY ledger_index LIMIT ?",
+            (*params, limit),
+        )
+        return [_device_row(r) for r in rows]

@@ -1,0 +1,367 @@
+"""Screening: stored observations checked against their own past and their neighbours.
+
+Threat model: a broken, tampered-with or key-stolen sensor signs valid observations, and one
+reading alone rarely betrays it (ingest already refuses the impossible — out of physical range,
+missing-value codes). Screening looks at each stored observation in context: its series
+(stuck value, Hampel rate of change) and the devices of the same type in the same district at
+about the same time (robust z-score against their median). It runs exactly once per
+observation, in ledger order: a cursor advances in the same transaction that appends the
+quarantine events and writes their rows, so nothing is screened twice or skipped across
+restarts and concurrent screeners. Readings already quarantined, and devices quarantined as a
+whole, do not count as neighbours: once caught, an attacker's sensors cannot vouch for each
+other. A device suspect in ``device_suspects`` of its last ``device_window`` readings is
+quarantined as a whole and flagged for inspection (``device.quarantined``).
+
+What it cannot see: a majority of a district's sensors lying together, and lies small enough
+to sit inside the neighbours' spread (the robust aggregates bound what those can move).
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from ombud.canonical import parse_json
+from ombud.config import IntegritySettings
+from ombud.database import Database, Tx
+from ombud.ingest.timeseries import to_micros
+from ombud.integrity.checks import (
+    PHYSICAL_RANGES,
+    Verdict,
+    check_device,
+    numeric_properties,
+    screen_reading,
+)
+from ombud.integrity.quarantine import (
+    QuarantineStore,
+    device_quarantine_event,
+    quarantine_event,
+)
+from ombud.ledger.log import Log
+
+__all__ = ["HISTORY", "ScreenResult", "Screener"]
+
+HISTORY = 25
+"""Readings of a sensor's own past each reading is compared with (the Hampel window)."""
+
+_TABLES = """
+CREATE TABLE IF NOT EXISTS screening (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    ledger_index INTEGER NOT NULL
+) STRICT
+"""
+
+
+@dataclass(frozen=True)
+class ScreenResult:
+    screened: int
+    """Observations screened."""
+    quarantined: int
+    """Of them, quarantined by a check that needs context."""
+    devices: tuple[str, ...]
+    """Devices quarantined as a whole."""
+    cursor: int
+    """Ledger index of the last observation screened (-1: none yet)."""
+    more: bool
+    """Stopped at the batch size; more observations are ready."""
+
+
+@dataclass(frozen=True)
+class _Row:
+    device: str
+    counter: int
+    entity_id: str
+    at_us: int
+    ledger_index: int
+    model: str
+    district: str
+    values: Mapping[str, float]
+
+
+@dataclass
+class _Series:
+    """Timestamped readings of one device (oldest first), for nearest-in-time lookups."""
+
+    times: list[int] = field(default_factory=list)
+    values: list[Mapping[str, float]] = field(default_factory=list)
+
+    def nearest(self, at_us: int, window_us: int) -> Mapping[str, float] | None:
+        i = bisect.bisect_left(self.times, at_us)
+        best: tuple[int, Mapping[str, float]] | None = None
+        for j in (i - 1, i):
+            if 0 <= j < len(self.times):
+                distance = abs(self.times[j] - at_us)
+                if distance <= window_us and (best is None or distance < best[0]):
+                    best = (distance, self.values[j])
+        return None if best is None else best[1]
+
+
+def _values(entity: bytes) -> dict[str, float]:
+    """The attributes screening knows the physics of."""
+    found = numeric_properties(parse_json(entity, "a stored observation"))
+    return {k: v for k, v in found.items() if k in PHYSICAL_RANGES}
+
+
+class Screener:
+    """Screens a deployment's stored observations, a batch per transaction."""
+
+    def __init__(
+        self,
+        db: Database,
+        log: Log,
+        settings: IntegritySettings,
+        *,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.db = db
+        self.log = log
+        self.settings = settings
+        self._clock = clock
+        self.quarantine = QuarantineStore(db)
+        db.ensure_tables("screening", _TABLES)
+
+    def screen_all(self, progress: Callable[[ScreenResult], None] | None = None) -> ScreenResult:
+        """Screen every settled observation not yet screened, batch after batch."""
+        screened = quarantined = 0
+        devices: list[str] = []
+        while True:
+            result = self.screen()
+            screened += result.screened
+            quarantined += result.quarantined
+            devices += result.devices
+            if progress is not None:
+                progress(result)
+            if not result.more:
+                return ScreenResult(screened, quarantined, tuple(devices), result.cursor, False)
+
+    def screen(self) -> ScreenResult:
+        """Screen the next batch of settled observations in one transaction."""
+        now = self._clock()
+        settled_us = to_micros(now - timedelta(seconds=self.settings.settle_s))
+        outcome: dict[str, Any] = {}
+        suspects: dict[tuple[str, int], list[Verdict]] = {}
+        held: list[tuple[str, str, Verdict, int]] = []
+        districts: dict[str, str] = {}
+
+        def build(tx: Tx) -> list[bytes]:
+            cursor_rows = tx.execute("SELECT ledger_index FROM screening WHERE id = 1")
+            cursor = cursor_rows[0][0] if cursor_rows else -1
+            rows = self._next(tx, cursor)
+            more = len(rows) == self.settings.batch
+            ready = []
+            for row in rows:
+                if row.at_us > settled_us:
+                    more = False
+                    break
+                ready.append(row)
+            outcome.update(screened=len(ready), cursor=cursor, more=more)
+            if not ready:
+                return []
+            districts.update((row.device, row.district) for row in ready)
+            suspects.update(self._screen_rows(tx, ready))
+            held.extend(self._screen_devices(tx, ready, suspects))
+            outcome["cursor"] = ready[-1].ledger_index
+            tx.execute(
+                "INSERT INTO screening (id, ledger_index) VALUES (1, ?) "
+                "ON CONFLICT (id) DO UPDATE SET ledger_index = excluded.ledger_index",
+                (outcome["cursor"],),
+            )
+            events = [
+                quarantine_event(device, counter, verdicts, now)
+                for (device, counter), verdicts in suspects.items()
+            ]
+            events += [
+                device_quarantine_event(device, verdict, since_us, now)
+                for device, _, verdict, since_us in held
+            ]
+            return events
+
+        def record(tx: Tx, first: int) -> None:
+            at_us = to_micros(now)
+            index = first
+            for (device, counter), verdicts in suspects.items():
+                QuarantineStore.insert(
+                    tx, device, counter, districts[device], verdicts, at_us, index
+                )
+                index += 1
+            for device, district, verdict, since_us in held:
+                QuarantineStore.insert_device(tx, device, district, verdict, since_us, at_us, index)
+                index += 1
+
+        self.log.append_with(build, record)
+        return ScreenResult(
+            outcome["screened"],
+            len(suspects),
+            tuple(device for device, *_ in held),
+            outcome["cursor"],
+            outcome["more"],
+        )
+
+    # --- inside the transaction ----------------------------------------------------------------
+
+    def _next(self, tx: Tx, cursor: int) -> list[_Row]:
+        rows = tx.execute(
+            "SELECT o.device, o.counter, o.entity_id, o.created_us, o.ledger_index, d.model, "
+            "d.district, o.entity FROM observations o JOIN devices d ON d.id = o.device "
+            "WHERE o.ledger_index > ? ORDER BY o.ledger_index LIMIT ?",
+            (cursor, self.settings.batch),
+        )
+        return [
+            _Row(device, counter, entity_id, at_us, index, model, district, _values(bytes(entity)))
+            for device, counter, entity_id, at_us, index, model, district, entity in rows
+        ]
+
+    def _screen_rows(self, tx: Tx, rows: list[_Row]) -> dict[tuple[str, int], list[Verdict]]:
+        """Each new observation's suspect verdicts (those already quarantined at ingest are
+        not screened again)."""
+        first, last = rows[0].ledger_index, rows[-1].ledger_index
+        already = set(
+            tx.execute(
+                "SELECT q.device, q.counter FROM quarantine q JOIN observations o "
+                "ON o.device = q.device AND o.counter = q.counter "
+                "WHERE o.ledger_index BETWEEN ? AND ?",
+                (first, last),
+            )
+        )
+        histories = self._histories(tx, rows)
+        neighbourhoods = self._neighbourhoods(tx, rows)
+        window_us = self.settings.neighbour_window_s * 1_000_000
+        found: dict[tuple[str, int], list[Verdict]] = {}
+        for row in rows:
+            if (row.device, row.counter) in already:
+                continue
+            history = histories[row.entity_id].get((row.device, row.counter), [])
+            around = neighbourhoods[(row.model, row.district)]
+            nearby = [
+                reading
+                for device, series in around.items()
+                if device != row.device
+                and (reading := series.nearest(row.at_us, window_us)) is not None
+            ]
+            verdicts = []
+            for attribute, value in row.values.items():
+                verdicts += screen_reading(
+                    attribute,
+                    value,
+                    [v[attribute] for v in history if attribute in v],
+                    [n[attribute] for n in nearby if attribute in n],
+                    neighbour_k=self.settings.neighbour_k,
+                )
+            if verdicts:
+                found[(row.device, row.counter)] = verdicts
+        return found
+
+    def _histories(
+        self, tx: Tx, rows: list[_Row]
+    ) -> dict[str, dict[tuple[str, int], list[Mapping[str, float]]]]:
+        """For each new observation, the ``HISTORY`` readings of its entity before it."""
+        by_entity: dict[str, list[_Row]] = defaultdict(list)
+        for row in rows:
+            by_entity[row.entity_id].append(row)
+        out: dict[str, dict[tuple[str, int], list[Mapping[str, float]]]] = {}
+        for entity_id, new in by_entity.items():
+            latest = max(r.at_us for r in new)
+            stored = tx.execute(
+                "SELECT device, counter, entity FROM observations "
+                "WHERE entity_id = ? AND created_us <= ? "
+                "ORDER BY created_us DESC, ledger_index DESC LIMIT ?",
+                (entity_id, latest, len(new) + HISTORY),
+            )
+            stored.reverse()
+            position = {(d, c): i for i, (d, c, _) in enumerate(stored)}
+            values: list[Mapping[str, float]] = [_values(bytes(e)) for _, _, e in stored]
+            out[entity_id] = {
+                (r.device, r.counter): values[max(0, i - HISTORY) : i]
+                for r in new
+                if (i := position.get((r.device, r.counter))) is not None
+            }
+        return out
+
+    def _neighbourhoods(
+        self, tx: Tx, rows: list[_Row]
+    ) -> dict[tuple[str, str], dict[str, _Series]]:
+        """Readings of the devices of each (type, district) around the new observations' times,
+        leaving out quarantined readings and devices quarantined as a whole.
+
+        Locations are coarse by design (DESIGN §5): the district is as near as ombud knows a
+        sensor to be, so a reading's nearest neighbours are the other devices of its type there.
+        """
+        window_us = self.settings.neighbour_window_s * 1_000_000
+        spans: dict[tuple[str, str], tuple[int, int]] = {}
+        for row in rows:
+            low, high = spans.get((row.model, row.district), (row.at_us, row.at_us))
+            spans[(row.model, row.district)] = (min(low, row.at_us), max(high, row.at_us))
+        out: dict[tuple[str, str], dict[str, _Series]] = {}
+        for (model, district), (low, high) in spans.items():
+            stored = tx.execute(
+                "SELECT o.device, o.created_us, o.entity FROM observations o "
+                "JOIN devices d ON d.id = o.device "
+                "LEFT JOIN quarantine q ON q.device = o.device AND q.counter = o.counter "
+                "AND q.released_index IS NULL "
+                "WHERE d.model = ? AND d.district = ? AND o.created_us BETWEEN ? AND ? "
+                "AND q.device IS NULL AND NOT EXISTS (SELECT 1 FROM device_quarantine h "
+                "WHERE h.device = o.device AND h.released_index IS NULL "
+                "AND o.created_us >= h.since_us) "
+                "ORDER BY o.created_us",
+                (model, district, low - window_us, high + window_us),
+            )
+            series: dict[str, _Series] = defaultdict(_Series)
+            for device, at_us, entity in stored:
+                series[device].times.append(at_us)
+                series[device].values.append(_values(bytes(entity)))
+            out[(model, district)] = series
+        return out
+
+    def _screen_devices(
+        self, tx: Tx, rows: list[_Row], suspects: Mapping[tuple[str, int], list[Verdict]]
+    ) -> list[tuple[str, str, Verdict, int]]:
+        """Devices with a new suspect reading that are now suspect as a whole:
+        ``(device, district, verdict, since_us)``."""
+        s = self.settings
+        last = rows[-1].ledger_index
+        candidates = sorted({device for device, _ in suspects})
+        already = QuarantineStore.held_devices(tx, candidates)
+        district = {row.device: row.district for row in rows}
+        out = []
+        for device in candidates:
+            if device in already:
+                continue
+            recent = tx.execute(
+                "SELECT o.counter, o.created_us, q.checks FROM observations o "
+                "LEFT JOIN quarantine q ON q.device = o.device AND q.counter = o.counter "
+                "AND q.released_index IS NULL "
+                "WHERE o.device = ? AND o.ledger_index <= ? "
+                "ORDER BY o.ledger_index DESC LIMIT ?",
+                (device, last, s.device_window),
+            )
+            recent.reverse()
+            flags = [checks is not None or (device, c) in suspects for c, _, checks in recent]
+            verdict = check_device(flags, minimum=s.device_suspects)
+            if not verdict.suspect:
+                continue
+            counters = [c for (c, _, _), flag in zip(recent, flags, strict=True) if flag]
+            checks = sorted(
+                {v.check for c in counters for v in suspects.get((device, c), [])}
+                | {
+                    name
+                    for c, _, stored in recent
+                    if stored is not None
+                    for name in json.loads(stored)
+                }
+            )
+            since_us = min(at for (c, at, _), flag in zip(recent, flags, strict=True) if flag)
+            evidence = {**verdict.evidence, "counters": counters, "checks": checks}
+            out.append(
+                (
+                    device,
+                    district[device],
+                    Verdict("device", True, verdict.reason, evidence),
+                    since_us,
+                )
+            )
+        return out

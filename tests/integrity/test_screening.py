@@ -1,0 +1,221 @@
+"""Screening stored observations against their history and their neighbours, over SQLite and
+PostgreSQL: clean data left alone, a biased sensor caught reading by reading and then as a
+whole, a stuck one and a spike caught, each observation screened exactly once."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from ombud.config import IntegritySettings
+from ombud.database import Database
+from ombud.errors import MalformedError, NotFoundError
+from ombud.events import Event
+from ombud.ingest.devices import Device, DeviceRegistry
+from ombud.ingest.intake import Accepted, Intake
+from ombud.ingest.sensors import SimulatedSensor, reading
+from ombud.ingest.signer import DeviceSigner
+from ombud.ingest.timeseries import ObservationStore
+from ombud.integrity.aggregate import Estimator
+from ombud.integrity.indicators import district_indicator
+from ombud.integrity.multikey import DidKey
+from ombud.integrity.screening import Screener
+from ombud.ledger import note
+from ombud.ledger.log import Log
+from ombud.ledger.store_sql import SqlStore
+
+START = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
+STEP = timedelta(minutes=5)
+NOISE = "NoiseLevelObserved"
+SENSORS = 8
+
+
+@dataclass
+class Clock:
+    now: datetime = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class City:
+    clock: Clock
+    log: Log
+    intake: Intake
+    sensors: list[SimulatedSensor]
+    db: Database
+    step: int = 0
+    tamper: dict[int, Callable[[int, float], float]] = field(default_factory=dict)
+
+    def screener(self, **settings: int) -> Screener:
+        return Screener(
+            self.db, self.log, IntegritySettings(settle_s=0, **settings), clock=self.clock
+        )
+
+    def run(self, steps: int) -> None:
+        """Every sensor observes once a step (5 minutes), tampered ones through their hook."""
+        for _ in range(steps):
+            at = START + self.step * STEP
+            self.clock.now = at
+            batch = []
+            for i, sensor in enumerate(self.sensors):
+                d = sensor.device
+                entity = reading(NOISE, d.id, d.district, at, sensor.rng)
+                if i in self.tamper:
+                    entity["LAeq"]["value"] = self.tamper[i](self.step, entity["LAeq"]["value"])
+                batch.append(sensor.signer.sign(entity))
+            verdicts = self.intake.submit(batch)
+            assert all(isinstance(v, Accepted) for v in verdicts), verdicts
+            self.step += 1
+
+    def kinds(self) -> list[str]:
+        return [Event.from_bytes(e).kind for e in self.log.entries(0, self.log.state().size)]
+
+
+@pytest.fixture
+def city(database: Database) -> Iterator[City]:
+    clock = Clock()
+    log = Log(SqlStore.create(database, "s.example/log"), note.Signer.generate("s.example/log"))
+    registry = DeviceRegistry(database, log, clock=clock)
+    rng = random.Random(11)
+    sensors = []
+    for i in range(SENSORS):
+        key = Ed25519PrivateKey.from_private_bytes(rng.randbytes(32))
+        device = Device(
+            f"noise-{i:02d}", DidKey.from_key(key.public_key()), NOISE, "centre", "city"
+        )
+        registry.add(device)
+        sensors.append(SimulatedSensor(device, DeviceSigner(key, clock=clock), random.Random(i)))
+    intake = Intake(log, registry, ObservationStore(database), clock=clock, threads=1)
+    yield City(clock, log, intake, sensors, database)
+
+
+def test_clean_readings_are_left_alone(city: City) -> None:
+    city.run(60)  # five hours across the morning rush: levels rise and fall
+    result = city.screener().screen_all()
+    assert result.screened == 60 * SENSORS
+    assert (result.quarantined, result.devices) == (0, ())
+    assert "observation.quarantined" not in city.kinds()
+
+
+def test_a_biased_sensor_is_caught_then_quarantined_whole(city: City) -> None:
+    city.tamper[3] = lambda step, value: value + 15.0 if step >= 30 else value
+    city.run(40)
+    screener = city.screener(batch=SENSORS)  # a step at a time, as a live deployment would
+    result = screener.screen_all()
+    biased = city.sensors[3].device.id
+    held = screener.quarantine.list(device=biased)
+    assert len(held) == 10 and result.quarantined == 10
+    assert all("neighbours" in q.checks for q in held)
+    assert "rate" in held[0].checks  # the step up itself is a jump in the sensor's own series
+    (evidence,) = [e["evidence"] for e in held[-1].evidence if e["check"] == "neighbours"]
+    assert evidence["attribute"] == "LAeq" and len(evidence["neighbours"]) == SENSORS - 1
+    assert abs(evidence["value"] - evidence["median"]) > evidence["k"] * evidence["scale"]
+    # Six suspect readings among its last 24 make the device suspect as a whole.
+    assert result.devices == (biased,)
+    (device,) = screener.quarantine.devices()
+    assert device.evidence[0]["evidence"]["suspects"] == 6
+    assert device.since == START + 30 * STEP
+    assert city.kinds().count("device.quarantined") == 1
+    # Honest sensors are not quarantined.
+    assert {q.device for q in screener.quarantine.list()} == {biased}
+
+
+def test_a_quarantined_device_is_left_out_of_indicators_until_released(city: City) -> None:
+    city.tamper[5] = lambda step, value: value + 20.0 if step >= 20 else value
+    city.run(40)
+    screener = city.screener()
+    screener.screen_all()
+    period = (START + 20 * STEP, START + 40 * STEP)
+
+    def figure() -> tuple[float, int, int, int]:
+        i = district_indicator(city.db, "centre", NOISE, "LAeq", *period, Estimator.HUBER).indicator
+        return i.value, i.readings, i.devices, i.quarantined_readings
+
+    value, readings, devices, left_out = figure()
+    assert (readings, devices, left_out) == (20 * (SENSORS - 1), SENSORS - 1, 20)
+    released = screener.quarantine.release_device(
+        city.log, city.sensors[5].device.id, "inspected: bias confirmed, kept for the record",
+        actor="operator", clock=city.clock,
+    )  # fmt: skip
+    assert released.released_index is not None
+    assert city.kinds()[-1] == "device.released"
+    # Readings quarantined one by one stay quarantined; those after are counted again.
+    after_value, after_readings, _, after_left_out = figure()
+    assert after_left_out == len(screener.quarantine.list(device=city.sensors[5].device.id))
+    assert after_readings + after_left_out == 20 * SENSORS
+    with pytest.raises(NotFoundError):
+        screener.quarantine.release_device(
+            city.log, city.sensors[5].device.id, "again", actor="operator", clock=city.clock
+        )
+    assert value < after_value or after_left_out == 20
+
+
+def test_a_stuck_sensor_is_flagged(city: City) -> None:
+    city.tamper[2] = lambda step, value: 58.3 if step >= 20 else value
+    city.run(40)
+    screener = city.screener()
+    screener.screen_all()
+    held = screener.quarantine.list(device=city.sensors[2].device.id, check="flat_line")
+    # The twelfth identical reading is the first a flat line can be seen in.
+    assert held and held[0].counter == city.sensors[2].signer.counter - 40 + 20 + 12
+
+
+def test_a_single_spike_is_quarantined_but_not_the_device(city: City) -> None:
+    city.tamper[1] = lambda step, value: value + 25.0 if step == 35 else value
+    city.run(40)
+    screener = city.screener()
+    result = screener.screen_all()
+    (spike,) = screener.quarantine.list()
+    assert spike.device == city.sensors[1].device.id
+    assert set(spike.checks) == {"rate", "neighbours"}
+    assert result.devices == ()
+
+
+def test_readings_quarantined_at_ingest_are_not_screened_again(city: City) -> None:
+    city.tamper[4] = lambda step, value: 181.0 if step % 10 == 9 else value
+    city.run(30)
+    screener = city.screener()
+    result = screener.screen_all()
+    held = screener.quarantine.list(device=city.sensors[4].device.id)
+    assert [q.checks for q in held] == [("range",)] * 3
+    assert result.quarantined == 0  # each already held by the range check
+
+
+def test_each_observation_is_screened_once_and_only_when_settled(city: City) -> None:
+    city.tamper[0] = lambda step, value: value + 15.0
+    city.run(10)
+    waiting = Screener(city.db, city.log, IntegritySettings(settle_s=3600), clock=city.clock)
+    assert waiting.screen().screened == 0  # all younger than an hour
+    first = city.screener(batch=7).screen_all()
+    assert first.screened == 10 * SENSORS and first.quarantined == 10
+    size = city.log.state().size
+    again = city.screener().screen_all()  # a new screener resumes from the stored cursor
+    assert (again.screened, again.quarantined, again.cursor) == (0, 0, first.cursor)
+    assert city.log.state().size == size
+    city.run(2)
+    assert city.screener().screen_all().screened == 2 * SENSORS
+
+
+def test_checks_filter_matches_whole_names(city: City) -> None:
+    city.tamper[1] = lambda step, value: value + 25.0 if step == 35 else value
+    city.run(40)
+    screener = city.screener()
+    screener.screen_all()
+    assert len(screener.quarantine.list(check="rate")) == 1
+    assert screener.quarantine.list(check="rat") == []
+    assert screener.quarantine.list(check="flat%") == []
+
+
+def test_indicator_refuses_an_empty_or_backward_period(city: City) -> None:
+    city.run(2)
+    with pytest.raises(MalformedError):
+        district_indicator(city.db, "centre", NOISE, "LAeq", START, START)
+    with pytest.raises(NotFoundError):
+        district_indicator(city.db, "harbour", NOISE, "LAeq", START, START + STEP * 2)
