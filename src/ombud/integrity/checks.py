@@ -214,10 +214,11 @@ def check_rate(
     # rush) does not open a gap between the line and the level.
     recent = previous[-third:]
     expected = statistics.median(recent) + slope * (third + 1) / 2
-    # Two robust estimates of the noise — the MAD of the detrended window and the median
-    # absolute step between readings (|x - y| of two independent N(0, σ²) readings has median
-    # 0.6745·√2·σ) — and the larger of them: each alone underestimates σ by half often
-    # enough, on 25 readings, for k = 6 to fire on clean noise (0.065% of readings).
+    # Two robust estimates of the noise's standard deviation s — the MAD of the detrended
+    # window and the median absolute step between readings (|x - y| of two independent
+    # N(0, s²) readings has median 0.6745·√2·s) — and the larger of them: each alone is half
+    # of s often enough, on 25 readings, for k = 6 to fire on clean noise (0.065% of readings
+    # of a noisy daily cycle with the MAD alone, 0.009% with both).
     steps = statistics.median(abs(b - a) for a, b in itertools.pairwise(previous))
     scale = max(MAD_SCALE * mad(residuals), steps / (0.6745 * math.sqrt(2)), floor)
     distance = abs(value - expected) / scale
