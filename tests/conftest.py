@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import secrets
 import subprocess
 import sys
 import urllib.parse
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -95,3 +97,50 @@ def database(database_url: str) -> Iterator[Database]:
     db = open_database(database_url)
     yield db
     db.close()
+
+
+SIMULATED_START = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
+"""When ``biased_district`` starts observing."""
+
+
+def biased_district(
+    data_dir: Path, *, sensors: int = 8, steps: int = 40, biased: int = 3, from_step: int = 30
+) -> list[str]:
+    """Fill the deployment in ``data_dir`` with ``sensors`` noise sensors of the district
+    "centre", each observing every 5 minutes from ``SIMULATED_START`` for ``steps`` steps;
+    sensor ``biased`` adds 15 dB from step ``from_step`` on. Returns the device ids."""
+    from ombud.config import Settings
+    from ombud.ingest.intake import Accepted, open_intake
+    from ombud.ingest.sensors import make_fleet, reading
+
+    now = [SIMULATED_START]
+
+    def clock() -> datetime:
+        return now[0]
+
+    intake = open_intake(Settings.load(data_dir, environ={}), clock=clock)
+    try:
+        fleet = list(
+            make_fleet(
+                sensors,
+                random.Random(11),
+                clock=clock,
+                models=("NoiseLevelObserved",),
+                districts=("centre",),
+            )
+        )
+        for sensor in fleet:
+            intake.registry.add(sensor.device)
+        for step in range(steps):
+            now[0] = SIMULATED_START + step * timedelta(minutes=5)
+            batch = []
+            for i, sensor in enumerate(fleet):
+                d = sensor.device
+                entity = reading(d.model, d.id, d.district, now[0], sensor.rng)
+                if i == biased and step >= from_step:
+                    entity["LAeq"]["value"] += 15.0
+                batch.append(sensor.signer.sign(entity))
+            assert all(isinstance(v, Accepted) for v in intake.submit(batch))
+    finally:
+        intake.log.close()
+    return [s.device.id for s in fleet]

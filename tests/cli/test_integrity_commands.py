@@ -1,14 +1,16 @@
-"""``ombud integrity detect --csv``: the contract external checks use."""
+"""``ombud integrity …``: ``detect --csv`` (the contract external checks use), ``screen``,
+``report``, ``indicator`` and ``release-device``."""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import random
 from pathlib import Path
 
-from tests.conftest import ombud
+from tests.conftest import biased_district, ombud
 
 
 def write_series(path: Path, values: list[float], header: bool = True) -> None:
@@ -47,3 +49,40 @@ def test_a_bad_row_stops_with_its_line_number(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     series.write_text("2026-01-01 00:00:00,nan\n")
     assert "finite" in ombud("integrity", "detect", "--csv", series).stderr
+
+
+def test_screen_report_indicator_and_release_a_device(tmp_path: Path) -> None:
+    data_dir = tmp_path / "city"
+    assert ombud("init", "--data-dir", data_dir, "--origin", "c.example/log").returncode == 0
+    devices = biased_district(data_dir)
+    period = ["--since", "2026-11-24T09:30:00", "--until", "2026-11-24T10:20:00"]
+    indicator = [
+        "integrity", "indicator", "--data-dir", data_dir, "--district", "centre",
+        "--type", "NoiseLevelObserved", "--attribute", "LAeq", *period, "--json",
+    ]  # fmt: skip
+    before = json.loads(ombud(*indicator).stdout)
+    screened = ombud("integrity", "screen", "--data-dir", data_dir, "--settle", "0")
+    assert screened.returncode == 0, screened.stderr
+    assert "screened 320 observations" in screened.stdout and devices[3] in screened.stdout
+    again = ombud("integrity", "screen", "--data-dir", data_dir, "--settle", "0")
+    assert "screened 0 observations" in again.stdout
+    report = json.loads(ombud("integrity", "report", "--data-dir", data_dir, "--json").stdout)
+    assert {q["device"] for q in report["observations"]} == {devices[3]}
+    assert [d["device"] for d in report["devices"]] == [devices[3]]
+    table = ombud("integrity", "report", "--data-dir", data_dir)
+    assert "devices quarantined as a whole, 1 still held" in table.stdout
+    after = json.loads(ombud(*indicator).stdout)
+    assert (before["readings"], after["readings"], after["quarantinedDevices"]) == (80, 70, 1)
+    line = ombud(*indicator[:-1], "--estimator", "huber")
+    assert "huber" in line.stdout and "70 readings of 7 devices" in line.stdout
+    released = ombud(
+        "integrity", "release-device", "--data-dir", data_dir, "--device", devices[3],
+        "--reason", "inspected on site",
+    )  # fmt: skip
+    assert released.returncode == 0 and "device.released" in released.stdout
+    refused = ombud(
+        "integrity", "release-device", "--data-dir", data_dir, "--device", devices[3],
+        "--reason", "again",
+    )  # fmt: skip
+    assert refused.returncode != 0 and "not quarantined" in refused.stderr
+    assert "Traceback" not in refused.stderr

@@ -131,4 +131,7 @@ def test_release_needs_the_scope_and_is_logged(
     assert held == []
     report = ombud("integrity", "report", "--data-dir", data_dir, "--json")
     assert report.returncode == 0, report.stderr
-    assert json.loads(report.stdout)[0]["releaseReason"] == "sensor recalibrated on site"
+    assert (
+        json.loads(report.stdout)["observations"][0]["releaseReason"]
+        == "sensor recalibrated on site"
+    )

@@ -10,20 +10,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ombud.config import IntegritySettings
 from ombud.database import Database
 from ombud.errors import MalformedError, NotFoundError
 from ombud.events import Event
-from ombud.ingest.devices import Device, DeviceRegistry
+from ombud.ingest.devices import DeviceRegistry
 from ombud.ingest.intake import Accepted, Intake
-from ombud.ingest.sensors import SimulatedSensor, reading
-from ombud.ingest.signer import DeviceSigner
+from ombud.ingest.sensors import SimulatedSensor, make_fleet, reading
 from ombud.ingest.timeseries import ObservationStore
 from ombud.integrity.aggregate import Estimator
 from ombud.integrity.indicators import district_indicator
-from ombud.integrity.multikey import DidKey
 from ombud.integrity.screening import Screener
 from ombud.ledger import note
 from ombud.ledger.log import Log
@@ -83,15 +80,11 @@ def city(database: Database) -> Iterator[City]:
     clock = Clock()
     log = Log(SqlStore.create(database, "s.example/log"), note.Signer.generate("s.example/log"))
     registry = DeviceRegistry(database, log, clock=clock)
-    rng = random.Random(11)
-    sensors = []
-    for i in range(SENSORS):
-        key = Ed25519PrivateKey.from_private_bytes(rng.randbytes(32))
-        device = Device(
-            f"noise-{i:02d}", DidKey.from_key(key.public_key()), NOISE, "centre", "city"
-        )
-        registry.add(device)
-        sensors.append(SimulatedSensor(device, DeviceSigner(key, clock=clock), random.Random(i)))
+    sensors = list(
+        make_fleet(SENSORS, random.Random(11), clock=clock, models=(NOISE,), districts=("centre",))
+    )
+    for sensor in sensors:
+        registry.add(sensor.device)
     intake = Intake(log, registry, ObservationStore(database), clock=clock, threads=1)
     yield City(clock, log, intake, sensors, database)
 

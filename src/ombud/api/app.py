@@ -38,6 +38,7 @@ from ombud.errors import NotFoundError, OmbudError
 from ombud.events import format_time
 from ombud.ingest import ngsi_ld
 from ombud.ingest.intake import VerdictCounts, intake_for
+from ombud.integrity.screening import Screener
 from ombud.ledger.log import Log
 from ombud.ledger.logdir import open_log
 from ombud.ledger.store import StoredCheckpoint
@@ -90,7 +91,29 @@ async def _publish_checkpoints(publisher: Publisher, interval: float) -> None:
         await asyncio.sleep(interval)
 
 
-def _metrics(log: Log, publisher: Publisher | None, counts: VerdictCounts) -> str:
+async def _screen_observations(screener: Screener, interval: float) -> None:
+    """Every ``interval`` seconds, screen the observations that have settled since the last
+    round (in a worker thread: it reads and writes the database)."""
+    while True:
+        try:
+            result = await asyncio.to_thread(screener.screen_all)
+            if result.quarantined or result.devices:
+                logger.warning(
+                    "screening quarantined %d observations and %d devices (%s)",
+                    result.quarantined,
+                    len(result.devices),
+                    ", ".join(result.devices) or "no device",
+                )
+        except OmbudError as exc:
+            logger.error("could not screen observations: %s", exc)
+        except Exception:  # keep screening after a bug; nothing is lost, the cursor stays put
+            logger.exception("screening round failed unexpectedly")
+        await asyncio.sleep(interval)
+
+
+def _metrics(
+    log: Log, publisher: Publisher | None, counts: VerdictCounts, screener: Screener
+) -> str:
     """Prometheus text exposition (version 0.0.4) of the publishing health of the log."""
     signed = log.latest_checkpoint()
     published = log.published_checkpoint()
@@ -142,6 +165,21 @@ def _metrics(log: Log, publisher: Publisher | None, counts: VerdictCounts) -> st
     ]
     for reason, count in sorted(counts.refused.items()):
         lines.append(f'ombud_observations_refused_total{{reason="{reason}"}} {count}')
+    totals = screener.totals
+    lines += [
+        "# HELP ombud_screened_total Observations screened by this process.",
+        "# TYPE ombud_screened_total counter",
+        f"ombud_screened_total {totals.screened}",
+        "# HELP ombud_screen_quarantined_total Observations screening quarantined (this process).",
+        "# TYPE ombud_screen_quarantined_total counter",
+        f"ombud_screen_quarantined_total {totals.quarantined}",
+        "# HELP ombud_devices_quarantined_total Devices screening quarantined (this process).",
+        "# TYPE ombud_devices_quarantined_total counter",
+        f"ombud_devices_quarantined_total {len(totals.devices)}",
+        "# HELP ombud_screen_cursor Ledger index of the last observation screened.",
+        "# TYPE ombud_screen_cursor gauge",
+        f"ombud_screen_cursor {totals.cursor}",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -154,9 +192,13 @@ def create_app(
     *,
     log: Log | None = None,
     sign_checkpoints: bool = False,
+    screen: bool = False,
     clock: Callable[[], datetime] = _utc_now,
 ) -> FastAPI:
-    """Build the API over the deployment in ``settings.data_dir`` (or over ``log``)."""
+    """Build the API over the deployment in ``settings.data_dir`` (or over ``log``).
+
+    ``sign_checkpoints`` publishes witnessed checkpoints and ``screen`` screens new
+    observations in the background, at the intervals the settings give (``ombud serve``)."""
     owned = log is None
     the_log = (
         open_log(settings.data_dir, settings, with_key=sign_checkpoints) if log is None else log
@@ -166,18 +208,27 @@ def create_app(
     tokens = TokenStore(the_log.store.db)
 
     publisher = Publisher(the_log, settings.witnesses) if sign_checkpoints else None
+    screener = Screener(the_log.store.db, the_log, settings.integrity, clock=clock)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        task = None
+        tasks = []
         if publisher is not None:
-            task = asyncio.create_task(
-                _publish_checkpoints(publisher, settings.log.checkpoint_interval_s)
+            tasks.append(
+                asyncio.create_task(
+                    _publish_checkpoints(publisher, settings.log.checkpoint_interval_s)
+                )
+            )
+        if screen and settings.integrity.screen_interval_s > 0:
+            tasks.append(
+                asyncio.create_task(
+                    _screen_observations(screener, settings.integrity.screen_interval_s)
+                )
             )
         try:
             yield
         finally:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -194,6 +245,7 @@ def create_app(
     )
     app.state.log = the_log
     app.state.intake = intake
+    app.state.screener = screener
     app.add_exception_handler(OmbudError, ombud_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
@@ -255,7 +307,7 @@ def create_app(
     )
     def get_metrics() -> Response:
         return Response(
-            _metrics(the_log, publisher, intake.counts),
+            _metrics(the_log, publisher, intake.counts, screener),
             media_type="text/plain; version=0.0.4; charset=utf-8",
         )
 
@@ -293,7 +345,7 @@ def create_app(
         )
     )
     app.include_router(admin.create_router(registry, tokens))
-    app.include_router(integrity.create_router(intake, tokens, clock=clock))
+    app.include_router(integrity.create_router(intake, screener, tokens, clock=clock))
 
     @app.get(
         "/observations/{device_id}/{counter}",

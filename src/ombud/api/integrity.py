@@ -1,10 +1,11 @@
-"""Integrity routes: the quarantine, for anyone to audit, and its release, for an operator.
+"""Integrity routes: the quarantine and district indicators, for anyone to audit, and releases,
+for an operator.
 
 Threat model: quarantine decisions must be visible to auditors (nothing silenced in secret), so
-listing is public — it holds sensor readings and check evidence, no personal data. Releasing a
-quarantined reading puts it back into aggregates, so it needs a token with the
-``quarantine:release`` scope, a reason, and becomes an ``observation.released`` event naming
-the token.
+listing is public — it holds sensor readings and check evidence, no personal data; so are the
+indicators computed from what is not quarantined. Releasing a quarantined reading or device
+puts it back into aggregates, so it needs a token with the ``quarantine:release`` scope, a
+reason, and becomes an ``observation.released`` or ``device.released`` event naming the token.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from ombud.api.auth import TokenStore
 from ombud.errors import MalformedError
 from ombud.ingest.intake import Intake
 from ombud.ingest.timeseries import to_micros
+from ombud.integrity.aggregate import Estimator
+from ombud.integrity.indicators import district_indicator
+from ombud.integrity.screening import Screener
 
 __all__ = ["create_router"]
 
@@ -42,7 +46,7 @@ class Release(BaseModel):
 
 
 def create_router(
-    intake: Intake, tokens: TokenStore, *, clock: Callable[[], datetime]
+    intake: Intake, screener: Screener, tokens: TokenStore, *, clock: Callable[[], datetime]
 ) -> APIRouter:
     router = APIRouter(prefix="/integrity", tags=["integrity"])
     quarantine = intake.quarantine
@@ -83,5 +87,54 @@ def create_router(
             intake.log, device, counter, body.reason, actor=f"token:{token.id}", clock=clock
         )
         return released.to_json()
+
+    @router.get("/devices", summary="Devices quarantined as a whole, with the evidence.")
+    def list_devices(
+        device: Annotated[str | None, Query(max_length=128)] = None,
+        district: Annotated[str | None, Query(max_length=64)] = None,
+        released: Annotated[bool, Query(description="include released ones")] = True,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[dict[str, Any]]:
+        found = screener.quarantine.devices(
+            device=device, district=district, include_released=released, limit=limit
+        )
+        return [d.to_json() for d in found]
+
+    @router.post(
+        "/devices/{device}/release",
+        summary="Put a quarantined device back into aggregates (scope quarantine:release).",
+    )
+    def release_device(
+        device: Annotated[str, Path(max_length=128)],
+        body: Release,
+        authorization: Annotated[str | None, Header()] = None,
+    ) -> dict[str, Any]:
+        token = tokens.authorize(authorization, "quarantine:release")
+        released = screener.quarantine.release_device(
+            intake.log, device, body.reason, actor=f"token:{token.id}", clock=clock
+        )
+        return released.to_json()
+
+    @router.get(
+        "/indicators",
+        summary="A district's robust figure for one attribute over a period, quarantine excluded.",
+    )
+    def get_indicator(
+        district: Annotated[str, Query(max_length=64)],
+        model: Annotated[
+            str, Query(alias="type", max_length=64, description="Smart Data Model type")
+        ],
+        attribute: Annotated[str, Query(max_length=64)],
+        since: Annotated[datetime, Query(description="RFC 3339, inclusive")],
+        until: Annotated[datetime, Query(description="RFC 3339, exclusive")],
+        estimator: Estimator = Estimator.MEDIAN,
+        cap: Annotated[float, Query(gt=0, le=1, description="largest share of one device")] = 0.1,
+    ) -> dict[str, Any]:
+        _micros(since, "since")
+        _micros(until, "until")
+        found = district_indicator(
+            intake.store.db, district, model, attribute, since, until, estimator, cap=cap
+        )
+        return found.to_json()
 
     return router

@@ -14,5 +14,5 @@ def run_server(settings: Settings) -> None:
     host, port = parse_listen(settings.server.listen)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per witness request is noise
-    app = create_app(settings, sign_checkpoints=True)
+    app = create_app(settings, sign_checkpoints=True, screen=True)
     uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)

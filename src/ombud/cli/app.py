@@ -6,10 +6,13 @@ Threat model: see ``ombud.cli`` — every command is a thin shell whose errors b
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from ombud.integrity.aggregate import Estimator
 
 app = typer.Typer(
     name="ombud",
@@ -356,6 +359,54 @@ def integrity_release(
     from ombud.cli.integrity import run_release
 
     run_release(data_dir, device, counter, reason)
+
+
+@integrity_app.command("release-device")
+def integrity_release_device(
+    data_dir: DataDir,
+    device: Annotated[str, typer.Option(help="The device's id.")],
+    reason: Annotated[str, typer.Option(help="Why (goes on the ledger).")],
+) -> None:
+    """Put a device quarantined as a whole back into aggregates (device.released)."""
+    from ombud.cli.integrity import run_release_device
+
+    run_release_device(data_dir, device, reason)
+
+
+@integrity_app.command("screen")
+def integrity_screen(
+    data_dir: DataDir,
+    settle: Annotated[
+        int | None,
+        typer.Option(
+            help="Seconds an observation must have aged (default: integrity.settle_s).", min=0
+        ),
+    ] = None,
+) -> None:
+    """Screen stored observations against their history and neighbours, once."""
+    from ombud.cli.integrity import run_screen
+
+    run_screen(data_dir, settle)
+
+
+@integrity_app.command("indicator")
+def integrity_indicator(
+    data_dir: DataDir,
+    district: Annotated[str, typer.Option(help="District id.")],
+    model: Annotated[str, typer.Option("--type", help="Smart Data Model type.")],
+    attribute: Annotated[str, typer.Option(help="Numeric attribute, e.g. LAeq.")],
+    since: Annotated[datetime, typer.Option(help="Start (UTC), inclusive.")],
+    until: Annotated[datetime, typer.Option(help="End (UTC), exclusive.")],
+    estimator: Annotated[Estimator, typer.Option(help="Robust estimator.")] = Estimator.MEDIAN,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a line.")] = False,
+) -> None:
+    """A district's robust figure over a period, quarantined readings and devices left out."""
+    from ombud.cli.integrity import run_indicator
+
+    def utc(at: datetime) -> datetime:
+        return at.replace(tzinfo=UTC) if at.tzinfo is None else at
+
+    run_indicator(data_dir, district, model, attribute, utc(since), utc(until), estimator, as_json)
 
 
 @policy_app.command("add")

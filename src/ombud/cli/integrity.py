@@ -1,20 +1,40 @@
-"""``ombud integrity …``: the streaming anomaly detector on a CSV series.
+"""``ombud integrity …``: the streaming anomaly detector on a CSV series, screening, the
+quarantine report, releases and district indicators.
 
 Threat model: see ``ombud.cli``. The input file may be malformed: a row that is not
 ``timestamp,value`` with a finite number stops the run with its line number (exit 2), after
 the rows before it were written — the detector reads row by row and never looks ahead.
+Releases are an operator's acts on the deployment's own files; they go on the ledger.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import json
 import sys
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
+from ombud.config import Settings
 from ombud.errors import MalformedError
+from ombud.events import format_time
+from ombud.integrity.aggregate import Estimator
 from ombud.integrity.detector import AnomalyDetector
+from ombud.integrity.indicators import district_indicator
+from ombud.integrity.screening import Screener
+from ombud.ledger.logdir import open_log
 
-__all__ = ["run_detect", "run_release", "run_report"]
+__all__ = [
+    "run_detect",
+    "run_indicator",
+    "run_release",
+    "run_release_device",
+    "run_report",
+    "run_screen",
+]
 
 
 def run_detect(path: Path) -> None:
@@ -40,31 +60,58 @@ def run_detect(path: Path) -> None:
             out.writerow([timestamp, text, f"{score:.6f}", int(flag)])
 
 
-def _quarantine(data_dir: Path):  # type: ignore[no-untyped-def]
-    from ombud.config import Settings
-    from ombud.integrity.quarantine import QuarantineStore
-    from ombud.ledger.logdir import open_log
-
+@contextlib.contextmanager
+def _screener(data_dir: Path, *, settle_s: int | None = None) -> Iterator[Screener]:
     settings = Settings.load(data_dir)
     log = open_log(data_dir, settings, with_key=False)
-    return QuarantineStore(log.store.db), log
+    try:
+        integrity = settings.integrity
+        if settle_s is not None:
+            integrity = replace(integrity, settle_s=settle_s)
+        yield Screener(log.store.db, log, integrity, clock=_now)
+    finally:
+        log.close()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def run_screen(data_dir: Path, settle_s: int | None) -> None:
+    """Screen every settled observation not yet screened (what ``ombud serve`` does on its own
+    every ``integrity.screen_interval_s``)."""
+    from rich.progress import Progress
+
+    with _screener(data_dir, settle_s=settle_s) as screener, Progress(transient=True) as bar:
+        task = bar.add_task("screening", total=None)
+        result = screener.screen_all(lambda r: bar.advance(task, r.screened))
+    print(
+        f"screened {result.screened} observations: {result.quarantined} quarantined, "
+        f"{len(result.devices)} devices quarantined as a whole"
+        + (f" ({', '.join(result.devices)})" if result.devices else "")
+    )
 
 
 def run_report(data_dir: Path, as_json: bool) -> None:
-    """Every quarantined observation, with the check that caught it and whether it was released."""
-    import json
-
+    """Every quarantined observation and device, with the checks and whether it was released."""
     from rich.console import Console
     from rich.table import Table
 
-    store, log = _quarantine(data_dir)
-    try:
-        found = store.list(limit=100_000)
-    finally:
-        log.close()
+    with _screener(data_dir) as screener:
+        found = screener.quarantine.list(limit=100_000)
+        devices = screener.quarantine.devices(limit=100_000)
     if as_json:
-        print(json.dumps([q.to_json() for q in found], indent=2))
+        print(
+            json.dumps(
+                {
+                    "observations": [q.to_json() for q in found],
+                    "devices": [d.to_json() for d in devices],
+                },
+                indent=2,
+            )
+        )
         return
+    console = Console(emoji=False, markup=False)
     table = Table("device", "counter", "district", "checks", "reason", "ledger", "released")
     for q in found:
         table.add_row(
@@ -74,25 +121,70 @@ def run_report(data_dir: Path, as_json: bool) -> None:
             ", ".join(q.checks),
             q.reason,
             str(q.ledger_index),
-            "" if q.released_index is None else f"at {q.released_index}: {q.release_reason}",
+            _released(q.released_index, q.release_reason),
         )
-    console = Console(emoji=False, markup=False)
     console.print(table)
     held = sum(1 for q in found if q.released_index is None)
-    console.print(f"{len(found)} quarantined, {held} still held")
+    console.print(f"{len(found)} observations quarantined, {held} still held")
+    if devices:
+        table = Table("device", "district", "since", "reason", "ledger", "released")
+        for d in devices:
+            table.add_row(
+                d.device,
+                d.district,
+                format_time(d.since),
+                d.reason,
+                str(d.ledger_index),
+                _released(d.released_index, d.release_reason),
+            )
+        console.print(table)
+    held = sum(1 for d in devices if d.released_index is None)
+    console.print(f"{len(devices)} devices quarantined as a whole, {held} still held")
+
+
+def _released(index: int | None, reason: str | None) -> str:
+    return "" if index is None else f"at {index}: {reason}"
 
 
 def run_release(data_dir: Path, device: str, counter: int, reason: str) -> None:
-    from datetime import UTC, datetime
-
-    store, log = _quarantine(data_dir)
-    try:
-        released = store.release(
-            log, device, counter, reason, actor="operator", clock=lambda: datetime.now(UTC)
+    with _screener(data_dir) as screener:
+        released = screener.quarantine.release(
+            screener.log, device, counter, reason, actor="operator", clock=_now
         )
-    finally:
-        log.close()
     print(
         f"released observation {counter} of {device}: observation.released at ledger index "
         f"{released.released_index}"
+    )
+
+
+def run_release_device(data_dir: Path, device: str, reason: str) -> None:
+    with _screener(data_dir) as screener:
+        released = screener.quarantine.release_device(
+            screener.log, device, reason, actor="operator", clock=_now
+        )
+    print(f"released device {device}: device.released at ledger index {released.released_index}")
+
+
+def run_indicator(
+    data_dir: Path,
+    district: str,
+    model: str,
+    attribute: str,
+    since: datetime,
+    until: datetime,
+    estimator: Estimator,
+    as_json: bool,
+) -> None:
+    """A district's figure over the period, with what went into it and what was left out."""
+    with _screener(data_dir) as screener:
+        found = district_indicator(screener.db, district, model, attribute, since, until, estimator)
+    if as_json:
+        print(json.dumps(found.to_json(), indent=2))
+        return
+    i = found.indicator
+    print(
+        f"{district} {model}.{attribute} {format_time(since)} .. {format_time(until)}: "
+        f"{i.estimator.value} {i.value:.6g} (p10 {i.p10:.6g}, p90 {i.p90:.6g}) over "
+        f"{i.readings} readings of {i.devices} devices; left out as quarantined: "
+        f"{i.quarantined_readings} readings, {i.quarantined_devices} devices entirely"
     )

@@ -137,10 +137,10 @@ def make_fleet(
     *,
     clock: Callable[[], datetime],
     models: tuple[str, ...] = MODELS,
+    districts: tuple[str, ...] = tuple(DISTRICTS),
     prefix: str = "sim",
 ) -> Iterator[SimulatedSensor]:
     """``count`` sensors spread over the districts and models, each with its own key."""
-    districts = list(DISTRICTS)
     for i in range(count):
         model = models[i % len(models)]
         key = Ed25519PrivateKey.from_private_bytes(rng.randbytes(32))

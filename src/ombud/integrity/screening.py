@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -124,6 +125,9 @@ class Screener:
         self._clock = clock
         self.quarantine = QuarantineStore(db)
         db.ensure_tables("screening", _TABLES)
+        self.totals = ScreenResult(0, 0, (), -1, False)
+        """What this screener did since it was made (for metrics)."""
+        self._totals_lock = threading.Lock()
 
     def screen_all(self, progress: Callable[[ScreenResult], None] | None = None) -> ScreenResult:
         """Screen every settled observation not yet screened, batch after batch."""
@@ -194,13 +198,23 @@ class Screener:
                 index += 1
 
         self.log.append_with(build, record)
-        return ScreenResult(
+        result = ScreenResult(
             outcome["screened"],
             len(suspects),
             tuple(device for device, *_ in held),
             outcome["cursor"],
             outcome["more"],
         )
+        with self._totals_lock:
+            t = self.totals
+            self.totals = ScreenResult(
+                t.screened + result.screened,
+                t.quarantined + result.quarantined,
+                t.devices + result.devices,
+                result.cursor,
+                result.more,
+            )
+        return result
 
     # --- inside the transaction ----------------------------------------------------------------
 
