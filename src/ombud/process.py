@@ -7,11 +7,12 @@ output goes to a log file next to their data, never to the caller's terminal.
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -31,8 +32,17 @@ def free_port() -> int:
 class LocalProcess:
     """``python -m ombud ARGS`` serving HTTP on ``port``; started once ``ready_path`` answers."""
 
-    def __init__(self, args: Sequence[str], port: int, ready_path: str, log_file: Path) -> None:
+    def __init__(
+        self,
+        args: Sequence[str],
+        port: int,
+        ready_path: str,
+        log_file: Path,
+        *,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.args = list(args)
+        self.env = {**os.environ, **env} if env is not None else None
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.ready_path = ready_path
@@ -42,7 +52,7 @@ class LocalProcess:
     def start(self, *, timeout: float = 30.0) -> None:
         with open(self.log_file, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "ombud", *self.args], stdout=log, stderr=log
+                [sys.executable, "-m", "ombud", *self.args], stdout=log, stderr=log, env=self.env
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -1,7 +1,9 @@
-"""The demo's sensor act: signed observations through a real ``ombud serve``, and what it refuses.
+"""The demo's sensor act: signed observations through a real ``ombud serve``, what it refuses,
+and a compromised sensor caught by screening.
 
 Threat model: as ``ombud.cli.demo`` — a demonstration on loopback. The admin token it creates
-is used to register the simulated devices and is revoked before the act ends.
+is used to register the simulated devices and is revoked before the act ends. The server
+screens with a one-second settle time (instead of the default 30 s) so the demo need not wait.
 """
 
 from __future__ import annotations
@@ -9,9 +11,10 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import statistics
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -19,7 +22,8 @@ import httpx
 from ombud.api.auth import TokenStore
 from ombud.config import Settings
 from ombud.errors import UnavailableError, VerificationError
-from ombud.events import Event
+from ombud.events import Event, format_time
+from ombud.ingest.sensors import reading
 from ombud.ingest.simulation import make_simulated_fleet, register_fleet, send
 from ombud.ledger import merkle
 from ombud.ledger.checkpoint import open_checkpoint, verify_quorum
@@ -31,6 +35,10 @@ __all__ = ["sensor_act"]
 
 DEVICES = 30
 OBSERVATIONS = 600
+NEIGHBOURS = 8
+"""Noise sensors of one district, one of them with a stolen key."""
+ROUNDS = 30
+BIAS_DB = 15.0
 
 
 def _now() -> datetime:
@@ -40,7 +48,8 @@ def _now() -> datetime:
 def _serve(data_dir: Path) -> LocalProcess:
     port = free_port()
     args = ["serve", "--data-dir", str(data_dir), "--listen", f"127.0.0.1:{port}"]
-    server = LocalProcess(args, port, "/metrics", data_dir / "server.log")
+    fast_screening = {"OMBUD_INTEGRITY_SETTLE_S": "1", "OMBUD_INTEGRITY_SCREEN_INTERVAL_S": "1"}
+    server = LocalProcess(args, port, "/metrics", data_dir / "server.log", env=fast_screening)
     server.start(timeout=60)
     return server
 
@@ -120,6 +129,7 @@ def sensor_act(
             ).raise_for_status()
             refusals.append(_refusal(client, victim.observe(_now()), "revoked device"))
             rows.append(("refused", "; ".join(refusals)))
+            rows.append(_compromised(client, token, seed + run, f"sim{run}n", progress))
 
             sample = fleet[2]
             stored = client.get(f"/observations/{sample.device.id}/{sample.signer.counter}")
@@ -159,6 +169,84 @@ def sensor_act(
         tokens.revoke(info.id)
         db.close()
     return rows
+
+
+def _compromised(
+    client: httpx.Client, token: str, seed: int, prefix: str, progress: Callable[[str], None]
+) -> tuple[str, str]:
+    """Eight noise sensors in one district; the key of one was stolen and its readings are 15 dB
+    too loud — all validly signed. Screening must catch it and the indicator leave it out."""
+    district, model = "old-town", "NoiseLevelObserved"
+    fleet = make_simulated_fleet(
+        NEIGHBOURS, f"{seed} noise", clock=_now, prefix=prefix, models=(model,),
+        districts=(district,),
+    )  # fmt: skip
+    register_fleet(fleet, admin_url=str(client.base_url), token=token)
+    stolen = fleet[0].device.id
+    started = _now()
+    sent: list[float] = []
+    for _ in range(ROUNDS):
+        batch = []
+        for sensor in fleet:
+            entity = reading(model, sensor.device.id, district, _now(), sensor.rng)
+            if sensor.device.id == stolen:
+                entity["LAeq"]["value"] = round(entity["LAeq"]["value"] + BIAS_DB, 1)
+            sent.append(entity["LAeq"]["value"])
+            batch.append(sensor.signer.sign(entity))
+        r = client.post(
+            "/ngsi-ld/v1/entityOperations/upsert",
+            content=json.dumps(batch),
+            headers={"Content-Type": "application/json"},
+        )
+        r.raise_for_status()
+    progress(f"{stolen} (stolen key) sent {ROUNDS} readings {BIAS_DB:g} dB too loud")
+    last = fleet[-1]
+    stored = client.get(f"/observations/{last.device.id}/{last.signer.counter}")
+    stored.raise_for_status()
+    _wait_for_screening(client, stored.json()["ledgerIndex"])
+    held = client.get("/integrity/devices", params={"device": stolen}).json()
+    if not held:
+        raise VerificationError(f"screening did not quarantine the compromised {stolen}")
+    caught = held[0]
+    period = {
+        "district": district,
+        "type": model,
+        "attribute": "LAeq",
+        "since": format_time(started - timedelta(seconds=1)),
+        "until": format_time(_now() + timedelta(seconds=1)),
+    }
+    figure = client.get("/integrity/indicators", params=period)
+    figure.raise_for_status()
+    i = figure.json()
+    flagged = client.get("/integrity/quarantine", params={"device": stolen}).json()
+    everything = client.get("/integrity/quarantine", params={"limit": 1000}).json()
+    honest = {q["device"] for q in everything} - {stolen}
+    return (
+        "compromised sensor",
+        f"{stolen} signs valid readings {BIAS_DB:g} dB too loud: {len(flagged)} quarantined by "
+        f"the neighbour check, device.quarantined at ledger index {caught['ledgerIndex']} "
+        f"({caught['reason']}); {district} LAeq median {i['value']:.1f} dB over "
+        f"{i['readings']} readings of {i['devices']} devices, {i['quarantinedReadings']} left "
+        f"out (plain mean of everything sent: {statistics.fmean(sent):.1f} dB); honest "
+        f"devices flagged: {len(honest)}",
+    )
+
+
+def _wait_for_screening(client: httpx.Client, index: int) -> None:
+    """Until the server's screener has screened the observation at ledger ``index``."""
+    deadline = time.monotonic() + 60
+    while True:
+        metrics = client.get("/metrics").text
+        cursor = next(
+            int(line.split()[1])
+            for line in metrics.splitlines()
+            if line.startswith("ombud_screen_cursor ")
+        )
+        if cursor >= index:
+            return
+        if time.monotonic() > deadline:
+            raise UnavailableError(f"screening did not reach ledger index {index} in 60 s")
+        time.sleep(0.2)
 
 
 def _log_key(data_dir: Path) -> Verifier:

@@ -18,7 +18,8 @@ from typing import Any
 
 from ombud.errors import AlreadyExistsError, ConfigError, UnavailableError
 from ombud.ingest.devices import DeviceRegistry
-from ombud.ingest.sensors import SimulatedSensor, make_fleet
+from ombud.ingest.models import MODELS
+from ombud.ingest.sensors import DISTRICTS, SimulatedSensor, make_fleet
 
 __all__ = ["SendResult", "make_simulated_fleet", "paced_batches", "register_fleet", "send"]
 
@@ -30,12 +31,27 @@ class SendResult:
 
 
 def make_simulated_fleet(
-    devices: int, seed: int | str, *, clock: Callable[[], datetime], prefix: str = "sim"
+    devices: int,
+    seed: int | str,
+    *,
+    clock: Callable[[], datetime],
+    prefix: str = "sim",
+    models: tuple[str, ...] = MODELS,
+    districts: tuple[str, ...] = tuple(DISTRICTS),
 ) -> list[SimulatedSensor]:
     """``devices`` sensors whose keys derive from ``seed``; counters start from the clock (in
     microseconds), so a restarted simulator continues above what its devices sent before
     instead of replaying old counters."""
-    fleet = list(make_fleet(devices, random.Random(seed), clock=clock, prefix=prefix))
+    fleet = list(
+        make_fleet(
+            devices,
+            random.Random(seed),
+            clock=clock,
+            prefix=prefix,
+            models=models,
+            districts=districts,
+        )
+    )
     start = time.time_ns() // 1000
     for sensor in fleet:
         sensor.signer.counter = start

@@ -338,8 +338,8 @@ def check_device(recent: Sequence[bool], *, minimum: int) -> Verdict:
         return Verdict(
             "device",
             True,
-            f"{suspects} of its last {len(recent)} readings were suspect (at most "
-            f"{minimum - 1} are tolerated)",
+            f"{suspects} of its last {len(recent)} readings were suspect, where "
+            f"{minimum - 1} are tolerated",
             evidence,
         )
     return _ok("device", **evidence)
