@@ -18,6 +18,7 @@ from ombud.integrity.checks import (
     check_neighbours,
     check_range,
     check_rate,
+    check_replay,
     check_sentinel,
     find_gaps,
     mad,
@@ -101,13 +102,15 @@ def test_mad_is_robust_and_non_negative(values: list[float]) -> None:
 
 
 def test_a_replayed_day_is_caught_and_a_similar_day_is_not() -> None:
-    from ombud.integrity.checks import check_replay
-
     yesterday = daily(288, seed=1)
-    assert check_replay(yesterday + yesterday, lag=288).suspect
+    assert check_replay(yesterday[-12:], yesterday[-12:]).suspect
     today = daily(288, seed=2)  # the same rhythm, other noise: an honest sensor
-    verdict = check_replay(yesterday + today, lag=288)
-    assert not verdict.suspect and verdict.evidence["repeated_share"] < 0.05
-    assert not check_replay(yesterday, lag=288).suspect  # not a day of history yet
+    for end in range(12, 288):
+        verdict = check_replay(today[end - 12 : end], yesterday[end - 12 : end])
+        assert not verdict.suspect
+    assert verdict.evidence["repeated_share"] < 0.05
+    gappy: list[float | None] = [*yesterday[:6], *[None] * 6]
+    assert not check_replay(yesterday[:12], gappy).suspect  # too few pairs to judge
+    assert not check_replay([50.0] * 12, [50.0] * 12).suspect  # a flat line, not a replay
     with pytest.raises(MalformedError):
-        check_replay(yesterday, lag=0)
+        check_replay(yesterday[:12], yesterday[:11])

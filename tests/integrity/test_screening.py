@@ -212,3 +212,25 @@ def test_indicator_refuses_an_empty_or_backward_period(city: City) -> None:
         district_indicator(city.db, "centre", NOISE, "LAeq", START, START)
     with pytest.raises(NotFoundError):
         district_indicator(city.db, "harbour", NOISE, "LAeq", START, START + STEP * 2)
+
+
+def test_a_sensor_replaying_yesterday_is_caught(city: City) -> None:
+    day = 288  # five-minute steps
+    sent: dict[int, float] = {}
+
+    def replay(step: int, value: float) -> float:
+        sent[step] = sent[step - day] if step >= day else value
+        return sent[step]
+
+    city.tamper[6] = replay
+    city.run(day + 20)
+    screener = city.screener()
+    screener.screen_all()
+    held = screener.quarantine.list(device=city.sensors[6].device.id, check="replay")
+    # From the eleventh replayed reading on, 11 of the last 12 (≥ 90%) repeat the day before.
+    assert len(held) == 20 - 10
+    (first,) = [e["evidence"] for e in held[0].evidence if e["check"] == "replay"]
+    (last,) = [e["evidence"] for e in held[-1].evidence if e["check"] == "replay"]
+    assert (first["pairs"], first["repeated_share"]) == (12, round(11 / 12, 6))
+    assert last["repeated_share"] == 1.0
+    assert {q.device for q in screener.quarantine.list(limit=10_000)} == {city.sensors[6].device.id}

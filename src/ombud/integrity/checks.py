@@ -242,25 +242,29 @@ def check_rate(
 
 
 def check_replay(
-    values: Sequence[float], *, lag: int, window: int | None = None, share: float = 0.9
+    recent: Sequence[float],
+    earlier: Sequence[float | None],
+    *,
+    minimum: int = 12,
+    share: float = 0.9,
 ) -> Verdict:
-    """Replayed history: the last ``window`` readings (default ``lag``) repeat, value for value,
-    the readings ``lag`` steps before them (yesterday's, for a daily lag) in at least ``share``
-    of the cases. Honest sensors never repeat a day exactly; a replaying one always does."""
-    window = lag if window is None else window
-    if lag < 1 or window < 1 or not 0 < share <= 1:
-        raise MalformedError("a replay check needs a lag and a window of at least 1")
-    if len(values) < lag + window:
-        return _ok("replay", readings=len(values), lag=lag)
-    recent = values[-window:]
-    before = values[-window - lag : len(values) - lag]
-    same = sum(1 for a, b in zip(recent, before, strict=True) if a == b) / window
-    evidence = {"lag": lag, "window": window, "repeated_share": same, "share": share}
+    """Replayed history: the ``recent`` readings (oldest first) repeat, value for value, the
+    readings taken a day earlier at the same times (``earlier[i]`` for ``recent[i]``; None where
+    there was none) in at least ``share`` of at least ``minimum`` pairs. An honest sensor of a
+    continuous quantity never repeats a stretch of yesterday exactly; one replaying it always
+    does. A sensor repeating one value is a flat line, not a replay (that check catches it)."""
+    if len(recent) != len(earlier) or minimum < 2 or not 0 < share <= 1:
+        raise MalformedError("a replay check pairs each reading with one a day earlier")
+    pairs = [(a, b) for a, b in zip(recent, earlier, strict=True) if b is not None]
+    if len(pairs) < minimum or max(recent) == min(recent):
+        return _ok("replay", pairs=len(pairs), minimum=minimum)
+    same = sum(1 for a, b in pairs if a == b) / len(pairs)
+    evidence = {"pairs": len(pairs), "repeated_share": round(same, 6), "share": share}
     if same >= share:
         return Verdict(
             "replay",
             True,
-            f"{same:.0%} of the last {window} readings repeat those {lag} readings earlier",
+            f"{same:.0%} of its last {len(pairs)} readings repeat those taken a day earlier",
             evidence,
         )
     return _ok("replay", **evidence)
@@ -351,12 +355,15 @@ def screen_reading(
     history: Sequence[float],
     neighbours: Sequence[float],
     *,
+    earlier: Sequence[float | None] = (),
     neighbour_k: float = 5.0,
 ) -> list[Verdict]:
     """The suspect verdicts of the checks that need context, on one attribute of one reading:
-    stuck value (continuous attributes only), rate of change against the sensor's own recent
-    ``history`` (oldest first), and disagreement with ``neighbours`` (the same attribute from
-    devices of the same type nearby at about the same time). Floors from ``RESOLUTIONS``."""
+    rate of change against the sensor's own recent ``history`` (oldest first), disagreement
+    with ``neighbours`` (the same attribute from devices of the same type nearby at about the
+    same time) and, for continuous attributes only, a stuck value and a replay of the day
+    before (``earlier``: the readings a day before the last ``len(earlier)`` of
+    ``[*history, value]``). Scale floors from ``RESOLUTIONS``."""
     floor = RESOLUTIONS.get(attribute, 0.0)
     series = [*history, value]
     verdicts = [
@@ -365,6 +372,8 @@ def screen_reading(
     ]
     if attribute in CONTINUOUS:
         verdicts.insert(0, check_flat_line(series))
+        if earlier:
+            verdicts.append(check_replay(series[-len(earlier) :], earlier))
     return [
         Verdict(v.check, True, f"{attribute}: {v.reason}", {"attribute": attribute, **v.evidence})
         for v in verdicts

@@ -1,15 +1,15 @@
 """Screening: stored observations checked against their own past and their neighbours.
 
 Threat model: a broken, tampered-with or key-stolen sensor signs valid observations, and one
-reading alone rarely betrays it (ingest already refuses the impossible — out of physical range,
-missing-value codes). Screening looks at each stored observation in context: its series
-(stuck value, Hampel rate of change) and the devices of the same type in the same district at
-about the same time (robust z-score against their median). It runs exactly once per
-observation, in ledger order: a cursor advances in the same transaction that appends the
-quarantine events and writes their rows, so nothing is screened twice or skipped across
-restarts and concurrent screeners. Readings already quarantined, and devices quarantined as a
-whole, do not count as neighbours: once caught, an attacker's sensors cannot vouch for each
-other. A device suspect in ``device_suspects`` of its last ``device_window`` readings is
+reading alone rarely betrays it (ingest already quarantines the impossible — out of physical
+range, missing-value codes). Screening looks at each stored observation in context: its series
+(stuck value, Hampel rate of change, a replay of the day before) and the devices of the same
+type in the same district at about the same time (robust z-score against their median). It runs
+exactly once per observation, in ledger order: a cursor advances in the same transaction that
+appends the quarantine events and writes their rows, so nothing is screened twice or skipped
+across restarts and concurrent screeners. Readings already quarantined, and devices quarantined
+as a whole, do not count as neighbours: once caught, an attacker's sensors cannot vouch for
+each other. A device suspect in ``device_suspects`` of its last ``device_window`` readings is
 quarantined as a whole and flagged for inspection (``device.quarantined``).
 
 What it cannot see: a majority of a district's sensors lying together, and lies small enough
@@ -49,6 +49,11 @@ __all__ = ["HISTORY", "ScreenResult", "Screener"]
 
 HISTORY = 25
 """Readings of a sensor's own past each reading is compared with (the Hampel window)."""
+REPLAY_RUN = 12
+"""Latest readings compared with those a day earlier for a replay."""
+DAY_US = 86_400_000_000
+REPLAY_TOLERANCE_US = 300_000_000
+"""How far from exactly a day earlier the paired reading may be."""
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS screening (
@@ -244,6 +249,7 @@ class Screener:
         )
         histories = self._histories(tx, rows)
         neighbourhoods = self._neighbourhoods(tx, rows)
+        days_before = self._days_before(tx, rows)
         window_us = self.settings.neighbour_window_s * 1_000_000
         found: dict[tuple[str, int], list[Verdict]] = {}
         for row in rows:
@@ -257,13 +263,21 @@ class Screener:
                 if device != row.device
                 and (reading := series.nearest(row.at_us, window_us)) is not None
             ]
+            # The last REPLAY_RUN readings, each paired with the reading a day before it.
+            run = [*history[-REPLAY_RUN + 1 :], (row.at_us, row.values)]
+            day_before = days_before[row.entity_id]
+            before = [day_before.nearest(at - DAY_US, REPLAY_TOLERANCE_US) for at, _ in run]
             verdicts = []
             for attribute, value in row.values.items():
+                paired = [v for _, v in run if attribute in v]
                 verdicts += screen_reading(
                     attribute,
                     value,
-                    [v[attribute] for v in history if attribute in v],
+                    [v[attribute] for _, v in history if attribute in v],
                     [n[attribute] for n in nearby if attribute in n],
+                    earlier=[None if b is None else b.get(attribute) for b in before]
+                    if len(paired) == len(run)
+                    else (),
                     neighbour_k=self.settings.neighbour_k,
                 )
             if verdicts:
@@ -272,28 +286,53 @@ class Screener:
 
     def _histories(
         self, tx: Tx, rows: list[_Row]
-    ) -> dict[str, dict[tuple[str, int], list[Mapping[str, float]]]]:
-        """For each new observation, the ``HISTORY`` readings of its entity before it."""
+    ) -> dict[str, dict[tuple[str, int], list[tuple[int, Mapping[str, float]]]]]:
+        """For each new observation, the ``HISTORY`` readings of its entity before it, with
+        their times."""
         by_entity: dict[str, list[_Row]] = defaultdict(list)
         for row in rows:
             by_entity[row.entity_id].append(row)
-        out: dict[str, dict[tuple[str, int], list[Mapping[str, float]]]] = {}
+        out: dict[str, dict[tuple[str, int], list[tuple[int, Mapping[str, float]]]]] = {}
         for entity_id, new in by_entity.items():
             latest = max(r.at_us for r in new)
             stored = tx.execute(
-                "SELECT device, counter, entity FROM observations "
+                "SELECT device, counter, created_us, entity FROM observations "
                 "WHERE entity_id = ? AND created_us <= ? "
                 "ORDER BY created_us DESC, ledger_index DESC LIMIT ?",
                 (entity_id, latest, len(new) + HISTORY),
             )
             stored.reverse()
-            position = {(d, c): i for i, (d, c, _) in enumerate(stored)}
-            values: list[Mapping[str, float]] = [_values(bytes(e)) for _, _, e in stored]
+            position = {(d, c): i for i, (d, c, _, _) in enumerate(stored)}
+            values: list[tuple[int, Mapping[str, float]]] = [
+                (at, _values(bytes(e))) for _, _, at, e in stored
+            ]
             out[entity_id] = {
                 (r.device, r.counter): values[max(0, i - HISTORY) : i]
                 for r in new
                 if (i := position.get((r.device, r.counter))) is not None
             }
+        return out
+
+    def _days_before(self, tx: Tx, rows: list[_Row]) -> dict[str, _Series]:
+        """Each entity's readings around a day before its new observations (replay check)."""
+        spans: dict[str, tuple[int, int]] = {}
+        for row in rows:
+            low, high = spans.get(row.entity_id, (row.at_us, row.at_us))
+            spans[row.entity_id] = (min(low, row.at_us), max(high, row.at_us))
+        out: dict[str, _Series] = {}
+        for entity_id, (low, high) in spans.items():
+            series = out[entity_id] = _Series()
+            for at_us, entity in tx.execute(
+                "SELECT created_us, entity FROM observations WHERE entity_id = ? "
+                "AND created_us BETWEEN ? AND ? ORDER BY created_us",
+                (
+                    entity_id,
+                    low - DAY_US - REPLAY_TOLERANCE_US * (REPLAY_RUN + 1),
+                    high - DAY_US + REPLAY_TOLERANCE_US,
+                ),
+            ):
+                series.times.append(at_us)
+                series.values.append(_values(bytes(entity)))
         return out
 
     def _neighbourhoods(
