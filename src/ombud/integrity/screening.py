@@ -19,18 +19,20 @@ to sit inside the neighbours' spread (the robust aggregates bound what those can
 from __future__ import annotations
 
 import bisect
+import functools
 import json
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 from ombud.canonical import parse_json
 from ombud.config import IntegritySettings
 from ombud.database import Database, Tx
-from ombud.ingest.timeseries import to_micros
+from ombud.ingest.timeseries import ObservationStore, to_micros
 from ombud.integrity.checks import (
     PHYSICAL_RANGES,
     Verdict,
@@ -59,8 +61,11 @@ _TABLES = """
 CREATE TABLE IF NOT EXISTS screening (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     ledger_index INTEGER NOT NULL
-) STRICT
+) STRICT;
+CREATE INDEX IF NOT EXISTS observations_by_device_time ON observations (device, created_us)
 """
+# The index serves the neighbourhood query (each device's readings around a time); it is made
+# with the screening table so deployments from before screening get it too.
 
 
 @dataclass(frozen=True)
@@ -107,10 +112,13 @@ class _Series:
         return None if best is None else best[1]
 
 
-def _values(entity: bytes) -> dict[str, float]:
-    """The attributes screening knows the physics of."""
+@functools.lru_cache(maxsize=1 << 16)
+def _values(entity: bytes) -> Mapping[str, float]:
+    """The attributes screening knows the physics of. Cached: a reading is read again as
+    history and as a neighbour by the batches after it (the key is the signed bytes, so a
+    cached value is exactly what they say)."""
     found = numeric_properties(parse_json(entity, "a stored observation"))
-    return {k: v for k, v in found.items() if k in PHYSICAL_RANGES}
+    return MappingProxyType({k: v for k, v in found.items() if k in PHYSICAL_RANGES})
 
 
 class Screener:
@@ -129,6 +137,7 @@ class Screener:
         self.settings = settings
         self._clock = clock
         self.quarantine = QuarantineStore(db)
+        ObservationStore(db)  # the observations table the index below is on
         db.ensure_tables("screening", _TABLES)
         self.totals = ScreenResult(0, 0, (), -1, False)
         """What this screener did since it was made (for metrics)."""
