@@ -97,3 +97,11 @@ def test_indicator_requests_are_validated(city: tuple[TestClient, list[str]]) ->
     )
     assert client.get("/integrity/indicators", params={**PERIOD, "cap": "0"}).status_code == 400
     assert client.get("/integrity/indicators", params={"district": "centre"}).status_code == 400
+
+
+def test_coverage_of_a_device(city: tuple[TestClient, list[str]]) -> None:
+    client, devices = city
+    period = {"since": "2026-11-24T07:00:00Z", "until": "2026-11-24T11:00:00Z"}
+    coverage = client.get(f"/integrity/coverage/{devices[0]}", params=period).json()
+    assert (coverage["readings"], coverage["intervalSeconds"], coverage["gaps"]) == (40, 300, [])
+    assert client.get("/integrity/coverage/nobody", params=period).status_code == 404

@@ -49,6 +49,8 @@ class City:
     db: Database
     step: int = 0
     tamper: dict[int, Callable[[int, float], float]] = field(default_factory=dict)
+    silent: dict[int, range] = field(default_factory=dict)
+    """Steps in which a sensor sends nothing."""
 
     def screener(self, **settings: int) -> Screener:
         return Screener(
@@ -62,6 +64,8 @@ class City:
             self.clock.now = at
             batch = []
             for i, sensor in enumerate(self.sensors):
+                if self.step in self.silent.get(i, ()):
+                    continue
                 d = sensor.device
                 entity = reading(NOISE, d.id, d.district, at, sensor.rng)
                 if i in self.tamper:

@@ -22,6 +22,7 @@ from ombud.errors import MalformedError
 from ombud.ingest.intake import Intake
 from ombud.ingest.timeseries import to_micros
 from ombud.integrity.aggregate import Estimator
+from ombud.integrity.coverage import device_coverage
 from ombud.integrity.indicators import district_indicator
 from ombud.integrity.screening import Screener
 
@@ -136,5 +137,18 @@ def create_router(
             intake.store.db, district, model, attribute, since, until, estimator, cap=cap
         )
         return found.to_json()
+
+    @router.get(
+        "/coverage/{device}",
+        summary="When a device reported and the gaps when it did not (never filled in).",
+    )
+    def get_coverage(
+        device: Annotated[str, Path(max_length=128)],
+        since: Annotated[datetime, Query(description="RFC 3339, inclusive")],
+        until: Annotated[datetime, Query(description="RFC 3339, exclusive")],
+    ) -> dict[str, Any]:
+        _micros(since, "since")
+        _micros(until, "until")
+        return device_coverage(intake.store.db, device, since, until).to_json()
 
     return router

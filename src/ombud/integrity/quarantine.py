@@ -142,13 +142,8 @@ class DeviceQuarantine:
         return {
             "device": self.device,
             "district": self.district,
-            "reason": self.reason,
-            "evidence": self.evidence,
             "since": format_time(self.since),
-            "at": format_time(self.at),
-            "ledgerIndex": self.ledger_index,
-            "releasedIndex": self.released_index,
-            "releaseReason": self.release_reason,
+            **_held_json(self),
         }
 
 
@@ -191,13 +186,21 @@ class Quarantined:
             "counter": self.counter,
             "district": self.district,
             "checks": list(self.checks),
-            "reason": self.reason,
-            "evidence": self.evidence,
-            "at": format_time(self.at),
-            "ledgerIndex": self.ledger_index,
-            "releasedIndex": self.released_index,
-            "releaseReason": self.release_reason,
+            **_held_json(self),
         }
+
+
+def _held_json(held: Quarantined | DeviceQuarantine) -> dict[str, Any]:
+    """What every quarantine says: why, on what evidence, when, where on the ledger, and
+    whether (and why) it was released."""
+    return {
+        "reason": held.reason,
+        "evidence": held.evidence,
+        "at": format_time(held.at),
+        "ledgerIndex": held.ledger_index,
+        "releasedIndex": held.released_index,
+        "releaseReason": held.release_reason,
+    }
 
 
 def _row(row: tuple[Any, ...]) -> Quarantined:
