@@ -12,8 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ombud.errors import MalformedError
+from ombud.ingest.sensors import traffic_level
 from ombud.integrity.checks import (
     Gap,
+    check_device,
     check_flat_line,
     check_neighbours,
     check_range,
@@ -22,6 +24,7 @@ from ombud.integrity.checks import (
     check_sentinel,
     find_gaps,
     mad,
+    screen_reading,
 )
 
 T0 = datetime(2026, 11, 25, tzinfo=UTC)
@@ -114,3 +117,45 @@ def test_a_replayed_day_is_caught_and_a_similar_day_is_not() -> None:
     assert not check_replay([50.0] * 12, [50.0] * 12).suspect  # a flat line, not a replay
     with pytest.raises(MalformedError):
         check_replay(yesterday[:12], yesterday[:11])
+
+
+def test_a_trend_is_not_a_jump() -> None:
+    # Traffic rising into the morning rush: a plain Hampel filter (the median of the last two
+    # hours) lags the level; the trend line does not.
+    rng = random.Random(3)
+    rising = [
+        900 * traffic_level(T0 + timedelta(hours=5, minutes=5 * i)) + rng.gauss(0, 25)
+        for i in range(40)
+    ]
+    for end in range(27, 40):
+        assert not check_rate(rising[:end], floor=25.0).suspect, end
+    verdict = check_rate([*rising[:30], rising[29] + 500], floor=25.0)
+    assert verdict.suspect and verdict.evidence["slope"] > 0
+
+
+def test_a_device_is_suspect_by_habit_not_by_accident() -> None:
+    assert not check_device([False] * 23 + [True], minimum=6).suspect
+    verdict = check_device([True, False] * 6 + [False] * 12, minimum=6)
+    assert verdict.suspect and verdict.evidence == {"suspects": 6, "readings": 24, "minimum": 6}
+    with pytest.raises(MalformedError):
+        check_device([True], minimum=0)
+
+
+def test_screen_reading_composes_the_checks_and_names_the_attribute() -> None:
+    history = daily(40, seed=4)
+    neighbours = [history[-1] + d for d in (-1.2, 0.4, 0.9, -0.3, 1.5)]
+    assert screen_reading("LAeq", history[-1] + 0.5, history, neighbours) == []
+    verdicts = screen_reading("LAeq", history[-1] + 30, history, neighbours)
+    assert {v.check for v in verdicts} == {"rate", "neighbours"}
+    assert all(
+        v.reason.startswith("LAeq: ") and v.evidence["attribute"] == "LAeq" for v in verdicts
+    )
+    stuck = [50.0] * 30
+    assert [v.check for v in screen_reading("LAeq", 50.0, stuck, [])] == ["flat_line"]
+    # An empty street at night repeats itself honestly: counts are not checked for it.
+    assert screen_reading("availableSpotNumber", 40.0, [40.0] * 30, []) == []
+    replayed = daily(12, seed=5)
+    verdicts = screen_reading(
+        "LAeq", replayed[-1], [*history, *replayed[:-1]], [], earlier=replayed
+    )
+    assert [v.check for v in verdicts] == ["replay"]
