@@ -212,7 +212,11 @@ def _pg_sql(sql: str) -> str:
     return sql.replace("?", "%s")
 
 
-_PG_TYPES = ((re.compile(r"\bINTEGER\b"), "BIGINT"), (re.compile(r"\bBLOB\b"), "BYTEA"))
+_PG_TYPES = (
+    (re.compile(r"\bINTEGER\b"), "BIGINT"),
+    (re.compile(r"\bBLOB\b"), "BYTEA"),
+    (re.compile(r"\bREAL\b"), "DOUBLE PRECISION"),
+)
 
 
 class _PostgresTx(Tx):

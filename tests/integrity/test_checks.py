@@ -18,12 +18,14 @@ from ombud.integrity.checks import (
     check_device,
     check_flat_line,
     check_neighbours,
+    check_offset,
     check_range,
     check_rate,
     check_replay,
     check_sentinel,
     find_gaps,
     mad,
+    offset,
     screen_reading,
 )
 
@@ -159,3 +161,15 @@ def test_screen_reading_composes_the_checks_and_names_the_attribute() -> None:
         "LAeq", replayed[-1], [*history, *replayed[:-1]], [], earlier=replayed
     )
     assert [v.check for v in verdicts] == ["replay"]
+
+
+def test_an_offset_that_moves_is_caught_one_that_wobbles_is_not() -> None:
+    rng = random.Random(8)
+    steady = [2.0 + rng.gauss(0, 1.5) for _ in range(300)]
+    for end in range(60, 300):
+        assert not check_offset(steady[:end], floor=2.0).suspect, end
+    moved = [*steady[:100], *(v + 8.0 for v in steady[100:112])]
+    verdict = check_offset(moved, floor=2.0)
+    assert verdict.suspect and verdict.evidence["recent"] > verdict.evidence["usual"] + 6
+    assert not check_offset(moved[60:], floor=2.0).suspect  # 48 before the last 12 are needed
+    assert offset(60.0, [55.0, 56.0]) is None and offset(60.0, [55.0, 56.0, 58.0]) == 4.0

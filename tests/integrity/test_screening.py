@@ -238,3 +238,20 @@ def test_a_sensor_replaying_yesterday_is_caught(city: City) -> None:
     assert (first["pairs"], first["repeated_share"]) == (12, round(11 / 12, 6))
     assert last["repeated_share"] == 1.0
     assert {q.device for q in screener.quarantine.list(limit=10_000)} == {city.sensors[6].device.id}
+
+
+def test_a_bias_shared_by_three_of_eight_is_caught_by_the_offset_check(city: City) -> None:
+    # Three colluding sensors add 8 dB: among 7 neighbours two of them vouch for each other,
+    # which widens the neighbours' spread; their offsets from the median still jump.
+    for i in (1, 4, 6):
+        city.tamper[i] = lambda step, value: value + 8.0 if step >= 60 else value
+    city.run(80)
+    screener = city.screener(batch=SENSORS)
+    result = screener.screen_all()
+    liars = {city.sensors[i].device.id for i in (1, 4, 6)}
+    assert set(result.devices) == liars
+    flagged = screener.quarantine.list(limit=10_000)
+    assert {q.device for q in flagged} == liars
+    assert all("offset" in q.checks for q in flagged)
+    (evidence,) = [e["evidence"] for e in flagged[0].evidence if e["check"] == "offset"]
+    assert evidence["recent"] - evidence["usual"] > evidence["k"] * evidence["scale"]

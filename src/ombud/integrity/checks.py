@@ -36,6 +36,7 @@ __all__ = [
     "check_device",
     "check_flat_line",
     "check_neighbours",
+    "check_offset",
     "check_range",
     "check_rate",
     "check_replay",
@@ -43,6 +44,7 @@ __all__ = [
     "find_gaps",
     "mad",
     "numeric_properties",
+    "offset",
     "screen_entity",
     "screen_reading",
 ]
@@ -349,6 +351,61 @@ def check_device(recent: Sequence[bool], *, minimum: int) -> Verdict:
     return _ok("device", **evidence)
 
 
+def offset(value: float, neighbours: Sequence[float], *, minimum: int = 3) -> float | None:
+    """How far ``value`` sits from its neighbours' median (None with fewer than ``minimum``)."""
+    if len(neighbours) < minimum:
+        return None
+    return value - statistics.median(neighbours)
+
+
+def check_offset(
+    offsets: Sequence[float],
+    *,
+    recent: int = 12,
+    baseline: int = 48,
+    k: float = 3.0,
+    floor: float = 0.0,
+) -> Verdict:
+    """A sensor that moved against its neighbours: the median of its last ``recent`` offsets
+    from the neighbours' median (``offset``; oldest first) has shifted more than ``k`` robust
+    deviations (at least ``floor``) from the median of the offsets before them (at least
+    ``baseline`` of them).
+
+    Every sensor has its own site offset (a busier corner, a mast in the sun), stable over
+    days; weather, rush hours and events move the whole district and cancel out. A bias
+    switched on, or a drift once it has grown, moves one sensor's offset and stays — and
+    because this compares a sensor with its own past rather than with the crowd, it still
+    holds when a third of the district lies together (the neighbours' median moves by a
+    fraction of the lie, the liars' offsets by nearly all of it). The median of 12 offsets
+    is steady (its noise is about a third of a single reading's), hence the smaller ``k``.
+    """
+    if recent < 1 or baseline < 3 or k <= 0:
+        raise MalformedError("an offset check compares ≥ 1 recent offsets with ≥ 3 before them")
+    if len(offsets) < recent + baseline:
+        return _ok("offset", offsets=len(offsets), needed=recent + baseline)
+    before, now = offsets[:-recent], offsets[-recent:]
+    usual = statistics.median(before)
+    shift = statistics.median(now) - usual
+    scale = max(MAD_SCALE * mad(before), floor, 1e-9)
+    evidence = {
+        "usual": round(usual, 6),
+        "recent": round(usual + shift, 6),
+        "scale": round(scale, 6),
+        "k": k,
+        "baseline": len(before),
+        "window": recent,
+    }
+    if abs(shift) > k * scale:
+        return Verdict(
+            "offset",
+            True,
+            f"its offset from its neighbours moved from {usual:+.6g} to {usual + shift:+.6g} "
+            f"({abs(shift) / scale:.1f} robust deviations) over its last {recent} readings",
+            evidence,
+        )
+    return _ok("offset", **evidence)
+
+
 def screen_reading(
     attribute: str,
     value: float,
@@ -356,13 +413,15 @@ def screen_reading(
     neighbours: Sequence[float],
     *,
     earlier: Sequence[float | None] = (),
+    offsets: Sequence[float] = (),
     neighbour_k: float = 5.0,
 ) -> list[Verdict]:
     """The suspect verdicts of the checks that need context, on one attribute of one reading:
     rate of change against the sensor's own recent ``history`` (oldest first), disagreement
     with ``neighbours`` (the same attribute from devices of the same type nearby at about the
-    same time) and, for continuous attributes only, a stuck value and a replay of the day
-    before (``earlier``: the readings a day before the last ``len(earlier)`` of
+    same time), a shift of its offset from them against its past ``offsets`` (oldest first)
+    and, for continuous attributes only, a stuck value and a replay of the day before
+    (``earlier``: the readings a day before the last ``len(earlier)`` of
     ``[*history, value]``). Scale floors from ``RESOLUTIONS``."""
     floor = RESOLUTIONS.get(attribute, 0.0)
     series = [*history, value]
@@ -370,6 +429,9 @@ def screen_reading(
         check_rate(series, floor=max(floor, 1e-9)),
         check_neighbours(value, neighbours, k=neighbour_k, floor=floor),
     ]
+    now = offset(value, neighbours)
+    if now is not None:
+        verdicts.append(check_offset([*offsets, now], floor=floor))
     if attribute in CONTINUOUS:
         verdicts.insert(0, check_flat_line(series))
         if earlier:

@@ -38,6 +38,7 @@ from ombud.integrity.checks import (
     Verdict,
     check_device,
     numeric_properties,
+    offset,
     screen_reading,
 )
 from ombud.integrity.quarantine import (
@@ -47,12 +48,15 @@ from ombud.integrity.quarantine import (
 )
 from ombud.ledger.log import Log
 
-__all__ = ["HISTORY", "ScreenResult", "Screener"]
+__all__ = ["HISTORY", "OFFSETS", "REPLAY_RUN", "ScreenResult", "Screener"]
 
 HISTORY = 25
 """Readings of a sensor's own past each reading is compared with (the Hampel window)."""
 REPLAY_RUN = 12
 """Latest readings compared with those a day earlier for a replay."""
+OFFSETS = 300
+"""A device's past offsets from its neighbours kept in view: a day of 5-minute readings, and
+the 12 its latest offsets are compared over."""
 DAY_US = 86_400_000_000
 REPLAY_TOLERANCE_US = 300_000_000
 """How far from exactly a day earlier the paired reading may be."""
@@ -63,6 +67,16 @@ CREATE TABLE IF NOT EXISTS screening (
     ledger_index INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX IF NOT EXISTS observations_by_device_time ON observations (device, created_us)
+"""
+_OFFSET_TABLES = """
+CREATE TABLE IF NOT EXISTS screening_offsets (
+    device TEXT NOT NULL,
+    attribute TEXT NOT NULL,
+    ledger_index INTEGER NOT NULL,
+    at_us INTEGER NOT NULL,
+    delta REAL NOT NULL,
+    PRIMARY KEY (device, attribute, ledger_index)
+) STRICT
 """
 # The index serves the neighbourhood query (each device's readings around a time); it is made
 # with the screening table so deployments from before screening get it too.
@@ -112,6 +126,37 @@ class _Series:
         return None if best is None else best[1]
 
 
+class _Offsets:
+    """Each device's offsets from its neighbours' median, per attribute: the stored ones (the
+    newest ``OFFSETS``) and those of this batch, saved with its verdicts."""
+
+    def __init__(self) -> None:
+        self._series: dict[tuple[str, str], list[float]] = {}
+        self._new: list[tuple[str, str, int, int, float]] = []
+
+    def of(self, tx: Tx, device: str, attribute: str) -> list[float]:
+        key = (device, attribute)
+        if key not in self._series:
+            rows = tx.execute(
+                "SELECT delta FROM screening_offsets WHERE device = ? AND attribute = ? "
+                "ORDER BY ledger_index DESC LIMIT ?",
+                (device, attribute, OFFSETS),
+            )
+            self._series[key] = [r[0] for r in reversed(rows)]
+        return self._series[key][-OFFSETS:]
+
+    def add(self, row: _Row, attribute: str, delta: float) -> None:
+        self._series[(row.device, attribute)].append(delta)
+        self._new.append((row.device, attribute, row.ledger_index, row.at_us, delta))
+
+    def save(self, tx: Tx) -> None:
+        tx.executemany(
+            "INSERT INTO screening_offsets (device, attribute, ledger_index, at_us, delta) "
+            "VALUES (?, ?, ?, ?, ?)",
+            self._new,
+        )
+
+
 @functools.lru_cache(maxsize=1 << 16)
 def _values(entity: bytes) -> Mapping[str, float]:
     """The attributes screening knows the physics of. Cached: a reading is read again as
@@ -139,6 +184,7 @@ class Screener:
         self.quarantine = QuarantineStore(db)
         ObservationStore(db)  # the observations table the index below is on
         db.ensure_tables("screening", _TABLES)
+        db.ensure_tables("screening_offsets", _OFFSET_TABLES)
         self.totals = ScreenResult(0, 0, (), -1, False)
         """What this screener did since it was made (for metrics)."""
         self._totals_lock = threading.Lock()
@@ -260,6 +306,7 @@ class Screener:
         neighbourhoods = self._neighbourhoods(tx, rows)
         days_before = self._days_before(tx, rows)
         window_us = self.settings.neighbour_window_s * 1_000_000
+        offsets = _Offsets()
         found: dict[tuple[str, int], list[Verdict]] = {}
         for row in rows:
             if (row.device, row.counter) in already:
@@ -279,18 +326,25 @@ class Screener:
             verdicts = []
             for attribute, value in row.values.items():
                 paired = [v for _, v in run if attribute in v]
+                neighbours = [n[attribute] for n in nearby if attribute in n]
+                past = offsets.of(tx, row.device, attribute)
                 verdicts += screen_reading(
                     attribute,
                     value,
                     [v[attribute] for _, v in history if attribute in v],
-                    [n[attribute] for n in nearby if attribute in n],
+                    neighbours,
                     earlier=[None if b is None else b.get(attribute) for b in before]
                     if len(paired) == len(run)
                     else (),
+                    offsets=past,
                     neighbour_k=self.settings.neighbour_k,
                 )
+                now = offset(value, neighbours)
+                if now is not None:
+                    offsets.add(row, attribute, now)
             if verdicts:
                 found[(row.device, row.counter)] = verdicts
+        offsets.save(tx)
         return found
 
     def _histories(
