@@ -171,5 +171,6 @@ def test_an_offset_that_moves_is_caught_one_that_wobbles_is_not() -> None:
     moved = [*steady[:100], *(v + 8.0 for v in steady[100:112])]
     verdict = check_offset(moved, floor=2.0)
     assert verdict.suspect and verdict.evidence["recent"] > verdict.evidence["usual"] + 6
+    assert verdict.evidence["moved_for"] == 12  # dated to the first moved reading
     assert not check_offset(moved[60:], floor=2.0).suspect  # 48 before the last 12 are needed
     assert offset(60.0, [55.0, 56.0]) is None and offset(60.0, [55.0, 56.0, 58.0]) == 4.0

@@ -255,3 +255,7 @@ def test_a_bias_shared_by_three_of_eight_is_caught_by_the_offset_check(city: Cit
     assert all("offset" in q.checks for q in flagged)
     (evidence,) = [e["evidence"] for e in flagged[0].evidence if e["check"] == "offset"]
     assert evidence["recent"] - evidence["usual"] > evidence["k"] * evidence["scale"]
+    # The move is dated to the bias's first reading (a CUSUM's change point), before the
+    # first reading the offset check flagged: that is where each device is set aside from.
+    assert {d.since for d in screener.quarantine.devices()} == {START + 60 * STEP}
+    assert min(q.counter for q in flagged if q.device == city.sensors[1].device.id) > 61

@@ -387,7 +387,7 @@ def check_offset(
     usual = statistics.median(before)
     shift = statistics.median(now) - usual
     scale = max(MAD_SCALE * mad(before), floor, 1e-9)
-    evidence = {
+    evidence: dict[str, Any] = {
         "usual": round(usual, 6),
         "recent": round(usual + shift, 6),
         "scale": round(scale, 6),
@@ -396,14 +396,29 @@ def check_offset(
         "window": recent,
     }
     if abs(shift) > k * scale:
+        evidence["moved_for"] = _moved_for(offsets, usual, scale, 1.0 if shift > 0 else -1.0)
         return Verdict(
             "offset",
             True,
             f"its offset from its neighbours moved from {usual:+.6g} to {usual + shift:+.6g} "
-            f"({abs(shift) / scale:.1f} robust deviations) over its last {recent} readings",
+            f"({abs(shift) / scale:.1f} robust deviations) over its last {recent} readings, "
+            f"moving for its last {evidence['moved_for']}",
             evidence,
         )
     return _ok("offset", **evidence)
+
+
+def _moved_for(offsets: Sequence[float], usual: float, scale: float, sign: float) -> int:
+    """How many of the latest offsets belong to the move: Page's one-sided CUSUM of the
+    standardised excess (allowance 0.5) estimates a change as starting right after the last
+    time the sum was zero (Page 1954; Montgomery, *Statistical Quality Control*, §9.1). A
+    bias switched on is dated to its first reading; a drift to when it cleared the noise."""
+    total, start = 0.0, 0
+    for i, value in enumerate(offsets):
+        total = max(0.0, total + sign * (value - usual) / scale - 0.5)
+        if total == 0.0:
+            start = i + 1
+    return len(offsets) - start
 
 
 def screen_reading(

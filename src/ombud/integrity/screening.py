@@ -127,26 +127,27 @@ class _Series:
 
 
 class _Offsets:
-    """Each device's offsets from its neighbours' median, per attribute: the stored ones (the
-    newest ``OFFSETS``) and those of this batch, saved with its verdicts."""
+    """Each device's offsets from its neighbours' median, per attribute, with their times: the
+    stored ones (the newest ``OFFSETS``) and those of this batch, saved with its verdicts."""
 
     def __init__(self) -> None:
-        self._series: dict[tuple[str, str], list[float]] = {}
+        self._series: dict[tuple[str, str], list[tuple[int, float]]] = {}
         self._new: list[tuple[str, str, int, int, float]] = []
 
-    def of(self, tx: Tx, device: str, attribute: str) -> list[float]:
+    def of(self, tx: Tx, device: str, attribute: str) -> list[tuple[int, float]]:
+        """``(at_us, offset)`` oldest first."""
         key = (device, attribute)
         if key not in self._series:
             rows = tx.execute(
-                "SELECT delta FROM screening_offsets WHERE device = ? AND attribute = ? "
+                "SELECT at_us, delta FROM screening_offsets WHERE device = ? AND attribute = ? "
                 "ORDER BY ledger_index DESC LIMIT ?",
                 (device, attribute, OFFSETS),
             )
-            self._series[key] = [r[0] for r in reversed(rows)]
+            self._series[key] = [(at, delta) for at, delta in reversed(rows)]
         return self._series[key][-OFFSETS:]
 
     def add(self, row: _Row, attribute: str, delta: float) -> None:
-        self._series[(row.device, attribute)].append(delta)
+        self._series[(row.device, attribute)].append((row.at_us, delta))
         self._new.append((row.device, attribute, row.ledger_index, row.at_us, delta))
 
     def save(self, tx: Tx) -> None:
@@ -211,6 +212,7 @@ class Screener:
         suspects: dict[tuple[str, int], list[Verdict]] = {}
         held: list[tuple[str, str, Verdict, int]] = []
         districts: dict[str, str] = {}
+        moved: dict[str, int] = {}
 
         def build(tx: Tx) -> list[bytes]:
             cursor_rows = tx.execute("SELECT ledger_index FROM screening WHERE id = 1")
@@ -227,8 +229,8 @@ class Screener:
             if not ready:
                 return []
             districts.update((row.device, row.district) for row in ready)
-            suspects.update(self._screen_rows(tx, ready))
-            held.extend(self._screen_devices(tx, ready, suspects))
+            suspects.update(self._screen_rows(tx, ready, moved))
+            held.extend(self._screen_devices(tx, ready, suspects, moved))
             outcome["cursor"] = ready[-1].ledger_index
             tx.execute(
                 "INSERT INTO screening (id, ledger_index) VALUES (1, ?) "
@@ -290,9 +292,12 @@ class Screener:
             for device, counter, entity_id, at_us, index, model, district, entity in rows
         ]
 
-    def _screen_rows(self, tx: Tx, rows: list[_Row]) -> dict[tuple[str, int], list[Verdict]]:
+    def _screen_rows(
+        self, tx: Tx, rows: list[_Row], moved: dict[str, int]
+    ) -> dict[tuple[str, int], list[Verdict]]:
         """Each new observation's suspect verdicts (those already quarantined at ingest are
-        not screened again)."""
+        not screened again). ``moved`` gets, per device whose offset moved, when the move
+        began (microseconds)."""
         first, last = rows[0].ledger_index, rows[-1].ledger_index
         already = set(
             tx.execute(
@@ -328,7 +333,7 @@ class Screener:
                 paired = [v for _, v in run if attribute in v]
                 neighbours = [n[attribute] for n in nearby if attribute in n]
                 past = offsets.of(tx, row.device, attribute)
-                verdicts += screen_reading(
+                found_now = screen_reading(
                     attribute,
                     value,
                     [v[attribute] for _, v in history if attribute in v],
@@ -336,9 +341,16 @@ class Screener:
                     earlier=[None if b is None else b.get(attribute) for b in before]
                     if len(paired) == len(run)
                     else (),
-                    offsets=past,
+                    offsets=[delta for _, delta in past],
                     neighbour_k=self.settings.neighbour_k,
                 )
+                times = [at for at, _ in past] + [row.at_us]
+                for v in found_now:
+                    moved_for = v.evidence.get("moved_for", 0) if v.check == "offset" else 0
+                    if 0 < moved_for <= len(times):
+                        began = times[-moved_for]
+                        moved[row.device] = min(moved.get(row.device, began), began)
+                verdicts += found_now
                 now = offset(value, neighbours)
                 if now is not None:
                     offsets.add(row, attribute, now)
@@ -434,10 +446,16 @@ class Screener:
         return out
 
     def _screen_devices(
-        self, tx: Tx, rows: list[_Row], suspects: Mapping[tuple[str, int], list[Verdict]]
+        self,
+        tx: Tx,
+        rows: list[_Row],
+        suspects: Mapping[tuple[str, int], list[Verdict]],
+        moved: Mapping[str, int],
     ) -> list[tuple[str, str, Verdict, int]]:
         """Devices with a new suspect reading that are now suspect as a whole:
-        ``(device, district, verdict, since_us)``."""
+        ``(device, district, verdict, since_us)``. A device is set aside from its first
+        suspect reading, or from when its offset began to move if that was earlier (a drift
+        does damage before it is big enough to be seen)."""
         s = self.settings
         last = rows[-1].ledger_index
         candidates = sorted({device for device, _ in suspects})
@@ -471,6 +489,7 @@ class Screener:
                 }
             )
             since_us = min(at for (c, at, _), flag in zip(recent, flags, strict=True) if flag)
+            since_us = min(since_us, moved.get(device, since_us))
             evidence = {**verdict.evidence, "counters": counters, "checks": checks}
             out.append(
                 (
