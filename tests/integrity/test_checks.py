@@ -165,12 +165,29 @@ def test_screen_reading_composes_the_checks_and_names_the_attribute() -> None:
 
 def test_an_offset_that_moves_is_caught_one_that_wobbles_is_not() -> None:
     rng = random.Random(8)
-    steady = [2.0 + rng.gauss(0, 1.5) for _ in range(300)]
-    for end in range(60, 300):
+    steady = [2.0 + rng.gauss(0, 1.5) for _ in range(600)]
+    for end in range(204, 600):
         assert not check_offset(steady[:end], floor=2.0).suspect, end
-    moved = [*steady[:100], *(v + 8.0 for v in steady[100:112])]
+    moved = [*steady[:300], *(v + 8.0 for v in steady[300:312])]
     verdict = check_offset(moved, floor=2.0)
     assert verdict.suspect and verdict.evidence["recent"] > verdict.evidence["usual"] + 6
     assert verdict.evidence["moved_for"] == 12  # dated to the first moved reading
-    assert not check_offset(moved[60:], floor=2.0).suspect  # 48 before the last 12 are needed
+    assert not check_offset(moved[-203:], floor=2.0).suspect  # 48 + 144 + 12 are needed
     assert offset(60.0, [55.0, 56.0]) is None and offset(60.0, [55.0, 56.0, 58.0]) == 4.0
+
+
+def test_a_slow_drift_does_not_drag_its_baseline_along() -> None:
+    rng = random.Random(9)
+    day = [rng.gauss(0, 1.5) for _ in range(288)]
+    drift = [15.0 * i / 288 + rng.gauss(0, 1.5) for i in range(288)]
+    offsets = [*day, *drift]
+
+    def kept(end: int) -> list[float]:  # screening keeps a device's last 300 offsets
+        return offsets[max(0, end - 300) : end]
+
+    first = next(i for i in range(300, len(offsets)) if check_offset(kept(i), floor=2.0).suspect)
+    assert 288 + 100 < first < 288 + 160  # once it has drifted 6 dB or so
+    verdict = check_offset(kept(first), floor=2.0)
+    assert verdict.evidence["moved_for"] > 60  # dated back towards the drift's start
+    # Without the gap the baseline follows the drift, and the same reading passes.
+    assert not check_offset(kept(first), floor=2.0, gap=0).suspect

@@ -244,8 +244,8 @@ def test_a_bias_shared_by_three_of_eight_is_caught_by_the_offset_check(city: Cit
     # Three colluding sensors add 8 dB: among 7 neighbours two of them vouch for each other,
     # which widens the neighbours' spread; their offsets from the median still jump.
     for i in (1, 4, 6):
-        city.tamper[i] = lambda step, value: value + 8.0 if step >= 60 else value
-    city.run(80)
+        city.tamper[i] = lambda step, value: value + 8.0 if step >= 220 else value
+    city.run(240)  # the offset check needs 204 offsets of history
     screener = city.screener(batch=SENSORS)
     result = screener.screen_all()
     liars = {city.sensors[i].device.id for i in (1, 4, 6)}
@@ -255,7 +255,9 @@ def test_a_bias_shared_by_three_of_eight_is_caught_by_the_offset_check(city: Cit
     assert all("offset" in q.checks for q in flagged)
     (evidence,) = [e["evidence"] for e in flagged[0].evidence if e["check"] == "offset"]
     assert evidence["recent"] - evidence["usual"] > evidence["k"] * evidence["scale"]
-    # The move is dated to the bias's first reading (a CUSUM's change point), before the
-    # first reading the offset check flagged: that is where each device is set aside from.
-    assert {d.since for d in screener.quarantine.devices()} == {START + 60 * STEP}
-    assert min(q.counter for q in flagged if q.device == city.sensors[1].device.id) > 61
+    # The move is dated near the bias's first reading (a CUSUM's change point: noise can
+    # start it a little early), before the first reading the offset check flagged: that is
+    # where each device is set aside from.
+    for held in screener.quarantine.devices():
+        assert START + 208 * STEP <= held.since <= START + 220 * STEP
+    assert min(q.counter for q in flagged if q.device == city.sensors[1].device.id) > 221

@@ -362,6 +362,7 @@ def check_offset(
     offsets: Sequence[float],
     *,
     recent: int = 12,
+    gap: int = 144,
     baseline: int = 48,
     k: float = 3.0,
     floor: float = 0.0,
@@ -369,7 +370,11 @@ def check_offset(
     """A sensor that moved against its neighbours: the median of its last ``recent`` offsets
     from the neighbours' median (``offset``; oldest first) has shifted more than ``k`` robust
     deviations (at least ``floor``) from the median of the offsets before them (at least
-    ``baseline`` of them).
+    ``baseline`` of them), leaving out the ``gap`` offsets just before the recent ones (half
+    a day of 5-minute readings) so that a slow drift does not drag its own baseline along:
+    with the baseline right behind the recent offsets, a drift of 15 dB a day raised the
+    baseline's median and spread as fast as it moved and was caught by the neighbour check,
+    hours later, instead.
 
     Every sensor has its own site offset (a busier corner, a mast in the sun), stable over
     days; weather, rush hours and events move the whole district and cancel out. A bias
@@ -379,11 +384,11 @@ def check_offset(
     fraction of the lie, the liars' offsets by nearly all of it). The median of 12 offsets
     is steady (its noise is about a third of a single reading's), hence the smaller ``k``.
     """
-    if recent < 1 or baseline < 3 or k <= 0:
+    if recent < 1 or gap < 0 or baseline < 3 or k <= 0:
         raise MalformedError("an offset check compares ≥ 1 recent offsets with ≥ 3 before them")
-    if len(offsets) < recent + baseline:
-        return _ok("offset", offsets=len(offsets), needed=recent + baseline)
-    before, now = offsets[:-recent], offsets[-recent:]
+    if len(offsets) < recent + gap + baseline:
+        return _ok("offset", offsets=len(offsets), needed=recent + gap + baseline)
+    before, now = offsets[: -(recent + gap)], offsets[-recent:]
     usual = statistics.median(before)
     shift = statistics.median(now) - usual
     scale = max(MAD_SCALE * mad(before), floor, 1e-9)
@@ -393,6 +398,7 @@ def check_offset(
         "scale": round(scale, 6),
         "k": k,
         "baseline": len(before),
+        "gap": gap,
         "window": recent,
     }
     if abs(shift) > k * scale:
