@@ -176,7 +176,8 @@ def _compromised(
 ) -> tuple[str, str]:
     """Eight noise sensors in one district; the key of one was stolen and its readings are 15 dB
     too loud — all validly signed. Screening must catch it and the indicator leave it out."""
-    district, model = "old-town", "NoiseLevelObserved"
+    # A district of their own: the main fleet has a noise sensor in each of the others.
+    district, model = "market", "NoiseLevelObserved"
     fleet = make_simulated_fleet(
         NEIGHBOURS, f"{seed} noise", clock=_now, prefix=prefix, models=(model,),
         districts=(district,),
