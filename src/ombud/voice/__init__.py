@@ -1,0 +1,1 @@
+"""Citizen voice: anonymous one-per-resident tokens, posts, and what residents say."""
