@@ -39,7 +39,9 @@ __all__ = [
     "TokenChallenge",
     "finalize_token",
     "issue",
+    "load_public_key",
     "nullifier",
+    "period_challenge",
     "public_key_bytes",
     "request_token",
     "token_key_id",
@@ -75,6 +77,27 @@ def public_key_bytes(public_key: rsa.RSAPublicKey) -> bytes:
     bit_string = b"\x03" + _der_length(len(rsa_public_key) + 1) + b"\x00" + rsa_public_key
     body = _PSS_ALGORITHM + bit_string
     return b"\x30" + _der_length(len(body)) + body
+
+
+def load_public_key(data: bytes) -> rsa.RSAPublicKey:
+    """An issuer key in the RFC 9578 §6.5 encoding (and no other), checked."""
+    try:
+        key = serialization.load_der_public_key(data)
+    except ValueError:
+        raise MalformedError("not a DER SubjectPublicKeyInfo") from None
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise MalformedError("a token issuer key is an RSA key")
+    _check_key(key)
+    if public_key_bytes(key) != data:
+        raise MalformedError("an issuer key is encoded as id-RSASSA-PSS (SHA-384, salt 48)")
+    return key
+
+
+def period_challenge(issuer_name: str, period: str, origin: str) -> TokenChallenge:
+    """The challenge of one period: the redemption context is SHA-256 of the period's name,
+    so a token of one period does not verify in another."""
+    context = hashlib.sha256(b"ombud voice period " + period.encode()).digest()
+    return TokenChallenge(issuer_name, context, origin)
 
 
 def token_key_id(public_key: rsa.RSAPublicKey) -> bytes:

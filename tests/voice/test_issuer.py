@@ -1,0 +1,60 @@
+"""The issuer: one token per resident per period, keys kept private, residents not named."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from ombud.errors import AlreadyExistsError, ConfigError, MalformedError, NotFoundError
+from ombud.voice.issuer import Issuer
+from ombud.voice.tokens import (
+    finalize_token,
+    load_public_key,
+    period_challenge,
+    request_token,
+    verify_token,
+)
+
+
+def test_one_token_per_resident_per_period(tmp_path: Path) -> None:
+    issuer = Issuer.init(tmp_path / "issuer", "id.city.example")
+    public = load_public_key(issuer.create_period("2026-12"))
+    challenge = period_challenge(issuer.name, "2026-12", "ombud.city.example")
+    pending = request_token(public, challenge)
+    token = finalize_token(public, pending, issuer.issue("2026-12", "resident-42", pending.request))
+    verify_token(public, token, challenge)
+    again = request_token(public, challenge)
+    with pytest.raises(AlreadyExistsError):
+        issuer.issue("2026-12", "resident-42", again.request)
+    assert issuer.served("2026-12") == 1
+    # The next period is a new key and a new allowance.
+    next_key = load_public_key(Issuer.open(tmp_path / "issuer").create_period("2027-01"))
+    later = request_token(next_key, period_challenge(issuer.name, "2027-01", "ombud.city.example"))
+    issuer.issue("2027-01", "resident-42", later.request)
+    # A request made for one period's key is refused by another's.
+    with pytest.raises(MalformedError):
+        issuer.issue("2027-01", "resident-7", again.request)
+
+
+def test_state_is_private_and_names_nobody(tmp_path: Path) -> None:
+    issuer = Issuer.init(tmp_path / "issuer", "id.city.example")
+    public = load_public_key(issuer.create_period("2026-12"))
+    pending = request_token(public, period_challenge(issuer.name, "2026-12", "ombud"))
+    issuer.issue("2026-12", "alice@example.org", pending.request)
+    state = tmp_path / "issuer"
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    for name in ("period-2026-12.pem", "resident-secret"):
+        assert stat.S_IMODE((state / name).stat().st_mode) == 0o600
+    assert "alice" not in (state / "served-2026-12.txt").read_text()
+    with pytest.raises(AlreadyExistsError):
+        issuer.create_period("2026-12")
+    with pytest.raises(AlreadyExistsError):
+        Issuer.init(state, "id.city.example")
+    with pytest.raises(NotFoundError):
+        issuer.issue("2030-01", "bob", pending.request)
+    with pytest.raises(MalformedError):
+        issuer.create_period("../etc")
+    with pytest.raises(ConfigError):
+        Issuer.open(tmp_path / "nowhere")
