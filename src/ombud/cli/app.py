@@ -47,6 +47,17 @@ app.add_typer(token_app, name="token")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(simulate_app, name="simulate")
 app.add_typer(integrity_app, name="integrity")
+voice_app = typer.Typer(help="Residents' voice: anonymous tokens.", no_args_is_help=True)
+issuer_app = typer.Typer(
+    help="The city's token issuer: one blind-signed token per resident per period.",
+    no_args_is_help=True,
+)
+resident_token_app = typer.Typer(
+    help="A resident's side: request a token blindly, then finalise it.", no_args_is_help=True
+)
+app.add_typer(voice_app, name="voice")
+voice_app.add_typer(issuer_app, name="issuer")
+voice_app.add_typer(resident_token_app, name="token")
 log_app.add_typer(policy_app, name="witness")
 
 DataDir = Annotated[
@@ -407,6 +418,69 @@ def integrity_indicator(
         return at.replace(tzinfo=UTC) if at.tzinfo is None else at
 
     run_indicator(data_dir, district, model, attribute, utc(since), utc(until), estimator, as_json)
+
+
+IssuerState = Annotated[Path, typer.Option("--state", help="The issuer's state directory.")]
+Period = Annotated[str, typer.Option(help="The period, e.g. 2026-12.")]
+IssuerKey = Annotated[
+    str, typer.Option("--key", help="The period's issuer key (base64), or a file holding it.")
+]
+
+
+@issuer_app.command("init")
+def issuer_init(
+    state: IssuerState,
+    name: Annotated[str, typer.Option(help="The issuer's host name, e.g. id.city.example.")],
+) -> None:
+    """Create an issuer (state directory mode 0700, secrets mode 0600)."""
+    from ombud.cli.voice import run_issuer_init
+
+    run_issuer_init(state, name)
+
+
+@issuer_app.command("period")
+def issuer_period(state: IssuerState, period: Period) -> None:
+    """Create a period's key; prints its public key (base64) to publish on the ledger."""
+    from ombud.cli.voice import run_issuer_period
+
+    run_issuer_period(state, period)
+
+
+@issuer_app.command("issue")
+def issuer_issue(
+    state: IssuerState,
+    period: Period,
+    resident: Annotated[str, typer.Option(help="The resident's id in the identity service.")],
+) -> None:
+    """Sign a blinded TokenRequest (base64 on stdin) once per resident and period."""
+    from ombud.cli.voice import run_issuer_issue
+
+    run_issuer_issue(state, period, resident)
+
+
+@resident_token_app.command("request")
+def token_request(
+    key: IssuerKey,
+    issuer: Annotated[str, typer.Option(help="The issuer's name.")],
+    period: Period,
+    origin: Annotated[str, typer.Option(help="The platform the token is for.")],
+    pending: Annotated[Path, typer.Option(help="File to keep the pending state in (0600).")],
+) -> None:
+    """Print a blinded TokenRequest (base64) for the issuer."""
+    from ombud.cli.voice import run_token_request
+
+    run_token_request(key, issuer, period, origin, pending)
+
+
+@resident_token_app.command("finalize")
+def token_finalize(
+    key: IssuerKey,
+    pending: Annotated[Path, typer.Option(help="The pending state from `token request`.")],
+) -> None:
+    """Read the issuer's TokenResponse (base64 on stdin); print the token (base64)."""
+    from ombud.cli.voice import run_token_finalize
+
+    run_token_finalize(key, pending)
 
 
 @policy_app.command("add")
