@@ -81,6 +81,17 @@ def _to_bytes(x: int, length: int) -> bytes:
     return x.to_bytes(length, "big")
 
 
+def _representative(data: bytes, n: int, what: str) -> int:
+    """``data`` as an integer below ``n``, from exactly the modulus length in bytes."""
+    k = _modulus_len(n)
+    if len(data) != k:
+        raise MalformedError(f"{what} is {k} bytes for this key, not {len(data)}")
+    value = int.from_bytes(data, "big")
+    if value >= n:
+        raise MalformedError(f"{what} is out of range (not below the modulus)")
+    return value
+
+
 def _mgf1(seed: bytes, length: int) -> bytes:
     """MGF1 with SHA-384 (RFC 8017 §B.2.1)."""
     out = bytearray()
@@ -154,11 +165,7 @@ def blind_sign(private_key: rsa.RSAPrivateKey, blinded_msg: bytes) -> bytes:
     private = private_key.private_numbers()
     n, e = private.public_numbers.n, private.public_numbers.e
     k = _modulus_len(n)
-    if len(blinded_msg) != k:
-        raise MalformedError(f"a blinded message is {k} bytes for this key, not {len(blinded_msg)}")
-    m = int.from_bytes(blinded_msg, "big")
-    if m >= n:
-        raise MalformedError("message representative out of range")
+    m = _representative(blinded_msg, n, "a blinded message")
     p, q = private.p, private.q
     s1 = pow(m, private.dmp1, p)
     s2 = pow(m, private.dmq1, q)
@@ -178,11 +185,7 @@ def finalize(
     """RFC 9474 §4.4: unblind and verify; a signature that does not verify is refused."""
     n = public_key.public_numbers().n
     k = _modulus_len(n)
-    if len(blind_sig) != k:
-        raise MalformedError(f"a blind signature is {k} bytes for this key, not {len(blind_sig)}")
-    z = int.from_bytes(blind_sig, "big")
-    if z >= n:
-        raise MalformedError("blind signature out of range")
+    z = _representative(blind_sig, n, "a blind signature")
     sig = _to_bytes(z * inv % n, k)
     verify_signature(public_key, prepared, sig, variant)
     return sig
