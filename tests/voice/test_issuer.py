@@ -47,7 +47,8 @@ def test_state_is_private_and_names_nobody(tmp_path: Path) -> None:
     assert stat.S_IMODE(state.stat().st_mode) == 0o700
     for name in ("period-2026-12.pem", "resident-secret"):
         assert stat.S_IMODE((state / name).stat().st_mode) == 0o600
-    assert "alice" not in (state / "served-2026-12.txt").read_text()
+    stored = b"".join(path.read_bytes() for path in state.glob("served.sqlite*"))
+    assert stored and b"alice" not in stored
     with pytest.raises(AlreadyExistsError):
         issuer.create_period("2026-12")
     with pytest.raises(AlreadyExistsError):

@@ -345,7 +345,7 @@ def create_app(
         )
     )
     app.include_router(admin.create_router(registry, tokens))
-    app.include_router(integrity.create_router(intake, screener, tokens, clock=clock))
+    app.include_router(integrity.create_router(intake, tokens, clock=clock))
 
     @app.get(
         "/observations/{device_id}/{counter}",

@@ -24,7 +24,6 @@ from ombud.ingest.timeseries import to_micros
 from ombud.integrity.aggregate import Estimator
 from ombud.integrity.coverage import device_coverage
 from ombud.integrity.indicators import district_indicator
-from ombud.integrity.screening import Screener
 
 __all__ = ["create_router"]
 
@@ -47,7 +46,7 @@ class Release(BaseModel):
 
 
 def create_router(
-    intake: Intake, screener: Screener, tokens: TokenStore, *, clock: Callable[[], datetime]
+    intake: Intake, tokens: TokenStore, *, clock: Callable[[], datetime]
 ) -> APIRouter:
     router = APIRouter(prefix="/integrity", tags=["integrity"])
     quarantine = intake.quarantine
@@ -96,7 +95,7 @@ def create_router(
         released: Annotated[bool, Query(description="include released ones")] = True,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[dict[str, Any]]:
-        found = screener.quarantine.devices(
+        found = quarantine.devices(
             device=device, district=district, include_released=released, limit=limit
         )
         return [d.to_json() for d in found]
@@ -111,7 +110,7 @@ def create_router(
         authorization: Annotated[str | None, Header()] = None,
     ) -> dict[str, Any]:
         token = tokens.authorize(authorization, "quarantine:release")
-        released = screener.quarantine.release_device(
+        released = quarantine.release_device(
             intake.log, device, body.reason, actor=f"token:{token.id}", clock=clock
         )
         return released.to_json()

@@ -21,10 +21,14 @@ from pathlib import Path
 from ombud.config import Settings
 from ombud.errors import MalformedError
 from ombud.events import format_time
+from ombud.ingest.devices import DeviceRegistry
+from ombud.ingest.timeseries import ObservationStore
 from ombud.integrity.aggregate import Estimator
 from ombud.integrity.detector import AnomalyDetector
 from ombud.integrity.indicators import district_indicator
+from ombud.integrity.quarantine import QuarantineStore
 from ombud.integrity.screening import Screener
+from ombud.ledger.log import Log
 from ombud.ledger.logdir import open_log
 
 __all__ = [
@@ -73,6 +77,21 @@ def _screener(data_dir: Path, *, settle_s: int | None = None) -> Iterator[Screen
         log.close()
 
 
+@contextlib.contextmanager
+def _quarantine(data_dir: Path) -> Iterator[tuple[QuarantineStore, Log]]:
+    """The deployment's quarantine and log, for reading and releasing (no screening state is
+    created by a command that only reads)."""
+    settings = Settings.load(data_dir)
+    log = open_log(data_dir, settings, with_key=False)
+    try:
+        db = log.store.db
+        ObservationStore(db)  # indicators read observations of registered devices
+        DeviceRegistry(db, log, clock=_now)
+        yield QuarantineStore(db), log
+    finally:
+        log.close()
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -97,9 +116,9 @@ def run_report(data_dir: Path, as_json: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    with _screener(data_dir) as screener:
-        found = screener.quarantine.list(limit=100_000)
-        devices = screener.quarantine.devices(limit=100_000)
+    with _quarantine(data_dir) as (quarantine, _):
+        found = quarantine.list(limit=100_000)
+        devices = quarantine.devices(limit=100_000)
     if as_json:
         print(
             json.dumps(
@@ -147,10 +166,8 @@ def _released(index: int | None, reason: str | None) -> str:
 
 
 def run_release(data_dir: Path, device: str, counter: int, reason: str) -> None:
-    with _screener(data_dir) as screener:
-        released = screener.quarantine.release(
-            screener.log, device, counter, reason, actor="operator", clock=_now
-        )
+    with _quarantine(data_dir) as (quarantine, log):
+        released = quarantine.release(log, device, counter, reason, actor="operator", clock=_now)
     print(
         f"released observation {counter} of {device}: observation.released at ledger index "
         f"{released.released_index}"
@@ -158,10 +175,8 @@ def run_release(data_dir: Path, device: str, counter: int, reason: str) -> None:
 
 
 def run_release_device(data_dir: Path, device: str, reason: str) -> None:
-    with _screener(data_dir) as screener:
-        released = screener.quarantine.release_device(
-            screener.log, device, reason, actor="operator", clock=_now
-        )
+    with _quarantine(data_dir) as (quarantine, log):
+        released = quarantine.release_device(log, device, reason, actor="operator", clock=_now)
     print(f"released device {device}: device.released at ledger index {released.released_index}")
 
 
@@ -176,8 +191,10 @@ def run_indicator(
     as_json: bool,
 ) -> None:
     """A district's figure over the period, with what went into it and what was left out."""
-    with _screener(data_dir) as screener:
-        found = district_indicator(screener.db, district, model, attribute, since, until, estimator)
+    with _quarantine(data_dir) as (quarantine, _):
+        found = district_indicator(
+            quarantine.db, district, model, attribute, since, until, estimator
+        )
     if as_json:
         print(json.dumps(found.to_json(), indent=2))
         return

@@ -91,9 +91,9 @@ def run_token_finalize(key: str, pending: Path) -> None:
             int(state["inv"], 16),
             _b64(state["request"], "the pending request"),
         )
-    except (KeyError, TypeError, ValueError) as exc:
-        if isinstance(exc, MalformedError):
-            raise
+    except MalformedError:
+        raise
+    except (KeyError, TypeError, ValueError):
         raise MalformedError(f"{pending} is not a pending token") from None
     response = _b64(sys.stdin.read(), "the token response")
     _out(finalize_token(public, made, response).to_bytes())

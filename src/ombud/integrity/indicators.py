@@ -21,7 +21,6 @@ from ombud.events import format_time
 from ombud.ingest.timeseries import to_micros
 from ombud.integrity.aggregate import Estimator, Indicator, Reading, indicator
 from ombud.integrity.checks import numeric_properties
-from ombud.integrity.quarantine import QuarantineStore
 
 __all__ = ["MAX_READINGS", "DistrictIndicator", "district_indicator", "district_readings"]
 
@@ -53,10 +52,10 @@ def district_readings(
     db: Database, district: str, model: str, attribute: str, since: datetime, until: datetime
 ) -> list[Reading]:
     """Every reading of ``attribute`` by ``model`` devices of ``district`` signed in
-    ``[since, until)``, each marked quarantined or not."""
+    ``[since, until)``, each marked quarantined or not. The observation, device and
+    quarantine tables exist (their stores made them when the deployment was opened)."""
     if until <= since:
         raise MalformedError("an indicator's period ends after it starts")
-    QuarantineStore(db)  # the tables read below exist even before anything was quarantined
     rows = db.read(
         "SELECT o.device, o.entity, "
         "EXISTS (SELECT 1 FROM quarantine q WHERE q.device = o.device "

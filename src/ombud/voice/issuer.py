@@ -4,9 +4,9 @@ Threat model: the issuer knows who residents are — that is its job — and mus
 which token a resident got (it signs blinded requests, ``voice.tokens``) nor sign two for one
 resident in a period (ballot stuffing). Its state directory (mode 0700) holds its name, a
 secret (mode 0600), and per period an RSA-2048 key (PEM, mode 0600) and the residents already
-served, as HMAC-SHA256 of their ids under the secret, so the file names nobody and cannot be
-tested against a list of names without the secret. Issuance is serialised by a lock file and
-the resident is recorded (fsync'd) before the response is returned: a crash can cost a
+served, as HMAC-SHA256 of their ids under the secret, so the store names nobody and cannot be
+tested against a list of names without the secret. The resident is recorded in the same
+durable transaction that produces the response, before it is returned: a crash can cost a
 resident their token for the period, never give them two.
 """
 
@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import fcntl
 import hmac
 import json
-import os
 import re
 import secrets
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ombud.errors import AlreadyExistsError, ConfigError, MalformedError, NotFoundError
 from ombud.keyfile import read_private_key, write_private_key
+from ombud.storage import connect, write_transaction
 from ombud.voice.tokens import issue, public_key_bytes
 
 __all__ = ["PERIOD", "Issuer"]
@@ -116,30 +116,38 @@ class Issuer:
         return base64.urlsafe_b64encode(h.digest()).decode().rstrip("=")
 
     @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        with open(self.state / "lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            yield
+    def _served(self) -> Iterator[sqlite3.Connection]:
+        """The residents served, per period: one SQLite table, so checking a resident costs an
+        index lookup however many were served, and ``BEGIN IMMEDIATE`` serialises issuers."""
+        conn = connect(self.state / "served.sqlite")
+        try:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS served (period TEXT NOT NULL, tag TEXT NOT NULL, "
+                "PRIMARY KEY (period, tag)) STRICT"
+            )
+            yield conn
+        finally:
+            conn.close()
 
     def issue(self, period: str, resident: str, token_request: bytes) -> bytes:
-        """The TokenResponse for ``resident``'s blinded request, once per period."""
+        """The TokenResponse for ``resident``'s blinded request, once per period: the resident
+        is recorded in the same durable transaction, before the response is returned."""
         if not 0 < len(resident) <= 256:
             raise MalformedError("a resident id is 1-256 characters")
         key = self._private_key(period)
         tag = self._tag(resident)
-        served = self.state / f"served-{period}.txt"
-        with self._locked():
-            if served.exists() and tag in served.read_text(encoding="ascii").split():
+        with self._served() as conn, write_transaction(conn, str(self.state)):
+            if conn.execute(
+                "SELECT 1 FROM served WHERE period = ? AND tag = ?", (period, tag)
+            ).fetchone():
                 raise AlreadyExistsError(f"this resident already has a token for period {period}")
             response = issue(key, token_request)
-            with open(served, "a", encoding="ascii") as f:
-                f.write(tag + "\n")
-                f.flush()
-                os.fsync(f.fileno())
+            conn.execute("INSERT INTO served (period, tag) VALUES (?, ?)", (period, tag))
         return response
 
     def served(self, period: str) -> int:
         """How many residents got a token for ``period`` (a count, nothing more)."""
         _check_period(period)
-        path = self.state / f"served-{period}.txt"
-        return len(path.read_text(encoding="ascii").split()) if path.exists() else 0
+        with self._served() as conn:
+            row = conn.execute("SELECT count(*) FROM served WHERE period = ?", (period,)).fetchone()
+        return int(row[0])

@@ -78,6 +78,7 @@ class TokenBook:
         if not PERIOD.fullmatch(period):
             raise MalformedError(f"period {period[:40]!r} must be 1-32 letters, digits, . _ -")
         public = load_public_key(key)
+        period_challenge(issuer, period, self.origin).to_bytes()  # refuses a bad issuer name
         event = Event(
             "issuer.key_published",
             clock(),
