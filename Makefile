@@ -35,6 +35,8 @@ bench: $(BENCH)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/nab.py
 	$(BIN)/python bench/poisoning.py
+	$(BIN)/python bench/sentiment.py
+	$(BIN)/python bench/campaign.py
 
 bench-quick: $(BENCH)
 	$(BIN)/python bench/ledger.py --quick
@@ -42,8 +44,8 @@ bench-quick: $(BENCH)
 	$(BIN)/python bench/ingest.py --quick
 
 lint: $(DEV)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench training
+	$(BIN)/ruff format --check src tests bench training
 	$(BIN)/mypy --strict src
 
 clean:

@@ -19,6 +19,7 @@ import pytest
 from ombud.database import Database, SqliteDatabase, open_database
 from ombud.ledger.log import Log
 from ombud.ledger.logdir import init_log, open_log
+from ombud.voice.issuer import Issuer
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 VECTORS = SHARED / "vectors"
@@ -144,3 +145,10 @@ def biased_district(
     finally:
         intake.log.close()
     return [s.device.id for s in fleet]
+
+
+@pytest.fixture(scope="session")
+def period_issuer(tmp_path_factory: pytest.TempPathFactory) -> tuple[Issuer, bytes]:
+    """One issuer and its 2026-12 key for the whole session (RSA key generation is slow)."""
+    issuer = Issuer.init(tmp_path_factory.mktemp("issuer") / "state", "id.city.example")
+    return issuer, issuer.create_period("2026-12")

@@ -27,6 +27,7 @@ __all__ = [
     "ServerSettings",
     "Settings",
     "StorageSettings",
+    "VoiceSettings",
     "WitnessEndpoint",
     "WitnessPolicy",
     "parse_listen",
@@ -103,6 +104,30 @@ class IngestSettings:
         _check_range("ingest.max_batch", self.max_batch, 1, 100_000)
         _check_range("ingest.max_clock_skew_s", self.max_clock_skew_s, 0, 86_400)
         _check_range("ingest.mqtt_reorder_window", self.mqtt_reorder_window, 0, 1 << 20)
+
+
+@dataclass(frozen=True)
+class VoiceSettings:
+    """Residents' posts (``ombud.voice``)."""
+
+    origin: str = ""
+    """The platform name tokens are bound to (RFC 9577 origin_info); empty means the log's
+    origin."""
+    retention_days: int = 30
+    """How long a post's text is kept; its labels (sentiment, service, district, period) stay."""
+    screen_interval_s: int = 60
+    """How often ``ombud serve`` looks for coordinated posts and purges expired text; 0 leaves
+    it to ``ombud voice screen`` and ``ombud voice purge``."""
+    author_max: int = 3
+    """Imported posts one (pseudonymised) author may contribute per day before the rest are
+    flagged."""
+
+    def __post_init__(self) -> None:
+        if len(self.origin) > 200 or any(c.isspace() for c in self.origin):
+            raise ConfigError("voice.origin must be at most 200 characters, without spaces")
+        _check_range("voice.retention_days", self.retention_days, 1, 3650)
+        _check_range("voice.screen_interval_s", self.screen_interval_s, 0, 86_400)
+        _check_range("voice.author_max", self.author_max, 1, 10_000)
 
 
 @dataclass(frozen=True)
@@ -234,6 +259,7 @@ class Settings:
     storage: StorageSettings = field(default_factory=StorageSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
     integrity: IntegritySettings = field(default_factory=IntegritySettings)
+    voice: VoiceSettings = field(default_factory=VoiceSettings)
     witnesses: WitnessPolicy = field(default_factory=WitnessPolicy)
 
     @classmethod
@@ -322,6 +348,7 @@ _SECTIONS: tuple[tuple[str, type[Any]], ...] = (
     ("storage", StorageSettings),
     ("ingest", IngestSettings),
     ("integrity", IntegritySettings),
+    ("voice", VoiceSettings),
 )
 
 

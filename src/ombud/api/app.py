@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
 
 from ombud import __version__
-from ombud.api import admin, integrity
+from ombud.api import admin, integrity, voice
 from ombud.api.auth import TokenStore
 from ombud.api.problems import (
     http_error_handler,
@@ -43,6 +43,7 @@ from ombud.ledger.log import Log
 from ombud.ledger.logdir import open_log
 from ombud.ledger.store import StoredCheckpoint
 from ombud.ledger.tiles import TILE_HEIGHT, TILE_WIDTH, parse_path
+from ombud.voice.posts import PostStore, post_store_for
 from ombud.witness.publisher import Publisher
 
 __all__ = ["create_app"]
@@ -111,8 +112,28 @@ async def _screen_observations(screener: Screener, interval: float) -> None:
         await asyncio.sleep(interval)
 
 
+async def _tend_posts(posts: PostStore, interval: float) -> None:
+    """Every ``interval`` seconds, flag coordinated posts and delete the text of expired ones
+    (in a worker thread: both read and write the database)."""
+    while True:
+        try:
+            flagged = await asyncio.to_thread(posts.screen)
+            purged = await asyncio.to_thread(posts.purge_expired)
+            if flagged or purged:
+                logger.warning("voice: %d posts flagged, %d texts purged", flagged, purged)
+        except OmbudError as exc:
+            logger.error("could not screen or purge posts: %s", exc)
+        except Exception:  # keep going after a bug; nothing is lost
+            logger.exception("voice round failed unexpectedly")
+        await asyncio.sleep(interval)
+
+
 def _metrics(
-    log: Log, publisher: Publisher | None, counts: VerdictCounts, screener: Screener
+    log: Log,
+    publisher: Publisher | None,
+    counts: VerdictCounts,
+    screener: Screener,
+    posts: PostStore,
 ) -> str:
     """Prometheus text exposition (version 0.0.4) of the publishing health of the log."""
     signed = log.latest_checkpoint()
@@ -179,6 +200,15 @@ def _metrics(
         "# HELP ombud_screen_cursor Ledger index of the last observation screened.",
         "# TYPE ombud_screen_cursor gauge",
         f"ombud_screen_cursor {totals.cursor}",
+        "# HELP ombud_voice_screen_rounds_total Coordination screening passes (this process).",
+        "# TYPE ombud_voice_screen_rounds_total counter",
+        f"ombud_voice_screen_rounds_total {posts.screen_rounds}",
+        "# HELP ombud_posts_flagged_total Posts flagged as coordinated (this process).",
+        "# TYPE ombud_posts_flagged_total counter",
+        f"ombud_posts_flagged_total {posts.flagged_total}",
+        "# HELP ombud_posts_purged_total Post texts deleted at retention's end (this process).",
+        "# TYPE ombud_posts_purged_total counter",
+        f"ombud_posts_purged_total {posts.purged_total}",
     ]
     return "\n".join(lines) + "\n"
 
@@ -209,6 +239,9 @@ def create_app(
 
     publisher = Publisher(the_log, settings.witnesses) if sign_checkpoints else None
     screener = Screener(the_log.store.db, the_log, settings.integrity, clock=clock)
+    posts = post_store_for(
+        the_log, settings.voice.retention_days, settings.voice.origin, clock=clock
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -225,6 +258,8 @@ def create_app(
                     _screen_observations(screener, settings.integrity.screen_interval_s)
                 )
             )
+        if screen and settings.voice.screen_interval_s > 0:
+            tasks.append(asyncio.create_task(_tend_posts(posts, settings.voice.screen_interval_s)))
         try:
             yield
         finally:
@@ -246,6 +281,7 @@ def create_app(
     app.state.log = the_log
     app.state.intake = intake
     app.state.screener = screener
+    app.state.posts = posts
     app.add_exception_handler(OmbudError, ombud_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
@@ -307,7 +343,7 @@ def create_app(
     )
     def get_metrics() -> Response:
         return Response(
-            _metrics(the_log, publisher, intake.counts, screener),
+            _metrics(the_log, publisher, intake.counts, screener, posts),
             media_type="text/plain; version=0.0.4; charset=utf-8",
         )
 
@@ -346,6 +382,7 @@ def create_app(
     )
     app.include_router(admin.create_router(registry, tokens))
     app.include_router(integrity.create_router(intake, tokens, clock=clock))
+    app.include_router(voice.create_router(posts, tokens))
 
     @app.get(
         "/observations/{device_id}/{counter}",

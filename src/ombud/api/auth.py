@@ -31,7 +31,9 @@ __all__ = ["SCOPES", "TokenInfo", "TokenStore"]
 SCOPES = {
     "devices:read": "list devices",
     "devices:write": "register and revoke devices (implies devices:read)",
-    "quarantine:release": "release quarantined observations",
+    "quarantine:release": "release quarantined observations and flagged posts",
+    "voice:publish": "publish a period's issuer key for resident tokens",
+    "voice:read": "read the text of residents' posts while it is retained",
 }
 _IMPLIES = {"devices:write": {"devices:read"}}
 _TOKEN = re.compile(r"ombud_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")

@@ -20,6 +20,7 @@ from ombud.errors import (
     MalformedError,
     NotFoundError,
     OmbudError,
+    ReplayError,
     StorageError,
     UnauthorizedError,
     UnavailableError,
@@ -41,8 +42,8 @@ def status_of(exc: OmbudError) -> tuple[int, str]:
         return 401, "Unauthorized"
     if isinstance(exc, ForbiddenError):
         return 403, "Forbidden"
-    if isinstance(exc, AlreadyExistsError):
-        return 409, "Conflict"
+    if isinstance(exc, AlreadyExistsError | ReplayError):
+        return 409, "Conflict"  # a second key for a period, a token spent twice
     if isinstance(exc, StorageError | UnavailableError):
         return 503, "Service Unavailable"
     if isinstance(exc, NotFoundError):

@@ -47,7 +47,10 @@ app.add_typer(token_app, name="token")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(simulate_app, name="simulate")
 app.add_typer(integrity_app, name="integrity")
-voice_app = typer.Typer(help="Residents' voice: anonymous tokens.", no_args_is_help=True)
+voice_app = typer.Typer(
+    help="Residents' voice: anonymous tokens, posts, imports and classification.",
+    no_args_is_help=True,
+)
 issuer_app = typer.Typer(
     help="The city's token issuer: one blind-signed token per resident per period.",
     no_args_is_help=True,
@@ -481,6 +484,83 @@ def token_finalize(
     from ombud.cli.voice import run_token_finalize
 
     run_token_finalize(key, pending)
+
+
+@voice_app.command("classify")
+def voice_classify() -> None:
+    """Read lines of text on stdin; write one JSON object per line:
+    {"label", "scores", "service", "normalised"}."""
+    from ombud.cli.voice import run_classify
+
+    run_classify()
+
+
+@voice_app.command("publish-key")
+def voice_publish_key(
+    data_dir: DataDir,
+    period: Period,
+    issuer: Annotated[str, typer.Option(help="The issuer's name.")],
+    key: IssuerKey,
+) -> None:
+    """Publish a period's issuer key on the ledger (issuer.key_published), once per period."""
+    from ombud.cli.voice import run_publish
+
+    run_publish(data_dir, period, issuer, key)
+
+
+@voice_app.command("post")
+def voice_post(
+    data_dir: DataDir,
+    district: Annotated[str, typer.Option(help="District or grid cell id.")],
+    token: Annotated[str, typer.Option(help="The resident's token (base64), or a file.")],
+    service: Annotated[str | None, typer.Option(help="The service it is about.")] = None,
+) -> None:
+    """Post the text on stdin, paid with one token."""
+    from ombud.cli.voice import run_post
+
+    run_post(data_dir, district, service, token)
+
+
+@voice_app.command("import")
+def voice_import(
+    file: Annotated[Path, typer.Argument(help='JSON lines {"id","created_at","author","text",…}')],
+    data_dir: DataDir,
+    district: Annotated[
+        str | None, typer.Option(help="District for records that name none.")
+    ] = None,
+) -> None:
+    """Import public social-media posts: authors pseudonymised by a keyed hash, then dropped;
+    marked untokened."""
+    from ombud.cli.voice import run_import
+
+    run_import(data_dir, file, district)
+
+
+@voice_app.command("screen")
+def voice_screen(data_dir: DataDir) -> None:
+    """Flag coordinated posts (what `ombud serve` does every voice.screen_interval_s)."""
+    from ombud.cli.voice import run_screen
+
+    run_screen(data_dir)
+
+
+@voice_app.command("purge")
+def voice_purge(data_dir: DataDir) -> None:
+    """Delete the text of posts whose retention has ended; labels stay."""
+    from ombud.cli.voice import run_purge
+
+    run_purge(data_dir)
+
+
+@voice_app.command("report")
+def voice_report(
+    data_dir: DataDir,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Sentiment by district (flagged posts left out) and the flagged posts."""
+    from ombud.cli.voice import run_report
+
+    run_report(data_dir, as_json)
 
 
 @policy_app.command("add")

@@ -1,5 +1,5 @@
-"""The demo's sensor act: signed observations through a real ``ombud serve``, what it refuses,
-and a compromised sensor caught by screening.
+"""The demo's acts through a real ``ombud serve``: signed observations, what it refuses, a
+compromised sensor caught by screening — and then the residents' voice act (``demo_voice``).
 
 Threat model: as ``ombud.cli.demo`` — a demonstration on loopback. The admin token it creates
 is used to register the simulated devices and is revoked before the act ends. The server
@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 
 from ombud.api.auth import TokenStore
+from ombud.cli.demo_voice import voice_act
 from ombud.config import Settings
 from ombud.errors import UnavailableError, VerificationError
 from ombud.events import Event, format_time
@@ -48,7 +49,11 @@ def _now() -> datetime:
 def _serve(data_dir: Path) -> LocalProcess:
     port = free_port()
     args = ["serve", "--data-dir", str(data_dir), "--listen", f"127.0.0.1:{port}"]
-    fast_screening = {"OMBUD_INTEGRITY_SETTLE_S": "1", "OMBUD_INTEGRITY_SCREEN_INTERVAL_S": "1"}
+    fast_screening = {
+        "OMBUD_INTEGRITY_SETTLE_S": "1",
+        "OMBUD_INTEGRITY_SCREEN_INTERVAL_S": "1",
+        "OMBUD_VOICE_SCREEN_INTERVAL_S": "1",
+    }
     server = LocalProcess(args, port, "/metrics", data_dir / "server.log", env=fast_screening)
     server.start(timeout=60)
     return server
@@ -77,7 +82,7 @@ def sensor_act(
     settings = Settings.load(data_dir)
     db = open_database_of(data_dir, settings)
     tokens = TokenStore(db)
-    info, token = tokens.create({"devices:write"}, "ombud demo", now=_now())
+    info, token = tokens.create({"devices:write", "voice:publish"}, "ombud demo", now=_now())
     server = _serve(data_dir)
     url = server.url
     rows: list[tuple[str, str]] = []
@@ -130,6 +135,13 @@ def sensor_act(
             refusals.append(_refusal(client, victim.observe(_now()), "revoked device"))
             rows.append(("refused", "; ".join(refusals)))
             rows.append(_compromised(client, token, seed + run, f"sim{run}n", progress))
+            rows += voice_act(
+                client,
+                data_dir,
+                token,
+                _log_key(data_dir).name,
+                lambda message: progress(f"voice: {message}"),
+            )
 
             sample = fleet[2]
             stored = client.get(f"/observations/{sample.device.id}/{sample.signer.counter}")

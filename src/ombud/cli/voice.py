@@ -1,4 +1,4 @@
-"""``ombud voice …``: the token issuer's and the resident's side of anonymous tokens.
+"""``ombud voice …``: anonymous tokens (issuer and resident), posts, imports, classification.
 
 Threat model: see ``ombud.cli`` and ``ombud.voice.issuer``. Requests, responses, tokens and
 keys travel as base64 on stdin/stdout, so the issuer's host and the resident's device need
@@ -10,13 +10,23 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
+import secrets
 import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from ombud.errors import MalformedError
+from ombud.config import Settings
+from ombud.errors import ConfigError, MalformedError
+from ombud.integrity.coordination import CoordinationSettings
 from ombud.keyfile import read_private_key, write_private_key
+from ombud.ledger.logdir import open_log
 from ombud.voice.issuer import Issuer
+from ombud.voice.posts import PostStore, Submission, post_store_for
 from ombud.voice.tokens import (
     PendingToken,
     finalize_token,
@@ -26,9 +36,16 @@ from ombud.voice.tokens import (
 )
 
 __all__ = [
+    "run_classify",
+    "run_import",
     "run_issuer_init",
     "run_issuer_issue",
     "run_issuer_period",
+    "run_post",
+    "run_publish",
+    "run_purge",
+    "run_report",
+    "run_screen",
     "run_token_finalize",
     "run_token_request",
 ]
@@ -97,3 +114,158 @@ def run_token_finalize(key: str, pending: Path) -> None:
         raise MalformedError(f"{pending} is not a pending token") from None
     response = _b64(sys.stdin.read(), "the token response")
     _out(finalize_token(public, made, response).to_bytes())
+
+
+AUTHOR_KEY = "voice-author.key"
+"""The key of the keyed hash that pseudonymises imported authors; in the data directory, mode
+0600, never stored with the posts."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@contextlib.contextmanager
+def _posts(data_dir: Path) -> Iterator[PostStore]:
+    settings = Settings.load(data_dir)
+    log = open_log(data_dir, settings, with_key=False)
+    try:
+        yield post_store_for(log, settings.voice.retention_days, settings.voice.origin, clock=_now)
+    finally:
+        log.close()
+
+
+def run_classify(batch: int = 256) -> None:
+    """Lines of text on stdin → one JSON object per line on stdout (a contract):
+    ``{"label", "scores", "service", "normalised"}``. Blank lines are classified too, so the
+    output keeps the input's line count."""
+    from ombud.voice.labels import label_texts
+
+    def flush(lines: list[str]) -> None:
+        for labels in label_texts(lines):
+            sys.stdout.write(json.dumps(labels.to_json(), ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+
+    pending: list[str] = []
+    for line in sys.stdin:
+        pending.append(line.rstrip("\r\n"))
+        if len(pending) >= batch:
+            flush(pending)
+            pending = []
+    if pending:
+        flush(pending)
+
+
+def run_publish(data_dir: Path, period: str, issuer: str, key: str) -> None:
+    with _posts(data_dir) as posts:
+        published = posts.book.publish(
+            posts.log, period, issuer, _key(key), actor="operator", clock=_now
+        )
+    print(f"issuer key of period {period} published at ledger index {published.ledger_index}")
+
+
+def run_post(data_dir: Path, district: str, service: str | None, token: str) -> None:
+    """Post the text on stdin, paid with ``token`` (base64 or a file holding it)."""
+    text = sys.stdin.read()
+    with _posts(data_dir) as posts:
+        post = posts.submit(Submission(text, district, service), _key(token))
+    print(json.dumps(post.to_json(), indent=2))
+
+
+def _author_key(data_dir: Path) -> bytes:
+    path = data_dir / AUTHOR_KEY
+    if not path.exists():
+        write_private_key(path, secrets.token_hex(32))
+    try:
+        return bytes.fromhex(read_private_key(path))
+    except ValueError:
+        raise ConfigError(f"{path} must hold the author key as hex") from None
+
+
+def run_import(data_dir: Path, file: Path, district: str | None) -> None:
+    """Import public social-media posts from JSON lines (see ``PostStore.import_posts``)."""
+    records: list[tuple[int, Mapping[str, Any]]] = []
+    refused: list[tuple[int, str]] = []
+    try:
+        with file.open(encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    records.append((number, json.loads(line)))
+                except ValueError as exc:
+                    refused.append((number, f"not JSON: {exc}"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {file}: {exc}") from exc
+    with _posts(data_dir) as posts:
+        settings = Settings.load(data_dir)
+        report = posts.import_posts(
+            records,
+            _author_key(data_dir),
+            coordination=CoordinationSettings(author_max=settings.voice.author_max),
+            default_district=district,
+        )
+    report = replace(report, refused=tuple(sorted(refused + list(report.refused))))
+    print(json.dumps(report.to_json(), indent=2))
+
+
+def run_screen(data_dir: Path) -> None:
+    with _posts(data_dir) as posts:
+        flagged = posts.screen()
+    print(f"{flagged} posts newly flagged as coordinated")
+
+
+def run_purge(data_dir: Path) -> None:
+    with _posts(data_dir) as posts:
+        purged = posts.purge_expired()
+    print(f"text of {purged} posts deleted (retention ended); their labels stay")
+
+
+def run_report(data_dir: Path, as_json: bool) -> None:
+    """Sentiment per district (tokened and imported apart, flagged left out) and every flag."""
+    from rich.console import Console
+    from rich.table import Table
+
+    with _posts(data_dir) as posts:
+        districts = sorted({p.district for p in posts.list(limit=1000)})
+        summaries = [posts.sentiment(district=d) for d in districts]
+        flagged = posts.list(flagged=True, limit=1000)
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "districts": [s.to_json() for s in summaries],
+                    "flags": [p.to_json() for p in flagged],
+                },
+                indent=2,
+            )
+        )
+        return
+    console = Console()
+    table = Table(title="Sentiment by district (flagged posts left out)")
+    for column in ("district", "source", "posts", "negative", "neutral", "positive", "net"):
+        table.add_column(column)
+    for s in summaries:
+        data = s.to_json()
+        for source in ("tokened", "imported"):
+            side = data[source]
+            if side["posts"]:
+                table.add_row(
+                    s.district,
+                    source,
+                    *(str(side[k]) for k in ("posts", "negative", "neutral", "positive", "net")),
+                )
+    console.print(table)
+    flags = Table(title=f"Flagged posts ({len(flagged)})")
+    for column in ("post", "district", "service", "check", "reason", "released"):
+        flags.add_column(column)
+    for p in flagged:
+        flags.add_row(
+            p.id,
+            p.district,
+            p.service,
+            p.flag or "",
+            p.flag_reason or "",
+            "yes" if p.flag_released else "no",
+        )
+    console.print(flags)

@@ -7,5 +7,9 @@ either — a value, a timestamp, a counter — makes verification fail.
 
 * ``multikey`` — Ed25519 keys as Multikey multibase strings and ``did:key`` identifiers;
 * ``eddsa_jcs_2022`` — the ``eddsa-jcs-2022`` cryptosuite (W3C Data Integrity EdDSA
-  Cryptosuites v1.0 §3.3), creating and verifying ``DataIntegrityProof`` members.
+  Cryptosuites v1.0 §3.3), creating and verifying ``DataIntegrityProof`` members;
+* ``checks``, ``screening``, ``quarantine``, ``aggregate``, ``indicators``, ``coverage`` —
+  plausibility and consistency of sensor data, quarantine, robust district figures;
+* ``coordination`` — coordinated campaigns among residents' posts (near-duplicate bursts by
+  MinHash LSH, rate anomalies, one author posting too much).
 """

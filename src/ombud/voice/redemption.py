@@ -12,6 +12,7 @@ resident is.
 from __future__ import annotations
 
 import base64
+import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -114,6 +115,26 @@ class TokenBook:
             raise NotFoundError(f"no issuer key is published for period {period[:40]!r}")
         issuer, key, index = rows[0]
         return IssuerKey(period, issuer, bytes(key), index)
+
+    def period_of(self, token: bytes) -> str:
+        """The period whose published key and challenge ``token`` names.
+
+        A token names its key (``token_key_id``) and the hash of its challenge, which binds the
+        period; so a client need not say which period it pays for, and cannot lie about it.
+        """
+        parsed = Token.from_bytes(token)
+        for period, issuer, key in self.db.read("SELECT period, issuer, key FROM issuer_keys"):
+            if hmac.compare_digest(
+                token_key_id(load_public_key(bytes(key))), parsed.token_key_id
+            ) and hmac.compare_digest(
+                period_challenge(issuer, period, self.origin).digest(),
+                parsed.challenge_digest,
+            ):
+                return str(period)
+        raise NotFoundError(
+            "this token names no published issuer key and period of this platform "
+            f"(origin {self.origin})"
+        )
 
     def check(self, token: bytes, period: str) -> bytes:
         """Verify ``token`` for ``period`` (pure reads); returns its nullifier."""

@@ -1,0 +1,87 @@
+"""Sentiment benchmark: the shipped model's accuracy on TweetEval val and its throughput.
+
+Accuracy: macro-averaged recall (TweetEval's sentiment metric) and macro-F1 on the 2,000 val
+tweets, which the model never trained on (its epoch was chosen on 2,000 tweets held out of
+train), both on the raw text and after ``normalise`` (what ombud does).
+Throughput, medians of --runs passes over val on this machine:
+  - batched: ``SentimentModel.classify`` on all 2,000 (length-sorted batches of 32);
+  - labels: the whole path of a post, ``label_texts`` (normalise + sentiment + service);
+  - baseline, same run: one tweet per call (batch of 1), the rate a single post sees.
+Usage: python bench/sentiment.py [--runs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ombud.voice.labels import label_texts
+from ombud.voice.sentiment import LABELS, default_model
+
+RESULTS = Path(__file__).resolve().parent / "results"
+DATA = Path(__file__).resolve().parents[2] / "shared/data/tweeteval-sentiment"
+
+
+def scores(truth: list[str], predicted: list[str]) -> dict[str, float]:
+    recalls, f1s = [], []
+    for label in LABELS:
+        tp = sum(1 for t, p in zip(truth, predicted, strict=True) if t == p == label)
+        recall = tp / sum(t == label for t in truth)
+        chosen = sum(p == label for p in predicted)
+        precision = tp / chosen if chosen else 0.0
+        recalls.append(recall)
+        f1s.append(2 * precision * recall / (precision + recall) if precision + recall else 0.0)
+    return {"macro_recall": round(sum(recalls) / 3, 4), "macro_f1": round(sum(f1s) / 3, 4)}
+
+
+def rate(texts: list[str], run: Any, runs: int) -> float:
+    timings = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        run(texts)
+        timings.append(time.perf_counter() - started)
+    return len(texts) / statistics.median(timings)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    if not (DATA / "val_text.txt").is_file():
+        raise SystemExit(f"{DATA} is absent: this benchmark needs ../shared/data")
+    texts = [t.strip() for t in (DATA / "val_text.txt").read_text(encoding="utf-8").splitlines()]
+    truth = [LABELS[int(x)] for x in (DATA / "val_labels.txt").read_text().split()]
+    model = default_model()
+    raw = scores(truth, [s.label for s in model.classify(texts)])
+    normalised = scores(truth, [lab.sentiment for lab in label_texts(texts)])
+    batched = rate(texts, model.classify, args.runs)
+    labelled = rate(texts, label_texts, args.runs)
+    single = rate(texts[:400], lambda ts: [model.classify([t]) for t in ts], args.runs)
+    folder = Path(str(resources.files("ombud.voice") / "models"))
+    size = sum(p.stat().st_size for p in folder.iterdir())
+    out = {
+        "benchmark": "sentiment",
+        "data": "TweetEval sentiment val (2,000 tweets)",
+        "model": model.card["base"],
+        "quantisation": model.card["quantisation"],
+        "model_mb": round(size / 1e6, 1),
+        "val_raw_text": raw,
+        "val_normalised": normalised,
+        "posts_per_s_batched": round(batched),
+        "posts_per_s_labels": round(labelled),
+        "posts_per_s_one_at_a_time": round(single),
+        "batched_vs_one_at_a_time": round(batched / single, 2),
+        "runs": args.runs,
+    }
+    print(json.dumps(out, indent=2))
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "sentiment.json").write_text(json.dumps(out, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

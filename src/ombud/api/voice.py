@@ -1,0 +1,285 @@
+"""Voice routes: residents' posts (paid with an anonymous token), Open311 GeoReport v2 intake,
+sentiment aggregates, coordination flags and the publication of issuer keys.
+
+Threat model: posting needs a resident token (RFC 9577 ``Authorization: PrivateToken
+token=…``), never an account, and nothing about the client (address, IP, headers) is stored.
+Reading a post's text needs the ``voice:read`` scope; labels and aggregates are public, flagged
+posts and their reasons too (nothing silenced in secret). Publishing a period's issuer key
+(``voice:publish``) and releasing a flagged post (``quarantine:release``) are ledger events
+naming the token that did it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from ombud.api.auth import TokenStore
+from ombud.api.problems import status_of
+from ombud.errors import MalformedError, OmbudError, UnauthorizedError
+from ombud.voice.open311 import issue_reporting, parse_request, service_list
+from ombud.voice.posts import MAX_TEXT, PostStore, Submission, refuse_personal
+from ombud.voice.services import CATEGORIES
+
+__all__ = ["create_router", "private_token"]
+
+_PRIVATE_TOKEN = re.compile(r'PrivateToken\s+token="?([A-Za-z0-9_=-]+)"?\s*', re.IGNORECASE)
+
+
+def private_token(authorization: str | None) -> bytes:
+    """The token of an ``Authorization: PrivateToken token=<base64url>`` header (RFC 9577
+    §2.2.2)."""
+    if authorization is None:
+        raise UnauthorizedError(
+            'posting needs a resident token: Authorization: PrivateToken token="<base64url>"'
+        )
+    match = _PRIVATE_TOKEN.fullmatch(authorization.strip())
+    if match is None:
+        raise MalformedError('the Authorization header must be PrivateToken token="<base64url>"')
+    value = match.group(1).rstrip("=")
+    try:
+        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (binascii.Error, ValueError):
+        raise MalformedError("the token is not base64url") from None
+
+
+class NewPost(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    text: str = Field(max_length=MAX_TEXT * 2, description=f"At most {MAX_TEXT} characters.")
+    district: str = Field(max_length=64, description="District or grid cell id; never a point.")
+    service: str | None = Field(default=None, description=f"One of {', '.join(CATEGORIES)}.")
+
+
+class Publication(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    period: str = Field(max_length=32)
+    issuer: str = Field(max_length=200)
+    key: str = Field(max_length=1000, description="RFC 9578 §6.5 issuer key, base64.")
+
+
+class Release(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=500)
+
+
+def _open311_error(exc: OmbudError) -> JSONResponse:
+    status, _ = status_of(exc)
+    detail = str(exc) if status < 500 else "the server could not complete the request"
+    return JSONResponse([{"code": status, "description": detail}], status_code=status)
+
+
+def create_router(posts: PostStore, tokens: TokenStore) -> APIRouter:
+    router = APIRouter(tags=["voice"])
+
+    @router.post(
+        "/voice/posts",
+        status_code=201,
+        summary="Post what a resident says, paid with one anonymous token (RFC 9578 type 2).",
+    )
+    def submit(
+        body: NewPost,
+        authorization: Annotated[
+            str | None, Header(description='PrivateToken token="<base64url>" (RFC 9577)')
+        ] = None,
+    ) -> dict[str, Any]:
+        extra = set(body.model_extra or ())
+        refuse_personal(extra)
+        if extra:
+            raise MalformedError(
+                f"unknown field(s) {sorted(extra)}; a post has text, district, service"
+            )
+        post = posts.submit(
+            Submission(body.text, body.district, body.service), private_token(authorization)
+        )
+        return post.to_json()
+
+    @router.get("/voice/posts", summary="Recent posts' labels (text with scope voice:read).")
+    def list_posts(
+        district: Annotated[str | None, Query(max_length=64)] = None,
+        service: Annotated[str | None, Query(max_length=20)] = None,
+        flagged: Annotated[bool | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        authorization: Annotated[str | None, Header()] = None,
+    ) -> list[dict[str, Any]]:
+        with_text = authorization is not None and bool(
+            tokens.authorize(authorization, "voice:read")
+        )
+        found = posts.list(district=district, service=service, flagged=flagged, limit=limit)
+        return [p.to_json(with_text=with_text) for p in found]
+
+    @router.get("/voice/posts/{post_id}", summary="One post, or its IssueReporting entity.")
+    def get_post(
+        post_id: Annotated[str, Path(max_length=32)],
+        view: Annotated[str, Query(alias="as", pattern="^(post|IssueReporting)$")] = "post",
+        authorization: Annotated[str | None, Header()] = None,
+    ) -> dict[str, Any]:
+        with_text = authorization is not None and bool(
+            tokens.authorize(authorization, "voice:read")
+        )
+        post = posts.get(post_id)
+        if view == "IssueReporting":
+            return issue_reporting(post, with_text=with_text)
+        return post.to_json(with_text=with_text)
+
+    @router.get("/voice/sentiment", summary="Posts by sentiment; flagged posts left out.")
+    def get_sentiment(
+        district: Annotated[str | None, Query(max_length=64)] = None,
+        service: Annotated[str | None, Query(max_length=20)] = None,
+        since: Annotated[datetime | None, Query(description="RFC 3339, inclusive")] = None,
+        until: Annotated[datetime | None, Query(description="RFC 3339, exclusive")] = None,
+    ) -> dict[str, Any]:
+        for name, at in (("since", since), ("until", until)):
+            if at is not None and at.tzinfo is None:
+                raise MalformedError(f"{name} must carry a time zone (e.g. Z)")
+        summary = posts.sentiment(district=district, service=service, since=since, until=until)
+        return summary.to_json()
+
+    @router.get("/voice/flags", summary="Posts flagged as coordinated, with the reasons.")
+    def list_flags(
+        district: Annotated[str | None, Query(max_length=64)] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[dict[str, Any]]:
+        return [p.to_json() for p in posts.list(district=district, flagged=True, limit=limit)]
+
+    @router.post(
+        "/voice/flags/{post_id}/release",
+        summary="Count a flagged post again (scope quarantine:release).",
+    )
+    def release(
+        post_id: Annotated[str, Path(max_length=32)],
+        body: Release,
+        authorization: Annotated[str | None, Header()] = None,
+    ) -> dict[str, Any]:
+        token = tokens.authorize(authorization, "quarantine:release")
+        return posts.release(post_id, body.reason, actor=f"token:{token.id}").to_json()
+
+    @router.post(
+        "/voice/issuer-keys",
+        status_code=201,
+        summary="Publish the one issuer key of a period on the ledger (scope voice:publish).",
+    )
+    def publish(
+        body: Publication, authorization: Annotated[str | None, Header()] = None
+    ) -> dict[str, Any]:
+        token = tokens.authorize(authorization, "voice:publish")
+        try:
+            key = base64.b64decode(body.key, validate=True)
+        except (binascii.Error, ValueError):
+            raise MalformedError("key must be base64") from None
+        published = posts.book.publish(
+            posts.log, body.period, body.issuer, key, actor=f"token:{token.id}", clock=posts.clock
+        )
+        return _key_json(published.period, published.issuer, key, published.ledger_index)
+
+    @router.get("/voice/issuer-keys/{period}", summary="The published issuer key of a period.")
+    def get_key(period: Annotated[str, Path(max_length=32)]) -> dict[str, Any]:
+        found = posts.book.key(period)
+        return _key_json(found.period, found.issuer, found.key, found.ledger_index)
+
+    @router.get(
+        "/open311/v2/services.json",
+        summary="Open311 GeoReport v2 service list.",
+        tags=["open311"],
+    )
+    def services() -> list[dict[str, Any]]:
+        return service_list()
+
+    @router.post(
+        "/open311/v2/requests.json",
+        status_code=201,
+        summary="Open311 GeoReport v2 service request (form-encoded), paid with a token.",
+        tags=["open311"],
+        response_model=None,
+    )
+    async def open311_request(
+        request: Request,
+        authorization: Annotated[str | None, Header()] = None,
+    ) -> list[dict[str, Any]] | JSONResponse:
+        try:
+            form = await _form(request)
+            token_field = form.pop("token", None)
+            submission = parse_request(form)
+            if token_field is not None:
+                if authorization is not None or len(token_field) != 1:
+                    raise MalformedError("give one token, in the header or in the form")
+                authorization = f'PrivateToken token="{token_field[0]}"'
+            post = posts.submit(submission, private_token(authorization), channel="open311")
+        except OmbudError as exc:
+            return _open311_error(exc)
+        return [
+            {
+                "service_request_id": post.id,
+                "service_notice": "Thank you. Only the text, service and district are kept; "
+                f"the text until {post.expires.date().isoformat()}.",
+                "account_id": None,
+            }
+        ]
+
+    @router.get(
+        "/open311/v2/requests/{post_id}.json",
+        summary="Open311 GeoReport v2: one service request.",
+        tags=["open311"],
+        response_model=None,
+    )
+    def open311_get(
+        post_id: Annotated[str, Path(max_length=32)],
+    ) -> list[dict[str, Any]] | JSONResponse:
+        try:
+            post = posts.get(post_id)
+        except OmbudError as exc:
+            return _open311_error(exc)
+        return [
+            {
+                "service_request_id": post.id,
+                "status": "open",
+                "service_code": post.service,
+                "requested_datetime": post.received.isoformat(),
+                "address_id": post.district,
+            }
+        ]
+
+    return router
+
+
+async def _form(request: Request) -> dict[str, list[str]]:
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    raw = await request.body()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedError("the request body is not UTF-8") from None
+    if kind == "application/x-www-form-urlencoded":
+        try:
+            return parse_qs(text, keep_blank_values=True, strict_parsing=bool(text))
+        except ValueError:
+            raise MalformedError("the form body is malformed") from None
+    if kind == "application/json":
+        try:
+            data = json.loads(text)
+        except ValueError:
+            raise MalformedError("the JSON body is malformed") from None
+        if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+            raise MalformedError("the JSON body must be an object of strings")
+        return {k: [v] for k, v in data.items()}
+    raise MalformedError("send application/x-www-form-urlencoded (GeoReport v2) or JSON")
+
+
+def _key_json(period: str, issuer: str, key: bytes, index: int) -> dict[str, Any]:
+    return {
+        "period": period,
+        "issuer": issuer,
+        "key": base64.b64encode(key).decode("ascii"),
+        "ledgerIndex": index,
+    }

@@ -1,0 +1,217 @@
+"""The voice routes: posting with a PrivateToken, Open311 GeoReport v2, aggregates, flags and
+issuer keys."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from ombud.api import create_app
+from ombud.api.auth import TokenStore
+from ombud.config import Settings
+from ombud.deployment import init_deployment
+from ombud.events import Event
+from ombud.voice.issuer import Issuer
+from ombud.voice.tokens import finalize_token, load_public_key, period_challenge, request_token
+
+from ..voice.conftest import PERIOD
+
+ORIGIN = "api.city.example/log"
+NOW = datetime(2026, 12, 3, 10, 30, tzinfo=UTC)
+
+
+class City:
+    def __init__(self, client: TestClient, issuer: Issuer, key: bytes, admin: str) -> None:
+        self.client, self.issuer, self.key, self.admin = client, issuer, key, admin
+        self.residents = 0
+
+    def token(self) -> str:
+        public = load_public_key(self.key)
+        pending = request_token(public, period_challenge(self.issuer.name, PERIOD, ORIGIN))
+        self.residents += 1
+        response = self.issuer.issue(PERIOD, f"api-{id(self)}-{self.residents}", pending.request)
+        token = finalize_token(public, pending, response).to_bytes()
+        return base64.urlsafe_b64encode(token).decode().rstrip("=")
+
+    def auth(self, token: str | None = None) -> dict[str, str]:
+        return {"Authorization": f'PrivateToken token="{token or self.token()}"'}
+
+
+@pytest.fixture
+def city(tmp_path: Path, period_issuer: tuple[Issuer, bytes]) -> Iterator[City]:
+    data_dir = tmp_path / "city"
+    init_deployment(data_dir, ORIGIN)
+    settings = Settings.load(data_dir, environ={})
+    app = create_app(settings, clock=lambda: NOW)
+    issuer, key = period_issuer
+    with TestClient(app) as client:
+        _, admin = TokenStore(app.state.log.store.db).create(
+            {"voice:publish", "voice:read", "quarantine:release"}, "test", now=NOW
+        )
+        published = client.post(
+            "/voice/issuer-keys",
+            json={"period": PERIOD, "issuer": issuer.name, "key": base64.b64encode(key).decode()},
+            headers={"Authorization": f"Bearer {admin}"},
+        )
+        assert published.status_code == 201, published.text
+        yield City(client, issuer, key, admin)
+
+
+def test_publishing_an_issuer_key_needs_its_scope_and_lands_on_the_ledger(city: City) -> None:
+    body = {
+        "period": "2027-01",
+        "issuer": city.issuer.name,
+        "key": base64.b64encode(city.key).decode(),
+    }
+    assert city.client.post("/voice/issuer-keys", json=body).status_code == 401
+    got = city.client.get(f"/voice/issuer-keys/{PERIOD}").json()
+    assert base64.b64decode(got["key"]) == city.key
+    log = city.client.app.state.log  # type: ignore[attr-defined]
+    assert Event.from_bytes(log.entry(got["ledgerIndex"])).kind == "issuer.key_published"
+    again = city.client.post(
+        "/voice/issuer-keys",
+        json={**body, "period": PERIOD},
+        headers={"Authorization": f"Bearer {city.admin}"},
+    )
+    assert again.status_code == 409
+
+
+def test_a_post_is_paid_with_one_token(city: City) -> None:
+    token = city.token()
+    body = {
+        "text": "Thank you for fixing the street lights on Elm Road so fast!",
+        "district": "north",
+    }
+    created = city.client.post("/voice/posts", json=body, headers=city.auth(token))
+    assert created.status_code == 201, created.text
+    post = created.json()
+    assert post["sentiment"] == "positive" and post["service"] == "lighting"
+    assert post["tokened"] and post["period"] == PERIOD and "text" not in post
+    replay = city.client.post("/voice/posts", json=body, headers=city.auth(token))
+    assert replay.status_code == 409 and "already used" in replay.json()["detail"]
+    assert city.client.post("/voice/posts", json=body).status_code == 401
+    public = city.client.get(f"/voice/posts/{post['id']}").json()
+    assert "text" not in public
+    reader = {"Authorization": f"Bearer {city.admin}"}
+    assert (
+        city.client.get(f"/voice/posts/{post['id']}", headers=reader).json()["text"]
+        == (body["text"])
+    )
+    entity = city.client.get(f"/voice/posts/{post['id']}", params={"as": "IssueReporting"}).json()
+    assert entity["type"] == "IssueReporting" and entity["wardId"] == "north"
+    summary = city.client.get("/voice/sentiment", params={"district": "north"}).json()
+    assert summary["tokened"]["positive"] == 1 and summary["tokened"]["posts"] == 1
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"lat": 51.5, "long": -0.12}, "point location"),
+        ({"name": "Ann"}, "a name"),
+        ({"email": "a@b.example"}, "contact details"),
+        ({"mood": "angry"}, "unknown field"),
+    ],
+)
+def test_personal_or_unknown_fields_are_refused(
+    city: City, extra: dict[str, object], message: str
+) -> None:
+    body = {"text": "The park gates are locked too early", "district": "north", **extra}
+    refused = city.client.post("/voice/posts", json=body, headers=city.auth())
+    assert refused.status_code == 400 and message in refused.json()["detail"]
+    assert city.client.get("/voice/posts").json() == []
+
+
+def test_open311_services_and_requests(city: City) -> None:
+    services = city.client.get("/open311/v2/services.json").json()
+    assert [s["service_code"] for s in services][:3] == ["waste", "transport", "roads"]
+    assert len(services) == 11 and all(s["metadata"] is False for s in services)
+    form = {
+        "service_code": "roads",
+        "description": "Deep pothole outside number 12",
+        "address_id": "harbour",
+    }
+    created = city.client.post("/open311/v2/requests.json", data=form, headers=city.auth())
+    assert created.status_code == 201, created.text
+    (receipt,) = created.json()
+    request_id = receipt["service_request_id"]
+    (shown,) = city.client.get(f"/open311/v2/requests/{request_id}.json").json()
+    assert shown["service_code"] == "roads" and shown["address_id"] == "harbour"
+    with_token_field = city.client.post(
+        "/open311/v2/requests.json", data={**form, "token": city.token()}
+    )
+    assert with_token_field.status_code == 201
+
+    for extra, message in (
+        ({"lat": "51.5", "long": "-0.1"}, "point location"),
+        ({"email": "me@example.org", "first_name": "Ann"}, "contact details"),
+        ({"media_url": "https://img.example/x.jpg"}, "media"),
+    ):
+        refused = city.client.post(
+            "/open311/v2/requests.json", data={**form, **extra}, headers=city.auth()
+        )
+        assert refused.status_code == 400
+        (error,) = refused.json()
+        assert error["code"] == 400 and message in error["description"]
+    missing = city.client.post(
+        "/open311/v2/requests.json",
+        data={"service_code": "roads", "description": "x"},
+        headers=city.auth(),
+    )
+    assert missing.status_code == 400 and "address_id" in missing.json()[0]["description"]
+    no_token = city.client.post("/open311/v2/requests.json", data=form)
+    assert no_token.status_code == 401
+    assert len(city.client.get("/voice/posts").json()) == 2
+
+
+def test_issue_reporting_follows_the_smart_data_model(city: City) -> None:
+    from tests.ingest.test_models import schema_validator
+
+    form = {
+        "service_code": "water",
+        "description": "Water leaking from a pipe on Quay St",
+        "address_id": "harbour",
+    }
+    (receipt,) = city.client.post(
+        "/open311/v2/requests.json", data=form, headers=city.auth()
+    ).json()
+    entity = city.client.get(
+        f"/voice/posts/{receipt['service_request_id']}",
+        params={"as": "IssueReporting"},
+        headers={"Authorization": f"Bearer {city.admin}"},
+    ).json()
+    assert entity["comments"] == form["description"] and entity["categoryCode"] == "water"
+    schema_validator("IssueReporting").validate(entity)
+
+
+def test_flags_are_public_and_release_needs_the_scope(city: City) -> None:
+    base = "The new parking scheme in the centre is a disgrace, scrap it now"
+    variants = [
+        base,
+        base + "!!",
+        base.replace("new", "latest"),
+        "Honestly " + base.lower(),
+        base + " #fail",
+    ]
+    for text in variants:
+        assert (
+            city.client.post(
+                "/voice/posts", json={"text": text, "district": "centre"}, headers=city.auth()
+            ).status_code
+            == 201
+        )
+    assert city.client.app.state.posts.screen() == 4  # type: ignore[attr-defined]
+    flags = city.client.get("/voice/flags").json()
+    assert len(flags) == 4 and {f["flag"]["check"] for f in flags} == {"near_duplicate"}
+    route = f"/voice/flags/{flags[0]['id']}/release"
+    assert city.client.post(route, json={"reason": "real"}).status_code == 401
+    released = city.client.post(
+        route, json={"reason": "real"}, headers={"Authorization": f"Bearer {city.admin}"}
+    )
+    assert released.status_code == 200 and released.json()["flag"]["released"] is True
+    summary = city.client.get("/voice/sentiment", params={"district": "centre"}).json()
+    assert summary["flaggedExcluded"] == 3 and summary["tokened"]["posts"] == 2

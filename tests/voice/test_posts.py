@@ -1,0 +1,247 @@
+"""Posts: one per token, committed on the ledger, text kept for the retention period only,
+imports pseudonymised and bounded, coordinated posts flagged and left out (SQLite and
+PostgreSQL)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+
+import pytest
+
+from ombud.errors import MalformedError, NotFoundError, ReplayError, VerificationError
+from ombud.events import Event, verify_commitment
+from ombud.voice.posts import MAX_TEXT, Submission, refuse_personal
+from ombud.voice.tokens import finalize_token, load_public_key, period_challenge, request_token
+
+from .conftest import PERIOD, START, Voice
+
+COMPLAINT = "The bins on our street were not collected again this week. Terrible service."
+
+
+def test_a_post_is_accepted_once_per_token_and_committed_on_the_ledger(voice: Voice) -> None:
+    token = voice.token()
+    post = voice.posts.submit(Submission(COMPLAINT, "harbour"), token)
+    assert post.period == PERIOD and post.district == "harbour"
+    assert post.sentiment == "negative" and post.service == "waste"
+    assert post.service_given is None
+    assert post.received == START.replace(minute=0, second=0)  # kept to the hour
+    event = Event.from_bytes(voice.log.entry(post.ledger_index))
+    assert event.kind == "post.accepted" and event.at == post.received
+    body = dict(event.body)
+    assert body["post"] == post.id and body["period"] == PERIOD
+    assert body["sentiment"] == "negative" and body["service"] == "waste"
+    assert COMPLAINT not in json.dumps(body)  # the leaf holds a commitment, not the text
+    salt = voice.posts.db.read("SELECT salt FROM posts WHERE id = ?", (post.id,))[0][0]
+    verify_commitment(bytes.fromhex(body["commitment"]), COMPLAINT.encode(), bytes(salt))
+
+    size = voice.log.size
+    with pytest.raises(ReplayError, match="already used"):  # double spend
+        voice.posts.submit(Submission("Another try with the same token", "harbour"), token)
+    assert voice.log.size == size
+    assert [p.id for p in voice.posts.list()] == [post.id]
+    assert voice.posts.book.spent(PERIOD) == 1
+
+
+def test_a_resident_chosen_service_is_kept_beside_the_classifier(voice: Voice) -> None:
+    post = voice.posts.submit(Submission(COMPLAINT, "north", "roads"), voice.token())
+    assert post.service == "roads" and post.service_given == "roads"
+
+
+def test_tokens_of_another_platform_or_unpublished_period_are_refused(voice: Voice) -> None:
+    public = load_public_key(voice.posts.book.key(PERIOD).key)
+    elsewhere = request_token(public, period_challenge(voice.issuer.name, PERIOD, "else.example"))
+    stray = finalize_token(
+        public,
+        elsewhere,
+        voice.issuer.issue(PERIOD, f"stray-{secrets.token_hex(8)}", elsewhere.request),
+    )
+    with pytest.raises(NotFoundError, match="names no published issuer key"):
+        voice.posts.submit(Submission(COMPLAINT, "north"), stray.to_bytes())
+    forged = bytearray(voice.token())
+    forged[-1] ^= 1
+    with pytest.raises(VerificationError):
+        voice.posts.submit(Submission(COMPLAINT, "north"), bytes(forged))
+    with pytest.raises(MalformedError):
+        voice.posts.submit(Submission(COMPLAINT, "north"), b"\x00\x02 too short")
+    assert voice.posts.list() == []
+
+
+@pytest.mark.parametrize(
+    ("text", "district", "service", "message"),
+    [
+        ("", "north", None, "empty"),
+        ("   \n ", "north", None, "empty"),
+        ("x" * (MAX_TEXT + 1), "north", None, "at most 2000"),
+        ("bell \x07 character", "north", None, "control"),
+        ("fine", "48.85,2.35", None, "never an address or a point"),
+        ("fine", "10 Downing Street", None, "never an address or a point"),
+        ("fine", "north", "potholes", "unknown service"),
+    ],
+)
+def test_submissions_are_validated(
+    text: str, district: str, service: str | None, message: str
+) -> None:
+    with pytest.raises(MalformedError, match=message):
+        Submission(text, district, service)
+
+
+def test_personal_fields_are_refused_by_name() -> None:
+    with pytest.raises(MalformedError, match=r"a point location.*\(lat, long\)"):
+        refuse_personal(["text", "lat", "long"])
+    with pytest.raises(MalformedError, match="contact details"):
+        refuse_personal(["email"])
+    refuse_personal(["text", "district", "service"])
+
+
+def test_text_is_deleted_when_retention_ends_and_labels_stay(voice: Voice) -> None:
+    post = voice.posts.submit(Submission(COMPLAINT, "harbour"), voice.token())
+    before = voice.posts.sentiment(district="harbour").to_json()
+    voice.clock.advance(days=29)
+    assert voice.posts.purge_expired() == 0
+    voice.clock.advance(days=1, hours=1)
+    assert voice.posts.purge_expired() == 1
+    assert voice.posts.purge_expired() == 0
+    kept = voice.posts.get(post.id)
+    assert kept.text is None and kept.sentiment == "negative" and kept.service == "waste"
+    assert voice.posts.db.read("SELECT salt FROM posts WHERE id = ?", (post.id,))[0][0] is None
+    assert voice.posts.sentiment(district="harbour").to_json() == before
+    purged = Event.from_bytes(voice.log.entry(voice.log.size - 1))
+    assert purged.kind == "payload.purged" and purged.body["posts"] == [post.id]
+
+
+KEY = b"k" * 32
+
+
+def _record(n: int, author: str, text: str, **extra: str) -> tuple[int, dict[str, str]]:
+    return n, {
+        "id": f"tw-{n}",
+        "created_at": f"2026-12-02T{8 + n % 10:02d}:{n % 60:02d}:00Z",
+        "author": author,
+        "text": text,
+        **extra,
+    }
+
+
+ORGANIC = [
+    "Bus 14 was twenty minutes late again this morning",
+    "Lovely new benches in the riverside park, thank you",
+    "Street light on Elm Road has been out for a week",
+    "Huge pothole on Mill Lane nearly took my wheel off",
+    "Recycling collection was on time today, well done",
+    "Why is the library closed on Saturdays now?",
+]
+
+
+def test_imports_pseudonymise_authors_and_are_reported_apart(voice: Voice) -> None:
+    records = [_record(i, f"@person{i}", t, district="riverside") for i, t in enumerate(ORGANIC)]
+    records.append(
+        (
+            90,
+            {
+                "id": "bad",
+                "created_at": "yesterday",
+                "author": "x",
+                "text": "hi",
+                "district": "riverside",
+            },
+        )
+    )
+    records.append(
+        (
+            91,
+            {
+                "id": "geo",
+                "created_at": "2026-12-02T08:00:00Z",
+                "author": "x",
+                "text": "hello there",
+                "geo": "1,2",
+            },
+        )
+    )
+    report = voice.posts.import_posts(records, KEY)
+    assert report.accepted == len(ORGANIC) and report.flagged == 0
+    assert [n for n, _ in report.refused] == [90, 91]
+    assert "RFC 3339" in report.refused[0][1] and "unknown field" in report.refused[1][1]
+    stored = voice.posts.db.read("SELECT * FROM posts")
+    assert not any("@person" in str(value) for row in stored for value in row)  # handle dropped
+    summary = voice.posts.sentiment(district="riverside").to_json()
+    assert summary["imported"]["posts"] == len(ORGANIC) and summary["tokened"]["posts"] == 0
+    assert all(p.period is None and p.channel == "import" for p in voice.posts.list())
+    again = voice.posts.import_posts(records[:3], KEY)  # the same records: duplicates
+    assert again.accepted == 0 and again.duplicates == 3
+
+
+def test_one_author_is_bounded_and_repeats_are_duplicates(voice: Voice) -> None:
+    texts = [
+        "The night bus never turns up on time",
+        "Parking permits cost far too much here",
+        "Who decided to close the swimming pool",
+        "The market square smells of bins all week",
+        "Street cleaning skipped our road again",
+    ]
+    records = [_record(i, "@loud", t, district="north") for i, t in enumerate(texts)]
+    records.append(_record(20, "@loud", texts[0], district="north"))  # the same text again
+    report = voice.posts.import_posts(records, KEY)
+    assert report.accepted == 5 and report.duplicates == 1 and report.flagged == 2
+    flagged = voice.posts.list(flagged=True)
+    assert {p.flag for p in flagged} == {"author"}
+    summary = voice.posts.sentiment(district="north").to_json()
+    assert summary["imported"]["posts"] == 3 and summary["flaggedExcluded"] == 2
+
+
+CAMPAIGN = [
+    "The new {x} scheme in the centre is a disgrace, scrap it now",
+    "This {x} scheme in the centre is a total disgrace, scrap it now!!",
+    "the new {x} scheme in the centre is a disgrace... scrap it now",
+    "Honestly the new {x} scheme in the centre is a disgrace scrap it now",
+    "The new {x} scheme in the centre is a disgrace, scrap it NOW #fail",
+    "The new {x} scheme in our centre is a disgrace, scrap it now",
+]
+
+
+def test_a_coordinated_burst_is_flagged_left_out_and_can_be_released(voice: Voice) -> None:
+    organic = [voice.posts.submit(Submission(text, "centre"), voice.token()) for text in ORGANIC]
+    campaign = []
+    for text in CAMPAIGN:
+        voice.clock.advance(minutes=7)
+        campaign.append(
+            voice.posts.submit(Submission(text.format(x="parking"), "centre"), voice.token())
+        )
+    flagged = voice.posts.screen()
+    assert flagged == len(CAMPAIGN) - 1  # the earliest copy is kept as a genuine voice
+    assert voice.posts.screen() == 0  # never flagged twice
+    ids = {p.id for p in voice.posts.list(flagged=True)}
+    assert ids == {p.id for p in campaign[1:]}
+    assert not ids & {p.id for p in organic}
+    event = Event.from_bytes(voice.log.entry(voice.log.size - 1))
+    assert event.kind == "post.flagged" and event.body["check"] == "near_duplicate"
+    summary = voice.posts.sentiment(district="centre").to_json()
+    assert summary["tokened"]["posts"] == len(ORGANIC) + 1
+    assert summary["flaggedExcluded"] == len(CAMPAIGN) - 1
+
+    released = voice.posts.release(campaign[1].id, "checked by hand", actor="operator")
+    assert released.counted and released.flag == "near_duplicate"
+    assert voice.posts.sentiment(district="centre").to_json()["flaggedExcluded"] == 4
+    with pytest.raises(NotFoundError):
+        voice.posts.release(campaign[1].id, "again", actor="operator")
+    with pytest.raises(NotFoundError):
+        voice.posts.release(organic[0].id, "not flagged", actor="operator")
+
+
+def test_post_ids_are_checked(voice: Voice) -> None:
+    with pytest.raises(MalformedError, match="32 lower-case hex"):
+        voice.posts.get("../etc/passwd")
+    with pytest.raises(NotFoundError):
+        voice.posts.get("0" * 32)
+
+
+def test_tokens_travel_as_base64url_in_a_private_token_header(voice: Voice) -> None:
+    from ombud.api.voice import private_token
+
+    token = voice.token()
+    header = 'PrivateToken token="' + base64.urlsafe_b64encode(token).decode().rstrip("=") + '"'
+    assert private_token(header) == token
+    with pytest.raises(MalformedError):
+        private_token("Bearer abc")
