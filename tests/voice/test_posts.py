@@ -57,7 +57,7 @@ def test_tokens_of_another_platform_or_unpublished_period_are_refused(voice: Voi
         elsewhere,
         voice.issuer.issue(PERIOD, f"stray-{secrets.token_hex(8)}", elsewhere.request),
     )
-    with pytest.raises(NotFoundError, match="names no published issuer key"):
+    with pytest.raises(VerificationError, match="names no published issuer key"):
         voice.posts.submit(Submission(COMPLAINT, "north"), stray.to_bytes())
     forged = bytearray(voice.token())
     forged[-1] ^= 1

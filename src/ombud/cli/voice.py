@@ -4,6 +4,8 @@ Threat model: see ``ombud.cli`` and ``ombud.voice.issuer``. Requests, responses,
 keys travel as base64 on stdin/stdout, so the issuer's host and the resident's device need
 share nothing else. A resident's pending state holds the unblinding factor: it is written
 mode 0600 and never printed (whoever holds it together with the request can link the token).
+The key that pseudonymises imported authors is created mode 0600 in the data directory and
+never written beside the posts or printed.
 """
 
 from __future__ import annotations

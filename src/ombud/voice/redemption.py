@@ -18,7 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ombud.database import Database, Tx
-from ombud.errors import AlreadyExistsError, MalformedError, NotFoundError, ReplayError
+from ombud.errors import (
+    AlreadyExistsError,
+    MalformedError,
+    NotFoundError,
+    ReplayError,
+    VerificationError,
+)
 from ombud.events import Event
 from ombud.ledger.log import Log
 from ombud.voice.issuer import PERIOD
@@ -131,7 +137,7 @@ class TokenBook:
                 parsed.challenge_digest,
             ):
                 return str(period)
-        raise NotFoundError(
+        raise VerificationError(
             "this token names no published issuer key and period of this platform "
             f"(origin {self.origin})"
         )
