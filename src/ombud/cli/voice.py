@@ -229,8 +229,7 @@ def run_report(data_dir: Path, as_json: bool) -> None:
     from rich.table import Table
 
     with _posts(data_dir) as posts:
-        districts = sorted({p.district for p in posts.list(limit=1000)})
-        summaries = [posts.sentiment(district=d) for d in districts]
+        summaries = [posts.sentiment(district=d) for d in posts.districts()]
         flagged = posts.list(flagged=True, limit=1000)
     if as_json:
         print(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -26,7 +27,7 @@ from typing import Any
 from ombud.canonical import canonical_json
 from ombud.database import Database, Tx
 from ombud.errors import MalformedError, NotFoundError
-from ombud.events import Event, commit, format_time, new_salt, parse_time
+from ombud.events import Event, commit, format_time, new_salt
 from ombud.integrity.coordination import CoordinationSettings, PostFacts, detect
 from ombud.ledger.log import Log
 from ombud.voice.labels import Labels, label_texts
@@ -281,6 +282,16 @@ def _from_epoch(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
+@dataclass(frozen=True)
+class _Pending:
+    """A post ready to be appended: its row, the salt and commitment, and its ledger entry."""
+
+    post: Post
+    salt: bytes
+    commitment: bytes
+    event: bytes
+
+
 @dataclass
 class PostStore:
     """Posts and their flags in the deployment database, written through the ledger."""
@@ -290,21 +301,18 @@ class PostStore:
     book: TokenBook
     retention_days: int = 30
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
-    random_bytes: Callable[[int], bytes] | None = None
+    random_bytes: Callable[[int], bytes] = os.urandom
     label: Callable[[Sequence[str]], list[Labels]] = label_texts
     screen_rounds: int = field(default=0, init=False)
     """Screening passes completed by this process (``/metrics``)."""
     flagged_total: int = field(default=0, init=False)
     purged_total: int = field(default=0, init=False)
+    _screened_up_to: int = field(default=-1, init=False)
+    """The highest post ledger index the last screening pass saw: with nothing newer, a pass
+    would find nothing new, so it is skipped."""
 
     def __post_init__(self) -> None:
         self.db.ensure_tables("posts", _TABLES)
-
-    def _salt(self) -> bytes:
-        return new_salt() if self.random_bytes is None else new_salt(self.random_bytes)
-
-    def _new_id(self) -> str:
-        return (self._salt()[:16]).hex()
 
     # -- accepting --------------------------------------------------------------------------
 
@@ -321,19 +329,19 @@ class PostStore:
         spent = self.book.check(token, period)
         labels = self.label([submission.text])[0]
         received = _hour(self.clock())
-        post, salt, event = self._prepare(
+        pending = self._prepare(
             submission, labels, received, period=period, channel=channel, nullifier=spent
         )
 
         def build(tx: Tx) -> list[bytes]:
             TokenBook.spend(tx, spent, period)
-            return [event]
+            return [pending.event]
 
         def record(tx: Tx, index: int) -> None:
-            self._insert(tx, post, salt, None, index)
+            self._insert(tx, pending, None, index)
 
         index = self.log.append_with(build, record)
-        return _with_index(post, index)
+        return _with_index(pending.post, index)
 
     def _prepare(
         self,
@@ -344,13 +352,13 @@ class PostStore:
         period: str | None,
         channel: str,
         nullifier: bytes | None,
-    ) -> tuple[Post, bytes, bytes]:
-        salt = self._salt()
+    ) -> _Pending:
+        salt = new_salt(self.random_bytes)
         commitment = commit(submission.text.encode("utf-8"), salt)
         expires = received + timedelta(days=self.retention_days)
         service = submission.service or labels.service
         post = Post(
-            id=self._new_id(),
+            id=self.random_bytes(16).hex(),
             received=received,
             district=submission.district,
             period=period,
@@ -381,11 +389,11 @@ class PostStore:
                 "expires": format_time(expires),
             },
         ).to_bytes()
-        return post, salt, event
+        return _Pending(post, salt, commitment, event)
 
     @staticmethod
-    def _insert(tx: Tx, post: Post, salt: bytes, source_ref: bytes | None, index: int) -> None:
-        assert post.text is not None
+    def _insert(tx: Tx, pending: _Pending, source_ref: bytes | None, index: int) -> None:
+        post = pending.post
         tx.execute(
             "INSERT INTO posts (id, received, district, period, channel, service_given, service,"
             " sentiment, scores, text, salt, commitment, expires, source_ref, ledger_index)"
@@ -401,8 +409,8 @@ class PostStore:
                 post.sentiment,
                 json.dumps(dict(post.scores), sort_keys=True),
                 post.text,
-                salt,
-                commit(post.text.encode("utf-8"), salt),
+                pending.salt,
+                pending.commitment,
                 _epoch(post.expires),
                 source_ref,
                 index,
@@ -467,33 +475,36 @@ class PostStore:
             parsed = [p for p in parsed if p[2] not in known]
             duplicates += before - len(parsed)
         labels = self.label([p[0].text for p in parsed]) if parsed else []
-        prepared = []
+        prepared: list[tuple[_Pending, bytes]] = []
+        facts: list[PostFacts] = []
         for (submission, created, ref, author), label in zip(parsed, labels, strict=True):
-            post, salt, event = self._prepare(
+            pending = self._prepare(
                 submission, label, _hour(created), period=None, channel="import", nullifier=None
             )
-            prepared.append((post, salt, event, ref, author, label.normalised, created))
-        facts = [
-            PostFacts(p[0].id, _epoch(p[6]), p[0].district, p[0].service, p[5], p[4])
-            for p in prepared
-        ]
+            prepared.append((pending, ref))
+            post = pending.post
+            facts.append(
+                PostFacts(
+                    post.id, _epoch(created), post.district, post.service, label.normalised, author
+                )
+            )
         flags = {f.post_id: f for f in detect(facts, settings)} if facts else {}
         now = self.clock()
         for chunk in _chunks(prepared, 500):
+            flagged = [flags[p.post.id] for p, _ in chunk if p.post.id in flags]
 
-            def build_chunk(tx: Tx, chunk: Sequence[Any] = chunk) -> list[bytes]:
-                entries = [p[2] for p in chunk]
-                entries += [_flag_event(flags[p[0].id], now) for p in chunk if p[0].id in flags]
-                return entries
+            def build_chunk(
+                tx: Tx, chunk: Sequence[Any] = chunk, flagged: list[Any] = flagged
+            ) -> list[bytes]:
+                return [p.event for p, _ in chunk] + [_flag_event(f, now) for f in flagged]
 
-            def record_chunk(tx: Tx, first: int, chunk: Sequence[Any] = chunk) -> None:
-                for offset, p in enumerate(chunk):
-                    self._insert(tx, p[0], p[1], p[3], first + offset)
-                index = first + len(chunk)
-                for p in chunk:
-                    if p[0].id in flags:
-                        _insert_flag(tx, flags[p[0].id], index)
-                        index += 1
+            def record_chunk(
+                tx: Tx, first: int, chunk: Sequence[Any] = chunk, flagged: list[Any] = flagged
+            ) -> None:
+                for offset, (pending, ref) in enumerate(chunk):
+                    self._insert(tx, pending, ref, first + offset)
+                for index, flag in enumerate(flagged, first + len(chunk)):
+                    _insert_flag(tx, flag, index)
 
             self.log.append_with(build_chunk, record_chunk)
         return ImportReport(len(prepared), duplicates, len(flags), tuple(refused))
@@ -504,7 +515,15 @@ class PostStore:
         """Flag coordinated posts among those still holding text in the detection window
         (and the window before it, for the rate baseline); returns how many were newly
         flagged. Already flagged posts are never flagged twice."""
-        settings = settings or CoordinationSettings()
+        self.screen_rounds += 1
+        newest = self.db.read("SELECT max(ledger_index) FROM posts")[0][0]
+        if newest is None or newest <= self._screened_up_to:
+            return 0  # nothing new: the same posts give the same flags
+        flagged = self._screen(settings or CoordinationSettings())
+        self._screened_up_to = int(newest)  # only once the pass has committed
+        return flagged
+
+    def _screen(self, settings: CoordinationSettings) -> int:
         now = _epoch(self.clock())
         horizon = now - settings.window_s - settings.rate_history_s
         rows = self.db.read(
@@ -514,7 +533,6 @@ class PostStore:
             (horizon,),
         )
         if not rows:
-            self.screen_rounds += 1
             return 0
         # Times are kept to the hour; within an hour, ledger order says which came first, so
         # each post is placed that many seconds into its hour (what "earliest" needs).
@@ -526,7 +544,6 @@ class PostStore:
         already = {r[0] for r in rows if r[5] is not None}
         new = [f for f in detect(facts, settings) if f.post_id not in already]
         if not new:
-            self.screen_rounds += 1
             return 0
         at = self.clock()
 
@@ -538,7 +555,6 @@ class PostStore:
                 _insert_flag(tx, f, first + offset)
 
         self.log.append_with(build, record)
-        self.screen_rounds += 1
         self.flagged_total += len(new)
         return len(new)
 
@@ -620,6 +636,11 @@ class PostStore:
         if not rows:
             raise NotFoundError(f"no post {post_id}")
         return _post(rows[0])
+
+    def districts(self) -> list[str]:
+        """Every district that has posts."""
+        rows = self.db.read("SELECT DISTINCT district FROM posts ORDER BY district")
+        return [str(r[0]) for r in rows]
 
     @staticmethod
     def _filters(
@@ -774,16 +795,15 @@ def _parse_import(
 
 def _parse_created(text: str) -> datetime:
     try:
-        return parse_time(text)
-    except MalformedError:
-        pass
-    try:
         at = datetime.fromisoformat(text)
     except ValueError:
         raise MalformedError(f"created_at {text[:40]!r} is not an RFC 3339 time") from None
     if at.tzinfo is None:
         raise MalformedError(f"created_at {text[:40]!r} has no time zone")
-    return at.astimezone(UTC)
+    try:
+        return at.astimezone(UTC)
+    except OverflowError:
+        raise MalformedError(f"created_at {text[:40]!r} is outside the years 1 to 9999") from None
 
 
 def post_store_for(
