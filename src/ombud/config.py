@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -24,6 +25,7 @@ __all__ = [
     "IngestSettings",
     "IntegritySettings",
     "LogSettings",
+    "PrivacySettings",
     "ServerSettings",
     "Settings",
     "StorageSettings",
@@ -34,6 +36,7 @@ __all__ = [
 ]
 
 SETTINGS_FILE = "ombud.toml"
+_DISTRICT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -121,13 +124,56 @@ class VoiceSettings:
     author_max: int = 3
     """Imported posts one (pseudonymised) author may contribute per day before the rest are
     flagged."""
+    districts: str = ""
+    """The public list of districts (comma-separated ids): the key set of differentially
+    private releases, fixed in advance so that a cell's presence reveals nothing."""
+
+    def district_list(self) -> list[str]:
+        return sorted({d.strip() for d in self.districts.split(",") if d.strip()})
 
     def __post_init__(self) -> None:
+        for district in self.district_list():
+            if not _DISTRICT.fullmatch(district):
+                raise ConfigError(f"voice.districts: {district[:40]!r} is not a district id")
         if len(self.origin) > 200 or any(c.isspace() for c in self.origin):
             raise ConfigError("voice.origin must be at most 200 characters, without spaces")
         _check_range("voice.retention_days", self.retention_days, 1, 3650)
         _check_range("voice.screen_interval_s", self.screen_interval_s, 0, 86_400)
         _check_range("voice.author_max", self.author_max, 1, 10_000)
+
+
+@dataclass(frozen=True)
+class PrivacySettings:
+    """Residents' personal data and differentially private releases (``ombud.privacy``)."""
+
+    master_key_file: str = "master.key"
+    """The vault's master key (mode 0600), relative to the data directory; the
+    ``OMBUD_MASTER_KEY`` environment variable (base64) takes precedence. Never in this file."""
+    retention_interval_s: int = 3600
+    """How often ``ombud serve`` purges personal payloads past their retention; 0 leaves it to
+    ``ombud privacy retention run``."""
+    contact_retention_days: int = 90
+    """How long the contact details given with an Open311 request are kept."""
+    dp_rho_per_release: float = 0.5
+    """zCDP rho one release spends."""
+    dp_rho_per_period: float = 1.0
+    """zCDP rho all releases of one dataset and period may spend together."""
+    dp_k_threshold: int = 20
+    """Cells whose (noisy) number of contributors is below this are suppressed."""
+    dp_max_contributions: int = 3
+    """Posts one imported (pseudonymised) author may contribute to one release."""
+
+    def __post_init__(self) -> None:
+        if not self.master_key_file or "\0" in self.master_key_file:
+            raise ConfigError("privacy.master_key_file must name a file")
+        _check_range("privacy.retention_interval_s", self.retention_interval_s, 0, 86_400 * 7)
+        _check_range("privacy.contact_retention_days", self.contact_retention_days, 1, 3650)
+        _check_float("privacy.dp_rho_per_release", self.dp_rho_per_release, 1e-6, 100.0)
+        _check_float("privacy.dp_rho_per_period", self.dp_rho_per_period, 1e-6, 1000.0)
+        if self.dp_rho_per_release > self.dp_rho_per_period:
+            raise ConfigError("privacy.dp_rho_per_release is more than privacy.dp_rho_per_period")
+        _check_range("privacy.dp_k_threshold", self.dp_k_threshold, 0, 1_000_000)
+        _check_range("privacy.dp_max_contributions", self.dp_max_contributions, 1, 1000)
 
 
 @dataclass(frozen=True)
@@ -260,6 +306,7 @@ class Settings:
     ingest: IngestSettings = field(default_factory=IngestSettings)
     integrity: IntegritySettings = field(default_factory=IntegritySettings)
     voice: VoiceSettings = field(default_factory=VoiceSettings)
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
     witnesses: WitnessPolicy = field(default_factory=WitnessPolicy)
 
     @classmethod
@@ -311,7 +358,10 @@ class Settings:
                 if env is not None:
                     values[key] = _from_env(f"{name}.{key}", env, f.type)
             for key, value in values.items():
-                expected = int if known[key].type in ("int", int) else str
+                kind_of = known[key].type
+                if kind_of in ("float", float) and isinstance(value, int):
+                    value = values[key] = float(value)
+                expected = {"int": int, int: int, "float": float, float: float}.get(kind_of, str)
                 if isinstance(value, bool) or not isinstance(value, expected):
                     raise ConfigError(f"{name}.{key} must be {expected.__name__}, not {value!r}")
             sections[name] = kind(**values)
@@ -349,6 +399,7 @@ _SECTIONS: tuple[tuple[str, type[Any]], ...] = (
     ("ingest", IngestSettings),
     ("integrity", IntegritySettings),
     ("voice", VoiceSettings),
+    ("privacy", PrivacySettings),
 )
 
 
@@ -362,7 +413,17 @@ def _check_range(name: str, value: int, low: int, high: int) -> None:
         raise ConfigError(f"{name} must be an integer between {low} and {high}, not {value!r}")
 
 
+def _check_float(name: str, value: float, low: float, high: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise ConfigError(f"{name} must be a number between {low:g} and {high:g}, not {value!r}")
+
+
 def _from_env(name: str, value: str, kind: object) -> Any:
+    if kind in ("float", float):
+        try:
+            return float(value)
+        except ValueError:
+            raise ConfigError(f"environment override of {name} must be a number") from None
     if kind in ("int", int):
         try:
             return int(value)

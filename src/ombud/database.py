@@ -23,6 +23,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -34,6 +35,7 @@ from ombud.storage import connect, write_transaction
 __all__ = ["Database", "PostgresDatabase", "SqliteDatabase", "Tx", "open_database", "redact"]
 
 Row = tuple[Any, ...]
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _LOCK_KEY = 0x6F6D627564  # "ombud": the advisory lock every writer of a PostgreSQL schema takes
 
 
@@ -109,6 +111,13 @@ class Database(abc.ABC):
 
     @abc.abstractmethod
     def has_table(self, table: str) -> bool: ...
+
+    @abc.abstractmethod
+    def scrub(self, tables: Sequence[str]) -> None:
+        """Make deleted rows of ``tables`` unrecoverable from the database's own files, as far
+        as the engine allows: SQLite zeroes deleted cells (``secure_delete``) and here truncates
+        the WAL that still holds earlier page images; PostgreSQL ``VACUUM`` removes dead
+        tuples from the tables' pages. Raises ``StorageError`` when it cannot (yet)."""
 
     def ensure_tables(self, table: str, script: str) -> None:
         """Create the tables of ``script`` (SQLite dialect) unless ``table`` already exists."""
@@ -202,6 +211,15 @@ class SqliteDatabase(Database):
         rows = self.read("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,))
         return bool(rows)
 
+    def scrub(self, tables: Sequence[str]) -> None:
+        for _ in range(50):
+            with self._write_lock:
+                busy = self.read("PRAGMA wal_checkpoint(TRUNCATE)")[0][0]
+            if not busy:
+                return
+            time.sleep(0.1)  # a reader of another process holds an old snapshot
+        raise StorageError(f"cannot truncate the WAL of {self.path}: readers keep it busy")
+
 
 # --- PostgreSQL ------------------------------------------------------------------------------
 
@@ -289,6 +307,15 @@ class PostgresDatabase(Database):
 
     def has_table(self, table: str) -> bool:
         return self.read("SELECT to_regclass(?)", (table,))[0][0] is not None
+
+    def scrub(self, tables: Sequence[str]) -> None:
+        from psycopg import sql
+
+        for table in tables:
+            if not _IDENTIFIER.fullmatch(table):
+                raise MalformedError(f"{table!r} is not a table name")
+            with self._errors("vacuum"):
+                self._conn().execute(sql.SQL("VACUUM {}").format(sql.Identifier(table)))
 
     def ddl(self, script: str) -> list[str]:
         statements = []

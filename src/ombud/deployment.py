@@ -19,6 +19,7 @@ from ombud.config import SETTINGS_FILE, Settings, StorageSettings, WitnessPolicy
 from ombud.errors import ConfigError
 from ombud.events import Event
 from ombud.ledger.logdir import init_log, is_log_dir, open_log
+from ombud.privacy.vault import create_master_key
 
 
 def _now() -> datetime:
@@ -46,7 +47,9 @@ def init_deployment(data_dir: Path, origin: str | None = None, *, database_url: 
     data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(data_dir, 0o700)
     vkey = init_log(data_dir, origin or default_origin(), database_url=database_url).vkey
-    Settings(data_dir, storage=StorageSettings(database_url)).save()
+    settings = Settings(data_dir, storage=StorageSettings(database_url))
+    settings.save()
+    create_master_key(data_dir / settings.privacy.master_key_file)
     return vkey
 
 

@@ -8,16 +8,22 @@ messages name what was wrong with the input and never carry secrets or personal 
     │   ├── ProofError             a Merkle inclusion/consistency proof is wrong
     │   ├── SignatureError         a note signature or cosignature is wrong, missing or unknown
     │   ├── InconsistentTreeError  two tree heads cannot both be honest views of one log
-    │   └── ReplayError            a signed message seen before, or older than one seen
+    │   ├── ReplayError            a signed message seen before, or older than one seen
+    │   └── PayloadIntegrityError  a vault payload or wrapped key fails authentication
     ├── MalformedError             input does not follow its format (parse errors)
     │   └── EntryTooLargeError     a log entry over the 65,535-byte tlog-tiles limit
     ├── NotFoundError              an index, size, tile or file that does not exist (yet)
+    │   ├── UnknownSubjectError    no data is held about this data subject
+    │   └── SubjectErasedError     the subject's data was erased (crypto-shredded)
     ├── ConflictError              a request built on a state that is no longer current
     ├── AlreadyExistsError         created again: a device id or key, an entity, an observation
     ├── ForbiddenError             a known party that may not do this (a revoked device)
+    │   ├── ConsentError           processing personal data without a valid consent
+    │   └── BudgetExceededError    a release would spend more privacy budget than is left
     ├── UnauthorizedError          no credentials, or credentials that are not valid
     ├── UnavailableError           a service (a witness) did not answer, or failed
     ├── ConfigError                a data directory or setting that is missing or invalid
+    │   └── MasterKeyError         the vault's master key is missing or is not the right one
     └── StorageError               the store failed or holds data that contradicts itself
         └── StaleStateError        another writer appended first; reload and retry
 """
@@ -49,6 +55,10 @@ class ReplayError(VerificationError):
     """A signed message whose counter does not exceed the last one accepted from its signer."""
 
 
+class PayloadIntegrityError(VerificationError):
+    """A vault ciphertext or wrapped key failed AES-GCM authentication: corrupted or swapped."""
+
+
 class MalformedError(OmbudError, ValueError):
     """Input that does not follow its specified format."""
 
@@ -73,6 +83,18 @@ class ConflictError(OmbudError):
         self.current = current
 
 
+class UnknownSubjectError(NotFoundError):
+    """No data is held about this data subject (the message never repeats the subject's id)."""
+
+
+class SubjectErasedError(NotFoundError):
+    """The subject's data was erased: its key, payloads and salts are destroyed for good."""
+
+    def __init__(self, message: str, ledger_index: int | None) -> None:
+        super().__init__(message)
+        self.ledger_index = ledger_index
+
+
 class AlreadyExistsError(OmbudError):
     """Something that exists was sent to be created again: a registered device id or key, an
     existing entity (NGSI-LD ``AlreadyExists``), an observation already accepted (a replay)."""
@@ -80,6 +102,15 @@ class AlreadyExistsError(OmbudError):
 
 class ForbiddenError(OmbudError):
     """The party is known, but may not do this: a revoked device, a token without the scope."""
+
+
+class ConsentError(ForbiddenError):
+    """Personal data would be processed for a purpose or category without a valid consent
+    (none given, withdrawn, or expired); nothing was processed."""
+
+
+class BudgetExceededError(ForbiddenError):
+    """A differentially private release would spend more privacy budget than is left."""
 
 
 class UnauthorizedError(OmbudError):
@@ -92,6 +123,10 @@ class UnavailableError(OmbudError):
 
 class ConfigError(OmbudError):
     """A data directory that was not initialised, or a setting with an invalid value."""
+
+
+class MasterKeyError(ConfigError):
+    """The vault's master key is missing, unreadable, or not the key the vault was sealed with."""
 
 
 class StorageError(OmbudError):

@@ -53,6 +53,7 @@ KINDS = frozenset(
         "consent.granted",
         "consent.withdrawn",
         "subject.erased",
+        "payload.stored",
         "payload.purged",
         "dp.released",
         "access.requested",

@@ -40,11 +40,15 @@ def write_atomically(path: Path, data: bytes, *, durable: bool = True) -> None:
 
 
 def connect(path: Path, *, timeout: float = 30.0) -> sqlite3.Connection:
-    """A connection in autocommit mode (transactions are explicit), WAL, fsync on commit."""
+    """A connection in autocommit mode (transactions are explicit), WAL, fsync on commit, and
+    ``secure_delete``: deleted or overwritten content is zeroed in its page, so an erased
+    subject's key or a purged text does not linger in free space (the vault's erasure also
+    truncates the WAL, where earlier page images would otherwise remain)."""
     try:
         conn = sqlite3.connect(path, isolation_level=None, timeout=timeout, check_same_thread=False)
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA secure_delete = ON")
     except sqlite3.Error as exc:
         raise StorageError(f"cannot open {path}: {exc}") from exc
     return conn

@@ -14,7 +14,7 @@ import asyncio
 import base64
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -25,6 +25,7 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from ombud import __version__
 from ombud.api import admin, integrity, voice
+from ombud.api import privacy as privacy_routes
 from ombud.api.auth import TokenStore
 from ombud.api.problems import (
     http_error_handler,
@@ -34,7 +35,7 @@ from ombud.api.problems import (
     validation_error_handler,
 )
 from ombud.config import Settings
-from ombud.errors import NotFoundError, OmbudError
+from ombud.errors import MasterKeyError, NotFoundError, OmbudError
 from ombud.events import format_time
 from ombud.ingest import ngsi_ld
 from ombud.ingest.intake import VerdictCounts, intake_for
@@ -43,6 +44,7 @@ from ombud.ledger.log import Log
 from ombud.ledger.logdir import open_log
 from ombud.ledger.store import StoredCheckpoint
 from ombud.ledger.tiles import TILE_HEIGHT, TILE_WIDTH, parse_path
+from ombud.privacy.office import PrivacyOffice, open_privacy
 from ombud.voice.posts import PostStore, post_store_for
 from ombud.witness.publisher import Publisher
 
@@ -128,12 +130,32 @@ async def _tend_posts(posts: PostStore, interval: float) -> None:
         await asyncio.sleep(interval)
 
 
+async def _keep_retention(office: PrivacyOffice, interval: float) -> None:
+    """Every ``interval`` seconds, purge personal payloads past their retention and finish
+    interrupted erasures (in a worker thread: it writes the database)."""
+    while True:
+        try:
+            report = await asyncio.to_thread(office.retention)
+            if report.payloads or report.scrubbed:
+                logger.warning(
+                    "privacy: %d payloads purged, %d erasures scrubbed",
+                    report.payloads,
+                    report.scrubbed,
+                )
+        except OmbudError as exc:
+            logger.error("could not run retention: %s", exc)
+        except Exception:  # keep going after a bug; nothing is lost
+            logger.exception("retention round failed unexpectedly")
+        await asyncio.sleep(interval)
+
+
 def _metrics(
     log: Log,
     publisher: Publisher | None,
     counts: VerdictCounts,
     screener: Screener,
     posts: PostStore,
+    privacy: PrivacyOffice | None,
 ) -> str:
     """Prometheus text exposition (version 0.0.4) of the publishing health of the log."""
     signed = log.latest_checkpoint()
@@ -210,6 +232,15 @@ def _metrics(
         "# TYPE ombud_posts_purged_total counter",
         f"ombud_posts_purged_total {posts.purged_total}",
     ]
+    if privacy is not None:
+        lines += [
+            "# HELP ombud_retention_rounds_total Retention passes (this process).",
+            "# TYPE ombud_retention_rounds_total counter",
+            f"ombud_retention_rounds_total {privacy.retention_rounds}",
+            "# HELP ombud_payloads_purged_total Vault payloads purged at retention's end.",
+            "# TYPE ombud_payloads_purged_total counter",
+            f"ombud_payloads_purged_total {privacy.vault.purged_total}",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -224,6 +255,7 @@ def create_app(
     sign_checkpoints: bool = False,
     screen: bool = False,
     clock: Callable[[], datetime] = _utc_now,
+    environ: Mapping[str, str] | None = None,
 ) -> FastAPI:
     """Build the API over the deployment in ``settings.data_dir`` (or over ``log``).
 
@@ -242,6 +274,18 @@ def create_app(
     posts = post_store_for(
         the_log, settings.voice.retention_days, settings.voice.origin, clock=clock
     )
+    try:
+        privacy: PrivacyOffice | MasterKeyError = open_privacy(
+            the_log, settings, posts, environ=environ, clock=clock
+        )
+    except MasterKeyError as exc:
+        logger.error("privacy features are unavailable: %s", exc)
+        privacy = exc
+
+    def office() -> PrivacyOffice:
+        if isinstance(privacy, MasterKeyError):
+            raise privacy
+        return privacy
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -260,6 +304,14 @@ def create_app(
             )
         if screen and settings.voice.screen_interval_s > 0:
             tasks.append(asyncio.create_task(_tend_posts(posts, settings.voice.screen_interval_s)))
+        if (
+            screen
+            and settings.privacy.retention_interval_s > 0
+            and not isinstance(privacy, MasterKeyError)
+        ):
+            tasks.append(
+                asyncio.create_task(_keep_retention(privacy, settings.privacy.retention_interval_s))
+            )
         try:
             yield
         finally:
@@ -282,6 +334,7 @@ def create_app(
     app.state.intake = intake
     app.state.screener = screener
     app.state.posts = posts
+    app.state.privacy = office
     app.add_exception_handler(OmbudError, ombud_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
@@ -343,7 +396,14 @@ def create_app(
     )
     def get_metrics() -> Response:
         return Response(
-            _metrics(the_log, publisher, intake.counts, screener, posts),
+            _metrics(
+                the_log,
+                publisher,
+                intake.counts,
+                screener,
+                posts,
+                None if isinstance(privacy, MasterKeyError) else privacy,
+            ),
             media_type="text/plain; version=0.0.4; charset=utf-8",
         )
 
@@ -382,7 +442,8 @@ def create_app(
     )
     app.include_router(admin.create_router(registry, tokens))
     app.include_router(integrity.create_router(intake, tokens, clock=clock))
-    app.include_router(voice.create_router(posts, tokens))
+    app.include_router(voice.create_router(posts, tokens, office))
+    app.include_router(privacy_routes.create_router(office, tokens))
 
     @app.get(
         "/observations/{device_id}/{counter}",

@@ -34,6 +34,8 @@ SCOPES = {
     "quarantine:release": "release quarantined observations and flagged posts",
     "voice:publish": "publish a period's issuer key for resident tokens",
     "voice:read": "read the text of residents' posts while it is retained",
+    "privacy:consent": "record, change and withdraw residents' consents (the consent service)",
+    "privacy:release": "run a differentially private release, spending privacy budget",
 }
 _IMPLIES = {"devices:write": {"devices:read"}}
 _TOKEN = re.compile(r"ombud_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")

@@ -18,10 +18,13 @@ from ombud.errors import (
     AlreadyExistsError,
     ForbiddenError,
     MalformedError,
+    MasterKeyError,
     NotFoundError,
     OmbudError,
+    PayloadIntegrityError,
     ReplayError,
     StorageError,
+    SubjectErasedError,
     UnauthorizedError,
     UnavailableError,
     VerificationError,
@@ -44,8 +47,12 @@ def status_of(exc: OmbudError) -> tuple[int, str]:
         return 403, "Forbidden"
     if isinstance(exc, AlreadyExistsError | ReplayError):
         return 409, "Conflict"  # a second key for a period, a token spent twice
-    if isinstance(exc, StorageError | UnavailableError):
+    if isinstance(exc, StorageError | UnavailableError | MasterKeyError):
         return 503, "Service Unavailable"
+    if isinstance(exc, PayloadIntegrityError):
+        return 500, "Internal Server Error"  # stored data failed authentication: not the client
+    if isinstance(exc, SubjectErasedError):
+        return 410, "Gone"
     if isinstance(exc, NotFoundError):
         return 404, "Not Found"
     if isinstance(exc, MalformedError):

@@ -3,7 +3,9 @@ sentiment aggregates, coordination flags and the publication of issuer keys.
 
 Threat model: posting needs a resident token (RFC 9577 ``Authorization: PrivateToken
 token=…``), never an account, and nothing about the client (address, IP, headers) is stored.
-Reading a post's text needs the ``voice:read`` scope; labels and aggregates are public, flagged
+Contact details given with an Open311 request are kept only in the vault, encrypted for the
+resident, and only under their recorded consent to follow-up. Reading a post's text needs the
+``voice:read`` scope; labels and aggregates are public, flagged
 posts and their reasons too (nothing silenced in secret). Publishing a period's issuer key
 (``voice:publish``) and releasing a flagged post (``quarantine:release``) are ledger events
 naming the token that did it.
@@ -15,7 +17,8 @@ import base64
 import binascii
 import json
 import re
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
@@ -26,8 +29,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from ombud.api.auth import TokenStore
 from ombud.api.problems import status_of
 from ombud.errors import MalformedError, OmbudError, UnauthorizedError
-from ombud.voice.open311 import issue_reporting, parse_request, service_list
-from ombud.voice.posts import MAX_TEXT, PostStore, Submission, refuse_personal
+from ombud.privacy.office import PrivacyOffice
+from ombud.voice.open311 import (
+    FOLLOW_UP,
+    issue_reporting,
+    parse_request,
+    service_list,
+    split_contact,
+)
+from ombud.voice.posts import MAX_TEXT, Attachment, PostStore, Submission, refuse_personal
 from ombud.voice.services import CATEGORIES
 
 __all__ = ["create_router", "private_token"]
@@ -80,7 +90,27 @@ def _open311_error(exc: OmbudError) -> JSONResponse:
     return JSONResponse([{"code": status, "description": detail}], status_code=status)
 
 
-def create_router(posts: PostStore, tokens: TokenStore) -> APIRouter:
+def _contact(office: PrivacyOffice, account: str, contact: dict[str, str]) -> Attachment:
+    """The contact details of an Open311 request, sealed in the vault under the resident's
+    consent to follow-up (``ConsentError`` without one: the request is not accepted)."""
+    purpose, category = FOLLOW_UP
+    office.consents.check(account, purpose, category)
+    days = office.settings.privacy.contact_retention_days
+    expires = office.vault.clock() + timedelta(days=days)
+
+    def data(post_id: str) -> bytes:
+        return json.dumps({"serviceRequest": post_id, **contact}, sort_keys=True).encode()
+
+    return office.vault.attachment(
+        office.vault.ref(account), "contact", data, expires=expires, actor="open311"
+    )
+
+
+def create_router(
+    posts: PostStore, tokens: TokenStore, office: Callable[[], PrivacyOffice]
+) -> APIRouter:
+    """``office()`` gives the privacy office (for contact details) or raises
+    ``MasterKeyError``."""
     router = APIRouter(tags=["voice"])
 
     @router.post(
@@ -210,20 +240,26 @@ def create_router(posts: PostStore, tokens: TokenStore) -> APIRouter:
         try:
             form = await _form(request)
             token_field = form.pop("token", None)
+            account, contact = split_contact(form)
             submission = parse_request(form)
             if token_field is not None:
                 if authorization is not None or len(token_field) != 1:
                     raise MalformedError("give one token, in the header or in the form")
                 authorization = f'PrivateToken token="{token_field[0]}"'
-            post = posts.submit(submission, private_token(authorization), channel="open311")
+            token = private_token(authorization)
+            attach = None
+            if contact and account is not None:
+                attach = _contact(office(), account, contact)
+            post = posts.submit(submission, token, channel="open311", attach=attach)
         except OmbudError as exc:
             return _open311_error(exc)
+        kept = "the text" if attach is None else "the text, and your contact details in the vault,"
         return [
             {
                 "service_request_id": post.id,
-                "service_notice": "Thank you. Only the text, service and district are kept; "
-                f"the text until {post.expires.date().isoformat()}.",
-                "account_id": None,
+                "service_notice": "Thank you. Only the text, service and district are kept "
+                f"with the request; {kept} until {post.expires.date().isoformat()}.",
+                "account_id": account,
             }
         ]
 

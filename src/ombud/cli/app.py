@@ -63,6 +63,15 @@ voice_app.add_typer(issuer_app, name="issuer")
 voice_app.add_typer(resident_token_app, name="token")
 log_app.add_typer(policy_app, name="witness")
 
+
+def _add_privacy() -> None:
+    from ombud.cli.privacy import privacy_app
+
+    app.add_typer(privacy_app, name="privacy")
+
+
+_add_privacy()
+
 DataDir = Annotated[
     Path, typer.Option("--data-dir", help="The deployment's data directory (see `ombud init`).")
 ]

@@ -17,7 +17,15 @@ from ombud.errors import MalformedError
 from ombud.events import format_time
 from ombud.voice.posts import Post, Submission, refuse_personal
 
-__all__ = ["SERVICES", "issue_reporting", "parse_request", "service_list"]
+__all__ = [
+    "CONTACT_FIELDS",
+    "FOLLOW_UP",
+    "SERVICES",
+    "issue_reporting",
+    "parse_request",
+    "service_list",
+    "split_contact",
+]
 
 SERVICES: Mapping[str, tuple[str, str]] = {
     "waste": ("Waste and recycling", "Bins, collection, litter, fly-tipping, recycling."),
@@ -51,6 +59,40 @@ def service_list() -> list[dict[str, Any]]:
         }
         for code, (name, description) in SERVICES.items()
     ]
+
+
+CONTACT_FIELDS = ("email", "first_name", "last_name", "phone")
+"""GeoReport v2 contact fields: personal data, kept only in the vault under a consent."""
+FOLLOW_UP = ("service-request-follow-up", "contact-details")
+"""The consent (purpose, data category) under which contact details are kept."""
+
+
+def split_contact(
+    form: dict[str, list[str]],
+) -> tuple[str | None, dict[str, str]]:
+    """Take ``account_id`` and the contact fields out of ``form``: (account id, contact).
+
+    Contact details need the account id — the city's pseudonym of the resident, whose consent
+    to being contacted about the request the caller must have recorded."""
+    contact: dict[str, str] = {}
+    for name in CONTACT_FIELDS:
+        if name in form:
+            values = form.pop(name)
+            if len(values) != 1 or not 0 < len(values[0].strip()) <= 200:
+                raise MalformedError(f"{name} must be given once, 1 to 200 characters")
+            contact[name] = values[0].strip()
+    account = None
+    if "account_id" in form:
+        values = form.pop("account_id")
+        if len(values) != 1 or not values[0].strip():
+            raise MalformedError("account_id must be given once")
+        account = values[0].strip()
+    if contact and account is None:
+        raise MalformedError(
+            "contact details need an account_id (the resident's id with the city) under which "
+            "their consent to follow-up was recorded"
+        )
+    return account, contact
 
 
 def parse_request(form: Mapping[str, Sequence[str]]) -> Submission:

@@ -26,7 +26,7 @@ from typing import Any
 
 from ombud.canonical import canonical_json
 from ombud.database import Database, Tx
-from ombud.errors import MalformedError, NotFoundError
+from ombud.errors import MalformedError, NotFoundError, StorageError
 from ombud.events import Event, commit, format_time, new_salt
 from ombud.integrity.coordination import CoordinationSettings, PostFacts, detect
 from ombud.ledger.log import Log
@@ -38,6 +38,7 @@ from ombud.voice.services import CATEGORIES
 __all__ = [
     "MAX_TEXT",
     "PERSONAL_FIELDS",
+    "Attachment",
     "ImportReport",
     "Post",
     "PostStore",
@@ -95,7 +96,8 @@ CREATE TABLE IF NOT EXISTS posts (
     commitment BLOB NOT NULL,
     expires INTEGER NOT NULL,
     source_ref BLOB UNIQUE,
-    ledger_index INTEGER NOT NULL
+    ledger_index INTEGER NOT NULL,
+    unit TEXT
 ) STRICT;
 CREATE INDEX IF NOT EXISTS posts_by_time ON posts (received);
 CREATE INDEX IF NOT EXISTS posts_by_expiry ON posts (expires);
@@ -282,6 +284,11 @@ def _from_epoch(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
+Attachment = Callable[[Tx, "Post"], tuple[list[bytes], Callable[[Tx, int], None]]]
+"""Given the write transaction and the post, the entries to append after the post's and a
+function that records their rows once their first index is known."""
+
+
 @dataclass(frozen=True)
 class _Pending:
     """A post ready to be appended: its row, the salt and commitment, and its ledger entry."""
@@ -290,6 +297,9 @@ class _Pending:
     salt: bytes
     commitment: bytes
     event: bytes
+    unit: str
+    """The privacy unit differentially private releases bound (``ombud.privacy.dp``): the
+    token's nullifier, or the keyed pseudonym of an imported post's author."""
 
 
 @dataclass
@@ -313,15 +323,33 @@ class PostStore:
 
     def __post_init__(self) -> None:
         self.db.ensure_tables("posts", _TABLES)
+        self._add_unit_column()
+
+    def _add_unit_column(self) -> None:
+        """Posts stored before differentially private releases have no privacy unit column."""
+        try:
+            self.db.read("SELECT unit FROM posts WHERE 0 = 1")
+        except StorageError:
+            with self.db.transaction() as tx:
+                tx.execute("ALTER TABLE posts ADD COLUMN unit TEXT")
 
     # -- accepting --------------------------------------------------------------------------
 
-    def submit(self, submission: Submission, token: bytes, *, channel: str = "api") -> Post:
+    def submit(
+        self,
+        submission: Submission,
+        token: bytes,
+        *,
+        channel: str = "api",
+        attach: Attachment | None = None,
+    ) -> Post:
         """Accept a resident's post paid for by ``token`` (one post per token).
 
         The token is verified against its period's published issuer key before anything is
         written; its nullifier is recorded in the same transaction as the post, so a token
-        already spent is refused (``ReplayError``) and nothing is stored.
+        already spent is refused (``ReplayError``) and nothing is stored. ``attach`` adds
+        entries and rows of its own to that transaction (the contact details a resident gave
+        for follow-up, sealed in the vault): all are stored, or none.
         """
         if channel not in ("api", "open311"):
             raise MalformedError(f"unknown channel {channel!r}")
@@ -333,12 +361,20 @@ class PostStore:
             submission, labels, received, period=period, channel=channel, nullifier=spent
         )
 
+        attached: list[Callable[[Tx, int], None]] = []
+
         def build(tx: Tx) -> list[bytes]:
             TokenBook.spend(tx, spent, period)
-            return [pending.event]
+            if attach is None:
+                return [pending.event]
+            entries, record_attached = attach(tx, pending.post)
+            attached.append(record_attached)
+            return [pending.event, *entries]
 
         def record(tx: Tx, index: int) -> None:
             self._insert(tx, pending, None, index)
+            for record_attached in attached:
+                record_attached(tx, index + 1)
 
         index = self.log.append_with(build, record)
         return _with_index(pending.post, index)
@@ -352,6 +388,7 @@ class PostStore:
         period: str | None,
         channel: str,
         nullifier: bytes | None,
+        author: str | None = None,
     ) -> _Pending:
         salt = new_salt(self.random_bytes)
         commitment = commit(submission.text.encode("utf-8"), salt)
@@ -389,15 +426,16 @@ class PostStore:
                 "expires": format_time(expires),
             },
         ).to_bytes()
-        return _Pending(post, salt, commitment, event)
+        unit = f"token:{nullifier.hex()}" if nullifier is not None else f"author:{author}"
+        return _Pending(post, salt, commitment, event, unit)
 
     @staticmethod
     def _insert(tx: Tx, pending: _Pending, source_ref: bytes | None, index: int) -> None:
         post = pending.post
         tx.execute(
             "INSERT INTO posts (id, received, district, period, channel, service_given, service,"
-            " sentiment, scores, text, salt, commitment, expires, source_ref, ledger_index)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " sentiment, scores, text, salt, commitment, expires, source_ref, ledger_index, unit)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 post.id,
                 _epoch(post.received),
@@ -414,6 +452,7 @@ class PostStore:
                 _epoch(post.expires),
                 source_ref,
                 index,
+                pending.unit,
             ),
         )
 
@@ -479,7 +518,13 @@ class PostStore:
         facts: list[PostFacts] = []
         for (submission, created, ref, author), label in zip(parsed, labels, strict=True):
             pending = self._prepare(
-                submission, label, _hour(created), period=None, channel="import", nullifier=None
+                submission,
+                label,
+                _hour(created),
+                period=None,
+                channel="import",
+                nullifier=None,
+                author=author,
             )
             prepared.append((pending, ref))
             post = pending.post
@@ -615,7 +660,9 @@ class PostStore:
             def record(tx: Tx, index: int, ids: list[str] = ids) -> None:
                 marks = ", ".join("?" * len(ids))
                 tx.execute(
-                    f"UPDATE posts SET text = NULL, salt = NULL WHERE id IN ({marks})",
+                    "UPDATE posts SET text = NULL, salt = NULL,"
+                    " unit = CASE WHEN period IS NULL THEN NULL ELSE unit END"
+                    f" WHERE id IN ({marks})",
                     tuple(ids),
                 )
 
@@ -636,6 +683,29 @@ class PostStore:
         if not rows:
             raise NotFoundError(f"no post {post_id}")
         return _post(rows[0])
+
+    def contributions(
+        self, *, period: str | None, since: datetime | None = None, until: datetime | None = None
+    ) -> tuple[list[tuple[str, str, str, str]], int]:
+        """(unit, district, service, sentiment) of the counted posts a release covers — the
+        tokened posts of token ``period``, or (``period`` None) the imported posts received
+        in [since, until) — and how many were left out because their unit was purged."""
+        args: tuple[object, ...]
+        if period is not None:
+            where, args = "p.period = ?", (period,)
+        else:
+            if since is None or until is None:
+                raise MalformedError("a release of imported posts needs since and until")
+            where = "p.period IS NULL AND p.received >= ? AND p.received < ?"
+            args = (_epoch(since), _epoch(until))
+        rows = self.db.read(
+            "SELECT p.unit, p.district, p.service, p.sentiment FROM posts p"
+            " LEFT JOIN post_flags f ON f.post = p.id"
+            f" WHERE {where} AND (f.post IS NULL OR f.released_index IS NOT NULL)",
+            args,
+        )
+        kept = [(str(u), d, s, t) for u, d, s, t in rows if u is not None]
+        return kept, len(rows) - len(kept)
 
     def districts(self) -> list[str]:
         """Every district that has posts."""

@@ -1,0 +1,216 @@
+"""Privacy routes: consents (for the city's consent service), residents' own data (``/me``),
+and differentially private releases with the privacy budget they spent.
+
+Threat model: a resident reaches only their own data, with the access key issued when their
+first consent was recorded (``Authorization: Bearer ombud_resident_…``, stored hashed); a
+wrong key and an erased subject look alike. Recording consents needs scope
+``privacy:consent``, running a release ``privacy:release``; releases and the budget are
+public, because anyone must be able to audit the total privacy loss. Responses never echo a
+subject id the caller did not send, and nothing here is logged with personal data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from ombud.api.auth import TokenStore
+from ombud.errors import MalformedError, UnauthorizedError
+from ombud.privacy.consent import Grant
+from ombud.privacy.office import PrivacyOffice
+
+__all__ = ["create_router", "resident_key"]
+
+Authorization = Annotated[str | None, Header(description="Bearer token")]
+
+
+def resident_key(authorization: str | None) -> str:
+    """The resident access key of an ``Authorization: Bearer ombud_resident_…`` header."""
+    scheme, _, key = (authorization or "").partition(" ")
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key.startswith("ombud_resident_"):
+        raise UnauthorizedError(
+            "this route needs your resident access key: Authorization: Bearer ombud_resident_…"
+        )
+    return key
+
+
+class ConsentBody(BaseModel):
+    """ISO/IEC TS 27560 consent record fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subject: str = Field(max_length=200, description="The city's pseudonym for the resident.")
+    purposes: list[str] = Field(max_length=32)
+    dataCategories: list[str] = Field(max_length=32)
+    controller: str = Field(max_length=200)
+    legalBasis: str = Field(default="consent", max_length=32)
+    storageLocation: str = Field(
+        default="ombud vault (AES-256-GCM, per-subject key)", max_length=200
+    )
+    retentionDays: int = Field(default=365, ge=1, le=36500)
+    recipients: list[str] = Field(default_factory=list, max_length=32)
+    jurisdiction: str = Field(default="EU", max_length=64)
+    withdrawalMethod: str = Field(
+        default="DELETE /me/consents/{id} with the resident access key", max_length=200
+    )
+    validDays: int | None = Field(default=None, ge=1, le=36500)
+    issueResidentKey: bool = Field(
+        default=False, description="Issue the resident's access key (shown once)."
+    )
+
+    def grant(self) -> Grant:
+        return Grant(
+            subject=self.subject,
+            purposes=tuple(self.purposes),
+            data_categories=tuple(self.dataCategories),
+            controller=self.controller,
+            legal_basis=self.legalBasis,
+            storage_location=self.storageLocation,
+            retention_days=self.retentionDays,
+            recipients=tuple(self.recipients),
+            jurisdiction=self.jurisdiction,
+            withdrawal_method=self.withdrawalMethod,
+            valid_days=self.validDays,
+        )
+
+
+class ReleaseBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str = Field(max_length=32)
+    period: str = Field(max_length=32)
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def create_router(office: Callable[[], PrivacyOffice], tokens: TokenStore) -> APIRouter:
+    """``office()`` returns the deployment's privacy office or raises ``MasterKeyError``."""
+    router = APIRouter(tags=["privacy"])
+
+    @router.post(
+        "/privacy/consents",
+        status_code=201,
+        summary="Record a consent (consent.granted; scope privacy:consent).",
+    )
+    def grant(body: ConsentBody, authorization: Authorization = None) -> dict[str, Any]:
+        token = tokens.authorize(authorization, "privacy:consent")
+        record, key = office().consents.grant(
+            body.grant(), actor=f"token:{token.id}", access_key=body.issueResidentKey
+        )
+        out = {**record.to_json(), "ledgerIndex": record.ledger_index}
+        if key is not None:
+            out["residentKey"] = key
+        return out
+
+    @router.put(
+        "/privacy/consents/{record_id}",
+        summary="Change a consent's terms: a new version (scope privacy:consent).",
+    )
+    def change(
+        record_id: Annotated[str, Path(max_length=32)],
+        body: ConsentBody,
+        authorization: Authorization = None,
+    ) -> dict[str, Any]:
+        token = tokens.authorize(authorization, "privacy:consent")
+        if body.issueResidentKey:
+            raise MalformedError("a resident key is issued with a new consent, not a change")
+        record = office().consents.change(record_id, body.grant(), actor=f"token:{token.id}")
+        return {**record.to_json(), "ledgerIndex": record.ledger_index}
+
+    @router.post(
+        "/privacy/consents/{record_id}/withdraw",
+        summary="Withdraw a consent on the resident's behalf (scope privacy:consent).",
+    )
+    def withdraw(
+        record_id: Annotated[str, Path(max_length=32)], authorization: Authorization = None
+    ) -> dict[str, Any]:
+        token = tokens.authorize(authorization, "privacy:consent")
+        record = office().consents.withdraw(record_id, actor=f"token:{token.id}")
+        return {**record.to_json(), "ledgerIndex": record.ledger_index}
+
+    # -- the resident's own data ---------------------------------------------------------------
+
+    @router.get(
+        "/me/data",
+        summary="Everything ombud holds about you, with ledger proofs (GDPR Art. 15, 20).",
+    )
+    def my_data(authorization: Authorization = None) -> dict[str, Any]:
+        the_office = office()
+        ref = the_office.vault.ref_for_access(resident_key(authorization))
+        return the_office.export(ref)
+
+    @router.delete(
+        "/me/data",
+        summary="Erase everything ombud holds about you (GDPR Art. 17): crypto-shredding.",
+    )
+    def erase_me(authorization: Authorization = None) -> dict[str, Any]:
+        the_office = office()
+        ref = the_office.vault.ref_for_access(resident_key(authorization))
+        erasure = the_office.erase(ref, actor="resident", basis="resident-request")
+        return {
+            "erased": True,
+            "ledgerIndex": erasure.ledger_index,
+            "payloadsDestroyed": erasure.payloads,
+        }
+
+    @router.get("/me/consents", summary="Your consent records.")
+    def my_consents(authorization: Authorization = None) -> list[dict[str, Any]]:
+        the_office = office()
+        ref = the_office.vault.ref_for_access(resident_key(authorization))
+        return [
+            {**r.to_json(), "ledgerIndex": r.ledger_index} for r in the_office.consents.records(ref)
+        ]
+
+    @router.delete("/me/consents/{record_id}", summary="Withdraw one of your consents.")
+    def withdraw_mine(
+        record_id: Annotated[str, Path(max_length=32)], authorization: Authorization = None
+    ) -> dict[str, Any]:
+        the_office = office()
+        ref = the_office.vault.ref_for_access(resident_key(authorization))
+        record = the_office.consents.withdraw(record_id, actor="resident", subject_ref=ref)
+        return {**record.to_json(), "ledgerIndex": record.ledger_index}
+
+    # -- differentially private releases --------------------------------------------------------
+
+    @router.post(
+        "/privacy/releases",
+        status_code=201,
+        summary="Run a differentially private release (dp.released; scope privacy:release).",
+    )
+    def release(body: ReleaseBody, authorization: Authorization = None) -> dict[str, Any]:
+        token = tokens.authorize(authorization, "privacy:release")
+        for name, at in (("since", body.since), ("until", body.until)):
+            if at is not None and at.tzinfo is None:
+                raise MalformedError(f"{name} must carry a time zone (e.g. Z)")
+        made = office().release(
+            body.dataset,
+            body.period,
+            actor=f"token:{token.id}",
+            since=body.since,
+            until=body.until,
+        )
+        return made.to_json()
+
+    @router.get("/privacy/releases", summary="Differentially private releases, newest first.")
+    def releases(
+        dataset: Annotated[str | None, Query(max_length=32)] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 20,
+    ) -> list[dict[str, Any]]:
+        return [r.to_json() for r in office().releases.list(dataset, limit)]
+
+    @router.get("/privacy/releases/{release_id}", summary="One release with its cells.")
+    def get_release(release_id: Annotated[str, Path(max_length=32)]) -> dict[str, Any]:
+        return office().releases.get(release_id).to_json()
+
+    @router.get(
+        "/privacy/budget", summary="Privacy budget (zCDP rho) spent per dataset and period."
+    )
+    def budget() -> list[dict[str, Any]]:
+        return office().releases.budget()
+
+    return router

@@ -1,0 +1,131 @@
+"""The privacy office: the vault, consents, releases and retention of one deployment, wired
+together once for the API and the CLI.
+
+Threat model: see the modules it composes. Here: the master key is read once, from the
+environment or its 0600 file, and a deployment without one refuses every privacy operation
+with ``MasterKeyError`` rather than storing anything unencrypted.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from ombud.config import Settings
+from ombud.errors import MalformedError
+from ombud.ledger.log import Log
+from ombud.privacy.consent import ConsentBook
+from ombud.privacy.dp import DATASETS, SCORES, Release, ReleaseBook
+from ombud.privacy.export import subject_export
+from ombud.privacy.retention import RetentionReport, run_retention
+from ombud.privacy.vault import Erasure, Vault, load_master_keys
+from ombud.voice.posts import PostStore
+from ombud.voice.services import CATEGORIES
+
+__all__ = ["PrivacyOffice", "open_privacy"]
+
+
+@dataclass
+class PrivacyOffice:
+    settings: Settings
+    log: Log
+    vault: Vault
+    consents: ConsentBook
+    releases: ReleaseBook
+    posts: PostStore
+    retention_rounds: int = field(default=0, init=False)
+
+    def erase(self, ref: bytes, *, actor: str, basis: str) -> Erasure:
+        return self.vault.erase(self.log, ref, actor=actor, basis=basis)
+
+    def export(self, ref: bytes) -> dict[str, Any]:
+        return subject_export(self.vault, self.consents, self.log, ref)
+
+    def retention(self) -> RetentionReport:
+        self.retention_rounds += 1
+        return run_retention(self.vault, self.log, self.posts)
+
+    def release(
+        self,
+        dataset: str,
+        period: str,
+        *,
+        actor: str,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Release:
+        """A DP release of the posts of ``dataset`` in ``period`` (the token period for
+        ``satisfaction``; for ``imported``, the window [since, until) named ``period``)."""
+        import polars as pl
+
+        districts = self.settings.voice.district_list()
+        if not districts:
+            raise MalformedError(
+                "set voice.districts, the public list of districts, before releasing: the key "
+                "set of a release must not come from the data"
+            )
+        if dataset == "satisfaction":
+            if since is not None or until is not None:
+                raise MalformedError("a satisfaction release covers a token period, not times")
+            rows, excluded = self.posts.contributions(period=period)
+            contributions = 1
+        elif dataset == "imported":
+            rows, excluded = self.posts.contributions(period=None, since=since, until=until)
+            contributions = self.settings.privacy.dp_max_contributions
+        else:
+            raise MalformedError(f"unknown dataset {dataset!r}; datasets are {', '.join(DATASETS)}")
+        frame = pl.DataFrame(
+            {
+                "unit": [r[0] for r in rows],
+                "district": [r[1] for r in rows],
+                "service": [r[2] for r in rows],
+                "score": [SCORES[r[3]] for r in rows],
+            },
+            schema={
+                "unit": pl.String,
+                "district": pl.String,
+                "service": pl.String,
+                "score": pl.Float64,
+            },
+        )
+        return self.releases.release(
+            dataset,
+            period,
+            frame,
+            districts,
+            list(CATEGORIES),
+            contributions=contributions,
+            k_threshold=self.settings.privacy.dp_k_threshold,
+            actor=actor,
+            excluded=excluded,
+        )
+
+
+def open_privacy(
+    log: Log,
+    settings: Settings,
+    posts: PostStore,
+    *,
+    environ: Mapping[str, str] | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> PrivacyOffice:
+    """The privacy office of the deployment ``log`` belongs to; ``MasterKeyError`` without a
+    master key."""
+    keys = load_master_keys(
+        settings.data_dir / settings.privacy.master_key_file,
+        os.environ if environ is None else environ,
+    )
+    db = log.store.db
+    vault = Vault(db, keys, clock=clock)
+    consents = ConsentBook(vault, log, clock=clock)
+    releases = ReleaseBook(
+        db,
+        log,
+        settings.privacy.dp_rho_per_release,
+        settings.privacy.dp_rho_per_period,
+        clock=clock,
+    )
+    return PrivacyOffice(settings, log, vault, consents, releases, posts)

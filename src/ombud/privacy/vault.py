@@ -1,0 +1,652 @@
+"""The vault: residents' personal data, encrypted per subject and erasable by destroying a key.
+
+Threat model: whoever reads the database (a backup, a stolen disk, a curious administrator)
+must learn no personal data. Each payload is AES-256-GCM under its subject's own data key; that
+key is stored only wrapped by a master key kept outside the database (a 0600 file or the
+environment); subjects are indexed by a keyed hash, never by their id. Erasure destroys the
+subject's key, payloads and salts in one transaction (crypto-shredding), then truncates the
+WAL, so no file ombud writes keeps them; the ledger holds only salted commitments, which say
+nothing once the salt is gone (DESIGN §4, §7).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from ombud.database import Database, Tx
+from ombud.errors import (
+    MalformedError,
+    MasterKeyError,
+    NotFoundError,
+    PayloadIntegrityError,
+    SubjectErasedError,
+    UnknownSubjectError,
+)
+from ombud.events import Event, commit, format_time, new_salt
+from ombud.keyfile import read_private_key, write_private_key
+from ombud.ledger.log import Log
+
+__all__ = [
+    "ERASURE_BASES",
+    "MASTER_KEY_ENV",
+    "Erasure",
+    "MasterKey",
+    "Sealed",
+    "StoredPayload",
+    "Vault",
+    "check_subject",
+    "create_master_key",
+    "load_master_keys",
+]
+
+MASTER_KEY_ENV = "OMBUD_MASTER_KEY"
+"""Environment variable holding the master key (base64 of 32 bytes); it overrides the file."""
+ERASURE_BASES = ("resident-request", "operator", "legal-obligation")
+"""Why a subject was erased (GDPR Art. 17(1)); the erasure event names one, never free text."""
+
+_KEY_SIZE = 32
+_NONCE_SIZE = 12
+_TEXT_PREFIX = "ombud-master-key-v1 "
+_SUBJECT = re.compile(r"[^\x00-\x1f\x7f]{1,200}")
+_KIND = re.compile(r"[a-z][a-z0-9.-]{0,39}")
+_PAYLOAD_ID = re.compile(r"[0-9a-f]{32}")
+_MAX_PAYLOAD = 64 * 1024
+_CHUNK = 500
+TABLES = ("vault_payloads", "vault_subjects", "vault_meta")
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS vault_meta (
+    name TEXT PRIMARY KEY,
+    master_id TEXT NOT NULL,
+    wrapped BLOB NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS vault_subjects (
+    ref BLOB PRIMARY KEY,
+    master_id TEXT,
+    wrapped_key BLOB,
+    access BLOB UNIQUE,
+    created INTEGER NOT NULL,
+    erased_index INTEGER,
+    scrubbed INTEGER NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS vault_payloads (
+    id TEXT PRIMARY KEY,
+    subject BLOB NOT NULL,
+    kind TEXT NOT NULL,
+    nonce BLOB,
+    ciphertext BLOB,
+    salt BLOB,
+    commitment BLOB NOT NULL,
+    created INTEGER NOT NULL,
+    expires INTEGER,
+    ledger_index INTEGER NOT NULL,
+    purged_index INTEGER
+) STRICT;
+CREATE INDEX IF NOT EXISTS vault_payloads_by_subject ON vault_payloads (subject);
+CREATE INDEX IF NOT EXISTS vault_payloads_by_expiry ON vault_payloads (expires)
+"""
+
+
+def check_subject(subject: object) -> str:
+    """A subject id is 1-200 printable characters (the city's pseudonym for a resident)."""
+    if not isinstance(subject, str) or not _SUBJECT.fullmatch(subject):
+        raise MalformedError("a subject id is 1 to 200 characters without control characters")
+    return subject
+
+
+@dataclass(frozen=True)
+class MasterKey:
+    """The key that wraps every subject key. Its id (a hash) may be shown; the key never."""
+
+    secret: bytes = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if len(self.secret) != _KEY_SIZE:
+            raise MasterKeyError(f"a master key is {_KEY_SIZE} bytes")
+
+    @property
+    def key_id(self) -> str:
+        return hashlib.sha256(b"ombud-master-key\0" + self.secret).hexdigest()[:16]
+
+    @classmethod
+    def generate(cls, random_bytes: Callable[[int], bytes] = os.urandom) -> MasterKey:
+        return cls(random_bytes(_KEY_SIZE))
+
+    def to_text(self) -> str:
+        return _TEXT_PREFIX + base64.b64encode(self.secret).decode("ascii")
+
+    @classmethod
+    def from_text(cls, text: str, where: str) -> MasterKey:
+        value = text.strip().removeprefix(_TEXT_PREFIX)
+        try:
+            secret = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise MasterKeyError(f"{where} does not hold a base64 master key") from None
+        if len(secret) != _KEY_SIZE:
+            raise MasterKeyError(f"{where} holds {len(secret)} bytes; a master key is 32")
+        return cls(secret)
+
+
+def create_master_key(path: Path, random_bytes: Callable[[int], bytes] = os.urandom) -> MasterKey:
+    """A new master key in ``path`` (mode 0600, never overwriting a file)."""
+    key = MasterKey.generate(random_bytes)
+    try:
+        write_private_key(path, key.to_text())
+    except FileExistsError:
+        raise MasterKeyError(f"{path} already exists; a master key is never overwritten") from None
+    return key
+
+
+def load_master_keys(path: Path, environ: Mapping[str, str]) -> list[MasterKey]:
+    """The master keys to open the vault with: ``OMBUD_MASTER_KEY`` when set, else ``path``;
+    then ``path.next`` when a rotation to it did not finish (the vault completes it)."""
+    keys: list[MasterKey] = []
+    if environ.get(MASTER_KEY_ENV):
+        keys.append(MasterKey.from_text(environ[MASTER_KEY_ENV], MASTER_KEY_ENV))
+    elif path.exists():
+        keys.append(MasterKey.from_text(read_private_key(path), str(path)))
+    else:
+        raise MasterKeyError(
+            f"no master key: {path} does not exist and {MASTER_KEY_ENV} is not set "
+            "(`ombud privacy init-key` creates one)"
+        )
+    pending = _next_path(path)
+    if pending.exists():
+        keys.append(MasterKey.from_text(read_private_key(pending), str(pending)))
+    return keys
+
+
+def _next_path(path: Path) -> Path:
+    return path.with_name(path.name + ".next")
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """A payload encrypted for the vault, before it is stored with its ledger index."""
+
+    id: str
+    subject: bytes
+    kind: str
+    nonce: bytes
+    ciphertext: bytes
+    salt: bytes
+    commitment: bytes
+    created: datetime
+    expires: datetime | None
+
+
+@dataclass(frozen=True)
+class StoredPayload:
+    """A payload as the vault holds it; ``data`` and ``salt`` are None once purged."""
+
+    id: str
+    kind: str
+    created: datetime
+    expires: datetime | None
+    commitment: bytes
+    ledger_index: int
+    data: bytes | None
+    salt: bytes | None
+    purged_index: int | None
+
+
+@dataclass(frozen=True)
+class Erasure:
+    ledger_index: int
+    payloads: int
+    scrubbed: bool
+
+
+def _epoch(at: datetime) -> int:
+    return int(at.timestamp())
+
+
+def _time(seconds: int | None) -> datetime | None:
+    return None if seconds is None else datetime.fromtimestamp(int(seconds), UTC)
+
+
+@dataclass
+class Vault:
+    """Encrypted personal payloads in the deployment database, one data key per subject."""
+
+    db: Database
+    keys: Sequence[MasterKey]
+    """The current master key first; any other is accepted for unwrapping (a rotation that
+    did not finish)."""
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    random_bytes: Callable[[int], bytes] = os.urandom
+    on_erase: list[Callable[[Tx, bytes], None]] = field(default_factory=list)
+    """Called inside the erasure transaction with the subject's ref, for the tables of other
+    modules that point at the subject (consent records)."""
+    purged_total: int = field(default=0, init=False)
+    _index: bytes = field(default=b"", init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.keys:
+            raise MasterKeyError("the vault needs a master key")
+        self.db.ensure_tables("vault_subjects", _SCHEMA)
+        self._index = self._index_key()
+
+    # -- keys -----------------------------------------------------------------------------------
+
+    def _master(self, key_id: str) -> MasterKey:
+        for key in self.keys:
+            if hmac.compare_digest(key.key_id, key_id):
+                return key
+        raise MasterKeyError(
+            f"the vault was sealed with master key {key_id}; the key given is "
+            f"{self.keys[0].key_id} (a wrong file or {MASTER_KEY_ENV}?)"
+        )
+
+    @staticmethod
+    def _wrap(master: MasterKey, key: bytes, label: bytes, nonce: bytes) -> bytes:
+        return nonce + AESGCM(master.secret).encrypt(nonce, key, b"ombud-vault-wrap\0" + label)
+
+    def _unwrap(self, key_id: str, wrapped: bytes, label: bytes) -> bytes:
+        master = self._master(key_id)
+        try:
+            return AESGCM(master.secret).decrypt(
+                wrapped[:_NONCE_SIZE], wrapped[_NONCE_SIZE:], b"ombud-vault-wrap\0" + label
+            )
+        except InvalidTag:
+            raise PayloadIntegrityError("a wrapped vault key failed authentication") from None
+
+    def _index_key(self) -> bytes:
+        rows = self.db.read("SELECT master_id, wrapped FROM vault_meta WHERE name = 'index'")
+        if rows:
+            return self._unwrap(rows[0][0], bytes(rows[0][1]), b"index")
+        with self.db.transaction() as tx:
+            found = tx.execute("SELECT master_id, wrapped FROM vault_meta WHERE name = 'index'")
+            if found:
+                return self._unwrap(found[0][0], bytes(found[0][1]), b"index")
+            key = self.random_bytes(_KEY_SIZE)
+            master = self.keys[0]
+            wrapped = self._wrap(master, key, b"index", self.random_bytes(_NONCE_SIZE))
+            tx.execute(
+                "INSERT INTO vault_meta (name, master_id, wrapped) VALUES ('index', ?, ?)",
+                (master.key_id, wrapped),
+            )
+            return key
+
+    def ref(self, subject: str) -> bytes:
+        """The keyed hash a subject is filed under (HMAC-SHA256 with the vault's index key)."""
+        check_subject(subject)
+        return hmac.new(self._index, b"subject\0" + subject.encode("utf-8"), "sha256").digest()
+
+    def _subject_key(self, tx: Tx, ref: bytes, *, create: bool) -> bytes:
+        rows = tx.execute(
+            "SELECT master_id, wrapped_key, erased_index FROM vault_subjects WHERE ref = ?", (ref,)
+        )
+        if rows and rows[0][1] is not None:
+            return self._unwrap(rows[0][0], bytes(rows[0][1]), b"subject\0" + ref)
+        if not create:
+            if rows:
+                raise SubjectErasedError("this subject's data was erased", rows[0][2])
+            raise UnknownSubjectError("no data is held about this subject")
+        key = self.random_bytes(_KEY_SIZE)
+        master = self.keys[0]
+        wrapped = self._wrap(master, key, b"subject\0" + ref, self.random_bytes(_NONCE_SIZE))
+        if rows:  # an erased subject back again: a new key; the old data stays unreadable
+            tx.execute(
+                "UPDATE vault_subjects SET master_id = ?, wrapped_key = ?, created = ?,"
+                " erased_index = NULL, scrubbed = 1 WHERE ref = ?",
+                (master.key_id, wrapped, _epoch(self.clock()), ref),
+            )
+        else:
+            tx.execute(
+                "INSERT INTO vault_subjects (ref, master_id, wrapped_key, access, created,"
+                " erased_index, scrubbed) VALUES (?, ?, ?, NULL, ?, NULL, 1)",
+                (ref, master.key_id, wrapped, _epoch(self.clock())),
+            )
+        return key
+
+    # -- residents' access keys ----------------------------------------------------------------
+
+    def issue_access_key(self, tx: Tx, ref: bytes) -> str:
+        """A new secret with which the subject reads, exports or erases their own data; only
+        its SHA-256 is stored, and issuing one revokes the one before."""
+        secret = "ombud_resident_" + base64.urlsafe_b64encode(self.random_bytes(32)).decode()
+        secret = secret.rstrip("=")
+        digest = hashlib.sha256(secret.encode("ascii")).digest()
+        tx.execute("UPDATE vault_subjects SET access = ? WHERE ref = ?", (digest, ref))
+        return secret
+
+    def ref_for_access(self, secret: str) -> bytes:
+        """The subject whose access key ``secret`` is; a wrong key is indistinguishable from an
+        erased subject's (both: ``UnknownSubjectError``)."""
+        if not isinstance(secret, str) or not secret.startswith("ombud_resident_"):
+            raise UnknownSubjectError("this is not a resident access key")
+        digest = hashlib.sha256(secret.encode("ascii", "replace")).digest()
+        rows = self.db.read("SELECT ref FROM vault_subjects WHERE access = ?", (digest,))
+        if not rows:
+            raise UnknownSubjectError("no subject has this access key")
+        return bytes(rows[0][0])
+
+    # -- payloads --------------------------------------------------------------------------------
+
+    def seal_in(
+        self, tx: Tx, ref: bytes, kind: str, data: bytes, *, expires: datetime | None
+    ) -> Sealed:
+        """Encrypt ``data`` for the subject (creating the subject's key when it has none) and
+        compute its commitment; ``store_in`` files it once its ledger index is known."""
+        if not _KIND.fullmatch(kind):
+            raise MalformedError(f"payload kind {kind!r} is not a lower-case name")
+        if len(data) > _MAX_PAYLOAD:
+            raise MalformedError(f"a personal payload is at most {_MAX_PAYLOAD} bytes")
+        key = self._subject_key(tx, ref, create=True)
+        payload_id = self.random_bytes(16).hex()
+        nonce = self.random_bytes(_NONCE_SIZE)
+        ciphertext = AESGCM(key).encrypt(nonce, data, _aad(payload_id, kind))
+        salt = new_salt(self.random_bytes)
+        created = self.clock()
+        return Sealed(
+            payload_id, ref, kind, nonce, ciphertext, salt, commit(data, salt), created, expires
+        )
+
+    @staticmethod
+    def store_in(tx: Tx, sealed: Sealed, ledger_index: int) -> None:
+        tx.execute(
+            "INSERT INTO vault_payloads (id, subject, kind, nonce, ciphertext, salt, commitment,"
+            " created, expires, ledger_index, purged_index)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+            (
+                sealed.id,
+                sealed.subject,
+                sealed.kind,
+                sealed.nonce,
+                sealed.ciphertext,
+                sealed.salt,
+                sealed.commitment,
+                _epoch(sealed.created),
+                None if sealed.expires is None else _epoch(sealed.expires),
+                ledger_index,
+            ),
+        )
+
+    def seal(
+        self,
+        log: Log,
+        ref: bytes,
+        kind: str,
+        data: bytes,
+        *,
+        expires: datetime | None,
+        event: Callable[[Sealed], Event],
+    ) -> tuple[Sealed, int]:
+        """Seal ``data`` and append ``event(sealed)`` (which carries its commitment) in one
+        transaction; returns the payload and its ledger index."""
+        sealed: list[Sealed] = []
+
+        def build(tx: Tx) -> list[bytes]:
+            sealed.append(self.seal_in(tx, ref, kind, data, expires=expires))
+            return [event(sealed[0]).to_bytes()]
+
+        def record(tx: Tx, index: int) -> None:
+            self.store_in(tx, sealed[0], index)
+
+        index = log.append_with(build, record)
+        return sealed[0], index
+
+    def stored_event(self, sealed: Sealed, actor: str) -> Event:
+        """``payload.stored``: the commitment to a payload that no other event commits to."""
+        body = {
+            "v": 1,
+            "payload": sealed.id,
+            "kind": sealed.kind,
+            "commitment": sealed.commitment.hex(),
+            "expires": None if sealed.expires is None else format_time(sealed.expires),
+        }
+        return Event("payload.stored", sealed.created, actor, body)
+
+    def attachment(
+        self, ref: bytes, kind: str, data: Callable[[str], bytes], *, expires: datetime, actor: str
+    ) -> Callable[[Tx, Any], tuple[list[bytes], Callable[[Tx, int], None]]]:
+        """An attachment for ``PostStore.submit``: seals ``data(post_id)`` for the subject in
+        the post's transaction, with its ``payload.stored`` event."""
+
+        def attach(tx: Tx, post: Any) -> tuple[list[bytes], Callable[[Tx, int], None]]:
+            sealed = self.seal_in(tx, ref, kind, data(post.id), expires=expires)
+
+            def record(tx: Tx, index: int) -> None:
+                self.store_in(tx, sealed, index)
+
+            return [self.stored_event(sealed, actor).to_bytes()], record
+
+        return attach
+
+    def open(self, payload_id: str) -> bytes:
+        """The plaintext of one payload."""
+        if not isinstance(payload_id, str) or not _PAYLOAD_ID.fullmatch(payload_id):
+            raise MalformedError("a payload id is 32 lower-case hex digits")
+        rows = self.db.read(
+            "SELECT subject, kind, nonce, ciphertext FROM vault_payloads WHERE id = ?",
+            (payload_id,),
+        )
+        if not rows:
+            raise NotFoundError(f"no payload {payload_id}")
+        ref, kind, nonce, ciphertext = rows[0]
+        if ciphertext is None:
+            raise NotFoundError(f"payload {payload_id} was purged when its retention ended")
+        key = self._read_key(bytes(ref))
+        return self._decrypt(key, payload_id, kind, bytes(nonce), bytes(ciphertext))
+
+    def _read_key(self, ref: bytes) -> bytes:
+        with self.db.transaction() as tx:  # a consistent read of the row; creates nothing
+            return self._subject_key(tx, ref, create=False)
+
+    @staticmethod
+    def _decrypt(key: bytes, payload_id: str, kind: str, nonce: bytes, ciphertext: bytes) -> bytes:
+        try:
+            return AESGCM(key).decrypt(nonce, ciphertext, _aad(payload_id, kind))
+        except InvalidTag:
+            raise PayloadIntegrityError(
+                f"payload {payload_id} failed authentication: its ciphertext was altered or "
+                "does not belong to its subject"
+            ) from None
+
+    def payloads(self, ref: bytes, kind: str | None = None) -> list[StoredPayload]:
+        """Every payload held about a subject, decrypted, oldest first (purged ones without
+        data)."""
+        key = self._read_key(ref)
+        sql = (
+            "SELECT id, kind, created, expires, commitment, ledger_index, nonce, ciphertext,"
+            " salt, purged_index FROM vault_payloads WHERE subject = ?"
+        )
+        args: tuple[object, ...] = (ref,)
+        if kind is not None:
+            sql += " AND kind = ?"
+            args = (ref, kind)
+        out = []
+        for row in self.db.read(sql + " ORDER BY ledger_index", args):
+            pid, pkind, created, expires, commitment, index, nonce, ciphertext, salt, purged = row
+            data = None
+            if ciphertext is not None:
+                data = self._decrypt(key, pid, pkind, bytes(nonce), bytes(ciphertext))
+            out.append(
+                StoredPayload(
+                    pid,
+                    pkind,
+                    datetime.fromtimestamp(int(created), UTC),
+                    _time(expires),
+                    bytes(commitment),
+                    int(index),
+                    data,
+                    None if salt is None else bytes(salt),
+                    None if purged is None else int(purged),
+                )
+            )
+        return out
+
+    def status(self, ref: bytes) -> int | None:
+        """None for a subject whose data is held; the erasure's ledger index for an erased one.
+        Unknown subjects raise ``UnknownSubjectError``."""
+        rows = self.db.read("SELECT erased_index FROM vault_subjects WHERE ref = ?", (ref,))
+        if not rows:
+            raise UnknownSubjectError("no data is held about this subject")
+        return None if rows[0][0] is None else int(rows[0][0])
+
+    # -- erasure -------------------------------------------------------------------------------
+
+    def erase(self, log: Log, ref: bytes, *, actor: str, basis: str) -> Erasure:
+        """Crypto-shred a subject: destroy its key, payloads, salts and access key, and record
+        ``subject.erased``, all in one transaction; then scrub the tables' files.
+
+        All-or-nothing: an interruption before the commit leaves everything as it was; one
+        after it leaves the scrub pending, which a second ``erase`` (or a retention run)
+        completes. Erasing an erased, scrubbed subject raises ``SubjectErasedError``.
+        """
+        if basis not in ERASURE_BASES:
+            raise MalformedError(f"erasure basis must be one of {', '.join(ERASURE_BASES)}")
+        rows = self.db.read(
+            "SELECT erased_index, scrubbed FROM vault_subjects WHERE ref = ?", (ref,)
+        )
+        if not rows:
+            raise UnknownSubjectError("no data is held about this subject")
+        if rows[0][0] is not None:
+            if rows[0][1]:
+                raise SubjectErasedError("this subject's data was already erased", int(rows[0][0]))
+            self.scrub_pending()
+            return Erasure(int(rows[0][0]), 0, True)
+        count: list[int] = []
+        at = self.clock()
+
+        def build(tx: Tx) -> list[bytes]:
+            state = tx.execute("SELECT erased_index FROM vault_subjects WHERE ref = ?", (ref,))
+            if not state or state[0][0] is not None:
+                raise SubjectErasedError("this subject's data was already erased", None)
+            n = tx.execute("SELECT count(*) FROM vault_payloads WHERE subject = ?", (ref,))
+            count.append(int(n[0][0]))
+            body = {"v": 1, "basis": basis, "payloads": count[0], "keysDestroyed": 1}
+            return [Event("subject.erased", at, actor, body).to_bytes()]
+
+        def record(tx: Tx, index: int) -> None:
+            for hook in self.on_erase:
+                hook(tx, ref)
+            tx.execute("DELETE FROM vault_payloads WHERE subject = ?", (ref,))
+            tx.execute(
+                "UPDATE vault_subjects SET master_id = NULL, wrapped_key = NULL, access = NULL,"
+                " erased_index = ?, scrubbed = 0 WHERE ref = ?",
+                (index, ref),
+            )
+
+        index = log.append_with(build, record)
+        self.scrub_pending()
+        return Erasure(index, count[0], True)
+
+    def scrub_pending(self) -> int:
+        """Finish the scrub of erasures committed but not yet scrubbed; returns how many."""
+        pending = self.db.read("SELECT ref FROM vault_subjects WHERE scrubbed = 0")
+        if not pending:
+            return 0
+        self.db.scrub(TABLES)
+        with self.db.transaction() as tx:
+            tx.execute("UPDATE vault_subjects SET scrubbed = 1 WHERE scrubbed = 0")
+        return len(pending)
+
+    # -- retention -----------------------------------------------------------------------------
+
+    def purge_expired(self, log: Log) -> int:
+        """Destroy the ciphertext and salt of every payload past its retention, one
+        ``payload.purged`` event per chunk naming them; returns how many."""
+        purged = 0
+        while True:
+            now = self.clock()
+            rows = self.db.read(
+                "SELECT id FROM vault_payloads WHERE expires <= ? AND ciphertext IS NOT NULL"
+                " ORDER BY id LIMIT ?",
+                (_epoch(now), _CHUNK),
+            )
+            if not rows:
+                break
+            ids = [str(r[0]) for r in rows]
+            body = {"v": 1, "what": "vault.payload", "reason": "retention ended", "payloads": ids}
+            event = Event("payload.purged", now, "retention", body).to_bytes()
+
+            def build(tx: Tx, event: bytes = event) -> list[bytes]:
+                return [event]
+
+            def record(tx: Tx, index: int, ids: list[str] = ids) -> None:
+                marks = ", ".join("?" * len(ids))
+                tx.execute(
+                    "UPDATE vault_payloads SET nonce = NULL, ciphertext = NULL, salt = NULL,"
+                    f" purged_index = ? WHERE id IN ({marks})",
+                    (index, *ids),
+                )
+
+            log.append_with(build, record)
+            purged += len(ids)
+        if purged:
+            self.db.scrub(TABLES)
+            self.purged_total += purged
+        return purged
+
+    # -- master key rotation -------------------------------------------------------------------
+
+    def rewrap(self, new: MasterKey) -> int:
+        """Re-wrap every subject key and the index key under ``new`` (payloads untouched);
+        returns how many keys were re-wrapped. Idempotent, so an interrupted rotation is
+        finished by running it again."""
+        if new.key_id not in {k.key_id for k in self.keys}:
+            raise MasterKeyError("open the vault with the new master key before re-wrapping")
+        moved = 0
+        with self.db.transaction() as tx:
+            for master_id, wrapped in tx.execute(
+                "SELECT master_id, wrapped FROM vault_meta WHERE name = 'index'"
+            ):
+                if master_id != new.key_id:
+                    key = self._unwrap(master_id, bytes(wrapped), b"index")
+                    tx.execute(
+                        "UPDATE vault_meta SET master_id = ?, wrapped = ? WHERE name = 'index'",
+                        (new.key_id, self._wrap(new, key, b"index", self.random_bytes(12))),
+                    )
+                    moved += 1
+            rows = tx.execute(
+                "SELECT ref, master_id, wrapped_key FROM vault_subjects"
+                " WHERE wrapped_key IS NOT NULL AND master_id <> ?",
+                (new.key_id,),
+            )
+            for ref, master_id, wrapped in rows:
+                label = b"subject\0" + bytes(ref)
+                key = self._unwrap(master_id, bytes(wrapped), label)
+                tx.execute(
+                    "UPDATE vault_subjects SET master_id = ?, wrapped_key = ? WHERE ref = ?",
+                    (new.key_id, self._wrap(new, key, label, self.random_bytes(12)), ref),
+                )
+                moved += 1
+        self.keys = [new, *(k for k in self.keys if k.key_id != new.key_id)]
+        self.db.scrub(TABLES)  # the keys wrapped by the old master key leave the WAL too
+        return moved
+
+
+def rotate_master_key_file(
+    vault: Vault, path: Path, random_bytes: Callable[[int], bytes] = os.urandom
+) -> tuple[MasterKey, int]:
+    """Rotate the master key kept in ``path``: write the new key to ``path.next`` (0600),
+    re-wrap under it, then rename it over ``path``. A crash at any step is finished by the next
+    open (``load_master_keys`` offers ``path.next``) and a second rotation."""
+    pending = _next_path(path)
+    if pending.exists():
+        new = MasterKey.from_text(read_private_key(pending), str(pending))
+    else:
+        new = create_master_key(pending, random_bytes)
+    if new.key_id not in {k.key_id for k in vault.keys}:
+        vault.keys = [*vault.keys, new]
+    moved = vault.rewrap(new)
+    os.replace(pending, path)
+    return new, moved
+
+
+def _aad(payload_id: str, kind: str) -> bytes:
+    return b"ombud-vault-payload\0" + payload_id.encode("ascii") + b"\0" + kind.encode("ascii")
