@@ -38,7 +38,11 @@ def _rows(cells: dict[tuple[str, str], tuple[int, float]], seed: int = 7) -> pl.
 
 
 def test_cells_of_500_residents_are_within_0_05_at_95_percent() -> None:
-    truth = {(d, s): (500, share) for d, share in zip(DISTRICTS, (0.2, 0.5, 0.9)) for s in SERVICES}
+    truth = {
+        (d, s): (500, share)
+        for d, share in zip(DISTRICTS, (0.2, 0.5, 0.9), strict=True)
+        for s in SERVICES
+    }
     rows = _rows(truth)
     exact = rows.group_by("district", "service").agg(pl.col("score").mean())
     expected = {(d, s): m for d, s, m in exact.iter_rows()}

@@ -181,7 +181,7 @@ def _secrets_of(db: Database, ref: bytes) -> list[bytes]:
         "SELECT ciphertext, salt, nonce FROM vault_payloads WHERE subject = ?", (ref,)
     ):
         out += [bytes(v) for v in row if v is not None]
-    return out + [ref]
+    return [*out, ref]
 
 
 def _files(directory: Path) -> bytes:
