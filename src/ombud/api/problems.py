@@ -66,6 +66,8 @@ async def ombud_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, OmbudError)
     status, title = status_of(exc)
     detail = str(exc) if status < 500 else "the server could not complete the request"
+    if isinstance(exc, MasterKeyError):  # the operator's log has the path; callers learn why
+        detail = "privacy features are unavailable: the vault's master key is missing or wrong"
     response = problem(status, title, detail)
     if status == 401:
         response.headers["WWW-Authenticate"] = "Bearer"

@@ -28,7 +28,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ombud.api.auth import TokenStore
 from ombud.api.problems import status_of
-from ombud.errors import MalformedError, OmbudError, UnauthorizedError
+from ombud.errors import (
+    ConsentError,
+    MalformedError,
+    OmbudError,
+    UnauthorizedError,
+    UnknownSubjectError,
+)
 from ombud.privacy.office import PrivacyOffice
 from ombud.voice.open311 import (
     FOLLOW_UP,
@@ -94,7 +100,12 @@ def _contact(office: PrivacyOffice, account: str, contact: dict[str, str]) -> At
     """The contact details of an Open311 request, sealed in the vault under the resident's
     consent to follow-up (``ConsentError`` without one: the request is not accepted)."""
     purpose, category = FOLLOW_UP
-    office.consents.check(account, purpose, category)
+    try:
+        office.consents.check(account, purpose, category)
+    except UnknownSubjectError:
+        raise ConsentError(
+            f"no consent covers purpose {purpose!r} for data {category!r} of this account"
+        ) from None
     days = office.settings.privacy.contact_retention_days
     expires = office.vault.clock() + timedelta(days=days)
 

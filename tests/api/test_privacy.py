@@ -1,0 +1,207 @@
+"""The privacy routes: consents, a resident's own data (/me), Open311 contact details kept only
+under consent, erasure through the API, and differentially private releases."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from ombud.api import create_app
+from ombud.api.auth import TokenStore
+from ombud.config import Settings
+from ombud.deployment import init_deployment
+from ombud.events import Event
+from ombud.ledger.proof_bundle import ProofBundle, verify_proof_bundle
+from ombud.voice.issuer import Issuer
+
+from ..privacy.conftest import MARKER
+from .test_voice import ORIGIN, City
+
+NOW = datetime(2026, 12, 3, 10, 30, tzinfo=UTC)
+SUBJECT = f"resident-{MARKER}"
+CONSENT = {
+    "subject": SUBJECT,
+    "purposes": ["service-request-follow-up"],
+    "dataCategories": ["contact-details"],
+    "controller": "City of Example",
+    "retentionDays": 30,
+}
+
+
+class PrivateCity(City):
+    staff: str
+
+    def bearer(self, token: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token or self.staff}"}
+
+
+@pytest.fixture
+def city(
+    tmp_path: Path, period_issuer: tuple[Issuer, bytes], caplog: pytest.LogCaptureFixture
+) -> Iterator[PrivateCity]:
+    caplog.set_level(logging.DEBUG)
+    data_dir = tmp_path / "city"
+    init_deployment(data_dir, ORIGIN)
+    settings = Settings.load(data_dir, environ={})
+    settings = replace(settings, voice=replace(settings.voice, districts="north,south"))
+    app = create_app(settings, clock=lambda: NOW, sign_checkpoints=True, environ={})
+    issuer, key = period_issuer
+    with TestClient(app) as client:
+        _, staff = TokenStore(app.state.log.store.db).create(
+            {"voice:publish", "privacy:consent", "privacy:release"}, "test", now=NOW
+        )
+        published = client.post(
+            "/voice/issuer-keys",
+            json={
+                "period": "2026-12",
+                "issuer": issuer.name,
+                "key": base64.b64encode(key).decode(),
+            },
+            headers={"Authorization": f"Bearer {staff}"},
+        )
+        assert published.status_code == 201, published.text
+        made = PrivateCity(client, issuer, key, staff)
+        made.staff = staff
+        yield made
+
+
+def _resident(city: PrivateCity) -> tuple[str, dict[str, str]]:
+    made = city.client.post(
+        "/privacy/consents", json={**CONSENT, "issueResidentKey": True}, headers=city.bearer()
+    )
+    assert made.status_code == 201, made.text
+    body = made.json()
+    return body["recordId"], {"Authorization": f"Bearer {body['residentKey']}"}
+
+
+def test_recording_a_consent_needs_its_scope_and_validates(city: PrivateCity) -> None:
+    assert city.client.post("/privacy/consents", json=CONSENT).status_code == 401
+    bad = city.client.post(
+        "/privacy/consents", json={**CONSENT, "legalBasis": "whim"}, headers=city.bearer()
+    )
+    assert bad.status_code == 400 and "legal basis" in bad.json()["detail"]
+    extra = city.client.post(
+        "/privacy/consents", json={**CONSENT, "password": "x"}, headers=city.bearer()
+    )
+    assert extra.status_code == 400
+
+
+def test_open311_contact_details_need_consent_and_are_sealed_in_the_vault(
+    city: PrivateCity,
+) -> None:
+    form = {
+        "service_code": "lighting",
+        "description": "The lamp at the corner is out.",
+        "address_id": "north",
+        "account_id": SUBJECT,
+        "email": f"{MARKER}@example.org",
+    }
+    token = city.token()
+    refused = city.client.post(
+        "/open311/v2/requests.json",
+        data=form,
+        headers={"Authorization": f'PrivateToken token="{token}"'},
+    )
+    assert refused.status_code == 403
+    assert "no consent" in refused.json()[0]["description"]
+    record_id, me = _resident(city)
+    # nothing was processed: the same token still pays for the request
+    accepted = city.client.post(
+        "/open311/v2/requests.json",
+        data=form,
+        headers={"Authorization": f'PrivateToken token="{token}"'},
+    )
+    assert accepted.status_code == 201, accepted.text
+    request_id = accepted.json()[0]["service_request_id"]
+    assert accepted.json()[0]["account_id"] == SUBJECT
+    no_account = city.client.post(
+        "/open311/v2/requests.json",
+        data={k: v for k, v in form.items() if k != "account_id"},
+        headers=city.auth(),
+    )
+    assert no_account.status_code == 400 and "account_id" in no_account.text
+
+    export = city.client.get("/me/data", headers=me).json()
+    (contact,) = [p for p in export["payloads"] if p["kind"] == "contact"]
+    assert contact["data"] == {"serviceRequest": request_id, "email": f"{MARKER}@example.org"}
+    post = city.client.get(f"/voice/posts/{request_id}").json()
+    assert MARKER not in str(post)
+    # withdrawing the consent stops further processing
+    assert city.client.delete(f"/me/consents/{record_id}", headers=me).status_code == 200
+    again = city.client.post("/open311/v2/requests.json", data=form, headers=city.auth())
+    assert again.status_code == 403 and "withdrawn" in again.text
+
+
+def test_my_data_is_exported_with_proofs_anyone_can_check(city: PrivateCity) -> None:
+    _, me = _resident(city)
+    log = city.client.app.state.log  # type: ignore[attr-defined]
+    log.checkpoint()
+    export = city.client.get("/me/data", headers=me).json()
+    assert export["consents"][0]["subject"] == SUBJECT
+    (payload,) = export["payloads"]
+    data, salt = base64.b64decode(payload["bytes"]), base64.b64decode(payload["salt"])
+    assert hashlib.sha256(salt + data).hexdigest() == payload["commitment"]
+    (event,) = export["events"]
+    assert event["event"]["body"]["commitment"] == payload["commitment"]
+    bundle = ProofBundle.from_bytes(base64.b64decode(event["tlogProof"]))
+    verify_proof_bundle(bundle, log.entry(event["ledgerIndex"]), [log.verifier()], origin=ORIGIN)
+    assert city.client.get("/me/data").status_code == 401
+    wrong = {"Authorization": "Bearer ombud_resident_" + "A" * 43}
+    assert city.client.get("/me/data", headers=wrong).status_code == 404
+
+
+def test_a_resident_erases_their_data_and_no_log_line_names_them(
+    city: PrivateCity, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, me = _resident(city)
+    erased = city.client.delete("/me/data", headers=me)
+    assert erased.status_code == 200 and erased.json()["payloadsDestroyed"] == 1
+    log = city.client.app.state.log  # type: ignore[attr-defined]
+    assert Event.from_bytes(log.entry(erased.json()["ledgerIndex"])).kind == "subject.erased"
+    assert city.client.get("/me/data", headers=me).status_code == 404
+    assert MARKER not in caplog.text
+
+
+def test_releases_spend_a_budget_anyone_can_audit(city: PrivateCity) -> None:
+    for district in ("north", "south") * 3:
+        posted = city.client.post(
+            "/voice/posts",
+            json={"text": "The buses are late again.", "district": district},
+            headers=city.auth(),
+        )
+        assert posted.status_code == 201
+    body = {"dataset": "satisfaction", "period": "2026-12"}
+    assert city.client.post("/privacy/releases", json=body).status_code == 401
+    first = city.client.post("/privacy/releases", json=body, headers=city.bearer())
+    assert first.status_code == 201, first.text
+    release = first.json()
+    assert {c["district"] for c in release["cells"]} == {"north", "south"}
+    assert all(c["suppressed"] for c in release["cells"])  # 3 residents a cell < k = 20
+    assert release["rho"] <= 0.5
+    city.client.post("/privacy/releases", json=body, headers=city.bearer())
+    over = city.client.post("/privacy/releases", json=body, headers=city.bearer())
+    assert over.status_code == 403 and "budget" in over.json()["detail"]
+    (spent,) = city.client.get("/privacy/budget").json()
+    assert spent["rhoSpent"] == pytest.approx(1.0) and spent["releases"] == 2
+    assert city.client.get(f"/privacy/releases/{release['id']}").json()["cells"] == release["cells"]
+
+
+def test_without_a_master_key_privacy_routes_refuse_clearly(
+    tmp_path: Path, period_issuer: tuple[Issuer, bytes]
+) -> None:
+    data_dir = tmp_path / "city"
+    init_deployment(data_dir, ORIGIN)
+    (data_dir / "master.key").unlink()
+    app = create_app(Settings.load(data_dir, environ={}), clock=lambda: NOW, environ={})
+    with TestClient(app) as client:
+        got = client.get("/privacy/budget")
+        assert got.status_code == 503 and "master key is missing" in got.json()["detail"]
+        assert client.get("/voice/sentiment").status_code == 200  # the rest still works
