@@ -19,8 +19,9 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     # 3,000 events, the witness.policy_changed one, and the sensor act: 30 registrations, 600
     # observations, the one that is then replayed, and a revocation; then 8 noise sensors
     # registered, 240 observations, 30 of them quarantined and their device quarantined; then
-    # the voice act: an issuer key, 15 posts and 5 of them flagged.
-    assert "size 3,933, cosigned by" in out
+    # the voice act: an issuer key, 15 posts and 5 of them flagged; then the privacy act: a
+    # consent, an Open311 request with its sealed contact details, an erasure, a DP release.
+    assert "size 3,938, cosigned by" in out
     text = " ".join(out.replace("│", " ").split())  # the table's cells, unwrapped
     assert "600 signed observations (eddsa-jcs-2022) accepted over NGSI-LD" in text
     for refusal in ("400 Invalid signature", "409 Already exists", "400 Unknown device"):
@@ -31,10 +32,13 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert "8 anonymous posts" in text and "1 Open311 request accepted" in text
     assert "a spent token → 409" in text and "a point location → 400" in text
     assert "6 near-duplicate posts in the centre: 5 flagged" in text
+    assert "GET /me/data returned 2 payloads, each matching its ledger commitment" in text
+    assert "DELETE /me/data → subject.erased" in text and "are in no file" in text
+    assert "44 district x service cells at rho 0.5" in text and "budget spent 0.5 of 1" in text
     assert (data_dir / "export" / "checkpoint").is_file()
     assert list((data_dir / "witnesses" / "ombudsman" / "evidence").glob("fork-*.json"))
     again = subprocess.run(run, capture_output=True, timeout=300)  # the log keeps growing
     assert again.returncode == 0, again.stderr.decode()
     # New ports: the policy changed again. The second campaign repeats the first, whose
     # earliest post is kept: all 6 of its posts are flagged.
-    assert b"size 7,867, cosigned by" in again.stderr
+    assert b"size 7,877, cosigned by" in again.stderr

@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 
 from ombud.api.auth import TokenStore
+from ombud.cli.demo_privacy import privacy_act
 from ombud.cli.demo_voice import voice_act
 from ombud.config import Settings
 from ombud.errors import UnavailableError, VerificationError
@@ -39,6 +40,8 @@ OBSERVATIONS = 600
 NEIGHBOURS = 8
 """Noise sensors of one district, one of them with a stolen key."""
 ROUNDS = 30
+DEMO_K = 2
+"""The demo city has a dozen residents; a real one keeps the default k-threshold of 20."""
 BIAS_DB = 15.0
 
 
@@ -53,6 +56,9 @@ def _serve(data_dir: Path) -> LocalProcess:
         "OMBUD_INTEGRITY_SETTLE_S": "1",
         "OMBUD_INTEGRITY_SCREEN_INTERVAL_S": "1",
         "OMBUD_VOICE_SCREEN_INTERVAL_S": "1",
+        # the public key set of releases, and a k-threshold for a city of a dozen residents
+        "OMBUD_VOICE_DISTRICTS": "centre,harbour,north,riverside",
+        "OMBUD_PRIVACY_DP_K_THRESHOLD": str(DEMO_K),
     }
     server = LocalProcess(args, port, "/metrics", data_dir / "server.log", env=fast_screening)
     server.start(timeout=60)
@@ -82,7 +88,11 @@ def sensor_act(
     settings = Settings.load(data_dir)
     db = open_database_of(data_dir, settings)
     tokens = TokenStore(db)
-    info, token = tokens.create({"devices:write", "voice:publish"}, "ombud demo", now=_now())
+    info, token = tokens.create(
+        {"devices:write", "voice:publish", "privacy:consent", "privacy:release"},
+        "ombud demo",
+        now=_now(),
+    )
     server = _serve(data_dir)
     url = server.url
     rows: list[tuple[str, str]] = []
@@ -135,12 +145,21 @@ def sensor_act(
             refusals.append(_refusal(client, victim.observe(_now()), "revoked device"))
             rows.append(("refused", "; ".join(refusals)))
             rows.append(_compromised(client, token, seed + run, f"sim{run}n", progress))
-            rows += voice_act(
+            voice_rows, residents = voice_act(
                 client,
                 data_dir,
                 token,
                 _log_key(data_dir).name,
                 lambda message: progress(f"voice: {message}"),
+            )
+            rows += voice_rows
+            rows += privacy_act(
+                client,
+                data_dir,
+                token,
+                residents.token,
+                residents.period,
+                lambda message: progress(f"privacy: {message}"),
             )
 
             sample = fleet[2]

@@ -20,7 +20,7 @@ from ombud.errors import UnavailableError, VerificationError
 from ombud.voice.issuer import Issuer
 from ombud.voice.tokens import finalize_token, load_public_key, period_challenge, request_token
 
-__all__ = ["voice_act"]
+__all__ = ["Residents", "voice_act"]
 
 RESIDENTS = (
     ("harbour", "The bins on Quay Street were not collected again this week. Disgusting."),
@@ -42,7 +42,7 @@ CAMPAIGN = (
 )
 
 
-class _Residents:
+class Residents:
     def __init__(self, issuer: Issuer, key: bytes, period: str, origin: str) -> None:
         self.issuer, self.period, self.origin = issuer, period, origin
         self.public = load_public_key(key)
@@ -77,8 +77,9 @@ def voice_act(
     admin_token: str,
     origin: str,
     progress: Callable[[str], None],
-) -> list[tuple[str, str]]:
-    """Rows for the demo's table (``admin_token`` has ``voice:publish``)."""
+) -> tuple[list[tuple[str, str]], Residents]:
+    """Rows for the demo's table (``admin_token`` has ``voice:publish``), and the residents
+    of the act's period, for the acts after it."""
     suffix = secrets.token_hex(3)
     period = f"demo-{suffix}"
     issuer = Issuer.init(data_dir / f"issuer-{suffix}", "id.demo.ombud.localhost")
@@ -88,7 +89,7 @@ def voice_act(
         json={"period": period, "issuer": issuer.name, "key": base64.b64encode(key).decode()},
         headers={"Authorization": f"Bearer {admin_token}"},
     ).raise_for_status()
-    residents = _Residents(issuer, key, period, origin)
+    residents = Residents(issuer, key, period, origin)
     progress(f"issuer key of period {period} published; residents posting")
 
     labels = []
@@ -136,7 +137,7 @@ def voice_act(
     if flags < len(CAMPAIGN) - 1:
         raise VerificationError(f"only {flags} of the campaign's posts were flagged")
 
-    return [
+    rows = [
         (
             "residents",
             f"{len(RESIDENTS)} anonymous posts (RFC 9578 tokens, one per resident, blind-signed "
@@ -156,3 +157,4 @@ def voice_act(
             f"(before the campaign {before['tokened']['posts']}), {flags} more left out",
         ),
     ]
+    return rows, residents
