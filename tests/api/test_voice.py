@@ -104,7 +104,11 @@ def test_a_post_is_paid_with_one_token(city: City) -> None:
     )
     entity = city.client.get(f"/voice/posts/{post['id']}", params={"as": "IssueReporting"}).json()
     assert entity["type"] == "IssueReporting" and entity["wardId"] == "north"
-    summary = city.client.get("/voice/sentiment", params={"district": "north"}).json()
+    assert city.client.get("/voice/sentiment").status_code == 401  # public: DP releases only
+    assert city.client.get("/voice/posts").status_code == 401
+    summary = city.client.get(
+        "/voice/sentiment", params={"district": "north"}, headers=reader
+    ).json()
     assert summary["tokened"]["positive"] == 1 and summary["tokened"]["posts"] == 1
 
 
@@ -123,7 +127,8 @@ def test_personal_or_unknown_fields_are_refused(
     body = {"text": "The park gates are locked too early", "district": "north", **extra}
     refused = city.client.post("/voice/posts", json=body, headers=city.auth())
     assert refused.status_code == 400 and message in refused.json()["detail"]
-    assert city.client.get("/voice/posts").json() == []
+    reader = {"Authorization": f"Bearer {city.admin}"}
+    assert city.client.get("/voice/posts", headers=reader).json() == []
 
 
 def test_open311_services_and_requests(city: City) -> None:
@@ -165,7 +170,8 @@ def test_open311_services_and_requests(city: City) -> None:
     assert missing.status_code == 400 and "address_id" in missing.json()[0]["description"]
     no_token = city.client.post("/open311/v2/requests.json", data=form)
     assert no_token.status_code == 401
-    assert len(city.client.get("/voice/posts").json()) == 2
+    reader = {"Authorization": f"Bearer {city.admin}"}
+    assert len(city.client.get("/voice/posts", headers=reader).json()) == 2
 
 
 def test_issue_reporting_follows_the_smart_data_model(city: City) -> None:
@@ -213,5 +219,9 @@ def test_flags_are_public_and_release_needs_the_scope(city: City) -> None:
         route, json={"reason": "real"}, headers={"Authorization": f"Bearer {city.admin}"}
     )
     assert released.status_code == 200 and released.json()["flag"]["released"] is True
-    summary = city.client.get("/voice/sentiment", params={"district": "centre"}).json()
+    summary = city.client.get(
+        "/voice/sentiment",
+        params={"district": "centre"},
+        headers={"Authorization": f"Bearer {city.admin}"},
+    ).json()
     assert summary["flaggedExcluded"] == 3 and summary["tokened"]["posts"] == 2

@@ -4,9 +4,10 @@ sentiment aggregates, coordination flags and the publication of issuer keys.
 Threat model: posting needs a resident token (RFC 9577 ``Authorization: PrivateToken
 token=…``), never an account, and nothing about the client (address, IP, headers) is stored.
 Contact details given with an Open311 request are kept only in the vault, encrypted for the
-resident, and only under their recorded consent to follow-up. Reading a post's text needs the
-``voice:read`` scope; labels and aggregates are public, flagged
-posts and their reasons too (nothing silenced in secret). Publishing a period's issuer key
+resident, and only under their recorded consent to follow-up. Exact counts and the list of
+posts are microdata for the city's staff (``voice:read``); the public gets differentially
+private releases (``/privacy/releases``). A post's own labels (by its random id) and flagged
+posts with their reasons are public (nothing silenced in secret). Publishing a period's issuer key
 (``voice:publish``) and releasing a flagged post (``quarantine:release``) are ledger events
 naming the token that did it.
 """
@@ -146,7 +147,7 @@ def create_router(
         )
         return post.to_json()
 
-    @router.get("/voice/posts", summary="Recent posts' labels (text with scope voice:read).")
+    @router.get("/voice/posts", summary="Recent posts with their text (scope voice:read).")
     def list_posts(
         district: Annotated[str | None, Query(max_length=64)] = None,
         service: Annotated[str | None, Query(max_length=20)] = None,
@@ -154,11 +155,11 @@ def create_router(
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         authorization: Annotated[str | None, Header()] = None,
     ) -> list[dict[str, Any]]:
-        with_text = authorization is not None and bool(
-            tokens.authorize(authorization, "voice:read")
-        )
+        # Listing every post is microdata: the public gets differentially private releases
+        # (/privacy/releases), the city's staff this.
+        tokens.authorize(authorization, "voice:read")
         found = posts.list(district=district, service=service, flagged=flagged, limit=limit)
-        return [p.to_json(with_text=with_text) for p in found]
+        return [p.to_json(with_text=True) for p in found]
 
     @router.get("/voice/posts/{post_id}", summary="One post, or its IssueReporting entity.")
     def get_post(
@@ -174,13 +175,19 @@ def create_router(
             return issue_reporting(post, with_text=with_text)
         return post.to_json(with_text=with_text)
 
-    @router.get("/voice/sentiment", summary="Posts by sentiment; flagged posts left out.")
+    @router.get(
+        "/voice/sentiment",
+        summary="Exact counts by sentiment, flagged posts left out (scope voice:read; the "
+        "public figures are the differentially private /privacy/releases).",
+    )
     def get_sentiment(
         district: Annotated[str | None, Query(max_length=64)] = None,
         service: Annotated[str | None, Query(max_length=20)] = None,
         since: Annotated[datetime | None, Query(description="RFC 3339, inclusive")] = None,
         until: Annotated[datetime | None, Query(description="RFC 3339, exclusive")] = None,
+        authorization: Annotated[str | None, Header()] = None,
     ) -> dict[str, Any]:
+        tokens.authorize(authorization, "voice:read")
         for name, at in (("since", since), ("until", until)):
             if at is not None and at.tzinfo is None:
                 raise MalformedError(f"{name} must carry a time zone (e.g. Z)")

@@ -89,7 +89,7 @@ def sensor_act(
     db = open_database_of(data_dir, settings)
     tokens = TokenStore(db)
     info, token = tokens.create(
-        {"devices:write", "voice:publish", "privacy:consent", "privacy:release"},
+        {"devices:write", "voice:publish", "voice:read", "privacy:consent", "privacy:release"},
         "ombud demo",
         now=_now(),
     )

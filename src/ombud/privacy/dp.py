@@ -150,7 +150,9 @@ def satisfaction(
         pl.DataFrame({"service": list(services)}), how="cross"
     )
     data = rows.select(
-        pl.col("unit").cast(pl.String),
+        # a 64-bit hash of the unit: the same grouping with far less to hash, window and hand
+        # to OpenDP; a collision would merge two units, which truncation then bounds as one
+        pl.col("unit").cast(pl.String).hash(seed=0x6F6D627564),
         pl.col("district").cast(pl.String),
         pl.col("service").cast(pl.String),
         pl.col("score").cast(pl.Float64),
@@ -158,15 +160,18 @@ def satisfaction(
     # The domain and the privacy unit (one identifier per resident) as OpenDP's Context
     # derives them; the query plan is written out below so its noise scale can be calibrated
     # in closed form instead of by OpenDP's generic binary search (hundreds of plan builds).
+    # The plan is built on an empty frame of the same schema: OpenDP serialises the plan's
+    # source with every measurement it builds, and the data is needed only to run it.
+    empty = data.clear()
     accountant = dp.Context.compositor(
-        data=data,
+        data=empty,
         privacy_unit=dp.unit_of(contributions=1, identifier="unit"),
         privacy_loss=dp.loss_of(rho=params.rho),
         split_evenly_over=1,
         margins=[Margin(by=by, max_length=max(1, rows.height))],
     ).accountant
     plan = (
-        data
+        empty
         # Each unit keeps one row per cell, then at most `contributions` rows in all: OpenDP
         # reads these two truncations (its truncate_per_group, by cell and overall) as l_inf = 1
         # and l_0 = c. Not truncate_num_groups: in 0.16 its filter "dense rank < k" keeps
