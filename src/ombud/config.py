@@ -152,8 +152,6 @@ class PrivacySettings:
     retention_interval_s: int = 3600
     """How often ``ombud serve`` purges personal payloads past their retention; 0 leaves it to
     ``ombud privacy retention run``."""
-    contact_retention_days: int = 90
-    """How long the contact details given with an Open311 request are kept."""
     dp_rho_per_release: float = 0.5
     """zCDP rho one release spends."""
     dp_rho_per_period: float = 1.0
@@ -167,7 +165,6 @@ class PrivacySettings:
         if not self.master_key_file or "\0" in self.master_key_file:
             raise ConfigError("privacy.master_key_file must name a file")
         _check_range("privacy.retention_interval_s", self.retention_interval_s, 0, 86_400 * 7)
-        _check_range("privacy.contact_retention_days", self.contact_retention_days, 1, 3650)
         _check_float("privacy.dp_rho_per_release", self.dp_rho_per_release, 1e-6, 100.0)
         _check_float("privacy.dp_rho_per_period", self.dp_rho_per_period, 1e-6, 1000.0)
         if self.dp_rho_per_release > self.dp_rho_per_period:

@@ -205,3 +205,43 @@ def test_without_a_master_key_privacy_routes_refuse_clearly(
         got = client.get("/privacy/budget")
         assert got.status_code == 503 and "master key is missing" in got.json()["detail"]
         assert client.get("/open311/v2/services.json").status_code == 200  # the rest works
+
+
+def test_a_home_hosted_devices_owner_is_kept_only_in_the_vault_under_consent(
+    city: PrivateCity,
+) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from ombud.integrity.multikey import DidKey
+
+    admin = TokenStore(city.client.app.state.log.store.db)  # type: ignore[attr-defined]
+    _, writer = admin.create({"devices:write"}, "test", now=NOW)
+    device = {
+        "id": "noise-home-7",
+        "type": "NoiseLevelObserved",
+        "key": DidKey.from_key(Ed25519PrivateKey.generate().public_key()).did,
+        "district": "north",
+        "owner": SUBJECT,
+        "ownerDetails": {"name": "A. Resident", "address": f"7 {MARKER} Road"},
+    }
+    refused = city.client.post("/admin/devices", json=device, headers=city.bearer(writer))
+    assert refused.status_code == 403 and "device-hosting" in refused.json()["detail"]
+    assert city.client.get("/admin/devices").status_code == 401
+    hosting = {**CONSENT, "purposes": ["device-hosting"], "issueResidentKey": True}
+    made = city.client.post("/privacy/consents", json=hosting, headers=city.bearer())
+    me = {"Authorization": f"Bearer {made.json()['residentKey']}"}
+    added = city.client.post("/admin/devices", json=device, headers=city.bearer(writer))
+    assert added.status_code == 201, added.text
+    assert MARKER not in added.text
+    (owner,) = [
+        p
+        for p in city.client.get("/me/data", headers=me).json()["payloads"]
+        if p["kind"] == "device-owner"
+    ]
+    assert owner["data"]["address"] == f"7 {MARKER} Road" and owner["data"]["subject"] == SUBJECT
+    assert added.json()["owner"] == "resident"
+    log = city.client.app.state.log  # type: ignore[attr-defined]
+    registered = Event.from_bytes(log.entry(added.json()["registeredIndex"]))
+    stored = Event.from_bytes(log.entry(added.json()["registeredIndex"] + 1))
+    assert registered.kind == "device.registered" and stored.kind == "payload.stored"
+    assert stored.body["commitment"] == owner["commitment"]

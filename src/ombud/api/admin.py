@@ -3,19 +3,29 @@
 Threat model: registering a device decides whose data the city believes, so every route here
 needs a token with the right scope (``devices:write`` to change, ``devices:read`` to list);
 there is no anonymous or default access. Each change is a ledger event (``DeviceRegistry``),
-and the token that made it is named as the event's actor.
+and the token that made it is named as the event's actor. The owner of a device hosted at a
+resident's home is personal data: their details go only to the vault, under their consent.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header
 from pydantic import BaseModel, ConfigDict, Field
 
 from ombud.api.auth import TokenStore
+from ombud.errors import MalformedError
 from ombud.ingest.devices import Device, DeviceRegistry
 from ombud.integrity.multikey import DidKey
+from ombud.privacy.office import PrivacyOffice
+
+HOSTING = ("device-hosting", "contact-details")
+"""The consent (purpose, data category) under which a home-hosted device's owner is kept."""
+RESIDENT_OWNER = "resident"
+"""The registry's owner of a device hosted by a resident (their id is in the vault only)."""
 
 __all__ = ["create_router"]
 
@@ -28,6 +38,14 @@ class NewDevice(BaseModel):
     key: str = Field(max_length=200, description="Its Ed25519 public key as did:key:z6Mk….")
     district: str = Field(max_length=64, description="District id or grid cell (never an address).")
     owner: str = Field(default="city", max_length=64)
+    ownerDetails: dict[str, str] | None = Field(
+        default=None,
+        max_length=8,
+        description="For a device hosted at a resident's home: the owner's details (name, "
+        "address, phone, e-mail), sealed in the vault with the owner's id under their consent "
+        f"({HOSTING[0]}, {HOSTING[1]}); the registry and the ledger then name the owner only "
+        "as 'resident'.",
+    )
 
 
 class Revocation(BaseModel):
@@ -39,14 +57,38 @@ class Revocation(BaseModel):
 Authorization = Annotated[str | None, Header(description="Bearer token with the route's scope.")]
 
 
-def create_router(registry: DeviceRegistry, tokens: TokenStore) -> APIRouter:
+def _owner_details(details: dict[str, str]) -> bytes:
+    for name, value in details.items():
+        if not 0 < len(name) <= 32 or not 0 < len(value) <= 200:
+            raise MalformedError("owner details are up to 8 fields of at most 200 characters")
+    return json.dumps(details, sort_keys=True).encode("utf-8")
+
+
+def create_router(
+    registry: DeviceRegistry, tokens: TokenStore, office: Callable[[], PrivacyOffice]
+) -> APIRouter:
+    """``office()`` gives the privacy office (for owners' details) or raises
+    ``MasterKeyError``."""
     router = APIRouter(prefix="/admin", tags=["admin"])
 
     @router.post("/devices", status_code=201, summary="Register a device (scope devices:write).")
     def add_device(body: NewDevice, authorization: Authorization = None) -> dict[str, Any]:
         token = tokens.authorize(authorization, "devices:write")
-        device = Device(body.id, DidKey.parse(body.key), body.type, body.district, body.owner)
-        return registry.add(device, actor=f"token:{token.id}").to_json()
+        owner, attach = body.owner, None
+        if body.ownerDetails:
+            # A resident's id must not reach the registry or the (permanent) ledger: the
+            # device is owned by "resident", and who that is lives in the vault, erasable.
+            owner = RESIDENT_OWNER
+            details = _owner_details({**body.ownerDetails, "subject": body.owner})
+            attach = office().attach_under_consent(
+                body.owner,
+                *HOSTING,
+                "device-owner",
+                lambda device_id: details,
+                actor=f"token:{token.id}",
+            )
+        device = Device(body.id, DidKey.parse(body.key), body.type, body.district, owner)
+        return registry.add(device, actor=f"token:{token.id}", attach=attach).to_json()
 
     @router.post("/devices/{device_id}/revoke", summary="Revoke a device (scope devices:write).")
     def revoke_device(

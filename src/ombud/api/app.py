@@ -440,7 +440,7 @@ def create_app(
             intake, observations, max_body=max_body, max_batch=settings.ingest.max_batch
         )
     )
-    app.include_router(admin.create_router(registry, tokens))
+    app.include_router(admin.create_router(registry, tokens, office))
     app.include_router(integrity.create_router(intake, tokens, clock=clock))
     app.include_router(voice.create_router(posts, tokens, office))
     app.include_router(privacy_routes.create_router(office, tokens))

@@ -19,7 +19,7 @@ import binascii
 import json
 import re
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
@@ -29,13 +29,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ombud.api.auth import TokenStore
 from ombud.api.problems import status_of
-from ombud.errors import (
-    ConsentError,
-    MalformedError,
-    OmbudError,
-    UnauthorizedError,
-    UnknownSubjectError,
-)
+from ombud.errors import MalformedError, OmbudError, UnauthorizedError
+from ombud.ledger.log import Attachment
 from ombud.privacy.office import PrivacyOffice
 from ombud.voice.open311 import (
     FOLLOW_UP,
@@ -44,7 +39,7 @@ from ombud.voice.open311 import (
     service_list,
     split_contact,
 )
-from ombud.voice.posts import MAX_TEXT, Attachment, PostStore, Submission, refuse_personal
+from ombud.voice.posts import MAX_TEXT, PostStore, Submission, refuse_personal
 from ombud.voice.services import CATEGORIES
 
 __all__ = ["create_router", "private_token"]
@@ -100,22 +95,11 @@ def _open311_error(exc: OmbudError) -> JSONResponse:
 def _contact(office: PrivacyOffice, account: str, contact: dict[str, str]) -> Attachment:
     """The contact details of an Open311 request, sealed in the vault under the resident's
     consent to follow-up (``ConsentError`` without one: the request is not accepted)."""
-    purpose, category = FOLLOW_UP
-    try:
-        office.consents.check(account, purpose, category)
-    except UnknownSubjectError:
-        raise ConsentError(
-            f"no consent covers purpose {purpose!r} for data {category!r} of this account"
-        ) from None
-    days = office.settings.privacy.contact_retention_days
-    expires = office.vault.clock() + timedelta(days=days)
 
     def data(post_id: str) -> bytes:
         return json.dumps({"serviceRequest": post_id, **contact}, sort_keys=True).encode()
 
-    return office.vault.attachment(
-        office.vault.ref(account), "contact", data, expires=expires, actor="open311"
-    )
+    return office.attach_under_consent(account, *FOLLOW_UP, "contact", data, actor="open311")
 
 
 def create_router(

@@ -24,7 +24,7 @@ from ombud.errors import AlreadyExistsError, ForbiddenError, MalformedError, Not
 from ombud.events import Event
 from ombud.ingest.models import MODELS
 from ombud.integrity.multikey import DidKey
-from ombud.ledger.log import Log
+from ombud.ledger.log import Attachment, Log
 
 __all__ = ["DEVICE_ID", "Device", "DeviceRegistry", "DeviceStatus", "RegisteredDevice"]
 
@@ -131,8 +131,12 @@ class DeviceRegistry:
         self._cache_lock = threading.Lock()
         db.ensure_tables("devices", _TABLES)
 
-    def add(self, device: Device, *, actor: str = "operator") -> RegisteredDevice:
-        """Register ``device``; ``device.registered`` goes on the ledger in the same commit."""
+    def add(
+        self, device: Device, *, actor: str = "operator", attach: Attachment | None = None
+    ) -> RegisteredDevice:
+        """Register ``device``; ``device.registered`` goes on the ledger in the same commit,
+        with what ``attach`` adds (the owner's details sealed in the vault, for a device
+        hosted at a resident's home)."""
         if device.status is not DeviceStatus.ACTIVE:
             raise MalformedError("a device is registered active")
         event = Event(
@@ -159,9 +163,17 @@ class DeviceRegistry:
                     f"a device with this {what} is already registered ({rows[0][0]}); "
                     "a key belongs to one device and a revoked id is never reused"
                 )
-            return [event]
+            if attach is None:
+                return [event]
+            entries, record_attached = attach(tx, device)
+            attached.append(record_attached)
+            return [event, *entries]
+
+        attached: list[Callable[[Tx, int], None]] = []
 
         def record(tx: Tx, index: int) -> None:
+            for record_attached in attached:
+                record_attached(tx, index + 1)
             tx.execute(
                 f"INSERT INTO devices ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
                 (

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Any
 
 from ombud.database import Tx
 from ombud.errors import (
@@ -46,7 +47,13 @@ from ombud.ledger.tiles import (
     encode_entries,
 )
 
-__all__ = ["BatchPolicy", "Edge", "Log", "Sequencer", "integrate"]
+__all__ = ["Attachment", "BatchPolicy", "Edge", "Log", "Sequencer", "integrate"]
+
+Attachment = Callable[[Tx, Any], tuple[list[bytes], Callable[[Tx, int], None]]]
+"""Entries and rows another record adds to an ``append_with`` transaction: given the
+transaction and the record (a post, a device), the entries to append after the record's own and
+a function that writes their rows once the first of their indexes is known. The vault seals a
+resident's personal payload this way, in the same commit as what it belongs to."""
 
 _sha256 = hashlib.sha256
 _PIPELINE_SWITCH_INTERVAL = 0.0002  # seconds; see Log.append_stream

@@ -11,12 +11,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ombud.config import Settings
-from ombud.errors import MalformedError
-from ombud.ledger.log import Log
+from ombud.errors import ConsentError, MalformedError, UnknownSubjectError
+from ombud.ledger.log import Attachment, Log
 from ombud.privacy.consent import ConsentBook
 from ombud.privacy.dp import DATASETS, SCORES, Release, ReleaseBook
 from ombud.privacy.export import subject_export
@@ -37,6 +37,31 @@ class PrivacyOffice:
     releases: ReleaseBook
     posts: PostStore
     retention_rounds: int = field(default=0, init=False)
+
+    def attach_under_consent(
+        self,
+        subject: str,
+        purpose: str,
+        category: str,
+        kind: str,
+        data: Callable[[str], bytes],
+        *,
+        actor: str,
+    ) -> Attachment:
+        """Personal data that comes with another record (an Open311 request's contact details,
+        the owner of a device hosted at home), sealed in the vault in that record's transaction
+        — only under a consent covering ``purpose`` and ``category`` (``ConsentError``
+        otherwise: nothing is processed), kept for the consent's retention."""
+        try:
+            consent = self.consents.check(subject, purpose, category)
+        except UnknownSubjectError:
+            raise ConsentError(
+                f"no consent covers purpose {purpose!r} for data {category!r} of this subject"
+            ) from None
+        expires = self.vault.clock() + timedelta(days=consent.grant.retention_days)
+        return self.vault.attachment(
+            self.vault.ref(subject), kind, data, expires=expires, actor=actor
+        )
 
     def erase(self, ref: bytes, *, actor: str, basis: str) -> Erasure:
         return self.vault.erase(self.log, ref, actor=actor, basis=basis)

@@ -37,7 +37,7 @@ from ombud.errors import (
 )
 from ombud.events import Event, commit, format_time, new_salt
 from ombud.keyfile import read_private_key, write_private_key
-from ombud.ledger.log import Log
+from ombud.ledger.log import Attachment, Log
 
 __all__ = [
     "ERASURE_BASES",
@@ -411,13 +411,19 @@ class Vault:
         return Event("payload.stored", sealed.created, actor, body)
 
     def attachment(
-        self, ref: bytes, kind: str, data: Callable[[str], bytes], *, expires: datetime, actor: str
-    ) -> Callable[[Tx, Any], tuple[list[bytes], Callable[[Tx, int], None]]]:
-        """An attachment for ``PostStore.submit``: seals ``data(post_id)`` for the subject in
-        the post's transaction, with its ``payload.stored`` event."""
+        self,
+        ref: bytes,
+        kind: str,
+        data: Callable[[str], bytes],
+        *,
+        expires: datetime | None,
+        actor: str,
+    ) -> Attachment:
+        """Seals ``data(record_id)`` for the subject in the transaction of the record it
+        belongs to (a post, a device), with its ``payload.stored`` event."""
 
-        def attach(tx: Tx, post: Any) -> tuple[list[bytes], Callable[[Tx, int], None]]:
-            sealed = self.seal_in(tx, ref, kind, data(post.id), expires=expires)
+        def attach(tx: Tx, owner: Any) -> tuple[list[bytes], Callable[[Tx, int], None]]:
+            sealed = self.seal_in(tx, ref, kind, data(owner.id), expires=expires)
 
             def record(tx: Tx, index: int) -> None:
                 self.store_in(tx, sealed, index)

@@ -29,7 +29,7 @@ from ombud.database import Database, Tx
 from ombud.errors import MalformedError, NotFoundError, StorageError
 from ombud.events import Event, commit, format_time, new_salt
 from ombud.integrity.coordination import CoordinationSettings, PostFacts, detect
-from ombud.ledger.log import Log
+from ombud.ledger.log import Attachment, Log
 from ombud.voice.labels import Labels, label_texts
 from ombud.voice.normalise import normalise
 from ombud.voice.redemption import TokenBook
@@ -38,7 +38,6 @@ from ombud.voice.services import CATEGORIES
 __all__ = [
     "MAX_TEXT",
     "PERSONAL_FIELDS",
-    "Attachment",
     "ImportReport",
     "Post",
     "PostStore",
@@ -282,11 +281,6 @@ def _epoch(at: datetime) -> int:
 
 def _from_epoch(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
-
-
-Attachment = Callable[[Tx, "Post"], tuple[list[bytes], Callable[[Tx, int], None]]]
-"""Given the write transaction and the post, the entries to append after the post's and a
-function that records their rows once their first index is known."""
 
 
 @dataclass(frozen=True)
