@@ -9,6 +9,8 @@ import stat
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ombud.database import Database, SqliteDatabase
 from ombud.errors import (
@@ -304,3 +306,30 @@ def test_unknown_subjects_and_bad_input_are_refused(office: Office) -> None:
         office.vault.ref("bad\x00id")
     with pytest.raises(MalformedError):
         office.vault.open("../etc/passwd")
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.binary(max_size=2048), flip=st.integers(min_value=0))
+def test_any_payload_round_trips_and_any_flipped_bit_is_caught(
+    tmp_path_factory: pytest.TempPathFactory, data: bytes, flip: int
+) -> None:
+    db = SqliteDatabase.create(tmp_path_factory.mktemp("vault") / "v.db")
+    office = Office(db)
+    ref = office.vault.ref("resident-1")
+    sealed, _ = office.vault.seal(
+        office.log, ref, "note", data, expires=None,
+        event=lambda s: office.vault.stored_event(s, "test"),
+    )  # fmt: skip
+    assert office.vault.open(sealed.id) == data
+    assert commit(data, sealed.salt) == sealed.commitment
+    position = flip % (len(sealed.ciphertext) * 8)
+    altered = bytearray(sealed.ciphertext)
+    altered[position // 8] ^= 1 << (position % 8)
+    with db.transaction() as tx:
+        tx.execute(
+            "UPDATE vault_payloads SET ciphertext = ? WHERE id = ?", (bytes(altered), sealed.id)
+        )
+    with pytest.raises(PayloadIntegrityError):
+        office.vault.open(sealed.id)

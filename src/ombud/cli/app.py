@@ -538,8 +538,8 @@ def voice_import(
         str | None, typer.Option(help="District for records that name none.")
     ] = None,
 ) -> None:
-    """Import public social-media posts: authors pseudonymised by a keyed hash, then dropped;
-    marked untokened."""
+    """Import public social-media posts, marked untokened: authors pseudonymised by a keyed
+    hash, kept as the DP privacy unit until the text's retention ends."""
     from ombud.cli.voice import run_import
 
     run_import(data_dir, file, district)

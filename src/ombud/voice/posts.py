@@ -463,10 +463,12 @@ class PostStore:
         """Import public social-media posts: ``(line number, {"id","created_at","author",
         "text","lang"?,"district"?})``.
 
-        Each author is replaced by ``HMAC-SHA256(author_key, author)``, used only within this
+        Each author is replaced by ``HMAC-SHA256(author_key, author)``, used within this
         import to bound how many posts one author contributes (the rest are flagged
-        ``author``) and then dropped; a record already imported (same id, keyed likewise) or a
-        repeat of one author's text is a duplicate. Imported posts are untokened: aggregates
+        ``author``) and kept with the post, as the privacy unit whose contribution
+        differentially private releases bound, only until the post's retention ends (the
+        handle itself is never stored); a record already imported (same id, keyed likewise) or
+        a repeat of one author's text is a duplicate. Imported posts are untokened: aggregates
         report them apart from residents' tokened posts.
         """
         if len(author_key) < 32:
