@@ -37,6 +37,7 @@ bench: $(BENCH)
 	$(BIN)/python bench/poisoning.py
 	$(BIN)/python bench/sentiment.py
 	$(BIN)/python bench/campaign.py
+	$(BIN)/python bench/dp.py
 
 bench-quick: $(BENCH)
 	$(BIN)/python bench/ledger.py --quick
