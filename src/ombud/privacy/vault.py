@@ -285,13 +285,14 @@ class Vault:
         check_subject(subject)
         return hmac.new(self._index, b"subject\0" + subject.encode("utf-8"), "sha256").digest()
 
-    def _subject_key(self, tx: Tx, ref: bytes, *, create: bool) -> bytes:
-        rows = tx.execute(
-            "SELECT master_id, wrapped_key, erased_index FROM vault_subjects WHERE ref = ?", (ref,)
-        )
+    def _subject_key(self, tx: Tx | None, ref: bytes, *, create: bool) -> bytes:
+        """The subject's data key, read in ``tx`` (or outside any transaction, to read only);
+        with ``create``, a new key for a subject that has none (never without ``tx``)."""
+        sql = "SELECT master_id, wrapped_key, erased_index FROM vault_subjects WHERE ref = ?"
+        rows = self.db.read(sql, (ref,)) if tx is None else tx.execute(sql, (ref,))
         if rows and rows[0][1] is not None:
             return self._unwrap(rows[0][0], bytes(rows[0][1]), b"subject\0" + ref)
-        if not create:
+        if not create or tx is None:
             if rows:
                 raise SubjectErasedError("this subject's data was erased", rows[0][2])
             raise UnknownSubjectError("no data is held about this subject")
@@ -449,8 +450,7 @@ class Vault:
         return self._decrypt(key, payload_id, kind, bytes(nonce), bytes(ciphertext))
 
     def _read_key(self, ref: bytes) -> bytes:
-        with self.db.transaction() as tx:  # a consistent read of the row; creates nothing
-            return self._subject_key(tx, ref, create=False)
+        return self._subject_key(None, ref, create=False)
 
     @staticmethod
     def _decrypt(key: bytes, payload_id: str, kind: str, nonce: bytes, ciphertext: bytes) -> bytes:
