@@ -37,6 +37,7 @@ __all__ = [
     "DpParameters",
     "Release",
     "ReleaseBook",
+    "check_dataset",
     "satisfaction",
 ]
 
@@ -62,6 +63,11 @@ CREATE TABLE IF NOT EXISTS dp_releases (
 ) STRICT;
 CREATE INDEX IF NOT EXISTS dp_releases_by_period ON dp_releases (dataset, period)
 """
+
+
+def check_dataset(dataset: str) -> None:
+    if dataset not in DATASETS:
+        raise MalformedError(f"unknown dataset {dataset!r}; datasets are {', '.join(DATASETS)}")
 
 
 @dataclass(frozen=True)
@@ -266,8 +272,7 @@ class ReleaseBook:
 
     @staticmethod
     def _check(dataset: str, period: str) -> None:
-        if dataset not in DATASETS:
-            raise MalformedError(f"unknown dataset {dataset!r}; datasets are {', '.join(DATASETS)}")
+        check_dataset(dataset)
         if not isinstance(period, str) or not _PERIOD.fullmatch(period):
             raise MalformedError("a period is 1-32 letters, digits, . _ -")
 
@@ -399,7 +404,7 @@ class ReleaseBook:
         sql = "SELECT id, dataset, period, rho, created, result, ledger_index FROM dp_releases"
         args: tuple[object, ...] = ()
         if dataset is not None:
-            self._check(dataset, "x")
+            check_dataset(dataset)
             sql += " WHERE dataset = ?"
             args = (dataset,)
         rows = self.db.read(sql + " ORDER BY ledger_index DESC LIMIT ?", (*args, limit))

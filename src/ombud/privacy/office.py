@@ -18,7 +18,7 @@ from ombud.config import Settings
 from ombud.errors import ConsentError, MalformedError, UnknownSubjectError
 from ombud.ledger.log import Attachment, Log
 from ombud.privacy.consent import ConsentBook
-from ombud.privacy.dp import DATASETS, SCORES, Release, ReleaseBook
+from ombud.privacy.dp import SCORES, Release, ReleaseBook, check_dataset
 from ombud.privacy.export import subject_export
 from ombud.privacy.retention import RetentionReport, run_retention
 from ombud.privacy.vault import Erasure, Vault, load_master_keys
@@ -92,16 +92,15 @@ class PrivacyOffice:
                 "set voice.districts, the public list of districts, before releasing: the key "
                 "set of a release must not come from the data"
             )
+        check_dataset(dataset)
         if dataset == "satisfaction":
             if since is not None or until is not None:
                 raise MalformedError("a satisfaction release covers a token period, not times")
             rows, excluded = self.posts.contributions(period=period)
             contributions = 1
-        elif dataset == "imported":
+        else:
             rows, excluded = self.posts.contributions(period=None, since=since, until=until)
             contributions = self.settings.privacy.dp_max_contributions
-        else:
-            raise MalformedError(f"unknown dataset {dataset!r}; datasets are {', '.join(DATASETS)}")
         frame = pl.DataFrame(
             {
                 "unit": [r[0] for r in rows],

@@ -50,6 +50,7 @@ __all__ = [
     "check_subject",
     "create_master_key",
     "load_master_keys",
+    "rotate_master_key_file",
 ]
 
 MASTER_KEY_ENV = "OMBUD_MASTER_KEY"
@@ -65,7 +66,7 @@ _KIND = re.compile(r"[a-z][a-z0-9.-]{0,39}")
 _PAYLOAD_ID = re.compile(r"[0-9a-f]{32}")
 _MAX_PAYLOAD = 64 * 1024
 _CHUNK = 500
-TABLES = ("vault_payloads", "vault_subjects", "vault_meta")
+_TABLES = ("vault_payloads", "vault_subjects", "vault_meta")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS vault_meta (
     name TEXT PRIMARY KEY,
@@ -556,7 +557,7 @@ class Vault:
         pending = self.db.read("SELECT ref FROM vault_subjects WHERE scrubbed = 0")
         if not pending:
             return 0
-        self.db.scrub(TABLES)
+        self.db.scrub(_TABLES)
         with self.db.transaction() as tx:
             tx.execute("UPDATE vault_subjects SET scrubbed = 1 WHERE scrubbed = 0")
         return len(pending)
@@ -594,7 +595,7 @@ class Vault:
             log.append_with(build, record)
             purged += len(ids)
         if purged:
-            self.db.scrub(TABLES)
+            self.db.scrub(_TABLES)
             self.purged_total += purged
         return purged
 
@@ -632,7 +633,7 @@ class Vault:
                 )
                 moved += 1
         self.keys = [new, *(k for k in self.keys if k.key_id != new.key_id)]
-        self.db.scrub(TABLES)  # the keys wrapped by the old master key leave the WAL too
+        self.db.scrub(_TABLES)  # the keys wrapped by the old master key leave the WAL too
         return moved
 
 
