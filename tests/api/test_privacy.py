@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -245,3 +246,39 @@ def test_a_home_hosted_devices_owner_is_kept_only_in_the_vault_under_consent(
     stored = Event.from_bytes(log.entry(added.json()["registeredIndex"] + 1))
     assert registered.kind == "device.registered" and stored.kind == "payload.stored"
     assert stored.body["commitment"] == owner["commitment"]
+
+
+def test_the_consent_service_changes_and_withdraws_consents(city: PrivateCity) -> None:
+    record_id, me = _resident(city)
+    changed = city.client.put(
+        f"/privacy/consents/{record_id}",
+        json={**CONSENT, "purposes": ["research"]},
+        headers=city.bearer(),
+    )
+    assert changed.status_code == 200 and changed.json()["version"] == 2
+    mine = city.client.get("/me/consents", headers=me).json()
+    assert [c["purposes"] for c in mine] == [["research"]]
+    key_again = city.client.put(
+        f"/privacy/consents/{record_id}",
+        json={**CONSENT, "issueResidentKey": True},
+        headers=city.bearer(),
+    )
+    assert key_again.status_code == 400
+    withdrawn = city.client.post(f"/privacy/consents/{record_id}/withdraw", headers=city.bearer())
+    assert withdrawn.status_code == 200 and withdrawn.json()["status"] == "withdrawn"
+    again = city.client.post(f"/privacy/consents/{record_id}/withdraw", headers=city.bearer())
+    assert again.status_code == 403 and "already withdrawn" in again.json()["detail"]
+    assert city.client.post(f"/privacy/consents/{record_id}/withdraw").status_code == 401
+
+
+def test_serve_runs_retention_on_its_own(tmp_path: Path) -> None:
+    data_dir = tmp_path / "city"
+    init_deployment(data_dir, ORIGIN)
+    settings = Settings.load(data_dir, environ={"OMBUD_PRIVACY_RETENTION_INTERVAL_S": "1"})
+    app = create_app(settings, screen=True, environ={})
+    with TestClient(app) as client:
+        deadline = time.monotonic() + 20
+        while "ombud_retention_rounds_total 0" in client.get("/metrics").text:
+            assert time.monotonic() < deadline, "no retention round within 20 s"
+            time.sleep(0.2)
+        assert "ombud_payloads_purged_total 0" in client.get("/metrics").text
