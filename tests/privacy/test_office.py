@@ -134,3 +134,12 @@ def test_a_posts_table_from_before_privacy_gains_the_unit_column(
     reopened = type(voice.posts)(database, voice.log, voice.posts.book, 30, voice.clock)
     rows, excluded = reopened.contributions(period=PERIOD)
     assert rows == [] and excluded == 1  # an old post has no unit: left out, and counted
+
+
+def test_a_naive_time_bound_is_refused(setup: tuple[Voice, PrivacyOffice]) -> None:
+    voice, office = setup
+    naive = START.replace(tzinfo=None)
+    with pytest.raises(MalformedError, match="since must carry a time zone"):
+        office.release("imported", "2026-W49", actor="op", since=naive, until=START)
+    with pytest.raises(MalformedError, match="until must carry a time zone"):
+        voice.posts.sentiment(until=naive)

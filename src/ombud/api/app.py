@@ -131,11 +131,12 @@ async def _tend_posts(posts: PostStore, interval: float) -> None:
 
 
 async def _keep_retention(office: PrivacyOffice, interval: float) -> None:
-    """Every ``interval`` seconds, purge personal payloads past their retention and finish
-    interrupted erasures (in a worker thread: it writes the database)."""
+    """Every ``interval`` seconds, purge vault payloads past their retention and finish
+    interrupted erasures (in a worker thread: it writes the database). Post texts are purged by
+    the voice task, on its own shorter schedule."""
     while True:
         try:
-            report = await asyncio.to_thread(office.retention)
+            report = await asyncio.to_thread(office.retention, post_texts=False)
             if report.payloads or report.scrubbed:
                 logger.warning(
                     "privacy: %d payloads purged, %d erasures scrubbed",

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ombud.api.auth import TokenStore
 from ombud.errors import MalformedError, UnauthorizedError
-from ombud.privacy.consent import Grant
+from ombud.privacy.consent import ConsentRecord, Grant
 from ombud.privacy.office import PrivacyOffice
 
 __all__ = ["create_router", "resident_key"]
@@ -37,6 +37,10 @@ def resident_key(authorization: str | None) -> str:
             "this route needs your resident access key: Authorization: Bearer ombud_resident_…"
         )
     return key
+
+
+def _record(record: ConsentRecord) -> dict[str, Any]:
+    return {**record.to_json(), "ledgerIndex": record.ledger_index}
 
 
 class ConsentBody(BaseModel):
@@ -92,6 +96,11 @@ def create_router(office: Callable[[], PrivacyOffice], tokens: TokenStore) -> AP
     """``office()`` returns the deployment's privacy office or raises ``MasterKeyError``."""
     router = APIRouter(tags=["privacy"])
 
+    def me(authorization: str | None) -> tuple[PrivacyOffice, bytes]:
+        """The office and the subject whose resident access key the request carries."""
+        the_office = office()
+        return the_office, the_office.vault.ref_for_access(resident_key(authorization))
+
     @router.post(
         "/privacy/consents",
         status_code=201,
@@ -102,7 +111,7 @@ def create_router(office: Callable[[], PrivacyOffice], tokens: TokenStore) -> AP
         record, key = office().consents.grant(
             body.grant(), actor=f"token:{token.id}", access_key=body.issueResidentKey
         )
-        out = {**record.to_json(), "ledgerIndex": record.ledger_index}
+        out = _record(record)
         if key is not None:
             out["residentKey"] = key
         return out
@@ -120,7 +129,7 @@ def create_router(office: Callable[[], PrivacyOffice], tokens: TokenStore) -> AP
         if body.issueResidentKey:
             raise MalformedError("a resident key is issued with a new consent, not a change")
         record = office().consents.change(record_id, body.grant(), actor=f"token:{token.id}")
-        return {**record.to_json(), "ledgerIndex": record.ledger_index}
+        return _record(record)
 
     @router.post(
         "/privacy/consents/{record_id}/withdraw",
@@ -131,7 +140,7 @@ def create_router(office: Callable[[], PrivacyOffice], tokens: TokenStore) -> AP
     ) -> dict[str, Any]:
         token = tokens.authorize(authorization, "privacy:consent")
         record = office().consents.withdraw(record_id, actor=f"token:{token.id}")
-        return {**record.to_json(), "ledgerIndex": record.ledger_index}
+        return _record(record)
 
     # -- the resident's own data ---------------------------------------------------------------
 
@@ -140,8 +149,7 @@ def create_router(office: Callable[[], PrivacyOffice], tokens: TokenStore) -> AP
         summary="Everything ombud holds about you, with ledger proofs (GDPR Art. 15, 20).",
     )
     def my_data(authorization: Authorization = None) -> dict[str, Any]:
-        the_office = office()
-        ref = the_office.vault.ref_for_access(resident_key(authorization))
+        the_office, ref = me(authorization)
         return the_office.export(ref)
 
     @router.delete(
@@ -149,8 +157,7 @@ def create_router(office: Callable[[], PrivacyOffice], tokens: TokenStore) -> AP
         summary="Erase everything ombud holds about you (GDPR Art. 17): crypto-shredding.",
     )
     def erase_me(authorization: Authorization = None) -> dict[str, Any]:
-        the_office = office()
-        ref = the_office.vault.ref_for_access(resident_key(authorization))
+        the_office, ref = me(authorization)
         erasure = the_office.erase(ref, actor="resident", basis="resident-request")
         return {
             "erased": True,
@@ -160,20 +167,16 @@ def create_router(office: Callable[[], PrivacyOffice], tokens: TokenStore) -> AP
 
     @router.get("/me/consents", summary="Your consent records.")
     def my_consents(authorization: Authorization = None) -> list[dict[str, Any]]:
-        the_office = office()
-        ref = the_office.vault.ref_for_access(resident_key(authorization))
-        return [
-            {**r.to_json(), "ledgerIndex": r.ledger_index} for r in the_office.consents.records(ref)
-        ]
+        the_office, ref = me(authorization)
+        return [_record(r) for r in the_office.consents.records(ref)]
 
     @router.delete("/me/consents/{record_id}", summary="Withdraw one of your consents.")
     def withdraw_mine(
         record_id: Annotated[str, Path(max_length=32)], authorization: Authorization = None
     ) -> dict[str, Any]:
-        the_office = office()
-        ref = the_office.vault.ref_for_access(resident_key(authorization))
+        the_office, ref = me(authorization)
         record = the_office.consents.withdraw(record_id, actor="resident", subject_ref=ref)
-        return {**record.to_json(), "ledgerIndex": record.ledger_index}
+        return _record(record)
 
     # -- differentially private releases --------------------------------------------------------
 
@@ -184,9 +187,6 @@ def create_router(office: Callable[[], PrivacyOffice], tokens: TokenStore) -> AP
     )
     def release(body: ReleaseBody, authorization: Authorization = None) -> dict[str, Any]:
         token = tokens.authorize(authorization, "privacy:release")
-        for name, at in (("since", body.since), ("until", body.until)):
-            if at is not None and at.tzinfo is None:
-                raise MalformedError(f"{name} must carry a time zone (e.g. Z)")
         made = office().release(
             body.dataset,
             body.period,

@@ -172,9 +172,6 @@ def create_router(
         authorization: Annotated[str | None, Header()] = None,
     ) -> dict[str, Any]:
         tokens.authorize(authorization, "voice:read")
-        for name, at in (("since", since), ("until", until)):
-            if at is not None and at.tzinfo is None:
-                raise MalformedError(f"{name} must carry a time zone (e.g. Z)")
         summary = posts.sentiment(district=district, service=service, since=since, until=until)
         return summary.to_json()
 

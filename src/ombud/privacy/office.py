@@ -69,9 +69,11 @@ class PrivacyOffice:
     def export(self, ref: bytes) -> dict[str, Any]:
         return subject_export(self.vault, self.consents, self.log, ref)
 
-    def retention(self) -> RetentionReport:
+    def retention(self, *, post_texts: bool = True) -> RetentionReport:
+        """One retention pass; ``post_texts=False`` leaves post texts to a process that already
+        purges them on its own schedule (``ombud serve``'s voice task)."""
         self.retention_rounds += 1
-        return run_retention(self.vault, self.log, self.posts)
+        return run_retention(self.vault, self.log, self.posts if post_texts else None)
 
     def release(
         self,

@@ -279,6 +279,13 @@ def _epoch(at: datetime) -> int:
     return int(at.timestamp())
 
 
+def _bound(at: datetime, name: str) -> int:
+    """A query's time bound: a naive time would be read in the host's zone, so it is refused."""
+    if at.tzinfo is None:
+        raise MalformedError(f"{name} must carry a time zone (e.g. Z)")
+    return _epoch(at)
+
+
 def _from_epoch(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
@@ -693,7 +700,7 @@ class PostStore:
             if since is None or until is None:
                 raise MalformedError("a release of imported posts needs since and until")
             where = "p.period IS NULL AND p.received >= ? AND p.received < ?"
-            args = (_epoch(since), _epoch(until))
+            args = (_bound(since, "since"), _bound(until, "until"))
         rows = self.db.read(
             "SELECT p.unit, p.district, p.service, p.sentiment FROM posts p"
             " LEFT JOIN post_flags f ON f.post = p.id"
@@ -725,10 +732,10 @@ class PostStore:
             args.append(check_service(service))
         if since is not None:
             where.append("p.received >= ?")
-            args.append(_epoch(since))
+            args.append(_bound(since, "since"))
         if until is not None:
             where.append("p.received < ?")
-            args.append(_epoch(until))
+            args.append(_bound(until, "until"))
         return where, args
 
     def sentiment(
