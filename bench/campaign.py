@@ -137,7 +137,7 @@ def scenario(
     started = time.perf_counter()
     for (at, text, kind), token in zip(timeline, tokens, strict=True):
         now[0] = at
-        kinds[posts.submit(Submission(text, "centre"), token).id] = kind
+        kinds[posts.submit(Submission(text, "centre"), token).post.id] = kind
     submitted = time.perf_counter() - started
     labels = {p.id: p.sentiment for p in posts.list(limit=1000)}
     truth, everything = _counts(), _counts()

@@ -8,6 +8,7 @@ it (keys live in their own 0600 files).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -69,12 +70,35 @@ class LogSettings:
 
 @dataclass(frozen=True)
 class ServerSettings:
+    """How ``ombud serve`` listens, and the limits on what a request may be."""
+
     listen: str = "127.0.0.1:8421"
     max_request_bytes: int = 1 << 20
+    """Largest request body, counted as it streams in (declared or chunked)."""
+    max_header_bytes: int = 16384
+    """Largest request line plus headers."""
+    request_timeout_s: int = 30
+    """Seconds a request may take to arrive whole, from its first byte."""
+    trusted_proxies: str = ""
+    """Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For and
+    X-Forwarded-Proto are believed. Empty: none is, and forwarded headers are ignored. ombud
+    never logs or stores a client's address either way."""
+
+    def proxy_list(self) -> list[str]:
+        return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
 
     def __post_init__(self) -> None:
         parse_listen(self.listen)
         _check_range("server.max_request_bytes", self.max_request_bytes, 1024, 1 << 30)
+        _check_range("server.max_header_bytes", self.max_header_bytes, 1024, 1 << 20)
+        _check_range("server.request_timeout_s", self.request_timeout_s, 1, 3600)
+        for proxy in self.proxy_list():
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ConfigError(
+                    f"server.trusted_proxies: {proxy[:60]!r} is not an IP address or network"
+                ) from None
 
 
 @dataclass(frozen=True)

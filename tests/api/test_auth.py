@@ -73,30 +73,32 @@ def test_a_token_has_the_documented_form_and_only_its_digest_is_stored(
 
 def test_the_token_comes_from_the_random_source(tokens: TokenStore) -> None:
     source = random.Random(5)
-    info, token = tokens.create({"devices:read"}, "", now=NOW, random_bytes=source.randbytes)
+    info, token = tokens.create({"voice:read"}, "", now=NOW, random_bytes=source.randbytes)
     again = random.Random(5)
     assert info.id == again.randbytes(6).hex()
     assert token.startswith(f"ombud_{info.id}_") and len(token) == 6 + 12 + 1 + 43
 
 
 def test_authorize_with_the_scope(tokens: TokenStore) -> None:
-    info, token = tokens.create({"devices:read"}, "dashboard", now=NOW)
-    granted = tokens.authorize(bearer(token), "devices:read")
-    assert granted.id == info.id and granted.scopes == {"devices:read"}
-    assert tokens.authorize(f"bearer {token}", "devices:read").id == info.id
-    assert tokens.authorize(f"Bearer  {token} ", "devices:read").id == info.id
+    info, token = tokens.create({"voice:read"}, "dashboard", now=NOW)
+    granted = tokens.authorize(bearer(token), "voice:read")
+    assert granted.id == info.id and granted.scopes == {"voice:read"}
+    assert tokens.authorize(f"bearer {token}", "voice:read").id == info.id
+    assert tokens.authorize(f"Bearer  {token} ", "voice:read").id == info.id
 
 
-def test_devices_write_implies_devices_read(tokens: TokenStore) -> None:
+def test_a_scope_grants_only_itself(tokens: TokenStore) -> None:
     _, token = tokens.create({"devices:write"}, "", now=NOW)
-    assert tokens.authorize(bearer(token), "devices:read").scopes == {"devices:write"}
     assert tokens.authorize(bearer(token), "devices:write").scopes == {"devices:write"}
+    for other in ("voice:read", "quarantine:release", "privacy:release"):
+        with pytest.raises(ForbiddenError, match=other):
+            tokens.authorize(bearer(token), other)
 
 
-def test_devices_read_does_not_imply_write(tokens: TokenStore) -> None:
-    _, token = tokens.create({"devices:read"}, "", now=NOW)
-    with pytest.raises(ForbiddenError, match="devices:write"):
-        tokens.authorize(bearer(token), "devices:write")
+def test_the_retired_devices_read_scope_can_no_longer_be_given(tokens: TokenStore) -> None:
+    """The registry is public now (``GET /devices``), so no token is needed to read it."""
+    with pytest.raises(MalformedError, match="devices:read"):
+        tokens.create({"devices:read"}, "", now=NOW)
 
 
 def test_a_bad_credential_is_unauthorized(tokens: TokenStore) -> None:
@@ -121,21 +123,21 @@ def test_a_bad_credential_is_unauthorized(tokens: TokenStore) -> None:
         bearer(unknown_id),
     ]:
         with pytest.raises(UnauthorizedError) as caught:
-            tokens.authorize(header, "devices:read")
+            tokens.authorize(header, "devices:write")
         assert secret not in str(caught.value)
     tokens.revoke(info.id)
     with pytest.raises(UnauthorizedError):
-        tokens.authorize(bearer(token), "devices:read")
+        tokens.authorize(bearer(token), "devices:write")
 
 
 def test_a_revoked_token_is_listed_as_revoked(tokens: TokenStore) -> None:
-    first, _ = tokens.create({"devices:read"}, "one", now=NOW)
-    second, token = tokens.create({"devices:write", "devices:read"}, "two", now=NOW)
+    first, _ = tokens.create({"voice:read"}, "one", now=NOW)
+    second, token = tokens.create({"devices:write", "voice:read"}, "two", now=NOW)
     tokens.revoke(first.id)
     listed = {t.id: t for t in tokens.list()}
     assert listed[first.id].revoked and not listed[second.id].revoked
-    assert listed[second.id].scopes == {"devices:write", "devices:read"}
-    assert listed[second.id].to_json()["scopes"] == ["devices:read", "devices:write"]
+    assert listed[second.id].scopes == {"devices:write", "voice:read"}
+    assert listed[second.id].to_json()["scopes"] == ["devices:write", "voice:read"]
     assert token not in repr(list(tokens.list()))
     with pytest.raises(NotFoundError):
         tokens.revoke("0123456789ab" if first.id != "0123456789ab" else "ba9876543210")
@@ -145,9 +147,9 @@ def test_a_revoked_token_is_listed_as_revoked(tokens: TokenStore) -> None:
     ("scopes", "note"),
     [
         ({"devices:admin"}, ""),
-        ({"devices:read", "nonsense"}, ""),
+        ({"voice:read", "nonsense"}, ""),
         (set(), ""),
-        ({"devices:read"}, "n" * 201),
+        ({"voice:read"}, "n" * 201),
     ],
 )
 def test_creation_refuses_unknown_scopes_and_long_notes(
@@ -196,24 +198,39 @@ def assert_problem(response: httpx.Response, status: int) -> dict[str, object]:
 def test_admin_routes_need_a_bearer_token(client: TestClient) -> None:
     for response in [
         client.post("/admin/devices", json=new_device()),
-        client.get("/admin/devices"),
-        client.get("/admin/devices/noise-7"),
         client.post("/admin/devices/noise-7/revoke", json={"reason": "x"}),
-        client.get("/admin/devices", headers={"Authorization": "Bearer ombud_nope"}),
+        client.post("/admin/devices", json=new_device(), headers={"Authorization": "Bearer x"}),
     ]:
         assert_problem(response, 401)
         assert response.headers["www-authenticate"] == "Bearer"
     assert client.app.state.log.state().size == 0  # type: ignore[attr-defined]
 
 
-def test_a_read_token_cannot_register(client: TestClient) -> None:
-    token = make_token(client, "devices:read")
+def test_a_token_without_the_scope_cannot_register(client: TestClient) -> None:
+    token = make_token(client, "voice:read")
     response = client.post(
         "/admin/devices", json=new_device(), headers={"Authorization": bearer(token)}
     )
     body = assert_problem(response, 403)
     assert "devices:write" in str(body["detail"])
-    assert client.get("/admin/devices", headers={"Authorization": bearer(token)}).json() == []
+    assert client.get("/devices").json() == []
+
+
+def test_the_device_registry_is_public_and_agrees_with_the_ledger(client: TestClient) -> None:
+    """Finding: device.registered events are public on the ledger while GET /admin/devices
+    needed a token. Which sensors watch a city is public on purpose: the registry is read
+    without a token, and says what the ledger says."""
+    auth = {"Authorization": bearer(make_token(client, "devices:write"))}
+    assert client.post("/admin/devices", json=new_device(owner="acme"), headers=auth).is_success
+    (listed,) = client.get("/devices").json()
+    assert client.get("/devices/noise-7").json() == listed
+    log = client.app.state.log  # type: ignore[attr-defined]
+    event = Event.from_bytes(log.entry(listed["registeredIndex"]))
+    assert event.kind == "device.registered"
+    for field, member in (("id", "device"), ("key", "key"), ("type", "type"),
+                          ("district", "district"), ("owner", "owner")):  # fmt: skip
+        assert listed[field] == event.body[member]
+    assert client.get("/admin/devices").status_code == 405  # writes only under /admin
 
 
 def test_register_list_get_and_revoke_over_http(client: TestClient) -> None:
@@ -245,12 +262,12 @@ def test_register_list_get_and_revoke_over_http(client: TestClient) -> None:
     assert client.post("/admin/devices", json=new_device("air-1", 2, type="AirQualityObserved"),
                        headers=auth).status_code == 201  # fmt: skip
 
-    listed = client.get("/admin/devices", headers=auth)
+    listed = client.get("/devices")
     assert listed.status_code == 200
     assert [d["id"] for d in listed.json()] == ["air-1", "noise-7"]
-    one = client.get("/admin/devices/noise-7", headers=auth)
+    one = client.get("/devices/noise-7")
     assert one.status_code == 200 and one.json() == body
-    assert_problem(client.get("/admin/devices/ghost", headers=auth), 404)
+    assert_problem(client.get("/devices/ghost"), 404)
 
     revoked = client.post("/admin/devices/noise-7/revoke", json={"reason": "broken"}, headers=auth)
     assert revoked.status_code == 200, revoked.text
@@ -265,7 +282,7 @@ def test_register_list_get_and_revoke_over_http(client: TestClient) -> None:
     assert_problem(ghost, 404)
     empty = client.post("/admin/devices/air-1/revoke", json={"reason": ""}, headers=auth)
     assert_problem(empty, 400)
-    statuses = {d["id"]: d["status"] for d in client.get("/admin/devices", headers=auth).json()}
+    statuses = {d["id"]: d["status"] for d in client.get("/devices").json()}
     assert statuses == {"air-1": "active", "noise-7": "revoked"}
 
 
@@ -304,6 +321,8 @@ def test_an_unknown_type_names_the_allowed_ones(client: TestClient) -> None:
 def test_a_revoked_token_is_refused_over_http(client: TestClient) -> None:
     token = make_token(client, "devices:write")
     TokenStore(client.app.state.log.store.db).revoke(token.split("_")[1])  # type: ignore[attr-defined]
-    response = client.get("/admin/devices", headers={"Authorization": bearer(token)})
+    response = client.post(
+        "/admin/devices", json=new_device(), headers={"Authorization": bearer(token)}
+    )
     assert_problem(response, 401)
     assert token not in response.text

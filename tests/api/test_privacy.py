@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -155,8 +156,17 @@ def test_my_data_is_exported_with_proofs_anyone_can_check(city: PrivateCity) -> 
     bundle = ProofBundle.from_bytes(base64.b64decode(event["tlogProof"]))
     verify_proof_bundle(bundle, log.entry(event["ledgerIndex"]), [log.verifier()], origin=ORIGIN)
     assert city.client.get("/me/data").status_code == 401
+
+
+def test_an_unknown_resident_key_is_401_not_404(city: PrivateCity) -> None:
+    """Finding: an unknown resident key got 404, as if the key were a resource; it is a
+    credential that is not valid (401), and says nothing about who has data here."""
     wrong = {"Authorization": "Bearer ombud_resident_" + "A" * 43}
-    assert city.client.get("/me/data", headers=wrong).status_code == 404
+    for method, path in (("GET", "/me/data"), ("DELETE", "/me/data"), ("GET", "/me/consents")):
+        refused = city.client.request(method, path, headers=wrong)
+        assert refused.status_code == 401, (method, path)
+        assert refused.headers["WWW-Authenticate"] == "Bearer"
+        assert refused.headers["content-type"] == "application/problem+json"
 
 
 def test_a_resident_erases_their_data_and_no_log_line_names_them(
@@ -167,7 +177,7 @@ def test_a_resident_erases_their_data_and_no_log_line_names_them(
     assert erased.status_code == 200 and erased.json()["payloadsDestroyed"] == 1
     log = city.client.app.state.log  # type: ignore[attr-defined]
     assert Event.from_bytes(log.entry(erased.json()["ledgerIndex"])).kind == "subject.erased"
-    assert city.client.get("/me/data", headers=me).status_code == 404
+    assert city.client.get("/me/data", headers=me).status_code == 401  # the key went with it
     assert MARKER not in caplog.text
 
 
@@ -227,7 +237,7 @@ def test_a_home_hosted_devices_owner_is_kept_only_in_the_vault_under_consent(
     }
     refused = city.client.post("/admin/devices", json=device, headers=city.bearer(writer))
     assert refused.status_code == 403 and "device-hosting" in refused.json()["detail"]
-    assert city.client.get("/admin/devices").status_code == 401
+    assert city.client.get("/devices").json() == []  # nothing was registered
     hosting = {**CONSENT, "purposes": ["device-hosting"], "issueResidentKey": True}
     made = city.client.post("/privacy/consents", json=hosting, headers=city.bearer())
     me = {"Authorization": f"Bearer {made.json()['residentKey']}"}
@@ -241,6 +251,8 @@ def test_a_home_hosted_devices_owner_is_kept_only_in_the_vault_under_consent(
     ]
     assert owner["data"]["address"] == f"7 {MARKER} Road" and owner["data"]["subject"] == SUBJECT
     assert added.json()["owner"] == "resident"
+    (public,) = city.client.get("/devices").json()  # the public registry names no resident
+    assert public["owner"] == "resident" and SUBJECT not in json.dumps(public)
     log = city.client.app.state.log  # type: ignore[attr-defined]
     registered = Event.from_bytes(log.entry(added.json()["registeredIndex"]))
     stored = Event.from_bytes(log.entry(added.json()["registeredIndex"] + 1))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import stat
@@ -164,11 +165,21 @@ def test_token_create_prints_only_the_token(data_dir: Path) -> None:
     listing = ombud("token", "list", "--data-dir", data_dir)
     assert listing.returncode == 0 and token_id in listing.stdout
     assert token.split("_")[2] not in listing.stdout
-    two = ombud("token", "create", "--data-dir", data_dir, "--scope", "devices:read",
+    two = ombud("token", "create", "--data-dir", data_dir, "--scope", "voice:read",
                 "--scope", "devices:write", "--note", "ops")  # fmt: skip
     assert two.returncode == 0 and TOKEN.fullmatch(two.stdout.strip())
     revoke = ombud("token", "revoke", "--data-dir", data_dir, token_id)
     assert revoke.returncode == 0 and token_id in revoke.stdout
+
+
+def test_token_create_help_lists_every_scope() -> None:
+    """Finding: ``ombud token create --help`` listed only the devices:* scopes."""
+    from ombud.api.scopes import SCOPES
+
+    result = ombud("token", "create", "--help", env={**os.environ, "COLUMNS": "400"})
+    assert result.returncode == 0
+    for scope in SCOPES:
+        assert scope in result.stdout, scope
 
 
 def test_token_create_with_an_unknown_scope_exits_2(data_dir: Path) -> None:

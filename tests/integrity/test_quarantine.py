@@ -109,7 +109,7 @@ def test_release_needs_the_scope_and_is_logged(
     route = f"/integrity/quarantine/{fleet[1].device.id}/1/release"
     assert client.post(route, json={"reason": "calibrated"}).status_code == 401
     tokens = TokenStore(client.app.state.log.store.db)  # type: ignore[attr-defined]
-    _, reader = tokens.create({"devices:read"}, "", now=NOW)
+    _, reader = tokens.create({"voice:read"}, "", now=NOW)
     _, releaser = tokens.create({"quarantine:release"}, "", now=NOW)
     denied = client.post(route, json={"reason": "x"}, headers={"Authorization": f"Bearer {reader}"})
     assert denied.status_code == 403

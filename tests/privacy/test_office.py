@@ -64,7 +64,7 @@ def _import(voice: Voice, author: str, n: int, start: int = 0) -> None:
 
 def test_each_post_carries_its_privacy_unit(setup: tuple[Voice, PrivacyOffice]) -> None:
     voice, _ = setup
-    post = voice.posts.submit(Submission("The bins stink", "north"), voice.token())
+    post = voice.posts.submit(Submission("The bins stink", "north"), voice.token()).post
     _import(voice, "@someone", 2)
     tokened, _ = voice.posts.contributions(period=PERIOD)
     assert [r[1:] for r in tokened] == [("north", post.service, post.sentiment)]

@@ -20,6 +20,7 @@ from ombud.errors import (
     PayloadIntegrityError,
     StorageError,
     SubjectErasedError,
+    UnauthorizedError,
     UnknownSubjectError,
 )
 from ombud.events import Event, commit
@@ -229,7 +230,7 @@ def test_erasure_leaves_no_trace_in_any_file_and_every_proof_valid(tmp_path: Pat
     assert erased.kind == "subject.erased" and MARKER not in json.dumps(erased.to_json())
     with pytest.raises(SubjectErasedError):
         office.vault.payloads(ref)
-    with pytest.raises(UnknownSubjectError):
+    with pytest.raises(UnauthorizedError):  # the erased subject's key is gone with it
         office.vault.ref_for_access(key or "")
     with pytest.raises(SubjectErasedError, match="already erased"):
         office.vault.erase(office.log, ref, actor="resident", basis="resident-request")

@@ -10,9 +10,10 @@ import secrets
 
 import pytest
 
+from ombud.canonical import canonical_json
 from ombud.errors import MalformedError, NotFoundError, ReplayError, VerificationError
 from ombud.events import Event, verify_commitment
-from ombud.voice.posts import MAX_TEXT, Submission, refuse_personal
+from ombud.voice.posts import MAX_TEXT, Submission, post_record, refuse_personal
 from ombud.voice.tokens import finalize_token, load_public_key, period_challenge, request_token
 
 from .conftest import PERIOD, START, Voice
@@ -22,7 +23,8 @@ COMPLAINT = "The bins on our street were not collected again this week. Terrible
 
 def test_a_post_is_accepted_once_per_token_and_committed_on_the_ledger(voice: Voice) -> None:
     token = voice.token()
-    post = voice.posts.submit(Submission(COMPLAINT, "harbour"), token)
+    receipt = voice.posts.submit(Submission(COMPLAINT, "harbour"), token)
+    post = receipt.post
     assert post.period == PERIOD and post.district == "harbour"
     assert post.sentiment == "negative" and post.service == "waste"
     assert post.service_given is None
@@ -30,11 +32,19 @@ def test_a_post_is_accepted_once_per_token_and_committed_on_the_ledger(voice: Vo
     event = Event.from_bytes(voice.log.entry(post.ledger_index))
     assert event.kind == "post.accepted" and event.at == post.received
     body = dict(event.body)
-    assert body["post"] == post.id and body["period"] == PERIOD
-    assert body["sentiment"] == "negative" and body["service"] == "waste"
-    assert COMPLAINT not in json.dumps(body)  # the leaf holds a commitment, not the text
+    # Only the period, the token's nullifier and the commitment are public (version 2).
+    assert body == {
+        "v": 2,
+        "period": PERIOD,
+        "nullifier": body["nullifier"],
+        "commitment": post.commitment.hex(),
+    }
+    assert len(bytes.fromhex(body["nullifier"])) == 32
+    record = post_record(post)
+    assert json.loads(record)["text"] == COMPLAINT
+    verify_commitment(bytes.fromhex(body["commitment"]), record, receipt.salt)
     salt = voice.posts.db.read("SELECT salt FROM posts WHERE id = ?", (post.id,))[0][0]
-    verify_commitment(bytes.fromhex(body["commitment"]), COMPLAINT.encode(), bytes(salt))
+    assert bytes(salt) == receipt.salt
 
     size = voice.log.size
     with pytest.raises(ReplayError, match="already used"):  # double spend
@@ -44,8 +54,31 @@ def test_a_post_is_accepted_once_per_token_and_committed_on_the_ledger(voice: Vo
     assert voice.posts.book.spent(PERIOD) == 1
 
 
+def test_a_receipt_opens_its_post_even_after_retention(voice: Voice) -> None:
+    receipt = voice.posts.submit(Submission(COMPLAINT, "harbour", "waste"), voice.token())
+    opened = voice.posts.open_receipt(receipt.post.id, receipt.salt).to_json()
+    assert opened["record"] == json.loads(post_record(receipt.post))
+    assert opened["commitment"] == receipt.post.commitment.hex()
+    with pytest.raises(NotFoundError, match="no post matches"):
+        voice.posts.open_receipt(receipt.post.id, bytes(32))
+    with pytest.raises(NotFoundError, match="no post matches"):
+        voice.posts.open_receipt("f" * 32, receipt.salt)
+    with pytest.raises(MalformedError):
+        voice.posts.open_receipt(receipt.post.id, b"short")
+    voice.clock.advance(days=31)
+    assert voice.posts.purge_expired() == 1
+    after = voice.posts.open_receipt(receipt.post.id, receipt.salt).to_json()
+    assert after["textPurged"] and after["record"]["text"] is None
+    # The writer puts their text back and the commitment still opens.
+    record = {**after["record"], "text": COMPLAINT}
+    verify_commitment(receipt.post.commitment, canonical_json(record), receipt.salt)
+    # What the store keeps of the receipt cannot test guesses of the deleted text.
+    kept = voice.posts.db.read("SELECT salt, receipt FROM posts WHERE id = ?", (receipt.post.id,))
+    assert kept[0][0] is None and receipt.salt not in bytes(kept[0][1])
+
+
 def test_a_resident_chosen_service_is_kept_beside_the_classifier(voice: Voice) -> None:
-    post = voice.posts.submit(Submission(COMPLAINT, "north", "roads"), voice.token())
+    post = voice.posts.submit(Submission(COMPLAINT, "north", "roads"), voice.token()).post
     assert post.service == "roads" and post.service_given == "roads"
 
 
@@ -96,7 +129,7 @@ def test_personal_fields_are_refused_by_name() -> None:
 
 
 def test_text_is_deleted_when_retention_ends_and_labels_stay(voice: Voice) -> None:
-    post = voice.posts.submit(Submission(COMPLAINT, "harbour"), voice.token())
+    post = voice.posts.submit(Submission(COMPLAINT, "harbour"), voice.token()).post
     before = voice.posts.sentiment(district="harbour").to_json()
     voice.clock.advance(days=29)
     assert voice.posts.purge_expired() == 0
@@ -108,7 +141,9 @@ def test_text_is_deleted_when_retention_ends_and_labels_stay(voice: Voice) -> No
     assert voice.posts.db.read("SELECT salt FROM posts WHERE id = ?", (post.id,))[0][0] is None
     assert voice.posts.sentiment(district="harbour").to_json() == before
     purged = Event.from_bytes(voice.log.entry(voice.log.size - 1))
-    assert purged.kind == "payload.purged" and purged.body["posts"] == [post.id]
+    # The purge names the post by its commitment: a post id is half its writer's receipt.
+    assert purged.kind == "payload.purged" and purged.body["v"] == 2
+    assert purged.body["commitments"] == [post.commitment.hex()]
 
 
 KEY = b"k" * 32
@@ -202,12 +237,14 @@ CAMPAIGN = [
 
 
 def test_a_coordinated_burst_is_flagged_left_out_and_can_be_released(voice: Voice) -> None:
-    organic = [voice.posts.submit(Submission(text, "centre"), voice.token()) for text in ORGANIC]
+    organic = [
+        voice.posts.submit(Submission(text, "centre"), voice.token()).post for text in ORGANIC
+    ]
     campaign = []
     for text in CAMPAIGN:
         voice.clock.advance(minutes=7)
         campaign.append(
-            voice.posts.submit(Submission(text.format(x="parking"), "centre"), voice.token())
+            voice.posts.submit(Submission(text.format(x="parking"), "centre"), voice.token()).post
         )
     flagged = voice.posts.screen()
     assert flagged == len(CAMPAIGN) - 1  # the earliest copy is kept as a genuine voice
@@ -217,12 +254,24 @@ def test_a_coordinated_burst_is_flagged_left_out_and_can_be_released(voice: Voic
     assert not ids & {p.id for p in organic}
     event = Event.from_bytes(voice.log.entry(voice.log.size - 1))
     assert event.kind == "post.flagged" and event.body["check"] == "near_duplicate"
+    assert set(event.body) == {"v", "commitment", "check", "evidence"}  # no labels, no id
+    assert event.body["commitment"] in {p.commitment.hex() for p in campaign[1:]}
+    public = voice.posts.flags()
+    assert {f.commitment for f in public} == {p.commitment for p in campaign[1:]}
+    assert all(f.check == "near_duplicate" and f.released_index is None for f in public)
     summary = voice.posts.sentiment(district="centre").to_json()
     assert summary["tokened"]["posts"] == len(ORGANIC) + 1
     assert summary["flaggedExcluded"] == len(CAMPAIGN) - 1
 
     released = voice.posts.release(campaign[1].id, "checked by hand", actor="operator")
     assert released.counted and released.flag == "near_duplicate"
+    release = Event.from_bytes(voice.log.entry(voice.log.size - 1))
+    assert release.body == {
+        "v": 2,
+        "commitment": campaign[1].commitment.hex(),
+        "released": True,
+        "reason": "checked by hand",
+    }
     assert voice.posts.sentiment(district="centre").to_json()["flaggedExcluded"] == 4
     with pytest.raises(NotFoundError):
         voice.posts.release(campaign[1].id, "again", actor="operator")
@@ -245,3 +294,14 @@ def test_tokens_travel_as_base64url_in_a_private_token_header(voice: Voice) -> N
     assert private_token(header) == token
     with pytest.raises(MalformedError):
         private_token("Bearer abc")
+
+
+def test_a_posts_table_from_before_receipts_gains_the_receipt_column(voice: Voice) -> None:
+    old = voice.posts.submit(Submission(COMPLAINT, "north"), voice.token())
+    with voice.posts.db.transaction() as tx:
+        tx.execute("ALTER TABLE posts DROP COLUMN receipt")
+    reopened = type(voice.posts)(voice.posts.db, voice.log, voice.posts.book, 30, voice.clock)
+    with pytest.raises(NotFoundError):  # a post from before receipts has none
+        reopened.open_receipt(old.post.id, old.salt)
+    new = reopened.submit(Submission(COMPLAINT, "north"), voice.token())
+    assert reopened.open_receipt(new.post.id, new.salt).post.id == new.post.id

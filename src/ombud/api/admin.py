@@ -1,10 +1,13 @@
-"""Admin routes: the device registry, behind scoped bearer tokens.
+"""The device registry: changed by the operator behind scoped bearer tokens, read by anyone.
 
-Threat model: registering a device decides whose data the city believes, so every route here
-needs a token with the right scope (``devices:write`` to change, ``devices:read`` to list);
-there is no anonymous or default access. Each change is a ledger event (``DeviceRegistry``),
-and the token that made it is named as the event's actor. The owner of a device hosted at a
-resident's home is personal data: their details go only to the vault, under their consent.
+Threat model: registering a device decides whose data the city believes, so changing the
+registry needs a token with ``devices:write``; there is no anonymous or default access. Each
+change is a ledger event (``DeviceRegistry``), and the token that made it is named as the
+event's actor. Which sensors watch a city is public on purpose — a transparency feature, and
+the public ledger's ``device.registered`` events say it anyway — so the registry is read
+without a token (``GET /devices``). It holds only what those events hold: id, key, model,
+district and an owner that is an organisation or ``resident``. The owner of a device hosted at
+a resident's home is personal data: their details go only to the vault, under their consent.
 """
 
 from __future__ import annotations
@@ -13,10 +16,11 @@ import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from ombud.api.auth import TokenStore
+from ombud.api.bodies import StrictRoute
 from ombud.errors import MalformedError
 from ombud.ingest.devices import Device, DeviceRegistry
 from ombud.integrity.multikey import DidKey
@@ -27,7 +31,7 @@ HOSTING = ("device-hosting", "contact-details")
 RESIDENT_OWNER = "resident"
 """The registry's owner of a device hosted by a resident (their id is in the vault only)."""
 
-__all__ = ["create_router"]
+__all__ = ["create_registry_router", "create_router"]
 
 
 class NewDevice(BaseModel):
@@ -69,7 +73,7 @@ def create_router(
 ) -> APIRouter:
     """``office()`` gives the privacy office (for owners' details) or raises
     ``MasterKeyError``."""
-    router = APIRouter(prefix="/admin", tags=["admin"])
+    router = APIRouter(prefix="/admin", tags=["admin"], route_class=StrictRoute)
 
     @router.post("/devices", status_code=201, summary="Register a device (scope devices:write).")
     def add_device(body: NewDevice, authorization: Authorization = None) -> dict[str, Any]:
@@ -97,14 +101,19 @@ def create_router(
         token = tokens.authorize(authorization, "devices:write")
         return registry.revoke(device_id, body.reason, actor=f"token:{token.id}").to_json()
 
-    @router.get("/devices", summary="Every registered device (scope devices:read).")
-    def list_devices(authorization: Authorization = None) -> list[dict[str, Any]]:
-        tokens.authorize(authorization, "devices:read")
+    return router
+
+
+def create_registry_router(registry: DeviceRegistry) -> APIRouter:
+    """The public registry: what the ledger's device events say, without a token."""
+    router = APIRouter(prefix="/devices", tags=["devices"], route_class=StrictRoute)
+
+    @router.get("", summary="Every registered device: the city's public sensor registry.")
+    def list_devices() -> list[dict[str, Any]]:
         return [d.to_json() for d in registry.list()]
 
-    @router.get("/devices/{device_id}", summary="One device (scope devices:read).")
-    def get_device(device_id: str, authorization: Authorization = None) -> dict[str, Any]:
-        tokens.authorize(authorization, "devices:read")
+    @router.get("/{device_id}", summary="One registered device.")
+    def get_device(device_id: Annotated[str, Path(max_length=128)]) -> dict[str, Any]:
         return registry.get(device_id).to_json()
 
     return router

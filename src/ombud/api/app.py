@@ -4,7 +4,8 @@ sensor ingest (``ombud.ingest.ngsi_ld``) and the token-guarded admin routes.
 Threat model: anyone may call these routes. The ledger routes are read-only and serve only what
 the latest published checkpoint commits to (no unpublished entries, no proofs for sizes no
 quorum of witnesses cosigned); ingest accepts only observations signed by registered devices;
-admin routes need a scoped token. Request bodies are capped, and bad input is answered with RFC
+admin routes need a scoped token. Request bodies are capped as they stream and parsed by one
+strict parser, every response carries the security headers, and bad input is answered with RFC
 9457 problem details (ETSI NGSI-LD error types on the NGSI-LD routes) — never a traceback.
 """
 
@@ -14,23 +15,26 @@ import asyncio
 import base64
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Path, Query, Request, Response
+from fastapi import FastAPI, Path, Query, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
 
 from ombud import __version__
-from ombud.api import admin, integrity, voice
+from ombud.api import admin, docs, integrity, voice
 from ombud.api import privacy as privacy_routes
+from ombud.api.accesslog import AccessLog
 from ombud.api.auth import TokenStore
+from ombud.api.bodies import StrictRoute
+from ombud.api.headers import SecurityHeaders
+from ombud.api.limits import BodyLimit
 from ombud.api.problems import (
     http_error_handler,
     ombud_error_handler,
-    problem,
     unexpected_error_handler,
     validation_error_handler,
 )
@@ -255,13 +259,15 @@ def create_app(
     log: Log | None = None,
     sign_checkpoints: bool = False,
     screen: bool = False,
+    access_log: bool = False,
     clock: Callable[[], datetime] = _utc_now,
     environ: Mapping[str, str] | None = None,
 ) -> FastAPI:
     """Build the API over the deployment in ``settings.data_dir`` (or over ``log``).
 
     ``sign_checkpoints`` publishes witnessed checkpoints and ``screen`` screens new
-    observations in the background, at the intervals the settings give (``ombud serve``)."""
+    observations in the background, at the intervals the settings give; ``access_log`` logs
+    each request without its client's address (``ombud serve`` sets all three)."""
     owned = log is None
     the_log = (
         open_log(settings.data_dir, settings, with_key=sign_checkpoints) if log is None else log
@@ -330,7 +336,11 @@ def create_app(
         version=__version__,
         summary="A witnessed, tamper-evident ledger for a city's sensors and residents.",
         lifespan=lifespan,
+        docs_url=None,  # served by ombud.api.docs from an installed package, not a CDN
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
+    app.router.route_class = StrictRoute
     app.state.log = the_log
     app.state.intake = intake
     app.state.screener = screener
@@ -340,21 +350,22 @@ def create_app(
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)
-    app.add_middleware(GZipMiddleware, minimum_size=1024)
     max_body = settings.server.max_request_bytes
+    # Outermost last: the request log sees every answer; every answer gets the security
+    # headers; bodies are capped before any route or parser reads them.
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(BodyLimit, max_body=max_body)
+    app.add_middleware(SecurityHeaders)
+    if access_log:
+        app.add_middleware(AccessLog)
 
-    @app.middleware("http")
-    async def cap_request_size(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > max_body):
-            detail = f"request bodies are limited to {max_body} bytes"
-            if request.url.path.startswith("/ngsi-ld/"):
-                return ngsi_ld.problem_response("BadRequestData", 413, "Request too large", detail)
-            return problem(413, "Content Too Large", detail)
-        return await call_next(request)
-
+    @app.head(
+        "/checkpoint",
+        operation_id="head_checkpoint",
+        summary="The headers of GET /checkpoint, without its body.",
+        response_class=Response,
+        tags=["tlog-tiles"],
+    )
     @app.get(
         "/checkpoint",
         summary="The latest signed checkpoint (C2SP tlog-checkpoint).",
@@ -369,6 +380,13 @@ def create_app(
             headers={"Cache-Control": CHECKPOINT_CACHE},
         )
 
+    @app.head(
+        "/tile/{path:path}",
+        operation_id="head_tile",
+        summary="The headers of GET /tile/…, without its body.",
+        response_class=Response,
+        tags=["tlog-tiles"],
+    )
     @app.get(
         "/tile/{path:path}",
         summary="A hash tile or entry bundle (C2SP tlog-tiles).",
@@ -442,6 +460,8 @@ def create_app(
         )
     )
     app.include_router(admin.create_router(registry, tokens, office))
+    app.include_router(admin.create_registry_router(registry))
+    app.include_router(docs.create_router())
     app.include_router(integrity.create_router(intake, tokens, clock=clock))
     app.include_router(voice.create_router(posts, tokens, office))
     app.include_router(privacy_routes.create_router(office, tokens))

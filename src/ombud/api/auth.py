@@ -22,22 +22,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ombud.api.scopes import SCOPES
 from ombud.database import Database
 from ombud.errors import ForbiddenError, MalformedError, NotFoundError, UnauthorizedError
 from ombud.events import format_time
 
 __all__ = ["SCOPES", "TokenInfo", "TokenStore"]
 
-SCOPES = {
-    "devices:read": "list devices",
-    "devices:write": "register and revoke devices (implies devices:read)",
-    "quarantine:release": "release quarantined observations and flagged posts",
-    "voice:publish": "publish a period's issuer key for resident tokens",
-    "voice:read": "read the text of residents' posts while it is retained",
-    "privacy:consent": "record, change and withdraw residents' consents (the consent service)",
-    "privacy:release": "run a differentially private release, spending privacy budget",
-}
-_IMPLIES = {"devices:write": {"devices:read"}}
 _TOKEN = re.compile(r"ombud_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
 _TABLES = """
 CREATE TABLE IF NOT EXISTS tokens (
@@ -139,7 +130,6 @@ class TokenStore:
         if not hmac.compare_digest(stored, _digest(secret)) or not rows or rows[0][4]:
             raise UnauthorizedError("the bearer token is unknown, wrong or revoked")
         scopes = frozenset(rows[0][1].split())
-        granted = set(scopes).union(*(_IMPLIES.get(s, set()) for s in scopes))
-        if scope not in granted:
+        if scope not in scopes:
             raise ForbiddenError(f"the token lacks scope {scope}")
         return TokenInfo(token_id, scopes, rows[0][2], rows[0][3], False)

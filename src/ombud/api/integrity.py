@@ -18,6 +18,8 @@ from fastapi import APIRouter, Header, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from ombud.api.auth import TokenStore
+from ombud.api.bodies import StrictRoute
+from ombud.api.params import Rfc3339
 from ombud.errors import MalformedError
 from ombud.ingest.intake import Intake
 from ombud.ingest.timeseries import to_micros
@@ -48,7 +50,7 @@ class Release(BaseModel):
 def create_router(
     intake: Intake, tokens: TokenStore, *, clock: Callable[[], datetime]
 ) -> APIRouter:
-    router = APIRouter(prefix="/integrity", tags=["integrity"])
+    router = APIRouter(prefix="/integrity", tags=["integrity"], route_class=StrictRoute)
     quarantine = intake.quarantine
 
     @router.get("/quarantine", summary="Quarantined observations, with the checks' evidence.")
@@ -56,8 +58,8 @@ def create_router(
         device: Annotated[str | None, Query(max_length=128)] = None,
         district: Annotated[str | None, Query(max_length=64)] = None,
         check: Annotated[str | None, Query(max_length=40)] = None,
-        since: Annotated[datetime | None, Query(description="RFC 3339, inclusive")] = None,
-        until: Annotated[datetime | None, Query(description="RFC 3339, exclusive")] = None,
+        since: Annotated[Rfc3339 | None, Query(description="RFC 3339, inclusive")] = None,
+        until: Annotated[Rfc3339 | None, Query(description="RFC 3339, exclusive")] = None,
         released: Annotated[bool, Query(description="include released ones")] = True,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[dict[str, Any]]:
@@ -125,8 +127,8 @@ def create_router(
             str, Query(alias="type", max_length=64, description="Smart Data Model type")
         ],
         attribute: Annotated[str, Query(max_length=64)],
-        since: Annotated[datetime, Query(description="RFC 3339, inclusive")],
-        until: Annotated[datetime, Query(description="RFC 3339, exclusive")],
+        since: Annotated[Rfc3339, Query(description="RFC 3339, inclusive")],
+        until: Annotated[Rfc3339, Query(description="RFC 3339, exclusive")],
         estimator: Estimator = Estimator.MEDIAN,
         cap: Annotated[float, Query(gt=0, le=1, description="largest share of one device")] = 0.1,
     ) -> dict[str, Any]:
@@ -143,8 +145,8 @@ def create_router(
     )
     def get_coverage(
         device: Annotated[str, Path(max_length=128)],
-        since: Annotated[datetime, Query(description="RFC 3339, inclusive")],
-        until: Annotated[datetime, Query(description="RFC 3339, exclusive")],
+        since: Annotated[Rfc3339, Query(description="RFC 3339, inclusive")],
+        until: Annotated[Rfc3339, Query(description="RFC 3339, exclusive")],
     ) -> dict[str, Any]:
         _micros(since, "since")
         _micros(until, "until")

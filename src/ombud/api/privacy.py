@@ -12,13 +12,15 @@ subject id the caller did not send, and nothing here is logged with personal dat
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from ombud.api.auth import TokenStore
+from ombud.api.bodies import StrictRoute
+from ombud.api.headers import NO_STORE
+from ombud.api.params import Rfc3339
 from ombud.errors import MalformedError, UnauthorizedError
 from ombud.privacy.consent import ConsentRecord, Grant
 from ombud.privacy.office import PrivacyOffice
@@ -88,13 +90,13 @@ class ReleaseBody(BaseModel):
 
     dataset: str = Field(max_length=32)
     period: str = Field(max_length=32)
-    since: datetime | None = None
-    until: datetime | None = None
+    since: Rfc3339 | None = None
+    until: Rfc3339 | None = None
 
 
 def create_router(office: Callable[[], PrivacyOffice], tokens: TokenStore) -> APIRouter:
     """``office()`` returns the deployment's privacy office or raises ``MasterKeyError``."""
-    router = APIRouter(tags=["privacy"])
+    router = APIRouter(tags=["privacy"], route_class=StrictRoute)
 
     def me(authorization: str | None) -> tuple[PrivacyOffice, bytes]:
         """The office and the subject whose resident access key the request carries."""
@@ -103,6 +105,7 @@ def create_router(office: Callable[[], PrivacyOffice], tokens: TokenStore) -> AP
 
     @router.post(
         "/privacy/consents",
+        dependencies=[NO_STORE],
         status_code=201,
         summary="Record a consent (consent.granted; scope privacy:consent).",
     )
@@ -118,6 +121,7 @@ def create_router(office: Callable[[], PrivacyOffice], tokens: TokenStore) -> AP
 
     @router.put(
         "/privacy/consents/{record_id}",
+        dependencies=[NO_STORE],
         summary="Change a consent's terms: a new version (scope privacy:consent).",
     )
     def change(
@@ -133,6 +137,7 @@ def create_router(office: Callable[[], PrivacyOffice], tokens: TokenStore) -> AP
 
     @router.post(
         "/privacy/consents/{record_id}/withdraw",
+        dependencies=[NO_STORE],
         summary="Withdraw a consent on the resident's behalf (scope privacy:consent).",
     )
     def withdraw(
@@ -146,6 +151,7 @@ def create_router(office: Callable[[], PrivacyOffice], tokens: TokenStore) -> AP
 
     @router.get(
         "/me/data",
+        dependencies=[NO_STORE],
         summary="Everything ombud holds about you, with ledger proofs (GDPR Art. 15, 20).",
     )
     def my_data(authorization: Authorization = None) -> dict[str, Any]:
@@ -154,6 +160,7 @@ def create_router(office: Callable[[], PrivacyOffice], tokens: TokenStore) -> AP
 
     @router.delete(
         "/me/data",
+        dependencies=[NO_STORE],
         summary="Erase everything ombud holds about you (GDPR Art. 17): crypto-shredding.",
     )
     def erase_me(authorization: Authorization = None) -> dict[str, Any]:
@@ -165,12 +172,16 @@ def create_router(office: Callable[[], PrivacyOffice], tokens: TokenStore) -> AP
             "payloadsDestroyed": erasure.payloads,
         }
 
-    @router.get("/me/consents", summary="Your consent records.")
+    @router.get("/me/consents", summary="Your consent records.", dependencies=[NO_STORE])
     def my_consents(authorization: Authorization = None) -> list[dict[str, Any]]:
         the_office, ref = me(authorization)
         return [_record(r) for r in the_office.consents.records(ref)]
 
-    @router.delete("/me/consents/{record_id}", summary="Withdraw one of your consents.")
+    @router.delete(
+        "/me/consents/{record_id}",
+        summary="Withdraw one of your consents.",
+        dependencies=[NO_STORE],
+    )
     def withdraw_mine(
         record_id: Annotated[str, Path(max_length=32)], authorization: Authorization = None
     ) -> dict[str, Any]:

@@ -13,7 +13,9 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
+from ombud.api.headers import API_POLICY, SECURITY_HEADERS
 from ombud.errors import (
     AlreadyExistsError,
     ForbiddenError,
@@ -92,24 +94,54 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
     return problem(400, "Bad Request", detail)
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app answers at the request's path (for ``Allow``: the
+    router names only the first route whose path matched)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "\0"})
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
+
+
+def refusal(path: str, status: int, detail: str) -> JSONResponse:
+    """A refusal in the error format of the route family ``path`` belongs to: ETSI
+    ProblemDetails on NGSI-LD routes, GeoReport v2 errors on Open311 routes, RFC 9457 problem
+    details everywhere else."""
+    title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    if path.startswith("/ngsi-ld/"):
+        kind = {404: "ResourceNotFound", 405: "InvalidRequest"}.get(status, "BadRequestData")
+        body = {"type": NGSI_LD_ERRORS + kind, "title": title, "status": status, "detail": detail}
+        return JSONResponse(body, status_code=status)
+    if path.startswith("/open311/"):
+        return JSONResponse([{"code": status, "description": detail}], status_code=status)
+    return problem(status, title, detail)
+
+
 async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
-    """Framework errors (unknown route, wrong method) as problem details too; NGSI-LD routes
-    get their ETSI error types."""
+    """Framework errors (unknown route, wrong method, a body over the cap) in the route
+    family's error format (``refusal``)."""
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
     detail = str(exc.detail) if status < 500 else "the server could not complete the request"
-    title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
-    if request.url.path.startswith("/ngsi-ld/"):
-        kind = {404: "ResourceNotFound", 405: "InvalidRequest"}.get(status, "BadRequestData")
-        body = {"type": NGSI_LD_ERRORS + kind, "title": title, "status": status, "detail": detail}
-        return JSONResponse(body, status_code=status, headers=exc.headers)
-    response = problem(status, title, detail)
-    if exc.headers:
-        response.headers.update(exc.headers)
+    headers = dict(exc.headers or {})
+    if status == 405:
+        allowed = allowed_methods(request)
+        headers["Allow"] = ", ".join(allowed)
+        detail = f"{request.method[:16]} is not allowed here; allowed: {', '.join(allowed)}"
+    response = refusal(request.url.path, status, detail)
+    response.headers.update(headers)
     return response
 
 
 async def unexpected_error_handler(request: Request, exc: Exception) -> JSONResponse:
-    """A bug: logged with its traceback here, a bare 500 problem for the client."""
+    """A bug: logged with its traceback here, a bare 500 problem for the client. It is answered
+    outside the app's middleware, so the security headers are added here."""
     logger.exception("unexpected error on %s %s", request.method, request.url.path)
-    return problem(500, "Internal Server Error", "the server could not complete the request")
+    response = problem(500, "Internal Server Error", "the server could not complete the request")
+    response.headers.update(dict(SECURITY_HEADERS))
+    response.headers["Content-Security-Policy"] = API_POLICY
+    return response

@@ -1,4 +1,12 @@
-"""``ombud serve``: run the API with uvicorn on the configured loopback address."""
+"""``ombud serve``: run the API with uvicorn on the configured address.
+
+Threat model: the server faces the network. Its logs must never hold a client's address (a
+resident's post would be linked to their network), so uvicorn's access log is replaced by
+``ombud.api.accesslog``; forwarded headers (``X-Forwarded-For``) are believed only from the
+proxies named in ``server.trusted_proxies`` (none by default); header size and the time a
+request may take to arrive are capped by ``ombud.api.protocol``, bodies by
+``ombud.api.limits``.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +15,7 @@ import logging
 import uvicorn
 
 from ombud.api.app import create_app
+from ombud.api.protocol import limited_protocol
 from ombud.config import Settings, parse_listen
 
 
@@ -14,5 +23,16 @@ def run_server(settings: Settings) -> None:
     host, port = parse_listen(settings.server.listen)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per witness request is noise
-    app = create_app(settings, sign_checkpoints=True, screen=True)
-    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
+    app = create_app(settings, sign_checkpoints=True, screen=True, access_log=True)
+    proxies = settings.server.proxy_list()
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        http=limited_protocol(settings.server.max_header_bytes, settings.server.request_timeout_s),
+        log_level="info",
+        access_log=False,
+        server_header=False,
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=",".join(proxies) if proxies else None,
+    )

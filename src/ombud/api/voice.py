@@ -1,15 +1,18 @@
-"""Voice routes: residents' posts (paid with an anonymous token), Open311 GeoReport v2 intake,
-sentiment aggregates, coordination flags and the publication of issuer keys.
+"""Voice routes: residents' posts (paid with an anonymous token), their receipts, Open311
+GeoReport v2 intake, sentiment aggregates, coordination flags and the publication of issuer
+keys.
 
 Threat model: posting needs a resident token (RFC 9577 ``Authorization: PrivateToken
 token=…``), never an account, and nothing about the client (address, IP, headers) is stored.
 Contact details given with an Open311 request are kept only in the vault, encrypted for the
-resident, and only under their recorded consent to follow-up. Exact counts and the list of
-posts are microdata for the city's staff (``voice:read``); the public gets differentially
-private releases (``/privacy/releases``). A post's own labels (by its random id) and flagged
-posts with their reasons are public (nothing silenced in secret). Publishing a period's issuer key
-(``voice:publish``) and releasing a flagged post (``quarantine:release``) are ledger events
-naming the token that did it.
+resident, and only under their recorded consent to follow-up. Per-post labels, exact counts
+and the list of posts are microdata for the city's staff (``voice:read``): the public figures
+are the differentially private releases (``/privacy/releases``), and anything public here
+would let anyone rebuild the counts those protect. A post's writer reads it back with their
+receipt (post id and salt); flagged posts are public by their ledger commitment and check,
+never their labels (nothing silenced in secret, nothing counted in the open). Publishing a
+period's issuer key (``voice:publish``) and releasing a flagged post (``quarantine:release``)
+are ledger events naming the token that did it.
 """
 
 from __future__ import annotations
@@ -19,15 +22,16 @@ import binascii
 import json
 import re
 from collections.abc import Callable
-from datetime import datetime
 from typing import Annotated, Any
-from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from ombud.api.auth import TokenStore
+from ombud.api.bodies import StrictRoute, parse_form, parse_json_body
+from ombud.api.headers import NO_STORE
+from ombud.api.params import Rfc3339
 from ombud.api.problems import status_of
 from ombud.errors import MalformedError, OmbudError, UnauthorizedError
 from ombud.ledger.log import Attachment
@@ -39,7 +43,7 @@ from ombud.voice.open311 import (
     service_list,
     split_contact,
 )
-from ombud.voice.posts import MAX_TEXT, PostStore, Submission, refuse_personal
+from ombud.voice.posts import MAX_TEXT, PostStore, Submission, parse_salt, refuse_personal
 from ombud.voice.services import CATEGORIES
 
 __all__ = ["create_router", "private_token"]
@@ -86,6 +90,13 @@ class Release(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
 
 
+class ReceiptBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    post: str = Field(max_length=32, description="The post id the receipt names.")
+    salt: str = Field(max_length=48, description="The receipt's salt, base64url (32 bytes).")
+
+
 def _open311_error(exc: OmbudError) -> JSONResponse:
     status, _ = status_of(exc)
     detail = str(exc) if status < 500 else "the server could not complete the request"
@@ -107,11 +118,12 @@ def create_router(
 ) -> APIRouter:
     """``office()`` gives the privacy office (for contact details) or raises
     ``MasterKeyError``."""
-    router = APIRouter(tags=["voice"])
+    router = APIRouter(tags=["voice"], route_class=StrictRoute)
 
     @router.post(
         "/voice/posts",
         status_code=201,
+        dependencies=[NO_STORE],
         summary="Post what a resident says, paid with one anonymous token (RFC 9578 type 2).",
     )
     def submit(
@@ -126,12 +138,31 @@ def create_router(
             raise MalformedError(
                 f"unknown field(s) {sorted(extra)}; a post has text, district, service"
             )
-        post = posts.submit(
+        receipt = posts.submit(
             Submission(body.text, body.district, body.service), private_token(authorization)
         )
-        return post.to_json()
+        return {**receipt.post.to_json(), "receipt": receipt.to_json()}
 
-    @router.get("/voice/posts", summary="Recent posts with their text (scope voice:read).")
+    @router.post(
+        "/voice/receipts",
+        dependencies=[NO_STORE],
+        summary="Open a post's receipt: its record, labels and ledger proof, for its writer.",
+    )
+    def open_receipt(body: ReceiptBody) -> dict[str, Any]:
+        opened = posts.open_receipt(body.post, parse_salt(body.salt))
+        index = opened.post.ledger_index
+        bundle = posts.log.prove(index)
+        return {
+            **opened.to_json(),
+            "event": posts.log.entry(index).decode("utf-8"),
+            "tlogProof": None if bundle is None else base64.b64encode(bundle.to_bytes()).decode(),
+        }
+
+    @router.get(
+        "/voice/posts",
+        summary="Recent posts with their text (scope voice:read).",
+        dependencies=[NO_STORE],
+    )
     def list_posts(
         district: Annotated[str | None, Query(max_length=64)] = None,
         service: Annotated[str | None, Query(max_length=20)] = None,
@@ -145,42 +176,50 @@ def create_router(
         found = posts.list(district=district, service=service, flagged=flagged, limit=limit)
         return [p.to_json(with_text=True) for p in found]
 
-    @router.get("/voice/posts/{post_id}", summary="One post, or its IssueReporting entity.")
+    @router.get(
+        "/voice/posts/{post_id}",
+        dependencies=[NO_STORE],
+        summary="One post, or its IssueReporting entity (scope voice:read; a writer opens "
+        "their own with POST /voice/receipts).",
+    )
     def get_post(
         post_id: Annotated[str, Path(max_length=32)],
         view: Annotated[str, Query(alias="as", pattern="^(post|IssueReporting)$")] = "post",
         authorization: Annotated[str | None, Header()] = None,
     ) -> dict[str, Any]:
-        with_text = authorization is not None and bool(
-            tokens.authorize(authorization, "voice:read")
-        )
+        tokens.authorize(authorization, "voice:read")
         post = posts.get(post_id)
         if view == "IssueReporting":
-            return issue_reporting(post, with_text=with_text)
-        return post.to_json(with_text=with_text)
+            return issue_reporting(post, with_text=True)
+        return post.to_json(with_text=True)
 
     @router.get(
         "/voice/sentiment",
+        dependencies=[NO_STORE],
         summary="Exact counts by sentiment, flagged posts left out (scope voice:read; the "
         "public figures are the differentially private /privacy/releases).",
     )
     def get_sentiment(
         district: Annotated[str | None, Query(max_length=64)] = None,
         service: Annotated[str | None, Query(max_length=20)] = None,
-        since: Annotated[datetime | None, Query(description="RFC 3339, inclusive")] = None,
-        until: Annotated[datetime | None, Query(description="RFC 3339, exclusive")] = None,
+        since: Annotated[Rfc3339 | None, Query(description="RFC 3339, inclusive")] = None,
+        until: Annotated[Rfc3339 | None, Query(description="RFC 3339, exclusive")] = None,
         authorization: Annotated[str | None, Header()] = None,
     ) -> dict[str, Any]:
         tokens.authorize(authorization, "voice:read")
         summary = posts.sentiment(district=district, service=service, since=since, until=until)
         return summary.to_json()
 
-    @router.get("/voice/flags", summary="Posts flagged as coordinated, with the reasons.")
+    @router.get(
+        "/voice/flags",
+        summary="Posts flagged as coordinated: each by its ledger commitment, with the check "
+        "and whether it was released (their labels and detailed reasons are for voice:read, "
+        "at /voice/posts?flagged=true).",
+    )
     def list_flags(
-        district: Annotated[str | None, Query(max_length=64)] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[dict[str, Any]]:
-        return [p.to_json() for p in posts.list(district=district, flagged=True, limit=limit)]
+        return [f.to_json() for f in posts.flags(limit=limit)]
 
     @router.post(
         "/voice/flags/{post_id}/release",
@@ -227,6 +266,7 @@ def create_router(
 
     @router.post(
         "/open311/v2/requests.json",
+        dependencies=[NO_STORE],
         status_code=201,
         summary="Open311 GeoReport v2 service request (form-encoded), paid with a token.",
         tags=["open311"],
@@ -249,66 +289,68 @@ def create_router(
             attach = None
             if contact and account is not None:
                 attach = _contact(office(), account, contact)
-            post = posts.submit(submission, token, channel="open311", attach=attach)
+            receipt = posts.submit(submission, token, channel="open311", attach=attach)
         except OmbudError as exc:
             return _open311_error(exc)
+        post = receipt.post
         kept = "the text" if attach is None else "the text, and your contact details in the vault,"
         return [
             {
                 "service_request_id": post.id,
                 "service_notice": "Thank you. Only the text, service and district are kept "
-                f"with the request; {kept} until {post.expires.date().isoformat()}.",
+                f"with the request; {kept} until {post.expires.date().isoformat()}. Keep "
+                "service_request_id and receipt_salt: with both, POST /voice/receipts shows "
+                "the request and proves it is on the city's public log; nobody else can.",
                 "account_id": account,
+                "receipt_salt": receipt.to_json()["salt"],
             }
         ]
 
     @router.get(
         "/open311/v2/requests/{post_id}.json",
+        dependencies=[NO_STORE],
         summary="Open311 GeoReport v2: one service request.",
         tags=["open311"],
         response_model=None,
     )
     def open311_get(
         post_id: Annotated[str, Path(max_length=32)],
+        authorization: Annotated[str | None, Header()] = None,
     ) -> list[dict[str, Any]] | JSONResponse:
+        # A request's service, district and time are its labels: staff (voice:read) see them;
+        # anyone else learns its status only (its writer opens it with the receipt).
         try:
             post = posts.get(post_id)
+            staff = authorization is not None and bool(
+                tokens.authorize(authorization, "voice:read")
+            )
         except OmbudError as exc:
             return _open311_error(exc)
-        return [
-            {
-                "service_request_id": post.id,
-                "status": "open",
+        found: dict[str, Any] = {"service_request_id": post.id, "status": "open"}
+        if staff:
+            found |= {
                 "service_code": post.service,
                 "requested_datetime": post.received.isoformat(),
                 "address_id": post.district,
             }
-        ]
+        return [found]
 
     return router
 
 
 async def _form(request: Request) -> dict[str, list[str]]:
+    """The fields of a GeoReport v2 request, form-encoded or JSON, through the one strict
+    parser (``ombud.api.bodies``); the body's size was capped as it streamed."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind not in ("application/x-www-form-urlencoded", "application/json"):
+        raise MalformedError("send application/x-www-form-urlencoded (GeoReport v2) or JSON")
     raw = await request.body()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise MalformedError("the request body is not UTF-8") from None
     if kind == "application/x-www-form-urlencoded":
-        try:
-            return parse_qs(text, keep_blank_values=True, strict_parsing=bool(text))
-        except ValueError:
-            raise MalformedError("the form body is malformed") from None
-    if kind == "application/json":
-        try:
-            data = json.loads(text)
-        except ValueError:
-            raise MalformedError("the JSON body is malformed") from None
-        if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
-            raise MalformedError("the JSON body must be an object of strings")
-        return {k: [v] for k, v in data.items()}
-    raise MalformedError("send application/x-www-form-urlencoded (GeoReport v2) or JSON")
+        return parse_form(raw)
+    data = parse_json_body(raw)
+    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+        raise MalformedError("the JSON body must be an object of strings")
+    return {k: [v] for k, v in data.items()}
 
 
 def _key_json(period: str, issuer: str, key: bytes, index: int) -> dict[str, Any]:

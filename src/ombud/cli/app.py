@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from ombud.api.scopes import SCOPES
 from ombud.integrity.aggregate import Estimator
 
 app = typer.Typer(
@@ -267,7 +268,14 @@ def device_list(
 @token_app.command("create")
 def token_create(
     data_dir: DataDir,
-    scope: Annotated[list[str], typer.Option(help="devices:read or devices:write (repeatable).")],
+    scope: Annotated[
+        list[str],
+        typer.Option(
+            help="Repeatable; one of: "
+            + "; ".join(f"{name}: {what}" for name, what in SCOPES.items())
+            + "."
+        ),
+    ],
     note: Annotated[str, typer.Option(help="What the token is for.")] = "",
 ) -> None:
     """Create a bearer token; it is printed once and only its hash is kept."""

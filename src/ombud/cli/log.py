@@ -15,7 +15,6 @@ from ombud.errors import EntryTooLargeError, NotFoundError, UnavailableError
 from ombud.ledger.export import export_log
 from ombud.ledger.log import BatchPolicy
 from ombud.ledger.logdir import open_log
-from ombud.ledger.proof_bundle import ProofBundle
 from ombud.ledger.tiles import MAX_ENTRY_SIZE
 
 _CHUNK = 1 << 20
@@ -120,14 +119,13 @@ def run_prove(directory: Path, index: int) -> None:
     log = open_log(directory, Settings.for_directory(directory))
     try:
         log.catch_up()
-        published = log.published_checkpoint()
-        if published is None or index >= published.size:
+        bundle = log.prove(index, with_entry=True)
+        if bundle is None:
+            published = log.published_checkpoint()
             size = published.size if published else 0
             raise NotFoundError(
                 f"entry {index} is not in the published checkpoint (size {size}) yet"
             )
-        proof = log.inclusion_proof(index, published.size)
-        bundle = ProofBundle(index, tuple(proof), published.note, extra=log.entry(index))
     finally:
         log.close()
     sys.stdout.buffer.write(bundle.to_bytes())

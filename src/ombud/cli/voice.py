@@ -170,8 +170,10 @@ def run_post(data_dir: Path, district: str, service: str | None, token: str) -> 
     """Post the text on stdin, paid with ``token`` (base64 or a file holding it)."""
     text = sys.stdin.read()
     with _posts(data_dir) as posts:
-        post = posts.submit(Submission(text, district, service), _key(token))
-    print(json.dumps(post.to_json(), indent=2))
+        receipt = posts.submit(Submission(text, district, service), _key(token))
+    # The receipt (post id and salt) is the writer's alone: with it they prove the post is on
+    # the log and read its labels (POST /voice/receipts); the ledger shows neither.
+    print(json.dumps({**receipt.post.to_json(), "receipt": receipt.to_json()}, indent=2))
 
 
 def _author_key(data_dir: Path) -> bytes:

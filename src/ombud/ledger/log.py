@@ -35,6 +35,7 @@ from ombud.errors import (
 )
 from ombud.ledger import merkle, note
 from ombud.ledger.checkpoint import Checkpoint, SignedCheckpoint, open_checkpoint, verify_extends
+from ombud.ledger.proof_bundle import ProofBundle
 from ombud.ledger.store import Batch, LogStore, StoredCheckpoint, TreeState
 from ombud.ledger.tiles import (
     MAX_ENTRY_SIZE,
@@ -506,6 +507,19 @@ class Log:
     def published_checkpoint(self) -> StoredCheckpoint | None:
         """The latest published checkpoint, with its cosignatures: what readers are served."""
         return self.store.published_checkpoint()
+
+    def prove(self, index: int, *, with_entry: bool = False) -> ProofBundle | None:
+        """A c2sp.org/tlog-proof of entry ``index`` against the published checkpoint (the entry
+        itself in ``extra`` when asked), or None while no published checkpoint covers it."""
+        published = self.published_checkpoint()
+        if published is None or index >= published.size:
+            return None
+        return ProofBundle(
+            index,
+            tuple(self.inclusion_proof(index, published.size)),
+            published.note,
+            extra=self.entry(index) if with_entry else None,
+        )
 
     def catch_up(self) -> None:
         """Bring the published checkpoint up to the integrated tree, where the log may do so

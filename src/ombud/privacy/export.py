@@ -15,7 +15,6 @@ from typing import Any
 
 from ombud.events import Event, format_time
 from ombud.ledger.log import Log
-from ombud.ledger.proof_bundle import ProofBundle
 from ombud.privacy.consent import ConsentBook
 from ombud.privacy.vault import Vault
 
@@ -40,12 +39,8 @@ def subject_export(vault: Vault, consents: ConsentBook, log: Log, ref: bytes) ->
     events = []
     for index in indexes:
         entry = log.entry(index)
-        proof = None
-        if published is not None and index < published.size:
-            bundle = ProofBundle(
-                index, tuple(log.inclusion_proof(index, published.size)), published.note
-            )
-            proof = base64.b64encode(bundle.to_bytes()).decode("ascii")
+        bundle = log.prove(index)
+        proof = None if bundle is None else base64.b64encode(bundle.to_bytes()).decode("ascii")
         events.append(
             {"ledgerIndex": index, "event": Event.from_bytes(entry).to_json(), "tlogProof": proof}
         )

@@ -33,6 +33,7 @@ from ombud.errors import (
     NotFoundError,
     PayloadIntegrityError,
     SubjectErasedError,
+    UnauthorizedError,
     UnknownSubjectError,
 )
 from ombud.events import Event, commit, format_time, new_salt
@@ -326,14 +327,15 @@ class Vault:
         return secret
 
     def ref_for_access(self, secret: str) -> bytes:
-        """The subject whose access key ``secret`` is; a wrong key is indistinguishable from an
-        erased subject's (both: ``UnknownSubjectError``)."""
+        """The subject whose access key ``secret`` is. A key that is not one, is wrong, or
+        belonged to an erased subject is refused alike: ``UnauthorizedError`` (the credential
+        is not valid), so the answer tells nothing about who has data here."""
         if not isinstance(secret, str) or not secret.startswith("ombud_resident_"):
-            raise UnknownSubjectError("this is not a resident access key")
+            raise UnauthorizedError("this is not a resident access key")
         digest = hashlib.sha256(secret.encode("ascii", "replace")).digest()
         rows = self.db.read("SELECT ref FROM vault_subjects WHERE access = ?", (digest,))
         if not rows:
-            raise UnknownSubjectError("no subject has this access key")
+            raise UnauthorizedError("the resident access key is unknown, or its data was erased")
         return bytes(rows[0][0])
 
     # -- payloads --------------------------------------------------------------------------------

@@ -4,15 +4,22 @@ while, and counted by their labels.
 Threat model: a post must not identify its writer, so it holds text, a district and an optional
 service category — never a point location, a name, a handle or an address (refused, not
 dropped, so a client learns what it sent wrongly) — and its time is kept to the hour. The
-operator must not be able to alter or invent posts unseen: each accepted post is a
-``post.accepted`` leaf with a salted commitment to its text (DESIGN §4), its labels and the
-token's nullifier, so anyone can count posts per period against tokens spent. The text is
-deleted when its retention ends (``payload.purged``); labels stay for aggregates. Flagged posts
-(coordination, ``ombud.integrity.coordination``) are kept and excluded from aggregates.
+operator must not be able to alter or invent posts unseen, yet the public ledger must not give
+away per-post labels, from which anyone could rebuild the exact counts that only differentially
+private releases may publish. So each accepted post is a ``post.accepted`` leaf (version 2)
+holding only its token period, the token's nullifier (anyone can check no token was spent
+twice) and a salted commitment to the post record — text, district, service, sentiment, hour
+(DESIGN §4). The resident keeps the post id and the salt as a receipt: with it they can prove
+their post is on the log and read its labels (``open_receipt``); without it, only staff can.
+The text is deleted when its retention ends (``payload.purged``); labels stay for aggregates.
+Flagged posts (coordination, ``ombud.integrity.coordination``) are kept and excluded from
+aggregates; their flags name the post by its commitment, never by its labels.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import json
@@ -27,7 +34,7 @@ from typing import Any
 from ombud.canonical import canonical_json
 from ombud.database import Database, Tx
 from ombud.errors import MalformedError, NotFoundError, StorageError
-from ombud.events import Event, commit, format_time, new_salt
+from ombud.events import SALT_SIZE, Event, commit, format_time, new_salt
 from ombud.integrity.coordination import CoordinationSettings, PostFacts, detect
 from ombud.ledger.log import Attachment, Log
 from ombud.voice.labels import Labels, label_texts
@@ -38,18 +45,29 @@ from ombud.voice.services import CATEGORIES
 __all__ = [
     "MAX_TEXT",
     "PERSONAL_FIELDS",
+    "POST_EVENT_VERSION",
+    "Flag",
     "ImportReport",
+    "OpenedReceipt",
     "Post",
     "PostStore",
+    "Receipt",
     "SentimentSummary",
     "Submission",
     "check_district",
+    "parse_salt",
+    "post_record",
     "post_store_for",
     "refuse_personal",
 ]
 
 MAX_TEXT = 2000
 """Characters (code points) in a post's text."""
+POST_EVENT_VERSION = 2
+"""Version of ``post.accepted`` bodies: 2 holds period, nullifier and commitment only. Version
+1 (before 2026-12) also held the post id, district, service, sentiment and channel in clear;
+entries already in a log stay as they are (the log is append-only)."""
+_RECEIPT_DOMAIN = b"ombud post receipt v1\0"
 CHANNELS = ("api", "open311", "import")
 PERSONAL_FIELDS = {
     "lat": "a point location",
@@ -96,7 +114,8 @@ CREATE TABLE IF NOT EXISTS posts (
     expires INTEGER NOT NULL,
     source_ref BLOB UNIQUE,
     ledger_index INTEGER NOT NULL,
-    unit TEXT
+    unit TEXT,
+    receipt BLOB
 ) STRICT;
 CREATE INDEX IF NOT EXISTS posts_by_time ON posts (received);
 CREATE INDEX IF NOT EXISTS posts_by_expiry ON posts (expires);
@@ -112,9 +131,16 @@ CREATE TABLE IF NOT EXISTS post_flags (
 """
 _COLUMNS = (
     "p.id, p.received, p.district, p.period, p.channel, p.service_given, p.service, "
-    "p.sentiment, p.scores, p.text, p.expires, p.ledger_index, "
+    "p.sentiment, p.scores, p.text, p.expires, p.ledger_index, p.commitment, "
     "f.flagged_check, f.reason, f.released_index"
 )
+PUBLIC_CHECKS = {
+    "near_duplicate": "one of a cluster of near-identical posts; the cluster's earliest is kept",
+    "rate": "repeats an earlier post during an unusual surge of posts",
+    "author": "an imported author's posts beyond the daily bound",
+}
+"""What each coordination check means, as the public flag list says it: the detailed reasons
+(counts per district and service, the cluster's members) are for staff."""
 
 
 def refuse_personal(fields: Iterable[str]) -> None:
@@ -190,6 +216,8 @@ class Post:
     """None once the retention period has passed."""
     expires: datetime
     ledger_index: int
+    commitment: bytes
+    """The salted commitment its ``post.accepted`` leaf holds."""
     flag: str | None = None
     flag_reason: str | None = None
     flag_released: bool = False
@@ -199,7 +227,23 @@ class Post:
         """Whether aggregates count this post (not flagged, or flagged and released)."""
         return self.flag is None or self.flag_released
 
+    def record(self) -> dict[str, Any]:
+        """The post record its ledger commitment opens to, with the salt: ``SHA-256(salt ||
+        RFC 8785 JSON of this)``. ``text`` is None once retention deleted it; the writer then
+        puts their own text back to open the commitment."""
+        return {
+            "text": self.text,
+            "district": self.district,
+            "service": self.service,
+            "serviceGiven": self.service_given,
+            "sentiment": self.sentiment,
+            "hour": format_time(self.received),
+            "channel": self.channel,
+            "period": self.period,
+        }
+
     def to_json(self, *, with_text: bool = False) -> dict[str, Any]:
+        """The staff view of the post (``voice:read``), or its writer's (with a receipt)."""
         out: dict[str, Any] = {
             "id": self.id,
             "received": format_time(self.received),
@@ -213,6 +257,7 @@ class Post:
             "scores": dict(self.scores),
             "expires": format_time(self.expires),
             "ledgerIndex": self.ledger_index,
+            "commitment": self.commitment.hex(),
             "flag": None
             if self.flag is None
             else {"check": self.flag, "reason": self.flag_reason, "released": self.flag_released},
@@ -221,6 +266,99 @@ class Post:
         if with_text:
             out["text"] = self.text
         return out
+
+
+def post_record(post: Post) -> bytes:
+    """The canonical bytes (RFC 8785) of the record ``post``'s commitment covers."""
+    return canonical_json(post.record(), "a post record")
+
+
+def _receipt_digest(salt: bytes) -> bytes:
+    """What the store keeps to recognise a receipt: a hash of its salt, never the salt itself
+    once the text is gone (a kept salt would let anyone holding the store test guesses of a
+    deleted text against the commitment)."""
+    return hashlib.sha256(_RECEIPT_DOMAIN + salt).digest()
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What the writer of a post keeps: the post id and the salt of its commitment. With both
+    they prove the post is on the log and read its labels (``PostStore.open_receipt``)."""
+
+    post: Post
+    salt: bytes = field(repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"post": self.post.id, "salt": _b64url(self.salt)}
+
+
+@dataclass(frozen=True)
+class OpenedReceipt:
+    """A post as its receipt opens it: the record, which with the salt gives the commitment in
+    the leaf at ``post.ledger_index``."""
+
+    post: Post
+
+    def to_json(self) -> dict[str, Any]:
+        p = self.post
+        return {
+            "post": p.id,
+            "ledgerIndex": p.ledger_index,
+            "commitment": p.commitment.hex(),
+            "record": p.record(),
+            "textPurged": p.text is None,
+            "scores": dict(p.scores),
+            "expires": format_time(p.expires),
+            "counted": p.counted,
+            "flag": None if p.flag is None else {"check": p.flag, "released": p.flag_released},
+            "howToVerify": (
+                "SHA-256(salt || RFC 8785 JSON of record), with the salt of your receipt "
+                "(base64url-decoded), is the commitment in the post.accepted event at "
+                "ledgerIndex; put your text back into record.text if it was purged."
+            ),
+        }
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A flagged post as the public sees it: which leaf, which check, when flagged and whether
+    released — never the post's district, service, sentiment or text."""
+
+    commitment: bytes
+    post_index: int
+    check: str
+    flagged_index: int
+    released_index: int | None
+    released_reason: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "commitment": self.commitment.hex(),
+            "postIndex": self.post_index,
+            "check": self.check,
+            "meaning": PUBLIC_CHECKS.get(self.check, self.check),
+            "flaggedIndex": self.flagged_index,
+            "released": self.released_index is not None,
+            "releasedIndex": self.released_index,
+            "releaseReason": self.released_reason,
+        }
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+
+
+def parse_salt(text: object) -> bytes:
+    """A receipt's salt: base64url (padding optional) of 32 bytes."""
+    if not isinstance(text, str) or not 40 <= len(text) <= 48 or not text.isascii():
+        raise MalformedError("a receipt's salt is 32 bytes in base64url")
+    try:
+        salt = base64.urlsafe_b64decode(text.rstrip("=") + "=" * (-len(text.rstrip("=")) % 4))
+    except (binascii.Error, ValueError):
+        raise MalformedError("a receipt's salt is 32 bytes in base64url") from None
+    if len(salt) != SALT_SIZE:
+        raise MalformedError("a receipt's salt is 32 bytes in base64url")
+    return salt
 
 
 @dataclass(frozen=True)
@@ -324,15 +462,18 @@ class PostStore:
 
     def __post_init__(self) -> None:
         self.db.ensure_tables("posts", _TABLES)
-        self._add_unit_column()
+        # Posts stored before differentially private releases have no privacy unit column,
+        # and those stored before receipts no receipt column.
+        self._add_column("unit", "TEXT")
+        self._add_column("receipt", "BLOB")
 
-    def _add_unit_column(self) -> None:
-        """Posts stored before differentially private releases have no privacy unit column."""
+    def _add_column(self, name: str, kind: str) -> None:
         try:
-            self.db.read("SELECT unit FROM posts WHERE 0 = 1")
+            self.db.read(f"SELECT {name} FROM posts WHERE 0 = 1")
         except StorageError:
             with self.db.transaction() as tx:
-                tx.execute("ALTER TABLE posts ADD COLUMN unit TEXT")
+                for statement in self.db.ddl(f"ALTER TABLE posts ADD COLUMN {name} {kind}"):
+                    tx.execute(statement)
 
     # -- accepting --------------------------------------------------------------------------
 
@@ -343,8 +484,9 @@ class PostStore:
         *,
         channel: str = "api",
         attach: Attachment | None = None,
-    ) -> Post:
-        """Accept a resident's post paid for by ``token`` (one post per token).
+    ) -> Receipt:
+        """Accept a resident's post paid for by ``token`` (one post per token); returns the
+        post with its receipt, which only its writer receives.
 
         The token is verified against its period's published issuer key before anything is
         written; its nullifier is recorded in the same transaction as the post, so a token
@@ -378,7 +520,7 @@ class PostStore:
                 record_attached(tx, index + 1)
 
         index = self.log.append_with(build, record)
-        return _with_index(pending.post, index)
+        return Receipt(_with_index(pending.post, index), pending.salt)
 
     def _prepare(
         self,
@@ -392,10 +534,9 @@ class PostStore:
         author: str | None = None,
     ) -> _Pending:
         salt = new_salt(self.random_bytes)
-        commitment = commit(submission.text.encode("utf-8"), salt)
         expires = received + timedelta(days=self.retention_days)
         service = submission.service or labels.service
-        post = Post(
+        unlabelled = Post(
             id=self.random_bytes(16).hex(),
             received=received,
             district=submission.district,
@@ -408,23 +549,22 @@ class PostStore:
             text=submission.text,
             expires=expires,
             ledger_index=-1,
+            commitment=b"",
         )
+        commitment = commit(post_record(unlabelled), salt)
+        post = Post(**{**unlabelled.__dict__, "commitment": commitment})
+        # Only what accountability needs is public: which period's token paid for the post,
+        # that token's nullifier (no token spent twice) and the commitment. The labels stay
+        # off the ledger: the public figures about residents are the DP releases.
         event = Event(
             "post.accepted",
             received,
             "voice",
             {
-                "v": 1,
-                "post": post.id,
-                "channel": channel,
-                "district": post.district,
+                "v": POST_EVENT_VERSION,
                 "period": period,
-                "service": service,
-                "serviceGiven": submission.service,
-                "sentiment": labels.sentiment,
-                "commitment": commitment.hex(),
                 "nullifier": None if nullifier is None else nullifier.hex(),
-                "expires": format_time(expires),
+                "commitment": commitment.hex(),
             },
         ).to_bytes()
         unit = f"token:{nullifier.hex()}" if nullifier is not None else f"author:{author}"
@@ -435,8 +575,8 @@ class PostStore:
         post = pending.post
         tx.execute(
             "INSERT INTO posts (id, received, district, period, channel, service_given, service,"
-            " sentiment, scores, text, salt, commitment, expires, source_ref, ledger_index, unit)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " sentiment, scores, text, salt, commitment, expires, source_ref, ledger_index, unit,"
+            " receipt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 post.id,
                 _epoch(post.received),
@@ -454,6 +594,7 @@ class PostStore:
                 source_ref,
                 index,
                 pending.unit,
+                _receipt_digest(pending.salt),
             ),
         )
 
@@ -540,11 +681,17 @@ class PostStore:
         now = self.clock()
         for chunk in _chunks(prepared, 500):
             flagged = [flags[p.post.id] for p, _ in chunk if p.post.id in flags]
+            commitments = {p.post.id: p.commitment for p, _ in chunk}
 
             def build_chunk(
-                tx: Tx, chunk: Sequence[Any] = chunk, flagged: list[Any] = flagged
+                tx: Tx,
+                chunk: Sequence[Any] = chunk,
+                flagged: list[Any] = flagged,
+                commitments: dict[str, bytes] = commitments,
             ) -> list[bytes]:
-                return [p.event for p, _ in chunk] + [_flag_event(f, now) for f in flagged]
+                return [p.event for p, _ in chunk] + [
+                    _flag_event(f, commitments[f.post_id], now) for f in flagged
+                ]
 
             def record_chunk(
                 tx: Tx, first: int, chunk: Sequence[Any] = chunk, flagged: list[Any] = flagged
@@ -575,8 +722,8 @@ class PostStore:
         now = _epoch(self.clock())
         horizon = now - settings.window_s - settings.rate_history_s
         rows = self.db.read(
-            "SELECT p.id, p.received, p.district, p.service, p.text, f.post FROM posts p"
-            " LEFT JOIN post_flags f ON f.post = p.id"
+            "SELECT p.id, p.received, p.district, p.service, p.text, f.post, p.commitment"
+            " FROM posts p LEFT JOIN post_flags f ON f.post = p.id"
             " WHERE p.received >= ? AND p.text IS NOT NULL ORDER BY p.received, p.ledger_index",
             (horizon,),
         )
@@ -590,13 +737,14 @@ class PostStore:
             hour = int(r[1])
             facts.append(PostFacts(r[0], hour + min(rank, 3599), r[2], r[3], normalise(r[4]), None))
         already = {r[0] for r in rows if r[5] is not None}
+        commitments = {r[0]: bytes(r[6]) for r in rows}
         new = [f for f in detect(facts, settings) if f.post_id not in already]
         if not new:
             return 0
         at = self.clock()
 
         def build(tx: Tx) -> list[bytes]:
-            return [_flag_event(f, at) for f in new]
+            return [_flag_event(f, commitments[f.post_id], at) for f in new]
 
         def record(tx: Tx, first: int) -> None:
             for offset, f in enumerate(new):
@@ -617,7 +765,12 @@ class PostStore:
             "post.flagged",
             self.clock(),
             actor,
-            {"v": 1, "post": post_id, "released": True, "reason": reason[:500]},
+            {
+                "v": 2,
+                "commitment": current.commitment.hex(),
+                "released": True,
+                "reason": reason[:500],
+            },
         ).to_bytes()
 
         def build(tx: Tx) -> list[bytes]:
@@ -644,17 +797,24 @@ class PostStore:
         purged = 0
         while True:
             rows = self.db.read(
-                "SELECT id FROM posts WHERE expires <= ? AND text IS NOT NULL ORDER BY id LIMIT ?",
+                "SELECT id, commitment FROM posts WHERE expires <= ? AND text IS NOT NULL"
+                " ORDER BY id LIMIT ?",
                 (_epoch(now), _PURGE_CHUNK),
             )
             if not rows:
                 return purged
             ids = [r[0] for r in rows]
+            # The posts are named by their commitments: a post id is its writer's receipt.
             event = Event(
                 "payload.purged",
                 now,
                 "retention",
-                {"v": 1, "what": "post.text", "reason": "retention ended", "posts": ids},
+                {
+                    "v": 2,
+                    "what": "post.text",
+                    "reason": "retention ended",
+                    "commitments": sorted(bytes(r[1]).hex() for r in rows),
+                },
             ).to_bytes()
 
             def build(tx: Tx, event: bytes = event) -> list[bytes]:
@@ -686,6 +846,31 @@ class PostStore:
         if not rows:
             raise NotFoundError(f"no post {post_id}")
         return _post(rows[0])
+
+    def open_receipt(self, post_id: str, salt: bytes) -> OpenedReceipt:
+        """The post a writer's receipt (post id and salt) names. An unknown id and a wrong salt
+        are refused alike (``NotFoundError``), so a guessed id tells nothing; the salt is
+        compared, in constant time, with the digest kept at acceptance. Posts accepted before
+        receipts existed (version 1 leaves) have none."""
+        if len(salt) != SALT_SIZE:
+            raise MalformedError("a receipt's salt is 32 bytes")
+        if not isinstance(post_id, str) or not _POST_ID.fullmatch(post_id):
+            raise MalformedError("a post id is 32 lower-case hex digits")
+        rows = self.db.read("SELECT receipt FROM posts WHERE id = ?", (post_id,))
+        kept = bytes(rows[0][0]) if rows and rows[0][0] is not None else b"\0" * 32
+        if not hmac.compare_digest(kept, _receipt_digest(salt)) or not rows:
+            raise NotFoundError("no post matches this receipt (its id and salt)")
+        return OpenedReceipt(self.get(post_id))
+
+    def flags(self, *, limit: int = 100) -> list[Flag]:
+        """Flagged posts, newest flag first, as the public sees them (``Flag``)."""
+        rows = self.db.read(
+            "SELECT p.commitment, p.ledger_index, f.flagged_check, f.ledger_index,"
+            " f.released_index, f.released_reason FROM post_flags f"
+            " JOIN posts p ON p.id = f.post ORDER BY f.ledger_index DESC LIMIT ?",
+            (max(1, min(limit, 1000)),),
+        )
+        return [Flag(bytes(r[0]), int(r[1]), r[2], int(r[3]), r[4], r[5]) for r in rows]
 
     def contributions(
         self, *, period: str | None, since: datetime | None = None, until: datetime | None = None
@@ -808,21 +993,24 @@ def _post(row: Sequence[Any]) -> Post:
         text=row[9],
         expires=_from_epoch(int(row[10])),
         ledger_index=int(row[11]),
-        flag=row[12],
-        flag_reason=row[13],
-        flag_released=row[14] is not None,
+        commitment=bytes(row[12]),
+        flag=row[13],
+        flag_reason=row[14],
+        flag_released=row[15] is not None,
     )
 
 
-def _flag_event(flag: Any, at: datetime) -> bytes:
+def _flag_event(flag: Any, commitment: bytes, at: datetime) -> bytes:
+    """``post.flagged``: the flagged post named by its leaf's commitment (a post id is its
+    writer's receipt), the check, and a digest of the evidence staff hold."""
     evidence = canonical_json(dict(flag.evidence))
     return Event(
         "post.flagged",
         at,
         "coordination",
         {
-            "v": 1,
-            "post": flag.post_id,
+            "v": 2,
+            "commitment": commitment.hex(),
             "check": flag.check,
             "evidence": hashlib.sha256(evidence).hexdigest(),
         },

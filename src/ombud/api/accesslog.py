@@ -1,0 +1,58 @@
+"""The request log of ``ombud serve``: what was asked and answered, never who asked.
+
+Threat model: a log of requests in ledger order, with client addresses, would link residents'
+anonymous posts to their network address — the thing one-token-per-resident exists to hide.
+So uvicorn's own access log (which prints ``IP:port``) is off, and this one writes the method,
+the path without its query string (queries can carry search terms), the status and the time
+taken; no address, no header, no body.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["AccessLog"]
+
+logger = logging.getLogger("ombud.access")
+
+
+class AccessLog:
+    """ASGI middleware: one INFO line per HTTP request, without the client's address."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 0
+
+        async def recorded(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recorded)
+        finally:
+            logger.info(
+                '"%s %s" %d %.1f ms',
+                scope.get("method", "?"),
+                _printable(str(scope.get("path", ""))),
+                status,
+                (time.perf_counter() - start) * 1000,
+            )
+
+
+def _printable(path: str) -> str:
+    """The path as one log line: control characters escaped, at most 200 characters."""
+    clipped = path[:200] + ("…" if len(path) > 200 else "")
+    if clipped.isprintable():
+        return clipped
+    return clipped.encode("unicode_escape").decode("ascii")

@@ -1,0 +1,45 @@
+"""Typed request parameters the API shares: times as RFC 3339 only.
+
+Threat model: a lenient parser gives a request a meaning its sender did not intend — pydantic
+reads ``until=0.5`` as half a second after 1970 — and a query that silently means something
+else is an answer nobody can trust. A time parameter is therefore an RFC 3339 date-time with a
+time zone (``2026-12-04T10:00:00Z``, ``…+01:00``), or a 400 that says so.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import BeforeValidator, WithJsonSchema
+
+__all__ = ["Rfc3339", "parse_rfc3339"]
+
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:[Zz]|[+-]\d{2}:\d{2})", re.ASCII
+)
+
+
+def parse_rfc3339(value: object) -> datetime:
+    """An RFC 3339 date-time with its offset, in UTC (``ValueError`` for anything else)."""
+    if isinstance(value, datetime):  # already parsed (a default, or a caller in Python)
+        if value.tzinfo is None:
+            raise ValueError("a time must carry a time zone")
+        return value
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise ValueError(
+            "a time must be an RFC 3339 date-time with a time zone, e.g. 2026-12-04T10:00:00Z"
+        )
+    try:
+        return datetime.fromisoformat(value.upper()).astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise ValueError(f"{value[:40]!r} is not a valid date and time in UTC") from None
+
+
+Rfc3339 = Annotated[
+    datetime,
+    BeforeValidator(parse_rfc3339),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+"""A parameter or body field that is an RFC 3339 date-time with a time zone."""

@@ -1,0 +1,19 @@
+"""The scopes an admin token can carry, and what each allows.
+
+Threat model: a token grants exactly the scopes listed on it and nothing they do not name (no
+scope implies another), so each scope is one power, described here once for the token store,
+the CLI's help and the documentation.
+"""
+
+from __future__ import annotations
+
+__all__ = ["SCOPES"]
+
+SCOPES = {
+    "devices:write": "register and revoke devices; the registry itself is public",
+    "quarantine:release": "release quarantined observations and flagged posts",
+    "voice:publish": "publish a period's issuer key for resident tokens",
+    "voice:read": "read residents' posts, their labels and exact counts (staff only)",
+    "privacy:consent": "record, change and withdraw residents' consents: the consent service",
+    "privacy:release": "run a differentially private release, spending privacy budget",
+}
