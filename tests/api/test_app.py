@@ -132,3 +132,33 @@ def test_serve_and_verify_over_http(deployment: tuple[Path, str], tmp_path: Path
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_shutdown_waits_for_the_round_in_progress() -> None:
+    """A background round (publishing, screening, retention) writes the database from a worker
+    thread; shutting down closed the log under it (a segmentation fault in SQLite). Now a round
+    is never cut short: stopping waits for the one in progress."""
+    import asyncio
+    import threading
+
+    from ombud.api.app import _every
+
+    started, finished = threading.Event(), threading.Event()
+
+    def slow_write() -> None:
+        started.set()
+        time.sleep(0.3)
+        finished.set()
+
+    async def work() -> None:
+        await asyncio.to_thread(slow_write)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(_every(60, stop, work, "write"))
+        await asyncio.to_thread(started.wait, 5)
+        stop.set()
+        await task
+        assert finished.is_set()  # the round ended before the task did
+
+    asyncio.run(main())

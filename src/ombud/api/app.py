@@ -15,7 +15,7 @@ import asyncio
 import base64
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -82,76 +82,79 @@ def _published_size(log: Log, size: int | None) -> int:
     return size
 
 
-async def _publish_checkpoints(publisher: Publisher, interval: float) -> None:
-    """Every ``interval`` seconds, sign and publish a checkpoint if the log has grown or the
-    last one is still waiting for its witnesses."""
+async def _every(
+    interval: float, stop: asyncio.Event, work: Callable[[], Awaitable[None]], what: str
+) -> None:
+    """Run ``work`` every ``interval`` seconds until ``stop`` is set. A round is never cut
+    short: its thread may be writing the database, which must not be closed under it, so
+    shutting down waits for the round in progress to end."""
+    while not stop.is_set():
+        try:
+            await work()
+        except OmbudError as exc:
+            logger.error("could not %s: %s", what, exc)
+        except Exception:  # keep going after a bug; nothing is lost, nothing half-written
+            logger.exception("%s failed unexpectedly", what)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
+
+
+def _publishing(publisher: Publisher) -> Callable[[], Awaitable[None]]:
+    """Sign and publish a checkpoint if the log has grown or the last one is still waiting
+    for its witnesses (the publisher logs its own outcome; nothing unwitnessed is published)."""
     log = publisher.log
-    while True:
-        try:
-            published = log.published_checkpoint()
-            if published is None or log.state().size > published.size:
-                await publisher.publish()  # logs its own outcome
-        except OmbudError as exc:
-            logger.error("could not publish a checkpoint: %s", exc)
-        except Exception:  # keep publishing after a bug; nothing unwitnessed is published
-            logger.exception("publishing round failed unexpectedly")
-        await asyncio.sleep(interval)
+
+    async def publish() -> None:
+        published = log.published_checkpoint()
+        if published is None or log.state().size > published.size:
+            await publisher.publish()
+
+    return publish
 
 
-async def _screen_observations(screener: Screener, interval: float) -> None:
-    """Every ``interval`` seconds, screen the observations that have settled since the last
-    round (in a worker thread: it reads and writes the database)."""
-    while True:
-        try:
-            result = await asyncio.to_thread(screener.screen_all)
-            if result.quarantined or result.devices:
-                logger.warning(
-                    "screening quarantined %d observations and %d devices (%s)",
-                    result.quarantined,
-                    len(result.devices),
-                    ", ".join(result.devices) or "no device",
-                )
-        except OmbudError as exc:
-            logger.error("could not screen observations: %s", exc)
-        except Exception:  # keep screening after a bug; nothing is lost, the cursor stays put
-            logger.exception("screening round failed unexpectedly")
-        await asyncio.sleep(interval)
+def _screening(screener: Screener) -> Callable[[], Awaitable[None]]:
+    """Screen the observations that have settled since the last round (in a worker thread: it
+    reads and writes the database; after a failure the cursor stays put)."""
+
+    async def screen() -> None:
+        result = await asyncio.to_thread(screener.screen_all)
+        if result.quarantined or result.devices:
+            logger.warning(
+                "screening quarantined %d observations and %d devices (%s)",
+                result.quarantined,
+                len(result.devices),
+                ", ".join(result.devices) or "no device",
+            )
+
+    return screen
 
 
-async def _tend_posts(posts: PostStore, interval: float) -> None:
-    """Every ``interval`` seconds, flag coordinated posts and delete the text of expired ones
-    (in a worker thread: both read and write the database)."""
-    while True:
-        try:
-            flagged = await asyncio.to_thread(posts.screen)
-            purged = await asyncio.to_thread(posts.purge_expired)
-            if flagged or purged:
-                logger.warning("voice: %d posts flagged, %d texts purged", flagged, purged)
-        except OmbudError as exc:
-            logger.error("could not screen or purge posts: %s", exc)
-        except Exception:  # keep going after a bug; nothing is lost
-            logger.exception("voice round failed unexpectedly")
-        await asyncio.sleep(interval)
+def _tending(posts: PostStore) -> Callable[[], Awaitable[None]]:
+    """Flag coordinated posts and delete the text of expired ones (in a worker thread)."""
+
+    async def tend() -> None:
+        flagged = await asyncio.to_thread(posts.screen)
+        purged = await asyncio.to_thread(posts.purge_expired)
+        if flagged or purged:
+            logger.warning("voice: %d posts flagged, %d texts purged", flagged, purged)
+
+    return tend
 
 
-async def _keep_retention(office: PrivacyOffice, interval: float) -> None:
-    """Every ``interval`` seconds, purge vault payloads past their retention and finish
-    interrupted erasures (in a worker thread: it writes the database). Post texts are purged by
-    the voice task, on its own shorter schedule."""
-    while True:
-        try:
-            report = await asyncio.to_thread(office.retention, post_texts=False)
-            if report.payloads or report.scrubbed:
-                logger.warning(
-                    "privacy: %d payloads purged, %d erasures scrubbed",
-                    report.payloads,
-                    report.scrubbed,
-                )
-        except OmbudError as exc:
-            logger.error("could not run retention: %s", exc)
-        except Exception:  # keep going after a bug; nothing is lost
-            logger.exception("retention round failed unexpectedly")
-        await asyncio.sleep(interval)
+def _retaining(office: PrivacyOffice) -> Callable[[], Awaitable[None]]:
+    """Purge vault payloads past their retention and finish interrupted erasures (in a worker
+    thread). Post texts are purged by the voice task, on its own shorter schedule."""
+
+    async def retain() -> None:
+        report = await asyncio.to_thread(office.retention, post_texts=False)
+        if report.payloads or report.scrubbed:
+            logger.warning(
+                "privacy: %d payloads purged, %d erasures scrubbed",
+                report.payloads,
+                report.scrubbed,
+            )
+
+    return retain
 
 
 def _metrics(
@@ -296,36 +299,32 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        tasks = []
+        rounds: list[tuple[float, Callable[[], Awaitable[None]], str]] = []
         if publisher is not None:
-            tasks.append(
-                asyncio.create_task(
-                    _publish_checkpoints(publisher, settings.log.checkpoint_interval_s)
-                )
+            rounds.append(
+                (settings.log.checkpoint_interval_s, _publishing(publisher), "publish a checkpoint")
             )
         if screen and settings.integrity.screen_interval_s > 0:
-            tasks.append(
-                asyncio.create_task(
-                    _screen_observations(screener, settings.integrity.screen_interval_s)
-                )
+            rounds.append(
+                (settings.integrity.screen_interval_s, _screening(screener), "screen observations")
             )
         if screen and settings.voice.screen_interval_s > 0:
-            tasks.append(asyncio.create_task(_tend_posts(posts, settings.voice.screen_interval_s)))
+            rounds.append((settings.voice.screen_interval_s, _tending(posts), "tend posts"))
         if (
             screen
             and settings.privacy.retention_interval_s > 0
             and not isinstance(privacy, MasterKeyError)
         ):
-            tasks.append(
-                asyncio.create_task(_keep_retention(privacy, settings.privacy.retention_interval_s))
+            rounds.append(
+                (settings.privacy.retention_interval_s, _retaining(privacy), "run retention")
             )
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(_every(i, stop, work, what)) for i, work, what in rounds]
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            stop.set()  # each task ends its round in progress, then returns
+            await asyncio.gather(*tasks, return_exceptions=True)
             if publisher is not None:
                 await publisher.aclose()
             if owned:

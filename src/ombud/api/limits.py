@@ -24,7 +24,11 @@ class BodyTooLarge(HTTPException):
     route family keeps its own error format), never parsed."""
 
     def __init__(self, cap: int) -> None:
-        super().__init__(413, f"request bodies are limited to {cap} bytes")
+        # The rest of the body is not wanted: close the connection once answered, rather than
+        # read and discard it to keep the connection alive.
+        super().__init__(
+            413, f"request bodies are limited to {cap} bytes", headers={"Connection": "close"}
+        )
 
 
 class BodyLimit:
@@ -43,9 +47,9 @@ class BodyLimit:
             if name == b"content-length" and (not value.isdigit() or int(value) > cap):
                 # Declared too large: refused before routing, without reading a byte of it.
                 too_large = BodyTooLarge(cap)
-                await refusal(str(scope.get("path", "")), 413, too_large.detail)(
-                    scope, receive, send
-                )
+                response = refusal(str(scope.get("path", "")), 413, too_large.detail)
+                response.headers.update(too_large.headers or {})
+                await response(scope, receive, send)
                 return
         seen = 0
 

@@ -12,6 +12,7 @@ from http import HTTPStatus
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -98,12 +99,11 @@ def allowed_methods(request: Request) -> list[str]:
     """Every method some route of the app answers at the request's path (for ``Allow``: the
     router names only the first route whose path matched)."""
     methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches({**request.scope, "method": "\0"})
+    probe = {**request.scope, "method": "\0"}  # no route has it: a path match is PARTIAL
+    for route in iter_route_contexts(request.app.router.routes):
+        match, _ = route.matches(probe)
         if match is not Match.NONE:
-            methods |= getattr(route, "methods", None) or set()
-    if "GET" in methods:
-        methods.add("HEAD")
+            methods |= route.methods or set()
     return sorted(methods)
 
 

@@ -1,0 +1,44 @@
+"""A deployment behind the API, in process, with a token of every scope."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from ombud.api import create_app
+from ombud.api.auth import TokenStore
+from ombud.api.scopes import SCOPES
+from ombud.config import Settings
+from ombud.deployment import init_deployment
+from ombud.ledger.log import Log
+
+NOW = datetime(2026, 12, 4, 9, 30, tzinfo=UTC)
+
+
+@dataclass
+class Api:
+    client: TestClient
+    log: Log
+    staff: str
+    """A bearer token with every scope."""
+
+    @property
+    def bearer(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.staff}"}
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[Api]:
+    data_dir = tmp_path / "city"
+    init_deployment(data_dir, "api.city.example/log")
+    app = create_app(
+        Settings.load(data_dir, environ={}), clock=lambda: NOW, sign_checkpoints=True, environ={}
+    )
+    with TestClient(app, raise_server_exceptions=False) as client:
+        _, staff = TokenStore(app.state.log.store.db).create(set(SCOPES), "test", now=NOW)
+        yield Api(client, app.state.log, staff)
