@@ -16,11 +16,13 @@ import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path
+from fastapi import APIRouter, Header
 from pydantic import BaseModel, ConfigDict, Field
 
 from ombud.api.auth import TokenStore
 from ombud.api.bodies import StrictRoute
+from ombud.api.openapi import problems
+from ombud.api.params import DeviceId
 from ombud.errors import MalformedError
 from ombud.ingest.devices import Device, DeviceRegistry
 from ombud.integrity.multikey import DidKey
@@ -75,7 +77,12 @@ def create_router(
     ``MasterKeyError``."""
     router = APIRouter(prefix="/admin", tags=["admin"], route_class=StrictRoute)
 
-    @router.post("/devices", status_code=201, summary="Register a device (scope devices:write).")
+    @router.post(
+        "/devices",
+        status_code=201,
+        responses=problems(401, 403, 409, 503),
+        summary="Register a device (scope devices:write).",
+    )
     def add_device(body: NewDevice, authorization: Authorization = None) -> dict[str, Any]:
         token = tokens.authorize(authorization, "devices:write")
         owner, attach = body.owner, None
@@ -94,9 +101,15 @@ def create_router(
         device = Device(body.id, DidKey.parse(body.key), body.type, body.district, owner)
         return registry.add(device, actor=f"token:{token.id}", attach=attach).to_json()
 
-    @router.post("/devices/{device_id}/revoke", summary="Revoke a device (scope devices:write).")
+    @router.post(
+        "/devices/{device_id}/revoke",
+        responses=problems(401, 403, 404, 409),
+        summary="Revoke a device (scope devices:write).",
+    )
     def revoke_device(
-        device_id: str, body: Revocation, authorization: Authorization = None
+        device_id: DeviceId,
+        body: Revocation,
+        authorization: Authorization = None,
     ) -> dict[str, Any]:
         token = tokens.authorize(authorization, "devices:write")
         return registry.revoke(device_id, body.reason, actor=f"token:{token.id}").to_json()
@@ -112,8 +125,8 @@ def create_registry_router(registry: DeviceRegistry) -> APIRouter:
     def list_devices() -> list[dict[str, Any]]:
         return [d.to_json() for d in registry.list()]
 
-    @router.get("/{device_id}", summary="One registered device.")
-    def get_device(device_id: Annotated[str, Path(max_length=128)]) -> dict[str, Any]:
+    @router.get("/{device_id}", responses=problems(404), summary="One registered device.")
+    def get_device(device_id: DeviceId) -> dict[str, Any]:
         return registry.get(device_id).to_json()
 
     return router

@@ -32,6 +32,8 @@ from ombud.api.auth import TokenStore
 from ombud.api.bodies import StrictRoute
 from ombud.api.headers import SecurityHeaders
 from ombud.api.limits import BodyLimit
+from ombud.api.openapi import describe, problems
+from ombud.api.params import DeviceId
 from ombud.api.problems import (
     http_error_handler,
     ombud_error_handler,
@@ -361,12 +363,14 @@ def create_app(
     @app.head(
         "/checkpoint",
         operation_id="head_checkpoint",
+        responses=problems(404),
         summary="The headers of GET /checkpoint, without its body.",
         response_class=Response,
         tags=["tlog-tiles"],
     )
     @app.get(
         "/checkpoint",
+        responses=problems(404),
         summary="The latest signed checkpoint (C2SP tlog-checkpoint).",
         response_class=Response,
         tags=["tlog-tiles"],
@@ -382,12 +386,14 @@ def create_app(
     @app.head(
         "/tile/{path:path}",
         operation_id="head_tile",
+        responses=problems(404),
         summary="The headers of GET /tile/…, without its body.",
         response_class=Response,
         tags=["tlog-tiles"],
     )
     @app.get(
         "/tile/{path:path}",
+        responses=problems(404),
         summary="A hash tile or entry bundle (C2SP tlog-tiles).",
         response_class=Response,
         tags=["tlog-tiles"],
@@ -425,7 +431,12 @@ def create_app(
             media_type="text/plain; version=0.0.4; charset=utf-8",
         )
 
-    @app.get("/proof/inclusion", summary="RFC 9162 inclusion proof.", tags=["proofs"])
+    @app.get(
+        "/proof/inclusion",
+        responses=problems(404),
+        summary="RFC 9162 inclusion proof.",
+        tags=["proofs"],
+    )
     def get_inclusion(
         index: Annotated[int, Query(ge=0, le=_MAX_SIZE, description="0-based leaf index")],
         size: Annotated[
@@ -441,7 +452,12 @@ def create_app(
             "proof": [_b64(h) for h in proof],
         }
 
-    @app.get("/proof/consistency", summary="RFC 9162 consistency proof.", tags=["proofs"])
+    @app.get(
+        "/proof/consistency",
+        responses=problems(404),
+        summary="RFC 9162 consistency proof.",
+        tags=["proofs"],
+    )
     def get_consistency(
         old: Annotated[int, Query(ge=0, le=_MAX_SIZE, description="earlier tree size")],
         new: Annotated[
@@ -461,17 +477,20 @@ def create_app(
     app.include_router(admin.create_router(registry, tokens, office))
     app.include_router(admin.create_registry_router(registry))
     app.include_router(docs.create_router())
+    describe(app)
     app.include_router(integrity.create_router(intake, tokens, clock=clock))
     app.include_router(voice.create_router(posts, tokens, office))
     app.include_router(privacy_routes.create_router(office, tokens))
 
     @app.get(
         "/observations/{device_id}/{counter}",
+        responses=problems(404),
         summary="An accepted observation as signed, with its ledger event and index.",
         tags=["proofs"],
     )
     def get_observation(
-        device_id: str, counter: Annotated[int, Path(ge=0, le=(1 << 63) - 1)]
+        device_id: DeviceId,
+        counter: Annotated[int, Path(ge=0, le=(1 << 63) - 1)],
     ) -> dict[str, Any]:
         stored = observations.observation(device_id, counter)
         published = the_log.published_checkpoint()

@@ -19,7 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ombud.api.auth import TokenStore
 from ombud.api.bodies import StrictRoute
-from ombud.api.params import Rfc3339
+from ombud.api.openapi import problems
+from ombud.api.params import DeviceId, Rfc3339
 from ombud.errors import MalformedError
 from ombud.ingest.intake import Intake
 from ombud.ingest.timeseries import to_micros
@@ -76,10 +77,11 @@ def create_router(
 
     @router.post(
         "/quarantine/{device}/{counter}/release",
+        responses=problems(401, 403, 404, 409),
         summary="Release a quarantined observation (scope quarantine:release).",
     )
     def release(
-        device: Annotated[str, Path(max_length=128)],
+        device: DeviceId,
         counter: Annotated[int, Path(ge=0, le=(1 << 63) - 1)],
         body: Release,
         authorization: Annotated[str | None, Header()] = None,
@@ -104,10 +106,11 @@ def create_router(
 
     @router.post(
         "/devices/{device}/release",
+        responses=problems(401, 403, 404, 409),
         summary="Put a quarantined device back into aggregates (scope quarantine:release).",
     )
     def release_device(
-        device: Annotated[str, Path(max_length=128)],
+        device: DeviceId,
         body: Release,
         authorization: Annotated[str | None, Header()] = None,
     ) -> dict[str, Any]:
@@ -119,6 +122,7 @@ def create_router(
 
     @router.get(
         "/indicators",
+        responses=problems(404),
         summary="A district's robust figure for one attribute over a period, quarantine excluded.",
     )
     def get_indicator(
@@ -141,10 +145,11 @@ def create_router(
 
     @router.get(
         "/coverage/{device}",
+        responses=problems(404),
         summary="When a device reported and the gaps when it did not (never filled in).",
     )
     def get_coverage(
-        device: Annotated[str, Path(max_length=128)],
+        device: DeviceId,
         since: Annotated[Rfc3339, Query(description="RFC 3339, inclusive")],
         until: Annotated[Rfc3339, Query(description="RFC 3339, exclusive")],
     ) -> dict[str, Any]:

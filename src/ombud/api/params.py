@@ -1,4 +1,4 @@
-"""Typed request parameters the API shares: times as RFC 3339 only.
+"""Typed request parameters the API shares: times as RFC 3339 only, ids in their one form.
 
 Threat model: a lenient parser gives a request a meaning its sender did not intend — pydantic
 reads ``until=0.5`` as half a second after 1970 — and a query that silently means something
@@ -12,9 +12,12 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated
 
+from fastapi import Path
 from pydantic import BeforeValidator, WithJsonSchema
 
-__all__ = ["Rfc3339", "parse_rfc3339"]
+from ombud.ingest.devices import DEVICE_ID
+
+__all__ = ["DeviceId", "HexId", "Rfc3339", "parse_rfc3339"]
 
 _RFC3339 = re.compile(
     r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:[Zz]|[+-]\d{2}:\d{2})", re.ASCII
@@ -43,3 +46,8 @@ Rfc3339 = Annotated[
     WithJsonSchema({"type": "string", "format": "date-time"}),
 ]
 """A parameter or body field that is an RFC 3339 date-time with a time zone."""
+
+HexId = Annotated[str, Path(pattern="^[0-9a-f]{32}$", description="32 lower-case hex digits.")]
+"""A path segment naming a post, a consent record or a release by its random id."""
+DeviceId = Annotated[str, Path(pattern=f"^{DEVICE_ID.pattern}$", description="A device id.")]
+"""A path segment naming a device, as the registry takes them."""

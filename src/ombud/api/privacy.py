@@ -14,13 +14,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query
+from fastapi import APIRouter, Header, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from ombud.api.auth import TokenStore
 from ombud.api.bodies import StrictRoute
 from ombud.api.headers import NO_STORE
-from ombud.api.params import Rfc3339
+from ombud.api.openapi import problems
+from ombud.api.params import HexId, Rfc3339
 from ombud.errors import MalformedError, UnauthorizedError
 from ombud.privacy.consent import ConsentRecord, Grant
 from ombud.privacy.office import PrivacyOffice
@@ -107,6 +108,7 @@ def create_router(office: Callable[[], PrivacyOffice], tokens: TokenStore) -> AP
         "/privacy/consents",
         dependencies=[NO_STORE],
         status_code=201,
+        responses=problems(401, 403, 409, 503),
         summary="Record a consent (consent.granted; scope privacy:consent).",
     )
     def grant(body: ConsentBody, authorization: Authorization = None) -> dict[str, Any]:
@@ -122,10 +124,11 @@ def create_router(office: Callable[[], PrivacyOffice], tokens: TokenStore) -> AP
     @router.put(
         "/privacy/consents/{record_id}",
         dependencies=[NO_STORE],
+        responses=problems(401, 403, 404, 409, 503),
         summary="Change a consent's terms: a new version (scope privacy:consent).",
     )
     def change(
-        record_id: Annotated[str, Path(max_length=32)],
+        record_id: HexId,
         body: ConsentBody,
         authorization: Authorization = None,
     ) -> dict[str, Any]:
@@ -138,10 +141,12 @@ def create_router(office: Callable[[], PrivacyOffice], tokens: TokenStore) -> AP
     @router.post(
         "/privacy/consents/{record_id}/withdraw",
         dependencies=[NO_STORE],
+        responses=problems(401, 403, 404, 409, 503),
         summary="Withdraw a consent on the resident's behalf (scope privacy:consent).",
     )
     def withdraw(
-        record_id: Annotated[str, Path(max_length=32)], authorization: Authorization = None
+        record_id: HexId,
+        authorization: Authorization = None,
     ) -> dict[str, Any]:
         token = tokens.authorize(authorization, "privacy:consent")
         record = office().consents.withdraw(record_id, actor=f"token:{token.id}")
@@ -152,6 +157,7 @@ def create_router(office: Callable[[], PrivacyOffice], tokens: TokenStore) -> AP
     @router.get(
         "/me/data",
         dependencies=[NO_STORE],
+        responses=problems(401, 503),
         summary="Everything ombud holds about you, with ledger proofs (GDPR Art. 15, 20).",
     )
     def my_data(authorization: Authorization = None) -> dict[str, Any]:
@@ -161,6 +167,7 @@ def create_router(office: Callable[[], PrivacyOffice], tokens: TokenStore) -> AP
     @router.delete(
         "/me/data",
         dependencies=[NO_STORE],
+        responses=problems(401, 503),
         summary="Erase everything ombud holds about you (GDPR Art. 17): crypto-shredding.",
     )
     def erase_me(authorization: Authorization = None) -> dict[str, Any]:
@@ -172,18 +179,25 @@ def create_router(office: Callable[[], PrivacyOffice], tokens: TokenStore) -> AP
             "payloadsDestroyed": erasure.payloads,
         }
 
-    @router.get("/me/consents", summary="Your consent records.", dependencies=[NO_STORE])
+    @router.get(
+        "/me/consents",
+        responses=problems(401, 503),
+        summary="Your consent records.",
+        dependencies=[NO_STORE],
+    )
     def my_consents(authorization: Authorization = None) -> list[dict[str, Any]]:
         the_office, ref = me(authorization)
         return [_record(r) for r in the_office.consents.records(ref)]
 
     @router.delete(
         "/me/consents/{record_id}",
+        responses=problems(401, 404, 409, 503),
         summary="Withdraw one of your consents.",
         dependencies=[NO_STORE],
     )
     def withdraw_mine(
-        record_id: Annotated[str, Path(max_length=32)], authorization: Authorization = None
+        record_id: HexId,
+        authorization: Authorization = None,
     ) -> dict[str, Any]:
         the_office, ref = me(authorization)
         record = the_office.consents.withdraw(record_id, actor="resident", subject_ref=ref)
@@ -194,6 +208,7 @@ def create_router(office: Callable[[], PrivacyOffice], tokens: TokenStore) -> AP
     @router.post(
         "/privacy/releases",
         status_code=201,
+        responses=problems(401, 403, 503),
         summary="Run a differentially private release (dp.released; scope privacy:release).",
     )
     def release(body: ReleaseBody, authorization: Authorization = None) -> dict[str, Any]:
@@ -207,19 +222,29 @@ def create_router(office: Callable[[], PrivacyOffice], tokens: TokenStore) -> AP
         )
         return made.to_json()
 
-    @router.get("/privacy/releases", summary="Differentially private releases, newest first.")
+    @router.get(
+        "/privacy/releases",
+        responses=problems(503),
+        summary="Differentially private releases, newest first.",
+    )
     def releases(
         dataset: Annotated[str | None, Query(max_length=32)] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 20,
     ) -> list[dict[str, Any]]:
         return [r.to_json() for r in office().releases.list(dataset, limit)]
 
-    @router.get("/privacy/releases/{release_id}", summary="One release with its cells.")
-    def get_release(release_id: Annotated[str, Path(max_length=32)]) -> dict[str, Any]:
+    @router.get(
+        "/privacy/releases/{release_id}",
+        responses=problems(404, 503),
+        summary="One release with its cells.",
+    )
+    def get_release(release_id: HexId) -> dict[str, Any]:
         return office().releases.get(release_id).to_json()
 
     @router.get(
-        "/privacy/budget", summary="Privacy budget (zCDP rho) spent per dataset and period."
+        "/privacy/budget",
+        responses=problems(503),
+        summary="Privacy budget (zCDP rho) spent per dataset and period.",
     )
     def budget() -> list[dict[str, Any]]:
         return office().releases.budget()

@@ -71,28 +71,21 @@ async def ombud_error_handler(request: Request, exc: Exception) -> JSONResponse:
     detail = str(exc) if status < 500 else "the server could not complete the request"
     if isinstance(exc, MasterKeyError):  # the operator's log has the path; callers learn why
         detail = "privacy features are unavailable: the vault's master key is missing or wrong"
-    response = problem(status, title, detail)
+    response = refusal(request.url.path, status, detail, title)
     if status == 401:
         response.headers["WWW-Authenticate"] = "Bearer"
     return response
 
 
 async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """A request that does not fit its route's declared parameters or body: 400 (never 422),
+    in the route family's format (``refusal``)."""
     assert isinstance(exc, RequestValidationError)
     parts = []
     for error in exc.errors():
         where = ".".join(str(p) for p in error.get("loc", ()))
         parts.append(f"{where}: {error.get('msg', 'invalid')}")
-    detail = "; ".join(parts) or "invalid request"
-    if request.url.path.startswith("/ngsi-ld/"):
-        body = {
-            "type": NGSI_LD_ERRORS + "BadRequestData",
-            "title": "Bad Request",
-            "status": 400,
-            "detail": detail,
-        }
-        return JSONResponse(body, status_code=400)
-    return problem(400, "Bad Request", detail)
+    return refusal(request.url.path, 400, "; ".join(parts) or "invalid request")
 
 
 def allowed_methods(request: Request) -> list[str]:
@@ -107,11 +100,12 @@ def allowed_methods(request: Request) -> list[str]:
     return sorted(methods)
 
 
-def refusal(path: str, status: int, detail: str) -> JSONResponse:
+def refusal(path: str, status: int, detail: str, title: str | None = None) -> JSONResponse:
     """A refusal in the error format of the route family ``path`` belongs to: ETSI
     ProblemDetails on NGSI-LD routes, GeoReport v2 errors on Open311 routes, RFC 9457 problem
     details everywhere else."""
-    title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    if title is None:
+        title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
     if path.startswith("/ngsi-ld/"):
         kind = {404: "ResourceNotFound", 405: "InvalidRequest"}.get(status, "BadRequestData")
         body = {"type": NGSI_LD_ERRORS + kind, "title": title, "status": status, "detail": detail}

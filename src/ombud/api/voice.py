@@ -31,7 +31,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from ombud.api.auth import TokenStore
 from ombud.api.bodies import StrictRoute, parse_form, parse_json_body
 from ombud.api.headers import NO_STORE
-from ombud.api.params import Rfc3339
+from ombud.api.openapi import problems
+from ombud.api.params import HexId, Rfc3339
 from ombud.api.problems import status_of
 from ombud.errors import MalformedError, OmbudError, UnauthorizedError
 from ombud.ledger.log import Attachment
@@ -93,8 +94,10 @@ class Release(BaseModel):
 class ReceiptBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    post: str = Field(max_length=32, description="The post id the receipt names.")
-    salt: str = Field(max_length=48, description="The receipt's salt, base64url (32 bytes).")
+    post: str = Field(pattern="^[0-9a-f]{32}$", description="The post id the receipt names.")
+    salt: str = Field(
+        pattern="^[A-Za-z0-9_-]{43}=?$", description="The receipt's salt, base64url (32 bytes)."
+    )
 
 
 def _open311_error(exc: OmbudError) -> JSONResponse:
@@ -124,6 +127,7 @@ def create_router(
         "/voice/posts",
         status_code=201,
         dependencies=[NO_STORE],
+        responses=problems(401, 409, 422),
         summary="Post what a resident says, paid with one anonymous token (RFC 9578 type 2).",
     )
     def submit(
@@ -146,6 +150,7 @@ def create_router(
     @router.post(
         "/voice/receipts",
         dependencies=[NO_STORE],
+        responses=problems(404),
         summary="Open a post's receipt: its record, labels and ledger proof, for its writer.",
     )
     def open_receipt(body: ReceiptBody) -> dict[str, Any]:
@@ -160,6 +165,7 @@ def create_router(
 
     @router.get(
         "/voice/posts",
+        responses=problems(401, 403),
         summary="Recent posts with their text (scope voice:read).",
         dependencies=[NO_STORE],
     )
@@ -179,11 +185,12 @@ def create_router(
     @router.get(
         "/voice/posts/{post_id}",
         dependencies=[NO_STORE],
+        responses=problems(401, 403, 404),
         summary="One post, or its IssueReporting entity (scope voice:read; a writer opens "
         "their own with POST /voice/receipts).",
     )
     def get_post(
-        post_id: Annotated[str, Path(max_length=32)],
+        post_id: HexId,
         view: Annotated[str, Query(alias="as", pattern="^(post|IssueReporting)$")] = "post",
         authorization: Annotated[str | None, Header()] = None,
     ) -> dict[str, Any]:
@@ -196,6 +203,7 @@ def create_router(
     @router.get(
         "/voice/sentiment",
         dependencies=[NO_STORE],
+        responses=problems(401, 403),
         summary="Exact counts by sentiment, flagged posts left out (scope voice:read; the "
         "public figures are the differentially private /privacy/releases).",
     )
@@ -223,10 +231,11 @@ def create_router(
 
     @router.post(
         "/voice/flags/{post_id}/release",
+        responses=problems(401, 403, 404),
         summary="Count a flagged post again (scope quarantine:release).",
     )
     def release(
-        post_id: Annotated[str, Path(max_length=32)],
+        post_id: HexId,
         body: Release,
         authorization: Annotated[str | None, Header()] = None,
     ) -> dict[str, Any]:
@@ -236,6 +245,7 @@ def create_router(
     @router.post(
         "/voice/issuer-keys",
         status_code=201,
+        responses=problems(401, 403, 409),
         summary="Publish the one issuer key of a period on the ledger (scope voice:publish).",
     )
     def publish(
@@ -251,7 +261,11 @@ def create_router(
         )
         return _key_json(published.period, published.issuer, key, published.ledger_index)
 
-    @router.get("/voice/issuer-keys/{period}", summary="The published issuer key of a period.")
+    @router.get(
+        "/voice/issuer-keys/{period}",
+        responses=problems(404),
+        summary="The published issuer key of a period.",
+    )
     def get_key(period: Annotated[str, Path(max_length=32)]) -> dict[str, Any]:
         found = posts.book.key(period)
         return _key_json(found.period, found.issuer, found.key, found.ledger_index)
@@ -268,6 +282,7 @@ def create_router(
         "/open311/v2/requests.json",
         dependencies=[NO_STORE],
         status_code=201,
+        responses=problems(401, 403, 409, 422, 503),
         summary="Open311 GeoReport v2 service request (form-encoded), paid with a token.",
         tags=["open311"],
         response_model=None,
@@ -309,12 +324,13 @@ def create_router(
     @router.get(
         "/open311/v2/requests/{post_id}.json",
         dependencies=[NO_STORE],
+        responses=problems(401, 403, 404),
         summary="Open311 GeoReport v2: one service request.",
         tags=["open311"],
         response_model=None,
     )
     def open311_get(
-        post_id: Annotated[str, Path(max_length=32)],
+        post_id: HexId,
         authorization: Annotated[str | None, Header()] = None,
     ) -> list[dict[str, Any]] | JSONResponse:
         # A request's service, district and time are its labels: staff (voice:read) see them;
