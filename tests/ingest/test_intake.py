@@ -304,3 +304,38 @@ def test_an_entity_id_that_is_not_a_uri_is_refused(city: City, bad_id: str) -> N
     (verdict,) = city.submit(entity)
     refused_with(verdict, MalformedError)
     assert city.store.count() == 0
+
+
+HOSTILE = [
+    ("id", f"urn:ngsi-ld:{NOISE}:caf€"),
+    ("id", f"urn:ngsi-ld:{NOISE}:a\r\nb"),
+    ("id", f"urn:ngsi-ld:{NOISE}:<x>"),
+    ("id", f"urn:ngsi-ld:{NOISE}:" + "x" * 300),
+    ("@context", "https://example.org/ctx€.jsonld"),
+    ("@context", "https://example.org/ctx.jsonld\r\nSet-Cookie: a=b"),
+    ("@context", ["https://example.org/ctx.jsonld", "https://example.org/a b"]),
+    ("@context", {"@vocab": "https://example.org/"}),
+    ("@context", []),
+]
+
+
+@pytest.mark.parametrize(("member", "value"), HOSTILE, ids=range(len(HOSTILE)))
+def test_over_mqtt_an_id_or_context_that_is_no_uri_is_refused_and_leaves_nothing(
+    city: City, member: str, value: object
+) -> None:
+    """Findings #3 and #4 on MQTT's path: the intake itself refuses what HTTP refuses, so a
+    message on ``ombud/v1/<device>/attrs`` cannot store what would break the public reads."""
+    sensor = city.sensors[0]
+    d = sensor.device
+    entity = sensor.signer.sign(
+        {**reading(NOISE, d.id, d.district, NOW, random.Random(1)), member: value}
+    )
+    size = city.log.size
+    (verdict,) = city.submit(entity, sent_by=[d.id], reorder_window=64)  # as mqtt.py calls it
+    error = refused_with(verdict, MalformedError)
+    assert member in str(error) or "entity id" in str(error)
+    assert "\r" not in str(error) and "\n" not in str(error)  # safe to log as it is
+    assert (city.store.count(), city.log.size) == (0, size)
+    assert city.registry.get(d.id).last_counter is None
+    (retry,) = city.submit(sensor.observe(NOW), sent_by=[d.id], reorder_window=64)
+    assert isinstance(retry, Accepted)

@@ -12,10 +12,19 @@ from typing import Any
 
 import jsonschema
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from referencing import Registry, Resource
 
 from ombud.errors import MalformedError
-from ombud.ingest.models import MODELS, ModelSpec, load_models
+from ombud.ingest.models import (
+    CONTEXT_URI,
+    ENTITY_ID,
+    MODELS,
+    ModelSpec,
+    check_context,
+    load_models,
+)
 
 from ..conftest import SHARED
 
@@ -179,3 +188,145 @@ def test_unknown_attributes_are_kept(models: Mapping[str, ModelSpec]) -> None:
     entity = example("NoiseLevelObserved")
     entity["sensorFirmware"] = {"type": "Property", "value": "2.1.0"}
     models["NoiseLevelObserved"].validate(entity)
+
+
+# --- ids, Relationship objects and contexts are URIs (RFC 3986) ---------------------------------
+
+RFC_3986_EXAMPLES = [
+    # RFC 3986 §1.1.2
+    "ftp://ftp.is.co.za/rfc/rfc1808.txt",
+    "http://www.ietf.org/rfc/rfc2396.txt",
+    "ldap://[2001:db8::7]/c=GB?objectClass?one",
+    "mailto:John.Doe@example.com",
+    "news:comp.infosystems.www.servers.unix",
+    "tel:+1-816-555-1212",
+    "telnet://192.0.2.16:80/",
+    "urn:oasis:names:specification:docbook:dtd:xml:4.1.2",
+    # RFC 3986 §3
+    "foo://example.com:8042/over/there?name=ferret#nose",
+    "urn:example:animal:ferret:nose",
+    # RFC 3986 §3.2.2: IPv6 forms and IPvFuture
+    "http://[::1]:8080/",
+    "http://[::]/",
+    "http://[1:2:3:4:5:6:7:8]/",
+    "http://[::ffff:192.0.2.1]/",
+    "http://[v7.fe80::a+en1]/",
+    # NGSI-LD and Smart Data Models
+    "urn:ngsi-ld:ParkingSpot:santander:daoiz_velarde_1_5:3",
+    "urn:ngsi-ld:NoiseLevelObserved:Vitoria-2016-12-28T11:00:00_2016-12-28T12:00:00",
+    "urn:ngsi-ld:NoiseLevelObserved:caf%C3%A9",  # an IRI mapped to a URI (RFC 3987 §3.1)
+]
+
+NOT_URIS = [
+    "urn:ngsi-ld:NoiseLevelObserved:café",
+    "urn:ngsi-ld:NoiseLevelObserved:caf€",
+    "urn:x:a b",
+    "urn:x:a\r\nb",
+    "urn:x:a\x00",
+    "urn:x:a\x7f",
+    "urn:x:<a>",
+    'urn:x:a"b',
+    "urn:x:a{b}",
+    "urn:x:a|b",
+    "urn:x:a\\b",
+    "urn:x:a^b",
+    "urn:x:a`b",
+    "urn:x:[a]",  # brackets only around an IP literal
+    "urn:x:a#b#c",
+    "urn:x:50%",
+    "urn:x:%zz",
+    "http://[::1/",
+    "http://[1:2:3:4:5:6:7:8:9]/",
+    "http://[fe80::1%eth0]/",  # a zone id needs RFC 6874
+    "http://a:b@c:d/",  # a port is digits
+    "urn:",
+    "spot-1",
+    "1urn:x",
+    ":x",
+    "",
+]
+
+
+@pytest.mark.parametrize("uri", RFC_3986_EXAMPLES)
+def test_uris_from_rfc_3986_are_ids_and_contexts(uri: str) -> None:
+    assert ENTITY_ID.fullmatch(uri) and CONTEXT_URI.fullmatch(uri)
+
+
+@pytest.mark.parametrize("text", NOT_URIS)
+def test_what_is_no_uri_is_neither_id_nor_context(text: str) -> None:
+    assert not ENTITY_ID.fullmatch(text) and not CONTEXT_URI.fullmatch(text)
+
+
+def test_ids_and_contexts_are_bounded() -> None:
+    assert ENTITY_ID.fullmatch("urn:" + "x" * 252) and not ENTITY_ID.fullmatch("urn:" + "x" * 253)
+    assert CONTEXT_URI.fullmatch("https://example.org/" + "c" * 2028)
+    assert not CONTEXT_URI.fullmatch("https://example.org/" + "c" * 2029)
+
+
+@settings(max_examples=500)
+@given(st.text(max_size=300) | st.from_regex(r"[a-z]{1,5}:[\x20-\x7e]{0,40}", fullmatch=True))
+def test_an_accepted_id_is_header_safe_text(text: str) -> None:
+    """Whatever is accepted can go into a header and a path as it is: printable ASCII."""
+    if ENTITY_ID.fullmatch(text):
+        assert text.isascii() and text.isprintable() and " " not in text
+        assert 3 <= len(text) <= 256 and ":" in text
+        assert not set(text) & set('<>"{}|\\^`')
+
+
+@pytest.mark.parametrize(
+    "context",
+    [
+        "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context.jsonld",
+        ["https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context.jsonld", "https://example.org/c"],
+        "urn:example:context",
+    ],
+)
+def test_a_context_uri_or_list_of_uris_is_accepted(context: Any) -> None:
+    check_context(context)
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        ({"@vocab": "https://example.org/"}, "inline context objects"),
+        (["https://example.org/c", {"a": "https://example.org/a"}], "inline context objects"),
+        ([], "empty list"),
+        (None, "a URI or a list of URIs"),
+        (7, "a URI or a list of URIs"),
+        ([["https://example.org/c"]], "a URI or a list of URIs"),
+        ("https://example.org/ctx€.jsonld", "not an absolute URI"),
+        ("https://example.org/c\r\nSet-Cookie: a=b", "not an absolute URI"),
+        ("context.jsonld", "not an absolute URI"),
+        ("https://example.org/" + "c" * 3000, "not an absolute URI"),
+    ],
+)
+def test_a_context_that_is_no_uri_is_refused_with_the_reason(context: Any, message: str) -> None:
+    with pytest.raises(MalformedError, match=message) as refused:
+        check_context(context)
+    assert str(refused.value).isprintable()  # no line breaks or controls: safe to log
+
+
+def test_a_context_is_checked_with_the_entity(models: Mapping[str, ModelSpec]) -> None:
+    entity = example("NoiseLevelObserved")
+    entity["@context"] = "https://example.org/ctx€.jsonld"
+    with pytest.raises(MalformedError, match="@context"):
+        models["NoiseLevelObserved"].validate(entity)
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "urn:ngsi-ld:ParkingSite:caf€",
+        "urn:ngsi-ld:ParkingSite:a b",
+        "urn:ngsi-ld:ParkingSite:a\r\nb",
+        "urn:ngsi-ld:ParkingSite:" + "x" * 300,
+        ["urn:ngsi-ld:ParkingSite:a", "ParkingSite b"],
+    ],
+)
+def test_a_relationship_object_must_be_an_entity_uri(
+    models: Mapping[str, ModelSpec], target: Any
+) -> None:
+    entity = example("ParkingSpot")
+    entity["refParkingSite"]["object"] = target
+    with pytest.raises(MalformedError, match="refParkingSite: a Relationship's object"):
+        models["ParkingSpot"].validate(entity)

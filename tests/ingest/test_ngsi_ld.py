@@ -10,20 +10,25 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ombud.api import create_app
+from ombud.canonical import canonical_json
 from ombud.config import IngestSettings, Settings
 from ombud.deployment import init_deployment
 from ombud.events import Event
 from ombud.ingest.devices import Device
 from ombud.ingest.ngsi_ld import CORE_CONTEXT
 from ombud.ingest.sensors import SimulatedSensor, make_fleet, reading
+from ombud.ingest.timeseries import NewObservation, ObservationStore, to_micros
 from ombud.integrity.eddsa_jcs_2022 import ProofOptions, sign_document
 from ombud.integrity.multikey import DidKey
 
@@ -380,10 +385,17 @@ def test_query_by_type(populated: City) -> None:
         ("LAeq>1e2", []),
         ('status=="free"', ["p"]),
         ('status!="free"', ["q"]),
-        ("status==free", ["p"]),
         ('LAeq=="55"', []),
         ("LAeq==true", []),
+        ("LAeq!=true", ["a", "b", "c"]),  # §4.9: a value of another type is unequal
         ("nothing==1", []),
+        ('category=="onStreet"', ["p", "q"]),  # an array holds the value
+        ('category!="onStreet"', []),
+        ('category=="onStreet;x"', []),  # ; inside quotes is no separator
+        ("refParkingSite==urn:ngsi-ld:OnStreetParking:centre-street", ["p"]),  # a URI, unquoted
+        ('refParkingSite=="urn:ngsi-ld:OnStreetParking:centre-street"', ["p"]),
+        ("LAeq>=48.5;LAeq<=55", ["a", "b"]),
+        ("LAeq>-1e1", ["a", "b", "c"]),
     ],
 )
 def test_query_by_q(populated: City, q: str, expected: list[str]) -> None:
@@ -437,6 +449,49 @@ def test_query_as_json_ld_carries_each_context(populated: City) -> None:
 )
 def test_bad_queries_are_400(populated: City, params: dict[str, str]) -> None:
     assert_problem(query(populated, **params), 400, "BadRequestData")
+
+
+@pytest.mark.parametrize(
+    ("q", "why"),
+    [
+        ("no2>50|pm10>10", "OR"),
+        ('status=="free"|status=="occupied"', "OR"),
+        ("no2==50..60", "ranges"),
+        ('status=="a".."b"', "ranges"),
+        ("no2>abc", "not a number"),
+        ("LAeq<loud", "not a number"),
+        ("status==free", "quoted"),  # §4.9: strings are quoted; a bare word is no URI either
+        ("status!=free", "quoted"),
+        ("LAeq==1,2", "value lists"),
+        ("(LAeq>50;LAeq<60)", "parentheses"),
+        ("LAeq>50;(LAeq<60)", "parentheses"),
+        ('status~="fr.*"', "pattern"),
+        ('status!~="fr.*"', "pattern"),
+        ("location.type==1", "paths"),
+        ("location[type]==1", "paths"),
+        ("LAeq", "bare attribute"),
+        ("LAeq>true", "true and false"),
+        ("refParkingSite>urn:ngsi-ld:x:y", "URI"),
+        ("dateObservedTo>2026-03-14T09:00:00Z", "date and time"),
+        ("LAeq>007", "not a number"),
+        ("LAeq>+5", "not a number"),
+        ("LAeq>1e999", "out of range"),
+        ("LAeq>" + "9" * 5000, "too long"),
+        ('status=="fr\\qee"', "JSON string"),
+        ("LAeq > 50", "followed by"),
+        ("LAeq>50 LAeq<60", "joined by ;"),
+        ("_LAeq>1", "attribute name"),
+        ("", "empty"),
+        (";", "empty"),
+    ],
+)
+def test_a_query_ombud_cannot_answer_is_400(populated: City, q: str, why: str) -> None:
+    """Finding: OR, ranges and unquoted words once answered ``200 []``: a silently wrong answer.
+    Whatever ombud's q cannot answer exactly is refused, saying what it does answer."""
+    body = assert_problem(query(populated, q=q), 400, "BadRequestData")
+    assert why in body["detail"]
+    assert "ombud answers q as terms joined by ;" in body["detail"]
+    assert_problem(query(populated, type=NOISE, q=q), 400, "BadRequestData")
 
 
 # --- temporal ----------------------------------------------------------------------------------
@@ -848,3 +903,362 @@ def test_an_entity_id_the_api_cannot_serve_is_refused_at_create(city: City) -> N
     if response.status_code == 201:  # then it must at least be readable where it says
         assert city.client.get(response.headers["location"]).status_code == 200
     assert_refused(city, response)
+
+
+# --- hostile but signed values: findings #3 (contexts) and #4 (entity ids) -------------------
+
+
+def with_context(sensor: SimulatedSensor, context: Any) -> dict[str, Any]:
+    return sensor.signer.sign({"@context": context, **unsigned(sensor)})
+
+
+def with_id(sensor: SimulatedSensor, entity_id: str) -> dict[str, Any]:
+    return sensor.signer.sign({**unsigned(sensor), "id": entity_id})
+
+
+def last_counter(city: City, sensor: SimulatedSensor) -> int | None:
+    counter: int | None = city.app.state.intake.registry.get(sensor.device.id).last_counter
+    return counter
+
+
+def assert_safe_headers(response: httpx.Response) -> None:
+    """Every header ASCII (so Latin-1 too), without CR or LF: what a server can always send."""
+    for name, value in response.headers.raw:
+        assert name.isascii() and value.isascii(), (name, value)
+        assert b"\r" not in value and b"\n" not in value, (name, value)
+
+
+def temporal_path(location: str) -> str:
+    """The temporal resource of the entity at ``location`` (its id is one path segment)."""
+    return "/ngsi-ld/v1/temporal/entities/" + location.rsplit("/", 1)[1]
+
+
+def store_unchecked(city: City, sensor: SimulatedSensor, entity: dict[str, Any]) -> None:
+    """Store a signed observation as the intake did before ids and contexts were checked: its
+    row and its ``observation.accepted`` event, in one transaction, with no validation."""
+    d = sensor.device
+    canonical = canonical_json(entity)
+    counter = int(entity["proof"]["nonce"])
+    body = {"v": 1, "device": d.id, "counter": counter, "entity": entity["id"][:256]}
+    event = Event("observation.accepted", NOW, f"device:{d.id}", {**body, "type": d.model})
+
+    def record(tx: Any, first: int) -> None:
+        row = NewObservation(d.id, counter, entity["id"], d.model, to_micros(NOW), first, canonical)
+        ObservationStore.insert(tx, [row])
+
+    city.app.state.log.append_with(lambda tx: [event.to_bytes()], record)
+
+
+BAD_CONTEXTS: list[Any] = [
+    "https://example.org/ctx€.jsonld",
+    "https://example.org/ctx.jsonld\r\nSet-Cookie: session=stolen",
+    "https://example.org/ctx.jsonld\n",
+    "https://example.org/my ctx.jsonld",
+    "https://example.org/<ctx>.jsonld",
+    'https://example.org/"ctx".jsonld',
+    "https://example.org/ctx\x00.jsonld",
+    "https://example.org/ctx\u2028.jsonld",
+    "city-context.jsonld",  # relative: no scheme
+    "",
+    "https://example.org/" + "c" * 2100,
+    [CONTEXT, "https://example.org/ctx€.jsonld"],
+    ["https://example.org/a\r\nb"],
+    [],
+    {"@vocab": "https://example.org/"},
+    [CONTEXT, {"LAeq": "https://example.org/LAeq"}],
+    [[CONTEXT]],
+    None,
+    42,
+]
+
+
+@pytest.mark.parametrize("context", BAD_CONTEXTS, ids=range(len(BAD_CONTEXTS)))
+def test_a_context_that_is_no_uri_is_refused_and_leaves_nothing(city: City, context: Any) -> None:
+    """Finding #3: such a context was stored, and every public read of its type then failed
+    (a Link header that cannot be encoded, or that splits the response)."""
+    sensor = city.noise[0]
+    response = post(city, with_context(sensor, context), headers=JSON_LD)
+    body = assert_refused(city, response)
+    assert body["type"] == ERRORS + "BadRequestData" and "@context" in body["detail"]
+    assert_safe_headers(response)
+    assert last_counter(city, sensor) is None
+    upsert = post(city, [with_context(sensor, context)], UPSERT, headers=JSON_LD)
+    assert upsert.status_code == 207
+    assert upsert.json()["errors"][0]["error"]["status"] == 400
+    assert city.count() == 0 and last_counter(city, sensor) is None
+    retry = post(city, with_context(sensor, CONTEXT), headers=JSON_LD)  # not blocked
+    assert retry.status_code == 201, retry.text
+    assert city.client.get(retry.headers["location"]).headers["link"].startswith(f"<{CONTEXT}>")
+
+
+def test_a_list_of_context_uris_is_accepted_and_the_first_is_linked(city: City) -> None:
+    """As in the Smart Data Models' own examples: the core context, then the model's."""
+    contexts = [
+        CORE_CONTEXT,
+        "https://raw.githubusercontent.com/smart-data-models/x/context.jsonld",
+    ]
+    entity = with_context(city.noise[0], contexts)
+    response = post(city, entity, headers=JSON_LD)
+    assert response.status_code == 201, response.text
+    got = city.client.get(response.headers["location"])
+    assert got.headers["link"].startswith(f"<{CORE_CONTEXT}>")
+    as_ld = city.client.get(
+        response.headers["location"], headers={"Accept": JSON_LD["Content-Type"]}
+    )
+    assert as_ld.json() == entity
+
+
+@pytest.mark.parametrize(
+    ("context", "linked"),
+    [
+        ("https://example.org/ctx€.jsonld", "https://example.org/ctx%E2%82%AC.jsonld"),
+        ("https://example.org/ctx.jsonld\r\nSet-Cookie: session=stolen", CORE_CONTEXT),
+        ("https://example.org/ctx.jsonld\r\n", CORE_CONTEXT),
+        ({"@vocab": "https://example.org/"}, CORE_CONTEXT),
+        (["https://example.org/a b", CONTEXT], CONTEXT),
+        ("https://example.org/" + "c" * 5000, CORE_CONTEXT),
+        (None, CORE_CONTEXT),
+    ],
+)
+def test_a_stored_context_cannot_break_public_reads(city: City, context: Any, linked: str) -> None:
+    """Finding #3, for data stored before contexts were checked: every read still answers,
+    linking the context as a URI (an IRI percent-encoded, RFC 3987 §3.1) or the core one."""
+    sensor = city.noise[0]
+    sensor.signer.counter = 999
+    legacy = with_context(sensor, context)
+    store_unchecked(city, sensor, legacy)
+    good = signed(city.noise[1])
+    assert post(city, good).status_code == 201
+    entity_path = f"{ENTITIES}/{legacy['id']}"
+    for accept in ("application/json", "application/ld+json"):
+        headers = {"Accept": accept}
+        reads = [
+            city.client.get(entity_path, headers=headers),
+            city.client.get(ENTITIES, params={"type": NOISE}, headers=headers),
+            city.client.get(ENTITIES, params={"q": "LAeq>0"}, headers=headers),
+            city.client.get(temporal_path(entity_path), headers=headers),
+            city.client.get(f"/observations/{sensor.device.id}/1000", headers=headers),
+        ]
+        for response in reads:
+            assert response.status_code == 200, (response.request.url, response.text)
+            assert_safe_headers(response)
+            response.json()
+        if accept == "application/json":
+            for response in reads[:4]:
+                assert response.headers["link"].startswith(f"<{linked}>;")
+        else:
+            assert reads[0].json() == legacy  # the signed document, exactly as stored
+    listed = city.client.get(ENTITIES, params={"type": NOISE}).json()
+    assert [e["id"] for e in listed] == sorted([legacy["id"], good["id"]])
+
+
+BAD_IDS = [
+    f"urn:ngsi-ld:{NOISE}:caf€",
+    f"urn:ngsi-ld:{NOISE}:café",
+    f"urn:ngsi-ld:{NOISE}:pole 12",
+    f"urn:ngsi-ld:{NOISE}:a\r\nSet-Cookie: session=stolen",
+    f"urn:ngsi-ld:{NOISE}:a\n",
+    f"urn:ngsi-ld:{NOISE}:a\tb",
+    f"urn:ngsi-ld:{NOISE}:a\x7fb",
+    f"urn:ngsi-ld:{NOISE}:a\u2028b",
+    f"urn:ngsi-ld:{NOISE}:<script>",
+    f'urn:ngsi-ld:{NOISE}:"x"',
+    f"urn:ngsi-ld:{NOISE}:a{{b}}",
+    f"urn:ngsi-ld:{NOISE}:a|b",
+    f"urn:ngsi-ld:{NOISE}:a\\b",
+    f"urn:ngsi-ld:{NOISE}:a^b",
+    f"urn:ngsi-ld:{NOISE}:a`b",
+    f"urn:ngsi-ld:{NOISE}:[x]",
+    f"urn:ngsi-ld:{NOISE}:50%",
+    f"urn:ngsi-ld:{NOISE}:%zz",
+    f"urn:ngsi-ld:{NOISE}:" + "x" * 300,
+    "urn:" + "x" * 10_000,
+    "urn:",
+    "1urn:x",
+    "",
+]
+
+
+@pytest.mark.parametrize("bad_id", BAD_IDS, ids=range(len(BAD_IDS)))
+def test_a_non_ascii_entity_id_is_refused_and_leaves_nothing(city: City, bad_id: str) -> None:
+    """Finding #4: ``…:caf€`` was stored, then answered 500 (its Location header could not be
+    encoded), and a retry got 409. Now it is a 400 before anything is stored."""
+    sensor = city.noise[0]
+    response = post(city, with_id(sensor, bad_id))
+    body = assert_refused(city, response)
+    assert body["type"] == ERRORS + "BadRequestData" and "entity id" in body["detail"]
+    assert "location" not in response.headers
+    assert_safe_headers(response)
+    assert last_counter(city, sensor) is None
+    upsert = post(city, [with_id(sensor, bad_id)], UPSERT)
+    assert upsert.status_code == 207 and upsert.json()["errors"][0]["error"]["status"] == 400
+    assert city.count() == 0 and last_counter(city, sensor) is None
+    retry = post(city, signed(sensor))  # the device is not blocked
+    assert retry.status_code == 201, retry.text
+    assert city.client.get(retry.headers["location"]).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "urn:ngsi-ld:OnStreetParking:caf€",
+        "urn:ngsi-ld:OnStreetParking:a\r\nb",
+        "urn:ngsi-ld:OnStreetParking:a b",
+        "<urn:ngsi-ld:OnStreetParking:x>",
+        "street",
+        ["urn:ngsi-ld:OnStreetParking:a", "urn:ngsi-ld:OnStreetParking:é"],
+    ],
+)
+def test_a_relationship_object_that_is_no_uri_is_refused(city: City, target: Any) -> None:
+    """A Relationship's object is the id a client asks for next: it is checked like one."""
+    sensor = city.parking[0]
+    entity = unsigned(sensor)
+    entity["refParkingSite"] = {"type": "Relationship", "object": target}
+    body = assert_refused(city, post(city, sensor.signer.sign(entity)))
+    assert "refParkingSite" in body["detail"]
+
+
+@pytest.mark.parametrize(
+    "path_id",
+    [
+        f"urn:ngsi-ld:{NOISE}:caf€",
+        f"urn:ngsi-ld:{NOISE}:a%0D%0ASet-Cookie:%20x",
+        f"urn:ngsi-ld:{NOISE}:%FF",
+        f"urn:ngsi-ld:{NOISE}:a b",
+        f"urn:ngsi-ld:{NOISE}:" + "x" * 5000,
+        "",
+    ],
+)
+def test_an_entity_path_that_is_no_uri_is_a_4xx_not_a_500(city: City, path_id: str) -> None:
+    """400 BadRequestData; a path with a line break matches no route at all (404)."""
+    for path in (f"{ENTITIES}/{path_id}", f"/ngsi-ld/v1/temporal/entities/{path_id}"):
+        response = city.client.get(path)
+        expected = (404, "ResourceNotFound") if "%0A" in path_id else (400, "BadRequestData")
+        assert_problem(response, *expected)
+        assert_safe_headers(response)
+
+
+@pytest.mark.parametrize(
+    "odd_id",
+    [
+        f"urn:ngsi-ld:{NOISE}:caf%C3%A9",
+        f"urn:ngsi-ld:{NOISE}:50%25",
+        "https://example.org/sensors/noise/1?calibrated=yes#now",
+        f"urn:ngsi-ld:{NOISE}:(a);b=c,d!$&'*+@~",
+        f"urn:ngsi-ld:{NOISE}:a/../b",
+        "http://[2001:db8::7]/noise",
+        "urn:ngsi-ld:" + "x" * 244,  # 256 characters: the longest id
+    ],
+)
+def test_an_odd_but_valid_id_is_served_where_location_says(city: City, odd_id: str) -> None:
+    entity = with_id(city.noise[0], odd_id)
+    response = post(city, entity)
+    assert response.status_code == 201, response.text
+    location = response.headers["location"]
+    assert_safe_headers(response)
+    assert location == f"{ENTITIES}/{quote(odd_id, safe=PCHAR)}"
+    got = city.client.get(location)
+    assert got.status_code == 200 and got.json() == entity
+    history = city.client.get(temporal_path(location))
+    assert history.status_code == 200 and history.json()["id"] == odd_id
+    assert [e["id"] for e in query(city, type=NOISE).json()] == [odd_id]
+
+
+PCHAR = "!$&'()*+,;=:@"
+"""What a path segment keeps of an id besides the unreserved characters (RFC 3986 pchar)."""
+
+_PIECES = [
+    *"aZ09-._~:/?#[]@!$&'()*+,;=%",
+    "%41",
+    "%c3%a9",
+    "..",
+    " ",
+    "\r\n",
+    "\t",
+    "\x00",
+    "\x7f",
+    "€",
+    "é",
+    "\u2028",
+    "<",
+    ">",
+    '"',
+    "\\",
+    "^",
+    "`",
+    "{",
+    "}",
+    "|",
+]
+_PREFIXES = [f"urn:ngsi-ld:{NOISE}:", "https://example.org/", "http://[::1]:80/", "urn:", "x:", ""]
+URI_LIKE = st.builds(
+    lambda prefix, pieces: prefix + "".join(pieces),
+    st.sampled_from(_PREFIXES),
+    st.lists(st.sampled_from(_PIECES), max_size=24),
+)
+ANY_TEXT = st.one_of(URI_LIKE, st.text(max_size=300))
+PROPERTY = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+def assert_readable(city: City, entity: dict[str, Any], location: str) -> None:
+    """``entity`` reads back through every NGSI-LD read route, with safe headers."""
+    for accept in ("application/json", "application/ld+json"):
+        headers = {"Accept": accept}
+        got = city.client.get(location, headers=headers)
+        assert got.status_code == 200, got.text
+        expected = {k: v for k, v in entity.items() if k != "@context"}
+        if accept == "application/ld+json":
+            expected["@context"] = entity.get("@context", CORE_CONTEXT)
+        assert got.json() == expected
+        for response in (
+            got,
+            city.client.get(temporal_path(location), headers=headers),
+            city.client.get(ENTITIES, params={"type": NOISE, "limit": "1000"}, headers=headers),
+        ):
+            assert response.status_code == 200, response.text
+            assert_safe_headers(response)
+
+
+@PROPERTY
+@given(entity_id=ANY_TEXT)
+def test_any_text_as_an_entity_id_is_served_or_refused_never_a_500(
+    city: City, entity_id: str
+) -> None:
+    count, size = city.count(), city.ledger_size()
+    entity = with_id(city.noise[0], entity_id)
+    response = post(city, entity)
+    assert_safe_headers(response)
+    if response.status_code == 201:
+        assert city.count() == count + 1
+        assert_readable(city, entity, response.headers["location"])
+    else:
+        assert_problem(response, response.status_code)
+        assert 400 <= response.status_code < 500
+        assert (city.count(), city.ledger_size()) == (count, size)
+    for path in (
+        f"{ENTITIES}/{quote(entity_id, safe='')}",
+        temporal_path(f"/{quote(entity_id, safe='')}"),
+    ):
+        read = city.client.get(path)
+        assert read.status_code in (200, 400, 404), read.text
+        assert_safe_headers(read)
+
+
+@PROPERTY
+@given(context=st.one_of(ANY_TEXT, st.lists(ANY_TEXT, max_size=3)))
+def test_any_text_as_a_context_is_linked_or_refused_never_a_500(city: City, context: Any) -> None:
+    count = city.count()
+    entity = with_context(city.noise[1], context)
+    response = post(city, [entity], UPSERT, headers=JSON_LD)
+    assert_safe_headers(response)
+    if response.status_code in (201, 204):
+        location = f"{ENTITIES}/{quote(entity['id'], safe='')}"
+        assert_readable(city, entity, location)
+        first = context[0] if isinstance(context, list) else context
+        assert city.client.get(location).headers["link"].startswith(f"<{first}>;")
+    else:
+        assert response.status_code == 207, response.text
+        assert 400 <= response.json()["errors"][0]["error"]["status"] < 500
+        assert city.count() == count

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import httpx
 
+from ombud.canonical import canonical_json
 from ombud.errors import UnavailableError, VerificationError
+from ombud.events import Event, verify_commitment
 from ombud.voice.issuer import Issuer
 from ombud.voice.tokens import finalize_token, load_public_key, period_challenge, request_token
 
@@ -93,7 +95,7 @@ def voice_act(
     residents = Residents(issuer, key, period, origin)
     progress(f"issuer key of period {period} published; residents posting")
 
-    labels = []
+    labels, receipts = [], []
     for district, text in RESIDENTS:
         r = client.post(
             "/voice/posts",
@@ -102,6 +104,8 @@ def voice_act(
         )
         r.raise_for_status()
         labels.append(f"{r.json()['sentiment']}/{r.json()['service']}")
+        receipts.append(r.json()["receipt"])
+    leaf = _check_receipt(client, receipts[0])
     token = residents.token()
     form = {
         "service_code": "roads",
@@ -147,6 +151,12 @@ def voice_act(
             "(the obfuscated one read like plain text)",
         ),
         (
+            "public ledger",
+            f"a post's leaf holds only {', '.join(sorted(leaf))}: no district, service or "
+            "sentiment; its writer opened their receipt (post id and salt) and checked "
+            "SHA-256(salt || record) against the leaf",
+        ),
+        (
             "voice refused",
             f"a spent token → {replay.status_code} ({replay.json()[0]['description']}); "
             f"a point location → {located.status_code}",
@@ -160,3 +170,19 @@ def voice_act(
         ),
     ]
     return rows, residents
+
+
+def _check_receipt(client: httpx.Client, receipt: dict[str, str]) -> list[str]:
+    """A resident opens their receipt and checks the record against the public leaf; returns
+    what the leaf says in clear."""
+    opened = client.post("/voice/receipts", json=receipt)
+    opened.raise_for_status()
+    got = opened.json()
+    event = Event.from_bytes(got["event"].encode("utf-8"))
+    salt = base64.urlsafe_b64decode(receipt["salt"] + "=" * (-len(receipt["salt"]) % 4))
+    verify_commitment(
+        bytes.fromhex(str(event.body["commitment"])), canonical_json(got["record"]), salt
+    )
+    if set(event.body) != {"v", "period", "nullifier", "commitment"}:
+        raise VerificationError("a post's public leaf says more than its period and commitment")
+    return [k for k in event.body if k != "v"]

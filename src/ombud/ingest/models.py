@@ -13,6 +13,14 @@ Attributes a model does not know are kept, not refused: the models' JSON Schemas
 What the metadata does not record — numeric ranges, and integer-ness (it files the schemas'
 integers as numbers) — is not checked here: an implausible value is quarantined later (physical
 range checks, DESIGN §5), not refused at the door.
+
+Identifiers are checked strictly, because they leave the JSON: an entity id ends up in
+``Location`` headers and request paths, a context in ``Link`` headers, a Relationship's object
+in the next request a client makes. Each must be a URI as RFC 3986 §3 defines it, with its
+scheme (ASCII only: no spaces, no control or non-ASCII characters, none of the characters RFC
+3986 never allows, such as angle brackets, quotes, braces, ``|`` or ``^``), of bounded length.
+``@context`` is a URI or a list of URIs: ombud never fetches or resolves a context, so an inline
+context object is refused.
 """
 
 from __future__ import annotations
@@ -32,7 +40,17 @@ from typing import Any
 
 from ombud.errors import ConfigError, MalformedError
 
-__all__ = ["ENTITY_ID", "MODELS", "AttributeSpec", "ModelSpec", "load_models"]
+__all__ = [
+    "CONTEXT_URI",
+    "ENTITY_ID",
+    "MAX_CONTEXT_URI",
+    "MAX_ENTITY_ID",
+    "MODELS",
+    "AttributeSpec",
+    "ModelSpec",
+    "check_context",
+    "load_models",
+]
 
 MODELS = (
     "AirQualityObserved",
@@ -41,9 +59,56 @@ MODELS = (
     "ParkingSpot",
     "OnStreetParking",
 )
-ENTITY_ID = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\x00-\x20\x7f-\x9f\s<>\"{}|\\^`]{1,255}")
-"""An entity id: an absolute URI (RFC 3986 scheme, then no spaces, controls or characters a URI
-never holds), at most 256 characters after the scheme, as NGSI-LD §4.5.1 requires."""
+
+
+def _uri_pattern() -> str:
+    """RFC 3986 Appendix A, transcribed: ``scheme ":" hier-part [ "?" query ] [ "#" fragment ]``
+    with a non-empty hier-part (ombud never needs ``urn:`` alone)."""
+    hexdig = "[0-9A-Fa-f]"
+    unreserved = r"A-Za-z0-9\-._~"
+    sub_delims = "!$&'()*+,;="
+    pct_encoded = f"%{hexdig}{hexdig}"
+    pchar = f"(?:[{unreserved}{sub_delims}:@]|{pct_encoded})"
+    h16 = f"{hexdig}{{1,4}}"
+    dec_octet = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+    ipv4 = rf"{dec_octet}(?:\.{dec_octet}){{3}}"
+    ls32 = f"(?:{h16}:{h16}|{ipv4})"
+
+    def before(most: int) -> str:  # [ *n( h16 ":" ) h16 ]
+        return f"(?:(?:{h16}:){{0,{most}}}{h16})?"
+
+    ipv6 = "|".join(
+        (
+            f"(?:{h16}:){{6}}{ls32}",
+            f"::(?:{h16}:){{5}}{ls32}",
+            f"{before(0)}::(?:{h16}:){{4}}{ls32}",
+            f"{before(1)}::(?:{h16}:){{3}}{ls32}",
+            f"{before(2)}::(?:{h16}:){{2}}{ls32}",
+            f"{before(3)}::{h16}:{ls32}",
+            f"{before(4)}::{ls32}",
+            f"{before(5)}::{h16}",
+            f"{before(6)}::",
+        )
+    )
+    ipvfuture = rf"v{hexdig}+\.[{unreserved}{sub_delims}:]+"
+    host = rf"(?:\[(?:{ipv6}|{ipvfuture})\]|(?:[{unreserved}{sub_delims}]|{pct_encoded})*)"
+    userinfo = f"(?:[{unreserved}{sub_delims}:]|{pct_encoded})*"
+    authority = f"(?:{userinfo}@)?{host}(?::[0-9]*)?"
+    segments = f"(?:/{pchar}*)*"
+    hier_part = f"(?://{authority}{segments}|/(?:{pchar}+{segments})?|{pchar}+{segments})"
+    query = f"(?:{pchar}|[/?])*"
+    return rf"[A-Za-z][A-Za-z0-9+\-.]*:{hier_part}(?:\?{query})?(?:#{query})?"
+
+
+_URI = _uri_pattern()
+MAX_ENTITY_ID = 256
+MAX_CONTEXT_URI = 2048
+ENTITY_ID = re.compile(rf"(?=[\x21-\x7e]{{1,{MAX_ENTITY_ID}}}\Z){_URI}")
+"""An entity id (and a Relationship's object): an absolute URI as RFC 3986 defines it, ASCII
+only, at most 256 characters, as NGSI-LD §4.5.1 requires. Use with ``fullmatch``."""
+CONTEXT_URI = re.compile(rf"(?=[\x21-\x7e]{{1,{MAX_CONTEXT_URI}}}\Z){_URI}")
+"""A JSON-LD context reference (or a URI in a query): an absolute RFC 3986 URI of at most 2048
+characters, short enough for any client to read back in a ``Link`` header."""
 NGSI_TYPES = frozenset({"Property", "GeoProperty", "Relationship"})
 _GEOMETRIES = frozenset(
     {"Point", "LineString", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon"}
@@ -114,10 +179,52 @@ def _check_geometry(name: str, value: Any) -> None:
         raise MalformedError(f"{name}: a GeoJSON geometry needs its coordinates")
 
 
+def _shown(text: str) -> str:
+    """``text`` quoted for an error message, shortened, with anything not ASCII escaped."""
+    return ascii(text[:80]) + ("…" if len(text) > 80 else "")
+
+
+_URI_RULES = (
+    "ASCII letters, digits, - . _ ~ : / ? # [ ] @ ! $ & ' ( ) * + , ; = and %-escapes only: "
+    "no spaces, control or non-ASCII characters (percent-encode their UTF-8 bytes, RFC 3987 §3.1)"
+)
+
+
 def _check_object(name: str, target: Any) -> None:
     targets = target if isinstance(target, list) else [target]
-    if not targets or not all(isinstance(t, str) and ":" in t for t in targets):
+    if not targets or not all(isinstance(t, str) for t in targets):
         raise MalformedError(f"{name}: a Relationship's object is an entity URI (or a list)")
+    for t in targets:
+        if not ENTITY_ID.fullmatch(t):
+            raise MalformedError(
+                f"{name}: a Relationship's object is an entity URI (RFC 3986, at most "
+                f"{MAX_ENTITY_ID} characters: {_URI_RULES}), not {_shown(t)}"
+            )
+
+
+def check_context(context: Any) -> None:
+    """Refuse a JSON-LD ``@context`` that is not a URI or a non-empty list of URIs.
+
+    ombud stores contexts and hands them back (the first in a ``Link`` header) but never fetches
+    or expands them, so an inline context object would be stored unread and could not be
+    served as a link: it is refused, as is anything a header could not carry.
+    """
+    items = context if isinstance(context, list) else [context]
+    if not items:
+        raise MalformedError("@context is an empty list: give at least one context URI")
+    for item in items:
+        if isinstance(item, dict):
+            raise MalformedError(
+                "@context: inline context objects are not accepted (ombud never resolves "
+                "contexts): publish the context and give its URI"
+            )
+        if not isinstance(item, str):
+            raise MalformedError("@context is a URI or a list of URIs")
+        if not CONTEXT_URI.fullmatch(item):
+            raise MalformedError(
+                f"@context {_shown(item)} is not an absolute URI (RFC 3986, at most "
+                f"{MAX_CONTEXT_URI} characters: {_URI_RULES})"
+            )
 
 
 @dataclass(frozen=True)
@@ -139,11 +246,13 @@ class ModelSpec:
         entity_id = entity.get("id")
         if not isinstance(entity_id, str) or not ENTITY_ID.fullmatch(entity_id):
             raise MalformedError(
-                "entity id must be a URI without spaces or control characters, "
-                "e.g. urn:ngsi-ld:<type>:<id>"
+                f"entity id must be a URI (RFC 3986, at most {MAX_ENTITY_ID} characters: "
+                f"{_URI_RULES}), e.g. urn:ngsi-ld:<type>:<id>"
             )
         if entity.get("type") != self.name:
             raise MalformedError(f"entity type must be {self.name!r}")
+        if "@context" in entity:
+            check_context(entity["@context"])
         missing = [name for name in self.required if name not in entity]
         if missing:
             raise MalformedError(f"{self.name} requires {', '.join(missing)}")

@@ -8,23 +8,30 @@ allows (§6.3.4: ``application/json`` with the context, if any, in a ``Link`` he
 ProblemDetails (§5.5.2, ``https://uri.etsi.org/ngsi-ld/errors/…``), never a 500; a batch
 reports a verdict for every entity (§6.15: 207 with ``success`` and ``errors``), nothing is
 dropped silently. No route needs a token: an observation is authenticated by its device's
-signature, checked by ``Intake``.
+signature, checked by ``Intake``. Stored documents are data, never header text: the ``Link``
+and ``Location`` headers built from them are re-checked and encoded here (a context that is no
+URI falls back to the core context), so nothing stored — even before ``Intake`` checked ids and
+contexts as URIs — can make a read fail. A query ombud cannot answer exactly is a 400, never an
+empty success.
 
 Supported: create (``POST /entities``), batch upsert (``POST /entityOperations/upsert``), read
-(``GET /entities/{id}``), query (``GET /entities?type=&q=`` with ``;``-joined comparisons of
-attribute values), temporal read (``GET /temporal/entities/{id}?timerel=&timeAt=&endTimeAt=``,
-``lastN``). The ``application/ld+json`` representation of an entity is the signed document as
-received, so its ``proof`` verifies; ``application/json`` moves ``@context`` to a ``Link``
-header as the spec requires.
+(``GET /entities/{id}``), query (``GET /entities?type=&q=``, ``q`` as ``_parse_q`` says),
+temporal read (``GET /temporal/entities/{id}?timerel=&timeAt=&endTimeAt=``, ``lastN``). The
+``application/ld+json`` representation of an entity is the signed document as received, so its
+``proof`` verifies; ``application/json`` moves ``@context`` to a ``Link`` header as the spec
+requires.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote, unquote
 
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -44,7 +51,7 @@ from ombud.errors import (
 )
 from ombud.events import format_time
 from ombud.ingest.intake import Accepted, Duplicate, Intake, Refused, Verdict
-from ombud.ingest.models import ENTITY_ID
+from ombud.ingest.models import CONTEXT_URI, ENTITY_ID, MAX_ENTITY_ID
 from ombud.ingest.timeseries import ObservationStore, StoredObservation
 
 __all__ = ["CORE_CONTEXT", "ERRORS", "create_router", "problem_details", "problem_response"]
@@ -198,15 +205,29 @@ def _entity_response(entity: dict[str, Any], accept: str, status: int = 200) -> 
     return _json_response(_represent(entity, accept), accept, status, _context_of([entity]))
 
 
+def _link_context(value: object) -> str | None:
+    """``value`` as a context URI a ``Link`` header can carry, or None.
+
+    Contexts are checked as URIs when they arrive, but a stored document is never trusted to
+    be header text: an IRI stored before that check is mapped to its URI (its non-ASCII
+    characters percent-encoded as UTF-8, RFC 3987 §3.1); anything else that is no URI is
+    left out."""
+    if not isinstance(value, str):
+        return None
+    if CONTEXT_URI.fullmatch(value):
+        return value
+    mapped = "".join(c if c.isascii() else quote(c, safe="") for c in value)
+    return mapped if CONTEXT_URI.fullmatch(mapped) else None
+
+
 def _context_of(entities: Sequence[Mapping[str, Any]]) -> str:
+    """The context to link for ``entities``: the first usable one, else the core context."""
     for entity in entities:
         context = entity.get("@context")
-        if isinstance(context, str):
-            return context
-        if isinstance(context, list):
-            for item in context:
-                if isinstance(item, str):
-                    return item
+        for item in context if isinstance(context, list) else [context]:
+            link = _link_context(item)
+            if link is not None:
+                return link
     return CORE_CONTEXT
 
 
@@ -219,6 +240,8 @@ def _represent(entity: dict[str, Any], accept: str) -> dict[str, Any]:
 def _json_response(body: Any, accept: str, status: int, context: str) -> Response:
     headers = {}
     if accept == JSON:
+        if not CONTEXT_URI.fullmatch(context):  # header text is checked where it is written
+            context = CORE_CONTEXT
         headers["Link"] = f'<{context}>; rel="{_CONTEXT_REL}"; type="{JSON_LD}"'
     return Response(
         json.dumps(body, ensure_ascii=False, separators=(",", ":")),
@@ -228,71 +251,238 @@ def _json_response(body: Any, accept: str, status: int, context: str) -> Respons
     )
 
 
+_PCHAR = "!$&'()*+,;=:@"
+"""RFC 3986 pchar, besides the unreserved characters: what an id keeps in a path segment."""
+
+
+def _entity_path(entity_id: str) -> str:
+    """The path of an entity's resource. The id is percent-encoded into one path segment
+    (``/``, ``?``, ``#``, ``%``, brackets and anything not ASCII escaped), so the path decodes
+    back to exactly the id, and the header is ASCII whatever was stored."""
+    return f"/ngsi-ld/v1/entities/{quote(entity_id, safe=_PCHAR)}"
+
+
+def _path_entity_id(request: Request, decoded: str, route: str) -> str:
+    """The entity id in the request path, percent-decoded exactly once.
+
+    Read from the raw path where the server gives it, since a test client may decode twice
+    (Starlette's does): ``urn:x:caf%25C3%25A9`` names ``urn:x:caf%C3%A9``, never ``…café``."""
+    raw = request.scope.get("raw_path")
+    if not isinstance(raw, bytes):
+        return decoded
+    text = raw.decode("latin-1")
+    at = text.find(route)
+    if at < 0:
+        return decoded
+    try:
+        return unquote(text[at + len(route) :], errors="strict")
+    except UnicodeDecodeError:
+        raise _bad("the entity id in the path is not percent-encoded UTF-8") from None
+
+
 def _check_entity_id(entity_id: str) -> None:
     if not ENTITY_ID.fullmatch(entity_id):
-        raise _bad(f"{entity_id[:80]!r} is not an entity id (a URI such as urn:ngsi-ld:…)")
+        shown = ascii(entity_id[:80]) + ("…" if len(entity_id) > 80 else "")
+        raise _bad(
+            f"{shown} is not an entity id: a URI such as urn:ngsi-ld:<type>:<id> (RFC 3986, "
+            f"ASCII, at most {MAX_ENTITY_ID} characters; percent-encode anything else)"
+        )
 
 
-# --- q (NGSI-LD §4.9, the simple subset) ------------------------------------------------------
+# --- q (NGSI-LD §4.9, the subset ombud answers) ----------------------------------------------
 
-_TERM = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(==|!=|>=|<=|>|<)(.+)")
+_OPERATORS = ("==", "!=", ">=", "<=", ">", "<")
+"""Longest first, so ``>=`` is not read as ``>``."""
+_EQUALITY = ("==", "!=")
+_NAME = re.compile(r"\w+")
+_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_DATE_OR_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{2}:[0-9]{2}")
+_Q_GRAMMAR = (
+    "ombud answers q as terms joined by ; (AND), each an attribute name, one of "
+    '== != > >= < <=, and a value: a number, a "quoted string" (JSON escapes), or, with == '
+    "and != only, true, false or a URI"
+)
+
+Term = tuple[str, str, Any]
 
 
-def _parse_q(q: str) -> list[tuple[str, str, Any]]:
-    """``attr==value;attr>number…`` → terms, all of which must hold (AND)."""
-    terms = []
-    for part in q.split(";"):
-        match = _TERM.fullmatch(part.strip())
+def _q_refusal(why: str) -> _Refusal:
+    return _bad(f"q: {why}. {_Q_GRAMMAR}")
+
+
+def _is_attr_name(name: str) -> bool:
+    """NGSI-LD §4.9 AttrName: a Unicode letter, then letters, numbers or ``_``."""
+    categories = [unicodedata.category(c)[0] for c in name]
+    return (
+        bool(name)
+        and categories[0] == "L"
+        and all(c == "_" or k in "LN" for c, k in zip(name, categories, strict=True))
+    )
+
+
+def _q_attribute(q: str, pos: int) -> tuple[str, int]:
+    if pos == len(q) or q[pos] == ";":
+        raise _q_refusal("a term is empty")
+    if q[pos] in "()":
+        raise _q_refusal("parentheses are not supported")
+    match = _NAME.match(q, pos)
+    if match is None or not _is_attr_name(match.group()):
+        raise _q_refusal(
+            f"a term starts with an attribute name (a letter, then letters, digits or _), "
+            f"not {q[pos : pos + 40]!a}"
+        )
+    return match.group(), match.end()
+
+
+def _q_operator(q: str, pos: int, attr: str) -> tuple[str, int]:
+    rest = q[pos:]
+    if rest[:1] in (".", "["):
+        raise _q_refusal("attribute paths (a.b) and compound names (a[b]) are not supported")
+    if rest[:1] == "{":
+        raise _q_refusal("linked entity paths (a{b}) are not supported")
+    if rest.startswith(("~=", "!~=")):
+        raise _q_refusal("pattern matching (~= and !~=) is not supported")
+    for op in _OPERATORS:
+        if rest.startswith(op):
+            return op, pos + len(op)
+    if not rest.strip() or rest.lstrip()[:1] in (";", "|"):
+        raise _q_refusal(f"a bare attribute ({attr}: a test that it exists) is not supported")
+    raise _q_refusal(f"the attribute {attr} must be followed by one of == != > >= < <=")
+
+
+def _q_number(token: str) -> int | float:
+    try:
+        number: int | float = float(token) if any(c in token for c in ".eE") else int(token)
+    except ValueError:  # an integer of thousands of digits
+        raise _q_refusal(f"the number {token[:40]}… is too long") from None
+    if isinstance(number, float) and not math.isfinite(number):
+        raise _q_refusal(f"the number {token[:40]} is out of range")
+    return number
+
+
+def _q_unquoted(raw: str, op: str) -> Any:
+    """An unquoted value: a number, a boolean or a URI, as §4.9 allows; a string is quoted."""
+    if _NUMBER.fullmatch(raw):
+        return _q_number(raw)
+    equality = op in _EQUALITY
+    if raw in ("true", "false"):
+        if not equality:
+            raise _q_refusal(f"true and false compare only with == and !=, not {op}")
+        return raw == "true"
+    if CONTEXT_URI.fullmatch(raw):
+        if not equality:
+            raise _q_refusal(f"a URI compares only with == and !=, not {op}")
+        return raw
+    shown = ascii(raw[:40])
+    if "|" in raw:
+        raise _q_refusal("| (OR) is not supported: send one query per alternative")
+    if ".." in raw:
+        raise _q_refusal(f"ranges ({shown}) are not supported: use >= and <= joined by ;")
+    if "," in raw:
+        raise _q_refusal(f"value lists ({shown}) are not supported")
+    if "(" in raw or ")" in raw:
+        raise _q_refusal("parentheses are not supported")
+    if _DATE_OR_TIME.match(raw):
+        raise _q_refusal(f"date and time values ({shown}) are not supported yet")
+    raise _q_refusal(
+        f"the unquoted value {shown} is not a number"
+        + (", true, false or a URI" if equality else "")
+        + ': strings are quoted, as in status=="free"'
+    )
+
+
+def _q_value(q: str, pos: int, op: str) -> tuple[Any, int]:
+    if q.startswith('"', pos):
+        match = _QUOTED.match(q, pos)
         if match is None:
-            raise _bad(
-                f"q term {part[:80]!r} is not supported: use attribute, one of "
-                '== != > >= < <=, and a number, true/false or a "quoted" string, '
-                "joined by ;"
-            )
-        attr, op, raw = match.groups()
-        if raw.startswith('"'):
-            if len(raw) < 2 or not raw.endswith('"'):
-                raise _bad(f"q value {raw[:80]} has an unclosed quote")
-            value: Any = raw[1:-1]
-        elif raw in ("true", "false"):
-            value = raw == "true"
-        else:
-            try:
-                value = float(raw) if any(c in raw for c in ".eE") else int(raw)
-            except ValueError:
-                value = raw
-        if op not in ("==", "!=") and not isinstance(value, int | float | str):
-            raise _bad(f"q: {op} compares numbers or strings")
+            raise _q_refusal(f"the value {q[pos : pos + 40]!a} has an unclosed quote")
+        try:
+            value: Any = json.loads(match.group())
+        except ValueError:
+            raise _q_refusal(
+                f"the value {match.group()[:40]!a} is not a JSON string (bad escape or "
+                "control character)"
+            ) from None
+        return value, match.end()
+    end = pos
+    while end < len(q) and q[end] != ";" and not q[end].isspace():
+        end += 1
+    if end == pos:
+        raise _q_refusal(f"a value is missing after {op}")
+    return _q_unquoted(q[pos:end], op), end
+
+
+def _skip_spaces(q: str, pos: int) -> int:
+    while pos < len(q) and q[pos].isspace():
+        pos += 1
+    return pos
+
+
+def _parse_q(q: str) -> list[Term]:
+    """NGSI-LD §4.9 terms ``attribute op value`` joined by ``;`` (AND), with spaces allowed
+    around ``;``, all of which must hold. Everything else in the §4.9 grammar — ``|`` (OR),
+    parentheses, ranges, value lists, dates and times, patterns, attribute paths, bare
+    attributes — is refused with a 400 naming what is supported, never answered wrongly."""
+    terms: list[Term] = []
+    pos = 0
+    while True:
+        pos = _skip_spaces(q, pos)
+        attr, pos = _q_attribute(q, pos)
+        op, pos = _q_operator(q, pos, attr)
+        value, pos = _q_value(q, pos, op)
         terms.append((attr, op, value))
-    return terms
+        pos = _skip_spaces(q, pos)
+        if pos == len(q):
+            return terms
+        if q[pos] == ";":
+            pos += 1
+            continue
+        rest = q[pos:]
+        if rest.startswith("|"):
+            raise _q_refusal("| (OR) is not supported: send one query per alternative")
+        if rest.startswith(".."):
+            raise _q_refusal("ranges (a==1..5) are not supported: use >= and <= joined by ;")
+        if rest.startswith(","):
+            raise _q_refusal("value lists (a==1,2) are not supported")
+        if rest[0] in "()":
+            raise _q_refusal("parentheses are not supported")
+        raise _q_refusal(f"terms are joined by ;, not {rest[:40]!a}")
 
 
-def _matches(entity: Mapping[str, Any], terms: list[tuple[str, str, Any]]) -> bool:
+def _same_kind(actual: Any, expected: Any) -> bool:
+    """Both booleans, both numbers, or both strings (§4.9: other pairs never compare)."""
+    if isinstance(actual, bool) or isinstance(expected, bool):
+        return isinstance(actual, bool) and isinstance(expected, bool)
+    if isinstance(actual, int | float) and isinstance(expected, int | float):
+        return True
+    return isinstance(actual, str) and isinstance(expected, str)
+
+
+def _holds(actual: Any, op: str, expected: Any) -> bool:
+    if op in _EQUALITY:
+        # §4.9: a value of another type is unequal; an array target holds the value or not.
+        candidates = actual if isinstance(actual, list) else [actual]
+        found = any(_same_kind(c, expected) and c == expected for c in candidates)
+        return found if op == "==" else not found
+    if isinstance(actual, bool) or not _same_kind(actual, expected):
+        return False
+    return bool(
+        {
+            ">": actual > expected,
+            ">=": actual >= expected,
+            "<": actual < expected,
+            "<=": actual <= expected,
+        }[op]
+    )
+
+
+def _matches(entity: Mapping[str, Any], terms: list[Term]) -> bool:
     for attr, op, expected in terms:
         member = entity.get(attr)
-        if isinstance(member, Mapping):
-            actual = member.get("value", member.get("object"))
-        else:
+        if not isinstance(member, Mapping):
             return False
-        if isinstance(actual, bool) != isinstance(expected, bool):
-            return False
-        if op == "==":
-            ok = actual == expected
-        elif op == "!=":
-            ok = actual != expected
-        else:
-            comparable = isinstance(actual, str) == isinstance(expected, str) and isinstance(
-                actual, int | float | str
-            )
-            if not comparable:
-                return False
-            ok = {
-                ">": actual > expected,
-                ">=": actual >= expected,
-                "<": actual < expected,
-                "<=": actual <= expected,
-            }[op]
-        if not ok:
+        if not _holds(member.get("value", member.get("object")), op, expected):
             return False
     return True
 
@@ -366,9 +556,7 @@ def create_router(
         except OmbudError as exc:
             return _error(exc)
         if isinstance(verdict, Accepted):
-            return Response(
-                status_code=201, headers={"Location": f"/ngsi-ld/v1/entities/{verdict.entity_id}"}
-            )
+            return Response(status_code=201, headers={"Location": _entity_path(verdict.entity_id)})
         return _error(_verdict_error(verdict))
 
     @router.post(
@@ -416,13 +604,14 @@ def create_router(
         return Response(status_code=204)
 
     @router.get(
-        "/entities/{entity_id}",
+        "/entities/{entity_id:path}",
         summary="An entity: its latest signed observation (NGSI-LD §6.5.3.1).",
         response_class=Response,
     )
     def get_entity(entity_id: str, request: Request) -> Response:
         try:
             accept = _accept(request)
+            entity_id = _path_entity_id(request, entity_id, "/ngsi-ld/v1/entities/")
             _check_entity_id(entity_id)
         except _Refusal as refusal:
             return refusal.response
@@ -446,7 +635,7 @@ def create_router(
             entity_type, q = params.get("type"), params.get("q")
             if entity_type is None and q is None:
                 raise _bad("a query needs type or q (NGSI-LD §6.4.3.2)")
-            terms = _parse_q(q) if q else []
+            terms = _parse_q(q) if q is not None else []
             limit = _int_param(params.get("limit"), "limit", 20, 0, MAX_LIMIT)
             offset = _int_param(params.get("offset"), "offset", 0, 0, 1 << 31)
         except _Refusal as refusal:
@@ -476,7 +665,7 @@ def create_router(
         return response
 
     @router.get(
-        "/temporal/entities/{entity_id}",
+        "/temporal/entities/{entity_id:path}",
         summary="An entity's observations over time (NGSI-LD §6.19.3.1).",
         response_class=Response,
     )
@@ -484,6 +673,7 @@ def create_router(
         params = request.query_params
         try:
             accept = _accept(request)
+            entity_id = _path_entity_id(request, entity_id, "/ngsi-ld/v1/temporal/entities/")
             _check_entity_id(entity_id)
             timerel = params.get("timerel")
             start = end = None

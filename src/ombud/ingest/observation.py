@@ -1,11 +1,12 @@
 """Observations: a signed Smart Data Model entity, checked before anything is stored.
 
 Threat model: the entity may be forged (no key of a registered device signed it), replayed
-(its counter was seen), redirected (a noise sensor posting parking data), malformed, or dated
-in the future to sort ahead of honest data. ``check_observation`` refuses each with a clear
-error and a distinct type; it is pure (devices, models and the clock are passed in). The
-counter check needs the store's last counter and runs atomically where the observation is
-stored (``check_counter``).
+(its counter was seen), redirected (a noise sensor posting parking data), malformed (an id,
+context or Relationship object that is not a plain ASCII URI would later break the headers and
+URLs that carry it), or dated in the future to sort ahead of honest data. ``check_observation``
+refuses each with a clear error and a distinct type; it is pure (devices, models and the clock
+are passed in). The counter check needs the store's last counter and runs atomically where the
+observation is stored (``check_counter``).
 """
 
 from __future__ import annotations
