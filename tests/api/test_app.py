@@ -162,3 +162,27 @@ def test_shutdown_waits_for_the_round_in_progress() -> None:
         assert finished.is_set()  # the round ended before the task did
 
     asyncio.run(main())
+
+
+def test_metrics_raise_the_alarm_when_the_broker_drops(deployment: tuple[Path, str]) -> None:
+    """Finding 8: only the broker's own log said it dropped acknowledged observations. An
+    ingest worker records what it sees of the broker's counter; /metrics shows it."""
+    import time as clock
+
+    from ombud.ingest.broker_health import BrokerHealthStore, Reading
+
+    data_dir, _ = deployment
+    with TestClient(create_app(Settings.load(data_dir, environ={}), environ={})) as client:
+        quiet = client.get("/metrics").text
+        assert "ombud_mqtt_broker_dropping{" not in quiet  # no worker ever ran
+        store = BrokerHealthStore(client.app.state.log.store.db)  # type: ignore[attr-defined]
+        now = clock.time()
+        common = {"broker": "127.0.0.1:1883", "client_id": "w1", "worker_started": now - 5}
+        store.record(**common, now=now - 2, reading=Reading(10, now - 100), restarted=False,
+                     unrecorded=0, dropped_since_start=0, watching=True)  # fmt: skip
+        store.record(**common, now=now, reading=Reading(17, now - 100), restarted=False,
+                     unrecorded=7, dropped_since_start=7, watching=True)  # fmt: skip
+        text = client.get("/metrics").text
+    assert 'ombud_mqtt_broker_dropped_messages_total{broker="127.0.0.1:1883"} 7' in text
+    assert 'ombud_mqtt_broker_dropping{broker="127.0.0.1:1883"} 1' in text
+    assert 'ombud_mqtt_workers{broker="127.0.0.1:1883"} 1' in text

@@ -494,6 +494,30 @@ def test_a_query_ombud_cannot_answer_is_400(populated: City, q: str, why: str) -
     assert_problem(query(populated, type=NOISE, q=q), 400, "BadRequestData")
 
 
+@pytest.mark.parametrize(
+    ("path", "params", "why"),
+    [
+        ("/ngsi-ld/v1/entities", {"type": NOISE, "attrs": "LAeq"}, "not supported"),
+        ("/ngsi-ld/v1/entities", {"type": NOISE, "options": "keyValues"}, "not supported"),
+        ("/ngsi-ld/v1/entities", {"type": NOISE, "georel": "near"}, "not supported"),
+        ("/ngsi-ld/v1/entities", {"type": NOISE, "pick": "id"}, "not supported"),
+        ("/ngsi-ld/v1/entities", {"type": f"{NOISE},ParkingSpot"}, "type lists"),
+        ("/ngsi-ld/v1/entities", {"type": f"{NOISE}|ParkingSpot"}, "type lists"),
+        ("/ngsi-ld/v1/entities", {"type": NOISE, "count": "yes"}, "count must be"),
+        ("/ngsi-ld/v1/entities", [("type", NOISE), ("type", "ParkingSpot")], "more than once"),
+        ("/ngsi-ld/v1/temporal/entities/urn:ngsi-ld:X:1", {"aggrMethods": "avg"}, "not supported"),
+        ("/ngsi-ld/v1/entities/urn:ngsi-ld:X:1", {"attrs": "LAeq"}, "not supported"),
+    ],
+)
+def test_a_parameter_ombud_does_not_implement_is_400(
+    populated: City, path: str, params: Any, why: str
+) -> None:
+    """A parameter ombud ignored would filter nothing while the client believes it did: the
+    same silently wrong answer as a q ombud cannot parse, so it is refused too."""
+    body = assert_problem(populated.client.get(path, params=params), 400, "BadRequestData")
+    assert why in body["detail"]
+
+
 # --- temporal ----------------------------------------------------------------------------------
 
 T1, T2, T3 = NOW - timedelta(hours=3), NOW - timedelta(hours=2), NOW - timedelta(hours=1)

@@ -44,6 +44,7 @@ from ombud.config import Settings
 from ombud.errors import MasterKeyError, NotFoundError, OmbudError
 from ombud.events import format_time
 from ombud.ingest import ngsi_ld
+from ombud.ingest.broker_health import metrics_lines as mqtt_broker_metrics
 from ombud.ingest.intake import VerdictCounts, intake_for
 from ombud.integrity.screening import Screener
 from ombud.ledger.log import Log
@@ -204,7 +205,7 @@ def _metrics(
             "# TYPE ombud_witness_failures_total counter",
         ]
         for name, count in sorted(publisher.cosign_failures.items()):
-            label = name.replace("\\", "\\\\").replace('"', '\\"')
+            label = name.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
             lines.append(f'ombud_witness_failures_total{{witness="{label}"}} {count}')
     lines += [
         "# HELP ombud_observations_accepted_total Observations accepted by this process.",
@@ -251,6 +252,9 @@ def _metrics(
             "# TYPE ombud_payloads_purged_total counter",
             f"ombud_payloads_purged_total {privacy.vault.purged_total}",
         ]
+    # MQTT ingest workers are processes of their own: they record the broker's dropped-message
+    # counter in the deployment's database, and this renders what they recorded (reads only).
+    lines += mqtt_broker_metrics(log.store.db, now=datetime.now(UTC))
     return "\n".join(lines) + "\n"
 
 

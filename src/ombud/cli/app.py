@@ -303,7 +303,18 @@ def token_revoke(
     run_token_revoke(data_dir, token_id)
 
 
-@ingest_app.command("mqtt")
+@ingest_app.command(
+    "mqtt",
+    help="Ingest signed observations from ombud/v1/<device_id>/attrs (QoS 1, shared).\n\n"
+    "Run two or more workers in the same group, each with its own --client-id, under a "
+    "supervisor that restarts them: while one is down the others go on storing, and the broker "
+    "queues only the absent worker's share for it.\n\n"
+    "Give the broker the configuration ombud ships (ombud/ingest/mosquitto/ombud.conf in the "
+    "installed package): with Mosquitto's defaults it drops messages it has already "
+    "acknowledged once 1,000 wait for one worker. Each worker watches the broker's "
+    "$SYS/broker/publish/messages/dropped counter, logs any increase as an ERROR and records "
+    "it for the /metrics of `ombud serve` (ombud_mqtt_broker_dropping).",
+)
 def ingest_mqtt(
     data_dir: DataDir,
     broker: Annotated[str, typer.Option(help="mqtt://HOST[:PORT]")] = "mqtt://127.0.0.1:1883",

@@ -3,6 +3,10 @@
 Threat model: see ``ombud.cli``. A token is printed once, on stdout alone (so a script can
 capture it), and never again: only its hash is kept. Device secret keys stay in their 0600
 files; the simulator derives its devices' keys from a seed and never writes them anywhere.
+
+``ombud ingest mqtt`` is restarted by a supervisor after a crash and its share of the fleet
+queues at the broker meanwhile, so it imports only what a worker needs (not the API, not rich)
+and takes the compiled Smart Data Models from the deployment's cache.
 """
 
 from __future__ import annotations
@@ -15,16 +19,16 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from ombud.api.auth import TokenStore
 from ombud.config import Settings
 from ombud.ingest.devices import Device, DeviceRegistry
-from ombud.ingest.intake import open_intake
 from ombud.integrity.multikey import DidKey
+
+if TYPE_CHECKING:
+    from ombud.api.auth import TokenStore
 
 __all__ = [
     "run_device_add",
@@ -80,6 +84,9 @@ def run_device_revoke(data_dir: Path, device_id: str, reason: str) -> None:
 
 
 def run_device_list(data_dir: Path, as_json: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     registry, close = _registry(data_dir)
     try:
         devices = list(registry.list())
@@ -103,6 +110,7 @@ def run_device_list(data_dir: Path, as_json: bool) -> None:
 
 
 def _tokens(data_dir: Path) -> tuple[TokenStore, Callable[[], None]]:
+    from ombud.api.auth import TokenStore
     from ombud.ledger.logdir import open_database_of
 
     settings = Settings.load(data_dir)
@@ -123,6 +131,9 @@ def run_token_create(data_dir: Path, scopes: list[str], note: str) -> None:
 
 
 def run_token_list(data_dir: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     store, close = _tokens(data_dir)
     try:
         tokens = list(store.list())
@@ -145,10 +156,19 @@ def run_token_revoke(data_dir: Path, token_id: str) -> None:
     typer.echo(f"revoked token {token_id}")
 
 
-def run_ingest_mqtt(data_dir: Path, broker: str, group: str | None, client_id: str | None) -> None:
+def run_ingest_mqtt(
+    data_dir: Path,
+    broker: str,
+    group: str | None,
+    client_id: str | None,
+    *,
+    stats_every_s: float = 10.0,
+) -> None:
+    from ombud.ingest.intake import open_intake
     from ombud.ingest.mqtt import MqttIngest
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logger = logging.getLogger("ombud.ingest.mqtt")
     settings = Settings.load(data_dir)
     intake = open_intake(settings, clock=_now)
     worker = MqttIngest(
@@ -163,11 +183,20 @@ def run_ingest_mqtt(data_dir: Path, broker: str, group: str | None, client_id: s
         signal.signal(sig, lambda *_: stop.set())
     try:
         worker.start()
-        while not stop.wait(10):
+        while not stop.wait(stats_every_s):
             s = worker.stats
-            logging.getLogger("ombud.ingest.mqtt").info(
-                "received %d, accepted %d, duplicates %d, refused %d",
-                s.received, s.accepted, s.duplicates, s.refused,
+            drops = "not visible (the broker publishes no $SYS)"
+            if worker.watch is not None:
+                seen = worker.watch.figures
+                if seen.counter is not None:
+                    drops = f"{seen.dropped_since_start} since start (counter {seen.counter})"
+                elif seen.watching:
+                    drops = "0 since start (the counter has not moved)"
+                elif seen.watching is None:
+                    drops = "not read yet"
+            logger.info(
+                "received %d, accepted %d, duplicates %d, refused %d; broker drops: %s",
+                s.received, s.accepted, s.duplicates, s.refused, drops,
             )  # fmt: skip
     finally:
         worker.stop()

@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -23,14 +23,15 @@ from ombud.config import Settings
 from ombud.errors import MalformedError
 from ombud.ledger.logdir import open_log
 from ombud.privacy.consent import Grant
-from ombud.privacy.office import PrivacyOffice, open_privacy
 from ombud.privacy.vault import (
     ERASURE_BASES,
     MASTER_KEY_ENV,
     create_master_key,
     rotate_master_key_file,
 )
-from ombud.voice.posts import post_store_for
+
+if TYPE_CHECKING:  # the office pulls in the voice stack (scipy, onnxruntime): loaded when used
+    from ombud.privacy.office import PrivacyOffice
 
 __all__ = ["privacy_app"]
 
@@ -52,6 +53,9 @@ def _now() -> datetime:
 
 @contextlib.contextmanager
 def _office(data_dir: Path, *, with_key: bool = False) -> Iterator[PrivacyOffice]:
+    from ombud.privacy.office import open_privacy
+    from ombud.voice.posts import post_store_for
+
     settings = Settings.load(data_dir)
     log = open_log(data_dir, settings, with_key=with_key)
     try:

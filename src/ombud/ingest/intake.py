@@ -378,13 +378,17 @@ class Intake:
 
 
 def intake_for(log: Log, settings: Settings, *, clock: Callable[[], datetime]) -> Intake:
-    """The intake over ``log``'s database, with the deployment's ingest settings."""
+    """The intake over ``log``'s database, with the deployment's ingest settings and the
+    compiled Smart Data Models from its cache (an ingest worker restarts in a moment)."""
+    from ombud.ingest.model_cache import cached_models
+
     db = log.store.db
     return Intake(
         log,
         DeviceRegistry(db, log, clock=clock),
         ObservationStore(db),
         clock=clock,
+        models=cached_models(settings.data_dir),
         max_skew=timedelta(seconds=settings.ingest.max_clock_skew_s),
     )
 

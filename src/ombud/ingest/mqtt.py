@@ -23,6 +23,14 @@ returns. So the default client id is stable — derived from the host, the datab
 — and a restarted worker resumes its own session; run further workers with their own stable
 ``--client-id``. ``stop(forget_session=True)`` removes a session for good.
 
+Drops: a PUBACK from the broker means the *broker* holds the message. Mosquitto queues at most
+``max_queued_messages`` (1,000 by default) per session and drops acknowledged messages past
+that, e.g. the share of a worker that is restarting. Each worker therefore reads the broker's
+``$SYS/broker/publish/messages/dropped`` counter (``ombud.ingest.broker_health``), logs every
+increase as an ERROR and records it for ``/metrics``; the configuration ombud ships
+(``broker_health.MOSQUITTO_CONFIG``) sizes the queues so that it stays at zero, and a restarted
+worker is back in under a second (``ombud.ingest.model_cache``).
+
 Broker restarts: Mosquitto (checked with 2.0.11) restores a persistent session after a restart
 but not its *shared* subscriptions, so what devices publish between the broker's return and the
 workers' re-subscribing matches no subscription and is dropped — after the broker acknowledged
@@ -57,6 +65,7 @@ from ombud.errors import (
     StorageError,
     UnavailableError,
 )
+from ombud.ingest.broker_health import SYS_DROPPED, SYS_UPTIME, BrokerWatch
 from ombud.ingest.intake import Accepted, Duplicate, Intake, Refused, Verdict
 
 __all__ = [
@@ -129,7 +138,12 @@ class MqttIngest:
         batch: int = 200,
         reorder_window: int = 1024,
         sleep: Callable[[float], None] = time.sleep,
+        watch_broker: bool = True,
+        sys_grace_s: float = 30.0,
     ) -> None:
+        """``watch_broker``: read the broker's dropped-message counter (``$SYS``), log its
+        increases and record them in the deployment's database; ``sys_grace_s``: how long to
+        wait for it before saying (once) that the broker publishes none."""
         self.intake = intake
         self.host, self.port = parse_broker(broker)
         self.group = group
@@ -154,6 +168,16 @@ class MqttIngest:
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
+        self.watch: BrokerWatch | None = (
+            BrokerWatch(
+                f"{self.host}:{self.port}",
+                self.client_id,
+                intake.log.store.db,
+                grace_s=sys_grace_s,
+            )
+            if watch_broker
+            else None
+        )
 
     # --- paho callbacks (network thread) --------------------------------------------------------
 
@@ -163,14 +187,21 @@ class MqttIngest:
         if reason.is_failure:
             logger.error("broker %s:%d refused the connection: %s", self.host, self.port, reason)
             return
-        client.subscribe(self.topic_filter, qos=1)
+        # One SUBSCRIBE, one round trip: the observations, then (for the watch) the broker's
+        # uptime before its dropped counter, so that retained values arrive in that order.
+        topics = [(self.topic_filter, 1)]
+        if self.watch is not None:
+            topics += [(SYS_UPTIME, 0), (SYS_DROPPED, 0)]
+        client.subscribe(topics)
 
     def _on_subscribe(
         self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, props: Any
     ) -> None:
-        if any(r.is_failure for r in reasons):
-            logger.error("the broker refused the subscription: %s", reasons)
+        if reasons[0].is_failure:
+            logger.error("the broker refused the subscription: %s", reasons[0])
             return
+        if self.watch is not None:
+            self.watch.subscribed(not any(r.is_failure for r in reasons[1:]))
         self._subscribed.set()
         logger.info(
             "subscribed to %s on %s:%d as %s",
@@ -178,12 +209,20 @@ class MqttIngest:
         )  # fmt: skip
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        if message.topic.startswith("$SYS/"):
+            if self.watch is not None:  # QoS 0: nothing to acknowledge
+                self.watch.on_message(
+                    message.topic, bytes(message.payload), retained=bool(message.retain)
+                )
+            return
         self._queue.put(_Message(message.mid, message.qos, message.topic, bytes(message.payload)))
 
     # --- the worker --------------------------------------------------------------------------
 
     def start(self, timeout: float = 10.0) -> None:
         """Connect, subscribe and start handling messages (returns once subscribed)."""
+        if self.watch is not None:
+            self.watch.begin()
         try:
             self.client.connect(self.host, self.port, keepalive=30)
         except OSError as exc:
@@ -207,6 +246,8 @@ class MqttIngest:
         self._queue.put(None)
         if self._worker.is_alive():
             self._worker.join()
+        if self.watch is not None:
+            self.watch.tick(force=True)
         with contextlib.suppress(Exception):
             self.client.disconnect()
         self.client.loop_stop()
@@ -221,7 +262,12 @@ class MqttIngest:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            first = self._queue.get()
+            if self.watch is not None:
+                self.watch.tick()
+            try:
+                first = self._queue.get(timeout=1.0)
+            except queue.Empty:
+                continue
             if first is None:
                 break
             messages = [first]

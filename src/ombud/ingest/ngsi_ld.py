@@ -543,9 +543,18 @@ def create_router(
         summary="Create an entity from a signed observation (NGSI-LD §6.4.3.1).",
         status_code=201,
         response_class=Response,
+        responses={
+            201: {
+                "description": "Created; Location names the entity.",
+                "headers": {"Location": {"schema": {"type": "string"}}},
+            },
+            **_errors(400, 409, 413, 415, 503),
+        },
+        openapi_extra={"requestBody": _BODY_DOC},
     )
     async def create_entity(request: Request) -> Response:
         try:
+            _only(request)
             entity = await _payload(request, max_body)
         except _Refusal as refusal:
             return refusal.response
@@ -562,10 +571,34 @@ def create_router(
     @router.post(
         "/entityOperations/upsert",
         summary="Create or update a batch of entities (NGSI-LD §6.15.3.1).",
+        status_code=201,
         response_class=Response,
+        responses={
+            201: {
+                "description": "Every entity stored; the ids of the entities created.",
+                "content": {JSON: {"schema": {"type": "array", "items": {"type": "string"}}}},
+            },
+            204: {"description": "Every entity stored; none was new."},
+            207: {
+                "description": "Some refused: success and errors, one verdict per entity.",
+                "content": {JSON: {"schema": {"type": "object"}}},
+            },
+            **_errors(400, 413, 415, 503),
+        },
+        openapi_extra={
+            "requestBody": _BODY_DOC,
+            "parameters": [
+                _param_doc(
+                    "options",
+                    "replace (default) or update: both store the new signed version",
+                    {"type": "string", "enum": ["replace", "update"]},
+                )
+            ],
+        },
     )
     async def upsert(request: Request) -> Response:
         try:
+            _only(request, "options")
             entities = await _payload(request, max_body)
         except _Refusal as refusal:
             return refusal.response
@@ -607,9 +640,21 @@ def create_router(
         "/entities/{entity_id:path}",
         summary="An entity: its latest signed observation (NGSI-LD §6.5.3.1).",
         response_class=Response,
+        responses={
+            200: {
+                "description": "The entity, as its device signed it.",
+                "content": {
+                    JSON: {"schema": {"type": "object"}},
+                    JSON_LD: {"schema": {"type": "object"}},
+                },
+            },
+            **_errors(400, 404, 406, 503),
+        },
+        openapi_extra={"parameters": [_ACCEPT_DOC]},
     )
     def get_entity(entity_id: str, request: Request) -> Response:
         try:
+            _only(request)
             accept = _accept(request)
             entity_id = _path_entity_id(request, entity_id, "/ngsi-ld/v1/entities/")
             _check_entity_id(entity_id)
@@ -627,12 +672,39 @@ def create_router(
         "/entities",
         summary="Query entities by type and q (NGSI-LD §6.4.3.2).",
         response_class=Response,
+        responses={
+            200: {
+                "description": "The latest signed observation of each entity that matches.",
+                "content": {
+                    JSON: {"schema": {"type": "array", "items": {"type": "object"}}},
+                    JSON_LD: {"schema": {"type": "array", "items": {"type": "object"}}},
+                },
+            },
+            **_errors(400, 406, 503),
+        },
+        openapi_extra={
+            "parameters": [
+                _param_doc("type", "One entity type, by its short name.", {"type": "string"}),
+                _param_doc("q", "Terms attr op value, joined by ; (AND).", {"type": "string"}),
+                _param_doc("limit", f"0 to {MAX_LIMIT} (default 20).", {"type": "integer"}),
+                _param_doc("offset", "Entities to skip.", {"type": "integer"}),
+                _param_doc(
+                    "count",
+                    "true: the total in NGSILD-Results-Count.",
+                    {"type": "string", "enum": ["true", "false"]},
+                ),
+                _ACCEPT_DOC,
+            ]
+        },
     )
     def query_entities(request: Request) -> Response:
         params = request.query_params
         try:
+            _only(request, "type", "q", "limit", "offset", "count")
             accept = _accept(request)
-            entity_type, q = params.get("type"), params.get("q")
+            entity_type, q = _type_param(params.get("type")), params.get("q")
+            if params.get("count", "false") not in ("true", "false"):
+                raise _bad("count must be true or false")
             if entity_type is None and q is None:
                 raise _bad("a query needs type or q (NGSI-LD §6.4.3.2)")
             terms = _parse_q(q) if q is not None else []
@@ -668,10 +740,42 @@ def create_router(
         "/temporal/entities/{entity_id:path}",
         summary="An entity's observations over time (NGSI-LD §6.19.3.1).",
         response_class=Response,
+        responses={
+            200: {
+                "description": "The temporal representation; instanceId names the ledger entry.",
+                "content": {
+                    JSON: {"schema": {"type": "object"}},
+                    JSON_LD: {"schema": {"type": "object"}},
+                },
+            },
+            **_errors(400, 404, 406, 503),
+        },
+        openapi_extra={
+            "parameters": [
+                _param_doc(
+                    "timerel",
+                    "before, after or between.",
+                    {"type": "string", "enum": ["before", "after", "between"]},
+                ),
+                _param_doc(
+                    "timeAt", "RFC 3339 date-time.", {"type": "string", "format": "date-time"}
+                ),
+                _param_doc(
+                    "endTimeAt",
+                    "RFC 3339 date-time (between).",
+                    {"type": "string", "format": "date-time"},
+                ),
+                _param_doc(
+                    "lastN", f"1 to {MAX_LIMIT}: the latest instances.", {"type": "integer"}
+                ),
+                _ACCEPT_DOC,
+            ]
+        },
     )
     def temporal_entity(entity_id: str, request: Request) -> Response:
         params = request.query_params
         try:
+            _only(request, "timerel", "timeAt", "endTimeAt", "lastN")
             accept = _accept(request)
             entity_id = _path_entity_id(request, entity_id, "/ngsi-ld/v1/temporal/entities/")
             _check_entity_id(entity_id)
@@ -709,6 +813,76 @@ def create_router(
         return _json_response(body, accept, 200, _context_of(entities))
 
     return router
+
+
+_TYPE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+
+
+def _only(request: Request, *allowed: str) -> None:
+    """Refuse query parameters this route does not implement, or gives more than once: a
+    parameter ombud ignored would make the answer silently wrong (``attrs``, ``pick``,
+    ``options=keyValues``, ``georel``, ``scopeQ``…)."""
+    names = [name for name, _ in request.query_params.multi_items()]
+    unknown = sorted({n for n in names if n not in allowed})
+    if unknown:
+        supported = ", ".join(allowed) if allowed else "none"
+        raise _bad(
+            f"query parameter(s) {ascii(unknown)[1:-1][:200]} are not supported here "
+            f"(supported: {supported}); ombud does not ignore what it cannot answer"
+        )
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise _bad(f"query parameter(s) {', '.join(repeated)} given more than once")
+
+
+def _type_param(value: str | None) -> str | None:
+    """One entity type by its short name (the Smart Data Model's): type lists (``A,B``) and
+    type expressions (``A|B``, ``(A;B)``) are not supported, and say so."""
+    if value is not None and not _TYPE_NAME.fullmatch(value):
+        raise _bad(
+            f"type {ascii(value)[:80]} is not supported: give one entity type by its short name "
+            "(e.g. NoiseLevelObserved); type lists and expressions are not implemented"
+        )
+    return value
+
+
+def _param_doc(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema,
+    }
+
+
+_ACCEPT_DOC = {
+    "name": "Accept",
+    "in": "header",
+    "required": False,
+    "description": f"{JSON} (default; the context in a Link header) or {JSON_LD}.",
+    "schema": {"type": "string"},
+}
+_BODY_DOC = {
+    "required": True,
+    "content": {
+        media: {"schema": {"oneOf": [{"type": "object"}, {"type": "array"}]}}
+        for media in (JSON, JSON_LD)
+    },
+}
+_ERRORS = {
+    400: "Malformed request, or a signed observation refused (the detail says why).",
+    404: "No such entity.",
+    406: "The representation asked for is neither JSON nor JSON-LD.",
+    409: "The entity exists already, or the observation was accepted before (a replay).",
+    413: "The body is over the size cap.",
+    415: "The body is neither application/json nor application/ld+json.",
+    503: "Storage is unavailable; retry later.",
+}
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {s: {"description": _ERRORS[s]} for s in statuses}
 
 
 def _int_param(value: str | None, name: str, default: int, low: int, high: int) -> int:
