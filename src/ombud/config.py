@@ -74,7 +74,13 @@ class ServerSettings:
 
     listen: str = "127.0.0.1:8421"
     max_request_bytes: int = 1 << 20
-    """Largest request body, counted as it streams in (declared or chunked)."""
+    """Largest body of a sensor-ingest request (an NGSI-LD batch), counted as it streams in
+    (declared or chunked)."""
+    max_small_body_bytes: int = 64 << 10
+    """Largest body of every other route (a post, a receipt, a consent, a registration, a
+    release): small by nature, and a parsed JSON body takes many times its size in memory."""
+    max_connections: int = 512
+    """Connections (and requests in progress) served at once; beyond them, 503."""
     max_header_bytes: int = 16384
     """Largest request line plus headers."""
     request_timeout_s: int = 30
@@ -90,6 +96,8 @@ class ServerSettings:
     def __post_init__(self) -> None:
         parse_listen(self.listen)
         _check_range("server.max_request_bytes", self.max_request_bytes, 1024, 1 << 30)
+        _check_range("server.max_small_body_bytes", self.max_small_body_bytes, 1024, 1 << 30)
+        _check_range("server.max_connections", self.max_connections, 1, 1_000_000)
         _check_range("server.max_header_bytes", self.max_header_bytes, 1024, 1 << 20)
         _check_range("server.request_timeout_s", self.request_timeout_s, 1, 3600)
         for proxy in self.proxy_list():

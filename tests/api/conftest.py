@@ -20,6 +20,17 @@ from ombud.ledger.log import Log
 NOW = datetime(2026, 12, 4, 9, 30, tzinfo=UTC)
 
 
+def follow_up_consent(subject: str) -> dict[str, object]:
+    """A consent to being contacted about service requests, issuing the resident's key."""
+    return {
+        "subject": subject,
+        "purposes": ["service-request-follow-up"],
+        "dataCategories": ["contact-details"],
+        "controller": "City of Example",
+        "issueResidentKey": True,
+    }
+
+
 @dataclass
 class Api:
     client: TestClient

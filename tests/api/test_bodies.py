@@ -26,7 +26,7 @@ JSON_ROUTES = [
 ]
 
 
-@pytest.mark.parametrize("depth", [MAX_DEPTH + 1, 956, 100_000])
+@pytest.mark.parametrize("depth", [MAX_DEPTH + 1, 956, 30_000])  # 30,000: just under the cap
 def test_deep_json_to_open311_is_a_400_not_a_500(
     api: Api, depth: int, caplog: pytest.LogCaptureFixture
 ) -> None:

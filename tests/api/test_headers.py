@@ -7,7 +7,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from ombud.api.headers import API_POLICY, PAGE_POLICY
 
-from .conftest import Api
+from .conftest import Api, follow_up_consent
 
 SECURITY = {
     "x-content-type-options": "nosniff",
@@ -84,13 +84,7 @@ def test_personal_data_is_never_cached(api: Api) -> None:
             assert response.headers["cache-control"] == "no-store", path
     granted = api.client.post(
         "/privacy/consents",
-        json={
-            "subject": "resident-h1",
-            "purposes": ["service-request-follow-up"],
-            "dataCategories": ["contact-details"],
-            "controller": "City of Example",
-            "issueResidentKey": True,
-        },
+        json=follow_up_consent("resident-h1"),
         headers=api.bearer,
     )
     assert granted.status_code == 201 and granted.headers["cache-control"] == "no-store"

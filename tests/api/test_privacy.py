@@ -99,23 +99,17 @@ def test_recording_a_consent_needs_its_scope_and_validates(city: PrivateCity) ->
 def test_open311_contact_details_need_consent_and_are_sealed_in_the_vault(
     city: PrivateCity,
 ) -> None:
+    record_id, me = _resident(city)
+    key = me["Authorization"].removeprefix("Bearer ")
     form = {
         "service_code": "lighting",
         "description": "The lamp at the corner is out.",
         "address_id": "north",
         "account_id": SUBJECT,
+        "resident_key": key,
         "email": f"{MARKER}@example.org",
     }
     token = city.token()
-    refused = city.client.post(
-        "/open311/v2/requests.json",
-        data=form,
-        headers={"Authorization": f'PrivateToken token="{token}"'},
-    )
-    assert refused.status_code == 403
-    assert "no consent" in refused.json()[0]["description"]
-    record_id, me = _resident(city)
-    # nothing was processed: the same token still pays for the request
     accepted = city.client.post(
         "/open311/v2/requests.json",
         data=form,
@@ -124,22 +118,70 @@ def test_open311_contact_details_need_consent_and_are_sealed_in_the_vault(
     assert accepted.status_code == 201, accepted.text
     request_id = accepted.json()[0]["service_request_id"]
     assert accepted.json()[0]["account_id"] == SUBJECT
-    no_account = city.client.post(
-        "/open311/v2/requests.json",
-        data={k: v for k, v in form.items() if k != "account_id"},
-        headers=city.auth(),
-    )
-    assert no_account.status_code == 400 and "account_id" in no_account.text
+    for missing in ("account_id", "resident_key"):
+        refused = city.client.post(
+            "/open311/v2/requests.json",
+            data={k: v for k, v in form.items() if k != missing},
+            headers=city.auth(),
+        )
+        assert refused.status_code == 400 and missing in refused.text
 
     export = city.client.get("/me/data", headers=me).json()
     (contact,) = [p for p in export["payloads"] if p["kind"] == "contact"]
     assert contact["data"] == {"serviceRequest": request_id, "email": f"{MARKER}@example.org"}
-    post = city.client.get(f"/voice/posts/{request_id}").json()
+    staff = {"Authorization": f"Bearer {city.admin}"}
+    post = city.client.get(f"/voice/posts/{request_id}", headers=staff).json()
     assert MARKER not in str(post)
-    # withdrawing the consent stops further processing
+    # withdrawing the consent stops further processing (the resident learns why)
     assert city.client.delete(f"/me/consents/{record_id}", headers=me).status_code == 200
     again = city.client.post("/open311/v2/requests.json", data=form, headers=city.auth())
     assert again.status_code == 403 and "withdrawn" in again.text
+
+
+def test_nobody_files_contact_details_under_or_probes_another_account(city: PrivateCity) -> None:
+    """Attack finding: contact details were filed under any account_id, and the answer told
+    anyone — even with a junk token — whether that account had a consent to follow-up, or had
+    withdrawn it. Now the token is checked first, then the resident key of the account; every
+    stranger is refused alike and learns nothing of the account's consents."""
+    _resident(city)  # SUBJECT has a consent to follow-up
+    form = {
+        "service_code": "lighting",
+        "description": "The lamp at the corner is out.",
+        "address_id": "north",
+        "account_id": SUBJECT,
+        "email": "someone.else@example.org",
+    }
+    stranger = city.client.post(
+        "/privacy/consents",
+        json={**CONSENT, "subject": "someone-else", "issueResidentKey": True},
+        headers=city.bearer(),
+    ).json()["residentKey"]
+    answers = set()
+    for account in (SUBJECT, "nobody-has-this-id"):
+        junk = city.client.post(
+            "/open311/v2/requests.json",
+            data={**form, "account_id": account, "resident_key": stranger},
+            headers={"Authorization": 'PrivateToken token="AAAA"'},
+        )
+        assert junk.status_code == 400 and "consent" not in junk.text  # the token, first
+        token = city.token()
+        for key in (stranger, "ombud_resident_" + "A" * 43, "nonsense"):
+            refused = city.client.post(
+                "/open311/v2/requests.json",
+                data={**form, "account_id": account, "resident_key": key},
+                headers={"Authorization": f'PrivateToken token="{token}"'},
+            )
+            assert refused.status_code == 401, refused.text
+            answers.add(refused.text)
+        # the refusals changed nothing: the same token still pays for a plain request
+        plain = {k: v for k, v in form.items() if k not in ("account_id", "email")}
+        paid = city.client.post(
+            "/open311/v2/requests.json",
+            data=plain,
+            headers={"Authorization": f'PrivateToken token="{token}"'},
+        )
+        assert paid.status_code == 201
+    assert len(answers) == 1  # one answer, whoever the account is and whatever the key
 
 
 def test_my_data_is_exported_with_proofs_anyone_can_check(city: PrivateCity) -> None:

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from ombud.api import create_app
 from ombud.api.auth import TokenStore
+from ombud.canonical import canonical_json
 from ombud.config import Settings
 from ombud.deployment import init_deployment
 from ombud.events import Event
@@ -329,8 +330,26 @@ def test_flags_are_public_and_release_needs_the_scope(city: City) -> None:
     assert {p["commitment"] for p in detailed} == {f["commitment"] for f in flags}
     route = f"/voice/flags/{detailed[0]['id']}/release"
     assert city.client.post(route, json={"reason": "real"}).status_code == 401
-    released = city.client.post(route, json={"reason": "real"}, headers=staff)
-    assert released.status_code == 200 and released.json()["flag"]["released"] is True
+    releaser = {
+        "Authorization": "Bearer "
+        + TokenStore(city.client.app.state.log.store.db).create(  # type: ignore[attr-defined]
+            {"quarantine:release"}, "", now=NOW
+        )[1]
+    }
+    released = city.client.post(route, json={"reason": "real"}, headers=releaser)
+    assert released.status_code == 200 and released.json()["released"] is True
+    assert set(released.json()) == PUBLIC_FLAG  # releasing is no licence to read labels
+    # The leaf commits to the evidence with a salt: the evidence is guessable, its hash is not
+    # enough. Staff hold both and check the leaf.
+    for post in detailed:
+        flag = post["flag"]
+        flagged = Event.from_bytes(log.entry(next(
+            f["flaggedIndex"] for f in flags if f["commitment"] == post["commitment"]
+        )))  # fmt: skip
+        evidence = canonical_json(flag["evidence"])
+        assert flagged.body["evidence"] != hashlib.sha256(evidence).hexdigest()
+        salt = bytes.fromhex(flag["evidenceSalt"])
+        assert flagged.body["evidence"] == hashlib.sha256(salt + evidence).hexdigest()
     (public,) = [
         f for f in city.client.get("/voice/flags").json()
         if f["commitment"] == detailed[0]["commitment"]

@@ -49,6 +49,17 @@ def shipped_config(port: int, persistence: Path, overrides: dict[str, str]) -> s
     return text + f"\nuser {getpass.getuser()}\n"
 
 
+def terminate(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, and SIGKILL if the process has not exited within 30 s."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 class PrivateBroker:
     def __init__(self, folder: Path, overrides: dict[str, str] | None = None) -> None:
         self.binary = mosquitto_binary()
@@ -80,15 +91,8 @@ class PrivateBroker:
 
     def stop(self) -> None:
         """SIGTERM: Mosquitto saves its sessions and queues, then exits."""
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            terminate(self.process)
         self.process = None
 
     def restart(self) -> None:

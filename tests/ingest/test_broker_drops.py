@@ -37,7 +37,7 @@ from ombud.ingest.timeseries import ObservationStore
 from ombud.ledger import merkle
 from ombud.ledger.log import Log
 from ombud.ledger.logdir import open_log
-from tests.ingest.mosquitto_broker import PrivateBroker, mosquitto_binary
+from tests.ingest.mosquitto_broker import PrivateBroker, mosquitto_binary, terminate
 from tests.ingest.test_mqtt import Publisher, wait_for
 
 
@@ -78,13 +78,8 @@ class Worker:
         self.process.wait()
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            terminate(self.process)
 
     def text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""

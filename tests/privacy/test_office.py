@@ -4,18 +4,18 @@ each post carries, retention across the vault and the posts."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from ombud.config import PrivacySettings, Settings, VoiceSettings
 from ombud.database import Database
-from ombud.errors import MalformedError
+from ombud.errors import BudgetExceededError, MalformedError
 from ombud.events import Event
 from ombud.privacy.consent import ConsentBook
 from ombud.privacy.dp import ReleaseBook
-from ombud.privacy.office import PrivacyOffice
+from ombud.privacy.office import PrivacyOffice, week_window
 from ombud.privacy.vault import MasterKey, Vault
 from ombud.voice.issuer import Issuer
 from ombud.voice.posts import Submission
@@ -95,11 +95,11 @@ def test_releases_of_both_datasets(setup: tuple[Voice, PrivacyOffice]) -> None:
     event = Event.from_bytes(voice.log.entry(release.ledger_index))
     assert event.body["contributionsPerUnit"] == 1 and event.body["dataset"] == "satisfaction"
     window = {"since": START - timedelta(days=1), "until": START + timedelta(days=1)}
-    imported = office.release("imported", "2026-W49", actor="operator", **window)
+    imported = office.release("imported", "2026-W49", actor="operator")
     body = Event.from_bytes(voice.log.entry(imported.ledger_index)).body
     assert body["contributionsPerUnit"] == 3 and body["dataset"] == "imported"
-    with pytest.raises(MalformedError, match="since and until"):
-        office.release("imported", "2026-W50", actor="operator")
+    with pytest.raises(MalformedError, match="ISO week its period names"):
+        office.release("imported", "2026-W50", actor="operator", **window)
     with pytest.raises(MalformedError, match="token period"):
         office.release("satisfaction", PERIOD, actor="operator", **window)
     with pytest.raises(MalformedError, match="unknown dataset"):
@@ -137,9 +137,32 @@ def test_a_posts_table_from_before_privacy_gains_the_unit_column(
 
 
 def test_a_naive_time_bound_is_refused(setup: tuple[Voice, PrivacyOffice]) -> None:
-    voice, office = setup
+    voice, _ = setup
     naive = START.replace(tzinfo=None)
     with pytest.raises(MalformedError, match="since must carry a time zone"):
-        office.release("imported", "2026-W49", actor="op", since=naive, until=START)
+        voice.posts.contributions(period=None, since=naive, until=START)
     with pytest.raises(MalformedError, match="until must carry a time zone"):
         voice.posts.sentiment(until=naive)
+
+
+def test_imported_posts_are_released_by_iso_week_so_a_window_cannot_be_relabelled(
+    setup: tuple[Voice, PrivacyOffice],
+) -> None:
+    """Attack finding: an imported release's period was a free label over a free window, so the
+    same posts could be released under "w1", "w2", "w3"… each from a fresh budget (rho 3.0
+    spent against 1.0). Now its period is an ISO week and the week is the window."""
+    _, office = setup
+    assert week_window("2026-W49") == (
+        datetime(2026, 11, 30, tzinfo=UTC),
+        datetime(2026, 12, 7, tzinfo=UTC),
+    )
+    office.release("imported", "2026-W49", actor="op")
+    office.release("imported", "2026-W49", actor="op", since=datetime(2026, 11, 30, tzinfo=UTC),
+                   until=datetime(2026, 12, 7, tzinfo=UTC))  # fmt: skip
+    with pytest.raises(BudgetExceededError):
+        office.release("imported", "2026-W49", actor="op")
+    for label in ("w2", "2026-12", "2026-W49b", "2026-W54", "week 49"):
+        with pytest.raises(MalformedError):
+            office.release("imported", label, actor="op")
+    with pytest.raises(MalformedError, match="ISO week its period names"):
+        office.release("imported", "2026-W50", actor="op", since=START, until=START)

@@ -3,8 +3,8 @@
 Threat model: a log of requests in ledger order, with client addresses, would link residents'
 anonymous posts to their network address — the thing one-token-per-resident exists to hide.
 So uvicorn's own access log (which prints ``IP:port``) is off, and this one writes the method,
-the path without its query string (queries can carry search terms), the status and the time
-taken; no address, no header, no body.
+the route's path template (``/voice/posts/{post_id}``: an id in a path is half a resident's
+receipt), the status and the time taken; no address, no header, no query, no body.
 """
 
 from __future__ import annotations
@@ -41,10 +41,12 @@ class AccessLog:
         try:
             await self.app(scope, receive, recorded)
         finally:
+            route = scope.get("route")
+            path = getattr(route, "path", None) or str(scope.get("path", ""))
             logger.info(
                 '"%s %s" %d %.1f ms',
                 scope.get("method", "?"),
-                _printable(str(scope.get("path", ""))),
+                _printable(path),
                 status,
                 (time.perf_counter() - start) * 1000,
             )

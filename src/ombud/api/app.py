@@ -359,7 +359,9 @@ def create_app(
     # Outermost last: the request log sees every answer; every answer gets the security
     # headers; bodies are capped before any route or parser reads them.
     app.add_middleware(GZipMiddleware, minimum_size=1024)
-    app.add_middleware(BodyLimit, max_body=max_body)
+    app.add_middleware(
+        BodyLimit, max_ingest=max_body, max_small=settings.server.max_small_body_bytes
+    )
     app.add_middleware(SecurityHeaders)
     if access_log:
         app.add_middleware(AccessLog)

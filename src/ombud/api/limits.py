@@ -2,11 +2,13 @@
 
 Threat model: anyone on the network can send a body of any size, declared (``Content-Length``)
 or not (chunked transfer coding), and a parser that reads it whole first lets a few clients
-exhaust the server's memory without any token. So the cap is one ASGI middleware in front of
-every route: a declared length over the cap is refused before a byte of the body is read, and a
-streamed body is counted as it arrives and refused (413) the moment it passes the cap, whatever
-the route does with it. Header size and how long a request may take to arrive are capped by the
-HTTP protocol itself (``ombud.api.protocol``), before any of this runs.
+exhaust the server's memory without any token; a parsed JSON body takes many times its size. So
+the cap is one ASGI middleware in front of every route, small for every route but sensor ingest
+(whose batches are large by nature, and parsed a few at a time by their routes): a declared
+length over the cap is refused before a byte of the body is read, and a streamed body is counted
+as it arrives and refused (413) the moment it passes the cap, whatever the route does with it.
+Header size and how long a request may take to arrive are capped by the HTTP protocol itself
+(``ombud.api.protocol``), before any of this runs.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ombud.api.problems import refusal
 
-__all__ = ["BodyLimit", "BodyTooLarge"]
+__all__ = ["INGEST_PREFIX", "BodyLimit", "BodyTooLarge"]
 
 
 class BodyTooLarge(HTTPException):
@@ -31,18 +33,25 @@ class BodyTooLarge(HTTPException):
         )
 
 
-class BodyLimit:
-    """ASGI middleware: bodies over ``max_body`` bytes are refused as they stream."""
+INGEST_PREFIX = "/ngsi-ld/"
+"""Sensor ingest: the one route family whose bodies are large (batches of signed entities)."""
 
-    def __init__(self, app: ASGIApp, max_body: int) -> None:
+
+class BodyLimit:
+    """ASGI middleware: bodies over their route family's cap are refused as they stream —
+    ``max_ingest`` for sensor ingest, ``max_small`` for every other route."""
+
+    def __init__(self, app: ASGIApp, max_ingest: int, max_small: int) -> None:
         self.app = app
-        self.max_body = max_body
+        self.max_ingest = max_ingest
+        self.max_small = max_small
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        cap = self.max_body
+        ingest = str(scope.get("path", "")).startswith(INGEST_PREFIX)
+        cap = self.max_ingest if ingest else self.max_small
         for name, value in scope.get("headers", ()):
             if name == b"content-length" and (not value.isdigit() or int(value) > cap):
                 # Declared too large: refused before routing, without reading a byte of it.

@@ -35,6 +35,8 @@ from ombud.errors import (
 
 PROBLEM_JSON = "application/problem+json"
 NGSI_LD_ERRORS = "https://uri.etsi.org/ngsi-ld/errors/"
+_MAX_REPORTED = 10
+"""Validation errors a refusal names (a body of 95,000 unknown members has as many)."""
 logger = logging.getLogger("ombud.api")
 
 
@@ -81,10 +83,13 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
     """A request that does not fit its route's declared parameters or body: 400 (never 422),
     in the route family's format (``refusal``)."""
     assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
     parts = []
-    for error in exc.errors():
-        where = ".".join(str(p) for p in error.get("loc", ()))
-        parts.append(f"{where}: {error.get('msg', 'invalid')}")
+    for error in errors[:_MAX_REPORTED]:
+        where = ".".join(str(p) for p in error.get("loc", ()))[:100]
+        parts.append(f"{where}: {str(error.get('msg', 'invalid'))[:200]}")
+    if len(errors) > _MAX_REPORTED:  # a refusal is never larger than what it refuses
+        parts.append(f"and {len(errors) - _MAX_REPORTED} more")
     return refusal(request.url.path, 400, "; ".join(parts) or "invalid request")
 
 

@@ -33,6 +33,7 @@ def run_server(settings: Settings) -> None:
         log_level="info",
         access_log=False,
         server_header=False,
+        limit_concurrency=settings.server.max_connections,
         proxy_headers=bool(proxies),
         forwarded_allow_ips=",".join(proxies) if proxies else None,
     )

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 import json
 import re
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from ombud.api.auth import TokenStore
 from ombud.api.bodies import StrictRoute, parse_form, parse_json_body
@@ -39,12 +41,20 @@ from ombud.ledger.log import Attachment
 from ombud.privacy.office import PrivacyOffice
 from ombud.voice.open311 import (
     FOLLOW_UP,
+    Contact,
     issue_reporting,
     parse_request,
     service_list,
     split_contact,
 )
-from ombud.voice.posts import MAX_TEXT, PostStore, Submission, parse_salt, refuse_personal
+from ombud.voice.posts import (
+    MAX_TEXT,
+    PostStore,
+    Receipt,
+    Submission,
+    parse_salt,
+    refuse_personal,
+)
 from ombud.voice.services import CATEGORIES
 
 __all__ = ["create_router", "private_token"]
@@ -106,14 +116,24 @@ def _open311_error(exc: OmbudError) -> JSONResponse:
     return JSONResponse([{"code": status, "description": detail}], status_code=status)
 
 
-def _contact(office: PrivacyOffice, account: str, contact: dict[str, str]) -> Attachment:
+def _contact(office: PrivacyOffice, contact: Contact) -> Attachment:
     """The contact details of an Open311 request, sealed in the vault under the resident's
-    consent to follow-up (``ConsentError`` without one: the request is not accepted)."""
+    consent to follow-up. The caller must be that resident (their access key, else
+    ``UnauthorizedError``, saying nothing of the account); only then is their consent checked
+    (``ConsentError`` without one: the request is not accepted)."""
+    vault = office.vault
+    try:
+        own = vault.ref_for_access(contact.resident_key)
+    except UnauthorizedError:
+        own = b""
+    if not hmac.compare_digest(own, vault.ref(contact.account)):
+        raise UnauthorizedError("contact details need the resident access key of this account_id")
 
     def data(post_id: str) -> bytes:
-        return json.dumps({"serviceRequest": post_id, **contact}, sort_keys=True).encode()
+        details = {"serviceRequest": post_id, **contact.details}
+        return json.dumps(details, sort_keys=True).encode()
 
-    return office.attach_under_consent(account, *FOLLOW_UP, "contact", data, actor="open311")
+    return office.attach_under_consent(contact.account, *FOLLOW_UP, "contact", data, actor="voice")
 
 
 def create_router(
@@ -240,7 +260,10 @@ def create_router(
         authorization: Annotated[str | None, Header()] = None,
     ) -> dict[str, Any]:
         token = tokens.authorize(authorization, "quarantine:release")
-        return posts.release(post_id, body.reason, actor=f"token:{token.id}").to_json()
+        posts.release(post_id, body.reason, actor=f"token:{token.id}")
+        # The flag as the public sees it: releasing a post is no licence to read its labels.
+        (flag,) = posts.flags(post_id=post_id, limit=1)
+        return flag.to_json()
 
     @router.post(
         "/voice/issuer-keys",
@@ -278,6 +301,13 @@ def create_router(
     def services() -> list[dict[str, Any]]:
         return service_list()
 
+    def accept_request(submission: Submission, token: bytes, contact: Contact | None) -> Receipt:
+        """The token is checked first, then the resident key and consent behind any contact
+        details: a request without a valid token learns nothing about anyone's consents."""
+        posts.book.check(token, posts.book.period_of(token))
+        attach = None if contact is None else _contact(office(), contact)
+        return posts.submit(submission, token, channel="open311", attach=attach)
+
     @router.post(
         "/open311/v2/requests.json",
         dependencies=[NO_STORE],
@@ -294,21 +324,19 @@ def create_router(
         try:
             form = await _form(request)
             token_field = form.pop("token", None)
-            account, contact = split_contact(form)
+            contact = split_contact(form)
             submission = parse_request(form)
             if token_field is not None:
                 if authorization is not None or len(token_field) != 1:
                     raise MalformedError("give one token, in the header or in the form")
                 authorization = f'PrivateToken token="{token_field[0]}"'
             token = private_token(authorization)
-            attach = None
-            if contact and account is not None:
-                attach = _contact(office(), account, contact)
-            receipt = posts.submit(submission, token, channel="open311", attach=attach)
+            receipt = await run_in_threadpool(accept_request, submission, token, contact)
         except OmbudError as exc:
             return _open311_error(exc)
         post = receipt.post
-        kept = "the text" if attach is None else "the text, and your contact details in the vault,"
+        account = None if contact is None else contact.account
+        kept = "the text" if contact is None else "the text, and your contact details in the vault,"
         return [
             {
                 "service_request_id": post.id,

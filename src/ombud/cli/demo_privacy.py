@@ -63,6 +63,7 @@ def privacy_act(
         "description": "The street light outside number 12 has been out for a week",
         "address_id": "harbour",
         "account_id": subject,
+        "resident_key": granted.json()["residentKey"],
         "email": email,
     }
     filed = client.post(

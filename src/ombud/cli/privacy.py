@@ -190,26 +190,19 @@ def retention_run(data_dir: DataDir) -> None:
 @privacy_app.command("release")
 def release(
     data_dir: DataDir,
-    period: Annotated[str, typer.Option(help="The period (the token period for satisfaction).")],
+    period: Annotated[
+        str,
+        typer.Option(
+            help="The token period for satisfaction; the ISO week (2026-W49) for imported."
+        ),
+    ],
     dataset: Annotated[str, typer.Option(help="satisfaction or imported.")] = "satisfaction",
-    since: Annotated[
-        datetime | None, typer.Option(help="Imported posts from (UTC).", formats=["%Y-%m-%d"])
-    ] = None,
-    until: Annotated[
-        datetime | None, typer.Option(help="Imported posts until (UTC).", formats=["%Y-%m-%d"])
-    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the release as JSON.")] = False,
 ) -> None:
     """A differentially private release of mean satisfaction per district x service
     (dp.released; spends privacy budget)."""
     with _office(data_dir) as office:
-        made = office.release(
-            dataset,
-            period,
-            actor="operator",
-            since=None if since is None else since.replace(tzinfo=UTC),
-            until=None if until is None else until.replace(tzinfo=UTC),
-        )
+        made = office.release(dataset, period, actor="operator")
         spent = office.releases.spent(dataset, period)
         budget = office.settings.privacy.dp_rho_per_period
     if as_json:

@@ -24,10 +24,12 @@ requires.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import re
 import unicodedata
+import weakref
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -145,8 +147,8 @@ def _media_type(value: str | None) -> str:
     return (value or "").split(";", 1)[0].strip().lower()
 
 
-async def _payload(request: Request, cap: int) -> Any:
-    """The parsed body, checked as NGSI-LD §6.3.4 and §6.3.5 say."""
+async def _raw_payload(request: Request, cap: int) -> tuple[str, bytes]:
+    """The body's media type and bytes, checked as NGSI-LD §6.3.4 says (415 for another)."""
     media = _media_type(request.headers.get("content-type"))
     if media not in (JSON, JSON_LD):
         raise _bad(
@@ -154,13 +156,17 @@ async def _payload(request: Request, cap: int) -> Any:
             "InvalidRequest",
             415,
         )
-    body = await _read_body(request, cap)
+    return media, await _read_body(request, cap)
+
+
+def _parse_payload(media: str, body: bytes, has_link: bool) -> Any:
+    """The parsed body, checked as NGSI-LD §6.3.5 says (in a worker thread: a large batch
+    takes a while to parse)."""
     try:
         value = parse_json(body, "the request body", max_depth=MAX_DEPTH)
     except MalformedError as exc:
         raise _bad(str(exc), "InvalidRequest") from None
     items = value if isinstance(value, list) else [value]
-    has_link = "link" in request.headers
     for item in items:
         if not isinstance(item, dict):
             continue
@@ -174,6 +180,29 @@ async def _payload(request: Request, cap: int) -> Any:
     if media == JSON_LD and has_link:
         raise _bad(f"a {JSON_LD} request must not carry a JSON-LD context Link header")
     return value
+
+
+class _Slots:
+    """How many ingest requests are parsed and checked at once (a parsed batch takes many
+    times its size in memory; storing is one writer at a time anyway). One semaphore per event
+    loop, since an asyncio semaphore belongs to the loop that first waits on it."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]
+        self._by_loop = weakref.WeakKeyDictionary()
+
+    def __call__(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        slots = self._by_loop.get(loop)
+        if slots is None:
+            slots = self._by_loop[loop] = asyncio.Semaphore(self.size)
+        return slots
+
+
+INGEST_SLOTS = 2
+"""Ingest requests parsed and checked at once: bodies wait in their connection's buffer (its
+size capped), so memory stays bounded however many arrive."""
 
 
 def _accept(request: Request) -> str:
@@ -537,6 +566,7 @@ def create_router(
     intake: Intake, store: ObservationStore, *, max_body: int, max_batch: int
 ) -> APIRouter:
     router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD"])
+    slots = _Slots(INGEST_SLOTS)
 
     @router.post(
         "/entities",
@@ -555,15 +585,22 @@ def create_router(
     async def create_entity(request: Request) -> Response:
         try:
             _only(request)
-            entity = await _payload(request, max_body)
+            media, body = await _raw_payload(request, max_body)
         except _Refusal as refusal:
             return refusal.response
-        if isinstance(entity, list):
-            return _bad("POST /entities takes one entity; use entityOperations/upsert").response
-        try:
-            (verdict,) = await run_in_threadpool(intake.submit, [entity], create_only=True)
-        except OmbudError as exc:
-            return _error(exc)
+        async with slots():
+            try:
+                entity = await run_in_threadpool(
+                    _parse_payload, media, body, "link" in request.headers
+                )
+            except _Refusal as refusal:
+                return refusal.response
+            if isinstance(entity, list):
+                return _bad("POST /entities takes one entity; use entityOperations/upsert").response
+            try:
+                (verdict,) = await run_in_threadpool(intake.submit, [entity], create_only=True)
+            except OmbudError as exc:
+                return _error(exc)
         if isinstance(verdict, Accepted):
             return Response(status_code=201, headers={"Location": _entity_path(verdict.entity_id)})
         return _error(_verdict_error(verdict))
@@ -597,28 +634,37 @@ def create_router(
         },
     )
     async def upsert(request: Request) -> Response:
-        try:
-            _only(request, "options")
-            entities = await _payload(request, max_body)
-        except _Refusal as refusal:
-            return refusal.response
-        if not isinstance(entities, list) or not entities:
-            return _bad("entityOperations/upsert takes a non-empty JSON array of entities").response
-        if len(entities) > max_batch:
-            return _bad(
-                f"a batch of {len(entities)} entities is over the limit of {max_batch}; "
-                "nothing was processed: split it"
-            ).response
         # Each observation is a whole signed document, so ``update`` (merging attributes into
         # the stored entity) would store something no device signed: both options store the
         # new signed version, and the entity's latest state is that version.
         options = request.query_params.get("options", "replace")
-        if options not in ("replace", "update"):
-            return _bad(f"options must be replace or update, not {options[:40]!r}").response
         try:
-            verdicts: list[Verdict] = await run_in_threadpool(intake.submit, entities)
-        except OmbudError as exc:
-            return _error(exc)
+            _only(request, "options")
+            if options not in ("replace", "update"):
+                raise _bad(f"options must be replace or update, not {options[:40]!r}")
+            media, body = await _raw_payload(request, max_body)
+        except _Refusal as refusal:
+            return refusal.response
+        async with slots():
+            try:
+                entities = await run_in_threadpool(
+                    _parse_payload, media, body, "link" in request.headers
+                )
+            except _Refusal as refusal:
+                return refusal.response
+            if not isinstance(entities, list) or not entities:
+                return _bad(
+                    "entityOperations/upsert takes a non-empty JSON array of entities"
+                ).response
+            if len(entities) > max_batch:
+                return _bad(
+                    f"a batch of {len(entities)} entities is over the limit of {max_batch}; "
+                    "nothing was processed: split it"
+                ).response
+            try:
+                verdicts: list[Verdict] = await run_in_threadpool(intake.submit, entities)
+            except OmbudError as exc:
+                return _error(exc)
         success = [v.entity_id for v in verdicts if isinstance(v, Accepted)]
         errors = [
             {"entityId": v.entity_id, "error": _error_body(_verdict_error(v))}

@@ -9,13 +9,15 @@ with ``MasterKeyError`` rather than storing anything unencrypted.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from ombud.config import Settings
 from ombud.errors import ConsentError, MalformedError, UnknownSubjectError
+from ombud.events import format_time
 from ombud.ledger.log import Attachment, Log
 from ombud.privacy.consent import ConsentBook
 from ombud.privacy.dp import SCORES, Release, ReleaseBook, check_dataset
@@ -25,7 +27,7 @@ from ombud.privacy.vault import Erasure, Vault, load_master_keys
 from ombud.voice.posts import PostStore
 from ombud.voice.services import CATEGORIES
 
-__all__ = ["PrivacyOffice", "open_privacy"]
+__all__ = ["PrivacyOffice", "open_privacy", "week_window"]
 
 
 @dataclass
@@ -84,8 +86,11 @@ class PrivacyOffice:
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> Release:
-        """A DP release of the posts of ``dataset`` in ``period`` (the token period for
-        ``satisfaction``; for ``imported``, the window [since, until) named ``period``)."""
+        """A DP release of the posts of ``dataset`` in ``period``: the token period for
+        ``satisfaction``; for ``imported``, an ISO week (``2026-W49``), which *is* the window
+        [Monday 00:00Z, next Monday) — a free label over a free window would let the same posts
+        be released again and again, each time from a fresh budget. ``since`` and ``until``, if
+        given, must be that week's bounds."""
         import polars as pl
 
         districts = self.settings.voice.district_list()
@@ -101,7 +106,14 @@ class PrivacyOffice:
             rows, excluded = self.posts.contributions(period=period)
             contributions = 1
         else:
-            rows, excluded = self.posts.contributions(period=None, since=since, until=until)
+            week = week_window(period)
+            if (since, until) not in ((None, None), week):
+                raise MalformedError(
+                    f"an imported release covers the ISO week its period names: {period} is "
+                    f"[{format_time(week[0])}, {format_time(week[1])}); give no since and until, "
+                    "or exactly those"
+                )
+            rows, excluded = self.posts.contributions(period=None, since=week[0], until=week[1])
             contributions = self.settings.privacy.dp_max_contributions
         frame = pl.DataFrame(
             {
@@ -128,6 +140,24 @@ class PrivacyOffice:
             actor=actor,
             excluded=excluded,
         )
+
+
+_WEEK = re.compile(r"(\d{4})-W(\d{2})")
+
+
+def week_window(period: str) -> tuple[datetime, datetime]:
+    """The window of ISO week ``period`` (``2026-W49``): its Monday 00:00Z and the next one."""
+    match = _WEEK.fullmatch(period) if isinstance(period, str) else None
+    if match is None:
+        raise MalformedError(
+            f"an imported release's period is an ISO week like 2026-W49, not {period[:32]!r}"
+        )
+    try:
+        monday = date.fromisocalendar(int(match[1]), int(match[2]), 1)
+    except ValueError:
+        raise MalformedError(f"{period} is not a week of its year") from None
+    start = datetime(monday.year, monday.month, monday.day, tzinfo=UTC)
+    return start, start + timedelta(days=7)
 
 
 def open_privacy(

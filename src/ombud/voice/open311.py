@@ -1,16 +1,19 @@
 """Open311 GeoReport v2 intake, and the Smart Data Model IssueReporting view of a post.
 
 Threat model: Open311 clients send a point (``lat``/``long``), an address and contact details
-by habit; ombud keeps none of them in clear, so such a request is refused with the reason
-(contact details will go to the privacy vault once it exists — until then they are not taken
-at all). The district travels in ``address_id``. A request is a post like any other and must
-carry a resident token. See https://wiki.open311.org/GeoReport_v2 (service list, POST
+by habit; ombud keeps none of them in clear: a point or an address is refused with the reason,
+and contact details go to the privacy vault only under the resident's consent and with their
+access key, so nobody files details under another's account or probes its consents. The
+district travels in ``address_id``. A request is a post like any other and must carry a
+resident token. See https://wiki.open311.org/GeoReport_v2 (service list, POST
 Service Request) and the IssueReporting model of smart-data-models/dataModel.IssueTracking.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from ombud.errors import MalformedError
@@ -21,6 +24,7 @@ __all__ = [
     "CONTACT_FIELDS",
     "FOLLOW_UP",
     "SERVICES",
+    "Contact",
     "issue_reporting",
     "parse_request",
     "service_list",
@@ -67,13 +71,24 @@ FOLLOW_UP = ("service-request-follow-up", "contact-details")
 """The consent (purpose, data category) under which contact details are kept."""
 
 
-def split_contact(
-    form: dict[str, list[str]],
-) -> tuple[str | None, dict[str, str]]:
-    """Take ``account_id`` and the contact fields out of ``form``: (account id, contact).
+@dataclass(frozen=True)
+class Contact:
+    """Contact details given with a request, and who gives them: the account (the resident's
+    id with the city, under which their consent to follow-up was recorded) and the resident's
+    access key, which proves the caller is that resident."""
 
-    Contact details need the account id — the city's pseudonym of the resident, whose consent
-    to being contacted about the request the caller must have recorded."""
+    account: str
+    resident_key: str = field(repr=False)
+    details: Mapping[str, str] = field(repr=False)
+
+
+def split_contact(form: dict[str, list[str]]) -> Contact | None:
+    """Take the contact fields, ``account_id`` and ``resident_key`` out of ``form``.
+
+    Contact details are personal data filed under an account: they need the account id and
+    the resident's access key for it (``ombud_resident_…``, issued with their consent), so
+    nobody can file details under — or learn anything about the consents of — an account that
+    is not theirs."""
     contact: dict[str, str] = {}
     for name in CONTACT_FIELDS:
         if name in form:
@@ -81,18 +96,24 @@ def split_contact(
             if len(values) != 1 or not 0 < len(values[0].strip()) <= 200:
                 raise MalformedError(f"{name} must be given once, 1 to 200 characters")
             contact[name] = values[0].strip()
-    account = None
-    if "account_id" in form:
-        values = form.pop("account_id")
-        if len(values) != 1 or not values[0].strip():
-            raise MalformedError("account_id must be given once")
-        account = values[0].strip()
-    if contact and account is None:
+    given: dict[str, str] = {}
+    for name in ("account_id", "resident_key"):
+        if name in form:
+            values = form.pop(name)
+            if len(values) != 1 or not 0 < len(values[0].strip()) <= 200:
+                raise MalformedError(f"{name} must be given once, 1 to 200 characters")
+            given[name] = values[0].strip()
+    if not contact:
+        if given:
+            raise MalformedError("account_id and resident_key come with contact details only")
+        return None
+    if set(given) != {"account_id", "resident_key"}:
         raise MalformedError(
-            "contact details need an account_id (the resident's id with the city) under which "
-            "their consent to follow-up was recorded"
+            "contact details need an account_id (the resident's id with the city, under which "
+            "their consent to follow-up was recorded) and that resident's access key "
+            "(resident_key)"
         )
-    return account, contact
+    return Contact(given["account_id"], given["resident_key"], MappingProxyType(contact))
 
 
 def parse_request(form: Mapping[str, Sequence[str]]) -> Submission:

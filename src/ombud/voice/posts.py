@@ -126,13 +126,14 @@ CREATE TABLE IF NOT EXISTS post_flags (
     evidence TEXT NOT NULL,
     ledger_index INTEGER NOT NULL,
     released_reason TEXT,
-    released_index INTEGER
+    released_index INTEGER,
+    evidence_salt BLOB
 ) STRICT
 """
 _COLUMNS = (
     "p.id, p.received, p.district, p.period, p.channel, p.service_given, p.service, "
     "p.sentiment, p.scores, p.text, p.expires, p.ledger_index, p.commitment, "
-    "f.flagged_check, f.reason, f.released_index"
+    "f.flagged_check, f.reason, f.released_index, f.evidence, f.evidence_salt"
 )
 PUBLIC_CHECKS = {
     "near_duplicate": "one of a cluster of near-identical posts; the cluster's earliest is kept",
@@ -221,6 +222,10 @@ class Post:
     flag: str | None = None
     flag_reason: str | None = None
     flag_released: bool = False
+    flag_evidence: Mapping[str, Any] | None = None
+    """What the check found (staff only: it names the district and service, and counts)."""
+    flag_salt: bytes | None = None
+    """Opens the evidence commitment of the ``post.flagged`` leaf with ``flag_evidence``."""
 
     @property
     def counted(self) -> bool:
@@ -260,7 +265,13 @@ class Post:
             "commitment": self.commitment.hex(),
             "flag": None
             if self.flag is None
-            else {"check": self.flag, "reason": self.flag_reason, "released": self.flag_released},
+            else {
+                "check": self.flag,
+                "reason": self.flag_reason,
+                "released": self.flag_released,
+                "evidence": self.flag_evidence,
+                "evidenceSalt": None if self.flag_salt is None else self.flag_salt.hex(),
+            },
             "textPurged": self.text is None,
         }
         if with_text:
@@ -463,16 +474,18 @@ class PostStore:
     def __post_init__(self) -> None:
         self.db.ensure_tables("posts", _TABLES)
         # Posts stored before differentially private releases have no privacy unit column,
-        # and those stored before receipts no receipt column.
-        self._add_column("unit", "TEXT")
-        self._add_column("receipt", "BLOB")
+        # those stored before receipts no receipt column, and flags recorded before their
+        # evidence was salted no salt.
+        self._add_column("posts", "unit", "TEXT")
+        self._add_column("posts", "receipt", "BLOB")
+        self._add_column("post_flags", "evidence_salt", "BLOB")
 
-    def _add_column(self, name: str, kind: str) -> None:
+    def _add_column(self, table: str, name: str, kind: str) -> None:
         try:
-            self.db.read(f"SELECT {name} FROM posts WHERE 0 = 1")
+            self.db.read(f"SELECT {name} FROM {table} WHERE 0 = 1")
         except StorageError:
             with self.db.transaction() as tx:
-                for statement in self.db.ddl(f"ALTER TABLE posts ADD COLUMN {name} {kind}"):
+                for statement in self.db.ddl(f"ALTER TABLE {table} ADD COLUMN {name} {kind}"):
                     tx.execute(statement)
 
     # -- accepting --------------------------------------------------------------------------
@@ -536,7 +549,7 @@ class PostStore:
         salt = new_salt(self.random_bytes)
         expires = received + timedelta(days=self.retention_days)
         service = submission.service or labels.service
-        unlabelled = Post(
+        uncommitted = Post(
             id=self.random_bytes(16).hex(),
             received=received,
             district=submission.district,
@@ -551,8 +564,8 @@ class PostStore:
             ledger_index=-1,
             commitment=b"",
         )
-        commitment = commit(post_record(unlabelled), salt)
-        post = Post(**{**unlabelled.__dict__, "commitment": commitment})
+        commitment = commit(post_record(uncommitted), salt)
+        post = Post(**{**uncommitted.__dict__, "commitment": commitment})
         # Only what accountability needs is public: which period's token paid for the post,
         # that token's nullifier (no token spent twice) and the commitment. The labels stay
         # off the ledger: the public figures about residents are the DP releases.
@@ -680,26 +693,27 @@ class PostStore:
         flags = {f.post_id: f for f in detect(facts, settings)} if facts else {}
         now = self.clock()
         for chunk in _chunks(prepared, 500):
-            flagged = [flags[p.post.id] for p, _ in chunk if p.post.id in flags]
-            commitments = {p.post.id: p.commitment for p, _ in chunk}
+            flagged = [
+                _Flagging(flags[p.post.id], p.commitment, new_salt(self.random_bytes))
+                for p, _ in chunk
+                if p.post.id in flags
+            ]
 
             def build_chunk(
-                tx: Tx,
-                chunk: Sequence[Any] = chunk,
-                flagged: list[Any] = flagged,
-                commitments: dict[str, bytes] = commitments,
+                tx: Tx, chunk: Sequence[Any] = chunk, flagged: list[_Flagging] = flagged
             ) -> list[bytes]:
-                return [p.event for p, _ in chunk] + [
-                    _flag_event(f, commitments[f.post_id], now) for f in flagged
-                ]
+                return [p.event for p, _ in chunk] + [f.event(now) for f in flagged]
 
             def record_chunk(
-                tx: Tx, first: int, chunk: Sequence[Any] = chunk, flagged: list[Any] = flagged
+                tx: Tx,
+                first: int,
+                chunk: Sequence[Any] = chunk,
+                flagged: list[_Flagging] = flagged,
             ) -> None:
                 for offset, (pending, ref) in enumerate(chunk):
                     self._insert(tx, pending, ref, first + offset)
-                for index, flag in enumerate(flagged, first + len(chunk)):
-                    _insert_flag(tx, flag, index)
+                for index, flagging in enumerate(flagged, first + len(chunk)):
+                    flagging.insert(tx, index)
 
             self.log.append_with(build_chunk, record_chunk)
         return ImportReport(len(prepared), duplicates, len(flags), tuple(refused))
@@ -738,17 +752,21 @@ class PostStore:
             facts.append(PostFacts(r[0], hour + min(rank, 3599), r[2], r[3], normalise(r[4]), None))
         already = {r[0] for r in rows if r[5] is not None}
         commitments = {r[0]: bytes(r[6]) for r in rows}
-        new = [f for f in detect(facts, settings) if f.post_id not in already]
+        new = [
+            _Flagging(f, commitments[f.post_id], new_salt(self.random_bytes))
+            for f in detect(facts, settings)
+            if f.post_id not in already
+        ]
         if not new:
             return 0
         at = self.clock()
 
         def build(tx: Tx) -> list[bytes]:
-            return [_flag_event(f, commitments[f.post_id], at) for f in new]
+            return [f.event(at) for f in new]
 
         def record(tx: Tx, first: int) -> None:
-            for offset, f in enumerate(new):
-                _insert_flag(tx, f, first + offset)
+            for offset, flagging in enumerate(new):
+                flagging.insert(tx, first + offset)
 
         self.log.append_with(build, record)
         self.flagged_total += len(new)
@@ -862,13 +880,15 @@ class PostStore:
             raise NotFoundError("no post matches this receipt (its id and salt)")
         return OpenedReceipt(self.get(post_id))
 
-    def flags(self, *, limit: int = 100) -> list[Flag]:
-        """Flagged posts, newest flag first, as the public sees them (``Flag``)."""
+    def flags(self, *, limit: int = 100, post_id: str | None = None) -> list[Flag]:
+        """Flagged posts, newest flag first (or the flag of ``post_id``), as the public sees
+        them (``Flag``)."""
+        where, args = ("WHERE f.post = ?", (post_id,)) if post_id is not None else ("", ())
         rows = self.db.read(
             "SELECT p.commitment, p.ledger_index, f.flagged_check, f.ledger_index,"
             " f.released_index, f.released_reason FROM post_flags f"
-            " JOIN posts p ON p.id = f.post ORDER BY f.ledger_index DESC LIMIT ?",
-            (max(1, min(limit, 1000)),),
+            f" JOIN posts p ON p.id = f.post {where} ORDER BY f.ledger_index DESC LIMIT ?",
+            (*args, max(1, min(limit, 1000))),
         )
         return [Flag(bytes(r[0]), int(r[1]), r[2], int(r[3]), r[4], r[5]) for r in rows]
 
@@ -997,32 +1017,44 @@ def _post(row: Sequence[Any]) -> Post:
         flag=row[13],
         flag_reason=row[14],
         flag_released=row[15] is not None,
+        flag_evidence=None if row[16] is None else json.loads(row[16]),
+        flag_salt=None if row[17] is None else bytes(row[17]),
     )
 
 
-def _flag_event(flag: Any, commitment: bytes, at: datetime) -> bytes:
-    """``post.flagged``: the flagged post named by its leaf's commitment (a post id is its
-    writer's receipt), the check, and a digest of the evidence staff hold."""
-    evidence = canonical_json(dict(flag.evidence))
-    return Event(
-        "post.flagged",
-        at,
-        "coordination",
-        {
-            "v": 2,
-            "commitment": commitment.hex(),
-            "check": flag.check,
-            "evidence": hashlib.sha256(evidence).hexdigest(),
-        },
-    ).to_bytes()
+@dataclass(frozen=True)
+class _Flagging:
+    """A coordination flag about to be recorded: its ``post.flagged`` leaf names the post by
+    its commitment (a post id is half its writer's receipt) and commits to the evidence with a
+    salt — the evidence (district, service, counts) is guessable, so a bare hash of it would
+    give it away; staff hold the evidence and the salt that opens the commitment."""
 
+    flag: Any
+    commitment: bytes
+    salt: bytes = field(repr=False)
 
-def _insert_flag(tx: Tx, flag: Any, index: int) -> None:
-    tx.execute(
-        "INSERT INTO post_flags (post, flagged_check, reason, evidence, ledger_index)"
-        " VALUES (?, ?, ?, ?, ?)",
-        (flag.post_id, flag.check, flag.reason, json.dumps(dict(flag.evidence)), index),
-    )
+    def event(self, at: datetime) -> bytes:
+        evidence = canonical_json(dict(self.flag.evidence))
+        return Event(
+            "post.flagged",
+            at,
+            "coordination",
+            {
+                "v": 2,
+                "commitment": self.commitment.hex(),
+                "check": self.flag.check,
+                "evidence": commit(evidence, self.salt).hex(),
+            },
+        ).to_bytes()
+
+    def insert(self, tx: Tx, index: int) -> None:
+        f = self.flag
+        tx.execute(
+            "INSERT INTO post_flags"
+            " (post, flagged_check, reason, evidence, ledger_index, evidence_salt)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (f.post_id, f.check, f.reason, json.dumps(dict(f.evidence)), index, self.salt),
+        )
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
