@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ombud.config import SETTINGS_FILE, LogSettings, Settings, parse_listen
+from ombud.config import SETTINGS_FILE, LogSettings, ServerSettings, Settings, parse_listen
 from ombud.deployment import init_deployment
 from ombud.errors import ConfigError
 
@@ -130,3 +130,21 @@ def test_settings_file_strings_cannot_break_out_of_their_quotes(tmp_path: Path) 
     settings = Settings(tmp_path, witnesses=policy)
     settings.save()
     assert Settings.load(tmp_path) == settings
+
+
+def test_trusted_proxies_are_none_by_default_and_addresses_otherwise(tmp_path: Path) -> None:
+    """Finding 2: the server believed X-Forwarded-For from loopback. Forwarded headers are now
+    believed only from the proxies ombud.toml names, and none are named by default."""
+    init_deployment(tmp_path / "d", "x.example/log")
+    settings = Settings.load(tmp_path / "d", environ={})
+    assert settings.server.proxy_list() == []
+    assert 'trusted_proxies = ""' in (tmp_path / "d" / "ombud.toml").read_text()
+    named = ServerSettings(trusted_proxies="10.0.0.1, 192.168.0.0/24 ,::1")
+    assert named.proxy_list() == ["10.0.0.1", "192.168.0.0/24", "::1"]
+    for bad in ("*", "proxy.example", "10.0.0.1/99"):
+        with pytest.raises(ConfigError, match="trusted_proxies"):
+            ServerSettings(trusted_proxies=bad)
+    for name, value in (("max_header_bytes", 10), ("request_timeout_s", 0),
+                        ("max_small_body_bytes", 1), ("max_connections", 0)):  # fmt: skip
+        with pytest.raises(ConfigError, match=name):
+            ServerSettings(**{name: value})
