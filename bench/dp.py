@@ -35,8 +35,9 @@ from ombud.ledger.log import Log
 from ombud.ledger.store_sql import SqlStore
 from ombud.privacy.consent import ConsentBook
 from ombud.privacy.dp import SCORES, DpParameters, ReleaseBook, satisfaction
+from ombud.privacy.master_key import MasterKey
 from ombud.privacy.office import PrivacyOffice
-from ombud.privacy.vault import MasterKey, Vault
+from ombud.privacy.vault import Vault
 from ombud.voice.posts import PostStore
 from ombud.voice.redemption import TokenBook
 from ombud.voice.services import CATEGORIES

@@ -40,8 +40,8 @@ import httpx
 
 from ombud.config import Settings
 from ombud.deployment import init_deployment
+from ombud.ingest.fleet import SimulatedSensor, make_fleet
 from ombud.ingest.intake import Accepted, open_intake
-from ombud.ingest.sensors import SimulatedSensor, make_fleet
 from ombud.process import LocalProcess, free_port
 
 ROOT = Path(__file__).resolve().parent

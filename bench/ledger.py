@@ -139,8 +139,8 @@ def bench_proofs(
 ) -> dict[str, float]:
     from pymerkle import SqliteTree
 
+    from ombud.deployment import open_log
     from ombud.ledger import merkle
-    from ombud.ledger.logdir import open_log
 
     rng = random.Random(1)
     log = open_log(log_dir, with_key=False)

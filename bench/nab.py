@@ -21,7 +21,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from ombud.integrity import nab
+import nab_scorer as nab
 from ombud.integrity.detector import DetectorSettings, detect, to_flags
 
 ROOT = Path(__file__).resolve().parent

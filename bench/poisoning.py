@@ -1,7 +1,7 @@
 """Poisoning benchmark: an attacker with valid keys on a fraction of a district's sensors.
 
 A simulated district of 50 noise sensors (LAeq, 5-minute readings over two days, each sensor
-with its own site offset and noise, from ``ombud.ingest.sensors``). An attacker controls a
+with its own site offset and noise, from ``ombud.ingest.fleet``). An attacker controls a
 fraction f ∈ {5%, 10%, 20%, 30%} of them and, on the second day:
   (a) bias: adds a constant +10 dB;
   (b) drift: adds a slow drift from 0 to +15 dB over the day;
@@ -35,15 +35,15 @@ from typing import Any
 from ombud.config import IntegritySettings
 from ombud.database import SqliteDatabase
 from ombud.ingest.devices import DeviceRegistry
+from ombud.ingest.fleet import make_fleet, reading
 from ombud.ingest.intake import Accepted, Intake
-from ombud.ingest.sensors import make_fleet, reading
-from ombud.ingest.timeseries import ObservationStore
 from ombud.integrity.aggregate import Estimator
-from ombud.integrity.indicators import district_indicator
-from ombud.integrity.screening import Screener
 from ombud.ledger import note
 from ombud.ledger.log import Log
 from ombud.ledger.store_sql import SqlStore
+from ombud.sensors.indicators import district_indicator
+from ombud.sensors.observations import ObservationStore
+from ombud.sensors.screening import Screener
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SENSORS = 50

@@ -31,10 +31,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ombud.config import Settings, WitnessEndpoint, WitnessPolicy
-from ombud.deployment import init_deployment, set_witness_policy
-from ombud.ledger.logdir import LOG_VKEY, init_log, open_log
+from ombud.config import Settings
+from ombud.deployment import init_deployment, open_log, set_witness_policy
+from ombud.ledger.logdir import LOG_VKEY, init_log
 from ombud.witness.local import LocalWitness, free_port
+from ombud.witness.policy import WitnessEndpoint, WitnessPolicy
 from ombud.witness.protocol import AddCheckpoint
 from ombud.witness.publisher import Publisher
 

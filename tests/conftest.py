@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 
 from ombud.database import Database, SqliteDatabase, open_database
+from ombud.deployment import open_log
 from ombud.ledger.log import Log
-from ombud.ledger.logdir import init_log, open_log
+from ombud.ledger.logdir import init_log
 from ombud.voice.issuer import Issuer
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -111,8 +112,8 @@ def biased_district(
     "centre", each observing every 5 minutes from ``SIMULATED_START`` for ``steps`` steps;
     sensor ``biased`` adds 15 dB from step ``from_step`` on. Returns the device ids."""
     from ombud.config import Settings
+    from ombud.ingest.fleet import make_fleet, reading
     from ombud.ingest.intake import Accepted, open_intake
-    from ombud.ingest.sensors import make_fleet, reading
 
     now = [SIMULATED_START]
 

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from ombud.config import SETTINGS_FILE, LogSettings, ServerSettings, Settings, parse_listen
+from ombud.config import SETTINGS_FILE, LogSettings, ServerSettings, Settings
 from ombud.deployment import init_deployment
 from ombud.errors import ConfigError
+from ombud.listen import parse_listen
 
 
 def test_init_writes_settings_that_load_back(tmp_path: Path) -> None:
@@ -73,7 +74,7 @@ def _cosigner_vkey(name: str) -> str:
 
 
 def test_witness_policy_round_trips_through_the_settings_file(tmp_path: Path) -> None:
-    from ombud.config import WitnessEndpoint, WitnessPolicy
+    from ombud.witness.policy import WitnessEndpoint, WitnessPolicy
 
     policy = WitnessPolicy(
         quorum=2,
@@ -106,8 +107,8 @@ def test_bad_witness_policies_are_refused(table: dict[str, object], message: str
 
 
 def test_witness_keys_must_be_cosigners_with_http_urls() -> None:
-    from ombud.config import WitnessEndpoint
     from ombud.ledger import note
+    from ombud.witness.policy import WitnessEndpoint
 
     log_key = note.Signer.generate("log.example").verifier().vkey
     with pytest.raises(ConfigError, match="not a cosignature"):
@@ -123,7 +124,7 @@ def test_witness_keys_must_be_cosigners_with_http_urls() -> None:
 
 
 def test_settings_file_strings_cannot_break_out_of_their_quotes(tmp_path: Path) -> None:
-    from ombud.config import WitnessEndpoint, WitnessPolicy
+    from ombud.witness.policy import WitnessEndpoint, WitnessPolicy
 
     vkey = _cosigner_vkey('w"1.example')
     policy = WitnessPolicy(witness=(WitnessEndpoint(vkey, 'http://127.0.0.1:1/"x'),))

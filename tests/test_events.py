@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ombud.clock import format_time, parse_time
 from ombud.errors import MalformedError, VerificationError
-from ombud.events import Event, commit, format_time, new_salt, parse_time, verify_commitment
+from ombud.events import Event, commit, new_salt, verify_commitment
 
 AT = datetime(2026, 11, 25, 20, 26, 26, tzinfo=UTC)
 

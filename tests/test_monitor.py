@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from ombud.deployment import open_log
 from ombud.errors import InconsistentTreeError, VerificationError
 from ombud.ledger.evidence import verify_evidence
 from ombud.ledger.export import export_log
 from ombud.ledger.log import Log
-from ombud.ledger.logdir import open_log
 from ombud.ledger.verifier import DirectorySource
 from ombud.monitor import ForkDetectedError, check_log
 

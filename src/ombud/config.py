@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from ombud.errors import ConfigError
+from ombud.listen import parse_listen
 from ombud.storage import write_atomically
+from ombud.witness.policy import WitnessEndpoint, WitnessPolicy
 
 __all__ = [
     "SETTINGS_FILE",
@@ -31,21 +33,10 @@ __all__ = [
     "Settings",
     "StorageSettings",
     "VoiceSettings",
-    "WitnessEndpoint",
-    "WitnessPolicy",
-    "parse_listen",
 ]
 
 SETTINGS_FILE = "ombud.toml"
 _DISTRICT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-
-
-def parse_listen(listen: str) -> tuple[str, int]:
-    """``HOST:PORT`` → (host, port), with a clear error for anything else."""
-    host, sep, port_s = listen.rpartition(":")
-    if not sep or not host or not port_s.isdigit() or not 0 < int(port_s) < 65536:
-        raise ConfigError(f"listen address {listen!r} is not HOST:PORT")
-    return host.strip("[]"), int(port_s)
 
 
 @dataclass(frozen=True)
@@ -208,7 +199,7 @@ class PrivacySettings:
 @dataclass(frozen=True)
 class IntegritySettings:
     """How stored observations are screened against their own history and their neighbours
-    (``ombud.integrity.screening``)."""
+    (``ombud.sensors.screening``)."""
 
     screen_interval_s: int = 5
     """How often ``ombud serve`` screens new observations; 0 leaves it to
@@ -236,92 +227,6 @@ class IntegritySettings:
         _check_range("integrity.device_window", self.device_window, 1, 10_000)
         _check_range("integrity.device_suspects", self.device_suspects, 1, self.device_window)
         _check_range("integrity.batch", self.batch, 1, 100_000)
-
-
-@dataclass(frozen=True)
-class WitnessEndpoint:
-    """One witness the log asks for cosignatures: its cosigner vkey and its submission URL."""
-
-    vkey: str
-    url: str
-
-    def __post_init__(self) -> None:
-        from ombud.ledger.note import Verifier
-
-        try:
-            verifier = Verifier.from_vkey(self.vkey)
-        except ValueError as exc:
-            raise ConfigError(f"witness vkey {self.vkey!r}: {exc}") from None
-        if not verifier.is_cosigner:
-            raise ConfigError(f"witness key {verifier.name} is not a cosignature (0x04) key")
-        if not self.url.startswith(("http://", "https://")) or any(c.isspace() for c in self.url):
-            raise ConfigError(f"witness URL {self.url!r} is not an http(s) URL")
-
-    @property
-    def name(self) -> str:
-        return self.vkey.split("+", 1)[0]
-
-
-@dataclass(frozen=True)
-class WitnessPolicy:
-    """Who must cosign before the log publishes a checkpoint (c2sp.org/tlog-witness).
-
-    With ``quorum`` 0 the log publishes every checkpoint it signs, unwitnessed.
-    """
-
-    quorum: int = 0
-    """Cosignatures from distinct witnesses required to publish."""
-    timeout_ms: int = 3000
-    """How long one publishing round waits for witnesses, retries included."""
-    attempts: int = 3
-    """Tries per witness and round for transport errors and 5xx answers."""
-    witness: tuple[WitnessEndpoint, ...] = ()
-
-    def __post_init__(self) -> None:
-        _check_range("witnesses.timeout_ms", self.timeout_ms, 10, 600_000)
-        _check_range("witnesses.attempts", self.attempts, 1, 100)
-        _check_range("witnesses.quorum", self.quorum, 0, len(self.witness))
-        names = [w.name for w in self.witness]
-        if len(set(names)) != len(names):
-            raise ConfigError("two witnesses in the policy share a key name")
-
-    @classmethod
-    def from_table(cls, table: Mapping[str, Any], environ: Mapping[str, str]) -> WitnessPolicy:
-        values: dict[str, Any] = {}
-        for key in ("quorum", "timeout_ms", "attempts"):
-            env = environ.get(f"OMBUD_WITNESSES_{key.upper()}")
-            value = _from_env(f"witnesses.{key}", env, int) if env is not None else table.get(key)
-            if value is not None:
-                if isinstance(value, bool) or not isinstance(value, int):
-                    raise ConfigError(f"witnesses.{key} must be int, not {value!r}")
-                values[key] = value
-        unknown = set(table) - {"quorum", "timeout_ms", "attempts", "witness"}
-        if unknown:
-            raise ConfigError(f"unknown setting(s) {sorted(unknown)} in [witnesses]")
-        entries = table.get("witness", [])
-        if not isinstance(entries, list):
-            raise ConfigError("[[witnesses.witness]] must be an array of tables")
-        endpoints = []
-        for entry in entries:
-            if not isinstance(entry, dict) or set(entry) != {"vkey", "url"}:
-                raise ConfigError("each [[witnesses.witness]] has exactly a vkey and a url")
-            if not all(isinstance(v, str) for v in entry.values()):
-                raise ConfigError("witness vkey and url are strings")
-            endpoints.append(WitnessEndpoint(entry["vkey"], entry["url"]))
-        return cls(**values, witness=tuple(endpoints))
-
-    def to_toml(self) -> list[str]:
-        out = [
-            "[witnesses]",
-            "# Checkpoints are published only once `quorum` of these witnesses cosigned them.",
-            f"quorum = {self.quorum}",
-            f"timeout_ms = {self.timeout_ms}",
-            f"attempts = {self.attempts}",
-            "",
-        ]
-        for w in self.witness:
-            out += ["[[witnesses.witness]]", f"vkey = {_toml(w.vkey)}", f"url = {_toml(w.url)}", ""]
-        return out
 
 
 @dataclass(frozen=True)
@@ -397,7 +302,7 @@ class Settings:
         table = raw.get("witnesses", {})
         if not isinstance(table, dict):
             raise ConfigError(f"[witnesses] in {SETTINGS_FILE} must be a table")
-        sections["witnesses"] = WitnessPolicy.from_table(table, environ)
+        sections["witnesses"] = _witness_policy(table, environ)
         unknown = set(raw) - set(sections)
         if unknown:
             raise ConfigError(f"unknown section(s) {sorted(unknown)} in {SETTINGS_FILE}")
@@ -417,8 +322,48 @@ class Settings:
                     else f"{f.name} = {_toml(value)}"
                 )
             out.append("")
-        out += self.witnesses.to_toml()
+        out += _witness_toml(self.witnesses)
         return "\n".join(out)
+
+
+def _witness_policy(table: Mapping[str, Any], environ: Mapping[str, str]) -> WitnessPolicy:
+    """The ``[witnesses]`` table of ombud.toml (environment overrides first)."""
+    values: dict[str, Any] = {}
+    for key in ("quorum", "timeout_ms", "attempts"):
+        env = environ.get(f"OMBUD_WITNESSES_{key.upper()}")
+        value = _from_env(f"witnesses.{key}", env, int) if env is not None else table.get(key)
+        if value is not None:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"witnesses.{key} must be int, not {value!r}")
+            values[key] = value
+    unknown = set(table) - {"quorum", "timeout_ms", "attempts", "witness"}
+    if unknown:
+        raise ConfigError(f"unknown setting(s) {sorted(unknown)} in [witnesses]")
+    entries = table.get("witness", [])
+    if not isinstance(entries, list):
+        raise ConfigError("[[witnesses.witness]] must be an array of tables")
+    endpoints = []
+    for entry in entries:
+        if not isinstance(entry, dict) or set(entry) != {"vkey", "url"}:
+            raise ConfigError("each [[witnesses.witness]] has exactly a vkey and a url")
+        if not all(isinstance(v, str) for v in entry.values()):
+            raise ConfigError("witness vkey and url are strings")
+        endpoints.append(WitnessEndpoint(entry["vkey"], entry["url"]))
+    return WitnessPolicy(**values, witness=tuple(endpoints))
+
+
+def _witness_toml(policy: WitnessPolicy) -> list[str]:
+    out = [
+        "[witnesses]",
+        "# Checkpoints are published only once `quorum` of these witnesses cosigned them.",
+        f"quorum = {policy.quorum}",
+        f"timeout_ms = {policy.timeout_ms}",
+        f"attempts = {policy.attempts}",
+        "",
+    ]
+    for w in policy.witness:
+        out += ["[[witnesses.witness]]", f"vkey = {_toml(w.vkey)}", f"url = {_toml(w.url)}", ""]
+    return out
 
 
 _SECTIONS: tuple[tuple[str, type[Any]], ...] = (

@@ -12,26 +12,24 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
 from ombud.canonical import canonical_json, parse_json
+from ombud.clock import format_time, parse_time
 from ombud.errors import MalformedError, VerificationError
-from ombud.ledger.tiles import MAX_ENTRY_SIZE
 
 __all__ = [
     "ENVELOPE_VERSION",
     "KINDS",
+    "MAX_EVENT_SIZE",
     "SALT_SIZE",
     "Event",
     "commit",
-    "format_time",
     "new_salt",
-    "parse_time",
     "verify_commitment",
 ]
 
@@ -75,29 +73,10 @@ KINDS = frozenset(
 """Every event kind ombud records: dotted noun + past participle (DESIGN §4)."""
 
 _FIELDS = {"v", "kind", "at", "actor", "body"}
-_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
 _MAX_ACTOR = 200
-
-
-def format_time(at: datetime) -> str:
-    """RFC 3339 in UTC with a ``Z``: seconds, plus microseconds when there are any."""
-    if at.tzinfo is None:
-        raise MalformedError("event time must be timezone-aware")
-    at = at.astimezone(UTC)
-    spec = "%Y-%m-%dT%H:%M:%S.%fZ" if at.microsecond else "%Y-%m-%dT%H:%M:%SZ"
-    return at.strftime(spec)
-
-
-def parse_time(text: str) -> datetime:
-    if not _TIME.fullmatch(text):
-        raise MalformedError(f"{text[:40]!r} is not an RFC 3339 UTC time like 2026-01-31T12:00:00Z")
-    try:
-        at = datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
-    except ValueError:
-        raise MalformedError(f"{text!r} is not a valid date and time") from None
-    if format_time(at) != text:
-        raise MalformedError(f"{text!r} is not in canonical form ({format_time(at)})")
-    return at
+MAX_EVENT_SIZE = 65535
+"""A ledger entry's limit (c2sp.org/tlog-tiles: a uint16 length prefix in entry bundles). The
+ledger enforces it; an event checks it when it is made, to say which event was too large."""
 
 
 @dataclass(frozen=True)
@@ -134,9 +113,9 @@ class Event:
     def to_bytes(self) -> bytes:
         """The canonical bytes that become the ledger leaf."""
         data = canonical_json(self.to_json())
-        if len(data) > MAX_ENTRY_SIZE:
+        if len(data) > MAX_EVENT_SIZE:
             raise MalformedError(
-                f"event is {len(data)} bytes; ledger entries are at most {MAX_ENTRY_SIZE}"
+                f"event is {len(data)} bytes; ledger entries are at most {MAX_EVENT_SIZE}"
             )
         return data
 

@@ -16,9 +16,8 @@ from fastapi.testclient import TestClient
 
 from ombud.api import create_app
 from ombud.config import Settings
-from ombud.deployment import init_deployment
+from ombud.deployment import init_deployment, open_log
 from ombud.ledger import merkle
-from ombud.ledger.logdir import open_log
 from ombud.ledger.tiles import decode_bundle
 
 

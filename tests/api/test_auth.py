@@ -18,10 +18,10 @@ from ombud.api import create_app
 from ombud.api.auth import TokenStore
 from ombud.config import Settings
 from ombud.database import Database
+from ombud.dataintegrity.multikey import DidKey
 from ombud.deployment import init_deployment
 from ombud.errors import ForbiddenError, MalformedError, NotFoundError, UnauthorizedError
 from ombud.events import Event
-from ombud.integrity.multikey import DidKey
 
 NOW = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
 TOKEN = re.compile(r"ombud_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")

@@ -29,13 +29,13 @@ from starlette.routing import Route
 from ombud.api import create_app
 from ombud.api.auth import SCOPES, TokenStore
 from ombud.canonical import canonical_json
+from ombud.clock import to_micros
 from ombud.config import Settings
-from ombud.deployment import init_deployment
+from ombud.deployment import init_deployment, open_log
 from ombud.events import Event
-from ombud.ingest.sensors import SimulatedSensor, make_fleet, reading
-from ombud.ingest.timeseries import NewObservation, ObservationStore, to_micros
+from ombud.ingest.fleet import SimulatedSensor, make_fleet, reading
 from ombud.ledger.log import Log
-from ombud.ledger.logdir import open_log
+from ombud.sensors.observations import NewObservation, ObservationStore
 
 NOW = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
 NOISE = "NoiseLevelObserved"

@@ -25,8 +25,7 @@ import pytest
 from ombud.api.auth import TokenStore
 from ombud.api.scopes import SCOPES
 from ombud.config import Settings
-from ombud.deployment import init_deployment
-from ombud.ledger.logdir import open_database_of
+from ombud.deployment import init_deployment, open_database_of
 from ombud.process import LocalProcess, free_port
 
 from .conftest import follow_up_consent

@@ -265,7 +265,7 @@ def test_a_home_hosted_devices_owner_is_kept_only_in_the_vault_under_consent(
 ) -> None:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from ombud.integrity.multikey import DidKey
+    from ombud.dataintegrity.multikey import DidKey
 
     admin = TokenStore(city.client.app.state.log.store.db)  # type: ignore[attr-defined]
     _, writer = admin.create({"devices:write"}, "test", now=NOW)

@@ -23,8 +23,7 @@ import pytest
 
 from ombud.api.auth import TokenStore
 from ombud.config import Settings
-from ombud.deployment import init_deployment
-from ombud.ledger.logdir import open_database_of
+from ombud.deployment import init_deployment, open_database_of
 from ombud.process import LocalProcess, free_port
 from ombud.voice.issuer import Issuer
 from ombud.voice.tokens import finalize_token, load_public_key, period_challenge, request_token

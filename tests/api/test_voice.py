@@ -18,9 +18,8 @@ from ombud.api import create_app
 from ombud.api.auth import TokenStore
 from ombud.canonical import canonical_json
 from ombud.config import Settings
-from ombud.deployment import init_deployment
+from ombud.deployment import init_deployment, open_log
 from ombud.events import Event
-from ombud.ledger.logdir import open_log
 from ombud.voice.issuer import Issuer
 from ombud.voice.tokens import finalize_token, load_public_key, period_challenge, request_token
 

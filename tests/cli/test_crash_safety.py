@@ -11,10 +11,11 @@ import threading
 import time
 from pathlib import Path
 
+from ombud.deployment import open_log
 from ombud.ledger import merkle, note
 from ombud.ledger.checkpoint import open_checkpoint
 from ombud.ledger.export import export_log
-from ombud.ledger.logdir import LOG_VKEY, init_log, open_log
+from ombud.ledger.logdir import LOG_VKEY, init_log
 from ombud.ledger.verifier import DirectorySource, audit_log
 
 RUNS = 30

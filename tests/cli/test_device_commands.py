@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ombud.ingest.sensors import reading
+from ombud.ingest.fleet import reading
 from ombud.ingest.signer import DeviceSigner, read_device_key
 from ombud.process import LocalProcess, free_port
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from ombud.config import Settings
+from ombud.deployment import open_log
 from ombud.events import Event
 from ombud.ledger import note
-from ombud.ledger.logdir import init_log, open_log
+from ombud.ledger.logdir import init_log
 
 from ..conftest import ombud
 

@@ -26,17 +26,16 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from ombud.config import Settings
-from ombud.deployment import init_deployment
+from ombud.deployment import init_deployment, open_log
 from ombud.events import Event
 from ombud.ingest.broker_health import SYS_DROPPED, broker_figures, metrics_lines
 from ombud.ingest.devices import DeviceRegistry
+from ombud.ingest.fleet import make_fleet
 from ombud.ingest.intake import open_intake
 from ombud.ingest.mqtt import MqttIngest, parse_broker
-from ombud.ingest.sensors import make_fleet
-from ombud.ingest.timeseries import ObservationStore
 from ombud.ledger import merkle
 from ombud.ledger.log import Log
-from ombud.ledger.logdir import open_log
+from ombud.sensors.observations import ObservationStore
 from tests.ingest.mosquitto_broker import PrivateBroker, mosquitto_binary, terminate
 from tests.ingest.test_mqtt import Publisher, wait_for
 

@@ -10,10 +10,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ombud.database import Database
+from ombud.dataintegrity.multikey import DidKey
 from ombud.errors import AlreadyExistsError, MalformedError, NotFoundError
 from ombud.events import Event
 from ombud.ingest.devices import Device, DeviceRegistry, DeviceStatus
-from ombud.integrity.multikey import DidKey
 from ombud.ledger import note
 from ombud.ledger.log import Log
 from ombud.ledger.store_sql import SqlStore

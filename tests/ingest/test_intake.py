@@ -26,12 +26,12 @@ from ombud.errors import (
 )
 from ombud.events import Event
 from ombud.ingest.devices import DeviceRegistry
+from ombud.ingest.fleet import SimulatedSensor, make_fleet, reading
 from ombud.ingest.intake import Accepted, Duplicate, Intake, Refused
-from ombud.ingest.sensors import SimulatedSensor, make_fleet, reading
-from ombud.ingest.timeseries import ObservationStore
 from ombud.ledger import merkle, note
 from ombud.ledger.log import Log
 from ombud.ledger.store_sql import SqlStore
+from ombud.sensors.observations import ObservationStore
 
 NOW = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
 ORIGIN = "t.example/log"

@@ -18,9 +18,9 @@ import pytest
 
 from ombud.config import Settings
 from ombud.deployment import init_deployment
+from ombud.ingest.fleet import SimulatedSensor, make_fleet
 from ombud.ingest.intake import Intake, open_intake
 from ombud.ingest.mqtt import MqttIngest, parse_broker, topic_for
-from ombud.ingest.sensors import SimulatedSensor, make_fleet
 
 
 def broker_url() -> str:

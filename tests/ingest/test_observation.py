@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from ombud.dataintegrity.eddsa_jcs_2022 import ProofOptions, sign_document
+from ombud.dataintegrity.multikey import DidKey
 from ombud.errors import (
     ForbiddenError,
     MalformedError,
@@ -20,8 +22,6 @@ from ombud.errors import (
 from ombud.ingest.devices import Device, DeviceStatus
 from ombud.ingest.models import ModelSpec, load_models
 from ombud.ingest.observation import check_counter, check_observation
-from ombud.integrity.eddsa_jcs_2022 import ProofOptions, sign_document
-from ombud.integrity.multikey import DidKey
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 KEY = Ed25519PrivateKey.generate()

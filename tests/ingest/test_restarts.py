@@ -24,9 +24,9 @@ import pytest
 from ombud.config import Settings
 from ombud.deployment import init_deployment
 from ombud.events import Event
+from ombud.ingest.fleet import make_fleet
 from ombud.ingest.intake import open_intake
 from ombud.ingest.mqtt import MqttIngest
-from ombud.ingest.sensors import make_fleet
 from tests.conftest import postgres_url
 from tests.ingest.test_mqtt import Publisher, broker_url, now, wait_for
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from ombud.dataintegrity.multikey import DidKey
 from ombud.errors import ConfigError
 from ombud.ingest.devices import Device
 from ombud.ingest.models import load_models
 from ombud.ingest.observation import check_counter, check_observation
 from ombud.ingest.signer import DeviceSigner, generate_device_key, read_device_key
-from ombud.integrity.multikey import DidKey
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 

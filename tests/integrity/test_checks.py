@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ombud.errors import MalformedError
-from ombud.ingest.sensors import traffic_level
+from ombud.ingest.fleet import traffic_level
 from ombud.integrity.checks import (
     Gap,
     check_device,

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from ombud.deployment import open_log
 from ombud.errors import MalformedError, SignatureError, VerificationError
 from ombud.ledger import note
 from ombud.ledger.evidence import ForkEvidence, verify_evidence
 from ombud.ledger.log import Log
-from ombud.ledger.logdir import open_log
 
 
 def grow(log: Log, entries: list[bytes]) -> bytes:

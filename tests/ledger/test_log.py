@@ -11,11 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ombud.deployment import open_log
 from ombud.errors import EntryTooLargeError, InconsistentTreeError, NotFoundError, StorageError
 from ombud.ledger import merkle
 from ombud.ledger.checkpoint import open_checkpoint
 from ombud.ledger.log import BatchPolicy, Edge, Log, Sequencer, integrate
-from ombud.ledger.logdir import LOG_DB, open_log
+from ombud.ledger.logdir import LOG_DB
 
 
 def entries(start: int, count: int) -> list[bytes]:

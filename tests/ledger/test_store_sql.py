@@ -6,7 +6,8 @@ import sqlite3
 from pathlib import Path
 
 from ombud.database import SqliteDatabase
-from ombud.ledger.logdir import LOG_DB, open_log
+from ombud.deployment import open_log
+from ombud.ledger.logdir import LOG_DB
 from ombud.ledger.store_sql import SCHEMA_VERSION, SqlStore
 
 

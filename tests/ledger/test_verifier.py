@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from ombud.deployment import open_log
 from ombud.errors import InconsistentTreeError, NotFoundError, SignatureError, VerificationError
 from ombud.ledger.export import export_log
 from ombud.ledger.log import Log
-from ombud.ledger.logdir import LOG_KEY, init_log, open_log
+from ombud.ledger.logdir import LOG_KEY, init_log
 from ombud.ledger.verifier import DirectorySource, audit_log
 
 

@@ -9,7 +9,8 @@ from ombud.ledger import note
 from ombud.ledger.log import Log
 from ombud.ledger.store_sql import SqlStore
 from ombud.privacy.consent import ConsentBook, Grant
-from ombud.privacy.vault import MasterKey, Vault
+from ombud.privacy.master_key import MasterKey
+from ombud.privacy.vault import Vault
 from tests.voice.conftest import Clock
 
 MARKER = "zq-marker-7f3e9a"

@@ -15,8 +15,9 @@ from ombud.errors import BudgetExceededError, MalformedError
 from ombud.events import Event
 from ombud.privacy.consent import ConsentBook
 from ombud.privacy.dp import ReleaseBook
+from ombud.privacy.master_key import MasterKey
 from ombud.privacy.office import PrivacyOffice, week_window
-from ombud.privacy.vault import MasterKey, Vault
+from ombud.privacy.vault import Vault
 from ombud.voice.issuer import Issuer
 from ombud.voice.posts import Submission
 from tests.voice.conftest import PERIOD, START, Voice, make_voice

@@ -25,14 +25,14 @@ from ombud.errors import (
 )
 from ombud.events import Event, commit
 from ombud.ledger import merkle
-from ombud.privacy.vault import (
+from ombud.privacy.master_key import (
     MASTER_KEY_ENV,
     MasterKey,
-    Vault,
     create_master_key,
     load_master_keys,
     rotate_master_key_file,
 )
+from ombud.privacy.vault import Vault
 
 from .conftest import MARKER, Office, grant
 

@@ -49,7 +49,8 @@ def test_statuses_as_the_spec_names_them(
 
 
 def test_unknown_log_and_bad_signature(client: TestClient, log: Log, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from ombud.ledger.logdir import init_log, open_log
+    from ombud.deployment import open_log
+    from ombud.ledger.logdir import init_log
 
     init_log(tmp_path / "other", "other.example/log")
     other = open_log(tmp_path / "other")

@@ -13,9 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ombud.deployment import open_log
 from ombud.ledger import note
 from ombud.ledger.checkpoint import Checkpoint, open_checkpoint
-from ombud.ledger.logdir import open_log
 from ombud.witness.local import LocalWitness, free_port
 from ombud.witness.protocol import AddCheckpoint
 from ombud.witness.witness import origin_hash

@@ -10,12 +10,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ombud.config import WitnessEndpoint, WitnessPolicy
+from ombud.deployment import open_log
 from ombud.errors import OmbudError
 from ombud.ledger.checkpoint import open_checkpoint, verify_quorum
 from ombud.ledger.log import Log
-from ombud.ledger.logdir import open_log
 from ombud.witness.app import create_witness_app
+from ombud.witness.policy import WitnessEndpoint, WitnessPolicy
 from ombud.witness.publisher import Publisher, PublishOutcome
 from ombud.witness.state import WitnessState
 from ombud.witness.statedir import STATE_DB, init_witness, read_witness_key

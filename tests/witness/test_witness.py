@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from ombud.deployment import open_log
 from ombud.errors import (
     ConflictError,
     InconsistentTreeError,
@@ -20,7 +21,6 @@ from ombud.ledger import note
 from ombud.ledger.checkpoint import Checkpoint, open_checkpoint
 from ombud.ledger.evidence import ForkEvidence, verify_evidence
 from ombud.ledger.log import Log
-from ombud.ledger.logdir import open_log
 from ombud.ledger.merkle import EMPTY_ROOT
 from ombud.witness.protocol import AddCheckpoint
 from ombud.witness.state import WitnessState

@@ -23,9 +23,9 @@ from ombud.api.auth import TokenStore
 from ombud.api.bodies import StrictRoute
 from ombud.api.openapi import problems
 from ombud.api.params import DeviceId
+from ombud.dataintegrity.multikey import DidKey
 from ombud.errors import MalformedError
 from ombud.ingest.devices import Device, DeviceRegistry
-from ombud.integrity.multikey import DidKey
 from ombud.privacy.office import PrivacyOffice
 
 HOSTING = ("device-hosting", "contact-details")

@@ -1,5 +1,5 @@
 """The deployment's HTTP face: the C2SP tlog-tiles read API, JSON proofs, metrics, NGSI-LD
-sensor ingest (``ombud.ingest.ngsi_ld``) and the token-guarded admin routes.
+sensor ingest (``ombud.api.ngsi_ld``) and the token-guarded admin routes.
 
 Threat model: anyone may call these routes. The ledger routes are read-only and serve only what
 the latest published checkpoint commits to (no unpublished entries, no proofs for sizes no
@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
 
 from ombud import __version__
-from ombud.api import admin, docs, integrity, voice
+from ombud.api import admin, docs, integrity, ngsi_ld, voice
 from ombud.api import privacy as privacy_routes
 from ombud.api.accesslog import AccessLog
 from ombud.api.auth import TokenStore
@@ -40,18 +40,17 @@ from ombud.api.problems import (
     unexpected_error_handler,
     validation_error_handler,
 )
+from ombud.clock import format_time
 from ombud.config import Settings
+from ombud.deployment import open_log
 from ombud.errors import MasterKeyError, NotFoundError, OmbudError
-from ombud.events import format_time
-from ombud.ingest import ngsi_ld
 from ombud.ingest.broker_health import metrics_lines as mqtt_broker_metrics
 from ombud.ingest.intake import VerdictCounts, intake_for
-from ombud.integrity.screening import Screener
 from ombud.ledger.log import Log
-from ombud.ledger.logdir import open_log
 from ombud.ledger.store import StoredCheckpoint
 from ombud.ledger.tiles import TILE_HEIGHT, TILE_WIDTH, parse_path
 from ombud.privacy.office import PrivacyOffice, open_privacy
+from ombud.sensors.screening import Screener
 from ombud.voice.posts import PostStore, post_store_for
 from ombud.witness.publisher import Publisher
 

@@ -23,9 +23,9 @@ from datetime import datetime
 from typing import Any
 
 from ombud.api.scopes import SCOPES
+from ombud.clock import format_time
 from ombud.database import Database
 from ombud.errors import ForbiddenError, MalformedError, NotFoundError, UnauthorizedError
-from ombud.events import format_time
 
 __all__ = ["SCOPES", "TokenInfo", "TokenStore"]
 

@@ -21,12 +21,12 @@ from ombud.api.auth import TokenStore
 from ombud.api.bodies import StrictRoute
 from ombud.api.openapi import problems
 from ombud.api.params import DeviceId, Rfc3339
+from ombud.clock import to_micros
 from ombud.errors import MalformedError
 from ombud.ingest.intake import Intake
-from ombud.ingest.timeseries import to_micros
 from ombud.integrity.aggregate import Estimator
-from ombud.integrity.coverage import device_coverage
-from ombud.integrity.indicators import district_indicator
+from ombud.sensors.coverage import device_coverage
+from ombud.sensors.indicators import district_indicator
 
 __all__ = ["create_router"]
 

@@ -16,7 +16,8 @@ import uvicorn
 
 from ombud.api.app import create_app
 from ombud.api.protocol import limited_protocol
-from ombud.config import Settings, parse_listen
+from ombud.config import Settings
+from ombud.listen import parse_listen
 
 
 def run_server(settings: Settings) -> None:

@@ -30,8 +30,8 @@ from rich.table import Table
 
 from ombud.cli._progress import progress_bar, stderr
 from ombud.cli.demo_sensors import sensor_act
-from ombud.config import SETTINGS_FILE, Settings, WitnessEndpoint, WitnessPolicy
-from ombud.deployment import init_deployment, set_witness_policy
+from ombud.config import SETTINGS_FILE, Settings
+from ombud.deployment import init_deployment, open_log, set_witness_policy
 from ombud.errors import UnavailableError, VerificationError
 from ombud.events import Event
 from ombud.ledger import note
@@ -39,12 +39,13 @@ from ombud.ledger.checkpoint import Checkpoint
 from ombud.ledger.evidence import ForkEvidence, verify_evidence
 from ombud.ledger.export import export_log
 from ombud.ledger.log import Log
-from ombud.ledger.logdir import LOG_VKEY, open_log
+from ombud.ledger.logdir import LOG_VKEY
 from ombud.ledger.note import Verifier
 from ombud.ledger.proof_bundle import ProofBundle, verify_proof_bundle
 from ombud.ledger.verifier import DirectorySource, audit_log
 from ombud.simulator import simulate_events
 from ombud.witness.local import LocalWitness
+from ombud.witness.policy import WitnessEndpoint, WitnessPolicy
 from ombud.witness.protocol import AddCheckpoint
 from ombud.witness.publisher import Publisher
 

@@ -22,14 +22,15 @@ import httpx
 from ombud.api.auth import TokenStore
 from ombud.cli.demo_privacy import privacy_act
 from ombud.cli.demo_voice import voice_act
+from ombud.clock import format_time
 from ombud.config import Settings
+from ombud.deployment import open_database_of
 from ombud.errors import UnavailableError, VerificationError
-from ombud.events import Event, format_time
-from ombud.ingest.sensors import reading
+from ombud.events import Event
+from ombud.ingest.fleet import reading
 from ombud.ingest.simulation import make_simulated_fleet, register_fleet, send
 from ombud.ledger import merkle
 from ombud.ledger.checkpoint import open_checkpoint, verify_quorum
-from ombud.ledger.logdir import open_database_of
 from ombud.ledger.note import Verifier
 from ombud.process import LocalProcess, free_port
 

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING
 import typer
 
 from ombud.config import Settings
+from ombud.dataintegrity.multikey import DidKey
 from ombud.ingest.devices import Device, DeviceRegistry
-from ombud.integrity.multikey import DidKey
 
 if TYPE_CHECKING:
     from ombud.api.auth import TokenStore
@@ -48,7 +48,7 @@ def _now() -> datetime:
 
 def _registry(data_dir: Path) -> tuple[DeviceRegistry, Callable[[], None]]:
     """The registry alone: no need to load the Smart Data Models to register a device."""
-    from ombud.ledger.logdir import open_log
+    from ombud.deployment import open_log
 
     settings = Settings.load(data_dir)
     log = open_log(data_dir, settings, with_key=False)
@@ -111,7 +111,7 @@ def run_device_list(data_dir: Path, as_json: bool) -> None:
 
 def _tokens(data_dir: Path) -> tuple[TokenStore, Callable[[], None]]:
     from ombud.api.auth import TokenStore
-    from ombud.ledger.logdir import open_database_of
+    from ombud.deployment import open_database_of
 
     settings = Settings.load(data_dir)
     db = open_database_of(data_dir, settings)

@@ -18,18 +18,18 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ombud.clock import format_time
 from ombud.config import Settings
+from ombud.deployment import open_log
 from ombud.errors import MalformedError
-from ombud.events import format_time
 from ombud.ingest.devices import DeviceRegistry
-from ombud.ingest.timeseries import ObservationStore
 from ombud.integrity.aggregate import Estimator
 from ombud.integrity.detector import AnomalyDetector
-from ombud.integrity.indicators import district_indicator
-from ombud.integrity.quarantine import QuarantineStore
-from ombud.integrity.screening import Screener
 from ombud.ledger.log import Log
-from ombud.ledger.logdir import open_log
+from ombud.sensors.indicators import district_indicator
+from ombud.sensors.observations import ObservationStore
+from ombud.sensors.quarantine import QuarantineStore
+from ombud.sensors.screening import Screener
 
 __all__ = [
     "run_detect",

@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ombud.config import Settings
+from ombud.deployment import open_log
 from ombud.errors import EntryTooLargeError, NotFoundError, UnavailableError
 from ombud.ledger.export import export_log
 from ombud.ledger.log import BatchPolicy
-from ombud.ledger.logdir import open_log
 from ombud.ledger.tiles import MAX_ENTRY_SIZE
 
 _CHUNK = 1 << 20

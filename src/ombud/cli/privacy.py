@@ -20,15 +20,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ombud.config import Settings
+from ombud.deployment import open_log
 from ombud.errors import MalformedError
-from ombud.ledger.logdir import open_log
 from ombud.privacy.consent import Grant
-from ombud.privacy.vault import (
-    ERASURE_BASES,
-    MASTER_KEY_ENV,
-    create_master_key,
-    rotate_master_key_file,
-)
+from ombud.privacy.master_key import MASTER_KEY_ENV, create_master_key, rotate_master_key_file
+from ombud.privacy.vault import ERASURE_BASES
 
 if TYPE_CHECKING:  # the office pulls in the voice stack (scipy, onnxruntime): loaded when used
     from ombud.privacy.office import PrivacyOffice

@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from ombud.config import Settings
+from ombud.deployment import open_log
 from ombud.errors import ConfigError, MalformedError
 from ombud.integrity.coordination import CoordinationSettings
 from ombud.keyfile import read_private_key, write_private_key
-from ombud.ledger.logdir import open_log
 from ombud.voice.issuer import Issuer
 from ombud.voice.posts import PostStore, Submission, post_store_for
 from ombud.voice.tokens import (

@@ -8,9 +8,10 @@ from pathlib import Path
 import typer
 
 from ombud.cli.verify import read_vkey
-from ombud.config import Settings, WitnessEndpoint, WitnessPolicy
+from ombud.config import Settings
 from ombud.deployment import set_witness_policy
 from ombud.errors import ConfigError
+from ombud.witness.policy import WitnessEndpoint, WitnessPolicy
 
 
 def run_witness_init(state: Path, name: str) -> None:

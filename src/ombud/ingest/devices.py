@@ -20,10 +20,10 @@ from enum import StrEnum
 from typing import Any
 
 from ombud.database import Database, Tx
+from ombud.dataintegrity.multikey import DidKey
 from ombud.errors import AlreadyExistsError, ForbiddenError, MalformedError, NotFoundError
 from ombud.events import Event
 from ombud.ingest.models import MODELS
-from ombud.integrity.multikey import DidKey
 from ombud.ledger.log import Attachment, Log
 
 __all__ = ["DEVICE_ID", "Device", "DeviceRegistry", "DeviceStatus", "RegisteredDevice"]

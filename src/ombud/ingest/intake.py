@@ -20,8 +20,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from ombud.clock import to_micros
 from ombud.config import Settings
 from ombud.database import Tx
+from ombud.deployment import open_log
 from ombud.errors import (
     AlreadyExistsError,
     ForbiddenError,
@@ -33,11 +35,10 @@ from ombud.events import Event
 from ombud.ingest.devices import DeviceRegistry, DeviceStatus
 from ombud.ingest.models import ModelSpec, load_models
 from ombud.ingest.observation import MAX_CLOCK_SKEW, Observation, check_observation
-from ombud.ingest.timeseries import NewObservation, ObservationStore, to_micros
 from ombud.integrity.checks import screen_entity
-from ombud.integrity.quarantine import QuarantineStore, quarantine_event
 from ombud.ledger.log import Log
-from ombud.ledger.logdir import open_log
+from ombud.sensors.observations import NewObservation, ObservationStore
+from ombud.sensors.quarantine import QuarantineStore, quarantine_event
 
 __all__ = [
     "Accepted",

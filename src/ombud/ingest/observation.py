@@ -18,11 +18,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ombud.canonical import CanonicalMembers
+from ombud.dataintegrity.eddsa_jcs_2022 import DataIntegrityProof, verify_proof
+from ombud.dataintegrity.multikey import DidKey
 from ombud.errors import MalformedError, NotFoundError, ReplayError
 from ombud.ingest.devices import Device
 from ombud.ingest.models import ModelSpec
-from ombud.integrity.eddsa_jcs_2022 import DataIntegrityProof, verify_proof
-from ombud.integrity.multikey import DidKey
 
 __all__ = ["MAX_CLOCK_SKEW", "Observation", "check_counter", "check_observation"]
 

@@ -15,9 +15,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from ombud.dataintegrity.eddsa_jcs_2022 import ProofOptions, sign_document
+from ombud.dataintegrity.multikey import DidKey, secret_key_from_multibase, secret_key_multibase
 from ombud.errors import ConfigError, MalformedError
-from ombud.integrity.eddsa_jcs_2022 import ProofOptions, sign_document
-from ombud.integrity.multikey import DidKey, secret_key_from_multibase, secret_key_multibase
 from ombud.keyfile import read_private_key, write_private_key
 
 __all__ = ["DeviceSigner", "generate_device_key", "read_device_key"]

@@ -18,8 +18,8 @@ from typing import Any
 
 from ombud.errors import AlreadyExistsError, ConfigError, UnavailableError
 from ombud.ingest.devices import DeviceRegistry
+from ombud.ingest.fleet import DISTRICTS, SimulatedSensor, make_fleet
 from ombud.ingest.models import MODELS
-from ombud.ingest.sensors import DISTRICTS, SimulatedSensor, make_fleet
 
 __all__ = ["SendResult", "make_simulated_fleet", "paced_batches", "register_fleet", "send"]
 

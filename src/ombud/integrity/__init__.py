@@ -1,15 +1,15 @@
-"""W3C Data Integrity: documents signed where they are made, verifiable wherever they travel.
+"""Pure detectors: data in, verdicts with their evidence out — nothing stored, nothing read.
 
-Threat model: a signed document (a sensor's observation, later a public decision) crosses
-untrusted networks, brokers and stores. Its proof binds the RFC 8785 canonical form of the
-document and of the proof options to an Ed25519 key named as a ``did:key``, so any change to
-either — a value, a timestamp, a counter — makes verification fail.
+Threat model: a detector decides what the city believes, so each is a small pure function of
+its input (clock and randomness passed in), reproducible by anyone who holds the same data, and
+explains every verdict with its evidence. Storage and scheduling live in the packages that own
+the data (``ombud.sensors`` for observations, ``ombud.voice`` for posts).
 
-* ``multikey`` — Ed25519 keys as Multikey multibase strings and ``did:key`` identifiers;
-* ``eddsa_jcs_2022`` — the ``eddsa-jcs-2022`` cryptosuite (W3C Data Integrity EdDSA
-  Cryptosuites v1.0 §3.3), creating and verifying ``DataIntegrityProof`` members;
-* ``checks``, ``screening``, ``quarantine``, ``aggregate``, ``indicators``, ``coverage`` —
-  plausibility and consistency of sensor data, quarantine, robust district figures;
+* ``checks`` — plausibility of one sensor reading: range, missing-value codes, stuck value, rate
+  of change, a replayed day, disagreement with its neighbours, a drifting offset;
+* ``aggregate`` — robust district figures (weighted median, trimmed mean, Huber) with each
+  device's weight capped;
+* ``detector`` — the streaming anomaly detector over one series;
 * ``coordination`` — coordinated campaigns among residents' posts (near-duplicate bursts by
   MinHash LSH, rate anomalies, one author posting too much).
 """

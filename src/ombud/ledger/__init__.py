@@ -12,7 +12,7 @@ Public API (stable; external checks call ``merkle`` directly):
 * ``note`` — C2SP signed notes: ``Signer``, ``Verifier``, ``sign``, ``open``;
 * ``checkpoint`` / ``cosignature`` / ``tiles`` / ``proof_bundle`` — the C2SP formats;
 * ``Log`` over a ``LogStore`` (``SqlStore``, on SQLite or PostgreSQL), ``init_log`` /
-  ``open_log`` for directories,
+  ``open_log_dir`` for directories,
   ``export_log`` and ``audit_log`` for publishing and verifying tile trees.
 """
 
@@ -20,7 +20,7 @@ from ombud.ledger import checkpoint, cosignature, merkle, note, proof_bundle, ti
 from ombud.ledger.checkpoint import Checkpoint, SignedCheckpoint, open_checkpoint, verify_quorum
 from ombud.ledger.export import export_log
 from ombud.ledger.log import BatchPolicy, Log, Sequencer
-from ombud.ledger.logdir import init_log, open_log
+from ombud.ledger.logdir import init_log, open_log_dir
 from ombud.ledger.proof_bundle import ProofBundle, verify_proof_bundle
 from ombud.ledger.store import LogStore
 from ombud.ledger.store_sql import SqlStore
@@ -44,7 +44,7 @@ __all__ = [
     "merkle",
     "note",
     "open_checkpoint",
-    "open_log",
+    "open_log_dir",
     "open_source",
     "proof_bundle",
     "tiles",

@@ -1,5 +1,5 @@
-"""A log's directory on disk: its private key (mode 0600), its public key and — unless the
-settings name a PostgreSQL database — its SQLite database.
+"""A log's directory on disk: its private key (mode 0600), its public key and — unless it is
+given a PostgreSQL database — its SQLite database.
 
 Threat model: the private key is the log's identity; ``keyfile`` creates it with mode 0600 and
 refuses it when others can read it; it is never printed. Opening a directory
@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ombud.config import Settings
 from ombud.database import Database, SqliteDatabase, open_database
 from ombud.errors import ConfigError, MalformedError
 from ombud.keyfile import read_private_key, write_private_key
@@ -22,29 +21,32 @@ from ombud.ledger.log import Log
 from ombud.ledger.store_sql import SqlStore
 
 __all__ = [
+    "DEFAULT_TILE_CACHE",
     "LOG_DB",
     "LOG_KEY",
     "LOG_VKEY",
     "init_log",
     "is_log_dir",
-    "open_database_of",
-    "open_log",
+    "open_database_at",
+    "open_log_dir",
     "read_signer",
 ]
 
 LOG_DB = "log.sqlite"
 LOG_KEY = "log.key"
 LOG_VKEY = "log.vkey"
+DEFAULT_TILE_CACHE = 4096
+"""Tiles a log keeps in memory for serving proofs unless told otherwise (``log.tile_cache``)."""
 
 
 def is_log_dir(directory: Path) -> bool:
     return (directory / LOG_DB).is_file() or (directory / LOG_KEY).is_file()
 
 
-def open_database_of(directory: Path, settings: Settings | None = None) -> Database:
-    """The deployment's database: ``storage.url`` if set, else ``DIR/log.sqlite``."""
-    settings = settings or Settings.for_directory(directory)
-    return open_database(settings.storage.url or directory / LOG_DB)
+def open_database_at(directory: Path, database_url: str = "") -> Database:
+    """A log's database: the PostgreSQL database at ``database_url`` if given, else
+    ``DIR/log.sqlite``."""
+    return open_database(database_url or directory / LOG_DB)
 
 
 def read_signer(path: Path, *, clock: Callable[[], float] = time.time) -> note.Signer:
@@ -84,26 +86,28 @@ def init_log(
     return verifier
 
 
-def open_log(directory: Path, settings: Settings | None = None, *, with_key: bool = True) -> Log:
+def open_log_dir(
+    directory: Path,
+    *,
+    database_url: str = "",
+    tile_cache: int = DEFAULT_TILE_CACHE,
+    witnessed: bool = False,
+    with_key: bool = True,
+) -> Log:
     """Open the log in ``directory``; ``with_key=False`` opens it read-only (no signing).
 
-    ``settings`` default to the directory's own settings file, so a log with a witness policy
-    is never opened as one that may publish unwitnessed.
+    ``witnessed``: checkpoints are published only once witnesses cosign them. A deployment's
+    log is opened with its settings by ``ombud.deployment.open_log``, so that a log with a
+    witness policy is never opened as one that may publish unwitnessed.
     """
     if not is_log_dir(directory):
         raise ConfigError(
             f"{directory} holds no log; create one with "
             f"`ombud log init {directory} --origin ORIGIN` or `ombud init --data-dir {directory}`"
         )
-    settings = settings or Settings.for_directory(directory)
     signer = read_signer(directory / LOG_KEY) if with_key else None
-    store = SqlStore(open_database_of(directory, settings))
+    store = SqlStore(open_database_at(directory, database_url))
     if signer is not None and signer.name != store.origin():
         store.close()
         raise ConfigError(f"{directory / LOG_KEY} is not the key of log {store.origin()!r}")
-    return Log(
-        store,
-        signer,
-        tile_cache=settings.log.tile_cache,
-        witnessed=settings.witnesses.quorum > 0,
-    )
+    return Log(store, signer, tile_cache=tile_cache, witnessed=witnessed)

@@ -18,9 +18,10 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ombud.clock import format_time, parse_time
 from ombud.database import Tx
 from ombud.errors import ConsentError, MalformedError, NotFoundError
-from ombud.events import Event, format_time, parse_time
+from ombud.events import Event
 from ombud.ledger.log import Log
 from ombud.privacy.vault import Sealed, Vault, check_subject
 

@@ -24,9 +24,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ombud.canonical import canonical_json, parse_json
+from ombud.clock import format_time
 from ombud.database import Database, Tx
 from ombud.errors import BudgetExceededError, MalformedError, NotFoundError
-from ombud.events import Event, format_time
+from ombud.events import Event
 from ombud.ledger.log import Log
 
 __all__ = [

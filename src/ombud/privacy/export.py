@@ -13,7 +13,8 @@ import base64
 import json
 from typing import Any
 
-from ombud.events import Event, format_time
+from ombud.clock import format_time
+from ombud.events import Event
 from ombud.ledger.log import Log
 from ombud.privacy.consent import ConsentBook
 from ombud.privacy.vault import Vault

@@ -15,15 +15,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from ombud.clock import format_time
 from ombud.config import Settings
 from ombud.errors import ConsentError, MalformedError, UnknownSubjectError
-from ombud.events import format_time
 from ombud.ledger.log import Attachment, Log
 from ombud.privacy.consent import ConsentBook
 from ombud.privacy.dp import SCORES, Release, ReleaseBook, check_dataset
 from ombud.privacy.export import subject_export
+from ombud.privacy.master_key import load_master_keys
 from ombud.privacy.retention import RetentionReport, run_retention
-from ombud.privacy.vault import Erasure, Vault, load_master_keys
+from ombud.privacy.vault import Erasure, Vault
 from ombud.voice.posts import PostStore
 from ombud.voice.services import CATEGORIES
 

@@ -12,20 +12,19 @@ nothing once the salt is gone (DESIGN §4, §7).
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from ombud.clock import format_time
 from ombud.database import Database, Tx
 from ombud.errors import (
     MalformedError,
@@ -36,32 +35,25 @@ from ombud.errors import (
     UnauthorizedError,
     UnknownSubjectError,
 )
-from ombud.events import Event, commit, format_time, new_salt
-from ombud.keyfile import read_private_key, write_private_key
+from ombud.events import Event, commit, new_salt
 from ombud.ledger.log import Attachment, Log
+from ombud.privacy.master_key import MASTER_KEY_ENV, MasterKey
 
 __all__ = [
     "ERASURE_BASES",
-    "MASTER_KEY_ENV",
     "Erasure",
-    "MasterKey",
     "Sealed",
     "StoredPayload",
     "Vault",
     "check_subject",
-    "create_master_key",
-    "load_master_keys",
-    "rotate_master_key_file",
 ]
 
-MASTER_KEY_ENV = "OMBUD_MASTER_KEY"
 """Environment variable holding the master key (base64 of 32 bytes); it overrides the file."""
 ERASURE_BASES = ("resident-request", "operator", "legal-obligation")
 """Why a subject was erased (GDPR Art. 17(1)); the erasure event names one, never free text."""
 
 _KEY_SIZE = 32
 _NONCE_SIZE = 12
-_TEXT_PREFIX = "ombud-master-key-v1 "
 _SUBJECT = re.compile(r"[^\x00-\x1f\x7f]{1,200}")
 _KIND = re.compile(r"[a-z][a-z0-9.-]{0,39}")
 _PAYLOAD_ID = re.compile(r"[0-9a-f]{32}")
@@ -106,72 +98,6 @@ def check_subject(subject: object) -> str:
     if not isinstance(subject, str) or not _SUBJECT.fullmatch(subject):
         raise MalformedError("a subject id is 1 to 200 characters without control characters")
     return subject
-
-
-@dataclass(frozen=True)
-class MasterKey:
-    """The key that wraps every subject key. Its id (a hash) may be shown; the key never."""
-
-    secret: bytes = field(repr=False)
-
-    def __post_init__(self) -> None:
-        if len(self.secret) != _KEY_SIZE:
-            raise MasterKeyError(f"a master key is {_KEY_SIZE} bytes")
-
-    @property
-    def key_id(self) -> str:
-        return hashlib.sha256(b"ombud-master-key\0" + self.secret).hexdigest()[:16]
-
-    @classmethod
-    def generate(cls, random_bytes: Callable[[int], bytes] = os.urandom) -> MasterKey:
-        return cls(random_bytes(_KEY_SIZE))
-
-    def to_text(self) -> str:
-        return _TEXT_PREFIX + base64.b64encode(self.secret).decode("ascii")
-
-    @classmethod
-    def from_text(cls, text: str, where: str) -> MasterKey:
-        value = text.strip().removeprefix(_TEXT_PREFIX)
-        try:
-            secret = base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            raise MasterKeyError(f"{where} does not hold a base64 master key") from None
-        if len(secret) != _KEY_SIZE:
-            raise MasterKeyError(f"{where} holds {len(secret)} bytes; a master key is 32")
-        return cls(secret)
-
-
-def create_master_key(path: Path, random_bytes: Callable[[int], bytes] = os.urandom) -> MasterKey:
-    """A new master key in ``path`` (mode 0600, never overwriting a file)."""
-    key = MasterKey.generate(random_bytes)
-    try:
-        write_private_key(path, key.to_text())
-    except FileExistsError:
-        raise MasterKeyError(f"{path} already exists; a master key is never overwritten") from None
-    return key
-
-
-def load_master_keys(path: Path, environ: Mapping[str, str]) -> list[MasterKey]:
-    """The master keys to open the vault with: ``OMBUD_MASTER_KEY`` when set, else ``path``;
-    then ``path.next`` when a rotation to it did not finish (the vault completes it)."""
-    keys: list[MasterKey] = []
-    if environ.get(MASTER_KEY_ENV):
-        keys.append(MasterKey.from_text(environ[MASTER_KEY_ENV], MASTER_KEY_ENV))
-    elif path.exists():
-        keys.append(MasterKey.from_text(read_private_key(path), str(path)))
-    else:
-        raise MasterKeyError(
-            f"no master key: {path} does not exist and {MASTER_KEY_ENV} is not set "
-            "(`ombud privacy init-key` creates one)"
-        )
-    pending = _next_path(path)
-    if pending.exists():
-        keys.append(MasterKey.from_text(read_private_key(pending), str(pending)))
-    return keys
-
-
-def _next_path(path: Path) -> Path:
-    return path.with_name(path.name + ".next")
 
 
 @dataclass(frozen=True)
@@ -637,24 +563,6 @@ class Vault:
         self.keys = [new, *(k for k in self.keys if k.key_id != new.key_id)]
         self.db.scrub(_TABLES)  # the keys wrapped by the old master key leave the WAL too
         return moved
-
-
-def rotate_master_key_file(
-    vault: Vault, path: Path, random_bytes: Callable[[int], bytes] = os.urandom
-) -> tuple[MasterKey, int]:
-    """Rotate the master key kept in ``path``: write the new key to ``path.next`` (0600),
-    re-wrap under it, then rename it over ``path``. A crash at any step is finished by the next
-    open (``load_master_keys`` offers ``path.next``) and a second rotation."""
-    pending = _next_path(path)
-    if pending.exists():
-        new = MasterKey.from_text(read_private_key(pending), str(pending))
-    else:
-        new = create_master_key(pending, random_bytes)
-    if new.key_id not in {k.key_id for k in vault.keys}:
-        vault.keys = [*vault.keys, new]
-    moved = vault.rewrap(new)
-    os.replace(pending, path)
-    return new, moved
 
 
 def _aad(payload_id: str, kind: str) -> bytes:

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from ombud.clock import format_time
 from ombud.errors import MalformedError
-from ombud.events import format_time
 from ombud.voice.posts import Post, Submission, refuse_personal
 
 __all__ = [

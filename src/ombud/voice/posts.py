@@ -32,9 +32,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ombud.canonical import canonical_json
+from ombud.clock import format_time
 from ombud.database import Database, Tx
 from ombud.errors import MalformedError, NotFoundError, StorageError
-from ombud.events import SALT_SIZE, Event, commit, format_time, new_salt
+from ombud.events import SALT_SIZE, Event, commit, new_salt
 from ombud.integrity.coordination import CoordinationSettings, PostFacts, detect
 from ombud.ledger.log import Attachment, Log
 from ombud.voice.labels import Labels, label_texts

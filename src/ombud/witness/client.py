@@ -13,7 +13,6 @@ from collections.abc import Callable, Sequence
 
 import httpx
 
-from ombud.config import WitnessEndpoint
 from ombud.errors import (
     InconsistentTreeError,
     MalformedError,
@@ -22,6 +21,7 @@ from ombud.errors import (
 )
 from ombud.ledger import note
 from ombud.ledger.checkpoint import Checkpoint
+from ombud.witness.policy import WitnessEndpoint
 from ombud.witness.protocol import AddCheckpoint, parse_size
 
 __all__ = ["WitnessClient"]

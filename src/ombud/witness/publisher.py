@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from ombud.config import WitnessPolicy
 from ombud.errors import OmbudError
 from ombud.ledger.checkpoint import open_checkpoint, verify_quorum
 from ombud.ledger.log import Log
 from ombud.witness.client import WitnessClient
+from ombud.witness.policy import WitnessPolicy
 
 __all__ = ["PublishOutcome", "Publisher", "publish_once"]
 

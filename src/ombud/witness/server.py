@@ -13,9 +13,9 @@ from pathlib import Path
 
 import uvicorn
 
-from ombud.config import parse_listen
 from ombud.ledger import note
 from ombud.ledger.evidence import ForkEvidence
+from ombud.listen import parse_listen
 from ombud.witness.app import create_witness_app
 from ombud.witness.state import WitnessState
 from ombud.witness.statedir import STATE_DB, read_witness_key, save_evidence

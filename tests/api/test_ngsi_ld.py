@@ -21,16 +21,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ombud.api import create_app
+from ombud.api.ngsi_ld import CORE_CONTEXT
 from ombud.canonical import canonical_json
+from ombud.clock import to_micros
 from ombud.config import IngestSettings, Settings
+from ombud.dataintegrity.eddsa_jcs_2022 import ProofOptions, sign_document
+from ombud.dataintegrity.multikey import DidKey
 from ombud.deployment import init_deployment
 from ombud.events import Event
 from ombud.ingest.devices import Device
-from ombud.ingest.ngsi_ld import CORE_CONTEXT
-from ombud.ingest.sensors import SimulatedSensor, make_fleet, reading
-from ombud.ingest.timeseries import NewObservation, ObservationStore, to_micros
-from ombud.integrity.eddsa_jcs_2022 import ProofOptions, sign_document
-from ombud.integrity.multikey import DidKey
+from ombud.ingest.fleet import SimulatedSensor, make_fleet, reading
+from ombud.sensors.observations import NewObservation, ObservationStore
 
 NOW = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
 NOISE = "NoiseLevelObserved"

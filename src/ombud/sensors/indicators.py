@@ -15,10 +15,9 @@ from datetime import datetime
 from typing import Any
 
 from ombud.canonical import parse_json
+from ombud.clock import format_time, to_micros
 from ombud.database import Database
 from ombud.errors import MalformedError, NotFoundError
-from ombud.events import format_time
-from ombud.ingest.timeseries import to_micros
 from ombud.integrity.aggregate import Estimator, Indicator, Reading, indicator
 from ombud.integrity.checks import numeric_properties
 

@@ -16,15 +16,15 @@ import pytest
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ombud.errors import MalformedError, SignatureError
-from ombud.integrity.eddsa_jcs_2022 import (
+from ombud.dataintegrity.eddsa_jcs_2022 import (
     DataIntegrityProof,
     ProofOptions,
     hash_data,
     sign_document,
     verify_proof,
 )
-from ombud.integrity.multikey import DidKey, secret_key_from_multibase
+from ombud.dataintegrity.multikey import DidKey, secret_key_from_multibase
+from ombud.errors import MalformedError, SignatureError
 
 from ..conftest import VECTORS
 

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from ombud.clock import format_time, to_micros
 from ombud.database import Database
 from ombud.errors import MalformedError, NotFoundError
-from ombud.events import format_time
-from ombud.ingest.timeseries import to_micros
 from ombud.integrity.checks import Gap, find_gaps
 
 __all__ = ["MAX_READINGS", "Coverage", "device_coverage"]

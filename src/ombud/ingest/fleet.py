@@ -21,10 +21,10 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from ombud.dataintegrity.multikey import DidKey
 from ombud.ingest.devices import Device
 from ombud.ingest.models import MODELS
 from ombud.ingest.signer import DeviceSigner
-from ombud.integrity.multikey import DidKey
 
 __all__ = ["DISTRICTS", "SimulatedSensor", "make_fleet", "reading", "traffic_level"]
 

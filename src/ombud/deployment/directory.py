@@ -1,32 +1,36 @@
-"""A deployment's data directory: settings file, the log (origin and key) and its databases.
+"""A deployment's data directory: settings file, the log (origin and key) and its database.
 
 Threat model: initialising must never clobber an existing deployment or key, and every command
-that takes ``--data-dir`` refuses a directory this did not create (``Settings.load``). Changing
-whose cosignatures publishing waits for is itself recorded on the ledger, so a quietly weakened
-witness policy shows in the log.
+that takes ``--data-dir`` refuses a directory this did not create (``Settings.load``). A log is
+opened with its deployment's settings, so a log with a witness policy is never opened as one
+that may publish unwitnessed. Changing whose cosignatures publishing waits for is itself
+recorded on the ledger, so a quietly weakened witness policy shows in the log.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 
-from ombud.config import SETTINGS_FILE, Settings, StorageSettings, WitnessPolicy
+from ombud.clock import Clock, utc_now
+from ombud.config import SETTINGS_FILE, Settings, StorageSettings
+from ombud.database import Database
 from ombud.errors import ConfigError
 from ombud.events import Event
-from ombud.ledger.logdir import init_log, is_log_dir, open_log
-from ombud.privacy.vault import create_master_key
+from ombud.ledger.log import Log
+from ombud.ledger.logdir import init_log, is_log_dir, open_database_at, open_log_dir
+from ombud.privacy.master_key import create_master_key
+from ombud.witness.policy import WitnessPolicy
 
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-__all__ = ["default_origin", "init_deployment", "set_witness_policy"]
+__all__ = [
+    "default_origin",
+    "init_deployment",
+    "open_database_of",
+    "open_log",
+    "set_witness_policy",
+]
 
 
 def default_origin() -> str:
@@ -53,9 +57,27 @@ def init_deployment(data_dir: Path, origin: str | None = None, *, database_url: 
     return vkey
 
 
-def set_witness_policy(
-    directory: Path, policy: WitnessPolicy, *, clock: Callable[[], datetime] = _now
-) -> None:
+def open_database_of(directory: Path, settings: Settings | None = None) -> Database:
+    """The deployment's database: ``storage.url`` if set, else ``DIR/log.sqlite``."""
+    settings = settings or Settings.for_directory(directory)
+    return open_database_at(directory, settings.storage.url)
+
+
+def open_log(directory: Path, settings: Settings | None = None, *, with_key: bool = True) -> Log:
+    """Open the log in ``directory`` with the deployment's settings (its database, its tile
+    cache, and whether witnesses must cosign), defaulting to the directory's own settings
+    file; ``with_key=False`` opens it read-only (no signing)."""
+    settings = settings or Settings.for_directory(directory)
+    return open_log_dir(
+        directory,
+        database_url=settings.storage.url,
+        tile_cache=settings.log.tile_cache,
+        witnessed=settings.witnesses.quorum > 0,
+        with_key=with_key,
+    )
+
+
+def set_witness_policy(directory: Path, policy: WitnessPolicy, *, clock: Clock = utc_now) -> None:
     """Save ``policy`` and record the change on the ledger itself (``witness.policy_changed``).
 
     The event goes first: if it cannot be appended, the policy is not changed. A serving

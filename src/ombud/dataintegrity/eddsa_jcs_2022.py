@@ -26,8 +26,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ombud.canonical import CanonicalMembers, canonical_json
+from ombud.dataintegrity.multikey import DidKey, decode_base58btc, encode_base58btc
 from ombud.errors import MalformedError, SignatureError
-from ombud.integrity.multikey import DidKey, decode_base58btc, encode_base58btc
 
 __all__ = [
     "CRYPTOSUITE",

@@ -16,15 +16,15 @@ from ombud.database import Database
 from ombud.errors import MalformedError, NotFoundError
 from ombud.events import Event
 from ombud.ingest.devices import DeviceRegistry
+from ombud.ingest.fleet import SimulatedSensor, make_fleet, reading
 from ombud.ingest.intake import Accepted, Intake
-from ombud.ingest.sensors import SimulatedSensor, make_fleet, reading
-from ombud.ingest.timeseries import ObservationStore
 from ombud.integrity.aggregate import Estimator
-from ombud.integrity.indicators import district_indicator
-from ombud.integrity.screening import Screener
 from ombud.ledger import note
 from ombud.ledger.log import Log
 from ombud.ledger.store_sql import SqlStore
+from ombud.sensors.indicators import district_indicator
+from ombud.sensors.observations import ObservationStore
+from ombud.sensors.screening import Screener
 
 START = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
 STEP = timedelta(minutes=5)

@@ -30,9 +30,9 @@ from types import MappingProxyType
 from typing import Any
 
 from ombud.canonical import parse_json
+from ombud.clock import to_micros
 from ombud.config import IntegritySettings
 from ombud.database import Database, Tx
-from ombud.ingest.timeseries import ObservationStore, to_micros
 from ombud.integrity.checks import (
     PHYSICAL_RANGES,
     Verdict,
@@ -41,12 +41,13 @@ from ombud.integrity.checks import (
     offset,
     screen_reading,
 )
-from ombud.integrity.quarantine import (
+from ombud.ledger.log import Log
+from ombud.sensors.observations import ObservationStore
+from ombud.sensors.quarantine import (
     QuarantineStore,
     device_quarantine_event,
     quarantine_event,
 )
-from ombud.ledger.log import Log
 
 __all__ = ["HISTORY", "OFFSETS", "REPLAY_RUN", "ScreenResult", "Screener"]
 

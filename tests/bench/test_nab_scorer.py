@@ -7,9 +7,7 @@ from __future__ import annotations
 import math
 
 import pytest
-
-from ombud.errors import MalformedError
-from ombud.integrity.nab import (
+from bench.nab_scorer import (
     PROFILES,
     normalised,
     optimise_threshold,
@@ -17,6 +15,8 @@ from ombud.integrity.nab import (
     scaled_sigmoid,
     score_series,
 )
+
+from ombud.errors import MalformedError
 
 STANDARD = PROFILES["standard"]
 ROWS = 1000

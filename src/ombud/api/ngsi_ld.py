@@ -40,6 +40,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ombud.api.problems import NGSI_LD_ERRORS
 from ombud.canonical import parse_json
+from ombud.clock import format_time
 from ombud.errors import (
     AlreadyExistsError,
     ForbiddenError,
@@ -51,10 +52,9 @@ from ombud.errors import (
     UnavailableError,
     VerificationError,
 )
-from ombud.events import format_time
 from ombud.ingest.intake import Accepted, Duplicate, Intake, Refused, Verdict
 from ombud.ingest.models import CONTEXT_URI, ENTITY_ID, MAX_ENTITY_ID
-from ombud.ingest.timeseries import ObservationStore, StoredObservation
+from ombud.sensors.observations import ObservationStore, StoredObservation
 
 __all__ = ["CORE_CONTEXT", "ERRORS", "create_router", "problem_details", "problem_response"]
 

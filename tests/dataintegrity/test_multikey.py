@@ -9,8 +9,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ombud.errors import MalformedError
-from ombud.integrity.multikey import (
+from ombud.dataintegrity.multikey import (
     DidKey,
     decode_base58btc,
     encode_base58btc,
@@ -18,6 +17,7 @@ from ombud.integrity.multikey import (
     secret_key_from_multibase,
     secret_key_multibase,
 )
+from ombud.errors import MalformedError
 
 PUBLIC = "z6MkrJVnaZkeFzdQyMZu1cgjg7k1pZZ6pvBQ7XJPt4swbTQ2"
 SECRET = "z3u2en7t5LR2WtQH5PfFqMqwVHBeXouLzo6haApm8XHqvjxq"

@@ -18,7 +18,7 @@ from ombud.api.auth import TokenStore
 from ombud.config import Settings
 from ombud.deployment import init_deployment
 from ombud.events import Event
-from ombud.ingest.sensors import SimulatedSensor, make_fleet, reading
+from ombud.ingest.fleet import SimulatedSensor, make_fleet, reading
 from tests.conftest import ombud
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

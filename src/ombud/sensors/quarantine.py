@@ -21,9 +21,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ombud.canonical import canonical_json, parse_json
+from ombud.clock import format_time
 from ombud.database import Database, Tx
 from ombud.errors import MalformedError, NotFoundError
-from ombud.events import Event, format_time
+from ombud.events import Event
 from ombud.integrity.checks import Verdict
 from ombud.ledger.log import Log
 

@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 
 from ombud.errors import MalformedError, NotFoundError
-from ombud.integrity.coverage import device_coverage
-from tests.integrity.test_screening import START, STEP, City, city  # noqa: F401
+from ombud.sensors.coverage import device_coverage
+from tests.sensors.test_screening import START, STEP, City, city  # noqa: F401
 
 
 def test_a_silent_hour_is_a_gap(city: City) -> None:  # noqa: F811

@@ -12,16 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from ombud.canonical import parse_json
+from ombud.clock import from_micros, to_micros
 from ombud.database import Database, Tx
 from ombud.errors import NotFoundError
-from ombud.ingest.devices import DEVICE_ID
-from ombud.ingest.models import ENTITY_ID
 
-__all__ = ["ObservationStore", "StoredObservation", "to_micros"]
+__all__ = ["ObservationStore", "StoredObservation"]
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS observations (
@@ -44,12 +43,6 @@ CREATE INDEX IF NOT EXISTS entities_by_type ON entities (type, id)
 """
 
 
-def to_micros(at: datetime) -> int:
-    """Microseconds since the epoch: how times are stored and compared (any dialect)."""
-    delta = at.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
 @dataclass(frozen=True)
 class StoredObservation:
     device: str
@@ -66,7 +59,7 @@ class StoredObservation:
 
 def _observation(row: tuple[Any, ...]) -> StoredObservation:
     device, counter, entity_id, created_us, index, entity = row
-    created = datetime.fromtimestamp(created_us / 1_000_000, UTC)
+    created = from_micros(created_us)
     return StoredObservation(device, counter, entity_id, created, index, bytes(entity))
 
 
@@ -134,26 +127,24 @@ class ObservationStore:
     # --- reading -------------------------------------------------------------------------------
 
     def observation(self, device: str, counter: int) -> StoredObservation:
-        if not DEVICE_ID.fullmatch(device):
-            raise NotFoundError(f"no device {device[:40]!r} is registered")
         rows = self.db.read(
             f"SELECT {_OBSERVATION} FROM observations WHERE device = ? AND counter = ?",
             (device, counter),
         )
         if not rows:
-            raise NotFoundError(f"device {device} has no accepted observation {counter}")
+            raise NotFoundError(
+                f"device {ascii(device)[1:-1][:80]} has no accepted observation {counter}"
+            )
         return _observation(rows[0])
 
     def latest(self, entity_id: str) -> StoredObservation:
-        if not ENTITY_ID.fullmatch(entity_id):
-            raise NotFoundError(f"entity {entity_id[:80]!r} does not exist")
         rows = self.db.read(
             f"SELECT {_OBSERVATION} FROM observations o WHERE (device, counter) = "
             "(SELECT device, counter FROM entities WHERE id = ?)",
             (entity_id,),
         )
         if not rows:
-            raise NotFoundError(f"entity {entity_id} does not exist")
+            raise NotFoundError(f"entity {ascii(entity_id)[1:-1][:80]} does not exist")
         return _observation(rows[0])
 
     def latest_of_type(

@@ -1,0 +1,80 @@
+"""Time: the one source of "now", and the one way times are written, read and stored.
+
+Threat model: a time in a ledger leaf must have exactly one spelling, or two encodings of one
+event could both be logged; a naive time (no zone) is read in the host's zone, so it is refused
+wherever a time comes in. Times are written as RFC 3339 in UTC with a ``Z``, stored as integer
+microseconds or seconds since the epoch, and "now" comes from ``utc_now`` — or from a clock
+passed in, which is how tests and simulations move time.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from ombud.errors import MalformedError
+
+__all__ = [
+    "Clock",
+    "format_time",
+    "from_micros",
+    "from_seconds",
+    "parse_time",
+    "to_micros",
+    "to_seconds",
+    "utc_now",
+]
+
+Clock = Callable[[], datetime]
+"""What components take to know the time: ``utc_now``, or a test's clock."""
+
+_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def utc_now() -> datetime:
+    """The time now, in UTC (timezone-aware)."""
+    return datetime.now(UTC)
+
+
+def format_time(at: datetime) -> str:
+    """RFC 3339 in UTC with a ``Z``: seconds, plus microseconds when there are any."""
+    if at.tzinfo is None:
+        raise MalformedError("event time must be timezone-aware")
+    at = at.astimezone(UTC)
+    spec = "%Y-%m-%dT%H:%M:%S.%fZ" if at.microsecond else "%Y-%m-%dT%H:%M:%SZ"
+    return at.strftime(spec)
+
+
+def parse_time(text: str) -> datetime:
+    """The time ``format_time`` wrote (``MalformedError`` for any other spelling)."""
+    if not _TIME.fullmatch(text):
+        raise MalformedError(f"{text[:40]!r} is not an RFC 3339 UTC time like 2026-01-31T12:00:00Z")
+    try:
+        at = datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
+    except ValueError:
+        raise MalformedError(f"{text!r} is not a valid date and time") from None
+    if format_time(at) != text:
+        raise MalformedError(f"{text!r} is not in canonical form ({format_time(at)})")
+    return at
+
+
+def to_micros(at: datetime) -> int:
+    """Microseconds since the epoch: how observation times are stored and compared (exact, in
+    any dialect)."""
+    delta = at.astimezone(UTC) - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_micros(micros: int) -> datetime:
+    return datetime.fromtimestamp(micros / 1_000_000, UTC)
+
+
+def to_seconds(at: datetime) -> int:
+    """Whole seconds since the epoch: how coarser times (posts, payloads) are stored."""
+    return int(at.timestamp())
+
+
+def from_seconds(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)

@@ -1,0 +1,69 @@
+"""The log's witness policy: which witnesses it asks, and how many must cosign before it
+publishes a checkpoint (c2sp.org/tlog-witness).
+
+Threat model: a weakened policy lets the operator publish a checkpoint no independent party
+checked. Every value is checked here, whatever wrote it (``ombud.toml``, ``ombud log witness``):
+a witness key must be a cosignature key, its URL http(s), no two witnesses may share a name,
+and the quorum can never exceed the witnesses named. Changing the policy is a ledger event
+(``ombud.deployment.set_witness_policy``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ombud.errors import ConfigError
+from ombud.ledger.note import Verifier
+
+__all__ = ["WitnessEndpoint", "WitnessPolicy"]
+
+
+def _in_range(name: str, value: int, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"{name} must be an integer between {low} and {high}, not {value!r}")
+
+
+@dataclass(frozen=True)
+class WitnessEndpoint:
+    """One witness the log asks for cosignatures: its cosigner vkey and its submission URL."""
+
+    vkey: str
+    url: str
+
+    def __post_init__(self) -> None:
+        try:
+            verifier = Verifier.from_vkey(self.vkey)
+        except ValueError as exc:
+            raise ConfigError(f"witness vkey {self.vkey!r}: {exc}") from None
+        if not verifier.is_cosigner:
+            raise ConfigError(f"witness key {verifier.name} is not a cosignature (0x04) key")
+        if not self.url.startswith(("http://", "https://")) or any(c.isspace() for c in self.url):
+            raise ConfigError(f"witness URL {self.url!r} is not an http(s) URL")
+
+    @property
+    def name(self) -> str:
+        return self.vkey.split("+", 1)[0]
+
+
+@dataclass(frozen=True)
+class WitnessPolicy:
+    """Who must cosign before the log publishes a checkpoint (c2sp.org/tlog-witness).
+
+    With ``quorum`` 0 the log publishes every checkpoint it signs, unwitnessed.
+    """
+
+    quorum: int = 0
+    """Cosignatures from distinct witnesses required to publish."""
+    timeout_ms: int = 3000
+    """How long one publishing round waits for witnesses, retries included."""
+    attempts: int = 3
+    """Tries per witness and round for transport errors and 5xx answers."""
+    witness: tuple[WitnessEndpoint, ...] = ()
+
+    def __post_init__(self) -> None:
+        _in_range("witnesses.timeout_ms", self.timeout_ms, 10, 600_000)
+        _in_range("witnesses.attempts", self.attempts, 1, 100)
+        _in_range("witnesses.quorum", self.quorum, 0, len(self.witness))
+        names = [w.name for w in self.witness]
+        if len(set(names)) != len(names):
+            raise ConfigError("two witnesses in the policy share a key name")
