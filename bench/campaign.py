@@ -34,6 +34,7 @@ from ombud.database import SqliteDatabase
 from ombud.ledger import note
 from ombud.ledger.log import Log
 from ombud.ledger.store_sql import SqlStore
+from ombud.migrations import upgrade
 from ombud.voice.issuer import Issuer
 from ombud.voice.posts import PostStore, Submission
 from ombud.voice.redemption import TokenBook
@@ -122,6 +123,7 @@ def scenario(
     campaign: list[tuple[datetime, str]],
 ) -> dict[str, Any]:
     db = SqliteDatabase.create(directory / "ombud.sqlite")
+    upgrade(db)
     now = [START]
     log = Log(SqlStore.create(db, ORIGIN), note.Signer.generate(ORIGIN))
     book = TokenBook(db, origin=ORIGIN)

@@ -28,11 +28,12 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from ombud.config import PrivacySettings, Settings, VoiceSettings
+from ombud.config import PrivacySettings
 from ombud.database import SqliteDatabase
 from ombud.ledger import note
 from ombud.ledger.log import Log
 from ombud.ledger.store_sql import SqlStore
+from ombud.migrations import upgrade
 from ombud.privacy.consent import ConsentBook
 from ombud.privacy.dp import SCORES, DpParameters, ReleaseBook, satisfaction
 from ombud.privacy.master_key import MasterKey
@@ -95,6 +96,7 @@ def accuracy(residents: int, releases: int, seed: int = 1) -> dict[str, Any]:
 
 def _deployment(directory: Path, posts: int) -> PrivacyOffice:
     db = SqliteDatabase.create(directory / "ombud.db")
+    upgrade(db)
     log = Log(SqlStore.create(db, "bench.example/log"), note.Signer.generate("bench.example/log"))
     store = PostStore(db, log, TokenBook(db, origin="bench.example/log"))
     rng = np.random.default_rng(2)
@@ -124,14 +126,12 @@ def _deployment(directory: Path, posts: int) -> PrivacyOffice:
                 for n in range(posts)
             ),
         )
-    settings = Settings(
-        directory,
-        voice=VoiceSettings(districts=",".join(DISTRICTS)),
-        privacy=PrivacySettings(dp_rho_per_period=1000.0),
-    )
+    settings = PrivacySettings(dp_rho_per_period=1000.0)
     vault = Vault(db, [MasterKey.generate()])
     releases = ReleaseBook(db, log, RHO, 1000.0)
-    return PrivacyOffice(settings, log, vault, ConsentBook(vault, log), releases, store)
+    return PrivacyOffice(
+        settings, tuple(DISTRICTS), log, vault, ConsentBook(vault, log), releases, store
+    )
 
 
 def speed(posts: int, repeats: int) -> dict[str, Any]:

@@ -38,10 +38,9 @@ from typing import Any
 
 import httpx
 
-from ombud.config import Settings
-from ombud.deployment import init_deployment
+from ombud.deployment import Deployment, init_deployment
 from ombud.ingest.fleet import SimulatedSensor, make_fleet
-from ombud.ingest.intake import Accepted, open_intake
+from ombud.ingest.intake import Accepted
 from ombud.process import LocalProcess, free_port
 
 ROOT = Path(__file__).resolve().parent
@@ -73,7 +72,7 @@ def deployment(name: str, database_url: str, fleet: list[SimulatedSensor]) -> Pa
     data_dir = WORK / name
     shutil.rmtree(data_dir, ignore_errors=True)
     init_deployment(data_dir, f"bench.example/{name}", database_url=database_url)
-    intake = open_intake(Settings.load(data_dir), clock=now)
+    intake = Deployment.open(data_dir, with_key=False, clock=now).intake
     for sensor in fleet:
         intake.registry.add(sensor.device)
     intake.log.close()
@@ -107,7 +106,7 @@ def bench_in_process(
     fleet: list[SimulatedSensor], streams: list[list[dict[str, Any]]], batch: int
 ) -> float:
     data_dir = deployment("inproc", "", fleet)
-    intake = open_intake(Settings.load(data_dir), clock=now)
+    intake = Deployment.open(data_dir, with_key=False, clock=now).intake
     flat = [obs for round_ in zip(*streams, strict=True) for obs in round_]
     started = time.perf_counter()
     for i in range(0, len(flat), batch):

@@ -41,8 +41,10 @@ from ombud.integrity.aggregate import Estimator
 from ombud.ledger import note
 from ombud.ledger.log import Log
 from ombud.ledger.store_sql import SqlStore
+from ombud.migrations import upgrade
 from ombud.sensors.indicators import district_indicator
 from ombud.sensors.observations import ObservationStore
+from ombud.sensors.quarantine import QuarantineStore
 from ombud.sensors.screening import Screener
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -95,6 +97,8 @@ def defend(series: list[list[float]], seed: int, workdir: Path) -> dict[str, Any
         return now[0]
 
     db = SqliteDatabase.create(workdir / f"city-{time.monotonic_ns()}.sqlite")
+
+    upgrade(db)
     log = Log(SqlStore.create(db, "bench.example/log"), note.Signer.generate("bench.example/log"))
     try:
         registry = DeviceRegistry(db, log, clock=clock)
@@ -104,8 +108,15 @@ def defend(series: list[list[float]], seed: int, workdir: Path) -> dict[str, Any
         )  # fmt: skip
         for sensor in fleet:
             registry.add(sensor.device)
-        intake = Intake(log, registry, ObservationStore(db), clock=clock)
-        screener = Screener(db, log, IntegritySettings(settle_s=0, batch=SENSORS), clock=clock)
+        quarantine = QuarantineStore(db)
+        intake = Intake(log, registry, ObservationStore(db), quarantine=quarantine, clock=clock)
+        screener = Screener(
+            db,
+            log,
+            IntegritySettings(settle_s=0, batch=SENSORS),
+            quarantine=quarantine,
+            clock=clock,
+        )
         started = time.perf_counter()
         for step in range(2 * STEPS_PER_DAY):
             now[0] = START + step * STEP

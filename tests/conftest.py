@@ -20,6 +20,7 @@ from ombud.database import Database, SqliteDatabase, open_database
 from ombud.deployment import open_log
 from ombud.ledger.log import Log
 from ombud.ledger.logdir import init_log
+from ombud.migrations import upgrade
 from ombud.voice.issuer import Issuer
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -94,9 +95,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
+def migrated(db: Database) -> Database:
+    """``db`` with every domain table, at the newest revision of the history."""
+    upgrade(db)
+    return db
+
+
 @pytest.fixture
 def database(database_url: str) -> Iterator[Database]:
-    db = open_database(database_url)
+    db = migrated(open_database(database_url))
     yield db
     db.close()
 
@@ -111,16 +118,16 @@ def biased_district(
     """Fill the deployment in ``data_dir`` with ``sensors`` noise sensors of the district
     "centre", each observing every 5 minutes from ``SIMULATED_START`` for ``steps`` steps;
     sensor ``biased`` adds 15 dB from step ``from_step`` on. Returns the device ids."""
-    from ombud.config import Settings
+    from ombud.deployment import Deployment
     from ombud.ingest.fleet import make_fleet, reading
-    from ombud.ingest.intake import Accepted, open_intake
+    from ombud.ingest.intake import Accepted
 
     now = [SIMULATED_START]
 
     def clock() -> datetime:
         return now[0]
 
-    intake = open_intake(Settings.load(data_dir, environ={}), clock=clock)
+    intake = Deployment.open(data_dir, with_key=False, clock=clock, environ={}).intake
     try:
         fleet = list(
             make_fleet(

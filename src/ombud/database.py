@@ -32,7 +32,15 @@ from typing import Any, ClassVar
 from ombud.errors import ConfigError, MalformedError, StorageError
 from ombud.storage import connect, write_transaction
 
-__all__ = ["Database", "PostgresDatabase", "SqliteDatabase", "Tx", "open_database", "redact"]
+__all__ = [
+    "Database",
+    "PostgresDatabase",
+    "SqliteDatabase",
+    "Tx",
+    "open_database",
+    "redact",
+    "translate_ddl",
+]
 
 Row = tuple[Any, ...]
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -119,16 +127,13 @@ class Database(abc.ABC):
         the WAL that still holds earlier page images; PostgreSQL ``VACUUM`` removes dead
         tuples from the tables' pages. Raises ``StorageError`` when it cannot (yet)."""
 
-    def ensure_tables(self, table: str, script: str) -> None:
-        """Create the tables of ``script`` (SQLite dialect) unless ``table`` already exists."""
-        if not self.has_table(table):
-            with self.transaction() as tx:
-                for statement in self.ddl(script):
-                    tx.execute(statement)
-
     def ddl(self, script: str) -> list[str]:
         """The statements of a schema script written for SQLite, in this dialect."""
-        return [s.strip() for s in script.split(";") if s.strip()]
+        return translate_ddl(script, self.dialect)
+
+    @abc.abstractmethod
+    def sqlalchemy_url(self) -> str:
+        """The same database as a SQLAlchemy URL, for the migration history (Alembic)."""
 
     def close(self) -> None:
         with self._connections_lock:
@@ -161,6 +166,9 @@ class SqliteDatabase(Database):
     def __init__(self, path: Path) -> None:
         super().__init__(str(path))
         self.path = path
+
+    def sqlalchemy_url(self) -> str:
+        return f"sqlite:///{self.path}"
 
     @classmethod
     def create(cls, path: Path) -> SqliteDatabase:
@@ -235,6 +243,22 @@ _PG_TYPES = (
     (re.compile(r"\bBLOB\b"), "BYTEA"),
     (re.compile(r"\bREAL\b"), "DOUBLE PRECISION"),
 )
+
+
+def translate_ddl(script: str, dialect: str) -> list[str]:
+    """The statements of a schema script written for SQLite (``;``-separated, ``STRICT``
+    tables), in ``dialect``: for PostgreSQL, ``INTEGER`` is ``BIGINT``, ``BLOB`` ``BYTEA``,
+    ``REAL`` ``DOUBLE PRECISION``, and tables are not ``STRICT``."""
+    statements = [s.strip() for s in script.split(";") if s.strip()]
+    if dialect == "sqlite":
+        return statements
+    out = []
+    for statement in statements:
+        statement = re.sub(r"\)\s*STRICT\s*$", ")", statement)
+        for pattern, replacement in _PG_TYPES:
+            statement = pattern.sub(replacement, statement)
+        out.append(statement)
+    return out
 
 
 class _PostgresTx(Tx):
@@ -317,14 +341,9 @@ class PostgresDatabase(Database):
             with self._errors("vacuum"):
                 self._conn().execute(sql.SQL("VACUUM {}").format(sql.Identifier(table)))
 
-    def ddl(self, script: str) -> list[str]:
-        statements = []
-        for statement in super().ddl(script):
-            statement = re.sub(r"\)\s*STRICT\s*$", ")", statement)
-            for pattern, replacement in _PG_TYPES:
-                statement = pattern.sub(replacement, statement)
-            statements.append(statement)
-        return statements
+    def sqlalchemy_url(self) -> str:
+        _, _, rest = self.url.partition("://")
+        return f"postgresql+psycopg://{rest}"
 
 
 def open_database(location: str | Path) -> Database:

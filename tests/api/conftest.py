@@ -11,11 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ombud.api import create_app
-from ombud.api.auth import TokenStore
-from ombud.api.scopes import SCOPES
-from ombud.config import Settings
-from ombud.deployment import init_deployment
+from ombud.deployment import Deployment, init_deployment
 from ombud.ledger.log import Log
+from ombud.tokens import SCOPES
 
 NOW = datetime(2026, 12, 4, 9, 30, tzinfo=UTC)
 
@@ -47,9 +45,8 @@ class Api:
 def api(tmp_path: Path) -> Iterator[Api]:
     data_dir = tmp_path / "city"
     init_deployment(data_dir, "api.city.example/log")
-    app = create_app(
-        Settings.load(data_dir, environ={}), clock=lambda: NOW, sign_checkpoints=True, environ={}
-    )
-    with TestClient(app, raise_server_exceptions=False) as client:
-        _, staff = TokenStore(app.state.log.store.db).create(set(SCOPES), "test", now=NOW)
-        yield Api(client, app.state.log, staff)
+    deployment = Deployment.open(data_dir, clock=lambda: NOW, environ={})
+    app = create_app(deployment, sign_checkpoints=True)
+    with deployment, TestClient(app, raise_server_exceptions=False) as client:
+        _, staff = app.state.deployment.tokens.create(set(SCOPES), "test", now=NOW)
+        yield Api(client, app.state.deployment.log, staff)

@@ -15,8 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ombud.api import create_app
-from ombud.config import Settings
-from ombud.deployment import init_deployment, open_log
+from ombud.deployment import Deployment, init_deployment
 from ombud.ledger import merkle
 from ombud.ledger.tiles import decode_bundle
 
@@ -31,13 +30,13 @@ def deployment(tmp_path: Path) -> tuple[Path, str]:
 @pytest.fixture
 def client(deployment: tuple[Path, str]) -> Iterator[TestClient]:
     data_dir, _ = deployment
-    log = open_log(data_dir)
-    log.append_batch([b"entry %d" % i for i in range(600)])
-    log.checkpoint()
-    log.append_batch([b"unpublished"])
-    with TestClient(create_app(Settings.load(data_dir), log=log)) as c:
-        yield c
-    log.close()
+    with Deployment.open(data_dir, environ={}) as served:
+        log = served.log
+        log.append_batch([b"entry %d" % i for i in range(600)])
+        log.checkpoint()
+        log.append_batch([b"unpublished"])
+        with TestClient(create_app(served)) as c:
+            yield c
 
 
 def test_checkpoint_and_tiles(client: TestClient) -> None:
@@ -133,36 +132,6 @@ def test_serve_and_verify_over_http(deployment: tuple[Path, str], tmp_path: Path
         server.wait(timeout=10)
 
 
-def test_shutdown_waits_for_the_round_in_progress() -> None:
-    """A background round (publishing, screening, retention) writes the database from a worker
-    thread; shutting down closed the log under it (a segmentation fault in SQLite). Now a round
-    is never cut short: stopping waits for the one in progress."""
-    import asyncio
-    import threading
-
-    from ombud.api.app import _every
-
-    started, finished = threading.Event(), threading.Event()
-
-    def slow_write() -> None:
-        started.set()
-        time.sleep(0.3)
-        finished.set()
-
-    async def work() -> None:
-        await asyncio.to_thread(slow_write)
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        task = asyncio.create_task(_every(60, stop, work, "write"))
-        await asyncio.to_thread(started.wait, 5)
-        stop.set()
-        await task
-        assert finished.is_set()  # the round ended before the task did
-
-    asyncio.run(main())
-
-
 def test_metrics_raise_the_alarm_when_the_broker_drops(deployment: tuple[Path, str]) -> None:
     """Finding 8: only the broker's own log said it dropped acknowledged observations. An
     ingest worker records what it sees of the broker's counter; /metrics shows it."""
@@ -171,10 +140,11 @@ def test_metrics_raise_the_alarm_when_the_broker_drops(deployment: tuple[Path, s
     from ombud.ingest.broker_health import BrokerHealthStore, Reading
 
     data_dir, _ = deployment
-    with TestClient(create_app(Settings.load(data_dir, environ={}), environ={})) as client:
+    served = Deployment.open(data_dir, environ={})
+    with served, TestClient(create_app(served)) as client:
         quiet = client.get("/metrics").text
         assert "ombud_mqtt_broker_dropping{" not in quiet  # no worker ever ran
-        store = BrokerHealthStore(client.app.state.log.store.db)  # type: ignore[attr-defined]
+        store = BrokerHealthStore(client.app.state.deployment.db)  # type: ignore[attr-defined]
         now = clock.time()
         common = {"broker": "127.0.0.1:1883", "client_id": "w1", "worker_started": now - 5}
         store.record(**common, now=now - 2, reading=Reading(10, now - 100), restarted=False,

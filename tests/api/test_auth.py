@@ -15,13 +15,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
 from ombud.api import create_app
-from ombud.api.auth import TokenStore
-from ombud.config import Settings
 from ombud.database import Database
 from ombud.dataintegrity.multikey import DidKey
-from ombud.deployment import init_deployment
+from ombud.deployment import Deployment, init_deployment
 from ombud.errors import ForbiddenError, MalformedError, NotFoundError, UnauthorizedError
 from ombud.events import Event
+from ombud.tokens import TokenStore
 
 NOW = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
 TOKEN = re.compile(r"ombud_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
@@ -172,13 +171,14 @@ def data_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def client(data_dir: Path) -> Iterator[TestClient]:
-    app = create_app(Settings.load(data_dir, environ={}), clock=clock)
-    with TestClient(app, raise_server_exceptions=False) as c:
-        yield c
+    with Deployment.open(data_dir, clock=clock, environ={}) as deployment:
+        app = create_app(deployment)
+        with TestClient(app, raise_server_exceptions=False) as c:
+            yield c
 
 
 def make_token(client: TestClient, *scopes: str) -> str:
-    store = TokenStore(client.app.state.log.store.db)  # type: ignore[attr-defined]
+    store = client.app.state.deployment.tokens  # type: ignore[attr-defined]
     return store.create(set(scopes), "test", now=NOW)[1]
 
 
@@ -203,7 +203,7 @@ def test_admin_routes_need_a_bearer_token(client: TestClient) -> None:
     ]:
         assert_problem(response, 401)
         assert response.headers["www-authenticate"] == "Bearer"
-    assert client.app.state.log.state().size == 0  # type: ignore[attr-defined]
+    assert client.app.state.deployment.log.state().size == 0  # type: ignore[attr-defined]
 
 
 def test_a_token_without_the_scope_cannot_register(client: TestClient) -> None:
@@ -224,7 +224,7 @@ def test_the_device_registry_is_public_and_agrees_with_the_ledger(client: TestCl
     assert client.post("/admin/devices", json=new_device(owner="acme"), headers=auth).is_success
     (listed,) = client.get("/devices").json()
     assert client.get("/devices/noise-7").json() == listed
-    log = client.app.state.log  # type: ignore[attr-defined]
+    log = client.app.state.deployment.log  # type: ignore[attr-defined]
     event = Event.from_bytes(log.entry(listed["registeredIndex"]))
     assert event.kind == "device.registered"
     for field, member in (("id", "device"), ("key", "key"), ("type", "type"),
@@ -251,7 +251,7 @@ def test_register_list_get_and_revoke_over_http(client: TestClient) -> None:
         "revokedIndex": None,
         "lastCounter": None,
     }
-    log = client.app.state.log  # type: ignore[attr-defined]
+    log = client.app.state.deployment.log  # type: ignore[attr-defined]
     event = Event.from_bytes(log.entry(0))
     assert event.kind == "device.registered" and event.actor == f"token:{token_id}"
 
@@ -304,7 +304,7 @@ def test_a_bad_registration_is_a_400_problem(client: TestClient, body: dict[str,
     token = make_token(client, "devices:write")
     response = client.post("/admin/devices", json=body, headers={"Authorization": bearer(token)})
     assert_problem(response, 400)
-    assert client.app.state.log.state().size == 0  # type: ignore[attr-defined]
+    assert client.app.state.deployment.log.state().size == 0  # type: ignore[attr-defined]
 
 
 def test_an_unknown_type_names_the_allowed_ones(client: TestClient) -> None:
@@ -320,7 +320,7 @@ def test_an_unknown_type_names_the_allowed_ones(client: TestClient) -> None:
 
 def test_a_revoked_token_is_refused_over_http(client: TestClient) -> None:
     token = make_token(client, "devices:write")
-    TokenStore(client.app.state.log.store.db).revoke(token.split("_")[1])  # type: ignore[attr-defined]
+    client.app.state.deployment.tokens.revoke(token.split("_")[1])  # type: ignore[attr-defined]
     response = client.post(
         "/admin/devices", json=new_device(), headers={"Authorization": bearer(token)}
     )

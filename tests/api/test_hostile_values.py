@@ -27,15 +27,14 @@ from fastapi.testclient import TestClient
 from starlette.routing import Route
 
 from ombud.api import create_app
-from ombud.api.auth import SCOPES, TokenStore
 from ombud.canonical import canonical_json
 from ombud.clock import to_micros
-from ombud.config import Settings
-from ombud.deployment import init_deployment, open_log
+from ombud.deployment import Deployment, init_deployment
 from ombud.events import Event
 from ombud.ingest.fleet import SimulatedSensor, make_fleet, reading
 from ombud.ledger.log import Log
 from ombud.sensors.observations import NewObservation, ObservationStore
+from ombud.tokens import SCOPES, TokenStore
 
 NOW = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
 NOISE = "NoiseLevelObserved"
@@ -84,7 +83,14 @@ def store_unchecked(log: Log, sensor: SimulatedSensor, entity: dict[str, Any]) -
 
     def record(tx: Any, first: int) -> None:
         row = NewObservation(
-            d.id, counter, entity["id"], d.model, to_micros(NOW), first, canonical_json(entity)
+            d.id,
+            counter,
+            entity["id"],
+            d.model,
+            to_micros(NOW),
+            first,
+            canonical_json(entity),
+            d.district,
         )
         ObservationStore.insert(tx, [row])
 
@@ -104,11 +110,12 @@ def post(client: TestClient, entity: Any, headers: dict[str, str] | None = None)
 def city(tmp_path: Path) -> Iterator[tuple[FastAPI, TestClient, Stored, str]]:
     data_dir = tmp_path / "city"
     init_deployment(data_dir, "hostile.example/log")
-    log = open_log(data_dir)
-    app = create_app(Settings.load(data_dir, environ={}), log=log, clock=clock, environ={})
+    deployment = Deployment.open(data_dir, clock=clock, environ={})
+    log = deployment.log
+    app = create_app(deployment)
     fleet = list(make_fleet(6, random.Random(7), clock=clock, models=(NOISE, PARKING)))
     for sensor in fleet:
-        app.state.intake.registry.add(sensor.device)
+        app.state.deployment.registry.add(sensor.device)
     noise = [s for s in fleet if s.device.model == NOISE]
     parking = [s for s in fleet if s.device.model == PARKING]
     with TestClient(app, raise_server_exceptions=False) as client:
@@ -158,7 +165,7 @@ def city(tmp_path: Path) -> Iterator[tuple[FastAPI, TestClient, Stored, str]]:
         devices = [s.device.id for s in fleet]
         counters = [1, LEGACY_COUNTER, LEGACY_COUNTER + 2]
         yield app, client, Stored(ids, devices, counters), token
-    log.close()
+    deployment.close()
 
 
 def path_values(name: str, stored: Stored) -> list[str]:

@@ -10,9 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ombud.api import create_app
-from ombud.api.auth import TokenStore
-from ombud.config import Settings
-from ombud.deployment import init_deployment
+from ombud.deployment import Deployment, init_deployment
 from ombud.events import Event
 from tests.conftest import SIMULATED_START, biased_district
 
@@ -34,8 +32,8 @@ def city(tmp_path: Path) -> Iterator[tuple[TestClient, list[str]]]:
     data_dir = tmp_path / "city"
     init_deployment(data_dir, "i.example/log")
     devices = biased_district(data_dir)
-    app = create_app(Settings.load(data_dir, environ={}), clock=clock)
-    with TestClient(app) as client:
+    deployment = Deployment.open(data_dir, clock=clock, environ={})
+    with deployment, TestClient(create_app(deployment)) as client:
         yield client, devices
 
 
@@ -45,7 +43,7 @@ def test_screening_quarantines_the_biased_device_and_the_indicator_leaves_it_out
     client, devices = city
     before = client.get("/integrity/indicators", params=PERIOD).json()
     assert (before["readings"], before["devices"], before["quarantinedReadings"]) == (80, 8, 0)
-    result = client.app.state.screener.screen_all()  # type: ignore[attr-defined]
+    result = client.app.state.deployment.screener.screen_all()  # type: ignore[attr-defined]
     assert result.devices == (devices[3],)
     (held,) = client.get("/integrity/devices").json()
     assert held["device"] == devices[3] and held["district"] == "centre"
@@ -66,16 +64,16 @@ def test_releasing_a_device_needs_the_scope_and_is_logged(
     city: tuple[TestClient, list[str]],
 ) -> None:
     client, devices = city
-    client.app.state.screener.screen_all()  # type: ignore[attr-defined]
+    client.app.state.deployment.screener.screen_all()  # type: ignore[attr-defined]
     route = f"/integrity/devices/{devices[3]}/release"
     assert client.post(route, json={"reason": "inspected"}).status_code == 401
-    tokens = TokenStore(client.app.state.log.store.db)  # type: ignore[attr-defined]
+    tokens = client.app.state.deployment.tokens  # type: ignore[attr-defined]
     _, releaser = tokens.create({"quarantine:release"}, "", now=clock())
     auth = {"Authorization": f"Bearer {releaser}"}
     assert client.post(route, json={"reason": ""}, headers=auth).status_code == 400
     ok = client.post(route, json={"reason": "microphone replaced"}, headers=auth)
     assert ok.status_code == 200, ok.text
-    event = Event.from_bytes(client.app.state.log.entry(ok.json()["releasedIndex"]))  # type: ignore[attr-defined]
+    event = Event.from_bytes(client.app.state.deployment.log.entry(ok.json()["releasedIndex"]))  # type: ignore[attr-defined]
     assert event.kind == "device.released" and event.body["reason"] == "microphone replaced"
     assert client.post(route, json={"reason": "again"}, headers=auth).status_code == 404
     assert client.get("/integrity/devices", params={"released": "false"}).json() == []

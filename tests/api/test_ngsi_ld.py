@@ -27,7 +27,7 @@ from ombud.clock import to_micros
 from ombud.config import IngestSettings, Settings
 from ombud.dataintegrity.eddsa_jcs_2022 import ProofOptions, sign_document
 from ombud.dataintegrity.multikey import DidKey
-from ombud.deployment import init_deployment
+from ombud.deployment import Deployment, init_deployment
 from ombud.events import Event
 from ombud.ingest.devices import Device
 from ombud.ingest.fleet import SimulatedSensor, make_fleet, reading
@@ -69,10 +69,10 @@ class City:
     parking: list[SimulatedSensor]
 
     def count(self) -> int:
-        return int(self.app.state.intake.store.count())
+        return int(self.app.state.deployment.intake.store.count())
 
     def ledger_size(self) -> int:
-        return int(self.app.state.log.state().size)
+        return int(self.app.state.deployment.log.state().size)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -83,15 +83,16 @@ def city(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[City]:
     init_deployment(data_dir, "t.example/log", database_url=url)
     settings = Settings.load(data_dir, environ={})
     settings = replace(settings, ingest=IngestSettings(max_batch=MAX_BATCH))
-    app = create_app(settings, clock=clock)
+    deployment = Deployment.open(data_dir, clock=clock, environ={}, settings=settings)
+    app = create_app(deployment)
     device_clock = DeviceClock()
     fleet = list(make_fleet(5, random.Random(2026), clock=device_clock, models=(NOISE, PARKING)))
-    registry = app.state.intake.registry
+    registry = app.state.deployment.registry
     for sensor in fleet:
         registry.add(sensor.device)
     noise = [s for s in fleet if s.device.model == NOISE]
     parking = [s for s in fleet if s.device.model == PARKING]
-    with TestClient(app, raise_server_exceptions=False) as client:  # a bug shows as a 500
+    with deployment, TestClient(app, raise_server_exceptions=False) as client:  # a bug: 500
         yield City(client, app, settings, device_clock, noise, parking)
 
 
@@ -654,7 +655,7 @@ def test_observations_route_returns_the_entity_its_index_and_event(city: City) -
     event = Event.from_bytes(body["event"].encode())
     assert event.kind == "observation.accepted"
     assert event.body["entity"] == entity["id"] and event.body["counter"] == 1
-    assert body["event"].encode() == city.app.state.log.entry(size)
+    assert body["event"].encode() == city.app.state.deployment.log.entry(size)
     missing = city.client.get(f"/observations/{sensor.device.id}/2")
     assert missing.status_code == 404
 
@@ -827,7 +828,7 @@ def test_an_unknown_device_is_refused(city: City) -> None:
 
 def test_a_revoked_device_is_refused(city: City) -> None:
     sensor = city.noise[0]
-    city.app.state.intake.registry.revoke(sensor.device.id, "stolen")
+    city.app.state.deployment.registry.revoke(sensor.device.id, "stolen")
     size = city.ledger_size()
     response = post(city, signed(sensor))
     assert_problem(response, 400, "BadRequestData")
@@ -871,7 +872,7 @@ def test_an_unknown_extra_attribute_is_kept(city: City) -> None:
     got = city.client.get(f"{ENTITIES}/{entity['id']}").json()
     assert got["pole"] == {"type": "Property", "value": "P-12"}
     assert got["calibration"]["value"] == {"lab": "L3", "factor": 1.02}
-    stored = city.app.state.intake.store.observation(city.noise[0].device.id, 1)
+    stored = city.app.state.deployment.intake.store.observation(city.noise[0].device.id, 1)
     assert b'"pole"' in stored.canonical
 
 
@@ -911,7 +912,7 @@ def test_a_time_at_the_edge_of_the_calendar_is_400(
 def test_a_proof_created_before_year_one_in_utc_is_refused_alone(city: City) -> None:
     key = Ed25519PrivateKey.from_private_bytes(random.Random(11).randbytes(32))
     did = DidKey.from_key(key.public_key())
-    city.app.state.intake.registry.add(Device("odd-clock", did, NOISE, "centre", "city"))
+    city.app.state.deployment.registry.add(Device("odd-clock", did, NOISE, "centre", "city"))
     entity = reading(NOISE, "odd-clock", "centre", NOW, random.Random(1))
     options = ProofOptions(did.verification_method, "0001-01-01T00:00:00+14:00", nonce="1")
     good = signed(city.noise[0])
@@ -942,7 +943,7 @@ def with_id(sensor: SimulatedSensor, entity_id: str) -> dict[str, Any]:
 
 
 def last_counter(city: City, sensor: SimulatedSensor) -> int | None:
-    counter: int | None = city.app.state.intake.registry.get(sensor.device.id).last_counter
+    counter: int | None = city.app.state.deployment.registry.get(sensor.device.id).last_counter
     return counter
 
 
@@ -968,10 +969,12 @@ def store_unchecked(city: City, sensor: SimulatedSensor, entity: dict[str, Any])
     event = Event("observation.accepted", NOW, f"device:{d.id}", {**body, "type": d.model})
 
     def record(tx: Any, first: int) -> None:
-        row = NewObservation(d.id, counter, entity["id"], d.model, to_micros(NOW), first, canonical)
+        row = NewObservation(
+            d.id, counter, entity["id"], d.model, to_micros(NOW), first, canonical, d.district
+        )
         ObservationStore.insert(tx, [row])
 
-    city.app.state.log.append_with(lambda tx: [event.to_bytes()], record)
+    city.app.state.deployment.log.append_with(lambda tx: [event.to_bytes()], record)
 
 
 BAD_CONTEXTS: list[Any] = [

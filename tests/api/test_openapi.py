@@ -22,11 +22,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ombud.api.auth import TokenStore
-from ombud.api.scopes import SCOPES
 from ombud.config import Settings
 from ombud.deployment import init_deployment, open_database_of
 from ombud.process import LocalProcess, free_port
+from ombud.tokens import SCOPES, TokenStore
 
 from .conftest import follow_up_consent
 

@@ -17,9 +17,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ombud.api import create_app
-from ombud.api.auth import TokenStore
 from ombud.config import Settings
-from ombud.deployment import init_deployment
+from ombud.deployment import Deployment, init_deployment
 from ombud.events import Event
 from ombud.ledger.proof_bundle import ProofBundle, verify_proof_bundle
 from ombud.voice.issuer import Issuer
@@ -54,10 +53,11 @@ def city(
     init_deployment(data_dir, ORIGIN)
     settings = Settings.load(data_dir, environ={})
     settings = replace(settings, voice=replace(settings.voice, districts="north,south"))
-    app = create_app(settings, clock=lambda: NOW, sign_checkpoints=True, environ={})
+    deployment = Deployment.open(data_dir, clock=lambda: NOW, environ={}, settings=settings)
+    app = create_app(deployment, sign_checkpoints=True)
     issuer, key = period_issuer
-    with TestClient(app) as client:
-        _, staff = TokenStore(app.state.log.store.db).create(
+    with deployment, TestClient(app) as client:
+        _, staff = app.state.deployment.tokens.create(
             {"voice:publish", "privacy:consent", "privacy:release"}, "test", now=NOW
         )
         published = client.post(
@@ -186,7 +186,7 @@ def test_nobody_files_contact_details_under_or_probes_another_account(city: Priv
 
 def test_my_data_is_exported_with_proofs_anyone_can_check(city: PrivateCity) -> None:
     _, me = _resident(city)
-    log = city.client.app.state.log  # type: ignore[attr-defined]
+    log = city.client.app.state.deployment.log  # type: ignore[attr-defined]
     log.checkpoint()
     export = city.client.get("/me/data", headers=me).json()
     assert export["consents"][0]["subject"] == SUBJECT
@@ -217,7 +217,7 @@ def test_a_resident_erases_their_data_and_no_log_line_names_them(
     _, me = _resident(city)
     erased = city.client.delete("/me/data", headers=me)
     assert erased.status_code == 200 and erased.json()["payloadsDestroyed"] == 1
-    log = city.client.app.state.log  # type: ignore[attr-defined]
+    log = city.client.app.state.deployment.log  # type: ignore[attr-defined]
     assert Event.from_bytes(log.entry(erased.json()["ledgerIndex"])).kind == "subject.erased"
     assert city.client.get("/me/data", headers=me).status_code == 401  # the key went with it
     assert MARKER not in caplog.text
@@ -253,8 +253,8 @@ def test_without_a_master_key_privacy_routes_refuse_clearly(
     data_dir = tmp_path / "city"
     init_deployment(data_dir, ORIGIN)
     (data_dir / "master.key").unlink()
-    app = create_app(Settings.load(data_dir, environ={}), clock=lambda: NOW, environ={})
-    with TestClient(app) as client:
+    deployment = Deployment.open(data_dir, clock=lambda: NOW, environ={})
+    with deployment, TestClient(create_app(deployment)) as client:
         got = client.get("/privacy/budget")
         assert got.status_code == 503 and "master key is missing" in got.json()["detail"]
         assert client.get("/open311/v2/services.json").status_code == 200  # the rest works
@@ -267,7 +267,7 @@ def test_a_home_hosted_devices_owner_is_kept_only_in_the_vault_under_consent(
 
     from ombud.dataintegrity.multikey import DidKey
 
-    admin = TokenStore(city.client.app.state.log.store.db)  # type: ignore[attr-defined]
+    admin = city.client.app.state.deployment.tokens  # type: ignore[attr-defined]
     _, writer = admin.create({"devices:write"}, "test", now=NOW)
     device = {
         "id": "noise-home-7",
@@ -295,7 +295,7 @@ def test_a_home_hosted_devices_owner_is_kept_only_in_the_vault_under_consent(
     assert added.json()["owner"] == "resident"
     (public,) = city.client.get("/devices").json()  # the public registry names no resident
     assert public["owner"] == "resident" and SUBJECT not in json.dumps(public)
-    log = city.client.app.state.log  # type: ignore[attr-defined]
+    log = city.client.app.state.deployment.log  # type: ignore[attr-defined]
     registered = Event.from_bytes(log.entry(added.json()["registeredIndex"]))
     stored = Event.from_bytes(log.entry(added.json()["registeredIndex"] + 1))
     assert registered.kind == "device.registered" and stored.kind == "payload.stored"
@@ -329,8 +329,8 @@ def test_serve_runs_retention_on_its_own(tmp_path: Path) -> None:
     data_dir = tmp_path / "city"
     init_deployment(data_dir, ORIGIN)
     settings = Settings.load(data_dir, environ={"OMBUD_PRIVACY_RETENTION_INTERVAL_S": "1"})
-    app = create_app(settings, screen=True, environ={})
-    with TestClient(app) as client:
+    deployment = Deployment.open(data_dir, environ={}, settings=settings)
+    with deployment, TestClient(create_app(deployment, screen=True)) as client:
         deadline = time.monotonic() + 20
         while "ombud_retention_rounds_total 0" in client.get("/metrics").text:
             assert time.monotonic() < deadline, "no retention round within 20 s"

@@ -21,10 +21,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ombud.api.auth import TokenStore
 from ombud.config import Settings
 from ombud.deployment import init_deployment, open_database_of
 from ombud.process import LocalProcess, free_port
+from ombud.tokens import TokenStore
 from ombud.voice.issuer import Issuer
 from ombud.voice.tokens import finalize_token, load_public_key, period_challenge, request_token
 

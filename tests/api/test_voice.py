@@ -15,10 +15,9 @@ import rfc8785
 from fastapi.testclient import TestClient
 
 from ombud.api import create_app
-from ombud.api.auth import TokenStore
 from ombud.canonical import canonical_json
 from ombud.config import Settings
-from ombud.deployment import init_deployment, open_log
+from ombud.deployment import Deployment, init_deployment, open_log
 from ombud.events import Event
 from ombud.voice.issuer import Issuer
 from ombud.voice.tokens import finalize_token, load_public_key, period_challenge, request_token
@@ -54,10 +53,11 @@ def city(tmp_path: Path, period_issuer: tuple[Issuer, bytes]) -> Iterator[City]:
     data_dir = tmp_path / "city"
     init_deployment(data_dir, ORIGIN)
     settings = Settings.load(data_dir, environ={})
-    app = create_app(settings, clock=lambda: NOW)
+    deployment = Deployment.open(data_dir, clock=lambda: NOW, environ={}, settings=settings)
+    app = create_app(deployment)
     issuer, key = period_issuer
-    with TestClient(app) as client:
-        _, admin = TokenStore(app.state.log.store.db).create(
+    with deployment, TestClient(app) as client:
+        _, admin = app.state.deployment.tokens.create(
             {"voice:publish", "voice:read", "quarantine:release"}, "test", now=NOW
         )
         published = client.post(
@@ -80,7 +80,7 @@ def test_publishing_an_issuer_key_needs_its_scope_and_lands_on_the_ledger(city: 
     assert city.client.post("/voice/issuer-keys", json=body).status_code == 401
     got = city.client.get(f"/voice/issuer-keys/{PERIOD}").json()
     assert base64.b64decode(got["key"]) == city.key
-    log = city.client.app.state.log  # type: ignore[attr-defined]
+    log = city.client.app.state.deployment.log  # type: ignore[attr-defined]
     assert Event.from_bytes(log.entry(got["ledgerIndex"])).kind == "issuer.key_published"
     again = city.client.post(
         "/voice/issuer-keys",
@@ -140,7 +140,7 @@ def test_a_writer_opens_their_receipt_and_checks_it_against_the_ledger(city: Cit
     event = Event.from_bytes(got["event"].encode())
     assert event.kind == "post.accepted" and event.body["commitment"] == commitment
     assert got["commitment"] == commitment and got["ledgerIndex"] == created["ledgerIndex"]
-    log = city.client.app.state.log  # type: ignore[attr-defined]
+    log = city.client.app.state.deployment.log  # type: ignore[attr-defined]
     assert log.entry(got["ledgerIndex"]).decode() == got["event"]
     # A wrong salt and an unknown id are refused alike, and say nothing more.
     wrong = {**receipt, "salt": base64.urlsafe_b64encode(b"\1" * 32).decode().rstrip("=")}
@@ -175,7 +175,7 @@ def test_the_public_ledger_gives_away_no_exact_counts(city: City) -> None:
     signing = open_log(city.data_dir, Settings.load(city.data_dir, environ={}))
     signing.catch_up()  # an unwitnessed test log: sign and so publish what it holds
     signing.close()
-    log = city.client.app.state.log  # type: ignore[attr-defined]
+    log = city.client.app.state.deployment.log  # type: ignore[attr-defined]
     entries = log.entries(0, log.state().size)
     leaves = [Event.from_bytes(e) for e in entries]
     posts = [e for e in leaves if e.kind == "post.accepted"]
@@ -315,11 +315,11 @@ def test_flags_are_public_and_release_needs_the_scope(city: City) -> None:
             ).status_code
             == 201
         )
-    assert city.client.app.state.posts.screen() == 4  # type: ignore[attr-defined]
+    assert city.client.app.state.deployment.posts.screen() == 4  # type: ignore[attr-defined]
     flags = city.client.get("/voice/flags").json()
     assert len(flags) == 4 and {f["check"] for f in flags} == {"near_duplicate"}
     assert all(set(f) == PUBLIC_FLAG for f in flags)  # no district, service, sentiment or id
-    log = city.client.app.state.log  # type: ignore[attr-defined]
+    log = city.client.app.state.deployment.log  # type: ignore[attr-defined]
     for flag in flags:
         accepted = Event.from_bytes(log.entry(flag["postIndex"]))
         flagged = Event.from_bytes(log.entry(flag["flaggedIndex"]))
@@ -331,7 +331,7 @@ def test_flags_are_public_and_release_needs_the_scope(city: City) -> None:
     assert city.client.post(route, json={"reason": "real"}).status_code == 401
     releaser = {
         "Authorization": "Bearer "
-        + TokenStore(city.client.app.state.log.store.db).create(  # type: ignore[attr-defined]
+        + city.client.app.state.deployment.tokens.create(  # type: ignore[attr-defined]
             {"quarantine:release"}, "", now=NOW
         )[1]
     }

@@ -174,7 +174,7 @@ def test_token_create_prints_only_the_token(data_dir: Path) -> None:
 
 def test_token_create_help_lists_every_scope() -> None:
     """Finding: ``ombud token create --help`` listed only the devices:* scopes."""
-    from ombud.api.scopes import SCOPES
+    from ombud.tokens import SCOPES
 
     result = ombud("token", "create", "--help", env={**os.environ, "COLUMNS": "400"})
     assert result.returncode == 0

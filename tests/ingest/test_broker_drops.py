@@ -26,12 +26,11 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from ombud.config import Settings
-from ombud.deployment import init_deployment, open_log
+from ombud.deployment import Deployment, init_deployment, open_log
 from ombud.events import Event
 from ombud.ingest.broker_health import SYS_DROPPED, broker_figures, metrics_lines
 from ombud.ingest.devices import DeviceRegistry
 from ombud.ingest.fleet import make_fleet
-from ombud.ingest.intake import open_intake
 from ombud.ingest.mqtt import MqttIngest, parse_broker
 from ombud.ledger import merkle
 from ombud.ledger.log import Log
@@ -396,7 +395,7 @@ def test_a_broker_without_sys_is_reported_once(
     mosquitto.start()
     data_dir = tmp_path / "city"
     init_deployment(data_dir, "blind.example/log")
-    intake = open_intake(Settings.load(data_dir), clock=now)
+    intake = Deployment.open(data_dir, with_key=False, clock=now).intake
     caplog.set_level(logging.INFO, "ombud.ingest.mqtt")
     worker = MqttIngest(intake, mosquitto.url, group="blind", client_id="blind", sys_grace_s=0.5)
     assert worker.watch is not None

@@ -26,6 +26,7 @@ from ombud.ingest.broker_health import (
     metrics_lines,
     new_drops,
 )
+from tests.conftest import migrated
 
 T = 1_800_000_000.0  # a broker's start, UNIX seconds
 LATER = T + 10 * RESTART_TOLERANCE_S
@@ -92,8 +93,8 @@ def test_the_first_record_of_a_broker_keeps_what_its_worker_saw_before_it() -> N
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> SqliteDatabase:
-    return SqliteDatabase.create(tmp_path / "ombud.sqlite")
+def db(tmp_path: Path) -> Database:
+    return migrated(SqliteDatabase.create(tmp_path / "ombud.sqlite"))
 
 
 def _clock(at: list[float]) -> float:
@@ -276,10 +277,9 @@ def test_a_refused_sys_subscription_is_reported_at_once(
     assert "refused the subscription" in caplog.records[0].getMessage()
 
 
-def test_metrics_need_no_table(db: SqliteDatabase) -> None:
+def test_metrics_before_any_worker_ran_have_no_samples(db: SqliteDatabase) -> None:
     lines = metrics_lines(db, now=datetime.now(UTC))
     assert [line for line in lines if not line.startswith("#")] == []
-    assert not db.has_table("mqtt_brokers")  # /metrics reads, never creates
 
 
 def test_labels_are_escaped(db: SqliteDatabase) -> None:
@@ -336,7 +336,7 @@ def test_a_database_away_at_start_only_delays_the_record(
     assert caplog.records[0].getMessage().startswith("cannot record the broker's health")
     assert "dropped 2 message(s)" in caplog.records[1].getMessage()
     path.parent.mkdir()
-    SqliteDatabase.create(path).close()
+    migrated(SqliteDatabase.create(path)).close()
     at[0] += 10
     watch.tick()
     [figures] = broker_figures(SqliteDatabase(path), now=datetime.fromtimestamp(at[0], UTC))

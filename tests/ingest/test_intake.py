@@ -32,6 +32,7 @@ from ombud.ledger import merkle, note
 from ombud.ledger.log import Log
 from ombud.ledger.store_sql import SqlStore
 from ombud.sensors.observations import ObservationStore
+from ombud.sensors.quarantine import QuarantineStore
 
 NOW = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
 ORIGIN = "t.example/log"
@@ -66,7 +67,8 @@ def city(database: Database) -> Iterator[City]:
     sensors = fleet(3)
     for sensor in sensors:
         registry.add(sensor.device)
-    yield City(log, registry, store, Intake(log, registry, store, clock=clock), sensors)
+    intake = Intake(log, registry, store, quarantine=QuarantineStore(database), clock=clock)
+    yield City(log, registry, store, intake, sensors)
 
 
 def digest(data: bytes) -> str:
@@ -230,7 +232,10 @@ def test_a_batch_gets_one_verdict_per_entity_in_order(city: City) -> None:
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_a_large_batch_checked_on_threads_keeps_its_order(city: City, threads: int) -> None:
     """Batches of 64 or more are checked on several threads; verdicts stay in input order."""
-    intake = Intake(city.log, city.registry, city.store, clock=clock, threads=threads)
+    quarantine = QuarantineStore(city.store.db)
+    intake = Intake(
+        city.log, city.registry, city.store, quarantine=quarantine, clock=clock, threads=threads
+    )
     entities: list[object] = []
     for i in range(150):
         entity = city.sensors[i % 3].observe(NOW)

@@ -16,10 +16,9 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from ombud.config import Settings
-from ombud.deployment import init_deployment
+from ombud.deployment import Deployment, init_deployment
 from ombud.ingest.fleet import SimulatedSensor, make_fleet
-from ombud.ingest.intake import Intake, open_intake
+from ombud.ingest.intake import Intake
 from ombud.ingest.mqtt import MqttIngest, parse_broker, topic_for
 
 
@@ -37,7 +36,7 @@ def now() -> datetime:
 def deployment(tmp_path: Path, database_url: str = "") -> tuple[Intake, list[SimulatedSensor]]:
     data_dir = tmp_path / "city"
     init_deployment(data_dir, "mqtt.example/log", database_url=database_url)
-    intake = open_intake(Settings.load(data_dir), clock=now)
+    intake = Deployment.open(data_dir, with_key=False, clock=now).intake
     fleet = list(make_fleet(5, random.Random(7), clock=now, prefix=f"m{secrets.token_hex(3)}"))
     for sensor in fleet:
         intake.registry.add(sensor.device)
@@ -214,7 +213,7 @@ def test_the_simulator_publishes_signed_observations_over_mqtt(
     url = broker_url()
     data_dir = tmp_path / "city"
     init_deployment(data_dir, "sim.example/log")
-    intake = open_intake(Settings.load(data_dir), clock=now)
+    intake = Deployment.open(data_dir, with_key=False, clock=now).intake
     worker = MqttIngest(intake, url, group=worker_group, client_id=f"{worker_group}-w")
     worker.start()
     try:

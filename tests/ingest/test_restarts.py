@@ -21,11 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from ombud.config import Settings
-from ombud.deployment import init_deployment
+from ombud.deployment import Deployment, init_deployment
 from ombud.events import Event
 from ombud.ingest.fleet import make_fleet
-from ombud.ingest.intake import open_intake
 from ombud.ingest.mqtt import MqttIngest
 from tests.conftest import postgres_url
 from tests.ingest.test_mqtt import Publisher, broker_url, now, wait_for
@@ -91,7 +89,7 @@ def test_restarts_during_ingest_lose_nothing_and_duplicate_nothing(
     url = broker_url()
     data_dir = tmp_path / "city"
     init_deployment(data_dir, "restarts.example/log", database_url=postgres_schema)
-    intake = open_intake(Settings.load(data_dir), clock=now)
+    intake = Deployment.open(data_dir, with_key=False, clock=now).intake
     fleet = list(make_fleet(6, random.Random(3), clock=now, prefix=f"r{secrets.token_hex(3)}"))
     for sensor in fleet:
         intake.registry.add(sensor.device)

@@ -33,6 +33,7 @@ from ombud.privacy.master_key import (
     rotate_master_key_file,
 )
 from ombud.privacy.vault import Vault
+from tests.conftest import migrated
 
 from .conftest import MARKER, Office, grant
 
@@ -192,7 +193,7 @@ def _files(directory: Path) -> bytes:
 
 
 def test_erasure_leaves_no_trace_in_any_file_and_every_proof_valid(tmp_path: Path) -> None:
-    db = SqliteDatabase.create(tmp_path / "ombud.db")
+    db = migrated(SqliteDatabase.create(tmp_path / "ombud.db"))
     office = Office(db)
     subject = f"resident-{MARKER}"
     record, key = office.consents.grant(grant(subject), actor="test", access_key=True)
@@ -316,7 +317,7 @@ def test_unknown_subjects_and_bad_input_are_refused(office: Office) -> None:
 def test_any_payload_round_trips_and_any_flipped_bit_is_caught(
     tmp_path_factory: pytest.TempPathFactory, data: bytes, flip: int
 ) -> None:
-    db = SqliteDatabase.create(tmp_path_factory.mktemp("vault") / "v.db")
+    db = migrated(SqliteDatabase.create(tmp_path_factory.mktemp("vault") / "v.db"))
     office = Office(db)
     ref = office.vault.ref("resident-1")
     sealed, _ = office.vault.seal(

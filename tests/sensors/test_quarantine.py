@@ -14,9 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ombud.api import create_app
-from ombud.api.auth import TokenStore
-from ombud.config import Settings
-from ombud.deployment import init_deployment
+from ombud.deployment import Deployment, init_deployment
 from ombud.events import Event
 from ombud.ingest.fleet import SimulatedSensor, make_fleet, reading
 from tests.conftest import ombud
@@ -33,11 +31,12 @@ def clock() -> datetime:
 def city(tmp_path: Path) -> Iterator[tuple[TestClient, list[SimulatedSensor], Path]]:
     data_dir = tmp_path / "city"
     init_deployment(data_dir, "q.example/log")
-    app = create_app(Settings.load(data_dir, environ={}), clock=clock)
+    deployment = Deployment.open(data_dir, clock=clock, environ={})
+    app = create_app(deployment)
     fleet = list(make_fleet(3, random.Random(4), clock=clock, models=("NoiseLevelObserved",)))
     for sensor in fleet:
-        app.state.intake.registry.add(sensor.device)
-    with TestClient(app) as client:
+        app.state.deployment.registry.add(sensor.device)
+    with deployment, TestClient(app) as client:
         yield client, fleet, data_dir
 
 
@@ -61,7 +60,7 @@ def test_an_implausible_reading_is_kept_and_quarantined(
 ) -> None:
     client, fleet, _ = city
     post(client, observe(fleet[0], 61.0), observe(fleet[1], 181.0), observe(fleet[2], -9999.0))
-    log = client.app.state.log  # type: ignore[attr-defined]
+    log = client.app.state.deployment.log  # type: ignore[attr-defined]
     kinds = [Event.from_bytes(e).kind for e in log.entries(3, log.state().size)]
     assert kinds == [
         "observation.accepted",
@@ -108,7 +107,7 @@ def test_release_needs_the_scope_and_is_logged(
     post(client, observe(fleet[1], 181.0))
     route = f"/integrity/quarantine/{fleet[1].device.id}/1/release"
     assert client.post(route, json={"reason": "calibrated"}).status_code == 401
-    tokens = TokenStore(client.app.state.log.store.db)  # type: ignore[attr-defined]
+    tokens = client.app.state.deployment.tokens  # type: ignore[attr-defined]
     _, reader = tokens.create({"voice:read"}, "", now=NOW)
     _, releaser = tokens.create({"quarantine:release"}, "", now=NOW)
     denied = client.post(route, json={"reason": "x"}, headers={"Authorization": f"Bearer {reader}"})
@@ -121,7 +120,7 @@ def test_release_needs_the_scope_and_is_logged(
     assert ok.status_code == 200, ok.text
     released = ok.json()
     assert released["releaseReason"] == "sensor recalibrated on site"
-    event = Event.from_bytes(client.app.state.log.entry(released["releasedIndex"]))  # type: ignore[attr-defined]
+    event = Event.from_bytes(client.app.state.deployment.log.entry(released["releasedIndex"]))  # type: ignore[attr-defined]
     assert event.kind == "observation.released" and event.actor.startswith("token:")
     again = client.post(
         route, json={"reason": "x"}, headers={"Authorization": f"Bearer {releaser}"}

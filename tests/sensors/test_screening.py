@@ -24,6 +24,7 @@ from ombud.ledger.log import Log
 from ombud.ledger.store_sql import SqlStore
 from ombud.sensors.indicators import district_indicator
 from ombud.sensors.observations import ObservationStore
+from ombud.sensors.quarantine import QuarantineStore
 from ombud.sensors.screening import Screener
 
 START = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
@@ -54,7 +55,11 @@ class City:
 
     def screener(self, **settings: int) -> Screener:
         return Screener(
-            self.db, self.log, IntegritySettings(settle_s=0, **settings), clock=self.clock
+            self.db,
+            self.log,
+            IntegritySettings(settle_s=0, **settings),
+            quarantine=QuarantineStore(self.db),
+            clock=self.clock,
         )
 
     def run(self, steps: int) -> None:
@@ -89,7 +94,14 @@ def city(database: Database) -> Iterator[City]:
     )
     for sensor in sensors:
         registry.add(sensor.device)
-    intake = Intake(log, registry, ObservationStore(database), clock=clock, threads=1)
+    intake = Intake(
+        log,
+        registry,
+        ObservationStore(database),
+        quarantine=QuarantineStore(database),
+        clock=clock,
+        threads=1,
+    )
     yield City(clock, log, intake, sensors, database)
 
 
@@ -188,7 +200,13 @@ def test_readings_quarantined_at_ingest_are_not_screened_again(city: City) -> No
 def test_each_observation_is_screened_once_and_only_when_settled(city: City) -> None:
     city.tamper[0] = lambda step, value: value + 15.0
     city.run(10)
-    waiting = Screener(city.db, city.log, IntegritySettings(settle_s=3600), clock=city.clock)
+    waiting = Screener(
+        city.db,
+        city.log,
+        IntegritySettings(settle_s=3600),
+        quarantine=QuarantineStore(city.db),
+        clock=city.clock,
+    )
     assert waiting.screen().screened == 0  # all younger than an hour
     first = city.screener(batch=7).screen_all()
     assert first.screened == 10 * SENSORS and first.quarantined == 10

@@ -1,4 +1,4 @@
-"""The HTTP API: ``create_app(settings)`` builds the FastAPI application.
+"""The HTTP API: ``create_app(deployment)`` builds the FastAPI application.
 
 ``create_app`` is imported on first use, so that a command needing only a small part of this
 package (the token scopes, say) does not load the web framework.

@@ -16,10 +16,10 @@ import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from ombud.api.auth import TokenStore
+from ombud.api.auth import require_scope
 from ombud.api.bodies import StrictRoute
 from ombud.api.openapi import problems
 from ombud.api.params import DeviceId
@@ -27,6 +27,7 @@ from ombud.dataintegrity.multikey import DidKey
 from ombud.errors import MalformedError
 from ombud.ingest.devices import Device, DeviceRegistry
 from ombud.privacy.office import PrivacyOffice
+from ombud.tokens import TokenInfo
 
 HOSTING = ("device-hosting", "contact-details")
 """The consent (purpose, data category) under which a home-hosted device's owner is kept."""
@@ -60,7 +61,7 @@ class Revocation(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
 
 
-Authorization = Annotated[str | None, Header(description="Bearer token with the route's scope.")]
+DevicesWrite = Annotated[TokenInfo, require_scope("devices:write")]
 
 
 def _owner_details(details: dict[str, str]) -> bytes:
@@ -70,9 +71,7 @@ def _owner_details(details: dict[str, str]) -> bytes:
     return json.dumps(details, sort_keys=True).encode("utf-8")
 
 
-def create_router(
-    registry: DeviceRegistry, tokens: TokenStore, office: Callable[[], PrivacyOffice]
-) -> APIRouter:
+def create_router(registry: DeviceRegistry, office: Callable[[], PrivacyOffice]) -> APIRouter:
     """``office()`` gives the privacy office (for owners' details) or raises
     ``MasterKeyError``."""
     router = APIRouter(prefix="/admin", tags=["admin"], route_class=StrictRoute)
@@ -83,8 +82,7 @@ def create_router(
         responses=problems(401, 403, 409, 503),
         summary="Register a device (scope devices:write).",
     )
-    def add_device(body: NewDevice, authorization: Authorization = None) -> dict[str, Any]:
-        token = tokens.authorize(authorization, "devices:write")
+    def add_device(body: NewDevice, token: DevicesWrite) -> dict[str, Any]:
         owner, attach = body.owner, None
         if body.ownerDetails:
             # A resident's id must not reach the registry or the (permanent) ledger: the
@@ -109,9 +107,8 @@ def create_router(
     def revoke_device(
         device_id: DeviceId,
         body: Revocation,
-        authorization: Authorization = None,
+        token: DevicesWrite,
     ) -> dict[str, Any]:
-        token = tokens.authorize(authorization, "devices:write")
         return registry.revoke(device_id, body.reason, actor=f"token:{token.id}").to_json()
 
     return router

@@ -17,18 +17,29 @@ from urllib.parse import parse_qs
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from ombud.canonical import parse_json
 from ombud.errors import MalformedError
 
-__all__ = ["MAX_DEPTH", "MAX_FORM_FIELDS", "StrictRoute", "parse_form", "parse_json_body"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_FORM_FIELDS",
+    "MAX_REASON",
+    "Release",
+    "StrictRoute",
+    "parse_form",
+    "parse_json_body",
+]
 
 MAX_DEPTH = 16
 """Nesting a request body may have; no ombud request needs more than four levels."""
 MAX_FORM_FIELDS = 100
 """Fields a form body may carry (GeoReport v2 requests have about a dozen)."""
+MAX_REASON = 500
+"""Characters the reason for releasing a held item may have (``ombud.errors.check_reason``)."""
 _INLINE = 8192
 """Bodies up to this size are parsed on the event loop (a few hundred microseconds at most)."""
 
@@ -85,3 +96,12 @@ class StrictRoute(APIRoute):
             return await handler(_StrictRequest(request.scope, request.receive))
 
         return strict
+
+
+class Release(BaseModel):
+    """The body of every release of a held item — a quarantined observation or device, a
+    flagged post: the operator's reason, which goes on the ledger with the release."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=MAX_REASON)

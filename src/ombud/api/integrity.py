@@ -10,23 +10,22 @@ reason, and becomes an ``observation.released`` or ``device.released`` event nam
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Path, Query
 
-from ombud.api.auth import TokenStore
-from ombud.api.bodies import StrictRoute
+from ombud.api.auth import require_scope
+from ombud.api.bodies import Release, StrictRoute
 from ombud.api.openapi import problems
 from ombud.api.params import DeviceId, Rfc3339
 from ombud.clock import to_micros
+from ombud.deployment import Deployment
 from ombud.errors import MalformedError
-from ombud.ingest.intake import Intake
 from ombud.integrity.aggregate import Estimator
 from ombud.sensors.coverage import device_coverage
 from ombud.sensors.indicators import district_indicator
+from ombud.tokens import TokenInfo
 
 __all__ = ["create_router"]
 
@@ -42,17 +41,13 @@ def _micros(at: datetime | None, name: str) -> int | None:
         raise MalformedError(f"{name} is outside the years 1 to 9999 in UTC") from None
 
 
-class Release(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    reason: str = Field(min_length=1, max_length=500)
+QuarantineRelease = Annotated[TokenInfo, require_scope("quarantine:release")]
 
 
-def create_router(
-    intake: Intake, tokens: TokenStore, *, clock: Callable[[], datetime]
-) -> APIRouter:
+def create_router(deployment: Deployment) -> APIRouter:
     router = APIRouter(prefix="/integrity", tags=["integrity"], route_class=StrictRoute)
-    quarantine = intake.quarantine
+    log, db, clock = deployment.log, deployment.db, deployment.clock
+    quarantine, registry = deployment.quarantine, deployment.registry
 
     @router.get("/quarantine", summary="Quarantined observations, with the checks' evidence.")
     def list_quarantine(
@@ -84,11 +79,10 @@ def create_router(
         device: DeviceId,
         counter: Annotated[int, Path(ge=0, le=(1 << 63) - 1)],
         body: Release,
-        authorization: Annotated[str | None, Header()] = None,
+        token: QuarantineRelease,
     ) -> dict[str, Any]:
-        token = tokens.authorize(authorization, "quarantine:release")
         released = quarantine.release(
-            intake.log, device, counter, body.reason, actor=f"token:{token.id}", clock=clock
+            log, device, counter, body.reason, actor=f"token:{token.id}", clock=clock
         )
         return released.to_json()
 
@@ -112,11 +106,10 @@ def create_router(
     def release_device(
         device: DeviceId,
         body: Release,
-        authorization: Annotated[str | None, Header()] = None,
+        token: QuarantineRelease,
     ) -> dict[str, Any]:
-        token = tokens.authorize(authorization, "quarantine:release")
         released = quarantine.release_device(
-            intake.log, device, body.reason, actor=f"token:{token.id}", clock=clock
+            log, device, body.reason, actor=f"token:{token.id}", clock=clock
         )
         return released.to_json()
 
@@ -138,9 +131,7 @@ def create_router(
     ) -> dict[str, Any]:
         _micros(since, "since")
         _micros(until, "until")
-        found = district_indicator(
-            intake.store.db, district, model, attribute, since, until, estimator, cap=cap
-        )
+        found = district_indicator(db, district, model, attribute, since, until, estimator, cap=cap)
         return found.to_json()
 
     @router.get(
@@ -155,6 +146,7 @@ def create_router(
     ) -> dict[str, Any]:
         _micros(since, "since")
         _micros(until, "until")
-        return device_coverage(intake.store.db, device, since, until).to_json()
+        registry.get(device)  # 404 for a device nobody registered
+        return device_coverage(db, device, since, until).to_json()
 
     return router

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from ombud.api.auth import TokenStore
+from ombud.api.auth import require_scope
 from ombud.api.bodies import StrictRoute
 from ombud.api.headers import NO_STORE
 from ombud.api.openapi import problems
@@ -25,6 +25,7 @@ from ombud.api.params import HexId, Rfc3339
 from ombud.errors import MalformedError, UnauthorizedError
 from ombud.privacy.consent import ConsentRecord, Grant
 from ombud.privacy.office import PrivacyOffice
+from ombud.tokens import TokenInfo
 
 __all__ = ["create_router", "resident_key"]
 
@@ -95,7 +96,11 @@ class ReleaseBody(BaseModel):
     until: Rfc3339 | None = None
 
 
-def create_router(office: Callable[[], PrivacyOffice], tokens: TokenStore) -> APIRouter:
+PrivacyConsent = Annotated[TokenInfo, require_scope("privacy:consent")]
+PrivacyRelease = Annotated[TokenInfo, require_scope("privacy:release")]
+
+
+def create_router(office: Callable[[], PrivacyOffice]) -> APIRouter:
     """``office()`` returns the deployment's privacy office or raises ``MasterKeyError``."""
     router = APIRouter(tags=["privacy"], route_class=StrictRoute)
 
@@ -111,8 +116,7 @@ def create_router(office: Callable[[], PrivacyOffice], tokens: TokenStore) -> AP
         responses=problems(401, 403, 409, 503),
         summary="Record a consent (consent.granted; scope privacy:consent).",
     )
-    def grant(body: ConsentBody, authorization: Authorization = None) -> dict[str, Any]:
-        token = tokens.authorize(authorization, "privacy:consent")
+    def grant(body: ConsentBody, token: PrivacyConsent) -> dict[str, Any]:
         record, key = office().consents.grant(
             body.grant(), actor=f"token:{token.id}", access_key=body.issueResidentKey
         )
@@ -130,9 +134,8 @@ def create_router(office: Callable[[], PrivacyOffice], tokens: TokenStore) -> AP
     def change(
         record_id: HexId,
         body: ConsentBody,
-        authorization: Authorization = None,
+        token: PrivacyConsent,
     ) -> dict[str, Any]:
-        token = tokens.authorize(authorization, "privacy:consent")
         if body.issueResidentKey:
             raise MalformedError("a resident key is issued with a new consent, not a change")
         record = office().consents.change(record_id, body.grant(), actor=f"token:{token.id}")
@@ -144,11 +147,7 @@ def create_router(office: Callable[[], PrivacyOffice], tokens: TokenStore) -> AP
         responses=problems(401, 403, 404, 409, 503),
         summary="Withdraw a consent on the resident's behalf (scope privacy:consent).",
     )
-    def withdraw(
-        record_id: HexId,
-        authorization: Authorization = None,
-    ) -> dict[str, Any]:
-        token = tokens.authorize(authorization, "privacy:consent")
+    def withdraw(record_id: HexId, token: PrivacyConsent) -> dict[str, Any]:
         record = office().consents.withdraw(record_id, actor=f"token:{token.id}")
         return _record(record)
 
@@ -211,8 +210,7 @@ def create_router(office: Callable[[], PrivacyOffice], tokens: TokenStore) -> AP
         responses=problems(401, 403, 503),
         summary="Run a differentially private release (dp.released; scope privacy:release).",
     )
-    def release(body: ReleaseBody, authorization: Authorization = None) -> dict[str, Any]:
-        token = tokens.authorize(authorization, "privacy:release")
+    def release(body: ReleaseBody, token: PrivacyRelease) -> dict[str, Any]:
         made = office().release(
             body.dataset,
             body.period,

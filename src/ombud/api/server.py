@@ -17,6 +17,7 @@ import uvicorn
 from ombud.api.app import create_app
 from ombud.api.protocol import limited_protocol
 from ombud.config import Settings
+from ombud.deployment import Deployment
 from ombud.listen import parse_listen
 
 
@@ -24,17 +25,20 @@ def run_server(settings: Settings) -> None:
     host, port = parse_listen(settings.server.listen)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per witness request is noise
-    app = create_app(settings, sign_checkpoints=True, screen=True, access_log=True)
     proxies = settings.server.proxy_list()
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        http=limited_protocol(settings.server.max_header_bytes, settings.server.request_timeout_s),
-        log_level="info",
-        access_log=False,
-        server_header=False,
-        limit_concurrency=settings.server.max_connections,
-        proxy_headers=bool(proxies),
-        forwarded_allow_ips=",".join(proxies) if proxies else None,
-    )
+    with Deployment.open(settings.data_dir, settings=settings) as deployment:
+        app = create_app(deployment, sign_checkpoints=True, screen=True, access_log=True)
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            http=limited_protocol(
+                settings.server.max_header_bytes, settings.server.request_timeout_s
+            ),
+            log_level="info",
+            access_log=False,
+            server_header=False,
+            limit_concurrency=settings.server.max_connections,
+            proxy_headers=bool(proxies),
+            forwarded_allow_ips=",".join(proxies) if proxies else None,
+        )

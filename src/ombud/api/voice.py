@@ -30,8 +30,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from ombud.api.auth import TokenStore
-from ombud.api.bodies import StrictRoute, parse_form, parse_json_body
+from ombud.api.auth import BearerHeader, require_scope, tokens_of
+from ombud.api.bodies import Release, StrictRoute, parse_form, parse_json_body
 from ombud.api.headers import NO_STORE
 from ombud.api.openapi import problems
 from ombud.api.params import HexId, Rfc3339
@@ -39,6 +39,7 @@ from ombud.api.problems import status_of
 from ombud.errors import MalformedError, OmbudError, UnauthorizedError
 from ombud.ledger.log import Attachment
 from ombud.privacy.office import PrivacyOffice
+from ombud.tokens import TokenInfo
 from ombud.voice.open311 import (
     FOLLOW_UP,
     Contact,
@@ -95,12 +96,6 @@ class Publication(BaseModel):
     key: str = Field(max_length=1000, description="RFC 9578 §6.5 issuer key, base64.")
 
 
-class Release(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    reason: str = Field(min_length=1, max_length=500)
-
-
 class ReceiptBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -136,9 +131,12 @@ def _contact(office: PrivacyOffice, contact: Contact) -> Attachment:
     return office.attach_under_consent(contact.account, *FOLLOW_UP, "contact", data, actor="voice")
 
 
-def create_router(
-    posts: PostStore, tokens: TokenStore, office: Callable[[], PrivacyOffice]
-) -> APIRouter:
+VoiceRead = require_scope("voice:read")
+QuarantineRelease = Annotated[TokenInfo, require_scope("quarantine:release")]
+VoicePublish = Annotated[TokenInfo, require_scope("voice:publish")]
+
+
+def create_router(posts: PostStore, office: Callable[[], PrivacyOffice]) -> APIRouter:
     """``office()`` gives the privacy office (for contact details) or raises
     ``MasterKeyError``."""
     router = APIRouter(tags=["voice"], route_class=StrictRoute)
@@ -187,24 +185,22 @@ def create_router(
         "/voice/posts",
         responses=problems(401, 403),
         summary="Recent posts with their text (scope voice:read).",
-        dependencies=[NO_STORE],
+        dependencies=[NO_STORE, VoiceRead],
     )
     def list_posts(
         district: Annotated[str | None, Query(max_length=64)] = None,
         service: Annotated[str | None, Query(max_length=20)] = None,
         flagged: Annotated[bool | None, Query()] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        authorization: Annotated[str | None, Header()] = None,
     ) -> list[dict[str, Any]]:
         # Listing every post is microdata: the public gets differentially private releases
         # (/privacy/releases), the city's staff this.
-        tokens.authorize(authorization, "voice:read")
         found = posts.list(district=district, service=service, flagged=flagged, limit=limit)
         return [p.to_json(with_text=True) for p in found]
 
     @router.get(
         "/voice/posts/{post_id}",
-        dependencies=[NO_STORE],
+        dependencies=[NO_STORE, VoiceRead],
         responses=problems(401, 403, 404),
         summary="One post, or its IssueReporting entity (scope voice:read; a writer opens "
         "their own with POST /voice/receipts).",
@@ -212,9 +208,7 @@ def create_router(
     def get_post(
         post_id: HexId,
         view: Annotated[str, Query(alias="as", pattern="^(post|IssueReporting)$")] = "post",
-        authorization: Annotated[str | None, Header()] = None,
     ) -> dict[str, Any]:
-        tokens.authorize(authorization, "voice:read")
         post = posts.get(post_id)
         if view == "IssueReporting":
             return issue_reporting(post, with_text=True)
@@ -222,7 +216,7 @@ def create_router(
 
     @router.get(
         "/voice/sentiment",
-        dependencies=[NO_STORE],
+        dependencies=[NO_STORE, VoiceRead],
         responses=problems(401, 403),
         summary="Exact counts by sentiment, flagged posts left out (scope voice:read; the "
         "public figures are the differentially private /privacy/releases).",
@@ -232,9 +226,7 @@ def create_router(
         service: Annotated[str | None, Query(max_length=20)] = None,
         since: Annotated[Rfc3339 | None, Query(description="RFC 3339, inclusive")] = None,
         until: Annotated[Rfc3339 | None, Query(description="RFC 3339, exclusive")] = None,
-        authorization: Annotated[str | None, Header()] = None,
     ) -> dict[str, Any]:
-        tokens.authorize(authorization, "voice:read")
         summary = posts.sentiment(district=district, service=service, since=since, until=until)
         return summary.to_json()
 
@@ -257,9 +249,8 @@ def create_router(
     def release(
         post_id: HexId,
         body: Release,
-        authorization: Annotated[str | None, Header()] = None,
+        token: QuarantineRelease,
     ) -> dict[str, Any]:
-        token = tokens.authorize(authorization, "quarantine:release")
         posts.release(post_id, body.reason, actor=f"token:{token.id}")
         # The flag as the public sees it: releasing a post is no licence to read its labels.
         (flag,) = posts.flags(post_id=post_id, limit=1)
@@ -271,10 +262,7 @@ def create_router(
         responses=problems(401, 403, 409),
         summary="Publish the one issuer key of a period on the ledger (scope voice:publish).",
     )
-    def publish(
-        body: Publication, authorization: Annotated[str | None, Header()] = None
-    ) -> dict[str, Any]:
-        token = tokens.authorize(authorization, "voice:publish")
+    def publish(body: Publication, token: VoicePublish) -> dict[str, Any]:
         try:
             key = base64.b64decode(body.key, validate=True)
         except (binascii.Error, ValueError):
@@ -358,15 +346,16 @@ def create_router(
         response_model=None,
     )
     def open311_get(
+        request: Request,
         post_id: HexId,
-        authorization: Annotated[str | None, Header()] = None,
+        authorization: BearerHeader = None,
     ) -> list[dict[str, Any]] | JSONResponse:
         # A request's service, district and time are its labels: staff (voice:read) see them;
         # anyone else learns its status only (its writer opens it with the receipt).
         try:
             post = posts.get(post_id)
             staff = authorization is not None and bool(
-                tokens.authorize(authorization, "voice:read")
+                tokens_of(request).authorize(authorization, "voice:read")
             )
         except OmbudError as exc:
             return _open311_error(exc)

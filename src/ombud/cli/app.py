@@ -12,8 +12,8 @@ from typing import Annotated
 
 import typer
 
-from ombud.api.scopes import SCOPES
 from ombud.integrity.aggregate import Estimator
+from ombud.tokens import SCOPES
 
 app = typer.Typer(
     name="ombud",

@@ -19,12 +19,10 @@ from pathlib import Path
 
 import httpx
 
-from ombud.api.auth import TokenStore
 from ombud.cli.demo_privacy import privacy_act
 from ombud.cli.demo_voice import voice_act
 from ombud.clock import format_time
-from ombud.config import Settings
-from ombud.deployment import open_database_of
+from ombud.deployment import Deployment
 from ombud.errors import UnavailableError, VerificationError
 from ombud.events import Event
 from ombud.ingest.fleet import reading
@@ -86,9 +84,8 @@ def sensor_act(
     progress: Callable[[str], None],
 ) -> list[tuple[str, str]]:
     """Rows for the demo's table: what the sensors sent, what was refused, and a proof."""
-    settings = Settings.load(data_dir)
-    db = open_database_of(data_dir, settings)
-    tokens = TokenStore(db)
+    deployment = Deployment.open(data_dir, with_key=False)
+    tokens = deployment.tokens
     info, token = tokens.create(
         {"devices:write", "voice:publish", "voice:read", "privacy:consent", "privacy:release"},
         "ombud demo",
@@ -197,7 +194,7 @@ def sensor_act(
     finally:
         server.stop()
         tokens.revoke(info.id)
-        db.close()
+        deployment.close()
     return rows
 
 

@@ -16,19 +16,18 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
-from ombud.config import Settings
 from ombud.dataintegrity.multikey import DidKey
-from ombud.ingest.devices import Device, DeviceRegistry
+from ombud.ingest.devices import Device
 
 if TYPE_CHECKING:
-    from ombud.api.auth import TokenStore
+    from ombud.deployment import Deployment
+    from ombud.ingest.mqtt import MqttIngest
 
 __all__ = [
     "run_device_add",
@@ -46,28 +45,21 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _registry(data_dir: Path) -> tuple[DeviceRegistry, Callable[[], None]]:
-    """The registry alone: no need to load the Smart Data Models to register a device."""
-    from ombud.deployment import open_log
+def _deployment(data_dir: Path) -> Deployment:
+    """The deployment, its log without the signing key (the server's next checkpoint covers
+    what a command appends); parts are built on first use, so registering a device does not
+    load the Smart Data Models."""
+    from ombud.deployment import Deployment
 
-    settings = Settings.load(data_dir)
-    log = open_log(data_dir, settings, with_key=False)
-    try:
-        return DeviceRegistry(log.store.db, log, clock=_now), log.close
-    except BaseException:
-        log.close()
-        raise
+    return Deployment.open(data_dir, with_key=False)
 
 
 def run_device_add(
     data_dir: Path, device_id: str, model: str, key: str, district: str, owner: str
 ) -> None:
-    registry, close = _registry(data_dir)
-    try:
+    with _deployment(data_dir) as deployment:
         device = Device(device_id, DidKey.parse(key), model, district, owner)
-        record = registry.add(device)
-    finally:
-        close()
+        record = deployment.registry.add(device)
     typer.echo(
         f"registered device {device_id} ({model}, district {district}): "
         f"device.registered at ledger index {record.registered_index}"
@@ -75,11 +67,8 @@ def run_device_add(
 
 
 def run_device_revoke(data_dir: Path, device_id: str, reason: str) -> None:
-    registry, close = _registry(data_dir)
-    try:
-        record = registry.revoke(device_id, reason)
-    finally:
-        close()
+    with _deployment(data_dir) as deployment:
+        record = deployment.registry.revoke(device_id, reason)
     typer.echo(f"revoked device {device_id}: device.revoked at ledger index {record.revoked_index}")
 
 
@@ -87,11 +76,8 @@ def run_device_list(data_dir: Path, as_json: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    registry, close = _registry(data_dir)
-    try:
-        devices = list(registry.list())
-    finally:
-        close()
+    with _deployment(data_dir) as deployment:
+        devices = list(deployment.registry.list())
     if as_json:
         typer.echo(json.dumps([d.to_json() for d in devices], indent=2))
         return
@@ -109,21 +95,9 @@ def run_device_list(data_dir: Path, as_json: bool) -> None:
     Console(emoji=False, markup=False).print(table)
 
 
-def _tokens(data_dir: Path) -> tuple[TokenStore, Callable[[], None]]:
-    from ombud.api.auth import TokenStore
-    from ombud.deployment import open_database_of
-
-    settings = Settings.load(data_dir)
-    db = open_database_of(data_dir, settings)
-    return TokenStore(db), db.close
-
-
 def run_token_create(data_dir: Path, scopes: list[str], note: str) -> None:
-    store, close = _tokens(data_dir)
-    try:
-        info, token = store.create(set(scopes), note, now=_now())
-    finally:
-        close()
+    with _deployment(data_dir) as deployment:
+        info, token = deployment.tokens.create(set(scopes), note, now=deployment.clock())
     print(
         f"token {info.id} with scope {' '.join(sorted(info.scopes))}; shown once:", file=sys.stderr
     )
@@ -134,11 +108,8 @@ def run_token_list(data_dir: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    store, close = _tokens(data_dir)
-    try:
-        tokens = list(store.list())
-    finally:
-        close()
+    with _deployment(data_dir) as deployment:
+        tokens = list(deployment.tokens.list())
     table = Table("id", "scopes", "created", "revoked", "note")
     for t in tokens:
         table.add_row(
@@ -148,11 +119,8 @@ def run_token_list(data_dir: Path) -> None:
 
 
 def run_token_revoke(data_dir: Path, token_id: str) -> None:
-    store, close = _tokens(data_dir)
-    try:
-        store.revoke(token_id)
-    finally:
-        close()
+    with _deployment(data_dir) as deployment:
+        deployment.tokens.revoke(token_id)
     typer.echo(f"revoked token {token_id}")
 
 
@@ -164,19 +132,28 @@ def run_ingest_mqtt(
     *,
     stats_every_s: float = 10.0,
 ) -> None:
-    from ombud.ingest.intake import open_intake
     from ombud.ingest.mqtt import MqttIngest
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    with _deployment(data_dir) as deployment:
+        _serve_mqtt(deployment, MqttIngest, broker, group, client_id, stats_every_s)
+
+
+def _serve_mqtt(
+    deployment: Deployment,
+    worker_class: type[MqttIngest],
+    broker: str,
+    group: str | None,
+    client_id: str | None,
+    stats_every_s: float,
+) -> None:
     logger = logging.getLogger("ombud.ingest.mqtt")
-    settings = Settings.load(data_dir)
-    intake = open_intake(settings, clock=_now)
-    worker = MqttIngest(
-        intake,
+    worker = worker_class(
+        deployment.intake,
         broker,
         group=group,
         client_id=client_id,
-        reorder_window=settings.ingest.mqtt_reorder_window,
+        reorder_window=deployment.settings.ingest.mqtt_reorder_window,
     )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -200,7 +177,6 @@ def run_ingest_mqtt(
             )  # fmt: skip
     finally:
         worker.stop()
-        intake.log.close()
 
 
 # --- the simulator ---------------------------------------------------------------------------
@@ -220,11 +196,8 @@ def run_simulate(
 
     fleet = make_simulated_fleet(devices, seed, clock=_now)
     if data_dir is not None:
-        registry, close = _registry(data_dir)
-        try:
-            register_fleet(fleet, registry=registry)
-        finally:
-            close()
+        with _deployment(data_dir) as deployment:
+            register_fleet(fleet, registry=deployment.registry)
     elif admin_url is not None:
         register_fleet(fleet, admin_url=admin_url, token=token)
     else:

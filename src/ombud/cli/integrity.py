@@ -9,27 +9,20 @@ Releases are an operator's acts on the deployment's own files; they go on the le
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import sys
-from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from ombud.clock import format_time
 from ombud.config import Settings
-from ombud.deployment import open_log
+from ombud.deployment import Deployment
 from ombud.errors import MalformedError
-from ombud.ingest.devices import DeviceRegistry
 from ombud.integrity.aggregate import Estimator
 from ombud.integrity.detector import AnomalyDetector
-from ombud.ledger.log import Log
 from ombud.sensors.indicators import district_indicator
-from ombud.sensors.observations import ObservationStore
-from ombud.sensors.quarantine import QuarantineStore
-from ombud.sensors.screening import Screener
 
 __all__ = [
     "run_detect",
@@ -64,36 +57,13 @@ def run_detect(path: Path) -> None:
             out.writerow([timestamp, text, f"{score:.6f}", int(flag)])
 
 
-@contextlib.contextmanager
-def _screener(data_dir: Path, *, settle_s: int | None = None) -> Iterator[Screener]:
+def _deployment(data_dir: Path, *, settle_s: int | None = None) -> Deployment:
+    """The deployment, its log opened without the signing key (releases and screening append
+    events, which the server's next checkpoint covers); ``settle_s`` overrides the setting."""
     settings = Settings.load(data_dir)
-    log = open_log(data_dir, settings, with_key=False)
-    try:
-        integrity = settings.integrity
-        if settle_s is not None:
-            integrity = replace(integrity, settle_s=settle_s)
-        yield Screener(log.store.db, log, integrity, clock=_now)
-    finally:
-        log.close()
-
-
-@contextlib.contextmanager
-def _quarantine(data_dir: Path) -> Iterator[tuple[QuarantineStore, Log]]:
-    """The deployment's quarantine and log, for reading and releasing (no screening state is
-    created by a command that only reads)."""
-    settings = Settings.load(data_dir)
-    log = open_log(data_dir, settings, with_key=False)
-    try:
-        db = log.store.db
-        ObservationStore(db)  # indicators read observations of registered devices
-        DeviceRegistry(db, log, clock=_now)
-        yield QuarantineStore(db), log
-    finally:
-        log.close()
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
+    if settle_s is not None:
+        settings = replace(settings, integrity=replace(settings.integrity, settle_s=settle_s))
+    return Deployment.open(data_dir, with_key=False, settings=settings)
 
 
 def run_screen(data_dir: Path, settle_s: int | None) -> None:
@@ -101,9 +71,9 @@ def run_screen(data_dir: Path, settle_s: int | None) -> None:
     every ``integrity.screen_interval_s``)."""
     from rich.progress import Progress
 
-    with _screener(data_dir, settle_s=settle_s) as screener, Progress(transient=True) as bar:
+    with _deployment(data_dir, settle_s=settle_s) as deployment, Progress(transient=True) as bar:
         task = bar.add_task("screening", total=None)
-        result = screener.screen_all(lambda r: bar.advance(task, r.screened))
+        result = deployment.screener.screen_all(lambda r: bar.advance(task, r.screened))
     print(
         f"screened {result.screened} observations: {result.quarantined} quarantined, "
         f"{len(result.devices)} devices quarantined as a whole"
@@ -116,9 +86,9 @@ def run_report(data_dir: Path, as_json: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    with _quarantine(data_dir) as (quarantine, _):
-        found = quarantine.list(limit=100_000)
-        devices = quarantine.devices(limit=100_000)
+    with _deployment(data_dir) as deployment:
+        found = deployment.quarantine.list(limit=100_000)
+        devices = deployment.quarantine.devices(limit=100_000)
     if as_json:
         print(
             json.dumps(
@@ -166,8 +136,10 @@ def _released(index: int | None, reason: str | None) -> str:
 
 
 def run_release(data_dir: Path, device: str, counter: int, reason: str) -> None:
-    with _quarantine(data_dir) as (quarantine, log):
-        released = quarantine.release(log, device, counter, reason, actor="operator", clock=_now)
+    with _deployment(data_dir) as d:
+        released = d.quarantine.release(
+            d.log, device, counter, reason, actor="operator", clock=d.clock
+        )
     print(
         f"released observation {counter} of {device}: observation.released at ledger index "
         f"{released.released_index}"
@@ -175,8 +147,10 @@ def run_release(data_dir: Path, device: str, counter: int, reason: str) -> None:
 
 
 def run_release_device(data_dir: Path, device: str, reason: str) -> None:
-    with _quarantine(data_dir) as (quarantine, log):
-        released = quarantine.release_device(log, device, reason, actor="operator", clock=_now)
+    with _deployment(data_dir) as d:
+        released = d.quarantine.release_device(
+            d.log, device, reason, actor="operator", clock=d.clock
+        )
     print(f"released device {device}: device.released at ledger index {released.released_index}")
 
 
@@ -191,9 +165,9 @@ def run_indicator(
     as_json: bool,
 ) -> None:
     """A district's figure over the period, with what went into it and what was left out."""
-    with _quarantine(data_dir) as (quarantine, _):
+    with _deployment(data_dir) as deployment:
         found = district_indicator(
-            quarantine.db, district, model, attribute, since, until, estimator
+            deployment.db, district, model, attribute, since, until, estimator
         )
     if as_json:
         print(json.dumps(found.to_json(), indent=2))

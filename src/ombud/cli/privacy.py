@@ -13,14 +13,13 @@ import contextlib
 import json
 import os
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ombud.config import Settings
-from ombud.deployment import open_log
+from ombud.deployment import Deployment
 from ombud.errors import MalformedError
 from ombud.privacy.consent import Grant
 from ombud.privacy.master_key import MASTER_KEY_ENV, create_master_key, rotate_master_key_file
@@ -43,24 +42,10 @@ DataDir = Annotated[
 ]
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 @contextlib.contextmanager
 def _office(data_dir: Path, *, with_key: bool = False) -> Iterator[PrivacyOffice]:
-    from ombud.privacy.office import open_privacy
-    from ombud.voice.posts import post_store_for
-
-    settings = Settings.load(data_dir)
-    log = open_log(data_dir, settings, with_key=with_key)
-    try:
-        posts = post_store_for(
-            log, settings.voice.retention_days, settings.voice.origin, clock=_now
-        )
-        yield open_privacy(log, settings, posts, clock=_now)
-    finally:
-        log.close()
+    with Deployment.open(data_dir, with_key=with_key) as deployment:
+        yield deployment.privacy()
 
 
 def _print(data: object) -> None:
@@ -85,7 +70,7 @@ def rotate_key(data_dir: DataDir) -> None:
             f"the master key comes from {MASTER_KEY_ENV}; rotate the file-held key, or unset it"
         )
     with _office(data_dir) as office:
-        path = data_dir / office.settings.privacy.master_key_file
+        path = data_dir / office.settings.master_key_file
         new, moved = rotate_master_key_file(office.vault, path)
     typer.echo(f"master key rotated to {new.key_id}: {moved} keys re-wrapped")
 
@@ -200,7 +185,7 @@ def release(
     with _office(data_dir) as office:
         made = office.release(dataset, period, actor="operator")
         spent = office.releases.spent(dataset, period)
-        budget = office.settings.privacy.dp_rho_per_period
+        budget = office.settings.dp_rho_per_period
     if as_json:
         _print(made.to_json())
         return

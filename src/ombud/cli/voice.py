@@ -18,17 +18,15 @@ import secrets
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ombud.config import Settings
-from ombud.deployment import open_log
+from ombud.deployment import Deployment
 from ombud.errors import ConfigError, MalformedError
 from ombud.integrity.coordination import CoordinationSettings
 from ombud.keyfile import read_private_key, write_private_key
 from ombud.voice.issuer import Issuer
-from ombud.voice.posts import PostStore, Submission, post_store_for
+from ombud.voice.posts import PostStore, Submission
 from ombud.voice.tokens import (
     PendingToken,
     finalize_token,
@@ -123,18 +121,10 @@ AUTHOR_KEY = "voice-author.key"
 0600, never stored with the posts."""
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 @contextlib.contextmanager
 def _posts(data_dir: Path) -> Iterator[PostStore]:
-    settings = Settings.load(data_dir)
-    log = open_log(data_dir, settings, with_key=False)
-    try:
-        yield post_store_for(log, settings.voice.retention_days, settings.voice.origin, clock=_now)
-    finally:
-        log.close()
+    with Deployment.open(data_dir, with_key=False) as deployment:
+        yield deployment.posts
 
 
 def run_classify(batch: int = 256) -> None:
@@ -161,7 +151,7 @@ def run_classify(batch: int = 256) -> None:
 def run_publish(data_dir: Path, period: str, issuer: str, key: str) -> None:
     with _posts(data_dir) as posts:
         published = posts.book.publish(
-            posts.log, period, issuer, _key(key), actor="operator", clock=_now
+            posts.log, period, issuer, _key(key), actor="operator", clock=posts.clock
         )
     print(f"issuer key of period {period} published at ledger index {published.ledger_index}")
 
@@ -201,12 +191,11 @@ def run_import(data_dir: Path, file: Path, district: str | None) -> None:
                     refused.append((number, f"not JSON: {exc}"))
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read {file}: {exc}") from exc
-    with _posts(data_dir) as posts:
-        settings = Settings.load(data_dir)
-        report = posts.import_posts(
+    with Deployment.open(data_dir, with_key=False) as deployment:
+        report = deployment.posts.import_posts(
             records,
             _author_key(data_dir),
-            coordination=CoordinationSettings(author_max=settings.voice.author_max),
+            coordination=CoordinationSettings(author_max=deployment.settings.voice.author_max),
             default_district=district,
         )
     report = replace(report, refused=tuple(sorted(refused + list(report.refused))))

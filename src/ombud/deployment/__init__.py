@@ -7,6 +7,7 @@ closed in reverse, so nothing outlives what it writes through).
 
 from __future__ import annotations
 
+from ombud.deployment.assembly import Deployment
 from ombud.deployment.directory import (
     default_origin,
     init_deployment,
@@ -16,6 +17,7 @@ from ombud.deployment.directory import (
 )
 
 __all__ = [
+    "Deployment",
     "default_origin",
     "init_deployment",
     "open_database_of",

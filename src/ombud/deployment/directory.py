@@ -21,6 +21,7 @@ from ombud.errors import ConfigError
 from ombud.events import Event
 from ombud.ledger.log import Log
 from ombud.ledger.logdir import init_log, is_log_dir, open_database_at, open_log_dir
+from ombud.migrations import upgrade
 from ombud.privacy.master_key import create_master_key
 from ombud.witness.policy import WitnessPolicy
 
@@ -52,6 +53,11 @@ def init_deployment(data_dir: Path, origin: str | None = None, *, database_url: 
     os.chmod(data_dir, 0o700)
     vkey = init_log(data_dir, origin or default_origin(), database_url=database_url).vkey
     settings = Settings(data_dir, storage=StorageSettings(database_url))
+    db = open_database_of(data_dir, settings)
+    try:
+        upgrade(db)  # every domain table, at the newest revision of the history
+    finally:
+        db.close()
     settings.save()
     create_master_key(data_dir / settings.privacy.master_key_file)
     return vkey

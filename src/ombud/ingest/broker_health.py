@@ -31,6 +31,7 @@ from pathlib import Path
 
 from ombud.database import Database
 from ombud.errors import StorageError, UnavailableError
+from ombud.exposition import Exposition, label
 
 __all__ = [
     "MOSQUITTO_CONFIG",
@@ -123,25 +124,6 @@ def merge_reading(
 
 # --- the record ------------------------------------------------------------------------------
 
-_TABLES = """
-CREATE TABLE IF NOT EXISTS mqtt_brokers (
-    broker TEXT PRIMARY KEY,
-    started_at INTEGER,
-    last_counter INTEGER NOT NULL,
-    dropped_total INTEGER NOT NULL,
-    last_drop_at INTEGER,
-    updated_at INTEGER NOT NULL
-) STRICT;
-CREATE TABLE IF NOT EXISTS mqtt_workers (
-    client_id TEXT PRIMARY KEY,
-    broker TEXT NOT NULL,
-    started_at INTEGER NOT NULL,
-    seen_at INTEGER NOT NULL,
-    watching INTEGER,
-    dropped_since_start INTEGER NOT NULL,
-    last_counter INTEGER
-) STRICT
-"""
 # mqtt_brokers: one row per broker (host:port as the workers name it): its counter and start as
 #   last recorded, the drops ombud saw summed across its restarts, when one was last seen (µs).
 # mqtt_workers: one row per worker client id: its broker, when it started and last reported,
@@ -157,7 +139,6 @@ class BrokerHealthStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        db.ensure_tables("mqtt_brokers", _TABLES)
 
     def recorded(self, broker: str) -> Reading | None:
         rows = self.db.read(
@@ -257,10 +238,7 @@ class BrokerFigures:
 def broker_figures(
     db: Database, *, now: datetime, window_s: float = 900.0, live_s: float = 60.0
 ) -> list[BrokerFigures]:
-    """The figures of every broker ombud's workers recorded, by broker (reads only: nothing
-    is created when no worker ever ran)."""
-    if not db.has_table("mqtt_brokers"):
-        return []
+    """The figures of every broker ombud's workers recorded, by broker."""
     at = _micros(now.timestamp())
     brokers = {
         row[0]: (int(row[1]), row[2])
@@ -289,10 +267,6 @@ def broker_figures(
             )
         )
     return figures
-
-
-def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def metrics_lines(
@@ -326,11 +300,10 @@ def metrics_lines(
             lambda f: f.workers,
         ),
     ]
-    lines: list[str] = []
+    out = Exposition()
     for name, kind, help_text, value in series:
-        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
-        lines += [f'{name}{{broker="{_label(f.broker)}"}} {value(f)}' for f in figures]
-    return lines
+        out.metric(name, kind, help_text, {label("broker", f.broker): value(f) for f in figures})
+    return out.lines
 
 
 # --- the watch -------------------------------------------------------------------------------

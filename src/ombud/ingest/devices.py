@@ -98,19 +98,6 @@ class RegisteredDevice:
         }
 
 
-_TABLES = """
-CREATE TABLE IF NOT EXISTS devices (
-    id TEXT PRIMARY KEY,
-    did TEXT NOT NULL UNIQUE,
-    model TEXT NOT NULL,
-    district TEXT NOT NULL,
-    owner TEXT NOT NULL,
-    status TEXT NOT NULL,
-    registered_index INTEGER NOT NULL,
-    revoked_index INTEGER,
-    last_counter INTEGER
-) STRICT
-"""
 _COLUMNS = "id, did, model, district, owner, status, registered_index, revoked_index, last_counter"
 
 
@@ -129,7 +116,6 @@ class DeviceRegistry:
         self._clock = clock
         self._by_did: dict[str, Device] = {}
         self._cache_lock = threading.Lock()
-        db.ensure_tables("devices", _TABLES)
 
     def add(
         self, device: Device, *, actor: str = "operator", attach: Attachment | None = None

@@ -21,9 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ombud.clock import to_micros
-from ombud.config import Settings
 from ombud.database import Tx
-from ombud.deployment import open_log
 from ombud.errors import (
     AlreadyExistsError,
     ForbiddenError,
@@ -47,8 +45,6 @@ __all__ = [
     "Refused",
     "Verdict",
     "VerdictCounts",
-    "intake_for",
-    "open_intake",
 ]
 
 
@@ -147,6 +143,7 @@ class Intake:
         registry: DeviceRegistry,
         store: ObservationStore,
         *,
+        quarantine: QuarantineStore,
         clock: Callable[[], datetime],
         models: Mapping[str, ModelSpec] | None = None,
         max_skew: timedelta = MAX_CLOCK_SKEW,
@@ -159,13 +156,18 @@ class Intake:
         self._models = models if models is not None else load_models()
         self._max_skew = max_skew
         self.counts = VerdictCounts()
-        self.quarantine = QuarantineStore(store.db)
+        self.quarantine = quarantine
         self._threads = threads if threads is not None else min(os.cpu_count() or 1, 8)
         self._pool = (
             ThreadPoolExecutor(self._threads, thread_name_prefix="ombud-check")
             if self._threads > 1
             else None
         )
+
+    def close(self) -> None:
+        """Stop the checking threads (work already handed to them finishes first)."""
+        if self._pool is not None:
+            self._pool.shutdown()
 
     def submit(
         self,
@@ -341,6 +343,7 @@ class Intake:
                     to_micros(o.created),
                     index_of[("accepted", position)],
                     o.canonical,
+                    o.device.district,
                 )
                 for position, o, _ in accepted
             ]
@@ -376,29 +379,3 @@ class Intake:
                 created,
                 quarantined=position in quarantine_of,
             )
-
-
-def intake_for(log: Log, settings: Settings, *, clock: Callable[[], datetime]) -> Intake:
-    """The intake over ``log``'s database, with the deployment's ingest settings and the
-    compiled Smart Data Models from its cache (an ingest worker restarts in a moment)."""
-    from ombud.ingest.model_cache import cached_models
-
-    db = log.store.db
-    return Intake(
-        log,
-        DeviceRegistry(db, log, clock=clock),
-        ObservationStore(db),
-        clock=clock,
-        models=cached_models(settings.data_dir),
-        max_skew=timedelta(seconds=settings.ingest.max_clock_skew_s),
-    )
-
-
-def open_intake(settings: Settings, *, clock: Callable[[], datetime]) -> Intake:
-    """The intake of the deployment in ``settings.data_dir`` (close its ``log`` when done)."""
-    log = open_log(settings.data_dir, settings, with_key=False)
-    try:
-        return intake_for(log, settings, clock=clock)
-    except BaseException:
-        log.close()
-        raise

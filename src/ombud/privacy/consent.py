@@ -40,18 +40,6 @@ LEGAL_BASES = (
 _NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 _RECORD_ID = re.compile(r"[0-9a-f]{32}")
 _KIND = "consent"
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS consents (
-    id TEXT PRIMARY KEY,
-    subject BLOB NOT NULL,
-    payload TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    expires INTEGER,
-    ledger_index INTEGER NOT NULL
-) STRICT;
-CREATE INDEX IF NOT EXISTS consents_by_subject ON consents (subject)
-"""
 
 
 def _names(values: Iterable[str], what: str) -> tuple[str, ...]:
@@ -200,7 +188,6 @@ class ConsentBook:
     random_bytes: Callable[[int], bytes] = os.urandom
 
     def __post_init__(self) -> None:
-        self.vault.db.ensure_tables("consents", _SCHEMA)
         self.vault.on_erase.append(self._forget)
 
     @staticmethod

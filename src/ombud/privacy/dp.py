@@ -52,18 +52,6 @@ SCORES = {"negative": -1.0, "neutral": 0.0, "positive": 1.0}
 
 _PERIOD = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
 _RELEASE_ID = re.compile(r"[0-9a-f]{32}")
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS dp_releases (
-    id TEXT PRIMARY KEY,
-    dataset TEXT NOT NULL,
-    period TEXT NOT NULL,
-    rho REAL NOT NULL,
-    created INTEGER NOT NULL,
-    result TEXT NOT NULL,
-    ledger_index INTEGER NOT NULL
-) STRICT;
-CREATE INDEX IF NOT EXISTS dp_releases_by_period ON dp_releases (dataset, period)
-"""
 
 
 def check_dataset(dataset: str) -> None:
@@ -267,9 +255,6 @@ class ReleaseBook:
     rho_per_period: float
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     random_bytes: Callable[[int], bytes] = os.urandom
-
-    def __post_init__(self) -> None:
-        self.db.ensure_tables("dp_releases", _SCHEMA)
 
     @staticmethod
     def _check(dataset: str, period: str) -> None:

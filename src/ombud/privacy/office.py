@@ -8,32 +8,32 @@ with ``MasterKeyError`` rather than storing anything unencrypted.
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from ombud.clock import format_time
-from ombud.config import Settings
+from ombud.config import PrivacySettings
 from ombud.errors import ConsentError, MalformedError, UnknownSubjectError
 from ombud.ledger.log import Attachment, Log
 from ombud.privacy.consent import ConsentBook
 from ombud.privacy.dp import SCORES, Release, ReleaseBook, check_dataset
 from ombud.privacy.export import subject_export
-from ombud.privacy.master_key import load_master_keys
 from ombud.privacy.retention import RetentionReport, run_retention
 from ombud.privacy.vault import Erasure, Vault
 from ombud.voice.posts import PostStore
 from ombud.voice.services import CATEGORIES
 
-__all__ = ["PrivacyOffice", "open_privacy", "week_window"]
+__all__ = ["PrivacyOffice", "week_window"]
 
 
 @dataclass
 class PrivacyOffice:
-    settings: Settings
+    settings: PrivacySettings
+    districts: tuple[str, ...]
+    """The public list of districts (``voice.districts``): the key set of every release."""
     log: Log
     vault: Vault
     consents: ConsentBook
@@ -94,7 +94,7 @@ class PrivacyOffice:
         given, must be that week's bounds."""
         import polars as pl
 
-        districts = self.settings.voice.district_list()
+        districts = list(self.districts)
         if not districts:
             raise MalformedError(
                 "set voice.districts, the public list of districts, before releasing: the key "
@@ -115,7 +115,7 @@ class PrivacyOffice:
                     "or exactly those"
                 )
             rows, excluded = self.posts.contributions(period=None, since=week[0], until=week[1])
-            contributions = self.settings.privacy.dp_max_contributions
+            contributions = self.settings.dp_max_contributions
         frame = pl.DataFrame(
             {
                 "unit": [r[0] for r in rows],
@@ -137,7 +137,7 @@ class PrivacyOffice:
             districts,
             list(CATEGORIES),
             contributions=contributions,
-            k_threshold=self.settings.privacy.dp_k_threshold,
+            k_threshold=self.settings.dp_k_threshold,
             actor=actor,
             excluded=excluded,
         )
@@ -159,30 +159,3 @@ def week_window(period: str) -> tuple[datetime, datetime]:
         raise MalformedError(f"{period} is not a week of its year") from None
     start = datetime(monday.year, monday.month, monday.day, tzinfo=UTC)
     return start, start + timedelta(days=7)
-
-
-def open_privacy(
-    log: Log,
-    settings: Settings,
-    posts: PostStore,
-    *,
-    environ: Mapping[str, str] | None = None,
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-) -> PrivacyOffice:
-    """The privacy office of the deployment ``log`` belongs to; ``MasterKeyError`` without a
-    master key."""
-    keys = load_master_keys(
-        settings.data_dir / settings.privacy.master_key_file,
-        os.environ if environ is None else environ,
-    )
-    db = log.store.db
-    vault = Vault(db, keys, clock=clock)
-    consents = ConsentBook(vault, log, clock=clock)
-    releases = ReleaseBook(
-        db,
-        log,
-        settings.privacy.dp_rho_per_release,
-        settings.privacy.dp_rho_per_period,
-        clock=clock,
-    )
-    return PrivacyOffice(settings, log, vault, consents, releases, posts)

@@ -60,37 +60,6 @@ _PAYLOAD_ID = re.compile(r"[0-9a-f]{32}")
 _MAX_PAYLOAD = 64 * 1024
 _CHUNK = 500
 _TABLES = ("vault_payloads", "vault_subjects", "vault_meta")
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS vault_meta (
-    name TEXT PRIMARY KEY,
-    master_id TEXT NOT NULL,
-    wrapped BLOB NOT NULL
-) STRICT;
-CREATE TABLE IF NOT EXISTS vault_subjects (
-    ref BLOB PRIMARY KEY,
-    master_id TEXT,
-    wrapped_key BLOB,
-    access BLOB UNIQUE,
-    created INTEGER NOT NULL,
-    erased_index INTEGER,
-    scrubbed INTEGER NOT NULL
-) STRICT;
-CREATE TABLE IF NOT EXISTS vault_payloads (
-    id TEXT PRIMARY KEY,
-    subject BLOB NOT NULL,
-    kind TEXT NOT NULL,
-    nonce BLOB,
-    ciphertext BLOB,
-    salt BLOB,
-    commitment BLOB NOT NULL,
-    created INTEGER NOT NULL,
-    expires INTEGER,
-    ledger_index INTEGER NOT NULL,
-    purged_index INTEGER
-) STRICT;
-CREATE INDEX IF NOT EXISTS vault_payloads_by_subject ON vault_payloads (subject);
-CREATE INDEX IF NOT EXISTS vault_payloads_by_expiry ON vault_payloads (expires)
-"""
 
 
 def check_subject(subject: object) -> str:
@@ -164,7 +133,6 @@ class Vault:
     def __post_init__(self) -> None:
         if not self.keys:
             raise MasterKeyError("the vault needs a master key")
-        self.db.ensure_tables("vault_subjects", _SCHEMA)
         self._index = self._index_key()
 
     # -- keys -----------------------------------------------------------------------------------

@@ -51,8 +51,8 @@ def district_readings(
     db: Database, district: str, model: str, attribute: str, since: datetime, until: datetime
 ) -> list[Reading]:
     """Every reading of ``attribute`` by ``model`` devices of ``district`` signed in
-    ``[since, until)``, each marked quarantined or not. The observation, device and
-    quarantine tables exist (their stores made them when the deployment was opened)."""
+    ``[since, until)``, each marked quarantined or not (each observation carries the model and
+    district of its device)."""
     if until <= since:
         raise MalformedError("an indicator's period ends after it starts")
     rows = db.read(
@@ -61,8 +61,8 @@ def district_readings(
         "AND q.counter = o.counter AND q.released_index IS NULL) "
         "OR EXISTS (SELECT 1 FROM device_quarantine h WHERE h.device = o.device "
         "AND h.released_index IS NULL AND o.created_us >= h.since_us) "
-        "FROM observations o JOIN devices d ON d.id = o.device "
-        "WHERE d.district = ? AND d.model = ? AND o.created_us >= ? AND o.created_us < ? "
+        "FROM observations o "
+        "WHERE o.district = ? AND o.model = ? AND o.created_us >= ? AND o.created_us < ? "
         "LIMIT ?",
         (district, model, to_micros(since), to_micros(until), MAX_READINGS + 1),
     )

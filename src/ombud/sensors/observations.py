@@ -22,25 +22,6 @@ from ombud.errors import NotFoundError
 
 __all__ = ["ObservationStore", "StoredObservation"]
 
-_TABLES = """
-CREATE TABLE IF NOT EXISTS observations (
-    device TEXT NOT NULL,
-    counter INTEGER NOT NULL,
-    entity_id TEXT NOT NULL,
-    created_us INTEGER NOT NULL,
-    ledger_index INTEGER NOT NULL UNIQUE,
-    entity BLOB NOT NULL,
-    PRIMARY KEY (device, counter)
-) STRICT;
-CREATE INDEX IF NOT EXISTS observations_by_entity ON observations (entity_id, created_us);
-CREATE TABLE IF NOT EXISTS entities (
-    id TEXT PRIMARY KEY,
-    type TEXT NOT NULL,
-    device TEXT NOT NULL,
-    counter INTEGER NOT NULL
-) STRICT;
-CREATE INDEX IF NOT EXISTS entities_by_type ON entities (type, id)
-"""
 
 
 @dataclass(frozen=True)
@@ -74,9 +55,12 @@ class NewObservation:
     counter: int
     entity_id: str
     entity_type: str
+    """The Smart Data Model of the entity, which is the device's model."""
     created_us: int
     ledger_index: int
     canonical: bytes
+    district: str
+    """The device's district: where the reading was taken (coarse by construction)."""
 
 
 class ObservationStore:
@@ -84,7 +68,6 @@ class ObservationStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        db.ensure_tables("observations", _TABLES)
 
     # --- writing (inside the ledger transaction) -------------------------------------------------
 
@@ -112,9 +95,19 @@ class ObservationStore:
     def insert(tx: Tx, rows: Iterable[NewObservation]) -> None:
         rows = list(rows)
         tx.executemany(
-            f"INSERT INTO observations ({_OBSERVATION}) VALUES (?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO observations ({_OBSERVATION}, model, district)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                (r.device, r.counter, r.entity_id, r.created_us, r.ledger_index, r.canonical)
+                (
+                    r.device,
+                    r.counter,
+                    r.entity_id,
+                    r.created_us,
+                    r.ledger_index,
+                    r.canonical,
+                    r.entity_type,
+                    r.district,
+                )
                 for r in rows
             ],
         )

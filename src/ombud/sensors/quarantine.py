@@ -36,36 +36,6 @@ __all__ = [
     "quarantine_event",
 ]
 
-_TABLES = """
-CREATE TABLE IF NOT EXISTS quarantine (
-    device TEXT NOT NULL,
-    counter INTEGER NOT NULL,
-    district TEXT NOT NULL,
-    checks TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    evidence BLOB NOT NULL,
-    at_us INTEGER NOT NULL,
-    ledger_index INTEGER NOT NULL,
-    released_index INTEGER,
-    release_reason TEXT,
-    PRIMARY KEY (device, counter)
-) STRICT;
-CREATE INDEX IF NOT EXISTS quarantine_by_time ON quarantine (at_us)
-"""
-_DEVICE_TABLES = """
-CREATE TABLE IF NOT EXISTS device_quarantine (
-    ledger_index INTEGER PRIMARY KEY,
-    device TEXT NOT NULL,
-    district TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    evidence BLOB NOT NULL,
-    since_us INTEGER NOT NULL,
-    at_us INTEGER NOT NULL,
-    released_index INTEGER,
-    release_reason TEXT
-) STRICT;
-CREATE INDEX IF NOT EXISTS device_quarantine_by_device ON device_quarantine (device)
-"""
 _DEVICE_COLUMNS = (
     "ledger_index, device, district, reason, evidence, since_us, at_us, released_index, "
     "release_reason"
@@ -223,8 +193,6 @@ def _row(row: tuple[Any, ...]) -> Quarantined:
 class QuarantineStore:
     def __init__(self, db: Database) -> None:
         self.db = db
-        db.ensure_tables("quarantine", _TABLES)
-        db.ensure_tables("device_quarantine", _DEVICE_TABLES)
 
     @staticmethod
     def insert(

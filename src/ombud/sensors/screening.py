@@ -42,7 +42,6 @@ from ombud.integrity.checks import (
     screen_reading,
 )
 from ombud.ledger.log import Log
-from ombud.sensors.observations import ObservationStore
 from ombud.sensors.quarantine import (
     QuarantineStore,
     device_quarantine_event,
@@ -62,23 +61,6 @@ DAY_US = 86_400_000_000
 REPLAY_TOLERANCE_US = 300_000_000
 """How far from exactly a day earlier the paired reading may be."""
 
-_TABLES = """
-CREATE TABLE IF NOT EXISTS screening (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    ledger_index INTEGER NOT NULL
-) STRICT;
-CREATE INDEX IF NOT EXISTS observations_by_device_time ON observations (device, created_us)
-"""
-_OFFSET_TABLES = """
-CREATE TABLE IF NOT EXISTS screening_offsets (
-    device TEXT NOT NULL,
-    attribute TEXT NOT NULL,
-    ledger_index INTEGER NOT NULL,
-    at_us INTEGER NOT NULL,
-    delta REAL NOT NULL,
-    PRIMARY KEY (device, attribute, ledger_index)
-) STRICT
-"""
 # The index serves the neighbourhood query (each device's readings around a time); it is made
 # with the screening table so deployments from before screening get it too.
 
@@ -177,16 +159,14 @@ class Screener:
         log: Log,
         settings: IntegritySettings,
         *,
+        quarantine: QuarantineStore,
         clock: Callable[[], datetime],
     ) -> None:
         self.db = db
         self.log = log
         self.settings = settings
         self._clock = clock
-        self.quarantine = QuarantineStore(db)
-        ObservationStore(db)  # the observations table the index below is on
-        db.ensure_tables("screening", _TABLES)
-        db.ensure_tables("screening_offsets", _OFFSET_TABLES)
+        self.quarantine = quarantine
         self.totals = ScreenResult(0, 0, (), -1, False)
         """What this screener did since it was made (for metrics)."""
         self._totals_lock = threading.Lock()
@@ -283,8 +263,8 @@ class Screener:
 
     def _next(self, tx: Tx, cursor: int) -> list[_Row]:
         rows = tx.execute(
-            "SELECT o.device, o.counter, o.entity_id, o.created_us, o.ledger_index, d.model, "
-            "d.district, o.entity FROM observations o JOIN devices d ON d.id = o.device "
+            "SELECT o.device, o.counter, o.entity_id, o.created_us, o.ledger_index, o.model, "
+            "o.district, o.entity FROM observations o "
             "WHERE o.ledger_index > ? ORDER BY o.ledger_index LIMIT ?",
             (cursor, self.settings.batch),
         )
@@ -429,15 +409,14 @@ class Screener:
         for (model, district), (low, high) in spans.items():
             stored = tx.execute(
                 "SELECT o.device, o.created_us, o.entity FROM observations o "
-                "JOIN devices d ON d.id = o.device "
                 "LEFT JOIN quarantine q ON q.device = o.device AND q.counter = o.counter "
                 "AND q.released_index IS NULL "
-                "WHERE d.model = ? AND d.district = ? AND o.created_us BETWEEN ? AND ? "
+                "WHERE o.district = ? AND o.model = ? AND o.created_us BETWEEN ? AND ? "
                 "AND q.device IS NULL AND NOT EXISTS (SELECT 1 FROM device_quarantine h "
                 "WHERE h.device = o.device AND h.released_index IS NULL "
                 "AND o.created_us >= h.since_us) "
                 "ORDER BY o.created_us",
-                (model, district, low - window_us, high + window_us),
+                (district, model, low - window_us, high + window_us),
             )
             series: dict[str, _Series] = defaultdict(_Series)
             for device, at_us, entity in stored:

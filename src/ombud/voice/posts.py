@@ -34,7 +34,7 @@ from typing import Any
 from ombud.canonical import canonical_json
 from ombud.clock import format_time
 from ombud.database import Database, Tx
-from ombud.errors import MalformedError, NotFoundError, StorageError
+from ombud.errors import MalformedError, NotFoundError
 from ombud.events import SALT_SIZE, Event, commit, new_salt
 from ombud.integrity.coordination import CoordinationSettings, PostFacts, detect
 from ombud.ledger.log import Attachment, Log
@@ -98,39 +98,6 @@ PERSONAL_FIELDS = {
 _AREA = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _POST_ID = re.compile(r"[0-9a-f]{32}")
 _PURGE_CHUNK = 500
-_TABLES = """
-CREATE TABLE IF NOT EXISTS posts (
-    id TEXT PRIMARY KEY,
-    received INTEGER NOT NULL,
-    district TEXT NOT NULL,
-    period TEXT,
-    channel TEXT NOT NULL,
-    service_given TEXT,
-    service TEXT NOT NULL,
-    sentiment TEXT NOT NULL,
-    scores TEXT NOT NULL,
-    text TEXT,
-    salt BLOB,
-    commitment BLOB NOT NULL,
-    expires INTEGER NOT NULL,
-    source_ref BLOB UNIQUE,
-    ledger_index INTEGER NOT NULL,
-    unit TEXT,
-    receipt BLOB
-) STRICT;
-CREATE INDEX IF NOT EXISTS posts_by_time ON posts (received);
-CREATE INDEX IF NOT EXISTS posts_by_expiry ON posts (expires);
-CREATE TABLE IF NOT EXISTS post_flags (
-    post TEXT PRIMARY KEY,
-    flagged_check TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    evidence TEXT NOT NULL,
-    ledger_index INTEGER NOT NULL,
-    released_reason TEXT,
-    released_index INTEGER,
-    evidence_salt BLOB
-) STRICT
-"""
 _COLUMNS = (
     "p.id, p.received, p.district, p.period, p.channel, p.service_given, p.service, "
     "p.sentiment, p.scores, p.text, p.expires, p.ledger_index, p.commitment, "
@@ -471,23 +438,6 @@ class PostStore:
     _screened_up_to: int = field(default=-1, init=False)
     """The highest post ledger index the last screening pass saw: with nothing newer, a pass
     would find nothing new, so it is skipped."""
-
-    def __post_init__(self) -> None:
-        self.db.ensure_tables("posts", _TABLES)
-        # Posts stored before differentially private releases have no privacy unit column,
-        # those stored before receipts no receipt column, and flags recorded before their
-        # evidence was salted no salt.
-        self._add_column("posts", "unit", "TEXT")
-        self._add_column("posts", "receipt", "BLOB")
-        self._add_column("post_flags", "evidence_salt", "BLOB")
-
-    def _add_column(self, table: str, name: str, kind: str) -> None:
-        try:
-            self.db.read(f"SELECT {name} FROM {table} WHERE 0 = 1")
-        except StorageError:
-            with self.db.transaction() as tx:
-                for statement in self.db.ddl(f"ALTER TABLE {table} ADD COLUMN {name} {kind}"):
-                    tx.execute(statement)
 
     # -- accepting --------------------------------------------------------------------------
 

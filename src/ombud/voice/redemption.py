@@ -39,18 +39,6 @@ from ombud.voice.tokens import (
 
 __all__ = ["IssuerKey", "TokenBook"]
 
-_TABLES = """
-CREATE TABLE IF NOT EXISTS issuer_keys (
-    period TEXT PRIMARY KEY,
-    issuer TEXT NOT NULL,
-    key BLOB NOT NULL,
-    ledger_index INTEGER NOT NULL
-) STRICT;
-CREATE TABLE IF NOT EXISTS spent_tokens (
-    nullifier BLOB PRIMARY KEY,
-    period TEXT NOT NULL
-) STRICT
-"""
 
 
 @dataclass(frozen=True)
@@ -69,7 +57,6 @@ class TokenBook:
         self.db = db
         self.origin = origin
         """The platform's name, bound into every challenge (RFC 9577 origin_info)."""
-        db.ensure_tables("issuer_keys", _TABLES)
 
     def publish(
         self,

@@ -1,0 +1,147 @@
+"""The server's background work: publishing checkpoints, screening observations, tending posts
+and running retention, each on its own schedule, with one loop helper.
+
+Threat model: a round that fails must neither stop the others nor be retried in a tight loop,
+and a round must never be cut short: its thread may be writing the database, which is closed
+only after every round in progress has ended (``rounds`` waits for them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+from ombud.deployment import Deployment
+from ombud.errors import OmbudError
+
+__all__ = ["Round", "background_rounds", "every", "rounds"]
+
+logger = logging.getLogger("ombud.api")
+
+
+@dataclass(frozen=True)
+class Round:
+    """Work to run every ``interval_s`` seconds; ``what`` names it in the log."""
+
+    interval_s: float
+    work: Callable[[], Awaitable[None]]
+    what: str
+
+
+async def every(round_: Round, stop: asyncio.Event) -> None:
+    """Run ``round_`` every ``interval_s`` seconds until ``stop`` is set. A failure is logged
+    (an ``OmbudError`` by its message, anything else with its traceback) and the next round
+    runs on schedule: nothing is lost, since every round is one transaction or none."""
+    while not stop.is_set():
+        try:
+            await round_.work()
+        except OmbudError as exc:
+            logger.error("could not %s: %s", round_.what, exc)
+        except Exception:
+            logger.exception("%s failed unexpectedly", round_.what)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), round_.interval_s)
+
+
+@contextlib.asynccontextmanager
+async def rounds(scheduled: list[Round]) -> AsyncIterator[None]:
+    """Run ``scheduled`` while the block runs; on leaving it, let each round in progress end."""
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(every(r, stop)) for r in scheduled]
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def background_rounds(deployment: Deployment, *, publish: bool, screen: bool) -> list[Round]:
+    """The rounds ``ombud serve`` runs: publishing with ``publish``; screening observations,
+    tending posts and retention with ``screen`` (each unless its interval is 0)."""
+    settings = deployment.settings
+    scheduled: list[Round] = []
+    if publish:
+        scheduled.append(
+            Round(
+                settings.log.checkpoint_interval_s, _publishing(deployment), "publish a checkpoint"
+            )
+        )
+    if screen and settings.integrity.screen_interval_s > 0:
+        scheduled.append(
+            Round(
+                settings.integrity.screen_interval_s, _screening(deployment), "screen observations"
+            )
+        )
+    if screen and settings.voice.screen_interval_s > 0:
+        scheduled.append(
+            Round(settings.voice.screen_interval_s, _tending(deployment), "tend posts")
+        )
+    if screen and settings.privacy.retention_interval_s > 0 and deployment.privacy_available:
+        scheduled.append(
+            Round(settings.privacy.retention_interval_s, _retaining(deployment), "run retention")
+        )
+    return scheduled
+
+
+def _publishing(deployment: Deployment) -> Callable[[], Awaitable[None]]:
+    """Sign and publish a checkpoint if the log has grown or the last one is still waiting
+    for its witnesses (the publisher logs its own outcome; nothing unwitnessed is published)."""
+    log, publisher = deployment.log, deployment.publisher
+
+    async def publish() -> None:
+        published = log.published_checkpoint()
+        if published is None or log.state().size > published.size:
+            await publisher.publish()
+
+    return publish
+
+
+def _screening(deployment: Deployment) -> Callable[[], Awaitable[None]]:
+    """Screen the observations that have settled since the last round (in a worker thread: it
+    reads and writes the database; after a failure the cursor stays put)."""
+    screener = deployment.screener
+
+    async def screen() -> None:
+        result = await asyncio.to_thread(screener.screen_all)
+        if result.quarantined or result.devices:
+            logger.warning(
+                "screening quarantined %d observations and %d devices (%s)",
+                result.quarantined,
+                len(result.devices),
+                ", ".join(result.devices) or "no device",
+            )
+
+    return screen
+
+
+def _tending(deployment: Deployment) -> Callable[[], Awaitable[None]]:
+    """Flag coordinated posts and delete the text of expired ones (in a worker thread)."""
+    posts = deployment.posts
+
+    async def tend() -> None:
+        flagged = await asyncio.to_thread(posts.screen)
+        purged = await asyncio.to_thread(posts.purge_expired)
+        if flagged or purged:
+            logger.warning("voice: %d posts flagged, %d texts purged", flagged, purged)
+
+    return tend
+
+
+def _retaining(deployment: Deployment) -> Callable[[], Awaitable[None]]:
+    """Purge vault payloads past their retention and finish interrupted erasures (in a worker
+    thread). Post texts are purged by the voice round, on its own shorter schedule."""
+    office = deployment.privacy()
+
+    async def retain() -> None:
+        report = await asyncio.to_thread(office.retention, post_texts=False)
+        if report.payloads or report.scrubbed:
+            logger.warning(
+                "privacy: %d payloads purged, %d erasures scrubbed",
+                report.payloads,
+                report.scrubbed,
+            )
+
+    return retain

@@ -1,0 +1,231 @@
+"""The one place a deployment's parts are put together: ``Deployment``.
+
+Threat model: a part built twice (two quarantine stores, two token books) can disagree about
+what it holds, and a part closed before what writes through it loses work. So every store and
+service of a deployment is built here, once, on first use — which is dependency order, since a
+part asks for the parts it needs — and ``close`` closes them in reverse. A deployment whose
+database is not at this code's schema revision is refused when opened
+(``ombud.migrations.check``): nothing reads or writes it until ``ombud migrate`` has run. Each
+part receives only its own section of the settings.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ombud import migrations
+from ombud.clock import Clock, utc_now
+from ombud.config import Settings
+from ombud.database import Database
+from ombud.deployment.directory import open_log
+from ombud.errors import MasterKeyError
+from ombud.ledger.log import Log
+
+if TYPE_CHECKING:
+    from ombud.ingest.devices import DeviceRegistry
+    from ombud.ingest.intake import Intake
+    from ombud.privacy.office import PrivacyOffice
+    from ombud.privacy.vault import Vault
+    from ombud.sensors.observations import ObservationStore
+    from ombud.sensors.quarantine import QuarantineStore
+    from ombud.sensors.screening import Screener
+    from ombud.tokens.store import TokenStore
+    from ombud.voice.posts import PostStore
+    from ombud.witness.publisher import Publisher
+
+__all__ = ["Deployment"]
+
+
+class Deployment:
+    """A deployment's settings, log and database, and every store and service over them.
+
+    Parts are imported and built on first use, so a command that needs the device registry
+    never loads the sentiment model. Use it as a context manager, or call ``close``.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        log: Log,
+        *,
+        clock: Clock = utc_now,
+        environ: Mapping[str, str] | None = None,
+        owns_log: bool = True,
+    ) -> None:
+        migrations.check(log.store.db)
+        self.settings = settings
+        self.log = log
+        self.clock = clock
+        self.environ: Mapping[str, str] = os.environ if environ is None else environ
+        self._owns_log = owns_log
+        self._closers: list[Callable[[], None]] = []
+
+    @classmethod
+    def open(
+        cls,
+        data_dir: Path,
+        *,
+        with_key: bool = True,
+        clock: Clock = utc_now,
+        environ: Mapping[str, str] | None = None,
+        settings: Settings | None = None,
+    ) -> Deployment:
+        """Open the deployment in ``data_dir`` (its settings file with ``OMBUD_…`` overrides
+        from ``environ``); ``with_key=False`` opens its log without the signing key."""
+        settings = settings or Settings.load(data_dir, environ)
+        log = open_log(data_dir, settings, with_key=with_key)
+        try:
+            return cls(settings, log, clock=clock, environ=environ)
+        except BaseException:
+            log.close()
+            raise
+
+    @property
+    def data_dir(self) -> Path:
+        return self.settings.data_dir
+
+    @property
+    def db(self) -> Database:
+        """The deployment's database (the log's: one transaction covers an event and its rows)."""
+        return self.log.store.db
+
+    # --- stores -----------------------------------------------------------------------------
+
+    @functools.cached_property
+    def tokens(self) -> TokenStore:
+        from ombud.tokens.store import TokenStore
+
+        return TokenStore(self.db)
+
+    @functools.cached_property
+    def registry(self) -> DeviceRegistry:
+        from ombud.ingest.devices import DeviceRegistry
+
+        return DeviceRegistry(self.db, self.log, clock=self.clock)
+
+    @functools.cached_property
+    def observations(self) -> ObservationStore:
+        from ombud.sensors.observations import ObservationStore
+
+        return ObservationStore(self.db)
+
+    @functools.cached_property
+    def quarantine(self) -> QuarantineStore:
+        from ombud.sensors.quarantine import QuarantineStore
+
+        return QuarantineStore(self.db)
+
+    @functools.cached_property
+    def posts(self) -> PostStore:
+        from ombud.voice.posts import PostStore
+        from ombud.voice.redemption import TokenBook
+
+        voice = self.settings.voice
+        book = TokenBook(self.db, origin=voice.origin or self.log.origin)
+        return PostStore(self.db, self.log, book, voice.retention_days, self.clock)
+
+    @functools.cached_property
+    def vault(self) -> Vault:
+        """The vault, opened with the master key (``MasterKeyError`` without one)."""
+        from ombud.privacy.master_key import load_master_keys
+        from ombud.privacy.vault import Vault
+
+        path = self.data_dir / self.settings.privacy.master_key_file
+        return Vault(self.db, load_master_keys(path, self.environ), clock=self.clock)
+
+    # --- services ---------------------------------------------------------------------------
+
+    @functools.cached_property
+    def intake(self) -> Intake:
+        """Checks and stores observations, with the compiled Smart Data Models from the
+        deployment's cache (an ingest worker restarts in a moment)."""
+        from ombud.ingest.intake import Intake
+        from ombud.ingest.model_cache import cached_models
+
+        intake = Intake(
+            self.log,
+            self.registry,
+            self.observations,
+            quarantine=self.quarantine,
+            clock=self.clock,
+            models=cached_models(self.data_dir),
+            max_skew=timedelta(seconds=self.settings.ingest.max_clock_skew_s),
+        )
+        self._closers.append(intake.close)
+        return intake
+
+    @functools.cached_property
+    def screener(self) -> Screener:
+        from ombud.sensors.screening import Screener
+
+        return Screener(
+            self.db, self.log, self.settings.integrity, quarantine=self.quarantine, clock=self.clock
+        )
+
+    @functools.cached_property
+    def _privacy(self) -> PrivacyOffice | MasterKeyError:
+        from ombud.privacy.consent import ConsentBook
+        from ombud.privacy.dp import ReleaseBook
+        from ombud.privacy.office import PrivacyOffice
+
+        try:
+            vault = self.vault
+        except MasterKeyError as exc:
+            return exc
+        section = self.settings.privacy
+        releases = ReleaseBook(
+            self.db,
+            self.log,
+            section.dp_rho_per_release,
+            section.dp_rho_per_period,
+            clock=self.clock,
+        )
+        return PrivacyOffice(
+            section,
+            tuple(self.settings.voice.district_list()),
+            self.log,
+            vault,
+            ConsentBook(vault, self.log, clock=self.clock),
+            releases,
+            self.posts,
+        )
+
+    def privacy(self) -> PrivacyOffice:
+        """The privacy office; ``MasterKeyError`` when the master key is missing or wrong
+        (everything that needs no personal data keeps working)."""
+        office = self._privacy
+        if isinstance(office, MasterKeyError):
+            raise office
+        return office
+
+    @property
+    def privacy_available(self) -> bool:
+        return not isinstance(self._privacy, MasterKeyError)
+
+    @functools.cached_property
+    def publisher(self) -> Publisher:
+        """Signs checkpoints and publishes them once the witnesses cosigned (needs the log's
+        key; its HTTP client is closed by ``Publisher.aclose``, on the serving event loop)."""
+        from ombud.witness.publisher import Publisher
+
+        return Publisher(self.log, self.settings.witnesses)
+
+    # --- lifetime ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close every part opened, in reverse order, then the log (if this opened it)."""
+        while self._closers:
+            self._closers.pop()()
+        if self._owns_log:
+            self.log.close()
+
+    def __enter__(self) -> Deployment:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

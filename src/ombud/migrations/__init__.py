@@ -1,0 +1,117 @@
+"""The deployment's schema history: every table of every domain package, versioned with Alembic.
+
+Threat model: a deployment opened by code that expects another schema fails at run time — on a
+resident's request — or corrupts quietly. So the history is recorded in the database
+(``alembic_version``); ``ombud init`` applies all of it, ``ombud migrate`` applies what is
+pending, and a deployment whose history is behind (pending revisions) or ahead (a revision this
+code does not know: a newer ombud wrote it) is refused by ``check`` before anything reads or
+writes it. The log's own tables are the ledger's (``ombud.ledger.store_sql``, versioned in its
+``meta`` table): a log lives without a deployment, so it keeps its own history.
+
+Runtime code does not import Alembic or SQLAlchemy: ``check`` reads the version with one query
+through ``ombud.database`` and compares it with ``HEAD`` (a test keeps ``HEAD`` and
+``REVISIONS`` equal to the scripts in ``versions/``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ombud.database import Database
+from ombud.errors import ConfigError, StorageError
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+__all__ = [
+    "HEAD",
+    "REVISIONS",
+    "VERSION_TABLE",
+    "check",
+    "current",
+    "downgrade",
+    "target_metadata",
+    "upgrade",
+]
+
+REVISIONS = ("0001", "0002")
+"""Every revision of the history, oldest first."""
+HEAD = REVISIONS[-1]
+VERSION_TABLE = "alembic_version"
+_HERE = Path(__file__).resolve().parent
+
+
+def target_metadata() -> list[sa.MetaData]:
+    """The tables every domain package declares (its ``tables`` module): what the history
+    must produce, and what ``alembic check`` compares a database with."""
+    from ombud.ingest import tables as ingest
+    from ombud.privacy import tables as privacy
+    from ombud.sensors import tables as sensors
+    from ombud.tokens import tables as tokens
+    from ombud.voice import tables as voice
+
+    return [tokens.metadata, ingest.metadata, sensors.metadata, voice.metadata, privacy.metadata]
+
+
+def _config(connection: object) -> object:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(_HERE))
+    config.attributes["connection"] = connection
+    return config
+
+
+def upgrade(db: Database, revision: str = "head") -> None:
+    """Apply the history to ``db`` up to ``revision`` (every pending revision by default), in
+    one transaction: a revision that fails leaves the database as it was."""
+    _run(db, "upgrade", revision)
+
+
+def downgrade(db: Database, revision: str) -> None:
+    """Undo the history of ``db`` back to ``revision`` (for tests of a revision, and for a
+    release rolled back by its operator; ``ombud`` itself never downgrades)."""
+    _run(db, "downgrade", revision)
+
+
+def _run(db: Database, direction: str, revision: str) -> None:
+    import sqlalchemy as sa
+    from alembic import command
+
+    engine = sa.create_engine(db.sqlalchemy_url(), poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as connection:
+            getattr(command, direction)(_config(connection), revision)
+    except sa.exc.SQLAlchemyError as exc:
+        raise StorageError(f"cannot migrate {db.name}: {exc}") from exc
+    finally:
+        engine.dispose()
+
+
+def current(db: Database) -> str | None:
+    """The revision ``db`` is at (None: no history recorded yet)."""
+    if not db.has_table(VERSION_TABLE):
+        return None
+    rows = db.read(f"SELECT version_num FROM {VERSION_TABLE}")  # noqa: S608 (a constant)
+    if len(rows) > 1:
+        raise StorageError(f"{db.name} records {len(rows)} schema versions; it holds one")
+    return str(rows[0][0]) if rows else None
+
+
+def check(db: Database) -> None:
+    """Refuse a database whose schema is not this code's: behind it (``ombud migrate``
+    applies what is pending) or ahead of it (a newer ombud wrote it)."""
+    version = current(db)
+    if version == HEAD:
+        return
+    if version is None or version in REVISIONS:
+        pending = REVISIONS[REVISIONS.index(version) + 1 :] if version else REVISIONS
+        raise ConfigError(
+            f"{db.name} needs schema revision(s) {', '.join(pending)}: run `ombud migrate` "
+            "(nothing is read or written before)"
+        )
+    raise ConfigError(
+        f"{db.name} is at schema revision {version!r}, which this ombud does not know: a newer "
+        f"version wrote it (this one knows up to {HEAD}); upgrade ombud"
+    )
