@@ -109,6 +109,18 @@ def init(
 
 
 @app.command()
+def migrate(data_dir: DataDir) -> None:
+    """Bring the deployment's database to this version's schema (back it up first)."""
+    from ombud.deployment import migrate_deployment
+
+    before, now = migrate_deployment(data_dir)
+    if before == now:
+        typer.echo(f"{data_dir} is at schema revision {now}: nothing to do")
+    else:
+        typer.echo(f"{data_dir} migrated from schema revision {before or 'none'} to {now}")
+
+
+@app.command()
 def serve(
     data_dir: DataDir,
     listen: Annotated[str | None, typer.Option(help="HOST:PORT to listen on.")] = None,

@@ -11,6 +11,7 @@ from ombud.deployment.assembly import Deployment
 from ombud.deployment.directory import (
     default_origin,
     init_deployment,
+    migrate_deployment,
     open_database_of,
     open_log,
     set_witness_policy,
@@ -20,6 +21,7 @@ __all__ = [
     "Deployment",
     "default_origin",
     "init_deployment",
+    "migrate_deployment",
     "open_database_of",
     "open_log",
     "set_witness_policy",

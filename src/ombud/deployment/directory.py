@@ -14,6 +14,7 @@ import secrets
 from dataclasses import replace
 from pathlib import Path
 
+from ombud import migrations
 from ombud.clock import Clock, utc_now
 from ombud.config import SETTINGS_FILE, Settings, StorageSettings
 from ombud.database import Database
@@ -21,13 +22,13 @@ from ombud.errors import ConfigError
 from ombud.events import Event
 from ombud.ledger.log import Log
 from ombud.ledger.logdir import init_log, is_log_dir, open_database_at, open_log_dir
-from ombud.migrations import upgrade
 from ombud.privacy.master_key import create_master_key
 from ombud.witness.policy import WitnessPolicy
 
 __all__ = [
     "default_origin",
     "init_deployment",
+    "migrate_deployment",
     "open_database_of",
     "open_log",
     "set_witness_policy",
@@ -55,12 +56,28 @@ def init_deployment(data_dir: Path, origin: str | None = None, *, database_url: 
     settings = Settings(data_dir, storage=StorageSettings(database_url))
     db = open_database_of(data_dir, settings)
     try:
-        upgrade(db)  # every domain table, at the newest revision of the history
+        migrations.upgrade(db)  # every domain table, at the newest revision of the history
     finally:
         db.close()
     settings.save()
     create_master_key(data_dir / settings.privacy.master_key_file)
     return vkey
+
+
+def migrate_deployment(data_dir: Path) -> tuple[str | None, str]:
+    """Apply the schema revisions ``data_dir``'s database lacks, in one transaction; returns
+    the revision it was at (None: from before versioned migrations) and the one it is at now.
+    A database a newer ombud wrote is refused, untouched."""
+    db = open_database_of(data_dir, Settings.load(data_dir))
+    try:
+        before = migrations.current(db)
+        if before is not None and before not in migrations.REVISIONS:
+            migrations.check(db)  # raises: a newer ombud wrote this database
+        if before != migrations.HEAD:
+            migrations.upgrade(db)
+        return before, migrations.HEAD
+    finally:
+        db.close()
 
 
 def open_database_of(directory: Path, settings: Settings | None = None) -> Database:

@@ -23,7 +23,6 @@ from ombud.errors import NotFoundError
 __all__ = ["ObservationStore", "StoredObservation"]
 
 
-
 @dataclass(frozen=True)
 class StoredObservation:
     device: str

@@ -40,7 +40,6 @@ from ombud.voice.tokens import (
 __all__ = ["IssuerKey", "TokenBook"]
 
 
-
 @dataclass(frozen=True)
 class IssuerKey:
     period: str
