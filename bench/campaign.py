@@ -35,9 +35,11 @@ from ombud.ledger import note
 from ombud.ledger.log import Log
 from ombud.ledger.store_sql import SqlStore
 from ombud.migrations import upgrade
+from ombud.voice.flags import FlagBook
 from ombud.voice.issuer import Issuer
 from ombud.voice.posts import PostStore, Submission
 from ombud.voice.redemption import TokenBook
+from ombud.voice.reports import PostReports
 from ombud.voice.tokens import finalize_token, load_public_key, period_challenge, request_token
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -131,6 +133,7 @@ def scenario(
         log, PERIOD, residents.issuer.name, residents.key, actor="bench", clock=lambda: START
     )
     posts = PostStore(db, log, book, 30, lambda: now[0])
+    reports = PostReports(db)
     kinds: dict[str, str] = {}
     timeline = sorted(
         [(t, x, "organic") for t, x in organic] + [(t, x, "campaign") for t, x in campaign]
@@ -141,7 +144,7 @@ def scenario(
         now[0] = at
         kinds[posts.submit(Submission(text, "centre"), token).post.id] = kind
     submitted = time.perf_counter() - started
-    labels = {p.id: p.sentiment for p in posts.list(limit=1000)}
+    labels = {p.id: p.sentiment for p in reports.list(limit=1000)}
     truth, everything = _counts(), _counts()
     for post_id, kind in kinds.items():
         everything[labels[post_id]] += 1
@@ -149,10 +152,10 @@ def scenario(
             truth[labels[post_id]] += 1
     now[0] = START + WEEK
     started = time.perf_counter()
-    posts.screen()
+    FlagBook(posts).screen()
     screened = time.perf_counter() - started
-    flagged = {p.id for p in posts.list(flagged=True, limit=1000)}
-    summary = posts.sentiment(district="centre").to_json()["tokened"]
+    flagged = {p.id for p in reports.list(flagged=True, limit=1000)}
+    summary = reports.sentiment(district="centre").to_json()["tokened"]
     defended = {k: summary[k] for k in ("negative", "neutral", "positive")}
     n_campaign = sum(1 for k in kinds.values() if k == "campaign")
     n_organic = len(kinds) - n_campaign

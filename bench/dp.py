@@ -41,6 +41,7 @@ from ombud.privacy.office import PrivacyOffice
 from ombud.privacy.vault import Vault
 from ombud.voice.posts import PostStore
 from ombud.voice.redemption import TokenBook
+from ombud.voice.reports import PostReports
 from ombud.voice.services import CATEGORIES
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -130,7 +131,14 @@ def _deployment(directory: Path, posts: int) -> PrivacyOffice:
     vault = Vault(db, [MasterKey.generate()])
     releases = ReleaseBook(db, log, RHO, 1000.0)
     return PrivacyOffice(
-        settings, tuple(DISTRICTS), log, vault, ConsentBook(vault, log), releases, store
+        settings,
+        tuple(DISTRICTS),
+        log,
+        vault,
+        ConsentBook(vault, log),
+        releases,
+        store,
+        PostReports(db),
     )
 
 
@@ -140,7 +148,7 @@ def speed(posts: int, repeats: int) -> dict[str, Any]:
         private, exact = [], []
         for _ in range(repeats):
             started = time.perf_counter()
-            rows, _ = office.posts.contributions(period=PERIOD)
+            rows, _ = office.reports.contributions(period=PERIOD)
             frame = pl.DataFrame(
                 {
                     "district": [r[1] for r in rows],

@@ -17,6 +17,7 @@ from ombud.errors import MalformedError
 
 __all__ = [
     "Clock",
+    "aware",
     "format_time",
     "from_micros",
     "from_seconds",
@@ -78,3 +79,10 @@ def to_seconds(at: datetime) -> int:
 
 def from_seconds(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
+
+
+def aware(at: datetime, name: str) -> datetime:
+    """``at``, refused if naive: a time without a zone would be read in the host's zone."""
+    if at.tzinfo is None:
+        raise MalformedError(f"{name} must carry a time zone (e.g. Z)")
+    return at

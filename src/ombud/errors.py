@@ -72,13 +72,14 @@ class NotFoundError(OmbudError, LookupError):
 
 
 class ConflictError(OmbudError):
-    """The request assumed a state that is not the current one; ``current`` says what is.
+    """The request assumed a state that is not the current one (HTTP 409 Conflict).
 
     A witness answers it when the old size of an add-checkpoint request is not the size it last
-    cosigned (c2sp.org/tlog-witness, 409 Conflict); the client re-sends from ``current``.
+    cosigned (c2sp.org/tlog-witness); ``current`` is then that size, from which the client
+    re-sends. Releasing an item already released is one too.
     """
 
-    def __init__(self, message: str, current: int) -> None:
+    def __init__(self, message: str, current: int | None = None) -> None:
         super().__init__(message)
         self.current = current
 

@@ -62,7 +62,7 @@ def test_a_server_error_carries_them_too(api: Api, monkeypatch: pytest.MonkeyPat
     def broken(**_: object) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(api.client.app.state.deployment.posts, "flags", broken)  # type: ignore[attr-defined]
+    monkeypatch.setattr(api.client.app.state.deployment.flags, "list", broken)  # type: ignore[attr-defined]
     response = api.client.get("/voice/flags")
     assert response.status_code == 500 and "a bug" not in response.text
     assert_secure(response)

@@ -75,7 +75,7 @@ def test_releasing_a_device_needs_the_scope_and_is_logged(
     assert ok.status_code == 200, ok.text
     event = Event.from_bytes(client.app.state.deployment.log.entry(ok.json()["releasedIndex"]))  # type: ignore[attr-defined]
     assert event.kind == "device.released" and event.body["reason"] == "microphone replaced"
-    assert client.post(route, json={"reason": "again"}, headers=auth).status_code == 404
+    assert client.post(route, json={"reason": "again"}, headers=auth).status_code == 409
     assert client.get("/integrity/devices", params={"released": "false"}).json() == []
 
 

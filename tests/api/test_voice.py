@@ -315,7 +315,7 @@ def test_flags_are_public_and_release_needs_the_scope(city: City) -> None:
             ).status_code
             == 201
         )
-    assert city.client.app.state.deployment.posts.screen() == 4  # type: ignore[attr-defined]
+    assert city.client.app.state.deployment.flags.screen() == 4  # type: ignore[attr-defined]
     flags = city.client.get("/voice/flags").json()
     assert len(flags) == 4 and {f["check"] for f in flags} == {"near_duplicate"}
     assert all(set(f) == PUBLIC_FLAG for f in flags)  # no district, service, sentiment or id
@@ -335,8 +335,12 @@ def test_flags_are_public_and_release_needs_the_scope(city: City) -> None:
             {"quarantine:release"}, "", now=NOW
         )[1]
     }
+    assert city.client.post(route, json={"reason": ""}, headers=releaser).status_code == 400
+    too_long = {"reason": "x" * 501}  # was truncated to 500 before: now refused, like the rest
+    assert city.client.post(route, json=too_long, headers=releaser).status_code == 400
     released = city.client.post(route, json={"reason": "real"}, headers=releaser)
     assert released.status_code == 200 and released.json()["released"] is True
+    assert city.client.post(route, json={"reason": "real"}, headers=releaser).status_code == 409
     assert set(released.json()) == PUBLIC_FLAG  # releasing is no licence to read labels
     # The leaf commits to the evidence with a salt: the evidence is guessable, its hash is not
     # enough. Staff hold both and check the leaf.

@@ -22,6 +22,7 @@ from ombud.integrity.aggregate import Estimator
 from ombud.ledger import note
 from ombud.ledger.log import Log
 from ombud.ledger.store_sql import SqlStore
+from ombud.release import AlreadyReleasedError
 from ombud.sensors.indicators import district_indicator
 from ombud.sensors.observations import ObservationStore
 from ombud.sensors.quarantine import QuarantineStore
@@ -159,9 +160,13 @@ def test_a_quarantined_device_is_left_out_of_indicators_until_released(city: Cit
     after_value, after_readings, _, after_left_out = figure()
     assert after_left_out == len(screener.quarantine.list(device=city.sensors[5].device.id))
     assert after_readings + after_left_out == 20 * SENSORS
-    with pytest.raises(NotFoundError):
+    with pytest.raises(AlreadyReleasedError):
         screener.quarantine.release_device(
             city.log, city.sensors[5].device.id, "again", actor="operator", clock=city.clock
+        )
+    with pytest.raises(NotFoundError):
+        screener.quarantine.release_device(
+            city.log, city.sensors[0].device.id, "never held", actor="operator", clock=city.clock
         )
     assert value < after_value or after_left_out == 20
 

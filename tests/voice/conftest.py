@@ -14,9 +14,11 @@ from ombud.database import Database
 from ombud.ledger import note
 from ombud.ledger.log import Log
 from ombud.ledger.store_sql import SqlStore
+from ombud.voice.flags import FlagBook
 from ombud.voice.issuer import Issuer
 from ombud.voice.posts import PostStore
 from ombud.voice.redemption import TokenBook
+from ombud.voice.reports import PostReports
 from ombud.voice.tokens import finalize_token, load_public_key, period_challenge, request_token
 
 ORIGIN = "ombud.city.example"
@@ -45,6 +47,8 @@ class Voice:
     clock: Clock
     token: Callable[[], bytes]
     """A fresh token of PERIOD for a new resident."""
+    flags: FlagBook
+    reports: PostReports
 
 
 def make_voice(database: Database, issuer_and_key: tuple[Issuer, bytes]) -> Voice:
@@ -62,7 +66,8 @@ def make_voice(database: Database, issuer_and_key: tuple[Issuer, bytes]) -> Voic
             public, pending, issuer.issue(PERIOD, resident, pending.request)
         ).to_bytes()
 
-    return Voice(log, PostStore(database, log, book, 30, clock), issuer, clock, token)
+    posts = PostStore(database, log, book, 30, clock)
+    return Voice(log, posts, issuer, clock, token, FlagBook(posts), PostReports(database))
 
 
 @pytest.fixture

@@ -14,7 +14,9 @@ from ombud import migrations
 from ombud.canonical import canonical_json
 from ombud.errors import MalformedError, NotFoundError, ReplayError, VerificationError
 from ombud.events import Event, verify_commitment
+from ombud.release import AlreadyReleasedError
 from ombud.voice.posts import MAX_TEXT, Submission, post_record, refuse_personal
+from ombud.voice.social_import import import_posts
 from ombud.voice.tokens import finalize_token, load_public_key, period_challenge, request_token
 
 from .conftest import PERIOD, START, Voice
@@ -51,7 +53,7 @@ def test_a_post_is_accepted_once_per_token_and_committed_on_the_ledger(voice: Vo
     with pytest.raises(ReplayError, match="already used"):  # double spend
         voice.posts.submit(Submission("Another try with the same token", "harbour"), token)
     assert voice.log.size == size
-    assert [p.id for p in voice.posts.list()] == [post.id]
+    assert [p.id for p in voice.reports.list()] == [post.id]
     assert voice.posts.book.spent(PERIOD) == 1
 
 
@@ -99,7 +101,7 @@ def test_tokens_of_another_platform_or_unpublished_period_are_refused(voice: Voi
         voice.posts.submit(Submission(COMPLAINT, "north"), bytes(forged))
     with pytest.raises(MalformedError):
         voice.posts.submit(Submission(COMPLAINT, "north"), b"\x00\x02 too short")
-    assert voice.posts.list() == []
+    assert voice.reports.list() == []
 
 
 @pytest.mark.parametrize(
@@ -131,7 +133,7 @@ def test_personal_fields_are_refused_by_name() -> None:
 
 def test_text_is_deleted_when_retention_ends_and_labels_stay(voice: Voice) -> None:
     post = voice.posts.submit(Submission(COMPLAINT, "harbour"), voice.token()).post
-    before = voice.posts.sentiment(district="harbour").to_json()
+    before = voice.reports.sentiment(district="harbour").to_json()
     voice.clock.advance(days=29)
     assert voice.posts.purge_expired() == 0
     voice.clock.advance(days=1, hours=1)
@@ -140,7 +142,7 @@ def test_text_is_deleted_when_retention_ends_and_labels_stay(voice: Voice) -> No
     kept = voice.posts.get(post.id)
     assert kept.text is None and kept.sentiment == "negative" and kept.service == "waste"
     assert voice.posts.db.read("SELECT salt FROM posts WHERE id = ?", (post.id,))[0][0] is None
-    assert voice.posts.sentiment(district="harbour").to_json() == before
+    assert voice.reports.sentiment(district="harbour").to_json() == before
     purged = Event.from_bytes(voice.log.entry(voice.log.size - 1))
     # The purge names the post by its commitment: a post id is half its writer's receipt.
     assert purged.kind == "payload.purged" and purged.body["v"] == 2
@@ -196,16 +198,16 @@ def test_imports_pseudonymise_authors_and_are_reported_apart(voice: Voice) -> No
             },
         )
     )
-    report = voice.posts.import_posts(records, KEY)
+    report = import_posts(voice.posts, records, KEY)
     assert report.accepted == len(ORGANIC) and report.flagged == 0
     assert [n for n, _ in report.refused] == [90, 91]
     assert "RFC 3339" in report.refused[0][1] and "unknown field" in report.refused[1][1]
     stored = voice.posts.db.read("SELECT * FROM posts")
     assert not any("@person" in str(value) for row in stored for value in row)  # handle dropped
-    summary = voice.posts.sentiment(district="riverside").to_json()
+    summary = voice.reports.sentiment(district="riverside").to_json()
     assert summary["imported"]["posts"] == len(ORGANIC) and summary["tokened"]["posts"] == 0
-    assert all(p.period is None and p.channel == "import" for p in voice.posts.list())
-    again = voice.posts.import_posts(records[:3], KEY)  # the same records: duplicates
+    assert all(p.period is None and p.channel == "import" for p in voice.reports.list())
+    again = import_posts(voice.posts, records[:3], KEY)  # the same records: duplicates
     assert again.accepted == 0 and again.duplicates == 3
 
 
@@ -219,11 +221,11 @@ def test_one_author_is_bounded_and_repeats_are_duplicates(voice: Voice) -> None:
     ]
     records = [_record(i, "@loud", t, district="north") for i, t in enumerate(texts)]
     records.append(_record(20, "@loud", texts[0], district="north"))  # the same text again
-    report = voice.posts.import_posts(records, KEY)
+    report = import_posts(voice.posts, records, KEY)
     assert report.accepted == 5 and report.duplicates == 1 and report.flagged == 2
-    flagged = voice.posts.list(flagged=True)
+    flagged = voice.reports.list(flagged=True)
     assert {p.flag for p in flagged} == {"author"}
-    summary = voice.posts.sentiment(district="north").to_json()
+    summary = voice.reports.sentiment(district="north").to_json()
     assert summary["imported"]["posts"] == 3 and summary["flaggedExcluded"] == 2
 
 
@@ -247,24 +249,24 @@ def test_a_coordinated_burst_is_flagged_left_out_and_can_be_released(voice: Voic
         campaign.append(
             voice.posts.submit(Submission(text.format(x="parking"), "centre"), voice.token()).post
         )
-    flagged = voice.posts.screen()
+    flagged = voice.flags.screen()
     assert flagged == len(CAMPAIGN) - 1  # the earliest copy is kept as a genuine voice
-    assert voice.posts.screen() == 0  # never flagged twice
-    ids = {p.id for p in voice.posts.list(flagged=True)}
+    assert voice.flags.screen() == 0  # never flagged twice
+    ids = {p.id for p in voice.reports.list(flagged=True)}
     assert ids == {p.id for p in campaign[1:]}
     assert not ids & {p.id for p in organic}
     event = Event.from_bytes(voice.log.entry(voice.log.size - 1))
     assert event.kind == "post.flagged" and event.body["check"] == "near_duplicate"
     assert set(event.body) == {"v", "commitment", "check", "evidence"}  # no labels, no id
     assert event.body["commitment"] in {p.commitment.hex() for p in campaign[1:]}
-    public = voice.posts.flags()
+    public = voice.flags.list()
     assert {f.commitment for f in public} == {p.commitment for p in campaign[1:]}
     assert all(f.check == "near_duplicate" and f.released_index is None for f in public)
-    summary = voice.posts.sentiment(district="centre").to_json()
+    summary = voice.reports.sentiment(district="centre").to_json()
     assert summary["tokened"]["posts"] == len(ORGANIC) + 1
     assert summary["flaggedExcluded"] == len(CAMPAIGN) - 1
 
-    released = voice.posts.release(campaign[1].id, "checked by hand", actor="operator")
+    released = voice.flags.release(campaign[1].id, "checked by hand", actor="operator")
     assert released.counted and released.flag == "near_duplicate"
     release = Event.from_bytes(voice.log.entry(voice.log.size - 1))
     assert release.body == {
@@ -273,11 +275,11 @@ def test_a_coordinated_burst_is_flagged_left_out_and_can_be_released(voice: Voic
         "released": True,
         "reason": "checked by hand",
     }
-    assert voice.posts.sentiment(district="centre").to_json()["flaggedExcluded"] == 4
+    assert voice.reports.sentiment(district="centre").to_json()["flaggedExcluded"] == 4
+    with pytest.raises(AlreadyReleasedError):  # 409: counted already
+        voice.flags.release(campaign[1].id, "again", actor="operator")
     with pytest.raises(NotFoundError):
-        voice.posts.release(campaign[1].id, "again", actor="operator")
-    with pytest.raises(NotFoundError):
-        voice.posts.release(organic[0].id, "not flagged", actor="operator")
+        voice.flags.release(organic[0].id, "not flagged", actor="operator")
 
 
 def test_post_ids_are_checked(voice: Voice) -> None:

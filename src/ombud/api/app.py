@@ -117,7 +117,11 @@ def create_app(
     app.include_router(admin.create_registry_router(deployment.registry))
     app.include_router(docs.create_router())
     app.include_router(integrity.create_router(deployment))
-    app.include_router(voice.create_router(deployment.posts, deployment.privacy))
+    app.include_router(
+        voice.create_router(
+            deployment.posts, deployment.flags, deployment.post_reports, deployment.privacy
+        )
+    )
     app.include_router(privacy_routes.create_router(deployment.privacy))
     describe(app)
     return app

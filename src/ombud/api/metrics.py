@@ -102,24 +102,24 @@ def metrics_text(deployment: Deployment, *, publishing: bool, now: datetime) -> 
         "Ledger index of the last observation screened.",
         totals.cursor,
     )
-    posts = deployment.posts
+    flags = deployment.flags
     out.metric(
         "ombud_voice_screen_rounds_total",
         "counter",
         "Coordination screening passes (this process).",
-        posts.screen_rounds,
+        flags.screen_rounds,
     )
     out.metric(
         "ombud_posts_flagged_total",
         "counter",
         "Posts flagged as coordinated (this process).",
-        posts.flagged_total,
+        flags.flagged_total,
     )
     out.metric(
         "ombud_posts_purged_total",
         "counter",
         "Post texts deleted at retention's end (this process).",
-        posts.purged_total,
+        deployment.posts.purged_total,
     )
     if deployment.privacy_available:
         office = deployment.privacy()

@@ -19,6 +19,7 @@ from starlette.routing import Match
 from ombud.api.headers import API_POLICY, SECURITY_HEADERS
 from ombud.errors import (
     AlreadyExistsError,
+    ConflictError,
     ForbiddenError,
     MalformedError,
     MasterKeyError,
@@ -50,8 +51,8 @@ def status_of(exc: OmbudError) -> tuple[int, str]:
         return 401, "Unauthorized"
     if isinstance(exc, ForbiddenError):
         return 403, "Forbidden"
-    if isinstance(exc, AlreadyExistsError | ReplayError):
-        return 409, "Conflict"  # a second key for a period, a token spent twice
+    if isinstance(exc, AlreadyExistsError | ReplayError | ConflictError):
+        return 409, "Conflict"  # a second key for a period, a token spent twice, a re-release
     if isinstance(exc, StorageError | UnavailableError | MasterKeyError):
         return 503, "Service Unavailable"
     if isinstance(exc, PayloadIntegrityError):

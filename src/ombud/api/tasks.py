@@ -119,10 +119,10 @@ def _screening(deployment: Deployment) -> Callable[[], Awaitable[None]]:
 
 def _tending(deployment: Deployment) -> Callable[[], Awaitable[None]]:
     """Flag coordinated posts and delete the text of expired ones (in a worker thread)."""
-    posts = deployment.posts
+    posts, flags = deployment.posts, deployment.flags
 
     async def tend() -> None:
-        flagged = await asyncio.to_thread(posts.screen)
+        flagged = await asyncio.to_thread(flags.screen)
         purged = await asyncio.to_thread(posts.purge_expired)
         if flagged or purged:
             logger.warning("voice: %d posts flagged, %d texts purged", flagged, purged)

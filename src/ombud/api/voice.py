@@ -40,6 +40,7 @@ from ombud.errors import MalformedError, OmbudError, UnauthorizedError
 from ombud.ledger.log import Attachment
 from ombud.privacy.office import PrivacyOffice
 from ombud.tokens import TokenInfo
+from ombud.voice.flags import FlagBook
 from ombud.voice.open311 import (
     FOLLOW_UP,
     Contact,
@@ -56,6 +57,7 @@ from ombud.voice.posts import (
     parse_salt,
     refuse_personal,
 )
+from ombud.voice.reports import PostReports
 from ombud.voice.services import CATEGORIES
 
 __all__ = ["create_router", "private_token"]
@@ -136,7 +138,12 @@ QuarantineRelease = Annotated[TokenInfo, require_scope("quarantine:release")]
 VoicePublish = Annotated[TokenInfo, require_scope("voice:publish")]
 
 
-def create_router(posts: PostStore, office: Callable[[], PrivacyOffice]) -> APIRouter:
+def create_router(
+    posts: PostStore,
+    flags: FlagBook,
+    reports: PostReports,
+    office: Callable[[], PrivacyOffice],
+) -> APIRouter:
     """``office()`` gives the privacy office (for contact details) or raises
     ``MasterKeyError``."""
     router = APIRouter(tags=["voice"], route_class=StrictRoute)
@@ -195,7 +202,7 @@ def create_router(posts: PostStore, office: Callable[[], PrivacyOffice]) -> APIR
     ) -> list[dict[str, Any]]:
         # Listing every post is microdata: the public gets differentially private releases
         # (/privacy/releases), the city's staff this.
-        found = posts.list(district=district, service=service, flagged=flagged, limit=limit)
+        found = reports.list(district=district, service=service, flagged=flagged, limit=limit)
         return [p.to_json(with_text=True) for p in found]
 
     @router.get(
@@ -227,7 +234,7 @@ def create_router(posts: PostStore, office: Callable[[], PrivacyOffice]) -> APIR
         since: Annotated[Rfc3339 | None, Query(description="RFC 3339, inclusive")] = None,
         until: Annotated[Rfc3339 | None, Query(description="RFC 3339, exclusive")] = None,
     ) -> dict[str, Any]:
-        summary = posts.sentiment(district=district, service=service, since=since, until=until)
+        summary = reports.sentiment(district=district, service=service, since=since, until=until)
         return summary.to_json()
 
     @router.get(
@@ -239,11 +246,11 @@ def create_router(posts: PostStore, office: Callable[[], PrivacyOffice]) -> APIR
     def list_flags(
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[dict[str, Any]]:
-        return [f.to_json() for f in posts.flags(limit=limit)]
+        return [f.to_json() for f in flags.list(limit=limit)]
 
     @router.post(
         "/voice/flags/{post_id}/release",
-        responses=problems(401, 403, 404),
+        responses=problems(401, 403, 404, 409),
         summary="Count a flagged post again (scope quarantine:release).",
     )
     def release(
@@ -251,9 +258,9 @@ def create_router(posts: PostStore, office: Callable[[], PrivacyOffice]) -> APIR
         body: Release,
         token: QuarantineRelease,
     ) -> dict[str, Any]:
-        posts.release(post_id, body.reason, actor=f"token:{token.id}")
+        flags.release(post_id, body.reason, actor=f"token:{token.id}")
         # The flag as the public sees it: releasing a post is no licence to read its labels.
-        (flag,) = posts.flags(post_id=post_id, limit=1)
+        (flag,) = flags.list(post_id=post_id, limit=1)
         return flag.to_json()
 
     @router.post(

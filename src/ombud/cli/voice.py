@@ -177,7 +177,7 @@ def _author_key(data_dir: Path) -> bytes:
 
 
 def run_import(data_dir: Path, file: Path, district: str | None) -> None:
-    """Import public social-media posts from JSON lines (see ``PostStore.import_posts``)."""
+    """Import public social-media posts from JSON lines (see ``ombud.voice.social_import``)."""
     records: list[tuple[int, Mapping[str, Any]]] = []
     refused: list[tuple[int, str]] = []
     try:
@@ -191,8 +191,11 @@ def run_import(data_dir: Path, file: Path, district: str | None) -> None:
                     refused.append((number, f"not JSON: {exc}"))
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read {file}: {exc}") from exc
+    from ombud.voice.social_import import import_posts
+
     with Deployment.open(data_dir, with_key=False) as deployment:
-        report = deployment.posts.import_posts(
+        report = import_posts(
+            deployment.posts,
             records,
             _author_key(data_dir),
             coordination=CoordinationSettings(author_max=deployment.settings.voice.author_max),
@@ -203,8 +206,8 @@ def run_import(data_dir: Path, file: Path, district: str | None) -> None:
 
 
 def run_screen(data_dir: Path) -> None:
-    with _posts(data_dir) as posts:
-        flagged = posts.screen()
+    with Deployment.open(data_dir, with_key=False) as deployment:
+        flagged = deployment.flags.screen()
     print(f"{flagged} posts newly flagged as coordinated")
 
 
@@ -219,9 +222,10 @@ def run_report(data_dir: Path, as_json: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    with _posts(data_dir) as posts:
-        summaries = [posts.sentiment(district=d) for d in posts.districts()]
-        flagged = posts.list(flagged=True, limit=1000)
+    with Deployment.open(data_dir, with_key=False) as deployment:
+        reports = deployment.post_reports
+        summaries = [reports.sentiment(district=d) for d in reports.districts()]
+        flagged = reports.list(flagged=True, limit=1000)
     if as_json:
         print(
             json.dumps(

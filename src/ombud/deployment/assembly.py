@@ -35,7 +35,9 @@ if TYPE_CHECKING:
     from ombud.sensors.quarantine import QuarantineStore
     from ombud.sensors.screening import Screener
     from ombud.tokens.store import TokenStore
+    from ombud.voice.flags import FlagBook
     from ombud.voice.posts import PostStore
+    from ombud.voice.reports import PostReports
     from ombud.witness.publisher import Publisher
 
 __all__ = ["Deployment"]
@@ -130,6 +132,18 @@ class Deployment:
         return PostStore(self.db, self.log, book, voice.retention_days, self.clock)
 
     @functools.cached_property
+    def flags(self) -> FlagBook:
+        from ombud.voice.flags import FlagBook
+
+        return FlagBook(self.posts)
+
+    @functools.cached_property
+    def post_reports(self) -> PostReports:
+        from ombud.voice.reports import PostReports
+
+        return PostReports(self.db)
+
+    @functools.cached_property
     def vault(self) -> Vault:
         """The vault, opened with the master key (``MasterKeyError`` without one)."""
         from ombud.privacy.master_key import load_master_keys
@@ -193,6 +207,7 @@ class Deployment:
             ConsentBook(vault, self.log, clock=self.clock),
             releases,
             self.posts,
+            self.post_reports,
         )
 
     def privacy(self) -> PrivacyOffice:

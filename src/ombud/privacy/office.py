@@ -24,6 +24,7 @@ from ombud.privacy.export import subject_export
 from ombud.privacy.retention import RetentionReport, run_retention
 from ombud.privacy.vault import Erasure, Vault
 from ombud.voice.posts import PostStore
+from ombud.voice.reports import PostReports
 from ombud.voice.services import CATEGORIES
 
 __all__ = ["PrivacyOffice", "week_window"]
@@ -39,6 +40,7 @@ class PrivacyOffice:
     consents: ConsentBook
     releases: ReleaseBook
     posts: PostStore
+    reports: PostReports
     retention_rounds: int = field(default=0, init=False)
 
     def attach_under_consent(
@@ -104,7 +106,7 @@ class PrivacyOffice:
         if dataset == "satisfaction":
             if since is not None or until is not None:
                 raise MalformedError("a satisfaction release covers a token period, not times")
-            rows, excluded = self.posts.contributions(period=period)
+            rows, excluded = self.reports.contributions(period=period)
             contributions = 1
         else:
             week = week_window(period)
@@ -114,7 +116,7 @@ class PrivacyOffice:
                     f"[{format_time(week[0])}, {format_time(week[1])}); give no since and until, "
                     "or exactly those"
                 )
-            rows, excluded = self.posts.contributions(period=None, since=week[0], until=week[1])
+            rows, excluded = self.reports.contributions(period=None, since=week[0], until=week[1])
             contributions = self.settings.dp_max_contributions
         frame = pl.DataFrame(
             {

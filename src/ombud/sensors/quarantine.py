@@ -23,10 +23,11 @@ from typing import Any
 from ombud.canonical import canonical_json, parse_json
 from ombud.clock import format_time
 from ombud.database import Database, Tx
-from ombud.errors import MalformedError, NotFoundError
+from ombud.errors import NotFoundError
 from ombud.events import Event
 from ombud.integrity.checks import Verdict
 from ombud.ledger.log import Log
+from ombud.release import AlreadyReleasedError, check_reason
 
 __all__ = [
     "DeviceQuarantine",
@@ -133,11 +134,6 @@ def _device_row(row: tuple[Any, ...]) -> DeviceQuarantine:
     )
 
 
-def _check_reason(reason: str) -> None:
-    if not 0 < len(reason) <= 500:
-        raise MalformedError("a release carries a reason of 1-500 characters")
-
-
 @dataclass(frozen=True)
 class Quarantined:
     device: str
@@ -230,7 +226,7 @@ class QuarantineStore:
         clock: Callable[[], datetime],
     ) -> Quarantined:
         """Release a quarantined observation (an operator's decision, with a reason)."""
-        _check_reason(reason)
+        check_reason(reason)
         event = Event(
             "observation.released",
             clock(),
@@ -246,7 +242,9 @@ class QuarantineStore:
             if not rows:
                 raise NotFoundError(f"observation {counter} of device {device} is not quarantined")
             if rows[0][0] is not None:
-                raise MalformedError(f"observation {counter} of device {device} was released")
+                raise AlreadyReleasedError(
+                    f"observation {counter} of device {device} was released already"
+                )
             return [event]
 
         def record(tx: Tx, index: int) -> None:
@@ -355,7 +353,7 @@ class QuarantineStore:
     ) -> DeviceQuarantine:
         """Put a device quarantined as a whole back into aggregates (an operator's decision
         after inspecting it, with a reason). Its readings quarantined one by one stay so."""
-        _check_reason(reason)
+        check_reason(reason)
         event = Event(
             "device.released", clock(), actor, {"v": 1, "device": device, "reason": reason}
         ).to_bytes()
@@ -368,6 +366,8 @@ class QuarantineStore:
                 (device,),
             )
             if not rows:
+                if tx.execute("SELECT 1 FROM device_quarantine WHERE device = ?", (device,)):
+                    raise AlreadyReleasedError(f"device {device[:80]} was released already")
                 raise NotFoundError(f"device {device[:80]} is not quarantined")
             held[:] = [r[0] for r in rows]
             return [event]

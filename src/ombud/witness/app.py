@@ -101,7 +101,7 @@ class _AddCheckpoint:
         except OmbudError as exc:
             status = _status(exc)
             logger.warning("refused add-checkpoint from %s with %d: %s", client, status, exc)
-            if isinstance(exc, ConflictError):
+            if isinstance(exc, ConflictError) and exc.current is not None:
                 # Exactly "text/x.tlog.size" (no charset parameter), as the spec requires.
                 return 409, SIZE_MEDIA_TYPE.encode(), encode_size(exc.current)
             return status, _TEXT.encode(), f"{exc}\n".encode()
