@@ -38,7 +38,7 @@ from urllib.parse import quote, unquote
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from ombud.api.problems import NGSI_LD_ERRORS
+from ombud.api.problems import NGSI_LD_ERRORS, ngsi_ld_problem
 from ombud.canonical import parse_json
 from ombud.clock import format_time
 from ombud.errors import (
@@ -56,7 +56,7 @@ from ombud.ingest.intake import Accepted, Duplicate, Intake, Refused, Verdict
 from ombud.ingest.models import CONTEXT_URI, ENTITY_ID, MAX_ENTITY_ID
 from ombud.sensors.observations import ObservationStore, StoredObservation
 
-__all__ = ["CORE_CONTEXT", "ERRORS", "create_router", "problem_details", "problem_response"]
+__all__ = ["CORE_CONTEXT", "ERRORS", "create_router", "problem_response"]
 
 ERRORS = NGSI_LD_ERRORS
 CORE_CONTEXT = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context.jsonld"
@@ -71,12 +71,8 @@ MAX_LIMIT = 1000
 # --- problem details ---------------------------------------------------------------------------
 
 
-def problem_details(kind: str, status: int, title: str, detail: str) -> dict[str, Any]:
-    return {"type": ERRORS + kind, "title": title, "status": status, "detail": detail}
-
-
 def problem_response(kind: str, status: int, title: str, detail: str) -> Response:
-    body = json.dumps(problem_details(kind, status, title, detail), ensure_ascii=False)
+    body = json.dumps(ngsi_ld_problem(kind, status, title, detail), ensure_ascii=False)
     return Response(body, status_code=status, media_type=JSON)
 
 
@@ -102,7 +98,7 @@ def _classify(exc: OmbudError) -> tuple[str, int, str]:
 def _error_body(exc: OmbudError) -> dict[str, Any]:
     kind, status, title = _classify(exc)
     detail = str(exc) if status < 500 else "the observation could not be stored; retry later"
-    return problem_details(kind, status, title, detail)
+    return ngsi_ld_problem(kind, status, title, detail)
 
 
 def _error(exc: OmbudError) -> Response:

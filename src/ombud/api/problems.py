@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from http import HTTPStatus
+from typing import Any
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
@@ -39,6 +40,12 @@ NGSI_LD_ERRORS = "https://uri.etsi.org/ngsi-ld/errors/"
 _MAX_REPORTED = 10
 """Validation errors a refusal names (a body of 95,000 unknown members has as many)."""
 logger = logging.getLogger("ombud.api")
+
+
+def ngsi_ld_problem(kind: str, status: int, title: str, detail: str) -> dict[str, Any]:
+    """An ETSI NGSI-LD ProblemDetails body (GS CIM 009 §5.5.2): every one ombud sends is built
+    here, for a refusal of a whole request and for each entity of a batch alike."""
+    return {"type": NGSI_LD_ERRORS + kind, "title": title, "status": status, "detail": detail}
 
 
 def problem(status: int, title: str, detail: str) -> JSONResponse:
@@ -114,8 +121,7 @@ def refusal(path: str, status: int, detail: str, title: str | None = None) -> JS
         title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
     if path.startswith("/ngsi-ld/"):
         kind = {404: "ResourceNotFound", 405: "InvalidRequest"}.get(status, "BadRequestData")
-        body = {"type": NGSI_LD_ERRORS + kind, "title": title, "status": status, "detail": detail}
-        return JSONResponse(body, status_code=status)
+        return JSONResponse(ngsi_ld_problem(kind, status, title, detail), status_code=status)
     if path.startswith("/open311/"):
         return JSONResponse([{"code": status, "description": detail}], status_code=status)
     return problem(status, title, detail)

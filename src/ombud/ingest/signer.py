@@ -15,16 +15,13 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from ombud.clock import utc_now
 from ombud.dataintegrity.eddsa_jcs_2022 import ProofOptions, sign_document
 from ombud.dataintegrity.multikey import DidKey, secret_key_from_multibase, secret_key_multibase
 from ombud.errors import ConfigError, MalformedError
 from ombud.keyfile import read_private_key, write_private_key
 
 __all__ = ["DeviceSigner", "generate_device_key", "read_device_key"]
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def generate_device_key(path: Path, *, random_bytes: Callable[[int], bytes] = os.urandom) -> DidKey:
@@ -52,7 +49,7 @@ class DeviceSigner:
         key: Ed25519PrivateKey,
         *,
         counter: int = 0,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         if counter < 0:
             raise MalformedError("a device counter starts at 0 or above")

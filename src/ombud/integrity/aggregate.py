@@ -11,13 +11,25 @@ many were left out, so nobody mistakes a thin figure for a solid one.
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 from ombud.errors import MalformedError
 
-__all__ = ["Estimator", "Indicator", "Reading", "indicator", "weighted_quantile"]
+__all__ = [
+    "MAD_SCALE",
+    "Estimator",
+    "Indicator",
+    "Reading",
+    "indicator",
+    "mad",
+    "weighted_quantile",
+]
+
+MAD_SCALE = 1.4826
+"""MAD x 1.4826 estimates the standard deviation of Gaussian data (Hampel 1974)."""
 
 
 class Estimator(StrEnum):
@@ -100,6 +112,17 @@ def weighted_quantile(values: Sequence[float], weights: Sequence[float], q: floa
     return pairs[-1][0]
 
 
+def mad(values: Sequence[float], weights: Sequence[float] | None = None) -> float:
+    """The median absolute deviation from the median of ``values`` — under ``weights`` when
+    given (weighted medians, the lower one at ties), else the plain medians. Every robust
+    scale in ombud is ``MAD_SCALE`` times this."""
+    if weights is None:
+        centre = statistics.median(values)
+        return statistics.median(abs(v - centre) for v in values)
+    centre = weighted_quantile(values, weights, 0.5)
+    return weighted_quantile([abs(v - centre) for v in values], weights, 0.5)
+
+
 def _trimmed_mean(values: list[float], weights: list[float], trim: float) -> float:
     low = weighted_quantile(values, weights, trim)
     high = weighted_quantile(values, weights, 1 - trim)
@@ -111,8 +134,7 @@ def _huber(values: list[float], weights: list[float], k: float = 1.345) -> float
     """Huber's M-estimator of location by iteratively reweighted means, scale fixed at the
     weighted MAD (k = 1.345 gives 95% efficiency on Gaussian data)."""
     centre = weighted_quantile(values, weights, 0.5)
-    deviations = [abs(v - centre) for v in values]
-    scale = 1.4826 * weighted_quantile(deviations, weights, 0.5)
+    scale = MAD_SCALE * mad(values, weights)
     if scale == 0:
         return centre
     for _ in range(50):

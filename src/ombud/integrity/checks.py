@@ -24,10 +24,10 @@ from types import MappingProxyType
 from typing import Any
 
 from ombud.errors import MalformedError
+from ombud.integrity.aggregate import MAD_SCALE, mad
 
 __all__ = [
     "CONTINUOUS",
-    "MAD_SCALE",
     "PHYSICAL_RANGES",
     "RESOLUTIONS",
     "SENTINELS",
@@ -42,15 +42,12 @@ __all__ = [
     "check_replay",
     "check_sentinel",
     "find_gaps",
-    "mad",
     "numeric_properties",
     "offset",
     "screen_entity",
     "screen_reading",
 ]
 
-MAD_SCALE = 1.4826
-"""MAD x 1.4826 estimates the standard deviation of Gaussian data (Hampel 1974)."""
 
 PHYSICAL_RANGES: Mapping[str, tuple[float, float]] = MappingProxyType(
     {
@@ -137,12 +134,6 @@ class Verdict:
 
 def _ok(check: str, **evidence: Any) -> Verdict:
     return Verdict(check, False, "plausible", evidence)
-
-
-def mad(values: Sequence[float]) -> float:
-    """Median absolute deviation from the median."""
-    centre = statistics.median(values)
-    return statistics.median(abs(v - centre) for v in values)
 
 
 def check_range(attribute: str, value: float) -> Verdict:

@@ -52,7 +52,7 @@ from types import MappingProxyType
 from datasketch import MinHash, MinHashLSH  # type: ignore[import-untyped]
 
 from ombud.errors import ConfigError, MalformedError
-from ombud.integrity.checks import MAD_SCALE
+from ombud.integrity.aggregate import MAD_SCALE, mad
 
 __all__ = [
     "CHECKS",
@@ -462,8 +462,8 @@ def rate_anomalies(
                 continue
             history = [len(by_bucket.get(k, ())) for k in range(lo, bucket)]
             median = float(statistics.median(history))
-            mad = float(statistics.median(abs(h - median) for h in history))
-            scale = max(MAD_SCALE * mad, math.sqrt(median) + 1.0)
+            spread = float(mad(history))
+            scale = max(MAD_SCALE * spread, math.sqrt(median) + 1.0)
             z = (len(ids) - median) / scale
             if z >= settings.rate_z:
                 anomalies.append(
@@ -474,7 +474,7 @@ def rate_anomalies(
                         bucket_s=size,
                         count=len(ids),
                         median=median,
-                        mad=mad,
+                        mad=spread,
                         scale=scale,
                         z=z,
                         history_buckets=len(history),

@@ -14,11 +14,11 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ombud.clock import format_time, parse_time
+from ombud.clock import format_time, parse_time, utc_now
 from ombud.database import Tx
 from ombud.errors import ConsentError, MalformedError, NotFoundError
 from ombud.events import Event
@@ -184,7 +184,7 @@ class ConsentBook:
 
     vault: Vault
     log: Log
-    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    clock: Callable[[], datetime] = utc_now
     random_bytes: Callable[[int], bytes] = os.urandom
 
     def __post_init__(self) -> None:

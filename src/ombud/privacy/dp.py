@@ -19,12 +19,12 @@ import math
 import os
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from ombud.canonical import canonical_json, parse_json
-from ombud.clock import format_time
+from ombud.clock import format_time, utc_now
 from ombud.database import Database, Tx
 from ombud.errors import BudgetExceededError, MalformedError, NotFoundError
 from ombud.events import Event
@@ -253,7 +253,7 @@ class ReleaseBook:
     log: Log
     rho_per_release: float
     rho_per_period: float
-    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    clock: Callable[[], datetime] = utc_now
     random_bytes: Callable[[int], bytes] = os.urandom
 
     @staticmethod

@@ -24,7 +24,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from ombud.clock import format_time
+from ombud.clock import format_time, utc_now
 from ombud.database import Database, Tx
 from ombud.errors import (
     MalformedError,
@@ -122,7 +122,7 @@ class Vault:
     keys: Sequence[MasterKey]
     """The current master key first; any other is accepted for unwrapping (a rotation that
     did not finish)."""
-    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    clock: Callable[[], datetime] = utc_now
     random_bytes: Callable[[int], bytes] = os.urandom
     on_erase: list[Callable[[Tx, bytes], None]] = field(default_factory=list)
     """Called inside the erasure transaction with the subject's ref, for the tables of other

@@ -32,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ombud.canonical import canonical_json
-from ombud.clock import format_time, from_seconds, to_seconds
+from ombud.clock import format_time, from_seconds, to_seconds, utc_now
 from ombud.database import Database, Tx
 from ombud.errors import MalformedError, NotFoundError
 from ombud.events import SALT_SIZE, Event, commit, new_salt
@@ -335,7 +335,7 @@ class PostStore:
     log: Log
     book: TokenBook
     retention_days: int = 30
-    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    clock: Callable[[], datetime] = utc_now
     random_bytes: Callable[[int], bytes] = os.urandom
     label: Callable[[Sequence[str]], list[Labels]] = label_texts
     purged_total: int = field(default=0, init=False)

@@ -1,0 +1,69 @@
+"""The one assembly point: every part built once, on first use, and closed in reverse."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ombud import migrations
+from ombud.deployment import Deployment, init_deployment
+from ombud.errors import ConfigError, MasterKeyError
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    init_deployment(tmp_path / "city", "assembly.example/log")
+    return tmp_path / "city"
+
+
+def test_each_part_is_built_once_and_shared(data_dir: Path) -> None:
+    with Deployment.open(data_dir, environ={}) as deployment:
+        assert deployment.intake.quarantine is deployment.quarantine
+        assert deployment.screener.quarantine is deployment.quarantine
+        assert deployment.intake.registry is deployment.registry
+        assert deployment.flags.posts is deployment.posts
+        assert deployment.privacy().posts is deployment.posts
+        assert deployment.tokens.db is deployment.db is deployment.log.store.db
+
+
+def test_close_closes_what_was_opened_then_the_log(data_dir: Path) -> None:
+    deployment = Deployment.open(data_dir, environ={})
+    intake = deployment.intake
+    deployment.close()
+    with pytest.raises(RuntimeError):  # the checking threads are gone
+        intake._pool.submit(print)  # type: ignore[union-attr]
+    assert deployment.db._connections == []  # every connection of the log's database closed
+
+
+def test_a_part_is_loaded_only_when_used(data_dir: Path) -> None:
+    """Registering a device needs neither the web framework nor the sentiment model."""
+    probe = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from ombud.deployment import Deployment\n"
+        f"with Deployment.open(Path({str(data_dir)!r})) as d:\n"
+        "    d.registry.list()\n"
+        "heavy = {'onnxruntime', 'fastapi', 'tokenizers', 'polars'} & set(sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stderr
+
+
+def test_without_a_master_key_only_privacy_is_unavailable(data_dir: Path) -> None:
+    (data_dir / "master.key").unlink()
+    with Deployment.open(data_dir, environ={}) as deployment:
+        assert not deployment.privacy_available
+        with pytest.raises(MasterKeyError):
+            deployment.privacy()
+        assert list(deployment.registry.list()) == []
+
+
+def test_a_deployment_behind_its_schema_is_refused(data_dir: Path) -> None:
+    with Deployment.open(data_dir, environ={}) as deployment:
+        migrations.downgrade(deployment.db, "0001")
+    with pytest.raises(ConfigError, match=r"needs schema revision\(s\) 0002: run `ombud migrate`"):
+        Deployment.open(data_dir, environ={})
