@@ -73,3 +73,13 @@ def make_voice(database: Database, issuer_and_key: tuple[Issuer, bytes]) -> Voic
 @pytest.fixture
 def voice(database: Database, period_issuer: tuple[Issuer, bytes], tmp_path: Path) -> Voice:
     return make_voice(database, period_issuer)
+
+
+ORGANIC = [
+    "Bus 14 was twenty minutes late again this morning",
+    "Lovely new benches in the riverside park, thank you",
+    "Street light on Elm Road has been out for a week",
+    "Huge pothole on Mill Lane nearly took my wheel off",
+    "Recycling collection was on time today, well done",
+    "Why is the library closed on Saturdays now?",
+]

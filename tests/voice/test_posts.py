@@ -1,6 +1,5 @@
-"""Posts: one per token, committed on the ledger, text kept for the retention period only,
-imports pseudonymised and bounded, coordinated posts flagged and left out (SQLite and
-PostgreSQL)."""
+"""Posts: one per token, committed on the ledger, opened by their receipt, text kept for the
+retention period only (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -14,9 +13,7 @@ from ombud import migrations
 from ombud.canonical import canonical_json
 from ombud.errors import MalformedError, NotFoundError, ReplayError, VerificationError
 from ombud.events import Event, verify_commitment
-from ombud.release import AlreadyReleasedError
 from ombud.voice.posts import MAX_TEXT, Submission, post_record, refuse_personal
-from ombud.voice.social_import import import_posts
 from ombud.voice.tokens import finalize_token, load_public_key, period_challenge, request_token
 
 from .conftest import PERIOD, START, Voice
@@ -147,139 +144,6 @@ def test_text_is_deleted_when_retention_ends_and_labels_stay(voice: Voice) -> No
     # The purge names the post by its commitment: a post id is half its writer's receipt.
     assert purged.kind == "payload.purged" and purged.body["v"] == 2
     assert purged.body["commitments"] == [post.commitment.hex()]
-
-
-KEY = b"k" * 32
-
-
-def _record(n: int, author: str, text: str, **extra: str) -> tuple[int, dict[str, str]]:
-    return n, {
-        "id": f"tw-{n}",
-        "created_at": f"2026-12-02T{8 + n % 10:02d}:{n % 60:02d}:00Z",
-        "author": author,
-        "text": text,
-        **extra,
-    }
-
-
-ORGANIC = [
-    "Bus 14 was twenty minutes late again this morning",
-    "Lovely new benches in the riverside park, thank you",
-    "Street light on Elm Road has been out for a week",
-    "Huge pothole on Mill Lane nearly took my wheel off",
-    "Recycling collection was on time today, well done",
-    "Why is the library closed on Saturdays now?",
-]
-
-
-def test_imports_pseudonymise_authors_and_are_reported_apart(voice: Voice) -> None:
-    records = [_record(i, f"@person{i}", t, district="riverside") for i, t in enumerate(ORGANIC)]
-    records.append(
-        (
-            90,
-            {
-                "id": "bad",
-                "created_at": "yesterday",
-                "author": "x",
-                "text": "hi",
-                "district": "riverside",
-            },
-        )
-    )
-    records.append(
-        (
-            91,
-            {
-                "id": "geo",
-                "created_at": "2026-12-02T08:00:00Z",
-                "author": "x",
-                "text": "hello there",
-                "geo": "1,2",
-            },
-        )
-    )
-    report = import_posts(voice.posts, records, KEY)
-    assert report.accepted == len(ORGANIC) and report.flagged == 0
-    assert [n for n, _ in report.refused] == [90, 91]
-    assert "RFC 3339" in report.refused[0][1] and "unknown field" in report.refused[1][1]
-    stored = voice.posts.db.read("SELECT * FROM posts")
-    assert not any("@person" in str(value) for row in stored for value in row)  # handle dropped
-    summary = voice.reports.sentiment(district="riverside").to_json()
-    assert summary["imported"]["posts"] == len(ORGANIC) and summary["tokened"]["posts"] == 0
-    assert all(p.period is None and p.channel == "import" for p in voice.reports.list())
-    again = import_posts(voice.posts, records[:3], KEY)  # the same records: duplicates
-    assert again.accepted == 0 and again.duplicates == 3
-
-
-def test_one_author_is_bounded_and_repeats_are_duplicates(voice: Voice) -> None:
-    texts = [
-        "The night bus never turns up on time",
-        "Parking permits cost far too much here",
-        "Who decided to close the swimming pool",
-        "The market square smells of bins all week",
-        "Street cleaning skipped our road again",
-    ]
-    records = [_record(i, "@loud", t, district="north") for i, t in enumerate(texts)]
-    records.append(_record(20, "@loud", texts[0], district="north"))  # the same text again
-    report = import_posts(voice.posts, records, KEY)
-    assert report.accepted == 5 and report.duplicates == 1 and report.flagged == 2
-    flagged = voice.reports.list(flagged=True)
-    assert {p.flag for p in flagged} == {"author"}
-    summary = voice.reports.sentiment(district="north").to_json()
-    assert summary["imported"]["posts"] == 3 and summary["flaggedExcluded"] == 2
-
-
-CAMPAIGN = [
-    "The new {x} scheme in the centre is a disgrace, scrap it now",
-    "This {x} scheme in the centre is a total disgrace, scrap it now!!",
-    "the new {x} scheme in the centre is a disgrace... scrap it now",
-    "Honestly the new {x} scheme in the centre is a disgrace scrap it now",
-    "The new {x} scheme in the centre is a disgrace, scrap it NOW #fail",
-    "The new {x} scheme in our centre is a disgrace, scrap it now",
-]
-
-
-def test_a_coordinated_burst_is_flagged_left_out_and_can_be_released(voice: Voice) -> None:
-    organic = [
-        voice.posts.submit(Submission(text, "centre"), voice.token()).post for text in ORGANIC
-    ]
-    campaign = []
-    for text in CAMPAIGN:
-        voice.clock.advance(minutes=7)
-        campaign.append(
-            voice.posts.submit(Submission(text.format(x="parking"), "centre"), voice.token()).post
-        )
-    flagged = voice.flags.screen()
-    assert flagged == len(CAMPAIGN) - 1  # the earliest copy is kept as a genuine voice
-    assert voice.flags.screen() == 0  # never flagged twice
-    ids = {p.id for p in voice.reports.list(flagged=True)}
-    assert ids == {p.id for p in campaign[1:]}
-    assert not ids & {p.id for p in organic}
-    event = Event.from_bytes(voice.log.entry(voice.log.size - 1))
-    assert event.kind == "post.flagged" and event.body["check"] == "near_duplicate"
-    assert set(event.body) == {"v", "commitment", "check", "evidence"}  # no labels, no id
-    assert event.body["commitment"] in {p.commitment.hex() for p in campaign[1:]}
-    public = voice.flags.list()
-    assert {f.commitment for f in public} == {p.commitment for p in campaign[1:]}
-    assert all(f.check == "near_duplicate" and f.released_index is None for f in public)
-    summary = voice.reports.sentiment(district="centre").to_json()
-    assert summary["tokened"]["posts"] == len(ORGANIC) + 1
-    assert summary["flaggedExcluded"] == len(CAMPAIGN) - 1
-
-    released = voice.flags.release(campaign[1].id, "checked by hand", actor="operator")
-    assert released.counted and released.flag == "near_duplicate"
-    release = Event.from_bytes(voice.log.entry(voice.log.size - 1))
-    assert release.body == {
-        "v": 2,
-        "commitment": campaign[1].commitment.hex(),
-        "released": True,
-        "reason": "checked by hand",
-    }
-    assert voice.reports.sentiment(district="centre").to_json()["flaggedExcluded"] == 4
-    with pytest.raises(AlreadyReleasedError):  # 409: counted already
-        voice.flags.release(campaign[1].id, "again", actor="operator")
-    with pytest.raises(NotFoundError):
-        voice.flags.release(organic[0].id, "not flagged", actor="operator")
 
 
 def test_post_ids_are_checked(voice: Voice) -> None:

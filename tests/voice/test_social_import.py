@@ -1,0 +1,77 @@
+"""Social imports: authors pseudonymised and bounded, repeats and known records dropped,
+reported apart from residents' tokened posts (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from ombud.voice.social_import import import_posts
+
+from .conftest import ORGANIC, Voice
+
+KEY = b"k" * 32
+
+
+def _record(n: int, author: str, text: str, **extra: str) -> tuple[int, dict[str, str]]:
+    return n, {
+        "id": f"tw-{n}",
+        "created_at": f"2026-12-02T{8 + n % 10:02d}:{n % 60:02d}:00Z",
+        "author": author,
+        "text": text,
+        **extra,
+    }
+
+
+def test_imports_pseudonymise_authors_and_are_reported_apart(voice: Voice) -> None:
+    records = [_record(i, f"@person{i}", t, district="riverside") for i, t in enumerate(ORGANIC)]
+    records.append(
+        (
+            90,
+            {
+                "id": "bad",
+                "created_at": "yesterday",
+                "author": "x",
+                "text": "hi",
+                "district": "riverside",
+            },
+        )
+    )
+    records.append(
+        (
+            91,
+            {
+                "id": "geo",
+                "created_at": "2026-12-02T08:00:00Z",
+                "author": "x",
+                "text": "hello there",
+                "geo": "1,2",
+            },
+        )
+    )
+    report = import_posts(voice.posts, records, KEY)
+    assert report.accepted == len(ORGANIC) and report.flagged == 0
+    assert [n for n, _ in report.refused] == [90, 91]
+    assert "RFC 3339" in report.refused[0][1] and "unknown field" in report.refused[1][1]
+    stored = voice.posts.db.read("SELECT * FROM posts")
+    assert not any("@person" in str(value) for row in stored for value in row)  # handle dropped
+    summary = voice.reports.sentiment(district="riverside").to_json()
+    assert summary["imported"]["posts"] == len(ORGANIC) and summary["tokened"]["posts"] == 0
+    assert all(p.period is None and p.channel == "import" for p in voice.reports.list())
+    again = import_posts(voice.posts, records[:3], KEY)  # the same records: duplicates
+    assert again.accepted == 0 and again.duplicates == 3
+
+
+def test_one_author_is_bounded_and_repeats_are_duplicates(voice: Voice) -> None:
+    texts = [
+        "The night bus never turns up on time",
+        "Parking permits cost far too much here",
+        "Who decided to close the swimming pool",
+        "The market square smells of bins all week",
+        "Street cleaning skipped our road again",
+    ]
+    records = [_record(i, "@loud", t, district="north") for i, t in enumerate(texts)]
+    records.append(_record(20, "@loud", texts[0], district="north"))  # the same text again
+    report = import_posts(voice.posts, records, KEY)
+    assert report.accepted == 5 and report.duplicates == 1 and report.flagged == 2
+    flagged = voice.reports.list(flagged=True)
+    assert {p.flag for p in flagged} == {"author"}
+    summary = voice.reports.sentiment(district="north").to_json()
+    assert summary["imported"]["posts"] == 3 and summary["flaggedExcluded"] == 2
