@@ -21,6 +21,7 @@ __all__ = [
     "format_time",
     "from_micros",
     "from_seconds",
+    "parse_rfc3339",
     "parse_time",
     "to_micros",
     "to_seconds",
@@ -79,6 +80,29 @@ def to_seconds(at: datetime) -> int:
 
 def from_seconds(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
+
+
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:[Zz]|[+-]\d{2}:\d{2})", re.ASCII
+)
+
+
+def parse_rfc3339(value: object, name: str = "a time") -> datetime:
+    """An RFC 3339 date-time with its offset (``2026-12-04T10:00:00Z``, ``…+01:00``), in UTC:
+    what every time a client or a file gives is read as. Anything else — no zone, a bare
+    number, another spelling — is ``MalformedError`` naming ``name``, never a guess."""
+    if isinstance(value, datetime):  # already parsed (a default, or a caller in Python)
+        return aware(value, name)
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        shown = f" {value[:40]!r}" if isinstance(value, str) else ""
+        raise MalformedError(
+            f"{name}{shown} must be an RFC 3339 date-time with a time zone, "
+            "e.g. 2026-12-04T10:00:00Z"
+        )
+    try:
+        return datetime.fromisoformat(value.upper()).astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise MalformedError(f"{name} {value[:40]!r} is not a valid date and time in UTC") from None
 
 
 def aware(at: datetime, name: str) -> datetime:

@@ -31,7 +31,7 @@ import re
 import unicodedata
 import weakref
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -40,7 +40,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ombud.api.problems import NGSI_LD_ERRORS, ngsi_ld_problem
 from ombud.canonical import parse_json
-from ombud.clock import format_time
+from ombud.clock import format_time, parse_rfc3339
 from ombud.errors import (
     AlreadyExistsError,
     ForbiddenError,
@@ -519,15 +519,9 @@ def _time(value: str | None, name: str) -> datetime:
     if value is None:
         raise _bad(f"{name} is required for this timerel")
     try:
-        at = datetime.fromisoformat(value)
-    except ValueError:
-        raise _bad(f"{name} {value[:40]!r} is not a date-time") from None
-    if at.tzinfo is None:
-        raise _bad(f"{name} must carry a time zone (e.g. Z)")
-    try:
-        return at.astimezone(UTC)
-    except OverflowError:
-        raise _bad(f"{name} {value[:40]!r} is outside the years 1 to 9999 in UTC") from None
+        return parse_rfc3339(value, name)
+    except MalformedError as exc:
+        raise _bad(str(exc)) from None
 
 
 def _temporal(entity_id: str, observations: list[StoredObservation]) -> dict[str, Any]:

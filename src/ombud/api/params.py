@@ -8,37 +8,16 @@ time zone (``2026-12-04T10:00:00Z``, ``…+01:00``), or a 400 that says so.
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Path
 from pydantic import BeforeValidator, WithJsonSchema
 
+from ombud.clock import parse_rfc3339
 from ombud.ingest.devices import DEVICE_ID
 
-__all__ = ["DeviceId", "HexId", "Rfc3339", "parse_rfc3339"]
-
-_RFC3339 = re.compile(
-    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:[Zz]|[+-]\d{2}:\d{2})", re.ASCII
-)
-
-
-def parse_rfc3339(value: object) -> datetime:
-    """An RFC 3339 date-time with its offset, in UTC (``ValueError`` for anything else)."""
-    if isinstance(value, datetime):  # already parsed (a default, or a caller in Python)
-        if value.tzinfo is None:
-            raise ValueError("a time must carry a time zone")
-        return value
-    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
-        raise ValueError(
-            "a time must be an RFC 3339 date-time with a time zone, e.g. 2026-12-04T10:00:00Z"
-        )
-    try:
-        return datetime.fromisoformat(value.upper()).astimezone(UTC)
-    except (ValueError, OverflowError):
-        raise ValueError(f"{value[:40]!r} is not a valid date and time in UTC") from None
-
+__all__ = ["DeviceId", "HexId", "Rfc3339"]
 
 Rfc3339 = Annotated[
     datetime,

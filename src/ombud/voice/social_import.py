@@ -14,10 +14,10 @@ import hashlib
 import hmac
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from ombud.clock import to_seconds
+from ombud.clock import parse_rfc3339, to_seconds
 from ombud.database import Tx
 from ombud.errors import MalformedError
 from ombud.events import new_salt
@@ -170,21 +170,8 @@ def _parse_record(
     district = record.get("district", default_district)
     if district is None:
         raise MalformedError("no district: give one per record or --district")
-    created = _parse_created(record["created_at"])
+    created = parse_rfc3339(record["created_at"], "created_at")
     submission = Submission(record["text"], district)
     ref = hmac.new(key, b"id\0" + record["id"].encode(), hashlib.sha256).digest()
     author = hmac.new(key, b"author\0" + record["author"].encode(), hashlib.sha256).hexdigest()
     return submission, created, ref, author
-
-
-def _parse_created(text: str) -> datetime:
-    try:
-        at = datetime.fromisoformat(text)
-    except ValueError:
-        raise MalformedError(f"created_at {text[:40]!r} is not an RFC 3339 time") from None
-    if at.tzinfo is None:
-        raise MalformedError(f"created_at {text[:40]!r} has no time zone")
-    try:
-        return at.astimezone(UTC)
-    except OverflowError:
-        raise MalformedError(f"created_at {text[:40]!r} is outside the years 1 to 9999") from None

@@ -1,0 +1,36 @@
+"""Time in one place (``ombud.clock``): RFC 3339 in, UTC out, never a guess."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from ombud.clock import aware, format_time, from_micros, parse_rfc3339, parse_time, to_micros
+from ombud.errors import MalformedError
+
+
+def test_an_rfc_3339_time_with_any_offset_is_read_in_utc() -> None:
+    assert parse_rfc3339("2026-12-04T11:00:00+01:00") == datetime(2026, 12, 4, 10, tzinfo=UTC)
+    assert parse_rfc3339("2026-12-04t10:00:00.5z").microsecond == 500_000
+
+
+@pytest.mark.parametrize(
+    "bad", ["0.5", "1733313600", "2026-12-04", "2026-12-04T10:00:00", "2026-12-04 10:00:00Z", 7]
+)
+def test_anything_else_is_refused_by_name(bad: object) -> None:
+    with pytest.raises(MalformedError, match="created_at"):
+        parse_rfc3339(bad, "created_at")
+
+
+def test_a_naive_datetime_is_refused() -> None:
+    with pytest.raises(MalformedError, match="since must carry a time zone"):
+        aware(datetime(2026, 12, 4), "since")
+    zone = timezone(timedelta(hours=2))
+    assert parse_rfc3339(datetime(2026, 12, 4, tzinfo=zone), "since").tzinfo is zone
+
+
+def test_stored_forms_round_trip() -> None:
+    at = datetime(2026, 12, 4, 10, 0, 0, 123456, tzinfo=UTC)
+    assert parse_time(format_time(at)) == at
+    assert from_micros(to_micros(at)) == at
