@@ -61,6 +61,16 @@ def old_city(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[P
     yield data_dir, request.param
 
 
+def _migrate(data_dir: Path) -> subprocess.CompletedProcess[str]:
+    """``ombud migrate`` as an operator runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "ombud", "migrate", "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 def _rows(dialect: str) -> dict[str, int]:
     rows: dict[str, int] = json.loads((FIXTURES / dialect / "rows.json").read_text())
     return rows
@@ -84,12 +94,7 @@ def test_an_old_deployment_is_refused_until_migrated_then_keeps_every_row(
         Deployment.open(data_dir, environ={})
     assert _counts(data_dir, tables) == {t: expected[t] for t in tables}  # refused: untouched
 
-    done = subprocess.run(
-        [sys.executable, "-m", "ombud", "migrate", "--data-dir", str(data_dir)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = _migrate(data_dir)
     assert done.returncode == 0, done.stderr
     assert f"migrated from schema revision none to {migrations.HEAD}" in done.stdout
     assert _counts(data_dir, tables) == {t: expected[t] for t in tables}
@@ -129,12 +134,7 @@ def test_an_old_deployment_is_refused_until_migrated_then_keeps_every_row(
         )
         assert row == [("NoiseLevelObserved", "north")]
 
-    again = subprocess.run(
-        [sys.executable, "-m", "ombud", "migrate", "--data-dir", str(data_dir)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    again = _migrate(data_dir)
     assert again.returncode == 0 and "nothing to do" in again.stdout
 
 
@@ -149,12 +149,7 @@ def test_a_database_from_a_newer_ombud_is_refused(tmp_path: Path) -> None:
         db.close()
     with pytest.raises(ConfigError, match="revision '9999', which this ombud does not know"):
         Deployment.open(data_dir, environ={})
-    refused = subprocess.run(
-        [sys.executable, "-m", "ombud", "migrate", "--data-dir", str(data_dir)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    refused = _migrate(data_dir)
     assert refused.returncode == 2 and "a newer version wrote it" in refused.stderr
 
 
