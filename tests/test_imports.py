@@ -6,6 +6,7 @@ that assemble and serve it."""
 from __future__ import annotations
 
 import ast
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -140,3 +141,33 @@ def test_every_unit_is_classified() -> None:
     pure = {"canonical", "clock", "errors", "events", "exposition", "listen", "release", "tables"}
     infrastructure = {"config", "database", "keyfile", "process", "storage"}
     assert units - SHELLS - DOMAIN - pure - infrastructure == set()
+
+
+_SQL_TABLE = re.compile(r"\b(?:FROM|INTO|UPDATE|JOIN)\s+([a-z_]+)\b")
+
+
+def test_each_package_touches_only_its_own_tables() -> None:
+    """A package reads and writes another package's tables only through that package's store
+    methods: no SQL in one package names a table another declares (the migration history,
+    which creates them all, excepted)."""
+    from ombud.migrations import target_metadata
+
+    owner = {
+        table: meta_owner
+        for metadata, meta_owner in zip(
+            target_metadata(), ["tokens", "ingest", "sensors", "voice", "privacy"], strict=True
+        )
+        for table in metadata.tables
+    }
+    assert owner["devices"] == "ingest" and owner["posts"] == "voice"  # the order above holds
+    trespass = []
+    for path in sorted(SOURCE.rglob("*.py")):
+        unit = path.relative_to(SOURCE).parts[0].removesuffix(".py")
+        if unit == "migrations":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                for table in _SQL_TABLE.findall(node.value):
+                    if table in owner and owner[table] != unit:
+                        trespass.append(f"{path.relative_to(SOURCE)}: {table} ({owner[table]})")
+    assert trespass == []

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -202,6 +202,28 @@ class DeviceRegistry:
         with self._cache_lock:
             self._by_did = {k: d for k, d in self._by_did.items() if d.id != device_id}
         return self.get(device_id)
+
+    @staticmethod
+    def states_in(tx: Tx, device_ids: Iterable[str]) -> dict[str, tuple[str, int | None]]:
+        """Status and last accepted counter of each of ``device_ids`` that is registered, read
+        in the caller's transaction (the intake checks and advances counters under one lock)."""
+        ids = sorted(set(device_ids))
+        if not ids:
+            return {}
+        marks = ", ".join("?" * len(ids))
+        rows = tx.execute(
+            f"SELECT id, status, last_counter FROM devices WHERE id IN ({marks})", ids
+        )
+        return {row[0]: (row[1], row[2]) for row in rows}
+
+    @staticmethod
+    def advance_in(tx: Tx, last: Mapping[str, int]) -> None:
+        """Record the highest counter accepted of each device (never moving one back)."""
+        tx.executemany(
+            "UPDATE devices SET last_counter = ? "
+            "WHERE id = ? AND (last_counter IS NULL OR last_counter < ?)",
+            [(counter, device, counter) for device, counter in last.items()],
+        )
 
     def get(self, device_id: str) -> RegisteredDevice:
         if not DEVICE_ID.fullmatch(device_id):

@@ -278,15 +278,7 @@ class Intake:
             layout.clear()
             for position, _ in checked:  # a retried transaction starts over
                 verdicts[position] = None
-            devices = {o.device.id for _, o in checked}
-            marks = ", ".join("?" * len(devices))
-            state = {
-                row[0]: (row[1], row[2])
-                for row in tx.execute(
-                    f"SELECT id, status, last_counter FROM devices WHERE id IN ({marks})",
-                    sorted(devices),
-                )
-            }
+            state = DeviceRegistry.states_in(tx, (o.device.id for _, o in checked))
             owners = ObservationStore.owners(tx, [o.entity_id for _, o in checked])
             in_batch: dict[tuple[str, int], bytes] = {}  # accepted above, not yet stored
             events = []
@@ -362,11 +354,7 @@ class Intake:
             last: dict[str, int] = {}
             for _, o, _ in accepted:
                 last[o.device.id] = max(o.counter, last.get(o.device.id, 0))
-            tx.executemany(
-                "UPDATE devices SET last_counter = ? "
-                "WHERE id = ? AND (last_counter IS NULL OR last_counter < ?)",
-                [(counter, device, counter) for device, counter in last.items()],
-            )
+            DeviceRegistry.advance_in(tx, last)
 
         first = self.log.append_with(build, record)
         index_of = {entry: first + offset for offset, entry in enumerate(layout)}

@@ -287,16 +287,10 @@ class ConsentBook:
         def record_rows(tx: Tx, index: int) -> None:
             self.vault.store_in(tx, sealed[0], index)
             if record.version > 1:  # the version replaced is kept as evidence, then purged
-                tx.execute(
-                    "UPDATE vault_payloads SET expires = ? WHERE id ="
-                    " (SELECT payload FROM consents WHERE id = ?)",
-                    (
-                        int(
-                            (record.time + timedelta(days=record.grant.retention_days)).timestamp()
-                        ),
-                        record.record_id,
-                    ),
-                )
+                expires = record.time + timedelta(days=record.grant.retention_days)
+                replaced = "SELECT payload FROM consents WHERE id = ?"
+                for (payload,) in tx.execute(replaced, (record.record_id,)):
+                    Vault.expire_in(tx, payload, expires)
             values = (
                 sealed[0].id,
                 record.version,

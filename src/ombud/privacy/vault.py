@@ -254,6 +254,15 @@ class Vault:
         )
 
     @staticmethod
+    def expire_in(tx: Tx, payload_id: str, expires: datetime) -> None:
+        """Set when a payload's retention ends, in the caller's transaction (a consent's
+        replaced version is kept as evidence until then, and purged by retention)."""
+        tx.execute(
+            "UPDATE vault_payloads SET expires = ? WHERE id = ?",
+            (int(expires.timestamp()), payload_id),
+        )
+
+    @staticmethod
     def store_in(tx: Tx, sealed: Sealed, ledger_index: int) -> None:
         tx.execute(
             "INSERT INTO vault_payloads (id, subject, kind, nonce, ciphertext, salt, commitment,"
