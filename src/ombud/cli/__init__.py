@@ -48,7 +48,7 @@ def main() -> None:
     """
     argv = sys.argv[1:]
     if len(argv) == 3 and argv[:2] == ["log", "append"] and not argv[2].startswith("-"):
-        from ombud.cli.log import run_append
+        from ombud.cli._append import run_append
 
         _run(lambda: run_append(Path(argv[2])))
         return

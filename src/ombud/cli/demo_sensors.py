@@ -14,14 +14,14 @@ import json
 import statistics
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 
 from ombud.cli.demo_privacy import privacy_act
 from ombud.cli.demo_voice import voice_act
-from ombud.clock import format_time
+from ombud.clock import format_time, utc_now
 from ombud.deployment import Deployment
 from ombud.errors import UnavailableError, VerificationError
 from ombud.events import Event
@@ -42,10 +42,6 @@ ROUNDS = 30
 DEMO_K = 2
 """The demo city has a dozen residents; a real one keeps the default k-threshold of 20."""
 BIAS_DB = 15.0
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _serve(data_dir: Path) -> LocalProcess:
@@ -89,7 +85,7 @@ def sensor_act(
     info, token = tokens.create(
         {"devices:write", "voice:publish", "voice:read", "privacy:consent", "privacy:release"},
         "ombud demo",
-        now=_now(),
+        now=utc_now(),
     )
     server = _serve(data_dir)
     url = server.url
@@ -99,11 +95,11 @@ def sensor_act(
         known = httpx.get(url + "/devices", timeout=30)  # the registry is public
         known.raise_for_status()
         run = len(known.json()) // DEVICES
-        fleet = make_simulated_fleet(DEVICES, seed + run, clock=_now, prefix=f"sim{run}")
+        fleet = make_simulated_fleet(DEVICES, seed + run, clock=utc_now, prefix=f"sim{run}")
         registered = register_fleet(fleet, admin_url=url, token=token)
         progress(f"{registered} sensors registered through the admin API")
         started = time.perf_counter()
-        result = send(fleet, url, rate=0, count=OBSERVATIONS, clock=_now)
+        result = send(fleet, url, rate=0, count=OBSERVATIONS, clock=utc_now)
         elapsed = time.perf_counter() - started
         if result.accepted != OBSERVATIONS:
             raise VerificationError(f"only {result.accepted} of {OBSERVATIONS} were accepted")
@@ -117,7 +113,7 @@ def sensor_act(
 
         with httpx.Client(base_url=url, timeout=30) as client:
             honest = fleet[0]
-            forged = honest.observe(_now())
+            forged = honest.observe(utc_now())
             tampered = copy.deepcopy(forged)
             for member in tampered.values():
                 if isinstance(member, dict) and isinstance(member.get("value"), (int, float)):
@@ -130,15 +126,17 @@ def sensor_act(
                 headers={"Content-Type": "application/json"},
             )
             refusals.append(_refusal(client, forged, "replayed reading"))
-            stranger = make_simulated_fleet(1, f"stranger {seed}", clock=_now, prefix="stranger")[0]
-            refusals.append(_refusal(client, stranger.observe(_now()), "unregistered device"))
+            stranger = make_simulated_fleet(
+                1, f"stranger {seed}", clock=utc_now, prefix="stranger"
+            )[0]
+            refusals.append(_refusal(client, stranger.observe(utc_now()), "unregistered device"))
             victim = fleet[1]
             client.post(
                 f"/admin/devices/{victim.device.id}/revoke",
                 json={"reason": "demo: key reported stolen"},
                 headers={"Authorization": f"Bearer {token}"},
             ).raise_for_status()
-            refusals.append(_refusal(client, victim.observe(_now()), "revoked device"))
+            refusals.append(_refusal(client, victim.observe(utc_now()), "revoked device"))
             rows.append(("refused", "; ".join(refusals)))
             rows.append(_compromised(client, token, seed + run, f"sim{run}n", progress))
             voice_rows, residents = voice_act(
@@ -206,17 +204,17 @@ def _compromised(
     # A district of their own: the main fleet has a noise sensor in each of the others.
     district, model = "market", "NoiseLevelObserved"
     fleet = make_simulated_fleet(
-        NEIGHBOURS, f"{seed} noise", clock=_now, prefix=prefix, models=(model,),
+        NEIGHBOURS, f"{seed} noise", clock=utc_now, prefix=prefix, models=(model,),
         districts=(district,),
     )  # fmt: skip
     register_fleet(fleet, admin_url=str(client.base_url), token=token)
     stolen = fleet[0].device.id
-    started = _now()
+    started = utc_now()
     sent: list[float] = []
     for _ in range(ROUNDS):
         batch = []
         for sensor in fleet:
-            entity = reading(model, sensor.device.id, district, _now(), sensor.rng)
+            entity = reading(model, sensor.device.id, district, utc_now(), sensor.rng)
             if sensor.device.id == stolen:
                 entity["LAeq"]["value"] = round(entity["LAeq"]["value"] + BIAS_DB, 1)
             sent.append(entity["LAeq"]["value"])
@@ -241,7 +239,7 @@ def _compromised(
         "type": model,
         "attribute": "LAeq",
         "since": format_time(started - timedelta(seconds=1)),
-        "until": format_time(_now() + timedelta(seconds=1)),
+        "until": format_time(utc_now() + timedelta(seconds=1)),
     }
     figure = client.get("/integrity/indicators", params=period)
     figure.raise_for_status()

@@ -9,52 +9,27 @@ Releases are an operator's acts on the deployment's own files; they go on the le
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Annotated
 
+import typer
+
+from ombud.cli.options import DataDir
 from ombud.clock import format_time
 from ombud.config import Settings
 from ombud.deployment import Deployment
 from ombud.errors import MalformedError
 from ombud.integrity.aggregate import Estimator
-from ombud.integrity.detector import AnomalyDetector
-from ombud.sensors.indicators import district_indicator
 
-__all__ = [
-    "run_detect",
-    "run_indicator",
-    "run_release",
-    "run_release_device",
-    "run_report",
-    "run_screen",
-]
+__all__ = ["integrity_app"]
 
-
-def run_detect(path: Path) -> None:
-    """Write ``timestamp,value,anomaly_score,flag`` for each row of ``path`` to stdout."""
-    detector = AnomalyDetector()
-    out = csv.writer(sys.stdout, lineterminator="\n")
-    with open(path, newline="", encoding="utf-8") as f:
-        out.writerow(["timestamp", "value", "anomaly_score", "flag"])
-        for line, row in enumerate(csv.reader(f), 1):
-            if line == 1 and row and row[0].strip().lower() == "timestamp":
-                continue  # the header
-            if len(row) != 2:
-                raise MalformedError(f"{path}:{line}: expected timestamp,value")
-            timestamp, text = row[0].strip(), row[1].strip()
-            try:
-                value = float(text)
-            except ValueError:
-                raise MalformedError(f"{path}:{line}: {text[:40]!r} is not a number") from None
-            try:
-                score, flag = detector.update(value)
-            except MalformedError as exc:
-                raise MalformedError(f"{path}:{line}: {exc}") from None
-            out.writerow([timestamp, text, f"{score:.6f}", int(flag)])
+integrity_app = typer.Typer(
+    help="Checks that catch faulty and poisoned data.", no_args_is_help=True
+)
 
 
 def _deployment(data_dir: Path, *, settle_s: int | None = None) -> Deployment:
@@ -66,23 +41,44 @@ def _deployment(data_dir: Path, *, settle_s: int | None = None) -> Deployment:
     return Deployment.open(data_dir, with_key=False, settings=settings)
 
 
-def run_screen(data_dir: Path, settle_s: int | None) -> None:
-    """Screen every settled observation not yet screened (what ``ombud serve`` does on its own
-    every ``integrity.screen_interval_s``)."""
-    from rich.progress import Progress
+@integrity_app.command("detect")
+def integrity_detect(
+    csv_file: Annotated[
+        Path, typer.Option("--csv", help="A timestamp,value series (header optional).")
+    ],
+) -> None:
+    """Run the streaming anomaly detector row by row; CSV timestamp,value,anomaly_score,flag."""
+    import csv
 
-    with _deployment(data_dir, settle_s=settle_s) as deployment, Progress(transient=True) as bar:
-        task = bar.add_task("screening", total=None)
-        result = deployment.screener.screen_all(lambda r: bar.advance(task, r.screened))
-    print(
-        f"screened {result.screened} observations: {result.quarantined} quarantined, "
-        f"{len(result.devices)} devices quarantined as a whole"
-        + (f" ({', '.join(result.devices)})" if result.devices else "")
-    )
+    from ombud.integrity.detector import AnomalyDetector
+
+    detector = AnomalyDetector()
+    out = csv.writer(sys.stdout, lineterminator="\n")
+    with open(csv_file, newline="", encoding="utf-8") as f:
+        out.writerow(["timestamp", "value", "anomaly_score", "flag"])
+        for line, row in enumerate(csv.reader(f), 1):
+            if line == 1 and row and row[0].strip().lower() == "timestamp":
+                continue  # the header
+            if len(row) != 2:
+                raise MalformedError(f"{csv_file}:{line}: expected timestamp,value")
+            timestamp, text = row[0].strip(), row[1].strip()
+            try:
+                value = float(text)
+            except ValueError:
+                raise MalformedError(f"{csv_file}:{line}: {text[:40]!r} is not a number") from None
+            try:
+                score, flag = detector.update(value)
+            except MalformedError as exc:
+                raise MalformedError(f"{csv_file}:{line}: {exc}") from None
+            out.writerow([timestamp, text, f"{score:.6f}", int(flag)])
 
 
-def run_report(data_dir: Path, as_json: bool) -> None:
-    """Every quarantined observation and device, with the checks and whether it was released."""
+@integrity_app.command("report")
+def integrity_report(
+    data_dir: DataDir,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
+) -> None:
+    """The quarantine: every suspect observation, its checks and evidence, released or not."""
     from rich.console import Console
     from rich.table import Table
 
@@ -135,7 +131,14 @@ def _released(index: int | None, reason: str | None) -> str:
     return "" if index is None else f"at {index}: {reason}"
 
 
-def run_release(data_dir: Path, device: str, counter: int, reason: str) -> None:
+@integrity_app.command("release")
+def integrity_release(
+    data_dir: DataDir,
+    device: Annotated[str, typer.Option(help="The device's id.")],
+    counter: Annotated[int, typer.Option(help="The observation's counter.", min=0)],
+    reason: Annotated[str, typer.Option(help="Why (goes on the ledger).")],
+) -> None:
+    """Release a quarantined observation (observation.released on the ledger)."""
     with _deployment(data_dir) as d:
         released = d.quarantine.release(
             d.log, device, counter, reason, actor="operator", clock=d.clock
@@ -146,7 +149,13 @@ def run_release(data_dir: Path, device: str, counter: int, reason: str) -> None:
     )
 
 
-def run_release_device(data_dir: Path, device: str, reason: str) -> None:
+@integrity_app.command("release-device")
+def integrity_release_device(
+    data_dir: DataDir,
+    device: Annotated[str, typer.Option(help="The device's id.")],
+    reason: Annotated[str, typer.Option(help="Why (goes on the ledger).")],
+) -> None:
+    """Put a device quarantined as a whole back into aggregates (device.released)."""
     with _deployment(data_dir) as d:
         released = d.quarantine.release_device(
             d.log, device, reason, actor="operator", clock=d.clock
@@ -154,17 +163,49 @@ def run_release_device(data_dir: Path, device: str, reason: str) -> None:
     print(f"released device {device}: device.released at ledger index {released.released_index}")
 
 
-def run_indicator(
-    data_dir: Path,
-    district: str,
-    model: str,
-    attribute: str,
-    since: datetime,
-    until: datetime,
-    estimator: Estimator,
-    as_json: bool,
+@integrity_app.command("screen")
+def integrity_screen(
+    data_dir: DataDir,
+    settle: Annotated[
+        int | None,
+        typer.Option(
+            help="Seconds an observation must have aged (default: integrity.settle_s).", min=0
+        ),
+    ] = None,
 ) -> None:
-    """A district's figure over the period, with what went into it and what was left out."""
+    """Screen stored observations against their history and neighbours, once."""
+    # What ``ombud serve`` does on its own every ``integrity.screen_interval_s``: every settled
+    # observation not yet screened.
+    from rich.progress import Progress
+
+    with _deployment(data_dir, settle_s=settle) as deployment, Progress(transient=True) as bar:
+        task = bar.add_task("screening", total=None)
+        result = deployment.screener.screen_all(lambda r: bar.advance(task, r.screened))
+    print(
+        f"screened {result.screened} observations: {result.quarantined} quarantined, "
+        f"{len(result.devices)} devices quarantined as a whole"
+        + (f" ({', '.join(result.devices)})" if result.devices else "")
+    )
+
+
+@integrity_app.command("indicator")
+def integrity_indicator(
+    data_dir: DataDir,
+    district: Annotated[str, typer.Option(help="District id.")],
+    model: Annotated[str, typer.Option("--type", help="Smart Data Model type.")],
+    attribute: Annotated[str, typer.Option(help="Numeric attribute, e.g. LAeq.")],
+    since: Annotated[datetime, typer.Option(help="Start (UTC), inclusive.")],
+    until: Annotated[datetime, typer.Option(help="End (UTC), exclusive.")],
+    estimator: Annotated[Estimator, typer.Option(help="Robust estimator.")] = Estimator.MEDIAN,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a line.")] = False,
+) -> None:
+    """A district's robust figure over a period, quarantined readings and devices left out."""
+    from ombud.sensors.indicators import district_indicator
+
+    def utc(at: datetime) -> datetime:
+        return at.replace(tzinfo=UTC) if at.tzinfo is None else at
+
+    since, until = utc(since), utc(until)
     with _deployment(data_dir) as deployment:
         found = district_indicator(
             deployment.db, district, model, attribute, since, until, estimator

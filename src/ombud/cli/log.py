@@ -1,104 +1,51 @@
-"""``ombud log …``: append from stdin, export, prove, status."""
+"""``ombud log …``: create a log, append from stdin, checkpoint, export, prove, status; its
+witness policy (``ombud log witness …``) is in ``ombud.cli.witness``."""
 
 from __future__ import annotations
 
-import os
-import select
 import sys
-import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Annotated
 
+import typer
+
+from ombud.cli._append import run_append
+from ombud.cli.options import LogDir
+from ombud.cli.witness import policy_app
 from ombud.config import Settings
 from ombud.deployment import open_log
-from ombud.errors import EntryTooLargeError, NotFoundError, UnavailableError
+from ombud.errors import NotFoundError, UnavailableError
 from ombud.ledger.export import export_log
-from ombud.ledger.log import BatchPolicy
-from ombud.ledger.tiles import MAX_ENTRY_SIZE
 
-_CHUNK = 1 << 20
+__all__ = ["log_app"]
 
-
-def stdin_batches(fd: int, policy: BatchPolicy) -> Iterator[list[bytes]]:
-    """Lines of ``fd`` (without their newline) in batches closed by size or by age.
-
-    A batch closes at ``policy.max_entries`` lines, or ``policy.max_age`` seconds after its
-    first line arrived if no more come. A line over the entry size limit ends the stream: the
-    lines before it are yielded, then ``EntryTooLargeError`` names the line.
-    """
-    pending: list[bytes] = []
-    deadline = 0.0
-    buffer = b""
-    lines_read = 0
-    while True:
-        if pending and not select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
-            yield pending
-            pending = []
-            continue
-        chunk = os.read(fd, _CHUNK)
-        if chunk:
-            lines = (buffer + chunk).split(b"\n")
-            buffer = lines.pop()
-        else:
-            lines, buffer = ([buffer] if buffer else []), b""
-        too_large = None
-        if lines and max(map(len, lines)) > MAX_ENTRY_SIZE:
-            bad = next(i for i, line in enumerate(lines) if len(line) > MAX_ENTRY_SIZE)
-            too_large = f"line {lines_read + bad + 1} is {len(lines[bad])} bytes"
-            lines = lines[:bad]
-        elif len(buffer) > MAX_ENTRY_SIZE:
-            too_large = f"line {lines_read + len(lines) + 1} is longer than {MAX_ENTRY_SIZE} bytes"
-        if lines and not pending:
-            deadline = time.monotonic() + policy.max_age
-        lines_read += len(lines)
-        pending.extend(lines)
-        while len(pending) >= policy.max_entries:
-            yield pending[: policy.max_entries]
-            pending = pending[policy.max_entries :]
-        if too_large is not None or not chunk:
-            if pending:
-                yield pending
-            if too_large is not None:
-                raise EntryTooLargeError(
-                    f"{too_large}; entries are at most {MAX_ENTRY_SIZE} bytes (tlog-tiles). "
-                    "Entries before it were appended."
-                )
-            return
+log_app = typer.Typer(
+    help="Create, append to, checkpoint, export and prove a log.", no_args_is_help=True
+)
+log_app.add_typer(policy_app, name="witness")
 
 
-def run_append(directory: Path) -> None:
-    """Append stdin's lines; print each index, flushed, only once its batch is durable."""
-    settings = Settings.for_directory(directory)
-    policy = BatchPolicy(settings.log.batch_max_entries, settings.log.batch_max_age_ms / 1000)
-    out = sys.stdout.buffer
+@log_app.command("init")
+def log_init(
+    directory: Annotated[Path, typer.Argument(help="Directory to create the log in.")],
+    origin: Annotated[str, typer.Option(help="The log's origin, e.g. city.example/ombud.")],
+) -> None:
+    """Create a log (key generated, private key file mode 0600) and print its vkey."""
+    from ombud.ledger.logdir import init_log
 
-    def acknowledge(first: int, count: int) -> None:
-        out.write(("\n".join(map(str, range(first, first + count))) + "\n").encode())
-        out.flush()
-
-    log = open_log(directory, settings)
-    try:
-        log.append_stream(stdin_batches(sys.stdin.fileno(), policy), acknowledge)
-    finally:
-        log.close()
+    typer.echo(init_log(directory, origin).vkey)
 
 
-def run_export(directory: Path, out: Path) -> None:
-    from ombud.cli._progress import progress_bar
-
-    log = open_log(directory, Settings.for_directory(directory))
-    try:
-        with progress_bar("exporting tiles") as progress:
-            report = export_log(log, out, progress=progress)
-    finally:
-        log.close()
-    cp = report.checkpoint.checkpoint
-    print(f"exported {cp.origin} at size {cp.size} to {out} ({report.files} files)")
+@log_app.command("append")
+def log_append(directory: LogDir) -> None:
+    """Append stdin's lines as entries; print each index once the entry is durable."""
+    run_append(directory)
 
 
-def run_checkpoint(directory: Path) -> None:
-    """Sign a checkpoint, publish it under the witness policy, print the published note."""
+@log_app.command("checkpoint")
+def log_checkpoint(directory: LogDir) -> None:
+    """Sign a checkpoint, publish it once the witness quorum cosigned it, and print it."""
     from ombud.witness.publisher import publish_once  # HTTP client: not on the append path
 
     settings = Settings.for_directory(directory)
@@ -114,8 +61,31 @@ def run_checkpoint(directory: Path) -> None:
     sys.stdout.buffer.write(published.note)
 
 
-def run_prove(directory: Path, index: int) -> None:
-    """A tlog-proof for entry ``index`` in the latest published checkpoint (cosignatures in)."""
+@log_app.command("export")
+def log_export(
+    directory: LogDir,
+    out: Annotated[Path, typer.Argument(help="Directory to write the tlog-tiles tree to.")],
+) -> None:
+    """Write the log as a static tlog-tiles tree: checkpoint, tiles, entry bundles."""
+    from ombud.cli._progress import progress_bar
+
+    log = open_log(directory, Settings.for_directory(directory))
+    try:
+        with progress_bar("exporting tiles") as progress:
+            report = export_log(log, out, progress=progress)
+    finally:
+        log.close()
+    cp = report.checkpoint.checkpoint
+    print(f"exported {cp.origin} at size {cp.size} to {out} ({report.files} files)")
+
+
+@log_app.command("prove")
+def log_prove(
+    directory: LogDir,
+    index: Annotated[int, typer.Option(help="0-based index of the entry.", min=0)],
+) -> None:
+    """Print a C2SP tlog-proof bundle for the entry at INDEX."""
+    # The proof is in the latest published checkpoint, cosignatures in.
     log = open_log(directory, Settings.for_directory(directory))
     try:
         log.catch_up()
@@ -131,7 +101,9 @@ def run_prove(directory: Path, index: int) -> None:
     sys.stdout.buffer.write(bundle.to_bytes())
 
 
-def run_status(directory: Path) -> None:
+@log_app.command("status")
+def log_status(directory: LogDir) -> None:
+    """Show the log's origin, size and latest checkpoint."""
     from ombud.witness.publisher import PublishOutcome
 
     settings = Settings.for_directory(directory)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
 
 from ombud.cli.verify import read_vkey, witness_policy
+from ombud.clock import utc_now
 from ombud.errors import NotFoundError, StorageError, VerificationError
 from ombud.ledger.evidence import ForkEvidence, verify_evidence
 from ombud.ledger.verifier import open_source
@@ -18,7 +18,7 @@ from ombud.storage import write_atomically
 
 
 def _say(message: str) -> None:
-    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = utc_now().strftime("%Y-%m-%dT%H:%M:%SZ")
     print(f"{stamp} {message}", file=sys.stderr, flush=True)
 
 

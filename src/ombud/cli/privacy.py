@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ombud.cli.options import DataDir
 from ombud.config import Settings
 from ombud.deployment import Deployment
 from ombud.errors import MalformedError
@@ -36,10 +37,6 @@ privacy_app = typer.Typer(
 )
 retention_app = typer.Typer(help="Purge personal data past its retention.", no_args_is_help=True)
 privacy_app.add_typer(retention_app, name="retention")
-
-DataDir = Annotated[
-    Path, typer.Option("--data-dir", help="The deployment's data directory (see `ombud init`).")
-]
 
 
 @contextlib.contextmanager

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
+from ombud.cli.options import LogKey, Quorum, Witnesses
 from ombud.errors import ConfigError, MalformedError, ProofError
 from ombud.ledger import note
 from ombud.ledger.checkpoint import Checkpoint
 from ombud.ledger.proof_bundle import ProofBundle, verify_proof_bundle
 from ombud.ledger.verifier import audit_log, open_source
 from ombud.storage import write_atomically
+
+__all__ = ["proof_app", "read_vkey", "run_verify", "witness_policy"]
+
+proof_app = typer.Typer(help="Offline proofs (C2SP tlog-proof).", no_args_is_help=True)
 
 
 def read_vkey(value: str, *, cosigner: bool = False) -> note.Verifier:
@@ -84,25 +90,34 @@ def run_verify(
     typer.echo("; ".join(parts))
 
 
-def run_proof_verify(
-    bundle_path: Path, key: str, entry_path: Path | None, witness: list[str], quorum: int | None
+@proof_app.command("verify")
+def proof_verify(
+    bundle: Annotated[Path, typer.Argument(help="A .tlog-proof file.")],
+    key: LogKey,
+    entry: Annotated[
+        Path | None,
+        typer.Option(help="File holding the entry (default: the bundle's extra data)."),
+    ] = None,
+    witness: Witnesses = None,
+    quorum: Quorum = None,
 ) -> None:
+    """Verify a tlog-proof bundle offline."""
     log_key = read_vkey(key)
-    witnesses, k = witness_policy(witness, quorum)
-    bundle = ProofBundle.from_bytes(bundle_path.read_bytes())
-    if entry_path is not None:
-        entry = entry_path.read_bytes()
-    elif bundle.extra is not None:
-        entry = bundle.extra
+    witnesses, k = witness_policy(witness or [], quorum)
+    proof = ProofBundle.from_bytes(bundle.read_bytes())
+    if entry is not None:
+        data = entry.read_bytes()
+    elif proof.extra is not None:
+        data = proof.extra
     else:
         raise MalformedError("the bundle carries no entry; give the entry with --entry FILE")
     try:
-        verify_proof_bundle(bundle, entry, [log_key], witnesses=witnesses, quorum=k)
+        verify_proof_bundle(proof, data, [log_key], witnesses=witnesses, quorum=k)
     except ProofError:
-        if entry_path is None or not entry.endswith(b"\n"):
+        if entry is None or not data.endswith(b"\n"):
             raise
         # Entries are appended as lines, so a file written with a final newline (as `echo`
         # writes it) names the entry without it.
-        verify_proof_bundle(bundle, entry[:-1], [log_key], witnesses=witnesses, quorum=k)
-    cp = Checkpoint.from_text(note.parse(bundle.checkpoint).text)
-    typer.echo(f"OK entry {bundle.index} is in {cp.origin} at size {cp.size}")
+        verify_proof_bundle(proof, data[:-1], [log_key], witnesses=witnesses, quorum=k)
+    cp = Checkpoint.from_text(note.parse(proof.checkpoint).text)
+    typer.echo(f"OK entry {proof.index} is in {cp.origin} at size {cp.size}")

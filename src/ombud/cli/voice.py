@@ -6,6 +6,9 @@ share nothing else. A resident's pending state holds the unblinding factor: it i
 mode 0600 and never printed (whoever holds it together with the request can link the token).
 The key that pseudonymises imported authors is created mode 0600 in the data directory and
 never written beside the posts or printed.
+
+The voice stack (the classifier's model, the token cryptography) is imported by the commands
+that use it, never to parse a command line.
 """
 
 from __future__ import annotations
@@ -19,36 +22,43 @@ import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
+import typer
+
+from ombud.cli.options import DataDir
 from ombud.deployment import Deployment
 from ombud.errors import ConfigError, MalformedError
-from ombud.integrity.coordination import CoordinationSettings
 from ombud.keyfile import read_private_key, write_private_key
-from ombud.voice.issuer import Issuer
-from ombud.voice.posts import PostStore, Submission
-from ombud.voice.tokens import (
-    PendingToken,
-    finalize_token,
-    load_public_key,
-    period_challenge,
-    request_token,
-)
 
-__all__ = [
-    "run_classify",
-    "run_import",
-    "run_issuer_init",
-    "run_issuer_issue",
-    "run_issuer_period",
-    "run_post",
-    "run_publish",
-    "run_purge",
-    "run_report",
-    "run_screen",
-    "run_token_finalize",
-    "run_token_request",
+if TYPE_CHECKING:
+    from ombud.voice.posts import PostStore
+
+__all__ = ["AUTHOR_KEY", "voice_app"]
+
+voice_app = typer.Typer(
+    help="Residents' voice: anonymous tokens, posts, imports and classification.",
+    no_args_is_help=True,
+)
+issuer_app = typer.Typer(
+    help="The city's token issuer: one blind-signed token per resident per period.",
+    no_args_is_help=True,
+)
+resident_token_app = typer.Typer(
+    help="A resident's side: request a token blindly, then finalise it.", no_args_is_help=True
+)
+voice_app.add_typer(issuer_app, name="issuer")
+voice_app.add_typer(resident_token_app, name="token")
+
+IssuerState = Annotated[Path, typer.Option("--state", help="The issuer's state directory.")]
+Period = Annotated[str, typer.Option(help="The period, e.g. 2026-12.")]
+IssuerKey = Annotated[
+    str, typer.Option("--key", help="The period's issuer key (base64), or a file holding it.")
 ]
+
+AUTHOR_KEY = "voice-author.key"
+"""The key of the keyed hash that pseudonymises imported authors; in the data directory, mode
+0600, never stored with the posts."""
 
 
 def _b64(text: str, what: str) -> bytes:
@@ -70,23 +80,57 @@ def _key(text: str) -> bytes:
     return _b64(text, "the issuer key")
 
 
-def run_issuer_init(state: Path, name: str) -> None:
+# --- the issuer ------------------------------------------------------------------------------
+
+
+@issuer_app.command("init")
+def issuer_init(
+    state: IssuerState,
+    name: Annotated[str, typer.Option(help="The issuer's host name, e.g. id.city.example.")],
+) -> None:
+    """Create an issuer (state directory mode 0700, secrets mode 0600)."""
+    from ombud.voice.issuer import Issuer
+
     Issuer.init(state, name)
     print(f"issuer {name} initialised in {state}")
 
 
-def run_issuer_period(state: Path, period: str) -> None:
-    """Create the period's key and print its public key (to publish on the ledger)."""
+@issuer_app.command("period")
+def issuer_period(state: IssuerState, period: Period) -> None:
+    """Create a period's key; prints its public key (base64) to publish on the ledger."""
+    from ombud.voice.issuer import Issuer
+
     _out(Issuer.open(state).create_period(period))
 
 
-def run_issuer_issue(state: Path, period: str, resident: str) -> None:
+@issuer_app.command("issue")
+def issuer_issue(
+    state: IssuerState,
+    period: Period,
+    resident: Annotated[str, typer.Option(help="The resident's id in the identity service.")],
+) -> None:
+    """Sign a blinded TokenRequest (base64 on stdin) once per resident and period."""
+    from ombud.voice.issuer import Issuer
+
     request = _b64(sys.stdin.read(), "the token request")
     _out(Issuer.open(state).issue(period, resident, request))
 
 
-def run_token_request(key: str, issuer: str, period: str, origin: str, pending: Path) -> None:
-    """Print a blinded TokenRequest; keep what finalising needs in ``pending`` (mode 0600)."""
+# --- the resident ----------------------------------------------------------------------------
+
+
+@resident_token_app.command("request")
+def token_request(
+    key: IssuerKey,
+    issuer: Annotated[str, typer.Option(help="The issuer's name.")],
+    period: Period,
+    origin: Annotated[str, typer.Option(help="The platform the token is for.")],
+    pending: Annotated[Path, typer.Option(help="File to keep the pending state in (0600).")],
+) -> None:
+    """Print a blinded TokenRequest (base64) for the issuer."""
+    # What finalising needs is kept in ``pending`` (mode 0600).
+    from ombud.voice.tokens import load_public_key, period_challenge, request_token
+
     public = load_public_key(_key(key))
     made = request_token(public, period_challenge(issuer, period, origin))
     state = {
@@ -98,8 +142,14 @@ def run_token_request(key: str, issuer: str, period: str, origin: str, pending: 
     _out(made.request)
 
 
-def run_token_finalize(key: str, pending: Path) -> None:
-    """Read the issuer's TokenResponse on stdin; print the token."""
+@resident_token_app.command("finalize")
+def token_finalize(
+    key: IssuerKey,
+    pending: Annotated[Path, typer.Option(help="The pending state from `token request`.")],
+) -> None:
+    """Read the issuer's TokenResponse (base64 on stdin); print the token (base64)."""
+    from ombud.voice.tokens import PendingToken, finalize_token, load_public_key
+
     public = load_public_key(_key(key))
     try:
         state = json.loads(read_private_key(pending))
@@ -116,9 +166,7 @@ def run_token_finalize(key: str, pending: Path) -> None:
     _out(finalize_token(public, made, response).to_bytes())
 
 
-AUTHOR_KEY = "voice-author.key"
-"""The key of the keyed hash that pseudonymises imported authors; in the data directory, mode
-0600, never stored with the posts."""
+# --- posts -----------------------------------------------------------------------------------
 
 
 @contextlib.contextmanager
@@ -127,11 +175,15 @@ def _posts(data_dir: Path) -> Iterator[PostStore]:
         yield deployment.posts
 
 
-def run_classify(batch: int = 256) -> None:
-    """Lines of text on stdin → one JSON object per line on stdout (a contract):
-    ``{"label", "scores", "service", "normalised"}``. Blank lines are classified too, so the
-    output keeps the input's line count."""
+@voice_app.command("classify")
+def voice_classify() -> None:
+    """Read lines of text on stdin; write one JSON object per line:
+    {"label", "scores", "service", "normalised"}."""
+    # The output is a contract. Blank lines are classified too, so the output keeps the input's
+    # line count.
     from ombud.voice.labels import label_texts
+
+    batch = 256
 
     def flush(lines: list[str]) -> None:
         for labels in label_texts(lines):
@@ -148,7 +200,14 @@ def run_classify(batch: int = 256) -> None:
         flush(pending)
 
 
-def run_publish(data_dir: Path, period: str, issuer: str, key: str) -> None:
+@voice_app.command("publish-key")
+def voice_publish_key(
+    data_dir: DataDir,
+    period: Period,
+    issuer: Annotated[str, typer.Option(help="The issuer's name.")],
+    key: IssuerKey,
+) -> None:
+    """Publish a period's issuer key on the ledger (issuer.key_published), once per period."""
     with _posts(data_dir) as posts:
         published = posts.book.publish(
             posts.log, period, issuer, _key(key), actor="operator", clock=posts.clock
@@ -156,8 +215,16 @@ def run_publish(data_dir: Path, period: str, issuer: str, key: str) -> None:
     print(f"issuer key of period {period} published at ledger index {published.ledger_index}")
 
 
-def run_post(data_dir: Path, district: str, service: str | None, token: str) -> None:
-    """Post the text on stdin, paid with ``token`` (base64 or a file holding it)."""
+@voice_app.command("post")
+def voice_post(
+    data_dir: DataDir,
+    district: Annotated[str, typer.Option(help="District or grid cell id.")],
+    token: Annotated[str, typer.Option(help="The resident's token (base64), or a file.")],
+    service: Annotated[str | None, typer.Option(help="The service it is about.")] = None,
+) -> None:
+    """Post the text on stdin, paid with one token."""
+    from ombud.voice.posts import Submission
+
     text = sys.stdin.read()
     with _posts(data_dir) as posts:
         receipt = posts.submit(Submission(text, district, service), _key(token))
@@ -176,8 +243,17 @@ def _author_key(data_dir: Path) -> bytes:
         raise ConfigError(f"{path} must hold the author key as hex") from None
 
 
-def run_import(data_dir: Path, file: Path, district: str | None) -> None:
-    """Import public social-media posts from JSON lines (see ``ombud.voice.social_import``)."""
+@voice_app.command("import")
+def voice_import(
+    file: Annotated[Path, typer.Argument(help='JSON lines {"id","created_at","author","text",…}')],
+    data_dir: DataDir,
+    district: Annotated[
+        str | None, typer.Option(help="District for records that name none.")
+    ] = None,
+) -> None:
+    """Import public social-media posts, marked untokened: authors pseudonymised by a keyed
+    hash, kept as the DP privacy unit until the text's retention ends."""
+    # The records' format: see ``ombud.voice.social_import``.
     records: list[tuple[int, Mapping[str, Any]]] = []
     refused: list[tuple[int, str]] = []
     try:
@@ -191,6 +267,7 @@ def run_import(data_dir: Path, file: Path, district: str | None) -> None:
                     refused.append((number, f"not JSON: {exc}"))
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read {file}: {exc}") from exc
+    from ombud.integrity.coordination import CoordinationSettings
     from ombud.voice.social_import import import_posts
 
     with Deployment.open(data_dir, with_key=False) as deployment:
@@ -205,20 +282,29 @@ def run_import(data_dir: Path, file: Path, district: str | None) -> None:
     print(json.dumps(report.to_json(), indent=2))
 
 
-def run_screen(data_dir: Path) -> None:
+@voice_app.command("screen")
+def voice_screen(data_dir: DataDir) -> None:
+    """Flag coordinated posts (what `ombud serve` does every voice.screen_interval_s)."""
     with Deployment.open(data_dir, with_key=False) as deployment:
         flagged = deployment.flags.screen()
     print(f"{flagged} posts newly flagged as coordinated")
 
 
-def run_purge(data_dir: Path) -> None:
+@voice_app.command("purge")
+def voice_purge(data_dir: DataDir) -> None:
+    """Delete the text of posts whose retention has ended; labels stay."""
     with _posts(data_dir) as posts:
         purged = posts.purge_expired()
     print(f"text of {purged} posts deleted (retention ended); their labels stay")
 
 
-def run_report(data_dir: Path, as_json: bool) -> None:
-    """Sentiment per district (tokened and imported apart, flagged left out) and every flag."""
+@voice_app.command("report")
+def voice_report(
+    data_dir: DataDir,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Sentiment by district (flagged posts left out) and the flagged posts."""
+    # Tokened and imported posts apart, flagged ones left out of the sentiment; every flag.
     from rich.console import Console
     from rich.table import Table
 

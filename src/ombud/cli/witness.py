@@ -4,28 +4,56 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
+from ombud.cli.options import LogDir
 from ombud.cli.verify import read_vkey
 from ombud.config import Settings
 from ombud.deployment import set_witness_policy
 from ombud.errors import ConfigError
 from ombud.witness.policy import WitnessEndpoint, WitnessPolicy
 
+__all__ = ["policy_app", "witness_app"]
 
-def run_witness_init(state: Path, name: str) -> None:
+witness_app = typer.Typer(
+    help="Run a witness (C2SP tlog-witness) that cosigns logs' checkpoints.", no_args_is_help=True
+)
+policy_app = typer.Typer(
+    help="The log's witness policy: whose cosignatures publishing waits for.",
+    no_args_is_help=True,
+)
+"""Mounted by ``ombud.cli.log`` as ``ombud log witness``."""
+
+WitnessStateDir = Annotated[Path, typer.Option("--state", help="The witness's state directory.")]
+
+
+@witness_app.command("init")
+def witness_init(
+    state: WitnessStateDir,
+    name: Annotated[str, typer.Option(help="The witness's key name, e.g. ombudsman.example/w1.")],
+) -> None:
+    """Create a witness (cosigning key file mode 0600, state database); print its vkey."""
     from ombud.witness.statedir import init_witness
 
     typer.echo(init_witness(state, name).vkey)
 
 
-def run_witness_serve(state: Path, logs: list[str], listen: str) -> None:
+@witness_app.command("serve")
+def witness_serve(
+    state: WitnessStateDir,
+    log: Annotated[
+        list[str] | None, typer.Option(help="Verifier key of a log to witness (repeatable).")
+    ] = None,
+    listen: Annotated[str, typer.Option(help="HOST:PORT to listen on.")] = "127.0.0.1:8431",
+) -> None:
+    """Serve add-checkpoint and the monitor read path for the given logs."""
     from ombud.witness.server import run_witness
 
-    if not logs:
+    if not log:
         raise ConfigError("give at least one --log VKEY to witness")
-    run_witness(state, [read_vkey(v) for v in logs], listen)
+    run_witness(state, [read_vkey(v) for v in log], listen)
 
 
 def _change_policy(directory: Path, policy: WitnessPolicy) -> None:
@@ -34,7 +62,13 @@ def _change_policy(directory: Path, policy: WitnessPolicy) -> None:
     typer.echo(f"witness policy: quorum {policy.quorum} of {len(policy.witness)} ({names})")
 
 
-def run_policy_add(directory: Path, vkey: str, url: str) -> None:
+@policy_app.command("add")
+def policy_add(
+    directory: LogDir,
+    vkey: Annotated[str, typer.Argument(help="The witness's cosigner vkey (or a file).")],
+    url: Annotated[str, typer.Argument(help="The witness's submission URL prefix.")],
+) -> None:
+    """Add a witness to the policy (recorded on the log as witness.policy_changed)."""
     policy = Settings.for_directory(directory).witnesses
     endpoint = WitnessEndpoint(read_vkey(vkey, cosigner=True).vkey, url)
     if any(w.name == endpoint.name for w in policy.witness):
@@ -42,7 +76,11 @@ def run_policy_add(directory: Path, vkey: str, url: str) -> None:
     _change_policy(directory, replace(policy, witness=(*policy.witness, endpoint)))
 
 
-def run_policy_remove(directory: Path, name: str) -> None:
+@policy_app.command("remove")
+def policy_remove(
+    directory: LogDir, name: Annotated[str, typer.Argument(help="The witness's key name.")]
+) -> None:
+    """Remove a witness from the policy."""
     policy = Settings.for_directory(directory).witnesses
     kept = tuple(w for w in policy.witness if w.name != name)
     if len(kept) == len(policy.witness):
@@ -55,6 +93,11 @@ def run_policy_remove(directory: Path, name: str) -> None:
     _change_policy(directory, replace(policy, witness=kept))
 
 
-def run_policy_quorum(directory: Path, quorum: int) -> None:
+@policy_app.command("quorum")
+def policy_quorum(
+    directory: LogDir,
+    quorum: Annotated[int, typer.Argument(help="Cosignatures required to publish.", min=0)],
+) -> None:
+    """Set how many witnesses must cosign before a checkpoint is published."""
     policy = Settings.for_directory(directory).witnesses
     _change_policy(directory, replace(policy, quorum=quorum))

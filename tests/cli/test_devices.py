@@ -1,9 +1,8 @@
-"""The device and token commands as scripts see them, and a signed observation through `serve`."""
+"""The device commands as scripts see them, and a signed observation through `serve`."""
 
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import stat
@@ -19,28 +18,10 @@ from ombud.ingest.signer import DeviceSigner, read_device_key
 from ombud.process import LocalProcess, free_port
 
 from ..conftest import ombud
+from .conftest import one_line_error
 
 DID_KEY = re.compile(r"did:key:z6Mk[1-9A-HJ-NP-Za-km-z]{44}")
-TOKEN = re.compile(r"ombud_[0-9a-f]{12}_[A-Za-z0-9_-]{43}")
 NOISE = "NoiseLevelObserved"
-
-
-def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
-    """Exit status 2 with one ``ombud: …`` line on stderr and no traceback."""
-    assert result.returncode == 2, (result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("ombud: "), result.stderr
-    return lines[0]
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    directory = tmp_path / "city"
-    result = ombud("init", "--data-dir", directory, "--origin", "cli.example/city")
-    assert result.returncode == 0, result.stderr
-    assert f"initialised {directory}" in result.stdout
-    return directory
 
 
 @pytest.fixture
@@ -152,42 +133,6 @@ def test_device_revoke(data_dir: Path, device_key: tuple[Path, str]) -> None:
     assert "already revoked" in one_line_error(again)
     ghost = ombud("device", "revoke", "--data-dir", data_dir, "--id", "ghost", "--reason", "x")
     assert "ghost" in one_line_error(ghost)
-
-
-def test_token_create_prints_only_the_token(data_dir: Path) -> None:
-    result = ombud("token", "create", "--data-dir", data_dir, "--scope", "devices:write")
-    assert result.returncode == 0, result.stderr
-    assert TOKEN.fullmatch(result.stdout.rstrip("\n")), result.stdout
-    assert result.stdout.count("\n") == 1
-    token = result.stdout.strip()
-    token_id = token.split("_")[1]
-    assert "shown once" in result.stderr and token not in result.stderr
-    listing = ombud("token", "list", "--data-dir", data_dir)
-    assert listing.returncode == 0 and token_id in listing.stdout
-    assert token.split("_")[2] not in listing.stdout
-    two = ombud("token", "create", "--data-dir", data_dir, "--scope", "voice:read",
-                "--scope", "devices:write", "--note", "ops")  # fmt: skip
-    assert two.returncode == 0 and TOKEN.fullmatch(two.stdout.strip())
-    revoke = ombud("token", "revoke", "--data-dir", data_dir, token_id)
-    assert revoke.returncode == 0 and token_id in revoke.stdout
-
-
-def test_token_create_help_lists_every_scope() -> None:
-    """Finding: ``ombud token create --help`` listed only the devices:* scopes."""
-    from ombud.tokens import SCOPES
-
-    result = ombud("token", "create", "--help", env={**os.environ, "COLUMNS": "400"})
-    assert result.returncode == 0
-    for scope in SCOPES:
-        assert scope in result.stdout, scope
-
-
-def test_token_create_with_an_unknown_scope_exits_2(data_dir: Path) -> None:
-    result = ombud("token", "create", "--data-dir", data_dir, "--scope", "nonsense")
-    assert "nonsense" in one_line_error(result)
-    assert result.stdout == ""
-    listing = ombud("token", "list", "--data-dir", data_dir)
-    assert listing.returncode == 0 and "devices:" not in listing.stdout
 
 
 def test_a_signed_observation_through_serve(
