@@ -5,6 +5,9 @@ that takes ``--data-dir`` refuses a directory this did not create (``Settings.lo
 opened with its deployment's settings, so a log with a witness policy is never opened as one
 that may publish unwitnessed. Changing whose cosignatures publishing waits for is itself
 recorded on the ledger, so a quietly weakened witness policy shows in the log.
+
+``open_log`` is on the hot path of ``ombud log append`` (timed with process start): what only
+creating, migrating or re-configuring a deployment needs is imported there.
 """
 
 from __future__ import annotations
@@ -14,15 +17,12 @@ import secrets
 from dataclasses import replace
 from pathlib import Path
 
-from ombud import migrations
 from ombud.clock import Clock, utc_now
 from ombud.config import SETTINGS_FILE, Settings, StorageSettings
 from ombud.database import Database
 from ombud.errors import ConfigError
-from ombud.events import Event
 from ombud.ledger.log import Log
 from ombud.ledger.logdir import init_log, is_log_dir, open_database_at, open_log_dir
-from ombud.privacy.master_key import create_master_key
 from ombud.witness.policy import WitnessPolicy
 
 __all__ = [
@@ -54,12 +54,16 @@ def init_deployment(data_dir: Path, origin: str | None = None, *, database_url: 
     os.chmod(data_dir, 0o700)
     vkey = init_log(data_dir, origin or default_origin(), database_url=database_url).vkey
     settings = Settings(data_dir, storage=StorageSettings(database_url))
+    from ombud import migrations
+
     db = open_database_of(data_dir, settings)
     try:
         migrations.upgrade(db)  # every domain table, at the newest revision of the history
     finally:
         db.close()
     settings.save()
+    from ombud.privacy.master_key import create_master_key  # only a new deployment needs it
+
     create_master_key(data_dir / settings.privacy.master_key_file)
     return vkey
 
@@ -68,6 +72,8 @@ def migrate_deployment(data_dir: Path) -> tuple[str | None, str]:
     """Apply the schema revisions ``data_dir``'s database lacks, in one transaction; returns
     the revision it was at (None: from before versioned migrations) and the one it is at now.
     A database a newer ombud wrote is refused, untouched."""
+    from ombud import migrations
+
     db = open_database_of(data_dir, Settings.load(data_dir))
     try:
         before = migrations.current(db)
@@ -106,6 +112,8 @@ def set_witness_policy(directory: Path, policy: WitnessPolicy, *, clock: Clock =
     The event goes first: if it cannot be appended, the policy is not changed. A serving
     process picks the new policy up when it restarts.
     """
+    from ombud.events import Event
+
     settings = Settings.for_directory(directory)
     event = Event(
         "witness.policy_changed",
