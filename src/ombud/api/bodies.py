@@ -23,11 +23,11 @@ from starlette.exceptions import HTTPException
 
 from ombud.canonical import parse_json
 from ombud.errors import MalformedError
+from ombud.release import MAX_REASON
 
 __all__ = [
     "MAX_DEPTH",
     "MAX_FORM_FIELDS",
-    "MAX_REASON",
     "Release",
     "StrictRoute",
     "parse_form",
@@ -38,8 +38,6 @@ MAX_DEPTH = 16
 """Nesting a request body may have; no ombud request needs more than four levels."""
 MAX_FORM_FIELDS = 100
 """Fields a form body may carry (GeoReport v2 requests have about a dozen)."""
-MAX_REASON = 500
-"""Characters the reason for releasing a held item may have (``ombud.errors.check_reason``)."""
 _INLINE = 8192
 """Bodies up to this size are parsed on the event loop (a few hundred microseconds at most)."""
 
@@ -100,7 +98,8 @@ class StrictRoute(APIRoute):
 
 class Release(BaseModel):
     """The body of every release of a held item — a quarantined observation or device, a
-    flagged post: the operator's reason, which goes on the ledger with the release."""
+    flagged post: the operator's reason, which goes on the ledger with the release (the rule
+    itself, blank reasons included, is ``ombud.release.check_reason``)."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -4,7 +4,8 @@ Threat model: a registered device, or a stolen key, sends validly signed reading
 Nothing accepted is changed or deleted: suspect readings and devices are quarantined — kept,
 flagged with the check and its evidence, left out of aggregates, visible to anyone — and
 every quarantine and release is a ledger event. The devices themselves are ``ombud.ingest``'s:
-this package reads them through the directory it is given, never their table.
+each stored observation keeps the model and district of the device that signed it, so this
+package never reads the registry's table.
 
 * ``observations`` — the signed observations as stored, with their ledger index (tables
   ``observations``, ``entities``);
