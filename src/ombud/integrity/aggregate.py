@@ -11,7 +11,6 @@ many were left out, so nobody mistakes a thin figure for a solid one.
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -117,6 +116,8 @@ def mad(values: Sequence[float], weights: Sequence[float] | None = None) -> floa
     given (weighted medians, the lower one at ties), else the plain medians. Every robust
     scale in ombud is ``MAD_SCALE`` times this."""
     if weights is None:
+        import statistics  # not at import time: it loads decimal and fractions (~5 ms of CLI start)
+
         centre = statistics.median(values)
         return statistics.median(abs(v - centre) for v in values)
     centre = weighted_quantile(values, weights, 0.5)
