@@ -19,7 +19,7 @@ from ombud.api.auth import require_scope
 from ombud.api.bodies import Release, StrictRoute
 from ombud.api.openapi import problems
 from ombud.api.params import DeviceId, Rfc3339
-from ombud.clock import to_micros
+from ombud.clock import aware, to_micros
 from ombud.deployment import Deployment
 from ombud.errors import MalformedError
 from ombud.integrity.aggregate import Estimator
@@ -33,10 +33,8 @@ __all__ = ["create_router"]
 def _micros(at: datetime | None, name: str) -> int | None:
     if at is None:
         return None
-    if at.tzinfo is None:
-        raise MalformedError(f"{name} must carry a time zone (e.g. Z)")
     try:
-        return to_micros(at)
+        return to_micros(aware(at, name))
     except OverflowError:
         raise MalformedError(f"{name} is outside the years 1 to 9999 in UTC") from None
 

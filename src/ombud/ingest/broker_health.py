@@ -26,9 +26,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
+from ombud.clock import from_micros, to_micros
 from ombud.database import Database
 from ombud.errors import StorageError, UnavailableError
 from ombud.exposition import Exposition, label
@@ -239,7 +240,7 @@ def broker_figures(
     db: Database, *, now: datetime, window_s: float = 900.0, live_s: float = 60.0
 ) -> list[BrokerFigures]:
     """The figures of every broker ombud's workers recorded, by broker."""
-    at = _micros(now.timestamp())
+    at = to_micros(now)
     brokers = {
         row[0]: (int(row[1]), row[2])
         for row in db.read("SELECT broker, dropped_total, last_drop_at FROM mqtt_brokers")
@@ -258,9 +259,7 @@ def broker_figures(
             BrokerFigures(
                 broker=broker,
                 dropped_total=total,
-                last_drop_at=None
-                if last_drop is None
-                else datetime.fromtimestamp(last_drop / 1e6, UTC),
+                last_drop_at=None if last_drop is None else from_micros(last_drop),
                 dropping=last_drop is not None and last_drop >= at - _micros(window_s),
                 workers=workers,
                 watched=watched,

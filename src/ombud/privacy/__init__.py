@@ -9,7 +9,7 @@ on the ledger as a commitment, never in clear; published figures are differentia
 * ``consent`` — ISO/IEC TS 27560 records and the check every processing path makes;
 * ``vault`` — per-subject keys wrapped by the master key (``master_key``), crypto-shredding;
 * ``retention``, ``export`` — purging what expired; a resident's own data with proofs;
-* ``dp`` — OpenDP releases per district × service, with their budget;
+* ``dp`` — OpenDP releases per district and service, with their budget;
 * ``office`` — the above wired together for the API and the CLI (``ombud.deployment``).
 
 Submodules are imported where they are used: opening a log need not load the vault.

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ombud.clock import format_time, parse_time, utc_now
+from ombud.clock import format_time, parse_time, to_seconds, utc_now
 from ombud.database import Tx
 from ombud.errors import ConsentError, MalformedError, NotFoundError
 from ombud.events import Event
@@ -295,7 +295,7 @@ class ConsentBook:
                 sealed[0].id,
                 record.version,
                 record.status,
-                None if record.expires is None else int(record.expires.timestamp()),
+                None if record.expires is None else to_seconds(record.expires),
                 index,
             )
             if record.version == 1:

@@ -20,11 +20,11 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from ombud.canonical import canonical_json, parse_json
-from ombud.clock import format_time, utc_now
+from ombud.clock import format_time, from_seconds, to_seconds, utc_now
 from ombud.database import Database, Tx
 from ombud.errors import BudgetExceededError, MalformedError, NotFoundError
 from ombud.events import Event
@@ -358,7 +358,7 @@ class ReleaseBook:
                     dataset,
                     period,
                     outcome.rho,
-                    int(now.timestamp()),
+                    to_seconds(now),
                     canonical_json(result).decode("utf-8"),
                     index,
                 ),
@@ -404,7 +404,7 @@ def _release(row: Sequence[Any]) -> Release:
         str(row[1]),
         str(row[2]),
         float(row[3]),
-        datetime.fromtimestamp(int(row[4]), UTC),
+        from_seconds(int(row[4])),
         int(row[6]),
         dict(result),
     )

@@ -18,13 +18,13 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from ombud.clock import format_time, utc_now
+from ombud.clock import format_time, from_seconds, to_seconds, utc_now
 from ombud.database import Database, Tx
 from ombud.errors import (
     MalformedError,
@@ -106,12 +106,8 @@ class Erasure:
     scrubbed: bool
 
 
-def _epoch(at: datetime) -> int:
-    return int(at.timestamp())
-
-
 def _time(seconds: int | None) -> datetime | None:
-    return None if seconds is None else datetime.fromtimestamp(int(seconds), UTC)
+    return None if seconds is None else from_seconds(int(seconds))
 
 
 @dataclass
@@ -199,13 +195,13 @@ class Vault:
             tx.execute(
                 "UPDATE vault_subjects SET master_id = ?, wrapped_key = ?, created = ?,"
                 " erased_index = NULL, scrubbed = 1 WHERE ref = ?",
-                (master.key_id, wrapped, _epoch(self.clock()), ref),
+                (master.key_id, wrapped, to_seconds(self.clock()), ref),
             )
         else:
             tx.execute(
                 "INSERT INTO vault_subjects (ref, master_id, wrapped_key, access, created,"
                 " erased_index, scrubbed) VALUES (?, ?, ?, NULL, ?, NULL, 1)",
-                (ref, master.key_id, wrapped, _epoch(self.clock())),
+                (ref, master.key_id, wrapped, to_seconds(self.clock())),
             )
         return key
 
@@ -259,7 +255,7 @@ class Vault:
         replaced version is kept as evidence until then, and purged by retention)."""
         tx.execute(
             "UPDATE vault_payloads SET expires = ? WHERE id = ?",
-            (int(expires.timestamp()), payload_id),
+            (to_seconds(expires), payload_id),
         )
 
     @staticmethod
@@ -276,8 +272,8 @@ class Vault:
                 sealed.ciphertext,
                 sealed.salt,
                 sealed.commitment,
-                _epoch(sealed.created),
-                None if sealed.expires is None else _epoch(sealed.expires),
+                to_seconds(sealed.created),
+                None if sealed.expires is None else to_seconds(sealed.expires),
                 ledger_index,
             ),
         )
@@ -390,7 +386,7 @@ class Vault:
                 StoredPayload(
                     pid,
                     pkind,
-                    datetime.fromtimestamp(int(created), UTC),
+                    from_seconds(int(created)),
                     _time(expires),
                     bytes(commitment),
                     int(index),
@@ -478,7 +474,7 @@ class Vault:
             rows = self.db.read(
                 "SELECT id FROM vault_payloads WHERE expires <= ? AND ciphertext IS NOT NULL"
                 " ORDER BY id LIMIT ?",
-                (_epoch(now), _CHUNK),
+                (to_seconds(now), _CHUNK),
             )
             if not rows:
                 break

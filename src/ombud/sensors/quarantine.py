@@ -17,11 +17,11 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from ombud.canonical import canonical_json, parse_json
-from ombud.clock import format_time
+from ombud.clock import format_time, from_micros
 from ombud.database import Database, Tx
 from ombud.errors import NotFoundError
 from ombud.events import Event
@@ -84,15 +84,11 @@ def device_quarantine_event(device: str, verdict: Verdict, since_us: int, at: da
         {
             "v": 1,
             "device": device,
-            "since": format_time(_from_micros(since_us)),
+            "since": format_time(from_micros(since_us)),
             "reason": verdict.reason[:300],
             "evidence": _digest(_evidence([verdict])),
         },
     ).to_bytes()
-
-
-def _from_micros(us: int) -> datetime:
-    return datetime.fromtimestamp(us / 1_000_000, UTC)
 
 
 @dataclass(frozen=True)
@@ -126,8 +122,8 @@ def _device_row(row: tuple[Any, ...]) -> DeviceQuarantine:
         district,
         reason,
         parse_json(bytes(evidence), "stored evidence"),
-        _from_micros(since_us),
-        _from_micros(at_us),
+        from_micros(since_us),
+        from_micros(at_us),
         index,
         released,
         why,
@@ -179,7 +175,7 @@ def _row(row: tuple[Any, ...]) -> Quarantined:
         tuple(json.loads(checks)),
         reason,
         parse_json(bytes(evidence), "stored evidence"),
-        _from_micros(at_us),
+        from_micros(at_us),
         index,
         released,
         why,
