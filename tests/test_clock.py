@@ -6,7 +6,15 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from ombud.clock import aware, format_time, from_micros, parse_rfc3339, parse_time, to_micros
+from ombud.clock import (
+    aware,
+    format_time,
+    from_micros,
+    parse_iso_time,
+    parse_rfc3339,
+    parse_time,
+    to_micros,
+)
 from ombud.errors import MalformedError
 
 
@@ -34,3 +42,26 @@ def test_stored_forms_round_trip() -> None:
     at = datetime(2026, 12, 4, 10, 0, 0, 123456, tzinfo=UTC)
     assert parse_time(format_time(at)) == at
     assert from_micros(to_micros(at)) == at
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "2026-12-02T09:00:00+0000",
+        "2026-12-02 09:00:00Z",
+        "2026-12-02T09:00:00.1234567Z",
+        "2026-12-02T10:00+01",
+    ],
+)
+def test_times_inside_other_systems_data_are_read_as_iso_8601(written: str) -> None:
+    """Review finding: imports and NGSI-LD temporal queries took any ISO 8601 time with a zone
+    before the strict API parser replaced it there; they keep doing so."""
+    got = parse_iso_time(written, "created_at")
+    assert got.replace(microsecond=0) == datetime(2026, 12, 2, 9, tzinfo=UTC)
+
+
+def test_but_never_a_time_without_a_zone() -> None:
+    with pytest.raises(MalformedError, match="created_at must carry a time zone"):
+        parse_iso_time("2026-12-02T09:00:00", "created_at")
+    with pytest.raises(MalformedError, match="ISO 8601"):
+        parse_iso_time("yesterday", "created_at")

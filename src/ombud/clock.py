@@ -21,6 +21,7 @@ __all__ = [
     "format_time",
     "from_micros",
     "from_seconds",
+    "parse_iso_time",
     "parse_rfc3339",
     "parse_time",
     "to_micros",
@@ -89,8 +90,8 @@ _RFC3339 = re.compile(
 
 def parse_rfc3339(value: object, name: str = "a time") -> datetime:
     """An RFC 3339 date-time with its offset (``2026-12-04T10:00:00Z``, ``…+01:00``), in UTC:
-    what every time a client or a file gives is read as. Anything else — no zone, a bare
-    number, another spelling — is ``MalformedError`` naming ``name``, never a guess."""
+    how ombud's own API reads a time parameter. Anything else — no zone, a bare number,
+    another spelling — is ``MalformedError`` naming ``name``, never a guess."""
     if isinstance(value, datetime):  # already parsed (a default, or a caller in Python)
         return aware(value, name)
     if not isinstance(value, str) or not _RFC3339.fullmatch(value):
@@ -103,6 +104,23 @@ def parse_rfc3339(value: object, name: str = "a time") -> datetime:
         return datetime.fromisoformat(value.upper()).astimezone(UTC)
     except (ValueError, OverflowError):
         raise MalformedError(f"{name} {value[:40]!r} is not a valid date and time in UTC") from None
+
+
+def parse_iso_time(value: str, name: str = "a time") -> datetime:
+    """An ISO 8601 date-time with a zone, as Python reads them (``+0000``, a space for the
+    ``T``, more than six fraction digits…), in UTC: for times inside data that other systems
+    wrote (a social-media export, an NGSI-LD temporal query), which ombud did not design. A
+    time without a zone is still refused: it would be read in the host's zone."""
+    try:
+        at = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise MalformedError(
+            f"{name} {str(value)[:40]!r} is not an RFC 3339 (ISO 8601) date-time"
+        ) from None
+    try:
+        return aware(at, name).astimezone(UTC)
+    except OverflowError:
+        raise MalformedError(f"{name} {value[:40]!r} is outside the years 1 to 9999") from None
 
 
 def aware(at: datetime, name: str) -> datetime:

@@ -95,3 +95,18 @@ def test_a_scoped_route_refuses_a_request_without_a_token(
         refused = client.request(method, concrete, json={})
     assert refused.status_code == 401, refused.text
     assert refused.headers["WWW-Authenticate"] == "Bearer"
+
+
+def test_the_scope_is_checked_before_the_request_is_read(app: FastAPI) -> None:
+    """Declared as a dependency, the scope is checked before the body and parameters are
+    validated: a caller without the scope learns nothing about what a valid request is."""
+    invalid = {"id": "", "type": 7}
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert client.post("/admin/devices", json=invalid).status_code == 401
+        deployment = app.state.deployment
+        _, reader = deployment.tokens.create({"voice:read"}, "test", now=deployment.clock())
+        wrong = {"Authorization": f"Bearer {reader}"}
+        assert client.post("/admin/devices", json=invalid, headers=wrong).status_code == 403
+        _, writer = deployment.tokens.create({"devices:write"}, "test", now=deployment.clock())
+        right = {"Authorization": f"Bearer {writer}"}
+        assert client.post("/admin/devices", json=invalid, headers=right).status_code == 400

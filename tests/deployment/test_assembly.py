@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from ombud import migrations
-from ombud.deployment import Deployment, init_deployment
-from ombud.errors import ConfigError, MasterKeyError
+from ombud.database import Database
+from ombud.deployment import Deployment, init_deployment, open_database_of
+from ombud.errors import ConfigError, MasterKeyError, StorageError
 
 
 @pytest.fixture
@@ -67,3 +68,39 @@ def test_a_deployment_behind_its_schema_is_refused(data_dir: Path) -> None:
         migrations.downgrade(deployment.db, "0001")
     with pytest.raises(ConfigError, match=r"needs schema revision\(s\) 0002: run `ombud migrate`"):
         Deployment.open(data_dir, environ={})
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_a_revision_that_fails_leaves_the_database_as_it_was(
+    dialect: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Review finding: on SQLite each DDL statement of a revision committed on its own, so a
+    revision failing half-way left its first columns behind and every later migrate failed."""
+    url = request.getfixturevalue("postgres_schema") if dialect == "postgresql" else ""
+    init_deployment(tmp_path / "city", "fails.example/log", database_url=url)
+    db = open_database_of(tmp_path / "city")
+    try:
+        migrations.downgrade(db, "0001")
+        with db.transaction() as tx:  # 0002 creates this index: now it cannot
+            tx.execute("CREATE INDEX observations_by_place ON tokens (id)")
+        with pytest.raises(StorageError, match="observations_by_place"):
+            migrations.upgrade(db)
+        assert migrations.current(db) == "0001"
+        columns = {c["name"] for c in _columns(db, "observations")}
+        assert "model" not in columns and "district" not in columns  # 0002 left nothing
+        with db.transaction() as tx:
+            tx.execute("DROP INDEX observations_by_place")
+        migrations.upgrade(db)  # and the next attempt completes it
+        assert migrations.current(db) == migrations.HEAD
+    finally:
+        db.close()
+
+
+def _columns(db: Database, table: str) -> list[dict[str, str]]:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(db.sqlalchemy_url(), poolclass=sa.pool.NullPool)
+    try:
+        return [dict(c) for c in sa.inspect(engine).get_columns(table)]  # type: ignore[arg-type]
+    finally:
+        engine.dispose()

@@ -12,6 +12,7 @@ NGSI-LD error types on the NGSI-LD routes) — never a traceback.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI, Response
@@ -37,9 +38,11 @@ from ombud.api.problems import (
 from ombud.api.tasks import background_rounds, rounds
 from ombud.clock import utc_now
 from ombud.deployment import Deployment
-from ombud.errors import OmbudError
+from ombud.errors import MasterKeyError, OmbudError
 
 __all__ = ["create_app"]
+
+logger = logging.getLogger("ombud.api")
 
 
 def create_app(
@@ -56,14 +59,22 @@ def create_app(
     settings give; ``access_log`` logs each request without its client's address (``ombud
     serve`` sets all three)."""
     settings = deployment.settings
+    if not deployment.privacy_available:  # the rest serves on; the operator learns why here
+        try:
+            deployment.privacy()
+        except MasterKeyError as exc:
+            logger.error("privacy features and retention are unavailable: %s", exc)
+    deployment.prepare()  # every part built now, not by two first requests at once
     scheduled = background_rounds(deployment, publish=sign_checkpoints, screen=screen)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with rounds(scheduled):
-            yield
-        if sign_checkpoints:
-            await deployment.publisher.aclose()
+        try:
+            async with rounds(scheduled):
+                yield
+        finally:
+            if sign_checkpoints:
+                await deployment.publisher.aclose()
 
     app = FastAPI(
         title="ombud",

@@ -40,7 +40,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ombud.api.problems import NGSI_LD_ERRORS, ngsi_ld_problem
 from ombud.canonical import parse_json
-from ombud.clock import format_time, parse_rfc3339
+from ombud.clock import format_time, parse_iso_time
 from ombud.errors import (
     AlreadyExistsError,
     ForbiddenError,
@@ -519,7 +519,7 @@ def _time(value: str | None, name: str) -> datetime:
     if value is None:
         raise _bad(f"{name} is required for this timerel")
     try:
-        return parse_rfc3339(value, name)
+        return parse_iso_time(value, name)
     except MalformedError as exc:
         raise _bad(str(exc)) from None
 

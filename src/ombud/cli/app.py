@@ -73,7 +73,8 @@ def init(
 
 @app.command()
 def migrate(data_dir: DataDir) -> None:
-    """Bring the deployment's database to this version's schema (back it up first)."""
+    """Bring the deployment's database to this version's schema (stop every ombud process using
+    it and back it up first)."""
     from ombud.deployment import migrate_deployment
 
     before, now = migrate_deployment(data_dir)

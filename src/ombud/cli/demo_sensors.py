@@ -80,13 +80,26 @@ def sensor_act(
     progress: Callable[[str], None],
 ) -> list[tuple[str, str]]:
     """Rows for the demo's table: what the sensors sent, what was refused, and a proof."""
-    deployment = Deployment.open(data_dir, with_key=False)
-    tokens = deployment.tokens
-    info, token = tokens.create(
-        {"devices:write", "voice:publish", "voice:read", "privacy:consent", "privacy:release"},
-        "ombud demo",
-        now=utc_now(),
-    )
+    with Deployment.open(data_dir, with_key=False) as deployment:
+        info, token = deployment.tokens.create(
+            {"devices:write", "voice:publish", "voice:read", "privacy:consent", "privacy:release"},
+            "ombud demo",
+            now=utc_now(),
+        )
+        try:
+            return _act(data_dir, token, seed, witnesses, quorum, progress)
+        finally:  # the demo's all-scope token does not outlive the demo
+            deployment.tokens.revoke(info.id)
+
+
+def _act(
+    data_dir: Path,
+    token: str,
+    seed: int,
+    witnesses: list[Verifier],
+    quorum: int,
+    progress: Callable[[str], None],
+) -> list[tuple[str, str]]:
     server = _serve(data_dir)
     url = server.url
     rows: list[tuple[str, str]] = []
@@ -191,8 +204,6 @@ def sensor_act(
             ))  # fmt: skip
     finally:
         server.stop()
-        tokens.revoke(info.id)
-        deployment.close()
     return rows
 
 

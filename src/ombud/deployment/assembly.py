@@ -57,14 +57,12 @@ class Deployment:
         *,
         clock: Clock = utc_now,
         environ: Mapping[str, str] | None = None,
-        owns_log: bool = True,
     ) -> None:
         migrations.check(log.store.db)
         self.settings = settings
         self.log = log
         self.clock = clock
         self.environ: Mapping[str, str] = os.environ if environ is None else environ
-        self._owns_log = owns_log
         self._closers: list[Callable[[], None]] = []
 
     @classmethod
@@ -232,12 +230,21 @@ class Deployment:
 
     # --- lifetime ---------------------------------------------------------------------------
 
+    def prepare(self) -> None:
+        """Build every part now. A server calls this before it serves: parts are built on
+        first use, and two requests must not both build one (``cached_property`` takes no
+        lock from Python 3.12 on)."""
+        for part in (
+            "tokens", "registry", "observations", "quarantine", "posts", "flags",
+            "post_reports", "intake", "screener", "_privacy",
+        ):  # fmt: skip
+            getattr(self, part)
+
     def close(self) -> None:
-        """Close every part opened, in reverse order, then the log (if this opened it)."""
+        """Close every part opened, in reverse order, then the log."""
         while self._closers:
             self._closers.pop()()
-        if self._owns_log:
-            self.log.close()
+        self.log.close()
 
     def __enter__(self) -> Deployment:
         return self

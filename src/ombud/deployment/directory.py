@@ -52,19 +52,19 @@ def init_deployment(data_dir: Path, origin: str | None = None, *, database_url: 
         raise ConfigError(f"{data_dir} is not empty; initialise an empty or new directory")
     data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(data_dir, 0o700)
+    from ombud import migrations
+    from ombud.privacy.master_key import create_master_key  # only a new deployment needs it
+
     vkey = init_log(data_dir, origin or default_origin(), database_url=database_url).vkey
     settings = Settings(data_dir, storage=StorageSettings(database_url))
-    from ombud import migrations
-
+    settings.save()
+    create_master_key(data_dir / settings.privacy.master_key_file)
+    # Last: should the schema fail to apply, this is a deployment `ombud migrate` completes.
     db = open_database_of(data_dir, settings)
     try:
         migrations.upgrade(db)  # every domain table, at the newest revision of the history
     finally:
         db.close()
-    settings.save()
-    from ombud.privacy.master_key import create_master_key  # only a new deployment needs it
-
-    create_master_key(data_dir / settings.privacy.master_key_file)
     return vkey
 
 

@@ -16,7 +16,7 @@ through ``ombud.database`` and compares it with ``HEAD`` (a test keeps ``HEAD`` 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ombud.database import Database
 from ombud.errors import ConfigError, StorageError
@@ -79,7 +79,10 @@ def _run(db: Database, direction: str, revision: str) -> None:
     import sqlalchemy as sa
     from alembic import command
 
-    engine = sa.create_engine(db.sqlalchemy_url(), poolclass=sa.pool.NullPool)
+    try:
+        engine = _engine(db)
+    except (sa.exc.SQLAlchemyError, ValueError) as exc:
+        raise StorageError(f"cannot migrate {db.name}: {exc}") from exc
     try:
         with engine.begin() as connection:
             getattr(command, direction)(_config(connection), revision)
@@ -87,6 +90,28 @@ def _run(db: Database, direction: str, revision: str) -> None:
         raise StorageError(f"cannot migrate {db.name}: {exc}") from exc
     finally:
         engine.dispose()
+
+
+def _engine(db: Database) -> sa.Engine:
+    """An engine whose transactions cover DDL on both dialects. Python's ``sqlite3`` opens a
+    transaction only before INSERT, UPDATE or DELETE, so a revision's ``ALTER`` and ``CREATE``
+    would each commit on their own and a failing revision would leave half of itself behind;
+    here the driver opens none and every transaction is ``BEGIN IMMEDIATE`` (SQLAlchemy's
+    recipe for pysqlite)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(db.sqlalchemy_url(), poolclass=sa.pool.NullPool)
+    if engine.dialect.name == "sqlite":
+
+        @sa.event.listens_for(engine, "connect")
+        def _no_driver_transactions(dbapi_connection: Any, _: object) -> None:
+            dbapi_connection.isolation_level = None
+
+        @sa.event.listens_for(engine, "begin")
+        def _begin(connection: sa.Connection) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
 
 
 def current(db: Database) -> str | None:

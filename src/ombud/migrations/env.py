@@ -30,6 +30,7 @@ def _run(connection: sa.Connection) -> None:
         include_name=_include_name,
         version_table=VERSION_TABLE,
         compare_type=True,
+        transactional_ddl=True,  # SQLite and PostgreSQL both roll DDL back: a revision is whole
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -61,9 +61,6 @@ DAY_US = 86_400_000_000
 REPLAY_TOLERANCE_US = 300_000_000
 """How far from exactly a day earlier the paired reading may be."""
 
-# The index serves the neighbourhood query (each device's readings around a time); it is made
-# with the screening table so deployments from before screening get it too.
-
 
 @dataclass(frozen=True)
 class ScreenResult:

@@ -329,7 +329,8 @@ class PendingPost:
 
 @dataclass
 class PostStore:
-    """Posts and their flags in the deployment database, written through the ledger."""
+    """Posts in the deployment database, written through the ledger (their flags are
+    ``ombud.voice.flags``', staff reports ``ombud.voice.reports``')."""
 
     db: Database
     log: Log

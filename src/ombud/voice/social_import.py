@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ombud.clock import parse_rfc3339, to_seconds
+from ombud.clock import parse_iso_time, to_seconds
 from ombud.database import Tx
 from ombud.errors import MalformedError
 from ombud.events import new_salt
@@ -170,7 +170,7 @@ def _parse_record(
     district = record.get("district", default_district)
     if district is None:
         raise MalformedError("no district: give one per record or --district")
-    created = parse_rfc3339(record["created_at"], "created_at")
+    created = parse_iso_time(record["created_at"], "created_at")
     submission = Submission(record["text"], district)
     ref = hmac.new(key, b"id\0" + record["id"].encode(), hashlib.sha256).digest()
     author = hmac.new(key, b"author\0" + record["author"].encode(), hashlib.sha256).hexdigest()
