@@ -57,7 +57,7 @@ def test_a_part_is_loaded_only_when_used(data_dir: Path) -> None:
 def test_without_a_master_key_only_privacy_is_unavailable(data_dir: Path) -> None:
     (data_dir / "master.key").unlink()
     with Deployment.open(data_dir, environ={}) as deployment:
-        assert not deployment.privacy_available
+        assert isinstance(deployment.privacy_problem, MasterKeyError)
         with pytest.raises(MasterKeyError):
             deployment.privacy()
         assert list(deployment.registry.list()) == []

@@ -38,7 +38,7 @@ from ombud.api.problems import (
 from ombud.api.tasks import background_rounds, rounds
 from ombud.clock import utc_now
 from ombud.deployment import Deployment
-from ombud.errors import MasterKeyError, OmbudError
+from ombud.errors import OmbudError
 
 __all__ = ["create_app"]
 
@@ -59,11 +59,8 @@ def create_app(
     settings give; ``access_log`` logs each request without its client's address (``ombud
     serve`` sets all three)."""
     settings = deployment.settings
-    if not deployment.privacy_available:  # the rest serves on; the operator learns why here
-        try:
-            deployment.privacy()
-        except MasterKeyError as exc:
-            logger.error("privacy features and retention are unavailable: %s", exc)
+    if (problem := deployment.privacy_problem) is not None:  # the rest serves on
+        logger.error("privacy features and retention are unavailable: %s", problem)
     deployment.prepare()  # every part built now, not by two first requests at once
     scheduled = background_rounds(deployment, publish=sign_checkpoints, screen=screen)
 

@@ -121,7 +121,7 @@ def metrics_text(deployment: Deployment, *, publishing: bool, now: datetime) -> 
         "Post texts deleted at retention's end (this process).",
         deployment.posts.purged_total,
     )
-    if deployment.privacy_available:
+    if deployment.privacy_problem is None:
         office = deployment.privacy()
         out.metric(
             "ombud_retention_rounds_total",

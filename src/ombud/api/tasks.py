@@ -79,7 +79,7 @@ def background_rounds(deployment: Deployment, *, publish: bool, screen: bool) ->
         scheduled.append(
             Round(settings.voice.screen_interval_s, _tending(deployment), "tend posts")
         )
-    if screen and settings.privacy.retention_interval_s > 0 and deployment.privacy_available:
+    if screen and settings.privacy.retention_interval_s > 0 and deployment.privacy_problem is None:
         scheduled.append(
             Round(settings.privacy.retention_interval_s, _retaining(deployment), "run retention")
         )

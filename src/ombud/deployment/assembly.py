@@ -217,8 +217,10 @@ class Deployment:
         return office
 
     @property
-    def privacy_available(self) -> bool:
-        return not isinstance(self._privacy, MasterKeyError)
+    def privacy_problem(self) -> MasterKeyError | None:
+        """Why the privacy office is unavailable (None: it is available)."""
+        office = self._privacy
+        return office if isinstance(office, MasterKeyError) else None
 
     @functools.cached_property
     def publisher(self) -> Publisher:
