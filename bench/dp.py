@@ -58,15 +58,15 @@ def accuracy(residents: int, releases: int, seed: int = 1) -> dict[str, Any]:
     mixes = rng.dirichlet([1.0, 1.0, 1.0], size=len(cells))
     frames, truth = [], {}
     for (district, service), mix in zip(cells, mixes, strict=True):
-        scores = rng.choice([-1.0, 0.0, 1.0], size=residents, p=mix)
-        truth[district, service] = float(scores.mean())
+        labels = rng.choice(list(SCORES), size=residents, p=mix)
+        truth[district, service] = float(np.mean([SCORES[x] for x in labels]))
         frames.append(
             pl.DataFrame(
                 {
                     "unit": [f"{district}/{service}/{i}" for i in range(residents)],
                     "district": district,
                     "service": service,
-                    "score": scores,
+                    "label": labels,
                 }
             )
         )

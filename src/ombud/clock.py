@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from ombud.errors import MalformedError
 
@@ -21,12 +21,14 @@ __all__ = [
     "format_time",
     "from_micros",
     "from_seconds",
+    "iso_week",
     "parse_iso_time",
     "parse_rfc3339",
     "parse_time",
     "to_micros",
     "to_seconds",
     "utc_now",
+    "week_window",
 ]
 
 Clock = Callable[[], datetime]
@@ -128,3 +130,25 @@ def aware(at: datetime, name: str) -> datetime:
     if at.tzinfo is None:
         raise MalformedError(f"{name} must carry a time zone (e.g. Z)")
     return at
+
+
+_WEEK = re.compile(r"(\d{4})-W(\d{2})")
+
+
+def week_window(period: str) -> tuple[datetime, datetime]:
+    """The window of ISO week ``period`` (``2026-W49``): its Monday 00:00Z and the next one."""
+    match = _WEEK.fullmatch(period) if isinstance(period, str) else None
+    if match is None:
+        raise MalformedError(f"a week is an ISO week like 2026-W49, not {str(period)[:32]!r}")
+    try:
+        monday = date.fromisocalendar(int(match[1]), int(match[2]), 1)
+    except ValueError:
+        raise MalformedError(f"{period} is not a week of its year") from None
+    start = datetime(monday.year, monday.month, monday.day, tzinfo=UTC)
+    return start, start + timedelta(days=7)
+
+
+def iso_week(at: datetime) -> str:
+    """The ISO week ``at`` falls in, as ``2026-W49``."""
+    year, week, _ = aware(at, "a time").astimezone(UTC).isocalendar()
+    return f"{year}-W{week:02d}"

@@ -10,7 +10,7 @@ import pytest
 from ombud.database import Database
 from ombud.errors import BudgetExceededError, MalformedError
 from ombud.events import Event
-from ombud.privacy.dp import DpParameters, ReleaseBook, satisfaction
+from ombud.privacy.dp import SCORES, DpParameters, ReleaseBook, satisfaction
 
 from .conftest import Office
 
@@ -23,18 +23,22 @@ def _rows(cells: dict[tuple[str, str], tuple[int, float]], seed: int = 7) -> pl.
     rng = np.random.default_rng(seed)
     frames = []
     for (district, service), (n, positive) in cells.items():
-        score = np.where(rng.random(n) < positive, 1.0, -1.0)
+        label = np.where(rng.random(n) < positive, "positive", "negative")
         frames.append(
             pl.DataFrame(
                 {
                     "unit": [f"{district}/{service}/{i}" for i in range(n)],
                     "district": [district] * n,
                     "service": [service] * n,
-                    "score": score,
+                    "label": label,
                 }
             )
         )
     return pl.concat(frames)
+
+
+def _score() -> pl.Expr:
+    return pl.col("label").replace_strict(SCORES, return_dtype=pl.Float64)
 
 
 def test_cells_of_500_residents_are_within_0_05_at_95_percent() -> None:
@@ -44,7 +48,7 @@ def test_cells_of_500_residents_are_within_0_05_at_95_percent() -> None:
         for s in SERVICES
     }
     rows = _rows(truth)
-    exact = rows.group_by("district", "service").agg(pl.col("score").mean())
+    exact = rows.group_by("district", "service").agg(_score().mean())
     expected = {(d, s): m for d, s, m in exact.iter_rows()}
     outcome = satisfaction(rows, DISTRICTS, SERVICES, DpParameters(rho=0.5, contributions=1))
     assert outcome.rho <= 0.5
@@ -60,7 +64,7 @@ def test_cells_of_500_residents_are_within_0_05_at_95_percent() -> None:
 
 def test_the_error_bound_holds_at_its_confidence_over_many_releases() -> None:
     rows = _rows({("north", "waste"): (40, 0.5)})
-    true = rows["score"].mean()
+    true = rows.select(_score().mean()).item()
     misses = 0
     for _ in range(200):
         (cell,) = [
@@ -81,7 +85,7 @@ def test_one_unit_counts_once_per_cell_and_in_a_bounded_number_of_cells() -> Non
             "unit": ["troll"] * 3000,
             "district": (["north"] * 1000) + (["south"] * 1000) + (["east"] * 1000),
             "service": ["waste"] * 3000,
-            "score": [-1.0] * 3000,
+            "label": ["negative"] * 3000,
         }
     )
     outcome = satisfaction(
@@ -101,7 +105,7 @@ def test_small_cells_are_suppressed_and_every_public_key_is_present() -> None:
         [
             rows,
             pl.DataFrame(
-                {"unit": ["x"], "district": ["secret-place"], "service": ["waste"], "score": [1.0]}
+                {"unit": ["x"], "district": ["secret-place"], "service": ["waste"], "label": ["positive"]}
             ),
         ]
     )

@@ -18,9 +18,10 @@ import hashlib
 import math
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 from ombud.canonical import canonical_json, parse_json
@@ -39,6 +40,7 @@ __all__ = [
     "Release",
     "ReleaseBook",
     "check_dataset",
+    "releases_before",
     "satisfaction",
 ]
 
@@ -87,11 +89,14 @@ class Cell:
     district: str
     service: str
     contributors: int | None
-    """Noisy number of residents (privacy units) counted."""
+    """Noisy number of residents (privacy units) counted: the sum of the noisy label counts."""
     mean: float | None
-    """Noisy mean satisfaction, -1 (all negative) … 1 (all positive)."""
+    """Mean satisfaction from the noisy counts, -1 (all negative) … 1 (all positive), as the
+    classifier labelled the posts (``ombud.insight`` corrects it for the classifier's errors)."""
     error: float | None
-    """The mean is within ± this of the true mean with probability 1 - alpha."""
+    """The mean is within ± this of the labels' true mean with probability 1 - alpha."""
+    counts: Mapping[str, int] | None = None
+    """Noisy number of posts per sentiment label (each with the release's ``countScale``)."""
 
     @property
     def suppressed(self) -> bool:
@@ -103,6 +108,7 @@ class Cell:
             "service": self.service,
             "suppressed": self.suppressed,
             "contributors": self.contributors,
+            "counts": None if self.counts is None else dict(self.counts),
             "meanSatisfaction": None if self.mean is None else round(self.mean, 4),
             "error95": None if self.error is None else round(self.error, 4),
         }
@@ -115,22 +121,25 @@ class Outcome:
     cells: tuple[Cell, ...]
     rho: float
     count_scale: float
-    sum_scale: float
     count_error: float
-    sum_error: float
+    """Each noisy label count is within ± this of the true count with probability 1 - alpha/2;
+    a sum of n counts within ± sqrt(n) times this."""
 
 
 def satisfaction(
     rows: Any, districts: Sequence[str], services: Sequence[str], params: DpParameters
 ) -> Outcome:
-    """The DP release of mean satisfaction and contributors per district x service.
+    """The DP release of the number of posts per sentiment label per district x service.
 
     ``rows`` is a polars DataFrame with columns ``unit`` (the privacy unit's identifier),
-    ``district``, ``service`` and ``score`` (-1, 0 or 1). Each unit keeps one row per cell in
-    at most ``params.contributions`` cells; the count and the sum of scores get Gaussian noise
-    calibrated by OpenDP to spend at most ``params.rho`` (zCDP). The error bound of a mean is
-    derived from OpenDP's accuracy of the count and the sum at alpha/2 each (union bound):
-    ``|mean - true| ≤ (err_sum + err_count) / noisy_count`` since |true mean| ≤ 1.
+    ``district``, ``service`` and ``label`` (negative, neutral or positive). Each unit keeps
+    one row per cell in at most ``params.contributions`` cells; each count of the histogram
+    (district x service x label, over the public key set) gets Gaussian noise calibrated by
+    OpenDP to spend at most ``params.rho`` (zCDP). A cell whose noisy total is below the
+    k-threshold is suppressed. Everything else is post-processing of the noisy counts: the
+    mean satisfaction ``(positive - negative) / total`` and its error bound, from OpenDP's
+    accuracy of one count at alpha/2, times sqrt(2) for the difference and sqrt(3) for the
+    total (a union bound over the two, at alpha/2 each: ``|mean - true| <= (err_diff + err_total) / total`` since |true mean| <= 1).
     """
     import opendp.prelude as dp
     import polars as pl
@@ -140,9 +149,11 @@ def satisfaction(
     dp.enable_features("contrib")
     if not districts or not services:
         raise MalformedError("a release needs the public lists of districts and services")
-    by = ["district", "service"]
-    keys = pl.DataFrame({"district": list(districts)}).join(
-        pl.DataFrame({"service": list(services)}), how="cross"
+    by = ["district", "service", "label"]
+    keys = (
+        pl.DataFrame({"district": list(districts)})
+        .join(pl.DataFrame({"service": list(services)}), how="cross")
+        .join(pl.DataFrame({"label": list(SCORES)}), how="cross")
     )
     data = rows.select(
         # a 64-bit hash of the unit: the same grouping with far less to hash, window and hand
@@ -150,7 +161,7 @@ def satisfaction(
         pl.col("unit").cast(pl.String).hash(seed=0x6F6D627564),
         pl.col("district").cast(pl.String),
         pl.col("service").cast(pl.String),
-        pl.col("score").cast(pl.Float64),
+        pl.col("label").cast(pl.String),
     ).lazy()
     # The domain and the privacy unit (one identifier per resident) as OpenDP's Context
     # derives them; the query plan is written out below so its noise scale can be calibrated
@@ -167,19 +178,14 @@ def satisfaction(
     ).accountant
     plan = (
         empty
-        # Each unit keeps one row per cell, then at most `contributions` rows in all: OpenDP
-        # reads these two truncations (its truncate_per_group, by cell and overall) as l_inf = 1
-        # and l_0 = c. Not truncate_num_groups: in 0.16 its filter "dense rank < k" keeps
-        # k - 1 groups while the analysis charges for k.
-        .filter(pl.int_range(pl.len()).over("unit", *by) < 1)
+        # Each unit keeps one row per cell (one label in it), then at most `contributions`
+        # rows in all: OpenDP reads these two truncations (its truncate_per_group, by cell and
+        # overall) as l_inf = 1 and l_0 = c. Not truncate_num_groups: in 0.16 its filter
+        # "dense rank < k" keeps k - 1 groups while the analysis charges for k.
+        .filter(pl.int_range(pl.len()).over("unit", "district", "service") < 1)
         .filter(pl.int_range(pl.len()).over("unit") < params.contributions)
         .group_by(by)
-        .agg(
-            [
-                dp.len(signed=True),  # type: ignore[attr-defined]
-                pl.col("score").fill_null(0.0).dp.sum((-1.0, 1.0)),  # type: ignore[attr-defined]
-            ]
-        )
+        .agg(dp.len(signed=True))  # type: ignore[attr-defined]
     )
     # the public key set, joined after truncation (a Margin's invariant keys would be lost)
     plan = keys.lazy().join(plan, how="left", on=by, nulls_equal=True)
@@ -202,25 +208,28 @@ def satisfaction(
         scale *= 1.0001
         measurement = measure(scale)
     summary = summarize_polars_measurement(measurement, params.alpha / 2)
-    scales = dict(zip(summary["column"].to_list(), summary["scale"].to_list(), strict=True))
-    errors = dict(zip(summary["column"].to_list(), summary["accuracy"].to_list(), strict=True))
+    count_scale = float(summary["scale"].to_list()[0])
+    count_error = float(summary["accuracy"].to_list()[0])
     spent = float(measurement.map(1))
     released = measurement(data).collect()
-    cells = []
-    for district, service, count, total in released.select(
-        "district", "service", "len", "score"
+    noisy: dict[tuple[str, str], dict[str, int]] = {}
+    for district, service, label, count in released.select(
+        "district", "service", "label", "len"
     ).iter_rows():
-        noisy = int(count) if count is not None else 0
-        if noisy < max(params.k_threshold, 1):
+        noisy.setdefault((district, service), {})[label] = int(count or 0)
+    # the accuracy of a sum of n counts' independent Gaussian noise is sqrt(n) times one's
+    err_diff, err_total = count_error * math.sqrt(2), count_error * math.sqrt(3)
+    cells = []
+    for (district, service), counts in sorted(noisy.items()):
+        total = sum(counts.values())
+        if total < max(params.k_threshold, 1):
             cells.append(Cell(district, service, None, None, None))
             continue
-        mean = min(1.0, max(-1.0, float(total or 0.0) / noisy))
-        error = min(2.0, (errors["score"] + errors["len"]) / noisy)
-        cells.append(Cell(district, service, noisy, mean, error))
-    cells.sort(key=lambda c: (c.district, c.service))
-    return Outcome(
-        tuple(cells), spent, scales["len"], scales["score"], errors["len"], errors["score"]
-    )
+        mean = min(1.0, max(-1.0, (counts["positive"] - counts["negative"]) / total))
+        error = min(2.0, (err_diff + err_total) / total)
+        ordered = {label: counts[label] for label in SCORES}
+        cells.append(Cell(district, service, total, mean, error, MappingProxyType(ordered)))
+    return Outcome(tuple(cells), spent, count_scale, count_error)
 
 
 @dataclass(frozen=True)
@@ -315,10 +324,9 @@ class ReleaseBook:
             "contributionsPerUnit": contributions,
             "kThreshold": k_threshold,
             "alpha": params.alpha,
+            "histogram": "negative, neutral and positive posts per cell, each count noisy",
             "countScale": round(outcome.count_scale, 6),
-            "sumScale": round(outcome.sum_scale, 6),
-            "countError95": round(outcome.count_error, 4),
-            "sumError95": round(outcome.sum_error, 4),
+            "countError": round(outcome.count_error, 4),
             "excludedPosts": excluded,
             "cells": [c.to_json() for c in outcome.cells],
         }
@@ -408,3 +416,15 @@ def _release(row: Sequence[Any]) -> Release:
         int(row[6]),
         dict(result),
     )
+
+
+def releases_before(db: Database, dataset: str, log_size: int) -> list[Release]:
+    """Every release of ``dataset`` whose ``dp.released`` entry is before ``log_size``, oldest
+    first: what was public at a checkpoint of that size."""
+    check_dataset(dataset)
+    rows = db.read(
+        "SELECT id, dataset, period, rho, created, result, ledger_index FROM dp_releases"
+        " WHERE dataset = ? AND ledger_index < ? ORDER BY ledger_index",
+        (dataset, log_size),
+    )
+    return [_release(r) for r in rows]

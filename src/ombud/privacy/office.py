@@ -8,18 +8,17 @@ with ``MasterKeyError`` rather than storing anything unencrypted.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from ombud.clock import format_time
+from ombud.clock import format_time, week_window
 from ombud.config import PrivacySettings
 from ombud.errors import ConsentError, MalformedError, UnknownSubjectError
 from ombud.ledger.log import Attachment, Log
 from ombud.privacy.consent import ConsentBook
-from ombud.privacy.dp import SCORES, Release, ReleaseBook, check_dataset
+from ombud.privacy.dp import Release, ReleaseBook, check_dataset
 from ombud.privacy.export import subject_export
 from ombud.privacy.retention import RetentionReport, run_retention
 from ombud.privacy.vault import Erasure, Vault
@@ -123,13 +122,13 @@ class PrivacyOffice:
                 "unit": [r[0] for r in rows],
                 "district": [r[1] for r in rows],
                 "service": [r[2] for r in rows],
-                "score": [SCORES[r[3]] for r in rows],
+                "label": [r[3] for r in rows],
             },
             schema={
                 "unit": pl.String,
                 "district": pl.String,
                 "service": pl.String,
-                "score": pl.Float64,
+                "label": pl.String,
             },
         )
         return self.releases.release(
@@ -143,21 +142,3 @@ class PrivacyOffice:
             actor=actor,
             excluded=excluded,
         )
-
-
-_WEEK = re.compile(r"(\d{4})-W(\d{2})")
-
-
-def week_window(period: str) -> tuple[datetime, datetime]:
-    """The window of ISO week ``period`` (``2026-W49``): its Monday 00:00Z and the next one."""
-    match = _WEEK.fullmatch(period) if isinstance(period, str) else None
-    if match is None:
-        raise MalformedError(
-            f"an imported release's period is an ISO week like 2026-W49, not {period[:32]!r}"
-        )
-    try:
-        monday = date.fromisocalendar(int(match[1]), int(match[2]), 1)
-    except ValueError:
-        raise MalformedError(f"{period} is not a week of its year") from None
-    start = datetime(monday.year, monday.month, monday.day, tzinfo=UTC)
-    return start, start + timedelta(days=7)

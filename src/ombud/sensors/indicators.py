@@ -15,13 +15,20 @@ from datetime import datetime
 from typing import Any
 
 from ombud.canonical import parse_json
-from ombud.clock import format_time, to_micros
+from ombud.clock import format_time, from_micros, to_micros
 from ombud.database import Database
 from ombud.errors import MalformedError, NotFoundError
 from ombud.integrity.aggregate import Estimator, Indicator, Reading, indicator
 from ombud.integrity.checks import numeric_properties
 
-__all__ = ["MAX_READINGS", "DistrictIndicator", "district_indicator", "district_readings"]
+__all__ = [
+    "MAX_READINGS",
+    "DistrictIndicator",
+    "SensorReading",
+    "district_indicator",
+    "district_readings",
+    "readings_between",
+]
 
 MAX_READINGS = 200_000
 """Readings one indicator may rest on; a longer period is refused rather than served slowly."""
@@ -98,3 +105,56 @@ def district_indicator(
     return DistrictIndicator(
         district, model, attribute, since, until, indicator(readings, estimator, cap=cap)
     )
+
+
+@dataclass(frozen=True)
+class SensorReading:
+    """One stored observation, as public figures use it: where, what, when, its numbers, and
+    whether it is held in quarantine."""
+
+    district: str
+    model: str
+    device: str
+    at: datetime
+    values: dict[str, float]
+    status: str | None
+    """A parking spot's ``free``/``occupied``, the one non-numeric figure read."""
+    quarantined: bool
+
+
+def readings_between(
+    db: Database, since: datetime, until: datetime, *, log_size: int
+) -> list[SensorReading]:
+    """Every observation signed in ``[since, until)`` and on the log before entry ``log_size``,
+    each marked quarantined or not as it stood at that size (a quarantined reading, or any
+    reading of a device quarantined from that moment on, not released before it): figures
+    computed at a checkpoint are the same whenever they are recomputed."""
+    if until <= since:
+        raise MalformedError("a period ends after it starts")
+    held = "(x.released_index IS NULL OR x.released_index >= ?) AND x.ledger_index < ?"
+    rows = db.read(
+        "SELECT o.district, o.model, o.device, o.created_us, o.entity, "
+        "EXISTS (SELECT 1 FROM quarantine x WHERE x.device = o.device "
+        f"AND x.counter = o.counter AND {held}) "
+        "OR EXISTS (SELECT 1 FROM device_quarantine x WHERE x.device = o.device "
+        f"AND o.created_us >= x.since_us AND {held}) "
+        "FROM observations o WHERE o.created_us >= ? AND o.created_us < ? "
+        "AND o.ledger_index < ? ORDER BY o.created_us, o.device",
+        (log_size, log_size, log_size, log_size, to_micros(since), to_micros(until), log_size),
+    )
+    out = []
+    for district, model, device, created_us, entity, quarantined in rows:
+        parsed = parse_json(bytes(entity), "a stored observation")
+        status = parsed.get("status", {})
+        out.append(
+            SensorReading(
+                str(district),
+                str(model),
+                str(device),
+                from_micros(int(created_us)),
+                numeric_properties(parsed),
+                status.get("value") if isinstance(status, dict) else None,
+                bool(quarantined),
+            )
+        )
+    return out

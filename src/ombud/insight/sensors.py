@@ -1,0 +1,224 @@
+"""What the sensors measured, per district and week, in the figures a city already reads.
+
+Threat model: a figure a council acts on may be what an attacker wants it to read, so only
+readings not held in quarantine are used, each device's figure is computed on its own and the
+district's is the weight-capped median of its devices (``ombud.integrity.aggregate``), and the
+answer names the devices and counts the readings used and left out. Readings are public.
+Definitions:
+* noise — L_day (07-19), L_evening (19-23), L_night (23-07) and L_den as the EU Environmental
+  Noise Directive (2002/49/EC, Annex I) defines them: energy averages of the A-weighted levels,
+  L_den = 10 lg((12·10^(Ld/10) + 4·10^((Le+5)/10) + 8·10^((Ln+10)/10)) / 24); judged against
+  the WHO 2018 guideline for road traffic noise (L_den 53 dB, L_night 45 dB);
+* air — daily means of PM2.5, PM10 and NO₂ against the WHO 2021 24-hour guideline levels
+  (15, 45 and 25 µg/m³): the week's highest daily mean and the days above;
+* traffic — flow (mean vehicles per hour) and congestion (share of readings between 07 and
+  19 whose mean speed is below half the device's free-flow speed, its 95th percentile);
+* parking — occupancy (share of spaces taken: OnStreetParking's occupancyRate, ParkingSpot's
+  status).
+Pure: readings in, figures out; the local time zone is passed in.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from typing import Any
+
+from ombud.integrity.aggregate import Estimator, Reading, indicator
+from ombud.sensors.indicators import SensorReading
+
+__all__ = [
+    "GUIDELINES",
+    "INDICATORS",
+    "SensorWeek",
+    "district_weeks",
+    "energy_average",
+    "l_den",
+]
+
+GUIDELINES: Mapping[str, float] = {
+    "Lden": 53.0,
+    "Lnight": 45.0,
+    "pm25": 15.0,
+    "pm10": 45.0,
+    "no2": 25.0,
+}
+"""WHO guideline levels: road traffic noise 2018 (dB), air quality 2021 24-hour (µg/m³)."""
+INDICATORS: Mapping[str, str] = {
+    "Lday": "noise, dB(A), 07-19 energy average",
+    "Levening": "noise, dB(A), 19-23 energy average",
+    "Lnight": "noise, dB(A), 23-07 energy average",
+    "Lden": "noise, dB(A), day-evening-night level (EU END)",
+    "pm25": "PM2.5, µg/m³, highest daily mean",
+    "pm10": "PM10, µg/m³, highest daily mean",
+    "no2": "NO₂, µg/m³, highest daily mean",
+    "flow": "traffic, vehicles per hour",
+    "congestion": "traffic, share of daytime readings below half free-flow speed",
+    "occupancy": "parking, share of spaces taken",
+}
+_AIR = {"pm25": "pm25", "pm10": "pm10", "no2": "no2"}
+
+
+def energy_average(levels: Iterable[float]) -> float:
+    """10 lg of the mean of 10^(L/10): how decibels are averaged."""
+    values = [10 ** (level / 10) for level in levels]
+    if not values:
+        raise ValueError("no levels to average")
+    return 10 * math.log10(sum(values) / len(values))
+
+
+def l_den(day: float, evening: float, night: float) -> float:
+    return 10 * math.log10(
+        (12 * 10 ** (day / 10) + 4 * 10 ** ((evening + 5) / 10) + 8 * 10 ** ((night + 10) / 10))
+        / 24
+    )
+
+
+def _period_of_day(hour: int) -> str:
+    if 7 <= hour < 19:
+        return "day"
+    if 19 <= hour < 23:
+        return "evening"
+    return "night"
+
+
+@dataclass(frozen=True)
+class SensorWeek:
+    district: str
+    period: str
+    figures: Mapping[str, float]
+    past_guideline: Mapping[str, float]
+    """Each figure past its WHO guideline, with the guideline level."""
+    exceedance_days: Mapping[str, int]
+    readings_used: int
+    readings_left_out: int
+    devices_used: tuple[str, ...]
+    devices_left_out: tuple[str, ...]
+    """Devices none of whose readings that week could be used (all quarantined)."""
+    devices_per_figure: Mapping[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "district": self.district,
+            "period": self.period,
+            "figures": {k: round(v, 3) for k, v in sorted(self.figures.items())},
+            "pastGuideline": dict(sorted(self.past_guideline.items())),
+            "exceedanceDays": dict(sorted(self.exceedance_days.items())),
+            "readingsUsed": self.readings_used,
+            "readingsLeftOut": self.readings_left_out,
+            "devicesUsed": list(self.devices_used),
+            "devicesLeftOut": list(self.devices_left_out),
+            "devicesPerFigure": dict(sorted(self.devices_per_figure.items())),
+        }
+
+
+def _device_figures(readings: Sequence[SensorReading], zone: tzinfo) -> dict[str, float]:
+    """One device's figures for the week, from its usable readings."""
+    model = readings[0].model
+    out: dict[str, float] = {}
+    if model == "NoiseLevelObserved":
+        parts: dict[str, list[float]] = defaultdict(list)
+        for r in readings:
+            if "LAeq" in r.values:
+                parts[_period_of_day(r.at.astimezone(zone).hour)].append(r.values["LAeq"])
+        levels = {k: energy_average(v) for k, v in parts.items() if v}
+        names = {"day": "Lday", "evening": "Levening", "night": "Lnight"}
+        out |= {names[k]: v for k, v in levels.items()}
+        if len(levels) == 3:
+            out["Lden"] = l_den(levels["day"], levels["evening"], levels["night"])
+    elif model == "AirQualityObserved":
+        for attribute, name in _AIR.items():
+            days: dict[Any, list[float]] = defaultdict(list)
+            for r in readings:
+                if attribute in r.values:
+                    days[r.at.astimezone(zone).date()].append(r.values[attribute])
+            for day, values in days.items():
+                out[f"{name}@{day.isoformat()}"] = sum(values) / len(values)
+    elif model == "TrafficFlowObserved":
+        flows = [r.values["intensity"] for r in readings if "intensity" in r.values]
+        if flows:
+            out["flow"] = sum(flows) / len(flows)
+        speeds = [r for r in readings if "averageVehicleSpeed" in r.values]
+        if speeds:
+            ordered = sorted(r.values["averageVehicleSpeed"] for r in speeds)
+            free = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+            daytime = [r for r in speeds if 7 <= r.at.astimezone(zone).hour < 19]
+            if daytime and free > 0:
+                slow = sum(r.values["averageVehicleSpeed"] < free / 2 for r in daytime)
+                out["congestion"] = slow / len(daytime)
+    elif model == "OnStreetParking":
+        rates = [r.values["occupancyRate"] for r in readings if "occupancyRate" in r.values]
+        if rates:
+            out["occupancy"] = sum(rates) / len(rates)
+    elif model == "ParkingSpot":
+        states = [r.status for r in readings if r.status in ("free", "occupied")]
+        if states:
+            out["occupancy"] = sum(s == "occupied" for s in states) / len(states)
+    return out
+
+
+def district_weeks(
+    readings: Iterable[SensorReading],
+    weeks: Sequence[tuple[str, datetime, datetime]],
+    zone: tzinfo,
+    *,
+    cap: float = 0.2,
+) -> list[SensorWeek]:
+    """Each district's figures for each ``(period, since, until)`` week."""
+    grouped: dict[tuple[str, str], dict[str, list[SensorReading]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for r in readings:
+        for period, since, until in weeks:
+            if since <= r.at < until:
+                grouped[r.district, period][r.device].append(r)
+                break
+    out = []
+    for (district, period), devices in sorted(grouped.items()):
+        used_devices, left_devices = [], []
+        used_readings = left_readings = 0
+        per_figure: dict[str, list[Reading]] = defaultdict(list)
+        for device, rows in sorted(devices.items()):
+            usable = [r for r in rows if not r.quarantined]
+            left_readings += len(rows) - len(usable)
+            used_readings += len(usable)
+            if not usable:
+                left_devices.append(device)
+                continue
+            used_devices.append(device)
+            for name, value in _device_figures(usable, zone).items():
+                per_figure[name].append(Reading(device, value))
+        figures: dict[str, float] = {}
+        counts: dict[str, int] = {}
+        daily: dict[str, list[float]] = defaultdict(list)
+        for name, values in per_figure.items():
+            value = indicator(values, Estimator.MEDIAN, cap=cap).value
+            if "@" in name:
+                daily[name.split("@")[0]].append(value)
+            else:
+                figures[name] = value
+                counts[name] = len(values)
+        exceedances: dict[str, int] = {}
+        for name, values in daily.items():
+            figures[name] = max(values)
+            counts[name] = max(len(v) for k, v in per_figure.items() if k.startswith(f"{name}@"))
+            exceedances[name] = sum(v > GUIDELINES[name] for v in values)
+        past = {k: GUIDELINES[k] for k, v in figures.items() if k in GUIDELINES and v > GUIDELINES[k]}
+        out.append(
+            SensorWeek(
+                district,
+                period,
+                figures,
+                past,
+                exceedances,
+                used_readings,
+                left_readings,
+                tuple(used_devices),
+                tuple(left_devices),
+                counts,
+            )
+        )
+    return out
