@@ -127,7 +127,11 @@ def create_app(
     app.include_router(integrity.create_router(deployment))
     app.include_router(
         voice.create_router(
-            deployment.posts, deployment.flags, deployment.post_reports, deployment.privacy
+            deployment.posts,
+            deployment.acceptor,
+            deployment.flags,
+            deployment.post_reports,
+            deployment.privacy,
         )
     )
     app.include_router(privacy_routes.create_router(deployment.privacy))

@@ -40,6 +40,7 @@ from ombud.errors import MalformedError, OmbudError, UnauthorizedError
 from ombud.ledger.log import Attachment
 from ombud.privacy.office import PrivacyOffice
 from ombud.tokens import TokenInfo
+from ombud.voice.acceptance import PostAcceptor
 from ombud.voice.flags import FlagBook
 from ombud.voice.open311 import (
     FOLLOW_UP,
@@ -51,6 +52,7 @@ from ombud.voice.open311 import (
 )
 from ombud.voice.posts import (
     MAX_TEXT,
+    PostRequest,
     PostStore,
     Receipt,
     Submission,
@@ -140,6 +142,7 @@ VoicePublish = Annotated[TokenInfo, require_scope("voice:publish")]
 
 def create_router(
     posts: PostStore,
+    acceptor: PostAcceptor,
     flags: FlagBook,
     reports: PostReports,
     office: Callable[[], PrivacyOffice],
@@ -167,9 +170,8 @@ def create_router(
             raise MalformedError(
                 f"unknown field(s) {sorted(extra)}; a post has text, district, service"
             )
-        receipt = posts.submit(
-            Submission(body.text, body.district, body.service), private_token(authorization)
-        )
+        submission = Submission(body.text, body.district, body.service)
+        receipt = acceptor.accept(PostRequest(submission, private_token(authorization)))
         return {**receipt.post.to_json(), "receipt": receipt.to_json()}
 
     @router.post(
@@ -301,7 +303,7 @@ def create_router(
         details: a request without a valid token learns nothing about anyone's consents."""
         posts.book.check(token, posts.book.period_of(token))
         attach = None if contact is None else _contact(office(), contact)
-        return posts.submit(submission, token, channel="open311", attach=attach)
+        return acceptor.accept(PostRequest(submission, token, "open311", attach))
 
     @router.post(
         "/open311/v2/requests.json",

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from ombud.sensors.quarantine import QuarantineStore
     from ombud.sensors.screening import Screener
     from ombud.tokens.store import TokenStore
+    from ombud.voice.acceptance import PostAcceptor
     from ombud.voice.flags import FlagBook
     from ombud.voice.posts import PostStore
     from ombud.voice.reports import PostReports
@@ -128,6 +129,15 @@ class Deployment:
         voice = self.settings.voice
         book = TokenBook(self.db, origin=voice.origin or self.log.origin)
         return PostStore(self.db, self.log, book, voice.retention_days, self.clock)
+
+    @functools.cached_property
+    def acceptor(self) -> PostAcceptor:
+        """Posts arriving together, labelled and committed together (group commit)."""
+        from ombud.voice.acceptance import PostAcceptor
+
+        acceptor = PostAcceptor(self.posts)
+        self._closers.append(acceptor.close)
+        return acceptor
 
     @functools.cached_property
     def flags(self) -> FlagBook:
@@ -237,7 +247,7 @@ class Deployment:
         first use, and two requests must not both build one (``cached_property`` takes no
         lock from Python 3.12 on)."""
         for part in (
-            "tokens", "registry", "observations", "quarantine", "posts", "flags",
+            "tokens", "registry", "observations", "quarantine", "posts", "acceptor", "flags",
             "post_reports", "intake", "screener", "_privacy",
         ):  # fmt: skip
             getattr(self, part)

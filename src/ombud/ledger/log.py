@@ -294,6 +294,44 @@ class Log:
             self._edge = result.edge
             return edge.size
 
+    def append_group(
+        self,
+        jobs: Sequence[tuple[Callable[[Tx], Sequence[bytes]], Callable[[Tx, int], None]]],
+    ) -> list[int | Exception]:
+        """Group commit: many ``append_with`` jobs in one durable transaction (one fsync).
+
+        Each job runs in a savepoint of its own: a job whose ``build`` or ``record`` raises
+        (a token already spent, say) is rolled back alone and its exception is returned in
+        its place; the others commit together. Returns each job's first index, or its error.
+        If the commit itself fails, it raises and nothing of any job was written.
+        """
+        outcomes: list[int | Exception] = []
+        with self._write_lock:
+            with self.store.transaction() as tx:
+                if self.store.size_in(tx) != self._edge.size:
+                    self._edge = self._load_edge()  # another process appended
+                edge = self._edge
+                entries: list[bytes] = []
+                for number, (build, record) in enumerate(jobs):
+                    tx.execute(f"SAVEPOINT job{number}")
+                    try:
+                        built = list(build(tx))
+                        record(tx, edge.size + len(entries))
+                    except Exception as exc:  # this job only: roll it back, keep the rest
+                        tx.execute(f"ROLLBACK TO SAVEPOINT job{number}")
+                        tx.execute(f"RELEASE SAVEPOINT job{number}")
+                        outcomes.append(exc)
+                        continue
+                    tx.execute(f"RELEASE SAVEPOINT job{number}")
+                    outcomes.append(edge.size + len(entries))
+                    entries += built
+                if not entries:
+                    return outcomes
+                result = integrate(edge, entries, _leaf_hashes(entries))
+                self.store.write_in(tx, edge.size, result.batch)
+            self._edge = result.edge
+            return outcomes
+
     def append_stream(
         self,
         batches: Iterable[Sequence[bytes]],

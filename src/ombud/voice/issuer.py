@@ -19,7 +19,7 @@ import json
 import re
 import secrets
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,6 +144,28 @@ class Issuer:
             response = issue(key, token_request)
             conn.execute("INSERT INTO served (period, tag) VALUES (?, ?)", (period, tag))
         return response
+
+    def issue_many(
+        self, period: str, requests: Sequence[tuple[str, bytes]]
+    ) -> list[bytes | AlreadyExistsError]:
+        """``issue`` for many residents in one durable transaction (the identity service's
+        batch at the start of a period): a resident already served, or named twice, gets an
+        ``AlreadyExistsError`` in place of a response."""
+        key = self._private_key(period)
+        out: list[bytes | AlreadyExistsError] = []
+        with self._served() as conn, write_transaction(conn, str(self.state)):
+            for resident, token_request in requests:
+                if not 0 < len(resident) <= 256:
+                    raise MalformedError("a resident id is 1-256 characters")
+                tag = self._tag(resident)
+                if conn.execute(
+                    "SELECT 1 FROM served WHERE period = ? AND tag = ?", (period, tag)
+                ).fetchone():
+                    out.append(AlreadyExistsError(f"a resident already has a token for {period}"))
+                    continue
+                out.append(issue(key, token_request))
+                conn.execute("INSERT INTO served (period, tag) VALUES (?, ?)", (period, tag))
+        return out
 
     def served(self, period: str) -> int:
         """How many residents got a token for ``period`` (a count, nothing more)."""

@@ -48,6 +48,7 @@ __all__ = [
     "POST_EVENT_VERSION",
     "OpenedReceipt",
     "PendingPost",
+    "PostRequest",
     "Post",
     "PostStore",
     "Receipt",
@@ -315,6 +316,17 @@ def hour_of(at: datetime) -> datetime:
 
 
 @dataclass(frozen=True)
+class PostRequest:
+    """One post to accept: what the resident sent, the token paying for it, the channel, and
+    what to store with it in the same transaction."""
+
+    submission: Submission
+    token: bytes = field(repr=False)
+    channel: str = "api"
+    attach: Attachment | None = None
+
+
+@dataclass(frozen=True)
 class PendingPost:
     """A post ready to be appended: its row, the salt and commitment, and its ledger entry."""
 
@@ -371,6 +383,56 @@ class PostStore:
             submission, labels, received, period=period, channel=channel, nullifier=spent
         )
 
+        build, record = self._job(pending, spent, period, attach)
+        index = self.log.append_with(build, record)
+        return Receipt(_with_index(pending.post, index), pending.salt)
+
+    def submit_many(self, requests: Sequence[PostRequest]) -> list[Receipt | Exception]:
+        """Accept many residents' posts at once (group commit): each is checked and stored as
+        ``submit`` would, the texts are labelled in one model call, and all are appended in
+        one durable transaction. A post that is refused (a bad or spent token, a failing
+        attachment) changes nothing and gets its error in its place; the others are stored."""
+        outcomes: list[Receipt | Exception | None] = [None] * len(requests)
+        checked: list[tuple[int, PostRequest, str, bytes]] = []
+        for position, request in enumerate(requests):
+            try:
+                if request.channel not in ("api", "open311"):
+                    raise MalformedError(f"unknown channel {request.channel!r}")
+                period = self.book.period_of(request.token)
+                checked.append((position, request, period, self.book.check(request.token, period)))
+            except Exception as exc:  # this post only
+                outcomes[position] = exc
+        if checked:
+            labels = self.label([request.submission.text for _, request, _, _ in checked])
+            received = hour_of(self.clock())
+            jobs = []
+            pendings = []
+            for (position, request, period, spent), label in zip(checked, labels, strict=True):
+                pending = self.prepare(
+                    request.submission,
+                    label,
+                    received,
+                    period=period,
+                    channel=request.channel,
+                    nullifier=spent,
+                )
+                pendings.append((position, pending))
+                jobs.append(self._job(pending, spent, period, request.attach))
+            for (position, pending), outcome in zip(
+                pendings, self.log.append_group(jobs), strict=True
+            ):
+                outcomes[position] = (
+                    outcome
+                    if isinstance(outcome, Exception)
+                    else Receipt(_with_index(pending.post, outcome), pending.salt)
+                )
+        return [o for o in outcomes if o is not None]
+
+    def _job(
+        self, pending: PendingPost, spent: bytes, period: str, attach: Attachment | None
+    ) -> tuple[Callable[[Tx], list[bytes]], Callable[[Tx, int], None]]:
+        """The ledger job of one post: spend its token, append its entry (and what ``attach``
+        adds), write its row."""
         attached: list[Callable[[Tx, int], None]] = []
 
         def build(tx: Tx) -> list[bytes]:
@@ -386,8 +448,7 @@ class PostStore:
             for record_attached in attached:
                 record_attached(tx, index + 1)
 
-        index = self.log.append_with(build, record)
-        return Receipt(_with_index(pending.post, index), pending.salt)
+        return build, record
 
     def prepare(
         self,
