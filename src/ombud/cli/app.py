@@ -17,6 +17,7 @@ import typer
 
 from ombud.cli.devices import device_app
 from ombud.cli.ingest import ingest_app
+from ombud.cli.insight import insight_app
 from ombud.cli.integrity import integrity_app
 from ombud.cli.log import log_app
 from ombud.cli.options import DataDir, LogKey, Quorum, Witnesses
@@ -46,6 +47,7 @@ app.add_typer(simulate_app, name="simulate")
 app.add_typer(integrity_app, name="integrity")
 app.add_typer(voice_app, name="voice")
 app.add_typer(privacy_app, name="privacy")
+app.add_typer(insight_app, name="insight")
 
 
 @app.command()
@@ -107,11 +109,19 @@ def demo(
     ] = None,
     events: Annotated[int, typer.Option(help="Simulated events to append.", min=1)] = 20_000,
     seed: Annotated[int, typer.Option(help="Seed of the simulated city.")] = 2026,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="A small city and no other acts (for tests).")
+    ] = False,
+    no_serve: Annotated[
+        bool, typer.Option("--no-serve", help="Exit when the simulation is done.")
+    ] = False,
 ) -> None:
-    """Run a simulated city end to end: events, checkpoints, export, verification."""
+    """Run a simulated city end to end: sensors, residents, witnesses, DP releases, and what
+    the city learns from them; then the log's checkpoints, export and verification."""
     from ombud.cli.demo import run_demo
 
-    run_demo(data_dir, events=events, seed=seed)
+    del no_serve  # it always exits for now: serving the portal after it is the portal's issue
+    run_demo(data_dir, events=events, seed=seed, quick=quick)
 
 
 @app.command()

@@ -29,9 +29,10 @@ from rich.console import Console
 from rich.table import Table
 
 from ombud.cli._progress import progress_bar, stderr
+from ombud.cli.demo_city import DEFAULT, QUICK, CitySize, city_act
 from ombud.cli.demo_sensors import sensor_act
 from ombud.config import SETTINGS_FILE, Settings
-from ombud.deployment import init_deployment, open_log, set_witness_policy
+from ombud.deployment import Deployment, init_deployment, open_log, set_witness_policy
 from ombud.errors import UnavailableError, VerificationError
 from ombud.events import Event
 from ombud.ledger import note
@@ -54,13 +55,16 @@ WITNESSES = ("ombudsman", "university", "newspaper")
 QUORUM = 2
 
 
-def run_demo(data_dir: Path | None, *, events: int, seed: int) -> None:
+def run_demo(data_dir: Path | None, *, events: int, seed: int, quick: bool = False) -> None:
     temp = None
     if data_dir is None:
         temp = tempfile.TemporaryDirectory(prefix="ombud-demo-")
         data_dir = Path(temp.name) / "city"
     try:
-        _demo(data_dir, events, seed)
+        if quick:
+            _quick(data_dir, seed)
+        else:
+            _demo(data_dir, events, seed)
     finally:
         if temp is not None:
             temp.cleanup()
@@ -91,6 +95,40 @@ def _start_witnesses(data_dir: Path, console: Console) -> list[LocalWitness]:
     return witnesses
 
 
+def _city(data_dir: Path, seed: int, size: CitySize, console: Console) -> None:
+    """The city act, its checkpoints published once the witnesses cosign them."""
+    if (data_dir / "demo-truth.json").exists():
+        console.print("[bold]city[/] already simulated in this directory; see insight.json")
+        return
+    runner = asyncio.Runner()
+
+    def publish(deployment: Deployment) -> None:
+        publisher = Publisher(deployment.log, Settings.load(data_dir).witnesses)
+        try:
+            outcome = runner.run(publisher.publish())
+        finally:
+            runner.run(publisher.aclose())
+        if not outcome.published:
+            raise UnavailableError(outcome.summary())
+
+    try:
+        city_act(data_dir, seed, size, publish, console)
+    finally:
+        runner.close()
+
+
+def _quick(data_dir: Path, seed: int) -> None:
+    """The city act alone, on a small city (``ombud demo --quick``)."""
+    if not (data_dir / SETTINGS_FILE).exists():
+        init_deployment(data_dir, "demo.ombud.localhost/city")
+    witnesses = _start_witnesses(data_dir, stderr)
+    try:
+        _city(data_dir, seed, QUICK, stderr)
+    finally:
+        for w in witnesses:
+            w.stop()
+
+
 def _demo(data_dir: Path, count: int, seed: int) -> None:
     console = stderr
     if not (data_dir / SETTINGS_FILE).exists():
@@ -98,6 +136,7 @@ def _demo(data_dir: Path, count: int, seed: int) -> None:
         console.print(f"[bold]initialised[/] {data_dir}")
     witnesses = _start_witnesses(data_dir, console)
     try:
+        _city(data_dir, seed, DEFAULT, console)
         sensor_rows = sensor_act(
             data_dir,
             seed,

@@ -1,0 +1,322 @@
+"""The demo's city act: a simulated city of real size, end to end, and what the platform learns.
+
+Threat model: as ``ombud.cli.demo`` — a demonstration. Residents get their tokens through the
+real blind-signature path (an issuer in a 0700 directory of the demo deployment), posts go
+through the group-commit path and the shipped model, sensors sign their readings, everything
+lands on the witnessed ledger, and the insight is computed from public data only. The truth
+file holds the simulation's true sentiments, aggregated per cell (no post, no text).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from rich.console import Console
+from rich.table import Table
+
+from ombud.citysim.geography import shipped_city
+from ombud.citysim.scenario import Event, Scenario, default_events, reading
+from ombud.citysim.writing import write_post
+from ombud.cli._progress import progress_bar
+from ombud.clock import iso_week
+from ombud.config import Settings
+from ombud.deployment import Deployment
+from ombud.ingest.fleet import make_fleet
+from ombud.insight import compute, gather
+from ombud.voice.issuer import Issuer
+from ombud.voice.posts import PostRequest, Receipt, Submission
+from ombud.voice.tokens import finalize_token, load_public_key, period_challenge, request_token
+
+__all__ = ["CitySize", "city_act"]
+
+START = datetime(2026, 11, 2, tzinfo=UTC)
+"""Monday of ISO week 2026-W45, the simulation's first week."""
+SCORE = {"negative": -1, "neutral": 0, "positive": 1}
+CAMPAIGN = "the new parking zone in the harbour is a scam, the council must scrap it now"
+
+
+@dataclass(frozen=True)
+class CitySize:
+    residents: int
+    weeks: int
+    post_rate: float
+    sensors_per_model: int
+    """Per district and Smart Data Model."""
+    districts: tuple[str, ...] | None = None
+    """None: every district of the city file."""
+
+
+DEFAULT = CitySize(residents=6000, weeks=4, post_rate=0.55, sensors_per_model=4)
+QUICK = CitySize(
+    residents=1000, weeks=3, post_rate=0.8, sensors_per_model=1,
+    districts=("north", "centre", "university"),
+)  # fmt: skip
+
+
+class SimClock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def city_act(
+    data_dir: Path,
+    seed: int,
+    size: CitySize,
+    publish: Callable[[Deployment], None],
+    console: Console,
+) -> dict[str, Any]:
+    """Simulate the city into ``data_dir``; returns the insight (also written beside it)."""
+    city = shipped_city()
+    ids = size.districts or city.ids
+    centres = {d.id: d.centre for d in city.districts}
+    settings = Settings.load(data_dir)
+    if settings.voice.district_list() != sorted(ids):
+        settings = replace(settings, voice=replace(settings.voice, districts=",".join(ids)))
+        settings.save()
+    rng = random.Random(seed)
+    events = tuple(
+        Event(e.name, e.district, e.service, tuple(w for w in e.weeks if w < size.weeks),
+              e.feeling, e.pull, e.sensors)
+        for e in default_events()
+        if e.district in ids and any(w < size.weeks for w in e.weeks)
+    )  # fmt: skip
+    scenario = Scenario(
+        random.Random(rng.random()),
+        ids,
+        {d.id: d.weight for d in city.districts},
+        size.residents,
+        size.weeks,
+        size.post_rate,
+        events,
+        polluted="harbour" if "harbour" in ids else None,
+    )
+    periods = [iso_week(START + timedelta(weeks=w)) for w in range(size.weeks)]
+    clock = SimClock(START)
+    timings: dict[str, float] = {}
+    truth: dict[tuple[str, str, str], list[int]] = defaultdict(list)
+    post_ids: dict[str, tuple[str, str, str]] = {}
+    with Deployment.open(data_dir, clock=clock) as deployment:
+        t0 = time.perf_counter()
+        fleet = list(
+            make_fleet(
+                size.sensors_per_model * 5 * len(ids),
+                random.Random(rng.random()),
+                clock=clock,
+                districts=ids,
+                prefix=f"city{seed}",
+            )
+        )
+        for sensor in fleet:
+            deployment.registry.add(sensor.device, actor="operator")
+        compromised = next(
+            (s.device.id for s in fleet
+             if s.device.model == "NoiseLevelObserved" and s.device.district == ids[1 % len(ids)]),
+            None,
+        )  # fmt: skip
+        issuer = Issuer.init(data_dir / "city-issuer", "id.demo.ombud.localhost")
+        homes = scenario.homes()
+        origin = deployment.posts.book.origin
+        sensor_rng = random.Random(rng.random())
+        posts_accepted = readings_sent = 0
+        for week, period in enumerate(periods):
+            monday = START + timedelta(weeks=week)
+            # -- sensors: a reading per device per hour, signed at the hour -------------------
+            t1 = time.perf_counter()
+            effects = {d: scenario.effects(d, week) for d in ids}
+
+            def day_readings(at: datetime) -> list[dict[str, Any]]:
+                out = []
+                for sensor in fleet:
+                    d = sensor.device
+                    entity = reading(
+                        d.model, d.id, centres[d.district], at, effects[d.district],
+                        sensor_rng, compromised=d.id == compromised and week >= 1,
+                    )  # fmt: skip
+                    out.append(sensor.signer.sign(entity))
+                return out
+
+            with progress_bar(f"{period}: sensor readings") as progress:
+                for day in range(7):
+                    batch = []
+                    for hour in range(24):
+                        at = monday + timedelta(days=day, hours=hour)
+                        clock.now = at + timedelta(minutes=1)
+                        batch += day_readings(at)
+                    clock.now = monday + timedelta(days=day + 1)
+                    deployment.intake.submit(batch)
+                    readings_sent += len(batch)
+                    progress(day + 1, 7)
+
+            timings["sensors"] = timings.get("sensors", 0) + time.perf_counter() - t1
+            # -- residents: tokens through the blind-signature path, then posts -------------
+            t1 = time.perf_counter()
+            clock.now = monday + timedelta(days=2, hours=12)
+            key = issuer.create_period(period)
+            deployment.posts.book.publish(
+                deployment.log, period, issuer.name, key, actor="issuer", clock=clock
+            )
+            public = load_public_key(key)
+            challenge = period_challenge(issuer.name, period, origin)
+            writers = [r for r in range(len(homes)) if scenario.rng.random() < size.post_rate]
+            plans = []
+            for r in writers:
+                service, sentiment = scenario.choose(homes[r], week)
+                plans.append((r, homes[r], service, sentiment, write_post(service, sentiment, scenario.rng)))
+            if week == 2 and "harbour" in ids:  # a coordinated campaign: 40 bought tokens
+                for k in range(40):
+                    text = CAMPAIGN + ("!" * (k % 3)) + (" #scrapit" if k % 2 else "")
+                    plans.append((len(homes) + k, "harbour", "parking", "negative", text))
+            with progress_bar(f"{period}: residents' tokens and posts") as progress:
+                for start in range(0, len(plans), 256):
+                    chunk = plans[start : start + 256]
+                    pending = [request_token(public, challenge) for _ in chunk]
+                    responses = issuer.issue_many(
+                        period, [(f"resident-{p[0]}", t.request) for p, t in zip(chunk, pending)]
+                    )
+                    requests = []
+                    for t, response, plan in zip(pending, responses, chunk, strict=True):
+                        assert isinstance(response, bytes)
+                        token = finalize_token(public, t, response).to_bytes()
+                        requests.append(PostRequest(Submission(plan[4], plan[1], plan[2]), token))
+                    for plan, outcome in zip(chunk, deployment.posts.submit_many(requests)):
+                        if isinstance(outcome, Receipt):
+                            posts_accepted += 1
+                            post_ids[outcome.post.id] = (plan[1], plan[2], period)
+                            truth[plan[1], plan[2], period].append(SCORE[plan[3]])
+                    progress(min(start + 256, len(plans)), len(plans))
+            timings["residents"] = timings.get("residents", 0) + time.perf_counter() - t1
+            # -- the week's end: screening, campaign detection, the DP release, a checkpoint --
+            t1 = time.perf_counter()
+            clock.now = monday + timedelta(days=7, minutes=5)
+            deployment.screener.screen_all()
+            deployment.flags.screen()
+            for post in deployment.post_reports.list(flagged=True, limit=1000):
+                if post.id in post_ids and not post.counted:
+                    cell = post_ids.pop(post.id)
+                    truth[cell].pop()  # left out of the figures: the truth is what is counted
+            deployment.privacy().release("satisfaction", period, actor="privacy-office")
+            publish(deployment)
+            timings["releases"] = timings.get("releases", 0) + time.perf_counter() - t1
+        t1 = time.perf_counter()
+        insight = compute(gather(deployment.log, deployment.db, ZoneInfo(city.timezone)))
+        timings["insight"] = time.perf_counter() - t1
+        timings["total"] = time.perf_counter() - t0
+    (data_dir / "insight.json").write_text(json.dumps(insight, indent=1) + "\n", encoding="utf-8")
+    truth_cells = [
+        {"district": d, "service": s, "period": p, "satisfaction": round(sum(v) / len(v), 4), "posts": len(v)}
+        for (d, s, p), v in sorted(truth.items()) if v
+    ]  # fmt: skip
+    truth_doc = {
+        "cells": truth_cells,
+        "events": [
+            {"name": e.name, "district": e.district, "service": e.service,
+             "periods": [periods[w] for w in e.weeks], "sensors": e.sensors}
+            for e in events
+        ],
+        "compromisedSensor": compromised,
+        "campaign": {"district": "harbour", "service": "parking", "period": periods[2]}
+        if size.weeks > 2 and "harbour" in ids else None,
+        "seed": seed,
+    }  # fmt: skip
+    (data_dir / "demo-truth.json").write_text(json.dumps(truth_doc, indent=1) + "\n", "utf-8")
+    summary = summarise(insight, truth_doc)
+    _print(console, insight, truth_doc, summary, timings, posts_accepted, readings_sent, len(fleet))
+    return {"insight": insight, "truth": truth_doc, "summary": summary, "timings": timings}
+
+
+def summarise(insight: dict[str, Any], truth: dict[str, Any]) -> dict[str, Any]:
+    """How the insight compares with the truth: coverage, events found, false changes."""
+    true = {(c["district"], c["service"], c["period"]): c["satisfaction"] for c in truth["cells"]}
+    shown = [c for c in insight["cells"] if not c["suppressed"] and (c["district"], c["service"], c["period"]) in true]
+    covered = sum(c["low"] <= true[c["district"], c["service"], c["period"]] <= c["high"] for c in shown)
+    changed = {(c["district"], c["service"], c["period"]) for c in insight["changes"]}
+    event_cells = {(e["district"], e["service"], p) for e in truth["events"] for p in e["periods"]}
+    periods = insight["periods"]
+    after = {
+        (d, s, periods[periods.index(p) + 1])
+        for d, s, p in event_cells
+        if periods.index(p) + 1 < len(periods) and (d, s, periods[periods.index(p) + 1]) not in event_cells
+    }
+    remaining = [k for k in ((c["district"], c["service"], c["period"]) for c in shown) if k not in event_cells | after]
+    found = [k in changed for k in sorted(event_cells)]
+    return {
+        "cells": len(shown),
+        "covered": covered,
+        "coverage": round(covered / len(shown), 4) if shown else None,
+        "eventCells": len(event_cells),
+        "eventCellsFound": sum(found),
+        "remainingCells": len(remaining),
+        "remainingChanged": sum(k in changed for k in remaining),
+        "falseChangeRate": round(sum(k in changed for k in remaining) / len(remaining), 4) if remaining else None,
+    }  # fmt: skip
+
+
+def _print(
+    console: Console,
+    insight: dict[str, Any],
+    truth: dict[str, Any],
+    summary: dict[str, Any],
+    timings: dict[str, float],
+    posts: int,
+    readings: int,
+    sensors: int,
+) -> None:
+    sensors_by = {(s["district"], s["period"]): s for s in insight["sensors"]}
+    table = Table(title="what the platform found, event by event")
+    for column in ("simulated event", "district / service", "sentiment change found", "sensors"):
+        table.add_column(column, overflow="fold")
+    for e in truth["events"]:
+        found = []
+        for p in e["periods"]:
+            hits = [c for c in insight["changes"]
+                    if (c["district"], c["service"], c["period"]) == (e["district"], e["service"], p)]  # fmt: skip
+            if hits:
+                c = min(hits, key=lambda c: c["qValue"])
+                found.append(f"{p}: {c['delta']:+.2f} [{c['low']:+.2f}, {c['high']:+.2f}]")
+            else:
+                found.append(f"{p}: not found")
+        figures = []
+        for p in e["periods"]:
+            week = sensors_by.get((e["district"], p), {}).get("figures", {})
+            if e["service"] == "noise" and "Lnight" in week:
+                figures.append(f"{p}: L_night {week['Lnight']:.1f} dB, L_den {week['Lden']:.1f} dB")
+            elif e["service"] in ("transport", "roads") and "congestion" in week:
+                figures.append(f"{p}: congestion {week['congestion']:.0%}, flow {week['flow']:.0f}/h")
+        table.add_row(
+            e["name"], f"{e['district']} / {e['service']}", "\n".join(found),
+            "\n".join(figures) or "no sensor bears on it",
+        )  # fmt: skip
+    console.print(table)
+    for title, key in (("unheard problems", "unheardProblems"), ("unmeasured concerns", "unmeasuredConcerns")):
+        items = insight[key]
+        console.print(f"[bold]{title}[/] ({len(items)})")
+        for item in items[:6]:
+            console.print("  " + ", ".join(f"{k} {v}" for k, v in item.items()), highlight=False)
+    console.print(
+        f"[bold]city[/] {posts:,} posts accepted, {readings:,} readings from {sensors} sensors; "
+        f"{len(insight['cells'])} cells, {summary['cells']} not suppressed; "
+        f"{len(insight['changes'])} changes reported of {insight['comparisons']} comparisons"
+    )
+    console.print(
+        f"[bold]honesty[/] {summary['covered']} of {summary['cells']} intervals "
+        f"({summary['coverage']:.1%}) hold the true satisfaction; events found in "
+        f"{summary['eventCellsFound']} of {summary['eventCells']} event weeks; "
+        f"{summary['remainingChanged']} of {summary['remainingCells']} other cells reported "
+        f"as changed ({summary['falseChangeRate']:.1%})"
+    )
+    console.print(
+        "[bold]timings[/] " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()),
+        highlight=False,
+    )
