@@ -17,8 +17,10 @@ SOURCE = Path(ombud.__file__).parent
 SHELLS = {"api", "cli", "deployment", "migrations", "__main__"}
 """Units that assemble and serve the domain: nothing below them imports them."""
 DOMAIN = {
+    "citysim",
     "dataintegrity",
     "ingest",
+    "insight",
     "integrity",
     "ledger",
     "monitor",
@@ -171,3 +173,25 @@ def test_each_package_touches_only_its_own_tables() -> None:
                     if table in owner and owner[table] != unit:
                         trespass.append(f"{path.relative_to(SOURCE)}: {table} ({owner[table]})")
     assert trespass == []
+
+
+def test_insight_never_reads_posts() -> None:
+    """Insight is computed from the DP releases and public sensor readings only: it imports no
+    voice module (the posts, their flags and reports live there), no privacy module but the
+    releases, and names no table of posts in its SQL."""
+    graph = _graph()
+    imported = {module for unit, modules in graph["insight"].items() for module in modules if unit}
+    assert "voice" not in graph["insight"], graph["insight"].get("voice")
+    privacy = {
+        target
+        for path in (SOURCE / "insight").rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("ombud.")
+        for target in [node.module]
+        if target.startswith("ombud.privacy")
+    }
+    assert privacy <= {"ombud.privacy.dp"}, privacy
+    text = " ".join(p.read_text(encoding="utf-8") for p in (SOURCE / "insight").rglob("*.py"))
+    for table in ("posts", "post_flags", "spent_tokens"):
+        assert f"FROM {table}" not in text and f"JOIN {table}" not in text
+    assert imported  # the graph was read

@@ -9,7 +9,17 @@ from pathlib import Path
 
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     data_dir = tmp_path / "city"
-    run = [sys.executable, "-m", "ombud", "demo", "--data-dir", str(data_dir), "--events", "3000"]
+    run = [
+        sys.executable,
+        "-m",
+        "ombud",
+        "demo",
+        "--data-dir",
+        str(data_dir),
+        "--events",
+        "3000",
+        "--no-city",
+    ]
     result = subprocess.run(run, capture_output=True, timeout=300)
     assert result.returncode == 0, result.stderr.decode()
     out = result.stderr.decode()

@@ -105,7 +105,12 @@ def test_small_cells_are_suppressed_and_every_public_key_is_present() -> None:
         [
             rows,
             pl.DataFrame(
-                {"unit": ["x"], "district": ["secret-place"], "service": ["waste"], "label": ["positive"]}
+                {
+                    "unit": ["x"],
+                    "district": ["secret-place"],
+                    "service": ["waste"],
+                    "label": ["positive"],
+                }
             ),
         ]
     )

@@ -78,12 +78,16 @@ def load_city(data: bytes, source: str = "the city file") -> City:
         if not isinstance(weight, int | float) or not 0 < weight <= 1000:
             raise ConfigError(f"{where}: residents is a positive relative weight")
         name = str(props.get("name", district))[:100]
-        districts.append(District(district, name, float(weight), _centre(feature.get("geometry"), where)))
+        districts.append(
+            District(district, name, float(weight), _centre(feature.get("geometry"), where))
+        )
     if not districts:
         raise ConfigError(f"{source} has no districts")
     if len({d.id for d in districts}) != len(districts):
         raise ConfigError(f"{source} names a district twice")
-    return City(str(city.get("name", "a city"))[:100], str(city.get("timezone", "UTC")), tuple(districts))
+    return City(
+        str(city.get("name", "a city"))[:100], str(city.get("timezone", "UTC")), tuple(districts)
+    )
 
 
 def shipped_city() -> City:

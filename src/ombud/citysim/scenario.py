@@ -144,7 +144,10 @@ def reading(
     entity: dict[str, Any] = {
         "id": f"urn:ngsi-ld:{model}:{device_id}",
         "type": model,
-        "location": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": list(centre)}},
+        "location": {
+            "type": "GeoProperty",
+            "value": {"type": "Point", "coordinates": list(centre)},
+        },
     }
     factor = float(effects.get("traffic", 1.0))
     traffic = min(1.0, traffic_level(at) * factor)
@@ -191,7 +194,10 @@ def reading(
         entity |= {
             "status": prop("occupied" if rng.random() < busy else "free"),
             "category": prop(["onStreet"]),
-            "refParkingSite": {"type": "Relationship", "object": f"urn:ngsi-ld:OnStreetParking:{device_id}-site"},
+            "refParkingSite": {
+                "type": "Relationship",
+                "object": f"urn:ngsi-ld:OnStreetParking:{device_id}-site",
+            },
         }
     else:
         raise ValueError(f"no simulation for model {model!r}")

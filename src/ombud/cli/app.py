@@ -112,6 +112,9 @@ def demo(
     quick: Annotated[
         bool, typer.Option("--quick", help="A small city and no other acts (for tests).")
     ] = False,
+    city: Annotated[
+        bool, typer.Option("--city/--no-city", help="Simulate the city (the main act).")
+    ] = True,
     no_serve: Annotated[
         bool, typer.Option("--no-serve", help="Exit when the simulation is done.")
     ] = False,
@@ -121,7 +124,7 @@ def demo(
     from ombud.cli.demo import run_demo
 
     del no_serve  # it always exits for now: serving the portal after it is the portal's issue
-    run_demo(data_dir, events=events, seed=seed, quick=quick)
+    run_demo(data_dir, events=events, seed=seed, quick=quick, city=city)
 
 
 @app.command()

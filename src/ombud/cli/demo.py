@@ -55,7 +55,9 @@ WITNESSES = ("ombudsman", "university", "newspaper")
 QUORUM = 2
 
 
-def run_demo(data_dir: Path | None, *, events: int, seed: int, quick: bool = False) -> None:
+def run_demo(
+    data_dir: Path | None, *, events: int, seed: int, quick: bool = False, city: bool = True
+) -> None:
     temp = None
     if data_dir is None:
         temp = tempfile.TemporaryDirectory(prefix="ombud-demo-")
@@ -64,7 +66,7 @@ def run_demo(data_dir: Path | None, *, events: int, seed: int, quick: bool = Fal
         if quick:
             _quick(data_dir, seed)
         else:
-            _demo(data_dir, events, seed)
+            _demo(data_dir, events, seed, city)
     finally:
         if temp is not None:
             temp.cleanup()
@@ -129,14 +131,15 @@ def _quick(data_dir: Path, seed: int) -> None:
             w.stop()
 
 
-def _demo(data_dir: Path, count: int, seed: int) -> None:
+def _demo(data_dir: Path, count: int, seed: int, city: bool) -> None:
     console = stderr
     if not (data_dir / SETTINGS_FILE).exists():
         init_deployment(data_dir, "demo.ombud.localhost/city")
         console.print(f"[bold]initialised[/] {data_dir}")
     witnesses = _start_witnesses(data_dir, console)
     try:
-        _city(data_dir, seed, DEFAULT, console)
+        if city:
+            _city(data_dir, seed, DEFAULT, console)
         sensor_rows = sensor_act(
             data_dir,
             seed,

@@ -55,7 +55,7 @@ class CitySize:
     """None: every district of the city file."""
 
 
-DEFAULT = CitySize(residents=6000, weeks=4, post_rate=0.55, sensors_per_model=4)
+DEFAULT = CitySize(residents=5000, weeks=4, post_rate=0.55, sensors_per_model=2)
 QUICK = CitySize(
     residents=1000, weeks=3, post_rate=0.8, sensors_per_model=1,
     districts=("north", "centre", "university"),
@@ -136,7 +136,9 @@ def city_act(
             t1 = time.perf_counter()
             effects = {d: scenario.effects(d, week) for d in ids}
 
-            def day_readings(at: datetime) -> list[dict[str, Any]]:
+            def day_readings(
+                at: datetime, effects: dict[str, dict[str, Any]] = effects, week: int = week
+            ) -> list[dict[str, Any]]:
                 out = []
                 for sensor in fleet:
                     d = sensor.device
@@ -173,7 +175,9 @@ def city_act(
             plans = []
             for r in writers:
                 service, sentiment = scenario.choose(homes[r], week)
-                plans.append((r, homes[r], service, sentiment, write_post(service, sentiment, scenario.rng)))
+                plans.append(
+                    (r, homes[r], service, sentiment, write_post(service, sentiment, scenario.rng))
+                )
             if week == 2 and "harbour" in ids:  # a coordinated campaign: 40 bought tokens
                 for k in range(40):
                     text = CAMPAIGN + ("!" * (k % 3)) + (" #scrapit" if k % 2 else "")
@@ -183,14 +187,20 @@ def city_act(
                     chunk = plans[start : start + 256]
                     pending = [request_token(public, challenge) for _ in chunk]
                     responses = issuer.issue_many(
-                        period, [(f"resident-{p[0]}", t.request) for p, t in zip(chunk, pending)]
+                        period,
+                        [
+                            (f"resident-{p[0]}", t.request)
+                            for p, t in zip(chunk, pending, strict=True)
+                        ],
                     )
                     requests = []
                     for t, response, plan in zip(pending, responses, chunk, strict=True):
                         assert isinstance(response, bytes)
                         token = finalize_token(public, t, response).to_bytes()
                         requests.append(PostRequest(Submission(plan[4], plan[1], plan[2]), token))
-                    for plan, outcome in zip(chunk, deployment.posts.submit_many(requests)):
+                    for plan, outcome in zip(
+                        chunk, deployment.posts.submit_many(requests), strict=True
+                    ):
                         if isinstance(outcome, Receipt):
                             posts_accepted += 1
                             post_ids[outcome.post.id] = (plan[1], plan[2], period)
@@ -215,7 +225,8 @@ def city_act(
         timings["total"] = time.perf_counter() - t0
     (data_dir / "insight.json").write_text(json.dumps(insight, indent=1) + "\n", encoding="utf-8")
     truth_cells = [
-        {"district": d, "service": s, "period": p, "satisfaction": round(sum(v) / len(v), 4), "posts": len(v)}
+        {"district": d, "service": s, "period": p,
+         "satisfaction": round(sum(v) / len(v), 4), "posts": len(v)}
         for (d, s, p), v in sorted(truth.items()) if v
     ]  # fmt: skip
     truth_doc = {
@@ -239,17 +250,28 @@ def city_act(
 def summarise(insight: dict[str, Any], truth: dict[str, Any]) -> dict[str, Any]:
     """How the insight compares with the truth: coverage, events found, false changes."""
     true = {(c["district"], c["service"], c["period"]): c["satisfaction"] for c in truth["cells"]}
-    shown = [c for c in insight["cells"] if not c["suppressed"] and (c["district"], c["service"], c["period"]) in true]
-    covered = sum(c["low"] <= true[c["district"], c["service"], c["period"]] <= c["high"] for c in shown)
+    shown = [
+        c
+        for c in insight["cells"]
+        if not c["suppressed"] and (c["district"], c["service"], c["period"]) in true
+    ]
+    covered = sum(
+        c["low"] <= true[c["district"], c["service"], c["period"]] <= c["high"] for c in shown
+    )
     changed = {(c["district"], c["service"], c["period"]) for c in insight["changes"]}
     event_cells = {(e["district"], e["service"], p) for e in truth["events"] for p in e["periods"]}
     periods = insight["periods"]
     after = {
         (d, s, periods[periods.index(p) + 1])
         for d, s, p in event_cells
-        if periods.index(p) + 1 < len(periods) and (d, s, periods[periods.index(p) + 1]) not in event_cells
+        if periods.index(p) + 1 < len(periods)
+        and (d, s, periods[periods.index(p) + 1]) not in event_cells
     }
-    remaining = [k for k in ((c["district"], c["service"], c["period"]) for c in shown) if k not in event_cells | after]
+    remaining = [
+        k
+        for k in ((c["district"], c["service"], c["period"]) for c in shown)
+        if k not in event_cells | after
+    ]
     found = [k in changed for k in sorted(event_cells)]
     return {
         "cells": len(shown),
@@ -259,7 +281,8 @@ def summarise(insight: dict[str, Any], truth: dict[str, Any]) -> dict[str, Any]:
         "eventCellsFound": sum(found),
         "remainingCells": len(remaining),
         "remainingChanged": sum(k in changed for k in remaining),
-        "falseChangeRate": round(sum(k in changed for k in remaining) / len(remaining), 4) if remaining else None,
+        "falseChangeRate": round(sum(k in changed for k in remaining) / len(remaining), 4)
+        if remaining else None,
     }  # fmt: skip
 
 
@@ -281,7 +304,8 @@ def _print(
         found = []
         for p in e["periods"]:
             hits = [c for c in insight["changes"]
-                    if (c["district"], c["service"], c["period"]) == (e["district"], e["service"], p)]  # fmt: skip
+                    if (c["district"], c["service"], c["period"])
+                    == (e["district"], e["service"], p)]  # fmt: skip
             if hits:
                 c = min(hits, key=lambda c: c["qValue"])
                 found.append(f"{p}: {c['delta']:+.2f} [{c['low']:+.2f}, {c['high']:+.2f}]")
@@ -293,13 +317,18 @@ def _print(
             if e["service"] == "noise" and "Lnight" in week:
                 figures.append(f"{p}: L_night {week['Lnight']:.1f} dB, L_den {week['Lden']:.1f} dB")
             elif e["service"] in ("transport", "roads") and "congestion" in week:
-                figures.append(f"{p}: congestion {week['congestion']:.0%}, flow {week['flow']:.0f}/h")
+                figures.append(
+                    f"{p}: congestion {week['congestion']:.0%}, flow {week['flow']:.0f}/h"
+                )
         table.add_row(
             e["name"], f"{e['district']} / {e['service']}", "\n".join(found),
             "\n".join(figures) or "no sensor bears on it",
         )  # fmt: skip
     console.print(table)
-    for title, key in (("unheard problems", "unheardProblems"), ("unmeasured concerns", "unmeasuredConcerns")):
+    for title, key in (
+        ("unheard problems", "unheardProblems"),
+        ("unmeasured concerns", "unmeasuredConcerns"),
+    ):
         items = insight[key]
         console.print(f"[bold]{title}[/] ({len(items)})")
         for item in items[:6]:

@@ -116,8 +116,12 @@ def compare(
             if others:
                 weights = np.array([1 / max(weeks[p].own_variance, 1e-12) for p in others])
                 weights /= weights.sum()
-                shares = sum(w * np.array(weeks[p].shares) for w, p in zip(weights, others))
-                own = float(sum(w**2 * weeks[p].own_variance for w, p in zip(weights, others)))
+                shares = sum(
+                    w * np.array(weeks[p].shares) for w, p in zip(weights, others, strict=True)
+                )
+                own = float(
+                    sum(w**2 * weeks[p].own_variance for w, p in zip(weights, others, strict=True))
+                )
                 delta, sd = _difference(here, np.asarray(shares), own, confusion)
                 out.append(
                     Comparison(

@@ -47,23 +47,29 @@ class Confusion:
         if any(sum(r) == 0 for r in self.counts):
             raise MalformedError("every true label needs held-out examples")
         if abs(np.linalg.det(self.matrix)) < 1e-6:
-            raise MalformedError("the confusion matrix is singular: the labels cannot be told apart")
+            raise MalformedError(
+                "the confusion matrix is singular: the labels cannot be told apart"
+            )
 
     @property
     def matrix(self) -> np.ndarray:
         """``C[i, j]`` = P(predicted i | true j): each column sums to 1."""
         counts = np.array(self.counts, dtype=float)
-        return (counts / counts.sum(axis=1, keepdims=True)).T
+        matrix: np.ndarray = (counts / counts.sum(axis=1, keepdims=True)).T
+        return matrix
 
     @property
     def examples(self) -> np.ndarray:
         """Held-out examples of each true label."""
-        return np.array(self.counts, dtype=float).sum(axis=1)
+        examples: np.ndarray = np.array(self.counts, dtype=float).sum(axis=1)
+        return examples
 
     @property
     def digest(self) -> str:
         """SHA-256 of the counts as RFC 8785 JSON: what an insight cites."""
-        return hashlib.sha256(canonical_json({"counts": [list(r) for r in self.counts]})).hexdigest()
+        return hashlib.sha256(
+            canonical_json({"counts": [list(r) for r in self.counts]})
+        ).hexdigest()
 
     @classmethod
     def from_json(cls, data: Mapping[str, object]) -> Confusion:
@@ -106,10 +112,11 @@ class Corrected:
 def _simplex_least_squares(c: np.ndarray, q: np.ndarray) -> np.ndarray:
     """argmin over the probability simplex of |C p - q|^2 (three labels: a vertex, an edge or
     the interior holds the minimum; the interior solution is C^-1 q when it is feasible)."""
-    interior = np.linalg.solve(c, q)
+    interior: np.ndarray = np.linalg.solve(c, q)
     if (interior >= -1e-12).all():
         p = np.clip(interior, 0.0, None)
-        return p / p.sum()
+        normalised: np.ndarray = p / p.sum()
+        return normalised
     best, best_residual = None, math.inf
     for a, b in ((0, 1), (0, 2), (1, 2)):
         d = c[:, a] - c[:, b]

@@ -46,8 +46,7 @@ RULES = {
     "silent": "no release figure for the cell-week (suppressed or no posts)",
     "sensorsFine": "no figure that bears on the service is past its guideline or target",
     "unmeasuredConcern": "residents unhappy while the sensors look fine (or none bears on it)",
-    "unheardProblem": "a figure past its guideline or target while residents are silent or "
-    "content",
+    "unheardProblem": "a figure past its guideline or target while residents are silent or content",
 }
 _MIN_PAIRS = 6
 _BOOTSTRAP = 1000
@@ -63,7 +62,7 @@ def _ranks(values: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+def spearman(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> float:
     rx, ry = _ranks(np.asarray(x, float)), _ranks(np.asarray(y, float))
     if rx.std() == 0 or ry.std() == 0:
         return 0.0
@@ -166,8 +165,8 @@ def concerns_and_problems(
                 limit = _limit(name)
                 if name not in related or limit is None or related[name] <= limit:
                     continue
-                corrected = heard.get((district, service, period))
-                if corrected is not None and corrected.satisfaction < 0:
+                said = heard.get((district, service, period))
+                if said is not None and said.satisfaction < 0:
                     continue
                 problems.append(
                     {
@@ -178,8 +177,8 @@ def concerns_and_problems(
                         "value": round(related[name], 3),
                         "limit": limit,
                         "residents": "silent"
-                        if corrected is None
-                        else f"content ({corrected.satisfaction:+.2f})",
+                        if said is None
+                        else f"content ({said.satisfaction:+.2f})",
                     }
                 )
     return concerns, problems

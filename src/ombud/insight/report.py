@@ -14,7 +14,7 @@ import base64
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import tzinfo
 from typing import Any
 
 from ombud.canonical import canonical_json
@@ -197,5 +197,3 @@ def verify_insight(report: Mapping[str, Any], inputs: Inputs) -> None:
         if _rounded(report.get(key)) != _rounded(fresh[key]):
             raise VerificationError(f"the insight's {key!r} differs from its recomputation")
     raise VerificationError("the insight's digest differs from its recomputation")
-
-

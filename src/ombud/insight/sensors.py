@@ -202,11 +202,13 @@ def district_weeks(
                 figures[name] = value
                 counts[name] = len(values)
         exceedances: dict[str, int] = {}
-        for name, values in daily.items():
-            figures[name] = max(values)
+        for name, days in daily.items():
+            figures[name] = max(days)
             counts[name] = max(len(v) for k, v in per_figure.items() if k.startswith(f"{name}@"))
-            exceedances[name] = sum(v > GUIDELINES[name] for v in values)
-        past = {k: GUIDELINES[k] for k, v in figures.items() if k in GUIDELINES and v > GUIDELINES[k]}
+            exceedances[name] = sum(v > GUIDELINES[name] for v in days)
+        past = {
+            k: GUIDELINES[k] for k, v in figures.items() if k in GUIDELINES and v > GUIDELINES[k]
+        }
         out.append(
             SensorWeek(
                 district,

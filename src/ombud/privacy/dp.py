@@ -139,7 +139,8 @@ def satisfaction(
     k-threshold is suppressed. Everything else is post-processing of the noisy counts: the
     mean satisfaction ``(positive - negative) / total`` and its error bound, from OpenDP's
     accuracy of one count at alpha/2, times sqrt(2) for the difference and sqrt(3) for the
-    total (a union bound over the two, at alpha/2 each: ``|mean - true| <= (err_diff + err_total) / total`` since |true mean| <= 1).
+    total (a union bound over the two, at alpha/2 each:
+    ``|mean - true| <= (err_diff + err_total) / total`` since |true mean| <= 1).
     """
     import opendp.prelude as dp
     import polars as pl

@@ -1,0 +1,67 @@
+"""``ombud demo --quick``: a small simulated city whose events the insight recovers, and a report
+anyone can recompute."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+OMBUD = [sys.executable, "-m", "ombud"]
+
+
+def test_the_quick_demo_recovers_its_events_and_its_insight_verifies(tmp_path: Path) -> None:
+    data_dir = tmp_path / "city"
+    run = [
+        sys.executable,
+        "-m",
+        "ombud",
+        "demo",
+        "--quick",
+        "--no-serve",
+        "--data-dir",
+        str(data_dir),
+    ]
+    result = subprocess.run(run, capture_output=True, timeout=240)
+    assert result.returncode == 0, result.stderr.decode()
+    truth = json.loads((data_dir / "demo-truth.json").read_text())
+    insight = json.loads((data_dir / "insight.json").read_text())
+    changed = {
+        (c["district"], c["service"], c["period"]) for c in insight["changes"] if c["delta"] < 0
+    }
+    for event in truth["events"]:
+        for period in event["periods"]:
+            assert (event["district"], event["service"], period) in changed, event
+    assert {"size", "root"} <= insight["checkpoint"].keys()
+    cell = insight["cells"][0]
+    assert {
+        "district",
+        "service",
+        "period",
+        "satisfaction",
+        "low",
+        "high",
+        "suppressed",
+    } <= cell.keys()
+    report = tmp_path / "report.json"
+    out = subprocess.run(
+        [sys.executable, "-m", "ombud", "insight", "report", "--data-dir", str(data_dir), "--json"],
+        capture_output=True, timeout=120, check=True,
+    )  # fmt: skip
+    report.write_bytes(out.stdout)
+    assert json.loads(out.stdout)["digest"] == insight["digest"]
+    ok = subprocess.run(
+        [*OMBUD, "insight", "verify", "--data-dir", str(data_dir), str(report)],
+        capture_output=True, timeout=120,
+    )  # fmt: skip
+    assert ok.returncode == 0, ok.stderr.decode()
+    tampered = json.loads(out.stdout)
+    tampered["cells"][0]["satisfaction"] = 0.99
+    tampered["digest"] = "0" * 64
+    report.write_text(json.dumps(tampered))
+    bad = subprocess.run(
+        [*OMBUD, "insight", "verify", "--data-dir", str(data_dir), str(report)],
+        capture_output=True, timeout=120,
+    )  # fmt: skip
+    assert bad.returncode != 0 and b"cells" in bad.stderr
