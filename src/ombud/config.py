@@ -150,6 +150,9 @@ class VoiceSettings:
     districts: str = ""
     """The public list of districts (comma-separated ids): the key set of differentially
     private releases, fixed in advance so that a cell's presence reveals nothing."""
+    post_batch: int = 256
+    """Posts labelled and committed together at most (group commit); 1 labels and commits
+    each post on its own, as before group commit (for comparison)."""
 
     def district_list(self) -> list[str]:
         return sorted({d.strip() for d in self.districts.split(",") if d.strip()})
@@ -163,6 +166,7 @@ class VoiceSettings:
         _check_range("voice.retention_days", self.retention_days, 1, 3650)
         _check_range("voice.screen_interval_s", self.screen_interval_s, 0, 86_400)
         _check_range("voice.author_max", self.author_max, 1, 10_000)
+        _check_range("voice.post_batch", self.post_batch, 1, 4096)
 
 
 @dataclass(frozen=True)

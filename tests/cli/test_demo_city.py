@@ -65,3 +65,30 @@ def test_the_quick_demo_recovers_its_events_and_its_insight_verifies(tmp_path: P
         capture_output=True, timeout=120,
     )  # fmt: skip
     assert bad.returncode != 0 and b"cells" in bad.stderr
+
+
+def test_the_insight_is_served_to_anyone(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from ombud.api.app import create_app
+    from ombud.deployment import Deployment
+
+    data_dir = tmp_path / "city"
+    run = [*OMBUD, "demo", "--quick", "--no-serve", "--data-dir", str(data_dir)]
+    assert subprocess.run(run, capture_output=True, timeout=240).returncode == 0
+    insight = json.loads((data_dir / "insight.json").read_text())
+    with Deployment.open(data_dir) as deployment, TestClient(create_app(deployment)) as client:
+        whole = client.get("/insight")
+        assert whole.status_code == 200 and whole.json()["digest"] == insight["digest"]
+        north = client.get("/insight/cells", params={"district": "north"}).json()["cells"]
+        assert north and {c["district"] for c in north} == {"north"}
+        card = client.get("/insight/districts/north").json()
+        assert {s["service"] for s in card["services"]} >= {"noise"}
+        assert client.get("/insight/changes").json()["changes"]
+        assert client.get("/insight/lists").status_code == 200
+        assert client.get("/insight/sensors", params={"week": "2026-W46"}).status_code == 200
+        for bad in ("/insight?week=46", "/insight?district=a%20b", "/insight?service=Waste!"):
+            response = client.get(bad)
+            assert response.status_code == 400, bad
+            assert response.headers["content-type"].startswith("application/problem+json")
+        assert client.get("/insight/districts/atlantis").status_code == 404

@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
 
 from ombud import __version__
-from ombud.api import admin, docs, integrity, ngsi_ld, tlog, voice
+from ombud.api import admin, docs, insight, integrity, ngsi_ld, tlog, voice
 from ombud.api import privacy as privacy_routes
 from ombud.api.accesslog import AccessLog
 from ombud.api.bodies import StrictRoute
@@ -125,6 +125,7 @@ def create_app(
     app.include_router(admin.create_registry_router(deployment.registry))
     app.include_router(docs.create_router())
     app.include_router(integrity.create_router(deployment))
+    app.include_router(insight.create_router(deployment))
     app.include_router(
         voice.create_router(
             deployment.posts,

@@ -49,13 +49,13 @@ class Event:
 
 def default_events() -> tuple[Event, ...]:
     return (
-        Event("night construction noise", "north", "noise", (1,), (0.78, 0.14, 0.08), 0.40,
+        Event("night construction noise", "north", "noise", (1,), (0.84, 0.11, 0.05), 0.40,
               "L_night +14 dB, L_evening +6 dB on the district's noise sensors"),
-        Event("waste-collection strike", "centre", "waste", (2,), (0.82, 0.12, 0.06), 0.42,
+        Event("waste-collection strike", "centre", "waste", (2,), (0.86, 0.10, 0.04), 0.42,
               "none: no sensor measures bins"),
-        Event("streetlight outage", "riverside", "lighting", (3,), (0.76, 0.16, 0.08), 0.38,
+        Event("streetlight outage", "riverside", "lighting", (3,), (0.84, 0.11, 0.05), 0.38,
               "none: no sensor measures lighting"),
-        Event("bus line cut", "university", "transport", (2, 3), (0.74, 0.16, 0.10), 0.40,
+        Event("bus line cut", "university", "transport", (2, 3), (0.84, 0.11, 0.05), 0.40,
               "more cars: traffic flow +30%, speeds down (congestion)"),
     )  # fmt: skip
 
@@ -76,9 +76,12 @@ class Scenario:
     baseline: dict[tuple[str, str], tuple[float, float, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        touched = {(e.district, e.service) for e in self.events}
         for d in self.districts:
             for s in SERVICES:
-                satisfaction = self.rng.uniform(-0.1, 0.45)
+                # an event is a fall from an ordinary state: its cell starts fairly content
+                low = 0.15 if (d, s) in touched else -0.1
+                satisfaction = self.rng.uniform(low, 0.45)
                 neutral = self.rng.uniform(0.25, 0.4)
                 positive = (1 - neutral + satisfaction) / 2
                 self.baseline[d, s] = (1 - neutral - positive, neutral, positive)

@@ -9,18 +9,21 @@ the random generator is passed in.
 
 from __future__ import annotations
 
+import json
 import random
+from functools import cache
+from importlib import resources
 
-__all__ = ["write_post"]
+__all__ = ["SUBJECTS", "styles", "write_post"]
 
 SUBJECTS = {
     # plain names of each service: the feeling is in what is said about it, not in the name
     "waste": [
         "the bins",
-        "rubbish collection",
+        "the collection round",
         "the recycling pickup",
         "bin day",
-        "waste collection",
+        "the bin collection",
         "the bin service",
     ],
     "transport": [
@@ -49,7 +52,6 @@ SUBJECTS = {
     "noise": [
         "the noise",
         "noise at night",
-        "the noise levels",
         "the sound from the works",
         "the evenings round here",
     ],
@@ -62,7 +64,7 @@ SUBJECTS = {
         "resident parking",
         "the car park",
     ],
-    "water": ["the water supply", "the tap water", "the water pressure", "the drains", "the water"],
+    "water": ["the water supply", "the tap water", "the water pressure", "the water"],
     "green_spaces": [
         "the park",
         "the playground",
@@ -72,7 +74,7 @@ SUBJECTS = {
     ],
     "safety": [
         "safety",
-        "the police patrols",
+        "the community officers",
         "safety near the station",
         "the crossings",
         "the neighbourhood watch",
@@ -198,15 +200,21 @@ AMBIGUOUS = {
         "is not bad at all now, I was wrong to complain",
     ],
 }
-STYLE = {
-    # P(the words read like k | the writer feels j), chosen so that the shipped model errs on
-    # these posts about as it errs on its held-out validation tweets (see ``confusion.json``)
-    # (fitted on 3,150 generated posts per seed against the model's labels; the positive row
-    # cannot quite be met: these posts read negative about 4 points more often than tweets)
-    "negative": {"negative": 0.67, "neutral": 0.28, "positive": 0.05},
-    "neutral": {"negative": 0.10, "neutral": 0.70, "positive": 0.20},
-    "positive": {"negative": 0.0, "neutral": 0.11, "positive": 0.89},
-}
+STYLE_FILE = "style.json"
+"""P(the words read like k | the writer feels j), per service, fitted by
+``training/calibrate_writing.py`` so that the shipped model errs on these posts as it errs on
+its held-out validation tweets (``voice/models/confusion.json``): the assumption the insight's
+correction makes, made true in the simulation — and stated, since a real city's posts may not
+honour it."""
+
+
+@cache
+def styles() -> dict[str, dict[str, dict[str, float]]]:
+    text = (resources.files("ombud.citysim") / "data" / STYLE_FILE).read_text("utf-8")
+    table: dict[str, dict[str, dict[str, float]]] = json.loads(text)["styles"]
+    return table
+
+
 OPENERS = [
     "",
     "",
@@ -224,18 +232,22 @@ OPENERS = [
     "well ",
 ]
 PLACES = [
-    "",
-    "",
-    "",
-    " on our street",
-    " round here",
-    " near the station",
-    " by the school",
-    " in our area",
-    " near the market",
-    " at the end of the road",
-    " in my block",
-]
+    "", "", "", " on our street", " round here", " near the station", " by the school",
+    " in our area", " near the market", " at the end of the road", " in my block",
+    " by the bakery", " near the clinic", " behind the sports hall", " by the old mill",
+    " near the river path", " outside the pharmacy", " by the bus shelter", " on the hill",
+    " near the kindergarten", " by the corner shop", " near the church", " by the canal",
+]  # fmt: skip
+DETAILS = [
+    "", "", "", "", "since last tuesday", "my neighbours say the same", "been like this a while",
+    "I walk past every morning", "I have lived here ten years", "my kids noticed it too",
+    "told my partner about it", "saw it on the way to work", "the whole street is talking",
+    "posting this from the tram", "first time I write here", "just my two cents",
+    "noticed it on saturday", "this is my second message", "spoke to a neighbour",
+    "as a pensioner here", "as a parent", "coming home late", "on my lunch break",
+    "we moved here in spring", "took a photo but will not post it", "3rd time this month",
+    "since the 14th", "for about a fortnight", "all weekend", "every evening",
+]  # fmt: skip
 TAILS = {
     "negative": [
         "",
@@ -303,13 +315,22 @@ def _obfuscate(text: str, rng: random.Random) -> str:
     return "".join(table[c] if c in table and rng.random() < 0.4 else c for c in text)
 
 
-def write_post(service: str, sentiment: str, rng: random.Random) -> str:
-    """A post about ``service`` whose writer feels ``sentiment`` (negative, neutral, positive)."""
+def write_post(
+    service: str, sentiment: str, rng: random.Random, *, style: str | None = None
+) -> str:
+    """A post about ``service`` whose writer feels ``sentiment`` (negative, neutral, positive),
+    in words that read like ``style`` (by default drawn from the fitted ``styles``)."""
     subject = rng.choice(SUBJECTS[service])
-    style = rng.choices(list(STYLE[sentiment]), weights=list(STYLE[sentiment].values()))[0]
+    if style is None:
+        weights = styles()[service][sentiment]
+        style = rng.choices(list(weights), weights=list(weights.values()))[0]
     clause = rng.choice(CLAUSES[sentiment] if style == sentiment else AMBIGUOUS[sentiment, style])
     tail = rng.choice(TAILS[style])
-    text = f"{rng.choice(OPENERS)}{subject}{rng.choice(PLACES)} {clause}{tail}"
+    detail = rng.choice(DETAILS)
+    text = f"{rng.choice(OPENERS)}{subject}{rng.choice(PLACES)} {clause}"
+    text += f", {detail}{tail}" if detail and rng.random() < 0.5 else f"{tail}"
+    if detail and not text.endswith(detail + tail):
+        text = f"{detail[0].upper()}{detail[1:]}. {text}"
     if rng.random() < 0.3:  # a second sentence in the same voice
         text += f". {rng.choice(SUBJECTS[service])} {rng.choice(CLAUSES[style])}"
     if rng.random() < 0.5:

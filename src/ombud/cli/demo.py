@@ -103,19 +103,20 @@ def _city(data_dir: Path, seed: int, size: CitySize, console: Console) -> None:
         console.print("[bold]city[/] already simulated in this directory; see insight.json")
         return
     runner = asyncio.Runner()
+    publishers: list[Publisher] = []  # one, made on first use: it holds the witnesses' clients
 
     def publish(deployment: Deployment) -> None:
-        publisher = Publisher(deployment.log, Settings.load(data_dir).witnesses)
-        try:
-            outcome = runner.run(publisher.publish())
-        finally:
-            runner.run(publisher.aclose())
+        if not publishers:
+            publishers.append(Publisher(deployment.log, Settings.load(data_dir).witnesses))
+        outcome = runner.run(publishers[0].publish())
         if not outcome.published:
             raise UnavailableError(outcome.summary())
 
     try:
         city_act(data_dir, seed, size, publish, console)
     finally:
+        for publisher in publishers:
+            runner.run(publisher.aclose())
         runner.close()
 
 

@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ombud.citysim.geography import shipped_city
-from ombud.citysim.scenario import Event, Scenario, default_events, reading
+from ombud.citysim.scenario import Scenario, default_events, reading
 from ombud.citysim.writing import write_post
 from ombud.cli._progress import progress_bar
 from ombud.clock import iso_week
@@ -41,6 +41,8 @@ __all__ = ["CitySize", "city_act"]
 START = datetime(2026, 11, 2, tzinfo=UTC)
 """Monday of ISO week 2026-W45, the simulation's first week."""
 SCORE = {"negative": -1, "neutral": 0, "positive": 1}
+ACTIVITY = [1, 1, 1, 1, 1, 1, 2, 4, 5, 4, 3, 3, 4, 3, 3, 3, 4, 5, 6, 7, 7, 6, 4, 2]
+"""Relative number of posts written at each hour of the day."""
 CAMPAIGN = "the new parking zone in the harbour is a scam, the council must scrap it now"
 
 
@@ -53,12 +55,18 @@ class CitySize:
     """Per district and Smart Data Model."""
     districts: tuple[str, ...] | None = None
     """None: every district of the city file."""
+    event_week: int | None = None
+    """Move every event to this week (a short run); None: the default calendar."""
+    every_h: int = 1
+    """Hours between two readings of a sensor."""
+    compromised: bool = True
+    """One noise sensor reads 25 dB too loud from the second week (among five honest ones)."""
 
 
-DEFAULT = CitySize(residents=5000, weeks=4, post_rate=0.55, sensors_per_model=2)
+DEFAULT = CitySize(residents=3600, weeks=4, post_rate=0.6, sensors_per_model=2, every_h=2)
 QUICK = CitySize(
-    residents=1000, weeks=3, post_rate=0.8, sensors_per_model=1,
-    districts=("north", "centre", "university"),
+    residents=1300, weeks=2, post_rate=0.8, sensors_per_model=1,
+    districts=("north", "centre", "university"), event_week=1, every_h=2, compromised=False,
 )  # fmt: skip
 
 
@@ -87,11 +95,12 @@ def city_act(
         settings.save()
     rng = random.Random(seed)
     events = tuple(
-        Event(e.name, e.district, e.service, tuple(w for w in e.weeks if w < size.weeks),
-              e.feeling, e.pull, e.sensors)
+        replace(e, weeks=tuple(w for w in e.weeks if w < size.weeks))
+        if size.event_week is None
+        else replace(e, weeks=(size.event_week,))
         for e in default_events()
-        if e.district in ids and any(w < size.weeks for w in e.weeks)
-    )  # fmt: skip
+        if e.district in ids and (size.event_week is not None or min(e.weeks) < size.weeks)
+    )
     scenario = Scenario(
         random.Random(rng.random()),
         ids,
@@ -106,7 +115,7 @@ def city_act(
     clock = SimClock(START)
     timings: dict[str, float] = {}
     truth: dict[tuple[str, str, str], list[int]] = defaultdict(list)
-    post_ids: dict[str, tuple[str, str, str]] = {}
+    post_ids: dict[str, tuple[tuple[str, str, str], int]] = {}
     with Deployment.open(data_dir, clock=clock) as deployment:
         t0 = time.perf_counter()
         fleet = list(
@@ -118,13 +127,24 @@ def city_act(
                 prefix=f"city{seed}",
             )
         )
+        compromised = None
+        if size.compromised:  # a district with six noise sensors, one of which lies
+            watched = ids[1 % len(ids)]
+            extra = make_fleet(
+                6 - size.sensors_per_model,
+                random.Random(rng.random()),
+                clock=clock,
+                models=("NoiseLevelObserved",),
+                districts=(watched,),
+                prefix=f"city{seed}x",
+            )
+            fleet += list(extra)
+            compromised = next(
+                s.device.id for s in fleet
+                if s.device.model == "NoiseLevelObserved" and s.device.district == watched
+            )  # fmt: skip
         for sensor in fleet:
             deployment.registry.add(sensor.device, actor="operator")
-        compromised = next(
-            (s.device.id for s in fleet
-             if s.device.model == "NoiseLevelObserved" and s.device.district == ids[1 % len(ids)]),
-            None,
-        )  # fmt: skip
         issuer = Issuer.init(data_dir / "city-issuer", "id.demo.ombud.localhost")
         homes = scenario.homes()
         origin = deployment.posts.book.origin
@@ -152,7 +172,7 @@ def city_act(
             with progress_bar(f"{period}: sensor readings") as progress:
                 for day in range(7):
                     batch = []
-                    for hour in range(24):
+                    for hour in range(0, 24, size.every_h):
                         at = monday + timedelta(days=day, hours=hour)
                         clock.now = at + timedelta(minutes=1)
                         batch += day_readings(at)
@@ -172,53 +192,69 @@ def city_act(
             public = load_public_key(key)
             challenge = period_challenge(issuer.name, period, origin)
             writers = [r for r in range(len(homes)) if scenario.rng.random() < size.post_rate]
-            plans = []
+            plans = []  # (hour of the week, resident, district, service, feeling, text)
             for r in writers:
                 service, sentiment = scenario.choose(homes[r], week)
-                plans.append(
-                    (r, homes[r], service, sentiment, write_post(service, sentiment, scenario.rng))
-                )
+                text = write_post(service, sentiment, scenario.rng)
+                hour = scenario.rng.choices(range(7 * 24), weights=ACTIVITY * 7)[0]
+                plans.append((hour, r, homes[r], service, sentiment, text))
             if week == 2 and "harbour" in ids:  # a coordinated campaign: 40 bought tokens
                 for k in range(40):
                     text = CAMPAIGN + ("!" * (k % 3)) + (" #scrapit" if k % 2 else "")
-                    plans.append((len(homes) + k, "harbour", "parking", "negative", text))
+                    plans.append((60, len(homes) + k, "harbour", "parking", "negative", text))
+            plans.sort(key=lambda plan: plan[0])
             with progress_bar(f"{period}: residents' tokens and posts") as progress:
-                for start in range(0, len(plans), 256):
+                tokens: list[bytes] = []
+                for start in range(0, len(plans), 256):  # the identity service, in batches
                     chunk = plans[start : start + 256]
                     pending = [request_token(public, challenge) for _ in chunk]
                     responses = issuer.issue_many(
                         period,
                         [
-                            (f"resident-{p[0]}", t.request)
+                            (f"resident-{p[1]}", t.request)
                             for p, t in zip(chunk, pending, strict=True)
                         ],
                     )
-                    requests = []
-                    for t, response, plan in zip(pending, responses, chunk, strict=True):
+                    for t, response in zip(pending, responses, strict=True):
                         assert isinstance(response, bytes)
-                        token = finalize_token(public, t, response).to_bytes()
-                        requests.append(PostRequest(Submission(plan[4], plan[1], plan[2]), token))
-                    for plan, outcome in zip(
-                        chunk, deployment.posts.submit_many(requests), strict=True
-                    ):
+                        tokens.append(finalize_token(public, t, response).to_bytes())
+                    progress(len(tokens), 2 * len(plans))
+                done = 0
+                for hour in range(7 * 24):  # posts arrive through the week, hour by hour
+                    group = [(p, t) for p, t in zip(plans, tokens, strict=True) if p[0] == hour]
+                    if not group:
+                        continue
+                    clock.now = monday + timedelta(hours=hour, minutes=30)
+                    requests = [PostRequest(Submission(p[5], p[2], p[3]), t) for p, t in group]
+                    outcomes = deployment.posts.submit_many(requests)
+                    for (plan, _), outcome in zip(group, outcomes, strict=True):
                         if isinstance(outcome, Receipt):
                             posts_accepted += 1
-                            post_ids[outcome.post.id] = (plan[1], plan[2], period)
-                            truth[plan[1], plan[2], period].append(SCORE[plan[3]])
-                    progress(min(start + 256, len(plans)), len(plans))
+                            post_ids[outcome.post.id] = ((plan[2], plan[3], period), SCORE[plan[4]])
+                    done += len(group)
+                    progress(len(plans) + done, 2 * len(plans))
             timings["residents"] = timings.get("residents", 0) + time.perf_counter() - t1
             # -- the week's end: screening, campaign detection, the DP release, a checkpoint --
             t1 = time.perf_counter()
             clock.now = monday + timedelta(days=7, minutes=5)
             deployment.screener.screen_all()
+            timings["screening"] = timings.get("screening", 0) + time.perf_counter() - t1
+            t1 = time.perf_counter()
             deployment.flags.screen()
-            for post in deployment.post_reports.list(flagged=True, limit=1000):
-                if post.id in post_ids and not post.counted:
-                    cell = post_ids.pop(post.id)
-                    truth[cell].pop()  # left out of the figures: the truth is what is counted
+            timings["campaigns"] = timings.get("campaigns", 0) + time.perf_counter() - t1
+            t1 = time.perf_counter()
+            week_flags = deployment.post_reports.list(
+                flagged=True, since=monday, until=monday + timedelta(days=7), limit=1000
+            )
+            flagged = {p.id for p in week_flags}
+            for post_id, (cell, score) in post_ids.items():  # what this week's release counts
+                if cell[2] == period and post_id not in flagged:
+                    truth[cell].append(score)
             deployment.privacy().release("satisfaction", period, actor="privacy-office")
-            publish(deployment)
             timings["releases"] = timings.get("releases", 0) + time.perf_counter() - t1
+            t1 = time.perf_counter()
+            publish(deployment)
+            timings["witnesses"] = timings.get("witnesses", 0) + time.perf_counter() - t1
         t1 = time.perf_counter()
         insight = compute(gather(deployment.log, deployment.db, ZoneInfo(city.timezone)))
         timings["insight"] = time.perf_counter() - t1

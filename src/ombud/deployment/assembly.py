@@ -135,7 +135,7 @@ class Deployment:
         """Posts arriving together, labelled and committed together (group commit)."""
         from ombud.voice.acceptance import PostAcceptor
 
-        acceptor = PostAcceptor(self.posts)
+        acceptor = PostAcceptor(self.posts, max_batch=self.settings.voice.post_batch)
         self._closers.append(acceptor.close)
         return acceptor
 

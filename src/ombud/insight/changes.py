@@ -88,11 +88,23 @@ def _difference(
     return delta, math.sqrt(max(variance, 0.0))
 
 
+def _median_week(weeks: Sequence[Corrected]) -> tuple[np.ndarray, float]:
+    """The cell's usual level: its median week (the two middle weeks' inverse-variance mean
+    when there is an even number), so one unusual week does not move the baseline."""
+    ordered = sorted(weeks, key=lambda c: c.satisfaction)
+    middle = ordered[(len(ordered) - 1) // 2 : len(ordered) // 2 + 1]
+    weights = np.array([1 / max(c.own_variance, 1e-12) for c in middle])
+    weights /= weights.sum()
+    shares = np.sum([w * np.array(c.shares) for w, c in zip(weights, middle, strict=True)], axis=0)
+    own = float(sum(w**2 * c.own_variance for w, c in zip(weights, middle, strict=True)))
+    return shares, own
+
+
 def compare(
     estimates: Sequence[Estimate], periods: Sequence[str], confusion: Confusion
 ) -> list[Comparison]:
     """Every comparison of a cell's week: with the previous week (both not suppressed), and
-    with its baseline — the inverse-variance weighted mean of its other weeks."""
+    with its own baseline — its median week among the weeks before it (from two weeks on)."""
     by_cell: dict[tuple[str, str], dict[str, Corrected]] = {}
     for e in estimates:
         by_cell.setdefault((e.district, e.service), {})[e.period] = e.corrected
@@ -105,27 +117,18 @@ def compare(
             index = order.get(period)
             previous = periods[index - 1] if index else None
             if previous is not None and previous in weeks:
-                before = weeks[previous]
-                delta, sd = _difference(
-                    here, np.array(before.shares), before.own_variance, confusion
-                )
+                last = weeks[previous]
+                delta, sd = _difference(here, np.array(last.shares), last.own_variance, confusion)
                 out.append(
                     Comparison(district, service, period, f"previous week {previous}", delta, sd)
                 )
-            others = [p for p in ordered if p != period]
-            if others:
-                weights = np.array([1 / max(weeks[p].own_variance, 1e-12) for p in others])
-                weights /= weights.sum()
-                shares = sum(
-                    w * np.array(weeks[p].shares) for w, p in zip(weights, others, strict=True)
-                )
-                own = float(
-                    sum(w**2 * weeks[p].own_variance for w, p in zip(weights, others, strict=True))
-                )
-                delta, sd = _difference(here, np.asarray(shares), own, confusion)
+            before = ordered[: ordered.index(period)]
+            if len(before) >= 2:  # one preceding week is the previous-week comparison
+                base_shares, base_own = _median_week([weeks[p] for p in before])
+                delta, sd = _difference(here, base_shares, base_own, confusion)
                 out.append(
                     Comparison(
-                        district, service, period, f"baseline {', '.join(others)}", delta, sd
+                        district, service, period, f"baseline {', '.join(before)}", delta, sd
                     )
                 )
     return out

@@ -26,6 +26,7 @@ __all__ = [
     "Relation",
     "concerns_and_problems",
     "relations",
+    "scorecards",
     "spearman",
 ]
 
@@ -53,12 +54,16 @@ _BOOTSTRAP = 1000
 
 
 def _ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks from 1, ties sharing their mean rank."""
+    n = len(values)
     order = np.argsort(values, kind="stable")
-    ranks = np.empty(len(values))
-    ranks[order] = np.arange(len(values), dtype=float)
-    for value in np.unique(values):  # ties share their mean rank
-        same = values == value
-        ranks[same] = ranks[same].mean()
+    inverse = np.empty(n, dtype=int)
+    inverse[order] = np.arange(n)
+    ordered = values[order]
+    first = np.r_[True, ordered[1:] != ordered[:-1]]
+    group = first.cumsum()[inverse]
+    bounds = np.r_[np.nonzero(first)[0], n]
+    ranks: np.ndarray = 0.5 * (bounds[group] + bounds[group - 1] + 1)
     return ranks
 
 
@@ -182,3 +187,49 @@ def concerns_and_problems(
                     }
                 )
     return concerns, problems
+
+
+def scorecards(
+    cells: Sequence[Mapping[str, Any]],
+    changes: Sequence[Change],
+    sensors: Sequence[SensorWeek],
+) -> dict[str, list[dict[str, Any]]]:
+    """Per district, each service heard: its latest satisfaction, its weekly trend, the changes
+    reported and the latest figures of the sensors that bear on it."""
+    figures = {(s.district, s.period): s for s in sensors}
+    heard: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for cell in cells:
+        if not cell["suppressed"]:
+            heard.setdefault((cell["district"], cell["service"]), []).append(cell)
+    out: dict[str, list[dict[str, Any]]] = {}
+    for (district, service), weeks in sorted(heard.items()):
+        latest = weeks[-1]
+        week = figures.get((district, latest["period"]))
+        related = {
+            name: {
+                "value": round(week.figures[name], 3),
+                "limit": _limit(name),
+                "past": (limit := _limit(name)) is not None and week.figures[name] > limit,
+            }
+            for name in SERVICE_INDICATORS.get(service, ())
+            if week is not None and name in week.figures
+        }
+        out.setdefault(district, []).append(
+            {
+                "service": service,
+                "period": latest["period"],
+                "satisfaction": latest["satisfaction"],
+                "low": latest["low"],
+                "high": latest["high"],
+                "trend": [
+                    {"period": w["period"], "satisfaction": w["satisfaction"]} for w in weeks
+                ],
+                "changes": [
+                    c.to_json()
+                    for c in changes
+                    if (c.comparison.district, c.comparison.service) == (district, service)
+                ],
+                "sensors": related,
+            }
+        )
+    return out

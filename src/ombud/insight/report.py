@@ -22,7 +22,7 @@ from ombud.clock import week_window
 from ombud.errors import MalformedError, VerificationError
 from ombud.insight.changes import Estimate, compare, select
 from ombud.insight.correction import Confusion, correct
-from ombud.insight.fusion import RULES, concerns_and_problems, relations
+from ombud.insight.fusion import RULES, concerns_and_problems, relations, scorecards
 from ombud.insight.sensors import GUIDELINES, INDICATORS, district_weeks
 from ombud.sensors.indicators import SensorReading
 
@@ -142,6 +142,7 @@ def compute(inputs: Inputs) -> dict[str, Any]:
         "changes": [c.to_json() for c in changes],
         "sensors": [s.to_json() for s in sensors],
         "relations": [r.to_json() for r in relations(estimates, sensors)],
+        "scorecards": scorecards(cells, changes, sensors),
         "unmeasuredConcerns": concerns,
         "unheardProblems": problems,
     }
@@ -183,6 +184,12 @@ def view(
         out[key] = [item for item in report.get(key, ()) if keep(item)]
     if service is not None:
         out["relations"] = [r for r in report.get("relations", ()) if r["service"] == service]
+    cards = report.get("scorecards", {})
+    out["scorecards"] = {
+        d: [c for c in card if service is None or c["service"] == service]
+        for d, card in cards.items()
+        if district is None or d == district
+    }
     out["filter"] = {"district": district, "service": service, "week": week}
     return out
 

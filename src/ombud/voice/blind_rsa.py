@@ -153,10 +153,10 @@ def blind(
     if r is None:
         r = secrets.randbelow(n - 1) + 1
     try:
-        inv = pow(r, -1, n)
-    except ValueError:
+        inv = int(gmpy2.invert(r, n))  # GMP, like the rest of the big-number work here
+    except ZeroDivisionError:
         raise MalformedError("invalid blind: the blinding factor is not invertible") from None
-    z = m * pow(r, e, n) % n
+    z = m * int(gmpy2.powmod(r, e, n)) % n
     return Blinded(_to_bytes(z, _modulus_len(n)), inv)
 
 
@@ -173,7 +173,7 @@ def blind_sign(private_key: rsa.RSAPrivateKey, blinded_msg: bytes) -> bytes:
     s1 = int(gmpy2.powmod_sec(m, private.dmp1, p))
     s2 = int(gmpy2.powmod_sec(m, private.dmq1, q))
     s = s2 + q * (private.iqmp * (s1 - s2) % p)
-    if pow(s, e, n) != m:
+    if int(gmpy2.powmod(s, e, n)) != m:
         raise SignatureError("signing failure: the blind signature does not verify")
     return _to_bytes(s, k)
 

@@ -1,0 +1,122 @@
+"""``/insight``: what the city learns, for anyone — satisfaction per district x service x week,
+its changes, the sensors beside it, the scorecards and the two lists.
+
+Threat model: public and read-only, and computed from public data only (DP releases, sensor
+readings, the witnessed checkpoint), so it reveals nothing the releases do not. Computing it
+reads every reading of the weeks covered, so it is computed once per published checkpoint,
+under a lock (a burst of requests waits for one computation instead of starting many), and
+served from memory until the next checkpoint.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Path, Query
+
+from ombud.api.bodies import StrictRoute
+from ombud.api.openapi import problems
+from ombud.deployment import Deployment
+from ombud.errors import NotFoundError
+
+__all__ = ["create_router"]
+
+_DISTRICT = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+_SERVICE = r"^[a-z_]{1,32}$"
+_WEEK = r"^\d{4}-W\d{2}$"
+District = Annotated[str | None, Query(pattern=_DISTRICT, description="a district id")]
+Service = Annotated[str | None, Query(pattern=_SERVICE, description="a service category")]
+Week = Annotated[str | None, Query(pattern=_WEEK, description="an ISO week, 2026-W46")]
+
+
+def create_router(deployment: Deployment) -> APIRouter:
+    router = APIRouter(prefix="/insight", tags=["insight"], route_class=StrictRoute)
+    cache: dict[int, dict[str, Any]] = {}
+    lock = threading.Lock()
+
+    def report() -> dict[str, Any]:
+        from ombud.insight import compute, gather
+
+        published = deployment.log.published_checkpoint()
+        if published is None:
+            raise NotFoundError("no witnessed checkpoint is published yet: no insight")
+        with lock:
+            if published.size not in cache:
+                inputs = gather(deployment.log, deployment.db, ZoneInfo("UTC"))
+                cache.clear()
+                cache[inputs.checkpoint_size] = compute(inputs)
+            return next(iter(cache.values()))
+
+    def narrowed(district: str | None, service: str | None, week: str | None) -> dict[str, Any]:
+        from ombud.insight import view
+
+        return view(report(), district=district, service=service, week=week)
+
+    @router.get(
+        "",
+        responses=problems(400, 404),
+        summary="The whole insight at the latest witnessed checkpoint.",
+    )
+    def get_insight(
+        district: District = None, service: Service = None, week: Week = None
+    ) -> dict[str, Any]:
+        return narrowed(district, service, week)
+
+    @router.get(
+        "/cells",
+        responses=problems(400, 404),
+        summary="Satisfaction per district x service x week, 95% intervals.",
+    )
+    def get_cells(
+        district: District = None, service: Service = None, week: Week = None
+    ) -> dict[str, Any]:
+        out = narrowed(district, service, week)
+        return {k: out[k] for k in ("checkpoint", "releases", "digest", "cells")}
+
+    @router.get(
+        "/changes",
+        responses=problems(400, 404),
+        summary="Changes that survive Benjamini-Hochberg, with intervals.",
+    )
+    def get_changes(
+        district: District = None, service: Service = None, week: Week = None
+    ) -> dict[str, Any]:
+        out = narrowed(district, service, week)
+        return {k: out[k] for k in ("checkpoint", "digest", "comparisons", "changes")}
+
+    @router.get(
+        "/sensors",
+        responses=problems(400, 404),
+        summary="Noise, air, traffic and parking figures per district-week.",
+    )
+    def get_sensors(district: District = None, week: Week = None) -> dict[str, Any]:
+        out = narrowed(district, None, week)
+        return {k: out[k] for k in ("checkpoint", "digest", "sensors", "relations")}
+
+    @router.get(
+        "/lists", responses=problems(400, 404), summary="Unmeasured concerns and unheard problems."
+    )
+    def get_lists(district: District = None, week: Week = None) -> dict[str, Any]:
+        out = narrowed(district, None, week)
+        keys = ("checkpoint", "digest", "unmeasuredConcerns", "unheardProblems")
+        return {k: out[k] for k in keys} | {"rules": out["method"]["rules"]}
+
+    @router.get(
+        "/districts/{district}", responses=problems(400, 404), summary="A district's scorecard."
+    )
+    def get_scorecard(
+        district: Annotated[str, Path(pattern=_DISTRICT, description="a district id")],
+    ) -> dict[str, Any]:
+        out = narrowed(district, None, None)
+        if district not in out["scorecards"]:
+            raise NotFoundError(f"no figures for district {district!r}")
+        return {
+            "checkpoint": out["checkpoint"],
+            "digest": out["digest"],
+            "district": district,
+            "services": out["scorecards"][district],
+        }
+
+    return router
