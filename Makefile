@@ -38,6 +38,8 @@ bench: $(BENCH)
 	$(BIN)/python bench/sentiment.py
 	$(BIN)/python bench/campaign.py
 	$(BIN)/python bench/dp.py
+	$(BIN)/python bench/posts.py
+	$(BIN)/python bench/demo.py
 
 bench-quick: $(BENCH)
 	$(BIN)/python bench/ledger.py --quick

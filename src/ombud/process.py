@@ -50,10 +50,20 @@ class LocalProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, *, timeout: float = 30.0) -> None:
+        self.launch()
+        self.wait_ready(timeout=timeout)
+
+    def launch(self) -> None:
+        """Start the process without waiting for it (``wait_ready`` waits): several can then
+        start at once."""
         with open(self.log_file, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "ombud", *self.args], stdout=log, stderr=log, env=self.env
             )
+
+    def wait_ready(self, *, timeout: float = 30.0) -> None:
+        """Wait until the process answers on its ready path; stop it and raise if it does not."""
+        assert self.process is not None, "launch() first"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:

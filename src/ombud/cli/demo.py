@@ -72,8 +72,10 @@ def run_demo(
             temp.cleanup()
 
 
-def _start_witnesses(data_dir: Path, console: Console) -> list[LocalWitness]:
-    """Start the demo's witnesses; on a first run, make them the log's policy (quorum 2)."""
+def _start_witnesses(data_dir: Path, console: Console, *, wait: bool = True) -> list[LocalWitness]:
+    """Start the demo's witnesses; on a first run, make them the log's policy (quorum 2).
+    With ``wait`` False they are launched and the caller waits (``wait_ready``) before it
+    needs them, so their start-up overlaps its own work."""
     log_vkey = (data_dir / LOG_VKEY).read_text(encoding="ascii").strip()
     witnesses = [
         LocalWitness(data_dir / "witnesses" / name, f"{name}.demo.ombud.localhost", [log_vkey])
@@ -81,9 +83,11 @@ def _start_witnesses(data_dir: Path, console: Console) -> list[LocalWitness]:
     ]
     started: list[LocalWitness] = []
     try:
-        for w in witnesses:
-            w.start()
+        for w in witnesses:  # all three start at once, then each is waited for
+            w.launch()
             started.append(w)
+        for w in witnesses if wait else ():
+            w.wait_ready()
     except BaseException:
         for w in started:
             w.stop()
@@ -97,7 +101,9 @@ def _start_witnesses(data_dir: Path, console: Console) -> list[LocalWitness]:
     return witnesses
 
 
-def _city(data_dir: Path, seed: int, size: CitySize, console: Console) -> None:
+def _city(
+    data_dir: Path, seed: int, size: CitySize, console: Console, witnesses: list[LocalWitness]
+) -> None:
     """The city act, its checkpoints published once the witnesses cosign them."""
     if (data_dir / "demo-truth.json").exists():
         console.print("[bold]city[/] already simulated in this directory; see insight.json")
@@ -107,6 +113,8 @@ def _city(data_dir: Path, seed: int, size: CitySize, console: Console) -> None:
 
     def publish(deployment: Deployment) -> None:
         if not publishers:
+            for w in witnesses:  # launched before the act; ready long before now
+                w.wait_ready()
             publishers.append(Publisher(deployment.log, Settings.load(data_dir).witnesses))
         outcome = runner.run(publishers[0].publish())
         if not outcome.published:
@@ -124,9 +132,9 @@ def _quick(data_dir: Path, seed: int) -> None:
     """The city act alone, on a small city (``ombud demo --quick``)."""
     if not (data_dir / SETTINGS_FILE).exists():
         init_deployment(data_dir, "demo.ombud.localhost/city")
-    witnesses = _start_witnesses(data_dir, stderr)
+    witnesses = _start_witnesses(data_dir, stderr, wait=False)
     try:
-        _city(data_dir, seed, QUICK, stderr)
+        _city(data_dir, seed, QUICK, stderr, witnesses)
     finally:
         for w in witnesses:
             w.stop()
@@ -140,7 +148,7 @@ def _demo(data_dir: Path, count: int, seed: int, city: bool) -> None:
     witnesses = _start_witnesses(data_dir, console)
     try:
         if city:
-            _city(data_dir, seed, DEFAULT, console)
+            _city(data_dir, seed, DEFAULT, console, witnesses)
         sensor_rows = sensor_act(
             data_dir,
             seed,

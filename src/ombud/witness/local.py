@@ -38,6 +38,12 @@ class LocalWitness:
     def start(self, *, timeout: float = 30.0) -> None:
         self._process.start(timeout=timeout)
 
+    def launch(self) -> None:
+        self._process.launch()
+
+    def wait_ready(self, *, timeout: float = 30.0) -> None:
+        self._process.wait_ready(timeout=timeout)
+
     def stop(self) -> None:
         self._process.stop()
 
