@@ -6,7 +6,10 @@ hear). A change is reported only when it survives Benjamini-Hochberg at false di
 ``q`` over every comparison made, and its interval is the false-coverage-adjusted one
 (Benjamini & Yekutieli 2005: level 1 - R q / m for R selected of m), which excludes zero
 exactly for the reported ones. Errors of the confusion matrix are shared by both sides of a
-comparison, so their variance is taken on the difference of the shares. Pure.
+comparison, so their variance is taken on the difference of the shares. A change is about the
+residents, not about who happened to write that week: each side's variance includes the
+sampling variance of its posts (a cell's own interval, about the posts it counts, does not).
+Pure.
 """
 
 from __future__ import annotations
@@ -82,10 +85,17 @@ class Change:
 def _difference(
     a: Corrected, b_shares: np.ndarray, b_own: float, confusion: Confusion
 ) -> tuple[float, float]:
+    """``a`` minus a reference (its shares and its variance, sampling included)."""
     direction = np.array(a.shares) - b_shares
-    variance = a.own_variance + b_own + confusion_variance(confusion, direction)
+    variance = _own(a) + b_own + confusion_variance(confusion, direction)
     delta = float(np.array([-1.0, 0.0, 1.0]) @ direction)
     return delta, math.sqrt(max(variance, 0.0))
+
+
+def _own(c: Corrected) -> float:
+    """A week's variance as a measure of its residents: DP noise, the classifier's errors and
+    who happened to write (sampling)."""
+    return c.own_variance + c.sampling_variance
 
 
 def _median_week(weeks: Sequence[Corrected]) -> tuple[np.ndarray, float]:
@@ -93,10 +103,10 @@ def _median_week(weeks: Sequence[Corrected]) -> tuple[np.ndarray, float]:
     when there is an even number), so one unusual week does not move the baseline."""
     ordered = sorted(weeks, key=lambda c: c.satisfaction)
     middle = ordered[(len(ordered) - 1) // 2 : len(ordered) // 2 + 1]
-    weights = np.array([1 / max(c.own_variance, 1e-12) for c in middle])
+    weights = np.array([1 / max(_own(c), 1e-12) for c in middle])
     weights /= weights.sum()
     shares = np.sum([w * np.array(c.shares) for w, c in zip(weights, middle, strict=True)], axis=0)
-    own = float(sum(w**2 * c.own_variance for w, c in zip(weights, middle, strict=True)))
+    own = float(sum(w**2 * _own(c) for w, c in zip(weights, middle, strict=True)))
     return shares, own
 
 
@@ -118,7 +128,7 @@ def compare(
             previous = periods[index - 1] if index else None
             if previous is not None and previous in weeks:
                 last = weeks[previous]
-                delta, sd = _difference(here, np.array(last.shares), last.own_variance, confusion)
+                delta, sd = _difference(here, np.array(last.shares), _own(last), confusion)
                 out.append(
                     Comparison(district, service, period, f"previous week {previous}", delta, sd)
                 )

@@ -104,6 +104,15 @@ class Corrected:
     """The noisy number of posts."""
 
     @property
+    def sampling_variance(self) -> float:
+        """Variance of the mean of ``posts`` residents drawn at random from a population with
+        these shares: how much the week's figure moves with who happened to write. A cell's
+        interval is about the posts it counts and leaves this out; a change between weeks is
+        about the residents, and adds it."""
+        negative, _, positive = self.shares
+        return max(negative + positive - (positive - negative) ** 2, 0.0) / max(self.posts, 1.0)
+
+    @property
     def interval(self) -> tuple[float, float]:
         half = Z95 * math.sqrt(self.total_variance)
         return max(-1.0, self.satisfaction - half), min(1.0, self.satisfaction + half)
