@@ -64,10 +64,10 @@ class CitySize:
     """One noise sensor reads 25 dB too loud from the second week (among five honest ones)."""
 
 
-DEFAULT = CitySize(residents=3000, weeks=4, post_rate=0.6, sensors_per_model=2, every_h=2)
+DEFAULT = CitySize(residents=3000, weeks=4, post_rate=0.6, sensors_per_model=6, every_h=4)
 QUICK = CitySize(
     residents=1000, weeks=2, post_rate=0.8, sensors_per_model=1,
-    districts=("north", "centre", "university"), event_week=1, every_h=2, compromised=False,
+    districts=("north", "centre", "university"), event_week=1, every_h=3, compromised=False,
 )  # fmt: skip
 
 
@@ -175,7 +175,7 @@ def city_act(
             with progress_bar(f"{period}: sensor readings") as progress:
                 for day in range(7):
                     batch = []
-                    for hour in range(0, 24, size.every_h):
+                    for hour in range(size.every_h // 2, 24, size.every_h):
                         at = monday + timedelta(days=day, hours=hour)
                         clock.now = at + timedelta(minutes=1)
                         batch += day_readings(at)
