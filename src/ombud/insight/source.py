@@ -41,7 +41,8 @@ def gather(
         raise NotFoundError("the log has published no witnessed checkpoint yet: no insight")
     latest: dict[str, PublishedRelease] = {}
     for release in releases_before(db, "satisfaction", published.size):
-        if _WEEK.fullmatch(release.period) and "counts" in str(release.result.get("cells", "")):
+        # releases before the histogram (a noisy mean per cell) carry no label counts
+        if _WEEK.fullmatch(release.period) and "histogram" in release.result:
             latest[release.period] = PublishedRelease(
                 release.id, release.period, release.ledger_index, release.result
             )

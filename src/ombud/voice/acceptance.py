@@ -12,6 +12,7 @@ from __future__ import annotations
 import queue
 import threading
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 
 from ombud.errors import UnavailableError
 from ombud.voice.posts import PostRequest, PostStore, Receipt
@@ -50,7 +51,13 @@ class PostAcceptor:
             self._queue.put((request, future), timeout=timeout)
         except queue.Full:
             raise UnavailableError("too many posts are waiting; try again shortly") from None
-        return future.result(timeout)
+        try:
+            return future.result(timeout)
+        except FutureTimeout:
+            raise UnavailableError(
+                "the post was not stored in time; send it again with the same token: if it was "
+                "stored after all, the token is refused as spent (409)"
+            ) from None
 
     def close(self) -> None:
         """Store what was queued, then stop."""
