@@ -64,7 +64,7 @@ class CitySize:
     """One noise sensor reads 25 dB too loud from the second week (among five honest ones)."""
 
 
-DEFAULT = CitySize(residents=2800, weeks=4, post_rate=0.6, sensors_per_model=6, every_h=4)
+DEFAULT = CitySize(residents=2800, weeks=4, post_rate=0.6, sensors_per_model=6, every_h=6)
 QUICK = CitySize(
     residents=1000, weeks=2, post_rate=0.8, sensors_per_model=1,
     districts=("north", "centre", "university"), event_week=1, every_h=3, compromised=False,
