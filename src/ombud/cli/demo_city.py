@@ -9,6 +9,7 @@ file holds the simulation's true sentiments, aggregated per cell (no post, no te
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import time
@@ -66,7 +67,7 @@ class CitySize:
 
 DEFAULT = CitySize(residents=2800, weeks=4, post_rate=0.6, sensors_per_model=6, every_h=6)
 QUICK = CitySize(
-    residents=1000, weeks=2, post_rate=0.8, sensors_per_model=1,
+    residents=1150, weeks=2, post_rate=0.8, sensors_per_model=1,
     districts=("north", "centre", "university"), event_week=1, every_h=3, compromised=False,
 )  # fmt: skip
 
@@ -230,10 +231,9 @@ def city_act(
                         tokens.append(finalize_token(public, t, response).to_bytes())
                     progress(len(tokens), 2 * len(plans))
                 done = 0
-                for hour in range(7 * 24):  # posts arrive through the week, hour by hour
-                    group = [(p, t) for p, t in zip(plans, tokens, strict=True) if p[0] == hour]
-                    if not group:
-                        continue
+                timed = zip(plans, tokens, strict=True)  # plans are sorted by their hour
+                for hour, hourly in itertools.groupby(timed, key=lambda pt: pt[0][0]):
+                    group = list(hourly)  # posts arrive through the week, hour by hour
                     clock.now = monday + timedelta(hours=hour, minutes=30)
                     requests = [PostRequest(Submission(p[5], p[2], p[3]), t) for p, t in group]
                     outcomes = posts.submit_many(requests)

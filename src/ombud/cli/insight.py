@@ -23,6 +23,8 @@ insight_app = typer.Typer(
     help="Satisfaction per district x service x week, its changes and the sensors beside it.",
     no_args_is_help=True,
 )
+_MAX_REPORT = 64 << 20
+"""Bytes of a report ``verify`` reads (a deployment's report is a few MiB)."""
 Timezone = Annotated[
     str, typer.Option(help="The city's time zone (IANA name), for day, evening and night.")
 ]
@@ -87,6 +89,8 @@ def verify(
     from ombud.insight import gather, verify_insight
 
     try:
+        if report_file.stat().st_size > _MAX_REPORT:
+            raise MalformedError(f"a report is at most {_MAX_REPORT >> 20} MiB")
         claimed = json.loads(report_file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MalformedError(f"cannot read the report {report_file}: {exc}") from None

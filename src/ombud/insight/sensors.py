@@ -59,7 +59,7 @@ INDICATORS: Mapping[str, str] = {
     "congestion": "traffic, share of daytime readings below half free-flow speed",
     "occupancy": "parking, share of spaces taken",
 }
-_AIR = {"pm25": "pm25", "pm10": "pm10", "no2": "no2"}
+_AIR = ("pm25", "pm10", "no2")
 
 
 def energy_average(levels: Iterable[float]) -> float:
@@ -130,13 +130,13 @@ def _device_figures(readings: Sequence[SensorReading], zone: tzinfo) -> dict[str
         if len(levels) == 3:
             out["Lden"] = l_den(levels["day"], levels["evening"], levels["night"])
     elif model == "AirQualityObserved":
-        for attribute, name in _AIR.items():
+        for attribute in _AIR:
             days: dict[Any, list[float]] = defaultdict(list)
             for r in readings:
                 if attribute in r.values:
                     days[r.at.astimezone(zone).date()].append(r.values[attribute])
             for day, values in days.items():
-                out[f"{name}@{day.isoformat()}"] = sum(values) / len(values)
+                out[f"{attribute}@{day.isoformat()}"] = sum(values) / len(values)
     elif model == "TrafficFlowObserved":
         flows = [r.values["intensity"] for r in readings if "intensity" in r.values]
         if flows:
