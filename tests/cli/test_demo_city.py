@@ -4,9 +4,15 @@ anyone can recompute."""
 from __future__ import annotations
 
 import json
+import re
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import httpx
 
 OMBUD = [sys.executable, "-m", "ombud"]
 
@@ -67,28 +73,54 @@ def test_the_quick_demo_recovers_its_events_and_its_insight_verifies(tmp_path: P
     assert bad.returncode != 0 and b"cells" in bad.stderr
 
 
-def test_the_insight_is_served_to_anyone(tmp_path: Path) -> None:
-    from fastapi.testclient import TestClient
-
-    from ombud.api.app import create_app
-    from ombud.deployment import Deployment
-
+def test_the_demo_serves_its_portal_and_insight_until_interrupted(tmp_path: Path) -> None:
+    """``ombud demo`` ends by serving the portal and the API on loopback, printing the URL,
+    until Ctrl-C (SIGINT), after which it exits 0."""
     data_dir = tmp_path / "city"
-    run = [*OMBUD, "demo", "--quick", "--no-serve", "--data-dir", str(data_dir)]
-    assert subprocess.run(run, capture_output=True, timeout=240).returncode == 0
-    insight = json.loads((data_dir / "insight.json").read_text())
-    with Deployment.open(data_dir) as deployment, TestClient(create_app(deployment)) as client:
-        whole = client.get("/insight")
-        assert whole.status_code == 200 and whole.json()["digest"] == insight["digest"]
-        north = client.get("/insight/cells", params={"district": "north"}).json()["cells"]
-        assert north and {c["district"] for c in north} == {"north"}
-        card = client.get("/insight/districts/north").json()
-        assert {s["service"] for s in card["services"]} >= {"noise"}
-        assert client.get("/insight/changes").json()["changes"]
-        assert client.get("/insight/lists").status_code == 200
-        assert client.get("/insight/sensors", params={"week": "2026-W46"}).status_code == 200
-        for bad in ("/insight?week=46", "/insight?district=a%20b", "/insight?service=Waste!"):
-            response = client.get(bad)
-            assert response.status_code == 400, bad
-            assert response.headers["content-type"].startswith("application/problem+json")
-        assert client.get("/insight/districts/atlantis").status_code == 404
+    with socket.socket() as probe:  # a port free now; the demo takes another if it is not
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    run = [*OMBUD, "demo", "--quick", "--data-dir", str(data_dir), "--port", str(port)]
+    demo = subprocess.Popen(run, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        url = _served_url(demo)
+        insight = json.loads((data_dir / "insight.json").read_text())
+        with httpx.Client(base_url=url, timeout=60) as client:
+            portal = client.get("/")
+            assert portal.status_code == 200 and "<svg" in portal.text  # the map
+            assert "form-action 'self'" in portal.headers["content-security-policy"]
+            whole = client.get("/insight")
+            assert whole.status_code == 200 and whole.json()["digest"] == insight["digest"]
+            north = client.get("/insight/cells", params={"district": "north"}).json()["cells"]
+            assert north and {c["district"] for c in north} == {"north"}
+            card = client.get("/insight/districts/north").json()
+            assert {s["service"] for s in card["services"]} >= {"noise"}
+            assert client.get("/insight/changes").json()["changes"]
+            assert client.get("/insight/lists").status_code == 200
+            assert client.get("/insight/sensors", params={"week": "2026-W46"}).status_code == 200
+            for bad in ("/insight?week=46", "/insight?district=a%20b", "/insight?service=Waste!"):
+                response = client.get(bad)
+                assert response.status_code == 400, bad
+                assert response.headers["content-type"].startswith("application/problem+json")
+            assert client.get("/insight/districts/atlantis").status_code == 404
+        demo.send_signal(signal.SIGINT)
+        assert demo.wait(timeout=60) == 0
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+
+
+def _served_url(demo: subprocess.Popen[bytes]) -> str:
+    """The portal's URL, as the demo prints it once it serves (it runs a minute or so first)."""
+    assert demo.stdout is not None
+    seen = []
+    deadline = time.monotonic() + 300
+    for raw in demo.stdout:
+        line = raw.decode(errors="replace")
+        seen.append(line)
+        found = re.search(r"portal (http://127\.0\.0\.1:\d+/)", line)
+        if found:
+            return found[1]
+        assert time.monotonic() < deadline, "".join(seen[-20:])
+    raise AssertionError("the demo exited without serving:\n" + "".join(seen[-30:]))

@@ -58,6 +58,7 @@ class Worker:
 
     def start(self) -> None:
         began = time.monotonic()
+        offset = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT)
         self.starts += 1
@@ -67,7 +68,9 @@ class Worker:
             return self.text().count("subscribed to") >= self.starts or process.poll() is not None
 
         wait_for(up, 60, "the worker")
-        assert process.poll() is None, f"the worker exited: {self.text()[-2000:]}"
+        if process.poll() is not None:  # what this start printed, whole, in the failure
+            said = self.log.read_bytes()[offset:].decode(errors="replace")
+            raise AssertionError(f"start {self.starts} exited ({process.returncode}):\n{said}")
         self.startup_s.append(time.monotonic() - began)
 
     def kill(self) -> None:
@@ -216,7 +219,8 @@ def _run_kills(
                 run.sent.append((device, counter))
         finally:
             thread.join()
-        assert not failure, failure
+        if failure:
+            raise failure[0]
         publisher.wait_acknowledged(timeout=60)
         with publisher._lock:
             run.acknowledged = len(publisher.acknowledged & set(publisher.mids))

@@ -39,6 +39,8 @@ from ombud.api.tasks import background_rounds, rounds
 from ombud.clock import utc_now
 from ombud.deployment import Deployment
 from ombud.errors import OmbudError
+from ombud.insight.published import PublishedInsight
+from ombud.web import pages as portal
 
 __all__ = ["create_app"]
 
@@ -125,7 +127,8 @@ def create_app(
     app.include_router(admin.create_registry_router(deployment.registry))
     app.include_router(docs.create_router())
     app.include_router(integrity.create_router(deployment))
-    app.include_router(insight.create_router(deployment))
+    published_insight = PublishedInsight(deployment.log, deployment.db)
+    app.include_router(insight.create_router(published_insight))
     app.include_router(
         voice.create_router(
             deployment.posts,
@@ -136,5 +139,6 @@ def create_app(
         )
     )
     app.include_router(privacy_routes.create_router(deployment.privacy))
+    app.include_router(portal.create_router(deployment, published_insight, clock=utc_now))
     describe(app)
     return app

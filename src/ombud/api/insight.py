@@ -2,24 +2,21 @@
 its changes, the sensors beside it, the scorecards and the two lists.
 
 Threat model: public and read-only, and computed from public data only (DP releases, sensor
-readings, the witnessed checkpoint), so it reveals nothing the releases do not. Computing it
-reads every reading of the weeks covered, so it is computed once per published checkpoint,
-under a lock (a burst of requests waits for one computation instead of starting many), and
-served from memory until the next checkpoint.
+readings, the witnessed checkpoint), so it reveals nothing the releases do not. It is computed
+once per published checkpoint (``PublishedInsight``, shared with the portal) and served from
+memory until the next one.
 """
 
 from __future__ import annotations
 
-import threading
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Path, Query
 
 from ombud.api.bodies import StrictRoute
 from ombud.api.openapi import problems
-from ombud.deployment import Deployment
 from ombud.errors import NotFoundError
+from ombud.insight.published import PublishedInsight
 
 __all__ = ["create_router"]
 
@@ -31,23 +28,9 @@ Service = Annotated[str | None, Query(pattern=_SERVICE, description="a service c
 Week = Annotated[str | None, Query(pattern=_WEEK, description="an ISO week, 2026-W46")]
 
 
-def create_router(deployment: Deployment) -> APIRouter:
+def create_router(insight: PublishedInsight) -> APIRouter:
     router = APIRouter(prefix="/insight", tags=["insight"], route_class=StrictRoute)
-    cache: dict[int, dict[str, Any]] = {}
-    lock = threading.Lock()
-
-    def report() -> dict[str, Any]:
-        from ombud.insight import compute, gather
-
-        published = deployment.log.published_checkpoint()
-        if published is None:
-            raise NotFoundError("no witnessed checkpoint is published yet: no insight")
-        with lock:
-            if published.size not in cache:
-                inputs = gather(deployment.log, deployment.db, ZoneInfo("UTC"))
-                cache.clear()
-                cache[inputs.checkpoint_size] = compute(inputs)
-            return next(iter(cache.values()))
+    report = insight.report
 
     def narrowed(district: str | None, service: str | None, week: str | None) -> dict[str, Any]:
         from ombud.insight import view

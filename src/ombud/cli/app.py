@@ -116,15 +116,24 @@ def demo(
         bool, typer.Option("--city/--no-city", help="Simulate the city (the main act).")
     ] = True,
     no_serve: Annotated[
-        bool, typer.Option("--no-serve", help="Exit when the simulation is done.")
+        bool,
+        typer.Option("--no-serve", help="Exit after the summary instead of serving the portal."),
     ] = False,
+    port: Annotated[
+        int,
+        typer.Option(
+            help="Serve the portal on 127.0.0.1:PORT (a free one if taken).", min=1, max=65535
+        ),
+    ] = 8000,
 ) -> None:
     """Run a simulated city end to end: sensors, residents, witnesses, DP releases, and what
-    the city learns from them; then the log's checkpoints, export and verification."""
+    the city learns from them; then the log's checkpoints, export and verification; then
+    serve the portal on 127.0.0.1 until Ctrl-C."""
     from ombud.cli.demo import run_demo
 
-    del no_serve  # it always exits for now: serving the portal after it is the portal's issue
-    run_demo(data_dir, events=events, seed=seed, quick=quick, city=city)
+    run_demo(
+        data_dir, events=events, seed=seed, quick=quick, city=city, serve=not no_serve, port=port
+    )
 
 
 @app.command()

@@ -18,6 +18,7 @@ import asyncio
 import hashlib
 import random
 import shutil
+import socket
 import statistics
 import tempfile
 import time
@@ -53,10 +54,18 @@ from ombud.witness.publisher import Publisher
 _CHECKPOINT_EVERY = 2  # batches
 WITNESSES = ("ombudsman", "university", "newspaper")
 QUORUM = 2
+PORTAL_PORT = 8000
 
 
 def run_demo(
-    data_dir: Path | None, *, events: int, seed: int, quick: bool = False, city: bool = True
+    data_dir: Path | None,
+    *,
+    events: int,
+    seed: int,
+    quick: bool = False,
+    city: bool = True,
+    serve: bool = True,
+    port: int = PORTAL_PORT,
 ) -> None:
     temp = None
     if data_dir is None:
@@ -67,9 +76,52 @@ def run_demo(
             _quick(data_dir, seed)
         else:
             _demo(data_dir, events, seed, city)
+        if serve:
+            serve_portal(data_dir, stderr, port=port)
     finally:
         if temp is not None:
             temp.cleanup()
+
+
+def _listening(port: int) -> socket.socket:
+    """A socket listening on 127.0.0.1:``port``, or on a free port when that one is taken."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError:
+        sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    return sock
+
+
+def serve_portal(data_dir: Path, console: Console, *, port: int = PORTAL_PORT) -> None:
+    """Serve the demo city's portal and API on loopback until Ctrl-C (no checkpoints are
+    signed meanwhile: what a resident changes shows once the log publishes again)."""
+    import uvicorn
+
+    from ombud.api.app import create_app
+    from ombud.cli.demo_city import RESIDENT_KEY_FILE
+
+    with Deployment.open(data_dir, with_key=False) as deployment:
+        app = create_app(deployment)
+        sock = _listening(port)
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/"
+        console.print(f"[bold]portal[/] {url} (Ctrl-C to stop)", soft_wrap=True)
+        if (data_dir / RESIDENT_KEY_FILE).exists():
+            console.print(
+                f"[bold]my data[/] sign in at {url}me with the simulated resident's key in "
+                f"{data_dir / RESIDENT_KEY_FILE}",
+                soft_wrap=True,
+            )
+        config = uvicorn.Config(app, log_level="warning", server_header=False)
+        try:
+            uvicorn.Server(config).run(sockets=[sock])
+        except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C once it has shut down
+            pass
+        finally:
+            sock.close()
+        console.print("[bold]portal[/] stopped")
 
 
 def _start_witnesses(data_dir: Path, console: Console, *, wait: bool = True) -> list[LocalWitness]:

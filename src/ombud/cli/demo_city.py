@@ -17,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from importlib import resources
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,10 +34,13 @@ from ombud.config import Settings
 from ombud.deployment import Deployment
 from ombud.ingest.fleet import make_fleet
 from ombud.insight import compute, gather
+from ombud.privacy.consent import Grant
 from ombud.voice.issuer import Issuer
 from ombud.voice.labels import Labels, label_texts
+from ombud.voice.open311 import FOLLOW_UP
 from ombud.voice.posts import PostRequest, Receipt, Submission
 from ombud.voice.tokens import finalize_token, load_public_key, period_challenge, request_token
+from ombud.web import MAP_FILE
 
 __all__ = ["CitySize", "city_act"]
 
@@ -147,6 +151,9 @@ def city_act(
             )  # fmt: skip
         for sensor in fleet:
             deployment.registry.add(sensor.device, actor="operator")
+        _residents_with_data(deployment, data_dir, ids, random.Random(rng.random()))
+        shipped = resources.files("ombud.citysim") / "data" / "city.geojson"
+        (data_dir / MAP_FILE).write_bytes(shipped.read_bytes())  # the portal's district map
         issuer = Issuer.init(data_dir / "city-issuer", "id.demo.ombud.localhost")
         labelled: dict[str, Labels] = {}
         posts = replace(deployment.posts, label=lambda texts: [labelled[t] for t in texts])
@@ -291,6 +298,48 @@ def city_act(
     summary = summarise(insight, truth_doc)
     _print(console, insight, truth_doc, summary, timings, posts_accepted, readings_sent, len(fleet))
     return {"insight": insight, "truth": truth_doc, "summary": summary, "timings": timings}
+
+
+RESIDENT_KEY_FILE = "demo-resident.key"
+"""The access key of one simulated resident with data, for the portal's "My data" (0600)."""
+
+
+def _residents_with_data(
+    deployment: Deployment, data_dir: Path, ids: tuple[str, ...], rng: random.Random
+) -> None:
+    """Three simulated residents consent to follow-up on their service requests and leave
+    contact details, sealed in the vault; the first one's access key is kept for the portal."""
+    office = deployment.privacy()
+    for n in range(3):
+        subject = f"demo-subject-{rng.randrange(10**9):09d}"
+        _, key = office.consents.grant(
+            Grant(
+                subject=subject,
+                purposes=FOLLOW_UP[:1],
+                data_categories=FOLLOW_UP[1:],
+                controller="Port Ombud city council",
+                retention_days=365,
+            ),
+            actor="consent-service",
+            access_key=True,
+        )
+        contact = {
+            "email": f"{subject}@residents.example",
+            "district": ids[n % len(ids)],
+            "prefers": "email",
+        }
+        office.vault.seal(
+            deployment.log,
+            office.vault.ref(subject),
+            "contact",
+            json.dumps(contact, sort_keys=True).encode(),
+            expires=deployment.clock() + timedelta(days=365),
+            event=lambda sealed: office.vault.stored_event(sealed, "voice"),
+        )
+        if n == 0 and key is not None:
+            path = data_dir / RESIDENT_KEY_FILE
+            path.touch(mode=0o600)
+            path.write_text(key + "\n", encoding="ascii")
 
 
 def summarise(insight: dict[str, Any], truth: dict[str, Any]) -> dict[str, Any]:

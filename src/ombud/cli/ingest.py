@@ -87,7 +87,9 @@ def _serve_mqtt(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     try:
-        worker.start()
+        # A resumed session's backlog arrives before the broker's SUBACK, and on a loaded
+        # machine that can take a while: a worker gives up on the subscription only after 60 s.
+        worker.start(timeout=60.0)
         while not stop.wait(stats_every_s):
             s = worker.stats
             drops = "not visible (the broker publishes no $SYS)"

@@ -1,0 +1,171 @@
+"""The portal's pages over the quick demo city, without a browser: every page is served with
+its security headers and reads without JavaScript; no public page shows a resident's id or
+words; "my data" needs the resident's key, and its forms refuse a request without their CSRF
+token and change nothing."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from ombud.api.app import create_app
+from ombud.deployment import Deployment
+from ombud.insight import PublishedInsight
+from tests.web.conftest import City
+
+PUBLIC = ["/", "/sensors", "/voice", "/privacy", "/ledger", "/verify"]
+
+
+@pytest.fixture(scope="module")
+def client(quick_city: City) -> Iterator[TestClient]:
+    with (
+        Deployment.open(quick_city.data_dir, with_key=False) as deployment,
+        TestClient(create_app(deployment), base_url="http://127.0.0.1") as c,
+    ):
+        yield c
+
+
+@pytest.fixture
+def own_client(city_copy: City) -> Iterator[TestClient]:
+    with (
+        Deployment.open(city_copy.data_dir, with_key=False) as deployment,
+        TestClient(create_app(deployment), base_url="http://127.0.0.1") as c,
+    ):
+        yield c
+
+
+def public_pages(client: TestClient, data_dir: Path) -> dict[str, str]:
+    """Every public page of the demo: each page, the overview for each service and week, each
+    district, every kind's event list and each event's page for the first 400 entries."""
+    with Deployment.open(data_dir, with_key=False) as deployment:
+        report = PublishedInsight(deployment.log, deployment.db).report()
+        size = deployment.log.published_checkpoint().size  # type: ignore[union-attr]
+    paths = list(PUBLIC)
+    services = sorted({c["service"] for c in report["cells"]})
+    paths += [f"/?service={s}&week={w}" for s in services for w in report["periods"]]
+    paths += [f"/district/{d}" for d in sorted(report["scorecards"])]
+    ledger = client.get("/ledger").text
+    paths += sorted({html.unescape(k) for k in re.findall(r'<option value="([^"]+)"', ledger)})
+    paths = [p if p.startswith("/") else f"/ledger?kind={p}" for p in paths]
+    paths += [f"/ledger/{i}" for i in range(0, size, max(1, size // 400))]
+    pages = {}
+    for path in paths:
+        response = client.get(path)
+        assert response.status_code == 200, (path, response.text[:500])
+        pages[path] = html.unescape(response.text)
+    return pages
+
+
+def test_every_page_carries_the_security_headers(client: TestClient) -> None:
+    for path in [*PUBLIC, "/district/north", "/ledger/3", "/me", "/static/portal.css"]:
+        response = client.get(path)
+        assert response.status_code == 200, path
+        csp = response.headers["content-security-policy"]
+        assert "unsafe-inline" not in csp and "unsafe-eval" not in csp, path
+        assert "frame-ancestors 'none'" in csp, path
+        assert response.headers["x-frame-options"] == "DENY"
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["referrer-policy"] == "no-referrer"
+    assert client.get("/me").headers["cache-control"] == "no-store"
+
+
+def test_pages_read_without_javascript(client: TestClient) -> None:
+    """The figures are in the HTML itself: tables and server-rendered SVG, no script needed."""
+    overview = client.get("/").text
+    assert "<svg" in overview and "<table>" in overview and "<script" not in overview
+    assert re.search(r"[+-]\d\.\d\d <span class=\"muted\">\[", overview)  # a figure, interval
+    district = client.get("/district/north").text
+    assert "past the guideline" in district  # the noise event in the north, against WHO
+    assert "L_den" not in district or "Lden" in district
+    event = client.get("/ledger/3").text
+    assert "<noscript>" in event and "ombud-proof" in event
+
+
+def test_the_map_is_a_vega_geoshape_of_the_city(client: TestClient) -> None:
+    overview = client.get("/?service=noise").text
+    svg = overview[overview.index("<svg") : overview.index("</svg>")]
+    assert svg.count('aria-roledescription="geoshape"') >= 3  # one path per district
+    assert "style=" not in svg and "<script" not in svg
+
+
+def test_no_public_page_shows_a_resident(client: TestClient, quick_city: City) -> None:
+    """Render every public page of the demo and look for the simulated residents: their ids
+    (the identity service's, the vault's subjects and contact details) and their posts' words."""
+    with Deployment.open(quick_city.data_dir, with_key=False) as deployment:
+        texts = [t for (t,) in deployment.db.read("SELECT text FROM posts") if t]
+        units = [u for (u,) in deployment.db.read("SELECT unit FROM posts") if u]
+    assert len(texts) > 500
+    pages = public_pages(client, quick_city.data_dir)
+    assert len(pages) > 100
+    words = [t for t in texts if len(t) >= 24]
+    for path, page in pages.items():
+        for pattern in ("resident-", "demo-subject-", "@residents.example", "ombud_resident_"):
+            assert pattern not in page, (path, pattern)
+        assert not any(unit in page for unit in units), path
+        found = [t for t in words if t in page]
+        assert not found, (path, found[:3])
+
+
+def test_my_data_needs_the_residents_key(client: TestClient, quick_city: City) -> None:
+    signin = client.get("/me")
+    assert 'name="key"' in signin.text and "ombud_resident_" in signin.text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', signin.text)[1]  # type: ignore[index]
+    wrong = client.post("/me/sign-in", data={"csrf": csrf, "key": "ombud_resident_" + "x" * 40})
+    assert wrong.status_code == 401 and "signin-error" in wrong.text
+    no_token = client.post("/me/sign-in", data={"key": quick_city.resident_key})
+    assert no_token.status_code == 403 and "CSRF" in no_token.text
+    assert "ombud_session" not in no_token.cookies
+    foreign = client.post(
+        "/me/sign-in",
+        data={"csrf": csrf, "key": quick_city.resident_key},
+        headers={"Origin": "https://elsewhere.example"},
+    )
+    assert foreign.status_code == 403 and "another site" in foreign.text
+    assert client.get("/me/export", follow_redirects=False).status_code == 303
+
+
+def test_my_data_shows_exports_and_erases(own_client: TestClient, city_copy: City) -> None:
+    client = own_client
+    csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/me").text)[1]  # type: ignore[index]
+    signed = client.post("/me/sign-in", data={"csrf": csrf, "key": city_copy.resident_key})
+    assert signed.status_code == 200 and "Your consents" in signed.text
+    assert "service-request-follow-up" in signed.text and "@residents.example" in signed.text
+    assert signed.headers["cache-control"] == "no-store"
+    export = client.get("/me/export")
+    assert export.headers["cache-control"] == "no-store"
+    assert "attachment" in export.headers["content-disposition"]
+    data = export.json()
+    assert data["format"] == "ombud-subject-export/1" and data["payloads"][0]["data"]
+    # Erasure: a form with the CSRF token and the confirmation, or nothing happens.
+    confirm = client.get("/me/erase")
+    assert 'name="confirm"' in confirm.text
+    unconfirmed = client.post("/me/erase", data={"csrf": csrf})
+    assert unconfirmed.status_code == 400
+    forged = client.post("/me/erase", data={"confirm": "erase"})
+    assert forged.status_code == 403
+    assert "@residents.example" in client.get("/me").text  # still there
+    erased = client.post("/me/erase", data={"csrf": csrf, "confirm": "erase"})
+    assert erased.status_code == 200 and 'id="erased"' in erased.text
+    assert 'name="key"' in client.get("/me").text  # signed out: the session ended
+    again = client.post("/me/sign-in", data={"csrf": csrf, "key": city_copy.resident_key})
+    assert again.status_code == 401  # an erased resident's key opens nothing
+
+
+def test_bad_page_requests_get_pages_not_tracebacks(client: TestClient) -> None:
+    for path, status in [
+        ("/district/nowhere", 404),
+        ("/district/" + "x" * 300, 404),
+        ("/ledger/99999999999", 404),
+        ("/ledger/-1", 400),
+        ("/ledger?kind=%3Cscript%3E", 400),
+        ("/?service=%3Cscript%3E", 400),
+        ("/static/../pages.py", 404),
+    ]:
+        response = client.get(path)
+        assert response.status_code == status, (path, response.status_code)
+        assert "<script>" not in response.text
