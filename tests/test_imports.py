@@ -14,7 +14,7 @@ import ombud
 
 SOURCE = Path(ombud.__file__).parent
 
-SHELLS = {"api", "cli", "deployment", "migrations", "__main__"}
+SHELLS = {"api", "cli", "deployment", "migrations", "web", "__main__"}
 """Units that assemble and serve the domain: nothing below them imports them."""
 DOMAIN = {
     "citysim",

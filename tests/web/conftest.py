@@ -43,18 +43,18 @@ def city_copy(quick_city: City, tmp_path: Path) -> City:
 
 
 class Portal:
-    """``create_app`` over a deployment, served by uvicorn in a thread on a free port."""
+    """``create_portal`` over a deployment, served by uvicorn in a thread on a free port."""
 
     def __init__(self, data_dir: Path) -> None:
         import uvicorn
 
-        from ombud.api.app import create_app
+        from ombud.web import create_portal
 
         self.deployment = Deployment.open(data_dir, with_key=False)
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        config = uvicorn.Config(create_app(self.deployment), log_level="warning")
+        config = uvicorn.Config(create_portal(self.deployment), log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True

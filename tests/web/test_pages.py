@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from ombud.api.app import create_app
 from ombud.deployment import Deployment
 from ombud.insight import PublishedInsight
+from ombud.web import create_portal
 from tests.web.conftest import City
 
 PUBLIC = ["/", "/sensors", "/voice", "/privacy", "/ledger", "/verify"]
@@ -25,7 +25,7 @@ PUBLIC = ["/", "/sensors", "/voice", "/privacy", "/ledger", "/verify"]
 def client(quick_city: City) -> Iterator[TestClient]:
     with (
         Deployment.open(quick_city.data_dir, with_key=False) as deployment,
-        TestClient(create_app(deployment), base_url="http://127.0.0.1") as c,
+        TestClient(create_portal(deployment), base_url="http://127.0.0.1") as c,
     ):
         yield c
 
@@ -34,7 +34,7 @@ def client(quick_city: City) -> Iterator[TestClient]:
 def own_client(city_copy: City) -> Iterator[TestClient]:
     with (
         Deployment.open(city_copy.data_dir, with_key=False) as deployment,
-        TestClient(create_app(deployment), base_url="http://127.0.0.1") as c,
+        TestClient(create_portal(deployment), base_url="http://127.0.0.1") as c,
     ):
         yield c
 

@@ -40,7 +40,6 @@ from ombud.clock import utc_now
 from ombud.deployment import Deployment
 from ombud.errors import OmbudError
 from ombud.insight.published import PublishedInsight
-from ombud.web import pages as portal
 
 __all__ = ["create_app"]
 
@@ -127,8 +126,8 @@ def create_app(
     app.include_router(admin.create_registry_router(deployment.registry))
     app.include_router(docs.create_router())
     app.include_router(integrity.create_router(deployment))
-    published_insight = PublishedInsight(deployment.log, deployment.db)
-    app.include_router(insight.create_router(published_insight))
+    app.state.insight = PublishedInsight(deployment.log, deployment.db)  # the portal's too
+    app.include_router(insight.create_router(app.state.insight))
     app.include_router(
         voice.create_router(
             deployment.posts,
@@ -139,6 +138,5 @@ def create_app(
         )
     )
     app.include_router(privacy_routes.create_router(deployment.privacy))
-    app.include_router(portal.create_router(deployment, published_insight, clock=utc_now))
     describe(app)
     return app

@@ -11,8 +11,10 @@ request may take to arrive are capped by ``ombud.api.protocol``, bodies by
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import uvicorn
+from fastapi import FastAPI
 
 from ombud.api.app import create_app
 from ombud.api.protocol import limited_protocol
@@ -21,13 +23,15 @@ from ombud.deployment import Deployment
 from ombud.listen import parse_listen
 
 
-def run_server(settings: Settings) -> None:
+def run_server(settings: Settings, factory: Callable[..., FastAPI] = create_app) -> None:
+    """Serve ``factory(deployment, …)`` (the API; ``ombud serve`` passes the portal's, which
+    adds the pages under ``/``)."""
     host, port = parse_listen(settings.server.listen)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per witness request is noise
     proxies = settings.server.proxy_list()
     with Deployment.open(settings.data_dir, settings=settings) as deployment:
-        app = create_app(deployment, sign_checkpoints=True, screen=True, access_log=True)
+        app = factory(deployment, sign_checkpoints=True, screen=True, access_log=True)
         uvicorn.run(
             app,
             host=host,

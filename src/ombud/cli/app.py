@@ -91,14 +91,16 @@ def serve(
     data_dir: DataDir,
     listen: Annotated[str | None, typer.Option(help="HOST:PORT to listen on.")] = None,
 ) -> None:
-    """Serve the log's tlog-tiles read API and proofs over HTTP."""
+    """Serve the API (the log's tiles and proofs, ingest, voice, privacy, insight) and the
+    transparency portal under / over HTTP."""
     from ombud.api.server import run_server
     from ombud.config import Settings
+    from ombud.web import create_portal
 
     settings = Settings.load(data_dir)
     if listen is not None:
         settings = replace(settings, server=replace(settings.server, listen=listen))
-    run_server(settings)
+    run_server(settings, create_portal)
 
 
 @app.command()

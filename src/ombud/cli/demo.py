@@ -100,11 +100,11 @@ def serve_portal(data_dir: Path, console: Console, *, port: int = PORTAL_PORT) -
     signed meanwhile: what a resident changes shows once the log publishes again)."""
     import uvicorn
 
-    from ombud.api.app import create_app
     from ombud.cli.demo_city import RESIDENT_KEY_FILE
+    from ombud.web import create_portal
 
     with Deployment.open(data_dir, with_key=False) as deployment:
-        app = create_app(deployment)
+        app = create_portal(deployment)
         sock = _listening(port)
         url = f"http://127.0.0.1:{sock.getsockname()[1]}/"
         console.print(f"[bold]portal[/] {url} (Ctrl-C to stop)", soft_wrap=True)
