@@ -9,9 +9,12 @@ import html
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ombud.deployment import Deployment
 from ombud.insight import PublishedInsight
@@ -169,3 +172,40 @@ def test_bad_page_requests_get_pages_not_tracebacks(client: TestClient) -> None:
         response = client.get(path)
         assert response.status_code == status, (path, response.status_code)
         assert "<script>" not in response.text
+
+
+_ANY = st.text(st.characters(codec="utf-8"), max_size=80)
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    path=st.sampled_from(["/", "/ledger", "/district/{}", "/ledger/{}", "/me", "/static/{}"]),
+    value=_ANY,
+    name=st.sampled_from(["service", "week", "kind", "before", "x"]),
+)
+def test_hostile_page_requests_are_refused_not_crashed(
+    client: TestClient, path: str, value: str, name: str
+) -> None:
+    """Any path segment or query value: an answer below 500, with the security headers."""
+    target = path.format(quote(value, safe="")) if "{}" in path else path
+    response = client.get(target, params={name: value})
+    assert response.status_code < 500, (target, name, value, response.text[:300])
+    assert "unsafe-inline" not in response.headers["content-security-policy"]
+
+
+def test_hostile_forms_are_refused_and_change_nothing(client: TestClient) -> None:
+    csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/me").text)[1]  # type: ignore[index]
+    for body, content_type in [
+        (
+            b"csrf=" + csrf.encode() + b"&key=" + b"a" * 2_000_000,
+            "application/x-www-form-urlencoded",
+        ),
+        (b"\xff\xfe" * 100, "application/x-www-form-urlencoded"),
+        (b"&".join(b"f%d=1" % i for i in range(500)), "application/x-www-form-urlencoded"),
+        (b'{"key": "x"}', "application/json"),
+    ]:
+        response = client.post("/me/sign-in", content=body, headers={"content-type": content_type})
+        assert 400 <= response.status_code < 500, (body[:40], response.status_code)
+        assert "ombud_session" not in response.cookies
