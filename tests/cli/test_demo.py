@@ -19,6 +19,7 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
         "--events",
         "3000",
         "--no-city",
+        "--no-serve",
     ]
     result = subprocess.run(run, capture_output=True, timeout=300)
     assert result.returncode == 0, result.stderr.decode()

@@ -151,6 +151,8 @@ def create_router(
         else {}
     )
     rendered = _Charts()
+    gaps_at: dict[int, list[dict[str, Any]]] = {}
+    gaps_lock = threading.Lock()
 
     # --- rendering -----------------------------------------------------------------------------
 
@@ -286,7 +288,12 @@ def create_router(
         held = [q.to_json() for q in deployment.quarantine.list(limit=200)]
         held_devices = [d.to_json() for d in deployment.quarantine.devices(limit=200)]
         found = report()
-        gaps = _coverage_gaps(deployment, found, devices)
+        size = checkpoint_size()
+        with gaps_lock:  # one computation per checkpoint: it reads every device's readings
+            if size not in gaps_at:
+                gaps_at.clear()
+                gaps_at[size] = _coverage_gaps(deployment, found, devices)
+            gaps = gaps_at[size]
         noise_svg = None
         if found is not None:
             noise = views.noise_rows(found, None, names)
