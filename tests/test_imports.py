@@ -19,6 +19,7 @@ SHELLS = {"api", "cli", "deployment", "migrations", "web", "__main__"}
 DOMAIN = {
     "citysim",
     "dataintegrity",
+    "governance",
     "ingest",
     "insight",
     "integrity",

@@ -9,7 +9,8 @@ messages name what was wrong with the input and never carry secrets or personal 
     │   ├── SignatureError         a note signature or cosignature is wrong, missing or unknown
     │   ├── InconsistentTreeError  two tree heads cannot both be honest views of one log
     │   ├── ReplayError            a signed message seen before, or older than one seen
-    │   └── PayloadIntegrityError  a vault payload or wrapped key fails authentication
+    │   ├── PayloadIntegrityError  a vault payload or wrapped key fails authentication
+    │   └── RosterChainError       a roster in the chain from genesis was not validly approved
     ├── MalformedError             input does not follow its format (parse errors)
     │   └── EntryTooLargeError     a log entry over the 65,535-byte tlog-tiles limit
     ├── NotFoundError              an index, size, tile or file that does not exist (yet)
@@ -19,7 +20,13 @@ messages name what was wrong with the input and never carry secrets or personal 
     ├── AlreadyExistsError         created again: a device id or key, an entity, an observation
     ├── ForbiddenError             a known party that may not do this (a revoked device)
     │   ├── ConsentError           processing personal data without a valid consent
-    │   └── BudgetExceededError    a release would spend more privacy budget than is left
+    │   ├── BudgetExceededError    a release would spend more privacy budget than is left
+    │   ├── ExpiredError           a signed request or capability past its expiry
+    │   └── ApprovalError          a privileged action without the signatures its policy needs
+    │       ├── QuorumError        fewer distinct signatures than the policy's count
+    │       ├── SelfApprovalError  the requester's own signature, where four eyes are needed
+    │       ├── RoleError          a signer without a role the policy names
+    │       └── StaleRosterError   signed under a roster that is no longer in force
     ├── UnauthorizedError          no credentials, or credentials that are not valid
     ├── UnavailableError           a service (a witness) did not answer, or failed
     ├── ConfigError                a data directory or setting that is missing or invalid
@@ -96,6 +103,11 @@ class SubjectErasedError(NotFoundError):
         self.ledger_index = ledger_index
 
 
+class RosterChainError(VerificationError):
+    """A roster in the chain from genesis does not follow from the one before it: not signed
+    by that roster's quorum, not numbered or linked to it, or carried out twice."""
+
+
 class AlreadyExistsError(OmbudError):
     """Something that exists was sent to be created again: a registered device id or key, an
     existing entity (NGSI-LD ``AlreadyExists``), an observation already accepted (a replay)."""
@@ -112,6 +124,30 @@ class ConsentError(ForbiddenError):
 
 class BudgetExceededError(ForbiddenError):
     """A differentially private release would spend more privacy budget than is left."""
+
+
+class ExpiredError(ForbiddenError):
+    """A signed request or a capability used after its expiry."""
+
+
+class ApprovalError(ForbiddenError):
+    """A privileged action whose signatures do not meet the roster's policy; nothing ran."""
+
+
+class QuorumError(ApprovalError):
+    """Fewer distinct signatures than the policy's count for the action."""
+
+
+class SelfApprovalError(ApprovalError):
+    """The requester signed their own request where the policy wants another pair of eyes."""
+
+
+class RoleError(ApprovalError):
+    """A signer whose role the policy does not name for the action (or no rule for it)."""
+
+
+class StaleRosterError(ApprovalError):
+    """The request was signed under a roster version that is no longer in force."""
 
 
 class UnauthorizedError(OmbudError):

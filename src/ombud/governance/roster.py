@@ -1,0 +1,449 @@
+"""The authority roster: who holds power over the platform, what each privileged action needs,
+and the chain of rosters from genesis (DESIGN §7).
+
+Threat model: an operator, a rogue officer or a stolen key tries to act alone, to reuse a
+signature given for something else, or to keep power after being removed. A privileged action
+is a request in canonical JSON (RFC 8785) that names its action, its parameters, the roster
+version and digest it is signed under, its requester, a nonce and an expiry; holders sign
+exactly those bytes (Ed25519), so a signature is good for that request under that roster only.
+``verify_approval`` executes nothing: it returns None when the policy is met and raises, with
+its own error, when it is not. Rosters form a hash chain from a genesis roster; each successor
+must be approved by the quorum of its predecessor (or by the stated recovery quorum, which is
+marked), so keys removed from a roster sign nothing valid from then on, and anyone can verify
+the chain offline (``verify_chain``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from ombud.canonical import canonical_json, parse_json
+from ombud.clock import format_time, parse_time
+from ombud.errors import (
+    ExpiredError,
+    MalformedError,
+    OmbudError,
+    QuorumError,
+    ReplayError,
+    RoleError,
+    RosterChainError,
+    SelfApprovalError,
+    SignatureError,
+    StaleRosterError,
+)
+
+__all__ = [
+    "CHANGE_ROSTER",
+    "RECOVER_ROSTER",
+    "ActionRequest",
+    "Approval",
+    "Holder",
+    "Roster",
+    "Rule",
+    "Succession",
+    "public_key",
+    "sign_request",
+    "verify_approval",
+    "verify_chain",
+    "verify_succession",
+]
+
+CHANGE_ROSTER = "roster.change"
+"""The action class of an ordinary hand-over: the current roster's quorum signs its successor."""
+RECOVER_ROSTER = "roster.recover"
+"""The emergency class: a separately stated recovery quorum (an ombudsman and a court, say)
+replaces the roster; a successor made this way is marked ``recovered`` wherever it shows."""
+_DOMAIN = b"ombud-privileged-action/v1\n"
+_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+_ACTION = re.compile(r"[a-z][a-z_]{0,31}\.[a-z][a-z_]{0,31}")
+_MAX_HOLDERS = 100
+_MAX_PARAMS = 16_384
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: object, what: str, size: int) -> bytes:
+    if not isinstance(text, str) or len(text) > 200:
+        raise MalformedError(f"{what} is base64url text")
+    try:
+        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        raise MalformedError(f"{what} is not base64url") from None
+    if len(data) != size or _b64(data) != text:
+        raise MalformedError(f"{what} is {size} bytes in canonical base64url")
+    return data
+
+
+def _id(value: object, what: str) -> str:
+    if not isinstance(value, str) or not _ID.fullmatch(value):
+        raise MalformedError(f"{what} is 1-64 lowercase letters, digits and . _ -")
+    return value
+
+
+@dataclass(frozen=True)
+class Holder:
+    """An office holder: id, name, role and Ed25519 public key (raw, 32 bytes)."""
+
+    id: str
+    name: str
+    role: str
+    key: bytes
+
+    def __post_init__(self) -> None:
+        _id(self.id, "a holder id")
+        _id(self.role, "a role")
+        if not isinstance(self.name, str) or not 0 < len(self.name) <= 200:
+            raise MalformedError("a holder's name is 1-200 characters")
+        if len(self.key) != 32:
+            raise MalformedError("a holder's key is a 32-byte Ed25519 public key")
+        Ed25519PublicKey.from_public_bytes(self.key)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "role": self.role, "key": _b64(self.key)}
+
+    @classmethod
+    def from_json(cls, obj: Any) -> Holder:
+        if not isinstance(obj, dict) or set(obj) != {"id", "name", "role", "key"}:
+            raise MalformedError("a holder is an object with exactly id, name, role and key")
+        return cls(obj["id"], obj["name"], obj["role"], _unb64(obj["key"], "a holder's key", 32))
+
+
+@dataclass(frozen=True)
+class Rule:
+    """``count`` signatures from distinct holders whose role is one of ``roles``; with
+    ``not_requester`` the requester's own signature never counts (four eyes)."""
+
+    count: int
+    roles: tuple[str, ...]
+    not_requester: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.count, bool) or not isinstance(self.count, int):
+            raise MalformedError("a rule's count is an integer")
+        if not 1 <= self.count <= _MAX_HOLDERS:
+            raise MalformedError(f"a rule needs 1 to {_MAX_HOLDERS} signatures")
+        if not self.roles:
+            raise MalformedError("a rule names at least one role")
+        for role in self.roles:
+            _id(role, "a role")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"count": self.count, "roles": list(self.roles), "notRequester": self.not_requester}
+
+    @classmethod
+    def from_json(cls, obj: Any) -> Rule:
+        if not isinstance(obj, dict) or set(obj) != {"count", "roles", "notRequester"}:
+            raise MalformedError("a rule is an object with exactly count, roles and notRequester")
+        if not isinstance(obj["roles"], list) or not isinstance(obj["notRequester"], bool):
+            raise MalformedError("a rule's roles are a list and notRequester a boolean")
+        return cls(obj["count"], tuple(obj["roles"]), obj["notRequester"])
+
+
+@dataclass(frozen=True)
+class Roster:
+    """One version of the roster: its holders and its policy (action class → rule), and the
+    digest of the version it succeeds (None for genesis)."""
+
+    version: int
+    holders: tuple[Holder, ...]
+    policy: Mapping[str, Rule]
+    previous: str | None = None
+    _by_id: dict[str, Holder] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.version, bool) or not isinstance(self.version, int):
+            raise MalformedError("a roster's version is an integer")
+        if self.version < 0 or (self.version == 0) != (self.previous is None):
+            raise MalformedError("version 0 is genesis, which alone has no previous roster")
+        if self.previous is not None and not re.fullmatch(r"[0-9a-f]{64}", self.previous):
+            raise MalformedError("a roster's previous digest is 64 lowercase hex digits")
+        if not 0 < len(self.holders) <= _MAX_HOLDERS:
+            raise MalformedError(f"a roster has 1 to {_MAX_HOLDERS} holders")
+        by_id = {h.id: h for h in self.holders}
+        if len(by_id) != len(self.holders):
+            raise MalformedError("two holders share an id")
+        if len({h.key for h in self.holders}) != len(self.holders):
+            raise MalformedError("two holders share a key")
+        for action, rule in self.policy.items():
+            if not _ACTION.fullmatch(action):
+                raise MalformedError(f"action class {action[:40]!r} is not noun.verb")
+            eligible = sum(h.role in rule.roles for h in self.holders)
+            if rule.count > eligible:
+                raise MalformedError(
+                    f"{action} needs {rule.count} signatures but the roster has {eligible} "
+                    f"holders with roles {', '.join(rule.roles)}"
+                )
+        if CHANGE_ROSTER not in self.policy:
+            raise MalformedError(f"a roster's policy states who may change it ({CHANGE_ROSTER})")
+        object.__setattr__(self, "policy", dict(sorted(self.policy.items())))
+        object.__setattr__(self, "_by_id", by_id)
+
+    def holder(self, holder_id: str) -> Holder | None:
+        return self._by_id.get(holder_id)
+
+    def rule(self, action: str) -> Rule:
+        try:
+            return self.policy[action]
+        except KeyError:
+            raise RoleError(f"the roster's policy has no rule for {action!r}") from None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "v": 1,
+            "version": self.version,
+            "previous": self.previous,
+            "holders": [h.to_json() for h in self.holders],
+            "policy": {a: r.to_json() for a, r in self.policy.items()},
+        }
+
+    def to_bytes(self) -> bytes:
+        return canonical_json(self.to_json(), "a roster")
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the roster's canonical JSON: what its successor and requests name."""
+        return hashlib.sha256(self.to_bytes()).hexdigest()
+
+    @classmethod
+    def from_json(cls, obj: Any) -> Roster:
+        keys = {"v", "version", "previous", "holders", "policy"}
+        if not isinstance(obj, dict) or set(obj) != keys or obj["v"] != 1:
+            raise MalformedError(f"a roster is an object with exactly {sorted(keys)}, v 1")
+        if not isinstance(obj["holders"], list) or not isinstance(obj["policy"], dict):
+            raise MalformedError("a roster's holders are a list and its policy an object")
+        return cls(
+            obj["version"],
+            tuple(Holder.from_json(h) for h in obj["holders"]),
+            {str(a): Rule.from_json(r) for a, r in obj["policy"].items()},
+            obj["previous"],
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Roster:
+        roster = cls.from_json(parse_json(data, "a roster", max_depth=8))
+        if roster.to_bytes() != data:
+            raise MalformedError("a roster is stored in RFC 8785 canonical form")
+        return roster
+
+
+@dataclass(frozen=True)
+class ActionRequest:
+    """A privileged action, as its signers see it: bound to the roster it is signed under."""
+
+    action: str
+    params: Mapping[str, Any]
+    roster_version: int
+    roster_digest: str
+    requester: str
+    nonce: str
+    expires: datetime
+
+    def __post_init__(self) -> None:
+        if not _ACTION.fullmatch(self.action):
+            raise MalformedError(f"action {self.action[:40]!r} is not noun.verb")
+        _id(self.requester, "the requester")
+        if not re.fullmatch(r"[0-9a-f]{32}", self.nonce):
+            raise MalformedError("a request's nonce is 32 lowercase hex digits")
+        if len(canonical_json(dict(self.params), "a request's parameters")) > _MAX_PARAMS:
+            raise MalformedError(f"a request's parameters are at most {_MAX_PARAMS} bytes")
+        format_time(self.expires)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "v": 1,
+            "action": self.action,
+            "params": dict(self.params),
+            "roster": {"version": self.roster_version, "digest": self.roster_digest},
+            "requester": self.requester,
+            "nonce": self.nonce,
+            "expires": format_time(self.expires),
+        }
+
+    def to_bytes(self) -> bytes:
+        return canonical_json(self.to_json(), "a request")
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.to_bytes()).hexdigest()
+
+    def signed_message(self) -> bytes:
+        """What each holder signs: a domain separator, then the canonical request."""
+        return _DOMAIN + self.to_bytes()
+
+    @classmethod
+    def from_json(cls, obj: Any) -> ActionRequest:
+        keys = {"v", "action", "params", "roster", "requester", "nonce", "expires"}
+        if not isinstance(obj, dict) or set(obj) != keys or obj["v"] != 1:
+            raise MalformedError(f"a request is an object with exactly {sorted(keys)}, v 1")
+        roster = obj["roster"]
+        if not isinstance(roster, dict) or set(roster) != {"version", "digest"}:
+            raise MalformedError("a request's roster is {version, digest}")
+        if not isinstance(obj["params"], dict) or not isinstance(obj["expires"], str):
+            raise MalformedError("a request's params are an object and expires a time")
+        return cls(
+            obj["action"],
+            obj["params"],
+            roster["version"],
+            roster["digest"],
+            obj["requester"],
+            obj["nonce"],
+            parse_time(obj["expires"]),
+        )
+
+
+@dataclass(frozen=True)
+class Approval:
+    """One holder's Ed25519 signature over a request's signed message."""
+
+    holder: str
+    signature: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {"holder": self.holder, "signature": _b64(self.signature)}
+
+    @classmethod
+    def from_json(cls, obj: Any) -> Approval:
+        if not isinstance(obj, dict) or set(obj) != {"holder", "signature"}:
+            raise MalformedError("an approval is an object with exactly holder and signature")
+        return cls(_id(obj["holder"], "a holder id"), _unb64(obj["signature"], "a signature", 64))
+
+
+def sign_request(request: ActionRequest, holder_id: str, key: Ed25519PrivateKey) -> Approval:
+    return Approval(holder_id, key.sign(request.signed_message()))
+
+
+def public_key(key: Ed25519PrivateKey) -> bytes:
+    """The raw 32-byte public key a roster holds for ``key``."""
+    return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def verify_approval(
+    roster: Roster,
+    request: ActionRequest,
+    approvals: Sequence[Approval],
+    *,
+    now: datetime,
+    used: Iterable[str] = (),
+) -> None:
+    """None when ``approvals`` meet ``roster``'s rule for ``request.action``; raises otherwise:
+    ``ReplayError`` (the request was carried out before: its digest is in ``used``),
+    ``StaleRosterError`` (signed under another roster), ``ExpiredError``, ``SignatureError``
+    (a signature that does not verify, or a signer the roster does not hold — a removed key),
+    ``SelfApprovalError``, ``RoleError`` or ``QuorumError``."""
+    if request.digest in set(used):
+        raise ReplayError(f"request {request.digest[:16]}… was already carried out")
+    if (request.roster_version, request.roster_digest) != (roster.version, roster.digest):
+        raise StaleRosterError(
+            f"the request is signed under roster version {request.roster_version}; "
+            f"the roster in force is version {roster.version}"
+        )
+    if now >= request.expires:
+        raise ExpiredError(f"the request expired at {format_time(request.expires)}")
+    rule = roster.rule(request.action)
+    message = request.signed_message()
+    counted: set[str] = set()
+    for approval in approvals:
+        holder = roster.holder(approval.holder)
+        if holder is None:
+            raise SignatureError(
+                f"{approval.holder} holds no office in roster version {roster.version}"
+            )
+        try:
+            Ed25519PublicKey.from_public_bytes(holder.key).verify(approval.signature, message)
+        except InvalidSignature:
+            raise SignatureError(f"{holder.id}'s signature is not on this request") from None
+        if rule.not_requester and holder.id == request.requester:
+            raise SelfApprovalError(f"{holder.id} requested {request.action} and cannot approve it")
+        if holder.role not in rule.roles:
+            raise RoleError(
+                f"{holder.id} is {holder.role}; {request.action} needs {' or '.join(rule.roles)}"
+            )
+        counted.add(holder.id)
+    if len(counted) < rule.count:
+        raise QuorumError(
+            f"{request.action} needs {rule.count} distinct signatures from "
+            f"{' or '.join(rule.roles)}; it has {len(counted)}"
+        )
+
+
+@dataclass(frozen=True)
+class Succession:
+    """A roster change as the ledger records it: the request (whose params hold the new
+    roster) and the approvals that carried it."""
+
+    request: ActionRequest
+    approvals: tuple[Approval, ...]
+    at: datetime
+
+    @property
+    def successor(self) -> Roster:
+        return Roster.from_json(self.request.params.get("roster"))
+
+    @property
+    def recovered(self) -> bool:
+        return self.request.action == RECOVER_ROSTER
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "request": self.request.to_json(),
+            "approvals": [a.to_json() for a in self.approvals],
+            "at": format_time(self.at),
+        }
+
+    @classmethod
+    def from_json(cls, obj: Any) -> Succession:
+        if not isinstance(obj, dict) or set(obj) != {"request", "approvals", "at"}:
+            raise MalformedError("a succession is an object with request, approvals and at")
+        if not isinstance(obj["approvals"], list) or not isinstance(obj["at"], str):
+            raise MalformedError("a succession's approvals are a list and at a time")
+        return cls(
+            ActionRequest.from_json(obj["request"]),
+            tuple(Approval.from_json(a) for a in obj["approvals"]),
+            parse_time(obj["at"]),
+        )
+
+
+def verify_succession(current: Roster, change: Succession, used: Iterable[str] = ()) -> Roster:
+    """The new roster when ``change`` validly succeeds ``current``; raises otherwise (the
+    errors of ``verify_approval``, and ``MalformedError`` for a successor that does not chain)."""
+    if change.request.action not in (CHANGE_ROSTER, RECOVER_ROSTER):
+        raise MalformedError(f"{change.request.action} does not change the roster")
+    verify_approval(current, change.request, change.approvals, now=change.at, used=used)
+    new = change.successor
+    if new.version != current.version + 1 or new.previous != current.digest:
+        raise MalformedError(
+            f"roster version {new.version} does not follow version {current.version} "
+            "(its number or its previous digest)"
+        )
+    return new
+
+
+def verify_chain(genesis: Roster, changes: Iterable[Succession]) -> Roster:
+    """The roster in force after ``changes``, each verified against the one before, from
+    ``genesis``; raises at the first broken link, naming it."""
+    if genesis.version != 0:
+        raise MalformedError("a chain starts at a genesis roster (version 0)")
+    current = genesis
+    used: set[str] = set()
+    for change in changes:
+        try:
+            current = verify_succession(current, change, used)
+        except OmbudError as exc:
+            raise RosterChainError(
+                f"the link to roster version {current.version + 1} is broken: {exc}"
+            ) from exc
+        used.add(change.request.digest)
+    return current
