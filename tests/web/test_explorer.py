@@ -63,3 +63,13 @@ def test_one_entry_and_the_trust_it_is_checked_against(explorer: Explorer) -> No
         explorer.entry(5001)
     trust = explorer.trust()
     assert trust.log_vkey == explorer.log.verifier().vkey and trust.quorum == 0
+
+
+def test_a_long_log_is_counted_over_several_requests(
+    explorer: Explorer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("ombud.web.explorer.COUNT_PER_REQUEST", 2000)
+    assert explorer.kinds()[3] == 2000
+    assert explorer.kinds()[3] == 4000
+    kinds, _, _, counted = explorer.kinds()
+    assert counted == 5001 and sum(kinds.values()) == 5001

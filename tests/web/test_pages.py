@@ -209,3 +209,14 @@ def test_hostile_forms_are_refused_and_change_nothing(client: TestClient) -> Non
         response = client.post("/me/sign-in", content=body, headers={"content-type": content_type})
         assert 400 <= response.status_code < 500, (body[:40], response.status_code)
         assert "ombud_session" not in response.cookies
+
+
+def test_public_pages_set_no_cookie_and_answer_head(client: TestClient) -> None:
+    client.cookies.clear()
+    for path in PUBLIC:
+        response = client.get(path)
+        assert "set-cookie" not in response.headers, path  # cacheable, nobody's in particular
+        assert response.headers["cache-control"] == "no-cache"
+        head = client.head(path)
+        assert head.status_code == 200 and head.content == b"", path
+    assert "ombud_csrf" in client.get("/me").headers["set-cookie"]

@@ -151,7 +151,8 @@ def city_act(
             )  # fmt: skip
         for sensor in fleet:
             deployment.registry.add(sensor.device, actor="operator")
-        _residents_with_data(deployment, data_dir, ids, random.Random(rng.random()))
+        # its own generator: the rest of the simulation draws what it drew before
+        _residents_with_data(deployment, data_dir, ids, random.Random(f"{seed}-residents"))
         shipped = resources.files("ombud.citysim") / "data" / "city.geojson"
         (data_dir / MAP_FILE).write_bytes(shipped.read_bytes())  # the portal's district map
         issuer = Issuer.init(data_dir / "city-issuer", "id.demo.ombud.localhost")

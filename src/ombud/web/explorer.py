@@ -27,6 +27,8 @@ __all__ = ["SCAN_LIMIT", "EventPage", "EventRow", "Explorer", "Trust"]
 SCAN_LIMIT = 4096
 """Entries one page of the event list reads at most, whatever the filter."""
 PAGE_SIZE = 50
+COUNT_PER_REQUEST = 65_536
+"""Entries one call of ``Explorer.kinds`` adds to the counts at most."""
 _READ_CHUNK = 256
 
 
@@ -108,11 +110,14 @@ class Explorer:
         )
 
     def kinds(self) -> tuple[dict[str, int], datetime | None, datetime | None, int]:
-        """Events per kind, the first and last event time, and the size they cover."""
+        """Events per kind, the first and last event time, and the number of entries they
+        cover: each call counts at most ``COUNT_PER_REQUEST`` more, so a long log is counted
+        over several requests, never in one."""
         size = self.published_size()
         with self._lock:
-            while self._counted < size:
-                stop = min(size, self._counted + _READ_CHUNK)
+            limit = min(size, self._counted + COUNT_PER_REQUEST)
+            while self._counted < limit:
+                stop = min(limit, self._counted + _READ_CHUNK)
                 for entry in self.log.entries(self._counted, stop):
                     event = _decode(entry)
                     kind = event.kind if event is not None else "(not an ombud event)"

@@ -151,6 +151,11 @@ def create_router(
         else {}
     )
     rendered = _Charts()
+
+    def page(path: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """A page route: GET and HEAD."""
+        return router.api_route(path, methods=["GET", "HEAD"], response_class=HTMLResponse)
+
     gaps_at: dict[int, list[dict[str, Any]]] = {}
     gaps_lock = threading.Lock()
 
@@ -165,13 +170,13 @@ def create_router(
         **context: Any,
     ) -> HTMLResponse:
         cookie = request.cookies.get(CSRF_COOKIE, "")
-        fresh = not _TOKEN.fullmatch(cookie)
+        fresh = private and not _TOKEN.fullmatch(cookie)  # forms are on private pages only
         if fresh:
             cookie = new_token()
         html = env.get_template(template).render(
             nav=NAV,
             here=request.url.path,
-            csrf=csrf.token(cookie),
+            csrf=csrf.token(cookie) if private else "",
             version=__version__,
             names=names,
             **context,
@@ -202,7 +207,7 @@ def create_router(
 
     # --- public pages --------------------------------------------------------------------------
 
-    @router.get("/", response_class=HTMLResponse)
+    @page("/")
     def overview(
         request: Request,
         service: Annotated[str | None, Query(pattern=_SERVICE)] = None,
@@ -244,7 +249,7 @@ def create_router(
             has_map=city_map is not None,
         )
 
-    @router.get("/district/{district}", response_class=HTMLResponse)
+    @page("/district/{district}")
     def district_page(request: Request, district: str) -> Response:
         found = report()
         if not re.fullmatch(_DISTRICT, district) or found is None:
@@ -278,7 +283,7 @@ def create_router(
             noise_svg=noise_svg,
         )
 
-    @router.get("/sensors", response_class=HTMLResponse)
+    @page("/sensors")
     def sensors_page(request: Request) -> Response:
         devices = [d.to_json() for d in deployment.registry.list()]
         per_district: dict[str, dict[str, int]] = {}
@@ -316,7 +321,7 @@ def create_router(
             noise_svg=noise_svg,
         )
 
-    @router.get("/voice", response_class=HTMLResponse)
+    @page("/voice")
     def voice_page(request: Request) -> Response:
         flags = [f.to_json() for f in deployment.flags.list(limit=200)]
         by_check: dict[str, dict[str, Any]] = {}
@@ -332,7 +337,7 @@ def create_router(
             services=_services(),
         )
 
-    @router.get("/privacy", response_class=HTMLResponse)
+    @page("/privacy")
     def privacy_page(request: Request) -> Response:
         try:
             office = deployment.privacy()
@@ -348,7 +353,7 @@ def create_router(
             settings=deployment.settings.privacy,
         )
 
-    @router.get("/ledger", response_class=HTMLResponse)
+    @page("/ledger")
     def ledger_page(
         request: Request,
         kind: Annotated[str | None, Query(pattern=_KIND)] = None,
@@ -357,7 +362,7 @@ def create_router(
         published = deployment.log.published_checkpoint()
         if published is None:
             return failure(request, NotFoundError("the log has not published a checkpoint yet"))
-        kinds, first, last, _ = explorer.kinds()
+        kinds, first, last, counted = explorer.kinds()
         page = explorer.page(kind=kind, before=before)
         trust = explorer.trust()
         return render(
@@ -371,13 +376,14 @@ def create_router(
             log_key=key_fingerprint(trust.log_vkey),
             witness_keys=[key_fingerprint(v) for v in trust.witness_vkeys],
             kinds=kinds,
+            counted=counted,
             first=first,
             last=last,
             kind=kind,
             page=page,
         )
 
-    @router.get("/ledger/{index}", response_class=HTMLResponse)
+    @page("/ledger/{index}")
     def event_page(request: Request, index: str) -> Response:
         if not index.isdigit() or len(index) > 19:
             return failure(request, MalformedError("an entry index is a non-negative integer"))
@@ -400,7 +406,7 @@ def create_router(
             witness_keys=[key_fingerprint(v) for v in trust.witness_vkeys],
         )
 
-    @router.get("/verify", response_class=HTMLResponse)
+    @page("/verify")
     def verify_page(request: Request) -> Response:
         trust = explorer.trust()
         return render(
@@ -413,7 +419,7 @@ def create_router(
             origin=str(request.base_url),
         )
 
-    @router.get("/static/{name}")
+    @page("/static/{name}")
     def static(name: str) -> Response:
         if name not in _STATIC:
             return Response("not found", status_code=404, media_type="text/plain")
@@ -439,7 +445,7 @@ def create_router(
         csrf.verify(request.cookies.get(CSRF_COOKIE), values.get("csrf"))
         return values
 
-    @router.get("/me", response_class=HTMLResponse)
+    @page("/me")
     def me_page(request: Request) -> Response:
         ref = signed_in(request)
         if ref is None:
@@ -481,7 +487,7 @@ def create_router(
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
 
-    @router.get("/me/export")
+    @page("/me/export")
     def export_mine(request: Request) -> Response:
         ref = signed_in(request)
         if ref is None:
@@ -499,7 +505,7 @@ def create_router(
             },
         )
 
-    @router.get("/me/erase", response_class=HTMLResponse)
+    @page("/me/erase")
     def erase_confirm(request: Request) -> Response:
         if signed_in(request) is None:
             return RedirectResponse("/me", status_code=303)
