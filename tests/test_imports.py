@@ -158,7 +158,9 @@ def test_each_package_touches_only_its_own_tables() -> None:
     owner = {
         table: meta_owner
         for metadata, meta_owner in zip(
-            target_metadata(), ["tokens", "ingest", "sensors", "voice", "privacy"], strict=True
+            target_metadata(),
+            ["tokens", "ingest", "sensors", "voice", "privacy", "governance"],
+            strict=True,
         )
         for table in metadata.tables
     }

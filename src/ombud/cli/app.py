@@ -22,6 +22,7 @@ from ombud.cli.integrity import integrity_app
 from ombud.cli.log import log_app
 from ombud.cli.options import DataDir, LogKey, Quorum, Witnesses
 from ombud.cli.privacy import privacy_app
+from ombud.cli.roster import roster_app
 from ombud.cli.simulate import simulate_app
 from ombud.cli.tokens import token_app
 from ombud.cli.verify import proof_app, run_verify
@@ -38,6 +39,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(log_app, name="log")
+app.add_typer(roster_app, name="roster")
 app.add_typer(proof_app, name="proof")
 app.add_typer(witness_app, name="witness")
 app.add_typer(device_app, name="device")

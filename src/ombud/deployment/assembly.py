@@ -27,6 +27,7 @@ from ombud.errors import MasterKeyError
 from ombud.ledger.log import Log
 
 if TYPE_CHECKING:
+    from ombud.governance.book import RosterBook
     from ombud.ingest.devices import DeviceRegistry
     from ombud.ingest.intake import Intake
     from ombud.privacy.office import PrivacyOffice
@@ -108,6 +109,13 @@ class Deployment:
         from ombud.ingest.devices import DeviceRegistry
 
         return DeviceRegistry(self.db, self.log, clock=self.clock)
+
+    @functools.cached_property
+    def roster(self) -> RosterBook:
+        """The authority roster: who may approve what, changed only by M-of-N signatures."""
+        from ombud.governance.book import RosterBook
+
+        return RosterBook(self.db, self.log, clock=self.clock)
 
     @functools.cached_property
     def observations(self) -> ObservationStore:

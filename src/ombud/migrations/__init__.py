@@ -35,7 +35,7 @@ __all__ = [
     "upgrade",
 ]
 
-REVISIONS = ("0001", "0002")
+REVISIONS = ("0001", "0002", "0003")
 """Every revision of the history, oldest first."""
 HEAD = REVISIONS[-1]
 VERSION_TABLE = "alembic_version"
@@ -45,13 +45,21 @@ _HERE = Path(__file__).resolve().parent
 def target_metadata() -> list[sa.MetaData]:
     """The tables every domain package declares (its ``tables`` module): what the history
     must produce, and what ``alembic check`` compares a database with."""
+    from ombud.governance import tables as governance
     from ombud.ingest import tables as ingest
     from ombud.privacy import tables as privacy
     from ombud.sensors import tables as sensors
     from ombud.tokens import tables as tokens
     from ombud.voice import tables as voice
 
-    return [tokens.metadata, ingest.metadata, sensors.metadata, voice.metadata, privacy.metadata]
+    return [
+        tokens.metadata,
+        ingest.metadata,
+        sensors.metadata,
+        voice.metadata,
+        privacy.metadata,
+        governance.metadata,
+    ]
 
 
 def _config(connection: object) -> object:

@@ -1,0 +1,233 @@
+"""``ombud roster …``: the authority roster — a holder's key, the genesis, the roster in force,
+a change proposed, signed by each holder on their own machine, carried out, and the chain
+verified by anyone from a log export or URL.
+
+Threat model: holders' private keys never reach the deployment: ``keygen`` writes one mode 0600
+on the holder's machine and ``sign`` adds a signature to a request file there. ``apply`` runs a
+change only when the quorum of the roster in force signed it (``ombud.governance.book``).
+``verify`` trusts nothing from the source but what verifies against the genesis file given
+(exit 1 naming the first broken link).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    load_pem_private_key,
+)
+
+from ombud.canonical import parse_json
+from ombud.cli.options import DataDir
+from ombud.clock import utc_now
+from ombud.deployment import Deployment
+from ombud.errors import MalformedError, NotFoundError, VerificationError
+
+__all__ = ["roster_app"]
+
+roster_app = typer.Typer(
+    help="Who holds power: the authority roster, changed only by M-of-N signatures.",
+    no_args_is_help=True,
+)
+_MAX_FILE = 1 << 20
+
+
+def _read_json(path: Path, what: str) -> Any:
+    if path.stat().st_size > _MAX_FILE:
+        raise MalformedError(f"{path} is larger than {_MAX_FILE} bytes")
+    return parse_json(path.read_bytes(), what, max_depth=16)
+
+
+def _roster_text(roster: Any, *, recovered: bool = False) -> str:
+    lines = [f"roster version {roster.version} ({roster.digest[:16]}…)"]
+    if recovered:
+        lines[0] += ", put in force by the RECOVERY quorum"
+    for h in roster.holders:
+        lines.append(f"  {h.id:<20} {h.role:<12} {h.name}")
+    for action, rule in roster.policy.items():
+        who = " or ".join(rule.roles)
+        eyes = ", not the requester" if rule.not_requester else ""
+        lines.append(f"  {action}: {rule.count} of {who}{eyes}")
+    return "\n".join(lines)
+
+
+@roster_app.command()
+def keygen(
+    out: Annotated[Path, typer.Option(help="Where to write the private key (PEM, mode 0600).")],
+) -> None:
+    """Make a holder's Ed25519 key; prints the public key a roster file names."""
+    from ombud.governance.roster import public_key
+
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(pem)
+    typer.echo(base64.urlsafe_b64encode(public_key(key)).rstrip(b"=").decode())
+
+
+@roster_app.command()
+def init(
+    data_dir: DataDir, genesis: Annotated[Path, typer.Argument(help="Genesis roster.")]
+) -> None:
+    """Record the deployment's genesis roster on the ledger (once)."""
+    from ombud.governance.roster import Roster
+
+    roster = Roster.from_json(_read_json(genesis, "the genesis roster"))
+    with Deployment.open(data_dir, with_key=False) as deployment:
+        record = deployment.roster.establish(roster, actor="operator")
+    typer.echo(f"genesis roster {roster.digest} recorded at ledger index {record.ledger_index}")
+
+
+@roster_app.command()
+def show(
+    data_dir: DataDir,
+    as_json: Annotated[bool, typer.Option("--json", help="The roster as JSON.")] = False,
+) -> None:
+    """The roster in force."""
+    with Deployment.open(data_dir, with_key=False) as deployment:
+        record = deployment.roster.current()
+    if as_json:
+        typer.echo(json.dumps(record.roster.to_json(), indent=2))
+    else:
+        typer.echo(_roster_text(record.roster, recovered=record.recovered))
+
+
+@roster_app.command()
+def propose(
+    data_dir: DataDir,
+    new_roster: Annotated[Path, typer.Argument(help="The proposed roster (JSON).")],
+    requester: Annotated[str, typer.Option(help="The holder id proposing it.")],
+    out: Annotated[Path, typer.Option(help="The request file the holders sign.")],
+    recover: Annotated[
+        bool, typer.Option(help="Use the recovery quorum (an emergency; it shows loudly).")
+    ] = False,
+    hours: Annotated[int, typer.Option(help="Hours the signatures stay good.", min=1)] = 72,
+) -> None:
+    """Write a roster change for the holders to sign: the next version, bound to the roster
+    in force."""
+    from ombud.governance.roster import CHANGE_ROSTER, RECOVER_ROSTER, ActionRequest, Roster
+
+    with Deployment.open(data_dir, with_key=False) as deployment:
+        current = deployment.roster.current().roster
+    proposed = Roster.from_json(_read_json(new_roster, "the proposed roster"))
+    if proposed.version != current.version + 1 or proposed.previous != current.digest:
+        raise MalformedError(
+            f"the proposed roster must be version {current.version + 1} with previous "
+            f"{current.digest}"
+        )
+    request = ActionRequest(
+        RECOVER_ROSTER if recover else CHANGE_ROSTER,
+        {"roster": proposed.to_json()},
+        current.version,
+        current.digest,
+        requester,
+        secrets.token_hex(16),
+        utc_now().replace(microsecond=0) + timedelta(hours=hours),
+    )
+    out.write_text(json.dumps({"request": request.to_json(), "approvals": []}, indent=2))
+    typer.echo(f"request {request.digest} written to {out}; holders sign it with `roster sign`")
+
+
+@roster_app.command()
+def sign(
+    request_file: Annotated[Path, typer.Argument(help="A request file from `roster propose`.")],
+    holder: Annotated[str, typer.Option(help="Your holder id.")],
+    key: Annotated[Path, typer.Option(help="Your private key (PEM, from `roster keygen`).")],
+) -> None:
+    """Add your signature to a request file (on your own machine; the key stays there)."""
+    from ombud.governance.roster import ActionRequest, Approval, sign_request
+
+    doc = _read_json(request_file, "the request file")
+    if not isinstance(doc, dict) or set(doc) != {"request", "approvals"}:
+        raise MalformedError("a request file holds exactly request and approvals")
+    request = ActionRequest.from_json(doc["request"])
+    private = load_pem_private_key(key.read_bytes(), password=None)
+    if not isinstance(private, Ed25519PrivateKey):
+        raise MalformedError(f"{key} is not an Ed25519 private key")
+    approvals = [Approval.from_json(a) for a in doc["approvals"]]
+    approvals = [a for a in approvals if a.holder != holder]
+    approvals.append(sign_request(request, holder, private))
+    doc["approvals"] = [a.to_json() for a in approvals]
+    request_file.write_text(json.dumps(doc, indent=2))
+    typer.echo(f"signed by {holder}: {len(approvals)} signature(s) on {request.action}")
+
+
+@roster_app.command()
+def apply(
+    data_dir: DataDir,
+    request_file: Annotated[Path, typer.Argument(help="A signed request file.")],
+) -> None:
+    """Carry out a signed roster change: only when the roster in force's quorum signed it."""
+    from ombud.governance.roster import ActionRequest, Approval, Succession
+
+    doc = _read_json(request_file, "the request file")
+    if not isinstance(doc, dict) or set(doc) != {"request", "approvals"}:
+        raise MalformedError("a request file holds exactly request and approvals")
+    change = Succession(
+        ActionRequest.from_json(doc["request"]),
+        tuple(Approval.from_json(a) for a in doc["approvals"]),
+        utc_now(),
+    )
+    with Deployment.open(data_dir, with_key=False) as deployment:
+        record = deployment.roster.change(change, actor="operator")
+    loud = " by the RECOVERY quorum" if record.recovered else ""
+    typer.echo(
+        f"roster version {record.roster.version} in force{loud}, ledger index {record.ledger_index}"
+    )
+
+
+@roster_app.command()
+def verify(
+    source: Annotated[str, typer.Argument(help="A tlog-tiles directory or an http(s) URL.")],
+    genesis: Annotated[Path, typer.Option(help="The genesis roster you hold (JSON).")],
+) -> None:
+    """Verify the chain of rosters a log records, from your genesis roster: exit 0 and print
+    the roster in force, or exit 1 naming the first broken link. The entries are checked
+    against the checkpoint's root; `ombud verify` checks who signed and cosigned it."""
+    from ombud.governance.chain import roster_in_force
+    from ombud.governance.roster import Roster
+    from ombud.ledger import merkle
+    from ombud.ledger.checkpoint import Checkpoint
+    from ombud.ledger.note import parse
+    from ombud.ledger.tiles import TILE_WIDTH, TileRef, decode_bundle
+    from ombud.ledger.verifier import open_source
+
+    held = Roster.from_json(_read_json(genesis, "the genesis roster"))
+    tiles = open_source(source)
+    try:
+        raw = tiles.fetch("checkpoint")
+        if raw is None:
+            raise NotFoundError(f"no checkpoint at {source}")
+        checkpoint = Checkpoint.from_text(parse(raw).text)
+        entries: list[bytes] = []
+        for n in range(math.ceil(checkpoint.size / TILE_WIDTH)):
+            width = min(TILE_WIDTH, checkpoint.size - n * TILE_WIDTH)
+            ref = TileRef.entries(n, width)
+            bundle = tiles.fetch(ref.path)
+            if bundle is None:
+                raise VerificationError(f"{ref.path} is missing from {source}")
+            entries += decode_bundle(bundle, width)
+    finally:
+        tiles.close()
+    if merkle.root([merkle.leaf_hash(e) for e in entries]) != checkpoint.root:
+        raise VerificationError("the entries do not hash to the checkpoint's root")
+    links = roster_in_force(enumerate(entries), held)
+    index, roster, recovered = links[-1]
+    typer.echo(
+        f"OK: {len(links)} roster(s) from genesis {held.digest[:16]}…, each signed by the "
+        f"quorum of the one before; in force since entry {index}:"
+    )
+    typer.echo(_roster_text(roster, recovered=recovered))

@@ -1,0 +1,69 @@
+"""The roster chain as a log records it: from the ``roster.changed`` events of a log's entries,
+the roster in force, each link verified against the one before it, from a genesis roster the
+verifier already holds.
+
+Threat model: the entries come from an untrusted source (a tlog-tiles export or a server);
+nothing in them is trusted but what verifies: the log's genesis must be the verifier's own
+genesis file, and every later roster must carry the signatures of its predecessor's quorum.
+Entries that are not events, or other kinds, are skipped; a malformed roster event breaks the
+chain where it stands, naming its entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from ombud.errors import MalformedError, OmbudError, RosterChainError
+from ombud.events import Event
+from ombud.governance.roster import Roster, Succession, verify_succession
+
+__all__ = ["ChainLink", "roster_in_force"]
+
+ChainLink = tuple[int, Roster, bool]
+"""Entry index, the roster it put in force, and whether the recovery quorum did."""
+
+
+def _event(entry: bytes) -> Event | None:
+    try:
+        return Event.from_bytes(entry)
+    except MalformedError:
+        return None
+
+
+def roster_in_force(entries: Iterable[tuple[int, bytes]], genesis: Roster) -> list[ChainLink]:
+    """Every roster the log put in force, genesis first; raises ``RosterChainError`` naming the
+    first entry whose roster does not follow from the one before."""
+    links: list[ChainLink] = []
+    used: set[str] = set()
+    for index, entry in entries:
+        event = _event(entry)
+        if event is None or event.kind != "roster.changed":
+            continue
+        body: dict[str, Any] = dict(event.body)
+        try:
+            if not links:
+                recorded = Roster.from_json(body.get("roster"))
+                if body.get("version") != 0 or recorded.digest != genesis.digest:
+                    raise RosterChainError(
+                        f"its first roster is not the genesis given (digest {genesis.digest})"
+                    )
+                links.append((index, recorded, False))
+                continue
+            current = links[-1][1]
+            if "succession" not in body:
+                raise RosterChainError("a second genesis")
+            change = Succession.from_json(body["succession"])
+            new = verify_succession(current, change, used)
+            if (body.get("version"), body.get("digest")) != (new.version, new.digest):
+                raise RosterChainError("the event names another roster than the one it carries")
+        except OmbudError as exc:
+            version = links[-1][1].version + 1 if links else 0
+            raise RosterChainError(
+                f"entry {index}, roster version {version}: the link is broken: {exc}"
+            ) from exc
+        used.add(change.request.digest)
+        links.append((index, new, change.recovered))
+    if not links:
+        raise RosterChainError("the log holds no roster: no genesis was recorded")
+    return links

@@ -1,0 +1,95 @@
+"""``ombud roster``: keys made on the holders' machines, a genesis, a change proposed, signed
+one holder at a time and carried out only with the quorum, and the chain verified from a log
+export against the genesis file (the contract: exit 0 printing the roster in force; exit 1
+naming the first broken link)."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+from ombud.deployment import Deployment
+from ombud.events import Event
+from ombud.governance.roster import CHANGE_ROSTER, Holder, Roster, Rule
+from tests.conftest import ombud
+
+NAMES = ["council-1", "council-2", "council-3", "officer-a", "officer-b", "ombudsman", "court"]
+POLICY = {
+    "access.approve": Rule(2, ("officer",)),
+    CHANGE_ROSTER: Rule(2, ("council",), not_requester=False),
+    "roster.recover": Rule(2, ("ombudsman", "court"), not_requester=False),
+}
+
+
+def _holders(tmp_path: Path, names: list[str]) -> list[Holder]:
+    holders = []
+    for name in names:
+        key = tmp_path / f"{name}.pem"
+        made = ombud("roster", "keygen", "--out", key)
+        assert made.returncode == 0, made.stderr
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600
+        from base64 import urlsafe_b64decode
+
+        public = urlsafe_b64decode(made.stdout.strip() + "==")
+        role = name.split("-")[0] if "-" in name else name
+        holders.append(Holder(name, name.title(), role, public))
+    return holders
+
+
+def test_a_council_hands_over_and_anyone_verifies_the_chain(tmp_path: Path) -> None:
+    data_dir = tmp_path / "city"
+    assert ombud("init", "--data-dir", data_dir, "--origin", "roster.example/log").returncode == 0
+    genesis = Roster(0, tuple(_holders(tmp_path, NAMES)), POLICY)
+    (tmp_path / "genesis.json").write_text(json.dumps(genesis.to_json()))
+    assert (
+        ombud("roster", "init", "--data-dir", data_dir, tmp_path / "genesis.json").returncode == 0
+    )
+    shown = ombud("roster", "show", "--data-dir", data_dir)
+    assert "roster version 0" in shown.stdout and "council-1" in shown.stdout
+
+    council = _holders(tmp_path, ["council-4", "council-5"])
+    kept = [h for h in genesis.holders if not h.id.startswith("council")]
+    new = Roster(1, (*council, *kept), POLICY, genesis.digest)
+    (tmp_path / "new.json").write_text(json.dumps(new.to_json()))
+    request = tmp_path / "request.json"
+    proposed = ombud(
+        "roster", "propose", "--data-dir", data_dir, tmp_path / "new.json",
+        "--requester", "council-1", "--out", request,
+    )  # fmt: skip
+    assert proposed.returncode == 0, proposed.stderr
+    sign = ("roster", "sign", request, "--holder")
+    assert ombud(*sign, "council-1", "--key", tmp_path / "council-1.pem").returncode == 0
+    short = ombud("roster", "apply", "--data-dir", data_dir, request)
+    assert short.returncode == 2 and "needs 2 distinct signatures" in short.stderr
+    assert ombud(*sign, "council-2", "--key", tmp_path / "council-2.pem").returncode == 0
+    applied = ombud("roster", "apply", "--data-dir", data_dir, request)
+    assert applied.returncode == 0 and "roster version 1 in force" in applied.stdout
+
+    assert ombud("log", "checkpoint", data_dir).returncode == 0
+    export = tmp_path / "export"
+    assert ombud("log", "export", data_dir, export).returncode == 0
+    ok = ombud("roster", "verify", export, "--genesis", tmp_path / "genesis.json")
+    assert ok.returncode == 0, ok.stderr
+    assert "roster version 1" in ok.stdout and "council-4" in ok.stdout
+
+    # A genesis file that is not the log's: exit 1, naming where.
+    other = Roster(0, genesis.holders[1:], {**POLICY, CHANGE_ROSTER: Rule(1, ("council",))})
+    (tmp_path / "other.json").write_text(json.dumps(other.to_json()))
+    bad = ombud("roster", "verify", export, "--genesis", tmp_path / "other.json")
+    assert bad.returncode == 1 and "entry" in bad.stderr and "genesis" in bad.stderr
+
+    # An operator who writes a roster change straight into the log, signed by nobody.
+    with Deployment.open(data_dir) as deployment:
+        forged = json.loads(request.read_text())
+        forged["approvals"] = []
+        body = {"v": 1, "version": 1, "digest": new.digest, "recovered": False,
+                "succession": {**forged, "at": "2026-12-05T09:00:00Z"}}  # fmt: skip
+        event = Event("roster.changed", deployment.clock(), "operator", body)
+        index = deployment.log.append_batch([event.to_bytes()])
+        deployment.log.checkpoint()
+    forged_export = tmp_path / "forged"
+    assert ombud("log", "export", data_dir, forged_export).returncode == 0
+    broken = ombud("roster", "verify", forged_export, "--genesis", tmp_path / "genesis.json")
+    assert broken.returncode == 1, broken.stdout
+    assert f"entry {index}" in broken.stderr and "roster version 2" in broken.stderr
