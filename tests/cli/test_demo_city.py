@@ -103,6 +103,15 @@ def test_the_demo_serves_its_portal_and_insight_until_interrupted(tmp_path: Path
                 assert response.status_code == 400, bad
                 assert response.headers["content-type"].startswith("application/problem+json")
             assert client.get("/insight/districts/atlantis").status_code == 404
+        # The contract of the roster: its genesis is left beside the deployment, and the
+        # chain (genesis, then the council's hand-over) verifies from the served log.
+        genesis = data_dir / "roster-genesis.json"
+        verified = subprocess.run(
+            [*OMBUD, "roster", "verify", url, "--genesis", str(genesis)],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert verified.returncode == 0, verified.stderr
+        assert "roster version 1" in verified.stdout and "council-hana" in verified.stdout
         demo.send_signal(signal.SIGINT)
         assert demo.wait(timeout=60) == 0
     finally:

@@ -29,6 +29,7 @@ from ombud.citysim.geography import shipped_city
 from ombud.citysim.scenario import Scenario, default_events, reading
 from ombud.citysim.writing import write_post
 from ombud.cli._progress import progress_bar
+from ombud.cli.demo_roster import GENESIS_FILE, roster_act
 from ombud.clock import iso_week
 from ombud.config import Settings
 from ombud.deployment import Deployment
@@ -153,6 +154,13 @@ def city_act(
             deployment.registry.add(sensor.device, actor="operator")
         # its own generator: the rest of the simulation draws what it drew before
         _residents_with_data(deployment, data_dir, ids, random.Random(f"{seed}-residents"))
+        genesis, elected = roster_act(deployment, data_dir)
+        console.print(
+            f"[bold]roster[/] genesis {genesis.digest[:16]}… ({data_dir / GENESIS_FILE}); "
+            f"council hand-over to version {elected.version}, signed by 3 of 5 outgoing "
+            "councillors",
+            soft_wrap=True,
+        )
         shipped = resources.files("ombud.citysim") / "data" / "city.geojson"
         (data_dir / MAP_FILE).write_bytes(shipped.read_bytes())  # the portal's district map
         issuer = Issuer.init(data_dir / "city-issuer", "id.demo.ombud.localhost")

@@ -1,0 +1,97 @@
+"""The demo's roster act: Port Ombud's authority roster — five councillors, two data-access
+officers, the ombudsman and a court — recorded as the genesis, then a council hand-over after
+an election, signed by three of the five outgoing councillors.
+
+Threat model: a demo. The holders' keys are made here and kept, mode 0600, in
+``DIR/roster-keys/`` so the demo can sign for them; in a city each holder makes and keeps their
+own (``ombud roster keygen``). The genesis file is left at ``DIR/roster-genesis.json`` for
+``ombud roster verify``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+from ombud.deployment import Deployment
+from ombud.governance.roster import (
+    CHANGE_ROSTER,
+    RECOVER_ROSTER,
+    ActionRequest,
+    Holder,
+    Roster,
+    Rule,
+    Succession,
+    public_key,
+    sign_request,
+)
+
+__all__ = ["GENESIS_FILE", "roster_act"]
+
+GENESIS_FILE = "roster-genesis.json"
+POLICY = {
+    "access.approve": Rule(2, ("officer",)),
+    "witness.change": Rule(3, ("council",)),
+    "retention.change": Rule(3, ("council",)),
+    "budget.change": Rule(3, ("council",)),
+    "logkey.rotate": Rule(3, ("council",)),
+    CHANGE_ROSTER: Rule(3, ("council",), not_requester=False),
+    RECOVER_ROSTER: Rule(2, ("ombudsman", "court"), not_requester=False),
+}
+PEOPLE = (
+    ("council-ana", "Ana Costa", "council"),
+    ("council-ben", "Ben Okafor", "council"),
+    ("council-chen", "Chen Wei", "council"),
+    ("council-dora", "Dora Lind", "council"),
+    ("council-emil", "Emil Haas", "council"),
+    ("officer-fay", "Fay Moreau", "officer"),
+    ("officer-gus", "Gus Rinaldi", "officer"),
+    ("ombudsman", "Office of the Ombudsman", "ombudsman"),
+    ("court", "Port Ombud District Court", "court"),
+)
+ELECTED = (("council-hana", "Hana Sato", "council"), ("council-ivo", "Ivo Petrov", "council"))
+LEAVING = ("council-dora", "council-emil")
+
+
+def _key(keys_dir: Path, holder_id: str) -> Ed25519PrivateKey:
+    key = Ed25519PrivateKey.generate()
+    path = keys_dir / f"{holder_id}.pem"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+    return key
+
+
+def roster_act(deployment: Deployment, data_dir: Path) -> tuple[Roster, Roster]:
+    """Record the genesis roster and one hand-over; returns both rosters."""
+    keys_dir = data_dir / "roster-keys"
+    keys_dir.mkdir(mode=0o700, exist_ok=True)
+    keys = {pid: _key(keys_dir, pid) for pid, _, _ in (*PEOPLE, *ELECTED)}
+
+    def holder(pid: str, name: str, role: str) -> Holder:
+        return Holder(pid, name, role, public_key(keys[pid]))
+
+    genesis = Roster(0, tuple(holder(*p) for p in PEOPLE), POLICY)
+    (data_dir / GENESIS_FILE).write_text(json.dumps(genesis.to_json(), indent=2) + "\n")
+    deployment.roster.establish(genesis, actor="city-clerk")
+    staying = tuple(holder(*p) for p in PEOPLE if p[0] not in LEAVING)
+    elected = Roster(1, (*staying, *(holder(*p) for p in ELECTED)), POLICY, genesis.digest)
+    request = ActionRequest(
+        CHANGE_ROSTER,
+        {"roster": elected.to_json(), "why": "the council elected on 2026-11-08 takes office"},
+        genesis.version,
+        genesis.digest,
+        "council-ana",
+        secrets.token_hex(16),
+        deployment.clock() + timedelta(days=3),
+    )
+    signers = ("council-ana", "council-ben", "council-dora")  # three of the outgoing five
+    approvals = tuple(sign_request(request, pid, keys[pid]) for pid in signers)
+    deployment.roster.change(Succession(request, approvals, deployment.clock()), actor="city-clerk")
+    return genesis, elected
