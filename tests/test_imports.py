@@ -17,6 +17,7 @@ SOURCE = Path(ombud.__file__).parent
 SHELLS = {"api", "cli", "deployment", "migrations", "web", "__main__"}
 """Units that assemble and serve the domain: nothing below them imports them."""
 DOMAIN = {
+    "access",
     "citysim",
     "dataintegrity",
     "governance",

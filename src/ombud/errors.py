@@ -22,6 +22,7 @@ messages name what was wrong with the input and never carry secrets or personal 
     │   ├── ConsentError           processing personal data without a valid consent
     │   ├── BudgetExceededError    a release would spend more privacy budget than is left
     │   ├── ExpiredError           a signed request or capability past its expiry
+    │   ├── ScopeError             a read outside what an access request names
     │   └── ApprovalError          a privileged action without the signatures its policy needs
     │       ├── QuorumError        fewer distinct signatures than the policy's count
     │       ├── SelfApprovalError  the requester's own signature, where four eyes are needed
@@ -128,6 +129,10 @@ class BudgetExceededError(ForbiddenError):
 
 class ExpiredError(ForbiddenError):
     """A signed request or a capability used after its expiry."""
+
+
+class ScopeError(ForbiddenError):
+    """A read of a subject, a category or a time the access request does not name."""
 
 
 class ApprovalError(ForbiddenError):
