@@ -57,6 +57,7 @@ KINDS = frozenset(
         "access.requested",
         "access.approved",
         "access.read",
+        "access.denied",
         "seal.disclosed",
         "roster.changed",
         "tender.published",

@@ -3,6 +3,7 @@ and the public record never names a subject."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 from dataclasses import replace
@@ -11,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ombud.access.requests import AccessRequest, Capability, Requester, subject_commitment
+from ombud.canonical import canonical_json
 from ombud.errors import ExpiredError, MalformedError, ScopeError
 
 NOW = datetime(2026, 12, 5, 9, tzinfo=UTC)
@@ -80,3 +82,12 @@ def test_requests_round_trip_and_refuse_what_they_cannot_hold() -> None:
     ):
         with pytest.raises(MalformedError):
             request(**bad)
+
+
+def test_a_disclosure_opens_its_seal() -> None:
+    salt = os.urandom(32)
+    sealed = request(sealed_until=NOW + timedelta(days=30))
+    seal = sealed.public_view(salt)["commitment"]
+    disclosed = sealed.open_view(salt)  # what the disclosure publishes, with the salt
+    assert hashlib.sha256(salt + canonical_json(disclosed)).hexdigest() == seal
+    assert "demo-subject" not in str(disclosed)

@@ -138,24 +138,30 @@ class AccessRequest:
     def digest(self) -> str:
         return hashlib.sha256(self.to_bytes()).hexdigest()
 
+    def open_view(self, salt: bytes) -> dict[str, Any]:
+        """The request as the public may see it once it is not sealed: everything, with the
+        subjects as salted commitments."""
+        view = self.to_json()
+        view["subjects"] = [subject_commitment(s, salt) for s in self.subjects]
+        return view
+
     def commitment(self, salt: bytes) -> str:
-        """The sealed record: SHA-256(salt ‖ canonical request), opened at disclosure."""
+        """What a sealed request shows: SHA-256(salt ‖ canonical open view). The disclosure
+        publishes the open view and the salt, so anyone can check it against the seal."""
         if len(salt) != 32:
             raise MalformedError("a seal's salt is 32 bytes")
-        return hashlib.sha256(salt + self.to_bytes()).hexdigest()
+        return hashlib.sha256(salt + canonical_json(self.open_view(salt))).hexdigest()
 
     def public_view(self, salt: bytes) -> dict[str, Any]:
-        """What the ledger and the public see: everything but the subjects, which appear as
-        commitments; for a sealed request only its commitment and when it opens."""
+        """What the ledger and the public see: the open view, or for a sealed request only its
+        commitment and when it opens."""
         if self.sealed_until is not None:
             return {
                 "sealed": True,
                 "commitment": self.commitment(salt),
                 "sealedUntil": format_time(self.sealed_until),
             }
-        view = self.to_json()
-        view["subjects"] = [subject_commitment(s, salt) for s in self.subjects]
-        return {"sealed": False, **view}
+        return {"sealed": False, **self.open_view(salt)}
 
     @classmethod
     def from_json(cls, obj: Any) -> AccessRequest:

@@ -83,7 +83,26 @@ def background_rounds(deployment: Deployment, *, publish: bool, screen: bool) ->
         scheduled.append(
             Round(settings.privacy.retention_interval_s, _retaining(deployment), "run retention")
         )
+    if screen and deployment.privacy_problem is None:
+        scheduled.append(Round(SEAL_INTERVAL_S, _unsealing(deployment), "disclose due seals"))
     return scheduled
+
+
+SEAL_INTERVAL_S = 60.0
+"""How often ``ombud serve`` discloses access requests whose seal has expired."""
+
+
+def _unsealing(deployment: Deployment) -> Callable[[], Awaitable[None]]:
+    """Disclose every sealed access request whose time has come (the schedule is in the
+    database: a restart loses nothing; in a worker thread)."""
+    access = deployment.access
+
+    async def unseal() -> None:
+        disclosed = await asyncio.to_thread(access.disclose_due)
+        if disclosed:
+            logger.info("disclosed %d sealed access request(s) on schedule", disclosed)
+
+    return unseal
 
 
 def _publishing(deployment: Deployment) -> Callable[[], Awaitable[None]]:

@@ -27,6 +27,7 @@ from ombud.errors import MasterKeyError
 from ombud.ledger.log import Log
 
 if TYPE_CHECKING:
+    from ombud.access.book import AccessBook
     from ombud.governance.book import RosterBook
     from ombud.ingest.devices import DeviceRegistry
     from ombud.ingest.intake import Intake
@@ -116,6 +117,13 @@ class Deployment:
         from ombud.governance.book import RosterBook
 
         return RosterBook(self.db, self.log, clock=self.clock)
+
+    @functools.cached_property
+    def access(self) -> AccessBook:
+        """Third parties' requests for residents' data, approved through the roster."""
+        from ombud.access.book import AccessBook
+
+        return AccessBook(self.db, self.log, self.vault, self.roster, clock=self.clock)
 
     @functools.cached_property
     def observations(self) -> ObservationStore:

@@ -35,7 +35,7 @@ __all__ = [
     "upgrade",
 ]
 
-REVISIONS = ("0001", "0002", "0003")
+REVISIONS = ("0001", "0002", "0003", "0004")
 """Every revision of the history, oldest first."""
 HEAD = REVISIONS[-1]
 VERSION_TABLE = "alembic_version"
@@ -45,6 +45,7 @@ _HERE = Path(__file__).resolve().parent
 def target_metadata() -> list[sa.MetaData]:
     """The tables every domain package declares (its ``tables`` module): what the history
     must produce, and what ``alembic check`` compares a database with."""
+    from ombud.access import tables as access
     from ombud.governance import tables as governance
     from ombud.ingest import tables as ingest
     from ombud.privacy import tables as privacy
@@ -59,6 +60,7 @@ def target_metadata() -> list[sa.MetaData]:
         voice.metadata,
         privacy.metadata,
         governance.metadata,
+        access.metadata,
     ]
 
 

@@ -1,0 +1,371 @@
+"""Third-party access, through the ledger: requests, their approval by the roster's policy,
+reads under the capability, and seals disclosed on schedule.
+
+Threat model: a requester, an officer or the operator tries to read more than a request
+names, to approve their own request, to read after expiry, or to keep a sealed request sealed
+for ever. Approval is ``verify_approval`` against the roster in force (two officers, never
+the requester); a read decrypts from the vault only the named subjects' payloads of the named
+categories stored in the window, and is an ``access.read`` event whether it is allowed or
+refused; erased data is gone for everyone. A sealed request shows only its commitment until
+``disclose_due`` publishes it (the ``ombud serve`` rounds and ``ombud access unseal`` call it;
+the schedule lives in the database, so it survives restarts). The ledger never names a subject:
+subjects appear as salted commitments.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from ombud.access.requests import MAX_SEAL, AccessRequest, Capability, subject_commitment
+from ombud.clock import format_time, from_micros, to_micros
+from ombud.database import Database, Tx
+from ombud.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    ExpiredError,
+    ForbiddenError,
+    MalformedError,
+    NotFoundError,
+    ScopeError,
+)
+from ombud.events import Event
+from ombud.governance.book import RosterBook
+from ombud.governance.roster import ActionRequest, Approval, verify_approval
+from ombud.ledger.log import Log
+from ombud.privacy.vault import Vault
+
+__all__ = ["APPROVE", "AccessBook", "Stored"]
+
+APPROVE = "access.approve"
+"""The roster's action class for approving an access request."""
+
+
+@dataclass(frozen=True)
+class Stored:
+    request: AccessRequest
+    salt: bytes
+    status: str
+    requested_index: int
+    decided_index: int | None
+    disclosed_index: int | None
+
+    @property
+    def sealed(self) -> bool:
+        return self.request.sealed_until is not None and self.disclosed_index is None
+
+
+def _refusal(exc: Exception) -> str:
+    """A refusal as the ledger says it: a code, never a message that could echo input."""
+    if isinstance(exc, ExpiredError):
+        return "expired"
+    if isinstance(exc, ScopeError):
+        return "out-of-scope"
+    if isinstance(exc, NotFoundError):
+        return "no-data"  # erased, or never held: gone for everyone
+    return "refused"
+
+
+class AccessBook:
+    def __init__(
+        self,
+        db: Database,
+        log: Log,
+        vault: Vault,
+        roster: RosterBook,
+        *,
+        clock: Callable[[], datetime],
+        random_bytes: Callable[[int], bytes] = os.urandom,
+        max_seal: timedelta = MAX_SEAL,
+    ) -> None:
+        self.db = db
+        self.log = log
+        self.vault = vault
+        self.roster = roster
+        self.clock = clock
+        self.random_bytes = random_bytes
+        self.max_seal = max_seal
+
+    # -- reading the record ----------------------------------------------------------------
+
+    def get(self, request_id: str) -> Stored:
+        rows = self.db.read(
+            "SELECT request, salt, status, requested_index, decided_index, disclosed_index"
+            " FROM access_requests WHERE id = ?",
+            (request_id,),
+        )
+        if not rows:
+            raise NotFoundError(f"no access request {request_id[:40]!r}")
+        data, salt, status, requested, decided, disclosed = rows[0]
+        from ombud.canonical import parse_json
+
+        request = AccessRequest.from_json(parse_json(bytes(data), "a stored request"))
+        return Stored(request, bytes(salt), status, requested, decided, disclosed)
+
+    def all(self) -> list[Stored]:
+        rows = self.db.read("SELECT id FROM access_requests ORDER BY requested_index")
+        return [self.get(r[0]) for r in rows]
+
+    # -- the request's life ----------------------------------------------------------------
+
+    def request(self, request: AccessRequest, *, actor: str) -> int:
+        """Record a request (``access.requested``: its public view, or only its seal)."""
+        request.check_seal(self.clock(), self.max_seal)
+        salt = self.random_bytes(32)
+        refs = [self.vault.ref(s) for s in request.subjects]
+
+        def build(tx: Tx) -> list[bytes]:
+            if tx.execute("SELECT 1 FROM access_requests WHERE id = ?", (request.id,)):
+                raise AlreadyExistsError(f"access request {request.id} exists")
+            body = {"v": 1, "request": request.id, **request.public_view(salt)}
+            return [Event("access.requested", self.clock(), actor, body).to_bytes()]
+
+        def record(tx: Tx, index: int) -> None:
+            sealed = request.sealed_until
+            tx.execute(
+                "INSERT INTO access_requests (id, request, salt, status, sealed_until,"
+                " requested_index) VALUES (?, ?, ?, 'pending', ?, ?)",
+                (
+                    request.id,
+                    request.to_bytes(),
+                    salt,
+                    None if sealed is None else to_micros(sealed),
+                    index,
+                ),
+            )
+            tx.executemany(
+                "INSERT INTO access_subjects (request, subject_ref) VALUES (?, ?)",
+                [(request.id, ref) for ref in dict.fromkeys(refs)],
+            )
+
+        return self.log.append_with(build, record)
+
+    def approve(
+        self, request_id: str, action: ActionRequest, approvals: Sequence[Approval], *, actor: str
+    ) -> int:
+        """Approve a pending request once the roster's policy for ``access.approve`` is met by
+        ``approvals`` of ``action`` (which names this request's id and digest, and its
+        requester as the person who asked, so they can never approve it)."""
+        stored = self.get(request_id)
+        if stored.status != "pending":
+            raise ConflictError(f"access request {request_id} was already {stored.status}")
+        expected = {"request": stored.request.id, "digest": stored.request.digest}
+        if action.action != APPROVE or dict(action.params) != expected:
+            raise MalformedError(f"the approval must be {APPROVE} of {expected}")
+        if action.requester != stored.request.requester.person:
+            raise MalformedError("the approval names another requester than the request's")
+        roster = self.roster.current().roster
+        verify_approval(roster, action, approvals, now=self.clock())
+
+        def build(tx: Tx) -> list[bytes]:
+            self._pending_in(tx, request_id)
+            body = {
+                "v": 1,
+                "request": request_id,
+                "rosterVersion": roster.version,
+                "approval": action.to_json(),
+                "approvals": [a.to_json() for a in approvals],
+            }
+            return [Event("access.approved", self.clock(), actor, body).to_bytes()]
+
+        return self.log.append_with(build, self._decide(request_id, "approved"))
+
+    def deny(self, request_id: str, officer: str, reason: str, *, actor: str) -> int:
+        """An officer of the roster refuses a pending request (``access.denied``)."""
+        holder = self.roster.current().roster.holder(officer)
+        rule = self.roster.current().roster.rule(APPROVE)
+        if holder is None or holder.role not in rule.roles:
+            raise ForbiddenError(f"{officer[:40]} may not decide access requests")
+        if not 0 < len(reason) <= 500:
+            raise MalformedError("a denial gives its reason in 1-500 characters")
+
+        def build(tx: Tx) -> list[bytes]:
+            self._pending_in(tx, request_id)
+            body = {"v": 1, "request": request_id, "officer": officer, "reason": reason}
+            return [Event("access.denied", self.clock(), actor, body).to_bytes()]
+
+        return self.log.append_with(build, self._decide(request_id, "denied"))
+
+    @staticmethod
+    def _pending_in(tx: Tx, request_id: str) -> None:
+        rows = tx.execute("SELECT status FROM access_requests WHERE id = ?", (request_id,))
+        if not rows:
+            raise NotFoundError(f"no access request {request_id[:40]!r}")
+        if rows[0][0] != "pending":
+            raise ConflictError(f"access request {request_id} was already {rows[0][0]}")
+
+    @staticmethod
+    def _decide(request_id: str, status: str) -> Callable[[Tx, int], None]:
+        def record(tx: Tx, index: int) -> None:
+            tx.execute(
+                "UPDATE access_requests SET status = ?, decided_index = ? WHERE id = ?",
+                (status, index, request_id),
+            )
+
+        return record
+
+    def read(self, request_id: str, subject: str, category: str, *, actor: str) -> list[bytes]:
+        """The subject's payloads of ``category`` stored within the request's window, under its
+        capability. Allowed or refused, the read is an ``access.read`` event; refused, it
+        raises afterwards (``ExpiredError``, ``ScopeError``, ``ForbiddenError``, or
+        ``NotFoundError`` for data that is erased or was never held)."""
+        stored = self.get(request_id)
+        if stored.status != "approved":
+            raise ForbiddenError(f"access request {request_id} is {stored.status}, not approved")
+        capability = Capability.of(stored.request)
+        now = self.clock()
+        named = subject in stored.request.subjects
+        items: list[bytes] = []
+        refused: Exception | None = None
+        try:
+            capability.verify_read(subject, category, capability.since, now)
+            for payload in self.vault.payloads(self.vault.ref(subject), kind=category):
+                if (
+                    payload.data is not None
+                    and capability.since <= payload.created < capability.until
+                ):
+                    items.append(payload.data)
+        except (ExpiredError, ScopeError, NotFoundError) as exc:
+            refused = exc
+        outcome = "read" if refused is None else _refusal(refused)
+        body: dict[str, Any] = {"v": 1, "request": request_id, "outcome": outcome}
+        if not stored.sealed:
+            body["category"] = category
+            body["subject"] = subject_commitment(subject, stored.salt) if named else None
+            body["items"] = len(items)
+        ref = self.vault.ref(subject) if named else None
+
+        def build(tx: Tx) -> list[bytes]:
+            return [Event("access.read", now, actor, body).to_bytes()]
+
+        def record(tx: Tx, index: int) -> None:
+            tx.execute(
+                "INSERT INTO access_reads (ledger_index, request, subject_ref, category,"
+                " outcome, items, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (index, request_id, ref, category[:64], outcome, len(items), to_micros(now)),
+            )
+
+        self.log.append_with(build, record)
+        if refused is not None:
+            raise refused
+        return items
+
+    def disclose_due(self) -> int:
+        """Disclose every seal whose time has come (``seal.disclosed``: the open view and the
+        salt, which open the commitment); returns how many."""
+        now = self.clock()
+        rows = self.db.read(
+            "SELECT id FROM access_requests WHERE sealed_until IS NOT NULL"
+            " AND sealed_until <= ? AND disclosed_index IS NULL ORDER BY sealed_until",
+            (to_micros(now),),
+        )
+        for (request_id,) in rows:
+            stored = self.get(request_id)
+            reads = self.db.read(
+                "SELECT category, outcome, items, at FROM access_reads WHERE request = ?"
+                " ORDER BY ledger_index",
+                (request_id,),
+            )
+            body = {
+                "v": 1,
+                "request": request_id,
+                "salt": base64.b64encode(stored.salt).decode(),
+                "view": stored.request.open_view(stored.salt),
+                "reads": [
+                    {"category": c, "outcome": o, "items": n, "at": format_time(from_micros(a))}
+                    for c, o, n, a in reads
+                ],
+            }
+
+            def build(
+                tx: Tx, body: dict[str, Any] = body, request_id: str = request_id
+            ) -> list[bytes]:
+                rows = tx.execute(
+                    "SELECT disclosed_index FROM access_requests WHERE id = ?", (request_id,)
+                )
+                if rows[0][0] is not None:  # another process disclosed it first
+                    return []
+                return [Event("seal.disclosed", now, "ombud", body).to_bytes()]
+
+            def record(tx: Tx, index: int, request_id: str = request_id) -> None:
+                tx.execute(
+                    "UPDATE access_requests SET disclosed_index = ? WHERE id = ?",
+                    (index, request_id),
+                )
+
+            self.log.append_with(build, record)
+        return len(rows)
+
+    # -- what residents and the ombudsman see ------------------------------------------------
+
+    def of_subject(self, ref: bytes) -> list[dict[str, Any]]:
+        """Every request that named this subject: who asked, on what basis, what was read and
+        when; a sealed one as sealed, with the date it opens."""
+        rows = self.db.read("SELECT request FROM access_subjects WHERE subject_ref = ?", (ref,))
+        out = []
+        for (request_id,) in rows:
+            stored = self.get(request_id)
+            r = stored.request
+            if stored.sealed:
+                assert r.sealed_until is not None
+                out.append({"sealed": True, "opens": format_time(r.sealed_until)})
+                continue
+            reads = self.db.read(
+                "SELECT category, outcome, items, at FROM access_reads"
+                " WHERE request = ? AND subject_ref = ? ORDER BY ledger_index",
+                (request_id, ref),
+            )
+            out.append(
+                {
+                    "sealed": False,
+                    "request": r.id,
+                    "organisation": r.requester.organisation,
+                    "person": r.requester.person,
+                    "purpose": r.purpose,
+                    "legalBasis": r.legal_basis,
+                    "categories": list(r.categories),
+                    "status": stored.status,
+                    "ledgerIndex": stored.requested_index,
+                    "reads": [
+                        {"category": c, "outcome": o, "items": n, "at": format_time(from_micros(a))}
+                        for c, o, n, a in reads
+                    ],
+                }
+            )
+        return out
+
+    def report(self) -> dict[str, Any]:
+        """For the ombudsman: requests per requester and legal basis, decisions, refused reads,
+        overdue seals and reads per request."""
+        now = to_micros(self.clock())
+        per: dict[tuple[str, str], int] = {}
+        statuses: dict[str, int] = {}
+        for stored in self.all():
+            if stored.sealed:
+                key = ("(sealed)", "(sealed)")
+            else:
+                key = (stored.request.requester.organisation, stored.request.legal_basis)
+            per[key] = per.get(key, 0) + 1
+            statuses[stored.status] = statuses.get(stored.status, 0) + 1
+        reads = self.db.read(
+            "SELECT request, outcome, count(*) FROM access_reads GROUP BY request, outcome"
+        )
+        overdue = self.db.read(
+            "SELECT id FROM access_requests WHERE sealed_until IS NOT NULL"
+            " AND sealed_until <= ? AND disclosed_index IS NULL",
+            (now,),
+        )
+        return {
+            "requests": [
+                {"organisation": o, "legalBasis": b, "count": n}
+                for (o, b), n in sorted(per.items())
+            ],
+            "statuses": statuses,
+            "reads": [{"request": r, "outcome": o, "count": int(n)} for r, o, n in reads],
+            "refusedReads": sum(int(n) for _, o, n in reads if o != "read"),
+            "overdueSeals": [r[0] for r in overdue],
+        }

@@ -1,0 +1,47 @@
+"""The tables of ``ombud.access``: requests (with the salt of their public record and their
+seal), the subjects each names (by the vault's reference, never the pseudonym), and reads."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from ombud.tables import BLOB, INT, TEXT, strict_table
+
+__all__ = ["access_reads", "access_requests", "access_subjects", "metadata"]
+
+metadata = sa.MetaData()
+
+access_requests = strict_table(
+    "access_requests",
+    metadata,
+    sa.Column("id", TEXT, primary_key=True),
+    sa.Column("request", BLOB, nullable=False),
+    sa.Column("salt", BLOB, nullable=False),
+    sa.Column("status", TEXT, nullable=False),
+    sa.Column("sealed_until", INT),
+    sa.Column("requested_index", INT, nullable=False),
+    sa.Column("decided_index", INT),
+    sa.Column("disclosed_index", INT),
+)
+sa.Index("access_requests_by_seal", access_requests.c.sealed_until)
+
+access_subjects = strict_table(
+    "access_subjects",
+    metadata,
+    sa.Column("request", TEXT, primary_key=True),
+    sa.Column("subject_ref", BLOB, primary_key=True),
+)
+sa.Index("access_subjects_by_ref", access_subjects.c.subject_ref)
+
+access_reads = strict_table(
+    "access_reads",
+    metadata,
+    sa.Column("ledger_index", INT, primary_key=True, autoincrement=False),
+    sa.Column("request", TEXT, nullable=False),
+    sa.Column("subject_ref", BLOB),
+    sa.Column("category", TEXT, nullable=False),
+    sa.Column("outcome", TEXT, nullable=False),
+    sa.Column("items", INT, nullable=False),
+    sa.Column("at", INT, nullable=False),
+)
+sa.Index("access_reads_by_request", access_reads.c.request)

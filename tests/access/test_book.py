@@ -1,0 +1,220 @@
+"""Third-party access through the ledger, on SQLite and PostgreSQL: two officers approve, never
+the requester; reads stay in scope, before expiry, and are recorded, refused ones too; erased
+data is gone for everyone; a sealed request shows only its seal until it is disclosed on
+schedule, across a restart; residents see who asked about them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from ombud.access.book import APPROVE
+from ombud.access.requests import AccessRequest, Requester
+from ombud.api.tasks import background_rounds
+from ombud.deployment import Deployment, init_deployment
+from ombud.errors import (
+    ConflictError,
+    ExpiredError,
+    ForbiddenError,
+    NotFoundError,
+    QuorumError,
+    ScopeError,
+    SelfApprovalError,
+)
+from ombud.events import Event
+from ombud.governance.roster import ActionRequest, Holder, Roster, Rule, public_key, sign_request
+from ombud.privacy.consent import Grant
+from tests.governance.test_roster import KEYS
+
+START = datetime(2026, 12, 1, 9, tzinfo=UTC)
+SUBJECT, OTHER = "resident-pseudonym-0001", "resident-pseudonym-0002"
+
+
+class Clock:
+    now = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+ROSTER = Roster(
+    0,
+    tuple(
+        Holder(n, n.title(), n.split("-")[0], public_key(KEYS[n]))
+        for n in ("officer-a", "officer-b", "officer-c", "council-1", "council-2", "council-3")
+    ),
+    {APPROVE: Rule(2, ("officer",)), "roster.change": Rule(2, ("council",))},
+)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def city(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Path, Clock]]:
+    url = request.getfixturevalue("postgres_schema") if request.param == "postgresql" else ""
+    init_deployment(tmp_path / "city", "access.example/log", database_url=url)
+    clock = Clock()
+    with Deployment.open(tmp_path / "city", clock=clock) as deployment:
+        deployment.roster.establish(ROSTER, actor="clerk")
+        office = deployment.privacy()
+        for subject in (SUBJECT, OTHER):
+            office.consents.grant(
+                Grant(subject, ("follow-up",), ("contact",), "the city"), actor="consents"
+            )
+            office.vault.seal(
+                deployment.log,
+                office.vault.ref(subject),
+                "contact",
+                json.dumps({"email": f"{subject}@example.org"}).encode(),
+                expires=None,
+                event=lambda sealed: office.vault.stored_event(sealed, "voice"),
+            )
+    yield tmp_path / "city", clock
+
+
+def _request(requester: str = "det-ines", **changes: object) -> AccessRequest:
+    made = AccessRequest(
+        secrets.token_hex(16),
+        Requester("port-police", requester, "cd" * 32),
+        (SUBJECT,),
+        ("contact",),
+        "a burglary investigation",
+        "warrant PO-2026-4411",
+        START - timedelta(days=30),
+        START + timedelta(days=1),
+        START + timedelta(days=7),
+    )
+    return replace(made, **changes)  # type: ignore[arg-type]
+
+
+def _approval(request: AccessRequest, roster: Roster) -> ActionRequest:
+    return ActionRequest(
+        APPROVE,
+        {"request": request.id, "digest": request.digest},
+        roster.version,
+        roster.digest,
+        request.requester.person,
+        secrets.token_hex(16),
+        START + timedelta(days=1),
+    )
+
+
+def _events(deployment: Deployment, kind: str) -> list[dict[str, object]]:
+    out = []
+    for entry in deployment.log.entries(0, deployment.log.size):
+        event = Event.from_bytes(entry)
+        if event.kind == kind:
+            out.append(dict(event.body))
+    return out
+
+
+def test_two_officers_approve_and_reads_stay_in_scope(city: tuple[Path, Clock]) -> None:
+    data_dir, clock = city
+    with Deployment.open(data_dir, clock=clock) as deployment:
+        book = deployment.access
+        request = _request()
+        book.request(request, actor="police-portal")
+        with pytest.raises(ForbiddenError, match="pending"):
+            book.read(request.id, SUBJECT, "contact", actor="police")  # not approved yet
+        action = _approval(request, ROSTER)
+        with pytest.raises(QuorumError):  # a single approver
+            book.approve(
+                request.id,
+                action,
+                [sign_request(action, "officer-a", KEYS["officer-a"])],
+                actor="x",
+            )
+        book.approve(
+            request.id,
+            action,
+            [sign_request(action, n, KEYS[n]) for n in ("officer-a", "officer-b")],
+            actor="access-office",
+        )
+        with pytest.raises(ConflictError):
+            book.approve(request.id, action, [], actor="x")
+        assert book.read(request.id, SUBJECT, "contact", actor="police") == [
+            json.dumps({"email": f"{SUBJECT}@example.org"}).encode()
+        ]
+        with pytest.raises(ScopeError):
+            book.read(request.id, OTHER, "contact", actor="police")  # another resident
+        with pytest.raises(ScopeError):
+            book.read(request.id, SUBJECT, "location", actor="police")  # another category
+        clock.now = START + timedelta(days=7)
+        with pytest.raises(ExpiredError):
+            book.read(request.id, SUBJECT, "contact", actor="police")
+        reads = _events(deployment, "access.read")
+        assert [r["outcome"] for r in reads] == ["read", "out-of-scope", "out-of-scope", "expired"]
+        public = json.dumps(_events(deployment, "access.requested") + reads)
+        assert SUBJECT not in public and OTHER not in public  # the ledger names no subject
+        mine = book.of_subject(deployment.vault.ref(SUBJECT))
+        assert mine[0]["legalBasis"] == "warrant PO-2026-4411"
+        assert [r["outcome"] for r in mine[0]["reads"]] == ["read", "out-of-scope", "expired"]
+        assert book.of_subject(deployment.vault.ref(OTHER)) == []
+        report = book.report()
+        assert report["refusedReads"] == 3 and report["statuses"] == {"approved": 1}
+
+
+def test_the_requester_never_approves(city: tuple[Path, Clock]) -> None:
+    data_dir, clock = city
+    with Deployment.open(data_dir, clock=clock) as deployment:
+        request = _request(requester="officer-c")  # an officer asking for themself
+        deployment.access.request(request, actor="officer-c")
+        action = _approval(request, ROSTER)
+        with pytest.raises(SelfApprovalError):
+            deployment.access.approve(
+                request.id,
+                action,
+                [sign_request(action, n, KEYS[n]) for n in ("officer-a", "officer-c")],
+                actor="x",
+            )
+
+
+def test_erased_data_is_gone_for_every_requester(city: tuple[Path, Clock]) -> None:
+    data_dir, clock = city
+    with Deployment.open(data_dir, clock=clock) as deployment:
+        request = _request()
+        deployment.access.request(request, actor="police")
+        action = _approval(request, ROSTER)
+        deployment.access.approve(
+            request.id,
+            action,
+            [sign_request(action, n, KEYS[n]) for n in ("officer-a", "officer-b")],
+            actor="x",
+        )
+        deployment.privacy().erase(
+            deployment.vault.ref(SUBJECT), actor="resident", basis="resident-request"
+        )
+        with pytest.raises(NotFoundError):
+            deployment.access.read(request.id, SUBJECT, "contact", actor="police")
+        assert _events(deployment, "access.read")[-1]["outcome"] == "no-data"
+
+
+def test_a_seal_opens_on_schedule_across_a_restart(city: tuple[Path, Clock]) -> None:
+    data_dir, clock = city
+    request = _request(sealed_until=START + timedelta(days=30))
+    with Deployment.open(data_dir, clock=clock) as deployment:
+        deployment.access.request(request, actor="police")
+        (shown,) = _events(deployment, "access.requested")
+        assert set(shown) == {"v", "request", "sealed", "commitment", "sealedUntil"}
+        assert deployment.access.disclose_due() == 0
+        mine = deployment.access.of_subject(deployment.vault.ref(SUBJECT))
+        assert mine == [{"sealed": True, "opens": "2026-12-31T09:00:00Z"}]
+    clock.now = START + timedelta(days=31)
+    with Deployment.open(data_dir, clock=clock) as deployment:  # a restart later
+        assert deployment.access.report()["overdueSeals"] == [request.id]
+        # What `ombud serve` runs every minute discloses it.
+        rounds = background_rounds(deployment, publish=False, screen=True)
+        (unseal,) = [r for r in rounds if r.what == "disclose due seals"]
+        asyncio.run(unseal.work())
+        assert deployment.access.report()["overdueSeals"] == []
+        assert deployment.access.disclose_due() == 0
+        (disclosed,) = _events(deployment, "seal.disclosed")
+        assert disclosed["view"]["legalBasis"] == "warrant PO-2026-4411"  # type: ignore[index]
+        assert SUBJECT not in json.dumps(disclosed)
+        mine = deployment.access.of_subject(deployment.vault.ref(SUBJECT))
+        assert mine[0]["sealed"] is False and mine[0]["organisation"] == "port-police"
