@@ -138,6 +138,13 @@ def test_my_data_shows_exports_and_erases(own_client: TestClient, city_copy: Cit
     signed = client.post("/me/sign-in", data={"csrf": csrf, "key": city_copy.resident_key})
     assert signed.status_code == 200 and "Your consents" in signed.text
     assert "service-request-follow-up" in signed.text and "@residents.example" in signed.text
+    assert "No third party has asked for your data" in signed.text
+    bearer = {"Authorization": f"Bearer {city_copy.resident_key}"}
+    mine = client.get("/me/access", headers=bearer)
+    assert mine.status_code == 200 and mine.json() == []
+    assert mine.headers["cache-control"] == "no-store"
+    wrong = {"Authorization": "Bearer ombud_resident_" + "x" * 40}
+    assert client.get("/me/access", headers=wrong).status_code == 401
     assert signed.headers["cache-control"] == "no-store"
     export = client.get("/me/export")
     assert export.headers["cache-control"] == "no-store"

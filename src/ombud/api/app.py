@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
 
 from ombud import __version__
+from ombud.api import access as access_routes
 from ombud.api import admin, docs, insight, integrity, ngsi_ld, tlog, voice
 from ombud.api import privacy as privacy_routes
 from ombud.api.accesslog import AccessLog
@@ -138,5 +139,6 @@ def create_app(
         )
     )
     app.include_router(privacy_routes.create_router(deployment.privacy))
+    app.include_router(access_routes.create_router(lambda: deployment.access, deployment.privacy))
     describe(app)
     return app

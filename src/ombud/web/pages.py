@@ -453,9 +453,12 @@ def create_router(
         try:
             office = deployment.privacy()
             export = office.export(ref)
+            looked = deployment.access.of_subject(ref)
         except OmbudError as exc:
             return failure(request, exc, private=True)
-        return render(request, "me.html", title="My data", private=True, export=export)
+        return render(
+            request, "me.html", title="My data", private=True, export=export, looked=looked
+        )
 
     @router.post("/me/sign-in", response_class=HTMLResponse)
     async def sign_in(request: Request) -> Response:
