@@ -138,10 +138,15 @@ def test_my_data_shows_exports_and_erases(own_client: TestClient, city_copy: Cit
     signed = client.post("/me/sign-in", data={"csrf": csrf, "key": city_copy.resident_key})
     assert signed.status_code == 200 and "Your consents" in signed.text
     assert "service-request-follow-up" in signed.text and "@residents.example" in signed.text
-    assert "No third party has asked for your data" in signed.text
+    # Who looked: the demo's police request (approved, read; a read beyond it refused) and
+    # the tax office's sealed request, shown as sealed with the date it opens.
+    assert "port-ombud-police" in signed.text and "warrant PO-2026-4411" in signed.text
+    assert "refused (out-of-scope)" in signed.text
+    assert "<strong>sealed</strong>" in signed.text and "2027-01-01" in signed.text
+    assert "tax" not in signed.text.split("Who looked at your data")[1].split("</section>")[0]
     bearer = {"Authorization": f"Bearer {city_copy.resident_key}"}
     mine = client.get("/me/access", headers=bearer)
-    assert mine.status_code == 200 and mine.json() == []
+    assert mine.status_code == 200 and [a["sealed"] for a in mine.json()] == [False, True]
     assert mine.headers["cache-control"] == "no-store"
     wrong = {"Authorization": "Bearer ombud_resident_" + "x" * 40}
     assert client.get("/me/access", headers=wrong).status_code == 401

@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 
+from ombud.cli.access import access_app
 from ombud.cli.devices import device_app
 from ombud.cli.ingest import ingest_app
 from ombud.cli.insight import insight_app
@@ -40,6 +41,7 @@ app = typer.Typer(
 )
 app.add_typer(log_app, name="log")
 app.add_typer(roster_app, name="roster")
+app.add_typer(access_app, name="access")
 app.add_typer(proof_app, name="proof")
 app.add_typer(witness_app, name="witness")
 app.add_typer(device_app, name="device")

@@ -29,7 +29,7 @@ from ombud.citysim.geography import shipped_city
 from ombud.citysim.scenario import Scenario, default_events, reading
 from ombud.citysim.writing import write_post
 from ombud.cli._progress import progress_bar
-from ombud.cli.demo_roster import GENESIS_FILE, roster_act
+from ombud.cli.demo_roster import GENESIS_FILE, access_act, roster_act
 from ombud.clock import iso_week
 from ombud.config import Settings
 from ombud.deployment import Deployment
@@ -153,12 +153,16 @@ def city_act(
         for sensor in fleet:
             deployment.registry.add(sensor.device, actor="operator")
         # its own generator: the rest of the simulation draws what it drew before
-        _residents_with_data(deployment, data_dir, ids, random.Random(f"{seed}-residents"))
-        genesis, elected = roster_act(deployment, data_dir)
+        resident = _residents_with_data(
+            deployment, data_dir, ids, random.Random(f"{seed}-residents")
+        )
+        genesis, elected, officers = roster_act(deployment, data_dir)
+        access_act(deployment, resident, officers)
         console.print(
             f"[bold]roster[/] genesis {genesis.digest[:16]}… ({data_dir / GENESIS_FILE}); "
             f"council hand-over to version {elected.version}, signed by 3 of 5 outgoing "
-            "councillors",
+            "councillors; a police request approved by two officers and read, and a sealed "
+            "request from the tax office",
             soft_wrap=True,
         )
         shipped = resources.files("ombud.citysim") / "data" / "city.geojson"
@@ -315,9 +319,11 @@ RESIDENT_KEY_FILE = "demo-resident.key"
 
 def _residents_with_data(
     deployment: Deployment, data_dir: Path, ids: tuple[str, ...], rng: random.Random
-) -> None:
+) -> str:
     """Three simulated residents consent to follow-up on their service requests and leave
-    contact details, sealed in the vault; the first one's access key is kept for the portal."""
+    contact details, sealed in the vault; the first one's access key is kept for the portal
+    and their pseudonym returned."""
+    first = ""
     office = deployment.privacy()
     for n in range(3):
         subject = f"demo-subject-{rng.randrange(10**9):09d}"
@@ -349,6 +355,8 @@ def _residents_with_data(
             path = data_dir / RESIDENT_KEY_FILE
             path.touch(mode=0o600)
             path.write_text(key + "\n", encoding="ascii")
+            first = subject
+    return first
 
 
 def summarise(insight: dict[str, Any], truth: dict[str, Any]) -> dict[str, Any]:

@@ -1,6 +1,7 @@
-"""The demo's roster act: Port Ombud's authority roster — five councillors, two data-access
-officers, the ombudsman and a court — recorded as the genesis, then a council hand-over after
-an election, signed by three of the five outgoing councillors.
+"""The demo's roster and access acts: Port Ombud's authority roster — five councillors, two
+data-access officers, the ombudsman and a court — recorded as the genesis, then a council
+hand-over after an election, signed by three of the five outgoing councillors; then a police
+request for a resident's data, approved by the two officers and read, and a sealed request.
 
 Threat model: a demo. The holders' keys are made here and kept, mode 0600, in
 ``DIR/roster-keys/`` so the demo can sign for them; in a city each holder makes and keeps their
@@ -10,6 +11,7 @@ own (``ombud roster keygen``). The genesis file is left at ``DIR/roster-genesis.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -19,7 +21,10 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
+from ombud.access.book import APPROVE
+from ombud.access.requests import AccessRequest, Requester
 from ombud.deployment import Deployment
+from ombud.errors import ScopeError
 from ombud.governance.roster import (
     CHANGE_ROSTER,
     RECOVER_ROSTER,
@@ -32,7 +37,7 @@ from ombud.governance.roster import (
     sign_request,
 )
 
-__all__ = ["GENESIS_FILE", "roster_act"]
+__all__ = ["GENESIS_FILE", "access_act", "roster_act"]
 
 GENESIS_FILE = "roster-genesis.json"
 POLICY = {
@@ -68,8 +73,11 @@ def _key(keys_dir: Path, holder_id: str) -> Ed25519PrivateKey:
     return key
 
 
-def roster_act(deployment: Deployment, data_dir: Path) -> tuple[Roster, Roster]:
-    """Record the genesis roster and one hand-over; returns both rosters."""
+def roster_act(
+    deployment: Deployment, data_dir: Path
+) -> tuple[Roster, Roster, dict[str, Ed25519PrivateKey]]:
+    """Record the genesis roster and one hand-over; returns both rosters and the officers'
+    keys (for the access act)."""
     keys_dir = data_dir / "roster-keys"
     keys_dir.mkdir(mode=0o700, exist_ok=True)
     keys = {pid: _key(keys_dir, pid) for pid, _, _ in (*PEOPLE, *ELECTED)}
@@ -94,4 +102,54 @@ def roster_act(deployment: Deployment, data_dir: Path) -> tuple[Roster, Roster]:
     signers = ("council-ana", "council-ben", "council-dora")  # three of the outgoing five
     approvals = tuple(sign_request(request, pid, keys[pid]) for pid in signers)
     deployment.roster.change(Succession(request, approvals, deployment.clock()), actor="city-clerk")
-    return genesis, elected
+    officers = {pid: keys[pid] for pid, _, role in PEOPLE if role == "officer"}
+    return genesis, elected, officers
+
+
+def access_act(
+    deployment: Deployment, subject: str, officers: dict[str, Ed25519PrivateKey]
+) -> None:
+    """The police ask for a resident's contact details under a warrant; two officers approve;
+    the police read them, and a read beyond the request is refused. The tax office files a
+    sealed request about the same resident. The resident sees both on the portal."""
+    now = deployment.clock()
+    roster = deployment.roster.current().roster
+    police = AccessRequest(
+        secrets.token_hex(16),
+        Requester("port-ombud-police", "det-ines-park", secrets.token_hex(32)),
+        (subject,),
+        ("contact",),
+        "a burglary investigation on the harbour front",
+        "warrant PO-2026-4411 (District Court)",
+        now - timedelta(days=30),
+        now + timedelta(days=30),
+        now + timedelta(days=35),
+    )
+    deployment.access.request(police, actor="police-liaison")
+    approval = ActionRequest(
+        APPROVE,
+        {"request": police.id, "digest": police.digest},
+        roster.version,
+        roster.digest,
+        police.requester.person,
+        secrets.token_hex(16),
+        now + timedelta(days=2),
+    )
+    signed = [sign_request(approval, pid, key) for pid, key in officers.items()]
+    deployment.access.approve(police.id, approval, signed, actor="access-office")
+    deployment.access.read(police.id, subject, "contact", actor="police-liaison")
+    with contextlib.suppress(ScopeError):  # beyond the request: refused, and on the ledger
+        deployment.access.read(police.id, subject, "location", actor="police-liaison")
+    tax = AccessRequest(
+        secrets.token_hex(16),
+        Requester("port-ombud-tax-office", "insp-omar-diallo", secrets.token_hex(32)),
+        (subject,),
+        ("contact",),
+        "an audit of short-term rentals",
+        "tax audit order TA-2026-118",
+        now - timedelta(days=365),
+        now,
+        now + timedelta(days=90),
+        sealed_until=now + timedelta(days=60),
+    )
+    deployment.access.request(tax, actor="tax-liaison")

@@ -1,0 +1,64 @@
+"""``ombud access``: a request recorded, its approval signed by two officers with ``ombud
+roster sign`` (one is not enough), a read within the request and one beyond it (refused, and
+recorded), the list and the ombudsman's report."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from ombud.access.requests import AccessRequest, Requester
+from ombud.deployment import Deployment
+from ombud.governance.roster import Roster
+from ombud.privacy.consent import Grant
+from tests.cli.test_roster import NAMES, POLICY, _holders
+from tests.conftest import ombud
+
+SUBJECT = "resident-pseudonym-0042"
+
+
+def test_an_access_request_from_request_to_report(tmp_path: Path) -> None:
+    data_dir = tmp_path / "city"
+    assert ombud("init", "--data-dir", data_dir, "--origin", "access.example/log").returncode == 0
+    genesis = Roster(0, tuple(_holders(tmp_path, NAMES)), POLICY)
+    (tmp_path / "genesis.json").write_text(json.dumps(genesis.to_json()))
+    assert (
+        ombud("roster", "init", "--data-dir", data_dir, tmp_path / "genesis.json").returncode == 0
+    )
+    with Deployment.open(data_dir) as deployment:
+        office = deployment.privacy()
+        office.consents.grant(Grant(SUBJECT, ("follow-up",), ("contact",), "city"), actor="x")
+        office.vault.seal(
+            deployment.log, office.vault.ref(SUBJECT), "contact", b'{"phone": "555-0142"}',
+            expires=None, event=lambda sealed: office.vault.stored_event(sealed, "voice"),
+        )  # fmt: skip
+    now = datetime.now(UTC).replace(microsecond=0)
+    request = AccessRequest(
+        secrets.token_hex(16), Requester("port-police", "det-ines", "ab" * 32), (SUBJECT,),
+        ("contact",), "an investigation", "warrant PO-1", now - timedelta(days=1),
+        now + timedelta(days=1), now + timedelta(days=2),
+    )  # fmt: skip
+    (tmp_path / "request.json").write_text(json.dumps(request.to_json()))
+    made = ombud("access", "request", "--data-dir", data_dir, tmp_path / "request.json")
+    assert made.returncode == 0 and request.id in made.stdout, made.stderr
+    approval = tmp_path / "approval.json"
+    out = ombud("access", "approval", "--data-dir", data_dir, request.id, "--out", approval)
+    assert out.returncode == 0, out.stderr
+    sign = ("roster", "sign", approval, "--holder")
+    assert ombud(*sign, "officer-a", "--key", tmp_path / "officer-a.pem").returncode == 0
+    one = ombud("access", "approve", "--data-dir", data_dir, approval)
+    assert one.returncode == 2 and "needs 2 distinct signatures" in one.stderr
+    assert ombud(*sign, "officer-b", "--key", tmp_path / "officer-b.pem").returncode == 0
+    assert ombud("access", "approve", "--data-dir", data_dir, approval).returncode == 0
+    read = ("access", "read", "--data-dir", data_dir, request.id, "--subject", SUBJECT)
+    ok = ombud(*read, "--category", "contact")
+    assert ok.returncode == 0 and "555-0142" in ok.stdout, ok.stderr
+    beyond = ombud(*read, "--category", "location")
+    assert beyond.returncode == 2 and "category" in beyond.stderr and "555" not in beyond.stdout
+    listed = ombud("access", "list", "--data-dir", data_dir)
+    assert "port-police/det-ines" in listed.stdout and "approved" in listed.stdout
+    report = json.loads(ombud("access", "report", "--data-dir", data_dir, "--json").stdout)
+    assert report["refusedReads"] == 1 and report["statuses"] == {"approved": 1}
+    assert SUBJECT not in listed.stdout + json.dumps(report)
