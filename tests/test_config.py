@@ -57,7 +57,7 @@ def test_non_empty_directories_are_not_taken_over(tmp_path: Path) -> None:
 def test_listen_addresses() -> None:
     assert parse_listen("127.0.0.1:8421") == ("127.0.0.1", 8421)
     assert parse_listen("[::1]:80") == ("::1", 80)
-    for bad in ["127.0.0.1", ":80", "host:0", "host:99999", "host:x"]:
+    for bad in ["127.0.0.1", ":80", "host:0", "host:99999", "host:x", "host:\u00b2"]:
         with pytest.raises(ConfigError):
             parse_listen(bad)
     with pytest.raises(ConfigError):

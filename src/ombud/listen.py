@@ -14,6 +14,7 @@ __all__ = ["parse_listen"]
 def parse_listen(listen: str) -> tuple[str, int]:
     """``HOST:PORT`` → (host, port), with a clear error for anything else."""
     host, sep, port_s = listen.rpartition(":")
-    if not sep or not host or not port_s.isdigit() or not 0 < int(port_s) < 65536:
+    digits = port_s.isascii() and port_s.isdigit()  # "²".isdigit() is True; int() refuses it
+    if not sep or not host or not digits or not 0 < int(port_s) < 65536:
         raise ConfigError(f"listen address {listen!r} is not HOST:PORT")
     return host.strip("[]"), int(port_s)

@@ -177,6 +177,10 @@ def test_bad_page_requests_get_pages_not_tracebacks(client: TestClient) -> None:
         ("/district/" + "x" * 300, 404),
         ("/ledger/99999999999", 404),
         ("/ledger/-1", 400),
+        (
+            "/ledger/%C2%B2",
+            400,
+        ),  # "²": a digit to str.isdigit, not to int() (found by the test below)
         ("/ledger?kind=%3Cscript%3E", 400),
         ("/?service=%3Cscript%3E", 400),
         ("/static/../pages.py", 404),

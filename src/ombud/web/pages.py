@@ -385,7 +385,7 @@ def create_router(
 
     @page("/ledger/{index}")
     def event_page(request: Request, index: str) -> Response:
-        if not index.isdigit() or len(index) > 19:
+        if not re.fullmatch(r"[0-9]{1,19}", index):  # ASCII digits: "²".isdigit() is True
             return failure(request, MalformedError("an entry index is a non-negative integer"))
         try:
             row, data = explorer.entry(int(index))

@@ -153,7 +153,9 @@ async def _receive_body(receive: Any) -> AsyncIterator[bytes]:
 
 async def _read_capped(length: bytes | str | None, chunks: AsyncIterator[bytes]) -> bytes | None:
     """The body, or None when it is over ``MAX_BODY`` by its Content-Length or as it is read."""
-    if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+    if length is not None and (
+        not (length.isascii() and length.isdigit()) or int(length) > MAX_BODY
+    ):
         return None
     body = bytearray()
     async for chunk in chunks:
