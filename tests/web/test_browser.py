@@ -39,6 +39,7 @@ PAGES = [
     ("voice", "/voice"),
     ("privacy", "/privacy"),
     ("ledger", "/ledger"),
+    ("oversight", "/oversight"),
     ("event", "/ledger/{release}"),
     ("my-data-sign-in", "/me"),
     ("how-to-verify", "/verify"),

@@ -21,7 +21,7 @@ from ombud.insight import PublishedInsight
 from ombud.web import create_portal
 from tests.web.conftest import City
 
-PUBLIC = ["/", "/sensors", "/voice", "/privacy", "/ledger", "/verify"]
+PUBLIC = ["/", "/sensors", "/voice", "/privacy", "/ledger", "/oversight", "/verify"]
 
 
 @pytest.fixture(scope="module")
@@ -169,6 +169,14 @@ def test_my_data_shows_exports_and_erases(own_client: TestClient, city_copy: Cit
     assert 'name="key"' in client.get("/me").text  # signed out: the session ended
     again = client.post("/me/sign-in", data={"csrf": csrf, "key": city_copy.resident_key})
     assert again.status_code == 401  # an erased resident's key opens nothing
+
+
+def test_oversight_counts_requests_and_names_no_resident(client: TestClient) -> None:
+    page = client.get("/oversight").text
+    assert "port-ombud-police" in page and "warrant PO-2026-4411" in page  # the demo's request
+    assert "(sealed)" in page and "port-ombud-tax-office" not in page  # the sealed one
+    assert "council-hana" in page and "roster.change" in page  # the roster after hand-over
+    assert "demo-subject-" not in page
 
 
 def test_bad_page_requests_get_pages_not_tracebacks(client: TestClient) -> None:

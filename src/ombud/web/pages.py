@@ -41,6 +41,7 @@ from ombud.errors import (
     OmbudError,
     UnauthorizedError,
 )
+from ombud.governance.book import RosterRecord
 from ombud.insight.published import PublishedInsight
 from ombud.ledger.logdir import LOG_VKEY
 from ombud.web import charts, views
@@ -77,6 +78,7 @@ NAV = (
     ("/voice", "Voice"),
     ("/privacy", "Privacy"),
     ("/ledger", "Ledger"),
+    ("/oversight", "Oversight"),
     ("/me", "My data"),
     ("/verify", "How to verify"),
 )
@@ -405,6 +407,17 @@ def create_router(
             log_key=key_fingerprint(trust.log_vkey),
             witness_keys=[key_fingerprint(v) for v in trust.witness_vkeys],
         )
+
+    @page("/oversight")
+    def oversight_page(request: Request) -> Response:
+        """Who asked for residents' data, on what basis, what was decided and read: the
+        ombudsman's report, public (it names no subject; sealed requests count as sealed)."""
+        found = deployment.access.report()
+        try:
+            roster: RosterRecord | None = deployment.roster.current()
+        except NotFoundError:
+            roster = None
+        return render(request, "oversight.html", title="Oversight", report=found, roster=roster)
 
     @page("/verify")
     def verify_page(request: Request) -> Response:
