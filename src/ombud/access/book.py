@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ombud.access.requests import MAX_SEAL, AccessRequest, Capability, subject_commitment
+from ombud.canonical import parse_json
 from ombud.clock import format_time, from_micros, to_micros
 from ombud.database import Database, Tx
 from ombud.errors import (
@@ -101,8 +102,6 @@ class AccessBook:
         if not rows:
             raise NotFoundError(f"no access request {request_id[:40]!r}")
         data, salt, status, requested, decided, disclosed = rows[0]
-        from ombud.canonical import parse_json
-
         request = AccessRequest.from_json(parse_json(bytes(data), "a stored request"))
         return Stored(request, bytes(salt), status, requested, decided, disclosed)
 
@@ -176,8 +175,8 @@ class AccessBook:
 
     def deny(self, request_id: str, officer: str, reason: str, *, actor: str) -> int:
         """An officer of the roster refuses a pending request (``access.denied``)."""
-        holder = self.roster.current().roster.holder(officer)
-        rule = self.roster.current().roster.rule(APPROVE)
+        roster = self.roster.current().roster
+        holder, rule = roster.holder(officer), roster.rule(APPROVE)
         if holder is None or holder.role not in rule.roles:
             raise ForbiddenError(f"{officer[:40]} may not decide access requests")
         if not 0 < len(reason) <= 500:
@@ -219,11 +218,13 @@ class AccessBook:
         capability = Capability.of(stored.request)
         now = self.clock()
         named = subject in stored.request.subjects
+        ref = self.vault.ref(subject) if named else None
         items: list[bytes] = []
         refused: Exception | None = None
         try:
             capability.verify_read(subject, category, capability.since, now)
-            for payload in self.vault.payloads(self.vault.ref(subject), kind=category):
+            assert ref is not None  # a subject the request does not name raised above
+            for payload in self.vault.payloads(ref, kind=category):
                 if (
                     payload.data is not None
                     and capability.since <= payload.created < capability.until
@@ -237,7 +238,6 @@ class AccessBook:
             body["category"] = category
             body["subject"] = subject_commitment(subject, stored.salt) if named else None
             body["items"] = len(items)
-        ref = self.vault.ref(subject) if named else None
 
         def build(tx: Tx) -> list[bytes]:
             return [Event("access.read", now, actor, body).to_bytes()]
@@ -265,20 +265,12 @@ class AccessBook:
         )
         for (request_id,) in rows:
             stored = self.get(request_id)
-            reads = self.db.read(
-                "SELECT category, outcome, items, at FROM access_reads WHERE request = ?"
-                " ORDER BY ledger_index",
-                (request_id,),
-            )
             body = {
                 "v": 1,
                 "request": request_id,
                 "salt": base64.b64encode(stored.salt).decode(),
                 "view": stored.request.open_view(stored.salt),
-                "reads": [
-                    {"category": c, "outcome": o, "items": n, "at": format_time(from_micros(a))}
-                    for c, o, n, a in reads
-                ],
+                "reads": self._reads(request_id),
             }
 
             def build(
@@ -302,6 +294,18 @@ class AccessBook:
 
     # -- what residents and the ombudsman see ------------------------------------------------
 
+    def _reads(self, request_id: str, ref: bytes | None = None) -> list[dict[str, Any]]:
+        """The reads under a request (of one subject, given its vault reference), in order."""
+        sql = "SELECT category, outcome, items, at FROM access_reads WHERE request = ?"
+        args: tuple[object, ...] = (request_id,)
+        if ref is not None:
+            sql, args = sql + " AND subject_ref = ?", (request_id, ref)
+        rows = self.db.read(sql + " ORDER BY ledger_index", args)
+        return [
+            {"category": c, "outcome": o, "items": n, "at": format_time(from_micros(a))}
+            for c, o, n, a in rows
+        ]
+
     def of_subject(self, ref: bytes) -> list[dict[str, Any]]:
         """Every request that named this subject: who asked, on what basis, what was read and
         when; a sealed one as sealed, with the date it opens."""
@@ -314,11 +318,6 @@ class AccessBook:
                 assert r.sealed_until is not None
                 out.append({"sealed": True, "opens": format_time(r.sealed_until)})
                 continue
-            reads = self.db.read(
-                "SELECT category, outcome, items, at FROM access_reads"
-                " WHERE request = ? AND subject_ref = ? ORDER BY ledger_index",
-                (request_id, ref),
-            )
             out.append(
                 {
                     "sealed": False,
@@ -330,10 +329,7 @@ class AccessBook:
                     "categories": list(r.categories),
                     "status": stored.status,
                     "ledgerIndex": stored.requested_index,
-                    "reads": [
-                        {"category": c, "outcome": o, "items": n, "at": format_time(from_micros(a))}
-                        for c, o, n, a in reads
-                    ],
+                    "reads": self._reads(request_id, ref),
                 }
             )
         return out

@@ -21,6 +21,7 @@ from typing import Any
 from ombud.canonical import canonical_json
 from ombud.clock import format_time, parse_time
 from ombud.errors import ExpiredError, MalformedError, ScopeError
+from ombud.governance.roster import check_id
 
 __all__ = [
     "MAX_SEAL",
@@ -32,15 +33,8 @@ __all__ = [
 
 MAX_SEAL = timedelta(days=180)
 """The longest a request may stay sealed unless the roster's policy states less."""
-_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 _TEXT = 500
 _MAX_SUBJECTS = 20
-
-
-def _id(value: object, what: str) -> str:
-    if not isinstance(value, str) or not _ID.fullmatch(value):
-        raise MalformedError(f"{what} is 1-64 lowercase letters, digits and . _ -")
-    return value
 
 
 def _text(value: object, what: str) -> str:
@@ -65,8 +59,8 @@ class Requester:
     key: str
 
     def __post_init__(self) -> None:
-        _id(self.organisation, "the requesting organisation")
-        _id(self.person, "the requesting person")
+        check_id(self.organisation, "the requesting organisation")
+        check_id(self.person, "the requesting person")
         if not re.fullmatch(r"[0-9a-f]{64}", self.key):
             raise MalformedError("the requester's key is a 32-byte Ed25519 key in hex")
 
@@ -99,7 +93,7 @@ class AccessRequest:
         if not self.categories:
             raise MalformedError("a request names the data categories it wants")
         for category in self.categories:
-            _id(category, "a data category")
+            check_id(category, "a data category")
         _text(self.purpose, "the purpose")
         _text(self.legal_basis, "the legal basis (a warrant reference, say)")
         if not self.since < self.until:

@@ -13,14 +13,13 @@ import json
 import secrets
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from ombud.canonical import parse_json
+from ombud.cli._files import read_json, read_signed, write_signed
 from ombud.cli.options import DataDir
 from ombud.deployment import Deployment
-from ombud.errors import MalformedError
 
 __all__ = ["access_app"]
 
@@ -28,13 +27,6 @@ access_app = typer.Typer(
     help="Third parties' requests for residents' data: approved, scoped, recorded, sealed.",
     no_args_is_help=True,
 )
-_MAX_FILE = 1 << 20
-
-
-def _read_json(path: Path, what: str) -> Any:
-    if path.stat().st_size > _MAX_FILE:
-        raise MalformedError(f"{path} is larger than {_MAX_FILE} bytes")
-    return parse_json(path.read_bytes(), what, max_depth=16)
 
 
 @access_app.command()
@@ -45,7 +37,7 @@ def request(
     """Record a request (``access.requested``: its public record, or only its seal)."""
     from ombud.access.requests import AccessRequest
 
-    made = AccessRequest.from_json(_read_json(request_file, "the access request"))
+    made = AccessRequest.from_json(read_json(request_file, "the access request"))
     with Deployment.open(data_dir, with_key=False) as deployment:
         index = deployment.access.request(made, actor="operator")
     sealed = f", sealed until {made.to_json()['sealedUntil']}" if made.sealed_until else ""
@@ -76,7 +68,7 @@ def approval(
         secrets.token_hex(16),
         now.replace(microsecond=0) + timedelta(hours=hours),
     )
-    out.write_text(json.dumps({"request": action.to_json(), "approvals": []}, indent=2))
+    write_signed(out, action, [])
     typer.echo(f"approval of {request_id} written to {out}; officers sign it with `roster sign`")
 
 
@@ -86,13 +78,7 @@ def approve(
     approval_file: Annotated[Path, typer.Argument(help="A signed approval file.")],
 ) -> None:
     """Approve a request: only with the signatures the roster's policy asks for."""
-    from ombud.governance.roster import ActionRequest, Approval
-
-    doc = _read_json(approval_file, "the approval file")
-    if not isinstance(doc, dict) or set(doc) != {"request", "approvals"}:
-        raise MalformedError("an approval file holds exactly request and approvals")
-    action = ActionRequest.from_json(doc["request"])
-    approvals = [Approval.from_json(a) for a in doc["approvals"]]
+    action, approvals = read_signed(approval_file)
     request_id = str(action.params.get("request", ""))
     with Deployment.open(data_dir, with_key=False) as deployment:
         index = deployment.access.approve(request_id, action, approvals, actor="operator")

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_private_key,
 )
 
-from ombud.canonical import parse_json
+from ombud.cli._files import read_json, read_signed, write_signed
 from ombud.cli.options import DataDir
 from ombud.clock import utc_now
 from ombud.deployment import Deployment
@@ -41,13 +41,6 @@ roster_app = typer.Typer(
     help="Who holds power: the authority roster, changed only by M-of-N signatures.",
     no_args_is_help=True,
 )
-_MAX_FILE = 1 << 20
-
-
-def _read_json(path: Path, what: str) -> Any:
-    if path.stat().st_size > _MAX_FILE:
-        raise MalformedError(f"{path} is larger than {_MAX_FILE} bytes")
-    return parse_json(path.read_bytes(), what, max_depth=16)
 
 
 def _roster_text(roster: Any, *, recovered: bool = False) -> str:
@@ -85,7 +78,7 @@ def init(
     """Record the deployment's genesis roster on the ledger (once)."""
     from ombud.governance.roster import Roster
 
-    roster = Roster.from_json(_read_json(genesis, "the genesis roster"))
+    roster = Roster.from_json(read_json(genesis, "the genesis roster"))
     with Deployment.open(data_dir, with_key=False) as deployment:
         record = deployment.roster.establish(roster, actor="operator")
     typer.echo(f"genesis roster {roster.digest} recorded at ledger index {record.ledger_index}")
@@ -122,7 +115,7 @@ def propose(
 
     with Deployment.open(data_dir, with_key=False) as deployment:
         current = deployment.roster.current().roster
-    proposed = Roster.from_json(_read_json(new_roster, "the proposed roster"))
+    proposed = Roster.from_json(read_json(new_roster, "the proposed roster"))
     if proposed.version != current.version + 1 or proposed.previous != current.digest:
         raise MalformedError(
             f"the proposed roster must be version {current.version + 1} with previous "
@@ -137,7 +130,7 @@ def propose(
         secrets.token_hex(16),
         utc_now().replace(microsecond=0) + timedelta(hours=hours),
     )
-    out.write_text(json.dumps({"request": request.to_json(), "approvals": []}, indent=2))
+    write_signed(out, request, [])
     typer.echo(f"request {request.digest} written to {out}; holders sign it with `roster sign`")
 
 
@@ -148,20 +141,15 @@ def sign(
     key: Annotated[Path, typer.Option(help="Your private key (PEM, from `roster keygen`).")],
 ) -> None:
     """Add your signature to a request file (on your own machine; the key stays there)."""
-    from ombud.governance.roster import ActionRequest, Approval, sign_request
+    from ombud.governance.roster import sign_request
 
-    doc = _read_json(request_file, "the request file")
-    if not isinstance(doc, dict) or set(doc) != {"request", "approvals"}:
-        raise MalformedError("a request file holds exactly request and approvals")
-    request = ActionRequest.from_json(doc["request"])
+    request, approvals = read_signed(request_file)
     private = load_pem_private_key(key.read_bytes(), password=None)
     if not isinstance(private, Ed25519PrivateKey):
         raise MalformedError(f"{key} is not an Ed25519 private key")
-    approvals = [Approval.from_json(a) for a in doc["approvals"]]
     approvals = [a for a in approvals if a.holder != holder]
     approvals.append(sign_request(request, holder, private))
-    doc["approvals"] = [a.to_json() for a in approvals]
-    request_file.write_text(json.dumps(doc, indent=2))
+    write_signed(request_file, request, approvals)
     typer.echo(f"signed by {holder}: {len(approvals)} signature(s) on {request.action}")
 
 
@@ -171,16 +159,10 @@ def apply(
     request_file: Annotated[Path, typer.Argument(help="A signed request file.")],
 ) -> None:
     """Carry out a signed roster change: only when the roster in force's quorum signed it."""
-    from ombud.governance.roster import ActionRequest, Approval, Succession
+    from ombud.governance.roster import Succession
 
-    doc = _read_json(request_file, "the request file")
-    if not isinstance(doc, dict) or set(doc) != {"request", "approvals"}:
-        raise MalformedError("a request file holds exactly request and approvals")
-    change = Succession(
-        ActionRequest.from_json(doc["request"]),
-        tuple(Approval.from_json(a) for a in doc["approvals"]),
-        utc_now(),
-    )
+    request, approvals = read_signed(request_file)
+    change = Succession(request, tuple(approvals), utc_now())
     with Deployment.open(data_dir, with_key=False) as deployment:
         record = deployment.roster.change(change, actor="operator")
     loud = " by the RECOVERY quorum" if record.recovered else ""
@@ -205,7 +187,7 @@ def verify(
     from ombud.ledger.tiles import TILE_WIDTH, TileRef, decode_bundle
     from ombud.ledger.verifier import open_source
 
-    held = Roster.from_json(_read_json(genesis, "the genesis roster"))
+    held = Roster.from_json(read_json(genesis, "the genesis roster"))
     tiles = open_source(source)
     try:
         raw = tiles.fetch("checkpoint")

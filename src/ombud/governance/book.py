@@ -10,9 +10,10 @@ signature, so the chain can be verified by anyone from the log alone (``ombud.go
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from ombud.database import Database, Tx
 from ombud.errors import AlreadyExistsError, NotFoundError
@@ -60,33 +61,32 @@ class RosterBook:
         self.log = log
         self.clock = clock
 
+    _CURRENT = (
+        "SELECT roster, recovered, ledger_index FROM roster_versions ORDER BY version DESC LIMIT 1"
+    )
+
     @staticmethod
-    def _current_in(tx: Tx) -> RosterRecord | None:
-        rows = tx.execute(
-            "SELECT roster, recovered, ledger_index FROM roster_versions"
-            " ORDER BY version DESC LIMIT 1"
-        )
-        if not rows:
-            return None
-        data, recovered, index = rows[0]
+    def _record(row: Sequence[Any]) -> RosterRecord:
+        data, recovered, index = row
         return RosterRecord(Roster.from_bytes(bytes(data)), bool(recovered), int(index))
+
+    @classmethod
+    def _current_in(cls, tx: Tx) -> RosterRecord | None:
+        rows = tx.execute(cls._CURRENT)
+        return cls._record(rows[0]) if rows else None
 
     def current(self) -> RosterRecord:
         """The roster in force (``NotFoundError`` before a genesis was established)."""
-        rows = self.db.read(
-            "SELECT roster, recovered, ledger_index FROM roster_versions"
-            " ORDER BY version DESC LIMIT 1"
-        )
+        rows = self.db.read(self._CURRENT)
         if not rows:
             raise NotFoundError("no roster yet: establish the genesis roster first")
-        data, recovered, index = rows[0]
-        return RosterRecord(Roster.from_bytes(bytes(data)), bool(recovered), int(index))
+        return self._record(rows[0])
 
     def history(self) -> list[RosterRecord]:
         rows = self.db.read(
             "SELECT roster, recovered, ledger_index FROM roster_versions ORDER BY version"
         )
-        return [RosterRecord(Roster.from_bytes(bytes(d)), bool(r), int(i)) for d, r, i in rows]
+        return [self._record(row) for row in rows]
 
     def establish(self, genesis: Roster, *, actor: str) -> RosterRecord:
         """Record the genesis roster (once per deployment)."""

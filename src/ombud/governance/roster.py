@@ -52,6 +52,7 @@ __all__ = [
     "Roster",
     "Rule",
     "Succession",
+    "check_id",
     "public_key",
     "sign_request",
     "verify_approval",
@@ -87,7 +88,9 @@ def _unb64(text: object, what: str, size: int) -> bytes:
     return data
 
 
-def _id(value: object, what: str) -> str:
+def check_id(value: object, what: str) -> str:
+    """``value`` when it is an id (1-64 lowercase letters, digits and . _ -); raises
+    ``MalformedError`` naming ``what`` otherwise."""
     if not isinstance(value, str) or not _ID.fullmatch(value):
         raise MalformedError(f"{what} is 1-64 lowercase letters, digits and . _ -")
     return value
@@ -103,8 +106,8 @@ class Holder:
     key: bytes
 
     def __post_init__(self) -> None:
-        _id(self.id, "a holder id")
-        _id(self.role, "a role")
+        check_id(self.id, "a holder id")
+        check_id(self.role, "a role")
         if not isinstance(self.name, str) or not 0 < len(self.name) <= 200:
             raise MalformedError("a holder's name is 1-200 characters")
         if len(self.key) != 32:
@@ -138,7 +141,7 @@ class Rule:
         if not self.roles:
             raise MalformedError("a rule names at least one role")
         for role in self.roles:
-            _id(role, "a role")
+            check_id(role, "a role")
 
     def to_json(self) -> dict[str, Any]:
         return {"count": self.count, "roles": list(self.roles), "notRequester": self.not_requester}
@@ -254,7 +257,7 @@ class ActionRequest:
     def __post_init__(self) -> None:
         if not _ACTION.fullmatch(self.action):
             raise MalformedError(f"action {self.action[:40]!r} is not noun.verb")
-        _id(self.requester, "the requester")
+        check_id(self.requester, "the requester")
         if not re.fullmatch(r"[0-9a-f]{32}", self.nonce):
             raise MalformedError("a request's nonce is 32 lowercase hex digits")
         if len(canonical_json(dict(self.params), "a request's parameters")) > _MAX_PARAMS:
@@ -318,7 +321,9 @@ class Approval:
     def from_json(cls, obj: Any) -> Approval:
         if not isinstance(obj, dict) or set(obj) != {"holder", "signature"}:
             raise MalformedError("an approval is an object with exactly holder and signature")
-        return cls(_id(obj["holder"], "a holder id"), _unb64(obj["signature"], "a signature", 64))
+        return cls(
+            check_id(obj["holder"], "a holder id"), _unb64(obj["signature"], "a signature", 64)
+        )
 
 
 def sign_request(request: ActionRequest, holder_id: str, key: Ed25519PrivateKey) -> Approval:

@@ -153,6 +153,12 @@ def create_router(
         else {}
     )
     rendered = _Charts()
+    trust = explorer.trust()  # the keys pages show and check against: fixed while serving
+    trusted: dict[str, Any] = {
+        "trust": trust,
+        "log_key": key_fingerprint(trust.log_vkey),
+        "witness_keys": [key_fingerprint(v) for v in trust.witness_vkeys],
+    }
 
     def page(path: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """A page route: GET and HEAD."""
@@ -366,7 +372,6 @@ def create_router(
             return failure(request, NotFoundError("the log has not published a checkpoint yet"))
         kinds, first, last, counted = explorer.kinds()
         page = explorer.page(kind=kind, before=before)
-        trust = explorer.trust()
         return render(
             request,
             "ledger.html",
@@ -374,9 +379,7 @@ def create_router(
             note=published.note.decode("utf-8"),
             size=published.size,
             cosignatures=_cosignatures(published.note, trust.witness_vkeys),
-            trust=trust,
-            log_key=key_fingerprint(trust.log_vkey),
-            witness_keys=[key_fingerprint(v) for v in trust.witness_vkeys],
+            **trusted,
             kinds=kinds,
             counted=counted,
             first=first,
@@ -393,7 +396,6 @@ def create_router(
             row, data = explorer.entry(int(index))
         except OmbudError as exc:
             return failure(request, exc)
-        trust = explorer.trust()
         return render(
             request,
             "event.html",
@@ -403,9 +405,7 @@ def create_router(
             if row.event is not None
             else data.hex(),
             material=json.dumps(material(row, data, trust)).replace("<", "\\u003c"),
-            trust=trust,
-            log_key=key_fingerprint(trust.log_vkey),
-            witness_keys=[key_fingerprint(v) for v in trust.witness_vkeys],
+            **trusted,
         )
 
     @page("/oversight")
@@ -421,14 +421,11 @@ def create_router(
 
     @page("/verify")
     def verify_page(request: Request) -> Response:
-        trust = explorer.trust()
         return render(
             request,
             "verify.html",
             title="How to verify",
-            trust=trust,
-            log_key=key_fingerprint(trust.log_vkey),
-            witness_keys=[key_fingerprint(v) for v in trust.witness_vkeys],
+            **trusted,
             origin=str(request.base_url),
         )
 

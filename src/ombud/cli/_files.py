@@ -1,0 +1,47 @@
+"""Files the governance commands read and write: JSON documents (a roster, an access request)
+and signed-request files (a privileged action and the approvals collected for it).
+
+Threat model: the files come from other people (a proposer, other holders); each is read up
+to a cap, parsed strictly and checked field by field before anything uses it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ombud.canonical import parse_json
+from ombud.errors import MalformedError
+from ombud.governance.roster import ActionRequest, Approval
+
+__all__ = ["MAX_FILE", "read_json", "read_signed", "write_signed"]
+
+MAX_FILE = 1 << 20
+"""Bytes a governance file may have."""
+
+
+def read_json(path: Path, what: str) -> Any:
+    """``path`` as strict JSON, read up to ``MAX_FILE`` bytes (``MalformedError`` beyond)."""
+    with path.open("rb") as f:
+        data = f.read(MAX_FILE + 1)
+    if len(data) > MAX_FILE:
+        raise MalformedError(f"{path} is larger than {MAX_FILE} bytes")
+    return parse_json(data, what, max_depth=16)
+
+
+def read_signed(path: Path) -> tuple[ActionRequest, list[Approval]]:
+    """A signed-request file: ``{"request": …, "approvals": […]}``."""
+    doc = read_json(path, "the signed-request file")
+    if not isinstance(doc, dict) or set(doc) != {"request", "approvals"}:
+        raise MalformedError("a signed-request file holds exactly request and approvals")
+    if not isinstance(doc["approvals"], list):
+        raise MalformedError("a signed-request file's approvals are a list")
+    return ActionRequest.from_json(doc["request"]), [
+        Approval.from_json(a) for a in doc["approvals"]
+    ]
+
+
+def write_signed(path: Path, request: ActionRequest, approvals: list[Approval]) -> None:
+    doc = {"request": request.to_json(), "approvals": [a.to_json() for a in approvals]}
+    path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
