@@ -27,7 +27,9 @@ messages name what was wrong with the input and never carry secrets or personal 
     │       ├── QuorumError        fewer distinct signatures than the policy's count
     │       ├── SelfApprovalError  the requester's own signature, where four eyes are needed
     │       ├── RoleError          a signer without a role the policy names
-    │       └── StaleRosterError   signed under a roster that is no longer in force
+    │       ├── StaleRosterError   signed under a roster that is no longer in force
+    │       ├── NotAHolderError    signed by a key the roster does not hold (or removed)
+    │       └── ReservedActionError  a reserved action with no holder's signature (operator alone)
     ├── UnauthorizedError          no credentials, or credentials that are not valid
     ├── UnavailableError           a service (a witness) did not answer, or failed
     ├── ConfigError                a data directory or setting that is missing or invalid
@@ -153,6 +155,16 @@ class RoleError(ApprovalError):
 
 class StaleRosterError(ApprovalError):
     """The request was signed under a roster version that is no longer in force."""
+
+
+class NotAHolderError(ApprovalError):
+    """A signature by someone the roster in force does not hold: never a holder, or a key the
+    roster removed (it lost all power with the event that removed it)."""
+
+
+class ReservedActionError(ApprovalError):
+    """An action the roster's policy reserves, attempted without holders' signatures: the
+    operator's token (or shell) alone cannot carry it out."""
 
 
 class UnauthorizedError(OmbudError):

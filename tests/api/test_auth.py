@@ -28,6 +28,13 @@ SCOPED = {
     ("PUT", "/privacy/consents/{record_id}"): "privacy:consent",
     ("POST", "/privacy/consents/{record_id}/withdraw"): "privacy:consent",
     ("POST", "/privacy/releases"): "privacy:release",
+    ("POST", "/roster/actions"): "roster:act",
+    ("POST", "/roster/actions/{digest}/signatures"): "roster:act",
+    ("POST", "/roster/actions/{digest}/carry-out"): "roster:act",
+    ("POST", "/access/requests"): "access:request",
+    ("POST", "/access/requests/{request_id}/denial"): "access:decide",
+    ("POST", "/access/unseal"): "access:decide",
+    ("POST", "/access/requests/{request_id}/reads"): "access:read",
 }
 """Routes for the city's staff and services: a bearer token with this scope."""
 RESIDENTS = {
@@ -89,7 +96,13 @@ def test_a_scoped_route_refuses_a_request_without_a_token(
     app: FastAPI, method: str, path: str
 ) -> None:
     concrete = path.format(
-        device_id="d-1", device="d-1", counter=1, post_id="0" * 32, record_id="0" * 32
+        device_id="d-1",
+        device="d-1",
+        counter=1,
+        post_id="0" * 32,
+        record_id="0" * 32,
+        digest="0" * 64,
+        request_id="r-1",
     )
     with TestClient(app, raise_server_exceptions=False) as client:
         refused = client.request(method, concrete, json={})

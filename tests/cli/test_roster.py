@@ -1,7 +1,8 @@
 """``ombud roster``: keys made on the holders' machines, a genesis, a change proposed, signed
 one holder at a time and carried out only with the quorum, and the chain verified from a log
 export against the genesis file (the contract: exit 0 printing the roster in force; exit 1
-naming the first broken link)."""
+naming the first broken link); the operator's shell alone no longer changes the witness
+policy, and the removed holders' keys sign nothing."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ from pathlib import Path
 from ombud.deployment import Deployment
 from ombud.events import Event
 from ombud.governance.roster import CHANGE_ROSTER, Holder, Roster, Rule
+from ombud.ledger import note
 from tests.conftest import ombud
 
 NAMES = ["council-1", "council-2", "council-3", "officer-a", "officer-b", "ombudsman", "court"]
 POLICY = {
     "access.approve": Rule(2, ("officer",)),
+    "witness.change": Rule(2, ("council",)),
     CHANGE_ROSTER: Rule(2, ("council",), not_requester=False),
     "roster.recover": Rule(2, ("ombudsman", "court"), not_requester=False),
 }
@@ -93,3 +96,30 @@ def test_a_council_hands_over_and_anyone_verifies_the_chain(tmp_path: Path) -> N
     broken = ombud("roster", "verify", forged_export, "--genesis", tmp_path / "genesis.json")
     assert broken.returncode == 1, broken.stdout
     assert f"entry {index}" in broken.stderr and "roster version 2" in broken.stderr
+
+    # The operator's shell alone no longer changes whose cosignatures publishing waits for.
+    cosigner = note.Signer.generate("w.example", sig_type=note.ALG_COSIGNATURE_V1)
+    alone = ombud("log", "witness", "add", data_dir, cosigner.verifier().vkey, "http://w.example")
+    assert alone.returncode == 2 and "reserved to the roster" in alone.stderr
+    with Deployment.open(data_dir, with_key=False) as deployment:
+        size = deployment.log.size
+        last = Event.from_bytes(deployment.log.entries(size - 1, size)[0])
+    assert (last.kind, last.body["reason"]) == ("action.refused", "operator-only")
+    (tmp_path / "params.json").write_text(json.dumps({"witnesses": {"quorum": 0, "witness": []}}))
+    change = tmp_path / "witness.json"
+    proposed = ombud(
+        "roster", "propose", "--data-dir", data_dir, "--action", "witness.change",
+        "--params", tmp_path / "params.json", "--requester", "officer-a", "--out", change,
+    )  # fmt: skip
+    assert proposed.returncode == 0, proposed.stderr
+    sign = ("roster", "sign", change, "--holder")
+    # The councillors who left sign nothing valid any more.
+    assert ombud(*sign, "council-1", "--key", tmp_path / "council-1.pem").returncode == 0
+    removed = ombud("roster", "apply", "--data-dir", data_dir, change)
+    assert removed.returncode == 2 and "holds no office" in removed.stderr
+    fresh = {"request": json.loads(change.read_text())["request"], "approvals": []}
+    change.write_text(json.dumps(fresh))
+    for holder in ("council-4", "council-5"):
+        assert ombud(*sign, holder, "--key", tmp_path / f"{holder}.pem").returncode == 0
+    done = ombud("roster", "apply", "--data-dir", data_dir, change)
+    assert done.returncode == 0 and "witness.change carried out" in done.stdout, done.stderr

@@ -1,6 +1,6 @@
 """The roster of a deployment, through the ledger, on SQLite and PostgreSQL: genesis once; a
-change carried out only with the quorum of the roster in force, once; a refused change leaves
-nothing behind; the log alone re-derives the chain."""
+change carried out only with the quorum of the roster in force, once; a refused change changes
+no roster and is recorded as refused; the log alone re-derives the chain."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 
 from ombud.deployment import Deployment, init_deployment
 from ombud.errors import AlreadyExistsError, QuorumError, ReplayError, RosterChainError
+from ombud.events import Event
 from ombud.governance.chain import roster_in_force
 from ombud.governance.roster import CHANGE_ROSTER, Roster, Succession
 from tests.governance.test_roster import GENESIS, request, signed, successor
@@ -43,7 +44,10 @@ def test_a_hand_over_goes_through_the_ledger_once(deployment: Deployment) -> Non
     before = _size_and_rows(deployment)
     with pytest.raises(QuorumError):
         book.change(short, actor="operator")
-    assert _size_and_rows(deployment) == before  # refused: nothing written
+    size, rows = _size_and_rows(deployment)
+    assert rows == before[1]  # refused: no roster changed ...
+    last = Event.from_bytes(deployment.log.entries(size - 1, size)[0])
+    assert (last.kind, last.body["reason"]) == ("action.refused", "below-quorum")  # ... recorded
     full = Succession(change, tuple(signed(change, "council-1", "council-2", "council-3")), NOW)
     record = book.change(full, actor="operator")
     assert book.current().roster == new == record.roster

@@ -35,8 +35,9 @@ from ombud.errors import (
     ScopeError,
 )
 from ombud.events import Event
+from ombud.governance.actions import Effect
 from ombud.governance.book import RosterBook
-from ombud.governance.roster import ActionRequest, Approval, verify_approval
+from ombud.governance.roster import ActionRequest, Approval, Roster
 from ombud.ledger.log import Log
 from ombud.privacy.vault import Vault
 
@@ -148,19 +149,34 @@ class AccessBook:
     ) -> int:
         """Approve a pending request once the roster's policy for ``access.approve`` is met by
         ``approvals`` of ``action`` (which names this request's id and digest, and its
-        requester as the person who asked, so they can never approve it)."""
+        requester as the person who asked, so they can never approve it). Each step is a
+        privileged action's (``ombud.governance.actions``): refusals are recorded."""
+        self.check_approval(action)
+        return self.roster.actions.submit(
+            action, approvals, self.approval(request_id, actor=actor), actor=actor
+        )
+
+    def check_approval(self, action: ActionRequest) -> None:
+        """None when ``action`` is the approval of a pending request, as ``approve`` needs."""
+        request_id = action.params.get("request")
+        if action.action != APPROVE or not isinstance(request_id, str):
+            raise MalformedError(f"an approval is {APPROVE} of a request")
         stored = self.get(request_id)
         if stored.status != "pending":
             raise ConflictError(f"access request {request_id} was already {stored.status}")
         expected = {"request": stored.request.id, "digest": stored.request.digest}
-        if action.action != APPROVE or dict(action.params) != expected:
+        if dict(action.params) != expected:
             raise MalformedError(f"the approval must be {APPROVE} of {expected}")
         if action.requester != stored.request.requester.person:
             raise MalformedError("the approval names another requester than the request's")
-        roster = self.roster.current().roster
-        verify_approval(roster, action, approvals, now=self.clock())
 
-        def build(tx: Tx) -> list[bytes]:
+    def approval(self, request_id: str, *, actor: str) -> Effect:
+        """Carrying out an approval: ``access.approved``, with the signatures, and the
+        request's status."""
+
+        def build(
+            tx: Tx, roster: Roster, action: ActionRequest, approvals: tuple[Approval, ...]
+        ) -> list[Event]:
             self._pending_in(tx, request_id)
             body = {
                 "v": 1,
@@ -169,9 +185,9 @@ class AccessBook:
                 "approval": action.to_json(),
                 "approvals": [a.to_json() for a in approvals],
             }
-            return [Event("access.approved", self.clock(), actor, body).to_bytes()]
+            return [Event("access.approved", self.clock(), actor, body)]
 
-        return self.log.append_with(build, self._decide(request_id, "approved"))
+        return Effect(build, self._decide(request_id, "approved"))
 
     def deny(self, request_id: str, officer: str, reason: str, *, actor: str) -> int:
         """An officer of the roster refuses a pending request (``access.denied``)."""

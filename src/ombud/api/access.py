@@ -1,33 +1,133 @@
-"""``/me/access``: who asked for a resident's data, on what basis, what was read and when.
+"""``/access``: third parties' requests for residents' data — recorded, approved through the
+roster (``/roster/actions``, action ``access.approve``), denied, read within their scope, sealed
+and disclosed; the ombudsman's report; and ``/me/access``, who asked for a resident's data.
 
-Threat model: a resident reaches only the requests that named them, with their own access key
-(as ``/me/data``); a sealed request shows as sealed with the date it opens, nothing more;
-the answer is ``no-store``. Requesting, approving and reading data are not here yet.
+Threat model: recording a request needs scope ``access:request``, denying one or disclosing
+due seals ``access:decide``, and reading ``access:read`` — which yields only what an approved,
+unexpired request names, and is an ``access.read`` event allowed or refused. No token approves:
+approval needs two officers' signatures. What the ledger shows is public here too (requests as
+their public record, sealed ones as sealed, the report); a resident reaches only the requests
+that named them, with their own access key, and personal answers are ``no-store``.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Path
+from pydantic import BaseModel, ConfigDict, Field
 
-from ombud.access.book import AccessBook
+from ombud.access.book import AccessBook, Stored
+from ombud.access.requests import AccessRequest
+from ombud.api.auth import require_scope
 from ombud.api.bodies import StrictRoute
 from ombud.api.headers import NO_STORE
 from ombud.api.openapi import problems
 from ombud.api.privacy import resident_key
 from ombud.privacy.office import PrivacyOffice
+from ombud.tokens import TokenInfo
 
 __all__ = ["create_router"]
 
 Authorization = Annotated[str | None, Header(description="Bearer ombud_resident_…")]
+AccessRequestScope = Annotated[TokenInfo, require_scope("access:request")]
+AccessDecide = Annotated[TokenInfo, require_scope("access:decide")]
+AccessRead = Annotated[TokenInfo, require_scope("access:read")]
+RequestId = Annotated[
+    str, Path(pattern="^[a-z0-9][a-z0-9._-]{0,63}$", description="The request's id.")
+]
+
+
+class Denial(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    officer: str = Field(max_length=64, description="The deciding officer's holder id.")
+    reason: str = Field(min_length=1, max_length=500, description="Why, for the record.")
+
+
+class Read(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    subject: str = Field(max_length=200, description="A subject pseudonym the request names.")
+    category: str = Field(max_length=64, description="A data category the request names.")
+
+
+def _public(stored: Stored) -> dict[str, Any]:
+    """A request as the ledger shows it (the public record, or only the seal), and its state."""
+    view = stored.request.public_view(stored.salt)
+    return {
+        "id": stored.request.id,
+        **view,
+        "status": stored.status,
+        "requestedIndex": stored.requested_index,
+        "decidedIndex": stored.decided_index,
+        "disclosedIndex": stored.disclosed_index,
+    }
 
 
 def create_router(
     access: Callable[[], AccessBook], office: Callable[[], PrivacyOffice]
 ) -> APIRouter:
     router = APIRouter(tags=["access"], route_class=StrictRoute)
+
+    @router.post(
+        "/access/requests",
+        status_code=201,
+        responses=problems(401, 403, 409),
+        summary="Record a request for residents' data (scope access:request): its public "
+        "record goes on the ledger, or only its seal.",
+    )
+    def request(body: dict[str, Any], token: AccessRequestScope) -> dict[str, Any]:
+        made = AccessRequest.from_json(body)
+        access().request(made, actor=f"token:{token.id}")
+        return _public(access().get(made.id))
+
+    @router.get("/access/requests", summary="Every request, as the public may see it.")
+    def requests() -> list[dict[str, Any]]:
+        return [_public(s) for s in access().all()]
+
+    @router.get("/access/requests/{request_id}", responses=problems(404), summary="One request.")
+    def one(request_id: RequestId) -> dict[str, Any]:
+        return _public(access().get(request_id))
+
+    @router.post(
+        "/access/requests/{request_id}/denial",
+        responses=problems(401, 403, 404, 409),
+        summary="An officer of the roster refuses a pending request (scope access:decide).",
+    )
+    def deny(request_id: RequestId, body: Denial, token: AccessDecide) -> dict[str, Any]:
+        index = access().deny(request_id, body.officer, body.reason, actor=f"token:{token.id}")
+        return {**_public(access().get(request_id)), "deniedIndex": index}
+
+    @router.post(
+        "/access/requests/{request_id}/reads",
+        dependencies=[NO_STORE],
+        responses=problems(401, 403, 404, 409),
+        summary="Read, for the approved requester, one subject's data of one category the "
+        "request names (scope access:read); allowed or refused, the read is on the ledger.",
+    )
+    def read(request_id: RequestId, body: Read, token: AccessRead) -> dict[str, Any]:
+        items = access().read(request_id, body.subject, body.category, actor=f"token:{token.id}")
+        return {"items": [base64.b64encode(i).decode() for i in items]}
+
+    @router.post(
+        "/access/unseal",
+        responses=problems(401, 403),
+        summary="Disclose every sealed request whose time has come (scope access:decide; "
+        "`ombud serve` does it every minute).",
+    )
+    def unseal(token: AccessDecide) -> dict[str, int]:
+        return {"disclosed": access().disclose_due()}
+
+    @router.get(
+        "/access/report",
+        summary="For the ombudsman, and anyone: requests per requester and legal basis, "
+        "decisions, refused reads, overdue seals, reads per request.",
+    )
+    def report() -> dict[str, Any]:
+        return access().report()
 
     @router.get(
         "/me/access",

@@ -161,7 +161,8 @@ def city_act(
         console.print(
             f"[bold]roster[/] genesis {genesis.digest[:16]}… ({data_dir / GENESIS_FILE}); "
             f"council hand-over to version {elected.version}, signed by 3 of 5 outgoing "
-            "councillors; a police request approved by two officers and read, and a sealed "
+            "councillors; the operator alone tried to double the privacy budget: refused, and "
+            "on the ledger; a police request approved by two officers and read, and a sealed "
             "request from the tax office",
             soft_wrap=True,
         )

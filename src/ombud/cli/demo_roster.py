@@ -1,7 +1,8 @@
 """The demo's roster and access acts: Port Ombud's authority roster — five councillors, two
 data-access officers, the ombudsman and a court — recorded as the genesis, then a council
-hand-over after an election, signed by three of the five outgoing councillors; then a police
-request for a resident's data, approved by the two officers and read, and a sealed request.
+hand-over after an election, signed by three of the five outgoing councillors; the operator
+trying to double the privacy budget alone (refused, and recorded); then a police request for a
+resident's data, approved by the two officers and read, and a sealed request.
 
 Threat model: a demo. The holders' keys are made here and kept, mode 0600, in
 ``DIR/roster-keys/`` so the demo can sign for them; in a city each holder makes and keeps their
@@ -24,7 +25,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from ombud.access.book import APPROVE
 from ombud.access.requests import AccessRequest, Requester
 from ombud.deployment import Deployment
-from ombud.errors import ScopeError
+from ombud.errors import ReservedActionError, ScopeError
 from ombud.governance.roster import (
     CHANGE_ROSTER,
     RECOVER_ROSTER,
@@ -87,7 +88,7 @@ def roster_act(
 
     genesis = Roster(0, tuple(holder(*p) for p in PEOPLE), POLICY)
     (data_dir / GENESIS_FILE).write_text(json.dumps(genesis.to_json(), indent=2) + "\n")
-    deployment.roster.establish(genesis, actor="city-clerk")
+    deployment.establish_roster(genesis, actor="city-clerk")
     staying = tuple(holder(*p) for p in PEOPLE if p[0] not in LEAVING)
     elected = Roster(1, (*staying, *(holder(*p) for p in ELECTED)), POLICY, genesis.digest)
     request = ActionRequest(
@@ -102,6 +103,22 @@ def roster_act(
     signers = ("council-ana", "council-ben", "council-dora")  # three of the outgoing five
     approvals = tuple(sign_request(request, pid, keys[pid]) for pid in signers)
     deployment.roster.change(Succession(request, approvals, deployment.clock()), actor="city-clerk")
+    # The operator tries to double the privacy budget on their own: refused, and recorded.
+    budget = deployment.settings.privacy
+    alone = ActionRequest(
+        "budget.change",
+        {
+            "privacy.dp_rho_per_period": budget.dp_rho_per_period * 2,
+            "privacy.dp_rho_per_release": budget.dp_rho_per_release,
+        },
+        elected.version,
+        elected.digest,
+        "city-operator",
+        secrets.token_hex(16),
+        deployment.clock() + timedelta(days=1),
+    )
+    with contextlib.suppress(ReservedActionError):
+        deployment.submit(alone, [], actor="city-operator")
     officers = {pid: keys[pid] for pid, _, role in PEOPLE if role == "officer"}
     return genesis, elected, officers
 

@@ -31,7 +31,6 @@ from cryptography.hazmat.primitives.serialization import (
 
 from ombud.cli._files import read_json, read_signed, write_signed
 from ombud.cli.options import DataDir
-from ombud.clock import utc_now
 from ombud.deployment import Deployment
 from ombud.errors import MalformedError, NotFoundError, VerificationError
 
@@ -80,8 +79,11 @@ def init(
 
     roster = Roster.from_json(read_json(genesis, "the genesis roster"))
     with Deployment.open(data_dir, with_key=False) as deployment:
-        record = deployment.roster.establish(roster, actor="operator")
-    typer.echo(f"genesis roster {roster.digest} recorded at ledger index {record.ledger_index}")
+        index = deployment.establish_roster(roster, actor="operator")
+    typer.echo(
+        f"genesis roster {roster.digest} recorded at ledger index {index}; from now on the "
+        "witness policy, retention and privacy budget change only by its signatures"
+    )
 
 
 @roster_app.command()
@@ -101,37 +103,56 @@ def show(
 @roster_app.command()
 def propose(
     data_dir: DataDir,
-    new_roster: Annotated[Path, typer.Argument(help="The proposed roster (JSON).")],
     requester: Annotated[str, typer.Option(help="The holder id proposing it.")],
     out: Annotated[Path, typer.Option(help="The request file the holders sign.")],
+    new_roster: Annotated[
+        Path | None, typer.Argument(help="A proposed roster (JSON): a roster change.")
+    ] = None,
+    action: Annotated[
+        str | None,
+        typer.Option(help="Another action: witness.change, retention.change, budget.change."),
+    ] = None,
+    params: Annotated[
+        Path | None, typer.Option(help="The action's parameters (JSON object), with --action.")
+    ] = None,
     recover: Annotated[
         bool, typer.Option(help="Use the recovery quorum (an emergency; it shows loudly).")
     ] = False,
     hours: Annotated[int, typer.Option(help="Hours the signatures stay good.", min=1)] = 72,
 ) -> None:
-    """Write a roster change for the holders to sign: the next version, bound to the roster
-    in force."""
+    """Propose a privileged action, bound to the roster in force: a roster change (the next
+    version), or --action with --params. It is recorded on the ledger (action.requested)
+    and written to a file for the holders to sign."""
     from ombud.governance.roster import CHANGE_ROSTER, RECOVER_ROSTER, ActionRequest, Roster
 
+    if (new_roster is None) == (action is None) or (action is None) != (params is None):
+        raise MalformedError("give a proposed roster, or --action with --params")
     with Deployment.open(data_dir, with_key=False) as deployment:
         current = deployment.roster.current().roster
-    proposed = Roster.from_json(read_json(new_roster, "the proposed roster"))
-    if proposed.version != current.version + 1 or proposed.previous != current.digest:
-        raise MalformedError(
-            f"the proposed roster must be version {current.version + 1} with previous "
-            f"{current.digest}"
+        if new_roster is not None:
+            proposed = Roster.from_json(read_json(new_roster, "the proposed roster"))
+            action = RECOVER_ROSTER if recover else CHANGE_ROSTER
+            values = {"roster": proposed.to_json()}
+        else:
+            assert action is not None and params is not None
+            values = read_json(params, "the action's parameters")
+            if not isinstance(values, dict):
+                raise MalformedError("an action's parameters are a JSON object")
+        request = ActionRequest(
+            action,
+            values,
+            current.version,
+            current.digest,
+            requester,
+            secrets.token_hex(16),
+            deployment.clock().replace(microsecond=0) + timedelta(hours=hours),
         )
-    request = ActionRequest(
-        RECOVER_ROSTER if recover else CHANGE_ROSTER,
-        {"roster": proposed.to_json()},
-        current.version,
-        current.digest,
-        requester,
-        secrets.token_hex(16),
-        utc_now().replace(microsecond=0) + timedelta(hours=hours),
-    )
+        index = deployment.propose(request, actor="operator")
     write_signed(out, request, [])
-    typer.echo(f"request {request.digest} written to {out}; holders sign it with `roster sign`")
+    typer.echo(
+        f"request {request.digest} ({action}) recorded at ledger index {index} and written to "
+        f"{out}; holders sign it with `roster sign`"
+    )
 
 
 @roster_app.command()
@@ -158,17 +179,19 @@ def apply(
     data_dir: DataDir,
     request_file: Annotated[Path, typer.Argument(help="A signed request file.")],
 ) -> None:
-    """Carry out a signed roster change: only when the roster in force's quorum signed it."""
-    from ombud.governance.roster import Succession
+    """Carry out a signed privileged action: each signature is recorded as it is checked, and
+    the action runs only when the roster in force's policy is met (refusals are recorded)."""
+    from ombud.governance.roster import CHANGE_ROSTER, RECOVER_ROSTER
 
     request, approvals = read_signed(request_file)
-    change = Succession(request, tuple(approvals), utc_now())
     with Deployment.open(data_dir, with_key=False) as deployment:
-        record = deployment.roster.change(change, actor="operator")
+        index = deployment.submit(request, approvals, actor="operator")
+        if request.action not in (CHANGE_ROSTER, RECOVER_ROSTER):
+            typer.echo(f"{request.action} carried out at ledger index {index}")
+            return
+        record = deployment.roster.current()
     loud = " by the RECOVERY quorum" if record.recovered else ""
-    typer.echo(
-        f"roster version {record.roster.version} in force{loud}, ledger index {record.ledger_index}"
-    )
+    typer.echo(f"roster version {record.roster.version} in force{loud}, ledger index {index}")
 
 
 @roster_app.command()

@@ -1,4 +1,10 @@
-"""``ombud witness …`` and ``ombud log witness …``: run a witness; set a log's witness policy."""
+"""``ombud witness …`` and ``ombud log witness …``: run a witness; set a log's witness policy.
+
+Threat model: the witness policy decides who checks the operator; once a deployment has an
+authority roster, the operator's shell alone cannot change which witnesses count or how many
+must cosign (``ombud log witness`` records the attempt and refuses: the holders sign a
+``witness.change`` instead).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ import typer
 from ombud.cli.options import LogDir
 from ombud.cli.verify import read_vkey
 from ombud.config import Settings
-from ombud.deployment import set_witness_policy
+from ombud.deployment import open_database_of, set_witness_policy
 from ombud.errors import ConfigError
 from ombud.witness.policy import WitnessEndpoint, WitnessPolicy
 
@@ -56,7 +62,30 @@ def witness_serve(
     run_witness(state, [read_vkey(v) for v in log], listen)
 
 
+def _governed_by_a_roster(directory: Path) -> bool:
+    """Whether ``directory`` is a deployment whose roster governs its witness policy (a bare
+    log directory has no roster)."""
+    from ombud.governance.book import roster_established
+
+    db = open_database_of(directory)
+    try:
+        return roster_established(db)
+    finally:
+        db.close()
+
+
 def _change_policy(directory: Path, policy: WitnessPolicy) -> None:
+    from ombud.governance.settings import governed_values
+
+    before = Settings.for_directory(directory)
+    after = replace(before, witnesses=policy)
+    changes = governed_values(before)["witnesses"] != governed_values(after)["witnesses"]
+    if changes and _governed_by_a_roster(directory):
+        from ombud.deployment import Deployment
+        from ombud.governance.settings import WITNESS_CHANGE
+
+        with Deployment.open(directory, with_key=False) as deployment:  # recorded, then refused
+            deployment.actions.refuse_unsigned(WITNESS_CHANGE, actor="operator")
     set_witness_policy(directory, policy)
     names = ", ".join(w.name for w in policy.witness) or "none"
     typer.echo(f"witness policy: quorum {policy.quorum} of {len(policy.witness)} ({names})")

@@ -28,7 +28,9 @@ from ombud.ledger.log import Log
 
 if TYPE_CHECKING:
     from ombud.access.book import AccessBook
+    from ombud.governance.actions import ActionBook
     from ombud.governance.book import RosterBook
+    from ombud.governance.roster import ActionRequest, Approval, Roster
     from ombud.ingest.devices import DeviceRegistry
     from ombud.ingest.intake import Intake
     from ombud.privacy.office import PrivacyOffice
@@ -67,6 +69,9 @@ class Deployment:
         self.clock = clock
         self.environ: Mapping[str, str] = os.environ if environ is None else environ
         self._closers: list[Callable[[], None]] = []
+        from ombud.governance.settings import verify_governed
+
+        verify_governed(settings, self.roster.governed())
 
     @classmethod
     def open(
@@ -112,11 +117,52 @@ class Deployment:
         return DeviceRegistry(self.db, self.log, clock=self.clock)
 
     @functools.cached_property
+    def actions(self) -> ActionBook:
+        """Privileged requests, their signatures and their outcomes (or refusals)."""
+        from ombud.governance.actions import ActionBook
+
+        return ActionBook(self.db, self.log, clock=self.clock)
+
+    @functools.cached_property
     def roster(self) -> RosterBook:
         """The authority roster: who may approve what, changed only by M-of-N signatures."""
         from ombud.governance.book import RosterBook
 
-        return RosterBook(self.db, self.log, clock=self.clock)
+        return RosterBook(self.db, self.log, self.actions, clock=self.clock)
+
+    def establish_roster(self, genesis: Roster, *, actor: str) -> int:
+        """Record the genesis roster; from then on it governs the witness policy, retention
+        and the privacy budget, at the values these settings have now."""
+        from ombud.governance.settings import governed_values
+
+        values = governed_values(self.settings)
+        return self.roster.establish(genesis, actor=actor, settings=values).ledger_index
+
+    def propose(self, request: ActionRequest, *, actor: str) -> int:
+        """Record a privileged request that ombud can carry out (its parameters checked)."""
+        from ombud.deployment.governed import effect_of
+
+        effect_of(self, request, actor=actor)
+        return self.actions.propose(request, actor=actor)
+
+    def carry_out(self, digest: str, *, actor: str) -> int:
+        """Carry out a pending privileged request once its signatures meet the policy."""
+        from ombud.deployment.governed import effect_of
+
+        request = self.actions.get(digest).request
+        effect, after = effect_of(self, request, actor=actor)
+        index = self.actions.carry_out(digest, effect, actor=actor)
+        after()
+        return index
+
+    def submit(self, request: ActionRequest, approvals: list[Approval], *, actor: str) -> int:
+        """Propose, sign and carry out a request signed offline (each step recorded)."""
+        from ombud.deployment.governed import effect_of
+
+        effect, after = effect_of(self, request, actor=actor)
+        index = self.actions.submit(request, approvals, effect, actor=actor)
+        after()
+        return index
 
     @functools.cached_property
     def access(self) -> AccessBook:
@@ -264,7 +310,7 @@ class Deployment:
         lock from Python 3.12 on)."""
         for part in (
             "tokens", "registry", "observations", "quarantine", "posts", "acceptor", "flags",
-            "post_reports", "intake", "screener", "_privacy",
+            "post_reports", "intake", "screener", "_privacy", "actions", "roster",
         ):  # fmt: skip
             getattr(self, part)
 

@@ -33,9 +33,11 @@ from ombud.clock import format_time, parse_time
 from ombud.errors import (
     ExpiredError,
     MalformedError,
+    NotAHolderError,
     OmbudError,
     QuorumError,
     ReplayError,
+    ReservedActionError,
     RoleError,
     RosterChainError,
     SelfApprovalError,
@@ -54,9 +56,12 @@ __all__ = [
     "Succession",
     "check_id",
     "public_key",
+    "refusal_code",
     "sign_request",
     "verify_approval",
     "verify_chain",
+    "verify_request",
+    "verify_signature",
     "verify_succession",
 ]
 
@@ -335,19 +340,36 @@ def public_key(key: Ed25519PrivateKey) -> bytes:
     return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
-def verify_approval(
-    roster: Roster,
-    request: ActionRequest,
-    approvals: Sequence[Approval],
-    *,
-    now: datetime,
-    used: Iterable[str] = (),
+def verify_signature(roster: Roster, request: ActionRequest, approval: Approval) -> None:
+    """None when ``approval`` is a holder's valid signature that may count for ``request``
+    under ``roster``; raises ``NotAHolderError`` (a key the roster does not hold, or removed),
+    ``SignatureError``, ``SelfApprovalError`` or ``RoleError``."""
+    rule = roster.rule(request.action)
+    holder = roster.holder(approval.holder)
+    if holder is None:
+        raise NotAHolderError(
+            f"{approval.holder} holds no office in roster version {roster.version}"
+        )
+    try:
+        Ed25519PublicKey.from_public_bytes(holder.key).verify(
+            approval.signature, request.signed_message()
+        )
+    except InvalidSignature:
+        raise SignatureError(f"{holder.id}'s signature is not on this request") from None
+    if rule.not_requester and holder.id == request.requester:
+        raise SelfApprovalError(f"{holder.id} requested {request.action} and cannot approve it")
+    if holder.role not in rule.roles:
+        raise RoleError(
+            f"{holder.id} is {holder.role}; {request.action} needs {' or '.join(rule.roles)}"
+        )
+
+
+def verify_request(
+    roster: Roster, request: ActionRequest, *, now: datetime, used: Iterable[str] = ()
 ) -> None:
-    """None when ``approvals`` meet ``roster``'s rule for ``request.action``; raises otherwise:
-    ``ReplayError`` (the request was carried out before: its digest is in ``used``),
-    ``StaleRosterError`` (signed under another roster), ``ExpiredError``, ``SignatureError``
-    (a signature that does not verify, or a signer the roster does not hold — a removed key),
-    ``SelfApprovalError``, ``RoleError`` or ``QuorumError``."""
+    """None when ``request`` may still be signed and carried out under ``roster``; raises
+    ``ReplayError`` (carried out before: its digest is in ``used``), ``StaleRosterError``
+    (bound to another roster), ``ExpiredError`` or ``RoleError`` (no rule for its action)."""
     if request.digest in set(used):
         raise ReplayError(f"request {request.digest[:16]}… was already carried out")
     if (request.roster_version, request.roster_digest) != (roster.version, roster.digest):
@@ -357,31 +379,55 @@ def verify_approval(
         )
     if now >= request.expires:
         raise ExpiredError(f"the request expired at {format_time(request.expires)}")
+    roster.rule(request.action)
+
+
+def verify_approval(
+    roster: Roster,
+    request: ActionRequest,
+    approvals: Sequence[Approval],
+    *,
+    now: datetime,
+    used: Iterable[str] = (),
+) -> None:
+    """None when ``approvals`` meet ``roster``'s rule for ``request.action``; raises otherwise:
+    the errors of ``verify_request`` and ``verify_signature``, ``ReservedActionError`` (no
+    signature at all: the operator alone) or ``QuorumError``."""
+    verify_request(roster, request, now=now, used=used)
     rule = roster.rule(request.action)
-    message = request.signed_message()
+    if not approvals:
+        raise ReservedActionError(
+            f"{request.action} is reserved to the roster: it needs {rule.count} signatures "
+            f"from {' or '.join(rule.roles)}, and an operator's token alone cannot carry it out"
+        )
     counted: set[str] = set()
     for approval in approvals:
-        holder = roster.holder(approval.holder)
-        if holder is None:
-            raise SignatureError(
-                f"{approval.holder} holds no office in roster version {roster.version}"
-            )
-        try:
-            Ed25519PublicKey.from_public_bytes(holder.key).verify(approval.signature, message)
-        except InvalidSignature:
-            raise SignatureError(f"{holder.id}'s signature is not on this request") from None
-        if rule.not_requester and holder.id == request.requester:
-            raise SelfApprovalError(f"{holder.id} requested {request.action} and cannot approve it")
-        if holder.role not in rule.roles:
-            raise RoleError(
-                f"{holder.id} is {holder.role}; {request.action} needs {' or '.join(rule.roles)}"
-            )
-        counted.add(holder.id)
+        verify_signature(roster, request, approval)
+        counted.add(approval.holder)
     if len(counted) < rule.count:
         raise QuorumError(
             f"{request.action} needs {rule.count} distinct signatures from "
             f"{' or '.join(rule.roles)}; it has {len(counted)}"
         )
+
+
+_REFUSALS: tuple[tuple[type[OmbudError], str], ...] = (
+    (ReplayError, "replayed"),
+    (StaleRosterError, "stale-roster"),
+    (ExpiredError, "expired"),
+    (NotAHolderError, "not-a-holder"),
+    (SelfApprovalError, "self-approval"),
+    (RoleError, "wrong-role"),
+    (ReservedActionError, "operator-only"),
+    (QuorumError, "below-quorum"),
+    (SignatureError, "bad-signature"),
+)
+
+
+def refusal_code(exc: OmbudError) -> str:
+    """A refusal as the ledger records it: a code per error, never a message that could echo
+    input."""
+    return next((code for kind, code in _REFUSALS if isinstance(exc, kind)), "refused")
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""The tables of ``ombud.governance``: the roster's versions and the privileged actions
-carried out (each request once)."""
+"""The tables of ``ombud.governance``: the roster's versions; privileged requests, each
+holder's signature on them and the ones carried out (each request once); and the settings the
+roster governs, as its last action set them."""
 
 from __future__ import annotations
 
@@ -7,7 +8,14 @@ import sqlalchemy as sa
 
 from ombud.tables import BLOB, INT, TEXT, strict_table
 
-__all__ = ["metadata", "roster_actions", "roster_versions"]
+__all__ = [
+    "governed_settings",
+    "metadata",
+    "roster_actions",
+    "roster_requests",
+    "roster_signatures",
+    "roster_versions",
+]
 
 metadata = sa.MetaData()
 
@@ -26,5 +34,33 @@ roster_actions = strict_table(
     metadata,
     sa.Column("digest", TEXT, primary_key=True),
     sa.Column("action", TEXT, nullable=False),
+    sa.Column("ledger_index", INT, nullable=False),
+)
+
+roster_requests = strict_table(
+    "roster_requests",
+    metadata,
+    sa.Column("digest", TEXT, primary_key=True),
+    sa.Column("action", TEXT, nullable=False),
+    sa.Column("request", BLOB, nullable=False),
+    sa.Column("status", TEXT, nullable=False),
+    sa.Column("requested_index", INT, nullable=False),
+    sa.Column("outcome_index", INT),
+)
+
+roster_signatures = strict_table(
+    "roster_signatures",
+    metadata,
+    sa.Column("digest", TEXT, primary_key=True),
+    sa.Column("holder", TEXT, primary_key=True),
+    sa.Column("signature", BLOB, nullable=False),
+    sa.Column("ledger_index", INT, nullable=False),
+)
+
+governed_settings = strict_table(
+    "governed_settings",
+    metadata,
+    sa.Column("name", TEXT, primary_key=True),
+    sa.Column("value", BLOB, nullable=False),
     sa.Column("ledger_index", INT, nullable=False),
 )

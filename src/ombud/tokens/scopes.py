@@ -16,4 +16,10 @@ SCOPES = {
     "voice:read": "read residents' posts, their labels and exact counts (staff only)",
     "privacy:consent": "record, change and withdraw residents' consents: the consent service",
     "privacy:release": "run a differentially private release, spending privacy budget",
+    "roster:act": "propose privileged actions, pass on holders' signatures and have carried "
+    "out what they signed; never an action without the signatures the roster's policy asks",
+    "access:request": "record third parties' requests for residents' data",
+    "access:decide": "record an officer's denial of an access request; disclose due seals",
+    "access:read": "read, for an approved requester, what its request names (each read is "
+    "on the ledger)",
 }

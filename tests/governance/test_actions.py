@@ -1,0 +1,200 @@
+"""Privileged actions through a deployment, on SQLite and PostgreSQL: the request, each
+signature and the outcome are ledger events; each refusal raises its own error and is an
+``action.refused`` event with its reason; the settings the roster governs change only by its
+signatures, and a settings file edited behind its back stops the deployment."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from ombud.config import Settings
+from ombud.deployment import Deployment, init_deployment
+from ombud.errors import (
+    ConflictError,
+    ExpiredError,
+    MalformedError,
+    NotAHolderError,
+    QuorumError,
+    ReplayError,
+    ReservedActionError,
+    RoleError,
+    SelfApprovalError,
+    SignatureError,
+)
+from ombud.events import Event
+from ombud.governance.roster import CHANGE_ROSTER, ActionRequest, Roster, Succession
+from tests.governance.test_roster import GENESIS, signed, successor
+
+NOW = datetime(2026, 12, 5, 9, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def city(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Deployment, Clock]]:
+    url = request.getfixturevalue("postgres_schema") if request.param == "postgresql" else ""
+    init_deployment(tmp_path / "city", "actions.example/log", database_url=url)
+    clock = Clock()
+    with Deployment.open(tmp_path / "city", clock=clock) as deployment:
+        deployment.establish_roster(GENESIS, actor="clerk")
+        yield deployment, clock
+
+
+def _ask(roster: Roster, action: str, requester: str, /, **params: object) -> ActionRequest:
+    return ActionRequest(
+        action,
+        params,
+        roster.version,
+        roster.digest,
+        requester,
+        secrets.token_hex(16),
+        NOW + timedelta(days=1),
+    )
+
+
+def _events(deployment: Deployment, since: int) -> list[Event]:
+    return [Event.from_bytes(e) for e in deployment.log.entries(since, deployment.log.size)]
+
+
+def _refusal(deployment: Deployment) -> tuple[str, str | None]:
+    last = _events(deployment, deployment.log.size - 1)[0]
+    assert last.kind == "action.refused"
+    return last.body["reason"], last.body.get("holder")
+
+
+BUDGET = {"privacy.dp_rho_per_period": 2.0, "privacy.dp_rho_per_release": 0.5}
+
+
+def test_each_step_is_an_event_and_the_outcome_runs_once(city: tuple[Deployment, Clock]) -> None:
+    deployment, _ = city
+    request = _ask(GENESIS, "budget.change", "officer-a", **BUDGET)
+    start = deployment.log.size
+    deployment.propose(request, actor="operator")
+    for approval in signed(request, "council-1", "council-2", "council-3"):
+        deployment.actions.sign(request.digest, approval, actor="operator")
+    outcome = deployment.carry_out(request.digest, actor="operator")
+    kinds = [e.kind for e in _events(deployment, start)]
+    assert kinds == ["action.requested", *["action.signed"] * 3, "settings.changed"]
+    assert deployment.actions.get(request.digest).status == "carried-out"
+    assert Event.from_bytes(deployment.log.entries(outcome, outcome + 1)[0]).body == {
+        "v": 1,
+        "request": request.digest,
+        "settings": BUDGET,
+    }
+    on_file = Settings.load(deployment.data_dir)
+    assert on_file.privacy.dp_rho_per_period == 2.0
+    with pytest.raises(ConflictError):
+        deployment.carry_out(request.digest, actor="operator")
+    with pytest.raises(ReplayError):  # a replayed request, carried out once already
+        deployment.submit(request, list(signed(request, "council-1")), actor="operator")
+    assert _refusal(deployment) == ("replayed", None)
+
+
+@pytest.mark.parametrize(
+    ("action", "requester", "signers", "error", "reason"),
+    [
+        ("access.approve", "someone", ["officer-a"], QuorumError, "below-quorum"),
+        ("access.approve", "officer-c", ["officer-c"], SelfApprovalError, "self-approval"),
+        ("access.approve", "someone", ["council-1"], RoleError, "wrong-role"),
+        (CHANGE_ROSTER, "council-1", ["council-1", "council-2"], QuorumError, "below-quorum"),
+        ("budget.change", "council-1", [], ReservedActionError, "operator-only"),
+    ],
+    ids=["single-approver", "self-approval", "wrong-role", "roster-below-quorum", "token-only"],
+)
+def test_refusals_have_their_own_error_and_are_recorded(
+    city: tuple[Deployment, Clock],
+    action: str,
+    requester: str,
+    signers: list[str],
+    error: type[Exception],
+    reason: str,
+) -> None:
+    deployment, _ = city
+    params: dict[str, object] = {
+        "access.approve": {"request": "r-1", "digest": "0" * 64},
+        CHANGE_ROSTER: {
+            "roster": successor(GENESIS, ["council-6", "council-7", "council-8"]).to_json()
+        },
+        "budget.change": BUDGET,
+    }[action]
+    request = _ask(GENESIS, action, requester, **params)
+    effect = deployment.roster.succession(actor="x")  # refused before any effect could run
+    before = deployment.roster.current()
+    with pytest.raises(error):
+        deployment.actions.submit(request, signed(request, *signers), effect, actor="operator")
+    assert _refusal(deployment)[0] == reason
+    assert deployment.roster.current() == before
+    assert deployment.actions.get(request.digest).status == "pending"
+
+
+def test_signatures_bound_to_their_request_and_roster(city: tuple[Deployment, Clock]) -> None:
+    deployment, clock = city
+    request = _ask(GENESIS, "budget.change", "officer-a", **BUDGET)
+    other = _ask(GENESIS, "budget.change", "officer-a", **BUDGET)
+    deployment.propose(other, actor="operator")
+    moved = signed(request, "council-1")[0]  # signed for another request
+    with pytest.raises(SignatureError):
+        deployment.actions.sign(other.digest, moved, actor="operator")
+    assert _refusal(deployment) == ("bad-signature", "council-1")
+    # A hand-over: council-4 and council-5 leave; their keys lose all power from then on.
+    new = successor(GENESIS, ["council-6", "council-7", "council-8"])
+    change = _ask(GENESIS, CHANGE_ROSTER, "council-1", roster=new.to_json())
+    deployment.roster.change(
+        Succession(change, tuple(signed(change, "council-1", "council-2", "council-3")), NOW),
+        actor="operator",
+    )
+    after = _ask(new, "budget.change", "officer-a", **BUDGET)
+    deployment.propose(after, actor="operator")
+    removed = [h.id for h in GENESIS.holders if new.holder(h.id) is None]
+    with pytest.raises(NotAHolderError):
+        deployment.actions.sign(after.digest, signed(after, removed[0])[0], actor="operator")
+    assert _refusal(deployment) == ("not-a-holder", removed[0])
+    with pytest.raises(ExpiredError):
+        clock.now = after.expires
+        deployment.actions.sign(after.digest, signed(after, "council-6")[0], actor="operator")
+    assert _refusal(deployment)[0] == "expired"
+
+
+def test_governed_settings_change_only_by_the_roster(
+    city: tuple[Deployment, Clock], tmp_path: Path
+) -> None:
+    deployment, _ = city
+    data_dir = deployment.data_dir
+    snapshot = deployment.roster.governed()
+    assert snapshot["voice.retention_days"][0] == 30
+    with pytest.raises(MalformedError, match="sets some of"):
+        deployment.propose(_ask(GENESIS, "retention.change", "x", **BUDGET), actor="operator")
+    with pytest.raises(MalformedError, match="carries out none"):
+        deployment.propose(_ask(GENESIS, "logkey.rotate", "x"), actor="operator")
+    # The operator edits the settings file behind the roster's back: the deployment refuses
+    # to open, naming the setting, until the value is restored.
+    on_file = Settings.load(data_dir)
+    edited = replace(on_file, voice=replace(on_file.voice, retention_days=3650))
+    edited.save()
+    with pytest.raises(ReservedActionError, match=r"voice\.retention_days"):
+        Deployment.open(data_dir).close()
+    with pytest.raises(ReservedActionError, match=r"voice\.retention_days"):
+        Deployment.open(data_dir, environ={"OMBUD_VOICE_RETENTION_DAYS": "3650"}).close()
+    on_file.save()
+    Deployment.open(data_dir, with_key=False).close()
+    # Signed by three councillors, the change is carried out and written to the file.
+    request = _ask(GENESIS, "retention.change", "officer-a", **{"voice.retention_days": 90})
+    deployment.submit(
+        request, signed(request, "council-1", "council-2", "council-3"), actor="operator"
+    )
+    assert Settings.load(data_dir).voice.retention_days == 90
+    assert deployment.roster.governed()["voice.retention_days"][0] == 90
+    with Deployment.open(data_dir, with_key=False) as reopened:
+        assert reopened.settings.voice.retention_days == 90
