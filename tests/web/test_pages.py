@@ -176,6 +176,9 @@ def test_oversight_counts_requests_and_names_no_resident(client: TestClient) -> 
     assert "port-ombud-police" in page and "warrant PO-2026-4411" in page  # the demo's request
     assert "(sealed)" in page and "port-ombud-tax-office" not in page  # the sealed one
     assert "council-hana" in page and "roster.change" in page  # the roster after hand-over
+    actions = page.split('id="actions-h"')[1].split('id="requests-h"')[0]
+    assert "council-dora" in actions and "access.approve" in actions  # who signed what
+    assert "budget.change" in actions and "operator-only" in actions  # the operator, alone
     assert "demo-subject-" not in page
 
 

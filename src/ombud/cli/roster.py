@@ -101,6 +101,29 @@ def show(
 
 
 @roster_app.command()
+def actions(
+    data_dir: DataDir,
+    as_json: Annotated[bool, typer.Option("--json", help="As JSON.")] = False,
+) -> None:
+    """The latest privileged actions with their signers, and the refused attempts."""
+    with Deployment.open(data_dir, with_key=False) as deployment:
+        latest = [p.to_json() for p in deployment.actions.all(limit=50)]
+        refused = deployment.actions.refusals()
+    if as_json:
+        typer.echo(json.dumps({"actions": latest, "refusals": refused}, indent=2))
+        return
+    for p in latest:
+        signers = ", ".join(a["holder"] for a in p["approvals"]) or "nobody"
+        request = p["request"]
+        typer.echo(
+            f"{p['digest'][:16]}…  {request['action']:<18} by {request['requester']:<16} "
+            f"signed by {signers}; {p['status']}"
+        )
+    for r in refused:
+        typer.echo(f"refused: {r['action']} {r['reason']} x{r['count']}")
+
+
+@roster_app.command()
 def propose(
     data_dir: DataDir,
     requester: Annotated[str, typer.Option(help="The holder id proposing it.")],

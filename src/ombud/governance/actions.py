@@ -127,6 +127,17 @@ class ActionBook:
         rows = self.db.read(sql + " ORDER BY requested_index DESC LIMIT ?", (*args, limit))
         return [self.get(r[0]) for r in rows]
 
+    def refusals(self) -> list[dict[str, Any]]:
+        """Refused attempts per action and reason, for the ombudsman (the events hold each)."""
+        rows = self.db.read(
+            "SELECT action, reason, count(*), max(ledger_index) FROM roster_refusals"
+            " GROUP BY action, reason ORDER BY action, reason"
+        )
+        return [
+            {"action": a, "reason": r, "count": int(n), "lastIndex": int(i)}
+            for a, r, n, i in rows
+        ]
+
     # -- the steps -----------------------------------------------------------------------
 
     def propose(self, request: ActionRequest, *, actor: str) -> int:
@@ -300,4 +311,12 @@ class ActionBook:
         if holder is not None:
             body["holder"] = holder
         event = Event("action.refused", self.clock(), actor, body).to_bytes()
-        self.log.append_with(lambda tx: [event], _nothing)
+
+        def record(tx: Tx, index: int) -> None:
+            tx.execute(
+                "INSERT INTO roster_refusals (ledger_index, digest, action, holder, reason)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (index, digest, action, holder, body["reason"]),
+            )
+
+        self.log.append_with(lambda tx: [event], record)

@@ -12,6 +12,7 @@ __all__ = [
     "governed_settings",
     "metadata",
     "roster_actions",
+    "roster_refusals",
     "roster_requests",
     "roster_signatures",
     "roster_versions",
@@ -55,6 +56,16 @@ roster_signatures = strict_table(
     sa.Column("holder", TEXT, primary_key=True),
     sa.Column("signature", BLOB, nullable=False),
     sa.Column("ledger_index", INT, nullable=False),
+)
+
+roster_refusals = strict_table(
+    "roster_refusals",
+    metadata,
+    sa.Column("ledger_index", INT, primary_key=True, autoincrement=False),
+    sa.Column("digest", TEXT),
+    sa.Column("action", TEXT, nullable=False),
+    sa.Column("holder", TEXT),
+    sa.Column("reason", TEXT, nullable=False),
 )
 
 governed_settings = strict_table(

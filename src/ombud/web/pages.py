@@ -410,14 +410,24 @@ def create_router(
 
     @page("/oversight")
     def oversight_page(request: Request) -> Response:
-        """Who asked for residents' data, on what basis, what was decided and read: the
-        ombudsman's report, public (it names no subject; sealed requests count as sealed)."""
+        """Who holds power and what they did with it: the roster, the latest privileged
+        actions with their signers, the refused attempts; who asked for residents' data, on
+        what basis, what was decided and read (it names no subject; sealed requests count as
+        sealed)."""
         found = deployment.access.report()
         try:
             roster: RosterRecord | None = deployment.roster.current()
         except NotFoundError:
             roster = None
-        return render(request, "oversight.html", title="Oversight", report=found, roster=roster)
+        return render(
+            request,
+            "oversight.html",
+            title="Oversight",
+            report=found,
+            roster=roster,
+            actions=deployment.actions.all(limit=50),
+            refusals=deployment.actions.refusals(),
+        )
 
     @page("/verify")
     def verify_page(request: Request) -> Response:

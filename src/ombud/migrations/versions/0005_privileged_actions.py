@@ -1,7 +1,7 @@
 """Privileged actions step by step, and the settings the roster governs.
 
 Revision 0005, after 0004. ``ombud.governance`` keeps each privileged request from its
-proposal (pending, carried out or refused), each holder's signature as it arrives, and the
+proposal (pending or carried out), each holder's signature as it arrives, each refusal, and the
 last value the roster set for each setting it reserves (the witness policy, retention, the
 DP budget), so a deployment whose settings file says otherwise refuses to open.
 """
@@ -36,6 +36,13 @@ def upgrade() -> None:
         ledger_index INTEGER NOT NULL,
         PRIMARY KEY (digest, holder)
     ) STRICT;
+    CREATE TABLE roster_refusals (
+        ledger_index INTEGER NOT NULL PRIMARY KEY,
+        digest TEXT,
+        action TEXT NOT NULL,
+        holder TEXT,
+        reason TEXT NOT NULL
+    ) STRICT;
     CREATE TABLE governed_settings (
         name TEXT NOT NULL PRIMARY KEY,
         value BLOB NOT NULL,
@@ -49,7 +56,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     dialect = op.get_bind().dialect.name
     script = (
-        "DROP TABLE governed_settings; DROP TABLE roster_signatures; DROP TABLE roster_requests"
+        "DROP TABLE governed_settings; DROP TABLE roster_refusals; DROP TABLE roster_signatures;"
+        " DROP TABLE roster_requests"
     )
     for statement in translate_ddl(script, dialect):
         op.execute(statement)
