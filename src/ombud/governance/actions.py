@@ -134,8 +134,7 @@ class ActionBook:
             " GROUP BY action, reason ORDER BY action, reason"
         )
         return [
-            {"action": a, "reason": r, "count": int(n), "lastIndex": int(i)}
-            for a, r, n, i in rows
+            {"action": a, "reason": r, "count": int(n), "lastIndex": int(i)} for a, r, n, i in rows
         ]
 
     # -- the steps -----------------------------------------------------------------------
