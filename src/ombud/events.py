@@ -68,6 +68,8 @@ KINDS = frozenset(
         "bid.committed",
         "bid.revealed",
         "award.made",
+        "tender.closed",
+        "bid.refused",
         "vote.cast",
         "decision.recorded",
         "result.updated",

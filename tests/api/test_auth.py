@@ -50,6 +50,8 @@ RESIDENTS = {
 PUBLIC_WRITES = {
     ("POST", "/ngsi-ld/v1/entities"),  # readings signed by registered devices
     ("POST", "/ngsi-ld/v1/entityOperations/upsert"),
+    ("POST", "/tenders/{ocid}/commitments"),  # sealed bids signed by the bidder's key
+    ("POST", "/tenders/{ocid}/reveals"),  # after the deadline, opening a commitment
 }
 
 

@@ -60,6 +60,7 @@ POLICY = {
     "witness.change": Rule(3, ("council",)),
     "retention.change": Rule(3, ("council",)),
     "budget.change": Rule(3, ("council",)),
+    "tender.publish": Rule(3, ("council",)),
     CHANGE_ROSTER: Rule(3, ("council",), not_requester=False),
     RECOVER_ROSTER: Rule(2, ("ombudsman", "court"), not_requester=False),
 }

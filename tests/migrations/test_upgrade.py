@@ -91,7 +91,8 @@ def test_an_old_deployment_is_refused_until_migrated_then_keeps_every_row(
     expected = _rows(dialect)
     tables = sorted(t for t in expected if not t.startswith("_"))
     with pytest.raises(
-        ConfigError, match=r"needs schema revision\(s\) 0001, 0002, 0003, 0004, 0005: run `ombud"
+        ConfigError,
+        match=r"needs schema revision\(s\) 0001, 0002, 0003, 0004, 0005, 0006: run `ombud",
     ):
         Deployment.open(data_dir, environ={})
     assert _counts(data_dir, tables) == {t: expected[t] for t in tables}  # refused: untouched

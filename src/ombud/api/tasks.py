@@ -85,11 +85,27 @@ def background_rounds(deployment: Deployment, *, publish: bool, screen: bool) ->
         )
     if screen and deployment.privacy_problem is None:
         scheduled.append(Round(SEAL_INTERVAL_S, _unsealing(deployment), "disclose due seals"))
+    if screen and settings.witnesses.quorum > 0:
+        scheduled.append(Round(TENDER_INTERVAL_S, _closing(deployment), "close and award tenders"))
     return scheduled
 
 
 SEAL_INTERVAL_S = 60.0
 """How often ``ombud serve`` discloses access requests whose seal has expired."""
+TENDER_INTERVAL_S = 10.0
+"""How often ``ombud serve`` closes tenders past their deadline (once a witnessed checkpoint
+is) and awards those whose reveals are in."""
+
+
+def _closing(deployment: Deployment) -> Callable[[], Awaitable[None]]:
+    tenders = deployment.tenders
+
+    async def close() -> None:
+        moved = await asyncio.to_thread(tenders.tend, actor="ombud")
+        if moved:
+            logger.warning("tenders: %d closed or awarded", moved)
+
+    return close
 
 
 def _unsealing(deployment: Deployment) -> Callable[[], Awaitable[None]]:

@@ -25,6 +25,7 @@ from ombud.cli.options import DataDir, LogKey, Quorum, Witnesses
 from ombud.cli.privacy import privacy_app
 from ombud.cli.roster import roster_app
 from ombud.cli.simulate import simulate_app
+from ombud.cli.tender import tender_app
 from ombud.cli.tokens import token_app
 from ombud.cli.verify import proof_app, run_verify
 from ombud.cli.voice import voice_app
@@ -42,6 +43,7 @@ app = typer.Typer(
 app.add_typer(log_app, name="log")
 app.add_typer(roster_app, name="roster")
 app.add_typer(access_app, name="access")
+app.add_typer(tender_app, name="tender")
 app.add_typer(proof_app, name="proof")
 app.add_typer(witness_app, name="witness")
 app.add_typer(device_app, name="device")

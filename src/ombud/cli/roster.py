@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 import os
 import secrets
 from datetime import timedelta
@@ -32,7 +31,7 @@ from cryptography.hazmat.primitives.serialization import (
 from ombud.cli._files import read_json, read_signed, write_signed
 from ombud.cli.options import DataDir
 from ombud.deployment import Deployment
-from ombud.errors import MalformedError, NotFoundError, VerificationError
+from ombud.errors import MalformedError
 
 __all__ = ["roster_app"]
 
@@ -225,33 +224,12 @@ def verify(
     """Verify the chain of rosters a log records, from your genesis roster: exit 0 and print
     the roster in force, or exit 1 naming the first broken link. The entries are checked
     against the checkpoint's root; `ombud verify` checks who signed and cosigned it."""
+    from ombud.cli._source import read_entries
     from ombud.governance.chain import roster_in_force
     from ombud.governance.roster import Roster
-    from ombud.ledger import merkle
-    from ombud.ledger.checkpoint import Checkpoint
-    from ombud.ledger.note import parse
-    from ombud.ledger.tiles import TILE_WIDTH, TileRef, decode_bundle
-    from ombud.ledger.verifier import open_source
 
     held = Roster.from_json(read_json(genesis, "the genesis roster"))
-    tiles = open_source(source)
-    try:
-        raw = tiles.fetch("checkpoint")
-        if raw is None:
-            raise NotFoundError(f"no checkpoint at {source}")
-        checkpoint = Checkpoint.from_text(parse(raw).text)
-        entries: list[bytes] = []
-        for n in range(math.ceil(checkpoint.size / TILE_WIDTH)):
-            width = min(TILE_WIDTH, checkpoint.size - n * TILE_WIDTH)
-            ref = TileRef.entries(n, width)
-            bundle = tiles.fetch(ref.path)
-            if bundle is None:
-                raise VerificationError(f"{ref.path} is missing from {source}")
-            entries += decode_bundle(bundle, width)
-    finally:
-        tiles.close()
-    if merkle.root([merkle.leaf_hash(e) for e in entries]) != checkpoint.root:
-        raise VerificationError("the entries do not hash to the checkpoint's root")
+    _, entries = read_entries(source)
     links = roster_in_force(enumerate(entries), held)
     index, roster, recovered = links[-1]
     typer.echo(

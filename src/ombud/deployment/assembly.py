@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from ombud.access.book import AccessBook
     from ombud.governance.actions import ActionBook
     from ombud.governance.book import RosterBook
+    from ombud.governance.procurement import TenderBook
     from ombud.governance.roster import ActionRequest, Approval, Roster
     from ombud.ingest.devices import DeviceRegistry
     from ombud.ingest.intake import Intake
@@ -163,6 +164,18 @@ class Deployment:
         index = self.actions.submit(request, approvals, effect, actor=actor)
         after()
         return index
+
+    @functools.cached_property
+    def tenders(self) -> TenderBook:
+        """Tenders with sealed bids, closed by witnessed ledger time."""
+        from ombud.governance.procurement import TenderBook
+        from ombud.ledger.note import Verifier
+
+        policy = self.settings.witnesses
+        keys = [Verifier.from_vkey(w.vkey) for w in policy.witness]
+        return TenderBook(
+            self.db, self.log, witnesses=lambda: (keys, policy.quorum), clock=self.clock
+        )
 
     @functools.cached_property
     def access(self) -> AccessBook:
@@ -310,7 +323,7 @@ class Deployment:
         lock from Python 3.12 on)."""
         for part in (
             "tokens", "registry", "observations", "quarantine", "posts", "acceptor", "flags",
-            "post_reports", "intake", "screener", "_privacy", "actions", "roster",
+            "post_reports", "intake", "screener", "_privacy", "actions", "roster", "tenders",
         ):  # fmt: skip
             getattr(self, part)
 

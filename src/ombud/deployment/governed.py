@@ -21,6 +21,7 @@ from ombud.errors import MalformedError
 from ombud.events import Event
 from ombud.governance.actions import Effect
 from ombud.governance.book import record_settings, settings_event
+from ombud.governance.procurement import PUBLISH
 from ombud.governance.roster import CHANGE_ROSTER, RECOVER_ROSTER, ActionRequest, Approval, Roster
 from ombud.governance.settings import GOVERNED, changed_settings, governed_values
 
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CARRIED_OUT", "effect_of"]
 
-CARRIED_OUT = (CHANGE_ROSTER, RECOVER_ROSTER, "access.approve", *GOVERNED)
+CARRIED_OUT = (CHANGE_ROSTER, RECOVER_ROSTER, "access.approve", PUBLISH, *GOVERNED)
 """The action classes ombud carries out; a policy may name others, for signatures alone."""
 
 
@@ -70,6 +71,9 @@ def effect_of(
         deployment.access.check_approval(request)
         request_id = str(request.params["request"])
         return deployment.access.approval(request_id, actor=actor), _nothing
+    if request.action == PUBLISH:
+        deployment.tenders.check_publication(request)
+        return deployment.tenders.publication(actor=actor), _nothing
     if request.action in GOVERNED:
         changed_settings(deployment.settings, request.action, request.params)  # fits, or raises
         return _settings_change(deployment, actor=actor)

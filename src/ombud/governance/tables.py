@@ -1,6 +1,6 @@
 """The tables of ``ombud.governance``: the roster's versions; privileged requests, each
 holder's signature on them and the ones carried out (each request once); and the settings the
-roster governs, as its last action set them."""
+roster governs, as its last action set them; tenders and their sealed bids."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ __all__ = [
     "roster_requests",
     "roster_signatures",
     "roster_versions",
+    "tender_bids",
+    "tenders",
 ]
 
 metadata = sa.MetaData()
@@ -74,4 +76,29 @@ governed_settings = strict_table(
     sa.Column("name", TEXT, primary_key=True),
     sa.Column("value", BLOB, nullable=False),
     sa.Column("ledger_index", INT, nullable=False),
+)
+
+tenders = strict_table(
+    "tenders",
+    metadata,
+    sa.Column("ocid", TEXT, primary_key=True),
+    sa.Column("tender", BLOB, nullable=False),
+    sa.Column("published_index", INT, nullable=False),
+    sa.Column("published_at", INT, nullable=False),
+    sa.Column("closed_index", INT),
+    sa.Column("cut", INT),
+    sa.Column("awarded_index", INT),
+    sa.Column("evaluation", BLOB),
+)
+
+tender_bids = strict_table(
+    "tender_bids",
+    metadata,
+    sa.Column("ocid", TEXT, primary_key=True),
+    sa.Column("bidder", TEXT, primary_key=True),
+    sa.Column("commitment", BLOB, nullable=False),
+    sa.Column("committed_index", INT, nullable=False),
+    sa.Column("committed_at", INT, nullable=False),
+    sa.Column("reveal", BLOB),
+    sa.Column("revealed_index", INT),
 )

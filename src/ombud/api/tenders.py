@@ -1,0 +1,164 @@
+"""``/tenders`` and ``/ocds``: tenders with sealed bids, and their OCDS releases and records.
+
+Threat model: bidders are outside parties with their own Ed25519 keys, so committing and
+revealing take no token: a commitment counts only when its bidder's key signed it, a reveal
+only once the tender closed and only for a bidder who committed; the rest is refused (late,
+twice, no commitment: recorded as ``bid.refused`` when the commitment is signed). Everything
+else is public, because it is on the public ledger anyway: the tender, the commitments, the
+closing checkpoint, the reveals after the deadline and the evaluation. A bidder gets back its
+entry's tlog-proof once a witnessed checkpoint covers it — the proof that the bid existed
+before the deadline.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+from pydantic import BaseModel, ConfigDict, Field
+
+from ombud.api.bodies import StrictRoute
+from ombud.api.openapi import problems
+from ombud.clock import format_time
+from ombud.deployment import Deployment
+from ombud.errors import NotFoundError
+from ombud.governance.ocds import compiled_record, release_package
+from ombud.governance.procurement import TenderRecord
+from ombud.governance.tenders import Commitment, Reveal
+
+__all__ = ["create_router"]
+
+OcidPath = Annotated[
+    str,
+    Path(pattern="^ocds-[a-z0-9]{6}-[A-Za-z0-9._-]{1,64}$", description="An Open Contracting ID."),
+]
+BidderPath = Annotated[str, Path(pattern="^[a-z0-9][a-z0-9._-]{0,63}$", description="A bidder id.")]
+
+
+class CommitmentBody(BaseModel):
+    """A sealed bid: SHA-256(bid document ‖ salt), signed with the bidder's Ed25519 key."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bidder: str = Field(max_length=64)
+    name: str = Field(max_length=200)
+    key: str = Field(max_length=60, description="The bidder's Ed25519 public key, base64url.")
+    commitment: str = Field(max_length=64)
+    signature: str = Field(max_length=100)
+
+
+class RevealBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    bidder: str = Field(max_length=64)
+    document: str = Field(max_length=22_000, description="The bid document, base64url.")
+    salt: str = Field(max_length=50, description="The 32-byte salt, base64url.")
+    signature: str = Field(max_length=100, description="The committed key's signature.")
+
+
+def _summary(record: TenderRecord) -> dict[str, Any]:
+    return {
+        "ocid": record.tender.ocid,
+        "title": record.tender.title,
+        "stage": record.stage,
+        "deadline": format_time(record.tender.deadline),
+        "revealBy": format_time(record.tender.reveal_by),
+        "publishedIndex": record.published_index,
+        "closedIndex": record.closed_index,
+        "cut": record.cut,
+        "awardedIndex": record.awarded_index,
+        "winner": record.evaluation.winner if record.evaluation else None,
+    }
+
+
+def create_router(deployment: Deployment) -> APIRouter:
+    router = APIRouter(tags=["tenders"], route_class=StrictRoute)
+    origin = deployment.log.origin
+
+    @router.get("/tenders", summary="Every tender, its stage and its winner (public).")
+    def tenders() -> list[dict[str, Any]]:
+        return [_summary(r) for r in deployment.tenders.all()]
+
+    @router.get("/tenders/{ocid}", responses=problems(404), summary="One tender, with its bids.")
+    def tender(ocid: OcidPath) -> dict[str, Any]:
+        record = deployment.tenders.get(ocid)
+        return {
+            **_summary(record),
+            "tender": record.tender.to_json(),
+            "bids": [
+                {
+                    "commitment": b.commitment.to_json(),
+                    "committedIndex": b.committed_index,
+                    "revealedIndex": b.revealed_index,
+                }
+                for b in deployment.tenders.bids(ocid)
+            ],
+            "evaluation": record.evaluation.to_json() if record.evaluation else None,
+        }
+
+    @router.post(
+        "/tenders/{ocid}/commitments",
+        status_code=201,
+        responses=problems(403, 404, 409, 422),
+        summary="Commit a sealed bid before the deadline (signed by the bidder's key).",
+    )
+    def commit(ocid: OcidPath, body: CommitmentBody) -> dict[str, Any]:
+        made = Commitment.from_json({"ocid": ocid, **body.model_dump()})
+        index = deployment.tenders.commit(made, actor=f"bidder:{made.bidder}")
+        return {"ocid": ocid, "bidder": made.bidder, "ledgerIndex": index}
+
+    @router.get(
+        "/tenders/{ocid}/bids/{bidder}",
+        responses=problems(404),
+        summary="A bid's commitment and its tlog-proof once a witnessed checkpoint covers it.",
+    )
+    def receipt(ocid: OcidPath, bidder: BidderPath) -> dict[str, Any]:
+        found = [b for b in deployment.tenders.bids(ocid) if b.commitment.bidder == bidder]
+        if not found:
+            raise NotFoundError(f"{bidder} has no bid on {ocid}")
+        bundle = deployment.log.prove(found[0].committed_index, with_entry=True)
+        return {
+            "commitment": found[0].commitment.to_json(),
+            "ledgerIndex": found[0].committed_index,
+            "tlogProof": None if bundle is None else base64.b64encode(bundle.to_bytes()).decode(),
+        }
+
+    @router.post(
+        "/tenders/{ocid}/reveals",
+        status_code=201,
+        responses=problems(403, 404, 409),
+        summary="Reveal a bid's document and salt, after the tender closed.",
+    )
+    def reveal(ocid: OcidPath, body: RevealBody) -> dict[str, Any]:
+        made = Reveal.from_json({"ocid": ocid, **body.model_dump()})
+        index = deployment.tenders.reveal(made, actor=f"bidder:{made.bidder}")
+        return {"ocid": ocid, "bidder": made.bidder, "ledgerIndex": index}
+
+    @router.get(
+        "/ocds/releases/{ocid}",
+        responses=problems(404),
+        summary="The tender's OCDS 1.1 release package, with the bids extension.",
+    )
+    def releases(ocid: OcidPath) -> dict[str, Any]:
+        return release_package(
+            deployment.tenders.releases(ocid),
+            uri=f"https://{origin}/ocds/releases/{ocid}",
+            publisher=origin,
+            published=deployment.clock(),
+        )
+
+    @router.get(
+        "/ocds/records/{ocid}",
+        responses=problems(404),
+        summary="The tender's OCDS record package: its releases and the compiled release.",
+    )
+    def records(ocid: OcidPath) -> dict[str, Any]:
+        return compiled_record(
+            deployment.tenders.releases(ocid),
+            uri=f"https://{origin}/ocds/records/{ocid}",
+            publisher=origin,
+            published=deployment.clock(),
+        )
+
+    return router

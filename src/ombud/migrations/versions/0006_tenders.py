@@ -1,0 +1,51 @@
+"""Tenders and their sealed bids.
+
+Revision 0006, after 0005. ``ombud.governance`` keeps each published tender (with the ledger
+entries that closed and awarded it, the cut and the evaluation) and each bid (its commitment,
+and its reveal once made).
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+from ombud.database import translate_ddl
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    dialect = op.get_bind().dialect.name
+    script = """
+    CREATE TABLE tenders (
+        ocid TEXT NOT NULL PRIMARY KEY,
+        tender BLOB NOT NULL,
+        published_index INTEGER NOT NULL,
+        published_at INTEGER NOT NULL,
+        closed_index INTEGER,
+        cut INTEGER,
+        awarded_index INTEGER,
+        evaluation BLOB
+    ) STRICT;
+    CREATE TABLE tender_bids (
+        ocid TEXT NOT NULL,
+        bidder TEXT NOT NULL,
+        commitment BLOB NOT NULL,
+        committed_index INTEGER NOT NULL,
+        committed_at INTEGER NOT NULL,
+        reveal BLOB,
+        revealed_index INTEGER,
+        PRIMARY KEY (ocid, bidder)
+    ) STRICT
+    """
+    for statement in translate_ddl(script, dialect):
+        op.execute(statement)
+
+
+def downgrade() -> None:
+    dialect = op.get_bind().dialect.name
+    for statement in translate_ddl("DROP TABLE tender_bids; DROP TABLE tenders", dialect):
+        op.execute(statement)

@@ -1,0 +1,113 @@
+"""``ombud tender``: the contract — ``list --json`` gives each tender's ocid, ``export`` prints
+its OCDS release package, ``verify OCID --source EXPORT --key VKEY`` exits 0 when the award
+recomputed from an exported log matches and 1 when it does not — and a bidder's ``seal``,
+``commit`` and ``reveal``."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+from ombud.clock import utc_now
+from ombud.config import Settings
+from ombud.deployment import Deployment, init_deployment
+from ombud.ledger import note
+from ombud.witness.policy import WitnessEndpoint, WitnessPolicy
+from tests.conftest import ombud
+from tests.governance.test_procurement import City, Clock, _publish
+from tests.governance.test_roster import GENESIS
+from tests.governance.test_tenders import TENDER, bid, committed, revealed
+
+
+def _bidder_files(tmp_path: Path) -> tuple[Path, Path]:
+    key = tmp_path / "bidder.pem"
+    assert ombud("roster", "keygen", "--out", key).returncode == 0
+    document = tmp_path / "bid.json"
+    document.write_text(
+        json.dumps(
+            {
+                "v": 1,
+                "ocid": TENDER.ocid,
+                "bidder": "harbour-lights",
+                "value": {"amount": 175_000, "currency": "EUR"},
+                "attributes": {},
+            }
+        )
+    )
+    return key, document
+
+
+def test_the_tender_contract(tmp_path: Path) -> None:
+    data_dir = tmp_path / "city"
+    vkey = init_deployment(data_dir, "tenders.example/log")
+    witnesses = [
+        note.Signer.generate(f"w{i}.example", sig_type=note.ALG_COSIGNATURE_V1) for i in (1, 2)
+    ]
+    settings = Settings.load(data_dir)
+    endpoints = tuple(
+        WitnessEndpoint(w.verifier().vkey, f"http://w{i}.example") for i, w in enumerate(witnesses)
+    )
+    replace(settings, witnesses=WitnessPolicy(quorum=2, witness=endpoints)).save()
+    clock = Clock()
+    clock.now = utc_now().replace(microsecond=0)  # the CLI's commands run on the real clock
+    tender = replace(
+        TENDER, deadline=clock.now + timedelta(days=30), reveal_by=clock.now + timedelta(days=32)
+    )
+    with Deployment.open(data_dir, clock=clock) as deployment:
+        deployment.establish_roster(GENESIS, actor="clerk")
+        _publish(deployment, tender)
+        lumen = bid("lumen-co", 198_000)
+        deployment.tenders.commit(committed("lumen-co", *lumen), actor="bidder")
+    # A bidder on its own machine: seal (key and salt stay there), commit through the CLI.
+    key, document = _bidder_files(tmp_path)
+    sealed, salt = tmp_path / "commitment.json", tmp_path / "salt.hex"
+    made = ombud(
+        "tender", "seal", document, "--ocid", TENDER.ocid, "--bidder", "harbour-lights",
+        "--name", "Harbour Lights", "--key", key, "--out", sealed, "--salt-out", salt,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert stat.S_IMODE(os.stat(salt).st_mode) == 0o600
+    committed_cli = ombud("tender", "commit", "--data-dir", data_dir, sealed)
+    assert committed_cli.returncode == 0, committed_cli.stderr
+    with Deployment.open(data_dir, clock=clock) as deployment:
+        city = City(deployment, clock, witnesses)
+        city.publish_checkpoint(tender.deadline + timedelta(minutes=1))
+        clock.now = tender.deadline + timedelta(minutes=2)
+        assert deployment.tenders.close(TENDER.ocid, actor="ombud") is not None
+        deployment.tenders.reveal(revealed("lumen-co", *lumen), actor="bidder")
+    opened = ombud(
+        "tender", "reveal", "--data-dir", data_dir, "--ocid", TENDER.ocid,
+        "--bidder", "harbour-lights", "--document", document, "--salt", salt, "--key", key,
+    )  # fmt: skip
+    assert opened.returncode == 0, opened.stderr
+    with Deployment.open(data_dir, clock=clock) as deployment:
+        deployment.tenders.award(TENDER.ocid, actor="ombud")  # every bid is revealed
+        evaluation = deployment.tenders.get(TENDER.ocid).evaluation
+        assert evaluation is not None and evaluation.winner == "harbour-lights"  # the cheaper
+        City(deployment, clock, witnesses).publish_checkpoint(tender.reveal_by)
+
+    listed = ombud("tender", "list", "--data-dir", data_dir, "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [t["ocid"] for t in json.loads(listed.stdout)] == [TENDER.ocid]
+    exported = ombud("tender", "export", "--data-dir", data_dir, TENDER.ocid)
+    assert exported.returncode == 0, exported.stderr
+    package = json.loads(exported.stdout)
+    assert package["version"] == "1.1" and [r["tag"] for r in package["releases"]] == [
+        ["tender"],
+        ["award", "contract"],
+    ]
+    export = tmp_path / "export"
+    assert ombud("log", "export", data_dir, export).returncode == 0
+    ok = ombud("tender", "verify", TENDER.ocid, "--source", export, "--key", vkey)
+    assert ok.returncode == 0, ok.stderr
+    assert "OK" in ok.stdout
+    missing = ombud("tender", "verify", "ocds-0mbud0-none", "--source", export, "--key", vkey)
+    assert missing.returncode == 1 and "no tender" in missing.stderr
+    # Another log's key: the closing checkpoint is not that log's.
+    other = note.Signer.generate("tenders.example/log").verifier().vkey
+    wrong_key = ombud("tender", "verify", TENDER.ocid, "--source", export, "--key", other)
+    assert wrong_key.returncode == 1, wrong_key.stderr

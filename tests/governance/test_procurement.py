@@ -1,0 +1,184 @@
+"""A tender end to end through a deployment, on SQLite and PostgreSQL: published by the
+roster's signatures; three bidders — one late, one whose reveal does not open its commitment,
+one honest winner; the deadline judged by the witnesses' cosignature timestamps while the
+server's clock is set back (no backdating); the award recomputed from the log alone; every
+refusal recorded."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from ombud.config import Settings
+from ombud.deployment import Deployment, init_deployment
+from ombud.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    ExpiredError,
+    NotFoundError,
+    VerificationError,
+)
+from ombud.events import Event
+from ombud.governance.roster import ActionRequest
+from ombud.governance.tender_audit import audit_tender
+from ombud.governance.tenders import Tender
+from ombud.ledger import note
+from ombud.witness.policy import WitnessEndpoint, WitnessPolicy
+from tests.governance.test_roster import GENESIS, signed
+from tests.governance.test_tenders import TENDER, bid, committed, revealed
+
+DEADLINE = TENDER.deadline
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = DEADLINE - timedelta(days=10)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class City:
+    deployment: Deployment
+    clock: Clock
+    witnesses: list[note.Signer]
+
+    def publish_checkpoint(self, witness_time: datetime) -> int:
+        """Sign a checkpoint and publish it cosigned by every witness at ``witness_time``."""
+        log = self.deployment.log
+        signed_note = log.checkpoint().to_bytes()
+        text = signed_note.split(b"\n\n")[0] + b"\n"
+        for w in self.witnesses:
+            at = note.Signer.from_skey(w.skey, clock=lambda: witness_time.timestamp())
+            signed_note += at.signature_line(text)
+        log.publish(signed_note)
+        return log.size
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def city(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[City]:
+    url = request.getfixturevalue("postgres_schema") if request.param == "postgresql" else ""
+    data_dir = tmp_path / "city"
+    init_deployment(data_dir, "tenders.example/log", database_url=url)
+    witnesses = [
+        note.Signer.generate(f"w{i}.example", sig_type=note.ALG_COSIGNATURE_V1) for i in (1, 2)
+    ]
+    settings = Settings.load(data_dir)
+    endpoints = tuple(
+        WitnessEndpoint(w.verifier().vkey, f"http://w{i}.example") for i, w in enumerate(witnesses)
+    )
+    replace(settings, witnesses=WitnessPolicy(quorum=2, witness=endpoints)).save()
+    clock = Clock()
+    with Deployment.open(data_dir, clock=clock) as deployment:
+        deployment.establish_roster(GENESIS, actor="clerk")
+        yield City(deployment, clock, witnesses)
+
+
+def _publish(deployment: Deployment, tender: Tender = TENDER) -> None:
+    request = ActionRequest(
+        "tender.publish",
+        {"tender": tender.to_json()},
+        GENESIS.version,
+        GENESIS.digest,
+        "officer-a",
+        secrets.token_hex(16),
+        deployment.clock() + timedelta(days=1),
+    )
+    deployment.submit(request, signed(request, "council-1", "council-2", "council-3"), actor="x")
+
+
+def _last(deployment: Deployment) -> Event:
+    size = deployment.log.size
+    return Event.from_bytes(deployment.log.entries(size - 1, size)[0])
+
+
+def test_a_tender_with_three_bidders_recomputes_from_the_log(city: City) -> None:
+    deployment, clock = city.deployment, city.clock
+    book = deployment.tenders
+    _publish(deployment)
+    assert book.get(TENDER.ocid).stage == "open"
+    docs = {
+        "lumen-co": bid("lumen-co", 198_000),
+        "bright-ltd": bid("bright-ltd", 150_000),
+        "late-llc": bid("late-llc", 120_000),
+    }
+    book.commit(committed("lumen-co", *docs["lumen-co"]), actor="bidder")
+    book.commit(committed("bright-ltd", *docs["bright-ltd"]), actor="bidder")
+    with pytest.raises(ConflictError):  # reveals wait for the deadline
+        book.reveal(revealed("lumen-co", *docs["lumen-co"]), actor="bidder")
+    # Witnesses cosign a checkpoint a minute past the deadline; the operator has set the
+    # server's clock back a day to let a favourite bid late. The witnesses' time decides.
+    city.publish_checkpoint(DEADLINE + timedelta(minutes=1))
+    clock.now = DEADLINE - timedelta(days=1)
+    with pytest.raises(ExpiredError):
+        book.commit(committed("late-llc", *docs["late-llc"]), actor="bidder")
+    assert (_last(deployment).kind, _last(deployment).body["reason"]) == ("bid.refused", "late")
+    record = book.get(TENDER.ocid)
+    assert record.stage == "closed" and record.cut is not None
+    # Reveals: the honest one opens its commitment; the other does not.
+    book.reveal(revealed("lumen-co", *docs["lumen-co"]), actor="bidder")
+    cheaper, _ = bid("bright-ltd", 99_000)
+    book.reveal(revealed("bright-ltd", cheaper, docs["bright-ltd"][1]), actor="bidder")
+    assert _last(deployment).body["opens"] is False
+    size = deployment.log.size
+    with pytest.raises(NotFoundError):  # no commitment: nobody to attribute it to, no trace
+        book.reveal(revealed("late-llc", *docs["late-llc"]), actor="bidder")
+    with pytest.raises(AlreadyExistsError):  # once per bidder: refused and recorded
+        book.reveal(revealed("lumen-co", *docs["lumen-co"]), actor="bidder")
+    assert deployment.log.size == size + 1 and _last(deployment).body["reason"] == "twice"
+    book.award(TENDER.ocid, actor="ombud")
+    evaluation = book.get(TENDER.ocid).evaluation
+    assert evaluation is not None and evaluation.winner == "lumen-co"
+    assert {b.bidder: b.status for b in evaluation.bids} == {
+        "lumen-co": "valid",
+        "bright-ltd": "disqualified",
+    }
+    # Anyone recomputes the award from the log's entries and the log's key.
+    log = deployment.log
+    entries = list(enumerate(log.entries(0, log.size)))
+    assert audit_tender(entries, TENDER.ocid, log.verifier()) == evaluation
+    # A log whose award names another winner does not verify.
+    forged = [(i, e) for i, e in entries if Event.from_bytes(e).kind != "bid.revealed" or i % 2]
+    with pytest.raises(VerificationError):
+        audit_tender(forged, TENDER.ocid, log.verifier())
+    releases = book.releases(TENDER.ocid)
+    assert [r["tag"] for r in releases] == [["tender"], ["award", "contract"]]
+
+
+def test_a_checkpoint_before_the_deadline_does_not_close_it(city: City) -> None:
+    deployment, clock = city.deployment, city.clock
+    _publish(deployment)
+    city.publish_checkpoint(DEADLINE - timedelta(seconds=1))
+    clock.now = DEADLINE + timedelta(hours=1)  # the server's clock alone closes nothing ...
+    assert deployment.tenders.close(TENDER.ocid, actor="ombud") is None
+    document, salt = bid("lumen-co", 100_000)
+    with pytest.raises(ExpiredError):  # ... though it may refuse a bid it thinks late
+        deployment.tenders.commit(committed("lumen-co", document, salt), actor="bidder")
+    city.publish_checkpoint(DEADLINE + timedelta(seconds=1))
+    assert deployment.tenders.close(TENDER.ocid, actor="ombud") is not None
+    deployment.tenders.award(TENDER.ocid, actor="ombud")  # no bid came in time: unsuccessful
+    record = deployment.tenders.get(TENDER.ocid)
+    assert record.evaluation is not None and record.evaluation.winner is None
+    with pytest.raises(ConflictError):
+        deployment.tenders.award(TENDER.ocid, actor="ombud")
+
+
+def test_bidders_sign_their_commitments(city: City) -> None:
+    _publish(city.deployment)
+    document, salt = bid("lumen-co", 100_000)
+    good = committed("lumen-co", document, salt)
+    impostor = replace(good, key=committed("quiet", document, salt).key)
+    size = city.deployment.log.size
+    with pytest.raises(Exception, match="not signed by its key"):
+        city.deployment.tenders.commit(impostor, actor="bidder")
+    assert city.deployment.log.size == size  # an unsigned bid leaves nothing behind
+    city.deployment.tenders.commit(good, actor="bidder")
+    with pytest.raises(Exception, match="already"):
+        city.deployment.tenders.commit(good, actor="bidder")
+    assert _last(city.deployment).body["reason"] == "twice"

@@ -1,0 +1,239 @@
+"""Sealed bids, pure: the evaluation of three bidders (one late, one whose reveal does not open
+its commitment, one honest winner) and the weighted rule; the deadline judged by witnesses'
+cosignature timestamps, never the server's clock; commitments signed by the bidder's key; and
+the OCDS exports valid against the OCDS 1.1.5 schemas with the bids extension, offline."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from ombud.canonical import canonical_json
+from ombud.errors import MalformedError, SignatureError, VerificationError
+from ombud.governance.ocds import award_release, compiled_record, release_package, tender_release
+from ombud.governance.tenders import (
+    Commitment,
+    Criterion,
+    Lot,
+    Reveal,
+    Tender,
+    TenderDocument,
+    commit_to,
+    evaluate,
+    sign_commitment,
+    sign_reveal,
+    verify_deadline,
+)
+from ombud.ledger import note
+from ombud.ledger.checkpoint import Checkpoint
+from tests.conftest import VECTORS
+
+DEADLINE = datetime(2026, 12, 10, 12, tzinfo=UTC)
+TENDER = Tender(
+    "ocds-0mbud0-2026-001",
+    "Street lighting on the harbour front",
+    "Replace 120 sodium lamps with LED luminaires, with five years of maintenance.",
+    "Port Ombud, Public Works",
+    250_000.0,
+    "EUR",
+    (Lot("lot-1", "Luminaires and installation"),),
+    (TenderDocument("spec", "Technical specification", "ab" * 32),),
+    (Criterion("price", 1.0, "lower"),),
+    DEADLINE,
+    DEADLINE + timedelta(days=2),
+)
+KEYS = {b: Ed25519PrivateKey.generate() for b in ("lumen-co", "bright-ltd", "late-llc", "quiet")}
+
+
+def bid(bidder: str, amount: float, **attributes: float) -> tuple[bytes, bytes]:
+    document = canonical_json(
+        {
+            "v": 1,
+            "ocid": TENDER.ocid,
+            "bidder": bidder,
+            "value": {"amount": amount, "currency": "EUR"},
+            "attributes": attributes,
+        }
+    )
+    return document, secrets.token_bytes(32)
+
+
+def committed(bidder: str, document: bytes, salt: bytes) -> Commitment:
+    return sign_commitment(
+        TENDER.ocid, bidder, bidder.title(), KEYS[bidder], commit_to(document, salt)
+    )
+
+
+def revealed(bidder: str, document: bytes, salt: bytes) -> Reveal:
+    return sign_reveal(TENDER.ocid, bidder, KEYS[bidder], document, salt)
+
+
+def test_three_bidders_late_mismatched_and_an_honest_winner() -> None:
+    docs = {
+        "lumen-co": bid("lumen-co", 198_000),
+        "bright-ltd": bid("bright-ltd", 150_000),  # cheapest, but its reveal will not open
+        "late-llc": bid("late-llc", 120_000),  # cheaper still, but after the deadline
+        "quiet": bid("quiet", 170_000),  # never revealed
+    }
+    commitments = [
+        (10, committed("lumen-co", *docs["lumen-co"])),
+        (11, committed("bright-ltd", *docs["bright-ltd"])),
+        (12, committed("quiet", *docs["quiet"])),
+        (40, committed("late-llc", *docs["late-llc"])),
+    ]
+    other, _ = bid("bright-ltd", 90_000)  # a different document than the one committed
+    reveals = {
+        "lumen-co": revealed("lumen-co", *docs["lumen-co"]),
+        "bright-ltd": revealed("bright-ltd", other, docs["bright-ltd"][1]),
+        "late-llc": revealed("late-llc", *docs["late-llc"]),
+    }
+    result = evaluate(TENDER, commitments, 30, reveals)
+    status = {b.bidder: (b.status, b.reason) for b in result.bids}
+    assert status == {
+        "lumen-co": ("valid", None),
+        "bright-ltd": ("disqualified", "the reveal does not open its commitment"),
+        "quiet": ("disqualified", "not revealed"),
+        "late-llc": ("disqualified", "committed after the deadline"),
+    }
+    assert result.winner == "lumen-co"
+    # A reveal not signed by the committed key opens nothing, even with the right document.
+    forged = Reveal(TENDER.ocid, "lumen-co", *docs["lumen-co"], signature=b"\1" * 64)
+    spoiled = evaluate(TENDER, commitments, 30, {**reveals, "lumen-co": forged})
+    assert spoiled.bids[0].status == "disqualified"
+    # The evaluation is a pure function of what the ledger holds: the same inputs, any order.
+    assert evaluate(TENDER, commitments[::-1], 30, dict(reversed(reveals.items()))) == result
+
+
+def test_the_weighted_rule_and_documents_that_do_not_fit() -> None:
+    weighted = Tender(
+        **{
+            **TENDER.__dict__,
+            "criteria": (
+                Criterion("price", 70, "lower"),
+                Criterion("warranty-years", 30, "higher"),
+            ),
+        }
+    )
+    a, b = bid("lumen-co", 200_000, **{"warranty-years": 10}), bid("bright-ltd", 180_000)
+    over = bid("quiet", 300_000, **{"warranty-years": 5})
+    commitments = [
+        (1, committed("lumen-co", *a)),
+        (2, committed("bright-ltd", *b)),
+        (3, committed("quiet", *over)),
+    ]
+    reveals = {
+        "lumen-co": revealed("lumen-co", *a),
+        "bright-ltd": revealed("bright-ltd", *b),
+        "quiet": revealed("quiet", *over),
+    }
+    result = evaluate(weighted, commitments, 10, reveals)
+    by = {x.bidder: x for x in result.bids}
+    assert by["bright-ltd"].reason is not None and "warranty-years" in by["bright-ltd"].reason
+    assert by["quiet"].reason is not None and "over the tender's budget" in by["quiet"].reason
+    assert by["lumen-co"].score == 100.0 and result.winner == "lumen-co"
+
+
+def test_commitments_are_signed_by_the_bidder() -> None:
+    document, salt = bid("lumen-co", 1)
+    good = committed("lumen-co", document, salt)
+    good.verify()
+    assert Commitment.from_json(json.loads(json.dumps(good.to_json()))) == good
+    forged = Commitment(
+        good.ocid, "bright-ltd", good.name, good.key, good.commitment, good.signature
+    )
+    with pytest.raises(SignatureError):
+        forged.verify()
+    for bad in ({**good.to_json(), "key": "x"}, {**good.to_json(), "extra": 1}, []):
+        with pytest.raises(MalformedError):
+            Commitment.from_json(bad)
+
+
+def _checkpoint(times: list[float]) -> tuple[bytes, note.Verifier, list[note.Verifier]]:
+    log = note.Signer.generate("city.example/log")
+    text = Checkpoint("city.example/log", 35, b"\1" * 32).to_text()
+    signed = text + b"\n" + log.signature_line(text)
+    witnesses = []
+    for i, t in enumerate(times):
+        w = note.Signer.generate(
+            f"w{i}.example", sig_type=note.ALG_COSIGNATURE_V1, clock=lambda t=t: t
+        )
+        signed += w.signature_line(text)
+        witnesses.append(w.verifier())
+    return signed, log.verifier(), witnesses
+
+
+def test_the_deadline_is_the_witnesses_time_not_the_servers() -> None:
+    after = DEADLINE.timestamp() + 3
+    signed, log, witnesses = _checkpoint([after, after + 1, DEADLINE.timestamp() - 60])
+    assert verify_deadline(signed, log, witnesses, 2, DEADLINE).checkpoint.size == 35
+    with pytest.raises(VerificationError, match="needs 3"):
+        verify_deadline(signed, log, witnesses, 3, DEADLINE)  # one witness cosigned before
+    with pytest.raises(VerificationError):
+        verify_deadline(signed, log, witnesses[2:], 1, DEADLINE)
+    stranger = note.Signer.generate("x.example", sig_type=note.ALG_COSIGNATURE_V1).verifier()
+    with pytest.raises(VerificationError):
+        verify_deadline(signed, log, [stranger], 1, DEADLINE)
+
+
+def _merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396, to apply an OCDS extension to the core schema."""
+    if not isinstance(patch, dict):
+        return patch
+    out = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = _merge_patch(out.get(key), value)
+    return out
+
+
+def _validators() -> tuple[Any, Any]:
+    jsonschema = pytest.importorskip("jsonschema")
+    referencing = pytest.importorskip("referencing")
+    folder = VECTORS / "ocds"
+    if not folder.is_dir():
+        pytest.skip("the OCDS schemas are not available (../shared is absent)")
+    core = json.loads((folder / "release-schema.json").read_text())
+    bids = json.loads((folder / "bid-extension-v1.1.5" / "release-schema.json").read_text())
+    release = _merge_patch(core, bids)
+    package = json.loads((folder / "release-package-schema.json").read_text())
+    registry = referencing.Registry().with_resource(
+        core["id"], referencing.Resource.from_contents(release, referencing.jsonschema.DRAFT4)
+    )
+    check = jsonschema.Draft4Validator
+    return (
+        check(package, registry=registry, format_checker=check.FORMAT_CHECKER),
+        check(release, format_checker=check.FORMAT_CHECKER),
+    )
+
+
+def test_ocds_exports_validate_against_the_schemas() -> None:
+    package_check, release_check = _validators()
+    docs = {b: bid(b, amount) for b, amount in (("lumen-co", 198_000), ("quiet", 170_000))}
+    commitments = [(10, committed(b, *docs[b])) for b in docs]
+    reveals = {"lumen-co": revealed("lumen-co", *docs["lumen-co"])}
+    result = evaluate(TENDER, commitments, 30, reveals)
+    at = DEADLINE + timedelta(days=3)
+    releases = [
+        tender_release(TENDER, DEADLINE - timedelta(days=20), 3),
+        award_release(TENDER, [(i, DEADLINE, c) for i, c in commitments], result, at, 50),
+    ]
+    package = release_package(releases, uri="https://x.example/p", publisher="P", published=at)
+    errors = sorted(package_check.iter_errors(package), key=str)
+    assert not errors, [e.message for e in errors]
+    assert [d["status"] for d in releases[1]["bids"]["details"]] == ["valid", "disqualified"]
+    record = compiled_record(releases, uri="https://x.example/r", publisher="P", published=at)
+    compiled = record["records"][0]["compiledRelease"]
+    assert not sorted(release_check.iter_errors(compiled), key=str)
+    assert compiled["awards"][0]["suppliers"][0]["id"] == "lumen-co"
+    assert compiled["tender"]["status"] == "complete"
+    broken = {**package, "releases": [{k: v for k, v in releases[0].items() if k != "ocid"}]}
+    assert any(
+        "'ocid' is a required property" in e.message for e in package_check.iter_errors(broken)
+    )
