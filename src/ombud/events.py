@@ -71,6 +71,8 @@ KINDS = frozenset(
         "tender.closed",
         "bid.refused",
         "vote.cast",
+        "vote.refused",
+        "motion.tabled",
         "decision.recorded",
         "result.updated",
         "witness.policy_changed",

@@ -61,6 +61,7 @@ POLICY = {
     "retention.change": Rule(3, ("council",)),
     "budget.change": Rule(3, ("council",)),
     "tender.publish": Rule(3, ("council",)),
+    "motion.table": Rule(3, ("council",)),
     CHANGE_ROSTER: Rule(3, ("council",), not_requester=False),
     RECOVER_ROSTER: Rule(2, ("ombudsman", "court"), not_requester=False),
 }

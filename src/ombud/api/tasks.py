@@ -85,8 +85,8 @@ def background_rounds(deployment: Deployment, *, publish: bool, screen: bool) ->
         )
     if screen and deployment.privacy_problem is None:
         scheduled.append(Round(SEAL_INTERVAL_S, _unsealing(deployment), "disclose due seals"))
-    if screen and settings.witnesses.quorum > 0:
-        scheduled.append(Round(TENDER_INTERVAL_S, _closing(deployment), "close and award tenders"))
+    if screen:
+        scheduled.append(Round(TENDER_INTERVAL_S, _closing(deployment), "close tenders and votes"))
     return scheduled
 
 
@@ -94,16 +94,21 @@ SEAL_INTERVAL_S = 60.0
 """How often ``ombud serve`` discloses access requests whose seal has expired."""
 TENDER_INTERVAL_S = 10.0
 """How often ``ombud serve`` closes tenders past their deadline (once a witnessed checkpoint
-is) and awards those whose reveals are in."""
+is), awards those whose reveals are in, and records the decisions whose voting closed."""
 
 
 def _closing(deployment: Deployment) -> Callable[[], Awaitable[None]]:
     tenders = deployment.tenders
 
+    decisions = deployment.decisions
+
     async def close() -> None:
         moved = await asyncio.to_thread(tenders.tend, actor="ombud")
-        if moved:
-            logger.warning("tenders: %d closed or awarded", moved)
+        decided = await asyncio.to_thread(decisions.decide_due, actor="ombud")
+        if moved or decided:
+            logger.warning(
+                "governance: %d tenders closed or awarded, %d motions decided", moved, decided
+            )
 
     return close
 

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from ombud.access.book import AccessBook
     from ombud.governance.actions import ActionBook
     from ombud.governance.book import RosterBook
+    from ombud.governance.chamber import DecisionBook
+    from ombud.governance.delivery import ResultBook
     from ombud.governance.procurement import TenderBook
     from ombud.governance.roster import ActionRequest, Approval, Roster
     from ombud.ingest.devices import DeviceRegistry
@@ -178,6 +180,20 @@ class Deployment:
         )
 
     @functools.cached_property
+    def decisions(self) -> DecisionBook:
+        """Motions, members' signed votes and the decisions with their tallies."""
+        from ombud.governance.chamber import DecisionBook
+
+        return DecisionBook(self.db, self.log, clock=self.clock)
+
+    @functools.cached_property
+    def results(self) -> ResultBook:
+        """Tracked results, each update signed by the office that answers for it."""
+        from ombud.governance.delivery import ResultBook
+
+        return ResultBook(self.db, self.log, clock=self.clock)
+
+    @functools.cached_property
     def access(self) -> AccessBook:
         """Third parties' requests for residents' data, approved through the roster."""
         from ombud.access.book import AccessBook
@@ -324,6 +340,7 @@ class Deployment:
         for part in (
             "tokens", "registry", "observations", "quarantine", "posts", "acceptor", "flags",
             "post_reports", "intake", "screener", "_privacy", "actions", "roster", "tenders",
+            "decisions", "results",
         ):  # fmt: skip
             getattr(self, part)
 

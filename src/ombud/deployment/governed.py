@@ -21,6 +21,7 @@ from ombud.errors import MalformedError
 from ombud.events import Event
 from ombud.governance.actions import Effect
 from ombud.governance.book import record_settings, settings_event
+from ombud.governance.chamber import TABLE
 from ombud.governance.procurement import PUBLISH
 from ombud.governance.roster import CHANGE_ROSTER, RECOVER_ROSTER, ActionRequest, Approval, Roster
 from ombud.governance.settings import GOVERNED, changed_settings, governed_values
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CARRIED_OUT", "effect_of"]
 
-CARRIED_OUT = (CHANGE_ROSTER, RECOVER_ROSTER, "access.approve", PUBLISH, *GOVERNED)
+CARRIED_OUT = (CHANGE_ROSTER, RECOVER_ROSTER, "access.approve", PUBLISH, TABLE, *GOVERNED)
 """The action classes ombud carries out; a policy may name others, for signatures alone."""
 
 
@@ -74,6 +75,9 @@ def effect_of(
     if request.action == PUBLISH:
         deployment.tenders.check_publication(request)
         return deployment.tenders.publication(actor=actor), _nothing
+    if request.action == TABLE:
+        deployment.decisions.check_tabling(request)
+        return deployment.decisions.tabling(actor=actor), _nothing
     if request.action in GOVERNED:
         changed_settings(deployment.settings, request.action, request.params)  # fits, or raises
         return _settings_change(deployment, actor=actor)

@@ -1,6 +1,7 @@
 """The tables of ``ombud.governance``: the roster's versions; privileged requests, each
 holder's signature on them and the ones carried out (each request once); and the settings the
-roster governs, as its last action set them; tenders and their sealed bids."""
+roster governs, as its last action set them; tenders and their sealed bids; motions and
+their votes; tracked results and their updates."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from ombud.tables import BLOB, INT, TEXT, strict_table
 __all__ = [
     "governed_settings",
     "metadata",
+    "motions",
+    "result_updates",
+    "results",
     "roster_actions",
     "roster_refusals",
     "roster_requests",
@@ -18,6 +22,7 @@ __all__ = [
     "roster_versions",
     "tender_bids",
     "tenders",
+    "votes",
 ]
 
 metadata = sa.MetaData()
@@ -101,4 +106,42 @@ tender_bids = strict_table(
     sa.Column("committed_at", INT, nullable=False),
     sa.Column("reveal", BLOB),
     sa.Column("revealed_index", INT),
+)
+
+motions = strict_table(
+    "motions",
+    metadata,
+    sa.Column("id", TEXT, primary_key=True),
+    sa.Column("motion", BLOB, nullable=False),
+    sa.Column("closes", INT, nullable=False),
+    sa.Column("tabled_index", INT, nullable=False),
+    sa.Column("decided_index", INT),
+    sa.Column("tally", BLOB),
+)
+
+votes = strict_table(
+    "votes",
+    metadata,
+    sa.Column("motion", TEXT, primary_key=True),
+    sa.Column("holder", TEXT, primary_key=True),
+    sa.Column("vote", BLOB, nullable=False),
+    sa.Column("ledger_index", INT, nullable=False),
+)
+
+results = strict_table(
+    "results",
+    metadata,
+    sa.Column("id", TEXT, primary_key=True),
+    sa.Column("result", BLOB, nullable=False),
+    sa.Column("created_index", INT, nullable=False),
+)
+
+result_updates = strict_table(
+    "result_updates",
+    metadata,
+    sa.Column("result", TEXT, primary_key=True),
+    sa.Column("sequence", INT, primary_key=True, autoincrement=False),
+    sa.Column("update_", BLOB, nullable=False),
+    sa.Column("at", INT, nullable=False),
+    sa.Column("ledger_index", INT, nullable=False),
 )

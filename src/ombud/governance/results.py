@@ -1,0 +1,297 @@
+"""Tracked results: what a decision or a contract promised — milestones, status and progress —
+and each update signed by the office responsible, exported in the shape of Decidim's
+accountability results.
+
+Threat model: an office that rewrites its promises or backdates its progress, or a clerk who
+edits them. A result is created, and each update made, by an Ed25519 signature of the office
+that answers for it (a roster holder) over the result's id, the update's sequence number and
+its content, so updates cannot be replayed, reordered or forged, and the history on the ledger
+is the only history there is. Pure: values in, values out.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import io
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from ombud.canonical import canonical_json
+from ombud.errors import MalformedError, NotAHolderError, SignatureError
+from ombud.governance.roster import Roster, check_id
+from ombud.governance.tenders import OCID
+
+__all__ = [
+    "DECIDIM_COLUMNS",
+    "STATUSES",
+    "Milestone",
+    "Result",
+    "ResultUpdate",
+    "decidim_csv",
+    "decidim_rows",
+    "sign_update",
+    "verify_update",
+]
+
+STATUSES = ("planned", "in-progress", "delayed", "completed", "cancelled")
+DECIDIM_COLUMNS = (
+    "id", "parent_id", "title", "description", "start_date", "end_date", "status",
+    "progress", "decision", "contract", "responsible", "updated_at", "ledger_index",
+)  # fmt: skip
+"""The columns of the export: Decidim accountability's own, then what links the result to
+its decision or contract, who answers for it, and the ledger entry of its last update."""
+_DOMAIN = b"ombud-result-update/v1\n"
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _date(value: object, what: str) -> date:
+    if not isinstance(value, str) or not _DATE.fullmatch(value):
+        raise MalformedError(f"{what} is a date, YYYY-MM-DD")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise MalformedError(f"{what} is not a date") from None
+
+
+@dataclass(frozen=True)
+class Milestone:
+    title: str
+    due: date
+
+    def to_json(self) -> dict[str, Any]:
+        return {"title": self.title, "due": self.due.isoformat()}
+
+
+@dataclass(frozen=True)
+class Result:
+    """A promised result: linked to an adopted decision or an awarded contract, with the
+    office that answers for it and its milestones."""
+
+    id: str
+    parent: str | None
+    title: str
+    description: str
+    start: date
+    end: date
+    responsible: str
+    decision: str | None
+    contract: str | None
+    milestones: tuple[Milestone, ...]
+    district: str | None = None
+
+    def __post_init__(self) -> None:
+        check_id(self.id, "a result id")
+        if self.parent is not None:
+            check_id(self.parent, "a parent result id")
+        check_id(self.responsible, "the responsible office (a roster holder)")
+        for text, most, what in (
+            (self.title, 200, "title"),
+            (self.description, 5000, "description"),
+        ):
+            if not isinstance(text, str) or not 0 < len(text) <= most:
+                raise MalformedError(f"a result's {what} is 1-{most} characters")
+        if self.end < self.start:
+            raise MalformedError("a result ends after it starts")
+        if (self.decision is None) == (self.contract is None):
+            raise MalformedError("a result comes from one decision or one contract")
+        if self.decision is not None:
+            check_id(self.decision, "a decision (motion) id")
+        if self.contract is not None and not OCID.fullmatch(self.contract):
+            raise MalformedError("a contract is named by its tender's ocid")
+        if len(self.milestones) > 50:
+            raise MalformedError("a result has at most 50 milestones")
+        if self.district is not None:
+            check_id(self.district.lower(), "a district")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "v": 1,
+            "id": self.id,
+            "parent": self.parent,
+            "title": self.title,
+            "description": self.description,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "responsible": self.responsible,
+            "decision": self.decision,
+            "contract": self.contract,
+            "milestones": [m.to_json() for m in self.milestones],
+            "district": self.district,
+        }
+
+    @classmethod
+    def from_json(cls, obj: Any) -> Result:
+        keys = {"v", "id", "parent", "title", "description", "start", "end", "responsible",
+                "decision", "contract", "milestones", "district"}  # fmt: skip
+        if not isinstance(obj, dict) or set(obj) != keys or obj["v"] != 1:
+            raise MalformedError(f"a result is an object with exactly {sorted(keys)}, v 1")
+        if not isinstance(obj["milestones"], list):
+            raise MalformedError("a result's milestones are a list")
+        milestones = []
+        for m in obj["milestones"]:
+            if not isinstance(m, dict) or set(m) != {"title", "due"}:
+                raise MalformedError("a milestone is {title, due}")
+            if not isinstance(m["title"], str) or not 0 < len(m["title"]) <= 200:
+                raise MalformedError("a milestone's title is 1-200 characters")
+            milestones.append(Milestone(m["title"], _date(m["due"], "a milestone's due date")))
+        return cls(
+            obj["id"], obj["parent"], obj["title"], obj["description"],
+            _date(obj["start"], "a result's start"), _date(obj["end"], "a result's end"),
+            obj["responsible"], obj["decision"], obj["contract"], tuple(milestones),
+            obj["district"],
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ResultUpdate:
+    """The ``sequence``-th statement about a result (0 creates it, with the result itself in
+    ``result``): status, progress 0-100 and a note, signed by the responsible office."""
+
+    result_id: str
+    sequence: int
+    status: str
+    progress: int
+    note: str
+    holder: str
+    signature: bytes
+    result: Result | None = None
+
+    def __post_init__(self) -> None:
+        check_id(self.result_id, "a result id")
+        check_id(self.holder, "a holder id")
+        if (
+            isinstance(self.sequence, bool)
+            or not isinstance(self.sequence, int)
+            or self.sequence < 0
+        ):
+            raise MalformedError("an update's sequence is a number from 0")
+        if (self.sequence == 0) != (self.result is not None):
+            raise MalformedError("the first update (sequence 0) and it alone carries the result")
+        if self.result is not None and self.result.id != self.result_id:
+            raise MalformedError("the update names another result than it carries")
+        if self.status not in STATUSES:
+            raise MalformedError(f"a status is one of {', '.join(STATUSES)}")
+        if (
+            isinstance(self.progress, bool)
+            or not isinstance(self.progress, int)
+            or not 0 <= self.progress <= 100
+        ):
+            raise MalformedError("progress is a whole number from 0 to 100")
+        if not isinstance(self.note, str) or len(self.note) > 1000:
+            raise MalformedError("an update's note is at most 1,000 characters")
+        if len(self.signature) != 64:
+            raise MalformedError("an update's signature is 64 bytes")
+
+    def _content(self) -> dict[str, Any]:
+        return {
+            "result": self.result_id,
+            "sequence": self.sequence,
+            "status": self.status,
+            "progress": self.progress,
+            "note": self.note,
+            "holder": self.holder,
+            "definition": None if self.result is None else self.result.to_json(),
+        }
+
+    def signed_message(self) -> bytes:
+        return _DOMAIN + canonical_json(self._content(), "a result update")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self._content(),
+            "signature": base64.urlsafe_b64encode(self.signature).rstrip(b"=").decode(),
+        }
+
+    @classmethod
+    def from_json(cls, obj: Any) -> ResultUpdate:
+        keys = {"result", "sequence", "status", "progress", "note", "holder", "definition",
+                "signature"}  # fmt: skip
+        if not isinstance(obj, dict) or set(obj) != keys:
+            raise MalformedError(f"a result update is an object with exactly {sorted(keys)}")
+        text = obj["signature"]
+        if not isinstance(text, str) or len(text) != 86:
+            raise MalformedError("an update's signature is 64 bytes in base64url")
+        try:
+            signature = base64.urlsafe_b64decode(text + "==")
+        except (binascii.Error, ValueError):
+            raise MalformedError("an update's signature is not base64url") from None
+        definition = None if obj["definition"] is None else Result.from_json(obj["definition"])
+        return cls(
+            obj["result"], obj["sequence"], obj["status"], obj["progress"], obj["note"],
+            obj["holder"], signature, definition,
+        )  # fmt: skip
+
+
+def sign_update(
+    result_id: str,
+    sequence: int,
+    status: str,
+    progress: int,
+    note: str,
+    holder: str,
+    key: Ed25519PrivateKey,
+    result: Result | None = None,
+) -> ResultUpdate:
+    unsigned = ResultUpdate(result_id, sequence, status, progress, note, holder, b"\0" * 64, result)
+    return ResultUpdate(
+        result_id, sequence, status, progress, note, holder,
+        key.sign(unsigned.signed_message()), result,
+    )  # fmt: skip
+
+
+def verify_update(roster: Roster, responsible: str, update: ResultUpdate) -> None:
+    """None when ``update`` is signed by ``responsible``, a holder of ``roster``; raises
+    ``NotAHolderError`` or ``SignatureError`` (another signer, or a forged update)."""
+    if update.holder != responsible:
+        raise SignatureError(f"{update.holder} does not answer for {update.result_id}")
+    holder = roster.holder(responsible)
+    if holder is None:
+        raise NotAHolderError(f"{responsible} holds no office in roster version {roster.version}")
+    try:
+        Ed25519PublicKey.from_public_bytes(holder.key).verify(
+            update.signature, update.signed_message()
+        )
+    except InvalidSignature:
+        raise SignatureError(f"the update is not signed by {responsible}'s key") from None
+
+
+def decidim_rows(
+    results: Sequence[tuple[Result, ResultUpdate, str, int]],
+) -> list[dict[str, Any]]:
+    """One row per result, in Decidim's accountability shape: each result with its latest
+    update, the time of that update and its ledger index."""
+    return [
+        {
+            "id": r.id,
+            "parent_id": r.parent,
+            "title": r.title,
+            "description": r.description,
+            "start_date": r.start.isoformat(),
+            "end_date": r.end.isoformat(),
+            "status": u.status,
+            "progress": u.progress,
+            "decision": r.decision,
+            "contract": r.contract,
+            "responsible": r.responsible,
+            "updated_at": at,
+            "ledger_index": index,
+        }
+        for r, u, at, index in results
+    ]
+
+
+def decidim_csv(rows: Sequence[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=DECIDIM_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if row[k] is None else row[k] for k in DECIDIM_COLUMNS})
+    return out.getvalue()

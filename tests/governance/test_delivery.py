@@ -1,0 +1,42 @@
+"""Tracked results through a deployment, on SQLite and PostgreSQL: a result born of an adopted
+decision, updates in sequence signed by the responsible office, forged or out-of-turn updates
+refused, the history kept, the Decidim export."""
+
+from __future__ import annotations
+
+import pytest
+
+from ombud.deployment import Deployment
+from ombud.errors import ConflictError, SignatureError
+from ombud.governance.results import sign_update
+from tests.governance.test_chamber import chamber, table  # noqa: F401 (the fixture)
+from tests.governance.test_decisions import MOTION, vote
+from tests.governance.test_procurement import Clock
+from tests.governance.test_results import RESULT
+from tests.governance.test_roster import KEYS
+
+
+def test_results_of_an_adopted_decision(chamber: tuple[Deployment, Clock]) -> None:  # noqa: F811
+    deployment, clock = chamber
+    book = deployment.results
+    first = sign_update(RESULT.id, 0, "planned", 0, "", "officer-a", KEYS["officer-a"], RESULT)
+    table(deployment)
+    with pytest.raises(ConflictError, match="not been decided"):
+        book.record(first, actor="clerk")
+    for holder in ("council-1", "council-2", "council-3"):
+        deployment.decisions.cast(vote(holder, "yes"), actor="clerk")
+    clock.now = MOTION.closes
+    deployment.decisions.decide_due(actor="ombud")
+    book.record(first, actor="clerk")
+    key = KEYS["officer-a"]
+    with pytest.raises(ConflictError, match="out of turn"):
+        book.record(sign_update(RESULT.id, 2, "in-progress", 30, "", "officer-a", key), actor="c")
+    forged = sign_update(RESULT.id, 1, "completed", 100, "done", "officer-a", KEYS["officer-b"])
+    with pytest.raises(SignatureError):
+        book.record(forged, actor="clerk")
+    book.record(sign_update(RESULT.id, 1, "in-progress", 40, "limits in force", "officer-a", key),
+                actor="clerk")  # fmt: skip
+    history = book.history(RESULT.id)
+    assert [(u.status, u.progress) for u, _, _ in history] == [("planned", 0), ("in-progress", 40)]
+    rows = book.export()
+    assert rows[0]["progress"] == 40 and rows[0]["decision"] == MOTION.id

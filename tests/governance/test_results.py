@@ -1,0 +1,66 @@
+"""Tracked results, pure: an update is signed by the office that answers for the result, in
+sequence; the export has Decidim's accountability columns."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import replace
+from datetime import date
+
+import pytest
+
+from ombud.errors import MalformedError, SignatureError
+from ombud.governance.results import (
+    DECIDIM_COLUMNS,
+    Milestone,
+    Result,
+    ResultUpdate,
+    decidim_csv,
+    decidim_rows,
+    sign_update,
+    verify_update,
+)
+from tests.governance.test_roster import GENESIS, KEYS
+
+RESULT = Result(
+    "r-harbour-quiet",
+    None,
+    "Quieter nights on the harbour front",
+    "Construction noise limited to daytime; night-time noise measured and reported.",
+    date(2027, 1, 1),
+    date(2027, 6, 30),
+    "officer-a",
+    "m-2026-17",
+    None,
+    (Milestone("Limits in force", date(2027, 1, 1)), Milestone("First report", date(2027, 3, 31))),
+    "north",
+)
+
+
+def test_updates_are_signed_by_the_responsible_office() -> None:
+    first = sign_update(RESULT.id, 0, "planned", 0, "", "officer-a", KEYS["officer-a"], RESULT)
+    verify_update(GENESIS, "officer-a", first)
+    assert ResultUpdate.from_json(first.to_json()) == first
+    by_other = sign_update(RESULT.id, 1, "completed", 100, "", "officer-b", KEYS["officer-b"])
+    with pytest.raises(SignatureError):
+        verify_update(GENESIS, "officer-a", by_other)
+    edited = replace(sign_update(RESULT.id, 1, "delayed", 10, "", "officer-a", KEYS["officer-a"]),
+                     progress=90)  # fmt: skip
+    with pytest.raises(SignatureError):
+        verify_update(GENESIS, "officer-a", edited)
+    with pytest.raises(MalformedError):
+        sign_update(RESULT.id, 1, "done", 100, "", "officer-a", KEYS["officer-a"])
+    with pytest.raises(MalformedError):
+        replace(RESULT, contract="ocds-0mbud0-x")  # one decision or one contract, not both
+
+
+def test_the_export_has_decidims_columns() -> None:
+    update = sign_update(
+        RESULT.id, 0, "in-progress", 40, "", "officer-a", KEYS["officer-a"], RESULT
+    )
+    rows = decidim_rows([(RESULT, update, "2027-02-01T10:00:00Z", 123)])
+    parsed = list(csv.DictReader(io.StringIO(decidim_csv(rows))))
+    assert tuple(parsed[0]) == DECIDIM_COLUMNS
+    assert parsed[0]["progress"] == "40" and parsed[0]["parent_id"] == ""
+    assert parsed[0]["decision"] == "m-2026-17" and parsed[0]["status"] == "in-progress"
