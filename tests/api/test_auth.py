@@ -35,6 +35,8 @@ SCOPED = {
     ("POST", "/access/requests/{request_id}/denial"): "access:decide",
     ("POST", "/access/unseal"): "access:decide",
     ("POST", "/access/requests/{request_id}/reads"): "access:read",
+    ("POST", "/decisions/{motion_id}/votes"): "decisions:vote",
+    ("POST", "/results/updates"): "results:write",
 }
 """Routes for the city's staff and services: a bearer token with this scope."""
 RESIDENTS = {
@@ -105,6 +107,7 @@ def test_a_scoped_route_refuses_a_request_without_a_token(
         record_id="0" * 32,
         digest="0" * 64,
         request_id="r-1",
+        motion_id="m-1",
     )
     with TestClient(app, raise_server_exceptions=False) as client:
         refused = client.request(method, concrete, json={})

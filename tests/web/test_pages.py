@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
+from xml.etree import ElementTree
 
 import pytest
 from fastapi.testclient import TestClient
@@ -21,7 +22,10 @@ from ombud.insight import PublishedInsight
 from ombud.web import create_portal
 from tests.web.conftest import City
 
-PUBLIC = ["/", "/sensors", "/voice", "/privacy", "/ledger", "/oversight", "/verify"]
+PUBLIC = [
+    "/", "/sensors", "/voice", "/privacy", "/ledger", "/oversight", "/business", "/verify",
+    "/business/tenders/ocds-0mbud0-2026-lighting", "/business/decisions/m-2026-harbour-nights",
+]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -180,6 +184,29 @@ def test_oversight_counts_requests_and_names_no_resident(client: TestClient) -> 
     assert "council-dora" in actions and "access.approve" in actions  # who signed what
     assert "budget.change" in actions and "operator-only" in actions  # the operator, alone
     assert "demo-subject-" not in page
+
+
+def test_public_business_with_its_history_and_feeds(client: TestClient) -> None:
+    page = client.get("/business").text
+    assert "Street lighting on the harbour front" in page and "lumen-co" in page
+    assert "Quiet nights on the harbour front" in page and "adopted" in page
+    assert 'max="100" value="35"' in page  # the result's progress, as the office signed it
+    tender = client.get("/business/tenders/ocds-0mbud0-2026-lighting").text
+    assert "the reveal does not open its commitment" in tender  # the mismatched bid
+    assert "Closed by the first witnessed checkpoint past the deadline" in tender
+    assert tender.count('href="/ledger/') >= 6  # each step links to its inclusion check
+    decision = client.get("/business/decisions/m-2026-harbour-nights").text
+    assert decision.count("<td>yes</td>") == 3 and "<td>no</td>" in decision
+    feed = client.get("/feeds/districts/north.atom")
+    assert feed.headers["content-type"].startswith("application/atom+xml")
+    root = ElementTree.fromstring(feed.content)
+    titles = [e.text for e in root.iter("{http://www.w3.org/2005/Atom}title")]
+    assert any("Decision: Quiet nights" in (t or "") for t in titles)
+    office = client.get("/feeds/offices/public-works.atom")
+    assert b"in progress, 35%" in office.content
+    assert client.get("/feeds/nowhere/x.atom").status_code == 404
+    assert client.get("/business/tenders/ocds-0mbud0-none").status_code == 404
+    assert client.get("/business/decisions/Not%20An%20Id").status_code == 404
 
 
 def test_bad_page_requests_get_pages_not_tracebacks(client: TestClient) -> None:

@@ -22,7 +22,18 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from ombud import __version__
 from ombud.api import access as access_routes
-from ombud.api import admin, docs, governance, insight, integrity, ngsi_ld, tenders, tlog, voice
+from ombud.api import (
+    admin,
+    decisions,
+    docs,
+    governance,
+    insight,
+    integrity,
+    ngsi_ld,
+    tenders,
+    tlog,
+    voice,
+)
 from ombud.api import privacy as privacy_routes
 from ombud.api.accesslog import AccessLog
 from ombud.api.bodies import StrictRoute
@@ -142,5 +153,6 @@ def create_app(
     app.include_router(access_routes.create_router(lambda: deployment.access, deployment.privacy))
     app.include_router(governance.create_router(deployment))
     app.include_router(tenders.create_router(deployment))
+    app.include_router(decisions.create_router(deployment))
     describe(app)
     return app

@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from ombud.cli.access import access_app
+from ombud.cli.decision import decision_app
 from ombud.cli.devices import device_app
 from ombud.cli.ingest import ingest_app
 from ombud.cli.insight import insight_app
@@ -23,6 +24,7 @@ from ombud.cli.integrity import integrity_app
 from ombud.cli.log import log_app
 from ombud.cli.options import DataDir, LogKey, Quorum, Witnesses
 from ombud.cli.privacy import privacy_app
+from ombud.cli.result import result_app
 from ombud.cli.roster import roster_app
 from ombud.cli.simulate import simulate_app
 from ombud.cli.tender import tender_app
@@ -44,6 +46,8 @@ app.add_typer(log_app, name="log")
 app.add_typer(roster_app, name="roster")
 app.add_typer(access_app, name="access")
 app.add_typer(tender_app, name="tender")
+app.add_typer(decision_app, name="decision")
+app.add_typer(result_app, name="result")
 app.add_typer(proof_app, name="proof")
 app.add_typer(witness_app, name="witness")
 app.add_typer(device_app, name="device")

@@ -29,6 +29,7 @@ from ombud.citysim.geography import shipped_city
 from ombud.citysim.scenario import Scenario, default_events, reading
 from ombud.citysim.writing import write_post
 from ombud.cli._progress import progress_bar
+from ombud.cli.demo_business import OCID, business_act
 from ombud.cli.demo_roster import GENESIS_FILE, access_act, roster_act
 from ombud.clock import iso_week
 from ombud.config import Settings
@@ -156,8 +157,8 @@ def city_act(
         resident = _residents_with_data(
             deployment, data_dir, ids, random.Random(f"{seed}-residents")
         )
-        genesis, elected, officers = roster_act(deployment, data_dir)
-        access_act(deployment, resident, officers)
+        genesis, elected, keys = roster_act(deployment, data_dir)
+        access_act(deployment, resident, keys)
         console.print(
             f"[bold]roster[/] genesis {genesis.digest[:16]}… ({data_dir / GENESIS_FILE}); "
             f"council hand-over to version {elected.version}, signed by 3 of 5 outgoing "
@@ -286,6 +287,17 @@ def city_act(
             t1 = time.perf_counter()
             publish(deployment)
             timings["witnesses"] = timings.get("witnesses", 0) + time.perf_counter() - t1
+        t1 = time.perf_counter()
+        business = business_act(deployment, keys, publish, clock)
+        console.print(
+            f"[bold]public business[/] tender {OCID} awarded to {business.winner} by its "
+            "published rule (a bid whose reveal did not open its seal disqualified; a bid "
+            "after the witnessed deadline refused"
+            f"{'' if business.refused_late else ' — NOT refused'}); council motion "
+            f"{business.outcome}; its result tracked by the Department of Public Works",
+            soft_wrap=True,
+        )
+        timings["business"] = time.perf_counter() - t1
         t1 = time.perf_counter()
         insight = compute(gather(deployment.log, deployment.db, ZoneInfo(city.timezone)))
         timings["insight"] = time.perf_counter() - t1

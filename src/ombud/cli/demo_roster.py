@@ -47,6 +47,8 @@ POLICY = {
     "retention.change": Rule(3, ("council",)),
     "budget.change": Rule(3, ("council",)),
     "logkey.rotate": Rule(3, ("council",)),
+    "tender.publish": Rule(3, ("council",)),
+    "motion.table": Rule(3, ("council",)),
     CHANGE_ROSTER: Rule(3, ("council",), not_requester=False),
     RECOVER_ROSTER: Rule(2, ("ombudsman", "court"), not_requester=False),
 }
@@ -60,6 +62,7 @@ PEOPLE = (
     ("officer-gus", "Gus Rinaldi", "officer"),
     ("ombudsman", "Office of the Ombudsman", "ombudsman"),
     ("court", "Port Ombud District Court", "court"),
+    ("public-works", "Department of Public Works", "office"),
 )
 ELECTED = (("council-hana", "Hana Sato", "council"), ("council-ivo", "Ivo Petrov", "council"))
 LEAVING = ("council-dora", "council-emil")
@@ -77,8 +80,8 @@ def _key(keys_dir: Path, holder_id: str) -> Ed25519PrivateKey:
 def roster_act(
     deployment: Deployment, data_dir: Path
 ) -> tuple[Roster, Roster, dict[str, Ed25519PrivateKey]]:
-    """Record the genesis roster and one hand-over; returns both rosters and the officers'
-    keys (for the access act)."""
+    """Record the genesis roster and one hand-over; returns both rosters and every holder's
+    key (for the access and business acts)."""
     keys_dir = data_dir / "roster-keys"
     keys_dir.mkdir(mode=0o700, exist_ok=True)
     keys = {pid: _key(keys_dir, pid) for pid, _, _ in (*PEOPLE, *ELECTED)}
@@ -119,13 +122,10 @@ def roster_act(
     )
     with contextlib.suppress(ReservedActionError):
         deployment.submit(alone, [], actor="city-operator")
-    officers = {pid: keys[pid] for pid, _, role in PEOPLE if role == "officer"}
-    return genesis, elected, officers
+    return genesis, elected, keys
 
 
-def access_act(
-    deployment: Deployment, subject: str, officers: dict[str, Ed25519PrivateKey]
-) -> None:
+def access_act(deployment: Deployment, subject: str, keys: dict[str, Ed25519PrivateKey]) -> None:
     """The police ask for a resident's contact details under a warrant; two officers approve;
     the police read them, and a read beyond the request is refused. The tax office files a
     sealed request about the same resident. The resident sees both on the portal."""
@@ -152,7 +152,8 @@ def access_act(
         secrets.token_hex(16),
         now + timedelta(days=2),
     )
-    signed = [sign_request(approval, pid, key) for pid, key in officers.items()]
+    officers = [pid for pid, _, role in PEOPLE if role == "officer"]
+    signed = [sign_request(approval, pid, keys[pid]) for pid in officers]
     deployment.access.approve(police.id, approval, signed, actor="access-office")
     deployment.access.read(police.id, subject, "contact", actor="police-liaison")
     with contextlib.suppress(ScopeError):  # beyond the request: refused, and on the ledger

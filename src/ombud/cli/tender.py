@@ -35,7 +35,8 @@ tender_app = typer.Typer(
 Ocid = Annotated[str, typer.Argument(help="The tender's Open Contracting ID.")]
 
 
-def _private(path: Path) -> Ed25519PrivateKey:
+def private_key(path: Path) -> Ed25519PrivateKey:
+    """An Ed25519 private key from a PEM file (``ombud roster keygen`` makes them)."""
     private = load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(private, Ed25519PrivateKey):
         raise MalformedError(f"{path} is not an Ed25519 private key")
@@ -122,7 +123,7 @@ def seal(
 
     body = canonical_json(read_json(document, "the bid document"), "the bid document")
     salt = secrets.token_bytes(32)
-    commitment = sign_commitment(ocid, bidder, name, _private(key), commit_to(body, salt))
+    commitment = sign_commitment(ocid, bidder, name, private_key(key), commit_to(body, salt))
     fd = os.open(salt_out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(salt.hex().encode() + b"\n")
@@ -166,7 +167,7 @@ def reveal(
         raise MalformedError(f"{salt} does not hold a hex salt") from None
     with Deployment.open(data_dir, with_key=False) as deployment:
         index = deployment.tenders.reveal(
-            sign_reveal(ocid, bidder, _private(key), body, salt_bytes), actor=f"bidder:{bidder}"
+            sign_reveal(ocid, bidder, private_key(key), body, salt_bytes), actor=f"bidder:{bidder}"
         )
     typer.echo(f"bid of {bidder} revealed at ledger index {index}")
 

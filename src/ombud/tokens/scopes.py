@@ -22,4 +22,6 @@ SCOPES = {
     "access:decide": "record an officer's denial of an access request; disclose due seals",
     "access:read": "read, for an approved requester, what its request names (each read is "
     "on the ledger)",
+    "decisions:vote": "cast members' signed votes (the signatures are the members')",
+    "results:write": "record offices' signed updates of tracked results",
 }

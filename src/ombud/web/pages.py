@@ -42,9 +42,10 @@ from ombud.errors import (
     UnauthorizedError,
 )
 from ombud.governance.book import RosterRecord
+from ombud.governance.tenders import OCID
 from ombud.insight.published import PublishedInsight
 from ombud.ledger.logdir import LOG_VKEY
-from ombud.web import charts, views
+from ombud.web import charts, feeds, views
 from ombud.web.explorer import Explorer, key_fingerprint, material
 from ombud.web.sessions import CsrfGuard, SessionBook, new_token
 
@@ -79,6 +80,7 @@ NAV = (
     ("/privacy", "Privacy"),
     ("/ledger", "Ledger"),
     ("/oversight", "Oversight"),
+    ("/business", "Public business"),
     ("/me", "My data"),
     ("/verify", "How to verify"),
 )
@@ -428,6 +430,65 @@ def create_router(
             actions=deployment.actions.all(limit=50),
             refusals=deployment.actions.refusals(),
         )
+
+    @page("/business")
+    def business_page(request: Request) -> Response:
+        """Tenders, decisions and results: the public business nobody can quietly rewrite."""
+        results = [
+            {"result": r, "history": deployment.results.history(r.id)}
+            for r, _, _, _ in deployment.results.all()
+        ]
+        return render(
+            request,
+            "tenders.html",
+            title="Public business",
+            tenders=deployment.tenders.all(),
+            decisions=deployment.decisions.all(),
+            results=results,
+        )
+
+    @page("/business/tenders/{ocid}")
+    def tender_page(request: Request, ocid: str) -> Response:
+        try:
+            if not OCID.fullmatch(ocid):
+                raise NotFoundError(f"no tender {ocid[:80]!r}")
+            record = deployment.tenders.get(ocid)
+        except NotFoundError as exc:
+            return failure(request, exc)
+        return render(
+            request,
+            "tender.html",
+            title=record.tender.title,
+            record=record,
+            bids=deployment.tenders.bids(ocid),
+        )
+
+    @page("/business/decisions/{motion_id}")
+    def decision_page(request: Request, motion_id: str) -> Response:
+        try:
+            if not re.fullmatch(_DISTRICT, motion_id):
+                raise NotFoundError(f"no motion {motion_id[:64]!r}")
+            record = deployment.decisions.get(motion_id)
+        except NotFoundError as exc:
+            return failure(request, exc)
+        return render(
+            request,
+            "decision.html",
+            title=record.motion.title,
+            record=record,
+            votes=deployment.decisions.votes(motion_id),
+        )
+
+    @router.api_route("/feeds/{kind}/{name}.atom", methods=["GET", "HEAD"])
+    def feed(request: Request, kind: str, name: str) -> Response:
+        """A district's decisions and results, or an office's results and votes, newest first
+        (Atom), for residents to subscribe to."""
+        if kind not in ("districts", "offices") or not re.fullmatch(_DISTRICT, name):
+            return failure(request, NotFoundError("feeds are /feeds/districts|offices/NAME.atom"))
+        entries = feeds.entries(deployment, kind, name)
+        base = str(request.base_url).rstrip("/")
+        body = feeds.atom(f"{kind[:-1]} {name}", f"{base}/feeds/{kind}/{name}.atom", base, entries)
+        return Response(body, media_type="application/atom+xml; charset=utf-8")
 
     @page("/verify")
     def verify_page(request: Request) -> Response:

@@ -1,0 +1,106 @@
+"""``ombud decision …``: motions and votes — a member signs their vote on their own machine,
+the clerk casts it, the decision is recorded with its tally once voting closed.
+
+Threat model: see ``ombud.governance.decisions``. Tabling a motion is a privileged action
+(``ombud roster propose --action motion.table``); a member's key never leaves their machine
+(``sign``); ``cast`` records a vote or its refusal.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ombud.cli._files import read_json
+from ombud.cli.options import DataDir
+from ombud.cli.tender import private_key
+from ombud.deployment import Deployment
+
+__all__ = ["decision_app"]
+
+decision_app = typer.Typer(
+    help="Motions, members' signed votes, and decisions anyone can recount.",
+    no_args_is_help=True,
+)
+MotionId = Annotated[str, typer.Argument(help="The motion's id.")]
+
+
+@decision_app.command("list")
+def list_motions(
+    data_dir: DataDir,
+    as_json: Annotated[bool, typer.Option("--json", help="As a JSON array.")] = False,
+) -> None:
+    """Every motion: its title, the body that decides, and the outcome once decided."""
+    with Deployment.open(data_dir, with_key=False) as deployment:
+        found: list[dict[str, Any]] = [
+            {
+                "id": r.motion.id,
+                "title": r.motion.title,
+                "body": r.motion.body,
+                "tally": None if r.tally is None else r.tally.to_json(),
+            }
+            for r in deployment.decisions.all()
+        ]
+    if as_json:
+        typer.echo(json.dumps(found, indent=2))
+        return
+    for m in found:
+        outcome = m["tally"]["outcome"] if m["tally"] else "voting"
+        typer.echo(f"{m['id']:<20} {outcome:<10} {m['title']}")
+
+
+@decision_app.command()
+def show(data_dir: DataDir, motion_id: MotionId) -> None:
+    """The motion (JSON, with its text: what members sign their votes on)."""
+    with Deployment.open(data_dir, with_key=False) as deployment:
+        record = deployment.decisions.get(motion_id)
+    typer.echo(json.dumps(record.motion.to_json(), indent=2))
+
+
+@decision_app.command()
+def sign(
+    motion_file: Annotated[Path, typer.Argument(help="The motion (from `decision show`).")],
+    holder: Annotated[str, typer.Option(help="Your holder id.")],
+    choice: Annotated[str, typer.Option(help="yes, no or abstain.")],
+    key: Annotated[Path, typer.Option(help="Your roster key (PEM).")],
+    out: Annotated[Path, typer.Option(help="Where to write your signed vote.")],
+) -> None:
+    """On your own machine: sign your vote on a motion."""
+    from ombud.governance.decisions import Motion, sign_vote
+
+    motion = Motion.from_json(read_json(motion_file, "the motion"))
+    made = sign_vote(motion, holder, choice, private_key(key))
+    out.write_text(json.dumps(made.to_json(), indent=2) + "\n", encoding="utf-8")
+    typer.echo(f"{holder} votes {choice} on {motion.id}; the vote is in {out}")
+
+
+@decision_app.command()
+def cast(
+    data_dir: DataDir,
+    vote_file: Annotated[Path, typer.Argument(help="A signed vote.")],
+) -> None:
+    """Record a member's signed vote (refused and recorded when late, twice, by a
+    non-member, or forged)."""
+    from ombud.governance.decisions import Vote
+
+    made = Vote.from_json(read_json(vote_file, "the vote"))
+    with Deployment.open(data_dir, with_key=False) as deployment:
+        index = deployment.decisions.cast(made, actor="clerk")
+    typer.echo(f"vote of {made.holder} on {made.motion} recorded at ledger index {index}")
+
+
+@decision_app.command()
+def decide(data_dir: DataDir, motion_id: MotionId) -> None:
+    """Once voting closed: record the decision with its tally (``ombud serve`` does it too)."""
+    with Deployment.open(data_dir, with_key=False) as deployment:
+        index = deployment.decisions.decide(motion_id, actor="operator")
+        record = deployment.decisions.get(motion_id)
+    assert record.tally is not None
+    t = record.tally
+    typer.echo(
+        f"{motion_id}: {t.outcome} ({t.yes} yes, {t.no} no, {t.abstain} abstain) at ledger "
+        f"index {index}"
+    )

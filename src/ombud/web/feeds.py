@@ -1,0 +1,128 @@
+"""Atom feeds (RFC 4287) of public business, per district and per office: motions tabled and
+decided, votes signed, results promised and updated — each entry linking to its page and to
+the ledger entry a resident can check in the browser.
+
+Threat model: feeds repeat what the public pages and the ledger say, nothing more (no resident
+appears in them); the XML is built by ``xml.etree`` from values, never by pasting strings, so a
+title cannot inject markup; a feed holds at most ``MAX_ENTRIES`` entries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+from xml.etree import ElementTree as ET
+
+from ombud.clock import format_time
+
+if TYPE_CHECKING:
+    from ombud.deployment import Deployment
+
+__all__ = ["MAX_ENTRIES", "FeedEntry", "atom", "entries"]
+
+MAX_ENTRIES = 100
+_ATOM = "http://www.w3.org/2005/Atom"
+
+
+@dataclass(frozen=True)
+class FeedEntry:
+    id: str
+    title: str
+    summary: str
+    at: datetime
+    page: str
+    ledger_index: int
+
+
+def _entry_time(deployment: Deployment, index: int) -> datetime:
+    from ombud.events import Event
+
+    return Event.from_bytes(deployment.log.entries(index, index + 1)[0]).at
+
+
+def entries(deployment: Deployment, kind: str, name: str) -> list[FeedEntry]:
+    """The entries of a district's feed (``kind`` "districts") or an office's ("offices")."""
+    found: list[FeedEntry] = []
+    for record in deployment.decisions.all():
+        motion = record.motion
+        page = f"/business/decisions/{motion.id}"
+        if kind == "districts" and motion.district == name:
+            found.append(
+                FeedEntry(
+                    f"motion-{motion.id}",
+                    f"Motion tabled: {motion.title}",
+                    f"Decided by the {motion.body}; voting closes {format_time(motion.closes)}.",
+                    _entry_time(deployment, record.tabled_index),
+                    page,
+                    record.tabled_index,
+                )
+            )
+            if record.tally is not None and record.decided_index is not None:
+                t = record.tally
+                found.append(
+                    FeedEntry(
+                        f"decision-{motion.id}",
+                        f"Decision: {motion.title} — {t.outcome}",
+                        f"{t.yes} yes, {t.no} no, {t.abstain} abstain.",
+                        _entry_time(deployment, record.decided_index),
+                        page,
+                        record.decided_index,
+                    )
+                )
+        if kind == "offices":
+            for vote, index in deployment.decisions.votes(motion.id):
+                if vote.holder == name:
+                    found.append(
+                        FeedEntry(
+                            f"vote-{motion.id}-{name}",
+                            f"{name} voted {vote.choice}: {motion.title}",
+                            "A vote signed with the member's key.",
+                            _entry_time(deployment, index),
+                            page,
+                            index,
+                        )
+                    )
+    for result, _, _, _ in deployment.results.all():
+        mine = result.district == name if kind == "districts" else result.responsible == name
+        if not mine:
+            continue
+        for update, at, index in deployment.results.history(result.id):
+            found.append(
+                FeedEntry(
+                    f"result-{result.id}-{update.sequence}",
+                    f"{result.title}: {update.status.replace('-', ' ')}, {update.progress}%",
+                    update.note or f"Signed by {update.holder}.",
+                    at,
+                    "/business",
+                    index,
+                )
+            )
+    found.sort(key=lambda e: (e.at, e.ledger_index), reverse=True)
+    return found[:MAX_ENTRIES]
+
+
+def atom(title: str, self_url: str, base: str, items: list[FeedEntry]) -> bytes:
+    """The Atom document (UTF-8) for ``items``."""
+    ET.register_namespace("", _ATOM)
+    feed = ET.Element(f"{{{_ATOM}}}feed")
+    ET.SubElement(feed, f"{{{_ATOM}}}id").text = self_url
+    ET.SubElement(feed, f"{{{_ATOM}}}title").text = f"ombud — public business of {title}"
+    updated = max((e.at for e in items), default=None)
+    ET.SubElement(feed, f"{{{_ATOM}}}updated").text = (
+        format_time(updated) if updated else "1970-01-01T00:00:00Z"
+    )
+    ET.SubElement(feed, f"{{{_ATOM}}}link", rel="self", href=self_url)
+    author = ET.SubElement(feed, f"{{{_ATOM}}}author")
+    ET.SubElement(author, f"{{{_ATOM}}}name").text = "ombud"
+    for e in items:
+        entry = ET.SubElement(feed, f"{{{_ATOM}}}entry")
+        ET.SubElement(entry, f"{{{_ATOM}}}id").text = f"{self_url}#{e.id}"
+        ET.SubElement(entry, f"{{{_ATOM}}}title").text = e.title
+        ET.SubElement(entry, f"{{{_ATOM}}}updated").text = format_time(e.at)
+        ET.SubElement(entry, f"{{{_ATOM}}}summary").text = e.summary
+        ET.SubElement(entry, f"{{{_ATOM}}}link", rel="alternate", href=f"{base}{e.page}")
+        ET.SubElement(
+            entry, f"{{{_ATOM}}}link", rel="related", href=f"{base}/ledger/{e.ledger_index}"
+        )
+    return b'<?xml version="1.0" encoding="utf-8"?>\n' + bytes(ET.tostring(feed, encoding="utf-8"))
