@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,12 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ombud.api import create_app
-from ombud.config import Settings
-from ombud.deployment import Deployment, init_deployment
+from ombud.deployment import Deployment
 from ombud.governance.tenders import sign_reveal
-from ombud.ledger import note
-from ombud.witness.policy import WitnessEndpoint, WitnessPolicy
-from tests.governance.test_procurement import City, Clock, _publish
+from tests.governance.test_procurement import City, Clock, _publish, witnessed
 from tests.governance.test_roster import GENESIS
 from tests.governance.test_tenders import KEYS, TENDER, bid, committed
 
@@ -31,15 +27,7 @@ def _b64(data: bytes) -> str:
 @pytest.fixture
 def city(tmp_path: Path) -> Iterator[tuple[City, TestClient]]:
     data_dir = tmp_path / "city"
-    init_deployment(data_dir, "tenders.example/log")
-    witnesses = [
-        note.Signer.generate(f"w{i}.example", sig_type=note.ALG_COSIGNATURE_V1) for i in (1, 2)
-    ]
-    endpoints = tuple(
-        WitnessEndpoint(w.verifier().vkey, f"http://w{i}.example") for i, w in enumerate(witnesses)
-    )
-    settings = Settings.load(data_dir)
-    replace(settings, witnesses=WitnessPolicy(quorum=2, witness=endpoints)).save()
+    _, witnesses = witnessed(data_dir)
     clock = Clock()
     deployment = Deployment.open(data_dir, clock=clock, environ={})
     deployment.establish_roster(GENESIS, actor="clerk")

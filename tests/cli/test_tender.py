@@ -1,24 +1,27 @@
 """``ombud tender``: the contract — ``list --json`` gives each tender's ocid, ``export`` prints
 its OCDS release package, ``verify OCID --source EXPORT --key VKEY`` exits 0 when the award
-recomputed from an exported log matches and 1 when it does not — and a bidder's ``seal``,
-``commit`` and ``reveal``."""
+recomputed from an exported log matches and 1 when it does not — over a tender with an honest
+winner (sealed, committed and revealed through the CLI), a bidder whose reveal does not open
+its seal, and one refused after the witnessed deadline."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from ombud.clock import utc_now
-from ombud.config import Settings
-from ombud.deployment import Deployment, init_deployment
+from ombud.deployment import Deployment
+from ombud.errors import ExpiredError
 from ombud.ledger import note
-from ombud.witness.policy import WitnessEndpoint, WitnessPolicy
 from tests.conftest import ombud
-from tests.governance.test_procurement import City, Clock, _publish
+from tests.governance.test_procurement import City, Clock, _publish, witnessed
 from tests.governance.test_roster import GENESIS
 from tests.governance.test_tenders import TENDER, bid, committed, revealed
 
@@ -43,15 +46,7 @@ def _bidder_files(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_the_tender_contract(tmp_path: Path) -> None:
     data_dir = tmp_path / "city"
-    vkey = init_deployment(data_dir, "tenders.example/log")
-    witnesses = [
-        note.Signer.generate(f"w{i}.example", sig_type=note.ALG_COSIGNATURE_V1) for i in (1, 2)
-    ]
-    settings = Settings.load(data_dir)
-    endpoints = tuple(
-        WitnessEndpoint(w.verifier().vkey, f"http://w{i}.example") for i, w in enumerate(witnesses)
-    )
-    replace(settings, witnesses=WitnessPolicy(quorum=2, witness=endpoints)).save()
+    vkey, witnesses = witnessed(data_dir)
     clock = Clock()
     clock.now = utc_now().replace(microsecond=0)  # the CLI's commands run on the real clock
     tender = replace(
@@ -60,8 +55,9 @@ def test_the_tender_contract(tmp_path: Path) -> None:
     with Deployment.open(data_dir, clock=clock) as deployment:
         deployment.establish_roster(GENESIS, actor="clerk")
         _publish(deployment, tender)
-        lumen = bid("lumen-co", 198_000)
+        lumen, bright = bid("lumen-co", 198_000), bid("bright-ltd", 150_000)
         deployment.tenders.commit(committed("lumen-co", *lumen), actor="bidder")
+        deployment.tenders.commit(committed("bright-ltd", *bright), actor="bidder")
     # A bidder on its own machine: seal (key and salt stay there), commit through the CLI.
     key, document = _bidder_files(tmp_path)
     sealed, salt = tmp_path / "commitment.json", tmp_path / "salt.hex"
@@ -78,6 +74,11 @@ def test_the_tender_contract(tmp_path: Path) -> None:
         city.publish_checkpoint(tender.deadline + timedelta(minutes=1))
         clock.now = tender.deadline + timedelta(minutes=2)
         assert deployment.tenders.close(TENDER.ocid, actor="ombud") is not None
+        late = committed("late-llc", *bid("late-llc", 90_000))
+        with pytest.raises(ExpiredError):  # after the witnessed deadline: refused, recorded
+            deployment.tenders.commit(late, actor="bidder")
+        cheaper, _ = bid("bright-ltd", 99_000)  # not the document it sealed
+        deployment.tenders.reveal(revealed("bright-ltd", cheaper, bright[1]), actor="bidder")
         deployment.tenders.reveal(revealed("lumen-co", *lumen), actor="bidder")
     opened = ombud(
         "tender", "reveal", "--data-dir", data_dir, "--ocid", TENDER.ocid,
@@ -88,6 +89,7 @@ def test_the_tender_contract(tmp_path: Path) -> None:
         deployment.tenders.award(TENDER.ocid, actor="ombud")  # every bid is revealed
         evaluation = deployment.tenders.get(TENDER.ocid).evaluation
         assert evaluation is not None and evaluation.winner == "harbour-lights"  # the cheaper
+        assert {b.bidder: b.status for b in evaluation.bids}["bright-ltd"] == "disqualified"
         City(deployment, clock, witnesses).publish_checkpoint(tender.reveal_by)
 
     listed = ombud("tender", "list", "--data-dir", data_dir, "--json")
@@ -105,6 +107,18 @@ def test_the_tender_contract(tmp_path: Path) -> None:
     ok = ombud("tender", "verify", TENDER.ocid, "--source", export, "--key", vkey)
     assert ok.returncode == 0, ok.stderr
     assert "OK" in ok.stdout
+    # A copy of the export with one entry altered: its entries no longer hash to the root.
+    tampered = tmp_path / "tampered"
+    shutil.copytree(export, tampered)
+    bundle = next((tampered / "tile" / "entries").rglob("*"))
+    while bundle.is_dir():
+        bundle = next(bundle.iterdir())
+    data = bytearray(bundle.read_bytes())
+    data[-1] ^= 1
+    bundle.write_bytes(bytes(data))
+    assert (
+        ombud("tender", "verify", TENDER.ocid, "--source", tampered, "--key", vkey).returncode == 1
+    )
     missing = ombud("tender", "verify", "ocds-0mbud0-none", "--source", export, "--key", vkey)
     assert missing.returncode == 1 and "no tender" in missing.stderr
     # Another log's key: the closing checkpoint is not that log's.

@@ -61,19 +61,26 @@ class City:
         return log.size
 
 
+def witnessed(data_dir: Path, url: str = "") -> tuple[str, list[note.Signer]]:
+    """A new deployment whose witness policy is two witnesses (quorum 2) whose keys the test
+    holds; returns the log's vkey and the witnesses' signers."""
+    vkey = init_deployment(data_dir, "tenders.example/log", database_url=url)
+    witnesses = [
+        note.Signer.generate(f"w{i}.example", sig_type=note.ALG_COSIGNATURE_V1) for i in (1, 2)
+    ]
+    endpoints = tuple(
+        WitnessEndpoint(w.verifier().vkey, f"http://w{i}.example") for i, w in enumerate(witnesses)
+    )
+    settings = Settings.load(data_dir)
+    replace(settings, witnesses=WitnessPolicy(quorum=2, witness=endpoints)).save()
+    return vkey, witnesses
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def city(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[City]:
     url = request.getfixturevalue("postgres_schema") if request.param == "postgresql" else ""
     data_dir = tmp_path / "city"
-    init_deployment(data_dir, "tenders.example/log", database_url=url)
-    witnesses = [
-        note.Signer.generate(f"w{i}.example", sig_type=note.ALG_COSIGNATURE_V1) for i in (1, 2)
-    ]
-    settings = Settings.load(data_dir)
-    endpoints = tuple(
-        WitnessEndpoint(w.verifier().vkey, f"http://w{i}.example") for i, w in enumerate(witnesses)
-    )
-    replace(settings, witnesses=WitnessPolicy(quorum=2, witness=endpoints)).save()
+    _, witnesses = witnessed(data_dir, url)
     clock = Clock()
     with Deployment.open(data_dir, clock=clock) as deployment:
         deployment.establish_roster(GENESIS, actor="clerk")

@@ -23,7 +23,7 @@ from ombud.api.openapi import problems
 from ombud.clock import format_time
 from ombud.deployment import Deployment
 from ombud.errors import NotFoundError
-from ombud.governance.ocds import compiled_record, release_package
+from ombud.governance.ocds import published_package
 from ombud.governance.procurement import TenderRecord
 from ombud.governance.tenders import Commitment, Reveal
 
@@ -135,18 +135,19 @@ def create_router(deployment: Deployment) -> APIRouter:
         index = deployment.tenders.reveal(made, actor=f"bidder:{made.bidder}")
         return {"ocid": ocid, "bidder": made.bidder, "ledgerIndex": index}
 
+    def package(ocid: str, *, record: bool) -> dict[str, Any]:
+        releases = deployment.tenders.releases(ocid)
+        return published_package(
+            releases, origin=origin, published=deployment.clock(), record=record
+        )
+
     @router.get(
         "/ocds/releases/{ocid}",
         responses=problems(404),
         summary="The tender's OCDS 1.1 release package, with the bids extension.",
     )
     def releases(ocid: OcidPath) -> dict[str, Any]:
-        return release_package(
-            deployment.tenders.releases(ocid),
-            uri=f"https://{origin}/ocds/releases/{ocid}",
-            publisher=origin,
-            published=deployment.clock(),
-        )
+        return package(ocid, record=False)
 
     @router.get(
         "/ocds/records/{ocid}",
@@ -154,11 +155,6 @@ def create_router(deployment: Deployment) -> APIRouter:
         summary="The tender's OCDS record package: its releases and the compiled release.",
     )
     def records(ocid: OcidPath) -> dict[str, Any]:
-        return compiled_record(
-            deployment.tenders.releases(ocid),
-            uri=f"https://{origin}/ocds/records/{ocid}",
-            publisher=origin,
-            published=deployment.clock(),
-        )
+        return package(ocid, record=True)
 
     return router

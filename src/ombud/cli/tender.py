@@ -14,7 +14,7 @@ import json
 import os
 import secrets
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -41,18 +41,6 @@ def private_key(path: Path) -> Ed25519PrivateKey:
     if not isinstance(private, Ed25519PrivateKey):
         raise MalformedError(f"{path} is not an Ed25519 private key")
     return private
-
-
-def _package(deployment: Deployment, ocid: str) -> dict[str, Any]:
-    from ombud.governance.ocds import release_package
-
-    origin = deployment.log.origin
-    return release_package(
-        deployment.tenders.releases(ocid),
-        uri=f"https://{origin}/ocds/releases/{ocid}",
-        publisher=origin,
-        published=deployment.clock(),
-    )
 
 
 @tender_app.command("list")
@@ -92,16 +80,14 @@ def export(
     ] = False,
 ) -> None:
     """Print the tender's OCDS 1.1 release package (with the bids extension)."""
-    from ombud.governance.ocds import compiled_record
+    from ombud.governance.ocds import published_package
 
     with Deployment.open(data_dir, with_key=False) as deployment:
-        package = _package(deployment, ocid)
-    if record:
-        package = compiled_record(
-            package["releases"],
-            uri=package["uri"].replace("/releases/", "/records/"),
-            publisher=package["publisher"]["name"],
+        package = published_package(
+            deployment.tenders.releases(ocid),
+            origin=deployment.log.origin,
             published=deployment.clock(),
+            record=record,
         )
     typer.echo(json.dumps(package, indent=2))
 

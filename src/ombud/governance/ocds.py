@@ -21,6 +21,7 @@ __all__ = [
     "BIDS_EXTENSION",
     "award_release",
     "compiled_record",
+    "published_package",
     "release_package",
     "tender_release",
 ]
@@ -163,18 +164,34 @@ def award_release(
     return release
 
 
-def release_package(
-    releases: Sequence[Mapping[str, Any]], *, uri: str, publisher: str, published: datetime
-) -> dict[str, Any]:
-    """An OCDS 1.1 release package of ``releases``."""
+def _package(uri: str, publisher: str, published: datetime) -> dict[str, Any]:
     return {
         "uri": uri,
         "version": "1.1",
         "extensions": [BIDS_EXTENSION],
         "publishedDate": format_time(published),
         "publisher": {"name": publisher},
-        "releases": list(releases),
     }
+
+
+def release_package(
+    releases: Sequence[Mapping[str, Any]], *, uri: str, publisher: str, published: datetime
+) -> dict[str, Any]:
+    """An OCDS 1.1 release package of ``releases``."""
+    return {**_package(uri, publisher, published), "releases": list(releases)}
+
+
+def published_package(
+    releases: Sequence[Mapping[str, Any]], *, origin: str, published: datetime, record: bool
+) -> dict[str, Any]:
+    """What a deployment publishes for one tender: its release package, or with ``record``
+    its record package, at its ``/ocds/…`` address under the log's origin."""
+    ocid = releases[0]["ocid"] if releases else ""
+    kind = "records" if record else "releases"
+    make = compiled_record if record else release_package
+    return make(
+        releases, uri=f"https://{origin}/ocds/{kind}/{ocid}", publisher=origin, published=published
+    )
 
 
 def _merge(base: Any, update: Any) -> Any:
@@ -209,11 +226,7 @@ def compiled_record(
         compiled["tag"] = ["compiled"]
     ocid = releases[0]["ocid"] if releases else None
     return {
-        "uri": uri,
-        "version": "1.1",
-        "extensions": [BIDS_EXTENSION],
-        "publishedDate": format_time(published),
-        "publisher": {"name": publisher},
+        **_package(uri, publisher, published),
         "records": [
             {
                 "ocid": ocid,
