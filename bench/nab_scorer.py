@@ -14,7 +14,10 @@ windows in, numbers out). The rules (Lavin & Ahmad 2015; NAB ``sweeper.py``):
   window in that window's widths (``sigma`` is negative there), and the full ``A_FP`` when no window
   precedes it or it lies more than three widths past one;
 * scores are normalised as ``100·(S - S_null)/(S_perfect - S_null)`` over the whole corpus, where
-  the null detector never flags and the perfect one flags each window's first row.
+  the null detector never flags (``-A_FN`` per window) and the perfect one earns ``A_TP`` per
+  window — NAB's normalisation: with it, the per-file scores NAB publishes give exactly the
+  normalised totals it reports (``tests/bench/test_nab_scorer.py``); a flag at a window's
+  first row itself earns ``A_TP·sigma(-1)`` ≈ 0.9866·A_TP, so no real detector reaches 100.
 
 NAB reports each detector at the threshold that maximises its corpus score per profile
 (``optimise_threshold``); ombud also reports its detector at its own fixed default threshold.
@@ -125,7 +128,7 @@ def score_series(
     missed = sum(1 for k, w in enumerate(windows) if w in scored and k not in detected)
     score = tp_total + fp_total - profile.fn * missed
     null = -profile.fn * len(scored)
-    perfect = profile.tp * scaled_sigmoid(-1.0) * len(scored)
+    perfect = profile.tp * len(scored)
     return SeriesScore(score, null, perfect, len(detected), len(scored), false_positives)
 
 
