@@ -39,6 +39,7 @@ __all__ = [
     "optimise_threshold",
     "probation_rows",
     "scaled_sigmoid",
+    "score_flagged",
     "score_series",
 ]
 
@@ -98,7 +99,14 @@ def score_series(
     flags: Sequence[bool], windows: Sequence[tuple[int, int]], profile: Profile
 ) -> SeriesScore:
     """Score one series' detections (a flag per row) against its windows (inclusive row spans)."""
-    rows = len(flags)
+    return score_flagged([i for i, f in enumerate(flags) if f], len(flags), windows, profile)
+
+
+def score_flagged(
+    flagged: Sequence[int], rows: int, windows: Sequence[tuple[int, int]], profile: Profile
+) -> SeriesScore:
+    """``score_series`` from the rows that flag, in increasing order (what a sweep over a
+    large corpus hands in: flags are few, rows many)."""
     _check_windows(windows, rows)
     probation = probation_rows(rows)
     scored = [w for w in windows if w[1] >= probation]
@@ -106,11 +114,11 @@ def score_series(
     detected: set[int] = set()
     false_positives = 0
     window = 0  # the window at or after the current row
-    for i in range(probation, rows):
+    for i in flagged:
+        if i < probation:
+            continue
         while window < len(windows) and windows[window][1] < i:
             window += 1
-        if not flags[i]:
-            continue
         if window < len(windows) and windows[window][0] <= i:
             if window not in detected:
                 start, end = windows[window]
