@@ -1,11 +1,15 @@
 """Sentiment benchmark: the shipped model's accuracy on TweetEval val and its throughput.
 
-Accuracy: macro-averaged recall (TweetEval's sentiment metric) and macro-F1 on the 2,000 val
-tweets, which the model never trained on (its epoch was chosen on 2,000 tweets held out of
-train), both on the raw text and after ``normalise`` (what ombud does).
+Accuracy: macro-averaged recall (TweetEval's sentiment metric), each class's recall and
+macro-F1 on the 2,000 val tweets, which the model never trained on (its epoch was chosen on
+2,000 tweets held out of train), both on the raw text and after ``normalise`` (what ombud
+does). Calibration: the expected calibration error (15 equal-width bins of the top class's
+probability) and the reliability curve (mean confidence and accuracy per bin).
 Throughput, medians of --runs passes over val on this machine:
   - batched: ``SentimentModel.classify`` on all 2,000 (length-sorted batches of 32);
   - labels: the whole path of a post, ``label_texts`` (normalise + sentiment + service);
+  - whole process: ``ombud voice classify`` fed the 2,000 tweets five times on stdin, start-up
+    included (the contract's rate);
   - baseline, same run: one tweet per call (batch of 1), the rate a single post sees.
 Usage: python bench/sentiment.py [--runs N]
 """
@@ -15,6 +19,8 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
+import sys
 import time
 from importlib import resources
 from pathlib import Path
@@ -27,7 +33,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 DATA = Path(__file__).resolve().parents[2] / "shared/data/tweeteval-sentiment"
 
 
-def scores(truth: list[str], predicted: list[str]) -> dict[str, float]:
+def scores(truth: list[str], predicted: list[str]) -> dict[str, Any]:
     recalls, f1s = [], []
     for label in LABELS:
         tp = sum(1 for t, p in zip(truth, predicted, strict=True) if t == p == label)
@@ -36,7 +42,48 @@ def scores(truth: list[str], predicted: list[str]) -> dict[str, float]:
         precision = tp / chosen if chosen else 0.0
         recalls.append(recall)
         f1s.append(2 * precision * recall / (precision + recall) if precision + recall else 0.0)
-    return {"macro_recall": round(sum(recalls) / 3, 4), "macro_f1": round(sum(f1s) / 3, 4)}
+    return {
+        "macro_recall": round(sum(recalls) / 3, 4),
+        "recall": {label: round(r, 4) for label, r in zip(LABELS, recalls, strict=True)},
+        "macro_f1": round(sum(f1s) / 3, 4),
+    }
+
+
+def calibration(truth: list[str], results: list[Any], bins: int = 15) -> dict[str, Any]:
+    """Expected calibration error of the top class's probability, and the reliability curve."""
+    rows: list[list[tuple[float, bool]]] = [[] for _ in range(bins)]
+    for t, r in zip(truth, results, strict=True):
+        confidence = max(r.scores.values())
+        rows[min(int(confidence * bins), bins - 1)].append((confidence, r.label == t))
+    ece, curve = 0.0, []
+    for k, row in enumerate(rows):
+        if not row:
+            continue
+        conf = sum(c for c, _ in row) / len(row)
+        acc = sum(ok for _, ok in row) / len(row)
+        ece += len(row) / len(truth) * abs(acc - conf)
+        curve.append(
+            {"bin": [round(k / bins, 3), round((k + 1) / bins, 3)], "n": len(row),
+             "confidence": round(conf, 4), "accuracy": round(acc, 4)}
+        )  # fmt: skip
+    return {"ece": round(ece, 4), "bins": bins, "curve": curve}
+
+
+def whole_process(texts: list[str], runs: int) -> float:
+    """Posts/s through ``ombud voice classify`` as a whole process, start-up included."""
+    lines = ("\n".join(texts * 5) + "\n").encode("utf-8")
+    timings = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-m", "ombud", "voice", "classify"],
+            input=lines,
+            capture_output=True,
+            check=True,
+        )
+        timings.append(time.perf_counter() - started)
+        assert done.stdout.count(b"\n") == len(texts) * 5
+    return len(texts) * 5 / statistics.median(timings)
 
 
 def rate(texts: list[str], run: Any, runs: int) -> float:
@@ -57,11 +104,13 @@ def main() -> None:
     texts = [t.strip() for t in (DATA / "val_text.txt").read_text(encoding="utf-8").splitlines()]
     truth = [LABELS[int(x)] for x in (DATA / "val_labels.txt").read_text().split()]
     model = default_model()
-    raw = scores(truth, [s.label for s in model.classify(texts)])
+    results = model.classify(texts)
+    raw = scores(truth, [s.label for s in results])
     normalised = scores(truth, [lab.sentiment for lab in label_texts(texts)])
     batched = rate(texts, model.classify, args.runs)
     labelled = rate(texts, label_texts, args.runs)
     single = rate(texts[:400], lambda ts: [model.classify([t]) for t in ts], args.runs)
+    process = whole_process(texts, max(1, args.runs // 2))
     folder = Path(str(resources.files("ombud.voice") / "models"))
     size = sum(p.stat().st_size for p in folder.iterdir())
     out = {
@@ -72,8 +121,10 @@ def main() -> None:
         "model_mb": round(size / 1e6, 1),
         "val_raw_text": raw,
         "val_normalised": normalised,
+        "calibration_raw_text": calibration(truth, results),
         "posts_per_s_batched": round(batched),
         "posts_per_s_labels": round(labelled),
+        "posts_per_s_whole_process": round(process),
         "posts_per_s_one_at_a_time": round(single),
         "batched_vs_one_at_a_time": round(batched / single, 2),
         "runs": args.runs,
