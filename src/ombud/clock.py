@@ -53,7 +53,9 @@ def format_time(at: datetime) -> str:
 
 
 def parse_time(text: str) -> datetime:
-    """The time ``format_time`` wrote (``MalformedError`` for any other spelling)."""
+    """The time ``format_time`` wrote (``MalformedError`` for any other spelling or type)."""
+    if not isinstance(text, str):
+        raise MalformedError("a time is an RFC 3339 UTC string like 2026-01-31T12:00:00Z")
     if not _TIME.fullmatch(text):
         raise MalformedError(f"{text[:40]!r} is not an RFC 3339 UTC time like 2026-01-31T12:00:00Z")
     try:

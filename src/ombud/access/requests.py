@@ -21,7 +21,7 @@ from typing import Any
 from ombud.canonical import canonical_json
 from ombud.clock import format_time, parse_time
 from ombud.errors import ExpiredError, MalformedError, ScopeError
-from ombud.governance.roster import check_id
+from ombud.governance.roster import check_id, matches
 
 __all__ = [
     "MAX_SEAL",
@@ -34,6 +34,8 @@ __all__ = [
 MAX_SEAL = timedelta(days=180)
 """The longest a request may stay sealed unless the roster's policy states less."""
 _TEXT = 500
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_HEX32 = re.compile(r"[0-9a-f]{32}")
 _MAX_SUBJECTS = 20
 
 
@@ -61,7 +63,7 @@ class Requester:
     def __post_init__(self) -> None:
         check_id(self.organisation, "the requesting organisation")
         check_id(self.person, "the requesting person")
-        if not re.fullmatch(r"[0-9a-f]{64}", self.key):
+        if not matches(_HEX64, self.key):
             raise MalformedError("the requester's key is a 32-byte Ed25519 key in hex")
 
     def to_json(self) -> dict[str, str]:
@@ -84,7 +86,7 @@ class AccessRequest:
     sealed_until: datetime | None = None
 
     def __post_init__(self) -> None:
-        if not re.fullmatch(r"[0-9a-f]{32}", self.id):
+        if not matches(_HEX32, self.id):
             raise MalformedError("a request id is 32 lowercase hex digits")
         if not 0 < len(self.subjects) <= _MAX_SUBJECTS:
             raise MalformedError(f"a request names 1 to {_MAX_SUBJECTS} subjects")

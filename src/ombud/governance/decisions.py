@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from ombud.canonical import canonical_json
 from ombud.clock import format_time, parse_time
 from ombud.errors import MalformedError, NotAHolderError, RoleError, SignatureError
-from ombud.governance.roster import Roster, check_id
+from ombud.governance.roster import Roster, check_id, matches
 
 __all__ = ["CHOICES", "MAJORITIES", "Motion", "Tally", "Vote", "sign_vote", "tally", "verify_vote"]
 
@@ -36,6 +36,7 @@ MAJORITIES = ("simple", "two-thirds")
 Abstentions count towards the quorum only."""
 _DOMAIN = b"ombud-vote/v1\n"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+_DISTRICT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,8 @@ class Motion:
             raise MalformedError("a motion's quorum is a positive number of votes")
         if self.majority not in MAJORITIES:
             raise MalformedError(f"a majority is one of {', '.join(MAJORITIES)}")
-        if self.district is not None:
-            check_id(self.district.lower(), "a district")
+        if self.district is not None and not matches(_DISTRICT, self.district):
+            raise MalformedError("a district is 1-64 letters, digits and . _ -")
         format_time(self.closes)
 
     @property
@@ -124,7 +125,7 @@ class Vote:
     def __post_init__(self) -> None:
         check_id(self.motion, "a motion id")
         check_id(self.holder, "a holder id")
-        if not _HEX64.fullmatch(self.digest):
+        if not matches(_HEX64, self.digest):
             raise MalformedError("a vote names its motion's digest (64 hex digits)")
         if self.choice not in CHOICES:
             raise MalformedError(f"a vote is one of {', '.join(CHOICES)}")

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from ombud.canonical import canonical_json
 from ombud.errors import MalformedError, NotAHolderError, SignatureError
-from ombud.governance.roster import Roster, check_id
+from ombud.governance.roster import Roster, check_id, matches
 from ombud.governance.tenders import OCID
 
 __all__ = [
@@ -50,10 +50,11 @@ DECIDIM_COLUMNS = (
 its decision or contract, who answers for it, and the ledger entry of its last update."""
 _DOMAIN = b"ombud-result-update/v1\n"
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DISTRICT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 def _date(value: object, what: str) -> date:
-    if not isinstance(value, str) or not _DATE.fullmatch(value):
+    if not isinstance(value, str) or not matches(_DATE, value):
         raise MalformedError(f"{what} is a date, YYYY-MM-DD")
     try:
         return date.fromisoformat(value)
@@ -104,12 +105,12 @@ class Result:
             raise MalformedError("a result comes from one decision or one contract")
         if self.decision is not None:
             check_id(self.decision, "a decision (motion) id")
-        if self.contract is not None and not OCID.fullmatch(self.contract):
+        if self.contract is not None and not matches(OCID, self.contract):
             raise MalformedError("a contract is named by its tender's ocid")
         if len(self.milestones) > 50:
             raise MalformedError("a result has at most 50 milestones")
-        if self.district is not None:
-            check_id(self.district.lower(), "a district")
+        if self.district is not None and not matches(_DISTRICT, self.district):
+            raise MalformedError("a district is 1-64 letters, digits and . _ -")
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -55,6 +55,7 @@ __all__ = [
     "Rule",
     "Succession",
     "check_id",
+    "matches",
     "public_key",
     "refusal_code",
     "sign_request",
@@ -73,6 +74,8 @@ replaces the roster; a successor made this way is marked ``recovered`` wherever 
 _DOMAIN = b"ombud-privileged-action/v1\n"
 _ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 _ACTION = re.compile(r"[a-z][a-z_]{0,31}\.[a-z][a-z_]{0,31}")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_NONCE = re.compile(r"[0-9a-f]{32}")
 _MAX_HOLDERS = 100
 _MAX_PARAMS = 16_384
 
@@ -93,10 +96,16 @@ def _unb64(text: object, what: str, size: int) -> bytes:
     return data
 
 
+def matches(pattern: re.Pattern[str], value: object) -> bool:
+    """Whether ``value`` is a string ``pattern`` matches whole (a value of another type from
+    hostile JSON is simply not a match, never a ``TypeError``)."""
+    return isinstance(value, str) and pattern.fullmatch(value) is not None
+
+
 def check_id(value: object, what: str) -> str:
     """``value`` when it is an id (1-64 lowercase letters, digits and . _ -); raises
     ``MalformedError`` naming ``what`` otherwise."""
-    if not isinstance(value, str) or not _ID.fullmatch(value):
+    if not isinstance(value, str) or not matches(_ID, value):
         raise MalformedError(f"{what} is 1-64 lowercase letters, digits and . _ -")
     return value
 
@@ -176,7 +185,7 @@ class Roster:
             raise MalformedError("a roster's version is an integer")
         if self.version < 0 or (self.version == 0) != (self.previous is None):
             raise MalformedError("version 0 is genesis, which alone has no previous roster")
-        if self.previous is not None and not re.fullmatch(r"[0-9a-f]{64}", self.previous):
+        if self.previous is not None and not matches(_HEX64, self.previous):
             raise MalformedError("a roster's previous digest is 64 lowercase hex digits")
         if not 0 < len(self.holders) <= _MAX_HOLDERS:
             raise MalformedError(f"a roster has 1 to {_MAX_HOLDERS} holders")
@@ -186,8 +195,8 @@ class Roster:
         if len({h.key for h in self.holders}) != len(self.holders):
             raise MalformedError("two holders share a key")
         for action, rule in self.policy.items():
-            if not _ACTION.fullmatch(action):
-                raise MalformedError(f"action class {action[:40]!r} is not noun.verb")
+            if not matches(_ACTION, action):
+                raise MalformedError(f"action class {str(action)[:40]!r} is not noun.verb")
             eligible = sum(h.role in rule.roles for h in self.holders)
             if rule.count > eligible:
                 raise MalformedError(
@@ -260,10 +269,10 @@ class ActionRequest:
     expires: datetime
 
     def __post_init__(self) -> None:
-        if not _ACTION.fullmatch(self.action):
-            raise MalformedError(f"action {self.action[:40]!r} is not noun.verb")
+        if not matches(_ACTION, self.action):
+            raise MalformedError(f"action {str(self.action)[:40]!r} is not noun.verb")
         check_id(self.requester, "the requester")
-        if not re.fullmatch(r"[0-9a-f]{32}", self.nonce):
+        if not matches(_NONCE, self.nonce):
             raise MalformedError("a request's nonce is 32 lowercase hex digits")
         if len(canonical_json(dict(self.params), "a request's parameters")) > _MAX_PARAMS:
             raise MalformedError(f"a request's parameters are at most {_MAX_PARAMS} bytes")

@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from ombud.canonical import canonical_json, parse_json
 from ombud.clock import format_time, parse_time
 from ombud.errors import MalformedError, SignatureError, VerificationError
-from ombud.governance.roster import check_id
+from ombud.governance.roster import check_id, matches
 from ombud.ledger import note
 from ombud.ledger.checkpoint import SignedCheckpoint, open_checkpoint
 
@@ -121,7 +121,7 @@ class TenderDocument:
     def __post_init__(self) -> None:
         check_id(self.id, "a document id")
         _text(self.title, "a document's title", 200)
-        if not _HEX64.fullmatch(self.sha256):
+        if not matches(_HEX64, self.sha256):
             raise MalformedError("a document's sha256 is 64 lowercase hex digits")
 
 
@@ -164,13 +164,13 @@ class Tender:
     reveal_by: datetime
 
     def __post_init__(self) -> None:
-        if not OCID.fullmatch(self.ocid):
+        if not matches(OCID, self.ocid):
             raise MalformedError("an ocid is ocds-<6 letters or digits>-<id>")
         _text(self.title, "a tender's title", 200)
         _text(self.description, "a tender's description", 2000)
         _text(self.buyer, "the buyer", 200)
         _amount(self.budget, "the budget")
-        if not _CURRENCY.fullmatch(self.currency):
+        if not matches(_CURRENCY, self.currency):
             raise MalformedError("a currency is an ISO 4217 code")
         if len(self.lots) > _MAX_LOTS or len(self.documents) > _MAX_DOCS:
             raise MalformedError(f"a tender has at most {_MAX_LOTS} lots and {_MAX_DOCS} documents")
@@ -285,13 +285,13 @@ class Commitment:
     signature: bytes
 
     def __post_init__(self) -> None:
-        if not OCID.fullmatch(self.ocid):
+        if not matches(OCID, self.ocid):
             raise MalformedError("an ocid is ocds-<6 letters or digits>-<id>")
         check_id(self.bidder, "a bidder id")
         _text(self.name, "a bidder's name", 200)
         if len(self.key) != 32 or len(self.signature) != 64:
             raise MalformedError("a bidder's key is 32 bytes and its signature 64")
-        if not _HEX64.fullmatch(self.commitment):
+        if not matches(_HEX64, self.commitment):
             raise MalformedError("a commitment is 64 lowercase hex digits")
 
     def signed_message(self) -> bytes:
