@@ -106,10 +106,16 @@ def corpus_score(
 
 
 def candidates(all_scores: list[np.ndarray]) -> list[float]:
+    """Thresholds to sweep: the 300 highest distinct scores (where flags are sparse and the
+    optimum usually lies), 400 quantiles of the distinct scores above 0.5 and 300 of all."""
     joined = np.concatenate(all_scores)
-    top = np.unique(np.round(joined[joined > 0.5], 6))
-    picks = np.quantile(top, np.linspace(0.0, 1.0, 400)) if len(top) > 400 else top
-    return sorted({*picks.tolist(), math.inf})
+    distinct = np.unique(np.round(joined[joined > 0], 6))
+    upper = distinct[distinct > 0.5]
+    picks: set[float] = {*distinct[-300:].tolist(), math.inf}
+    for values, count in ((upper, 400), (distinct, 300)):
+        if len(values):
+            picks.update(np.quantile(values, np.linspace(0.0, 1.0, count)).tolist())
+    return sorted(picks)
 
 
 def sweep(
