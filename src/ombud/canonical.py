@@ -55,6 +55,8 @@ def parse_json(data: bytes, what: str = "input", *, max_depth: int | None = None
         )
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise MalformedError(f"{what} is not JSON: {exc}") from None
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        raise MalformedError(f"{what} is not JSON ombud accepts: {str(exc)[:100]}") from None
     if max_depth is not None:
         _check_depth(value, max_depth, what)
     return value

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ombud.access.book import APPROVE
+from ombud.access.book import APPROVE, AccessBook
 from ombud.access.requests import AccessRequest, Requester
 from ombud.api.tasks import background_rounds
 from ombud.deployment import Deployment, init_deployment
@@ -92,10 +92,10 @@ def _request(requester: str = "det-ines", **changes: object) -> AccessRequest:
     return replace(made, **changes)  # type: ignore[arg-type]
 
 
-def _approval(request: AccessRequest, roster: Roster) -> ActionRequest:
+def _approval(book: AccessBook, request: AccessRequest, roster: Roster) -> ActionRequest:
     return ActionRequest(
         APPROVE,
-        {"request": request.id, "digest": request.digest},
+        book.approval_params(request.id),
         roster.version,
         roster.digest,
         request.requester.person,
@@ -121,7 +121,7 @@ def test_two_officers_approve_and_reads_stay_in_scope(city: tuple[Path, Clock]) 
         book.request(request, actor="police-portal")
         with pytest.raises(ForbiddenError, match="pending"):
             book.read(request.id, SUBJECT, "contact", actor="police")  # not approved yet
-        action = _approval(request, ROSTER)
+        action = _approval(deployment.access, request, ROSTER)
         with pytest.raises(QuorumError):  # a single approver
             book.approve(
                 request.id,
@@ -164,7 +164,7 @@ def test_the_requester_never_approves(city: tuple[Path, Clock]) -> None:
     with Deployment.open(data_dir, clock=clock) as deployment:
         request = _request(requester="officer-c")  # an officer asking for themself
         deployment.access.request(request, actor="officer-c")
-        action = _approval(request, ROSTER)
+        action = _approval(deployment.access, request, ROSTER)
         with pytest.raises(SelfApprovalError):
             deployment.access.approve(
                 request.id,
@@ -179,7 +179,7 @@ def test_erased_data_is_gone_for_every_requester(city: tuple[Path, Clock]) -> No
     with Deployment.open(data_dir, clock=clock) as deployment:
         request = _request()
         deployment.access.request(request, actor="police")
-        action = _approval(request, ROSTER)
+        action = _approval(deployment.access, request, ROSTER)
         deployment.access.approve(
             request.id,
             action,

@@ -53,9 +53,11 @@ def test_bidders_commit_and_reveal_over_http(city: tuple[City, TestClient]) -> N
     assert town.deployment.log.size == size  # an unsigned bid leaves nothing behind
     receipt = client.get(f"{url}/bids/lumen-co").json()
     assert receipt["tlogProof"] is None  # no witnessed checkpoint covers it yet
-    town.publish_checkpoint(TENDER.deadline + timedelta(seconds=5))
+    town.publish_checkpoint(TENDER.deadline - timedelta(minutes=1))
+    town.deployment.tenders.observe()
     receipt = client.get(f"{url}/bids/lumen-co").json()
     assert receipt["tlogProof"] is not None  # the proof that the bid existed before
+    town.publish_checkpoint(TENDER.deadline + timedelta(seconds=5))
     late = committed("quiet", *bid("quiet", 100_000)).to_json()
     late_body = {k: v for k, v in late.items() if k != "ocid"}
     assert client.post(f"{url}/commitments", json=late_body).status_code == 403  # closed

@@ -71,6 +71,8 @@ def test_the_tender_contract(tmp_path: Path) -> None:
     assert committed_cli.returncode == 0, committed_cli.stderr
     with Deployment.open(data_dir, clock=clock) as deployment:
         city = City(deployment, clock, witnesses)
+        city.publish_checkpoint(clock.now)  # before the deadline: the three bids are in time
+        deployment.tenders.observe()
         city.publish_checkpoint(tender.deadline + timedelta(minutes=1))
         clock.now = tender.deadline + timedelta(minutes=2)
         assert deployment.tenders.close(TENDER.ocid, actor="ombud") is not None

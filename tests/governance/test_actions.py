@@ -198,3 +198,19 @@ def test_governed_settings_change_only_by_the_roster(
     assert deployment.roster.governed()["voice.retention_days"][0] == 90
     with Deployment.open(data_dir, with_key=False) as reopened:
         assert reopened.settings.voice.retention_days == 90
+
+
+def test_a_roster_from_before_governed_settings_takes_them_over(tmp_path: Path) -> None:
+    """A deployment whose genesis was recorded before the roster governed settings (schema
+    0005): the next open records their values, and from then on an edited file is refused."""
+    data_dir = tmp_path / "old"
+    init_deployment(data_dir, "old.example/log")
+    with Deployment.open(data_dir) as deployment:
+        deployment.roster.establish(GENESIS, actor="clerk")  # as the earlier version did
+        assert deployment.roster.governed() == {}
+    with Deployment.open(data_dir) as deployment:
+        assert deployment.roster.governed()["voice.retention_days"][0] == 30
+    on_file = Settings.load(data_dir)
+    replace(on_file, voice=replace(on_file.voice, retention_days=3650)).save()
+    with pytest.raises(ReservedActionError):
+        Deployment.open(data_dir).close()

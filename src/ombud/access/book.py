@@ -164,11 +164,17 @@ class AccessBook:
         stored = self.get(request_id)
         if stored.status != "pending":
             raise ConflictError(f"access request {request_id} was already {stored.status}")
-        expected = {"request": stored.request.id, "digest": stored.request.digest}
+        expected = self.approval_params(request_id)
         if dict(action.params) != expected:
             raise MalformedError(f"the approval must be {APPROVE} of {expected}")
         if action.requester != stored.request.requester.person:
             raise MalformedError("the approval names another requester than the request's")
+
+    def approval_params(self, request_id: str) -> dict[str, str]:
+        """The parameters of the ``access.approve`` action for a request: its id and its
+        salted digest (``AccessRequest.approval_digest``)."""
+        stored = self.get(request_id)
+        return {"request": stored.request.id, "digest": stored.request.approval_digest(stored.salt)}
 
     def approval(self, request_id: str, *, actor: str) -> Effect:
         """Carrying out an approval: ``access.approved``, with the signatures, and the

@@ -104,6 +104,7 @@ class AccessRequest:
             format_time(at)
         if self.sealed_until is not None:
             format_time(self.sealed_until)
+        self.to_bytes()  # text that has no canonical JSON (a lone surrogate) is refused here
 
     def check_seal(self, now: datetime, longest: timedelta = MAX_SEAL) -> None:
         """None for an unsealed request or a seal within ``longest`` of ``now``; raises."""
@@ -133,6 +134,14 @@ class AccessRequest:
     @property
     def digest(self) -> str:
         return hashlib.sha256(self.to_bytes()).hexdigest()
+
+    def approval_digest(self, salt: bytes) -> str:
+        """What an approval binds to: SHA-256(salt ‖ canonical request), salted with the
+        request's public-record salt, so a published approval cannot be used to test a guess
+        of the subjects (an unsalted digest of the whole request could)."""
+        if len(salt) != 32:
+            raise MalformedError("a request's salt is 32 bytes")
+        return hashlib.sha256(salt + self.to_bytes()).hexdigest()
 
     def open_view(self, salt: bytes) -> dict[str, Any]:
         """The request as the public may see it once it is not sealed: everything, with the

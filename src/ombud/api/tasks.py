@@ -98,19 +98,28 @@ is), awards those whose reveals are in, and records the decisions whose voting c
 
 
 def _closing(deployment: Deployment) -> Callable[[], Awaitable[None]]:
+    """Close and award tenders (in a worker thread)."""
     tenders = deployment.tenders
-
-    decisions = deployment.decisions
 
     async def close() -> None:
         moved = await asyncio.to_thread(tenders.tend, actor="ombud")
-        decided = await asyncio.to_thread(decisions.decide_due, actor="ombud")
-        if moved or decided:
-            logger.warning(
-                "governance: %d tenders closed or awarded, %d motions decided", moved, decided
-            )
+        if moved:
+            logger.warning("tenders: %d closed or awarded", moved)
 
     return close
+
+
+def _deciding(deployment: Deployment) -> Callable[[], Awaitable[None]]:
+    """Record the decisions whose voting closed (in a worker thread; its own round, so a
+    failing tender never holds up a decision)."""
+    decisions = deployment.decisions
+
+    async def decide() -> None:
+        decided = await asyncio.to_thread(decisions.decide_due, actor="ombud")
+        if decided:
+            logger.warning("decisions: %d recorded", decided)
+
+    return decide
 
 
 def _unsealing(deployment: Deployment) -> Callable[[], Awaitable[None]]:
@@ -129,12 +138,15 @@ def _unsealing(deployment: Deployment) -> Callable[[], Awaitable[None]]:
 def _publishing(deployment: Deployment) -> Callable[[], Awaitable[None]]:
     """Sign and publish a checkpoint if the log has grown or the last one is still waiting
     for its witnesses (the publisher logs its own outcome; nothing unwitnessed is published)."""
-    log, publisher = deployment.log, deployment.publisher
+    log, publisher, tenders = deployment.log, deployment.publisher, deployment.tenders
 
     async def publish() -> None:
         published = log.published_checkpoint()
         if published is None or log.state().size > published.size:
             await publisher.publish()
+            # Each checkpoint the witnesses cosigned before a tender's deadline proves the bids
+            # it covers were in time: remember it before a later one supersedes it.
+            await asyncio.to_thread(tenders.observe)
 
     return publish
 

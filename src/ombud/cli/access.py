@@ -61,7 +61,7 @@ def approval(
         now = deployment.clock()
     action = ActionRequest(
         APPROVE,
-        {"request": stored.request.id, "digest": stored.request.digest},
+        deployment.access.approval_params(request_id),
         roster.version,
         roster.digest,
         stored.request.requester.person,

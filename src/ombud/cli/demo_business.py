@@ -1,7 +1,7 @@
 """The demo's public-business act: a tender for street lighting with three bidders — one honest
 winner, one whose reveal does not open its sealed bid, one that tries to bid after the
 deadline while the server's (simulated) clock still says it is weeks early — closed by the
-witnesses' time (the deadline is two seconds after publication, on the real clock); a
+witnesses' time (the deadline is four seconds after publication, on the real clock); a
 council motion with signed votes; and the result it promised, tracked by the office that
 answers for it.
 
@@ -46,7 +46,7 @@ __all__ = ["OCID", "business_act"]
 OCID = "ocds-0mbud0-2026-lighting"
 MOTION_ID = "m-2026-harbour-nights"
 RESULT_ID = "r-harbour-nights"
-DEADLINE_S = 2
+DEADLINE_S = 4
 """Seconds from the tender's publication to its deadline (witness time)."""
 BIDDERS = (  # id, name, price, what happens to its bid
     ("lumen-co", "Lumen & Co", 198_400.0, "honest"),
@@ -137,8 +137,11 @@ def business_act(
             continue
         made = sign_commitment(OCID, bidder, name, bidders[bidder], commit_to(document, salt))
         book.commit(made, actor=f"bidder:{bidder}")
-    # The witnesses cosign the next checkpoint at their own time, past the deadline: the
-    # tender closes there, though the server's simulated clock is weeks early.
+    # The witnesses cosign a checkpoint covering the bids before the deadline (they are in
+    # time), then the next one at their own time past it: the tender closes there, though the
+    # server's simulated clock is weeks early.
+    publish(deployment)
+    book.observe(OCID)
     time.sleep(max(0.0, (deadline - utc_now()).total_seconds()) + 1.0)
     publish(deployment)
     late, _, _, _ = BIDDERS[2]

@@ -145,7 +145,7 @@ def access_act(deployment: Deployment, subject: str, keys: dict[str, Ed25519Priv
     deployment.access.request(police, actor="police-liaison")
     approval = ActionRequest(
         APPROVE,
-        {"request": police.id, "digest": police.digest},
+        deployment.access.approval_params(police.id),
         roster.version,
         roster.digest,
         police.requester.person,

@@ -46,9 +46,15 @@ def log_append(directory: LogDir) -> None:
 @log_app.command("checkpoint")
 def log_checkpoint(directory: LogDir) -> None:
     """Sign a checkpoint, publish it once the witness quorum cosigned it, and print it."""
+    from ombud.cli.witness import governed_by_a_roster
     from ombud.witness.publisher import publish_once  # HTTP client: not on the append path
 
     settings = Settings.for_directory(directory)
+    if governed_by_a_roster(directory):
+        from ombud.deployment import Deployment
+
+        # Opening refuses a witness policy (or any governed setting) the roster did not set.
+        Deployment.open(directory, with_key=False, settings=settings).close()
     log = open_log(directory, settings)
     try:
         outcome = publish_once(log, settings.witnesses)

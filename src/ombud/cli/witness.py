@@ -21,7 +21,7 @@ from ombud.deployment import open_database_of, set_witness_policy
 from ombud.errors import ConfigError
 from ombud.witness.policy import WitnessEndpoint, WitnessPolicy
 
-__all__ = ["policy_app", "witness_app"]
+__all__ = ["governed_by_a_roster", "policy_app", "witness_app"]
 
 witness_app = typer.Typer(
     help="Run a witness (C2SP tlog-witness) that cosigns logs' checkpoints.", no_args_is_help=True
@@ -62,11 +62,15 @@ def witness_serve(
     run_witness(state, [read_vkey(v) for v in log], listen)
 
 
-def _governed_by_a_roster(directory: Path) -> bool:
+def governed_by_a_roster(directory: Path) -> bool:
     """Whether ``directory`` is a deployment whose roster governs its witness policy (a bare
     log directory has no roster)."""
+    from ombud.config import SETTINGS_FILE
     from ombud.governance.book import roster_established
+    from ombud.ledger.logdir import is_log_dir
 
+    if not (directory / SETTINGS_FILE).is_file() or not is_log_dir(directory):
+        return False  # not a deployment (the command says what is missing)
     db = open_database_of(directory)
     try:
         return roster_established(db)
@@ -80,7 +84,7 @@ def _change_policy(directory: Path, policy: WitnessPolicy) -> None:
     before = Settings.for_directory(directory)
     after = replace(before, witnesses=policy)
     changes = governed_values(before)["witnesses"] != governed_values(after)["witnesses"]
-    if changes and _governed_by_a_roster(directory):
+    if changes and governed_by_a_roster(directory):
         from ombud.deployment import Deployment
         from ombud.governance.settings import WITNESS_CHANGE
 

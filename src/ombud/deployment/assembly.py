@@ -72,9 +72,15 @@ class Deployment:
         self.clock = clock
         self.environ: Mapping[str, str] = os.environ if environ is None else environ
         self._closers: list[Callable[[], None]] = []
-        from ombud.governance.settings import verify_governed
+        from ombud.governance.settings import governed_values, verify_governed
 
-        verify_governed(settings, self.roster.governed())
+        governed = self.roster.governed()
+        if not governed and self.roster.established():
+            # A roster recorded before its governance of settings (schema 0005): from now on
+            # it governs them, at the values they have.
+            self.roster.record_governed(governed_values(settings), actor="ombud")
+        else:
+            verify_governed(settings, governed)
 
     @classmethod
     def open(

@@ -177,6 +177,17 @@ class RosterBook:
                 f"{current.digest}"
             )
 
+    def record_governed(self, values: Mapping[str, Any], *, actor: str) -> int:
+        """Record the values of the governed settings (``settings.changed``, no request): for
+        a deployment whose roster predates their governance (schema revision 0005)."""
+
+        def build(tx: Tx) -> list[bytes]:
+            if tx.execute("SELECT 1 FROM governed_settings LIMIT 1"):
+                return []  # another process recorded them first
+            return [settings_event(values, self.clock(), actor, None).to_bytes()]
+
+        return self.log.append_with(build, lambda tx, index: record_settings(tx, values, index))
+
     def succession(self, *, actor: str) -> Effect:
         """Carrying out a roster change: the successor, verified against the roster in force
         (``verify_succession``), becomes a ``roster.changed`` event carrying the request and

@@ -179,25 +179,29 @@ class DecisionBook:
         self.log.append_with(lambda tx: [event], lambda tx, index: None)
 
     def decide(self, motion_id: str, *, actor: str) -> int:
-        """After voting closed: the tally of the recorded votes (``decision.recorded``)."""
+        """After voting closed: the tally of the recorded votes (``decision.recorded``),
+        counted inside the transaction that records it, so no vote slips in between."""
         record = self.get(motion_id)
-        if record.decided_index is not None:
-            raise ConflictError(f"motion {motion_id} was decided already")
         if self.clock() < record.motion.closes:
             raise ConflictError(f"voting on {motion_id} is still open")
-        result = tally(record.motion, [v for v, _ in self.votes(motion_id)])
+        counted: list[Tally] = []
 
         def build(tx: Tx) -> list[bytes]:
             if tx.execute("SELECT decided_index FROM motions WHERE id = ?", (motion_id,))[0][0]:
                 raise ConflictError(f"motion {motion_id} was decided already")
+            rows = tx.execute(
+                "SELECT vote FROM votes WHERE motion = ? ORDER BY ledger_index", (motion_id,)
+            )
+            votes = [Vote.from_json(parse_json(bytes(v), "a stored vote")) for (v,) in rows]
+            counted.append(tally(record.motion, votes))
             body = {"v": 1, "motion": motion_id, "digest": record.motion.digest,
-                    "tally": result.to_json()}  # fmt: skip
+                    "tally": counted[-1].to_json()}  # fmt: skip
             return [Event("decision.recorded", self.clock(), actor, body).to_bytes()]
 
         def update(tx: Tx, index: int) -> None:
             tx.execute(
                 "UPDATE motions SET decided_index = ?, tally = ? WHERE id = ?",
-                (index, canonical_json(result.to_json()), motion_id),
+                (index, canonical_json(counted[-1].to_json()), motion_id),
             )
 
         return self.log.append_with(build, update)
@@ -208,6 +212,12 @@ class DecisionBook:
             "SELECT id FROM motions WHERE decided_index IS NULL AND closes <= ?",
             (to_micros(self.clock()),),
         )
+        failures: list[OmbudError] = []
         for (motion_id,) in rows:
-            self.decide(motion_id, actor=actor)
+            try:
+                self.decide(motion_id, actor=actor)
+            except OmbudError as exc:  # one motion's failure holds up no other
+                failures.append(exc)
+        if failures:
+            raise failures[0]
         return len(rows)

@@ -3,9 +3,11 @@ deadline, the tender closed by the first witnessed checkpoint past it, bids reve
 evaluation recorded as the award — and every refusal recorded.
 
 Threat model: see ``ombud.governance.tenders``. The server's clock may refuse a commitment
-(past the deadline by its own account) but never admits one: a tender closes at the size of
-a published checkpoint whose witnesses' cosignature timestamps are past the deadline, and a
-commitment recorded at or after that size is late in every evaluation, whoever's clock said
+(past the deadline by its own account) but never admits one: a commitment is in time only
+when a published checkpoint the witnesses' quorum cosigned before the deadline covers it
+(``observe`` remembers the last such checkpoint per tender; ``ombud serve`` calls it after
+each publication), and the tender closes at the first checkpoint they cosigned past the
+deadline — any commitment above the cut is late in every evaluation, whoever's clock said
 otherwise. Each step is verified inside the transaction that records it; a refused commitment
 or reveal — signed by its bidder, so attributable — is a ``bid.refused`` event naming the
 reason (an unsigned one is refused without a trace); the award is ``evaluate`` of what the
@@ -42,6 +44,7 @@ from ombud.governance.tenders import (
     Tender,
     evaluate,
     verify_deadline,
+    verify_in_time,
 )
 from ombud.ledger import note
 from ombud.ledger.log import Log
@@ -116,12 +119,19 @@ class TenderBook:
         rows = self.db.read(f"SELECT {self._COLUMNS} FROM tenders ORDER BY published_index")  # noqa: S608
         return [self._record(r) for r in rows]
 
+    _BIDS = (
+        "SELECT commitment, committed_index, committed_at, reveal, revealed_index"
+        " FROM tender_bids WHERE ocid = ? ORDER BY committed_index"
+    )
+
     def bids(self, ocid: str) -> list[Bid]:
-        rows = self.db.read(
-            "SELECT commitment, committed_index, committed_at, reveal, revealed_index"
-            " FROM tender_bids WHERE ocid = ? ORDER BY committed_index",
-            (ocid,),
-        )
+        return self._parse_bids(self.db.read(self._BIDS, (ocid,)))
+
+    def _bids_in(self, tx: Tx, ocid: str) -> list[Bid]:
+        return self._parse_bids(tx.execute(self._BIDS, (ocid,)))
+
+    @staticmethod
+    def _parse_bids(rows: Any) -> list[Bid]:
         return [
             Bid(
                 Commitment.from_json(parse_json(bytes(c), "a stored commitment")),
@@ -236,33 +246,65 @@ class TenderBook:
 
         return self._recorded(commitment.ocid, commitment.bidder, build, insert, actor)
 
+    def observe(self, ocid: str | None = None) -> None:
+        """Remember, for each open tender (or ``ocid``), the published checkpoint if the
+        witnesses' quorum cosigned it before the deadline: the bids it covers are in time.
+        ``ombud serve`` calls it after every publication; a commitment and a close call it
+        first."""
+        published = self.log.published_checkpoint()
+        keys, quorum = self.witnesses()
+        if published is None or quorum < 1:
+            return
+        records = [self.get(ocid)] if ocid is not None else self.all()
+        for record in records:
+            if record.closed_index is not None:
+                continue
+            try:
+                verify_in_time(
+                    published.note, self.log.verifier(), keys, quorum, record.tender.deadline
+                )
+            except VerificationError:
+                continue  # cosigned after the deadline (or not by the quorum)
+            with self.db.transaction() as tx:
+                tx.execute(
+                    "UPDATE tenders SET before_size = ?, before_note = ? WHERE ocid = ?"
+                    " AND closed_index IS NULL AND (before_size IS NULL OR before_size < ?)",
+                    (published.size, published.note, record.tender.ocid, published.size),
+                )
+
     def close(self, ocid: str, *, actor: str) -> int | None:
         """Close the tender once the published checkpoint's witnesses cosigned it past the
-        deadline (``tender.closed``, carrying that checkpoint); None while none has."""
+        deadline (``tender.closed``, carrying that checkpoint and the last one they cosigned
+        before the deadline, whose size is the cut); None while none has."""
+        self.observe(ocid)
         record = self.get(ocid)
         if record.closed_index is not None:
             return record.closed_index
         published = self.log.published_checkpoint()
-        if published is None:
-            return None
         keys, quorum = self.witnesses()
-        if quorum < 1:
+        if published is None or quorum < 1:
             return None  # no witness judges the deadline (publishing refuses such tenders)
         try:
-            opened = verify_deadline(
+            verify_deadline(
                 published.note, self.log.verifier(), keys, quorum, record.tender.deadline
             )
         except VerificationError:
             return None  # not yet: no quorum of witnesses has cosigned past the deadline
-        cut = opened.checkpoint.size
 
         def build(tx: Tx) -> list[bytes]:
-            if tx.execute("SELECT closed_index FROM tenders WHERE ocid = ?", (ocid,))[0][0]:
+            rows = tx.execute(
+                "SELECT closed_index, before_size, before_note FROM tenders WHERE ocid = ?",
+                (ocid,),
+            )
+            closed, before_size, before_note = rows[0]
+            if closed is not None:
                 return []  # another process closed it
+            cut.append(int(before_size or 0))
             body = {
                 "v": 1,
                 "ocid": ocid,
-                "cut": cut,
+                "cut": cut[-1],
+                "inTime": None if before_note is None else bytes(before_note).decode("utf-8"),
                 "checkpoint": published.note.decode("utf-8"),
                 "witnesses": [w.vkey for w in keys],
                 "quorum": quorum,
@@ -271,9 +313,11 @@ class TenderBook:
 
         def update(tx: Tx, index: int) -> None:
             tx.execute(
-                "UPDATE tenders SET closed_index = ?, cut = ? WHERE ocid = ?", (index, cut, ocid)
+                "UPDATE tenders SET closed_index = ?, cut = ? WHERE ocid = ?",
+                (index, cut[-1], ocid),
             )
 
+        cut: list[int] = []
         self.log.append_with(build, update)
         return self.get(ocid).closed_index
 
@@ -323,53 +367,69 @@ class TenderBook:
 
     def award(self, ocid: str, *, actor: str) -> int:
         """Evaluate by the published rule and record it (``award.made``): once the reveals
-        closed, or every bid committed in time was revealed."""
-        record = self.get(ocid)
-        if record.awarded_index is not None:
-            raise ConflictError(f"tender {ocid} was awarded already")
-        if record.cut is None:
-            raise ConflictError(f"tender {ocid} has not closed: no witnessed checkpoint past it")
-        bids = self.bids(ocid)
-        waiting = [b for b in bids if b.committed_index < record.cut and b.reveal is None]
-        if waiting and self.clock() < record.tender.reveal_by:
-            raise ConflictError(
-                f"{len(waiting)} bid(s) may still be revealed until "
-                f"{format_time(record.tender.reveal_by)}"
-            )
-        evaluation = evaluate(
-            record.tender,
-            [(b.committed_index, b.commitment) for b in bids],
-            record.cut,
-            {b.commitment.bidder: b.reveal for b in bids if b.reveal is not None},
-        )
+        closed, or every bid committed in time was revealed. The evaluation is computed inside
+        the transaction that records it, so no reveal slips in between."""
+        evaluated: list[Evaluation] = []
 
         def build(tx: Tx) -> list[bytes]:
-            if tx.execute("SELECT awarded_index FROM tenders WHERE ocid = ?", (ocid,))[0][0]:
+            rows = tx.execute(
+                "SELECT tender, cut, awarded_index FROM tenders WHERE ocid = ?", (ocid,)
+            )
+            if not rows:
+                raise NotFoundError(f"no tender {ocid[:80]!r}")
+            data, cut, awarded = rows[0]
+            if awarded is not None:
                 raise ConflictError(f"tender {ocid} was awarded already")
+            if cut is None:
+                raise ConflictError(
+                    f"tender {ocid} has not closed: no witnessed checkpoint past it"
+                )
+            tender = Tender.from_json(parse_json(bytes(data), "a stored tender"))
+            bids = self._bids_in(tx, ocid)
+            waiting = [b for b in bids if b.committed_index < cut and b.reveal is None]
+            if waiting and self.clock() < tender.reveal_by:
+                raise ConflictError(
+                    f"{len(waiting)} bid(s) may still be revealed until "
+                    f"{format_time(tender.reveal_by)}"
+                )
+            evaluation = evaluate(
+                tender,
+                [(b.committed_index, b.commitment) for b in bids],
+                int(cut),
+                {b.commitment.bidder: b.reveal for b in bids if b.reveal is not None},
+            )
+            evaluated.append(evaluation)
             body = {"v": 1, "ocid": ocid, "evaluation": evaluation.to_json()}
             return [Event("award.made", self.clock(), actor, body).to_bytes()]
 
         def update(tx: Tx, index: int) -> None:
             tx.execute(
                 "UPDATE tenders SET awarded_index = ?, evaluation = ? WHERE ocid = ?",
-                (index, _bytes(evaluation.to_json()), ocid),
+                (index, _bytes(evaluated[-1].to_json()), ocid),
             )
 
         return self.log.append_with(build, update)
 
     def tend(self, *, actor: str) -> int:
         """Close what is due and award what may be: the ``ombud serve`` round; returns how
-        many tenders moved on."""
+        many tenders moved on. One tender's failure does not hold up the others: each is
+        tried, then the first failure is raised (and logged by the round)."""
         moved = 0
+        failures: list[OmbudError] = []
+        self.observe()
         for record in self.all():
-            if record.stage == "open" and self.clock() >= record.tender.deadline:
-                moved += self.close(record.tender.ocid, actor=actor) is not None
-            elif record.stage == "closed":
-                try:
+            try:
+                if record.stage == "open":
+                    moved += self.close(record.tender.ocid, actor=actor) is not None
+                elif record.stage == "closed":
                     self.award(record.tender.ocid, actor=actor)
                     moved += 1
-                except ConflictError:
-                    pass  # reveals still open
+            except ConflictError:
+                pass  # reveals still open
+            except OmbudError as exc:
+                failures.append(exc)
+        if failures:
+            raise failures[0]
         return moved
 
     # -- helpers ---------------------------------------------------------------------------
@@ -385,11 +445,31 @@ class TenderBook:
         try:
             return self.log.append_with(build, record)
         except (ExpiredError, AlreadyExistsError, ConflictError) as exc:
-            reason = _refusal(exc)
-            body = {"v": 1, "ocid": ocid, "bidder": bidder, "reason": reason}
-            event = Event("bid.refused", self.clock(), actor, body).to_bytes()
-            self.log.append_with(lambda tx: [event], lambda tx, index: None)
+            self._refuse(ocid, bidder, _refusal(exc), actor)
             raise
+
+    def _refuse(self, ocid: str, bidder: str, reason: str, actor: str) -> None:
+        """Record a refusal once per bidder, tender and reason: a replayed commitment or
+        reveal (both are public) cannot fill the ledger with refusals in a bidder's name."""
+        body = {"v": 1, "ocid": ocid, "bidder": bidder, "reason": reason}
+        event = Event("bid.refused", self.clock(), actor, body).to_bytes()
+
+        def build(tx: Tx) -> list[bytes]:
+            if tx.execute(
+                "SELECT 1 FROM tender_refusals WHERE ocid = ? AND bidder = ? AND reason = ?",
+                (ocid, bidder, reason),
+            ):
+                return []
+            return [event]
+
+        def record(tx: Tx, index: int) -> None:
+            tx.execute(
+                "INSERT INTO tender_refusals (ocid, bidder, reason, ledger_index)"
+                " VALUES (?, ?, ?, ?)",
+                (ocid, bidder, reason, index),
+            )
+
+        self.log.append_with(build, record)
 
 
 def _refusal(exc: OmbudError) -> str:

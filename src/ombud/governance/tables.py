@@ -21,6 +21,7 @@ __all__ = [
     "roster_signatures",
     "roster_versions",
     "tender_bids",
+    "tender_refusals",
     "tenders",
     "votes",
 ]
@@ -90,10 +91,21 @@ tenders = strict_table(
     sa.Column("tender", BLOB, nullable=False),
     sa.Column("published_index", INT, nullable=False),
     sa.Column("published_at", INT, nullable=False),
+    sa.Column("before_size", INT),
+    sa.Column("before_note", BLOB),
     sa.Column("closed_index", INT),
     sa.Column("cut", INT),
     sa.Column("awarded_index", INT),
     sa.Column("evaluation", BLOB),
+)
+
+tender_refusals = strict_table(
+    "tender_refusals",
+    metadata,
+    sa.Column("ocid", TEXT, primary_key=True),
+    sa.Column("bidder", TEXT, primary_key=True),
+    sa.Column("reason", TEXT, primary_key=True),
+    sa.Column("ledger_index", INT, nullable=False),
 )
 
 tender_bids = strict_table(

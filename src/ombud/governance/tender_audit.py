@@ -21,6 +21,7 @@ from ombud.governance.tenders import (
     Tender,
     evaluate,
     verify_deadline,
+    verify_in_time,
 )
 from ombud.ledger import note
 
@@ -35,16 +36,23 @@ def audit_tender(
 ) -> Evaluation:
     """The award of ``ocid`` recomputed from the log, when it matches the published one; raises
     ``VerificationError`` naming the first thing that does not hold. ``witnesses`` pins the
-    witness keys that judge the deadline; by default those the closing event names."""
+    witness keys that judge the deadline; by default those of the witness policy the roster
+    governed at the close (or, in a log without a roster, those the closing event names)."""
     tender: Tender | None = None
     commitments: list[tuple[int, Commitment]] = []
     reveals: dict[str, Reveal] = {}
     closed: tuple[int, dict[str, object]] | None = None
+    policy: dict[str, object] | None = None
     published: Evaluation | None = None
     for index, entry in entries:
         try:
             event = Event.from_bytes(entry)
         except MalformedError:
+            continue
+        if event.kind == "settings.changed" and closed is None:
+            governed = event.body.get("settings", {})
+            if isinstance(governed, dict) and isinstance(governed.get("witnesses"), dict):
+                policy = governed["witnesses"]  # the roster-governed witness policy
             continue
         if event.body.get("ocid") != ocid:
             continue
@@ -70,22 +78,21 @@ def audit_tender(
     if closed is None or published is None:
         raise VerificationError(f"tender {ocid} has not been closed and awarded in this log")
     body = closed[1]
-    checkpoint, listed, quorum = body.get("checkpoint"), body.get("witnesses"), body.get("quorum")
-    if (
-        not isinstance(checkpoint, str)
-        or not isinstance(listed, list)
-        or not isinstance(quorum, int)
-    ):
+    checkpoint, in_time = body.get("checkpoint"), body.get("inTime")
+    if not isinstance(checkpoint, str) or not (in_time is None or isinstance(in_time, str)):
         raise VerificationError(f"the closing event (entry {closed[0]}) is malformed")
-    keys = (
-        list(witnesses)
-        if witnesses is not None
-        else [note.Verifier.from_vkey(str(v)) for v in listed]
-    )
-    opened = verify_deadline(checkpoint.encode(), log_key, keys, quorum, tender.deadline)
-    cut = opened.checkpoint.size
+    keys, quorum = _judges(closed, policy, witnesses)
+    verify_deadline(checkpoint.encode(), log_key, keys, quorum, tender.deadline)
+    cut = 0
+    if in_time is not None:
+        cut = verify_in_time(
+            in_time.encode(), log_key, keys, quorum, tender.deadline
+        ).checkpoint.size
     if body.get("cut") != cut:
-        raise VerificationError("the closing event names another cut than its checkpoint's size")
+        raise VerificationError(
+            "the closing event names another cut than the size of the last checkpoint the "
+            "witnesses cosigned before the deadline"
+        )
     recomputed = evaluate(tender, commitments, cut, reveals)
     if recomputed != published:
         raise VerificationError(
@@ -95,3 +102,26 @@ def audit_tender(
             else f"the published evaluation of {ocid} differs from the recomputed one"
         )
     return recomputed
+
+
+def _judges(
+    closed: tuple[int, dict[str, object]],
+    policy: dict[str, object] | None,
+    pinned: Iterable[note.Verifier] | None,
+) -> tuple[list[note.Verifier], int]:
+    """Whose cosignatures judge the deadline: the keys pinned by the verifier; else the
+    witness policy the roster governed at the close (``settings.changed``); else, for a log
+    without a roster, the keys and quorum the closing event names."""
+    index, body = closed
+    source: dict[str, object] = body
+    if policy is not None:
+        source = {"witnesses": policy.get("keys"), "quorum": policy.get("quorum")}
+    listed, quorum = source.get("witnesses"), source.get("quorum")
+    if not isinstance(listed, list) or not isinstance(quorum, int) or isinstance(quorum, bool):
+        raise VerificationError(f"the witnesses judging the close (entry {index}) are malformed")
+    if pinned is not None:
+        return list(pinned), quorum
+    try:
+        return [note.Verifier.from_vkey(str(v)) for v in listed], quorum
+    except ValueError as exc:
+        raise VerificationError(f"a witness key judging the close is malformed: {exc}") from None

@@ -4,10 +4,11 @@ witnessed ledger time, and the evaluation anyone can recompute (DESIGN §7).
 Threat model: a bidder who learns the others' prices before bidding, a buyer who lets a
 favourite bid late or changes the rule afterwards, and an operator who backdates the server's
 clock. Before the deadline a bidder publishes only ``SHA-256(bid document ‖ salt)``, signed
-with its key; after it, the reveal must open that commitment. The deadline is the size of the
-first witnessed checkpoint whose cosignatures — timestamped by independent witnesses — are
-past it (``verify_deadline``): a commitment whose ledger entry is below that size existed
-before the deadline, whatever the server's clock said, and one above it is late. The award
+with its key; after it, the reveal must open that commitment. A commitment is in time only
+when a checkpoint cosigned by the witnesses' quorum *before* the deadline covers its entry
+(``verify_in_time``: by their clocks it existed then, whatever the server's clock said); the
+tender closes at the first checkpoint they cosigned past the deadline (``verify_deadline``),
+and the cut is the size of the last one they cosigned before it. The award
 rule (lowest price, or weighted criteria with published weights) is part of the published
 tender, and ``evaluate`` is a pure function of the tender, the commitments, the cut and the
 reveals, so anyone recomputes the award from an exported log. Pure: values in, values out.
@@ -50,6 +51,7 @@ __all__ = [
     "sign_commitment",
     "sign_reveal",
     "verify_deadline",
+    "verify_in_time",
 ]
 
 OCID = re.compile(r"ocds-[a-z0-9]{6}-[A-Za-z0-9._-]{1,64}")
@@ -584,6 +586,37 @@ def evaluate(
     return Evaluation(tender.ocid, cut, final, ranked[0][1] if ranked else None)
 
 
+def _cosigned(
+    cosigned: bytes,
+    log_key: note.Verifier,
+    witnesses: Iterable[note.Verifier],
+    quorum: int,
+    deadline: datetime,
+    *,
+    before: bool,
+) -> SignedCheckpoint:
+    witnesses = list(witnesses)
+    if quorum < 1:
+        raise MalformedError("a deadline is judged by at least one witness")
+    opened = open_checkpoint(cosigned, [log_key], witnesses=witnesses)
+    trusted = {(w.name, w.key_id) for w in witnesses}
+    limit = deadline.timestamp()
+    agreeing = {
+        (v.verifier.name, v.verifier.key_id)
+        for v in opened.cosigners
+        if (v.verifier.name, v.verifier.key_id) in trusted
+        and v.timestamp is not None
+        and ((v.timestamp < limit) if before else (v.timestamp >= limit))
+    }
+    if len(agreeing) < quorum:
+        when = "before" if before else "at or after"
+        raise VerificationError(
+            f"the checkpoint has {len(agreeing)} witness cosignature(s) timestamped {when} "
+            f"{format_time(deadline)}; it needs {quorum}"
+        )
+    return opened
+
+
 def verify_deadline(
     cosigned: bytes,
     log_key: note.Verifier,
@@ -593,23 +626,19 @@ def verify_deadline(
 ) -> SignedCheckpoint:
     """The checkpoint that closes a tender: signed by the log, and cosigned by ``quorum``
     distinct ``witnesses`` whose cosignature timestamps are at or past ``deadline``; raises
-    ``VerificationError`` when it is not. Its size is the cut: an entry below it existed
-    when the witnesses cosigned, an entry at or above it came later."""
-    witnesses = list(witnesses)
-    if quorum < 1:
-        raise MalformedError("a deadline is judged by at least one witness")
-    opened = open_checkpoint(cosigned, [log_key], witnesses=witnesses)
-    trusted = {(w.name, w.key_id) for w in witnesses}
-    past = {
-        (v.verifier.name, v.verifier.key_id)
-        for v in opened.cosigners
-        if (v.verifier.name, v.verifier.key_id) in trusted
-        and v.timestamp is not None
-        and v.timestamp >= deadline.timestamp()
-    }
-    if len(past) < quorum:
-        raise VerificationError(
-            f"the checkpoint has {len(past)} witness cosignature(s) timestamped at or after "
-            f"{format_time(deadline)}; the deadline needs {quorum}"
-        )
-    return opened
+    ``VerificationError`` when it is not."""
+    return _cosigned(cosigned, log_key, witnesses, quorum, deadline, before=False)
+
+
+def verify_in_time(
+    cosigned: bytes,
+    log_key: note.Verifier,
+    witnesses: Iterable[note.Verifier],
+    quorum: int,
+    deadline: datetime,
+) -> SignedCheckpoint:
+    """The checkpoint that proves bids in time: signed by the log and cosigned by ``quorum``
+    distinct ``witnesses`` *before* ``deadline``. Its size is the cut: an entry below it
+    existed before the deadline by the witnesses' clocks, whatever the server's said; an
+    entry at or above it did not, as far as anyone can prove, and is late."""
+    return _cosigned(cosigned, log_key, witnesses, quorum, deadline, before=True)

@@ -1,8 +1,9 @@
 """Tenders and their sealed bids.
 
-Revision 0006, after 0005. ``ombud.governance`` keeps each published tender (with the ledger
-entries that closed and awarded it, the cut and the evaluation) and each bid (its commitment,
-and its reveal once made).
+Revision 0006, after 0005. ``ombud.governance`` keeps each published tender (the last
+checkpoint the witnesses cosigned before its deadline, the ledger entries that closed and
+awarded it, the cut and the evaluation), each bid (its commitment, and its reveal once
+made) and each kind of refusal recorded per bidder (once).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ def upgrade() -> None:
         tender BLOB NOT NULL,
         published_index INTEGER NOT NULL,
         published_at INTEGER NOT NULL,
+        before_size INTEGER,
+        before_note BLOB,
         closed_index INTEGER,
         cut INTEGER,
         awarded_index INTEGER,
@@ -39,6 +42,13 @@ def upgrade() -> None:
         reveal BLOB,
         revealed_index INTEGER,
         PRIMARY KEY (ocid, bidder)
+    ) STRICT;
+    CREATE TABLE tender_refusals (
+        ocid TEXT NOT NULL,
+        bidder TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        ledger_index INTEGER NOT NULL,
+        PRIMARY KEY (ocid, bidder, reason)
     ) STRICT
     """
     for statement in translate_ddl(script, dialect):
@@ -47,5 +57,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     dialect = op.get_bind().dialect.name
-    for statement in translate_ddl("DROP TABLE tender_bids; DROP TABLE tenders", dialect):
+    script = "DROP TABLE tender_refusals; DROP TABLE tender_bids; DROP TABLE tenders"
+    for statement in translate_ddl(script, dialect):
         op.execute(statement)
