@@ -69,6 +69,7 @@ KINDS = frozenset(
         "bid.revealed",
         "award.made",
         "tender.closed",
+        "deadline.reached",
         "bid.refused",
         "vote.cast",
         "vote.refused",

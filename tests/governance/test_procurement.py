@@ -197,8 +197,14 @@ def test_a_bid_no_checkpoint_covered_before_the_deadline_is_late(city: City) -> 
 def test_a_tender_without_a_bid_in_time_awards_nobody(city: City) -> None:
     deployment, clock = city.deployment, city.clock
     _publish(deployment)
-    city.publish_checkpoint(DEADLINE + timedelta(seconds=1))
+    city.publish_checkpoint(DEADLINE - timedelta(seconds=30))  # then the log stays quiet
     clock.now = DEADLINE + timedelta(seconds=2)
+    assert deployment.tenders.close(TENDER.ocid, actor="ombud") is None
+    assert _last(deployment).kind == "deadline.reached"  # the log grows: a checkpoint follows
+    size = deployment.log.size
+    assert deployment.tenders.close(TENDER.ocid, actor="ombud") is None
+    assert deployment.log.size == size  # one marker, not one per round
+    city.publish_checkpoint(DEADLINE + timedelta(seconds=3))
     assert deployment.tenders.close(TENDER.ocid, actor="ombud") is not None
     deployment.tenders.award(TENDER.ocid, actor="ombud")  # no bid came in time: unsuccessful
     record = deployment.tenders.get(TENDER.ocid)

@@ -101,6 +101,7 @@ def business_act(
     council = tuple(h.id for h in roster.holders if h.role == "council")[:3]
     # The deadline is the witnesses' time: a few seconds from now on the real clock, while
     # the city's simulated clock is weeks behind.
+    now = clock()
     deadline = utc_now().replace(microsecond=0) + timedelta(seconds=DEADLINE_S)
     spec = b"Port Ombud harbour-front lighting: 120 LED luminaires, 5 years of maintenance."
     tender = Tender(
@@ -143,6 +144,9 @@ def business_act(
     publish(deployment)
     book.observe(OCID)
     time.sleep(max(0.0, (deadline - utc_now()).total_seconds()) + 1.0)
+    clock.now = deadline  # the city's clock reaches the deadline: it marks it on the log ...
+    book.close(OCID, actor="ombud")
+    clock.now = now  # ... and is set back, as a backdating operator would
     publish(deployment)
     late, _, _, _ = BIDDERS[2]
     document, salt = sealed[late]

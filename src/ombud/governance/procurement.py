@@ -289,7 +289,15 @@ class TenderBook:
                 published.note, self.log.verifier(), keys, quorum, record.tender.deadline
             )
         except VerificationError:
-            return None  # not yet: no quorum of witnesses has cosigned past the deadline
+            # Not yet: no quorum of witnesses has cosigned past the deadline. On a quiet log
+            # no new checkpoint would ever come; once the server's clock says the deadline has
+            # passed, a marker entry makes the log grow, so the next one is published (the cut
+            # is still the witnesses' to decide).
+            if self.clock() >= record.tender.deadline and self.log.size <= published.size:
+                body = {"v": 1, "ocid": ocid}
+                marker = Event("deadline.reached", self.clock(), actor, body).to_bytes()
+                self.log.append_with(lambda tx: [marker], lambda tx, index: None)
+            return None
 
         def build(tx: Tx) -> list[bytes]:
             rows = tx.execute(
