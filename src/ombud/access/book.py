@@ -61,6 +61,10 @@ class Stored:
         return self.request.sealed_until is not None and self.disclosed_index is None
 
 
+def _approval_params(stored: Stored) -> dict[str, str]:
+    return {"request": stored.request.id, "digest": stored.request.approval_digest(stored.salt)}
+
+
 def _refusal(exc: Exception) -> str:
     """A refusal as the ledger says it: a code, never a message that could echo input."""
     if isinstance(exc, ExpiredError):
@@ -164,7 +168,7 @@ class AccessBook:
         stored = self.get(request_id)
         if stored.status != "pending":
             raise ConflictError(f"access request {request_id} was already {stored.status}")
-        expected = self.approval_params(request_id)
+        expected = _approval_params(stored)
         if dict(action.params) != expected:
             raise MalformedError(f"the approval must be {APPROVE} of {expected}")
         if action.requester != stored.request.requester.person:
@@ -173,8 +177,7 @@ class AccessBook:
     def approval_params(self, request_id: str) -> dict[str, str]:
         """The parameters of the ``access.approve`` action for a request: its id and its
         salted digest (``AccessRequest.approval_digest``)."""
-        stored = self.get(request_id)
-        return {"request": stored.request.id, "digest": stored.request.approval_digest(stored.salt)}
+        return _approval_params(self.get(request_id))
 
     def approval(self, request_id: str, *, actor: str) -> Effect:
         """Carrying out an approval: ``access.approved``, with the signatures, and the

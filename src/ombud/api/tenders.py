@@ -22,7 +22,6 @@ from ombud.api.bodies import StrictRoute
 from ombud.api.openapi import problems
 from ombud.clock import format_time
 from ombud.deployment import Deployment
-from ombud.errors import NotFoundError
 from ombud.governance.ocds import published_package
 from ombud.governance.procurement import TenderRecord
 from ombud.governance.tenders import Commitment, Reveal
@@ -114,13 +113,11 @@ def create_router(deployment: Deployment) -> APIRouter:
         summary="A bid's commitment and its tlog-proof once a witnessed checkpoint covers it.",
     )
     def receipt(ocid: OcidPath, bidder: BidderPath) -> dict[str, Any]:
-        found = [b for b in deployment.tenders.bids(ocid) if b.commitment.bidder == bidder]
-        if not found:
-            raise NotFoundError(f"{bidder} has no bid on {ocid}")
-        bundle = deployment.log.prove(found[0].committed_index, with_entry=True)
+        found = deployment.tenders.bid(ocid, bidder)
+        bundle = deployment.log.prove(found.committed_index, with_entry=True)
         return {
-            "commitment": found[0].commitment.to_json(),
-            "ledgerIndex": found[0].committed_index,
+            "commitment": found.commitment.to_json(),
+            "ledgerIndex": found.committed_index,
             "tlogProof": None if bundle is None else base64.b64encode(bundle.to_bytes()).decode(),
         }
 

@@ -11,7 +11,6 @@ change only when the quorum of the roster in force signed it (``ombud.governance
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import secrets
@@ -59,14 +58,14 @@ def keygen(
     out: Annotated[Path, typer.Option(help="Where to write the private key (PEM, mode 0600).")],
 ) -> None:
     """Make a holder's Ed25519 key; prints the public key a roster file names."""
-    from ombud.governance.roster import public_key
+    from ombud.governance.roster import b64url, public_key
 
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
     fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(pem)
-    typer.echo(base64.urlsafe_b64encode(public_key(key)).rstrip(b"=").decode())
+    typer.echo(b64url(public_key(key)))
 
 
 @roster_app.command()

@@ -11,8 +11,6 @@ member, the first that counts. Pure: values in, values out.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import re
 from collections.abc import Iterable
@@ -20,13 +18,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ombud.canonical import canonical_json
 from ombud.clock import format_time, parse_time
-from ombud.errors import MalformedError, NotAHolderError, RoleError, SignatureError
-from ombud.governance.roster import Roster, check_id, matches
+from ombud.errors import MalformedError, NotAHolderError, RoleError
+from ombud.governance.roster import Roster, b64url, check_id, matches, unb64url, verify_ed25519
 
 __all__ = ["CHOICES", "MAJORITIES", "Motion", "Tally", "Vote", "sign_vote", "tally", "verify_vote"]
 
@@ -145,7 +142,7 @@ class Vote:
             "digest": self.digest,
             "holder": self.holder,
             "choice": self.choice,
-            "signature": base64.urlsafe_b64encode(self.signature).rstrip(b"=").decode(),
+            "signature": b64url(self.signature),
         }
 
     @classmethod
@@ -153,13 +150,7 @@ class Vote:
         keys = {"motion", "digest", "holder", "choice", "signature"}
         if not isinstance(obj, dict) or set(obj) != keys:
             raise MalformedError(f"a vote is an object with exactly {sorted(keys)}")
-        text = obj["signature"]
-        if not isinstance(text, str) or len(text) != 86:
-            raise MalformedError("a vote's signature is 64 bytes in base64url")
-        try:
-            signature = base64.urlsafe_b64decode(text + "==")
-        except (binascii.Error, ValueError):
-            raise MalformedError("a vote's signature is not base64url") from None
+        signature = unb64url(obj["signature"], "a vote's signature", 64)
         return cls(obj["motion"], obj["digest"], obj["holder"], obj["choice"], signature)
 
 
@@ -179,10 +170,12 @@ def verify_vote(roster: Roster, motion: Motion, vote: Vote) -> None:
         raise NotAHolderError(f"{vote.holder} holds no office in roster version {roster.version}")
     if holder.role != motion.body:
         raise RoleError(f"{holder.id} is {holder.role}; {motion.id} is decided by {motion.body}")
-    try:
-        Ed25519PublicKey.from_public_bytes(holder.key).verify(vote.signature, vote.signed_message())
-    except InvalidSignature:
-        raise SignatureError(f"{holder.id}'s vote is not signed by their key") from None
+    verify_ed25519(
+        holder.key,
+        vote.signature,
+        vote.signed_message(),
+        f"{holder.id}'s vote is not signed by their key",
+    )
 
 
 @dataclass(frozen=True)

@@ -50,13 +50,17 @@ class ResultBook:
             for u, at, i in rows
         ]
 
+    def tracked(self) -> list[tuple[Result, list[tuple[ResultUpdate, datetime, int]]]]:
+        """Every result with its whole history, in the order they were created."""
+        rows = self.db.read("SELECT id, result FROM results ORDER BY created_index")
+        return [
+            (Result.from_json(parse_json(bytes(data), "a stored result")), self.history(rid))
+            for rid, data in rows
+        ]
+
     def all(self) -> list[tuple[Result, ResultUpdate, datetime, int]]:
         """Every result with its latest update."""
-        out = []
-        for (result_id,) in self.db.read("SELECT id FROM results ORDER BY created_index"):
-            update, at, index = self.history(result_id)[-1]
-            out.append((self.get(result_id), update, at, index))
-        return out
+        return [(result, *history[-1]) for result, history in self.tracked()]
 
     def export(self) -> list[dict[str, Any]]:
         """Decidim accountability rows (``decidim_csv`` writes them as CSV)."""

@@ -115,20 +115,31 @@ class TenderBook:
             raise NotFoundError(f"no tender {ocid[:80]!r}")
         return self._record(rows[0])
 
-    def all(self) -> list[TenderRecord]:
-        rows = self.db.read(f"SELECT {self._COLUMNS} FROM tenders ORDER BY published_index")  # noqa: S608
+    def all(self, *, unfinished: bool = False) -> list[TenderRecord]:
+        """Every tender, or with ``unfinished`` those not awarded yet (what the rounds tend)."""
+        where = " WHERE awarded_index IS NULL" if unfinished else ""
+        rows = self.db.read(
+            f"SELECT {self._COLUMNS} FROM tenders{where} ORDER BY published_index"  # noqa: S608
+        )
         return [self._record(r) for r in rows]
 
     _BIDS = (
         "SELECT commitment, committed_index, committed_at, reveal, revealed_index"
-        " FROM tender_bids WHERE ocid = ? ORDER BY committed_index"
+        " FROM tender_bids WHERE ocid = ?"
     )
 
     def bids(self, ocid: str) -> list[Bid]:
-        return self._parse_bids(self.db.read(self._BIDS, (ocid,)))
+        return self._parse_bids(self.db.read(self._BIDS + " ORDER BY committed_index", (ocid,)))
+
+    def bid(self, ocid: str, bidder: str) -> Bid:
+        """One bidder's bid (``NotFoundError`` when it committed none)."""
+        rows = self.db.read(self._BIDS + " AND bidder = ?", (ocid, bidder))
+        if not rows:
+            raise NotFoundError(f"{bidder[:64]} committed no bid to {ocid[:80]}")
+        return self._parse_bids(rows)[0]
 
     def _bids_in(self, tx: Tx, ocid: str) -> list[Bid]:
-        return self._parse_bids(tx.execute(self._BIDS, (ocid,)))
+        return self._parse_bids(tx.execute(self._BIDS + " ORDER BY committed_index", (ocid,)))
 
     @staticmethod
     def _parse_bids(rows: Any) -> list[Bid]:
@@ -255,7 +266,7 @@ class TenderBook:
         keys, quorum = self.witnesses()
         if published is None or quorum < 1:
             return
-        records = [self.get(ocid)] if ocid is not None else self.all()
+        records = [self.get(ocid)] if ocid is not None else self.all(unfinished=True)
         for record in records:
             if record.closed_index is not None:
                 continue
@@ -335,10 +346,7 @@ class TenderBook:
         (and the event's). A reveal nobody can attribute — no such bid, or not the bidder's
         signature — is refused without a trace."""
         self.get(reveal.ocid)
-        stored = [b for b in self.bids(reveal.ocid) if b.commitment.bidder == reveal.bidder]
-        if not stored:
-            raise NotFoundError(f"{reveal.bidder} committed no bid to {reveal.ocid}")
-        commitment = stored[0].commitment
+        commitment = self.bid(reveal.ocid, reveal.bidder).commitment
         reveal.verify(commitment)
         self.close(reveal.ocid, actor=actor)
 
@@ -425,7 +433,7 @@ class TenderBook:
         moved = 0
         failures: list[OmbudError] = []
         self.observe()
-        for record in self.all():
+        for record in self.all(unfinished=True):
             try:
                 if record.stage == "open":
                     moved += self.close(record.tender.ocid, actor=actor) is not None

@@ -11,8 +11,6 @@ is the only history there is. Pure: values in, values out.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import csv
 import io
 import re
@@ -21,12 +19,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ombud.canonical import canonical_json
 from ombud.errors import MalformedError, NotAHolderError, SignatureError
-from ombud.governance.roster import Roster, check_id, matches
+from ombud.governance.roster import Roster, b64url, check_id, matches, unb64url, verify_ed25519
 from ombud.governance.tenders import OCID
 
 __all__ = [
@@ -208,7 +205,7 @@ class ResultUpdate:
     def to_json(self) -> dict[str, Any]:
         return {
             **self._content(),
-            "signature": base64.urlsafe_b64encode(self.signature).rstrip(b"=").decode(),
+            "signature": b64url(self.signature),
         }
 
     @classmethod
@@ -217,13 +214,7 @@ class ResultUpdate:
                 "signature"}  # fmt: skip
         if not isinstance(obj, dict) or set(obj) != keys:
             raise MalformedError(f"a result update is an object with exactly {sorted(keys)}")
-        text = obj["signature"]
-        if not isinstance(text, str) or len(text) != 86:
-            raise MalformedError("an update's signature is 64 bytes in base64url")
-        try:
-            signature = base64.urlsafe_b64decode(text + "==")
-        except (binascii.Error, ValueError):
-            raise MalformedError("an update's signature is not base64url") from None
+        signature = unb64url(obj["signature"], "an update's signature", 64)
         definition = None if obj["definition"] is None else Result.from_json(obj["definition"])
         return cls(
             obj["result"], obj["sequence"], obj["status"], obj["progress"], obj["note"],
@@ -256,12 +247,12 @@ def verify_update(roster: Roster, responsible: str, update: ResultUpdate) -> Non
     holder = roster.holder(responsible)
     if holder is None:
         raise NotAHolderError(f"{responsible} holds no office in roster version {roster.version}")
-    try:
-        Ed25519PublicKey.from_public_bytes(holder.key).verify(
-            update.signature, update.signed_message()
-        )
-    except InvalidSignature:
-        raise SignatureError(f"the update is not signed by {responsible}'s key") from None
+    verify_ed25519(
+        holder.key,
+        update.signature,
+        update.signed_message(),
+        f"the update is not signed by {responsible}'s key",
+    )
 
 
 def decidim_rows(

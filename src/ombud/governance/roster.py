@@ -54,13 +54,16 @@ __all__ = [
     "Roster",
     "Rule",
     "Succession",
+    "b64url",
     "check_id",
     "matches",
     "public_key",
     "refusal_code",
     "sign_request",
+    "unb64url",
     "verify_approval",
     "verify_chain",
+    "verify_ed25519",
     "verify_request",
     "verify_signature",
     "verify_succession",
@@ -80,20 +83,32 @@ _MAX_HOLDERS = 100
 _MAX_PARAMS = 16_384
 
 
-def _b64(data: bytes) -> str:
+def b64url(data: bytes) -> str:
+    """Unpadded base64url, the one spelling governance documents use for keys and signatures."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def _unb64(text: object, what: str, size: int) -> bytes:
-    if not isinstance(text, str) or len(text) > 200:
+def unb64url(text: object, what: str, size: int | None = None, *, most: int = 200) -> bytes:
+    """The bytes ``b64url`` wrote (``size`` of them, when given), from at most ``most``
+    characters; ``MalformedError`` naming ``what`` for anything else."""
+    if not isinstance(text, str) or len(text) > most:
         raise MalformedError(f"{what} is base64url text")
     try:
         data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError):
         raise MalformedError(f"{what} is not base64url") from None
-    if len(data) != size or _b64(data) != text:
-        raise MalformedError(f"{what} is {size} bytes in canonical base64url")
+    if (size is not None and len(data) != size) or b64url(data) != text:
+        raise MalformedError(f"{what} is {size or 'some'} bytes in canonical base64url")
     return data
+
+
+def verify_ed25519(key: bytes, signature: bytes, message: bytes, failure: str) -> None:
+    """None when ``signature`` is ``key``'s Ed25519 signature of ``message``; raises
+    ``SignatureError(failure)`` otherwise (a key that is not one included)."""
+    try:
+        Ed25519PublicKey.from_public_bytes(key).verify(signature, message)
+    except (InvalidSignature, ValueError):
+        raise SignatureError(failure) from None
 
 
 def matches(pattern: re.Pattern[str], value: object) -> bool:
@@ -129,13 +144,13 @@ class Holder:
         Ed25519PublicKey.from_public_bytes(self.key)
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "role": self.role, "key": _b64(self.key)}
+        return {"id": self.id, "name": self.name, "role": self.role, "key": b64url(self.key)}
 
     @classmethod
     def from_json(cls, obj: Any) -> Holder:
         if not isinstance(obj, dict) or set(obj) != {"id", "name", "role", "key"}:
             raise MalformedError("a holder is an object with exactly id, name, role and key")
-        return cls(obj["id"], obj["name"], obj["role"], _unb64(obj["key"], "a holder's key", 32))
+        return cls(obj["id"], obj["name"], obj["role"], unb64url(obj["key"], "a holder's key", 32))
 
 
 @dataclass(frozen=True)
@@ -329,14 +344,14 @@ class Approval:
     signature: bytes
 
     def to_json(self) -> dict[str, Any]:
-        return {"holder": self.holder, "signature": _b64(self.signature)}
+        return {"holder": self.holder, "signature": b64url(self.signature)}
 
     @classmethod
     def from_json(cls, obj: Any) -> Approval:
         if not isinstance(obj, dict) or set(obj) != {"holder", "signature"}:
             raise MalformedError("an approval is an object with exactly holder and signature")
         return cls(
-            check_id(obj["holder"], "a holder id"), _unb64(obj["signature"], "a signature", 64)
+            check_id(obj["holder"], "a holder id"), unb64url(obj["signature"], "a signature", 64)
         )
 
 
@@ -359,12 +374,12 @@ def verify_signature(roster: Roster, request: ActionRequest, approval: Approval)
         raise NotAHolderError(
             f"{approval.holder} holds no office in roster version {roster.version}"
         )
-    try:
-        Ed25519PublicKey.from_public_bytes(holder.key).verify(
-            approval.signature, request.signed_message()
-        )
-    except InvalidSignature:
-        raise SignatureError(f"{holder.id}'s signature is not on this request") from None
+    verify_ed25519(
+        holder.key,
+        approval.signature,
+        request.signed_message(),
+        f"{holder.id}'s signature is not on this request",
+    )
     if rule.not_requester and holder.id == request.requester:
         raise SelfApprovalError(f"{holder.id} requested {request.action} and cannot approve it")
     if holder.role not in rule.roles:

@@ -16,8 +16,6 @@ reveals, so anyone recomputes the award from an exported log. Pure: values in, v
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import math
 import re
@@ -26,13 +24,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ombud.canonical import canonical_json, parse_json
 from ombud.clock import format_time, parse_time
 from ombud.errors import MalformedError, SignatureError, VerificationError
-from ombud.governance.roster import check_id, matches
+from ombud.governance.roster import b64url, check_id, matches, unb64url, verify_ed25519
 from ombud.ledger import note
 from ombud.ledger.checkpoint import SignedCheckpoint, open_checkpoint
 
@@ -65,22 +62,6 @@ _MAX_DOCS = 50
 _MAX_CRITERIA = 10
 MAX_BID_DOCUMENT = 16_384
 """Bytes a bid document may have (it is published whole with its reveal)."""
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: object, what: str, size: int | None = None) -> bytes:
-    if not isinstance(text, str) or len(text) > 4 * MAX_BID_DOCUMENT:
-        raise MalformedError(f"{what} is base64url text")
-    try:
-        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError):
-        raise MalformedError(f"{what} is not base64url") from None
-    if (size is not None and len(data) != size) or _b64(data) != text:
-        raise MalformedError(f"{what} is {size or 'some'} bytes in canonical base64url")
-    return data
 
 
 def _text(value: object, what: str, most: int = 500) -> str:
@@ -302,7 +283,7 @@ class Commitment:
                 "ocid": self.ocid,
                 "bidder": self.bidder,
                 "name": self.name,
-                "key": _b64(self.key),
+                "key": b64url(self.key),
                 "commitment": self.commitment,
             },
             "a commitment",
@@ -310,21 +291,21 @@ class Commitment:
 
     def verify(self) -> None:
         """None when the bidder's key signed this commitment; ``SignatureError`` otherwise."""
-        try:
-            Ed25519PublicKey.from_public_bytes(self.key).verify(
-                self.signature, self.signed_message()
-            )
-        except (InvalidSignature, ValueError):
-            raise SignatureError(f"{self.bidder}'s commitment is not signed by its key") from None
+        verify_ed25519(
+            self.key,
+            self.signature,
+            self.signed_message(),
+            f"{self.bidder}'s commitment is not signed by its key",
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
             "ocid": self.ocid,
             "bidder": self.bidder,
             "name": self.name,
-            "key": _b64(self.key),
+            "key": b64url(self.key),
             "commitment": self.commitment,
-            "signature": _b64(self.signature),
+            "signature": b64url(self.signature),
         }
 
     @classmethod
@@ -334,9 +315,9 @@ class Commitment:
             obj["ocid"],
             obj["bidder"],
             obj["name"],
-            _unb64(obj["key"], "a bidder's key", 32),
+            unb64url(obj["key"], "a bidder's key", 32),
             obj["commitment"],
-            _unb64(obj["signature"], "a signature", 64),
+            unb64url(obj["signature"], "a signature", 64),
         )
 
 
@@ -376,8 +357,8 @@ class Reveal:
             {
                 "ocid": self.ocid,
                 "bidder": self.bidder,
-                "document": _b64(self.document),
-                "salt": _b64(self.salt),
+                "document": b64url(self.document),
+                "salt": b64url(self.salt),
             },
             "a reveal",
         )
@@ -385,12 +366,12 @@ class Reveal:
     def verify(self, commitment: Commitment) -> None:
         """None when the committed bidder's key signed this reveal; ``SignatureError``
         otherwise."""
-        try:
-            Ed25519PublicKey.from_public_bytes(commitment.key).verify(
-                self.signature, self.signed_message()
-            )
-        except (InvalidSignature, ValueError):
-            raise SignatureError(f"the reveal is not signed by {self.bidder}'s key") from None
+        verify_ed25519(
+            commitment.key,
+            self.signature,
+            self.signed_message(),
+            f"the reveal is not signed by {self.bidder}'s key",
+        )
 
     def opens(self, commitment: Commitment) -> bool:
         return commit_to(self.document, self.salt) == commitment.commitment
@@ -399,9 +380,9 @@ class Reveal:
         return {
             "ocid": self.ocid,
             "bidder": self.bidder,
-            "document": _b64(self.document),
-            "salt": _b64(self.salt),
-            "signature": _b64(self.signature),
+            "document": b64url(self.document),
+            "salt": b64url(self.salt),
+            "signature": b64url(self.signature),
         }
 
     @classmethod
@@ -410,9 +391,9 @@ class Reveal:
         return cls(
             obj["ocid"],
             obj["bidder"],
-            _unb64(obj["document"], "a bid document"),
-            _unb64(obj["salt"], "a salt", 32),
-            _unb64(obj["signature"], "a signature", 64),
+            unb64url(obj["document"], "a bid document", most=4 * MAX_BID_DOCUMENT),
+            unb64url(obj["salt"], "a salt", 32),
+            unb64url(obj["signature"], "a signature", 64),
         )
 
 

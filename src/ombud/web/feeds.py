@@ -83,11 +83,11 @@ def entries(deployment: Deployment, kind: str, name: str) -> list[FeedEntry]:
                             index,
                         )
                     )
-    for result, _, _, _ in deployment.results.all():
+    for result, history in deployment.results.tracked():
         mine = result.district == name if kind == "districts" else result.responsible == name
         if not mine:
             continue
-        for update, at, index in deployment.results.history(result.id):
+        for update, at, index in history:
             found.append(
                 FeedEntry(
                     f"result-{result.id}-{update.sequence}",

@@ -434,10 +434,7 @@ def create_router(
     @page("/business")
     def business_page(request: Request) -> Response:
         """Tenders, decisions and results: the public business nobody can quietly rewrite."""
-        results = [
-            {"result": r, "history": deployment.results.history(r.id)}
-            for r, _, _, _ in deployment.results.all()
-        ]
+        results = [{"result": r, "history": history} for r, history in deployment.results.tracked()]
         return render(
             request,
             "tenders.html",
