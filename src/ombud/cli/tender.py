@@ -20,7 +20,7 @@ import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from ombud.cli._files import MAX_FILE, read_json
+from ombud.cli._files import read_json
 from ombud.cli.options import DataDir
 from ombud.deployment import Deployment
 from ombud.errors import MalformedError
@@ -32,6 +32,7 @@ tender_app = typer.Typer(
     no_args_is_help=True,
 )
 
+_SALT_FILE = 130
 Ocid = Annotated[str, typer.Argument(help="The tender's Open Contracting ID.")]
 
 
@@ -146,7 +147,8 @@ def reveal(
     from ombud.governance.tenders import sign_reveal
 
     body = canonical_json(read_json(document, "the bid document"), "the bid document")
-    raw = salt.read_bytes()[:MAX_FILE].strip()
+    with salt.open("rb") as f:
+        raw = f.read(_SALT_FILE).strip()  # 64 hex digits and a newline; no more is read
     try:
         salt_bytes = bytes.fromhex(raw.decode("ascii"))
     except (UnicodeDecodeError, ValueError):
