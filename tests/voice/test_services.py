@@ -1,18 +1,19 @@
-"""The service category classifier: accuracy on a labelled set of resident messages
-(tests/voice/service_examples.jsonl), specific decisions, and obfuscation resistance.
+"""The service category classifier: accuracy on labelled resident messages, specific decisions,
+explanations, determinism, hostile input and obfuscation resistance.
 
-Measured accuracy (classify_service(normalise(text)), 352 examples, 32 per category, shuffled
-once with a fixed seed before any classifier was run on them):
+Measured agreement of ``classify_service(normalise(text))`` (the model; the lexicon alone,
+``classify_by_lexicon``, in brackets), never trained on any of these sets:
 
-* first half (176, used to tune the lexicon): 0.881 before tuning, 0.955 after;
-* second half (176, held out, measured once after tuning): 0.841;
-* overall: 0.898. Per category overall: waste 31/32, transport 27/32, roads 31/32, lighting
-  26/32, noise 26/32, air 27/32, parking 31/32, water 31/32, green_spaces 31/32, safety 25/32,
-  other 30/32.
+* tests/voice/service_examples.jsonl (352, 32 per category, written for the lexicon; the
+  lexicon was tuned on its first half): overall 0.926 (0.898), first half 0.943 (0.955), second
+  half 0.909 (0.841); per category waste 31/32, transport 30, roads 30, lighting 29, noise 29,
+  air 29, parking 31, water 31, green_spaces 29, safety 28, other 29;
+* training/data/services/devtest.jsonl (477, the development test that chose the model's route
+  and settings): 0.920 (0.757);
+* training/data/services/devtest_vocab.jsonl (274, residents' words the lexicon lacks, written
+  before any model was trained): 0.796 (0.522).
 
-The thresholds below sit under those measurements; most misses are messages whose cue words
-tie between two categories (which the classifier reports as "other") or that name the place
-("bus stop", "car park") more strongly than the problem.
+The bars below sit under those measurements; bench/services.py reports them in full.
 """
 
 from __future__ import annotations
@@ -29,11 +30,21 @@ from hypothesis import strategies as st
 
 from ombud.errors import MalformedError
 from ombud.voice.normalise import normalise
-from ombud.voice.services import CATEGORIES, DISPLAY_NAMES, ServiceGuess, classify_service
+from ombud.voice.services import (
+    CATEGORIES,
+    DISPLAY_NAMES,
+    MAX_CHARS,
+    ServiceGuess,
+    classify_by_lexicon,
+    classify_service,
+)
 
 HERE = Path(__file__).parent
 EXAMPLES = HERE / "service_examples.jsonl"
 CORPUS = HERE / "obfuscation_corpus.jsonl"
+DATA = HERE.parents[1] / "training" / "data" / "services"
+TRAINING_FILES = ("generated.jsonl", "handwritten.jsonl", "service_lists.jsonl")
+DEV_FILES = ("devtest.jsonl", "devtest_vocab.jsonl")
 
 
 def bold(word: str) -> str:
@@ -80,9 +91,59 @@ def test_accuracy_on_labelled_set() -> None:
     print(f"\nservice accuracy: overall {overall:.3f}, first half {first:.3f}, second {second:.3f}")
     for category in CATEGORIES:
         print(f"  {category:<13} {per_category[category]:.3f}")
-    assert overall >= 0.85
-    assert second >= 0.80  # the half the lexicon was not tuned on
-    assert min(per_category.values()) >= 0.70
+    assert overall >= 0.88
+    assert second >= 0.85  # the half the lexicon was not tuned on
+    assert min(per_category.values()) >= 0.80
+
+
+def test_agreement_on_development_test() -> None:
+    """The development test (never trained on) and its harder part in residents' own words."""
+    general, _ = accuracy(load(DATA / "devtest.jsonl"))
+    vocabulary, per_category = accuracy(load(DATA / "devtest_vocab.jsonl"))
+    print(f"\ndevelopment test: {general:.3f}, residents' words {vocabulary:.3f}")
+    assert general >= 0.88
+    assert vocabulary >= 0.74
+    assert min(per_category.values()) >= 0.50
+
+
+def test_model_beats_the_lexicon_on_residents_words() -> None:
+    examples = load(DATA / "devtest_vocab.jsonl")
+    model = sum(classify_service(normalise(e["text"])).category == e["category"] for e in examples)
+    lexicon = sum(
+        classify_by_lexicon(normalise(e["text"])).category == e["category"] for e in examples
+    )
+    assert model >= lexicon + 0.15 * len(examples)
+
+
+# --- the development data ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", TRAINING_FILES + DEV_FILES)
+def test_development_data_shape(name: str) -> None:
+    rows = load(DATA / name)
+    assert rows
+    for row in rows:
+        assert set(row) == {"text", "category"}
+        assert row["category"] in CATEGORIES
+        assert isinstance(row["text"], str) and row["text"].strip()
+    assert len({r["text"] for r in rows}) == len(rows)
+
+
+def test_training_data_covers_every_category() -> None:
+    counts: Counter[str] = Counter()
+    for name in TRAINING_FILES:
+        counts.update(r["category"] for r in load(DATA / name))
+    assert set(counts) == set(CATEGORIES)
+    assert min(counts.values()) >= 150
+
+
+def test_held_out_sets_share_no_text_with_training() -> None:
+    def texts(names: tuple[str, ...]) -> set[str]:
+        return {r["text"].casefold() for name in names for r in load(DATA / name)}
+
+    training = texts(TRAINING_FILES)
+    assert not training & texts(DEV_FILES)
+    assert not training & {r["text"].casefold() for r in load(EXAMPLES)}
 
 
 # --- specific decisions ------------------------------------------------------------------------
@@ -120,6 +181,23 @@ def test_accuracy_on_labelled_set() -> None:
         ("What are the library opening hours?", "other"),
         ("Council tax went up again", "other"),
         ("Thank you all!", "other"),
+        # what residents write to 311 / FixMyStreet, in words the lexicon lacks or shares
+        ("the bins weren't collected", "waste"),
+        ("missed trash pickup", "waste"),
+        ("dead raccoon in road", "waste"),
+        ("cars double-park every night", "parking"),
+        ("blocked driveway", "parking"),
+        ("Abandoned vehicle, no plates, outside 12 Oak St for 3 weeks", "parking"),
+        ("street light out corner of 5th and Main", "lighting"),
+        ("Sidewalk cracked and lifting in front of 221 Elm", "roads"),
+        ("Stop sign knocked down at Pine and 7th", "roads"),
+        ("Hydrant leaking at 4th and Main", "water"),
+        ("Tree branch hanging over the sidewalk", "green_spaces"),
+        ("Graffiti on the garage door in the alley", "safety"),
+        ("Neighbors dog barking all night", "noise"),
+        ("Neighbour burning rubbish in the garden, smoke everywhere", "air"),
+        ("Bus shelter glass smashed", "transport"),
+        ("How do I pay my property tax?", "other"),
     ],
 )
 def test_specific_cases(text: str, category: str) -> None:
@@ -133,13 +211,31 @@ def test_longest_term_wins_and_counts_once() -> None:
     assert guess.matched == ("traffic lights",)
     assert classify_service("The car park").matched == ("car park",)
     assert classify_service("The street lights are out").category == "lighting"
+    assert classify_by_lexicon("The traffic lights are broken").matched == ("traffic lights",)
 
 
-def test_no_match_and_ties_are_other_with_score_zero() -> None:
+def test_no_words_and_chatter_are_other_with_score_zero() -> None:
     assert classify_service("Happy new year") == ServiceGuess("other", 0.0, ())
+    assert classify_service("hello") == ServiceGuess("other", 0.0, ())
     assert classify_service("") == ServiceGuess("other", 0.0, ())
+    assert classify_service(" ,.!? \n") == ServiceGuess("other", 0.0, ())
+
+
+def test_the_lexicon_alone_calls_ties_and_no_match_other() -> None:
+    assert classify_by_lexicon("Happy new year") == ServiceGuess("other", 0.0, ())
     # one weak road cue against one weak lighting cue
-    assert classify_service("road dark") == ServiceGuess("other", 0.0, ())
+    assert classify_by_lexicon("road dark") == ServiceGuess("other", 0.0, ())
+    assert classify_by_lexicon("pothole").category == "roads"
+
+
+def test_matched_words_explain_a_guess_the_lexicon_missed() -> None:
+    """Where no lexicon term agrees, ``matched`` is the words that weighed most for it."""
+    guess = classify_service("dead raccoon in road")
+    assert classify_by_lexicon("dead raccoon in road").category != "waste"
+    assert guess.category == "waste"
+    assert 1 <= len(guess.matched) <= 3
+    assert set(guess.matched) <= {"dead", "raccoon", "in", "road"}
+    assert "dead" in guess.matched or "raccoon" in guess.matched
 
 
 def test_matched_terms_explain_the_label() -> None:
@@ -157,15 +253,22 @@ def test_matched_terms_explain_the_label() -> None:
 
 
 def test_score_grows_with_agreeing_evidence() -> None:
-    one = classify_service("road")
+    one = classify_service("the road")
     many = classify_service("pothole on the road, the pavement and kerb are broken too")
     assert one.category == many.category == "roads"
+    assert one.score < many.score <= 1.0
+    one = classify_by_lexicon("road")
+    many = classify_by_lexicon("pothole on the road, the pavement and kerb are broken too")
     assert one.score < many.score < 1.0
 
 
 def test_case_is_ignored_and_result_is_deterministic() -> None:
     assert classify_service("BINS NOT COLLECTED") == classify_service("bins not collected")
     assert classify_service("Bins") == classify_service("Bins")
+    texts = [normalise(e["text"]) for e in load(DATA / "devtest_vocab.jsonl")]
+    first = [classify_service(t) for t in texts]
+    again = [classify_service("".join(list(t))) for t in reversed(texts)]
+    assert first == list(reversed(again))
 
 
 def test_categories_and_display_names() -> None:
@@ -192,9 +295,29 @@ def test_guess_is_frozen() -> None:
         guess.category = "other"  # type: ignore[misc]
 
 
-def test_refuses_non_text() -> None:
+@pytest.mark.parametrize("value", [None, b"pothole", 42, ["pothole"]])
+def test_refuses_non_text(value: object) -> None:
     with pytest.raises(MalformedError):
-        classify_service(None)  # type: ignore[arg-type]
+        classify_service(value)  # type: ignore[arg-type]
+    with pytest.raises(MalformedError):
+        classify_by_lexicon(value)  # type: ignore[arg-type]
+
+
+def test_a_huge_message_is_judged_on_its_beginning() -> None:
+    head = "Huge pothole on Mill Lane, please fix it. "
+    huge = head * 200_000  # 8.6 million characters
+    guess = classify_service(huge)
+    assert guess == classify_service(huge[:MAX_CHARS])
+    assert guess.category == "roads"
+    assert classify_by_lexicon(huge) == classify_by_lexicon(huge[:MAX_CHARS])
+
+
+def test_control_characters_and_odd_text_get_a_valid_guess() -> None:
+    for text in ["\x00\x01\x02 pothole \x7f", "\ud800 bins", "\u202e" * 50, "a" * 5000, "🗑️" * 300]:
+        guess = classify_service(text)
+        assert guess.category in CATEGORIES
+        assert 0.0 <= guess.score <= 1.0
+        assert classify_service(text) == guess
 
 
 @given(st.text(max_size=300))
@@ -229,4 +352,6 @@ def test_obfuscated_text_classifies_like_clean_text(pair: dict[str, Any]) -> Non
 )
 def test_obfuscated_service_words(obfuscated: str, category: str) -> None:
     assert classify_service(normalise(obfuscated)).category == category
-    assert classify_service(obfuscated).category != category
+    # what normalising undoes: the lexicon alone does not see the word in the raw text
+    assert classify_by_lexicon(normalise(obfuscated)).category == category
+    assert classify_by_lexicon(obfuscated).category != category

@@ -1,26 +1,43 @@
-"""Which municipal service a resident's message is about: a weighted, auditable keyword lexicon.
+"""Which municipal service a resident's message is about: a small linear model over word pieces,
+words and an auditable keyword lexicon, with the words that decided each guess.
 
 Threat model: the category steers which department's satisfaction a post counts toward, so a
 label must be explainable to the resident, the department and an auditor; every guess carries
 the terms that produced it, and the same text always gets the same guess. Obfuscation is undone
-before this runs (``voice.normalise``); what remains is a reader who disagrees with a label, and
-that reader can see exactly which words decided it.
+before this runs (``voice.normalise``); the model file is part of the package, read from disk
+(never a pickle) with no network, and its provenance and figures are in models/services.json.
 
-Approach: each category has a lexicon of English terms and phrases (British and American
-spellings, common inflections and a few frequent misspellings), each with a weight: 3 for a term
-that on its own names the service (``pothole``, ``fly-tipping``, ``streetlight``), 2 for a strong
-cue (``bus``, ``leak``, ``music``), 1 for a weak or shared one (``road``, ``dark``, ``smell``).
+Why a model: the lexicon alone was 89.8% right on the messages written for it
+(tests/voice/service_examples.jsonl) but agreed with the city's own category on only about
+half of real resident requests (311 / FixMyStreet style), mostly by answering ``other`` to
+"the bins weren't collected" or "cars double-park every night". The model is a multinomial
+logistic regression (trained by training/services.py on training/data/services/, whose README
+says what the data is and how each category was decided) over three blocks of features:
+
+* the weighted mean of per-word-piece vectors of all-MiniLM-L6-v2 (the sentiment model's
+  tokenizer and vocabulary; each token's vector is the whole encoder's output for that token
+  alone), which carries the meaning of words the lexicon never listed ("raccoon",
+  "driveway"). Pooling and regression are both linear, so the vectors ship folded into one
+  table of per-piece logits;
+* hashed word unigrams and bigrams;
+* the lexicon's total per category (below), so its words still count and break near-ties.
+
+Under a probability threshold (chosen on the development test) the guess is ``other``.
+``matched`` is the lexicon terms that agree with the guess or, where none does, the words that
+pushed hardest toward it. Agreement, per category, of the model and of the lexicon alone on the
+held-out development test and on service_examples.jsonl is measured by bench/services.py
+(bench/results/services.json) and written in models/services.json.
+
+The lexicon: each category has English terms and phrases (British and American spellings,
+common inflections and a few frequent misspellings), each with a weight: 3 for a term that on
+its own names the service (``pothole``, ``fly-tipping``, ``streetlight``), 2 for a strong cue
+(``bus``, ``leak``, ``music``), 1 for a weak or shared one (``road``, ``dark``, ``smell``).
 Matching is case-insensitive on whole words; where terms overlap, the longest match wins and a
 word counts once, so "traffic lights" is one roads term and never also a lighting "lights",
-"car park" is parking and never green spaces' "park". The category with the highest total
-wins; a tie between categories, or no match at all, is ``other`` with score 0. The score is the
-winner's share of all matched weight, discounted by one unit of weight (``top / (total + 1)``),
-so a single weak cue scores 0.5 and many agreeing strong cues approach 1.
-
-A statistical classifier was not used: no labelled corpus of resident reports ships with the
-project, a few hundred hand-written examples are better spent measuring than training, and a
-model could not say why it chose a label. The accuracy on those examples is measured in
-tests/voice/test_services.py. Decisions on ambiguous words (each is a lexicon entry below):
+"car park" is parking and never green spaces' "park". On its own (``classify_by_lexicon``, the
+method before the model) the category with the highest total wins; a tie, or no match, is
+``other`` with score 0, and the score is ``top / (total + 1)``. Decisions on ambiguous words
+(each is a lexicon entry below):
 
 * traffic lights / signals, pedestrian crossings, road markings, gritting → roads (highways
   maintain them); street lights, lamp posts → lighting.
@@ -32,21 +49,38 @@ tests/voice/test_services.py. Decisions on ambiguous words (each is a lexicon en
 * dog fouling, street cleaning, overflowing litter bins → waste; fallen trees, parks,
   playgrounds → green spaces; abandoned cars, blue badges and permits → parking; flooding,
   drains and sewers → water.
+* the training data adds (each decision in training/data/services/README.md): pavements,
+  kerbs, street signs, snow and ice → roads; dead animals, rats among rubbish → waste; pests
+  inside a home, housing, heating, taxes, libraries, greetings and chatter → other; a damaged
+  bus shelter → transport, a damaged bench or swing → green spaces (the asset's service).
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
+import json
+import math
 import re
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
 from types import MappingProxyType
 
-from ombud.errors import MalformedError
+import numpy as np
+from tokenizers import Tokenizer
+
+from ombud.errors import ConfigError, MalformedError
 
 __all__ = [
     "CATEGORIES",
     "DISPLAY_NAMES",
+    "MAX_CHARS",
     "ServiceGuess",
+    "classify_by_lexicon",
     "classify_service",
 ]
 
@@ -66,6 +100,12 @@ CATEGORIES: tuple[str, ...] = (
 
 DISPLAY_NAMES: Mapping[str, str] = MappingProxyType({c: c.replace("_", " ") for c in CATEGORIES})
 """Identifier → the name shown to people ("green_spaces" → "green spaces")."""
+
+MAX_CHARS = 2000
+"""A message is judged on its first 2,000 characters (a longer one costs no more time)."""
+
+_INDEX = {c: i for i, c in enumerate(CATEGORIES)}
+_WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)?")
 
 
 @dataclass(frozen=True)
@@ -398,15 +438,150 @@ def _matches(text: str) -> list[tuple[int, int, str, int]]:
     return taken
 
 
+@dataclass(frozen=True)
+class _Model:
+    """The shipped model (models/services.npz, described by models/services.json)."""
+
+    tokenizer: Tokenizer
+    vocabulary: int
+    """Word pieces in the tokenizer's vocabulary: the first rows of ``unit_logits``."""
+    buckets: int
+    unit_logits: np.ndarray
+    """Per word piece, then per hashed word unigram or bigram, its logits for each category
+    (the word pieces' rows are the embedding block folded into the regression)."""
+    token_weights: np.ndarray
+    """Per word piece, its weight in the mean (small for frequent pieces)."""
+    lexicon_weights: np.ndarray
+    bias: np.ndarray
+    bias_unmatched: np.ndarray
+    """The bias where the lexicon found nothing (its no-match weight added)."""
+    threshold: float
+    """Under this probability the guess is ``other`` ..."""
+    threshold_unmatched: float
+    """... and under this one where no lexicon term matched."""
+
+
+@cache
+def _model() -> _Model:
+    """The model shipped in the package, loaded once per process (no pickles are read)."""
+    directory = Path(str(resources.files("ombud.voice") / "models"))
+    weights, card, tokenizer_file = (
+        directory / "services.npz",
+        directory / "services.json",
+        directory / "tokenizer.json",
+    )
+    for path in (weights, card, tokenizer_file):
+        if not path.is_file():
+            raise ConfigError(f"the service model is incomplete: {path} is missing")
+    meta = json.loads(card.read_text(encoding="utf-8"))
+    if tuple(meta.get("categories", ())) != CATEGORIES:
+        raise ConfigError(f"{card} must list the categories {list(CATEGORIES)}")
+    tokenizer = _tokenizer(tokenizer_file)
+    k, vocabulary, buckets = len(CATEGORIES), tokenizer.get_vocab_size(), int(meta["buckets"])
+    with np.load(weights, allow_pickle=False) as arrays:
+        token_logits = arrays["token_logits"].astype(np.float32)
+        token_weights = arrays["token_weights"].astype(np.float32)
+        bucket_logits = arrays["bucket_logits"].astype(np.float32)
+        lexicon_weights = arrays["lexicon_weights"].astype(np.float32)
+        bias = arrays["bias"].astype(np.float32)
+    if (
+        token_logits.shape != (vocabulary, k)
+        or token_weights.shape != (vocabulary,)
+        or bucket_logits.shape != (buckets, k)
+        or lexicon_weights.shape != (k + 1, k)
+        or bias.shape != (k,)
+    ):
+        raise ConfigError(f"{weights} does not have the shapes {card} describes")
+    return _Model(
+        tokenizer=tokenizer,
+        vocabulary=vocabulary,
+        buckets=buckets,
+        unit_logits=np.concatenate([token_logits, bucket_logits]),
+        token_weights=token_weights,
+        lexicon_weights=lexicon_weights,
+        bias=bias,
+        bias_unmatched=bias + lexicon_weights[k],
+        threshold=float(meta["threshold"]),
+        threshold_unmatched=float(meta["threshold_unmatched"]),
+    )
+
+
 def classify_service(text: str) -> ServiceGuess:
-    """The service a (normalised) message is about, with the terms that decided it."""
-    if not isinstance(text, str):
-        raise MalformedError("text to classify must be a str")
-    lowered = text.casefold()
+    """The service a (normalised) message is about, with the terms that decided it.
+
+    The model weighs the message's word pieces, its words and word pairs, and the lexicon's
+    totals; ``matched`` is the lexicon terms that agree with its choice or, where none does,
+    the (up to three) words that weighed most for it. Under the model's threshold, and for
+    a message with no words, the guess is ``other`` with score 0 and nothing matched.
+    """
+    lowered = _prepare(text)
+    words = _words(lowered)
+    if not words:
+        return ServiceGuess("other", 0.0, ())
+    model = _model()
     matches = _matches(lowered)
-    totals: dict[str, int] = {}
-    for _start, _end, category, weight in matches:
-        totals[category] = totals.get(category, 0) + weight
+    totals = _totals(matches)
+    encoding = model.tokenizer.encode(lowered, add_special_tokens=False)
+    ids: list[int] = encoding.ids
+    buckets = _buckets(lowered, words, model.buckets)
+    # one gather over the unit table: word pieces (weighted mean), then hashed grams
+    piece_weights = model.token_weights[ids]
+    weights = np.empty(len(ids) + len(buckets), dtype=np.float32)
+    weights[: len(ids)] = piece_weights / piece_weights.sum() if ids else piece_weights
+    weights[len(ids) :] = 1.0 / math.sqrt(len(buckets))
+    rows = ids + [model.vocabulary + b for b in buckets]
+    logits = weights @ model.unit_logits[rows]
+    if totals:
+        logits += model.bias
+        for category, total in totals.items():
+            logits += math.log1p(total) * model.lexicon_weights[_INDEX[category]]
+    else:
+        logits += model.bias_unmatched
+    best = int(np.argmax(logits))
+    probability = 1.0 / float(np.exp(logits - logits[best]).sum())
+    category = CATEGORIES[best]
+    threshold = model.threshold if totals else model.threshold_unmatched
+    if category == "other" or probability < threshold:
+        return ServiceGuess("other", 0.0, ())
+    matched = tuple(lowered[s:e] for s, e, c, _w in matches if c == category)
+    if not matched:
+        matched = _weightiest_words(model, lowered, words, ids, encoding.offsets, weights, best)
+    return ServiceGuess(category, probability, matched)
+
+
+def _weightiest_words(
+    model: _Model,
+    lowered: str,
+    words: list[tuple[int, int]],
+    ids: list[int],
+    offsets: list[tuple[int, int]],
+    weights: np.ndarray,
+    best: int,
+) -> tuple[str, ...]:
+    """The (up to three) words that pushed hardest toward category ``best``, in text order:
+    each word's pieces and its own hashed unigram, against their mean over all categories."""
+    pieces = model.unit_logits[ids]
+    piece_push = weights[: len(ids)] * (pieces[:, best] - pieces.mean(axis=1))
+    push = np.zeros(len(words))
+    starts = [s for s, _e in words]
+    for (start, _end), value in zip(offsets, piece_push, strict=True):
+        index = bisect.bisect_right(starts, start) - 1
+        if index >= 0 and start < words[index][1]:
+            push[index] += value
+    scale = 1.0 / math.sqrt(max(1, len(words)))
+    for index, (start, end) in enumerate(words):
+        bucket = zlib.crc32(lowered[start:end].encode("utf-8")) % model.buckets
+        row = model.unit_logits[model.vocabulary + bucket]
+        push[index] += scale * (row[best] - row.mean())
+    top = sorted(int(i) for i in np.argsort(-push, kind="stable")[:3] if push[i] > 0)
+    return tuple(lowered[words[i][0] : words[i][1]] for i in top)
+
+
+def classify_by_lexicon(text: str) -> ServiceGuess:
+    """The lexicon's own guess (the method before the model): ties and no match are ``other``."""
+    lowered = _prepare(text)
+    matches = _matches(lowered)
+    totals = _totals(matches)
     if not totals:
         return ServiceGuess("other", 0.0, ())
     ranked = sorted(totals.items(), key=lambda item: -item[1])
@@ -416,3 +591,60 @@ def classify_service(text: str) -> ServiceGuess:
     score = top / (sum(totals.values()) + 1)
     matched = tuple(lowered[s:e] for s, e, category, _w in matches if category == best)
     return ServiceGuess(best, score, matched)
+
+
+def _prepare(text: str) -> str:
+    """The text a guess is made on: case-folded, cut to its first ``MAX_CHARS`` characters, a
+    lone surrogate (no character at all, and not UTF-8) replaced by "?"."""
+    if not isinstance(text, str):
+        raise MalformedError("text to classify must be a str")
+    lowered = text[:MAX_CHARS].casefold()
+    if not lowered.isascii():
+        lowered = lowered.encode("utf-8", "replace").decode("utf-8")
+    return lowered
+
+
+def _totals(matches: list[tuple[int, int, str, int]]) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for _start, _end, category, weight in matches:
+        totals[category] = totals.get(category, 0) + weight
+    return totals
+
+
+def _lexicon_vector(totals: Mapping[str, int]) -> np.ndarray:
+    """The lexicon as model input: log(1 + weight) per category, then 1 where nothing matched."""
+    vector = np.zeros(len(CATEGORIES) + 1, dtype=np.float32)
+    for category, total in totals.items():
+        vector[_INDEX[category]] = math.log1p(total)
+    vector[-1] = 0.0 if totals else 1.0
+    return vector
+
+
+def _words(lowered: str) -> list[tuple[int, int]]:
+    """Each word's (start, end) in the text."""
+    return [m.span() for m in _WORD.finditer(lowered)]
+
+
+def _tokenizer(path: Path) -> Tokenizer:
+    tokenizer = Tokenizer.from_file(str(path))
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    return tokenizer
+
+
+def _encode(tokenizer: Tokenizer, lowered: str) -> tuple[list[int], list[tuple[int, int]]]:
+    """The word pieces of the text (the sentiment model's vocabulary, no [CLS]/[SEP]) and
+    where each lies in the text."""
+    encoding = tokenizer.encode(lowered, add_special_tokens=False)
+    return encoding.ids, encoding.offsets
+
+
+def _token_ids(tokenizer: Tokenizer, lowered: str) -> list[int]:
+    return _encode(tokenizer, lowered)[0]
+
+
+def _buckets(lowered: str, words: list[tuple[int, int]], size: int) -> list[int]:
+    """Hashed word unigrams and bigrams (CRC-32, stable across processes), each bucket once."""
+    grams = [lowered[s:e] for s, e in words]
+    grams += [f"{a} {b}" for a, b in itertools.pairwise(grams)]
+    return sorted({zlib.crc32(g.encode("utf-8")) % size for g in grams})
