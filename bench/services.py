@@ -10,10 +10,11 @@ precision and count, plus the model's confusion matrix (rows: the label, columns
   - tests/voice/service_examples.jsonl (written for the lexicon, never trained on).
 
 Throughput, medians of --runs passes on this machine: ``classify_service`` and
-``classify_by_lexicon`` alone, one message at a time, over every message above (normalised
-beforehand); with --process, also ``ombud voice classify`` as a whole process (sentiment and
-service, start-up included) fed the messages cycled to 5,000 lines, and the same process with
-the lexicon alone as its service step (the baseline).
+``classify_by_lexicon`` alone, one message at a time, and ``classify_services`` in batches of
+256 (what ``label_texts`` does), over every message above (normalised beforehand); with
+--process, also ``ombud voice classify`` as a whole process (sentiment and service, start-up
+included) fed the messages cycled to 5,000 lines, and the same process with the lexicon alone
+as its service step (the baseline).
 Usage: python bench/services.py [--runs N] [--process]
 """
 
@@ -36,6 +37,7 @@ from ombud.voice.services import (
     ServiceGuess,
     classify_by_lexicon,
     classify_service,
+    classify_services,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,10 +90,21 @@ def rate(texts: list[str], classify: Callable[[str], ServiceGuess], runs: int) -
 LEXICON_ONLY = (
     "import sys; import ombud.voice.labels as labels; from ombud.cli import main; "
     "from ombud.voice.services import classify_by_lexicon; "
-    "labels.classify_service = classify_by_lexicon; sys.argv = ['ombud', 'voice', 'classify']; "
-    "main()"
+    "labels.classify_services = lambda texts: [classify_by_lexicon(t) for t in texts]; "
+    "sys.argv = ['ombud', 'voice', 'classify']; main()"
 )
 """``ombud voice classify`` with the lexicon alone for the service step: the baseline."""
+
+
+def batch_rate(texts: list[str], runs: int, batch: int = 256) -> float:
+    """``classify_services`` over batches of 256 (as ``label_texts`` gets them from the CLI)."""
+    timings = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        for start in range(0, len(texts), batch):
+            classify_services(texts[start : start + batch])
+        timings.append(time.perf_counter() - started)
+    return len(texts) / statistics.median(timings)
 
 
 def whole_process(texts: list[str], lines: int, runs: int, lexicon: bool = False) -> float:
@@ -133,6 +146,7 @@ def main() -> None:
     classify_service("warm up: load the model")
     model_rate = rate(every, classify_service, args.runs)
     lexicon_rate = rate(every, classify_by_lexicon, args.runs)
+    batched_rate = batch_rate(every, args.runs)
     out["throughput"] = {
         "messages": len(every),
         "runs": args.runs,
@@ -141,6 +155,8 @@ def main() -> None:
         "posts_per_s_lexicon": round(lexicon_rate),
         "ms_per_post_lexicon": round(1000 / lexicon_rate, 4),
         "model_vs_lexicon_time": round(lexicon_rate / model_rate, 2),
+        "posts_per_s_model_batches_of_256": round(batched_rate),
+        "ms_per_post_model_batches_of_256": round(1000 / batched_rate, 4),
     }
     if args.process:
         runs = max(1, args.runs // 2)

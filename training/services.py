@@ -123,9 +123,10 @@ class Features:
         lexicon = []
         for text in texts:
             lowered = services._prepare(text)
-            ids = services._token_ids(tokenizer, lowered)
+            grams = [lowered[s:e] for s, e in services._words(lowered)]
+            ids, _owners = services._units(tokenizer, grams)
             self.ids.append(np.array(ids, dtype=np.int64))
-            self.hashed.append(services._buckets(lowered, services._words(lowered), buckets))
+            self.hashed.append(services._buckets(grams, buckets) if grams else [])
             lexicon.append(services._lexicon_vector(services._totals(services._matches(lowered))))
         self.lexicon = np.array(lexicon, dtype=np.float32)
         self.buckets = buckets

@@ -5,13 +5,13 @@ Measured agreement of ``classify_service(normalise(text))`` (the model; the lexi
 ``classify_by_lexicon``, in brackets), never trained on any of these sets:
 
 * tests/voice/service_examples.jsonl (352, 32 per category, written for the lexicon; the
-  lexicon was tuned on its first half): overall 0.926 (0.898), first half 0.943 (0.955), second
-  half 0.909 (0.841); per category waste 31/32, transport 30, roads 30, lighting 29, noise 29,
-  air 29, parking 31, water 31, green_spaces 29, safety 28, other 29;
+  lexicon was tuned on its first half): overall 0.923 (0.898), first half 0.943 (0.955), second
+  half 0.903 (0.841); per category waste 31/32, transport 28, roads 30, lighting 29, noise 29,
+  air 29, parking 31, water 32, green_spaces 28, safety 28, other 30;
 * training/data/services/devtest.jsonl (477, the development test that chose the model's route
-  and settings): 0.920 (0.757);
+  and settings): 0.918 (0.757);
 * training/data/services/devtest_vocab.jsonl (274, residents' words the lexicon lacks, written
-  before any model was trained): 0.796 (0.522).
+  before any model was trained): 0.792 (0.522).
 
 The bars below sit under those measurements; bench/services.py reports them in full.
 """
@@ -37,6 +37,7 @@ from ombud.voice.services import (
     ServiceGuess,
     classify_by_lexicon,
     classify_service,
+    classify_services,
 )
 
 HERE = Path(__file__).parent
@@ -214,11 +215,11 @@ def test_longest_term_wins_and_counts_once() -> None:
     assert classify_by_lexicon("The traffic lights are broken").matched == ("traffic lights",)
 
 
-def test_no_words_and_chatter_are_other_with_score_zero() -> None:
-    assert classify_service("Happy new year") == ServiceGuess("other", 0.0, ())
-    assert classify_service("hello") == ServiceGuess("other", 0.0, ())
+def test_no_words_is_other_with_score_zero_and_chatter_is_other() -> None:
     assert classify_service("") == ServiceGuess("other", 0.0, ())
     assert classify_service(" ,.!? \n") == ServiceGuess("other", 0.0, ())
+    for chatter in ("Happy new year", "hello", "Thank you all!", "lol"):
+        assert classify_service(chatter).category == "other"
 
 
 def test_the_lexicon_alone_calls_ties_and_no_match_other() -> None:
@@ -238,18 +239,31 @@ def test_matched_words_explain_a_guess_the_lexicon_missed() -> None:
     assert "dead" in guess.matched or "raccoon" in guess.matched
 
 
-def test_matched_terms_explain_the_label() -> None:
-    for example in load(EXAMPLES):
+@pytest.mark.parametrize("path", [EXAMPLES, DATA / "devtest.jsonl", DATA / "devtest_vocab.jsonl"])
+def test_matched_terms_explain_the_label(path: Path) -> None:
+    """Every guess names the words that decided it; only the low-confidence fallback to
+    ``other`` has score 0 and names none."""
+    for example in load(path):
         text = normalise(example["text"])
         guess = classify_service(text)
         assert guess.category in CATEGORIES
         assert 0.0 <= guess.score <= 1.0
-        if guess.category == "other":
-            assert guess.score == 0.0 and guess.matched == ()
+        if guess.score == 0.0:
+            assert guess.category == "other" and guess.matched == ()
         else:
-            assert guess.score > 0.0 and guess.matched
+            assert guess.matched
             for term in guess.matched:
                 assert term in text.casefold()
+        lexicon = classify_by_lexicon(text)
+        if lexicon.category == guess.category != "other":
+            assert guess.matched == lexicon.matched  # the lexicon's terms explain its label
+
+
+def test_a_confident_other_names_its_words() -> None:
+    guess = classify_service("How do I pay my council tax?")
+    assert guess.category == "other"
+    assert guess.score > 0.5
+    assert "tax" in guess.matched
 
 
 def test_score_grows_with_agreeing_evidence() -> None:
@@ -293,6 +307,19 @@ def test_guess_is_frozen() -> None:
     guess = classify_service("pothole")
     with pytest.raises(dataclasses.FrozenInstanceError):
         guess.category = "other"  # type: ignore[misc]
+
+
+def test_a_batch_gives_each_text_its_own_guess() -> None:
+    """``classify_services`` is ``classify_service`` on each text, whatever the batch holds."""
+    texts = [normalise(e["text"]) for e in load(DATA / "devtest.jsonl")[:120]]
+    texts += ["", "hello"]
+    one_by_one = [classify_service(t) for t in texts]
+    assert classify_services(texts) == one_by_one
+    assert classify_services(list(reversed(texts))) == list(reversed(one_by_one))
+    assert classify_services(texts[5:9] + texts[:3]) == one_by_one[5:9] + one_by_one[:3]
+    assert classify_services([]) == []
+    with pytest.raises(MalformedError):
+        classify_services(["pothole", None])  # type: ignore[list-item]
 
 
 @pytest.mark.parametrize("value", [None, b"pothole", 42, ["pothole"]])

@@ -13,7 +13,7 @@ from typing import Any
 
 from ombud.voice.normalise import normalise
 from ombud.voice.sentiment import SentimentModel, default_model
-from ombud.voice.services import classify_service
+from ombud.voice.services import classify_services
 
 __all__ = ["Labels", "label_texts"]
 
@@ -40,7 +40,8 @@ def label_texts(texts: Sequence[str], model: SentimentModel | None = None) -> li
     """Normalise each text, then classify its sentiment (batched) and its service."""
     normalised = [normalise(t) for t in texts]
     sentiments = (model or default_model()).classify(normalised)
+    services = classify_services(normalised)
     return [
-        Labels(s.label, s.scores, classify_service(n).category, n)
-        for n, s in zip(normalised, sentiments, strict=True)
+        Labels(s.label, s.scores, g.category, n)
+        for n, s, g in zip(normalised, sentiments, services, strict=True)
     ]

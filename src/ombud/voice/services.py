@@ -57,13 +57,12 @@ method before the model) the category with the highest total wins; a tie, or no 
 
 from __future__ import annotations
 
-import bisect
 import itertools
 import json
 import math
 import re
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -82,6 +81,7 @@ __all__ = [
     "ServiceGuess",
     "classify_by_lexicon",
     "classify_service",
+    "classify_services",
 ]
 
 CATEGORIES: tuple[str, ...] = (
@@ -449,12 +449,12 @@ class _Model:
     unit_logits: np.ndarray
     """Per word piece, then per hashed word unigram or bigram, its logits for each category
     (the word pieces' rows are the embedding block folded into the regression)."""
+    unit_push: np.ndarray
+    """``unit_logits`` less each row's mean: how much a unit favours each category."""
     token_weights: np.ndarray
     """Per word piece, its weight in the mean (small for frequent pieces)."""
     lexicon_weights: np.ndarray
     bias: np.ndarray
-    bias_unmatched: np.ndarray
-    """The bias where the lexicon found nothing (its no-match weight added)."""
     threshold: float
     """Under this probability the guess is ``other`` ..."""
     threshold_unmatched: float
@@ -492,15 +492,16 @@ def _model() -> _Model:
         or bias.shape != (k,)
     ):
         raise ConfigError(f"{weights} does not have the shapes {card} describes")
+    unit_logits = np.concatenate([token_logits, bucket_logits])
     return _Model(
         tokenizer=tokenizer,
         vocabulary=vocabulary,
         buckets=buckets,
-        unit_logits=np.concatenate([token_logits, bucket_logits]),
+        unit_logits=unit_logits,
+        unit_push=unit_logits - unit_logits.mean(axis=1, keepdims=True),
         token_weights=token_weights,
         lexicon_weights=lexicon_weights,
         bias=bias,
-        bias_unmatched=bias + lexicon_weights[k],
         threshold=float(meta["threshold"]),
         threshold_unmatched=float(meta["threshold_unmatched"]),
     )
@@ -510,71 +511,91 @@ def classify_service(text: str) -> ServiceGuess:
     """The service a (normalised) message is about, with the terms that decided it.
 
     The model weighs the message's word pieces, its words and word pairs, and the lexicon's
-    totals; ``matched`` is the lexicon terms that agree with its choice or, where none does,
-    the (up to three) words that weighed most for it. Under the model's threshold, and for
-    a message with no words, the guess is ``other`` with score 0 and nothing matched.
+    totals; the score is its probability for the category it chose, and ``matched`` the
+    lexicon terms that agree with that choice or, where none does, the (up to three) words
+    that weighed most for it ("council", "tax" for a confident ``other``). Under the model's
+    threshold, and for a message with no words, the guess is ``other`` with score 0 and
+    nothing matched.
     """
-    lowered = _prepare(text)
-    words = _words(lowered)
-    if not words:
-        return ServiceGuess("other", 0.0, ())
+    return classify_services([text])[0]
+
+
+def classify_services(texts: Sequence[str]) -> list[ServiceGuess]:
+    """``classify_service`` of each text, in order, computed together (faster for many).
+
+    Each text's guess is the same whatever else is in the batch: every sum is taken over that
+    text's own units, in the same order.
+    """
+    prepared = [_prepare(text) for text in texts]
     model = _model()
-    matches = _matches(lowered)
-    totals = _totals(matches)
-    encoding = model.tokenizer.encode(lowered, add_special_tokens=False)
-    ids: list[int] = encoding.ids
-    buckets = _buckets(lowered, words, model.buckets)
-    # one gather over the unit table: word pieces (weighted mean), then hashed grams
-    piece_weights = model.token_weights[ids]
-    weights = np.empty(len(ids) + len(buckets), dtype=np.float32)
-    weights[: len(ids)] = piece_weights / piece_weights.sum() if ids else piece_weights
-    weights[len(ids) :] = 1.0 / math.sqrt(len(buckets))
-    rows = ids + [model.vocabulary + b for b in buckets]
-    logits = weights @ model.unit_logits[rows]
-    if totals:
-        logits += model.bias
-        for category, total in totals.items():
-            logits += math.log1p(total) * model.lexicon_weights[_INDEX[category]]
-    else:
-        logits += model.bias_unmatched
-    best = int(np.argmax(logits))
-    probability = 1.0 / float(np.exp(logits - logits[best]).sum())
-    category = CATEGORIES[best]
-    threshold = model.threshold if totals else model.threshold_unmatched
-    if category == "other" or probability < threshold:
-        return ServiceGuess("other", 0.0, ())
-    matched = tuple(lowered[s:e] for s, e, c, _w in matches if c == category)
-    if not matched:
-        matched = _weightiest_words(model, lowered, words, ids, encoding.offsets, weights, best)
-    return ServiceGuess(category, probability, matched)
+    out: list[ServiceGuess] = [ServiceGuess("other", 0.0, ())] * len(prepared)
+    todo: list[tuple[int, list[str], list[tuple[int, int, str, int]], bool]] = []
+    pieces: list[tuple[list[int], list[int]]] = []
+    rows: list[int] = []
+    weights: list[np.ndarray] = []
+    starts: list[int] = []
+    lexicon: list[float] = []
+    for index, lowered in enumerate(prepared):
+        grams = [lowered[s:e] for s, e in _words(lowered)]
+        if not grams:
+            continue
+        matches = _matches(lowered)
+        totals = _totals(matches)
+        ids, owners = _units(model.tokenizer, grams)
+        buckets = _buckets(grams, model.buckets)
+        # the text's units: word pieces (a weighted mean), then hashed grams (sum / sqrt(n))
+        piece_weights = model.token_weights[ids]
+        if ids:
+            piece_weights = piece_weights / piece_weights.sum()
+        starts.append(len(rows))
+        rows += ids
+        rows += [model.vocabulary + b for b in buckets]
+        weights.append(piece_weights)
+        weights.append(np.full(len(buckets), 1.0 / math.sqrt(len(buckets)), dtype=np.float32))
+        lexicon += _lexicon_vector(totals).tolist()
+        todo.append((index, grams, matches, bool(totals)))
+        pieces.append((ids, owners))
+    if not todo:
+        return out
+    unit_weights = np.concatenate(weights)
+    pushes = unit_weights[:, None] * model.unit_logits[rows]
+    logits = np.add.reduceat(pushes, starts, axis=0)
+    lexicon_vectors = np.array(lexicon, dtype=np.float32).reshape(len(todo), -1)
+    logits += (lexicon_vectors[:, :, None] * model.lexicon_weights[None]).sum(axis=1)
+    logits += model.bias
+    best = logits.argmax(axis=1)
+    probabilities = 1.0 / np.exp(logits - logits.max(axis=1, keepdims=True)).sum(axis=1)
+    for n, (index, grams, matches, matched_any) in enumerate(todo):
+        probability = float(probabilities[n])
+        threshold = model.threshold if matched_any else model.threshold_unmatched
+        if probability < threshold:
+            continue
+        category = CATEGORIES[int(best[n])]
+        lowered = prepared[index]
+        matched = tuple(lowered[s:e] for s, e, c, _w in matches if c == category)
+        if not matched:
+            ids, owners = pieces[n]
+            piece_weights = unit_weights[starts[n] : starts[n] + len(ids)]
+            matched = _weightiest_words(model, grams, ids, owners, piece_weights, int(best[n]))
+        out[index] = ServiceGuess(category, probability, matched)
+    return out
 
 
 def _weightiest_words(
     model: _Model,
-    lowered: str,
-    words: list[tuple[int, int]],
+    grams: list[str],
     ids: list[int],
-    offsets: list[tuple[int, int]],
-    weights: np.ndarray,
+    owners: list[int],
+    piece_weights: np.ndarray,
     best: int,
 ) -> tuple[str, ...]:
     """The (up to three) words that pushed hardest toward category ``best``, in text order:
     each word's pieces and its own hashed unigram, against their mean over all categories."""
-    pieces = model.unit_logits[ids]
-    piece_push = weights[: len(ids)] * (pieces[:, best] - pieces.mean(axis=1))
-    push = np.zeros(len(words))
-    starts = [s for s, _e in words]
-    for (start, _end), value in zip(offsets, piece_push, strict=True):
-        index = bisect.bisect_right(starts, start) - 1
-        if index >= 0 and start < words[index][1]:
-            push[index] += value
-    scale = 1.0 / math.sqrt(max(1, len(words)))
-    for index, (start, end) in enumerate(words):
-        bucket = zlib.crc32(lowered[start:end].encode("utf-8")) % model.buckets
-        row = model.unit_logits[model.vocabulary + bucket]
-        push[index] += scale * (row[best] - row.mean())
+    rows = [model.vocabulary + zlib.crc32(g.encode("utf-8")) % model.buckets for g in grams]
+    push = model.unit_push[rows, best] / math.sqrt(len(grams))
+    np.add.at(push, owners, piece_weights * model.unit_push[ids, best])
     top = sorted(int(i) for i in np.argsort(-push, kind="stable")[:3] if push[i] > 0)
-    return tuple(lowered[words[i][0] : words[i][1]] for i in top)
+    return tuple(grams[i] for i in top)
 
 
 def classify_by_lexicon(text: str) -> ServiceGuess:
@@ -632,19 +653,30 @@ def _tokenizer(path: Path) -> Tokenizer:
     return tokenizer
 
 
-def _encode(tokenizer: Tokenizer, lowered: str) -> tuple[list[int], list[tuple[int, int]]]:
-    """The word pieces of the text (the sentiment model's vocabulary, no [CLS]/[SEP]) and
-    where each lies in the text."""
-    encoding = tokenizer.encode(lowered, add_special_tokens=False)
-    return encoding.ids, encoding.offsets
+_PIECES: dict[str, list[int]] = {}
+"""Word → its word pieces, remembered (a word's pieces do not depend on its neighbours)."""
+_PIECES_MAX = 200_000
+"""Words remembered at most; past that the memory starts again (hostile text cannot grow it)."""
 
 
-def _token_ids(tokenizer: Tokenizer, lowered: str) -> list[int]:
-    return _encode(tokenizer, lowered)[0]
+def _units(tokenizer: Tokenizer, grams: list[str]) -> tuple[list[int], list[int]]:
+    """The word pieces of the text's words (the sentiment model's vocabulary), and for each
+    piece the index of its word."""
+    ids: list[int] = []
+    owners: list[int] = []
+    for index, word in enumerate(grams):
+        pieces = _PIECES.get(word)
+        if pieces is None:
+            pieces = tokenizer.encode(word, add_special_tokens=False).ids
+            if len(_PIECES) >= _PIECES_MAX:
+                _PIECES.clear()
+            _PIECES[word] = pieces
+        ids += pieces
+        owners += [index] * len(pieces)
+    return ids, owners
 
 
-def _buckets(lowered: str, words: list[tuple[int, int]], size: int) -> list[int]:
+def _buckets(grams: list[str], size: int) -> list[int]:
     """Hashed word unigrams and bigrams (CRC-32, stable across processes), each bucket once."""
-    grams = [lowered[s:e] for s, e in words]
-    grams += [f"{a} {b}" for a, b in itertools.pairwise(grams)]
-    return sorted({zlib.crc32(g.encode("utf-8")) % size for g in grams})
+    pairs = [f"{a} {b}" for a, b in itertools.pairwise(grams)]
+    return sorted({zlib.crc32(g.encode("utf-8")) % size for g in grams + pairs})
