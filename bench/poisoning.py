@@ -16,7 +16,10 @@ the API serves (Huber, default weight cap, quarantined readings and devices left
 undefended figure is the plain mean of every reading of day 2; the error is relative to the
 same district's clean figure (no attack). Reports the detection rate (attacking devices
 quarantined as a whole) and the false-quarantine rate (clean devices quarantined as a whole,
-and clean readings quarantined), per scenario, as medians over the seeds.
+and clean readings quarantined), per scenario, as medians over the seeds — and what the
+streaming anomaly detector (``ombud.integrity.detector``, one check of the screening) adds:
+the share of attacking devices it flagged, the attacking readings no other check flagged, and
+the honest readings it flagged (summed over the seeds).
 Usage: python bench/poisoning.py [--seeds N]
 """
 
@@ -132,11 +135,14 @@ def defend(series: list[list[float]], seed: int, workdir: Path) -> dict[str, Any
         figure = district_indicator(db, "centre", NOISE, "LAeq", *day2, Estimator.HUBER)
         index = {sensor.device.id: s for s, sensor in enumerate(fleet)}
         devices = {index[d.device] for d in screener.quarantine.devices(limit=SENSORS)}
-        readings = [index[q.device] for q in screener.quarantine.list(limit=1_000_000)]
+        held = screener.quarantine.list(limit=1_000_000)
         return {
             "value": figure.indicator.value,
             "devices": devices,
-            "readings": readings,
+            "readings": [index[q.device] for q in held],
+            "anomaly": [
+                (index[q.device], q.checks == ("anomaly",)) for q in held if "anomaly" in q.checks
+            ],
             "observations_per_s": 2 * STEPS_PER_DAY * SENSORS / elapsed,
         }
     finally:
@@ -165,6 +171,7 @@ def main() -> None:
                     "false_quarantine": len(baseline["devices"]) / SENSORS,
                     "clean_readings_quarantined": len(baseline["readings"])
                     / (SENSORS * 2 * STEPS_PER_DAY),
+                    "honest_readings_the_detector_flagged": len(baseline["anomaly"]),
                 }
             )
             for fraction in FRACTIONS:
@@ -178,6 +185,7 @@ def main() -> None:
                     out = defend(series, seed, workdir)
                     rates.append(out["observations_per_s"])
                     clean_flags = sum(1 for s in out["readings"] if s not in attackers)
+                    flagged = {s for s, _ in out["anomaly"] if s in attackers}
                     rows.append(
                         {
                             "seed": seed,
@@ -189,6 +197,13 @@ def main() -> None:
                             "false_quarantine": len(out["devices"] - set(attackers)) / honest,
                             "clean_readings_quarantined": clean_flags
                             / (honest * 2 * STEPS_PER_DAY),
+                            "detector_flagged": len(flagged) / len(attackers),
+                            "readings_only_the_detector_flagged": sum(
+                                1 for s, alone in out["anomaly"] if alone and s in attackers
+                            ),
+                            "honest_readings_the_detector_flagged": sum(
+                                1 for s, _ in out["anomaly"] if s not in attackers
+                            ),
                         }
                     )
                     print(f"seed {seed} {fraction:.0%} {kind}: {rows[-1]}", flush=True)
@@ -198,7 +213,13 @@ def main() -> None:
         for kind in ATTACKS:
             cell = [r for r in rows if r.get("fraction") == fraction and r["attack"] == kind]
             summary[f"{int(fraction * 100)}% {kind}"] = {
-                key: round(statistics.median(r[key] for r in cell) * 100, 2) for key in keys
+                **{key: round(statistics.median(r[key] for r in cell) * 100, 2) for key in keys},
+                "detector_flagged": round(
+                    statistics.median(r["detector_flagged"] for r in cell) * 100, 2
+                ),
+                "readings_only_the_detector_flagged_total": sum(
+                    r["readings_only_the_detector_flagged"] for r in cell
+                ),
             }
     clean_rows = [r for r in rows if r["attack"] == "none"]
     out = {
@@ -217,6 +238,9 @@ def main() -> None:
         },
         "clean_readings_quarantined_percent_max": round(
             100 * max(r["clean_readings_quarantined"] for r in rows), 3
+        ),
+        "honest_readings_the_detector_flagged_total": sum(
+            r["honest_readings_the_detector_flagged"] for r in rows
         ),
         "pipeline_observations_per_s_median": round(statistics.median(rates)),
     }

@@ -222,6 +222,9 @@ class IntegritySettings:
     """... and how many of them must be suspect."""
     batch: int = 2000
     """Observations screened per transaction."""
+    anomaly_threshold: float = 0.68
+    """Score at or above which the streaming anomaly detector (``ombud.integrity.detector``,
+    run over each device's attributes) makes a reading suspect; 1 turns the detector off."""
 
     def __post_init__(self) -> None:
         _check_range("integrity.screen_interval_s", self.screen_interval_s, 0, 86_400)
@@ -231,6 +234,7 @@ class IntegritySettings:
         _check_range("integrity.device_window", self.device_window, 1, 10_000)
         _check_range("integrity.device_suspects", self.device_suspects, 1, self.device_window)
         _check_range("integrity.batch", self.batch, 1, 100_000)
+        _check_float("integrity.anomaly_threshold", self.anomaly_threshold, 0.5, 1.0)
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,24 @@
-"""The streaming detector: quiet on clean daily rhythms, quick on faults, no look-ahead."""
+"""The streaming detector: quiet on clean daily rhythms, quick on faults, no look-ahead, and a
+state that survives a restart exactly."""
 
 from __future__ import annotations
 
 import math
 import random
 
+import numpy as np
 import pytest
 
 from ombud.errors import MalformedError
-from ombud.integrity.detector import AnomalyDetector, DetectorSettings, detect, to_flags
+from ombud.integrity.detector import (
+    DEFAULT_THRESHOLD,
+    AnomalyDetector,
+    DetectorSettings,
+    detect,
+    fit_tail,
+    tail_probability,
+    to_flags,
+)
 
 
 def clean(rows: int, seed: int = 1) -> list[float]:
@@ -44,6 +54,18 @@ def test_a_drift_out_of_the_usual_range_is_flagged() -> None:
     assert not any(flags[:3000]) and any(flags[3000:3200])
 
 
+def test_a_rhythm_it_has_seen_is_not_news_but_a_new_shape_is() -> None:
+    """A daily rush-hour spike is flagged at most the first time; a spike at an hour it never
+    came, of the same height, is flagged."""
+    values = clean(288 * 10)
+    for day in range(10):
+        values[day * 288 + 100 : day * 288 + 106] = [40.0] * 6
+    values[9 * 288 + 200 : 9 * 288 + 206] = [40.0] * 6
+    _, flags = run(values)
+    assert not any(flags[3 * 288 : 9 * 288 + 200])
+    assert any(flags[9 * 288 + 200 : 9 * 288 + 216])
+
+
 def test_scores_never_look_ahead() -> None:
     values = clean(2000)
     values[1500] = 60.0
@@ -57,22 +79,98 @@ def test_the_flags_are_the_thresholded_scores_with_the_refractory_period() -> No
     values[1000:1010] = [50.0] * 10
     values[2500:] = [0.0] * 500
     scores, flags = run(values)
-    settings = DetectorSettings()
-    assert flags == to_flags(scores, settings.threshold, settings.refractory)
+    s = DetectorSettings()
+    assert flags == to_flags(scores, s.threshold, s.refractory, s.learning)
     assert sum(flags) >= 2
 
 
-def test_the_learning_period_scores_zero() -> None:
-    scores, flags = run([float(i % 7) for i in range(DetectorSettings().learning)])
-    assert set(scores) == {0.0} and not any(flags)
+def test_nothing_is_scored_before_the_warmup_or_flagged_in_the_learning_period() -> None:
+    values = clean(400)
+    values[200:] = [90.0] * 200  # a new sensor whose second hour looks nothing like its first
+    scores, flags = run(values)
+    s = DetectorSettings()
+    assert set(scores[: s.scales[-1] + 20 + s.warmup - 1]) == {0.0}
+    assert max(scores[200:210]) >= s.threshold  # it is surprised ...
+    assert not any(flags[: s.learning])  # ... but a newcomer is not flagged yet
+
+
+def test_a_restored_snapshot_goes_on_exactly_as_if_it_had_never_stopped() -> None:
+    values = clean(4500)
+    values[4000:4010] = [45.0] * 10
+    whole = detect(values)
+    detector = AnomalyDetector()
+    first = [detector.update(v) for v in values[:3700]]
+    state = detector.snapshot()
+    assert len(state) < 100_000  # 3,016 readings and 3 × 5,000 float32 distances at most
+    resumed = AnomalyDetector.restore(state)
+    rest = [resumed.update(v) for v in values[3700:]]
+    assert [s for s, _ in first + rest] == whole[0]
+    assert [f for _, f in first + rest] == whole[1] and any(whole[1][4000:4010])
+    assert resumed.seen == len(values)
+
+
+def test_a_snapshot_under_another_threshold_keeps_its_learning() -> None:
+    detector = AnomalyDetector()
+    for v in clean(600):
+        detector.update(v)
+    stricter = AnomalyDetector.restore(detector.snapshot(), DetectorSettings(threshold=0.9))
+    assert stricter.seen == 600 and stricter.settings.threshold == 0.9
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda b: b[:-3],  # truncated
+        lambda b: b"x" + b[1:],  # not a snapshot
+        lambda b: b[:40] + b"{" + b[41:],  # header not JSON
+        lambda b: b[:-8] + np.float64(np.nan).tobytes(),  # a number that is not finite
+    ],
+)
+def test_a_damaged_snapshot_is_refused(damage: object) -> None:
+    detector = AnomalyDetector()
+    for v in clean(500):
+        detector.update(v)
+    state = detector.snapshot()
+    with pytest.raises(MalformedError, match="detector snapshot"):
+        AnomalyDetector.restore(damage(state))  # type: ignore[operator]
+
+
+def test_a_snapshot_under_other_settings_is_refused() -> None:
+    state = AnomalyDetector().snapshot()
+    with pytest.raises(MalformedError, match="other detector settings"):
+        AnomalyDetector.restore(state, DetectorSettings(history=1000))
+
+
+def test_the_tail_fit_gives_the_rate_it_was_fitted_to() -> None:
+    """Exponential distances: the fit's p-value at the 99.9th percentile is about 10^-3."""
+    rng = np.random.default_rng(7)
+    fit = fit_tail(rng.exponential(2.0, 20_000), 0.98)
+    p = tail_probability(2.0 * math.log(1000), fit)
+    assert 0.0005 < p < 0.002
+    assert tail_probability(fit[0], fit) == 1.0
+
+
+def test_the_shipped_threshold_is_the_deployments_default() -> None:
+    from ombud.config import IntegritySettings
+
+    assert IntegritySettings().anomaly_threshold == DEFAULT_THRESHOLD
 
 
 def test_bad_readings_and_settings_are_refused() -> None:
     detector = AnomalyDetector()
-    for bad in (math.nan, math.inf):
+    for bad in (math.nan, math.inf, True, "3"):
         with pytest.raises(MalformedError):
-            detector.update(bad)
-    with pytest.raises(MalformedError):
-        DetectorSettings(short=10, long=5)
-    with pytest.raises(MalformedError):
-        DetectorSettings(fast=0)
+            detector.update(bad)  # type: ignore[arg-type]
+    for settings in (
+        {"scales": (8, 4)},
+        {"scales": ()},
+        {"scales": (4, 100)},
+        {"history": 10},
+        {"warmup": 10},
+        {"tail_quantile": 1.0},
+        {"threshold": 0.0},
+        {"refit": 0},
+        {"learning": -1},
+    ):
+        with pytest.raises(MalformedError):
+            DetectorSettings(**settings)  # type: ignore[arg-type]

@@ -284,3 +284,75 @@ def test_a_bias_shared_by_three_of_eight_is_caught_by_the_offset_check(city: Cit
     for held in screener.quarantine.devices():
         assert START + 208 * STEP <= held.since <= START + 220 * STEP
     assert min(q.counter for q in flagged if q.device == city.sensors[1].device.id) > 221
+
+
+def _screened_values(city: City, device: str) -> list[float]:
+    """A device's LAeq readings in ledger order, less those quarantined at ingest."""
+    from ombud.canonical import parse_json
+
+    rows = city.db.read(
+        "SELECT o.entity, q.checks FROM observations o LEFT JOIN quarantine q "
+        "ON q.device = o.device AND q.counter = o.counter WHERE o.device = ? "
+        "ORDER BY o.ledger_index",
+        (device,),
+    )
+    return [
+        parse_json(bytes(entity), "a test observation")["LAeq"]["value"]
+        for entity, checks in rows
+        if checks is None or "range" not in checks
+    ]
+
+
+def test_two_clean_days_raise_no_anomaly(city: City) -> None:
+    city.run(2 * 288)
+    result = city.screener().screen_all()
+    assert result.screened == 2 * 288 * SENSORS
+    assert (result.quarantined, result.devices) == (0, ())
+
+
+def test_the_anomaly_detector_runs_in_screening_and_resumes_exactly_after_restarts(
+    city: City,
+) -> None:
+    """A sensor that starts to hum in a pattern it never had is caught by the streaming detector
+    with its evidence; screened by a new screener every 50 steps (restarts), each series'
+    detector state is exactly that of one detector fed every screened reading in order."""
+    from ombud.integrity.detector import AnomalyDetector
+
+    hum = city.sensors[2].device.id
+    city.tamper[2] = lambda step, value: value + (9.0 if step >= 400 and step % 2 else 0.0)
+    for _ in range(9):
+        city.run(50)
+        city.screener(batch=SENSORS * 7).screen_all()
+    held = QuarantineStore(city.db).list(device=hum, check="anomaly", limit=10_000)
+    first_counter = city.sensors[2].signer.counter - 450 + 1  # its reading of step 0
+    assert held and 400 <= held[0].counter - first_counter <= 410
+    (evidence,) = [e["evidence"] for e in held[0].evidence if e["check"] == "anomaly"]
+    assert evidence["attribute"] == "LAeq" and evidence["score"] >= evidence["threshold"]
+    assert evidence["p_value"] < 0.01 and evidence["scale"] in (4, 8, 16)
+    others = QuarantineStore(city.db).list(check="anomaly", limit=10_000)
+    assert {q.device for q in others} == {hum}
+    for sensor in (city.sensors[2], city.sensors[5]):
+        device = sensor.device.id
+        ((state,),) = city.db.read(
+            "SELECT state FROM screening_detectors WHERE device = ? AND attribute = 'LAeq'",
+            (device,),
+        )
+        replay = AnomalyDetector()
+        for value in _screened_values(city, device):
+            replay.update(value)
+        assert replay.seen == 450 and bytes(state) == replay.snapshot()
+
+
+def test_the_anomaly_detector_can_be_turned_off(city: City) -> None:
+    city.tamper[2] = lambda step, value: value + (9.0 if step >= 400 and step % 2 else 0.0)
+    city.run(450)
+    screener = Screener(
+        city.db,
+        city.log,
+        IntegritySettings(settle_s=0, anomaly_threshold=1.0),
+        quarantine=QuarantineStore(city.db),
+        clock=city.clock,
+    )
+    screener.screen_all()
+    assert screener.quarantine.list(check="anomaly") == []
+    assert city.db.read("SELECT COUNT(*) FROM screening_detectors") == [(0,)]

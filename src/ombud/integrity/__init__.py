@@ -9,7 +9,8 @@ the data (``ombud.sensors`` for observations, ``ombud.voice`` for posts).
   of change, a replayed day, disagreement with its neighbours, a drifting offset;
 * ``aggregate`` — robust district figures (weighted median, trimmed mean, Huber) with each
   device's weight capped;
-* ``detector`` — the streaming anomaly detector over one series;
+* ``detector`` — the streaming anomaly detector over one series (its state a snapshot of bytes
+  that ``ombud.sensors.screening`` stores);
 * ``coordination`` — coordinated campaigns among residents' posts (near-duplicate bursts by
   MinHash LSH, rate anomalies, one author posting too much).
 """

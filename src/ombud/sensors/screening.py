@@ -3,7 +3,9 @@
 Threat model: a broken, tampered-with or key-stolen sensor signs valid observations, and one
 reading alone rarely betrays it (ingest already quarantines the impossible — out of physical
 range, missing-value codes). Screening looks at each stored observation in context: its series
-(stuck value, Hampel rate of change, a replay of the day before) and the devices of the same
+(stuck value, Hampel rate of change, a replay of the day before, and the streaming anomaly
+detector of ``ombud.integrity.detector``, whose per-series state is saved with the cursor in
+``screening_detectors``, so a restart resumes it exactly) and the devices of the same
 type in the same district at about the same time (robust z-score against their median). It runs
 exactly once per observation, in ledger order: a cursor advances in the same transaction that
 appends the quarantine events and writes their rows, so nothing is screened twice or skipped
@@ -19,6 +21,7 @@ to sit inside the neighbours' spread (the robust aggregates bound what those can
 from __future__ import annotations
 
 import bisect
+import contextlib
 import functools
 import json
 import threading
@@ -33,6 +36,7 @@ from ombud.canonical import parse_json
 from ombud.clock import to_micros
 from ombud.config import IntegritySettings
 from ombud.database import Database, Tx
+from ombud.errors import MalformedError
 from ombud.integrity.checks import (
     PHYSICAL_RANGES,
     Verdict,
@@ -41,6 +45,7 @@ from ombud.integrity.checks import (
     offset,
     screen_reading,
 )
+from ombud.integrity.detector import AnomalyDetector, DetectorSettings
 from ombud.ledger.log import Log
 from ombud.sensors.quarantine import (
     QuarantineStore,
@@ -135,6 +140,64 @@ class _Offsets:
             "INSERT INTO screening_offsets (device, attribute, ledger_index, at_us, delta) "
             "VALUES (?, ?, ?, ?, ?)",
             self._new,
+        )
+
+
+class _Detectors:
+    """Each series' streaming anomaly detector: restored from ``screening_detectors`` when a
+    batch first needs it, and saved with the batch's verdicts (so the detector sees every
+    screened reading once, in ledger order, across restarts). A state saved under other
+    detector settings — an upgrade that changed them — is dropped and the series relearned."""
+
+    def __init__(self, settings: DetectorSettings) -> None:
+        self._settings = settings
+        self._detectors: dict[tuple[str, str], AnomalyDetector] = {}
+        self._last: dict[tuple[str, str], int] = {}
+
+    def update(self, tx: Tx, row: _Row, attribute: str, value: float) -> Verdict | None:
+        """Feed one reading; the suspect verdict when the detector flags it."""
+        key = (row.device, attribute)
+        detector = self._detectors.get(key)
+        if detector is None:
+            detector = AnomalyDetector(self._settings)
+            stored = tx.execute(
+                "SELECT state FROM screening_detectors WHERE device = ? AND attribute = ?", key
+            )
+            if stored:  # a state from other settings stays a fresh detector: relearned
+                with contextlib.suppress(MalformedError):
+                    detector = AnomalyDetector.restore(bytes(stored[0][0]), self._settings)
+            self._detectors[key] = detector
+        score, flag = detector.update(value)
+        self._last[key] = row.ledger_index
+        if not flag:
+            return None
+        s = self._settings
+        return Verdict(
+            "anomaly",
+            True,
+            f"{attribute}: unlike anything in its last {s.history} readings "
+            f"(anomaly score {score:.3f} ≥ {s.threshold})",
+            {
+                "attribute": attribute,
+                "score": round(score, 6),
+                "threshold": s.threshold,
+                "readings_seen": detector.seen,
+                **{
+                    k: round(v, 12) if isinstance(v, float) else v
+                    for k, v in detector.evidence.items()
+                },
+            },
+        )
+
+    def save(self, tx: Tx) -> None:
+        tx.executemany(
+            "INSERT INTO screening_detectors (device, attribute, ledger_index, state) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (device, attribute) DO UPDATE SET "
+            "ledger_index = excluded.ledger_index, state = excluded.state",
+            [
+                (device, attribute, index, self._detectors[(device, attribute)].snapshot())
+                for (device, attribute), index in self._last.items()
+            ],
         )
 
 
@@ -290,6 +353,8 @@ class Screener:
         days_before = self._days_before(tx, rows)
         window_us = self.settings.neighbour_window_s * 1_000_000
         offsets = _Offsets()
+        threshold = self.settings.anomaly_threshold
+        detectors = _Detectors(DetectorSettings(threshold=threshold)) if threshold < 1 else None
         found: dict[tuple[str, int], list[Verdict]] = {}
         for row in rows:
             if (row.device, row.counter) in already:
@@ -329,12 +394,18 @@ class Screener:
                         began = times[-moved_for]
                         moved[row.device] = min(moved.get(row.device, began), began)
                 verdicts += found_now
+                if detectors is not None:
+                    anomaly = detectors.update(tx, row, attribute, value)
+                    if anomaly is not None:
+                        verdicts.append(anomaly)
                 now = offset(value, neighbours)
                 if now is not None:
                     offsets.add(row, attribute, now)
             if verdicts:
                 found[(row.device, row.counter)] = verdicts
         offsets.save(tx)
+        if detectors is not None:
+            detectors.save(tx)
         return found
 
     def _histories(

@@ -14,6 +14,7 @@ __all__ = [
     "observations",
     "quarantine",
     "screening",
+    "screening_detectors",
     "screening_offsets",
 ]
 
@@ -103,4 +104,14 @@ screening_offsets = strict_table(
     sa.Column("at_us", INT, nullable=False),
     sa.Column("delta", REAL, nullable=False),
     sa.PrimaryKeyConstraint("device", "attribute", "ledger_index"),
+)
+
+screening_detectors = strict_table(
+    "screening_detectors",
+    metadata,
+    sa.Column("device", TEXT, nullable=False),
+    sa.Column("attribute", TEXT, nullable=False),
+    sa.Column("ledger_index", INT, nullable=False),
+    sa.Column("state", BLOB, nullable=False),
+    sa.PrimaryKeyConstraint("device", "attribute"),
 )
