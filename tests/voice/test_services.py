@@ -5,13 +5,13 @@ Measured agreement of ``classify_service(normalise(text))`` (the model; the lexi
 ``classify_by_lexicon``, in brackets), never trained on any of these sets:
 
 * tests/voice/service_examples.jsonl (352, 32 per category, written for the lexicon; the
-  lexicon was tuned on its first half): overall 0.923 (0.898), first half 0.943 (0.955), second
-  half 0.903 (0.841); per category waste 31/32, transport 28, roads 30, lighting 29, noise 29,
-  air 29, parking 31, water 32, green_spaces 28, safety 28, other 30;
+  lexicon was tuned on its first half): overall 0.932 (0.898), first half 0.943 (0.955), second
+  half 0.920 (0.841); per category waste 31/32, transport 29, roads 30, lighting 28, noise 30,
+  air 31, parking 31, water 31, green_spaces 29, safety 28, other 30;
 * training/data/services/devtest.jsonl (477, the development test that chose the model's route
-  and settings): 0.918 (0.757);
+  and settings): 0.914 (0.757);
 * training/data/services/devtest_vocab.jsonl (274, residents' words the lexicon lacks, written
-  before any model was trained): 0.792 (0.522).
+  before any model was trained): 0.807 (0.522).
 
 The bars below sit under those measurements; bench/services.py reports them in full.
 """
@@ -103,7 +103,7 @@ def test_agreement_on_development_test() -> None:
     vocabulary, per_category = accuracy(load(DATA / "devtest_vocab.jsonl"))
     print(f"\ndevelopment test: {general:.3f}, residents' words {vocabulary:.3f}")
     assert general >= 0.88
-    assert vocabulary >= 0.74
+    assert vocabulary >= 0.76
     assert min(per_category.values()) >= 0.50
 
 

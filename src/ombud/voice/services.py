@@ -15,8 +15,8 @@ logistic regression (trained by training/services.py on training/data/services/,
 says what the data is and how each category was decided) over three blocks of features:
 
 * the weighted mean of per-word-piece vectors of all-MiniLM-L6-v2 (the sentiment model's
-  tokenizer and vocabulary; each token's vector is the whole encoder's output for that token
-  alone), which carries the meaning of words the lexicon never listed ("raccoon",
+  tokenizer and vocabulary; each token's vector is the encoder's sentence embedding of that
+  token alone), which carries the meaning of words the lexicon never listed ("raccoon",
   "driveway"). Pooling and regression are both linear, so the vectors ship folded into one
   table of per-piece logits;
 * hashed word unigrams and bigrams;
