@@ -28,7 +28,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ombud.errors import MalformedError
+from ombud.errors import ConfigError, MalformedError
 from ombud.voice.normalise import normalise
 from ombud.voice.services import (
     CATEGORIES,
@@ -328,6 +328,24 @@ def test_refuses_non_text(value: object) -> None:
         classify_service(value)  # type: ignore[arg-type]
     with pytest.raises(MalformedError):
         classify_by_lexicon(value)  # type: ignore[arg-type]
+
+
+def test_an_incomplete_or_broken_model_is_a_config_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ombud.voice import services
+
+    shipped = Path(str(services.resources.files("ombud.voice") / "models"))
+    models = tmp_path / "models"
+    models.mkdir()
+    monkeypatch.setattr(services.resources, "files", lambda _package: tmp_path)
+    with pytest.raises(ConfigError, match="missing"):
+        services._model.__wrapped__()
+    for name in ("services.json", "tokenizer.json"):
+        (models / name).write_bytes((shipped / name).read_bytes())
+    (models / "services.npz").write_bytes(b"not a numpy archive")
+    with pytest.raises(ConfigError, match="cannot be read"):
+        services._model.__wrapped__()
 
 
 def test_a_huge_message_is_judged_on_its_beginning() -> None:

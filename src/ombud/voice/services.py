@@ -473,17 +473,21 @@ def _model() -> _Model:
     for path in (weights, card, tokenizer_file):
         if not path.is_file():
             raise ConfigError(f"the service model is incomplete: {path} is missing")
-    meta = json.loads(card.read_text(encoding="utf-8"))
-    if tuple(meta.get("categories", ())) != CATEGORIES:
-        raise ConfigError(f"{card} must list the categories {list(CATEGORIES)}")
-    tokenizer = _tokenizer(tokenizer_file)
-    k, vocabulary, buckets = len(CATEGORIES), tokenizer.get_vocab_size(), int(meta["buckets"])
-    with np.load(weights, allow_pickle=False) as arrays:
-        token_logits = arrays["token_logits"].astype(np.float32)
-        token_weights = arrays["token_weights"].astype(np.float32)
-        bucket_logits = arrays["bucket_logits"].astype(np.float32)
-        lexicon_weights = arrays["lexicon_weights"].astype(np.float32)
-        bias = arrays["bias"].astype(np.float32)
+    try:
+        meta = json.loads(card.read_text(encoding="utf-8"))
+        if tuple(meta.get("categories", ())) != CATEGORIES:
+            raise ConfigError(f"{card} must list the categories {list(CATEGORIES)}")
+        tokenizer = _tokenizer(tokenizer_file)
+        k, vocabulary, buckets = len(CATEGORIES), tokenizer.get_vocab_size(), int(meta["buckets"])
+        threshold, unmatched = float(meta["threshold"]), float(meta["threshold_unmatched"])
+        with np.load(weights, allow_pickle=False) as arrays:
+            token_logits = arrays["token_logits"].astype(np.float32)
+            token_weights = arrays["token_weights"].astype(np.float32)
+            bucket_logits = arrays["bucket_logits"].astype(np.float32)
+            lexicon_weights = arrays["lexicon_weights"].astype(np.float32)
+            bias = arrays["bias"].astype(np.float32)
+    except (OSError, KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"the service model in {directory} cannot be read: {exc}") from exc
     if (
         token_logits.shape != (vocabulary, k)
         or token_weights.shape != (vocabulary,)
@@ -502,8 +506,8 @@ def _model() -> _Model:
         token_weights=token_weights,
         lexicon_weights=lexicon_weights,
         bias=bias,
-        threshold=float(meta["threshold"]),
-        threshold_unmatched=float(meta["threshold_unmatched"]),
+        threshold=threshold,
+        threshold_unmatched=unmatched,
     )
 
 
@@ -552,7 +556,7 @@ def classify_services(texts: Sequence[str]) -> list[ServiceGuess]:
         rows += [model.vocabulary + b for b in buckets]
         weights.append(piece_weights)
         weights.append(np.full(len(buckets), 1.0 / math.sqrt(len(buckets)), dtype=np.float32))
-        lexicon += _lexicon_vector(totals).tolist()
+        lexicon += _lexicon_vector(totals)
         todo.append((index, grams, matches, bool(totals)))
         pieces.append((ids, owners))
     if not todo:
@@ -632,9 +636,9 @@ def _totals(matches: list[tuple[int, int, str, int]]) -> dict[str, int]:
     return totals
 
 
-def _lexicon_vector(totals: Mapping[str, int]) -> np.ndarray:
+def _lexicon_vector(totals: Mapping[str, int]) -> list[float]:
     """The lexicon as model input: log(1 + weight) per category, then 1 where nothing matched."""
-    vector = np.zeros(len(CATEGORIES) + 1, dtype=np.float32)
+    vector = [0.0] * (len(CATEGORIES) + 1)
     for category, total in totals.items():
         vector[_INDEX[category]] = math.log1p(total)
     vector[-1] = 0.0 if totals else 1.0
@@ -655,7 +659,7 @@ def _tokenizer(path: Path) -> Tokenizer:
 
 _PIECES: dict[str, list[int]] = {}
 """Word → its word pieces, remembered (a word's pieces do not depend on its neighbours)."""
-_PIECES_MAX = 200_000
+_PIECES_MAX = 50_000
 """Words remembered at most; past that the memory starts again (hostile text cannot grow it)."""
 
 
