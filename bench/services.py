@@ -14,7 +14,7 @@ Throughput, medians of --runs passes on this machine: ``classify_service`` and
 256 (what ``label_texts`` does), over every message above (normalised beforehand); with
 --process, also ``ombud voice classify`` as a whole process (sentiment and service, start-up
 included) fed the messages cycled to 5,000 lines, and the same process with the lexicon alone
-as its service step (the baseline).
+as its service step (the baseline), --runs // 2 of each, alternating.
 Usage: python bench/services.py [--runs N] [--process]
 """
 
@@ -107,22 +107,24 @@ def batch_rate(texts: list[str], runs: int, batch: int = 256) -> float:
     return len(texts) / statistics.median(timings)
 
 
-def whole_process(texts: list[str], lines: int, runs: int, lexicon: bool = False) -> float:
-    """Posts/s through ``ombud voice classify`` as a whole process, start-up included."""
-    command = ["-c", LEXICON_ONLY] if lexicon else ["-m", "ombud", "voice", "classify"]
+def whole_process(texts: list[str], lines: int, runs: int) -> tuple[float, float]:
+    """Posts/s through ``ombud voice classify`` as a whole process, start-up included, with the
+    model and with the lexicon alone; runs alternate, so both see the same machine load."""
     body = "\n".join(t.replace("\n", " ") for t in itertools.islice(itertools.cycle(texts), lines))
-    timings = []
+    timings: dict[bool, list[float]] = {False: [], True: []}
     for _ in range(runs):
-        started = time.perf_counter()
-        done = subprocess.run(
-            [sys.executable, *command],
-            input=(body + "\n").encode("utf-8"),
-            capture_output=True,
-            check=True,
-        )
-        timings.append(time.perf_counter() - started)
-        assert done.stdout.count(b"\n") == lines
-    return lines / statistics.median(timings)
+        for lexicon in (False, True):
+            command = ["-c", LEXICON_ONLY] if lexicon else ["-m", "ombud", "voice", "classify"]
+            started = time.perf_counter()
+            done = subprocess.run(
+                [sys.executable, *command],
+                input=(body + "\n").encode("utf-8"),
+                capture_output=True,
+                check=True,
+            )
+            timings[lexicon].append(time.perf_counter() - started)
+            assert done.stdout.count(b"\n") == lines
+    return lines / statistics.median(timings[False]), lines / statistics.median(timings[True])
 
 
 def main() -> None:
@@ -159,9 +161,7 @@ def main() -> None:
         "ms_per_post_model_batches_of_256": round(1000 / batched_rate, 4),
     }
     if args.process:
-        runs = max(1, args.runs // 2)
-        with_model = whole_process(every, 5000, runs)
-        with_lexicon = whole_process(every, 5000, runs, lexicon=True)
+        with_model, with_lexicon = whole_process(every, 5000, max(1, args.runs // 2))
         out["throughput"]["posts_per_s_whole_process_5000_lines"] = round(with_model)
         out["throughput"]["posts_per_s_whole_process_lexicon_only"] = round(with_lexicon)
     print(json.dumps(out, indent=2))
