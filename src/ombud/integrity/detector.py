@@ -8,8 +8,8 @@ a few arrays that ``snapshot`` turns into bytes and ``restore`` reads back (boun
 
 Design (measured on the 51 labelled series of the NAB corpus by ``bench/nab.py``):
 
-1. *Novelty.* At each of a few scales ``m`` (4, 8 and 16 readings), the Euclidean distance from
-   the latest ``m`` readings to the nearest ``m`` consecutive readings among the last
+1. *Novelty.* At each of a few scales ``m`` (4, 8, 16 and 32 readings), the Euclidean distance
+   from the latest ``m`` readings to the nearest ``m`` consecutive readings among the last
    ``history`` (those overlapping the latest by half or more left out) — the "left discord" of
    the matrix-profile literature (Yeh et al. 2016). A shape the series has shown before,
    however large — a daily peak, the weekly rush hour — lies near something past; a new shape
@@ -22,9 +22,9 @@ Design (measured on the 51 labelled series of the NAB corpus by ``bench/nab.py``
    about one false-alarm rate on every series, whatever its units, noise and rhythm.
 3. *One event, one alarm.* After a flag the detector stays quiet for ``refractory`` readings.
 
-The first readings only fill the history: scores are 0 until ``warmup`` distances per scale are
-known (about ``scales[-1] + 20 + warmup`` readings), and nothing is flagged in the first
-``learning`` readings.
+The first readings only fill the history: a scale gives p-values once ``warmup`` of its
+distances are known, so scores are 0 for about ``scales[0] + 20 + warmup`` readings, and
+nothing is flagged in the first ``learning`` readings.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ __all__ = [
 
 DEFAULT_THRESHOLD = 0.68
 """The shipped threshold: a p-value of about 10^-2.1 at the most surprised scale (NAB's sweep
-over the corpus puts the optimum of every cost profile between 0.677 and 0.684)."""
+over its corpus puts the optimum of every cost profile between 0.677 and 0.684)."""
 
 _MIN_CANDIDATES = 10
 """Past subsequences a distance needs before it means anything."""
@@ -60,7 +60,7 @@ _SNAPSHOT_FORMAT = 1
 
 @dataclass(frozen=True)
 class DetectorSettings:
-    scales: tuple[int, ...] = (4, 8, 16)
+    scales: tuple[int, ...] = (4, 8, 16, 32)
     """Lengths of the subsequences compared, in readings."""
     history: int = 3000
     """Past subsequences searched for the nearest one (about ten days of 5-minute readings)."""
@@ -72,9 +72,10 @@ class DetectorSettings:
     """Readings between refits of the tail."""
     warmup: int = 100
     """Distances per scale known before a p-value is computed."""
-    learning: int = 288
-    """Readings before the first flag (a day of 5-minute readings): a new sensor's first day is
-    new in every way, and flagging it would only quarantine honest readings."""
+    learning: int = 320
+    """Readings before the first flag: a day of 5-minute readings and the longest scale. A new
+    sensor's first day is new in every way — its first midnight too, until a day and the
+    longest scale have passed — and flagging it would only quarantine honest readings."""
     threshold: float = DEFAULT_THRESHOLD
     refractory: int = 110
     """Readings after a flag during which no new flag is raised."""
@@ -202,7 +203,7 @@ class AnomalyDetector:
                     p = at_scale
                     self.evidence = {"p_value": p, "scale": m, "distance": distance}
             self._distances[k].append(distance)
-        surprise = -math.log10(max(p, 1e-300))
+        surprise = 0.0 if p >= 1.0 else -math.log10(max(p, 1e-300))
         score = surprise / (1.0 + surprise)
         if self._quiet:
             self._quiet -= 1
@@ -215,7 +216,7 @@ class AnomalyDetector:
     def snapshot(self) -> bytes:
         """The detector's whole state as bytes (``restore`` reads them back): a JSON header
         with the settings and counters, then the kept readings (float64) and each scale's
-        distances (float32, as kept): about 85 kB with the default settings."""
+        distances (float32, as kept): about 105 kB with the default settings."""
         s = self.settings
         header = {
             "format": _SNAPSHOT_FORMAT,
