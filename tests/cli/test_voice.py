@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import json
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 from ombud.voice.tokens import Token, load_public_key, period_challenge, verify_token
@@ -77,6 +79,26 @@ def test_classify_writes_one_json_object_per_line(tmp_path: Path) -> None:
     assert out[0]["service"] == out[1]["service"] == "waste"
     assert out[3]["label"] == "positive" and out[3]["service"] == "green_spaces"
     assert "\u200b" not in out[1]["normalised"]
+
+
+def test_classify_reads_a_huge_or_broken_line_in_bounded_time_and_keeps_the_count() -> None:
+    """A 4 MB line is read to 16 KiB (and the rest skipped); invalid UTF-8 is replaced; the
+    output keeps one line per input line, in order."""
+    huge = b"the bins were not collected " * 150_000
+    stdin = b"\n".join([b"thank you for the new park benches", huge, b"bad \xff\xfe bytes", b"x"])
+    done = subprocess.run(
+        [sys.executable, "-m", "ombud", "voice", "classify"],
+        input=stdin,
+        capture_output=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    out = [json.loads(line) for line in done.stdout.decode().splitlines()]
+    assert len(out) == 4
+    assert out[0]["label"] == "positive" and out[1]["service"] == "waste"
+    assert len(out[1]["normalised"]) <= 16_384
+    assert out[2]["normalised"].startswith("bad") and out[2]["normalised"].endswith("bytes")
+    assert out[3]["normalised"] == "x"
 
 
 def test_posts_and_imports_through_the_cli(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO
 
 import typer
 
@@ -175,10 +175,26 @@ def _posts(data_dir: Path) -> Iterator[PostStore]:
         yield deployment.posts
 
 
+CLASSIFY_LINE_BYTES = 16_384
+"""Bytes of a line ``ombud voice classify`` reads; the rest of a longer line is skipped (the
+models read far less: 128 word pieces for sentiment, 2,000 characters for the service)."""
+
+
+def _lines(stream: BinaryIO, limit: int) -> Iterator[str]:
+    """Each line of ``stream`` without its line ending, cut to ``limit`` bytes as it is read
+    (never holding more), invalid UTF-8 replaced."""
+    while raw := stream.readline(limit):
+        if not raw.endswith(b"\n"):  # cut: skip to the end of this line
+            while (rest := stream.readline(limit)) and not rest.endswith(b"\n"):
+                pass
+        yield raw.decode("utf-8", errors="replace").rstrip("\r\n")
+
+
 @voice_app.command("classify")
 def voice_classify() -> None:
     """Read lines of text on stdin; write one JSON object per line:
-    {"label", "scores", "service", "normalised"}."""
+    {"label", "scores", "service", "normalised"}. Lines longer than 16 KiB are read to
+    16 KiB."""
     # The output is a contract. Blank lines are classified too, so the output keeps the input's
     # line count.
     from ombud.voice.labels import label_texts
@@ -191,8 +207,8 @@ def voice_classify() -> None:
         sys.stdout.flush()
 
     pending: list[str] = []
-    for line in sys.stdin:
-        pending.append(line.rstrip("\r\n"))
+    for line in _lines(sys.stdin.buffer, CLASSIFY_LINE_BYTES):
+        pending.append(line)
         if len(pending) >= batch:
             flush(pending)
             pending = []
