@@ -158,7 +158,7 @@ def test_the_shipped_threshold_is_the_deployments_default() -> None:
 
 def test_bad_readings_and_settings_are_refused() -> None:
     detector = AnomalyDetector()
-    for bad in (math.nan, math.inf, True, "3"):
+    for bad in (math.nan, math.inf, True, "3", 1e200, -1e151):
         with pytest.raises(MalformedError):
             detector.update(bad)  # type: ignore[arg-type]
     for settings in (

@@ -54,6 +54,8 @@ over its corpus puts the optimum of every cost profile between 0.677 and 0.684).
 
 _MIN_CANDIDATES = 10
 """Past subsequences a distance needs before it means anything."""
+_LARGEST = 1e150
+"""Readings beyond this size are refused: their squared differences would overflow."""
 _SNAPSHOT_MAGIC = b"ombud-detector\x00"
 _SNAPSHOT_FORMAT = 1
 
@@ -182,6 +184,8 @@ class AnomalyDetector:
             or not math.isfinite(value)
         ):
             raise MalformedError("a reading must be a finite number")
+        if abs(value) > _LARGEST:
+            raise MalformedError(f"a reading must be within ±{_LARGEST:g}")
         s = self.settings
         self._seen += 1
         self._values.append(float(value))
