@@ -49,6 +49,15 @@ def test_a_bad_row_stops_with_its_line_number(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     series.write_text("2026-01-01 00:00:00,nan\n")
     assert "finite" in ombud("integrity", "detect", "--csv", series).stderr
+    series.write_bytes(b"2026-01-01 00:00:00,1.5\n2026-01-01 00:05:00,\xff\n")
+    broken = ombud("integrity", "detect", "--csv", series)
+    assert broken.returncode == 2 and "bad.csv:2: not UTF-8" in broken.stderr
+    series.write_text("2026-01-01 00:00:00,1.5\n" + "x" * 200_000 + ",1\n")
+    long = ombud("integrity", "detect", "--csv", series)
+    assert long.returncode == 2 and "bad.csv:2: field larger" in long.stderr
+    assert "Traceback" not in broken.stderr + long.stderr
+    series.write_text("timestamp,value\n2026-01-01 00:00:00,1.5\n\n")  # a trailing blank line
+    assert ombud("integrity", "detect", "--csv", series).returncode == 0
 
 
 def test_screen_report_indicator_and_release_a_device(tmp_path: Path) -> None:

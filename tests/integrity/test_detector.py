@@ -135,6 +135,59 @@ def test_a_damaged_snapshot_is_refused(damage: object) -> None:
         AnomalyDetector.restore(damage(state))  # type: ignore[operator]
 
 
+def _tampered(state: bytes, **changes: object) -> bytes:
+    """``state`` with header fields replaced (the arrays kept)."""
+    import json
+    import struct
+
+    magic = b"ombud-detector\x00"
+    (size,) = struct.unpack_from("<I", state, len(magic))
+    header = json.loads(state[len(magic) + 4 : len(magic) + 4 + size])
+    header.update(changes)
+    head = json.dumps(header).encode()
+    return magic + struct.pack("<I", len(head)) + head + state[len(magic) + 4 + size :]
+
+
+def test_a_snapshot_whose_numbers_update_could_not_use_is_refused() -> None:
+    """Refused at restore, so a damaged checkpoint can never crash a later ``update``."""
+    detector = AnomalyDetector()
+    for v in clean(900):
+        detector.update(v)
+    state = detector.snapshot()
+    fit = [1.0, 0.02, 0.1, 0.5]
+    for changes in (
+        {"fits": [[1.0, 0.02, 0.1, 0.0]] * 4},  # sigma 0: a division by zero
+        {"fits": [[1.0, 0.02, 0.1, -3.0]] * 4},
+        {"fits": [[1.0, 2.0, 0.1, 0.5]] * 4},
+        {"fits": [fit] * 3},
+        {"fits": [["1", 0.02, 0.1, 0.5]] * 4},
+        {"seen": -1},
+        {"seen": 1.5},
+        {"quiet": 10_000},
+        {"lengths": [10, -1, 5000, 5000, 5000]},
+    ):
+        with pytest.raises(MalformedError, match="detector snapshot"):
+            AnomalyDetector.restore(_tampered(state, **changes))
+    deep = b"[" * 4000
+    for damaged in (
+        _tampered(state, seen=math.inf),  # "Infinity" in the header
+        b"ombud-detector\x00" + len(deep).to_bytes(4, "little") + deep,
+        b"ombud-detector\x00" + (10**6).to_bytes(4, "little") + b"{}",
+    ):
+        with pytest.raises(MalformedError, match="detector snapshot"):
+            AnomalyDetector.restore(damaged)
+    restored = AnomalyDetector.restore(memoryview(state))  # any bytes-like value
+    assert restored.snapshot() == state
+
+
+def test_numbers_of_every_kind_are_readings() -> None:
+    detector = AnomalyDetector()
+    for value in (np.float32(1.5), np.int64(3), 4, 2.5):
+        assert detector.update(value) == (0.0, False)  # type: ignore[arg-type]
+    with pytest.raises(MalformedError, match="within"):
+        detector.update(10**400)
+
+
 def test_a_snapshot_under_other_settings_is_refused() -> None:
     state = AnomalyDetector().snapshot()
     with pytest.raises(MalformedError, match="other detector settings"):
@@ -158,7 +211,7 @@ def test_the_shipped_threshold_is_the_deployments_default() -> None:
 
 def test_bad_readings_and_settings_are_refused() -> None:
     detector = AnomalyDetector()
-    for bad in (math.nan, math.inf, True, "3", 1e200, -1e151):
+    for bad in (math.nan, math.inf, True, "3", 1e200, -1e19):
         with pytest.raises(MalformedError):
             detector.update(bad)  # type: ignore[arg-type]
     for settings in (

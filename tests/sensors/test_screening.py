@@ -286,21 +286,22 @@ def test_a_bias_shared_by_three_of_eight_is_caught_by_the_offset_check(city: Cit
     assert min(q.counter for q in flagged if q.device == city.sensors[1].device.id) > 221
 
 
-def _screened_values(city: City, device: str) -> list[float]:
-    """A device's LAeq readings in ledger order, less those quarantined at ingest."""
+def _screened(city: City, device: str, up_to: int | None = None) -> list[tuple[int, float]]:
+    """A device's plausible LAeq readings in ledger order (what its detector takes), with
+    their counters; up to a ledger index if given."""
     from ombud.canonical import parse_json
 
     rows = city.db.read(
-        "SELECT o.entity, q.checks FROM observations o LEFT JOIN quarantine q "
-        "ON q.device = o.device AND q.counter = o.counter WHERE o.device = ? "
-        "ORDER BY o.ledger_index",
+        "SELECT counter, ledger_index, entity FROM observations WHERE device = ? "
+        "ORDER BY ledger_index",
         (device,),
     )
-    return [
-        parse_json(bytes(entity), "a test observation")["LAeq"]["value"]
-        for entity, checks in rows
-        if checks is None or "range" not in checks
-    ]
+    out = []
+    for counter, index, entity in rows:
+        value = parse_json(bytes(entity), "a test observation")["LAeq"]["value"]
+        if (up_to is None or index <= up_to) and 0 <= value <= 140:
+            out.append((counter, value))
+    return out
 
 
 def test_two_clean_days_raise_no_anomaly(city: City) -> None:
@@ -314,33 +315,39 @@ def test_the_anomaly_detector_runs_in_screening_and_resumes_exactly_after_restar
     city: City,
 ) -> None:
     """A sensor that starts to hum in a pattern it never had is caught by the streaming detector
-    with its evidence; screened by a new screener every 50 steps (restarts), each series'
-    detector state is exactly that of one detector fed every screened reading in order."""
+    with its evidence. Screened by a new screener every 50 steps (restarts: each resumes from a
+    checkpoint and replays the observations after it), the detector flags exactly the readings
+    one uninterrupted detector flags, and each checkpoint is exactly that detector's state."""
     from ombud.integrity.detector import AnomalyDetector
 
     hum = city.sensors[2].device.id
     city.tamper[2] = lambda step, value: value + (9.0 if step >= 400 and step % 2 else 0.0)
+    city.tamper[5] = lambda step, value: 200.0 if step % 97 == 0 else value  # out of range
     for _ in range(9):
         city.run(50)
         city.screener(batch=SENSORS * 7).screen_all()
-    held = QuarantineStore(city.db).list(device=hum, check="anomaly", limit=10_000)
+    held = QuarantineStore(city.db).list(check="anomaly", limit=10_000)
     first_counter = city.sensors[2].signer.counter - 450 + 1  # its reading of step 0
-    assert held and 400 <= held[0].counter - first_counter <= 410
+    assert held and {q.device for q in held} == {hum}
+    assert 400 <= min(q.counter for q in held) - first_counter <= 410
     (evidence,) = [e["evidence"] for e in held[0].evidence if e["check"] == "anomaly"]
     assert evidence["attribute"] == "LAeq" and evidence["score"] >= evidence["threshold"]
     assert evidence["p_value"] < 0.01 and evidence["scale"] in (4, 8, 16, 32)
-    others = QuarantineStore(city.db).list(check="anomaly", limit=10_000)
-    assert {q.device for q in others} == {hum}
     for sensor in (city.sensors[2], city.sensors[5]):
         device = sensor.device.id
-        ((state,),) = city.db.read(
-            "SELECT state FROM screening_detectors WHERE device = ? AND attribute = 'LAeq'",
+        one = AnomalyDetector()
+        flagged = {c for c, v in _screened(city, device) if one.update(v)[1]}
+        assert flagged == {q.counter for q in held if q.device == device}
+        ((index, state),) = city.db.read(
+            "SELECT ledger_index, state FROM screening_detectors "
+            "WHERE device = ? AND attribute = 'LAeq'",
             (device,),
         )
         replay = AnomalyDetector()
-        for value in _screened_values(city, device):
+        for _, value in _screened(city, device, up_to=index):
             replay.update(value)
-        assert replay.seen == 450 and bytes(state) == replay.snapshot()
+        assert bytes(state) == replay.snapshot()
+    assert len(_screened(city, city.sensors[5].device.id)) == 450 - 5  # five out of range
 
 
 def test_the_anomaly_detector_can_be_turned_off(city: City) -> None:
@@ -356,3 +363,32 @@ def test_the_anomaly_detector_can_be_turned_off(city: City) -> None:
     screener.screen_all()
     assert screener.quarantine.list(check="anomaly") == []
     assert city.db.read("SELECT COUNT(*) FROM screening_detectors") == [(0,)]
+
+
+def test_a_failed_batch_leaves_the_detectors_as_if_it_never_ran(
+    city: City, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch whose transaction fails (here: recording its quarantine) is screened again by
+    the same screener; its detectors take those readings once, not twice."""
+    from ombud.integrity.detector import AnomalyDetector
+
+    city.tamper[2] = lambda step, value: value + (9.0 if step >= 400 and step % 2 else 0.0)
+    city.run(400)
+    screener = city.screener(batch=SENSORS * 10)
+    screener.screen_all()
+    city.run(50)
+    failing = QuarantineStore.insert
+
+    def insert(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the disk is full")
+
+    monkeypatch.setattr(QuarantineStore, "insert", staticmethod(insert))
+    with pytest.raises(RuntimeError):
+        screener.screen_all()
+    monkeypatch.setattr(QuarantineStore, "insert", failing)
+    screener.screen_all()
+    device = city.sensors[2].device.id
+    one = AnomalyDetector()
+    flagged = {c for c, v in _screened(city, device) if one.update(v)[1]}
+    held = QuarantineStore(city.db).list(check="anomaly", limit=10_000)
+    assert flagged and flagged == {q.counter for q in held}

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, BinaryIO
 
 import typer
 
@@ -54,10 +55,20 @@ def integrity_detect(
 
     detector = AnomalyDetector()
     out = csv.writer(sys.stdout, lineterminator="\n")
-    with open(csv_file, newline="", encoding="utf-8") as f:
+    with open(csv_file, "rb") as f:
         out.writerow(["timestamp", "value", "anomaly_score", "flag"])
-        for line, row in enumerate(csv.reader(f), 1):
-            if line == 1 and row and row[0].strip().lower() == "timestamp":
+        rows = csv.reader(_text_lines(f, csv_file))
+        while True:
+            try:
+                row = next(rows)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                raise MalformedError(f"{csv_file}:{rows.line_num}: {exc}") from None
+            line = rows.line_num
+            if not row:
+                continue  # a blank line
+            if line == 1 and row[0].strip().lower() == "timestamp":
                 continue  # the header
             if len(row) != 2:
                 raise MalformedError(f"{csv_file}:{line}: expected timestamp,value")
@@ -71,6 +82,23 @@ def integrity_detect(
             except MalformedError as exc:
                 raise MalformedError(f"{csv_file}:{line}: {exc}") from None
             out.writerow([timestamp, text, f"{score:.6f}", int(flag)])
+
+
+_LINE_BYTES = 1 << 20
+
+
+def _text_lines(f: BinaryIO, path: Path) -> Iterator[str]:
+    """The file's lines as text, one at a time: a line that is not UTF-8, or longer than 1 MiB,
+    stops the run with its number."""
+    number = 0
+    while raw := f.readline(_LINE_BYTES):
+        number += 1
+        if len(raw) == _LINE_BYTES and not raw.endswith(b"\n"):
+            raise MalformedError(f"{path}:{number}: a line longer than 1 MiB")
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise MalformedError(f"{path}:{number}: not UTF-8") from None
 
 
 @integrity_app.command("report")

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import struct
 from dataclasses import asdict, dataclass
 
@@ -54,8 +55,9 @@ over its corpus puts the optimum of every cost profile between 0.677 and 0.684).
 
 _MIN_CANDIDATES = 10
 """Past subsequences a distance needs before it means anything."""
-_LARGEST = 1e150
-"""Readings beyond this size are refused: their squared differences would overflow."""
+_LARGEST = 1e18
+"""Readings beyond this size are refused: distances between them would overflow the float32
+in which they are kept."""
 _SNAPSHOT_MAGIC = b"ombud-detector\x00"
 _SNAPSHOT_FORMAT = 1
 
@@ -134,13 +136,18 @@ def fit_tail(distances: np.ndarray, quantile: float) -> tuple[float, float, floa
 
 
 class _Ring:
-    """The newest ``size`` numbers appended, in order, in a buffer twice that size (an append
-    is O(1) amortised; ``view`` is a slice, no copy)."""
+    """The newest ``size`` numbers appended, in order, in a buffer a quarter larger (an append
+    is O(1) amortised: the kept numbers move to the front when the buffer is full; ``view`` is
+    a slice, no copy)."""
 
     def __init__(self, size: int, dtype: type[np.floating]) -> None:
         self.size = size
-        self._buffer = np.zeros(2 * size, dtype=dtype)
+        self._buffer = np.zeros(size + max(size // 4, 16), dtype=dtype)
         self._end = 0
+
+    @property
+    def itemsize(self) -> int:
+        return self._buffer.itemsize
 
     def append(self, value: float) -> None:
         if self._end == len(self._buffer):
@@ -178,17 +185,19 @@ class AnomalyDetector:
         return self._seen
 
     def update(self, value: float) -> tuple[float, bool]:
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-        ):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise MalformedError("a reading must be a number")
+        try:
+            value = float(value)
+        except OverflowError:
+            raise MalformedError(f"a reading must be within ±{_LARGEST:g}") from None
+        if not math.isfinite(value):
             raise MalformedError("a reading must be a finite number")
         if abs(value) > _LARGEST:
             raise MalformedError(f"a reading must be within ±{_LARGEST:g}")
         s = self.settings
         self._seen += 1
-        self._values.append(float(value))
+        self._values.append(value)
         series = self._values.view()
         p = 1.0
         self.evidence = {}
@@ -236,29 +245,37 @@ class AnomalyDetector:
         return _SNAPSHOT_MAGIC + struct.pack("<I", len(head)) + head + body
 
     @classmethod
-    def restore(cls, state: bytes, settings: DetectorSettings | None = None) -> AnomalyDetector:
-        """The detector a ``snapshot`` was taken of. A snapshot taken under other settings (but
-        the threshold) is refused (``MalformedError``): its history would not mean what these
-        settings expect."""
+    def restore(
+        cls, state: bytes | bytearray | memoryview, settings: DetectorSettings | None = None
+    ) -> AnomalyDetector:
+        """The detector a ``snapshot`` was taken of. Anything else — damaged bytes, numbers out
+        of range, a snapshot taken under other settings (but the threshold), whose history would
+        not mean what these settings expect — is refused with ``MalformedError``."""
         detector = cls(settings)
         s = detector.settings
+        state = bytes(state)
         try:
             if not state.startswith(_SNAPSHOT_MAGIC):
                 raise ValueError("not a detector snapshot")
             at = len(_SNAPSHOT_MAGIC)
             (size,) = struct.unpack_from("<I", state, at)
-            header = json.loads(state[at + 4 : at + 4 + size])
+            if size > 4096:
+                raise ValueError("its header is too long")
+            header = json.loads(state[at + 4 : at + 4 + size], parse_constant=_no_constant)
             at += 4 + size
             if header["format"] != _SNAPSHOT_FORMAT:
                 raise ValueError(f"snapshot format {header['format']!r} is not known")
             stored = dict(header["settings"], scales=tuple(header["settings"]["scales"]))
             if stored | {"threshold": s.threshold} != asdict(s):  # the threshold may change
                 raise ValueError("it was taken under other detector settings")
-            lengths = [int(n) for n in header["lengths"]]
-            widths = [8] + [4] * len(s.scales)
-            if len(lengths) != len(widths) or len(state) != at + sum(
-                n * w for n, w in zip(lengths, widths, strict=True)
+            lengths = header["lengths"]
+            rings = [detector._values, *detector._distances]
+            if len(lengths) != len(rings) or not all(
+                _is_int(n) and 0 <= n <= ring.size for n, ring in zip(lengths, rings, strict=False)
             ):
+                raise ValueError("its array lengths are out of range")
+            widths = [r.itemsize for r in rings]
+            if len(state) != at + sum(n * w for n, w in zip(lengths, widths, strict=True)):
                 raise ValueError("its arrays do not match its header")
             arrays = []
             for n, w in zip(lengths, widths, strict=True):
@@ -266,28 +283,47 @@ class AnomalyDetector:
                 at += w * n
             if not all(np.isfinite(a).all() for a in arrays):
                 raise ValueError("it holds a number that is not finite")
-            fits = header["fits"]
-            if len(fits) != len(s.scales):
-                raise ValueError("its fits do not match its scales")
-            detector._seen = int(header["seen"])
-            detector._quiet = int(header["quiet"])
-            if detector._seen < 0 or not 0 <= detector._quiet <= s.refractory:
-                raise ValueError("its counters are out of range")
-            detector._values.load(arrays[0].astype(np.float64))
-            for ring, values in zip(detector._distances, arrays[1:], strict=True):
+            if np.abs(arrays[0]).max(initial=0.0) > _LARGEST:
+                raise ValueError("it holds a reading out of range")
+            seen, quiet, fits = header["seen"], header["quiet"], header["fits"]
+            if not (_is_int(seen) and _is_int(quiet)) or seen < 0:
+                raise ValueError("its counters are not counts")
+            if not 0 <= quiet <= s.refractory or len(fits) != len(s.scales):
+                raise ValueError("its counters or fits do not match its settings")
+            detector._fits = [None if f is None else _check_fit(f) for f in fits]
+            detector._seen, detector._quiet = seen, quiet
+            for ring, values in zip(rings, arrays, strict=True):
                 ring.load(values)
-            detector._fits = [
-                None if f is None else (float(f[0]), float(f[1]), float(f[2]), float(f[3]))
-                for f in fits
-            ]
-        except (ValueError, KeyError, TypeError, IndexError, struct.error) as exc:
+        except (ValueError, KeyError, TypeError, IndexError, struct.error, RecursionError) as exc:
             raise MalformedError(f"a detector snapshot cannot be restored: {exc}") from None
         return detector
 
 
+def _no_constant(name: str) -> float:
+    raise ValueError(f"its header holds {name}")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_fit(fit: object) -> tuple[float, float, float, float]:
+    """A stored tail fit, checked to be one ``fit_tail`` could have made."""
+    if not isinstance(fit, list) or len(fit) != 4:
+        raise ValueError("a tail fit is not four numbers")
+    if not all(isinstance(x, int | float) and not isinstance(x, bool) for x in fit):
+        raise ValueError("a tail fit is not four numbers")
+    u, share, xi, sigma = (float(x) for x in fit)
+    if not (
+        math.isfinite(u) and 0.0 <= share <= 1.0 and -0.5 <= xi <= 0.9 and 1e-12 <= sigma < math.inf
+    ):
+        raise ValueError("a tail fit is out of range")
+    return u, share, xi, sigma
+
+
 def _nearest(series: np.ndarray, m: int, history: int) -> float | None:
     """Distance from the last ``m`` values of ``series`` to the nearest earlier run of ``m``
-    values starting at most ``history`` before it and ending before its second half (None
+    values starting at most ``history`` before it and overlapping it by less than half (None
     while fewer than ``_MIN_CANDIDATES`` such runs exist)."""
     n = len(series)
     start = n - m  # where the latest run starts

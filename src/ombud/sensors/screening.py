@@ -4,8 +4,9 @@ Threat model: a broken, tampered-with or key-stolen sensor signs valid observati
 reading alone rarely betrays it (ingest already quarantines the impossible — out of physical
 range, missing-value codes). Screening looks at each stored observation in context: its series
 (stuck value, Hampel rate of change, a replay of the day before, and the streaming anomaly
-detector of ``ombud.integrity.detector``, whose per-series state is saved with the cursor in
-``screening_detectors``, so a restart resumes it exactly) and the devices of the same
+detector of ``ombud.integrity.detector``, whose per-series state is checkpointed with the
+cursor in ``screening_detectors`` and brought up to it after a restart by replaying the stored
+observations, so it resumes exactly) and the devices of the same
 type in the same district at about the same time (robust z-score against their median). It runs
 exactly once per observation, in ledger order: a cursor advances in the same transaction that
 appends the quarantine events and writes their rows, so nothing is screened twice or skipped
@@ -25,7 +26,7 @@ import contextlib
 import functools
 import json
 import threading
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -41,6 +42,8 @@ from ombud.integrity.checks import (
     PHYSICAL_RANGES,
     Verdict,
     check_device,
+    check_range,
+    check_sentinel,
     numeric_properties,
     offset,
     screen_reading,
@@ -62,6 +65,14 @@ REPLAY_RUN = 12
 OFFSETS = 300
 """A device's past offsets from its neighbours kept in view: a day of 5-minute readings, and
 the 12 its latest offsets are compared over."""
+CHECKPOINT = 100
+"""Readings a series' detector takes between two saves of its state (a restart replays at most
+these, from the stored observations)."""
+CATCH_UP = 2_000
+"""Most observations replayed to bring a detector up to the cursor; a series further behind
+starts afresh."""
+CACHED_SERIES = 256
+"""Detectors kept in memory between batches (about 130 kB each)."""
 DAY_US = 86_400_000_000
 REPLAY_TOLERANCE_US = 300_000_000
 """How far from exactly a day earlier the paired reading may be."""
@@ -143,32 +154,50 @@ class _Offsets:
         )
 
 
+@dataclass
+class _Tracked:
+    """A series' detector and how far along the device's observations it is."""
+
+    detector: AnomalyDetector
+    index: int
+    """Ledger index up to which it has taken the device's observations."""
+    saved: int
+    """``detector.seen`` when its state was last saved (-1: not saved)."""
+
+
+def _plausible(attribute: str, value: float) -> bool:
+    """Whether the detector takes a value: one ingest would not quarantine (in physical range,
+    not a missing-value code). A pure rule, so a restart can replay exactly what it took."""
+    return not check_sentinel(value).suspect and not check_range(attribute, value).suspect
+
+
 class _Detectors:
-    """Each series' streaming anomaly detector: restored from ``screening_detectors`` when a
-    batch first needs it, and saved with the batch's verdicts (so the detector sees every
-    screened reading once, in ledger order, across restarts). A state saved under other
-    detector settings — an upgrade that changed them — is dropped and the series relearned."""
+    """Each series' streaming anomaly detector, kept across batches (the most recently used
+    ``CACHED_SERIES``) and saved to ``screening_detectors`` in the batch's transaction once it
+    has taken ``CHECKPOINT`` readings since its last save. A detector found behind the cursor
+    — restored from its last save after a restart, or left behind by another screener — is
+    brought up to it by replaying the device's observations in ledger order, so it always holds
+    exactly what one uninterrupted detector would. A series it has never seen (a new device,
+    or an upgrade that brought the detector), or one more than ``CATCH_UP`` observations
+    behind, or whose saved state cannot be restored (other settings), starts afresh."""
 
     def __init__(self, settings: DetectorSettings) -> None:
         self._settings = settings
-        self._detectors: dict[tuple[str, str], AnomalyDetector] = {}
-        self._last: dict[tuple[str, str], int] = {}
+        self._cache: OrderedDict[tuple[str, str], _Tracked] = OrderedDict()
+        self._touched: dict[tuple[str, str], _Tracked] = {}
+        self._saving: list[tuple[str, str]] = []
 
-    def update(self, tx: Tx, row: _Row, attribute: str, value: float) -> Verdict | None:
-        """Feed one reading; the suspect verdict when the detector flags it."""
-        key = (row.device, attribute)
-        detector = self._detectors.get(key)
-        if detector is None:
-            detector = AnomalyDetector(self._settings)
-            stored = tx.execute(
-                "SELECT state FROM screening_detectors WHERE device = ? AND attribute = ?", key
-            )
-            if stored:  # a state from other settings stays a fresh detector: relearned
-                with contextlib.suppress(MalformedError):
-                    detector = AnomalyDetector.restore(bytes(stored[0][0]), self._settings)
-            self._detectors[key] = detector
-        score, flag = detector.update(value)
-        self._last[key] = row.ledger_index
+    def begin(self) -> None:
+        self._touched, self._saving = {}, []
+
+    def update(
+        self, tx: Tx, row: _Row, attribute: str, value: float, cursor: int
+    ) -> Verdict | None:
+        """Feed one reading (the batch's rows in ledger order, after ``cursor``); the suspect
+        verdict when the detector flags it."""
+        tracked = self._bring(tx, (row.device, attribute), cursor)
+        score, flag = tracked.detector.update(value)
+        tracked.index = row.ledger_index
         if not flag:
             return None
         s = self._settings
@@ -181,24 +210,82 @@ class _Detectors:
                 "attribute": attribute,
                 "score": round(score, 6),
                 "threshold": s.threshold,
-                "readings_seen": detector.seen,
+                "readings_seen": tracked.detector.seen,
                 **{
-                    k: round(v, 12) if isinstance(v, float) else v
-                    for k, v in detector.evidence.items()
+                    k: float(f"{v:.6g}") if isinstance(v, float) else v
+                    for k, v in tracked.detector.evidence.items()
                 },
             },
         )
 
-    def save(self, tx: Tx) -> None:
+    def save(self, tx: Tx, last: int) -> None:
+        """At the batch's end (``last``: its last ledger index): save the states due."""
+        self._saving = []
+        for key, tracked in self._touched.items():
+            tracked.index = last
+            if tracked.saved < 0 or tracked.detector.seen - tracked.saved >= CHECKPOINT:
+                self._saving.append(key)
         tx.executemany(
             "INSERT INTO screening_detectors (device, attribute, ledger_index, state) "
             "VALUES (?, ?, ?, ?) ON CONFLICT (device, attribute) DO UPDATE SET "
             "ledger_index = excluded.ledger_index, state = excluded.state",
-            [
-                (device, attribute, index, self._detectors[(device, attribute)].snapshot())
-                for (device, attribute), index in self._last.items()
-            ],
+            ((*key, last, self._touched[key].detector.snapshot()) for key in self._saving),
         )
+
+    def commit(self) -> None:
+        """The batch's transaction committed: keep its detectors."""
+        for key in self._saving:
+            self._touched[key].saved = self._touched[key].detector.seen
+        for key, tracked in self._touched.items():
+            self._cache[key] = tracked
+            self._cache.move_to_end(key)
+        while len(self._cache) > CACHED_SERIES:
+            self._cache.popitem(last=False)
+        self.begin()
+
+    def abandon(self) -> None:
+        """The batch's transaction failed: forget what its detectors took."""
+        for key in self._touched:
+            self._cache.pop(key, None)
+        self.begin()
+
+    def _bring(self, tx: Tx, key: tuple[str, str], cursor: int) -> _Tracked:
+        tracked = self._touched.get(key)
+        if tracked is not None:
+            return tracked
+        tracked = self._cache.get(key)
+        if tracked is None:
+            stored = tx.execute(
+                "SELECT ledger_index, state FROM screening_detectors "
+                "WHERE device = ? AND attribute = ?",
+                key,
+            )
+            if stored:
+                with contextlib.suppress(MalformedError):
+                    detector = AnomalyDetector.restore(bytes(stored[0][1]), self._settings)
+                    tracked = _Tracked(detector, stored[0][0], detector.seen)
+        if tracked is None:
+            tracked = _Tracked(AnomalyDetector(self._settings), cursor, -1)
+        elif tracked.index < cursor:
+            self._catch_up(tx, key, tracked, cursor)
+        self._touched[key] = tracked
+        return tracked
+
+    def _catch_up(self, tx: Tx, key: tuple[str, str], tracked: _Tracked, cursor: int) -> None:
+        device, attribute = key
+        rows = tx.execute(
+            "SELECT entity FROM observations WHERE device = ? AND ledger_index > ? "
+            "AND ledger_index <= ? ORDER BY ledger_index LIMIT ?",
+            (device, tracked.index, cursor, CATCH_UP + 1),
+        )
+        if len(rows) > CATCH_UP:
+            tracked.detector, tracked.saved = AnomalyDetector(self._settings), -1
+        else:
+            for (entity,) in rows:
+                value = _values(bytes(entity)).get(attribute)
+                if value is not None and _plausible(attribute, value):
+                    tracked.detector.update(value)
+        tracked.index = cursor
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -230,6 +317,11 @@ class Screener:
         self.totals = ScreenResult(0, 0, (), -1, False)
         """What this screener did since it was made (for metrics)."""
         self._totals_lock = threading.Lock()
+        threshold = settings.anomaly_threshold
+        self._detectors = (
+            _Detectors(DetectorSettings(threshold=threshold)) if threshold < 1 else None
+        )
+        self._detectors_lock = threading.Lock()  # one batch at a time uses them
 
     def screen_all(self, progress: Callable[[ScreenResult], None] | None = None) -> ScreenResult:
         """Screen every settled observation not yet screened, batch after batch."""
@@ -270,7 +362,7 @@ class Screener:
             if not ready:
                 return []
             districts.update((row.device, row.district) for row in ready)
-            suspects.update(self._screen_rows(tx, ready, moved))
+            suspects.update(self._screen_rows(tx, ready, moved, cursor))
             held.extend(self._screen_devices(tx, ready, suspects, moved))
             outcome["cursor"] = ready[-1].ledger_index
             tx.execute(
@@ -300,7 +392,17 @@ class Screener:
                 QuarantineStore.insert_device(tx, device, district, verdict, since_us, at_us, index)
                 index += 1
 
-        self.log.append_with(build, record)
+        with self._detectors_lock:
+            if self._detectors is not None:
+                self._detectors.begin()
+            try:
+                self.log.append_with(build, record)
+            except BaseException:
+                if self._detectors is not None:
+                    self._detectors.abandon()
+                raise
+            if self._detectors is not None:
+                self._detectors.commit()
         result = ScreenResult(
             outcome["screened"],
             len(suspects),
@@ -334,11 +436,12 @@ class Screener:
         ]
 
     def _screen_rows(
-        self, tx: Tx, rows: list[_Row], moved: dict[str, int]
+        self, tx: Tx, rows: list[_Row], moved: dict[str, int], cursor: int
     ) -> dict[tuple[str, int], list[Verdict]]:
         """Each new observation's suspect verdicts (those already quarantined at ingest are
-        not screened again). ``moved`` gets, per device whose offset moved, when the move
-        began (microseconds)."""
+        not screened again; the anomaly detector still takes their plausible values).
+        ``moved`` gets, per device whose offset moved, when the move began (microseconds);
+        ``cursor`` is the last observation screened before these."""
         first, last = rows[0].ledger_index, rows[-1].ledger_index
         already = set(
             tx.execute(
@@ -353,10 +456,16 @@ class Screener:
         days_before = self._days_before(tx, rows)
         window_us = self.settings.neighbour_window_s * 1_000_000
         offsets = _Offsets()
-        threshold = self.settings.anomaly_threshold
-        detectors = _Detectors(DetectorSettings(threshold=threshold)) if threshold < 1 else None
+        detectors = self._detectors
         found: dict[tuple[str, int], list[Verdict]] = {}
         for row in rows:
+            anomalies = []
+            if detectors is not None:
+                for attribute, value in row.values.items():
+                    if _plausible(attribute, value):
+                        verdict = detectors.update(tx, row, attribute, value, cursor)
+                        if verdict is not None:
+                            anomalies.append(verdict)
             if (row.device, row.counter) in already:
                 continue
             history = histories[row.entity_id].get((row.device, row.counter), [])
@@ -394,18 +503,15 @@ class Screener:
                         began = times[-moved_for]
                         moved[row.device] = min(moved.get(row.device, began), began)
                 verdicts += found_now
-                if detectors is not None:
-                    anomaly = detectors.update(tx, row, attribute, value)
-                    if anomaly is not None:
-                        verdicts.append(anomaly)
                 now = offset(value, neighbours)
                 if now is not None:
                     offsets.add(row, attribute, now)
+            verdicts += anomalies
             if verdicts:
                 found[(row.device, row.counter)] = verdicts
         offsets.save(tx)
         if detectors is not None:
-            detectors.save(tx)
+            detectors.save(tx, rows[-1].ledger_index)
         return found
 
     def _histories(

@@ -1,5 +1,10 @@
 """The tables of ``ombud.sensors``: the stored observations, the latest of each entity, the
-quarantine of readings and devices, and the screening's cursor and offsets."""
+quarantine of readings and devices, and the screening's cursor, offsets and checkpoints of each
+series' anomaly detector.
+
+Threat model: these rows are derived from signed ledger entries (observations, quarantine
+events) and can be rebuilt from them; the detector checkpoints are an optimisation that a
+replay of the observations reproduces exactly, so a damaged one only costs a relearning."""
 
 from __future__ import annotations
 
@@ -38,6 +43,7 @@ observations = strict_table(
 )
 sa.Index("observations_by_entity", observations.c.entity_id, observations.c.created_us)
 sa.Index("observations_by_device_time", observations.c.device, observations.c.created_us)
+sa.Index("observations_by_device_order", observations.c.device, observations.c.ledger_index)
 sa.Index(
     "observations_by_place",
     observations.c.district,

@@ -1,8 +1,9 @@
 """The state of each series' streaming anomaly detector.
 
-Revision 0008, after 0007. ``ombud.sensors.screening`` keeps, per device and attribute, the
-detector's snapshot (``ombud.integrity.detector``) as of the last observation it screened, so a
-restart resumes each series where it stopped instead of relearning it.
+Revision 0008, after 0007. ``ombud.sensors.screening`` keeps, per device and attribute, a
+checkpoint of the detector's state (``ombud.integrity.detector``) and the ledger index it
+holds the device's observations up to; after a restart it replays the device's observations
+from there (hence the index by device and ledger order), so each series resumes exactly.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ def upgrade() -> None:
         ledger_index INTEGER NOT NULL,
         state BLOB NOT NULL,
         PRIMARY KEY (device, attribute)
-    ) STRICT
+    ) STRICT;
+    CREATE INDEX observations_by_device_order ON observations (device, ledger_index)
     """
     for statement in translate_ddl(script, dialect):
         op.execute(statement)
@@ -34,5 +36,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     dialect = op.get_bind().dialect.name
-    for statement in translate_ddl("DROP TABLE screening_detectors", dialect):
+    script = "DROP INDEX observations_by_device_order; DROP TABLE screening_detectors"
+    for statement in translate_ddl(script, dialect):
         op.execute(statement)
