@@ -346,6 +346,29 @@ def test_an_incomplete_or_broken_model_is_a_config_error(
     (models / "services.npz").write_bytes(b"not a numpy archive")
     with pytest.raises(ConfigError, match="cannot be read"):
         services._model.__wrapped__()
+    (models / "services.npz").write_bytes((shipped / "services.npz").read_bytes())
+    (models / "tokenizer.json").write_bytes((shipped / "tokenizer.json").read_bytes()[:5000])
+    with pytest.raises(ConfigError, match=r"tokenizer .* cannot be read"):
+        services._model.__wrapped__()
+
+
+@pytest.mark.parametrize("text", ["x" * 101, "ß" * 3000, "🙂🙂🙂"])
+def test_words_the_vocabulary_does_not_know_say_nothing(text: str) -> None:
+    """Word pieces the vocabulary lacks ("[UNK]") are left out, so they cannot pull a message
+    into a service; with nothing else to go on, it is "other"."""
+    guess = classify_service(text)
+    assert (guess.category, guess.matched) == ("other", ())
+
+
+def test_an_explanation_names_each_word_once_and_shortly() -> None:
+    from ombud.voice import services
+
+    guess = classify_service("graffiti graffiti graffiti everywhere on the wall " + "z" * 300)
+    assert len(set(guess.matched)) == len(guess.matched)
+    assert all(len(word) <= 40 for word in guess.matched)
+    before = len(services._PIECES)
+    classify_service("w" * 60 + " pothole")  # a long word is not remembered
+    assert "w" * 60 not in services._PIECES and len(services._PIECES) <= before + 1
 
 
 def test_a_huge_message_is_judged_on_its_beginning() -> None:

@@ -539,6 +539,7 @@ def classify_services(texts: Sequence[str]) -> list[ServiceGuess]:
     weights: list[np.ndarray] = []
     starts: list[int] = []
     lexicon: list[float] = []
+    hashed: list[int] = []
     for index, lowered in enumerate(prepared):
         grams = [lowered[s:e] for s, e in _words(lowered)]
         if not grams:
@@ -559,6 +560,7 @@ def classify_services(texts: Sequence[str]) -> list[ServiceGuess]:
         lexicon += _lexicon_vector(totals)
         todo.append((index, grams, matches, bool(totals)))
         pieces.append((ids, owners))
+        hashed.append(len(buckets))
     if not todo:
         return out
     unit_weights = np.concatenate(weights)
@@ -576,11 +578,13 @@ def classify_services(texts: Sequence[str]) -> list[ServiceGuess]:
             continue
         category = CATEGORIES[int(best[n])]
         lowered = prepared[index]
-        matched = tuple(lowered[s:e] for s, e, c, _w in matches if c == category)
+        matched = tuple(dict.fromkeys(lowered[s:e] for s, e, c, _w in matches if c == category))
         if not matched:
             ids, owners = pieces[n]
             piece_weights = unit_weights[starts[n] : starts[n] + len(ids)]
-            matched = _weightiest_words(model, grams, ids, owners, piece_weights, int(best[n]))
+            matched = _weightiest_words(
+                model, grams, ids, owners, piece_weights, int(best[n]), hashed[n]
+            )
         out[index] = ServiceGuess(category, probability, matched)
     return out
 
@@ -592,14 +596,21 @@ def _weightiest_words(
     owners: list[int],
     piece_weights: np.ndarray,
     best: int,
+    hashed: int,
 ) -> tuple[str, ...]:
-    """The (up to three) words that pushed hardest toward category ``best``, in text order:
-    each word's pieces and its own hashed unigram, against their mean over all categories."""
+    """The (up to three) distinct words that pushed hardest toward category ``best``, in text
+    order: each word's pieces and its own hashed unigram (weighted as the model weighs it, over
+    the ``hashed`` buckets of the text), against their mean over all categories. Words are
+    shown to at most 40 characters."""
     rows = [model.vocabulary + zlib.crc32(g.encode("utf-8")) % model.buckets for g in grams]
-    push = model.unit_push[rows, best] / math.sqrt(len(grams))
+    push = model.unit_push[rows, best] / math.sqrt(hashed)
     np.add.at(push, owners, piece_weights * model.unit_push[ids, best])
-    top = sorted(int(i) for i in np.argsort(-push, kind="stable")[:3] if push[i] > 0)
-    return tuple(grams[i] for i in top)
+    first: dict[str, int] = {}
+    for i in np.argsort(-push, kind="stable").tolist():
+        if push[i] <= 0 or len(first) == 3:
+            break
+        first.setdefault(grams[i], i)
+    return tuple(grams[i][:40] for i in sorted(first.values()))
 
 
 def classify_by_lexicon(text: str) -> ServiceGuess:
@@ -614,7 +625,9 @@ def classify_by_lexicon(text: str) -> ServiceGuess:
     if len(ranked) > 1 and ranked[1][1] == top:
         return ServiceGuess("other", 0.0, ())
     score = top / (sum(totals.values()) + 1)
-    matched = tuple(lowered[s:e] for s, e, category, _w in matches if category == best)
+    matched = tuple(
+        dict.fromkeys(lowered[s:e] for s, e, category, _w in matches if category == best)
+    )
     return ServiceGuess(best, score, matched)
 
 
@@ -651,7 +664,10 @@ def _words(lowered: str) -> list[tuple[int, int]]:
 
 
 def _tokenizer(path: Path) -> Tokenizer:
-    tokenizer = Tokenizer.from_file(str(path))
+    try:
+        tokenizer = Tokenizer.from_file(str(path))
+    except Exception as exc:  # the tokenizers library raises a bare Exception
+        raise ConfigError(f"the tokenizer {path} cannot be read: {exc}") from None
     tokenizer.no_padding()
     tokenizer.no_truncation()
     return tokenizer
@@ -661,20 +677,28 @@ _PIECES: dict[str, list[int]] = {}
 """Word → its word pieces, remembered (a word's pieces do not depend on its neighbours)."""
 _PIECES_MAX = 50_000
 """Words remembered at most; past that the memory starts again (hostile text cannot grow it)."""
+_REMEMBERED_CHARS = 40
+"""Longer words are not remembered (they are rare, and hostile text could fill the memory)."""
 
 
 def _units(tokenizer: Tokenizer, grams: list[str]) -> tuple[list[int], list[int]]:
-    """The word pieces of the text's words (the sentiment model's vocabulary), and for each
-    piece the index of its word."""
+    """The word pieces of the text's words (the sentiment model's vocabulary) that the
+    vocabulary knows — an unknown piece ("[UNK]": a script or symbol it lacks, a word of over
+    100 characters) says nothing about the service and is left out — and for each piece the
+    index of its word."""
     ids: list[int] = []
     owners: list[int] = []
+    unknown = tokenizer.token_to_id("[UNK]")
     for index, word in enumerate(grams):
         pieces = _PIECES.get(word)
         if pieces is None:
-            pieces = tokenizer.encode(word, add_special_tokens=False).ids
-            if len(_PIECES) >= _PIECES_MAX:
-                _PIECES.clear()
-            _PIECES[word] = pieces
+            pieces = [
+                i for i in tokenizer.encode(word, add_special_tokens=False).ids if i != unknown
+            ]
+            if len(word) <= _REMEMBERED_CHARS:
+                if len(_PIECES) >= _PIECES_MAX:
+                    _PIECES.clear()
+                _PIECES[word] = pieces
         ids += pieces
         owners += [index] * len(pieces)
     return ids, owners
