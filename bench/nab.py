@@ -14,7 +14,7 @@ Reports, per cost profile (standard, reward_low_FP_rate, reward_low_FN_rate):
 - the detector's throughput (readings/s, one core, median of runs).
 The detector's other settings are fixed in the code and nothing here tunes them; they were
 chosen on these 51 files (scales, history, calibration window and tail quantile, from about
-thirty combinations — see the README), so only the threshold and refractory period are truly
+forty combinations — see the README), so only the threshold and refractory period are truly
 held out in the leave-one-family-out figure. The corpus's seventh family is withheld from this
 copy: the independent check. Usage: python bench/nab.py
 """
