@@ -85,3 +85,40 @@ def test_validation_macro_recall_is_at_least_0_70() -> None:
         relevant = [p for p, t in zip(predicted, truth, strict=True) if t == label]
         recalls.append(sum(p == label for p in relevant) / len(relevant))
     assert sum(recalls) / 3 >= 0.70
+
+
+def _copy_model(tmp_path: Path, calibration: object) -> Path:
+    for name in ("sentiment.onnx", "tokenizer.json"):
+        (tmp_path / name).symlink_to(card_dir() / name)
+    card = dict(default_model().card, calibration=calibration)
+    (tmp_path / "sentiment.json").write_text(json.dumps(card), encoding="utf-8")
+    return tmp_path
+
+
+def test_the_cards_offsets_and_temperature_are_applied(tmp_path: Path) -> None:
+    """Scores are softmax((logits + bias) / temperature) with the card's dev-chosen values."""
+    import numpy as np
+
+    texts = ["Worst bus service ever", "The meeting is on Tuesday", "Love the new tram line"]
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    plain = SentimentModel(_copy_model(tmp_path / "a", {"bias": [0, 0, 0], "temperature": 1}))
+    shifted = SentimentModel(_copy_model(tmp_path / "b", {"bias": [0, 3, 0], "temperature": 2}))
+    for a, b in zip(plain.classify(texts), shifted.classify(texts), strict=True):
+        logits = np.log([a.scores[k] for k in LABELS]) + np.array([0, 3, 0])
+        expected = np.exp(logits / 2) / np.exp(logits / 2).sum()
+        assert np.allclose([b.scores[k] for k in LABELS], expected, atol=1e-4)
+        assert b.label == LABELS[int(np.argmax(expected))]
+
+
+@pytest.mark.parametrize(
+    "calibration",
+    [
+        {"bias": [0, 0], "temperature": 1},
+        {"bias": [0, 0, 0], "temperature": 0},
+        "warm",
+        {"bias": 1},
+    ],
+)
+def test_a_malformed_calibration_is_a_clear_error(tmp_path: Path, calibration: object) -> None:
+    with pytest.raises(ConfigError, match="calibration"):
+        SentimentModel(_copy_model(tmp_path, calibration))

@@ -8,8 +8,11 @@ normalised (``ombud.voice.normalise``) before it reaches the model, so invisible
 homoglyphs and leetspeak do not steer it; a model is still only a model, and its figures say
 how often it is wrong.
 
-The model is the first two layers of all-MiniLM-L6-v2 fine-tuned on TweetEval sentiment (Barbieri
-et al. 2020), exported to ONNX with int8 weights and run by onnxruntime on the CPU.
+The model is the first three layers of all-MiniLM-L6-v2 fine-tuned on TweetEval sentiment
+(Barbieri et al. 2020) and distilled from all six layers fine-tuned the same way, exported to ONNX
+with int8 weights and run by onnxruntime on the CPU. The card's ``calibration`` (per-label logit
+offsets and a temperature, chosen on a development split of train, never on val) turns logits
+into the scores: ``softmax((logits + bias) / temperature)``.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ class SentimentModel:
         self.card = json.loads(card.read_text(encoding="utf-8"))
         if tuple(self.card.get("labels", ())) != LABELS:
             raise ConfigError(f"{card} must list the labels {list(LABELS)}")
+        self._bias, self._temperature = _calibration(self.card, card)
         self._tokenizer = Tokenizer.from_file(str(tokenizer))
         self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(int(self.card.get("max_tokens", 128)))
@@ -87,6 +91,7 @@ class SentimentModel:
                 ids[r, : len(encoded[i])] = encoded[i]
                 mask[r, : len(encoded[i])] = 1
             (logits,) = self._session.run(["logits"], {"input_ids": ids, "attention_mask": mask})
+            logits = (logits + self._bias) / self._temperature
             shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
             probabilities = shifted / shifted.sum(axis=1, keepdims=True)
             for r, i in enumerate(rows):
@@ -96,6 +101,27 @@ class SentimentModel:
                     MappingProxyType(dict(zip(LABELS, p, strict=True))),
                 )
         return [s for s in out if s is not None]
+
+
+def _calibration(card: Mapping[str, object], path: Path) -> tuple[np.ndarray, float]:
+    """The card's per-label logit offsets and temperature (none: 0 and 1), chosen on dev data.
+
+    Scores are ``softmax((logits + bias) / temperature)``: the offsets move the decision between
+    labels (for macro-recall), the temperature only how sure the scores say the model is.
+    """
+    calibration = card.get("calibration", {})
+    try:
+        if not isinstance(calibration, Mapping):
+            raise TypeError
+        bias = [float(b) for b in calibration.get("bias", [0.0] * len(LABELS))]
+        temperature = float(calibration.get("temperature", 1.0))
+    except (TypeError, ValueError):
+        raise ConfigError(f"{path}: calibration must hold a bias list and a temperature") from None
+    if len(bias) != len(LABELS) or not all(np.isfinite(bias)):
+        raise ConfigError(f"{path}: calibration's bias must be {len(LABELS)} finite numbers")
+    if not (np.isfinite(temperature) and temperature > 0):
+        raise ConfigError(f"{path}: calibration's temperature must be a positive number")
+    return np.array(bias, dtype=np.float32), temperature
 
 
 @cache
