@@ -8,11 +8,12 @@ normalised (``ombud.voice.normalise``) before it reaches the model, so invisible
 homoglyphs and leetspeak do not steer it; a model is still only a model, and its figures say
 how often it is wrong.
 
-The model is the first three layers of all-MiniLM-L6-v2 fine-tuned on TweetEval sentiment
-(Barbieri et al. 2020) and distilled from all six layers fine-tuned the same way, exported to ONNX
-with int8 weights and run by onnxruntime on the CPU. The card's ``calibration`` (per-label logit
-offsets and a temperature, chosen on a development split of train, never on val) turns logits
-into the scores: ``softmax((logits + bias) / temperature)``.
+The model is the first two layers of all-MiniLM-L6-v2 fine-tuned on TweetEval sentiment
+(Barbieri et al. 2020), exported to ONNX with int8 weights and run by onnxruntime on the CPU.
+A card may carry a ``calibration`` (per-label logit offsets and a temperature, chosen on a
+development split of train, never on val) that turns logits into the scores:
+``softmax((logits + bias) / temperature)``; the shipped card has none (offsets 0, temperature
+1).
 """
 
 from __future__ import annotations
