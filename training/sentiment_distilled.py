@@ -72,64 +72,15 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from transformers import BertModel
+
+# The data, the model and the int8 export are those of the shipped model's script.
+from sentiment import Classifier, batches, macro, quantise, read_split
 
 LABELS = ("negative", "neutral", "positive")
 REPO = Path(__file__).resolve().parent.parent
 TARGET = REPO / "training-work" / "sentiment-distilled"
 """Where the candidate goes by default: outside the package (copy it there to ship it)."""
 MAX_TOKENS = 128
-
-
-def read_split(data: Path, name: str) -> tuple[list[str], list[int]]:
-    texts = (data / f"{name}_text.txt").read_text(encoding="utf-8").splitlines()
-    labels = [int(x) for x in (data / f"{name}_labels.txt").read_text().split()]
-    if len(texts) != len(labels):
-        raise SystemExit(f"{name}: {len(texts)} texts but {len(labels)} labels")
-    return [t.strip() for t in texts], labels
-
-
-class Classifier(nn.Module):
-    """Encoder → mean over real tokens → dropout → linear: logits for (neg, neu, pos)."""
-
-    def __init__(self, base: Path, layers: int) -> None:
-        super().__init__()
-        self.encoder = BertModel.from_pretrained(str(base), add_pooling_layer=False)
-        self.encoder.encoder.layer = self.encoder.encoder.layer[:layers]
-        self.encoder.config.num_hidden_layers = layers
-        self.dropout = nn.Dropout(0.1)
-        self.head = nn.Linear(self.encoder.config.hidden_size, len(LABELS))
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        return self.head(self.dropout(pooled))
-
-
-def batches(encoded: list[list[int]], order: list[int], size: int):
-    for start in range(0, len(order), size):
-        idx = order[start : start + size]
-        width = max(len(encoded[i]) for i in idx)
-        ids = torch.zeros((len(idx), width), dtype=torch.long)
-        mask = torch.zeros((len(idx), width), dtype=torch.long)
-        for row, i in enumerate(idx):
-            ids[row, : len(encoded[i])] = torch.tensor(encoded[i])
-            mask[row, : len(encoded[i])] = 1
-        yield idx, ids, mask
-
-
-def macro(labels: list[int], predicted: list[int]) -> dict[str, float]:
-    recalls, f1s = [], []
-    for c in range(len(LABELS)):
-        tp = sum(1 for y, p in zip(labels, predicted, strict=True) if y == c and p == c)
-        actual = sum(1 for y in labels if y == c)
-        chosen = sum(1 for p in predicted if p == c)
-        r = tp / actual if actual else 0.0
-        p = tp / chosen if chosen else 0.0
-        recalls.append(r)
-        f1s.append(2 * p * r / (p + r) if p + r else 0.0)
-    return {"macro_recall": sum(recalls) / 3, "macro_f1": sum(f1s) / 3}
 
 
 def logits(model: Classifier, encoded: list[list[int]]) -> np.ndarray:
@@ -318,45 +269,6 @@ def main() -> None:
     else:
         model, history = train(args, args.layers, args.epochs, args.lr, data, soft, student)
     export(model, args, data, history, teacher_history)
-
-
-class Calibration:
-    """Train tweets, one at a time, for static quantisation's activation ranges."""
-
-    def __init__(self, encoded: list[list[int]]) -> None:
-        self.rows = iter(encoded)
-
-    def get_next(self) -> dict[str, np.ndarray] | None:
-        ids = next(self.rows, None)
-        if ids is None:
-            return None
-        row = np.array([ids], dtype=np.int64)
-        return {"input_ids": row, "attention_mask": np.ones_like(row)}
-
-
-def quantise(fp32: Path, target: Path, calibration: list[list[int]]) -> None:
-    """Static int8 quantisation (QDQ, per-channel weights) calibrated on train tweets.
-
-    Static, not dynamic: dynamic quantisation scales each activation tensor by its range over
-    the whole batch, so a text's scores depended on the texts batched with it (3% of val labels
-    changed between batch sizes 1 and 32). With ranges fixed at calibration, a text's label
-    depends on that text alone, which an auditor re-running one post must be able to rely on.
-    """
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    prepared = fp32.with_suffix(".pre.onnx")
-    quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=True)
-    quantize_static(
-        str(prepared),
-        str(target),
-        Calibration(calibration),
-        quant_format=QuantFormat.QDQ,
-        per_channel=True,
-        activation_type=QuantType.QUInt8,
-        weight_type=QuantType.QInt8,
-        op_types_to_quantize=["MatMul", "Gather"],
-    )
 
 
 def onnx_logits(path: Path, encoded: list[list[int]]) -> np.ndarray:
