@@ -38,15 +38,6 @@ from ombud.integrity.detector import DetectorSettings, detect
 ROOT = Path(__file__).resolve().parent
 CORPUS = ROOT.parents[1] / "shared" / "data" / "nab-corpus"
 RESULTS = ROOT / "results"
-PUBLISHED = {  # ../shared/data/nab-corpus/README.md (reproduced by tests/bench/test_nab_scorer.py)
-    "standard": {"ARTime": 73.2, "CAD OSE": 67.0, "Numenta HTM": 68.4, "windowed Gaussian": 36.3},
-    "reward_low_FP_rate": {
-        "ARTime": 62.9, "CAD OSE": 64.0, "Numenta HTM": 61.4, "windowed Gaussian": 15.3,
-    },
-    "reward_low_FN_rate": {
-        "ARTime": 78.9, "CAD OSE": 70.5, "Numenta HTM": 72.7, "windowed Gaussian": 44.8,
-    },
-}  # fmt: skip
 
 Series = tuple[str, list[float], list[tuple[int, int]]]
 
@@ -230,7 +221,7 @@ def main() -> None:
             "windows": sum(s.windows for s in per),
             "false_positives": sum(s.false_positives for s in per),
             "windowed_gaussian_same_run": round(gaussian_best, 1),
-            "published": PUBLISHED[name],
+            "published": nab.PUBLISHED[name],
         }
         print(name, result["profiles"][name]["score"], "lofo", round(lofo, 1), file=sys.stderr)
     print(json.dumps(result, indent=2))

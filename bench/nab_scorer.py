@@ -33,6 +33,8 @@ from ombud.errors import MalformedError
 
 __all__ = [
     "PROFILES",
+    "PUBLISHED",
+    "PUBLISHED_AS",
     "Profile",
     "SeriesScore",
     "normalised",
@@ -58,6 +60,27 @@ PROFILES: Mapping[str, Profile] = {
     "reward_low_FP_rate": Profile(tp=1.0, fp=0.22, fn=1.0),
     "reward_low_FN_rate": Profile(tp=1.0, fp=0.11, fn=2.0),
 }
+
+
+PUBLISHED: Mapping[str, Mapping[str, float]] = {
+    "standard": {"ARTime": 73.2, "CAD OSE": 67.0, "Numenta HTM": 68.4, "windowed Gaussian": 36.3},
+    "reward_low_FP_rate": {
+        "ARTime": 62.9, "CAD OSE": 64.0, "Numenta HTM": 61.4, "windowed Gaussian": 15.3,
+    },
+    "reward_low_FN_rate": {
+        "ARTime": 78.9, "CAD OSE": 70.5, "Numenta HTM": 72.7, "windowed Gaussian": 44.8,
+    },
+}  # fmt: skip
+"""NAB's normalised totals on the 51 files of ../shared/data/nab-corpus (its README), per
+profile and detector; tests/bench/test_nab_scorer.py recomputes each from NAB's per-file
+scores."""
+PUBLISHED_AS: Mapping[str, str] = {
+    "ARTime": "ARTime",
+    "CAD OSE": "contextOSE",
+    "Numenta HTM": "numenta",
+    "windowed Gaussian": "windowedGaussian",
+}
+"""Each published detector's name in NAB's per-file scores (``reference/published_scores.csv``)."""
 
 
 def probation_rows(rows: int) -> int:
