@@ -197,7 +197,6 @@ class _Detectors:
         verdict when the detector flags it."""
         tracked = self._bring(tx, (row.device, attribute), cursor)
         score, flag = tracked.detector.update(value)
-        tracked.index = row.ledger_index
         if not flag:
             return None
         s = self._settings
