@@ -38,7 +38,7 @@ from typing import Any
 from ombud.config import IntegritySettings
 from ombud.database import SqliteDatabase
 from ombud.ingest.devices import DeviceRegistry
-from ombud.ingest.fleet import make_fleet, reading
+from ombud.ingest.fleet import SimulatedSensor, make_fleet, reading
 from ombud.ingest.intake import Accepted, Intake
 from ombud.integrity.aggregate import Estimator
 from ombud.ledger import note
@@ -92,6 +92,18 @@ def attack(clean: list[list[float]], kind: str, attackers: list[int]) -> list[li
     return series
 
 
+def submit_step(
+    intake: Intake, fleet: list[SimulatedSensor], series: list[list[float]], step: int, at: datetime
+) -> None:
+    """Each sensor's reading of ``step``, signed by its device and accepted by the intake."""
+    batch = []
+    for s, sensor in enumerate(fleet):
+        entity = reading(NOISE, sensor.device.id, "centre", at, sensor.rng)
+        entity["LAeq"]["value"] = series[s][step]
+        batch.append(sensor.signer.sign(entity))
+    assert all(isinstance(v, Accepted) for v in intake.submit(batch))
+
+
 def defend(series: list[list[float]], seed: int, workdir: Path) -> dict[str, Any]:
     """Sign, ingest, screen and aggregate ``series`` through ombud; what came out."""
     now = [START]
@@ -123,12 +135,7 @@ def defend(series: list[list[float]], seed: int, workdir: Path) -> dict[str, Any
         started = time.perf_counter()
         for step in range(2 * STEPS_PER_DAY):
             now[0] = START + step * STEP
-            batch = []
-            for s, sensor in enumerate(fleet):
-                entity = reading(NOISE, sensor.device.id, "centre", now[0], sensor.rng)
-                entity["LAeq"]["value"] = series[s][step]
-                batch.append(sensor.signer.sign(entity))
-            assert all(isinstance(v, Accepted) for v in intake.submit(batch))
+            submit_step(intake, fleet, series, step, now[0])
             screener.screen_all()  # a step at a time, as the live screener keeps up
         elapsed = time.perf_counter() - started
         day2 = (START + STEPS_PER_DAY * STEP, START + 2 * STEPS_PER_DAY * STEP)

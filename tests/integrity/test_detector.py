@@ -89,7 +89,7 @@ def test_nothing_is_scored_before_the_warmup_or_flagged_in_the_learning_period()
     values[200:] = [90.0] * 200  # a new sensor whose second hour looks nothing like its first
     scores, flags = run(values)
     s = DetectorSettings()
-    assert set(scores[: s.scales[0] + 20 + s.warmup - 1]) == {0.0}
+    assert set(scores[: s.scales[0] + 20 + s.smoothing + s.warmup - 2]) == {0.0}
     assert max(scores[200:210]) >= s.threshold  # it is surprised ...
     assert not any(flags[: s.learning])  # ... but a newcomer is not flagged yet
 
@@ -154,17 +154,23 @@ def test_a_snapshot_whose_numbers_update_could_not_use_is_refused() -> None:
     for v in clean(900):
         detector.update(v)
     state = detector.snapshot()
+    n = len(detector.settings.scales)
     fit = [1.0, 0.02, 0.1, 0.5]
     for changes in (
-        {"fits": [[1.0, 0.02, 0.1, 0.0]] * 4},  # sigma 0: a division by zero
-        {"fits": [[1.0, 0.02, 0.1, -3.0]] * 4},
-        {"fits": [[1.0, 2.0, 0.1, 0.5]] * 4},
-        {"fits": [fit] * 3},
-        {"fits": [["1", 0.02, 0.1, 0.5]] * 4},
+        {"fits": [[1.0, 0.02, 0.1, 0.0]] * n},  # sigma 0: a division by zero
+        {"fits": [[1.0, 0.02, 0.1, -3.0]] * n},
+        {"fits": [[1.0, 2.0, 0.1, 0.5]] * n},
+        {"fits": [fit] * (n - 1)},
+        {"fits": [["1", 0.02, 0.1, 0.5]] * n},
+        {"recent": [[1.0, 2.0, 3.0]] * (n - 1)},
+        {"recent": [[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]] * n},  # more than it smooths over
+        {"recent": [[1.0, -2.0, 3.0]] * n},  # a distance is never negative
+        {"recent": [[1.0, True, 3.0]] * n},
+        {"recent": "1,2,3"},
         {"seen": -1},
         {"seen": 1.5},
         {"quiet": 10_000},
-        {"lengths": [10, -1, 5000, 5000, 5000]},
+        {"lengths": [10, -1] + [5000] * (n - 1)},
     ):
         with pytest.raises(MalformedError, match="detector snapshot"):
             AnomalyDetector.restore(_tampered(state, **changes))
@@ -186,6 +192,18 @@ def test_numbers_of_every_kind_are_readings() -> None:
         assert detector.update(value) == (0.0, False)  # type: ignore[arg-type]
     with pytest.raises(MalformedError, match="within"):
         detector.update(10**400)
+
+
+def test_a_snapshot_of_the_largest_settings_restores() -> None:
+    """Every scale's fit and smoothed distances fit in the snapshot's bounded header."""
+    settings = DetectorSettings(
+        scales=tuple(range(1, 65)), smoothing=16, history=256, warmup=20, calibration=20
+    )
+    detector = AnomalyDetector(settings)
+    for v in clean(300):
+        detector.update(v)
+    state = detector.snapshot()
+    assert AnomalyDetector.restore(state, settings).snapshot() == state
 
 
 def test_a_snapshot_under_other_settings_is_refused() -> None:
@@ -224,6 +242,8 @@ def test_bad_readings_and_settings_are_refused() -> None:
         {"threshold": 0.0},
         {"refit": 0},
         {"learning": -1},
+        {"smoothing": 0},
+        {"smoothing": 17},
     ):
         with pytest.raises(MalformedError):
             DetectorSettings(**settings)  # type: ignore[arg-type]
