@@ -72,7 +72,7 @@ CATCH_UP = 2_000
 """Most observations replayed to bring a detector up to the cursor; a series further behind
 starts afresh."""
 CACHED_SERIES = 256
-"""Detectors kept in memory between batches (about 130 kB each)."""
+"""Detectors kept in memory between batches (about 155 kB each)."""
 DAY_US = 86_400_000_000
 REPLAY_TOLERANCE_US = 300_000_000
 """How far from exactly a day earlier the paired reading may be."""
