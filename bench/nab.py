@@ -28,7 +28,8 @@ import csv
 import json
 import math
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
 from multiprocessing import Pool
 from pathlib import Path
 from typing import Any
@@ -36,17 +37,42 @@ from typing import Any
 import numpy as np
 
 import nab_scorer as nab
-from ombud.integrity.detector import DetectorSettings, detect
+from ombud.integrity.detector import AnomalyDetector, DetectorSettings
 
 ROOT = Path(__file__).resolve().parent
 CORPUS = ROOT.parents[1] / "shared" / "data" / "nab-corpus"
 RESULTS = ROOT / "results"
 
-Series = tuple[str, list[float], list[tuple[int, int]]]
+
+@dataclass(frozen=True)
+class Series:
+    """One labelled series of the corpus."""
+
+    name: str
+    """family/file"""
+    values: list[float]
+    times: list[float]
+    """Each reading's time, seconds since 1970 (the detector learns for a day of them)."""
+    spans: list[tuple[int, int]]
+    """The anomaly windows, as inclusive row spans."""
+
+    @property
+    def family(self) -> str:
+        return self.name.split("/")[0]
+
+
+@dataclass(frozen=True)
+class Run:
+    """A detector's scores over one series, and the first row it may flag."""
+
+    scores: np.ndarray
+    rows: int
+    spans: list[tuple[int, int]]
+    flags_from: int
 
 
 def load_corpus() -> list[Series]:
-    """Every labelled series: (family/file, values, windows as inclusive row spans)."""
+    """Every labelled series."""
     windows = json.loads((CORPUS / "labels" / "combined_windows.json").read_text())
     corpus = []
     for name in sorted(windows):
@@ -58,8 +84,16 @@ def load_corpus() -> list[Series]:
             first = next(i for i, t in enumerate(stamps) if t >= start[:19])
             last = max(i for i, t in enumerate(stamps) if t <= end[:19])
             spans.append((first, last))
-        corpus.append((name, [float(r[1]) for r in rows], spans))
+        times = [datetime.fromisoformat(s).replace(tzinfo=UTC).timestamp() for s in stamps]
+        corpus.append(Series(name, [float(r[1]) for r in rows], times, spans))
     return corpus
+
+
+def run_detector(series: Series, settings: DetectorSettings) -> Run:
+    """The detector over one series, fed its readings and their times in order."""
+    detector = AnomalyDetector(settings)
+    scores = [detector.update(v, at)[0] for v, at in zip(series.values, series.times, strict=True)]
+    return Run(np.array(scores), len(scores), series.spans, detector.flags_from)
 
 
 def windowed_gaussian(values: list[float], window: int = 6400) -> np.ndarray:
@@ -82,7 +116,6 @@ def windowed_gaussian(values: list[float], window: int = 6400) -> np.ndarray:
 
 
 SHIPPED = DetectorSettings()
-LEARNING = SHIPPED.learning
 DESIGNS = {
     "shipped": SHIPPED,
     "smoothing 1": replace(SHIPPED, smoothing=1),
@@ -99,29 +132,23 @@ REFRACTORIES = (50, 80, 110, 150, 300)
 it, so choosing it costs only sweeps)."""
 
 
-def flagged(
-    scores: np.ndarray, threshold: float, refractory: int, learning: int = LEARNING
-) -> list[int]:
+def flagged(scores: np.ndarray, threshold: float, refractory: int, flags_from: int) -> list[int]:
     """The rows the detector would flag at ``threshold`` (``detector.to_flags``, sparse)."""
     out: list[int] = []
     quiet_until = -1
     for i in np.flatnonzero(scores >= threshold).tolist():
-        if i > quiet_until and i >= learning:
+        if i > quiet_until and i >= flags_from:
             out.append(i)
             quiet_until = i + refractory
     return out
 
 
 def corpus_score(
-    scored: list[tuple[np.ndarray, int, list[tuple[int, int]]]],
-    thresholds: list[float],
-    profile: nab.Profile,
-    refractory: int,
-    learning: int = LEARNING,
+    runs: list[Run], thresholds: list[float], profile: nab.Profile, refractory: int
 ) -> list[nab.SeriesScore]:
     return [
-        nab.score_flagged(flagged(s, t, refractory, learning), rows, spans, profile)
-        for (s, rows, spans), t in zip(scored, thresholds, strict=True)
+        nab.score_flagged(flagged(r.scores, t, refractory, r.flags_from), r.rows, r.spans, profile)
+        for r, t in zip(runs, thresholds, strict=True)
     ]
 
 
@@ -139,16 +166,11 @@ def candidates(all_scores: list[np.ndarray]) -> list[float]:
 
 
 def sweep(
-    scored: list[tuple[np.ndarray, int, list[tuple[int, int]]]],
-    profile: nab.Profile,
-    refractory: int,
-    options: list[float],
-    learning: int = LEARNING,
+    runs: list[Run], profile: nab.Profile, refractory: int, options: list[float]
 ) -> tuple[float, float, dict[float, float]]:
     """The best single threshold, its normalised score, and the score at every candidate."""
     curve = {
-        t: nab.normalised(corpus_score(scored, [t] * len(scored), profile, refractory, learning))
-        for t in options
+        t: nab.normalised(corpus_score(runs, [t] * len(runs), profile, refractory)) for t in options
     }
     best = max(curve, key=lambda t: curve[t])
     return best, curve[best], curve
@@ -156,41 +178,41 @@ def sweep(
 
 def leave_one_family_out(
     corpus: list[Series],
-    scored: list[tuple[np.ndarray, int, list[tuple[int, int]]]],
+    runs: list[Run],
     profile: nab.Profile,
     options: list[float],
     refractories: tuple[int, ...] = REFRACTORIES,
 ) -> tuple[float, dict[str, tuple[float, int]]]:
     """For each family, the (threshold, refractory) with the best score on the other five;
     the corpus scored with those choices, each family with the one made without it."""
-    family = [name.split("/")[0] for name, _, _ in corpus]
+    family = [s.family for s in corpus]
     chosen: dict[str, tuple[float, int]] = {}
     for held in sorted(set(family)):
-        train = [s for s, f in zip(scored, family, strict=True) if f != held]
+        train = [r for r, f in zip(runs, family, strict=True) if f != held]
         best = (-math.inf, 0.0, 0)
         for refractory in refractories:
             threshold, score, _ = sweep(train, profile, refractory, options)
             best = max(best, (score, threshold, refractory))
         chosen[held] = (best[1], best[2])
     per = [
-        nab.score_flagged(flagged(s, *chosen[f]), rows, spans, profile)
-        for (s, rows, spans), f in zip(scored, family, strict=True)
+        nab.score_flagged(flagged(r.scores, *chosen[f], r.flags_from), r.rows, r.spans, profile)
+        for r, f in zip(runs, family, strict=True)
     ]
     return nab.normalised(per), chosen
 
 
 def leave_one_family_out_designs(
     corpus: list[Series],
-    scored: dict[str, list[tuple[np.ndarray, int, list[tuple[int, int]]]]],
+    scored: dict[str, list[Run]],
     profile: nab.Profile,
 ) -> tuple[float, dict[str, tuple[str, float]]]:
     """For each family, the (design, threshold) with the best score on the other five, at the
     shipped refractory period; the corpus scored with those choices, each family with the one
     made without it."""
-    family = [name.split("/")[0] for name, _, _ in corpus]
+    family = [s.family for s in corpus]
     per_design = {}
     for design, runs in scored.items():
-        options = candidates([s for s, _, _ in runs])
+        options = candidates([r.scores for r in runs])
         options = [*options[:: max(1, len(options) // 250)], math.inf]
         per_design[design] = {
             t: corpus_score(runs, [t] * len(runs), profile, SHIPPED.refractory) for t in options
@@ -208,21 +230,18 @@ def leave_one_family_out_designs(
     return nab.normalised(final), chosen
 
 
-def scores_of(job: tuple[list[float], DetectorSettings]) -> np.ndarray:
-    return np.array(detect(*job)[0])
+def run_job(job: tuple[Series, DetectorSettings]) -> Run:
+    return run_detector(*job)
 
 
 def run_designs(corpus: list[Series]) -> dict[str, Any]:
     """Every design over the corpus (two processes), and the leave-one-family-out figure with
     the design chosen too, per profile."""
-    jobs = [(values, settings) for settings in DESIGNS.values() for _, values, _ in corpus]
+    jobs = [(series, settings) for settings in DESIGNS.values() for series in corpus]
     with Pool(2) as pool:
-        outputs = pool.map(scores_of, jobs, chunksize=4)
+        outputs = pool.map(run_job, jobs, chunksize=4)
     scored = {
-        design: [
-            (outputs[k * len(corpus) + i], len(v), spans) for i, (_, v, spans) in enumerate(corpus)
-        ]
-        for k, design in enumerate(DESIGNS)
+        design: outputs[k * len(corpus) : (k + 1) * len(corpus)] for k, design in enumerate(DESIGNS)
     }
     result: dict[str, Any] = {
         "designs": {d: _settings_json(s) for d, s in DESIGNS.items()},
@@ -231,7 +250,7 @@ def run_designs(corpus: list[Series]) -> dict[str, Any]:
     for name, profile in nab.PROFILES.items():
         figure, chosen = leave_one_family_out_designs(corpus, scored, profile)
         each = {
-            d: round(sweep(r, profile, SHIPPED.refractory, candidates([s for s, _, _ in r]))[1], 1)
+            d: round(sweep(r, profile, SHIPPED.refractory, candidates([x.scores for x in r]))[1], 1)
             for d, r in scored.items()
         }
         result["profiles"][name] = {
@@ -261,22 +280,20 @@ def main() -> None:
     corpus = load_corpus()
     settings = SHIPPED
     started = time.perf_counter()
-    outputs = [detect(values, settings)[0] for _, values, _ in corpus]
+    scored = [run_detector(series, settings) for series in corpus]
     elapsed = time.perf_counter() - started
-    scored = [
-        (np.array(s), len(v), spans) for s, (_, v, spans) in zip(outputs, corpus, strict=True)
-    ]
-    gaussian = [(windowed_gaussian(v), len(v), spans) for _, v, spans in corpus]
-    options = candidates([s for s, _, _ in scored])
+    rows = sum(len(s.values) for s in corpus)
+    gaussian = [Run(windowed_gaussian(s.values), len(s.values), s.spans, 0) for s in corpus]
+    options = candidates([r.scores for r in scored])
     lofo_options = [*options[:: max(1, len(options) // 250)], math.inf]
-    gaussian_options = candidates([s for s, _, _ in gaussian])
+    gaussian_options = candidates([r.scores for r in gaussian])
     result: dict[str, Any] = {
         "benchmark": "nab",
         "files": len(corpus),
-        "rows": sum(len(v) for _, v, _ in corpus),
-        "families": sorted({n.split("/")[0] for n, _, _ in corpus}),
+        "rows": rows,
+        "families": sorted({s.family for s in corpus}),
         "seconds_for_the_corpus_one_core": round(elapsed, 1),
-        "readings_per_s_one_core": round(sum(len(v) for _, v, _ in corpus) / elapsed),
+        "readings_per_s_one_core": round(rows / elapsed),
         "settings": _settings_json(settings),
         "default_threshold": settings.threshold,
         "profiles": {},
@@ -290,7 +307,7 @@ def main() -> None:
         lofo_threshold, _ = leave_one_family_out(
             corpus, scored, profile, lofo_options, (settings.refractory,)
         )
-        _, gaussian_best, _ = sweep(gaussian, profile, 0, gaussian_options, 0)
+        _, gaussian_best, _ = sweep(gaussian, profile, 0, gaussian_options)
         per = corpus_score(scored, [best_t] * len(scored), profile, settings.refractory)
         finite = sorted(t for t in curve if math.isfinite(t))
         k = finite.index(best_t) if best_t in finite else 0

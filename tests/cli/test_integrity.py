@@ -8,14 +8,18 @@ import io
 import json
 import math
 import random
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from tests.conftest import biased_district, ombud
 
 
-def write_series(path: Path, values: list[float], header: bool = True) -> None:
+def write_series(
+    path: Path, values: list[float], header: bool = True, every: timedelta = timedelta(minutes=5)
+) -> None:
+    start = datetime(2026, 1, 1)
     lines = ["timestamp,value"] if header else []
-    lines += [f"2026-01-01 00:{i // 60 % 60:02d}:{i % 60:02d},{v}" for i, v in enumerate(values)]
+    lines += [f"{start + i * every:%Y-%m-%d %H:%M:%S},{v}" for i, v in enumerate(values)]
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -38,6 +42,30 @@ def test_detect_writes_a_score_and_a_flag_per_row(tmp_path: Path) -> None:
     write_series(series, values[:2000], header=False)  # no header, and no look-ahead
     again = list(csv.reader(io.StringIO(ombud("integrity", "detect", "--csv", series).stdout)))
     assert again[1:] == rows[1:2001]
+
+
+def test_detect_learns_for_a_day_of_the_series_own_time(tmp_path: Path) -> None:
+    """Hourly readings may be flagged from the second day; timestamps it cannot read (neither
+    ISO 8601 nor seconds since 1970) leave it counting readings, as for 5-minute ones."""
+    rng = random.Random(6)
+    values = [20 + 5 * math.sin(i / 3.8) + rng.gauss(0, 0.3) for i in range(400)]
+    values[200:] = [45.0] * 200
+    series = tmp_path / "hourly.csv"
+    flags = {}
+    for name, times in (
+        ("iso", None),
+        ("epoch", [str(1_767_225_600 + 3600 * i) for i in range(400)]),
+        ("unreadable", [f"reading {i}" for i in range(400)]),
+    ):
+        if times is None:
+            write_series(series, values, every=timedelta(hours=1))
+        else:
+            series.write_text("".join(f"{t},{v}\n" for t, v in zip(times, values, strict=True)))
+        result = ombud("integrity", "detect", "--csv", series)
+        assert result.returncode == 0, result.stderr
+        flags[name] = [r[3] for r in csv.reader(io.StringIO(result.stdout))][1:]
+    assert flags["iso"] == flags["epoch"] and "1" in flags["iso"][200:210]
+    assert "1" not in flags["unreadable"]
 
 
 def test_a_bad_row_stops_with_its_line_number(tmp_path: Path) -> None:

@@ -94,6 +94,40 @@ def test_nothing_is_scored_before_the_warmup_or_flagged_in_the_learning_period()
     assert not any(flags[: s.learning])  # ... but a newcomer is not flagged yet
 
 
+def hourly(rows: int, seed: int = 1) -> tuple[list[float], list[float]]:
+    """An hourly sensor's daily rhythm (24 readings a day), and the readings' times."""
+    rng = random.Random(seed)
+    values = [20 + 5 * math.sin(2 * math.pi * i / 24) + rng.gauss(0, 0.3) for i in range(rows)]
+    return values, [1_767_225_600.0 + 3600 * i for i in range(rows)]
+
+
+def test_a_timed_series_is_new_for_a_day_of_its_own_time() -> None:
+    """An hourly sensor may be flagged from its second day on (a day and the longest scale:
+    56 readings), where readings without times wait for a day of 5-minute readings."""
+    values, times = hourly(500)
+    values[200:] = [45.0] * 300
+    _, untimed = detect(values)
+    _, timed = detect(values, times=times)
+    assert not any(untimed) and not any(timed[:200]) and any(timed[200:210])
+    detector = AnomalyDetector()
+    for value, at in zip(values[:30], times[:30], strict=True):
+        detector.update(value, at)
+    assert detector.flags_from == 24 + 32
+    five_minutes = [1_767_225_600.0 + 300 * i for i in range(3000)]
+    stuck = clean(3000)
+    stuck[2500:] = [45.0] * 500
+    assert detect(stuck, times=five_minutes) == detect(stuck)  # 320 readings either way
+
+
+def test_a_clock_that_never_passes_a_day_keeps_it_quiet_for_its_history_only() -> None:
+    values = clean(3600)
+    values[2500:2520] = [45.0] * 20
+    values[3100:] = [0.0] * 500
+    assert any(detect(values)[1][2500:2510])
+    _, flags = detect(values, times=[5.0] * len(values))
+    assert not any(flags[:3000]) and any(flags[3100:3110])
+
+
 def test_a_restored_snapshot_goes_on_exactly_as_if_it_had_never_stopped() -> None:
     values = clean(4500)
     values[4000:4010] = [45.0] * 10
@@ -101,12 +135,25 @@ def test_a_restored_snapshot_goes_on_exactly_as_if_it_had_never_stopped() -> Non
     detector = AnomalyDetector()
     first = [detector.update(v) for v in values[:3700]]
     state = detector.snapshot()
-    assert len(state) < 110_000  # 3,032 readings and 4 times 5,000 float32 distances at most
+    assert len(state) < 110_000  # 3,032 readings and 5 times 3,600 float32 distances
     resumed = AnomalyDetector.restore(state)
     rest = [resumed.update(v) for v in values[3700:]]
     assert [s for s, _ in first + rest] == whole[0]
     assert [f for _, f in first + rest] == whole[1] and any(whole[1][4000:4010])
     assert resumed.seen == len(values)
+
+
+@pytest.mark.parametrize("stop", [10, 40, 300])
+def test_a_timed_series_restored_in_its_first_days_learns_as_if_never_stopped(stop: int) -> None:
+    values, times = hourly(400)
+    values[150:] = [45.0] * 250
+    whole = detect(values, times=times)
+    detector = AnomalyDetector()
+    first = [detector.update(v, at) for v, at in zip(values[:stop], times[:stop], strict=True)]
+    resumed = AnomalyDetector.restore(detector.snapshot())
+    rest = [resumed.update(v, at) for v, at in zip(values[stop:], times[stop:], strict=True)]
+    assert ([s for s, _ in first + rest], [f for _, f in first + rest]) == whole
+    assert any(whole[1][150:160]) and resumed.flags_from == 56
 
 
 def test_a_snapshot_under_another_threshold_keeps_its_learning() -> None:
@@ -171,12 +218,18 @@ def test_a_snapshot_whose_numbers_update_could_not_use_is_refused() -> None:
         {"seen": 1.5},
         {"quiet": 10_000},
         {"lengths": [10, -1] + [5000] * (n - 1)},
+        {"first_at": "2026-01-01"},
+        {"day_mark": 5},  # a day passed, but no reading had a time
+        {"first_at": 0.0, "day_mark": 900},  # not a reading it has seen
+        {"first_at": 0.0, "day_mark": 0},
+        {"first_at": 0.0, "day_mark": True},
     ):
         with pytest.raises(MalformedError, match="detector snapshot"):
             AnomalyDetector.restore(_tampered(state, **changes))
     deep = b"[" * 4000
     for damaged in (
         _tampered(state, seen=math.inf),  # "Infinity" in the header
+        _tampered(state, first_at=math.nan),
         b"ombud-detector\x00" + len(deep).to_bytes(4, "little") + deep,
         b"ombud-detector\x00" + (10**6).to_bytes(4, "little") + b"{}",
     ):
@@ -232,6 +285,10 @@ def test_bad_readings_and_settings_are_refused() -> None:
     for bad in (math.nan, math.inf, True, "3", 1e200, -1e19):
         with pytest.raises(MalformedError):
             detector.update(bad)  # type: ignore[arg-type]
+    for at in (math.nan, -math.inf, True, "2026-01-01", 10**400):
+        with pytest.raises(MalformedError, match="time"):
+            detector.update(1.0, at)  # type: ignore[arg-type]
+    assert detector.seen == 0  # nothing refused was taken
     for settings in (
         {"scales": (8, 4)},
         {"scales": ()},
@@ -242,6 +299,8 @@ def test_bad_readings_and_settings_are_refused() -> None:
         {"threshold": 0.0},
         {"refit": 0},
         {"learning": -1},
+        {"learning_s": -1.0},
+        {"learning_s": 400 * 86400.0},
         {"smoothing": 0},
         {"smoothing": 17},
     ):

@@ -286,21 +286,21 @@ def test_a_bias_shared_by_three_of_eight_is_caught_by_the_offset_check(city: Cit
     assert min(q.counter for q in flagged if q.device == city.sensors[1].device.id) > 221
 
 
-def _screened(city: City, device: str, up_to: int | None = None) -> list[tuple[int, float]]:
+def _screened(city: City, device: str, up_to: int | None = None) -> list[tuple[int, float, float]]:
     """A device's plausible LAeq readings in ledger order (what its detector takes), with
-    their counters; up to a ledger index if given."""
+    their counters and signed times (seconds); up to a ledger index if given."""
     from ombud.canonical import parse_json
 
     rows = city.db.read(
-        "SELECT counter, ledger_index, entity FROM observations WHERE device = ? "
+        "SELECT counter, ledger_index, created_us, entity FROM observations WHERE device = ? "
         "ORDER BY ledger_index",
         (device,),
     )
     out = []
-    for counter, index, entity in rows:
+    for counter, index, created_us, entity in rows:
         value = parse_json(bytes(entity), "a test observation")["LAeq"]["value"]
         if (up_to is None or index <= up_to) and 0 <= value <= 140:
-            out.append((counter, value))
+            out.append((counter, value, created_us / 1_000_000))
     return out
 
 
@@ -336,7 +336,7 @@ def test_the_anomaly_detector_runs_in_screening_and_resumes_exactly_after_restar
     for sensor in (city.sensors[2], city.sensors[5]):
         device = sensor.device.id
         one = AnomalyDetector()
-        flagged = {c for c, v in _screened(city, device) if one.update(v)[1]}
+        flagged = {c for c, v, at in _screened(city, device) if one.update(v, at)[1]}
         assert flagged == {q.counter for q in held if q.device == device}
         ((index, state),) = city.db.read(
             "SELECT ledger_index, state FROM screening_detectors "
@@ -344,8 +344,8 @@ def test_the_anomaly_detector_runs_in_screening_and_resumes_exactly_after_restar
             (device,),
         )
         replay = AnomalyDetector()
-        for _, value in _screened(city, device, up_to=index):
-            replay.update(value)
+        for _, value, at in _screened(city, device, up_to=index):
+            replay.update(value, at)
         assert bytes(state) == replay.snapshot()
     assert len(_screened(city, city.sensors[5].device.id)) == 450 - 5  # five out of range
 
@@ -389,6 +389,6 @@ def test_a_failed_batch_leaves_the_detectors_as_if_it_never_ran(
     screener.screen_all()
     device = city.sensors[2].device.id
     one = AnomalyDetector()
-    flagged = {c for c, v in _screened(city, device) if one.update(v)[1]}
+    flagged = {c for c, v, at in _screened(city, device) if one.update(v, at)[1]}
     held = QuarantineStore(city.db).list(check="anomaly", limit=10_000)
     assert flagged and flagged == {q.counter for q in held}

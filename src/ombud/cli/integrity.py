@@ -10,6 +10,7 @@ Releases are an operator's acts on the deployment's own files; they go on the le
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Iterator
 from dataclasses import replace
@@ -78,13 +79,29 @@ def integrity_detect(
             except ValueError:
                 raise MalformedError(f"{csv_file}:{line}: {text[:40]!r} is not a number") from None
             try:
-                score, flag = detector.update(value)
+                score, flag = detector.update(value, _seconds(timestamp))
             except MalformedError as exc:
                 raise MalformedError(f"{csv_file}:{line}: {exc}") from None
             out.writerow([timestamp, text, f"{score:.6f}", int(flag)])
 
 
 _LINE_BYTES = 1 << 20
+
+
+def _seconds(timestamp: str) -> float | None:
+    """A CSV timestamp in seconds: ISO 8601 (UTC unless it says otherwise) or a number of
+    seconds since 1970; None for anything else (the detector then counts readings instead)."""
+    try:
+        moment = datetime.fromisoformat(timestamp)
+    except ValueError:
+        try:
+            seconds = float(timestamp)
+        except ValueError:
+            return None
+        return seconds if math.isfinite(seconds) else None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
 
 
 def _text_lines(f: BinaryIO, path: Path) -> Iterator[str]:

@@ -26,7 +26,10 @@ Design (measured on the 51 labelled series of the NAB corpus by ``bench/nab.py``
 
 The first readings only fill the history: a scale gives p-values once ``warmup`` of its
 distances are known, so scores are 0 for about ``scales[0] + 20 + smoothing + warmup``
-readings, and nothing is flagged in the first ``learning`` readings.
+readings. Nothing is flagged while the series is new: until ``scales[-1]`` readings after the
+first reading a day (``learning_s``) later than the first, by the readings' own times — the
+first day of a 5-minute sensor and of an hourly one alike — or, for readings given without
+times, in the first ``learning`` readings.
 """
 
 from __future__ import annotations
@@ -64,7 +67,7 @@ _LARGEST = 1e18
 """Readings beyond this size are refused: distances between them would overflow the float32
 in which they are kept."""
 _SNAPSHOT_MAGIC = b"ombud-detector\x00"
-_SNAPSHOT_FORMAT = 2
+_SNAPSHOT_FORMAT = 3
 _HEADER_LIMIT = 65536
 """Bytes of a snapshot's JSON header, at most (the largest settings need about 27 kB)."""
 
@@ -87,9 +90,14 @@ class DetectorSettings:
     warmup: int = 100
     """Distances per scale known before a p-value is computed."""
     learning: int = 320
-    """Readings before the first flag: a day of 5-minute readings and the longest scale. A new
-    sensor's first day is new in every way — its first midnight too, until a day and the
-    longest scale have passed — and flagging it would only quarantine honest readings."""
+    """Readings before the first flag when readings come without times: a day of 5-minute
+    readings and the longest scale. A new sensor's first day is new in every way — its first
+    midnight too, until a day and the longest scale have passed — and flagging it would only
+    quarantine honest readings."""
+    learning_s: float = 86400.0
+    """When readings come with times: the span of the series' own time (seconds) whose end,
+    and the longest scale after it, must have passed before the first flag — a day, whatever
+    the interval. A clock that never gets there keeps it quiet for ``history`` readings."""
     threshold: float = DEFAULT_THRESHOLD
     refractory: int = 110
     """Readings after a flag during which no new flag is raised."""
@@ -114,6 +122,8 @@ class DetectorSettings:
             raise MalformedError("detector smoothing must be 1..16 distances")
         if not 0 <= self.learning <= 100_000:
             raise MalformedError("detector learning must be 0..100000 readings")
+        if not 0 <= self.learning_s <= 366 * 86400:
+            raise MalformedError("detector learning_s must be 0..31622400 seconds (a year)")
         if not 0 < self.threshold < 1:
             raise MalformedError("detector threshold must be in (0, 1)")
 
@@ -184,6 +194,10 @@ class AnomalyDetector:
         self.settings = s = settings or DetectorSettings()
         self._seen = 0
         self._quiet = 0
+        self._first_at: float | None = None
+        """The time of the first reading given one."""
+        self._day_mark: int | None = None
+        """The index of the first reading ``learning_s`` after ``_first_at``."""
         self._values = _Ring(s.history + s.scales[-1], np.float64)
         self._distances = [_Ring(s.calibration, np.float32) for _ in s.scales]
         self._recent: list[list[float]] = [[] for _ in s.scales]
@@ -198,9 +212,24 @@ class AnomalyDetector:
         """Readings fed so far."""
         return self._seen
 
-    def update(self, value: float) -> tuple[float, bool]:
+    @property
+    def flags_from(self) -> int:
+        """The index of the first reading that may be flagged, as far as is known by now (it
+        can only come earlier as a timed series' first day passes)."""
+        s = self.settings
+        if self._first_at is None:
+            return s.learning
+        if self._day_mark is None:
+            return s.history
+        return min(self._day_mark + s.scales[-1], s.history)
+
+    def update(self, value: float, at: float | None = None) -> tuple[float, bool]:
+        """Score one reading (``at``: its time in seconds, if known) and decide whether it is
+        flagged."""
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise MalformedError("a reading must be a number")
+        if at is not None:
+            at = _seconds(at)
         try:
             value = float(value)
         except OverflowError:
@@ -210,6 +239,11 @@ class AnomalyDetector:
         if abs(value) > _LARGEST:
             raise MalformedError(f"a reading must be within ±{_LARGEST:g}")
         s = self.settings
+        if at is not None:
+            if self._first_at is None:
+                self._first_at = at
+            elif self._day_mark is None and at >= self._first_at + s.learning_s:
+                self._day_mark = self._seen
         self._seen += 1
         self._values.append(value)
         series = self._values.view()
@@ -242,7 +276,7 @@ class AnomalyDetector:
         if self._quiet:
             self._quiet -= 1
             return score, False
-        if score >= s.threshold and self._seen > s.learning:
+        if score >= s.threshold and self._seen > self.flags_from:
             self._quiet = s.refractory
             return score, True
         return score, False
@@ -257,6 +291,8 @@ class AnomalyDetector:
             "settings": asdict(s),
             "seen": self._seen,
             "quiet": self._quiet,
+            "first_at": self._first_at,
+            "day_mark": self._day_mark,
             "fits": self._fits,
             "recent": self._recent,
             "lengths": [len(self._values.view())] + [len(d.view()) for d in self._distances],
@@ -317,12 +353,34 @@ class AnomalyDetector:
                 raise ValueError("its recent distances do not match its settings")
             detector._recent = [_check_recent(r, s.smoothing) for r in recent]
             detector._fits = [None if f is None else _check_fit(f) for f in fits]
+            first_at, day_mark = header["first_at"], header["day_mark"]
+            if first_at is not None and not (_is_number(first_at) and math.isfinite(first_at)):
+                raise ValueError("its first time is not a time")
+            if day_mark is not None and not (
+                first_at is not None and _is_int(day_mark) and 0 < day_mark < seen
+            ):
+                raise ValueError("its day mark is out of range")
+            detector._first_at = None if first_at is None else float(first_at)
+            detector._day_mark = day_mark
             detector._seen, detector._quiet = seen, quiet
             for ring, values in zip(rings, arrays, strict=True):
                 ring.load(values)
         except (ValueError, KeyError, TypeError, IndexError, struct.error, RecursionError) as exc:
             raise MalformedError(f"a detector snapshot cannot be restored: {exc}") from None
         return detector
+
+
+def _seconds(at: object) -> float:
+    """A reading's time as a finite float, or ``MalformedError``."""
+    if isinstance(at, bool) or not isinstance(at, numbers.Real):
+        raise MalformedError("a reading's time must be a number of seconds")
+    try:
+        seconds = float(at)
+    except OverflowError:
+        seconds = math.inf
+    if not math.isfinite(seconds):
+        raise MalformedError("a reading's time must be a finite number of seconds")
+    return seconds
 
 
 def _no_constant(name: str) -> float:
@@ -395,13 +453,16 @@ def to_flags(
 
 
 def detect(
-    values: list[float], settings: DetectorSettings | None = None
+    values: list[float],
+    settings: DetectorSettings | None = None,
+    times: list[float] | None = None,
 ) -> tuple[list[float], list[bool]]:
-    """A fresh detector run over ``values`` in order: each reading's score and flag."""
+    """A fresh detector run over ``values`` in order (``times``: their times in seconds, if
+    known): each reading's score and flag."""
     detector = AnomalyDetector(settings)
     scores, flags = [], []
-    for value in values:
-        score, flag = detector.update(value)
+    for value, at in zip(values, times if times is not None else [None] * len(values), strict=True):
+        score, flag = detector.update(value, at)
         scores.append(score)
         flags.append(flag)
     return scores, flags

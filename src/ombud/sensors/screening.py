@@ -196,7 +196,7 @@ class _Detectors:
         """Feed one reading (the batch's rows in ledger order, after ``cursor``); the suspect
         verdict when the detector flags it."""
         tracked = self._bring(tx, (row.device, attribute), cursor)
-        score, flag = tracked.detector.update(value)
+        score, flag = tracked.detector.update(value, row.at_us / 1_000_000)
         if not flag:
             return None
         s = self._settings
@@ -273,17 +273,17 @@ class _Detectors:
     def _catch_up(self, tx: Tx, key: tuple[str, str], tracked: _Tracked, cursor: int) -> None:
         device, attribute = key
         rows = tx.execute(
-            "SELECT entity FROM observations WHERE device = ? AND ledger_index > ? "
+            "SELECT entity, created_us FROM observations WHERE device = ? AND ledger_index > ? "
             "AND ledger_index <= ? ORDER BY ledger_index LIMIT ?",
             (device, tracked.index, cursor, CATCH_UP + 1),
         )
         if len(rows) > CATCH_UP:
             tracked.detector, tracked.saved = AnomalyDetector(self._settings), -1
         else:
-            for (entity,) in rows:
+            for entity, at_us in rows:
                 value = _values(bytes(entity)).get(attribute)
                 if value is not None and _plausible(attribute, value):
-                    tracked.detector.update(value)
+                    tracked.detector.update(value, at_us / 1_000_000)
         tracked.index = cursor
 
 
