@@ -46,7 +46,8 @@ def test_detect_writes_a_score_and_a_flag_per_row(tmp_path: Path) -> None:
 
 def test_detect_learns_for_a_day_of_the_series_own_time(tmp_path: Path) -> None:
     """Hourly readings may be flagged from the second day; timestamps it cannot read (neither
-    ISO 8601 nor seconds since 1970) leave it counting readings, as for 5-minute ones."""
+    ISO 8601 nor seconds since 1970: milliseconds are not taken for seconds) leave it
+    counting readings, as for 5-minute ones."""
     rng = random.Random(6)
     values = [20 + 5 * math.sin(i / 3.8) + rng.gauss(0, 0.3) for i in range(400)]
     values[200:] = [45.0] * 200
@@ -56,6 +57,7 @@ def test_detect_learns_for_a_day_of_the_series_own_time(tmp_path: Path) -> None:
         ("iso", None),
         ("epoch", [str(1_767_225_600 + 3600 * i) for i in range(400)]),
         ("unreadable", [f"reading {i}" for i in range(400)]),
+        ("milliseconds", [str(1_767_225_600_000 + 3_600_000 * i) for i in range(400)]),
     ):
         if times is None:
             write_series(series, values, every=timedelta(hours=1))
@@ -65,7 +67,7 @@ def test_detect_learns_for_a_day_of_the_series_own_time(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr
         flags[name] = [r[3] for r in csv.reader(io.StringIO(result.stdout))][1:]
     assert flags["iso"] == flags["epoch"] and "1" in flags["iso"][200:210]
-    assert "1" not in flags["unreadable"]
+    assert "1" not in flags["unreadable"] and "1" not in flags["milliseconds"]
 
 
 def test_a_bad_row_stops_with_its_line_number(tmp_path: Path) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -119,13 +121,38 @@ def test_a_timed_series_is_new_for_a_day_of_its_own_time() -> None:
     assert detect(stuck, times=five_minutes) == detect(stuck)  # 320 readings either way
 
 
-def test_a_clock_that_never_passes_a_day_keeps_it_quiet_for_its_history_only() -> None:
+@pytest.mark.parametrize("clock", [5.0, 1e300, -1e300])
+def test_a_clock_that_never_passes_a_day_keeps_it_quiet_for_its_history_only(
+    clock: float,
+) -> None:
+    """Even where a day is below the clock's precision (a day added to 1e300 is 1e300)."""
     values = clean(3600)
     values[2500:2520] = [45.0] * 20
     values[3100:] = [0.0] * 500
     assert any(detect(values)[1][2500:2510])
-    _, flags = detect(values, times=[5.0] * len(values))
+    _, flags = detect(values, times=[clock] * len(values))
     assert not any(flags[:3000]) and any(flags[3100:3110])
+
+
+def test_a_series_is_timed_or_not_from_its_first_reading() -> None:
+    """Times that start late are ignored (the series keeps counting readings); times that stop
+    do not end the learning day; the day mark is known only from a later reading's time, or
+    the first one's where the day is 0."""
+    values, times = hourly(500)
+    late = [None] * 10 + times[10:]
+    _, flags = detect(values[:100], times=late[:100])  # type: ignore[arg-type]
+    detector = AnomalyDetector()
+    for value, at in zip(values[:100], late[:100], strict=True):
+        detector.update(value, at)
+    assert detector.flags_from == 320 and not any(flags)
+    stopped = times[:10] + [None] * 490
+    detector = AnomalyDetector()
+    for value, at in zip(values, stopped, strict=True):
+        detector.update(value, at)
+    assert detector.flags_from == DetectorSettings().history
+    detector = AnomalyDetector(DetectorSettings(learning_s=0))
+    detector.update(1.0, 7.0)
+    assert detector.flags_from == 32
 
 
 def test_a_restored_snapshot_goes_on_exactly_as_if_it_had_never_stopped() -> None:
@@ -182,17 +209,22 @@ def test_a_damaged_snapshot_is_refused(damage: object) -> None:
         AnomalyDetector.restore(damage(state))  # type: ignore[operator]
 
 
-def _tampered(state: bytes, **changes: object) -> bytes:
-    """``state`` with header fields replaced (the arrays kept)."""
+def _edited(state: bytes, edit: Callable[[dict[str, Any]], None]) -> bytes:
+    """``state`` with its header edited in place by ``edit`` (the arrays kept)."""
     import json
     import struct
 
     magic = b"ombud-detector\x00"
     (size,) = struct.unpack_from("<I", state, len(magic))
     header = json.loads(state[len(magic) + 4 : len(magic) + 4 + size])
-    header.update(changes)
+    edit(header)
     head = json.dumps(header).encode()
     return magic + struct.pack("<I", len(head)) + head + state[len(magic) + 4 + size :]
+
+
+def _tampered(state: bytes, **changes: object) -> bytes:
+    """``state`` with header fields replaced."""
+    return _edited(state, lambda header: header.update(changes))
 
 
 def test_a_snapshot_whose_numbers_update_could_not_use_is_refused() -> None:
@@ -219,10 +251,15 @@ def test_a_snapshot_whose_numbers_update_could_not_use_is_refused() -> None:
         {"quiet": 10_000},
         {"lengths": [10, -1] + [5000] * (n - 1)},
         {"first_at": "2026-01-01"},
+        {"first_at": 10**400},  # beyond any float
+        {"fits": [[10**400, 0.02, 0.1, 0.5]] * n},
         {"day_mark": 5},  # a day passed, but no reading had a time
         {"first_at": 0.0, "day_mark": 900},  # not a reading it has seen
-        {"first_at": 0.0, "day_mark": 0},
+        {"first_at": 0.0, "day_mark": -1},
         {"first_at": 0.0, "day_mark": True},
+        {"first_at": 0.0, "seen": 0, "lengths": [0] * (n + 1)},  # a time before any reading
+        {"format": 2.0},
+        {"format": 4},
     ):
         with pytest.raises(MalformedError, match="detector snapshot"):
             AnomalyDetector.restore(_tampered(state, **changes))
@@ -237,6 +274,23 @@ def test_a_snapshot_whose_numbers_update_could_not_use_is_refused() -> None:
             AnomalyDetector.restore(damaged)
     restored = AnomalyDetector.restore(memoryview(state))  # any bytes-like value
     assert restored.snapshot() == state
+
+
+def test_a_snapshot_from_before_readings_had_times_restores_as_an_untimed_series() -> None:
+    """An upgrade keeps every series' history: a format-2 checkpoint (no times, settings
+    without ``learning_s``) goes on counting 320 readings, whatever times it is fed later."""
+    values = clean(900)
+    values[600:] = [45.0] * 300
+    detector = AnomalyDetector()
+    first = [detector.update(v) for v in values[:200]]
+
+    def as_format_2(header: dict[str, Any]) -> None:
+        header["format"] = 2
+        del header["first_at"], header["day_mark"], header["settings"]["learning_s"]
+
+    resumed = AnomalyDetector.restore(_edited(detector.snapshot(), as_format_2))
+    rest = [resumed.update(v, 1e9 + 300 * i) for i, v in enumerate(values[200:])]
+    assert [f for _, f in first + rest] == detect(values)[1] and resumed.flags_from == 320
 
 
 def test_numbers_of_every_kind_are_readings() -> None:

@@ -68,6 +68,9 @@ _LARGEST = 1e18
 in which they are kept."""
 _SNAPSHOT_MAGIC = b"ombud-detector\x00"
 _SNAPSHOT_FORMAT = 3
+_UNTIMED_FORMAT = 2
+"""Snapshots taken before readings had times: restored as untimed series, so an upgrade keeps
+every series' history."""
 _HEADER_LIMIT = 65536
 """Bytes of a snapshot's JSON header, at most (the largest settings need about 27 kB)."""
 
@@ -195,7 +198,8 @@ class AnomalyDetector:
         self._seen = 0
         self._quiet = 0
         self._first_at: float | None = None
-        """The time of the first reading given one."""
+        """The first reading's time: a series whose first reading comes without one is
+        untimed for good (it keeps counting ``learning`` readings)."""
         self._day_mark: int | None = None
         """The index of the first reading ``learning_s`` after ``_first_at``."""
         self._values = _Ring(s.history + s.scales[-1], np.float64)
@@ -239,11 +243,15 @@ class AnomalyDetector:
         if abs(value) > _LARGEST:
             raise MalformedError(f"a reading must be within ±{_LARGEST:g}")
         s = self.settings
-        if at is not None:
-            if self._first_at is None:
-                self._first_at = at
-            elif self._day_mark is None and at >= self._first_at + s.learning_s:
-                self._day_mark = self._seen
+        if at is not None and self._seen == 0:
+            self._first_at = at
+        if (
+            at is not None
+            and self._first_at is not None
+            and self._day_mark is None
+            and at - self._first_at >= s.learning_s  # a difference: no rounding away of a day
+        ):
+            self._day_mark = self._seen
         self._seen += 1
         self._values.append(value)
         series = self._values.view()
@@ -321,9 +329,13 @@ class AnomalyDetector:
                 raise ValueError("its header is too long")
             header = json.loads(state[at + 4 : at + 4 + size], parse_constant=_no_constant)
             at += 4 + size
-            if header["format"] != _SNAPSHOT_FORMAT:
-                raise ValueError(f"snapshot format {header['format']!r} is not known")
+            version = header["format"]
+            if version not in (_UNTIMED_FORMAT, _SNAPSHOT_FORMAT) or not _is_int(version):
+                raise ValueError(f"snapshot format {version!r} is not known")
             stored = dict(header["settings"], scales=tuple(header["settings"]["scales"]))
+            if version == _UNTIMED_FORMAT:  # before readings had times: untimed for good
+                header |= {"first_at": None, "day_mark": None}
+                stored.setdefault("learning_s", s.learning_s)
             if stored | {"threshold": s.threshold} != asdict(s):  # the threshold may change
                 raise ValueError("it was taken under other detector settings")
             lengths = header["lengths"]
@@ -354,10 +366,12 @@ class AnomalyDetector:
             detector._recent = [_check_recent(r, s.smoothing) for r in recent]
             detector._fits = [None if f is None else _check_fit(f) for f in fits]
             first_at, day_mark = header["first_at"], header["day_mark"]
-            if first_at is not None and not (_is_number(first_at) and math.isfinite(first_at)):
-                raise ValueError("its first time is not a time")
+            if first_at is not None and not (
+                _is_number(first_at) and math.isfinite(first_at) and seen > 0
+            ):
+                raise ValueError("its first time is not a time it has seen")
             if day_mark is not None and not (
-                first_at is not None and _is_int(day_mark) and 0 < day_mark < seen
+                first_at is not None and _is_int(day_mark) and 0 <= day_mark < seen
             ):
                 raise ValueError("its day mark is out of range")
             detector._first_at = None if first_at is None else float(first_at)
@@ -365,7 +379,15 @@ class AnomalyDetector:
             detector._seen, detector._quiet = seen, quiet
             for ring, values in zip(rings, arrays, strict=True):
                 ring.load(values)
-        except (ValueError, KeyError, TypeError, IndexError, struct.error, RecursionError) as exc:
+        except (
+            ValueError,
+            KeyError,
+            TypeError,
+            IndexError,
+            OverflowError,
+            struct.error,
+            RecursionError,
+        ) as exc:
             raise MalformedError(f"a detector snapshot cannot be restored: {exc}") from None
         return detector
 
