@@ -225,6 +225,9 @@ class IntegritySettings:
     anomaly_threshold: float = 0.68
     """Score at or above which the streaming anomaly detector (``ombud.integrity.detector``,
     run over each device's attributes) makes a reading suspect; 1 turns the detector off."""
+    detector_series: int = 1024
+    """Series (device and attribute) whose detectors are kept in memory between batches, about
+    155 kB each; the others are saved and restored from the database as they come and go."""
 
     def __post_init__(self) -> None:
         _check_range("integrity.screen_interval_s", self.screen_interval_s, 0, 86_400)
@@ -235,6 +238,7 @@ class IntegritySettings:
         _check_range("integrity.device_suspects", self.device_suspects, 1, self.device_window)
         _check_range("integrity.batch", self.batch, 1, 100_000)
         _check_float("integrity.anomaly_threshold", self.anomaly_threshold, 0.5, 1.0)
+        _check_range("integrity.detector_series", self.detector_series, 1, 1_000_000)
 
 
 @dataclass(frozen=True)

@@ -350,6 +350,50 @@ def test_the_anomaly_detector_runs_in_screening_and_resumes_exactly_after_restar
     assert len(_screened(city, city.sensors[5].device.id)) == 450 - 5  # five out of range
 
 
+def test_series_beyond_those_kept_in_memory_are_saved_as_they_leave_never_replayed(
+    city: City, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With room for 3 of the 8 series and a batch that touches them all, every series leaves
+    memory at every batch's end: it is saved then (in the batch's transaction) and restored
+    when it comes back, so each reading is fed to a detector exactly once, and the flags and
+    the saved states are still those of one uninterrupted detector."""
+    from ombud.integrity.detector import AnomalyDetector
+
+    fed = [0]
+    update = AnomalyDetector.update
+
+    def counted(self: AnomalyDetector, value: float, at: float | None = None) -> object:
+        fed[0] += 1
+        return update(self, value, at)
+
+    monkeypatch.setattr(AnomalyDetector, "update", counted)
+    city.tamper[2] = lambda step, value: value + (9.0 if step >= 400 and step % 2 else 0.0)
+    screener = city.screener(batch=SENSORS * 3, detector_series=3)
+    for _ in range(9):
+        city.run(50)
+        screener.screen_all()
+    readings = {s.device.id: _screened(city, s.device.id) for s in city.sensors}
+    assert fed[0] == sum(len(r) for r in readings.values()) == SENSORS * 450
+    held = QuarantineStore(city.db).list(check="anomaly", limit=10_000)
+    assert held and {q.device for q in held} == {city.sensors[2].device.id}
+    saved_whole = 0  # the series out of memory: saved with every reading they took
+    for device, series in readings.items():
+        one = AnomalyDetector()
+        flagged = {c for c, v, at in series if one.update(v, at)[1]}
+        assert flagged == {q.counter for q in held if q.device == device}
+        ((index, state),) = city.db.read(
+            "SELECT ledger_index, state FROM screening_detectors "
+            "WHERE device = ? AND attribute = 'LAeq'",
+            (device,),
+        )
+        replay = AnomalyDetector()
+        for _, value, at in _screened(city, device, up_to=index):
+            replay.update(value, at)
+        assert bytes(state) == replay.snapshot()
+        saved_whole += replay.seen == len(series)
+    assert saved_whole >= SENSORS - 3
+
+
 def test_the_anomaly_detector_can_be_turned_off(city: City) -> None:
     city.tamper[2] = lambda step, value: value + (9.0 if step >= 400 and step % 2 else 0.0)
     city.run(450)

@@ -71,8 +71,6 @@ these, from the stored observations)."""
 CATCH_UP = 2_000
 """Most observations replayed to bring a detector up to the cursor; a series further behind
 starts afresh."""
-CACHED_SERIES = 256
-"""Detectors kept in memory between batches (about 155 kB each)."""
 DAY_US = 86_400_000_000
 REPLAY_TOLERANCE_US = 300_000_000
 """How far from exactly a day earlier the paired reading may be."""
@@ -173,19 +171,21 @@ def _plausible(attribute: str, value: float) -> bool:
 
 class _Detectors:
     """Each series' streaming anomaly detector, kept across batches (the most recently used
-    ``CACHED_SERIES``) and saved to ``screening_detectors`` in the batch's transaction once it
-    has taken ``CHECKPOINT`` readings since its last save. A detector found behind the cursor
-    — restored from its last save after a restart, or left behind by another screener — is
-    brought up to it by replaying the device's observations in ledger order, so it always holds
-    exactly what one uninterrupted detector would. A series it has never seen (a new device,
-    or an upgrade that brought the detector), or one more than ``CATCH_UP`` observations
-    behind, or whose saved state cannot be restored (other settings), starts afresh."""
+    ``in_memory``) and saved to ``screening_detectors`` in the batch's transaction once it has
+    taken ``CHECKPOINT`` readings since its last save, or when the batch's end pushes it out of
+    memory. A detector found behind the cursor — restored from its last save after a restart,
+    or left behind by another screener — is brought up to it by replaying the device's
+    observations in ledger order, so it always holds exactly what one uninterrupted detector
+    would. A series it has never seen (a new device, or an upgrade that brought the detector),
+    or one more than ``CATCH_UP`` observations behind, or whose saved state cannot be restored
+    (other settings), starts afresh."""
 
-    def __init__(self, settings: DetectorSettings) -> None:
+    def __init__(self, settings: DetectorSettings, in_memory: int) -> None:
         self._settings = settings
+        self._in_memory = in_memory
         self._cache: OrderedDict[tuple[str, str], _Tracked] = OrderedDict()
         self._touched: dict[tuple[str, str], _Tracked] = {}
-        self._saving: list[tuple[str, str]] = []
+        self._saving: list[_Tracked] = []
 
     def begin(self) -> None:
         self._touched, self._saving = {}, []
@@ -218,27 +218,37 @@ class _Detectors:
         )
 
     def save(self, tx: Tx, last: int) -> None:
-        """At the batch's end (``last``: its last ledger index): save the states due."""
-        self._saving = []
-        for key, tracked in self._touched.items():
+        """At the batch's end (``last``: its last ledger index): save the states due, and those
+        of the series that ``commit`` will push out of memory (so that bringing one back costs
+        a restore, never a replay)."""
+        for tracked in self._touched.values():
             tracked.index = last
-            if tracked.saved < 0 or tracked.detector.seen - tracked.saved >= CHECKPOINT:
-                self._saving.append(key)
+        due = {
+            key: tracked
+            for key, tracked in self._touched.items()
+            if tracked.saved < 0 or tracked.detector.seen - tracked.saved >= CHECKPOINT
+        }
+        order = [*(k for k in self._cache if k not in self._touched), *self._touched]
+        for key in order[: max(0, len(order) - self._in_memory)]:
+            tracked = self._touched.get(key) or self._cache[key]
+            if tracked.saved != tracked.detector.seen:
+                due[key] = tracked
         tx.executemany(
             "INSERT INTO screening_detectors (device, attribute, ledger_index, state) "
             "VALUES (?, ?, ?, ?) ON CONFLICT (device, attribute) DO UPDATE SET "
             "ledger_index = excluded.ledger_index, state = excluded.state",
-            ((*key, last, self._touched[key].detector.snapshot()) for key in self._saving),
+            ((*key, tracked.index, tracked.detector.snapshot()) for key, tracked in due.items()),
         )
+        self._saving = list(due.values())
 
     def commit(self) -> None:
         """The batch's transaction committed: keep its detectors."""
-        for key in self._saving:
-            self._touched[key].saved = self._touched[key].detector.seen
+        for tracked in self._saving:
+            tracked.saved = tracked.detector.seen
         for key, tracked in self._touched.items():
             self._cache[key] = tracked
             self._cache.move_to_end(key)
-        while len(self._cache) > CACHED_SERIES:
+        while len(self._cache) > self._in_memory:
             self._cache.popitem(last=False)
         self.begin()
 
@@ -318,7 +328,9 @@ class Screener:
         self._totals_lock = threading.Lock()
         threshold = settings.anomaly_threshold
         self._detectors = (
-            _Detectors(DetectorSettings(threshold=threshold)) if threshold < 1 else None
+            _Detectors(DetectorSettings(threshold=threshold), settings.detector_series)
+            if threshold < 1
+            else None
         )
         self._detectors_lock = threading.Lock()  # one batch at a time uses them
 
