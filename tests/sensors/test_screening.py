@@ -350,13 +350,8 @@ def test_the_anomaly_detector_runs_in_screening_and_resumes_exactly_after_restar
     assert len(_screened(city, city.sensors[5].device.id)) == 450 - 5  # five out of range
 
 
-def test_series_beyond_those_kept_in_memory_are_saved_as_they_leave_never_replayed(
-    city: City, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """With room for 3 of the 8 series and a batch that touches them all, every series leaves
-    memory at every batch's end: it is saved then (in the batch's transaction) and restored
-    when it comes back, so each reading is fed to a detector exactly once, and the flags and
-    the saved states are still those of one uninterrupted detector."""
+def _count_updates(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A counter of the readings fed to any detector from now on."""
     from ombud.integrity.detector import AnomalyDetector
 
     fed = [0]
@@ -367,13 +362,31 @@ def test_series_beyond_those_kept_in_memory_are_saved_as_they_leave_never_replay
         return update(self, value, at)
 
     monkeypatch.setattr(AnomalyDetector, "update", counted)
+    return fed
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_series_beyond_those_kept_in_memory_are_saved_as_they_leave_never_replayed(
+    city: City, monkeypatch: pytest.MonkeyPatch, quiet: bool
+) -> None:
+    """With room for 3 of the 8 series, series leave memory at every batch's end — touched in
+    it, or (``quiet``: half the sensors fall silent for a while) not — and are saved then, in
+    the batch's transaction, and restored when they come back: each reading is fed to a
+    detector exactly once, and the flags and the saved states are still those of one
+    uninterrupted detector."""
+    from ombud.integrity.detector import AnomalyDetector
+
+    fed = _count_updates(monkeypatch)
     city.tamper[2] = lambda step, value: value + (9.0 if step >= 400 and step % 2 else 0.0)
+    if quiet:
+        city.silent.update({i: range(100, 250) for i in range(4, SENSORS)})
     screener = city.screener(batch=SENSORS * 3, detector_series=3)
     for _ in range(9):
         city.run(50)
         screener.screen_all()
     readings = {s.device.id: _screened(city, s.device.id) for s in city.sensors}
-    assert fed[0] == sum(len(r) for r in readings.values()) == SENSORS * 450
+    assert fed[0] == sum(len(r) for r in readings.values())
+    assert fed[0] == SENSORS * 450 - (4 * 150 if quiet else 0)
     held = QuarantineStore(city.db).list(check="anomaly", limit=10_000)
     assert held and {q.device for q in held} == {city.sensors[2].device.id}
     saved_whole = 0  # the series out of memory: saved with every reading they took
@@ -391,7 +404,27 @@ def test_series_beyond_those_kept_in_memory_are_saved_as_they_leave_never_replay
             replay.update(value, at)
         assert bytes(state) == replay.snapshot()
         saved_whole += replay.seen == len(series)
-    assert saved_whole >= SENSORS - 3
+    assert saved_whole >= SENSORS - 3  # at most 3 series are still in memory
+
+
+def test_a_screener_never_saves_a_series_over_a_later_state_of_it(city: City) -> None:
+    """Screener A holds three series in memory; screener B (``ombud integrity screen`` beside
+    ``ombud serve``) takes them further and saves them; when those three leave A's memory
+    untouched (their sensors silent), A's older states must not replace B's."""
+    a = city.screener(batch=SENSORS * 3, detector_series=3)
+    b = city.screener(batch=SENSORS * 3)
+    city.run(50)
+    a.screen_all()
+    before = dict(city.db.read("SELECT device, ledger_index FROM screening_detectors"))
+    city.run(150)
+    b.screen_all()  # past its checkpoint interval: it saves every series further on
+    saved = dict(city.db.read("SELECT device, ledger_index FROM screening_detectors"))
+    assert len(saved) == SENSORS and all(saved[d] > before[d] for d in saved)
+    city.silent.update({i: range(200, 250) for i in range(3, SENSORS)})
+    city.run(50)
+    a.screen_all()
+    now = dict(city.db.read("SELECT device, ledger_index FROM screening_detectors"))
+    assert all(now[d] >= saved[d] for d in saved)
 
 
 def test_the_anomaly_detector_can_be_turned_off(city: City) -> None:

@@ -233,10 +233,11 @@ class _Detectors:
             tracked = self._touched.get(key) or self._cache[key]
             if tracked.saved != tracked.detector.seen:
                 due[key] = tracked
-        tx.executemany(
+        tx.executemany(  # never over a later state (another screener's, saved meanwhile)
             "INSERT INTO screening_detectors (device, attribute, ledger_index, state) "
             "VALUES (?, ?, ?, ?) ON CONFLICT (device, attribute) DO UPDATE SET "
-            "ledger_index = excluded.ledger_index, state = excluded.state",
+            "ledger_index = excluded.ledger_index, state = excluded.state "
+            "WHERE excluded.ledger_index >= screening_detectors.ledger_index",
             ((*key, tracked.index, tracked.detector.snapshot()) for key, tracked in due.items()),
         )
         self._saving = list(due.values())
