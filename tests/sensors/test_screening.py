@@ -8,6 +8,7 @@ import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -286,6 +287,27 @@ def test_a_bias_shared_by_three_of_eight_is_caught_by_the_offset_check(city: Cit
     assert min(q.counter for q in flagged if q.device == city.sensors[1].device.id) > 221
 
 
+def _as_one_detector(city: City, device: str, held: list[Any]) -> int:
+    """Checks that screening flagged exactly the device's LAeq readings one uninterrupted
+    detector flags, and that its saved state is that detector's at the saved ledger index;
+    the readings that state has taken."""
+    from ombud.integrity.detector import AnomalyDetector
+
+    one = AnomalyDetector()
+    flagged = {c for c, v, at in _screened(city, device) if one.update(v, at)[1]}
+    assert flagged == {q.counter for q in held if q.device == device}
+    ((index, state),) = city.db.read(
+        "SELECT ledger_index, state FROM screening_detectors "
+        "WHERE device = ? AND attribute = 'LAeq'",
+        (device,),
+    )
+    replay = AnomalyDetector()
+    for _, value, at in _screened(city, device, up_to=index):
+        replay.update(value, at)
+    assert bytes(state) == replay.snapshot()
+    return replay.seen
+
+
 def _screened(city: City, device: str, up_to: int | None = None) -> list[tuple[int, float, float]]:
     """A device's plausible LAeq readings in ledger order (what its detector takes), with
     their counters and signed times (seconds); up to a ledger index if given."""
@@ -318,7 +340,7 @@ def test_the_anomaly_detector_runs_in_screening_and_resumes_exactly_after_restar
     with its evidence. Screened by a new screener every 50 steps (restarts: each resumes from a
     checkpoint and replays the observations after it), the detector flags exactly the readings
     one uninterrupted detector flags, and each checkpoint is exactly that detector's state."""
-    from ombud.integrity.detector import AnomalyDetector, DetectorSettings
+    from ombud.integrity.detector import DetectorSettings
 
     hum = city.sensors[2].device.id
     city.tamper[2] = lambda step, value: value + (9.0 if step >= 400 and step % 2 else 0.0)
@@ -334,19 +356,7 @@ def test_the_anomaly_detector_runs_in_screening_and_resumes_exactly_after_restar
     assert evidence["attribute"] == "LAeq" and evidence["score"] >= evidence["threshold"]
     assert evidence["p_value"] < 0.01 and evidence["scale"] in DetectorSettings().scales
     for sensor in (city.sensors[2], city.sensors[5]):
-        device = sensor.device.id
-        one = AnomalyDetector()
-        flagged = {c for c, v, at in _screened(city, device) if one.update(v, at)[1]}
-        assert flagged == {q.counter for q in held if q.device == device}
-        ((index, state),) = city.db.read(
-            "SELECT ledger_index, state FROM screening_detectors "
-            "WHERE device = ? AND attribute = 'LAeq'",
-            (device,),
-        )
-        replay = AnomalyDetector()
-        for _, value, at in _screened(city, device, up_to=index):
-            replay.update(value, at)
-        assert bytes(state) == replay.snapshot()
+        _as_one_detector(city, sensor.device.id, held)
     assert len(_screened(city, city.sensors[5].device.id)) == 450 - 5  # five out of range
 
 
@@ -374,7 +384,6 @@ def test_series_beyond_those_kept_in_memory_are_saved_as_they_leave_never_replay
     the batch's transaction, and restored when they come back: each reading is fed to a
     detector exactly once, and the flags and the saved states are still those of one
     uninterrupted detector."""
-    from ombud.integrity.detector import AnomalyDetector
 
     fed = _count_updates(monkeypatch)
     city.tamper[2] = lambda step, value: value + (9.0 if step >= 400 and step % 2 else 0.0)
@@ -389,21 +398,9 @@ def test_series_beyond_those_kept_in_memory_are_saved_as_they_leave_never_replay
     assert fed[0] == SENSORS * 450 - (4 * 150 if quiet else 0)
     held = QuarantineStore(city.db).list(check="anomaly", limit=10_000)
     assert held and {q.device for q in held} == {city.sensors[2].device.id}
-    saved_whole = 0  # the series out of memory: saved with every reading they took
-    for device, series in readings.items():
-        one = AnomalyDetector()
-        flagged = {c for c, v, at in series if one.update(v, at)[1]}
-        assert flagged == {q.counter for q in held if q.device == device}
-        ((index, state),) = city.db.read(
-            "SELECT ledger_index, state FROM screening_detectors "
-            "WHERE device = ? AND attribute = 'LAeq'",
-            (device,),
-        )
-        replay = AnomalyDetector()
-        for _, value, at in _screened(city, device, up_to=index):
-            replay.update(value, at)
-        assert bytes(state) == replay.snapshot()
-        saved_whole += replay.seen == len(series)
+    saved_whole = sum(  # the series out of memory: saved with every reading they took
+        _as_one_detector(city, device, held) == len(series) for device, series in readings.items()
+    )
     assert saved_whole >= SENSORS - 3  # at most 3 series are still in memory
 
 
