@@ -232,16 +232,12 @@ def leave_one_family_out_designs(
     return nab.normalised(final), chosen
 
 
-def run_job(job: tuple[Series, DetectorSettings]) -> Run:
-    return run_detector(*job)
-
-
 def run_designs(corpus: list[Series]) -> dict[str, Any]:
     """Every design over the corpus (two processes), and the leave-one-family-out figure with
     the design chosen too, per profile."""
     jobs = [(series, settings) for settings in DESIGNS.values() for series in corpus]
     with Pool(2) as pool:
-        outputs = pool.map(run_job, jobs, chunksize=4)
+        outputs = pool.starmap(run_detector, jobs, chunksize=4)
     scored = {
         design: outputs[k * len(corpus) : (k + 1) * len(corpus)] for k, design in enumerate(DESIGNS)
     }
