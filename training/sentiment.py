@@ -1,7 +1,10 @@
-"""Train ombud's sentiment model offline and export it to the package as int8 ONNX.
+"""Train a sentiment model without a teacher offline and export it as int8 ONNX.
 
-This script is not part of the installed package and never runs in production: it is how the
-shipped file ``src/ombud/voice/models/sentiment.onnx`` was made, so anyone can make it again.
+This script is not part of the installed package and never runs in production. It made the
+2-layer model ombud shipped until 2026-12-05 (val macro-recall 0.711), and it holds the data,
+model and export code that ``training/sentiment_distilled.py``, which makes the shipped
+3-layer model, uses. It writes into the package's models folder unless ``--target`` says
+otherwise.
 
 Data: ``../shared/data/tweeteval-sentiment`` train and val only (TweetEval, Barbieri et al. 2020;
 SemEval-2017 Task 4A). The test split is held out for independent evaluation and is never read.

@@ -58,3 +58,25 @@ def test_an_event_is_reported_with_an_interval_that_excludes_zero() -> None:
     for change in changes:
         assert change.low > 0 or change.high < 0
     assert all(h.comparison.delta < 0 for h in hits)
+
+
+def test_a_week_after_suppressed_weeks_is_compared_with_the_weeks_before_the_gap() -> None:
+    # seed 9: north / noise's usual mix is far from the event's (as in the test above)
+    estimates = [
+        e
+        for e in _estimates(np.random.default_rng(9), {("north", "noise", "2026-W48"): 1})
+        if not (e.district == "north" and e.service == "noise" and e.period in PERIODS[1:3])
+    ]
+    comparisons = compare(estimates, PERIODS, shipped_confusion())
+    after_gap = [
+        c
+        for c in comparisons
+        if (c.district, c.service, c.period) == ("north", "noise", "2026-W48")
+    ]
+    assert [c.against for c in after_gap] == ["baseline 2026-W45"]
+    hits = [c for c in select(comparisons) if c.comparison in after_gap]
+    assert hits and hits[0].comparison.delta < 0
+    # a cell with every week has no one-week baseline beside its previous-week comparison
+    w46 = [c.against for c in comparisons if (c.district, c.service, c.period) ==
+           ("south", "waste", "2026-W46")]  # fmt: skip
+    assert w46 == ["previous week 2026-W45"]

@@ -114,7 +114,9 @@ def compare(
     estimates: Sequence[Estimate], periods: Sequence[str], confusion: Confusion
 ) -> list[Comparison]:
     """Every comparison of a cell's week: with the previous week (both not suppressed), and
-    with its own baseline — its median week among the weeks before it (from two weeks on)."""
+    with its own baseline — its median week among the weeks before it, from two weeks on, or
+    from one when the previous week has no figure (a week after a suppressed one is still
+    compared with what came before the gap)."""
     by_cell: dict[tuple[str, str], dict[str, Corrected]] = {}
     for e in estimates:
         by_cell.setdefault((e.district, e.service), {})[e.period] = e.corrected
@@ -133,7 +135,8 @@ def compare(
                     Comparison(district, service, period, f"previous week {previous}", delta, sd)
                 )
             before = ordered[: ordered.index(period)]
-            if len(before) >= 2:  # one preceding week is the previous-week comparison
+            # one preceding week that is the previous week is the previous-week comparison
+            if len(before) >= 2 or (before and before[-1] != previous):
                 base_shares, base_own = _median_week([weeks[p] for p in before])
                 delta, sd = _difference(here, base_shares, base_own, confusion)
                 out.append(
