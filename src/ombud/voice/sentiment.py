@@ -9,11 +9,12 @@ homoglyphs and leetspeak do not steer it; a model is still only a model, and its
 how often it is wrong.
 
 The model is the first three layers of all-MiniLM-L6-v2 fine-tuned on TweetEval sentiment
-(Barbieri et al. 2020) and distilled from all six fine-tuned the same way, exported to ONNX with int8 weights and run by onnxruntime on the CPU.
-A card may carry a ``calibration`` (per-label logit offsets and a temperature, chosen on a
-development split of train, never on val) that turns logits into the scores:
-``softmax((logits + bias) / temperature)``; the shipped card's offsets are 0 (they did not help
-on held-out halves of dev) and its temperature 1.353.
+(Barbieri et al. 2020) and distilled from all six fine-tuned the same way, exported to ONNX
+with int8 weights and run by onnxruntime on the CPU. A card may carry a ``calibration``
+(per-label logit offsets and a temperature, chosen on a development split of train, never on
+val) that turns logits into the scores: ``softmax((logits + bias) / temperature)``; the
+shipped card's offsets are 0 (they did not help on held-out halves of dev) and its
+temperature 1.353.
 """
 
 from __future__ import annotations
