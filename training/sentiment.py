@@ -3,8 +3,8 @@
 This script is not part of the installed package and never runs in production. It made the
 2-layer model ombud shipped until 2026-12-05 (val macro-recall 0.711), and it holds the data,
 model and export code that ``training/sentiment_distilled.py``, which makes the shipped
-3-layer model, uses. It writes into the package's models folder unless ``--target`` says
-otherwise.
+3-layer model, uses. It writes to ``training-work/sentiment-2layer`` unless ``--target`` says
+otherwise, so running it never replaces the shipped model.
 
 Data: ``../shared/data/tweeteval-sentiment`` train and val only (TweetEval, Barbieri et al. 2020;
 SemEval-2017 Task 4A). The test split is held out for independent evaluation and is never read.
@@ -43,7 +43,8 @@ from transformers import BertModel
 
 LABELS = ("negative", "neutral", "positive")
 REPO = Path(__file__).resolve().parent.parent
-TARGET = REPO / "src" / "ombud" / "voice" / "models"
+TARGET = REPO / "training-work" / "sentiment-2layer"
+"""Where the model goes by default: outside the package (the shipped model is the distilled one)."""
 MAX_TOKENS = 128
 
 

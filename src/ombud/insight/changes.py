@@ -136,7 +136,7 @@ def compare(
                 )
             before = ordered[: ordered.index(period)]
             # one preceding week that is the previous week is the previous-week comparison
-            if len(before) >= 2 or (before and before[-1] != previous):
+            if len(before) >= 2 or (index is not None and before and before[-1] != previous):
                 base_shares, base_own = _median_week([weeks[p] for p in before])
                 delta, sd = _difference(here, base_shares, base_own, confusion)
                 out.append(
