@@ -186,9 +186,11 @@ class _Detectors:
         self._cache: OrderedDict[tuple[str, str], _Tracked] = OrderedDict()
         self._touched: dict[tuple[str, str], _Tracked] = {}
         self._saving: list[_Tracked] = []
+        self._leaving: list[tuple[str, str]] = []
+        """The series the batch's end pushes out of memory (least recently used first)."""
 
     def begin(self) -> None:
-        self._touched, self._saving = {}, []
+        self._touched, self._saving, self._leaving = {}, [], []
 
     def update(
         self, tx: Tx, row: _Row, attribute: str, value: float, cursor: int
@@ -229,7 +231,8 @@ class _Detectors:
             if tracked.saved < 0 or tracked.detector.seen - tracked.saved >= CHECKPOINT
         }
         order = [*(k for k in self._cache if k not in self._touched), *self._touched]
-        for key in order[: max(0, len(order) - self._in_memory)]:
+        self._leaving = order[: max(0, len(order) - self._in_memory)]
+        for key in self._leaving:
             tracked = self._touched.get(key) or self._cache[key]
             if tracked.saved != tracked.detector.seen:
                 due[key] = tracked
@@ -243,14 +246,15 @@ class _Detectors:
         self._saving = list(due.values())
 
     def commit(self) -> None:
-        """The batch's transaction committed: keep its detectors."""
+        """The batch's transaction committed: keep its detectors, less those ``save`` saved
+        as leaving memory."""
         for tracked in self._saving:
             tracked.saved = tracked.detector.seen
         for key, tracked in self._touched.items():
             self._cache[key] = tracked
             self._cache.move_to_end(key)
-        while len(self._cache) > self._in_memory:
-            self._cache.popitem(last=False)
+        for key in self._leaving:
+            del self._cache[key]
         self.begin()
 
     def abandon(self) -> None:
