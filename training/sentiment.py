@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from transformers import BertModel
+from transformers import AutoModel
 
 LABELS = ("negative", "neutral", "positive")
 REPO = Path(__file__).resolve().parent.parent
@@ -61,7 +61,8 @@ class Classifier(nn.Module):
 
     def __init__(self, base: Path, layers: int) -> None:
         super().__init__()
-        self.encoder = BertModel.from_pretrained(str(base), add_pooling_layer=False)
+        # a BERT encoder (all-MiniLM-L6-v2) or, as a teacher, any encoder transformers knows
+        self.encoder = AutoModel.from_pretrained(str(base), add_pooling_layer=False)
         self.encoder.encoder.layer = self.encoder.encoder.layer[:layers]
         self.encoder.config.num_hidden_layers = layers
         self.dropout = nn.Dropout(0.1)
