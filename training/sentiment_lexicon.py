@@ -41,7 +41,7 @@ import random
 from pathlib import Path
 
 import numpy as np
-from sentiment_distilled import onnx_logits, recalls
+from sentiment_distilled import halvings, onnx_logits, recalls
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
@@ -75,17 +75,13 @@ def held_out_gain(
     labels: np.ndarray, model: np.ndarray, words: dict[float, np.ndarray], repeats: int = 20
 ) -> list[float]:
     """Gains on one half of dev of ``C`` and ``w`` chosen on the other, both ways."""
-    rng = np.random.default_rng(0)
     gains = []
-    for _ in range(repeats):
-        order = rng.permutation(len(labels))
-        halves = order[: len(order) // 2], order[len(order) // 2 :]
-        for fit, test in (halves, halves[::-1]):
-            choices = {c: best_weight(labels[fit], model[fit], p[fit]) for c, p in words.items()}
-            c = max(choices, key=lambda k: choices[k][1])
-            w = choices[c][0]
-            after = macro_recall(labels[test], model[test] + w * words[c][test])
-            gains.append(after - macro_recall(labels[test], model[test]))
+    for fit, test in halvings(len(labels), repeats):
+        choices = {c: best_weight(labels[fit], model[fit], p[fit]) for c, p in words.items()}
+        c = max(choices, key=lambda k: choices[k][1])
+        w = choices[c][0]
+        after = macro_recall(labels[test], model[test] + w * words[c][test])
+        gains.append(after - macro_recall(labels[test], model[test]))
     return gains
 
 
