@@ -132,7 +132,8 @@ TEACHERS = {
     ),
 }
 """Teachers other than ``--base`` that may be used: the SHA-256 of their ``model.safetensors``
-as their publisher's repository lists it (its LFS hash), and what they are."""
+as their publisher's repository lists it (its LFS hash; checked against several unrelated
+projects that pin it, huggingface.co being out of reach here), and what they are."""
 
 
 def verify_teacher(base: Path) -> str:
