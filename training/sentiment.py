@@ -61,7 +61,7 @@ class Classifier(nn.Module):
 
     def __init__(self, base: Path, layers: int) -> None:
         super().__init__()
-        # a BERT encoder (all-MiniLM-L6-v2) or, as a teacher, any encoder transformers knows
+        # a BERT encoder (all-MiniLM-L6-v2) or, as a teacher, another BERT-like one (MPNet)
         self.encoder = AutoModel.from_pretrained(str(base), add_pooling_layer=False)
         self.encoder.encoder.layer = self.encoder.encoder.layer[:layers]
         self.encoder.config.num_hidden_layers = layers
