@@ -17,6 +17,7 @@ from ombud.ledger import merkle
 from ombud.ledger.checkpoint import open_checkpoint
 from ombud.ledger.log import BatchPolicy, Edge, Log, Sequencer, integrate
 from ombud.ledger.logdir import LOG_DB
+from ombud.ledger.store import TreeState
 
 
 def entries(start: int, count: int) -> list[bytes]:
@@ -83,6 +84,36 @@ def test_two_writers_on_one_store_never_overwrite_each_other(log_dir: Path) -> N
     assert a.state().root == merkle.root([merkle.leaf_hash(e) for e in entries(0, 30)])
     a.close()
     b.close()
+
+
+@pytest.mark.parametrize("rebase", ["opening", "appending"])
+def test_a_writer_appending_while_the_edge_is_read_is_not_corruption(
+    log_dir: Path, monkeypatch: pytest.MonkeyPatch, rebase: str
+) -> None:
+    """The store keeps only the latest partial tiles and bundle: a writer appending between a log's
+    read of the state and of the bundle once made a restarting worker refuse the store."""
+    a, b = open_log(log_dir), open_log(log_dir)
+    a.append_batch(entries(0, 10))  # b's edge is stale
+    other = open_log(log_dir)  # a third process, opening while a appends
+    store = b.store if rebase == "appending" else other.store
+    real, reads = store.state, 0
+
+    def state() -> TreeState:
+        nonlocal reads
+        seen, reads = real(), reads + 1
+        if reads == 1:
+            a.append_batch(entries(10, 5))  # between this read and the bundle's
+        return seen
+
+    monkeypatch.setattr(store, "state", state)
+    if rebase == "appending":
+        b.append_batch(entries(15, 5))
+        assert [a.entry(i) for i in range(20)] == entries(0, 20)
+    else:
+        assert Log(store, None).size == 15
+    assert reads >= 3
+    for log in (a, b, other):
+        log.close()
 
 
 def test_oversized_entries_are_refused_and_nothing_is_written(log: Log) -> None:

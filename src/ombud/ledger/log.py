@@ -216,7 +216,23 @@ class Log:
         return self.store.state()
 
     def _load_edge(self) -> Edge:
-        state = self.store.state()
+        """The edge of the stored tree.
+
+        The store keeps only the latest version of each partial tile and bundle, and reads them
+        one by one: another process appending between the read of the state and theirs makes
+        them newer than that state. Then the state has moved, and it is read again; an edge
+        that does not match a state that has not moved is a corrupt store.
+        """
+        for _attempt in range(10):
+            state = self.store.state()
+            try:
+                return self._edge_at(state)
+            except StorageError:
+                if self.store.state() == state:
+                    raise
+        raise StorageError("another writer kept appending while the log's edge was read")
+
+    def _edge_at(self, state: TreeState) -> Edge:
         tiles: list[TileNodes | None] = []
         level = 0
         while state.size >> (TILE_HEIGHT * level):
