@@ -147,13 +147,11 @@ def verify_teacher(base: Path) -> str:
     weights = base / "model.safetensors"
     if not weights.is_file():
         raise SystemExit(f"{weights}: a teacher's weights must be a safetensors file (no pickle)")
-    digest = hashlib.sha256()
     with weights.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    name = TEACHERS.get(digest.hexdigest())
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
+    name = TEACHERS.get(digest)
     if name is None:
-        raise SystemExit(f"{weights}: SHA-256 {digest.hexdigest()} is not a pinned teacher")
+        raise SystemExit(f"{weights}: SHA-256 {digest} is not a pinned teacher")
     return name
 
 
