@@ -11,6 +11,8 @@ Reports, per cost profile (standard, reward_low_FP_rate, reward_low_FN_rate):
   refractory period fixed at the shipped one);
 - the windowed-Gaussian baseline measured in the same run through the same sweep, and the
   published reference scores (ARTime, CAD OSE, Numenta HTM, windowed Gaussian) on these files;
+- per family, the raw score at that threshold beside each published detector's (NAB's
+  per-file scores summed), to show where the corpus score is won or lost;
 - the detector's throughput (readings/s on one core, over one pass of the corpus).
 Each series is fed with its rows' timestamps, as live screening feeds signed times (the
 detector flags nothing in a series' first day of them). The detector's other settings are
@@ -262,6 +264,29 @@ def run_designs(corpus: list[Series]) -> dict[str, Any]:
     return result
 
 
+def by_family(
+    corpus: list[Series], per: list[nab.SeriesScore], profile: str
+) -> dict[str, dict[str, float]]:
+    """Per family, the raw score (sum over its files) of ombud at its one threshold and of each
+    published detector (NAB's per-file scores), with the null detector's and a perfect one's:
+    where the corpus score is won or lost."""
+    with open(CORPUS / "reference" / "published_scores.csv", newline="") as f:
+        published = {
+            (r["Detector"], r["File"]): float(r["Score"])
+            for r in csv.DictReader(f)
+            if r["Profile"] == profile
+        }
+    out: dict[str, dict[str, float]] = {}
+    for series, score in zip(corpus, per, strict=True):
+        row = out.setdefault(series.family, {})
+        shown = {"null": score.null, "perfect": score.perfect, "ombud": score.score}
+        for name, detector in nab.PUBLISHED_AS.items():
+            shown[name] = published[(detector, series.name)]
+        for name, value in shown.items():
+            row[name] = row.get(name, 0.0) + value
+    return {f: {k: round(v, 2) for k, v in row.items()} for f, row in sorted(out.items())}
+
+
 def _settings_json(settings: DetectorSettings) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(settings).items()}
 
@@ -325,6 +350,7 @@ def main() -> None:
             "false_positives": sum(s.false_positives for s in per),
             "windowed_gaussian_same_run": round(gaussian_best, 1),
             "published": nab.PUBLISHED[name],
+            "raw_score_by_family": by_family(corpus, per, name),
         }
         print(name, result["profiles"][name]["score"], "lofo", round(lofo, 1), flush=True)
     if args.designs:
