@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ombud.canonical import canonical_json, parse_json
+from ombud.canonical import canonical_json, is_text, parse_json
 from ombud.errors import MalformedError
 
 
@@ -17,11 +17,21 @@ from ombud.errors import MalformedError
         (b'{"a": "\xff"}', "not JSON"),
         (b'{"a": ', "not JSON"),
         (b"[" * 100_000 + b"]" * 100_000, "not JSON"),
+        (b'{"a": ["ok", "\\ud800"]}', "lone surrogate"),  # RFC 7493 (I-JSON) 2.1
+        (b'{"a": {"\\udc00": 1}}', "lone surrogate"),  # in a member name
+        (b'"\\uDBFFx"', "lone surrogate"),
+        (b'"\\udc00\\ud800"', "lone surrogate"),  # a pair the wrong way round
     ],
 )
 def test_strict_parsing(data: bytes, message: str) -> None:
     with pytest.raises(MalformedError, match=message):
         parse_json(data, "the body")
+
+
+def test_escaped_characters_outside_the_bmp_and_escaped_backslashes_are_text() -> None:
+    assert parse_json(b'["\\ud83d\\ude00"]') == ["\U0001f600"]  # a surrogate pair: one character
+    assert parse_json(b'["\\\\ud800"]') == ["\\ud800"]  # a backslash, then "ud800"
+    assert is_text("caf\u00e9 \U0001f600") and not is_text("\udcff")  # surrogateescape's byte
 
 
 def test_canonical_form() -> None:

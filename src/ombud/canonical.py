@@ -2,8 +2,10 @@ r"""JSON with one meaning: strict parsing and RFC 8785 canonical serialisation.
 
 Threat model: JSON from devices and residents is hostile input, and what ombud signs, hashes or
 logs must have exactly one byte encoding. Parsing refuses invalid UTF-8, duplicate member names
-(which parsers resolve differently) and the non-JSON constants NaN and ±Infinity; serialising
-uses the JSON Canonicalization Scheme (RFC 8785).
+(which parsers resolve differently), the non-JSON constants NaN and ±Infinity, and strings
+holding a lone surrogate (an escape such as ``\ud800`` that is no character: I-JSON, RFC 7493
+§2.1; no store, log or response could encode it); serialising uses the JSON Canonicalization
+Scheme (RFC 8785).
 
 Serialisation is on the ingest hot path (each observation is canonicalised several times), so
 ``canonical_json`` is a compact implementation of RFC 8785 §3.2 built on the standard library's
@@ -16,6 +18,7 @@ tests check both agree on arbitrary JSON values.
 from __future__ import annotations
 
 import json
+import re
 from json.encoder import encode_basestring
 from typing import Any
 
@@ -23,7 +26,20 @@ import rfc8785
 
 from ombud.errors import MalformedError
 
-__all__ = ["CanonicalMembers", "canonical_json", "parse_json"]
+__all__ = ["CanonicalMembers", "canonical_json", "is_text", "parse_json"]
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+"""Where a lone surrogate could come from in UTF-8 JSON (UTF-8 itself cannot encode one)."""
+
+
+def is_text(value: str) -> bool:
+    """Whether ``value`` is Unicode text: no lone surrogate (which JSON escapes, and Python's
+    ``surrogateescape`` for undecodable bytes in arguments and file names, can produce)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -44,8 +60,9 @@ def _reject_constant(name: str) -> None:
 def parse_json(data: bytes, what: str = "input", *, max_depth: int | None = None) -> Any:
     """Parse UTF-8 JSON strictly; ``MalformedError`` names ``what`` was wrong.
 
-    Duplicate members, NaN and Infinity are refused; so is nesting deeper than ``max_depth``
-    (input from the network: deep nesting is a denial-of-service, never a sensor reading).
+    Duplicate members, NaN, Infinity and lone surrogates are refused; so is nesting deeper than
+    ``max_depth`` (input from the network: deep nesting is a denial-of-service, never a sensor
+    reading).
     """
     try:
         value = json.loads(
@@ -59,7 +76,24 @@ def parse_json(data: bytes, what: str = "input", *, max_depth: int | None = None
         raise MalformedError(f"{what} is not JSON ombud accepts: {str(exc)[:100]}") from None
     if max_depth is not None:
         _check_depth(value, max_depth, what)
+    if _SURROGATE_ESCAPE.search(data):
+        _check_text(value, what)
     return value
+
+
+def _check_text(value: Any, what: str) -> None:
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item.values())
+            pending.extend(item)  # the member names
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, str) and not is_text(item):
+            raise MalformedError(
+                f"{what} holds a lone surrogate: an escape such as \\ud800 that is no character"
+            )
 
 
 def _check_depth(value: Any, max_depth: int, what: str) -> None:

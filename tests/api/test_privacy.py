@@ -302,6 +302,57 @@ def test_a_home_hosted_devices_owner_is_kept_only_in_the_vault_under_consent(
     assert stored.body["commitment"] == owner["commitment"]
 
 
+def _lone_surrogate(body: dict[str, object]) -> bytes:
+    return json.dumps(body).encode()  # ASCII JSON: "\ud800" stays an escape
+
+
+def test_text_with_a_lone_surrogate_is_refused_and_changes_nothing(city: PrivateCity) -> None:
+    """A lone surrogate (the escape \\ud800, which is no character) in a list item or an
+    object's member was once stored and put on the ledger, then the response and every later
+    read of the resident's data failed with a 500. Now it is a 400 that changes nothing."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from ombud.dataintegrity.multikey import DidKey
+
+    deployment = city.client.app.state.deployment  # type: ignore[attr-defined]
+    json_bearer = {**city.bearer(), "content-type": "application/json"}
+    record_id, me = _resident(city)
+    size = deployment.log.size
+    for method, path, body in [
+        ("POST", "/privacy/consents", {**CONSENT, "recipients": ["\ud800"]}),
+        ("PUT", f"/privacy/consents/{record_id}", {**CONSENT, "recipients": ["ok", "\udc00"]}),
+        ("PUT", f"/privacy/consents/{record_id}", {**CONSENT, "controller": "x\ud800"}),
+    ]:
+        answer = city.client.request(
+            method, path, content=_lone_surrogate(body), headers=json_bearer
+        )
+        assert answer.status_code == 400 and "lone surrogate" in answer.json()["detail"], (
+            answer.text
+        )
+    assert deployment.log.size == size  # nothing recorded
+    _, writer = deployment.tokens.create({"devices:write"}, "test", now=NOW)
+    hosting = {**CONSENT, "purposes": ["device-hosting"]}
+    changed = city.client.put(f"/privacy/consents/{record_id}", json=hosting, headers=city.bearer())
+    assert changed.status_code == 200, changed.text
+    size = deployment.log.size
+    key = DidKey.from_key(Ed25519PrivateKey.generate().public_key()).did
+    device = {"id": "noise-home-8", "type": "NoiseLevelObserved", "key": key, "district": "north"}
+    for details in ({"\ud800": "x"}, {"name": "\udfff"}):
+        body = {**device, "owner": SUBJECT, "ownerDetails": details}
+        answer = city.client.post(
+            "/admin/devices",
+            content=_lone_surrogate(body),
+            headers={**city.bearer(writer), "content-type": "application/json"},
+        )
+        assert answer.status_code == 400 and "lone surrogate" in answer.json()["detail"], (
+            answer.text
+        )
+    assert deployment.log.size == size and city.client.get("/devices").json() == []
+    assert city.client.get("/me/data", headers=me).status_code == 200
+    mine = city.client.get("/me/consents", headers=me)
+    assert mine.status_code == 200 and [c["purposes"] for c in mine.json()] == [["device-hosting"]]
+
+
 def test_the_consent_service_changes_and_withdraws_consents(city: PrivateCity) -> None:
     record_id, me = _resident(city)
     changed = city.client.put(

@@ -91,6 +91,11 @@ def test_unknown_subjects_and_bad_records_are_refused(office: Office) -> None:
         grant("resident-1", purposes=("Marketing!",))
     with pytest.raises(MalformedError, match="retention_days"):
         grant("resident-1", retention_days=0)
+    # a lone surrogate: what Python makes of an undecodable byte in a command-line argument
+    with pytest.raises(MalformedError, match="a recipient holds a lone surrogate"):
+        grant("resident-1", recipients=("ok", "\udcff"))
+    with pytest.raises(MalformedError, match="controller holds a lone surrogate"):
+        grant("resident-1", controller="City \udcff")
     with pytest.raises(MalformedError):
         office.consents.current("not-an-id")
     with pytest.raises(NotFoundError):

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ombud.canonical import is_text
 from ombud.clock import format_time, parse_time, to_seconds, utc_now
 from ombud.database import Tx
 from ombud.errors import ConsentError, MalformedError, NotFoundError
@@ -57,6 +58,8 @@ def _names(values: Iterable[str], what: str) -> tuple[str, ...]:
 def _text(value: object, what: str, limit: int = 200) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > limit:
         raise MalformedError(f"{what} must be 1 to {limit} characters")
+    if not is_text(value):
+        raise MalformedError(f"{what} holds a lone surrogate, which is no character")
     return value
 
 
