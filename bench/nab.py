@@ -264,24 +264,29 @@ def run_designs(corpus: list[Series]) -> dict[str, Any]:
     return result
 
 
+def published_scores() -> dict[tuple[str, str, str], float]:
+    """NAB's per-file raw scores of the published detectors, by (profile, detector, file)."""
+    with open(CORPUS / "reference" / "published_scores.csv", newline="") as f:
+        return {
+            (r["Profile"], r["Detector"], r["File"]): float(r["Score"]) for r in csv.DictReader(f)
+        }
+
+
 def by_family(
-    corpus: list[Series], per: list[nab.SeriesScore], profile: str
+    corpus: list[Series],
+    per: list[nab.SeriesScore],
+    profile: str,
+    published: dict[tuple[str, str, str], float],
 ) -> dict[str, dict[str, float]]:
     """Per family, the raw score (sum over its files) of ombud at its one threshold and of each
-    published detector (NAB's per-file scores), with the null detector's and a perfect one's:
+    published detector (``published_scores``), with the null detector's and a perfect one's:
     where the corpus score is won or lost."""
-    with open(CORPUS / "reference" / "published_scores.csv", newline="") as f:
-        published = {
-            (r["Detector"], r["File"]): float(r["Score"])
-            for r in csv.DictReader(f)
-            if r["Profile"] == profile
-        }
     out: dict[str, dict[str, float]] = {}
     for series, score in zip(corpus, per, strict=True):
         row = out.setdefault(series.family, {})
         shown = {"null": score.null, "perfect": score.perfect, "ombud": score.score}
         for name, detector in nab.PUBLISHED_AS.items():
-            shown[name] = published[(detector, series.name)]
+            shown[name] = published[(profile, detector, series.name)]
         for name, value in shown.items():
             row[name] = row.get(name, 0.0) + value
     return {f: {k: round(v, 2) for k, v in row.items()} for f, row in sorted(out.items())}
@@ -310,6 +315,7 @@ def main() -> None:
     options = candidates([r.scores for r in scored])
     lofo_options = [*options[:: max(1, len(options) // 250)], math.inf]
     gaussian_options = candidates([r.scores for r in gaussian])
+    published = published_scores()
     result: dict[str, Any] = {
         "benchmark": "nab",
         "files": len(corpus),
@@ -350,7 +356,7 @@ def main() -> None:
             "false_positives": sum(s.false_positives for s in per),
             "windowed_gaussian_same_run": round(gaussian_best, 1),
             "published": nab.PUBLISHED[name],
-            "raw_score_by_family": by_family(corpus, per, name),
+            "raw_score_by_family": by_family(corpus, per, name, published),
         }
         print(name, result["profiles"][name]["score"], "lofo", round(lofo, 1), flush=True)
     if args.designs:

@@ -132,6 +132,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -406,7 +407,7 @@ def main() -> None:
     if args.augment:
         if not args.teacher_layers:
             raise SystemExit("--augment needs a teacher: the variants have no labels")
-        data, soft = with_variants(args, data, soft, texts, teacher_base, pinned, work)
+        data, soft = with_variants(args, data, soft, texts, tokenizer, teacher_base, work)
     suffix = f"-augment{args.augment}" if args.augment else ""
     student = args.work / f"student-{prefix}{args.layers}{suffix}"
     if args.export_only:
@@ -426,13 +427,14 @@ def with_variants(
     data: dict[str, object],
     soft: np.ndarray | None,
     texts: list[str],
+    tokenizer: Any,
     teacher_base: Path,
-    pinned: str | None,
     work: Path,
 ) -> tuple[dict[str, object], np.ndarray | None]:
     """``data`` and ``soft`` with ``--augment`` variants of every train tweet (never a dev one)
-    added to what the student trains on, unlabelled, with the teacher's logits on them (kept in
-    the teacher's folder ``work``; the teacher is reloaded from its checkpoint there)."""
+    added to what the student (``tokenizer``) trains on, unlabelled, with the teacher's logits
+    on them (kept in the teacher's folder ``work``; the teacher is reloaded from its checkpoint
+    there and reads them with its own tokenizer)."""
     train_idx: list[int] = data["train_idx"]  # type: ignore[assignment]
     rng = random.Random(args.seed)
     pool = [texts[i] for i in train_idx]
@@ -447,7 +449,7 @@ def with_variants(
     elif cache.is_file():
         extra_soft = np.load(cache)
     else:
-        own = load_tokenizer(teacher_base) if pinned else load_tokenizer(args.base)
+        own = load_tokenizer(teacher_base)
         teacher = Classifier(teacher_base, args.teacher_layers)
         teacher.load_state_dict(torch.load(work / "best.pt"))
         started = time.time()
@@ -456,7 +458,6 @@ def with_variants(
         np.save(cache, extra_soft)
     encoded: list[list[int]] = data["encoded"]  # type: ignore[assignment]
     labels: list[int] = data["labels"]  # type: ignore[assignment]
-    tokenizer = load_tokenizer(args.base)
     added = {
         **data,
         "encoded": encoded + [e.ids for e in tokenizer.encode_batch(extra)],
@@ -495,6 +496,10 @@ def recalls(labels: np.ndarray, z: np.ndarray) -> list[float]:
     return [float((predicted[labels == c] == c).mean()) for c in range(len(LABELS))]
 
 
+def macro_recall(labels: np.ndarray, z: np.ndarray) -> float:
+    return float(np.mean(recalls(labels, z)))
+
+
 def ece(labels: np.ndarray, z: np.ndarray, bins: int = 15) -> float:
     """Expected calibration error of the top class's probability (as bench/sentiment.py)."""
     p = np.exp(z - z.max(1, keepdims=True))
@@ -522,7 +527,7 @@ def fit_bias(
     score = np.zeros((len(grid), len(grid)))
     for i, neg in enumerate(grid):
         for j, pos in enumerate(grid):
-            score[i, j] = np.mean(recalls(labels, z + np.array([neg, 0.0, pos])))
+            score[i, j] = macro_recall(labels, z + np.array([neg, 0.0, pos]))
     padded = np.pad(score, 1, mode="edge")
     smooth = sum(
         padded[1 + di : 1 + di + len(grid), 1 + dj : 1 + dj + len(grid)]
@@ -554,30 +559,25 @@ def bias_gain(labels: np.ndarray, z: np.ndarray, repeats: int = 10) -> float:
     gains = []
     for fit, test in halvings(len(labels), repeats):
         bias = np.array(fit_bias(labels[fit], z[fit]))
-        after = np.mean(recalls(labels[test], z[test] + bias))
-        gains.append(after - np.mean(recalls(labels[test], z[test])))
+        after = macro_recall(labels[test], z[test] + bias)
+        gains.append(after - macro_recall(labels[test], z[test]))
     return round(float(np.mean(gains)), 4)
 
 
 def paired_gain(
     labels: np.ndarray, ours: np.ndarray, theirs: np.ndarray, repeats: int = 2000
 ) -> dict[str, float]:
-    """Macro-recall ``ours`` predictions gain over ``theirs`` on the same tweets, and the share
+    """Macro-recall the logits ``ours`` gain over ``theirs`` on the same tweets, and the share
     of ``repeats`` bootstrap resamples of those tweets (seeded) in which the gain is positive:
     how far a lead on 2,000 dev tweets is more than their noise."""
 
-    def macro_recall(rows: np.ndarray, predicted: np.ndarray) -> float:
-        truth, guess = labels[rows], predicted[rows]
-        return float(np.mean([(guess[truth == c] == c).mean() for c in range(len(LABELS))]))
+    def gain(rows: np.ndarray) -> float:
+        return macro_recall(labels[rows], ours[rows]) - macro_recall(labels[rows], theirs[rows])
 
     rng = np.random.default_rng(0)
-    every = np.arange(len(labels))
-    gains = [
-        macro_recall(rows, ours) - macro_recall(rows, theirs)
-        for rows in (rng.integers(0, len(labels), len(labels)) for _ in range(repeats))
-    ]
+    gains = [gain(rng.integers(0, len(labels), len(labels))) for _ in range(repeats)]
     return {
-        "gain": round(macro_recall(every, ours) - macro_recall(every, theirs), 4),
+        "gain": round(gain(np.arange(len(labels))), 4),
         "share_of_resamples_ahead": round(float(np.mean(np.array(gains) > 0)), 3),
     }
 
@@ -644,7 +644,7 @@ def export(
         theirs = onnx_logits(SHIPPED / "sentiment.onnx", data["dev_encoded"])  # type: ignore[arg-type]
         theirs += np.array(shipped["calibration"]["bias"])
         ours = dev + np.array(bias)
-        against = paired_gain(dev_labels, ours.argmax(1), theirs.argmax(1))
+        against = paired_gain(dev_labels, ours, theirs)
         print("dev, against the shipped model:", json.dumps(against), flush=True)
     val_labels = np.array(data["val_labels"])
     val = onnx_logits(target / "sentiment.onnx", data["val_encoded"])  # type: ignore[arg-type]

@@ -42,20 +42,15 @@ import random
 from pathlib import Path
 
 import numpy as np
-from sentiment_distilled import halvings, onnx_logits, recalls
+from sentiment_distilled import SHIPPED, halvings, macro_recall, onnx_logits
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from ombud.voice.normalise import normalise
 from sentiment import carve_dev, load_tokenizer, read_split
 
-MODELS = Path(__file__).resolve().parent.parent / "src/ombud/voice/models"
 REGULARISATION = (0.25, 0.5, 1.0)
 WEIGHTS = np.round(np.arange(0.0, 1.0001, 0.05), 2)
-
-
-def macro_recall(labels: np.ndarray, z: np.ndarray) -> float:
-    return float(np.mean(recalls(labels, z)))
 
 
 def log_softmax(z: np.ndarray) -> np.ndarray:
@@ -100,12 +95,12 @@ def main() -> None:
     labels = np.array(all_labels)
     dev_labels = labels[dev_idx]
 
-    card = json.loads((MODELS / "sentiment.json").read_text(encoding="utf-8"))
+    card = json.loads((SHIPPED / "sentiment.json").read_text(encoding="utf-8"))
     bias = np.array(card["calibration"]["bias"], dtype=float)
     temperature = float(card["calibration"]["temperature"])
-    tokenizer = load_tokenizer(MODELS)
+    tokenizer = load_tokenizer(SHIPPED)
     encoded = [e.ids for e in tokenizer.encode_batch([texts[i] for i in dev_idx])]
-    model = log_softmax((onnx_logits(MODELS / "sentiment.onnx", encoded) + bias) / temperature)
+    model = log_softmax((onnx_logits(SHIPPED / "sentiment.onnx", encoded) + bias) / temperature)
 
     vectoriser = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
     train_x = vectoriser.fit_transform([texts[i] for i in train_idx])

@@ -23,7 +23,6 @@ from ombud.api.auth import require_scope
 from ombud.api.bodies import StrictRoute
 from ombud.api.openapi import problems
 from ombud.api.params import DeviceId
-from ombud.canonical import is_text
 from ombud.dataintegrity.multikey import DidKey
 from ombud.errors import MalformedError
 from ombud.ingest.devices import Device, DeviceRegistry
@@ -69,8 +68,6 @@ def _owner_details(details: dict[str, str]) -> bytes:
     for name, value in details.items():
         if not 0 < len(name) <= 32 or not 0 < len(value) <= 200:
             raise MalformedError("owner details are up to 8 fields of at most 200 characters")
-        if not is_text(name) or not is_text(value):
-            raise MalformedError("owner details hold a lone surrogate, which is no character")
     return json.dumps(details, sort_keys=True).encode("utf-8")
 
 
