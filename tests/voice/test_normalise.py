@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ombud.errors import MalformedError
+from ombud.voice import normalise as normalise_module
 from ombud.voice.normalise import (
     CONFUSABLES,
     fold_confusables,
@@ -381,6 +383,27 @@ def test_normalise_never_raises_and_leaves_nothing_invisible(text: str) -> None:
 def test_output_is_nfkc(text: str) -> None:
     result = normalise(text)
     assert unicodedata.normalize("NFKC", result) == result
+
+
+# Short words of letters, leet characters, repeats and look-alikes: the shortcuts' edge cases.
+_WORDS = st.lists(
+    st.sampled_from(
+        [*"aAbo01!@$ -", "aaa", "oooo", "11", "\u0430", "\u03ba", "\u0301", "www.", "://"]
+    ),
+    max_size=15,
+).map("".join)
+
+
+@given(st.one_of(_TEXT, _WORDS))
+@settings(max_examples=500, deadline=None)
+def test_the_shortcuts_change_no_result(text: str) -> None:
+    """``unleet``, ``squeeze_repeats`` and ``fold_confusables`` skip their word-by-word pass
+    when one scan of the text shows it would change nothing: the result is the full pass's."""
+    assert unleet(text) == re.sub(r"\S+", normalise_module._unleet_token, text)
+    assert squeeze_repeats(text) == re.sub(r"\S+", normalise_module._squeeze_token, text)
+    decomposed = unicodedata.normalize("NFD", text)
+    full = unicodedata.normalize("NFKC", normalise_module._fold_words(decomposed))
+    assert fold_confusables(text) == full
 
 
 # --- the obfuscation corpus --------------------------------------------------------------------

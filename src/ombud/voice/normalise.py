@@ -143,8 +143,12 @@ def strip_invisible(text: str) -> str:
     ZWJ sequences into their parts; that loses nothing a classifier reads. A right-to-left override
     is first resolved into display order (``resolve_overrides``).
     """
-    kept = "".join(ch for ch in resolve_overrides(text) if not _is_invisible(ch))
-    return _WHITESPACE_RUN.sub(" ", kept).strip()
+    text = resolve_overrides(text)
+    # Each distinct character is judged once: a post repeats few of them.
+    invisible = [ch for ch in set(text) if _is_invisible(ch)]
+    if invisible:
+        text = text.translate(dict.fromkeys(map(ord, invisible)))
+    return _WHITESPACE_RUN.sub(" ", text).strip()
 
 
 def _strip_and_nfkc(text: str) -> str:
@@ -284,6 +288,13 @@ def fold_confusables(text: str) -> str:
     letter can compose with the mark after it (Cyrillic ё → e + U+0308 → ë).
     """
     decomposed = unicodedata.normalize("NFD", text)
+    if not CONFUSABLES.keys().isdisjoint(decomposed):  # else every word stays as it is
+        decomposed = _fold_words(decomposed)
+    return unicodedata.normalize("NFKC", decomposed)
+
+
+def _fold_words(decomposed: str) -> str:
+    """``fold_confusables`` on NFD text, without the final NFKC."""
     latin = foreign = 0
     for ch in decomposed:
         kind = _kind(ch)
@@ -314,7 +325,7 @@ def fold_confusables(text: str) -> str:
             folded = word
         out.append(folded)
         start = end
-    return unicodedata.normalize("NFKC", "".join(out))
+    return "".join(out)
 
 
 def skeleton(text: str) -> str:
@@ -337,6 +348,8 @@ _LEET_RUN = re.compile(r"[A-Za-z0-9@$!]+")
 _LEET_GROUP = re.compile(r"[A-Za-z]+|[013457@$!]+|[2689]+")
 _URL_OR_EMAIL = re.compile(r"://|^www\.|^@\w|^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}", re.IGNORECASE)
 _EDGE_ONLY = frozenset("@!")  # signs that are read as letters only between two letters
+_INSIDE_LEET = re.compile(r"[A-Za-z][013457@$!]+[A-Za-z]")
+"""What every rewritten run holds: a group of leet characters with letters on both sides."""
 
 
 def _unleet_group(group: str, upper: bool) -> str:
@@ -400,6 +413,8 @@ def unleet(text: str) -> str:
     "wow!" keeps its "!". The letters: 0→o, 1→i (but a run of 1s → l: "ro11ing" → "rolling"),
     3→e, 4→a, 5→s, 7→t, @→a, $→s, !→i, in upper case when the run has no lower-case letter.
     """
+    if not _INSIDE_LEET.search(text):
+        return text  # no run can qualify (the third rule), so nothing changes
     return re.sub(r"\S+", _unleet_token, text)
 
 
@@ -444,6 +459,8 @@ def squeeze_repeats(text: str) -> str:
     and "terrrrible" → "terrible". Letters only (Unicode letters, case-sensitive): "1000" and
     "!!!" are unchanged, and so are URLs, e-mail addresses and @handles ("www.").
     """
+    if not _REPEATED_LETTER.search(text):
+        return text  # letters are never spaces, so no token holds a run either
     return re.sub(r"\S+", _squeeze_token, text)
 
 
