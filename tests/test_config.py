@@ -113,8 +113,20 @@ def test_witness_keys_must_be_cosigners_with_http_urls() -> None:
     log_key = note.Signer.generate("log.example").verifier().vkey
     with pytest.raises(ConfigError, match="not a cosignature"):
         WitnessEndpoint(log_key, "http://127.0.0.1:1")
-    with pytest.raises(ConfigError, match="not an http"):
-        WitnessEndpoint(_cosigner_vkey("w.example"), "ftp://127.0.0.1:1")
+    for url in [
+        "ftp://127.0.0.1:1",
+        "http://",  # no host
+        "http://[::1/",  # unclosed bracket
+        "http://w.example/\x7f",  # DEL: TOML forbids it raw, and it broke ombud.toml
+        "http://w.example/\x00",
+        "http://w.example/\u202e",  # a format character
+        "http://w.example/\ud800",
+        "http://w.example/a b",
+        "http://w.example/" + "a" * 2048,
+    ]:
+        with pytest.raises(ConfigError, match="not an http"):
+            WitnessEndpoint(_cosigner_vkey("w.example"), url)
+    assert WitnessEndpoint(_cosigner_vkey("w.example"), "https://wïtness.example:8443/a?b=c")
     same = _cosigner_vkey("w.example")
     with pytest.raises(ConfigError, match="share a key name"):
         Settings.from_mapping(
@@ -131,6 +143,25 @@ def test_settings_file_strings_cannot_break_out_of_their_quotes(tmp_path: Path) 
     settings = Settings(tmp_path, witnesses=policy)
     settings.save()
     assert Settings.load(tmp_path) == settings
+
+
+def test_settings_file_holds_any_text_and_refuses_what_no_file_can(tmp_path: Path) -> None:
+    """Every string setting reads back as written, control characters and DEL included (JSON
+    escaping leaves DEL raw, which TOML forbids); a lone surrogate is refused before the file
+    is touched."""
+    from dataclasses import replace
+
+    settings = Settings(tmp_path)
+    settings.save()
+    before = (tmp_path / "ombud.toml").read_bytes()
+    odd = replace(settings, voice=replace(settings.voice, origin='a\x7f\x00\x08"\\é'))
+    odd.save()
+    assert Settings.load(tmp_path) == odd
+    (tmp_path / "ombud.toml").write_bytes(before)
+    broken = replace(settings, voice=replace(settings.voice, origin="a\ud800"))
+    with pytest.raises(ConfigError, match="lone surrogate"):
+        broken.save()
+    assert (tmp_path / "ombud.toml").read_bytes() == before
 
 
 def test_trusted_proxies_are_none_by_default_and_addresses_otherwise(tmp_path: Path) -> None:

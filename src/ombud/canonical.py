@@ -5,7 +5,9 @@ logs must have exactly one byte encoding. Parsing refuses invalid UTF-8, duplica
 (which parsers resolve differently), the non-JSON constants NaN and ±Infinity, and strings
 holding a lone surrogate (an escape such as ``\ud800`` that is no character: I-JSON, RFC 7493
 §2.1; no store, log or response could encode it); serialising uses the JSON Canonicalization
-Scheme (RFC 8785).
+Scheme (RFC 8785), and every number it writes reads back as the same number: whole numbers
+outside ±(2**53 - 1), the exact range of I-JSON (RFC 7493 §2.2), are refused whether they are
+written as integers or as floats (1e16), since ECMAScript writes both as plain digits.
 
 Serialisation is on the ingest hot path (each observation is canonicalised several times), so
 ``canonical_json`` is a compact implementation of RFC 8785 §3.2 built on the standard library's
@@ -123,9 +125,15 @@ def _float(value: float) -> str:
         raise MalformedError("NaN and infinities are not JSON numbers")
     if value.is_integer() and -_INT_LIMIT <= value <= _INT_LIMIT:
         return str(int(value))  # exact, and what ECMAScript writes (no ".0")
+    if value.is_integer() and abs(value) < 1e21:
+        # ECMAScript writes these as plain digits (1e16 as 10000000000000000): an integer
+        # outside the exact range, which ombud refuses, so the text could not be read back.
+        raise MalformedError(
+            f"number {value!r} is a whole number outside the exact range of JSON numbers"
+        )
     text = repr(value)
     if "e" in text or value.is_integer():
-        # Exponents and integral doubles beyond 2**53 are written differently by Python and
+        # Exponents (and whole numbers from 1e21, written with one) differ between Python and
         # ECMAScript (§3.2.2.3): the reference implementation handles those.
         return rfc8785.dumps(value).decode("ascii")
     return text

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from ombud.canonical import is_text
 from ombud.errors import ConfigError
 from ombud.listen import parse_listen
 from ombud.storage import write_atomically
@@ -321,7 +322,21 @@ class Settings:
         return cls(data_dir, **sections)
 
     def to_toml(self) -> str:
-        """The settings file ``ombud init`` writes: every setting, with its meaning."""
+        """The settings file ``ombud init`` writes: every setting, with its meaning.
+
+        Raises ``ConfigError`` unless the text reads back as these settings: a file that
+        ``load`` refuses would stop the deployment from opening.
+        """
+        text = self._render()
+        try:
+            again = Settings.from_mapping(self.data_dir, tomllib.loads(text))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"these settings cannot be written as TOML: {exc}") from None
+        if again != self:
+            raise ConfigError("these settings would not read back as they were written")
+        return text
+
+    def _render(self) -> str:
         out = ["# ombud deployment settings. Secrets never go here: keys have their own files.", ""]
         for name, _kind in _SECTIONS:
             section = getattr(self, name)
@@ -389,9 +404,12 @@ _SECTIONS: tuple[tuple[str, type[Any]], ...] = (
 )
 
 
-def _toml(text: str) -> str:
-    """A TOML basic string: JSON's escaping is a subset of TOML's, so quotes cannot break out."""
-    return json.dumps(text, ensure_ascii=False)
+def _toml(value: str | float) -> str:
+    """A TOML basic string (or float): JSON's escaping is a subset of TOML's, so quotes cannot
+    break out; DEL, which JSON leaves as it is and TOML forbids, is escaped too."""
+    if isinstance(value, str) and not is_text(value):
+        raise ConfigError("a setting holds a lone surrogate, which no file can hold")
+    return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 def _check_range(name: str, value: int, low: int, high: int) -> None:

@@ -11,8 +11,10 @@ from ombud.config import Settings
 from ombud.deployment import Deployment
 from ombud.events import Event
 from ombud.governance.roster import ActionRequest, sign_request
+from ombud.ledger import note
 from tests.api.conftest import Api
 from tests.governance.test_roster import GENESIS, KEYS
+from tests.governance.test_tenders import TENDER
 
 BUDGET = {"privacy.dp_rho_per_period": 2.0, "privacy.dp_rho_per_release": 0.5}
 
@@ -115,9 +117,26 @@ def test_hostile_requests_change_nothing(api: Api) -> None:
         {"action": "not an action", "params": {}, "requester": "x"},
         {"action": "budget.change", "params": BUDGET, "requester": "Not An Id"},
     ]
+    # a whole number that canonical JSON would write as an integer ombud cannot read back: it
+    # was recorded, answered 400, and made /roster/actions answer 400 for good
+    tender = TENDER.to_json()
+    tender["budget"]["amount"] = 2.0**53
+    drafts.append({"action": "tender.publish", "params": {"tender": tender}, "requester": "x"})
+    # a witness URL with DEL, which the settings file cannot hold raw: carried out, it stopped
+    # the deployment from opening
+    vkey = note.Signer.generate("w.example", sig_type=note.ALG_COSIGNATURE_V1).verifier().vkey
+    witnesses = {"quorum": 0, "witness": [{"vkey": vkey, "url": "http://w.example/\x7f"}]}
+    drafts.append(
+        {"action": "witness.change", "params": {"witnesses": witnesses}, "requester": "x"}
+    )
+    details = []
     for draft in drafts:
         answer = api.client.post("/roster/actions", json=draft, headers=api.bearer)
         assert answer.status_code == 400, (draft, answer.text)
+        details.append(answer.json()["detail"])
+    assert "outside the exact range" in details[-2]
+    assert "not an http(s) URL" in details[-1]
+    assert len(api.client.get("/roster/actions").json()) == 1
     assert (
         api.client.post(
             "/roster/actions/" + "0" * 64 + "/carry-out", headers=api.bearer

@@ -64,3 +64,21 @@ def test_the_export_has_decidims_columns() -> None:
     assert tuple(parsed[0]) == DECIDIM_COLUMNS
     assert parsed[0]["progress"] == "40" and parsed[0]["parent_id"] == ""
     assert parsed[0]["decision"] == "m-2026-17" and parsed[0]["status"] == "in-progress"
+
+
+def test_the_csv_export_keeps_formulas_as_text() -> None:
+    """CSV injection (OWASP): a title a spreadsheet would run is exported after an apostrophe;
+    the JSON rows keep it as it is."""
+    update = sign_update(RESULT.id, 0, "planned", 0, "", "officer-a", KEYS["officer-a"], RESULT)
+    for title in ['=HYPERLINK("http://x.example","y")', "+1", "-1+1", "@SUM(A1)", "\tx", "\rx"]:
+        rows = decidim_rows([(replace(RESULT, title=title), update, "2027-02-01T10:00:00Z", 1)])
+        assert rows[0]["title"] == title
+        exported = io.StringIO(decidim_csv(rows), newline="")
+        assert next(csv.DictReader(exported))["title"] == "'" + title
+    rows = decidim_rows([(replace(RESULT, title="a = b"), update, "2027-02-01T10:00:00Z", 1)])
+    assert next(csv.DictReader(io.StringIO(decidim_csv(rows))))["title"] == "a = b"
+    # a carriage return inside a title cannot start a row of its own
+    title = "x\r999,forged,row"
+    rows = decidim_rows([(replace(RESULT, title=title), update, "2027-02-01T10:00:00Z", 1)])
+    parsed = list(csv.DictReader(io.StringIO(decidim_csv(rows), newline="")))
+    assert len(parsed) == 1 and parsed[0]["title"] == title

@@ -280,10 +280,28 @@ def decidim_rows(
     ]
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+"""What a spreadsheet reads a cell as a formula from (OWASP, CSV injection)."""
+
+
+def _cell(value: object) -> object:
+    """A text that a spreadsheet would run as a formula, after an apostrophe (OWASP's advice):
+    a result's title is anyone's to read, but the export is opened in spreadsheets."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def decidim_csv(rows: Sequence[dict[str, Any]]) -> str:
+    """The rows as CSV, any text a spreadsheet would read as a formula kept as text (``_cell``);
+    the JSON export holds every value as it is. Rows end in CRLF (RFC 4180), so that a field
+    holding a carriage return is quoted: with "\n" alone the csv module leaves it bare, and a
+    title could have started a row of its own."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=DECIDIM_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=DECIDIM_COLUMNS, lineterminator="\r\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: "" if row[k] is None else row[k] for k in DECIDIM_COLUMNS})
+        writer.writerow({k: _cell(row[k]) for k in DECIDIM_COLUMNS})
     return out.getvalue()

@@ -3,19 +3,35 @@ publishes a checkpoint (c2sp.org/tlog-witness).
 
 Threat model: a weakened policy lets the operator publish a checkpoint no independent party
 checked. Every value is checked here, whatever wrote it (``ombud.toml``, ``ombud log witness``):
-a witness key must be a cosignature key, its URL http(s), no two witnesses may share a name,
-and the quorum can never exceed the witnesses named. Changing the policy is a ledger event
-(``ombud.deployment.set_witness_policy``).
+a witness key must be a cosignature key, its URL http(s) with a host and no control character,
+no two witnesses may share a name, and the quorum can never exceed the witnesses named.
+Changing the policy is a ledger event (``ombud.deployment.set_witness_policy``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from ombud.errors import ConfigError
 from ombud.ledger.note import Verifier
 
 __all__ = ["WitnessEndpoint", "WitnessPolicy"]
+
+
+_MAX_URL = 2048
+
+
+def _is_http_url(url: str) -> bool:
+    """An absolute http(s) URL with a host, of printable characters (no control, format or
+    space character: ``ombud.toml`` and the HTTP request line must hold it as it is)."""
+    if len(url) > _MAX_URL or not url.isprintable() or " " in url:
+        return False
+    try:
+        parts = urlsplit(url)
+        return parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # e.g. an unclosed IPv6 bracket or a port out of range
+        return False
 
 
 def _in_range(name: str, value: int, low: int, high: int) -> None:
@@ -37,8 +53,11 @@ class WitnessEndpoint:
             raise ConfigError(f"witness vkey {self.vkey!r}: {exc}") from None
         if not verifier.is_cosigner:
             raise ConfigError(f"witness key {verifier.name} is not a cosignature (0x04) key")
-        if not self.url.startswith(("http://", "https://")) or any(c.isspace() for c in self.url):
-            raise ConfigError(f"witness URL {self.url!r} is not an http(s) URL")
+        if not _is_http_url(self.url):
+            raise ConfigError(
+                f"witness URL {self.url[:200]!r} is not an http(s) URL of at most"
+                f" {_MAX_URL} printable characters, with a host and without spaces"
+            )
 
     @property
     def name(self) -> str:
