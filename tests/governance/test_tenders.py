@@ -136,6 +136,8 @@ def test_the_weighted_rule_and_documents_that_do_not_fit() -> None:
     assert by["bright-ltd"].reason is not None and "warranty-years" in by["bright-ltd"].reason
     assert by["quiet"].reason is not None and "over the tender's budget" in by["quiet"].reason
     assert by["lumen-co"].score == 100.0 and result.winner == "lumen-co"
+    with pytest.raises(MalformedError, match="at most 1,000,000"):
+        Criterion("price", 1e308, "lower")  # two such weights made every score NaN
 
 
 def test_commitments_are_signed_by_the_bidder() -> None:

@@ -70,6 +70,9 @@ def _text(value: object, what: str, most: int = 500) -> str:
     return value
 
 
+_MAX_WEIGHT = 1_000_000
+
+
 def _amount(value: object, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise MalformedError(f"{what} is a number")
@@ -121,7 +124,9 @@ class Criterion:
     def __post_init__(self) -> None:
         if self.name != "price":
             check_id(self.name, "a criterion's name")
-        _amount(self.weight, "a criterion's weight")
+        if _amount(self.weight, "a criterion's weight") > _MAX_WEIGHT:
+            # weights of 1e308 summed to infinity, and every score to NaN: no award possible
+            raise MalformedError(f"a criterion's weight is at most {_MAX_WEIGHT:,}")
         if self.better not in ("lower", "higher"):
             raise MalformedError("a criterion is better 'lower' or 'higher'")
 
