@@ -123,10 +123,16 @@ def test_witness_keys_must_be_cosigners_with_http_urls() -> None:
         "http://w.example/\ud800",
         "http://w.example/a b",
         "http://w.example/" + "a" * 2048,
+        "http://w.example:99999/",  # a port out of range, or not a number
+        "http://w.example:abc/",
+        "http://[v1.x]/",  # brackets hold an IPv6 address
+        "http://w.example/a?b=c",  # /add-checkpoint is appended to the URL
+        "http://w.example/#x",
     ]:
         with pytest.raises(ConfigError, match="not an http"):
             WitnessEndpoint(_cosigner_vkey("w.example"), url)
-    assert WitnessEndpoint(_cosigner_vkey("w.example"), "https://wïtness.example:8443/a?b=c")
+    for url in ["https://wïtness.example:8443/a", "http://[::1]:8080/", "http://127.0.0.1"]:
+        assert WitnessEndpoint(_cosigner_vkey("w.example"), url)
     same = _cosigner_vkey("w.example")
     with pytest.raises(ConfigError, match="share a key name"):
         Settings.from_mapping(

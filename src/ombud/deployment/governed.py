@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from ombud.config import Settings
 from ombud.database import Tx
-from ombud.errors import MalformedError
+from ombud.errors import ConfigError, MalformedError
 from ombud.events import Event
 from ombud.governance.actions import Effect
 from ombud.governance.book import record_settings, settings_event
@@ -44,6 +44,10 @@ def _settings_change(deployment: Deployment, *, actor: str) -> tuple[Effect, Cal
         # The file as written (no environment overrides), so saving it bakes nothing in.
         on_file = Settings.load(deployment.data_dir, environ={})
         new = changed_settings(on_file, request.action, request.params)
+        try:
+            new.to_toml()  # the file saved once this commits reads back as these settings
+        except ConfigError as exc:
+            raise MalformedError(f"the new settings cannot be saved: {exc}") from None
         changed.append(new)
         values = {n: v for n, v in governed_values(new).items() if n in GOVERNED[request.action]}
         record_values.append(values)

@@ -90,7 +90,6 @@ def changed_settings(settings: Settings, action: str, params: Mapping[str, Any])
     try:
         for name, value in params.items():
             new = _with(new, name, value)  # replace() runs each section's own checks
-        new.to_toml()  # and the file it will be saved as reads back as these settings
     except ConfigError as exc:
         raise MalformedError(str(exc)) from None
     return new

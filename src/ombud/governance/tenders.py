@@ -70,9 +70,6 @@ def _text(value: object, what: str, most: int = 500) -> str:
     return value
 
 
-_MAX_WEIGHT = 1_000_000
-
-
 def _amount(value: object, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise MalformedError(f"{what} is a number")
@@ -124,9 +121,7 @@ class Criterion:
     def __post_init__(self) -> None:
         if self.name != "price":
             check_id(self.name, "a criterion's name")
-        if _amount(self.weight, "a criterion's weight") > _MAX_WEIGHT:
-            # weights of 1e308 summed to infinity, and every score to NaN: no award possible
-            raise MalformedError(f"a criterion's weight is at most {_MAX_WEIGHT:,}")
+        _amount(self.weight, "a criterion's weight")
         if self.better not in ("lower", "higher"):
             raise MalformedError("a criterion is better 'lower' or 'higher'")
 
@@ -550,10 +545,14 @@ def evaluate(
             c.name: (min if c.better == "lower" else max)(t[2][c.name] for t in valid)
             for c in tender.criteria
         }
-        total = sum(c.weight for c in tender.criteria)
+        weights = {c.name: c.weight for c in tender.criteria}
+        if not math.isfinite(sum(weights.values())):  # 1e308 twice: every score was NaN
+            most = max(weights.values())
+            weights = {name: weight / most for name, weight in weights.items()}
+        total = sum(weights.values())
         for _, bidder, terms in valid:
             score = sum(
-                c.weight
+                weights[c.name]
                 * (
                     best[c.name] / terms[c.name]
                     if c.better == "lower"

@@ -10,6 +10,7 @@ Changing the policy is a ledger event (``ombud.deployment.set_witness_policy``).
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -23,14 +24,19 @@ _MAX_URL = 2048
 
 
 def _is_http_url(url: str) -> bool:
-    """An absolute http(s) URL with a host, of printable characters (no control, format or
-    space character: ``ombud.toml`` and the HTTP request line must hold it as it is)."""
-    if len(url) > _MAX_URL or not url.isprintable() or " " in url:
+    """An absolute http(s) URL with a host (an IPv6 one in brackets) and a port in range, of
+    printable characters (no control, format or space character: ``ombud.toml`` and the HTTP
+    request line must hold it as it is), and without a query or fragment, since the
+    witness's paths (``/add-checkpoint``) are appended to it."""
+    if len(url) > _MAX_URL or not url.isprintable() or " " in url or "?" in url or "#" in url:
         return False
     try:
         parts = urlsplit(url)
+        _ = parts.port  # raises for a port out of range or not a number
+        if "[" in parts.netloc:
+            ipaddress.IPv6Address(parts.hostname or "")
         return parts.scheme in ("http", "https") and bool(parts.hostname)
-    except ValueError:  # e.g. an unclosed IPv6 bracket or a port out of range
+    except ValueError:  # e.g. an unclosed bracket, or a port or IPv6 address that is not one
         return False
 
 
