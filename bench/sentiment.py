@@ -11,16 +11,21 @@ Throughput, medians of --runs passes over val on this machine:
   - whole process: ``ombud voice classify`` fed the 2,000 tweets five times on stdin, start-up
     included (the contract's rate);
   - baseline, same run: one tweet per call (batch of 1), the rate a single post sees.
-Usage: python bench/sentiment.py [--runs N]
+With ``--against REV``, the whole process also runs from a checkout of git revision REV,
+alternating with this one (--runs each), and the output lines must be byte-identical: the
+median times and their ratio go in ``whole_process_against``.
+Usage: python bench/sentiment.py [--runs N] [--against REV]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from importlib import resources
 from pathlib import Path
@@ -69,21 +74,67 @@ def calibration(truth: list[str], results: list[Any], bins: int = 15) -> dict[st
     return {"ece": round(ece, 4), "bins": bins, "curve": curve}
 
 
+def classify_process(lines: bytes, source: Path | None = None) -> tuple[float, bytes]:
+    """Seconds for ``ombud voice classify`` on ``lines`` as a whole process, start-up included,
+    and its output; ``source``: the ``src`` folder of another checkout to run instead."""
+    env = {**os.environ, "PYTHONPATH": str(source)} if source else None
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "ombud", "voice", "classify"],
+        input=lines,
+        capture_output=True,
+        check=True,
+        env=env,
+    )
+    return time.perf_counter() - started, done.stdout
+
+
 def whole_process(texts: list[str], runs: int) -> float:
     """Posts/s through ``ombud voice classify`` as a whole process, start-up included."""
     lines = ("\n".join(texts * 5) + "\n").encode("utf-8")
     timings = []
     for _ in range(runs):
-        started = time.perf_counter()
-        done = subprocess.run(
-            [sys.executable, "-m", "ombud", "voice", "classify"],
-            input=lines,
-            capture_output=True,
+        seconds, out = classify_process(lines)
+        timings.append(seconds)
+        assert out.count(b"\n") == len(texts) * 5
+    return len(texts) * 5 / statistics.median(timings)
+
+
+def against(texts: list[str], revision: str, runs: int) -> dict[str, Any]:
+    """The whole process here and at ``revision``, alternating; outputs must be identical."""
+    lines = ("\n".join(texts * 5) + "\n").encode("utf-8")
+    repo = Path(__file__).resolve().parents[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        checkout = Path(tmp) / "baseline"
+        subprocess.run(
+            ["git", "-C", str(repo), "worktree", "add", "-q", "--detach", str(checkout), revision],
             check=True,
         )
-        timings.append(time.perf_counter() - started)
-        assert done.stdout.count(b"\n") == len(texts) * 5
-    return len(texts) * 5 / statistics.median(timings)
+        try:
+            base, here = [], []
+            for _ in range(runs):
+                seconds, before = classify_process(lines, checkout / "src")
+                base.append(seconds)
+                seconds, after = classify_process(lines)
+                here.append(seconds)
+                if before != after:
+                    raise SystemExit(f"the output differs from {revision}'s")
+        finally:
+            subprocess.run(
+                ["git", "-C", str(repo), "worktree", "remove", "--force", str(checkout)],
+                check=True,
+            )
+    lines_n = len(texts) * 5
+    return {
+        "revision": revision,
+        "lines": lines_n,
+        "seconds_baseline": [round(x, 2) for x in base],
+        "seconds_here": [round(x, 2) for x in here],
+        "posts_per_s_baseline": round(lines_n / statistics.median(base)),
+        "posts_per_s_here": round(lines_n / statistics.median(here)),
+        "speedup": round(statistics.median(base) / statistics.median(here), 2),
+        "output_identical": True,
+    }
 
 
 def rate(texts: list[str], run: Any, runs: int) -> float:
@@ -98,6 +149,7 @@ def rate(texts: list[str], run: Any, runs: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--against", metavar="REV", help="a git revision to compare with")
     args = parser.parse_args()
     if not (DATA / "val_text.txt").is_file():
         raise SystemExit(f"{DATA} is absent: this benchmark needs ../shared/data")
@@ -129,6 +181,8 @@ def main() -> None:
         "batched_vs_one_at_a_time": round(batched / single, 2),
         "runs": args.runs,
     }
+    if args.against:
+        out["whole_process_against"] = against(texts, args.against, args.runs)
     print(json.dumps(out, indent=2))
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "sentiment.json").write_text(json.dumps(out, indent=2) + "\n")
