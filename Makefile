@@ -35,7 +35,9 @@ bench: $(BENCH)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/nab.py
 	$(BIN)/python bench/poisoning.py
+	$(BIN)/python bench/screening.py
 	$(BIN)/python bench/sentiment.py
+	$(BIN)/python bench/services.py
 	$(BIN)/python bench/campaign.py
 	$(BIN)/python bench/dp.py
 	$(BIN)/python bench/posts.py

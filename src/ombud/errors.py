@@ -27,6 +27,7 @@ messages name what was wrong with the input and never carry secrets or personal 
     │       ├── QuorumError        fewer distinct signatures than the policy's count
     │       ├── SelfApprovalError  the requester's own signature, where four eyes are needed
     │       ├── RoleError          a signer without a role the policy names
+    │       │   └── NoRuleError    an action the policy has no rule for (it is frozen)
     │       ├── StaleRosterError   signed under a roster that is no longer in force
     │       ├── NotAHolderError    signed by a key the roster does not hold (or removed)
     │       └── ReservedActionError  a reserved action with no holder's signature (operator alone)
@@ -151,6 +152,10 @@ class SelfApprovalError(ApprovalError):
 
 class RoleError(ApprovalError):
     """A signer whose role the policy does not name for the action (or no rule for it)."""
+
+
+class NoRuleError(RoleError):
+    """An action the roster's policy has no rule for: nobody's signatures carry it."""
 
 
 class StaleRosterError(ApprovalError):

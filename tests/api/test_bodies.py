@@ -62,6 +62,17 @@ def test_deep_or_ambiguous_json_is_refused_on_every_route(api: Api, route: str) 
     assert api.log.state().size == 0  # nothing was written
 
 
+def test_sixteen_levels_of_nesting_are_read() -> None:
+    assert MAX_DEPTH == 16  # README: "at most 16 levels of nesting"
+    deepest = b'{"a":' * (MAX_DEPTH - 1) + b"[1]" + b"}" * (MAX_DEPTH - 1)
+    value = parse_json_body(deepest)
+    for _ in range(MAX_DEPTH - 1):
+        value = value["a"]
+    assert value == [1]
+    with pytest.raises(MalformedError, match="deeper"):
+        parse_json_body(b"[" + deepest + b"]")
+
+
 def test_forms_are_strict_and_bounded() -> None:
     assert parse_form(b"a=1&b=&a=2") == {"a": ["1", "2"], "b": [""]}
     assert parse_form(b"") == {}

@@ -19,11 +19,13 @@ from fastapi.testclient import TestClient
 from ombud.api import create_app
 from ombud.config import Settings
 from ombud.deployment import Deployment, init_deployment
+from ombud.errors import NotFoundError
 from ombud.events import Event
 from ombud.ledger.proof_bundle import ProofBundle, verify_proof_bundle
 from ombud.voice.issuer import Issuer
 
 from ..privacy.conftest import MARKER
+from .conftest import follow_up_consent
 from .test_voice import ORIGIN, City
 
 NOW = datetime(2026, 12, 3, 10, 30, tzinfo=UTC)
@@ -258,6 +260,34 @@ def test_without_a_master_key_privacy_routes_refuse_clearly(
         got = client.get("/privacy/budget")
         assert got.status_code == 503 and "master key is missing" in got.json()["detail"]
         assert client.get("/open311/v2/services.json").status_code == 200  # the rest works
+        # Every route that would store or read something personal answers 503 and stores
+        # nothing: no consent, no device with owner details, no release.
+        _, staff = deployment.tokens.create(
+            {"privacy:consent", "devices:write", "privacy:release"}, "test", now=NOW
+        )
+        bearer = {"Authorization": f"Bearer {staff}"}
+        size = deployment.log.size
+        device = {
+            "id": "home-noise-1",
+            "type": "NoiseLevelObserved",
+            "key": "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK",
+            "district": "north",
+            "ownerDetails": {"name": MARKER},
+        }
+        for method, path, body, headers in (
+            ("POST", "/privacy/consents", follow_up_consent(MARKER), bearer),
+            ("POST", "/admin/devices", device, bearer),
+            ("POST", "/privacy/releases", {"period": "2026-12", "dataset": "satisfaction"}, bearer),
+            ("GET", "/privacy/releases", None, {}),
+            ("GET", "/me/data", None, {"Authorization": "Bearer ombud_resident_" + "x" * 40}),
+        ):
+            answer = client.request(method, path, json=body, headers=headers)
+            assert answer.status_code == 503, (path, answer.text)
+            assert MARKER not in answer.text
+        assert deployment.log.size == size
+        with pytest.raises(NotFoundError):
+            deployment.registry.get("home-noise-1")
+    assert not any(MARKER.encode() in p.read_bytes() for p in data_dir.rglob("*") if p.is_file())
 
 
 def test_a_home_hosted_devices_owner_is_kept_only_in_the_vault_under_consent(

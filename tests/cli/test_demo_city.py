@@ -70,7 +70,14 @@ def test_the_quick_demo_recovers_its_events_and_its_insight_verifies(tmp_path: P
         [*OMBUD, "insight", "verify", "--data-dir", str(data_dir), str(report)],
         capture_output=True, timeout=120,
     )  # fmt: skip
-    assert bad.returncode != 0 and b"cells" in bad.stderr
+    assert bad.returncode == 1 and b"cells" in bad.stderr  # 1: did not verify
+    for option, value in (("--week", "garbage"), ("--district", "no/such"), ("--service", "X")):
+        refused = subprocess.run(
+            [*OMBUD, "insight", "report", "--data-dir", str(data_dir), option, value],
+            capture_output=True, timeout=120,
+        )  # fmt: skip
+        assert refused.returncode == 2 and not refused.stdout, option  # 2: bad input
+        assert value.encode() in refused.stderr and b"Traceback" not in refused.stderr
 
 
 def test_the_demo_serves_its_portal_and_insight_until_interrupted(tmp_path: Path) -> None:

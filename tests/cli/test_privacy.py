@@ -44,7 +44,12 @@ def test_a_consent_from_grant_to_erasure(tmp_path: Path) -> None:
     allowed = ombud(*check, "service-request-follow-up", "contact-details")
     assert allowed.returncode == 0 and record["recordId"] in allowed.stdout
     refused = ombud(*check, "research", "contact-details")
-    assert refused.returncode != 0 and "no consent covers" in refused.stderr
+    # "no" is an answer (exit 1, the reason on stderr); a malformed question is bad input (2)
+    assert refused.returncode == 1 and "no consent covers" in refused.stderr
+    unknown = ombud("privacy", "check", "--data-dir", data_dir, "nobody-known", "research", "x")
+    assert unknown.returncode == 1 and "nobody-known" not in unknown.stderr
+    malformed = ombud(*check, "Research!", "contact-details")
+    assert malformed.returncode == 2 and "purpose" in malformed.stderr
 
     export = ombud("privacy", "export", "--data-dir", data_dir, SUBJECT)
     assert export.returncode == 0, export.stderr
@@ -54,7 +59,8 @@ def test_a_consent_from_grant_to_erasure(tmp_path: Path) -> None:
 
     withdrawn = ombud("privacy", "withdraw", "--data-dir", data_dir, record["recordId"])
     assert withdrawn.returncode == 0, withdrawn.stderr
-    assert "withdrawn" in ombud(*check, "service-request-follow-up", "contact-details").stderr
+    after = ombud(*check, "service-request-follow-up", "contact-details")
+    assert after.returncode == 1 and "withdrawn" in after.stderr
 
     erased = ombud("privacy", "erase", "--data-dir", data_dir, SUBJECT)
     assert erased.returncode == 0 and "2 payloads" in erased.stdout

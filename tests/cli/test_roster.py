@@ -10,6 +10,7 @@ import json
 import stat
 from pathlib import Path
 
+from ombud.config import Settings
 from ombud.deployment import Deployment
 from ombud.events import Event
 from ombud.governance.roster import CHANGE_ROSTER, Holder, Roster, Rule
@@ -99,13 +100,10 @@ def test_a_council_hands_over_and_anyone_verifies_the_chain(tmp_path: Path) -> N
 
     # The operator's shell alone no longer changes whose cosignatures publishing waits for.
     cosigner = note.Signer.generate("w.example", sig_type=note.ALG_COSIGNATURE_V1)
-    alone = ombud("log", "witness", "add", data_dir, cosigner.verifier().vkey, "http://w.example")
-    assert alone.returncode == 2 and "reserved to the roster" in alone.stderr
-    with Deployment.open(data_dir, with_key=False) as deployment:
-        size = deployment.log.size
-        last = Event.from_bytes(deployment.log.entries(size - 1, size)[0])
-    assert (last.kind, last.body["reason"]) == ("action.refused", "operator-only")
-    (tmp_path / "params.json").write_text(json.dumps({"witnesses": {"quorum": 0, "witness": []}}))
+    _refused_alone(data_dir, "add", cosigner.verifier().vkey, "http://w.example")
+    listed = {"vkey": cosigner.verifier().vkey, "url": "http://w.example"}
+    params = {"witnesses": {"quorum": 0, "witness": [listed]}}
+    (tmp_path / "params.json").write_text(json.dumps(params))
     change = tmp_path / "witness.json"
     proposed = ombud(
         "roster", "propose", "--data-dir", data_dir, "--action", "witness.change",
@@ -123,3 +121,22 @@ def test_a_council_hands_over_and_anyone_verifies_the_chain(tmp_path: Path) -> N
         assert ombud(*sign, holder, "--key", tmp_path / f"{holder}.pem").returncode == 0
     done = ombud("roster", "apply", "--data-dir", data_dir, change)
     assert done.returncode == 0 and "witness.change carried out" in done.stdout, done.stderr
+    # The witness the roster added: neither removed nor counted otherwise by the shell alone.
+    _refused_alone(data_dir, "remove", "w.example")
+    _refused_alone(data_dir, "quorum", "1")
+
+
+def _refused_alone(data_dir: Path, *attempt: object) -> None:
+    """``ombud log witness ATTEMPT`` under a roster: exit 2, recorded once as operator-only,
+    and the policy on file unchanged."""
+    before_policy = Settings.for_directory(data_dir).witnesses
+    with Deployment.open(data_dir, with_key=False) as deployment:
+        before = deployment.log.size
+    alone = ombud("log", "witness", attempt[0], data_dir, *attempt[1:])
+    assert alone.returncode == 2 and "reserved to the roster" in alone.stderr, attempt
+    with Deployment.open(data_dir, with_key=False) as deployment:
+        size = deployment.log.size
+        last = Event.from_bytes(deployment.log.entries(size - 1, size)[0])
+    assert size == before + 1, attempt  # recorded, once
+    assert (last.kind, last.body["reason"]) == ("action.refused", "operator-only"), attempt
+    assert Settings.for_directory(data_dir).witnesses == before_policy

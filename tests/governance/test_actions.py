@@ -19,6 +19,7 @@ from ombud.errors import (
     ConflictError,
     ExpiredError,
     MalformedError,
+    NoRuleError,
     NotAHolderError,
     QuorumError,
     ReplayError,
@@ -26,10 +27,11 @@ from ombud.errors import (
     RoleError,
     SelfApprovalError,
     SignatureError,
+    StaleRosterError,
 )
 from ombud.events import Event
 from ombud.governance.roster import CHANGE_ROSTER, ActionRequest, Roster, Succession
-from tests.governance.test_roster import GENESIS, signed, successor
+from tests.governance.test_roster import GENESIS, POLICY, signed, successor
 
 NOW = datetime(2026, 12, 5, 9, tzinfo=UTC)
 
@@ -213,4 +215,57 @@ def test_a_roster_from_before_governed_settings_takes_them_over(tmp_path: Path) 
     on_file = Settings.load(data_dir)
     replace(on_file, voice=replace(on_file.voice, retention_days=3650)).save()
     with pytest.raises(ReservedActionError):
+        Deployment.open(data_dir).close()
+
+
+def test_a_request_signed_under_a_roster_handed_over_is_refused_at_every_step(
+    city: tuple[Deployment, Clock],
+) -> None:
+    """Signatures gathered for a request bound to the roster before a hand-over carry nothing
+    after it, even from holders still in office: each step is refused and recorded."""
+    deployment, _ = city
+    old = _ask(GENESIS, "budget.change", "officer-a", **BUDGET)
+    deployment.propose(old, actor="operator")
+    new = successor(GENESIS, ["council-1", "council-2", "council-3", "council-6"])
+    change = _ask(GENESIS, CHANGE_ROSTER, "council-1", roster=new.to_json())
+    deployment.roster.change(
+        Succession(change, tuple(signed(change, "council-1", "council-2", "council-3")), NOW),
+        actor="operator",
+    )
+    budget = deployment.settings.privacy
+    for holder in ("council-1", "council-2"):
+        with pytest.raises(StaleRosterError):
+            deployment.actions.sign(old.digest, signed(old, holder)[0], actor="operator")
+        assert _refusal(deployment)[0] == "stale-roster"
+    with pytest.raises(StaleRosterError):
+        deployment.carry_out(old.digest, actor="operator")
+    assert _refusal(deployment)[0] == "stale-roster"
+    late = _ask(GENESIS, "budget.change", "officer-a", **BUDGET)
+    with pytest.raises(StaleRosterError):
+        deployment.submit(late, signed(late, "council-1", "council-2", "council-3"), actor="x")
+    assert _refusal(deployment)[0] == "stale-roster"
+    assert deployment.settings.privacy == budget
+    assert deployment.actions.get(old.digest).status == "pending"
+
+
+def test_a_policy_without_a_rule_for_a_setting_freezes_it(tmp_path: Path) -> None:
+    """No rule for ``retention.change``: no signatures change retention (refused and recorded
+    as ``no-rule``), and the settings file still cannot change it behind the roster's back."""
+    frozen = Roster(
+        0, GENESIS.holders, {k: v for k, v in POLICY.items() if k != "retention.change"}
+    )
+    data_dir = tmp_path / "city"
+    init_deployment(data_dir, "frozen.example/log")
+    with Deployment.open(data_dir, clock=Clock()) as deployment:
+        deployment.establish_roster(frozen, actor="clerk")
+        request = _ask(frozen, "retention.change", "officer-a", **{"voice.retention_days": 90})
+        with pytest.raises(NoRuleError, match=r"no rule for 'retention\.change'"):
+            deployment.submit(
+                request, signed(request, "council-1", "council-2", "council-3"), actor="x"
+            )
+        assert _refusal(deployment)[0] == "no-rule"
+    assert Settings.load(data_dir).voice.retention_days == 30
+    on_file = Settings.load(data_dir)
+    replace(on_file, voice=replace(on_file.voice, retention_days=3650)).save()
+    with pytest.raises(ReservedActionError, match=r"voice\.retention_days"):
         Deployment.open(data_dir).close()

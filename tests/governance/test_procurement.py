@@ -118,6 +118,9 @@ def test_a_tender_with_three_bidders_recomputes_from_the_log(city: City) -> None
     }
     book.commit(committed("lumen-co", *docs["lumen-co"]), actor="bidder")
     book.commit(committed("bright-ltd", *docs["bright-ltd"]), actor="bidder")
+    with pytest.raises(AlreadyExistsError):  # a replayed commitment: refused and recorded
+        book.commit(committed("lumen-co", *docs["lumen-co"]), actor="anyone")
+    assert _last(deployment).body["reason"] == "twice"
     with pytest.raises(ConflictError):  # reveals wait for the deadline
         book.reveal(revealed("lumen-co", *docs["lumen-co"]), actor="bidder")
     city.publish_checkpoint(DEADLINE - timedelta(minutes=5))  # covers both bids, in time
@@ -139,9 +142,15 @@ def test_a_tender_with_three_bidders_recomputes_from_the_log(city: City) -> None
     size = deployment.log.size
     with pytest.raises(NotFoundError):  # no commitment: nobody to attribute it to, no trace
         book.reveal(revealed("late-llc", *docs["late-llc"]), actor="bidder")
-    with pytest.raises(AlreadyExistsError):  # once per bidder: refused and recorded
-        book.reveal(revealed("lumen-co", *docs["lumen-co"]), actor="bidder")
-    assert deployment.log.size == size + 1 and _last(deployment).body["reason"] == "twice"
+    with pytest.raises(AlreadyExistsError):  # once per bidder: refused and recorded, as a
+        book.reveal(revealed("lumen-co", *docs["lumen-co"]), actor="bidder")  # reveal's
+    assert deployment.log.size == size + 1 and _last(deployment).body["reason"] == "reveal-twice"
+    for _ in range(3):  # replays of either, public both: refused, never recorded again
+        with pytest.raises(AlreadyExistsError):
+            book.reveal(revealed("lumen-co", *docs["lumen-co"]), actor="anyone")
+        with pytest.raises(ExpiredError):
+            book.commit(committed("lumen-co", *docs["lumen-co"]), actor="anyone")
+    assert deployment.log.size == size + 2  # the late replay once, as "late"
     book.award(TENDER.ocid, actor="ombud")
     evaluation = book.get(TENDER.ocid).evaluation
     assert evaluation is not None and evaluation.winner == "lumen-co"

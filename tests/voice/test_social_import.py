@@ -75,3 +75,21 @@ def test_one_author_is_bounded_and_repeats_are_duplicates(voice: Voice) -> None:
     assert {p.flag for p in flagged} == {"author"}
     summary = voice.reports.sentiment(district="north").to_json()
     assert summary["imported"]["posts"] == 3 and summary["flaggedExcluded"] == 2
+
+
+def test_only_english_posts_are_imported(voice: Voice) -> None:
+    """The models read English: a record in another language is refused with its line number
+    and the reason (the value shown cut short), one with ``lang`` "en" or null is not."""
+    records = [
+        _record(1, "@a", "The bins were not collected again", district="north", lang="en"),
+        _record(2, "@b", "Les poubelles ne sont pas ramassées", district="north", lang="fr"),
+        _record(3, "@c", "Die Mülltonnen wurden nicht geleert", district="north", lang="de"),
+        _record(4, "@d", "The bus shelter is broken", district="north", lang="x" * 5000),
+    ]
+    unsaid = {**records[0][1], "id": "tw-5", "author": "@e", "lang": None}
+    records.append((5, {**unsaid, "text": "A streetlight is out on Mill Lane"}))  # type: ignore[dict-item]
+    report = import_posts(voice.posts, records, KEY)
+    assert report.accepted == 2
+    assert [n for n, _ in report.refused] == [2, 3, 4]
+    assert all("only English posts" in why for _, why in report.refused)
+    assert "'fr'" in report.refused[0][1] and len(report.refused[2][1]) < 100

@@ -141,6 +141,13 @@ def test_my_data_shows_exports_and_erases(own_client: TestClient, city_copy: Cit
     csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/me").text)[1]  # type: ignore[index]
     signed = client.post("/me/sign-in", data={"csrf": csrf, "key": city_copy.resident_key})
     assert signed.status_code == 200 and "Your consents" in signed.text
+    # The session cookie: no script reads it, no other site's request carries it, and over
+    # plain http (this test) it is not marked Secure, which https would.
+    cookies = [c for r in (*signed.history, signed) for c in r.headers.get_list("set-cookie")]
+    (session,) = [c for c in cookies if c.startswith("ombud_session=")]
+    attributes = {a.strip().lower() for a in session.split(";")[1:]}
+    assert {"httponly", "samesite=strict", "path=/"} <= attributes and "secure" not in attributes
+    assert city_copy.resident_key not in session
     assert "service-request-follow-up" in signed.text and "@residents.example" in signed.text
     # Who looked: the demo's police request (approved, read; a read beyond it refused) and
     # the tax office's sealed request, shown as sealed with the date it opens.

@@ -56,6 +56,16 @@ def test_a_flood_of_sign_ins_keeps_only_the_newest() -> None:
     assert len(book) == 50 and book.subject(first) is None
 
 
+def test_the_default_book_holds_4096_sessions() -> None:
+    book = SessionBook(Clock())  # README: "sessions are capped at 4,096"
+    first = book.open(b"first")
+    for n in range(4095):
+        book.open(n.to_bytes(4, "big"))
+    assert len(book) == 4096
+    book.open(b"one more")  # the oldest goes
+    assert len(book) == 4096 and book.subject(first) is None
+
+
 def test_a_csrf_token_is_good_for_its_own_cookie_only() -> None:
     guard = CsrfGuard(bytes(range(32)))
     cookie = new_token()

@@ -17,15 +17,13 @@ from ombud.api.bodies import StrictRoute
 from ombud.api.openapi import problems
 from ombud.errors import NotFoundError
 from ombud.insight.published import PublishedInsight
+from ombud.insight.report import DISTRICT_PATTERN, SERVICE_PATTERN, WEEK_PATTERN
 
 __all__ = ["create_router"]
 
-_DISTRICT = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
-_SERVICE = r"^[a-z_]{1,32}$"
-_WEEK = r"^\d{4}-W\d{2}$"
-District = Annotated[str | None, Query(pattern=_DISTRICT, description="a district id")]
-Service = Annotated[str | None, Query(pattern=_SERVICE, description="a service category")]
-Week = Annotated[str | None, Query(pattern=_WEEK, description="an ISO week, 2026-W46")]
+District = Annotated[str | None, Query(pattern=DISTRICT_PATTERN, description="a district id")]
+Service = Annotated[str | None, Query(pattern=SERVICE_PATTERN, description="a service category")]
+Week = Annotated[str | None, Query(pattern=WEEK_PATTERN, description="an ISO week, 2026-W46")]
 
 
 def create_router(insight: PublishedInsight) -> APIRouter:
@@ -90,7 +88,7 @@ def create_router(insight: PublishedInsight) -> APIRouter:
         "/districts/{district}", responses=problems(400, 404), summary="A district's scorecard."
     )
     def get_scorecard(
-        district: Annotated[str, Path(pattern=_DISTRICT, description="a district id")],
+        district: Annotated[str, Path(pattern=DISTRICT_PATTERN, description="a district id")],
     ) -> dict[str, Any]:
         out = narrowed(district, None, None)
         if district not in out["scorecards"]:

@@ -21,7 +21,7 @@ import typer
 from ombud.cli.options import DataDir
 from ombud.config import Settings
 from ombud.deployment import Deployment
-from ombud.errors import MalformedError
+from ombud.errors import ConsentError, MalformedError, UnknownSubjectError
 from ombud.privacy.consent import Grant
 from ombud.privacy.master_key import MASTER_KEY_ENV, create_master_key, rotate_master_key_file
 from ombud.privacy.vault import ERASURE_BASES
@@ -123,7 +123,12 @@ def check(
 ) -> None:
     """Whether a consent covers processing SUBJECT's CATEGORY data for PURPOSE (exit 1 if not)."""
     with _office(data_dir) as office:
-        record = office.consents.check(subject, purpose, category)
+        try:
+            record = office.consents.check(subject, purpose, category)
+        except (ConsentError, UnknownSubjectError) as exc:
+            # "no" is an answer, not an error: exit 1 with the reason (2 stays bad input)
+            typer.echo(f"ombud: not allowed: {exc}", err=True)
+            raise typer.Exit(1) from None
     typer.echo(f"allowed under consent {record.record_id} (version {record.version})")
 
 

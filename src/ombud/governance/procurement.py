@@ -255,7 +255,7 @@ class TenderBook:
                 ),
             )
 
-        return self._recorded(commitment.ocid, commitment.bidder, build, insert, actor)
+        return self._recorded(commitment.ocid, commitment.bidder, build, insert, actor, "")
 
     def observe(self, ocid: str | None = None) -> None:
         """Remember, for each open tender (or ``ocid``), the published checkpoint if the
@@ -379,7 +379,7 @@ class TenderBook:
                 (_bytes(reveal.to_json()), index, reveal.ocid, reveal.bidder),
             )
 
-        return self._recorded(reveal.ocid, reveal.bidder, build, update, actor)
+        return self._recorded(reveal.ocid, reveal.bidder, build, update, actor, "reveal-")
 
     def award(self, ocid: str, *, actor: str) -> int:
         """Evaluate by the published rule and record it (``award.made``): once the reveals
@@ -457,11 +457,12 @@ class TenderBook:
         build: Callable[[Tx], list[bytes]],
         record: Callable[[Tx, int], None],
         actor: str,
+        step: str,
     ) -> int:
         try:
             return self.log.append_with(build, record)
         except (ExpiredError, AlreadyExistsError, ConflictError) as exc:
-            self._refuse(ocid, bidder, _refusal(exc), actor)
+            self._refuse(ocid, bidder, _refusal(exc, step), actor)
             raise
 
     def _refuse(self, ocid: str, bidder: str, reason: str, actor: str) -> None:
@@ -488,11 +489,14 @@ class TenderBook:
         self.log.append_with(build, record)
 
 
-def _refusal(exc: OmbudError) -> str:
+def _refusal(exc: OmbudError, step: str) -> str:
+    """A refusal's reason: a commitment's ``late`` or ``twice``; a reveal's ``too-early``,
+    ``reveal-late`` or ``reveal-twice`` (``step`` is "reveal-"), so that a replayed reveal is
+    not taken for a replayed commitment already recorded."""
     if isinstance(exc, ExpiredError):
-        return "late"
+        return f"{step}late"
     if isinstance(exc, AlreadyExistsError):
-        return "twice"
+        return f"{step}twice"
     return "too-early"
 
 

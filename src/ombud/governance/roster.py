@@ -33,6 +33,7 @@ from ombud.clock import format_time, parse_time
 from ombud.errors import (
     ExpiredError,
     MalformedError,
+    NoRuleError,
     NotAHolderError,
     OmbudError,
     QuorumError,
@@ -230,7 +231,7 @@ class Roster:
         try:
             return self.policy[action]
         except KeyError:
-            raise RoleError(f"the roster's policy has no rule for {action!r}") from None
+            raise NoRuleError(f"the roster's policy has no rule for {action!r}") from None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -441,6 +442,7 @@ _REFUSALS: tuple[tuple[type[OmbudError], str], ...] = (
     (ExpiredError, "expired"),
     (NotAHolderError, "not-a-holder"),
     (SelfApprovalError, "self-approval"),
+    (NoRuleError, "no-rule"),
     (RoleError, "wrong-role"),
     (ReservedActionError, "operator-only"),
     (QuorumError, "below-quorum"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
@@ -26,7 +27,17 @@ from ombud.insight.fusion import RULES, concerns_and_problems, relations, scorec
 from ombud.insight.sensors import GUIDELINES, INDICATORS, district_weeks
 from ombud.sensors.indicators import SensorReading
 
-__all__ = ["INSIGHT_VERSION", "Inputs", "PublishedRelease", "compute", "verify_insight", "view"]
+__all__ = [
+    "DISTRICT_PATTERN",
+    "INSIGHT_VERSION",
+    "SERVICE_PATTERN",
+    "WEEK_PATTERN",
+    "Inputs",
+    "PublishedRelease",
+    "compute",
+    "verify_insight",
+    "view",
+]
 
 INSIGHT_VERSION = 1
 
@@ -162,6 +173,12 @@ def _rounded(value: Any) -> Any:
     return value
 
 
+DISTRICT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+SERVICE_PATTERN = r"^[a-z_]{1,32}$"
+WEEK_PATTERN = r"^\d{4}-W\d{2}$"
+"""What a report can be narrowed to: a district id, a service category, an ISO week."""
+
+
 def view(
     report: Mapping[str, Any],
     *,
@@ -170,7 +187,14 @@ def view(
     week: str | None = None,
 ) -> dict[str, Any]:
     """The report narrowed to a district, a service and/or a week (the digest stays the full
-    report's: it is what ``verify`` checks)."""
+    report's: it is what ``verify`` checks). A filter of the wrong form is refused."""
+    for value, pattern, what in (
+        (district, DISTRICT_PATTERN, "a district id (letters, digits, '.', '_', '-')"),
+        (service, SERVICE_PATTERN, "a service category (lower-case letters and '_')"),
+        (week, WEEK_PATTERN, "an ISO week such as 2026-W46"),
+    ):
+        if value is not None and not re.fullmatch(pattern, value):
+            raise MalformedError(f"{value[:40]!r} is not {what}")
 
     def keep(item: Mapping[str, Any]) -> bool:
         return (

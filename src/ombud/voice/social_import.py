@@ -166,7 +166,8 @@ def _parse_record(
         if not isinstance(record.get(name), str) or not record[name]:
             raise MalformedError(f"{name!r} must be a non-empty string")
     if "lang" in record and record["lang"] not in ("en", None):
-        raise MalformedError(f"lang {record['lang']!r}: only English posts are classified")
+        shown = str(record["lang"])[:20]
+        raise MalformedError(f"lang {shown!r}: only English posts (en) are classified")
     district = record.get("district", default_district)
     if district is None:
         raise MalformedError("no district: give one per record or --district")

@@ -44,6 +44,9 @@ from ombud.errors import (
 from ombud.governance.book import RosterRecord
 from ombud.governance.tenders import OCID
 from ombud.insight.published import PublishedInsight
+from ombud.insight.report import DISTRICT_PATTERN as _DISTRICT
+from ombud.insight.report import SERVICE_PATTERN as _SERVICE
+from ombud.insight.report import WEEK_PATTERN as _WEEK
 from ombud.ledger.logdir import LOG_VKEY
 from ombud.web import charts, feeds, views
 from ombud.web.explorer import Explorer, key_fingerprint, material
@@ -67,9 +70,6 @@ _STATIC = {
     "verify.js": "text/javascript; charset=utf-8",
     "favicon.svg": "image/svg+xml",
 }
-_DISTRICT = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
-_SERVICE = r"^[a-z_]{1,32}$"
-_WEEK = r"^\d{4}-W\d{2}$"
 _KIND = r"^[a-z_]{1,32}\.[a-z_]{1,32}$|^\(not an ombud event\)$"
 _MAX_MAP = 4 << 20
 _NONE = "\u2013"  # an en dash where a figure is missing
