@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ombud.canonical import canonical_json, is_text, parse_json
+from ombud.canonical import canonical_json, is_json_number, is_text, parse_json
 from ombud.errors import MalformedError
 
 
@@ -146,3 +146,18 @@ def test_canonical_members_assemble_the_object_with_and_without_members(
     assert members.whole() == whole
     rest = {k: v for k, v in obj.items() if k not in excluded}
     assert members.without(*excluded) == canonical_json(rest)
+
+
+@settings(max_examples=2000)
+@given(
+    st.floats(allow_nan=True, allow_infinity=True)
+    | st.integers(2**52, 2**70).map(float)
+    | st.sampled_from([2.0**53, -(2.0**53), 2.0**53 - 1, 1e21, 9.99e20, 5e-324, -0.0])
+)
+def test_is_json_number_says_exactly_what_canonical_json_writes_and_reads_back(x: float) -> None:
+    try:
+        written = canonical_json(x)
+    except MalformedError:
+        assert not is_json_number(x)
+    else:
+        assert is_json_number(x) and parse_json(written) == x

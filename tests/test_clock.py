@@ -44,6 +44,14 @@ def test_stored_forms_round_trip() -> None:
     assert from_micros(to_micros(at)) == at
 
 
+@pytest.mark.parametrize("year", [1, 99, 999, 1000, 2026, 9999])
+def test_every_year_is_written_with_four_digits_and_read_back(year: int) -> None:
+    at = datetime(year, 1, 2, 3, 4, 5, tzinfo=UTC)
+    written = format_time(at)
+    assert written == f"{year:04d}-01-02T03:04:05Z" and parse_time(written) == at
+    assert format_time(at.replace(microsecond=7)) == f"{year:04d}-01-02T03:04:05.000007Z"
+
+
 @pytest.mark.parametrize(
     "written",
     [

@@ -14,9 +14,17 @@ def test_a_reason_is_one_to_500_characters_never_truncated(reason: object) -> No
         check_reason(reason)
 
 
+@pytest.mark.parametrize("reason", ["\x7f", "ok\x00", "a\x1bb", "x\ud800", "a\x85b"])
+def test_a_reason_holds_no_control_character(reason: str) -> None:
+    with pytest.raises(MalformedError, match="control character"):
+        check_reason(reason)
+
+
 def test_a_good_reason_is_kept_as_given() -> None:
     assert check_reason("x" * MAX_REASON) == "x" * MAX_REASON
     assert check_reason(" sensor replaced ") == " sensor replaced "
+    text = "replaced\n\tby the vendor, café ✓ \u200fשנה"  # bidi marks are text, not controls
+    assert check_reason(text) == text
 
 
 def test_releasing_twice_is_a_conflict() -> None:

@@ -20,6 +20,7 @@ tests check both agree on arbitrary JSON values.
 from __future__ import annotations
 
 import json
+import math
 import re
 from json.encoder import encode_basestring
 from typing import Any
@@ -28,7 +29,7 @@ import rfc8785
 
 from ombud.errors import MalformedError
 
-__all__ = ["CanonicalMembers", "canonical_json", "is_text", "parse_json"]
+__all__ = ["CanonicalMembers", "canonical_json", "is_json_number", "is_text", "parse_json"]
 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 """Where a lone surrogate could come from in UTF-8 JSON (UTF-8 itself cannot encode one)."""
@@ -118,6 +119,15 @@ _INT_LIMIT = 2**53 - 1  # RFC 8785 §3.2.2.3: numbers are IEEE 754 doubles; larg
 
 def _utf16_key(key: str) -> bytes:
     return key.encode("utf-16-be", "surrogatepass")
+
+
+def is_json_number(value: float) -> bool:
+    """Whether ``canonical_json`` writes the float ``value`` as a number that reads back as
+    itself: finite, and not a whole number between the exact range (±(2^53 - 1)) and 1e21,
+    which RFC 8785 writes as plain digits that I-JSON's exact range refuses."""
+    if not math.isfinite(value):
+        return False
+    return not value.is_integer() or abs(value) <= _INT_LIMIT or abs(value) >= 1e21
 
 
 def _float(value: float) -> str:

@@ -48,8 +48,8 @@ def format_time(at: datetime) -> str:
     if at.tzinfo is None:
         raise MalformedError("event time must be timezone-aware")
     at = at.astimezone(UTC)
-    spec = "%Y-%m-%dT%H:%M:%S.%fZ" if at.microsecond else "%Y-%m-%dT%H:%M:%SZ"
-    return at.strftime(spec)
+    spec = "-%m-%dT%H:%M:%S.%fZ" if at.microsecond else "-%m-%dT%H:%M:%SZ"
+    return f"{at.year:04d}{at.strftime(spec)}"  # %Y does not pad years before 1000
 
 
 def parse_time(text: str) -> datetime:

@@ -8,12 +8,17 @@ not a silent success that would log a second, misleading reason).
 
 from __future__ import annotations
 
+import re
+
+from ombud.canonical import is_text
 from ombud.errors import ConflictError, MalformedError
 
 __all__ = ["MAX_REASON", "AlreadyReleasedError", "check_reason"]
 
 MAX_REASON = 500
 """Characters a release's reason may have."""
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+"""C0 and C1 controls but tab and line ends (Unicode category Cc, less \\t, \\n and \\r)."""
 
 
 class AlreadyReleasedError(ConflictError):
@@ -21,7 +26,11 @@ class AlreadyReleasedError(ConflictError):
 
 
 def check_reason(reason: object) -> str:
-    """``reason`` if it is 1-500 characters and not blank; ``MalformedError`` otherwise."""
+    """``reason`` if it is 1-500 characters, not blank, and text (no control character but
+    line ends and tab: PostgreSQL would refuse a NUL that SQLite keeps); ``MalformedError``
+    otherwise."""
     if not isinstance(reason, str) or not reason.strip() or len(reason) > MAX_REASON:
         raise MalformedError(f"a release carries a reason of 1-{MAX_REASON} characters")
+    if not is_text(reason) or _CONTROL.search(reason):
+        raise MalformedError("a release's reason holds a control character or no character")
     return reason

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from ombud.dataintegrity.eddsa_jcs_2022 import (
     DataIntegrityProof,
     ProofOptions,
     hash_data,
+    parse_created,
     sign_document,
     verify_proof,
 )
@@ -129,6 +131,11 @@ def test_nonce_and_parsed_proof() -> None:
         (lambda p: p.update(proofValue="z3"), "64-byte"),
         (lambda p: p.update(created="2023-02-24 23:36:38"), "created"),
         (lambda p: p.update(created="2023-02-24T23:36:38"), "time zone"),
+        (lambda p: p.update(created="2023-W08-5T23:36:38Z"), "dateTimeStamp"),  # ISO week
+        (lambda p: p.update(created="20230224T233638Z"), "dateTimeStamp"),  # ISO basic form
+        (lambda p: p.update(created="2023-02-24T23:36:38+00:00:30"), "dateTimeStamp"),
+        (lambda p: p.update(created="2023-02-24T23Z"), "dateTimeStamp"),
+        (lambda p: p.update(created="2023-02-30T23:36:38Z"), "not a valid date-time"),
         (lambda p: p.pop("verificationMethod"), "verificationMethod"),
         (lambda p: p.update(nonce=7), "nonce"),
     ],
@@ -151,3 +158,12 @@ def test_documents_that_cannot_be_canonicalised() -> None:
         DataIntegrityProof.from_document(UNSIGNED)
     with pytest.raises(MalformedError, match="proof sets"):
         DataIntegrityProof.from_document({**UNSIGNED, "proof": [signed_vector()["proof"]]})
+
+
+def test_created_may_have_more_fraction_digits_than_python_reads() -> None:
+    """dateTimeStamp allows any number of fraction digits: past six they are dropped from the
+    time (the signature still covers the text as written)."""
+    assert parse_created("2023-02-24T23:36:38.1234567890123+01:00") == datetime(
+        2023, 2, 24, 23, 36, 38, 123456, tzinfo=timezone(timedelta(hours=1))
+    )
+    assert parse_created("2023-02-24T23:36:38.5Z").microsecond == 500000

@@ -19,7 +19,7 @@ import pytest
 from ombud.deployment import Deployment, init_deployment
 from ombud.ingest.fleet import SimulatedSensor, make_fleet
 from ombud.ingest.intake import Intake
-from ombud.ingest.mqtt import MqttIngest, parse_broker, topic_for
+from ombud.ingest.mqtt import MqttIngest, _Message, parse_broker, topic_for
 
 
 def broker_url() -> str:
@@ -228,4 +228,37 @@ def test_the_simulator_publishes_signed_observations_over_mqtt(
         worker.stop(forget_session=True)
     assert worker.stats.refused == 0
     assert len({o.device for o in intake.store}) == 4
+    intake.log.close()
+
+
+def test_a_message_carries_at_most_max_entities_and_a_submission_no_more(tmp_path: Path) -> None:
+    """One MQTT message of 1 MiB could carry 349,000 entities, each parsed and handed to the
+    intake (7 GB of memory for ten, and a minute before the next honest reading): a message
+    over the cap is refused whole and acknowledged, and the entities of several messages are
+    stored in submissions of at most the cap, as the HTTP API's batches. No broker needed."""
+    intake, fleet = deployment(tmp_path)
+    worker = MqttIngest(intake, "mqtt://127.0.0.1:1", max_entities=4, watch_broker=False)
+    acked: list[int] = []
+    worker.client.ack = lambda mid, qos: acked.append(mid)  # type: ignore[method-assign]
+    sizes: list[int] = []
+    submit = intake.submit
+
+    def counted(entities: list[object], **kwargs: object) -> object:
+        sizes.append(len(entities))
+        return submit(entities, **kwargs)  # type: ignore[arg-type]
+
+    intake.submit = counted  # type: ignore[method-assign]
+    sensor = fleet[0]
+    topic = topic_for(sensor.device.id)
+    flood = json.dumps([{}] * 5).encode()
+    three = json.dumps([sensor.observe(now()) for _ in range(3)]).encode()
+    two = json.dumps([sensor.observe(now()) for _ in range(2)]).encode()
+    worker._handle(
+        [_Message(1, 1, topic, flood), _Message(2, 1, topic, three), _Message(3, 1, topic, two)]
+    )
+    assert sorted(acked) == [1, 2, 3]  # all acknowledged, the refused one too
+    assert sizes == [3, 2]  # 3 + 2 > 4: two submissions; the flood never reached the intake
+    assert (worker.stats.accepted, worker.stats.refused) == (5, 1)
+    assert "at most 4 entities, not 5" in next(iter(worker.stats.refusals))
+    assert intake.store.count() == 5
     intake.log.close()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import random
 import statistics
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ombud.errors import MalformedError
 from ombud.integrity.aggregate import Estimator, Reading, indicator, weighted_quantile
@@ -61,3 +64,38 @@ def test_weighted_quantiles_and_bad_arguments() -> None:
         indicator(district(2, 2, 1.0), cap=0)
     with pytest.raises(MalformedError):
         indicator([Reading("x", float("nan"))])
+
+
+def test_readings_near_the_largest_float_average_without_overflow() -> None:
+    """An attribute with no physical range takes any finite value a device signs: Σ w·v of two
+    1.7e308 readings overflowed, and the API answered ``"value": null``, the CLI ``Infinity``."""
+    huge = [Reading("a", 1.7e308), Reading("b", 1.7e308), Reading("c", 1.6e308)]
+    for estimator in Estimator:
+        figure = indicator(huge, estimator)
+        assert 1.6e308 <= figure.value <= 1.7e308, estimator
+    both_ways = [Reading("a", 1.7e308), Reading("b", -1.7e308), Reading("c", 0.0)]
+    assert indicator(both_ways, Estimator.TRIMMED_MEAN).value == 0.0
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from("abcde"), st.floats(allow_nan=False, allow_infinity=False)),
+        min_size=1,
+        max_size=30,
+    ),
+    st.sampled_from(list(Estimator)),
+)
+def test_an_indicator_is_a_finite_number_or_a_refusal(
+    pairs: list[tuple[str, float]], estimator: Estimator
+) -> None:
+    readings = [Reading(device, value) for device, value in pairs]
+    try:
+        figure = indicator(readings, estimator)
+    except MalformedError as exc:
+        assert "overflows" in str(exc)
+        return
+    assert math.isfinite(figure.value)
+    low, high = min(v for _, v in pairs), max(v for _, v in pairs)
+    slack = 1e-12 * max(abs(low), abs(high))  # a mean's rounding, a few units in the last place
+    assert low - slack <= figure.value <= high + slack

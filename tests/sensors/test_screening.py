@@ -138,6 +138,23 @@ def test_a_biased_sensor_is_caught_then_quarantined_whole(city: City) -> None:
     assert {q.device for q in screener.quarantine.list()} == {biased}
 
 
+def test_absurd_signed_readings_cannot_stop_the_screening_of_others(city: City) -> None:
+    """A device with a valid key signs 25 readings climbing to 8.9e15 dB (each quarantined at
+    ingest as out of range), then a plain 50 dB: the rate check's evidence for that one holds
+    an expected level of 9.25e15, a float JSON cannot carry exactly. Once that stopped every
+    round of screening, for every device, for good; now it is written as text."""
+    city.tamper[0] = lambda step, value: step * 3.7e14 if step < 25 else 50.0
+    city.run(26)
+    result = city.screener().screen_all()
+    assert result.screened == 26 * SENSORS and not result.more
+    attacker = city.sensors[0].device.id
+    (jump,) = [q for q in city.screener().quarantine.list(check="rate") if q.counter > 25]
+    assert jump.device == attacker
+    (evidence,) = [e["evidence"] for e in jump.evidence if e["check"] == "rate"]
+    assert evidence["expected"] == "9250000000000000.0" and evidence["value"] == 50
+    assert {q.device for q in city.screener().quarantine.list()} == {attacker}
+
+
 def test_a_quarantined_device_is_left_out_of_indicators_until_released(city: City) -> None:
     city.tamper[5] = lambda step, value: value + 20.0 if step >= 20 else value
     city.run(40)

@@ -81,6 +81,7 @@ def _serve_mqtt(
         broker,
         group=group,
         client_id=client_id,
+        max_entities=deployment.settings.ingest.max_batch,
         reorder_window=deployment.settings.ingest.mqtt_reorder_window,
     )
     stop = threading.Event()

@@ -17,6 +17,7 @@ refused.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -45,10 +46,24 @@ PROOF_TYPE = "DataIntegrityProof"
 _CONTEXT = "@context"
 
 
+_DATE_TIME_STAMP = re.compile(
+    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})", re.ASCII
+)
+"""XML Schema 1.1 ``dateTimeStamp``'s lexical form (years 0001-9999, which Python can hold)."""
+
+
 def parse_created(value: object) -> datetime:
-    """An XML Schema ``dateTimeStamp`` (a date and time with its offset), as a datetime."""
-    if not isinstance(value, str) or "T" not in value:
-        raise MalformedError("proof 'created' must be a date-time string with a time zone")
+    """An XML Schema ``dateTimeStamp`` (a date and time with its offset), as a datetime;
+    fraction digits past microseconds are dropped (the signature covers the text as sent)."""
+    if not isinstance(value, str) or not _DATE_TIME_STAMP.fullmatch(value):
+        raise MalformedError(
+            "proof 'created' must be an XML Schema dateTimeStamp (a date and time with its "
+            "time zone), e.g. 2026-12-04T10:00:00Z"
+        )
+    if "." in value:  # Python reads six fraction digits at most
+        head, rest = value.split(".", 1)
+        digits = len(rest) - len(rest.lstrip("0123456789"))
+        value = f"{head}.{rest[: min(digits, 6)]}{rest[digits:]}"
     try:
         created = datetime.fromisoformat(value)
     except ValueError:

@@ -136,6 +136,7 @@ class MqttIngest:
         group: str | None = "ombud",
         client_id: str | None = None,
         batch: int = 200,
+        max_entities: int = 1000,
         reorder_window: int = 1024,
         sleep: Callable[[float], None] = time.sleep,
         watch_broker: bool = True,
@@ -149,6 +150,7 @@ class MqttIngest:
         self.group = group
         self.topic_filter = TOPIC_FILTER if group is None else f"$share/{group}/{TOPIC_FILTER}"
         self.batch = batch
+        self.max_entities = max_entities
         self.reorder_window = reorder_window
         self.stats = MqttStats()
         self._sleep = sleep
@@ -283,30 +285,43 @@ class MqttIngest:
             self._handle(messages)
 
     def _handle(self, messages: list[_Message]) -> None:
+        """Store the messages' entities, at most ``max_entities`` a submission (as the HTTP
+        API's batches), then acknowledge every message."""
         entities: list[object] = []
         senders: list[str] = []  # the device id of each entity's topic
         owners: list[int] = []  # which message each entity came from
         refused: dict[int, str] = {}
-        for position, message in enumerate(messages):
-            try:
-                items = self._decode(message)
-            except MalformedError as exc:
-                refused[position] = str(exc)
-                continue
-            entities += items
-            senders += [message.topic.split("/")[2]] * len(items)
-            owners += [position] * len(items)
-        try:
+
+        def flush() -> None:
             verdicts = self._submit(entities, senders)
+            for verdict, position in zip(verdicts, owners, strict=True):
+                if isinstance(verdict, Accepted):
+                    self.stats.accepted += 1
+                elif isinstance(verdict, Duplicate):
+                    self.stats.duplicates += 1
+                elif isinstance(verdict, Refused):
+                    refused.setdefault(position, str(verdict.error))
+            entities.clear()
+            senders.clear()
+            owners.clear()
+
+        try:
+            for position, message in enumerate(messages):
+                try:
+                    items = self._decode(message)
+                except MalformedError as exc:
+                    refused[position] = str(exc)
+                    continue
+                if len(entities) + len(items) > self.max_entities:
+                    flush()
+                entities += items
+                senders += [message.topic.split("/")[2]] * len(items)
+                owners += [position] * len(items)
+            flush()
         except (StorageError, UnavailableError):
-            return  # stopped during an outage: unacknowledged, so the broker redelivers them
-        for verdict, position in zip(verdicts, owners, strict=True):
-            if isinstance(verdict, Accepted):
-                self.stats.accepted += 1
-            elif isinstance(verdict, Duplicate):
-                self.stats.duplicates += 1
-            elif isinstance(verdict, Refused):
-                refused.setdefault(position, str(verdict.error))
+            # Stopped during an outage: nothing is acknowledged, so the broker redelivers every
+            # message (what was stored already comes back as duplicates).
+            return
         for position, reason in refused.items():
             self.stats.refused += 1
             kind = reason.split(":", 1)[0][:60]
@@ -368,6 +383,11 @@ class MqttIngest:
             raise MalformedError(f"payloads are limited to {MAX_PAYLOAD} bytes")
         value = parse_json(message.payload, "the payload", max_depth=MAX_DEPTH)
         items = value if isinstance(value, list) else [value]
+        if len(items) > self.max_entities:
+            raise MalformedError(
+                f"a message carries at most {self.max_entities} entities, not {len(items)}: "
+                "nothing of it was stored; split it"
+            )
         if not all(isinstance(item, dict) for item in items):
             raise MalformedError("the payload is an entity or an array of entities")
         return list(items)

@@ -128,7 +128,18 @@ def _trimmed_mean(values: list[float], weights: list[float], trim: float) -> flo
     low = weighted_quantile(values, weights, trim)
     high = weighted_quantile(values, weights, 1 - trim)
     kept = [(v, w) for v, w in zip(values, weights, strict=True) if low <= v <= high]
-    return sum(v * w for v, w in kept) / sum(w for _, w in kept)
+    return _weighted_mean([v for v, _ in kept], [w for _, w in kept])
+
+
+def _weighted_mean(values: Sequence[float], weights: Sequence[float]) -> float:
+    """Σ w·v / Σ w; where that sum overflows (readings near the largest float, which a device
+    with a valid key can sign for an attribute without a physical range), the weights are
+    normalised first, so that no partial sum exceeds the largest reading."""
+    total = sum(weights)
+    mean = sum(v * w for v, w in zip(values, weights, strict=True)) / total
+    if math.isfinite(mean):
+        return mean  # ordinary readings: exactly as before
+    return sum(v * (w / total) for v, w in zip(values, weights, strict=True))
 
 
 def _huber(values: list[float], weights: list[float], k: float = 1.345) -> float:
@@ -143,7 +154,7 @@ def _huber(values: list[float], weights: list[float], k: float = 1.345) -> float
             w * min(1.0, k * scale / abs(v - centre)) if v != centre else w
             for v, w in zip(values, weights, strict=True)
         ]
-        updated = sum(f * v for f, v in zip(factors, values, strict=True)) / sum(factors)
+        updated = _weighted_mean(values, factors)
         if math.isclose(updated, centre, rel_tol=0, abs_tol=1e-9 * (1 + abs(centre))):
             return updated
         centre = updated
@@ -174,6 +185,10 @@ def indicator(
         value = _trimmed_mean(values, weights, trim)
     else:
         value = _huber(values, weights)
+    if not math.isfinite(value):  # only readings at the very edge of the float range
+        raise MalformedError(
+            f"the {estimator.value} of these readings overflows: ask for the median"
+        )
     return Indicator(
         estimator,
         value,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ombud.canonical import canonical_json, parse_json
+from ombud.canonical import canonical_json, is_json_number, parse_json
 from ombud.clock import format_time, from_micros
 from ombud.database import Database, Tx
 from ombud.errors import NotFoundError
@@ -53,9 +53,26 @@ def _digest(data: bytes) -> str:
 
 def _evidence(verdicts: Sequence[Verdict]) -> bytes:
     return canonical_json(
-        [{"check": v.check, "reason": v.reason, "evidence": dict(v.evidence)} for v in verdicts],
+        [
+            {"check": v.check, "reason": v.reason, "evidence": _written(dict(v.evidence))}
+            for v in verdicts
+        ],
         "the evidence",
     )
+
+
+def _written(value: Any) -> Any:
+    """Evidence as JSON can hold it whatever a device sent: a float that is no exact JSON number
+    (NaN, an infinity, or a whole number from 2^53 to 1e21, which arithmetic on absurd but
+    signed readings produces) is written as its ``repr``, so that one reading's evidence can
+    never stop the screening of every device."""
+    if isinstance(value, float) and not is_json_number(value):
+        return repr(value)
+    if isinstance(value, dict):
+        return {k: _written(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_written(v) for v in value]
+    return value
 
 
 def quarantine_event(device: str, counter: int, verdicts: Sequence[Verdict], at: datetime) -> bytes:
