@@ -85,3 +85,16 @@ def test_tampered_tiles_are_not_evidence(log: Log, tmp_path: Path) -> None:
     with pytest.raises(VerificationError) as caught:
         check_log(source, [log.verifier()], trusted=trusted)
     assert not isinstance(caught.value, ForkDetectedError)
+
+
+def test_a_malformed_served_checkpoint_did_not_verify(log: Log, tmp_path: Path) -> None:
+    """After a first round, the log serves garbage as its checkpoint: that is a failure to
+    verify (exit 1, an alert under --watch), not bad input that stops the watch."""
+    first = check_log(exported(log, tmp_path / "e1", [b"a"] * 3), [log.verifier()])
+    (tmp_path / "e1" / "checkpoint").write_bytes(b"garbage")
+    with pytest.raises(VerificationError, match="checkpoint: note"):
+        check_log(
+            DirectorySource(tmp_path / "e1"),
+            [log.verifier()],
+            trusted=first.checkpoint.to_bytes(),
+        )

@@ -13,7 +13,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ombud.errors import InconsistentTreeError, NotFoundError, OmbudError
+from ombud.errors import (
+    InconsistentTreeError,
+    MalformedError,
+    NotFoundError,
+    OmbudError,
+    VerificationError,
+)
 from ombud.ledger import note
 from ombud.ledger.checkpoint import (
     Checkpoint,
@@ -70,7 +76,10 @@ def check_log(
     raw = source.fetch("checkpoint")
     if raw is None:
         raise NotFoundError(f"no checkpoint at {source.description}")
-    served = open_checkpoint(raw, log_keys, witnesses=witnesses)
+    try:
+        served = open_checkpoint(raw, log_keys, witnesses=witnesses)
+    except MalformedError as exc:  # what the log serves: it did not verify (an alert, exit 1)
+        raise VerificationError(f"checkpoint: {exc}") from exc
     if quorum:
         verify_quorum(served, witnesses, quorum)
     # A same-size fork is proven by the two notes alone: check before reading any tile.

@@ -1,6 +1,7 @@
 """Files and SQLite as ombud writes them: atomic files, durable connections, write transactions.
 
-Threat model: what these files hold (a log's tiles, a witness's memory, a monitor's trusted
+Threat model: a file someone else gave (a proof bundle, an export) is read up to a cap, never
+whole. What these files hold (a log's tiles, a witness's memory, a monitor's trusted
 checkpoint, evidence) must survive a crash in the state its last acknowledged write left it.
 Files are replaced atomically (a crash leaves the old or the new one, whole). Connections run in
 WAL mode with ``synchronous=FULL`` (a commit returns once fsync'd), and a write transaction
@@ -16,9 +17,19 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
-from ombud.errors import StorageError
+from ombud.errors import MalformedError, StorageError
 
-__all__ = ["connect", "write_atomically", "write_transaction"]
+__all__ = ["connect", "read_capped", "write_atomically", "write_transaction"]
+
+
+def read_capped(path: Path, limit: int) -> bytes:
+    """The bytes of ``path``, read up to ``limit``: ``MalformedError`` beyond it, the rest never
+    read (a sparse file of gigabytes, or a link to /dev/zero, costs nothing)."""
+    with path.open("rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise MalformedError(f"{path} is larger than {limit} bytes")
+    return data
 
 
 def write_atomically(path: Path, data: bytes, *, durable: bool = True) -> None:

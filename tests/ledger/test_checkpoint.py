@@ -40,6 +40,7 @@ def test_extension_lines_round_trip() -> None:
         b"example.com/log\n5\n" + b"A" * 43 + b"=\n\n",
         b"example.com/log\n5\n" + b"A" * 43 + b"=",
         b"example.com/log\n 5\n" + b"A" * 43 + b"=\n",
+        b"example.com/log\n" + b"9" * 5000 + b"\n" + b"A" * 43 + b"=\n",  # past int()'s limit
     ],
 )
 def test_malformed_checkpoints_are_refused(body: bytes) -> None:

@@ -83,6 +83,23 @@ def test_unknown_signers_are_ignored_and_known_bad_signatures_reject() -> None:
         note.open(note.sign(b"text\n", other), [log.verifier()])
 
 
+def test_a_line_repeated_verbatim_is_verified_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A replayed note padded with 99 copies of its log's line costs one verification, not a
+    hundred; the repeats still count as one key."""
+    log = note.Signer("example.com/log", fixed(1))
+    line = log.signature_line(b"text\n")
+    calls: list[bytes] = []
+    verify = note.Verifier.verify
+
+    def counted(self: note.Verifier, text: bytes, signature: bytes) -> int | None:
+        calls.append(signature)
+        return verify(self, text, signature)
+
+    monkeypatch.setattr(note.Verifier, "verify", counted)
+    opened = note.open(b"text\n\n" + line * 99, [log.verifier()])
+    assert len(calls) == 1 and len(opened.verified) == 1
+
+
 def test_at_least_sixteen_signatures_are_accepted() -> None:
     signers = [note.Signer(f"witness{i}.example", fixed(i)) for i in range(1, 21)]
     msg = note.sign(b"checkpoint\n", *signers)

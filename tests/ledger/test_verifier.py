@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import contextlib
+import gzip
+import http.server
+import os
 import random
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from ombud.deployment import open_log
-from ombud.errors import InconsistentTreeError, NotFoundError, SignatureError, VerificationError
+from ombud.errors import (
+    InconsistentTreeError,
+    NotFoundError,
+    SignatureError,
+    StorageError,
+    VerificationError,
+)
+from ombud.ledger import note
+from ombud.ledger.checkpoint import Checkpoint
 from ombud.ledger.export import export_log
 from ombud.ledger.log import Log
 from ombud.ledger.logdir import LOG_KEY, init_log
-from ombud.ledger.verifier import DirectorySource, audit_log
+from ombud.ledger.verifier import DirectorySource, HttpSource, audit_log, resource_limit
 
 
 def fill(log: Log, start: int, count: int) -> None:
@@ -141,3 +155,78 @@ def test_tampering_inside_the_store_is_caught_by_auditors(log_dir: Path, tmp_pat
     with pytest.raises(VerificationError, match=r"tile/0/001: hash 44 does not match entry 300"):
         audit_log(DirectorySource(tmp_path / "export"), [log.verifier()])
     log.close()
+
+
+# --- a hostile source: sizes, files and servers that would fill the verifier's memory -------
+
+
+def test_a_signed_size_of_2_63_fails_at_the_first_missing_tile(log: Log, tmp_path: Path) -> None:
+    """A log (its key signs anything) claims 2^63 entries: the audit reads tile by tile and
+    stops at the first one missing, instead of listing 2^55 tile references first."""
+    out = tmp_path / "export"
+    fill(log, 0, 10)
+    export_log(log, out)
+    assert log.signer is not None
+    huge = Checkpoint(log.origin, 2**63 - 1, b"\x01" * 32)
+    (out / "checkpoint").write_bytes(note.sign(huge.to_text(), log.signer))
+    with pytest.raises(VerificationError, match="tile/entries/000 is missing"):
+        audit_log(DirectorySource(out), [log.verifier()])
+
+
+def test_a_directory_source_reads_regular_files_up_to_their_limit(tmp_path: Path) -> None:
+    (tmp_path / "tile" / "0").mkdir(parents=True)
+    with (tmp_path / "tile" / "0" / "000").open("wb") as f:  # sparse: 3 GB that cost nothing
+        f.truncate(3 << 30)
+    os.mkfifo(tmp_path / "checkpoint")  # would block a plain read forever
+    source = DirectorySource(tmp_path)
+    with pytest.raises(VerificationError, match="larger than the 8192 bytes"):
+        source.fetch("tile/0/000")
+    with pytest.raises(VerificationError, match="not a regular file"):
+        source.fetch("checkpoint")
+    assert source.fetch("tile/1/000") is None
+    assert resource_limit("checkpoint") == note.MAX_NOTE_SIZE
+    assert resource_limit("tile/entries/000") == 256 * 65537
+
+
+class _Hostile(http.server.BaseHTTPRequestHandler):
+    """/gzip: a compressed body; /big: an endless one; /drip: one byte at a time."""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        if self.path.endswith("/gzip/checkpoint"):
+            body = gzip.compress(b"0" * 100_000)
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        elif self.path.endswith("/big/tile/0/000"):
+            self.end_headers()
+            with contextlib.suppress(OSError):
+                for _ in range(1000):
+                    self.wfile.write(b"x" * 65536)
+        else:
+            self.end_headers()
+            with contextlib.suppress(OSError):
+                for _ in range(50):
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    time.sleep(0.1)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_an_http_source_refuses_compression_and_stops_at_the_limit_and_the_deadline() -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hostile)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        with pytest.raises(StorageError, match="'gzip', not as it is"):
+            HttpSource(base + "/gzip").fetch("checkpoint")
+        with pytest.raises(VerificationError, match="larger than the 8192 bytes"):
+            HttpSource(base + "/big").fetch("tile/0/000")
+        with pytest.raises(StorageError, match="took over 1 s"):
+            HttpSource(base + "/drip", deadline=1.0).fetch("checkpoint")
+    finally:
+        server.shutdown()
+        server.server_close()

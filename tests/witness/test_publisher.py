@@ -12,6 +12,7 @@ import pytest
 
 from ombud.deployment import open_log
 from ombud.errors import OmbudError
+from ombud.ledger import note
 from ombud.ledger.checkpoint import open_checkpoint, verify_quorum
 from ombud.ledger.log import Log
 from ombud.witness.app import create_witness_app
@@ -31,6 +32,8 @@ class Cluster:
         self.witnesses: dict[str, Witness] = {}
         self.down: set[str] = set()
         self.broken: dict[str, Callable[[httpx.Request], httpx.Response]] = {}
+        self.repeat: dict[str, int] = {}
+        """Hosts that answer with their body that many times over."""
         self.requests: list[tuple[str, bytes]] = []
         endpoints = []
         for i in (1, 2, 3):
@@ -54,7 +57,11 @@ class Cluster:
         if host in self.broken:
             return self.broken[host](request)
         transport = httpx.ASGITransport(app=self.apps[host])
-        return await transport.handle_async_request(request)
+        response = await transport.handle_async_request(request)
+        if host in self.repeat:
+            body = await response.aread()
+            return httpx.Response(response.status_code, content=body * self.repeat[host])
+        return response
 
     def policy(self, quorum: int) -> WitnessPolicy:
         return WitnessPolicy(quorum=quorum, timeout_ms=2000, attempts=2, witness=self.endpoints)
@@ -164,6 +171,28 @@ def test_a_bad_cosignature_does_not_count(cluster: Cluster, witnessed_log: Log) 
     outcome = publish(cluster, witnessed_log, 2)
     assert not outcome.published
     assert "valid cosignature" in outcome.failures["w3.test/w"]
+
+
+def test_a_witness_repeating_its_line_or_answering_without_end_is_contained(
+    cluster: Cluster, witnessed_log: Log
+) -> None:
+    """w3 answers with its valid cosignature 100 times: the note keeps one line of it (101 lines
+    once made every checkpoint unpublishable). w1 answers with 1 MiB: it is cut off at 64 KiB
+    and does not count; w2's quorum of one still publishes."""
+    witnessed_log.append_batch([b"e"] * 3)
+    cluster.repeat["w3.test"] = 100
+
+    def endless(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"x" * (1 << 20))
+
+    cluster.broken["w1.test"] = endless
+    outcome = publish(cluster, witnessed_log, 1)
+    assert outcome.published
+    assert "more than 65536 bytes" in outcome.failures["w1.test/w"]
+    published = witnessed_log.published_checkpoint()
+    assert published is not None
+    names = [s.name for s in note.parse(published.note).signatures]
+    assert len(names) == len(set(names)) and "w3.test/w" in names  # w3's line, once
 
 
 def test_a_witness_reporting_inconsistency_is_named(cluster: Cluster, witnessed_log: Log) -> None:

@@ -165,6 +165,28 @@ def test_split_view_same_size_is_422_and_kept_as_evidence(
         witness.state.get(log.origin).root
         == open_checkpoint(honest, [log.verifier()]).checkpoint.root
     )  # type: ignore[union-attr]
+    # Anyone can replay the forged note padded with lines of unknown keys: the evidence is
+    # the log's note alone, so each replay gives the same evidence (one file, not one each).
+    stranger = note.Signer("stranger.example", bytes(range(32)))
+    for n in range(3):
+        padded = forged + stranger.signature_line(b"junk %d\n" % n)
+        with pytest.raises(InconsistentTreeError):
+            submit(witness, 10, padded)
+    assert len(evidence) == 4 and all(e.to_bytes() == kept.to_bytes() for e in evidence)
+
+
+def test_a_replay_padded_with_copies_of_the_logs_line_is_stored_as_signed(
+    witness: Witness, log: Log
+) -> None:
+    """The log's line repeated 99 times still verifies, but what the witness stores and serves
+    to monitors is the note with one line per key (it was 101 lines, which no parser reads)."""
+    checkpoint = grow(log, 5)
+    text, line = checkpoint.split(b"\n\n")[0] + b"\n", checkpoint.split(b"\n\n")[1]
+    submit(witness, 0, text + b"\n" + line * 99)
+    record = witness.latest(origin_hash(log.origin))
+    parsed = note.parse(record.note)
+    assert len(parsed.signatures) == 2  # the log's line and the witness's cosignature
+    open_checkpoint(record.note, [log.verifier()], witnesses=[witness.signer.verifier()])
 
 
 def test_rollback_is_refused_after_restart(witness: Witness, log: Log, tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 from ombud.canonical import parse_json
 from ombud.errors import MalformedError
 from ombud.governance.roster import ActionRequest, Approval
+from ombud.storage import read_capped
 
 __all__ = ["MAX_FILE", "read_json", "read_signed", "write_signed"]
 
@@ -23,11 +24,7 @@ MAX_FILE = 1 << 20
 
 def read_json(path: Path, what: str) -> Any:
     """``path`` as strict JSON, read up to ``MAX_FILE`` bytes (``MalformedError`` beyond)."""
-    with path.open("rb") as f:
-        data = f.read(MAX_FILE + 1)
-    if len(data) > MAX_FILE:
-        raise MalformedError(f"{path} is larger than {MAX_FILE} bytes")
-    return parse_json(data, what, max_depth=16)
+    return parse_json(read_capped(path, MAX_FILE), what, max_depth=16)
 
 
 def read_signed(path: Path) -> tuple[ActionRequest, list[Approval]]:

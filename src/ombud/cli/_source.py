@@ -1,43 +1,62 @@
 """A log's entries read from a tlog-tiles export or URL, checked against its checkpoint's root:
 what the verifying commands (``roster verify``, ``tender verify``) start from.
 
-Threat model: the source is untrusted. The entries count only once they hash to the root of
-the checkpoint the source serves; who signed and cosigned that checkpoint is checked by the
-caller (against the keys it holds) or by ``ombud verify``.
+Threat model: the source is untrusted. Its checkpoint is checked against the log keys given
+before any entry is read (a forged one could claim 2^63 entries), entries are streamed with
+the tree's root computed as they pass (memory grows with the log's height, not its size), and
+the entries count only once they hash to that root: the generator raises at its end otherwise.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
 
-from ombud.errors import NotFoundError, VerificationError
-from ombud.ledger import merkle
-from ombud.ledger.checkpoint import Checkpoint
-from ombud.ledger.note import parse
+from ombud.errors import MalformedError, NotFoundError, VerificationError
+from ombud.ledger import merkle, note
+from ombud.ledger.checkpoint import Checkpoint, open_checkpoint
 from ombud.ledger.tiles import TILE_WIDTH, TileRef, decode_bundle
 from ombud.ledger.verifier import open_source
 
 __all__ = ["read_entries"]
 
 
-def read_entries(source: str) -> tuple[bytes, list[bytes]]:
-    """The source's checkpoint note and every entry it covers, in order."""
+def read_entries(source: str, log_keys: Sequence[note.Verifier] = ()) -> Iterator[bytes]:
+    """Every entry the source's checkpoint covers, in order; ``VerificationError`` once they
+    are read if they do not hash to its root. With ``log_keys`` the checkpoint must be signed
+    by one of them before anything else is read."""
     tiles = open_source(source)
     try:
         raw = tiles.fetch("checkpoint")
         if raw is None:
             raise NotFoundError(f"no checkpoint at {source}")
-        checkpoint = Checkpoint.from_text(parse(raw).text)
-        entries: list[bytes] = []
+        try:
+            if log_keys:
+                checkpoint = open_checkpoint(raw, log_keys).checkpoint
+            else:
+                checkpoint = Checkpoint.from_text(note.parse(raw).text)
+        except MalformedError as exc:
+            raise VerificationError(f"checkpoint: {exc}") from None
+        peaks: list[tuple[int, bytes]] = []  # roots of complete subtrees, (height, hash)
         for n in range(math.ceil(checkpoint.size / TILE_WIDTH)):
             width = min(TILE_WIDTH, checkpoint.size - n * TILE_WIDTH)
             ref = TileRef.entries(n, width)
             bundle = tiles.fetch(ref.path)
             if bundle is None:
                 raise VerificationError(f"{ref.path} is missing from {source}")
-            entries += decode_bundle(bundle, width)
+            try:
+                entries = decode_bundle(bundle, width)
+            except MalformedError as exc:
+                raise VerificationError(f"{ref.path}: {exc}") from None
+            for entry in entries:
+                height, node = 0, merkle.leaf_hash(entry)
+                while peaks and peaks[-1][0] == height:
+                    node = merkle.node_hash(peaks.pop()[1], node)
+                    height += 1
+                peaks.append((height, node))
+                yield entry
     finally:
         tiles.close()
-    if merkle.root([merkle.leaf_hash(e) for e in entries]) != checkpoint.root:
+    root = merkle.fold([h for _, h in peaks]) if peaks else merkle.EMPTY_ROOT
+    if root != checkpoint.root:
         raise VerificationError("the entries do not hash to the checkpoint's root")
-    return raw, entries

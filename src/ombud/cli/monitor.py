@@ -11,10 +11,11 @@ import typer
 from ombud.cli.verify import read_vkey, witness_policy
 from ombud.clock import utc_now
 from ombud.errors import NotFoundError, StorageError, VerificationError
-from ombud.ledger.evidence import ForkEvidence, verify_evidence
+from ombud.ledger import note
+from ombud.ledger.evidence import MAX_EVIDENCE_SIZE, ForkEvidence, verify_evidence
 from ombud.ledger.verifier import open_source
 from ombud.monitor import ForkDetectedError, check_log
-from ombud.storage import write_atomically
+from ombud.storage import read_capped, write_atomically
 
 
 def _say(message: str) -> None:
@@ -35,7 +36,7 @@ def run_monitor(
     log_key = read_vkey(key)
     witnesses, k = witness_policy(witness, quorum)
     evidence_path = evidence or state.with_name(state.name + ".evidence.json")
-    trusted = state.read_bytes() if state.exists() else None
+    trusted = read_capped(state, note.MAX_NOTE_SIZE) if state.exists() else None
     while True:
         tiles = open_source(source)
         try:
@@ -80,6 +81,6 @@ def run_monitor(
 
 
 def run_verify_evidence(path: Path, key: str) -> None:
-    evidence = ForkEvidence.from_bytes(path.read_bytes())
+    evidence = ForkEvidence.from_bytes(read_capped(path, MAX_EVIDENCE_SIZE))
     verify_evidence(evidence, [read_vkey(key)])
     typer.echo(f"VALID evidence of misbehaviour: {evidence.describe()}")

@@ -219,16 +219,25 @@ def apply(
 def verify(
     source: Annotated[str, typer.Argument(help="A tlog-tiles directory or an http(s) URL.")],
     genesis: Annotated[Path, typer.Option(help="The genesis roster you hold (JSON).")],
+    key: Annotated[
+        str | None,
+        typer.Option(
+            help="The log's verifier key (or a file): its checkpoint must be signed by it "
+            "before any entry is read."
+        ),
+    ] = None,
 ) -> None:
     """Verify the chain of rosters a log records, from your genesis roster: exit 0 and print
     the roster in force, or exit 1 naming the first broken link. The entries are checked
-    against the checkpoint's root; `ombud verify` checks who signed and cosigned it."""
+    against the checkpoint's root; with --key, the checkpoint's signature too (`ombud verify`
+    checks who signed and cosigned it)."""
     from ombud.cli._source import read_entries
+    from ombud.cli.verify import read_vkey
     from ombud.governance.chain import roster_in_force
     from ombud.governance.roster import Roster
 
     held = Roster.from_json(read_json(genesis, "the genesis roster"))
-    _, entries = read_entries(source)
+    entries = read_entries(source, [read_vkey(key)] if key else [])
     links = roster_in_force(enumerate(entries), held)
     index, roster, recovered = links[-1]
     typer.echo(

@@ -204,7 +204,7 @@ def verify(
 
     log_key = read_vkey(key)
     pinned = [read_vkey(w, cosigner=True) for w in witness] if witness else None
-    _, entries = read_entries(source)
+    entries = read_entries(source, [log_key])  # checked against the root as they are read
     evaluation = audit_tender(enumerate(entries), ocid, log_key, pinned)
     typer.echo(
         f"OK: the award of {ocid} is what its published rule gives: "

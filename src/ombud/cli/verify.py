@@ -11,9 +11,10 @@ from ombud.cli.options import LogKey, Quorum, Witnesses
 from ombud.errors import ConfigError, MalformedError, ProofError
 from ombud.ledger import note
 from ombud.ledger.checkpoint import Checkpoint
-from ombud.ledger.proof_bundle import ProofBundle, verify_proof_bundle
+from ombud.ledger.proof_bundle import MAX_BUNDLE_SIZE, ProofBundle, verify_proof_bundle
+from ombud.ledger.tiles import MAX_ENTRY_SIZE
 from ombud.ledger.verifier import audit_log, open_source
-from ombud.storage import write_atomically
+from ombud.storage import read_capped, write_atomically
 
 __all__ = ["proof_app", "read_vkey", "run_verify", "witness_policy"]
 
@@ -26,8 +27,8 @@ def read_vkey(value: str, *, cosigner: bool = False) -> note.Verifier:
     text = value
     if "+" not in value or path.is_file():
         try:
-            text = path.read_text(encoding="ascii")
-        except (OSError, UnicodeDecodeError) as exc:
+            text = read_capped(path, 4096).decode("ascii")
+        except (OSError, UnicodeDecodeError, MalformedError) as exc:
             raise ConfigError(
                 f"{value!r} is neither a verifier key nor a readable key file"
             ) from exc
@@ -61,7 +62,7 @@ def run_verify(
     witnesses, k = witness_policy(witness, quorum)
     trusted = None
     if state is not None and state.exists():
-        trusted = state.read_bytes()
+        trusted = read_capped(state, note.MAX_NOTE_SIZE)
     tiles = open_source(source)
     try:
         with progress_bar("verifying entries") as progress:
@@ -104,9 +105,9 @@ def proof_verify(
     """Verify a tlog-proof bundle offline."""
     log_key = read_vkey(key)
     witnesses, k = witness_policy(witness or [], quorum)
-    proof = ProofBundle.from_bytes(bundle.read_bytes())
+    proof = ProofBundle.from_bytes(read_capped(bundle, MAX_BUNDLE_SIZE))
     if entry is not None:
-        data = entry.read_bytes()
+        data = read_capped(entry, MAX_ENTRY_SIZE)
     elif proof.extra is not None:
         data = proof.extra
     else:

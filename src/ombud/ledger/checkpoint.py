@@ -35,6 +35,8 @@ def parse_decimal(text: str, what: str, *, limit: int = 1 << 64) -> int:
     """An ASCII decimal with no leading zeroes, below ``limit`` (the form every C2SP spec uses)."""
     if not _DECIMAL.fullmatch(text):
         raise MalformedError(f"{what} {text[:40]!r} is not a decimal number without leading zeroes")
+    if len(text) > len(str(limit)):  # before int(): Python refuses over 4,300 digits itself
+        raise MalformedError(f"{what} {text[:40]}… is too large")
     value = int(text)
     if value >= limit:
         raise MalformedError(f"{what} {text[:40]} is too large")
@@ -130,7 +132,7 @@ def open_checkpoint(
     checkpoint = Checkpoint.from_text(opened.text)
     expected = origin if origin is not None else log_keys[0].name
     if checkpoint.origin != expected:
-        raise SignatureError(f"checkpoint origin {checkpoint.origin!r} is not {expected!r}")
+        raise SignatureError(f"checkpoint origin {checkpoint.origin[:100]!r} is not {expected!r}")
     return SignedCheckpoint(checkpoint, opened)
 
 

@@ -22,10 +22,10 @@ from ombud.errors import MalformedError, ProofError, VerificationError
 from ombud.ledger import merkle, note
 from ombud.ledger.checkpoint import Checkpoint, open_checkpoint
 
-__all__ = ["EVIDENCE_TYPE", "ForkEvidence", "verify_evidence"]
+__all__ = ["EVIDENCE_TYPE", "MAX_EVIDENCE_SIZE", "ForkEvidence", "verify_evidence"]
 
 EVIDENCE_TYPE = "ombud.fork-evidence/v1"
-_MAX_EVIDENCE = 4 * note.MAX_NOTE_SIZE
+MAX_EVIDENCE_SIZE = 4 * note.MAX_NOTE_SIZE
 
 
 def _b64(data: bytes) -> str:
@@ -98,8 +98,8 @@ class ForkEvidence:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ForkEvidence:
-        if len(data) > _MAX_EVIDENCE:
-            raise MalformedError(f"evidence is larger than {_MAX_EVIDENCE} bytes")
+        if len(data) > MAX_EVIDENCE_SIZE:
+            raise MalformedError(f"evidence is larger than {MAX_EVIDENCE_SIZE} bytes")
         body = parse_json(data, "evidence")
         if not isinstance(body, dict) or body.get("type") != EVIDENCE_TYPE:
             raise MalformedError(f"evidence is not of type {EVIDENCE_TYPE}")

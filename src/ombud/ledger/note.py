@@ -88,9 +88,9 @@ def check_key_name(name: str) -> str:
     if not name:
         raise MalformedError("key name is empty")
     if "+" in name or any(ch.isspace() for ch in name):
-        raise MalformedError(f"key name {name!r} contains a space or '+'")
+        raise MalformedError(f"key name {name[:80]!r} contains a space or '+'")
     if _CONTROL.search(name.encode()) or "\n" in name:
-        raise MalformedError(f"key name {name!r} contains a control character")
+        raise MalformedError(f"key name {name[:80]!r} contains a control character")
     return name
 
 
@@ -365,11 +365,13 @@ def verify(note: Note, verifiers: Iterable[Verifier]) -> Note:
                 f"two different trusted keys share name and ID {v.name}+{v.key_id:08x}"
             )
     verified: dict[tuple[str, int], VerifiedSignature] = {}
+    checked: set[tuple[str, int, bytes]] = set()  # a line repeated verbatim is checked once
     for sig in note.signatures:
         verifier = known.get((sig.name, sig.key_id))
-        if verifier is None:
+        if verifier is None or (sig.name, sig.key_id, sig.signature) in checked:
             continue
         timestamp = verifier.verify(note.text, sig.signature)
+        checked.add((sig.name, sig.key_id, sig.signature))
         verified.setdefault((sig.name, sig.key_id), VerifiedSignature(verifier, timestamp))
     if not verified:
         raise SignatureError("note is not signed by any trusted key")

@@ -15,7 +15,7 @@ from ombud.errors import MalformedError, ProofError
 from ombud.ledger import merkle, note
 from ombud.ledger.checkpoint import open_checkpoint, parse_decimal, verify_quorum
 
-__all__ = ["HEADER", "ProofBundle", "verify_proof_bundle"]
+__all__ = ["HEADER", "MAX_BUNDLE_SIZE", "ProofBundle", "verify_proof_bundle"]
 
 HEADER = b"c2sp.org/tlog-proof@v1"
 MAX_BUNDLE_SIZE = 2 * note.MAX_NOTE_SIZE

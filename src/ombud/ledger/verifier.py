@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import stat
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +49,7 @@ __all__ = [
     "TileSource",
     "audit_log",
     "open_source",
+    "resource_limit",
     "served_consistency",
 ]
 
@@ -61,8 +64,24 @@ class TileSource(Protocol):
     def close(self) -> None: ...
 
 
+def resource_limit(path: str) -> int:
+    """The most bytes the resource at ``path`` of a tlog-tiles tree can hold: a signed note, an
+    entry bundle of 256 entries of up to 65,535 bytes each, or a tile of 256 hashes. A source
+    stops reading past it, so a hostile one cannot fill the verifier's memory."""
+    if path == "checkpoint":
+        return note.MAX_NOTE_SIZE
+    if path.startswith("tile/entries/"):
+        return TILE_WIDTH * (2 + 0xFFFF)
+    return TILE_WIDTH * merkle.HASH_SIZE
+
+
+def _over(where: str, limit: int) -> VerificationError:
+    return VerificationError(f"{where} is larger than the {limit} bytes it can hold")
+
+
 class DirectorySource:
-    """A static tlog-tiles tree on disk (what ``ombud log export`` writes)."""
+    """A static tlog-tiles tree on disk (what ``ombud log export`` writes): regular files only,
+    each read up to its ``resource_limit``."""
 
     def __init__(self, root: Path) -> None:
         if not root.is_dir():
@@ -71,38 +90,62 @@ class DirectorySource:
         self.description = str(root)
 
     def fetch(self, path: str) -> bytes | None:
+        where, limit = self.root / path, resource_limit(path)
         try:
-            return (self.root / path).read_bytes()
+            if not stat.S_ISREG(where.stat().st_mode):  # a FIFO would block, a device not end
+                raise VerificationError(f"{where} is not a regular file")
+            with where.open("rb") as f:
+                data = f.read(limit + 1)
         except (FileNotFoundError, NotADirectoryError):
             return None
         except OSError as exc:
-            raise StorageError(f"cannot read {self.root / path}: {exc}") from exc
+            raise StorageError(f"cannot read {where}: {exc}") from exc
+        if len(data) > limit:
+            raise _over(str(where), limit)
+        return data
 
     def close(self) -> None:
         pass
 
 
 class HttpSource:
-    """A log served over HTTP(S) with the tlog-tiles read API."""
+    """A log served over HTTP(S) with the tlog-tiles read API: no redirects, no compression,
+    each response read up to its ``resource_limit`` and within ``deadline`` seconds whole (a
+    server that drips bytes is cut off too)."""
 
-    def __init__(self, url: str, *, timeout: float = 30.0) -> None:
+    def __init__(self, url: str, *, timeout: float = 30.0, deadline: float = 120.0) -> None:
         import httpx  # only the HTTP source needs it; keep the offline path light
 
         self.base = url.rstrip("/") + "/"
         self.description = url
+        self.deadline = deadline
         self._httpx = httpx
-        self._client = httpx.Client(timeout=timeout, follow_redirects=False)
+        self._client = httpx.Client(
+            timeout=timeout, follow_redirects=False, headers={"Accept-Encoding": "identity"}
+        )
 
     def fetch(self, path: str) -> bytes | None:
+        url, limit = self.base + path, resource_limit(path)
+        started = time.monotonic()
         try:
-            response = self._client.get(self.base + path)
+            with self._client.stream("GET", url) as response:
+                if response.status_code == 404:
+                    return None
+                if response.status_code != 200:
+                    raise StorageError(f"{url} answered HTTP {response.status_code}")
+                encoding = response.headers.get("content-encoding", "identity").lower()
+                if encoding != "identity":
+                    raise StorageError(f"{url} answered in {encoding[:20]!r}, not as it is")
+                body = bytearray()
+                for chunk in response.iter_raw():
+                    body += chunk
+                    if len(body) > limit:
+                        raise _over(url, limit)
+                    if time.monotonic() - started > self.deadline:
+                        raise StorageError(f"{url} took over {self.deadline:.0f} s to answer")
         except self._httpx.HTTPError as exc:
-            raise StorageError(f"cannot fetch {self.base + path}: {exc}") from exc
-        if response.status_code == 404:
-            return None
-        if response.status_code != 200:
-            raise StorageError(f"{self.base + path} answered HTTP {response.status_code}")
-        return response.content
+            raise StorageError(f"cannot fetch {url}: {exc}") from exc
+        return bytes(body)
 
     def close(self) -> None:
         self._client.close()
@@ -126,20 +169,21 @@ class AuditReport:
     """The checkpoint trusted before this audit, now proven consistent with the new one."""
 
 
-def _prefetch(
-    source: TileSource, paths: Iterable[tuple[str, str]], workers: int
-) -> Iterator[tuple[bytes | None, bytes | None]]:
-    """Fetch pairs of paths with a bounded window of parallel requests, yielding in order."""
-    window: collections.deque[concurrent.futures.Future[tuple[bytes | None, bytes | None]]]
-    window = collections.deque()
+_Fetched = tuple[TileRef, bytes | None, bytes | None]
 
-    def both(pair: tuple[str, str]) -> tuple[bytes | None, bytes | None]:
-        return source.fetch(pair[0]), source.fetch(pair[1])
+
+def _prefetch(source: TileSource, refs: Iterable[TileRef], workers: int) -> Iterator[_Fetched]:
+    """Each level-0 tile with its entry bundle and its served hashes, fetched with a bounded
+    window of parallel requests, in order."""
+    window: collections.deque[concurrent.futures.Future[_Fetched]] = collections.deque()
+
+    def both(ref: TileRef) -> _Fetched:
+        bundle = source.fetch(TileRef.entries(ref.index, ref.width).path)
+        return ref, bundle, source.fetch(ref.path)
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-        it = iter(paths)
-        for pair in it:
-            window.append(pool.submit(both, pair))
+        for ref in refs:
+            window.append(pool.submit(both, ref))
             if len(window) >= workers * 4:
                 yield window.popleft().result()
         while window:
@@ -282,12 +326,10 @@ def audit_log(
             verify_extends(previous, cp, [])  # raises: the log rolled back
 
     recompute = _Recomputer(source)
-    refs = list(tiles_for_size(cp.size, 0))
-    fetched = _prefetch(
-        source, ((TileRef.entries(r.index, r.width).path, r.path) for r in refs), workers
-    )
     done = 0
-    for ref, (bundle, tile) in zip(refs, fetched, strict=True):
+    # Tile by tile, never a list of them all: a signed size of 2^63 must fail at the first
+    # missing tile, not allocate 2^55 references first.
+    for ref, bundle, tile in _prefetch(source, tiles_for_size(cp.size, 0), workers):
         recompute.add_level0(ref, bundle, tile)
         done += ref.width
         if progress is not None:

@@ -31,6 +31,8 @@ ProofSource = Callable[[int, int], Sequence[bytes]]
 
 _MAX_CONFLICTS = 3
 _BACKOFF = 0.05
+MAX_RESPONSE = 64 << 10
+"""Bytes of a witness's answer read at most (a cosignature is one line of about 120)."""
 
 
 class WitnessClient:
@@ -64,7 +66,7 @@ class WitnessClient:
                 old, proof(old, checkpoint.size) if needs_proof else (), signed
             )
             try:
-                response = await self._http.post(self.url, content=request.to_bytes())
+                status, reason_phrase, content = await self._post(request.to_bytes())
             except httpx.HTTPError as exc:
                 failures += 1
                 if failures >= self._attempts:
@@ -72,19 +74,19 @@ class WitnessClient:
                     raise UnavailableError(f"{self.name} at {self.url}: {reason}") from None
                 await asyncio.sleep(_BACKOFF * 2**failures)
                 continue
-            status = response.status_code
             if status == 200:
-                lines = self._verified_lines(signed, response.content)
+                lines = self._verified_lines(signed, content)
                 self.known_size = checkpoint.size
                 return lines
             if status == 409:
                 conflicts += 1
-                old = self._conflict(response.content, checkpoint)
+                old = self._conflict(content, checkpoint)
                 self.known_size = old
                 if conflicts > _MAX_CONFLICTS:
                     raise UnavailableError(f"{self.name}: its tree size keeps changing (409)")
                 continue
-            reason = response.text.strip()[:200] or response.reason_phrase
+            text = content[:200].decode("utf-8", "replace").strip()
+            reason = text or reason_phrase
             if status == 422:
                 raise InconsistentTreeError(
                     f"witness {self.name} finds checkpoint {checkpoint.size} inconsistent with "
@@ -96,6 +98,29 @@ class WitnessClient:
                     await asyncio.sleep(_BACKOFF * 2**failures)
                     continue
             raise UnavailableError(f"{self.name} refused with HTTP {status}: {reason}")
+
+    async def _post(self, body: bytes) -> tuple[int, str, bytes]:
+        """Status, reason phrase and body of the witness's answer, read up to ``MAX_RESPONSE``
+        bytes as they come and never decompressed: a witness answering without end (or with a
+        gzip bomb) must not fill the log server's memory."""
+        request = self._http.build_request(
+            "POST", self.url, content=body, headers={"Accept-Encoding": "identity"}
+        )
+        response = await self._http.send(request, stream=True)
+        try:
+            encoding = response.headers.get("content-encoding", "identity").lower()
+            if encoding != "identity":
+                raise UnavailableError(f"{self.name} answered in {encoding[:20]!r}, not as it is")
+            content = bytearray()
+            async for chunk in response.aiter_bytes():  # identity: the bytes as sent
+                content += chunk
+                if len(content) > MAX_RESPONSE:
+                    raise UnavailableError(
+                        f"{self.name} answered with more than {MAX_RESPONSE} bytes"
+                    )
+        finally:
+            await response.aclose()
+        return response.status_code, response.reason_phrase, bytes(content)
 
     def _conflict(self, body: bytes, checkpoint: Checkpoint) -> int:
         try:
@@ -119,4 +144,6 @@ class WitnessClient:
                 f"{self.name} answered without a valid cosignature: {exc}"
             ) from None
         ours = (self.verifier.name, self.verifier.key_id)
-        return b"".join(sig.line() for sig in opened.signatures if (sig.name, sig.key_id) == ours)
+        # One line, the first by our key: a witness answering with its line a hundred times
+        # would otherwise put them all in the published note (and block it past 100 lines).
+        return next(sig.line() for sig in opened.signatures if (sig.name, sig.key_id) == ours)

@@ -138,7 +138,8 @@ class Witness:
         checkpoint = Checkpoint.from_text(parsed.text)
         keys = self.logs.get(checkpoint.origin)
         if keys is None:
-            raise NotFoundError(f"this witness does not witness the log {checkpoint.origin!r}")
+            shown = checkpoint.origin[:100]
+            raise NotFoundError(f"this witness does not witness the log {shown!r}")
         if request.old_size > checkpoint.size:
             raise MalformedError(
                 f"old size {request.old_size} is larger than the checkpoint size {checkpoint.size}"
@@ -203,11 +204,16 @@ class Witness:
         opened = note.verify(job.parsed, job.keys)  # all keys are this origin's log (0x01) keys
         text = opened.text
         cosignature = self.signer.signature_line(text)
+        # One line per trusted log key (the first): a request repeating the log's line a
+        # hundred times is cosigned, but what is stored and served is the note as it should be.
         trusted = {(v.verifier.name, v.verifier.key_id) for v in opened.verified}
-        log_lines = b"".join(
-            sig.line() for sig in opened.signatures if (sig.name, sig.key_id) in trusted
-        )
-        stored_note = text + b"\n" + log_lines + cosignature
+        kept: dict[tuple[str, int], bytes] = {}
+        for sig in opened.signatures:
+            if (sig.name, sig.key_id) in trusted:
+                kept.setdefault((sig.name, sig.key_id), sig.line())
+        log_lines = b"".join(kept.values())
+        logs_note = text + b"\n" + log_lines  # as the log signed it, other lines left out
+        stored_note = logs_note + cosignature
         request, checkpoint = job.request, job.checkpoint
 
         def check(stored: CosignedCheckpoint | None) -> CosignedCheckpoint:
@@ -215,7 +221,8 @@ class Witness:
                 check_advance(stored, request, checkpoint)
             except InconsistentTreeError:
                 if stored is not None and stored.size == checkpoint.size:
-                    self._record_fork(stored, request.checkpoint)
+                    # The log's note alone: replays padded with other lines make one file.
+                    self._record_fork(stored, logs_note)
                 raise
             return CosignedCheckpoint(
                 checkpoint.origin, checkpoint.size, checkpoint.root, stored_note, int(self._clock())
