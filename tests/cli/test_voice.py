@@ -120,11 +120,27 @@ def test_posts_and_imports_through_the_cli(tmp_path: Path) -> None:
         "voice", "token", "request", "--key", key_file, "--issuer", "id.city.example",
         "--period", "2026-12", "--origin", "cli.city.example/log", "--pending", pending,
     )  # fmt: skip
+    odd = subprocess.run(
+        [sys.executable, "-m", "ombud", "voice", "issuer", "issue", "--state", str(state),
+         "--period", "2026-12", "--resident", b"r-\xff"],
+        input=asked.stdout.encode(), capture_output=True, timeout=120,
+    )  # fmt: skip
+    assert odd.returncode == 2 and b"not UTF-8" in odd.stderr and b"Traceback" not in odd.stderr
     answered = ombud("voice", "issuer", "issue", "--state", state, "--period", "2026-12",
                      "--resident", "r-1", input=asked.stdout)  # fmt: skip
     token = ombud("voice", "token", "finalize", "--key", key_file, "--pending", pending,
                   input=answered.stdout).stdout  # fmt: skip
     post = ["voice", "post", "--data-dir", data_dir, "--district", "north", "--token", token]
+    not_utf8 = subprocess.run(
+        [sys.executable, "-m", "ombud", *map(str, post)],
+        input=b"Street lights \xff\xfe out",
+        capture_output=True,
+        timeout=120,
+    )
+    assert not_utf8.returncode == 2 and b"not UTF-8" in not_utf8.stderr  # token not spent
+    # The token as the HTTP API takes it (base64url, no padding) is the same token.
+    url_token = token.strip().replace("+", "-").replace("/", "_").rstrip("=")
+    post[-1] = url_token
     first = ombud(*post, input="Street lights on Elm Road are out again")
     assert first.returncode == 0, first.stderr
     assert json.loads(first.stdout)["service"] == "lighting"

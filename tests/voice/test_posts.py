@@ -13,7 +13,13 @@ from ombud import migrations
 from ombud.canonical import canonical_json
 from ombud.errors import MalformedError, NotFoundError, ReplayError, VerificationError
 from ombud.events import Event, verify_commitment
-from ombud.voice.posts import MAX_TEXT, Submission, post_record, refuse_personal
+from ombud.voice.posts import (
+    MAX_TEXT,
+    PostRequest,
+    Submission,
+    post_record,
+    refuse_personal,
+)
 from ombud.voice.tokens import finalize_token, load_public_key, period_challenge, request_token
 
 from .conftest import PERIOD, START, Voice
@@ -52,6 +58,24 @@ def test_a_post_is_accepted_once_per_token_and_committed_on_the_ledger(voice: Vo
     assert voice.log.size == size
     assert [p.id for p in voice.reports.list()] == [post.id]
     assert voice.posts.book.spent(PERIOD) == 1
+
+
+def test_a_post_about_a_district_the_city_does_not_list_is_refused_before_its_token(
+    voice: Voice,
+) -> None:
+    """Where ``voice.districts`` is set, a post about any other district ("North" for
+    "north") would count in no release: it is refused, naming the districts, and its token
+    stays unspent (it was accepted and the resident's one post of the period was lost)."""
+    voice.posts.districts = frozenset({"north", "harbour"})
+    token = voice.token()
+    size = voice.log.size
+    for wrong in ("North", "atlantis"):
+        with pytest.raises(MalformedError, match="not one of the city's districts: harbour, north"):
+            voice.posts.submit(Submission(COMPLAINT, wrong), token)
+    (refused,) = voice.posts.submit_many([PostRequest(Submission(COMPLAINT, "0.."), token)])
+    assert isinstance(refused, MalformedError)
+    assert voice.log.size == size
+    assert voice.posts.submit(Submission(COMPLAINT, "north"), token).post.district == "north"
 
 
 def test_a_receipt_opens_its_post_even_after_retention(voice: Voice) -> None:
@@ -106,6 +130,8 @@ def test_tokens_of_another_platform_or_unpublished_period_are_refused(voice: Voi
     [
         ("", "north", None, "empty"),
         ("   \n ", "north", None, "empty"),
+        ("\u200b\u200b\u2060", "north", None, "empty"),  # invisible: once a spent token
+        ("\u0301" * 5, "north", None, "empty"),  # combining marks on nothing
         ("x" * (MAX_TEXT + 1), "north", None, "at most 2000"),
         ("bell \x07 character", "north", None, "control"),
         ("fine", "48.85,2.35", None, "never an address or a point"),

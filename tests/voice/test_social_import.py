@@ -93,3 +93,27 @@ def test_only_english_posts_are_imported(voice: Voice) -> None:
     assert [n for n, _ in report.refused] == [2, 3, 4]
     assert all("only English posts" in why for _, why in report.refused)
     assert "'fr'" in report.refused[0][1] and len(report.refused[2][1]) < 100
+
+
+def test_a_bad_record_is_refused_alone_with_its_line(voice: Voice) -> None:
+    """A lone surrogate, a post dated in year 9999 or before 1970, or a district the city does
+    not list: each record is refused with its reason, and the good ones are imported (any of
+    them once failed the whole import, with a traceback)."""
+    voice.posts.districts = frozenset({"north"})
+    records = [
+        _record(1, "@a", "The bins were not collected again", district="north"),
+        _record(2, "@b\ud800", "Potholes everywhere on the ring road", district="north"),
+        (3, {**_record(3, "@c", "Street lights out", district="north")[1],
+             "created_at": "9999-12-31T23:00:00Z"}),
+        (4, {**_record(4, "@d", "Bus late again", district="north")[1],
+             "created_at": "1969-12-31T23:00:00Z"}),
+        _record(5, "@e", "Noisy bar every night", district="atlantis"),
+        _record(6, "@f", "Parking permits cost too much", district="north"),
+    ]  # fmt: skip
+    report = import_posts(voice.posts, records, KEY)
+    assert report.accepted == 2
+    reasons = dict(report.refused)
+    assert sorted(reasons) == [2, 3, 4, 5]
+    assert "lone surrogate" in reasons[2]
+    assert "in the future" in reasons[3] and "before 1970" in reasons[4]
+    assert "not one of the city's districts" in reasons[5]

@@ -133,6 +133,13 @@ def test_my_data_needs_the_residents_key(client: TestClient, quick_city: City) -
         headers={"Origin": "https://elsewhere.example"},
     )
     assert foreign.status_code == 403 and "another site" in foreign.text
+    for broken in ("http://[::1", "http://[", "https://[x]"):  # once a 500 and a traceback
+        odd = client.post(
+            "/me/sign-in",
+            data={"csrf": csrf, "key": quick_city.resident_key},
+            headers={"Origin": broken},
+        )
+        assert odd.status_code == 403 and "not an origin" in odd.text, broken
     assert client.get("/me/export", follow_redirects=False).status_code == 303
 
 
@@ -180,6 +187,19 @@ def test_my_data_shows_exports_and_erases(own_client: TestClient, city_copy: Cit
     assert 'name="key"' in client.get("/me").text  # signed out: the session ended
     again = client.post("/me/sign-in", data={"csrf": csrf, "key": city_copy.resident_key})
     assert again.status_code == 401  # an erased resident's key opens nothing
+
+
+def test_an_erasure_through_the_api_ends_the_portal_session(
+    own_client: TestClient, city_copy: City
+) -> None:
+    client = own_client
+    csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/me").text)[1]  # type: ignore[index]
+    signed = client.post("/me/sign-in", data={"csrf": csrf, "key": city_copy.resident_key})
+    assert "Your consents" in signed.text
+    bearer = {"Authorization": f"Bearer {city_copy.resident_key}"}
+    assert client.delete("/me/data", headers=bearer).status_code in (200, 202)
+    assert 'name="key"' in client.get("/me").text  # signed out, as the portal's own erasure does
+    assert client.get("/me/export", follow_redirects=False).status_code == 303
 
 
 def test_oversight_counts_requests_and_names_no_resident(client: TestClient) -> None:

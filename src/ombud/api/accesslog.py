@@ -4,7 +4,8 @@ Threat model: a log of requests in ledger order, with client addresses, would li
 anonymous posts to their network address — the thing one-token-per-resident exists to hide.
 So uvicorn's own access log (which prints ``IP:port``) is off, and this one writes the method,
 the route's path template (``/voice/posts/{post_id}``: an id in a path is half a resident's
-receipt), the status and the time taken; no address, no header, no query, no body.
+receipt; a path no route answered, its first segment only), the status and the time taken; no
+address, no header, no query, no body.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ class AccessLog:
             await self.app(scope, receive, recorded)
         finally:
             route = scope.get("route")
-            path = getattr(route, "path", None) or str(scope.get("path", ""))
+            path = getattr(route, "path", None) or _unrouted(str(scope.get("path", "")))
             logger.info(
                 '"%s %s" %d %.1f ms',
                 scope.get("method", "?"),
@@ -50,6 +51,13 @@ class AccessLog:
                 status,
                 (time.perf_counter() - start) * 1000,
             )
+
+
+def _unrouted(path: str) -> str:
+    """A path no route answered, as its first segment only: ``/open311/v2/requests/<id>.xml``
+    names a post just as a routed one would, and there is no template to log instead."""
+    first, _, rest = path.lstrip("/").partition("/")
+    return f"/{first}/… (no route)" if rest else f"/{first} (no route)"
 
 
 def _printable(path: str) -> str:

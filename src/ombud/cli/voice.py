@@ -62,10 +62,14 @@ AUTHOR_KEY = "voice-author.key"
 
 
 def _b64(text: str, what: str) -> bytes:
+    """Standard base64, or base64url as the HTTP API takes tokens (padding optional)."""
+    text = text.strip()
+    if "-" in text or "_" in text:
+        text = text.translate(str.maketrans("-_", "+/"))
     try:
-        return base64.b64decode(text.strip(), validate=True)
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
     except (binascii.Error, ValueError):
-        raise MalformedError(f"{what} is not base64") from None
+        raise MalformedError(f"{what} is not base64 or base64url") from None
 
 
 def _out(data: bytes) -> None:
@@ -73,11 +77,11 @@ def _out(data: bytes) -> None:
 
 
 def _key(text: str) -> bytes:
-    """A public key given as base64, or a file holding it."""
+    """A key or a token given as base64 (or base64url), or a file holding it."""
     path = Path(text)
     if len(text) < 256 and path.is_file():
         text = path.read_text(encoding="ascii")
-    return _b64(text, "the issuer key")
+    return _b64(text, "the issuer key or token")
 
 
 # --- the issuer ------------------------------------------------------------------------------
@@ -175,6 +179,9 @@ def _posts(data_dir: Path) -> Iterator[PostStore]:
         yield deployment.posts
 
 
+_POST_BYTES = 65_536
+"""Bytes ``ombud voice post`` reads from stdin at most."""
+
 CLASSIFY_LINE_BYTES = 16_384
 """Bytes of a line ``ombud voice classify`` reads; the rest of a longer line is skipped (the
 models read far less: 128 word pieces for sentiment, 2,000 characters for the service)."""
@@ -241,7 +248,13 @@ def voice_post(
     """Post the text on stdin, paid with one token."""
     from ombud.voice.posts import Submission
 
-    text = sys.stdin.read()
+    raw = sys.stdin.buffer.read(_POST_BYTES + 1)  # never more: a post is 2,000 characters
+    if len(raw) > _POST_BYTES:
+        raise MalformedError(f"a post's text is at most {_POST_BYTES} bytes on stdin")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedError("the text on stdin is not UTF-8; nothing was posted") from None
     with _posts(data_dir) as posts:
         receipt = posts.submit(Submission(text, district, service), _key(token))
     # The receipt (post id and salt) is the writer's alone: with it they prove the post is on

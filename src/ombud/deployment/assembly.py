@@ -225,7 +225,14 @@ class Deployment:
 
         voice = self.settings.voice
         book = TokenBook(self.db, origin=voice.origin or self.log.origin)
-        return PostStore(self.db, self.log, book, voice.retention_days, self.clock)
+        return PostStore(
+            self.db,
+            self.log,
+            book,
+            voice.retention_days,
+            self.clock,
+            districts=frozenset(voice.district_list()),
+        )
 
     @functools.cached_property
     def acceptor(self) -> PostAcceptor:

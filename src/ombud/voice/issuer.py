@@ -26,6 +26,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from ombud.canonical import is_text
 from ombud.errors import AlreadyExistsError, ConfigError, MalformedError, NotFoundError
 from ombud.keyfile import read_private_key, write_private_key
 from ombud.storage import connect, write_transaction
@@ -134,6 +135,8 @@ class Issuer:
         is recorded in the same durable transaction, before the response is returned."""
         if not 0 < len(resident) <= 256:
             raise MalformedError("a resident id is 1-256 characters")
+        if not is_text(resident):  # bytes that were not UTF-8, passed on by the shell
+            raise MalformedError("a resident id is text: it holds bytes that are not UTF-8")
         key = self._private_key(period)
         tag = self._tag(resident)
         with self._served() as conn, write_transaction(conn, str(self.state)):

@@ -120,8 +120,10 @@ def _check_text(text: object) -> str:
     if not isinstance(text, str):
         raise MalformedError("a post's text must be a string")
     stripped = text.strip()
-    if not stripped:
-        raise MalformedError("a post's text is empty")
+    if not any(unicodedata.category(c)[0] in "LNPS" for c in stripped):
+        # Nothing written: blank, or only invisible characters (zero-width spaces, joiners,
+        # marks) that strip() keeps; such a post would spend its token on an empty text.
+        raise MalformedError("a post's text is empty: no letter, digit, punctuation or symbol")
     if len(stripped) > MAX_TEXT:
         raise MalformedError(f"a post's text is {len(stripped)} characters; at most {MAX_TEXT}")
     if any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in stripped):
@@ -351,6 +353,9 @@ class PostStore:
     clock: Callable[[], datetime] = utc_now
     random_bytes: Callable[[int], bytes] = os.urandom
     label: Callable[[Sequence[str]], list[Labels]] = label_texts
+    districts: frozenset[str] = frozenset()
+    """The public list of districts (``voice.districts``): where it is set, a post about any
+    other district is refused before its token is spent, since no release would count it."""
     purged_total: int = field(default=0, init=False)
     """Post texts purged by this process (``/metrics``)."""
 
@@ -375,6 +380,7 @@ class PostStore:
         """
         if channel not in ("api", "open311"):
             raise MalformedError(f"unknown channel {channel!r}")
+        self.check_known(submission.district)
         period = self.book.period_of(token)
         spent = self.book.check(token, period)
         labels = self.label([submission.text])[0]
@@ -398,6 +404,7 @@ class PostStore:
             try:
                 if request.channel not in ("api", "open311"):
                     raise MalformedError(f"unknown channel {request.channel!r}")
+                self.check_known(request.submission.district)
                 period = self.book.period_of(request.token)
                 checked.append((position, request, period, self.book.check(request.token, period)))
             except Exception as exc:  # this post only
@@ -427,6 +434,16 @@ class PostStore:
                     else Receipt(_with_index(pending.post, outcome), pending.salt)
                 )
         return [o for o in outcomes if o is not None]
+
+    def check_known(self, district: str) -> None:
+        """``MalformedError`` naming the known districts when ``district`` is not one of them
+        (where the deployment lists its districts)."""
+        if self.districts and district not in self.districts:
+            known = ", ".join(sorted(self.districts)[:20])
+            more = "…" if len(self.districts) > 20 else ""
+            raise MalformedError(
+                f"district {district!r} is not one of the city's districts: {known}{more}"
+            )
 
     def _job(
         self, pending: PendingPost, spent: bytes, period: str, attach: Attachment | None

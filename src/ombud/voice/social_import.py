@@ -14,10 +14,11 @@ import hashlib
 import hmac
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ombud.clock import parse_iso_time, to_seconds
+from ombud.canonical import is_text
+from ombud.clock import format_time, parse_iso_time, to_seconds
 from ombud.database import Tx
 from ombud.errors import MalformedError
 from ombud.events import new_salt
@@ -26,6 +27,10 @@ from ombud.voice.flags import Flagging
 from ombud.voice.posts import PendingPost, PostStore, Submission, hour_of
 
 __all__ = ["ImportReport", "import_posts"]
+
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+"""A record's ``created_at`` lies between this and a day past the import (a post written in
+year 9999 made the whole import fail on its retention date)."""
 
 
 @dataclass(frozen=True)
@@ -71,9 +76,15 @@ def import_posts(
     parsed: list[tuple[Submission, datetime, bytes, str]] = []
     seen: set[bytes] = set()
     duplicates = 0
+    now = posts.clock()
     for line, record in records:
         try:
             submission, created, ref, author = _parse_record(record, author_key, default_district)
+            posts.check_known(submission.district)
+            if not _EARLIEST <= created <= now + timedelta(days=1):
+                raise MalformedError(
+                    f"created_at {format_time(created)} is before 1970 or in the future"
+                )
         except MalformedError as exc:
             refused.append((line, str(exc)))
             continue
@@ -120,7 +131,6 @@ def import_posts(
             )
         )
     flags = {f.post_id: f for f in detect(facts, settings)} if facts else {}
-    now = posts.clock()
     for chunk in _chunks(prepared, 500):
         flagged = [
             Flagging(flags[p.post.id], p.commitment, new_salt(posts.random_bytes))
@@ -165,6 +175,8 @@ def _parse_record(
     for name in ("id", "created_at", "author", "text"):
         if not isinstance(record.get(name), str) or not record[name]:
             raise MalformedError(f"{name!r} must be a non-empty string")
+        if not is_text(record[name]):
+            raise MalformedError(f"{name!r} holds a lone surrogate, which is no character")
     if "lang" in record and record["lang"] not in ("en", None):
         shown = str(record["lang"])[:20]
         raise MalformedError(f"lang {shown!r}: only English posts (en) are classified")

@@ -509,14 +509,32 @@ def create_router(
     # --- my data -------------------------------------------------------------------------------
 
     def signed_in(request: Request) -> bytes | None:
-        return sessions.subject(request.cookies.get(SESSION_COOKIE))
+        """The vault reference of the signed-in resident; a session whose resident was erased
+        by any route (the API's ``DELETE /me/data``, the operator's CLI) ends here."""
+        ref = sessions.subject(request.cookies.get(SESSION_COOKIE))
+        if ref is None:
+            return None
+        try:
+            erased = deployment.privacy().vault.status(ref) is not None
+        except OmbudError:  # no vault (503 on the pages that need it), or no such subject
+            return ref
+        if erased:
+            sessions.close_subject(ref)
+            return None
+        return ref
 
     async def form(request: Request) -> dict[str, str]:
         """The posted form, after its CSRF token and origin are checked."""
         origin = request.headers.get("origin")
         if origin is not None and origin != "null":
             own = urlsplit(str(request.base_url))
-            if urlsplit(origin).netloc != own.netloc:
+            try:
+                sent = urlsplit(origin)
+            except ValueError:  # "http://[::1" and the like: no origin at all
+                raise ForbiddenError("the form's Origin header is not an origin") from None
+            # The host alone: behind a proxy that ends TLS the server sees http, the browser
+            # sends https (and SameSite=Strict cookies already keep other sites out).
+            if sent.netloc != own.netloc:
                 raise ForbiddenError("the form was posted from another site")
         fields = parse_form(await request.body())
         values = {k: v[0] for k, v in fields.items() if len(v) == 1}
