@@ -131,16 +131,16 @@ def is_json_number(value: float) -> bool:
 
 
 def _float(value: float) -> str:
-    if value != value or value in (float("inf"), float("-inf")):
-        raise MalformedError("NaN and infinities are not JSON numbers")
-    if value.is_integer() and -_INT_LIMIT <= value <= _INT_LIMIT:
-        return str(int(value))  # exact, and what ECMAScript writes (no ".0")
-    if value.is_integer() and abs(value) < 1e21:
+    if not is_json_number(value):
+        if not math.isfinite(value):
+            raise MalformedError("NaN and infinities are not JSON numbers")
         # ECMAScript writes these as plain digits (1e16 as 10000000000000000): an integer
         # outside the exact range, which ombud refuses, so the text could not be read back.
         raise MalformedError(
             f"number {value!r} is a whole number outside the exact range of JSON numbers"
         )
+    if value.is_integer() and -_INT_LIMIT <= value <= _INT_LIMIT:
+        return str(int(value))  # exact, and what ECMAScript writes (no ".0")
     text = repr(value)
     if "e" in text or value.is_integer():
         # Exponents (and whole numbers from 1e21, written with one) differ between Python and

@@ -1,8 +1,9 @@
 """Files and SQLite as ombud writes them: atomic files, durable connections, write transactions.
 
-Threat model: a file someone else gave (a proof bundle, an export) is read up to a cap, never
-whole. What these files hold (a log's tiles, a witness's memory, a monitor's trusted
-checkpoint, evidence) must survive a crash in the state its last acknowledged write left it.
+Threat model: a file someone else gave (a proof bundle, a report, a saved checkpoint) is read
+up to a cap (``read_capped``), not whole. What these files hold (a log's tiles, a witness's
+memory, a monitor's trusted checkpoint, evidence) must survive a crash in the state its last
+acknowledged write left it.
 Files are replaced atomically (a crash leaves the old or the new one, whole). Connections run in
 WAL mode with ``synchronous=FULL`` (a commit returns once fsync'd), and a write transaction
 takes the write lock first (``BEGIN IMMEDIATE``) so the reads inside it see the state its

@@ -3,11 +3,12 @@ against the log's key before any entry is read, and the entries against its root
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 
-from ombud.cli._source import read_entries
+from ombud.cli._source import read_entries, read_verified
 from ombud.errors import SignatureError, VerificationError
 from ombud.ledger import note
 from ombud.ledger.checkpoint import Checkpoint
@@ -43,3 +44,25 @@ def test_a_checkpoint_not_the_logs_is_refused_before_any_entry(log: Log, tmp_pat
     (out / "checkpoint").write_bytes(note.sign(huge, log.signer))
     with pytest.raises(VerificationError, match="tile/entries/000 is missing"):
         list(read_entries(str(out), [log.verifier()]))
+
+
+def test_a_consumers_complaint_about_a_tampered_entry_is_reported_as_the_root(
+    log: Log, tmp_path: Path
+) -> None:
+    """A consumer that fails on entry 300 of a tampered export (a forged roster link, say)
+    would blame the log; the entries do not hold to the root, and that is what is said."""
+    log.append_batch([b"event %d" % i for i in range(600)])
+    out = tmp_path / "export"
+    export_log(log, out)
+
+    def picky(entries: Iterable[tuple[int, bytes]]) -> int:
+        for index, entry in entries:
+            if entry == b"event 999":
+                raise VerificationError(f"entry {index} is not a valid link")
+        return index
+
+    assert read_verified(str(out), [log.verifier()], picky) == 599
+    bundle = out / "tile" / "entries" / "001"
+    bundle.write_bytes(bundle.read_bytes().replace(b"event 300", b"event 999"))
+    with pytest.raises(VerificationError, match="do not hash to the checkpoint's root"):
+        read_verified(str(out), [log.verifier()], picky)

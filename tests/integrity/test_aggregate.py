@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 import statistics
+import sys
 
 import pytest
 from hypothesis import given, settings
@@ -73,6 +74,9 @@ def test_readings_near_the_largest_float_average_without_overflow() -> None:
     for estimator in Estimator:
         figure = indicator(huge, estimator)
         assert 1.6e308 <= figure.value <= 1.7e308, estimator
+    for n in (11, 17, 34):  # the normalised weights' rounding once landed past the top
+        top = [Reading(f"d{i}", sys.float_info.max) for i in range(n)]
+        assert indicator(top, Estimator.TRIMMED_MEAN).value == sys.float_info.max
     both_ways = [Reading("a", 1.7e308), Reading("b", -1.7e308), Reading("c", 0.0)]
     assert indicator(both_ways, Estimator.TRIMMED_MEAN).value == 0.0
 

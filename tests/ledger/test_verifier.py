@@ -8,7 +8,6 @@ import http.server
 import os
 import random
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -189,7 +188,7 @@ def test_a_directory_source_reads_regular_files_up_to_their_limit(tmp_path: Path
 
 
 class _Hostile(http.server.BaseHTTPRequestHandler):
-    """/gzip: a compressed body; /big: an endless one; /drip: one byte at a time."""
+    """/gzip: a compressed body; /big: one past the limit; /drip: a byte at a time."""
 
     def do_GET(self) -> None:
         self.send_response(200)
@@ -202,15 +201,14 @@ class _Hostile(http.server.BaseHTTPRequestHandler):
         elif self.path.endswith("/big/tile/0/000"):
             self.end_headers()
             with contextlib.suppress(OSError):
-                for _ in range(1000):
-                    self.wfile.write(b"x" * 65536)
+                for _ in range(16):
+                    self.wfile.write(b"x" * 1024)
         else:
             self.end_headers()
             with contextlib.suppress(OSError):
-                for _ in range(50):
+                for _ in range(5):
                     self.wfile.write(b"x")
                     self.wfile.flush()
-                    time.sleep(0.1)
 
     def log_message(self, *args: object) -> None:
         pass
@@ -220,13 +218,21 @@ def test_an_http_source_refuses_compression_and_stops_at_the_limit_and_the_deadl
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hostile)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}"
+    ticks = iter(range(0, 100_000, 200))  # a clock that moves 200 s each time it is read
+    sources = [
+        HttpSource(base + "/gzip"),
+        HttpSource(base + "/big"),
+        HttpSource(base + "/drip", deadline=100.0, clock=lambda: float(next(ticks))),
+    ]
     try:
         with pytest.raises(StorageError, match="'gzip', not as it is"):
-            HttpSource(base + "/gzip").fetch("checkpoint")
+            sources[0].fetch("checkpoint")
         with pytest.raises(VerificationError, match="larger than the 8192 bytes"):
-            HttpSource(base + "/big").fetch("tile/0/000")
-        with pytest.raises(StorageError, match="took over 1 s"):
-            HttpSource(base + "/drip", deadline=1.0).fetch("checkpoint")
+            sources[1].fetch("tile/0/000")
+        with pytest.raises(StorageError, match="took over 100 s"):
+            sources[2].fetch("checkpoint")
     finally:
+        for source in sources:
+            source.close()
         server.shutdown()
         server.server_close()

@@ -177,8 +177,8 @@ def test_a_witness_repeating_its_line_or_answering_without_end_is_contained(
     cluster: Cluster, witnessed_log: Log
 ) -> None:
     """w3 answers with its valid cosignature 100 times: the note keeps one line of it (101 lines
-    once made every checkpoint unpublishable). w1 answers with 1 MiB: it is cut off at 64 KiB
-    and does not count; w2's quorum of one still publishes."""
+    once made every checkpoint unpublishable). w1 answers with 1 MiB: past 64 KiB it is
+    refused and does not count; w2's quorum of one still publishes."""
     witnessed_log.append_batch([b"e"] * 3)
     cluster.repeat["w3.test"] = 100
 

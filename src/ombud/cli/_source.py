@@ -9,8 +9,10 @@ the entries count only once they hash to that root: the generator raises at its 
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
+from typing import TypeVar
 
 from ombud.errors import MalformedError, NotFoundError, VerificationError
 from ombud.ledger import merkle, note
@@ -18,10 +20,14 @@ from ombud.ledger.checkpoint import Checkpoint, open_checkpoint
 from ombud.ledger.tiles import TILE_WIDTH, TileRef, decode_bundle
 from ombud.ledger.verifier import open_source
 
-__all__ = ["read_entries"]
+__all__ = ["read_entries", "read_verified"]
+
+T = TypeVar("T")
 
 
-def read_entries(source: str, log_keys: Sequence[note.Verifier] = ()) -> Iterator[bytes]:
+def read_entries(
+    source: str, log_keys: Sequence[note.Verifier] = ()
+) -> Generator[bytes, None, None]:
     """Every entry the source's checkpoint covers, in order; ``VerificationError`` once they
     are read if they do not hash to its root. With ``log_keys`` the checkpoint must be signed
     by one of them before anything else is read."""
@@ -60,3 +66,21 @@ def read_entries(source: str, log_keys: Sequence[note.Verifier] = ()) -> Iterato
     root = merkle.fold([h for _, h in peaks]) if peaks else merkle.EMPTY_ROOT
     if root != checkpoint.root:
         raise VerificationError("the entries do not hash to the checkpoint's root")
+
+
+def read_verified(
+    source: str,
+    log_keys: Sequence[note.Verifier],
+    consume: Callable[[Iterable[tuple[int, bytes]]], T],
+) -> T:
+    """``consume`` of the numbered entries, as ``read_entries`` streams them; where it fails
+    before the end, the rest is read to learn whether the entries hold to the root at all, and
+    a source whose entries do not is reported as that, not as the consumer's complaint about
+    an entry nobody vouched for."""
+    with contextlib.closing(read_entries(source, log_keys)) as entries:
+        try:
+            return consume(enumerate(entries))
+        except VerificationError:
+            for _ in entries:  # raises VerificationError itself if the root does not hold
+                pass
+            raise

@@ -16,6 +16,7 @@ import typer
 
 from ombud.cli.options import DataDir
 from ombud.errors import MalformedError
+from ombud.storage import read_capped
 
 __all__ = ["insight_app"]
 
@@ -89,9 +90,7 @@ def verify(
     from ombud.insight import gather, verify_insight
 
     try:
-        if report_file.stat().st_size > _MAX_REPORT:
-            raise MalformedError(f"a report is at most {_MAX_REPORT >> 20} MiB")
-        claimed = json.loads(report_file.read_text(encoding="utf-8"))
+        claimed = json.loads(read_capped(report_file, _MAX_REPORT).decode("utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MalformedError(f"cannot read the report {report_file}: {exc}") from None
     if not isinstance(claimed, dict):

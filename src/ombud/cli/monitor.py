@@ -1,4 +1,9 @@
-"""``ombud monitor`` and ``ombud verify-evidence``: watch a log, and check an accusation."""
+"""``ombud monitor`` and ``ombud verify-evidence``: watch a log, and check an accusation.
+
+Threat model: the log watched is untrusted, and so are the files given (a saved checkpoint,
+evidence from someone else): each is read up to a cap; with ``--watch`` whatever the log serves
+that does not verify is an alert, never the end of the watch.
+"""
 
 from __future__ import annotations
 

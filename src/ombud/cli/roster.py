@@ -231,14 +231,14 @@ def verify(
     the roster in force, or exit 1 naming the first broken link. The entries are checked
     against the checkpoint's root; with --key, the checkpoint's signature too (`ombud verify`
     checks who signed and cosigned it)."""
-    from ombud.cli._source import read_entries
+    from ombud.cli._source import read_verified
     from ombud.cli.verify import read_vkey
     from ombud.governance.chain import roster_in_force
     from ombud.governance.roster import Roster
 
     held = Roster.from_json(read_json(genesis, "the genesis roster"))
-    entries = read_entries(source, [read_vkey(key)] if key else [])
-    links = roster_in_force(enumerate(entries), held)
+    keys = [read_vkey(key)] if key else []
+    links = read_verified(source, keys, lambda entries: roster_in_force(entries, held))
     index, roster, recovered = links[-1]
     typer.echo(
         f"OK: {len(links)} roster(s) from genesis {held.digest[:16]}…, each signed by the "

@@ -198,14 +198,15 @@ def verify(
 ) -> None:
     """Recompute the tender's evaluation from an exported log: exit 0 when it matches the
     published award, 1 (naming what differs) when it does not."""
-    from ombud.cli._source import read_entries
+    from ombud.cli._source import read_verified
     from ombud.cli.verify import read_vkey
     from ombud.governance.tender_audit import audit_tender
 
     log_key = read_vkey(key)
     pinned = [read_vkey(w, cosigner=True) for w in witness] if witness else None
-    entries = read_entries(source, [log_key])  # checked against the root as they are read
-    evaluation = audit_tender(enumerate(entries), ocid, log_key, pinned)
+    evaluation = read_verified(
+        source, [log_key], lambda entries: audit_tender(entries, ocid, log_key, pinned)
+    )
     typer.echo(
         f"OK: the award of {ocid} is what its published rule gives: "
         f"{evaluation.winner or 'no valid bid'}; {len(evaluation.bids)} bid(s), deadline at "

@@ -1,4 +1,9 @@
-"""``ombud verify`` and ``ombud proof verify``: the auditor's side, offline or over HTTP."""
+"""``ombud verify`` and ``ombud proof verify``: the auditor's side, offline or over HTTP.
+
+Threat model: the log (a directory or a server) and the files given (a bundle, an entry, a
+saved checkpoint, a key file) may all be hostile: each is read up to what it can hold, and
+anything that does not verify exits 1 naming it; the saved state moves only after a check.
+"""
 
 from __future__ import annotations
 
@@ -107,7 +112,7 @@ def proof_verify(
     witnesses, k = witness_policy(witness or [], quorum)
     proof = ProofBundle.from_bytes(read_capped(bundle, MAX_BUNDLE_SIZE))
     if entry is not None:
-        data = read_capped(entry, MAX_ENTRY_SIZE)
+        data = read_capped(entry, MAX_ENTRY_SIZE + 1)  # a trailing newline is tried off below
     elif proof.extra is not None:
         data = proof.extra
     else:

@@ -30,6 +30,7 @@ from ombud.cli.options import DataDir
 from ombud.deployment import Deployment
 from ombud.errors import ConfigError, MalformedError
 from ombud.keyfile import read_private_key, write_private_key
+from ombud.storage import read_capped
 
 if TYPE_CHECKING:
     from ombud.voice.posts import PostStore
@@ -80,7 +81,10 @@ def _key(text: str) -> bytes:
     """A key or a token given as base64 (or base64url), or a file holding it."""
     path = Path(text)
     if len(text) < 256 and path.is_file():
-        text = path.read_text(encoding="ascii")
+        try:
+            text = read_capped(path, 64 << 10).decode("ascii")
+        except UnicodeDecodeError:
+            raise MalformedError(f"{path} does not hold base64") from None
     return _b64(text, "the issuer key or token")
 
 

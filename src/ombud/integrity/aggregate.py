@@ -139,7 +139,8 @@ def _weighted_mean(values: Sequence[float], weights: Sequence[float]) -> float:
     mean = sum(v * w for v, w in zip(values, weights, strict=True)) / total
     if math.isfinite(mean):
         return mean  # ordinary readings: exactly as before
-    return sum(v * (w / total) for v, w in zip(values, weights, strict=True))
+    normalised = sum(v * (w / total) for v, w in zip(values, weights, strict=True))
+    return min(max(normalised, min(values)), max(values))  # w/total may round up past the top
 
 
 def _huber(values: list[float], weights: list[float], k: float = 1.345) -> float:

@@ -41,6 +41,7 @@ from ombud.ledger.tiles import (
     decode_bundle,
     tiles_for_size,
 )
+from ombud.storage import read_capped
 
 __all__ = [
     "AuditReport",
@@ -94,15 +95,13 @@ class DirectorySource:
         try:
             if not stat.S_ISREG(where.stat().st_mode):  # a FIFO would block, a device not end
                 raise VerificationError(f"{where} is not a regular file")
-            with where.open("rb") as f:
-                data = f.read(limit + 1)
+            return read_capped(where, limit)
         except (FileNotFoundError, NotADirectoryError):
             return None
+        except MalformedError:
+            raise _over(str(where), limit) from None
         except OSError as exc:
             raise StorageError(f"cannot read {where}: {exc}") from exc
-        if len(data) > limit:
-            raise _over(str(where), limit)
-        return data
 
     def close(self) -> None:
         pass
@@ -113,12 +112,20 @@ class HttpSource:
     each response read up to its ``resource_limit`` and within ``deadline`` seconds whole (a
     server that drips bytes is cut off too)."""
 
-    def __init__(self, url: str, *, timeout: float = 30.0, deadline: float = 120.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 30.0,
+        deadline: float = 120.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         import httpx  # only the HTTP source needs it; keep the offline path light
 
         self.base = url.rstrip("/") + "/"
         self.description = url
         self.deadline = deadline
+        self._clock = clock
         self._httpx = httpx
         self._client = httpx.Client(
             timeout=timeout, follow_redirects=False, headers={"Accept-Encoding": "identity"}
@@ -126,7 +133,7 @@ class HttpSource:
 
     def fetch(self, path: str) -> bytes | None:
         url, limit = self.base + path, resource_limit(path)
-        started = time.monotonic()
+        started = self._clock()
         try:
             with self._client.stream("GET", url) as response:
                 if response.status_code == 404:
@@ -141,7 +148,7 @@ class HttpSource:
                     body += chunk
                     if len(body) > limit:
                         raise _over(url, limit)
-                    if time.monotonic() - started > self.deadline:
+                    if self._clock() - started > self.deadline:
                         raise StorageError(f"{url} took over {self.deadline:.0f} s to answer")
         except self._httpx.HTTPError as exc:
             raise StorageError(f"cannot fetch {url}: {exc}") from exc
