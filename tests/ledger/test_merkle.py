@@ -184,3 +184,12 @@ def test_root_matches_the_recursive_definition(entries: list[bytes]) -> None:
         return merkle.node_hash(mth(d[:k]), mth(d[k:]))
 
     assert merkle.root([merkle.leaf_hash(e) for e in entries]) == mth(entries)
+
+
+def test_a_frontier_has_the_root_of_every_prefix() -> None:
+    leaves = [merkle.leaf_hash(b"%d" % i) for i in range(300)]
+    frontier = merkle.Frontier()
+    assert frontier.root() == merkle.EMPTY_ROOT
+    for n, leaf in enumerate(leaves, 1):
+        frontier.append(leaf)
+        assert frontier.root() == merkle.root(leaves[:n]), n

@@ -43,7 +43,7 @@ def read_entries(
                 checkpoint = Checkpoint.from_text(note.parse(raw).text)
         except MalformedError as exc:
             raise VerificationError(f"checkpoint: {exc}") from None
-        peaks: list[tuple[int, bytes]] = []  # roots of complete subtrees, (height, hash)
+        frontier = merkle.Frontier()
         for n in range(math.ceil(checkpoint.size / TILE_WIDTH)):
             width = min(TILE_WIDTH, checkpoint.size - n * TILE_WIDTH)
             ref = TileRef.entries(n, width)
@@ -55,16 +55,11 @@ def read_entries(
             except MalformedError as exc:
                 raise VerificationError(f"{ref.path}: {exc}") from None
             for entry in entries:
-                height, node = 0, merkle.leaf_hash(entry)
-                while peaks and peaks[-1][0] == height:
-                    node = merkle.node_hash(peaks.pop()[1], node)
-                    height += 1
-                peaks.append((height, node))
+                frontier.append(merkle.leaf_hash(entry))
                 yield entry
     finally:
         tiles.close()
-    root = merkle.fold([h for _, h in peaks]) if peaks else merkle.EMPTY_ROOT
-    if root != checkpoint.root:
+    if frontier.root() != checkpoint.root:
         raise VerificationError("the entries do not hash to the checkpoint's root")
 
 

@@ -23,6 +23,7 @@ from ombud.errors import MalformedError, NotFoundError, ProofError
 __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
+    "Frontier",
     "NodeID",
     "PlanItem",
     "check_inclusion",
@@ -214,6 +215,26 @@ def root(leaf_hashes: Sequence[bytes]) -> bytes:
         return EMPTY_ROOT
     levels = _Levels(leaf_hashes)
     return resolve([tuple(subtree_nodes(0, len(leaf_hashes)))], levels.node)[0]
+
+
+class Frontier:
+    """The roots of the complete subtrees of a tree that grows a leaf at a time (largest
+    first): the root of everything appended so far, in memory that grows with the tree's
+    height, not its size — for a verifier reading a log's entries as a stream."""
+
+    def __init__(self) -> None:
+        self._peaks: list[tuple[int, bytes]] = []  # (height, hash)
+
+    def append(self, leaf_hash: bytes) -> None:
+        height, node = 0, _check_hash(leaf_hash, "leaf hash")
+        while self._peaks and self._peaks[-1][0] == height:
+            node = node_hash(self._peaks.pop()[1], node)
+            height += 1
+        self._peaks.append((height, node))
+
+    def root(self) -> bytes:
+        """MTH of the leaves appended so far (RFC 9162 §2.1.1)."""
+        return fold([h for _, h in self._peaks]) if self._peaks else EMPTY_ROOT
 
 
 def _tree(leaf_hashes: Sequence[bytes], size: int) -> _Levels:
