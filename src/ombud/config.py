@@ -11,7 +11,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ombud.canonical import is_text
+from ombud.districts import is_district
 from ombud.errors import ConfigError
 from ombud.listen import parse_listen
 from ombud.storage import write_atomically
@@ -37,7 +37,6 @@ __all__ = [
 ]
 
 SETTINGS_FILE = "ombud.toml"
-_DISTRICT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -160,7 +159,7 @@ class VoiceSettings:
 
     def __post_init__(self) -> None:
         for district in self.district_list():
-            if not _DISTRICT.fullmatch(district):
+            if not is_district(district):
                 raise ConfigError(f"voice.districts: {district[:40]!r} is not a district id")
         if len(self.origin) > 200 or any(c.isspace() for c in self.origin):
             raise ConfigError("voice.origin must be at most 200 characters, without spaces")

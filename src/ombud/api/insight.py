@@ -15,9 +15,10 @@ from fastapi import APIRouter, Path, Query
 
 from ombud.api.bodies import StrictRoute
 from ombud.api.openapi import problems
+from ombud.districts import DISTRICT_PATTERN
 from ombud.errors import NotFoundError
 from ombud.insight.published import PublishedInsight
-from ombud.insight.report import DISTRICT_PATTERN, SERVICE_PATTERN, WEEK_PATTERN
+from ombud.insight.report import SERVICE_PATTERN, WEEK_PATTERN
 
 __all__ = ["create_router"]
 

@@ -36,6 +36,7 @@ from ombud.api.headers import NO_STORE
 from ombud.api.openapi import problems
 from ombud.api.params import HexId, Rfc3339
 from ombud.api.problems import status_of
+from ombud.base64url import unb64url
 from ombud.errors import MalformedError, OmbudError, UnauthorizedError
 from ombud.ledger.log import Attachment
 from ombud.privacy.office import PrivacyOffice
@@ -77,11 +78,7 @@ def private_token(authorization: str | None) -> bytes:
     match = _PRIVATE_TOKEN.fullmatch(authorization.strip())
     if match is None:
         raise MalformedError('the Authorization header must be PrivateToken token="<base64url>"')
-    value = match.group(1).rstrip("=")
-    try:
-        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-    except (binascii.Error, ValueError):
-        raise MalformedError("the token is not base64url") from None
+    return unb64url(match.group(1), "the token", most=1024, padded=True)
 
 
 class NewPost(BaseModel):

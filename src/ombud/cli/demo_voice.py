@@ -16,10 +16,12 @@ from pathlib import Path
 
 import httpx
 
+from ombud.base64url import b64url
 from ombud.canonical import canonical_json
 from ombud.errors import UnavailableError, VerificationError
 from ombud.events import Event, verify_commitment
 from ombud.voice.issuer import Issuer
+from ombud.voice.posts import parse_salt
 from ombud.voice.tokens import finalize_token, load_public_key, period_challenge, request_token
 
 __all__ = ["Residents", "voice_act"]
@@ -58,7 +60,7 @@ class Residents:
         )
         response = self.issuer.issue(self.period, f"demo-resident-{self.count}", pending.request)
         token = finalize_token(self.public, pending, response).to_bytes()
-        return base64.urlsafe_b64encode(token).decode("ascii").rstrip("=")
+        return b64url(token)
 
 
 def _screen_rounds(client: httpx.Client) -> int:
@@ -179,7 +181,7 @@ def _check_receipt(client: httpx.Client, receipt: dict[str, str]) -> list[str]:
     opened.raise_for_status()
     got = opened.json()
     event = Event.from_bytes(got["event"].encode("utf-8"))
-    salt = base64.urlsafe_b64decode(receipt["salt"] + "=" * (-len(receipt["salt"]) % 4))
+    salt = parse_salt(receipt["salt"])
     verify_commitment(
         bytes.fromhex(str(event.body["commitment"])), canonical_json(got["record"]), salt
     )

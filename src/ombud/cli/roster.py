@@ -58,7 +58,8 @@ def keygen(
     out: Annotated[Path, typer.Option(help="Where to write the private key (PEM, mode 0600).")],
 ) -> None:
     """Make a holder's Ed25519 key; prints the public key a roster file names."""
-    from ombud.governance.roster import b64url, public_key
+    from ombud.base64url import b64url
+    from ombud.governance.roster import public_key
 
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())

@@ -20,10 +20,12 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from ombud.base64url import b64url, unb64url
 from ombud.canonical import canonical_json
 from ombud.clock import format_time, parse_time
+from ombud.districts import is_district
 from ombud.errors import MalformedError, NotAHolderError, RoleError
-from ombud.governance.roster import Roster, b64url, check_id, matches, unb64url, verify_ed25519
+from ombud.governance.roster import Roster, check_id, matches, verify_ed25519
 
 __all__ = ["CHOICES", "MAJORITIES", "Motion", "Tally", "Vote", "sign_vote", "tally", "verify_vote"]
 
@@ -33,7 +35,6 @@ MAJORITIES = ("simple", "two-thirds")
 Abstentions count towards the quorum only."""
 _DOMAIN = b"ombud-vote/v1\n"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_DISTRICT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class Motion:
             raise MalformedError("a motion's quorum is a positive number of votes")
         if self.majority not in MAJORITIES:
             raise MalformedError(f"a majority is one of {', '.join(MAJORITIES)}")
-        if self.district is not None and not matches(_DISTRICT, self.district):
+        if self.district is not None and not is_district(self.district):
             raise MalformedError("a district is 1-64 letters, digits and . _ -")
         format_time(self.closes)
 

@@ -21,9 +21,11 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from ombud.base64url import b64url, unb64url
 from ombud.canonical import canonical_json
+from ombud.districts import is_district
 from ombud.errors import MalformedError, NotAHolderError, SignatureError
-from ombud.governance.roster import Roster, b64url, check_id, matches, unb64url, verify_ed25519
+from ombud.governance.roster import Roster, check_id, matches, verify_ed25519
 from ombud.governance.tenders import OCID
 
 __all__ = [
@@ -47,7 +49,6 @@ DECIDIM_COLUMNS = (
 its decision or contract, who answers for it, and the ledger entry of its last update."""
 _DOMAIN = b"ombud-result-update/v1\n"
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_DISTRICT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 def _date(value: object, what: str) -> date:
@@ -106,7 +107,7 @@ class Result:
             raise MalformedError("a contract is named by its tender's ocid")
         if len(self.milestones) > 50:
             raise MalformedError("a result has at most 50 milestones")
-        if self.district is not None and not matches(_DISTRICT, self.district):
+        if self.district is not None and not is_district(self.district):
             raise MalformedError("a district is 1-64 letters, digits and . _ -")
 
     def to_json(self) -> dict[str, Any]:

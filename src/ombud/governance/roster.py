@@ -15,8 +15,6 @@ the chain offline (``verify_chain``).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -28,6 +26,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from ombud.base64url import b64url, unb64url
 from ombud.canonical import canonical_json, parse_json
 from ombud.clock import format_time, parse_time
 from ombud.errors import (
@@ -55,13 +54,11 @@ __all__ = [
     "Roster",
     "Rule",
     "Succession",
-    "b64url",
     "check_id",
     "matches",
     "public_key",
     "refusal_code",
     "sign_request",
-    "unb64url",
     "verify_approval",
     "verify_chain",
     "verify_ed25519",
@@ -82,25 +79,6 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 _NONCE = re.compile(r"[0-9a-f]{32}")
 _MAX_HOLDERS = 100
 _MAX_PARAMS = 16_384
-
-
-def b64url(data: bytes) -> str:
-    """Unpadded base64url, the one spelling governance documents use for keys and signatures."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def unb64url(text: object, what: str, size: int | None = None, *, most: int = 200) -> bytes:
-    """The bytes ``b64url`` wrote (``size`` of them, when given), from at most ``most``
-    characters; ``MalformedError`` naming ``what`` for anything else."""
-    if not isinstance(text, str) or len(text) > most:
-        raise MalformedError(f"{what} is base64url text")
-    try:
-        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError):
-        raise MalformedError(f"{what} is not base64url") from None
-    if (size is not None and len(data) != size) or b64url(data) != text:
-        raise MalformedError(f"{what} is {size or 'some'} bytes in canonical base64url")
-    return data
 
 
 def verify_ed25519(key: bytes, signature: bytes, message: bytes, failure: str) -> None:

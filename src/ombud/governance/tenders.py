@@ -26,10 +26,11 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from ombud.base64url import b64url, unb64url
 from ombud.canonical import canonical_json, parse_json
 from ombud.clock import format_time, parse_time
 from ombud.errors import MalformedError, SignatureError, VerificationError
-from ombud.governance.roster import b64url, check_id, matches, unb64url, verify_ed25519
+from ombud.governance.roster import check_id, matches, verify_ed25519
 from ombud.ledger import note
 from ombud.ledger.checkpoint import SignedCheckpoint, open_checkpoint
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from ombud.database import Database, Tx
 from ombud.dataintegrity.multikey import DidKey
+from ombud.districts import is_district
 from ombud.errors import AlreadyExistsError, ForbiddenError, MalformedError, NotFoundError
 from ombud.events import Event
 from ombud.ingest.models import MODELS
@@ -29,7 +30,7 @@ from ombud.ledger.log import Attachment, Log
 __all__ = ["DEVICE_ID", "Device", "DeviceRegistry", "DeviceStatus", "RegisteredDevice"]
 
 DEVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
-_AREA = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_OWNER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 class DeviceStatus(StrEnum):
@@ -57,12 +58,12 @@ class Device:
             )
         if self.model not in MODELS:
             raise MalformedError(f"device type {self.model!r} is not one of {', '.join(MODELS)}")
-        if not _AREA.fullmatch(self.district):
+        if not is_district(self.district):
             raise MalformedError(
                 f"district {self.district[:40]!r} must be a district or grid cell id "
                 "(letters, digits, . _ -), never an address"
             )
-        if not _AREA.fullmatch(self.owner):
+        if not _OWNER.fullmatch(self.owner):
             raise MalformedError(
                 f"device owner {self.owner[:40]!r} must be an organisation or account id "
                 "(letters, digits, . _ -), not a person's name"

@@ -11,7 +11,6 @@ dropped silently — and an accepted observation is acknowledged only once its r
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
 import threading
@@ -20,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from ombud.base64url import b64url
 from ombud.clock import to_micros
 from ombud.database import Tx
 from ombud.errors import (
@@ -112,7 +112,7 @@ def _entity_id(entity: object) -> str | None:
 
 
 def _digest(canonical: bytes) -> str:
-    return base64.urlsafe_b64encode(hashlib.sha256(canonical).digest()).decode().rstrip("=")
+    return b64url(hashlib.sha256(canonical).digest())
 
 
 def _event(o: Observation, now: datetime) -> bytes:

@@ -20,6 +20,7 @@ from typing import Any
 
 from ombud.canonical import canonical_json
 from ombud.clock import week_window
+from ombud.districts import DISTRICT_PATTERN, DISTRICT_RULE
 from ombud.errors import MalformedError, VerificationError
 from ombud.insight.changes import Estimate, compare, select
 from ombud.insight.correction import Confusion, correct
@@ -28,7 +29,6 @@ from ombud.insight.sensors import GUIDELINES, INDICATORS, district_weeks
 from ombud.sensors.indicators import SensorReading
 
 __all__ = [
-    "DISTRICT_PATTERN",
     "INSIGHT_VERSION",
     "SERVICE_PATTERN",
     "WEEK_PATTERN",
@@ -173,10 +173,10 @@ def _rounded(value: Any) -> Any:
     return value
 
 
-DISTRICT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 SERVICE_PATTERN = r"^[a-z_]{1,32}$"
 WEEK_PATTERN = r"^\d{4}-W\d{2}$"
-"""What a report can be narrowed to: a district id, a service category, an ISO week."""
+"""What a report can be narrowed to, besides a district id (``ombud.districts``): a service
+category, an ISO week."""
 
 
 def view(
@@ -189,7 +189,7 @@ def view(
     """The report narrowed to a district, a service and/or a week (the digest stays the full
     report's: it is what ``verify`` checks). A filter of the wrong form is refused."""
     for value, pattern, what in (
-        (district, DISTRICT_PATTERN, "a district id (letters, digits, '.', '_', '-')"),
+        (district, DISTRICT_PATTERN, f"a district id ({DISTRICT_RULE})"),
         (service, SERVICE_PATTERN, "a service category (lower-case letters and '_')"),
         (week, WEEK_PATTERN, "an ISO week such as 2026-W46"),
     ):

@@ -11,7 +11,6 @@ here are the projection auditors query; observations stay in the observation sto
 
 from __future__ import annotations
 
-import base64
 import builtins
 import hashlib
 import json
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ombud.base64url import b64url
 from ombud.canonical import canonical_json, is_json_number, parse_json
 from ombud.clock import format_time, from_micros
 from ombud.database import Database, Tx
@@ -48,7 +48,7 @@ _COLUMNS = (
 
 
 def _digest(data: bytes) -> str:
-    return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).decode().rstrip("=")
+    return b64url(hashlib.sha256(data).digest())
 
 
 def _evidence(verdicts: Sequence[Verdict]) -> bytes:

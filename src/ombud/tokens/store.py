@@ -12,7 +12,6 @@ URL-safe base64 secret.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import os
@@ -22,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ombud.base64url import b64url
 from ombud.clock import format_time
 from ombud.database import Database
 from ombud.errors import ForbiddenError, MalformedError, NotFoundError, UnauthorizedError
@@ -77,7 +77,7 @@ class TokenStore:
         if len(note) > 200:
             raise MalformedError("a token note is at most 200 characters")
         token_id = random_bytes(6).hex()
-        secret = base64.urlsafe_b64encode(random_bytes(32)).decode().rstrip("=")
+        secret = b64url(random_bytes(32))
         info = TokenInfo(token_id, frozenset(scopes), note, format_time(now), False)
         with self.db.transaction() as tx:
             tx.execute(

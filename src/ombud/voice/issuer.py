@@ -12,7 +12,6 @@ resident their token for the period, never give them two.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hmac
 import json
@@ -26,6 +25,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from ombud.base64url import b64url
 from ombud.canonical import is_text
 from ombud.errors import AlreadyExistsError, ConfigError, MalformedError, NotFoundError
 from ombud.keyfile import read_private_key, write_private_key
@@ -114,7 +114,7 @@ class Issuer:
     def _tag(self, resident: str) -> str:
         secret = bytes.fromhex(read_private_key(self.state / _TAG_KEY_FILE))
         h = hmac.new(secret, resident.encode("utf-8"), "sha256")
-        return base64.urlsafe_b64encode(h.digest()).decode().rstrip("=")
+        return b64url(h.digest())
 
     @contextlib.contextmanager
     def _served(self) -> Iterator[sqlite3.Connection]:

@@ -18,8 +18,6 @@ aggregates; their flags name the post by its commitment, never by its labels.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import json
@@ -31,9 +29,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ombud.base64url import b64url, unb64url
 from ombud.canonical import canonical_json
 from ombud.clock import format_time, from_seconds, to_seconds, utc_now
 from ombud.database import Database, Tx
+from ombud.districts import is_district
 from ombud.errors import MalformedError, NotFoundError
 from ombud.events import SALT_SIZE, Event, commit, new_salt
 from ombud.ledger.log import Attachment, Log
@@ -95,7 +95,6 @@ PERSONAL_FIELDS = {
 }
 """Fields a post must not carry, and what they would reveal (the refusal says it)."""
 
-_AREA = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _POST_ID = re.compile(r"[0-9a-f]{32}")
 _PURGE_CHUNK = 500
 POST_COLUMNS = (
@@ -132,7 +131,7 @@ def _check_text(text: object) -> str:
 
 
 def check_district(district: object) -> str:
-    if not isinstance(district, str) or not _AREA.fullmatch(district):
+    if not is_district(district):
         raise MalformedError(
             "district must be a district or grid cell id (1-64 letters, digits, . _ -), "
             "never an address or a point"
@@ -263,7 +262,7 @@ class Receipt:
     salt: bytes = field(repr=False)
 
     def to_json(self) -> dict[str, Any]:
-        return {"post": self.post.id, "salt": _b64url(self.salt)}
+        return {"post": self.post.id, "salt": b64url(self.salt)}
 
 
 @dataclass(frozen=True)
@@ -293,21 +292,9 @@ class OpenedReceipt:
         }
 
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
-
-
 def parse_salt(text: object) -> bytes:
     """A receipt's salt: base64url (padding optional) of 32 bytes."""
-    if not isinstance(text, str) or not 40 <= len(text) <= 48 or not text.isascii():
-        raise MalformedError("a receipt's salt is 32 bytes in base64url")
-    try:
-        salt = base64.urlsafe_b64decode(text.rstrip("=") + "=" * (-len(text.rstrip("=")) % 4))
-    except (binascii.Error, ValueError):
-        raise MalformedError("a receipt's salt is 32 bytes in base64url") from None
-    if len(salt) != SALT_SIZE:
-        raise MalformedError("a receipt's salt is 32 bytes in base64url")
-    return salt
+    return unb64url(text, "a receipt's salt", SALT_SIZE, most=48, padded=True)
 
 
 def hour_of(at: datetime) -> datetime:

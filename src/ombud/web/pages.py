@@ -33,6 +33,7 @@ from ombud.api.bodies import parse_form
 from ombud.api.problems import status_of
 from ombud.clock import format_time
 from ombud.deployment import Deployment
+from ombud.districts import DISTRICT_PATTERN as _DISTRICT
 from ombud.errors import (
     ConfigError,
     ForbiddenError,
@@ -44,7 +45,6 @@ from ombud.errors import (
 from ombud.governance.book import RosterRecord
 from ombud.governance.tenders import OCID
 from ombud.insight.published import PublishedInsight
-from ombud.insight.report import DISTRICT_PATTERN as _DISTRICT
 from ombud.insight.report import SERVICE_PATTERN as _SERVICE
 from ombud.insight.report import WEEK_PATTERN as _WEEK
 from ombud.ledger.logdir import LOG_VKEY

@@ -11,7 +11,6 @@ changes state carries an HMAC of the browser's CSRF cookie, compared in constant
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import os
@@ -21,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from ombud.base64url import b64url
 from ombud.errors import ForbiddenError
 
 __all__ = ["CsrfGuard", "SessionBook", "new_token"]
@@ -31,7 +31,7 @@ CAPACITY = 4096
 
 def new_token(random_bytes: Callable[[int], bytes] = os.urandom) -> str:
     """32 random bytes, URL-safe base64 without padding."""
-    return base64.urlsafe_b64encode(random_bytes(32)).rstrip(b"=").decode()
+    return b64url(random_bytes(32))
 
 
 def _file(session_id: str) -> bytes:
@@ -113,7 +113,7 @@ class CsrfGuard:
 
     def token(self, cookie: str) -> str:
         mac = hmac.new(self._key, b"ombud portal form\n" + cookie.encode(), hashlib.sha256)
-        return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
+        return b64url(mac.digest())
 
     def verify(self, cookie: str | None, token: str | None) -> None:
         """None when ``token`` was made for ``cookie``; raises ``ForbiddenError`` otherwise."""
