@@ -57,7 +57,10 @@ def test_non_empty_directories_are_not_taken_over(tmp_path: Path) -> None:
 def test_listen_addresses() -> None:
     assert parse_listen("127.0.0.1:8421") == ("127.0.0.1", 8421)
     assert parse_listen("[::1]:80") == ("::1", 80)
-    for bad in ["127.0.0.1", ":80", "host:0", "host:99999", "host:x", "host:\u00b2"]:
+    bad_addresses = ["127.0.0.1", ":80", "host:0", "host:99999", "host:x", "host:\u00b2"]
+    # "[]:80" would bind every interface; "[::1:80" is no address
+    bad_addresses += ["[]:80", "[::1:80", "::1]:80", "[[::1]]:80"]
+    for bad in bad_addresses:
         with pytest.raises(ConfigError):
             parse_listen(bad)
     with pytest.raises(ConfigError):

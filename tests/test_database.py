@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from ombud.database import Database, open_database, redact
+from ombud.database import Database, has_password, open_database, redact
 from ombud.errors import ConfigError
 
 _TABLE = "CREATE TABLE t (id INTEGER PRIMARY KEY, data BLOB NOT NULL, note TEXT) STRICT"
@@ -62,3 +62,9 @@ def test_urls_are_checked_and_passwords_never_shown() -> None:
     assert redact("postgresql://app:s3cret@db:5432/city") == "postgresql://app:***@db:5432/city"
     db = open_database("postgresql://app:s3cret@db:5432/city")
     assert "s3cret" not in db.name
+    # libpq also takes the password as a query parameter
+    query = "postgresql://db/city?sslmode=require&password=s3cret&port=5433"
+    assert redact(query) == "postgresql://db/city?sslmode=require&password=***&port=5433"
+    assert has_password(query) and has_password("postgresql://app:s3cret@db/city")
+    assert not has_password("postgresql://app@db/city?sslmode=require")
+    assert redact("postgresql://[db/x") == "a malformed database URL"

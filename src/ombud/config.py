@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ombud.canonical import is_text
+from ombud.database import has_password
 from ombud.districts import is_district
 from ombud.errors import ConfigError
 from ombud.listen import parse_listen
@@ -280,6 +281,15 @@ class Settings:
             return cls.load(directory)
         return cls.from_mapping(directory, {}, os.environ)
 
+    @classmethod
+    def as_written(cls, directory: Path) -> Settings:
+        """The settings file as written, without environment overrides (what a change saves
+        back, so that no override, such as a database URL with its password, is baked in), or
+        the defaults for a bare log directory."""
+        if (directory / SETTINGS_FILE).is_file():
+            return cls.load(directory, environ={})
+        return cls.from_mapping(directory, {}, {})
+
     def save(self) -> None:
         """Write the settings file atomically (``ombud init`` and policy changes)."""
         write_atomically(self.data_dir / SETTINGS_FILE, self.to_toml().encode("utf-8"))
@@ -326,6 +336,11 @@ class Settings:
         Raises ``ConfigError`` unless the text reads back as these settings: a file that
         ``load`` refuses would stop the deployment from opening.
         """
+        if has_password(self.storage.url):
+            raise ConfigError(
+                "storage.url holds a password, and the settings file holds no secrets: put it "
+                "in ~/.pgpass or PGPASSWORD, or give the whole URL as OMBUD_STORAGE_URL"
+            )
         text = self._render()
         try:
             again = Settings.from_mapping(self.data_dir, tomllib.loads(text))

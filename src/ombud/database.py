@@ -47,14 +47,38 @@ _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _LOCK_KEY = 0x6F6D627564  # "ombud": the advisory lock every writer of a PostgreSQL schema takes
 
 
+def _query_has_password(query: str) -> bool:
+    return any(k == "password" for k, _ in urllib.parse.parse_qsl(query, keep_blank_values=True))
+
+
+def has_password(url: str) -> bool:
+    """Whether ``url`` holds a password: ``user:password@`` or libpq's ``?password=``."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        return parts.password is not None or _query_has_password(parts.query)
+    except ValueError:  # a malformed netloc (an unclosed "[") says nothing either way
+        return "@" in url or "password" in url
+
+
 def redact(url: str) -> str:
-    """``url`` without its password, for messages and logs."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+    """``url`` without its password (``user:password@`` or ``?password=``), for messages and
+    logs."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return "a malformed database URL"
+    if password is not None:
+        netloc = parts.netloc.rsplit("@", 1)[1]
+        parts = parts._replace(netloc=f"{parts.username or ''}:***@{netloc}")
+    if _query_has_password(parts.query):
+        query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+        parts = parts._replace(
+            query=urllib.parse.urlencode(
+                [(k, "***" if k == "password" else v) for k, v in query], safe="*"
+            )
+        )
+    return urllib.parse.urlunsplit(parts)
 
 
 class Tx(abc.ABC):

@@ -15,6 +15,8 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import stat
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,19 +38,36 @@ def read_capped(path: Path, limit: int) -> bytes:
 def write_atomically(path: Path, data: bytes, *, durable: bool = True) -> None:
     """Replace ``path`` with ``data`` through a temporary file and a rename.
 
-    ``durable`` fsyncs the data before the rename; bulk writers whose files a later step
-    commits (an export writes its checkpoint last) may skip it.
+    The temporary file is created anew beside ``path`` under a random name (``O_EXCL``, so a
+    file or link planted in a shared directory is never followed or overwritten); ``path``
+    keeps its mode, and a new file is 0644, as these are public records (exports, checkpoints,
+    settings; private keys have their own writer, ``ombud.keyfile``). ``durable`` fsyncs the
+    data before the rename; bulk writers whose files a later step commits (an export writes
+    its checkpoint last) may skip it.
     """
-    tmp = path.with_name(path.name + ".tmp")
     try:
-        with open(tmp, "wb") as f:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        mode = 0o644
+    except OSError as exc:
+        raise StorageError(f"cannot write {path}: {exc}") from exc
+    tmp: str | None = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), mode)
             f.write(data)
             if durable:
                 f.flush()
                 os.fsync(f.fileno())
         os.replace(tmp, path)
+        tmp = None
     except OSError as exc:
         raise StorageError(f"cannot write {path}: {exc}") from exc
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
 
 
 def connect(path: Path, *, timeout: float = 30.0) -> sqlite3.Connection:

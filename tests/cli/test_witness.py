@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ombud.config import Settings
@@ -47,3 +48,25 @@ def test_policy_changes_are_saved_and_logged(tmp_path: Path) -> None:
         log.close()
     assert [e.kind for e in events] == ["witness.policy_changed"] * 5  # refusals left no trace
     assert events[-1].body["quorum"] == 1 and events[-1].body["witnesses"] == keys[:1]
+
+
+def test_a_policy_change_bakes_no_environment_override_into_the_file(tmp_path: Path) -> None:
+    """An override (here a database URL with its password, which the settings file must never
+    hold) is used while the command runs, and not saved with the new policy."""
+    data_dir = tmp_path / "city"
+    assert ombud("init", "--data-dir", data_dir).returncode == 0
+    vkey = note.Signer.generate("w0.test", sig_type=note.ALG_COSIGNATURE_V1).verifier().vkey
+    env = {**os.environ, "OMBUD_LOG_TILE_CACHE": "77"}
+    added = ombud("log", "witness", "add", data_dir, vkey, "http://127.0.0.1:9000", env=env)
+    assert added.returncode == 0, added.stderr
+    saved = Settings.load(data_dir, environ={})
+    assert saved.witnesses.witness[0].vkey == vkey
+    assert saved.log.tile_cache == Settings(data_dir).log.tile_cache != 77
+
+
+def test_init_refuses_a_password_in_the_database_url_and_creates_nothing(tmp_path: Path) -> None:
+    data_dir = tmp_path / "city"
+    url = "postgresql://postgres:S3cretPw@127.0.0.1:1/none"
+    refused = ombud("init", "--data-dir", data_dir, "--database-url", url)
+    assert refused.returncode == 2 and "PGPASSWORD" in refused.stderr
+    assert "S3cretPw" not in refused.stderr and not data_dir.exists()

@@ -97,7 +97,7 @@ def city_act(
     city = shipped_city()
     ids = size.districts or city.ids
     centres = {d.id: d.centre for d in city.districts}
-    settings = Settings.load(data_dir)
+    settings = Settings.as_written(data_dir)
     if settings.voice.district_list() != sorted(ids):
         settings = replace(settings, voice=replace(settings.voice, districts=",".join(ids)))
         settings.save()

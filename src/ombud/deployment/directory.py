@@ -50,13 +50,14 @@ def init_deployment(data_dir: Path, origin: str | None = None, *, database_url: 
         raise ConfigError(f"{data_dir} is already initialised")
     if data_dir.exists() and any(data_dir.iterdir()):
         raise ConfigError(f"{data_dir} is not empty; initialise an empty or new directory")
+    settings = Settings(data_dir, storage=StorageSettings(database_url))
+    settings.to_toml()  # refused (a password in the URL, say) before anything is created
     data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(data_dir, 0o700)
     from ombud import migrations
     from ombud.privacy.master_key import create_master_key  # only a new deployment needs it
 
     vkey = init_log(data_dir, origin or default_origin(), database_url=database_url).vkey
-    settings = Settings(data_dir, storage=StorageSettings(database_url))
     settings.save()
     create_master_key(data_dir / settings.privacy.master_key_file)
     # Last: should the schema fail to apply, this is a deployment `ombud migrate` completes.
@@ -115,6 +116,8 @@ def set_witness_policy(directory: Path, policy: WitnessPolicy, *, clock: Clock =
     from ombud.events import Event
 
     settings = Settings.for_directory(directory)
+    saved = replace(Settings.as_written(directory), witnesses=policy)
+    saved.to_toml()  # a file that could not be saved is refused before the event
     event = Event(
         "witness.policy_changed",
         clock(),
@@ -126,4 +129,4 @@ def set_witness_policy(directory: Path, policy: WitnessPolicy, *, clock: Clock =
         log.append_batch([event.to_bytes()])
     finally:
         log.close()
-    replace(settings, witnesses=policy).save()
+    saved.save()

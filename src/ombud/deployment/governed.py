@@ -41,8 +41,7 @@ def _settings_change(deployment: Deployment, *, actor: str) -> tuple[Effect, Cal
     def build(
         tx: Tx, roster: Roster, request: ActionRequest, approvals: tuple[Approval, ...]
     ) -> list[Event]:
-        # The file as written (no environment overrides), so saving it bakes nothing in.
-        on_file = Settings.load(deployment.data_dir, environ={})
+        on_file = Settings.as_written(deployment.data_dir)
         new = changed_settings(on_file, request.action, request.params)
         try:
             new.to_toml()  # the file saved once this commits reads back as these settings
