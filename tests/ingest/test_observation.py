@@ -19,7 +19,7 @@ from ombud.errors import (
     ReplayError,
     SignatureError,
 )
-from ombud.ingest.devices import Device, DeviceStatus
+from ombud.ingest.devices import RESIDENT_OWNER, Device, DeviceStatus
 from ombud.ingest.models import ModelSpec, load_models
 from ombud.ingest.observation import check_counter, check_observation
 
@@ -127,3 +127,32 @@ def test_device_records_are_coarse_and_typed() -> None:
         Device("n-1", DEVICE.key, "Thermometer", "D07", "city")
     with pytest.raises(MalformedError, match="device id"):
         Device("", DEVICE.key, "NoiseLevelObserved", "D07", "city")
+
+
+def test_a_device_a_resident_hosts_sends_nothing_that_locates_their_home(
+    models: Mapping[str, ModelSpec],
+) -> None:
+    """Its readings are public (NGSI-LD, /observations), so a point to the centimetre or an
+    address would publish where the resident lives; the city's own devices may say where they
+    stand."""
+    home = Device(DEVICE.id, DEVICE.key, DEVICE.model, DEVICE.district, RESIDENT_OWNER)
+    fine = entity()
+    fine["location"]["value"]["coordinates"] = [2.1744553, 41.4036299]
+    addressed = entity()
+    addressed["address"] = {"type": "Property", "value": {"streetAddress": "Carrer 401"}}
+    other_geo = entity()
+    other_geo["where"] = {
+        "type": "GeoProperty",
+        "value": {"type": "Point", "coordinates": [2, 41.40362]},
+    }
+    for doc, message in [
+        (fine, "location: a device a resident hosts sends coordinates rounded to 2 decimal"),
+        (addressed, "must not send an address"),
+        (other_geo, "where: a device a resident hosts"),
+    ]:
+        with pytest.raises(MalformedError, match=message):
+            check(signed(doc), models, home)
+        assert check(signed(doc), models).entity_id  # a city device's may be precise
+    coarse = entity()
+    coarse["location"]["value"]["coordinates"] = [2.17, 41.4]
+    assert check(signed(coarse), models, home).device == home

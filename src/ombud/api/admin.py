@@ -25,13 +25,12 @@ from ombud.api.openapi import problems
 from ombud.api.params import DeviceId
 from ombud.dataintegrity.multikey import DidKey
 from ombud.errors import MalformedError
-from ombud.ingest.devices import Device, DeviceRegistry
+from ombud.ingest.devices import RESIDENT_OWNER, Device, DeviceRegistry
 from ombud.privacy.office import PrivacyOffice
 from ombud.tokens import TokenInfo
 
 HOSTING = ("device-hosting", "contact-details")
 """The consent (purpose, data category) under which a home-hosted device's owner is kept."""
-RESIDENT_OWNER = "resident"
 """The registry's owner of a device hosted by a resident (their id is in the vault only)."""
 
 __all__ = ["create_registry_router", "create_router"]

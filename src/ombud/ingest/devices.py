@@ -27,9 +27,20 @@ from ombud.events import Event
 from ombud.ingest.models import MODELS
 from ombud.ledger.log import Attachment, Log
 
-__all__ = ["DEVICE_ID", "Device", "DeviceRegistry", "DeviceStatus", "RegisteredDevice"]
+__all__ = [
+    "DEVICE_ID",
+    "RESIDENT_OWNER",
+    "Device",
+    "DeviceRegistry",
+    "DeviceStatus",
+    "RegisteredDevice",
+]
 
 DEVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+RESIDENT_OWNER = "resident"
+"""The owner of a device a resident hosts, in the registry and on the ledger; who the resident
+is lives in the vault only, and the device's observations must be coarse
+(``observation.check_coarse``)."""
 _OWNER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 

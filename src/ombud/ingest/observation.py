@@ -3,7 +3,9 @@
 Threat model: the entity may be forged (no key of a registered device signed it), replayed
 (its counter was seen), redirected (a noise sensor posting parking data), malformed (an id,
 context or Relationship object that is not a plain ASCII URI would later break the headers and
-URLs that carry it), or dated in the future to sort ahead of honest data. ``check_observation``
+URLs that carry it), dated in the future to sort ahead of honest data, or, from a device a
+resident hosts, precise enough to locate their home (a point to the centimetre, an address),
+which every reader of the public API would see. ``check_observation``
 refuses each with a clear error and a distinct type; it is pure (devices, models and the clock
 are passed in). The counter check needs the store's last counter and runs atomically where the
 observation is stored (``check_counter``).
@@ -12,7 +14,7 @@ observation is stored (``check_counter``).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,10 +23,17 @@ from ombud.canonical import CanonicalMembers
 from ombud.dataintegrity.eddsa_jcs_2022 import DataIntegrityProof, verify_proof
 from ombud.dataintegrity.multikey import DidKey
 from ombud.errors import MalformedError, NotFoundError, ReplayError
-from ombud.ingest.devices import Device
+from ombud.ingest.devices import RESIDENT_OWNER, Device
 from ombud.ingest.models import ModelSpec
 
-__all__ = ["MAX_CLOCK_SKEW", "Observation", "check_counter", "check_observation"]
+__all__ = [
+    "COARSE_DECIMALS",
+    "MAX_CLOCK_SKEW",
+    "Observation",
+    "check_coarse",
+    "check_counter",
+    "check_observation",
+]
 
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 """Signing times before this are refused: no sensor of ombud's signed anything earlier, and a
@@ -32,6 +41,40 @@ time near year 1 cannot even be converted to UTC."""
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 """How far in the future a proof's ``created`` may be, for devices with drifting clocks."""
 _COUNTER = re.compile(r"0|[1-9][0-9]{0,18}")
+COARSE_DECIMALS = 2
+"""Decimal places a resident-hosted device's coordinates may have: 0.01 degree, about a
+kilometre of latitude, the size of a grid cell rather than a home."""
+
+
+def _coordinates(value: Any) -> Iterator[Any]:
+    if isinstance(value, list):
+        for item in value:
+            yield from _coordinates(item)
+    else:
+        yield value
+
+
+def check_coarse(entity: Mapping[str, Any]) -> None:
+    """Refuse what would locate the home of a device a resident hosts: an ``address``, or a
+    GeoProperty with a coordinate finer than ``COARSE_DECIMALS`` decimal places. The entity is
+    signed, so it is refused rather than rounded: the device must send it coarse."""
+    if "address" in entity:
+        raise MalformedError(
+            "a device a resident hosts must not send an address: it would locate their home"
+        )
+    for name, attribute in entity.items():
+        if not isinstance(attribute, Mapping) or attribute.get("type") != "GeoProperty":
+            continue
+        value = attribute.get("value")
+        points = _coordinates(value.get("coordinates") if isinstance(value, Mapping) else None)
+        if any(
+            isinstance(x, bool) or not isinstance(x, int | float) or round(x, COARSE_DECIMALS) != x
+            for x in points
+        ):
+            raise MalformedError(
+                f"{name}: a device a resident hosts sends coordinates rounded to "
+                f"{COARSE_DECIMALS} decimal places (a grid cell, not their home)"
+            )
 
 
 @dataclass(frozen=True)
@@ -84,6 +127,8 @@ def check_observation(
         )
     unsigned = {k: v for k, v in entity.items() if k != "proof"}
     models[device.model].validate(unsigned)
+    if device.owner == RESIDENT_OWNER:
+        check_coarse(unsigned)
     if proof.created < EARLIEST:
         raise MalformedError(
             f"the proof was created at {proof.created.isoformat()}, before {EARLIEST.year}"
