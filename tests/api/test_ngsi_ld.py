@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ombud.api import create_app
+from ombud.api import create_app, ngsi_ld
 from ombud.api.ngsi_ld import CORE_CONTEXT
 from ombud.canonical import canonical_json
 from ombud.clock import to_micros
@@ -425,6 +425,27 @@ def test_query_count_limit_and_offset(populated: City) -> None:
     assert ids(query(populated, type=NOISE, offset="5")) == []
 
 
+def test_a_query_reads_no_further_than_its_page_unless_counting(
+    populated: City, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An anonymous query for one entity must not cost a read of every entity (a device can
+    report thousands): without count, the scan stops at the page's last match."""
+    judged: list[str] = []
+    matches = ngsi_ld._matches
+
+    def counted(entity: dict[str, Any], terms: Any) -> bool:
+        judged.append(entity["id"])
+        return matches(entity, terms)
+
+    monkeypatch.setattr(ngsi_ld, "_matches", counted)
+    assert len(ids(query(populated, type=NOISE, limit="1"))) == 1 and len(judged) == 1
+    judged.clear()
+    assert ids(query(populated, type=NOISE, limit="0")) == [] and judged == []
+    judged.clear()
+    counted_response = query(populated, type=NOISE, limit="1", count="true")
+    assert counted_response.headers["NGSILD-Results-Count"] == "3" and len(judged) == 3
+
+
 def test_query_as_json_ld_carries_each_context(populated: City) -> None:
     response = populated.client.get(
         ENTITIES, params={"type": NOISE}, headers={"Accept": "application/ld+json"}
@@ -609,6 +630,23 @@ def test_temporal_last_n(history: tuple[City, str, list[int]]) -> None:
     assert laeq(temporal(city, entity_id, lastN="10")) == [50.0, 60.0, 70.0]
     t3 = T3.isoformat()
     assert laeq(temporal(city, entity_id, timerel="before", timeAt=t3, lastN="1")) == [60.0]
+
+
+def test_a_range_longer_than_one_answer_is_206_never_silently_cut(
+    history: tuple[City, str, list[int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The oldest instances of a longer range, with the range they cover; asking again from
+    its end gives the rest (and repeats that very time rather than skipping any)."""
+    city, entity_id, _ = history
+    monkeypatch.setattr(ngsi_ld, "MAX_LIMIT", 2)
+    first = temporal(city, entity_id)
+    assert first.status_code == 206 and [i["value"] for i in first.json()["LAeq"]] == [50.0, 60.0]
+    assert first.headers["content-range"] == (
+        "date-time 2026-03-14T06:30:00Z-2026-03-14T07:30:00Z/2"
+    )
+    rest = temporal(city, entity_id, timerel="after", timeAt="2026-03-14T07:30:00Z")
+    assert laeq(rest) == [60.0, 70.0]
+    assert laeq(temporal(city, entity_id, lastN="2")) == [60.0, 70.0]
 
 
 @pytest.mark.parametrize(

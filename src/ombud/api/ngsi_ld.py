@@ -751,8 +751,11 @@ def create_router(
         found: list[dict[str, Any]] = []
         total = 0
         after = ""
+        # Without count, the scan stops at the page's last match: a query for one entity must
+        # not cost a read of every entity the devices ever reported.
+        counting = params.get("count") == "true"
         try:
-            while True:
+            while counting or total < offset + limit:
                 page = store.latest_of_type(entity_type, after=after, limit=500)
                 for observation in page:
                     entity = observation.entity()
@@ -760,6 +763,8 @@ def create_router(
                         if offset <= total < offset + limit:
                             found.append(entity)
                         total += 1
+                        if not counting and total >= offset + limit:
+                            break
                 if len(page) < 500:
                     break
                 after = page[-1].entity_id
@@ -779,6 +784,16 @@ def create_router(
         responses={
             200: {
                 "description": "The temporal representation; instanceId names the ledger entry.",
+                "content": {
+                    JSON: {"schema": {"type": "object"}},
+                    JSON_LD: {"schema": {"type": "object"}},
+                },
+            },
+            206: {
+                "description": (
+                    f"The first {MAX_LIMIT} instances of a longer range, oldest first; "
+                    "Content-Range names their times (ask again from its end, timerel=after)."
+                ),
                 "content": {
                     JSON: {"schema": {"type": "object"}},
                     JSON_LD: {"schema": {"type": "object"}},
@@ -837,16 +852,27 @@ def create_router(
             return refusal.response
         try:
             store.latest(entity_id)  # 404 for an entity that never existed
-            history = store.history(entity_id, start=start, end=end, last=last_n, limit=MAX_LIMIT)
+            limit = MAX_LIMIT + 1  # one more than is served tells whether the range goes on
+            history = store.history(entity_id, start=start, end=end, last=last_n, limit=limit)
         except NotFoundError as exc:
             return problem_response("ResourceNotFound", 404, "Not found", str(exc))
         except OmbudError as exc:
             return _error(exc)
+        partial = len(history) > MAX_LIMIT
+        history = history[:MAX_LIMIT]
         body = _temporal(entity_id, history)
         entities = [o.entity() for o in history[:1]]
         if accept == JSON_LD:
             body["@context"] = _context_of(entities)
-        return _json_response(body, accept, 200, _context_of(entities))
+        if not partial:
+            return _json_response(body, accept, 200, _context_of(entities))
+        # More instances than one answer holds: 206 and the range served (NGSI-LD §6.3.10,
+        # temporal pagination); the next request asks from the range's end (timerel=after),
+        # which repeats the instances of that very time rather than skipping any.
+        response = _json_response(body, accept, 206, _context_of(entities))
+        first, last = (format_time(o.created) for o in (history[0], history[-1]))
+        response.headers["Content-Range"] = f"date-time {first}-{last}/{MAX_LIMIT}"
+        return response
 
     return router
 
