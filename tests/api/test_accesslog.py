@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from ombud.api.accesslog import AccessLog
+from ombud.api.problems import unexpected_error_handler
 
 POST_ID = "5f0c" * 8
 
@@ -34,3 +35,20 @@ def test_ids_in_paths_never_reach_the_log(caplog: pytest.LogCaptureFixture) -> N
     assert lines[1].startswith('"GET /open311/… (no route)" 404')
     assert lines[2].startswith('"GET /voice/… (no route)" 404')
     assert lines[3].startswith('"GET /nowhere (no route)" 404')
+
+
+def test_a_bug_is_logged_with_the_route_not_the_id(caplog: pytest.LogCaptureFixture) -> None:
+    """The traceback of an unexpected error names the route's template, as the request log
+    does: a post id is half its writer's receipt."""
+    app = FastAPI()
+    app.add_exception_handler(Exception, unexpected_error_handler)
+
+    @app.get("/voice/posts/{post_id}")
+    def post(post_id: str) -> dict[str, str]:
+        raise RuntimeError("a bug")
+
+    caplog.set_level(logging.INFO)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert client.get(f"/voice/posts/{POST_ID}").status_code == 500
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("ombud"))
+    assert "unexpected error on GET /voice/posts/{post_id}" in logged and POST_ID not in logged

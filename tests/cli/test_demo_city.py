@@ -3,10 +3,12 @@ anyone can recompute."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -40,6 +42,14 @@ def test_the_quick_demo_recovers_its_events_and_its_insight_verifies(tmp_path: P
         for period in event["periods"]:
             assert (event["district"], event["service"], period) in changed, event
     assert {"size", "root"} <= insight["checkpoint"].keys()
+    # The ledger's order says nothing of where posts come from: residents are simulated
+    # district by district, yet consecutive posts change district about as often as in a
+    # random order (a run of one district is what an outsider could read off the leaves).
+    with sqlite3.connect(data_dir / "log.sqlite") as db:
+        districts = [d for (d,) in db.execute("SELECT district FROM posts ORDER BY ledger_index")]
+    shares = [districts.count(d) / len(districts) for d in set(districts)]
+    runs = 1 + sum(a != b for a, b in itertools.pairwise(districts))
+    assert runs > 0.7 * len(districts) * (1 - sum(x * x for x in shares)), runs
     cell = insight["cells"][0]
     assert {
         "district",

@@ -15,7 +15,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["AccessLog"]
+__all__ = ["AccessLog", "logged_path"]
 
 logger = logging.getLogger("ombud.access")
 
@@ -42,15 +42,21 @@ class AccessLog:
         try:
             await self.app(scope, receive, recorded)
         finally:
-            route = scope.get("route")
-            path = getattr(route, "path", None) or _unrouted(str(scope.get("path", "")))
             logger.info(
                 '"%s %s" %d %.1f ms',
                 scope.get("method", "?"),
-                _printable(path),
+                logged_path(scope),
                 status,
                 (time.perf_counter() - start) * 1000,
             )
+
+
+def logged_path(scope: Scope) -> str:
+    """How a request's path may be logged: its route's template (``/voice/posts/{post_id}``,
+    never the id, which is half a receipt), or the first segment of a path no route answered;
+    printable, and cut."""
+    route = scope.get("route")
+    return _printable(getattr(route, "path", None) or _unrouted(str(scope.get("path", ""))))
 
 
 def _unrouted(path: str) -> str:

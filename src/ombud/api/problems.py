@@ -17,6 +17,7 @@ from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from ombud.api.accesslog import logged_path
 from ombud.api.headers import API_POLICY, SECURITY_HEADERS
 from ombud.errors import (
     AlreadyExistsError,
@@ -146,7 +147,7 @@ async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
 async def unexpected_error_handler(request: Request, exc: Exception) -> JSONResponse:
     """A bug: logged with its traceback here, a bare 500 problem for the client. It is answered
     outside the app's middleware, so the security headers are added here."""
-    logger.exception("unexpected error on %s %s", request.method, request.url.path)
+    logger.exception("unexpected error on %s %s", request.method, logged_path(request.scope))
     response = problem(500, "Internal Server Error", "the server could not complete the request")
     response.headers.update(dict(SECURITY_HEADERS))
     response.headers["Content-Security-Policy"] = API_POLICY

@@ -228,6 +228,10 @@ def city_act(
                 for k in range(40):
                     text = CAMPAIGN + ("!" * (k % 3)) + (" #scrapit" if k % 2 else "")
                     plans.append((60, len(homes) + k, "harbour", "parking", "negative", text))
+            # Within an hour posts arrive in no order of the simulation's making: residents are
+            # numbered district by district, and the ledger's order must not say where its
+            # posts come from (an order of their own, so the city's draws stay as they were).
+            random.Random(f"{seed}/{period}/arrival").shuffle(plans)
             plans.sort(key=lambda plan: plan[0])
             # The shipped model labels the week's texts in batches of 256 up front: posts then
             # arrive hour by hour, a dozen at a time, too few for the model to batch well
