@@ -73,6 +73,10 @@ class ServerSettings:
     release): small by nature, and a parsed JSON body takes many times its size in memory."""
     max_connections: int = 512
     """Connections (and requests in progress) served at once; beyond them, 503."""
+    worker_threads: int = 16
+    """Threads that run the routes' blocking work (database reads, signatures, the model); on
+    PostgreSQL each keeps one connection open, so a server holds about this many, plus a few
+    for its background rounds (the threads' default of 40 took most of PostgreSQL's 100)."""
     max_header_bytes: int = 16384
     """Largest request line plus headers."""
     request_timeout_s: int = 30
@@ -90,6 +94,7 @@ class ServerSettings:
         _check_range("server.max_request_bytes", self.max_request_bytes, 1024, 1 << 30)
         _check_range("server.max_small_body_bytes", self.max_small_body_bytes, 1024, 1 << 30)
         _check_range("server.max_connections", self.max_connections, 1, 1_000_000)
+        _check_range("server.worker_threads", self.worker_threads, 1, 256)
         _check_range("server.max_header_bytes", self.max_header_bytes, 1024, 1 << 20)
         _check_range("server.request_timeout_s", self.request_timeout_s, 1, 3600)
         for proxy in self.proxy_list():

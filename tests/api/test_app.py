@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio.to_thread
 import httpx
 import pytest
 from fastapi.testclient import TestClient
@@ -155,3 +156,14 @@ def test_metrics_raise_the_alarm_when_the_broker_drops(deployment: tuple[Path, s
     assert 'ombud_mqtt_broker_dropped_messages_total{broker="127.0.0.1:1883"} 7' in text
     assert 'ombud_mqtt_broker_dropping{broker="127.0.0.1:1883"} 1' in text
     assert 'ombud_mqtt_workers{broker="127.0.0.1:1883"} 1' in text
+
+
+def test_routes_run_on_as_many_threads_as_the_settings_give(deployment: tuple[Path, str]) -> None:
+    """Each thread keeps its own database connection (on PostgreSQL, one of the server's
+    hundred), so their number is a setting, not anyio's default of 40."""
+    data_dir, _ = deployment
+    environ = {"OMBUD_SERVER_WORKER_THREADS": "3"}
+    with Deployment.open(data_dir, environ=environ) as served, TestClient(create_app(served)) as c:
+        assert c.portal is not None
+        limiter = c.portal.call(anyio.to_thread.current_default_thread_limiter)
+        assert limiter.total_tokens == 3

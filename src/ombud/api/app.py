@@ -15,6 +15,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+import anyio.to_thread
 from fastapi import FastAPI, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -79,6 +80,10 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The routes' blocking work runs on anyio's threads, each with its own database
+        # connection: their number bounds the connections a server holds.
+        limiter = anyio.to_thread.current_default_thread_limiter()
+        limiter.total_tokens = settings.server.worker_threads
         try:
             async with rounds(scheduled):
                 yield
