@@ -30,8 +30,15 @@ def test_environment_overrides_and_validation(tmp_path: Path) -> None:
     env = {"OMBUD_LOG_BATCH_MAX_ENTRIES": "128", "OMBUD_SERVER_LISTEN": "127.0.0.1:9999"}
     settings = Settings.load(data_dir, environ=env)
     assert settings.log.batch_max_entries == 128 and settings.server.listen == "127.0.0.1:9999"
-    with pytest.raises(ConfigError, match="integer"):
-        Settings.load(data_dir, environ={"OMBUD_LOG_TILE_CACHE": "many"})
+    for many in ["many", "1_000", "\u0665\u0660\u0660", " 100", "1e3", "9" * 19]:
+        with pytest.raises(ConfigError, match=r"must be an integer, e\.g\. 1000"):
+            Settings.load(data_dir, environ={"OMBUD_LOG_TILE_CACHE": many})
+    for rho in ["nan", "inf", "0,5", "0.5\n", "\u0660.5", "1_0.5"]:
+        with pytest.raises(ConfigError, match=r"must be a number, e\.g\. 0\.5"):
+            Settings.load(data_dir, environ={"OMBUD_PRIVACY_DP_RHO_PER_RELEASE": rho})
+    for rho, value in [("0.25", 0.25), ("1", 1.0), ("2.5e-1", 0.25)]:
+        env = {"OMBUD_PRIVACY_DP_RHO_PER_RELEASE": rho}
+        assert Settings.load(data_dir, environ=env).privacy.dp_rho_per_release == value
     (data_dir / SETTINGS_FILE).write_text("[log]\nbatch_max_entries = 0\n")
     with pytest.raises(ConfigError, match="batch_max_entries"):
         Settings.load(data_dir, environ={})

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -441,15 +442,19 @@ def _check_float(name: str, value: float, low: float, high: float) -> None:
         raise ConfigError(f"{name} must be a number between {low:g} and {high:g}, not {value!r}")
 
 
+_ENV_INT = re.compile(r"-?[0-9]{1,18}")
+_ENV_FLOAT = re.compile(r"-?[0-9]{1,18}(\.[0-9]{1,18})?([eE][-+]?[0-9]{1,3})?")
+"""Numbers as TOML writes them, in ASCII: ``int()`` and ``float()`` also take ``1_000``,
+other scripts' digits, ``inf`` and ``nan``, which the settings file could never hold."""
+
+
 def _from_env(name: str, value: str, kind: object) -> Any:
     if kind in ("float", float):
-        try:
-            return float(value)
-        except ValueError:
-            raise ConfigError(f"environment override of {name} must be a number") from None
+        if not _ENV_FLOAT.fullmatch(value):
+            raise ConfigError(f"environment override of {name} must be a number, e.g. 0.5")
+        return float(value)
     if kind in ("int", int):
-        try:
-            return int(value)
-        except ValueError:
-            raise ConfigError(f"environment override of {name} must be an integer") from None
+        if not _ENV_INT.fullmatch(value):
+            raise ConfigError(f"environment override of {name} must be an integer, e.g. 1000")
+        return int(value)
     return value
