@@ -64,6 +64,9 @@ def test_unpublished_and_malformed_requests_are_refused(client: TestClient) -> N
     assert beyond.headers["content-type"] == "application/problem+json"
     assert "published" in beyond.json()["detail"]
     assert client.get("/tile/entries/003.p/1").status_code == 404
+    # no redirect built from the Host header, which a cache in front could serve to others
+    slash = client.get("/checkpoint/", headers={"Host": "evil.example"}, follow_redirects=False)
+    assert slash.status_code == 404 and "location" not in slash.headers
     bad = client.get("/tile/0/1")
     assert bad.status_code == 400 and "tlog-tiles path" in bad.json()["detail"]
     assert client.get("/tile/0/x000/001").status_code == 400

@@ -96,6 +96,9 @@ def create_app(
         version=__version__,
         summary="A witnessed, tamper-evident ledger for a city's sensors and residents.",
         lifespan=lifespan,
+        # /insight/cells/ is not found, not redirected: the redirect's URL would be built from
+        # the request's Host header, which a cache in front could then serve to others.
+        redirect_slashes=False,
         docs_url=None,  # served by ombud.api.docs from an installed package, not a CDN
         redoc_url=None,
         swagger_ui_oauth2_redirect_url=None,
