@@ -417,3 +417,29 @@ def test_serve_runs_retention_on_its_own(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, "no retention round within 20 s"
             time.sleep(0.2)
         assert "ombud_payloads_purged_total 0" in client.get("/metrics").text
+
+
+def test_a_resident_reads_and_exports_after_a_withdrawn_consent_is_purged(
+    city: PrivateCity,
+) -> None:
+    """Finding: after retention purged a withdrawn consent's record, /me/consents and /me/data
+    answered 404 ("payload … was purged") for good, and the other consents were unreachable."""
+    gone, me = _resident(city)
+    kept = city.client.post(
+        "/privacy/consents", json={**CONSENT, "purposes": ["newsletter"]}, headers=city.bearer()
+    ).json()["recordId"]
+    assert city.client.delete(f"/me/consents/{gone}", headers=me).status_code == 200
+    deployment = city.client.app.state.deployment  # type: ignore[attr-defined]
+    with deployment.db.transaction() as tx:  # the clock is fixed: its retention ends now
+        tx.execute("UPDATE vault_payloads SET expires = 1 WHERE expires IS NOT NULL")
+    assert deployment.privacy().retention().payloads == 2
+    mine = city.client.get("/me/consents", headers=me)
+    assert mine.status_code == 200, mine.text
+    assert [c["recordId"] for c in mine.json()] == [kept]
+    export = city.client.get("/me/data", headers=me)
+    assert export.status_code == 200, export.text
+    assert [c["recordId"] for c in export.json()["consents"]] == [kept]
+    assert [c["recordId"] for c in export.json()["purgedConsents"]] == [gone]
+    again = city.client.delete(f"/me/consents/{gone}", headers=me)
+    assert again.status_code == 403 and "purged" in again.json()["detail"]
+    assert city.client.delete(f"/me/consents/{kept}", headers=me).status_code == 200

@@ -116,3 +116,56 @@ def test_a_resident_key_reaches_only_its_own_subject(office: Office) -> None:
     forged = "ombud_resident_" + base64.urlsafe_b64encode(b"\0" * 32).decode().rstrip("=")
     with pytest.raises(UnauthorizedError, match="unknown"):
         office.vault.ref_for_access(forged)
+
+
+def test_a_withdrawn_consent_purged_at_retention_leaves_the_others_readable(
+    office: Office,
+) -> None:
+    """Finding: once retention purged a withdrawn consent's record (the consent row still
+    points at it), every read of the subject's consents failed with NotFoundError — the
+    resident's own list and export, and the check of their *other* consents, still given."""
+    gone, _ = office.consents.grant(grant("resident-1"), actor="cs")
+    kept, _ = office.consents.grant(
+        grant("resident-1", purposes=("newsletter",), data_categories=("email",)), actor="cs"
+    )
+    office.consents.withdraw(gone.record_id, actor="resident")
+    office.clock.advance(days=31)  # the withdrawn record's retention (30 days) ended
+    assert office.vault.purge_expired(office.log) == 2  # the given version and the withdrawal
+    ref = office.vault.ref("resident-1")
+
+    assert [r.record_id for r in office.consents.records(ref)] == [kept.record_id]
+    (purged,) = office.consents.purged(ref)
+    assert (purged.record_id, purged.version, purged.status) == (gone.record_id, 2, "withdrawn")
+    assert purged.purged_index is not None
+    assert Event.from_bytes(office.log.entry(purged.purged_index)).kind == "payload.purged"
+    assert office.consents.check("resident-1", "newsletter", "email").record_id == kept.record_id
+    with pytest.raises(ConsentError, match="no consent covers"):
+        office.consents.check("resident-1", PURPOSE, CATEGORY)
+    # the purged record refuses, saying what happened, and changes nothing
+    size = office.log.size
+    with pytest.raises(ConsentError, match="already withdrawn; its record was purged"):
+        office.consents.withdraw(gone.record_id, actor="resident")
+    with pytest.raises(ConsentError, match="was withdrawn"):
+        office.consents.change(gone.record_id, grant("resident-1"), actor="cs")
+    with pytest.raises(NotFoundError, match="purged when its retention ended"):
+        office.consents.current(gone.record_id)
+    assert office.log.size == size
+    # the other consent is still withdrawn normally
+    assert office.consents.withdraw(kept.record_id, actor="resident").status == "withdrawn"
+
+
+def test_the_export_reports_a_purged_consent(office: Office) -> None:
+    from ombud.privacy.export import subject_export
+
+    gone, _ = office.consents.grant(grant("resident-1"), actor="cs")
+    kept, _ = office.consents.grant(grant("resident-1", purposes=("newsletter",)), actor="cs")
+    office.consents.withdraw(gone.record_id, actor="resident")
+    office.clock.advance(days=31)
+    office.vault.purge_expired(office.log)
+    export = subject_export(
+        office.vault, office.consents, office.log, office.vault.ref("resident-1")
+    )
+    assert [c["recordId"] for c in export["consents"]] == [kept.record_id]
+    (purged,) = export["purgedConsents"]
+    assert purged["recordId"] == gone.record_id and purged["status"] == "withdrawn"
+    assert purged["purgedIndex"] in {p["purgedIndex"] for p in export["payloads"]}

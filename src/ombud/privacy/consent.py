@@ -26,7 +26,7 @@ from ombud.events import Event
 from ombud.ledger.log import Log
 from ombud.privacy.vault import Sealed, Vault, check_subject
 
-__all__ = ["LEGAL_BASES", "ConsentBook", "ConsentRecord", "Grant"]
+__all__ = ["LEGAL_BASES", "ConsentBook", "ConsentRecord", "Grant", "PurgedConsent"]
 
 LEGAL_BASES = (
     "consent",
@@ -177,6 +177,29 @@ class ConsentRecord:
         )
 
 
+@dataclass(frozen=True)
+class PurgedConsent:
+    """A consent record whose latest version retention purged. A withdrawn consent's record is
+    kept, as proof of the withdrawal, for its retention and then destroyed like any payload;
+    what remains is the consent row (id, version, status — ``withdrawn``) and the purge's
+    ledger index. Nothing else about it can be told, so it never covers any processing."""
+
+    record_id: str
+    version: int
+    status: str
+    ledger_index: int
+    purged_index: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "recordId": self.record_id,
+            "version": self.version,
+            "status": self.status,
+            "ledgerIndex": self.ledger_index,
+            "purgedIndex": self.purged_index,
+        }
+
+
 def _second(at: datetime) -> datetime:
     return at.astimezone(UTC).replace(microsecond=0)
 
@@ -219,8 +242,8 @@ class ConsentBook:
 
     def change(self, record_id: str, grant: Grant, *, actor: str) -> ConsentRecord:
         """A new version of a given consent with other terms (same subject)."""
-        current = self.current(record_id)
-        if current.status != "given":
+        current = self._latest(record_id)
+        if isinstance(current, PurgedConsent) or current.status != "given":
             raise ConsentError(f"consent {record_id} was withdrawn; grant a new one instead")
         if grant.subject != current.grant.subject:
             raise MalformedError("a change cannot move a consent to another subject")
@@ -243,7 +266,12 @@ class ConsentBook:
     ) -> ConsentRecord:
         """Withdraw a consent (``consent.withdrawn``); from then on ``check`` refuses it. With
         ``subject_ref`` (a resident acting on their own), only that subject's consent."""
-        current = self.current(record_id, subject_ref=subject_ref)
+        current = self._latest(record_id, subject_ref=subject_ref)
+        if isinstance(current, PurgedConsent):
+            raise ConsentError(
+                f"consent {record_id} is already {current.status}; its record was purged when "
+                "its retention ended"
+            )
         if current.status != "given":
             raise ConsentError(f"consent {record_id} is already withdrawn")
         record = replace(
@@ -317,24 +345,68 @@ class ConsentBook:
         return self.log.append_with(build, record_rows)
 
     def current(self, record_id: str, *, subject_ref: bytes | None = None) -> ConsentRecord:
-        """The latest version of a consent record."""
+        """The latest version of a consent record (``NotFoundError`` once it was purged)."""
+        latest = self._latest(record_id, subject_ref=subject_ref)
+        if isinstance(latest, PurgedConsent):
+            raise NotFoundError(
+                f"consent {record_id} was {latest.status}; its record was purged when its "
+                "retention ended"
+            )
+        return latest
+
+    def _latest(
+        self, record_id: str, *, subject_ref: bytes | None = None
+    ) -> ConsentRecord | PurgedConsent:
         if not isinstance(record_id, str) or not _RECORD_ID.fullmatch(record_id):
             raise MalformedError("a consent record id is 32 lower-case hex digits")
         rows = self.vault.db.read(
-            "SELECT subject, payload, ledger_index FROM consents WHERE id = ?", (record_id,)
+            "SELECT subject, payload, version, status, ledger_index FROM consents WHERE id = ?",
+            (record_id,),
         )
         if not rows or (subject_ref is not None and bytes(rows[0][0]) != subject_ref):
             raise NotFoundError(f"no consent record {record_id}")
-        data = json.loads(self.vault.open(rows[0][1]))
-        return ConsentRecord.from_json(data, int(rows[0][2]))
+        return self._load(record_id, *rows[0][1:])
 
-    def records(self, ref: bytes) -> list[ConsentRecord]:
-        """Every current consent record of a subject."""
+    def _load(
+        self, record_id: str, payload: str, version: int, status: str, index: int
+    ) -> ConsentRecord | PurgedConsent:
+        """The record a consent row points at; once retention purged it (only a withdrawn
+        version has a retention), what the row itself says. The row is left as it is by the
+        purge: whether a record was purged is the vault's to say, in one place."""
+        data = self.vault.open_held(payload)
+        if data is None:
+            rows = self.vault.db.read(
+                "SELECT purged_index FROM vault_payloads WHERE id = ?", (payload,)
+            )
+            purged = rows[0][0] if rows else None
+            return PurgedConsent(
+                record_id,
+                int(version),
+                str(status),
+                int(index),
+                None if purged is None else int(purged),
+            )
+        return ConsentRecord.from_json(json.loads(data), int(index))
+
+    def latest(self, ref: bytes) -> list[ConsentRecord | PurgedConsent]:
+        """Every consent of a subject, oldest first: its latest version, or what is left of it
+        once retention purged it."""
         self.vault.status(ref)  # unknown subjects raise
         rows = self.vault.db.read(
-            "SELECT id FROM consents WHERE subject = ? ORDER BY ledger_index", (ref,)
+            "SELECT id, payload, version, status, ledger_index FROM consents WHERE subject = ?"
+            " ORDER BY ledger_index",
+            (ref,),
         )
-        return [self.current(str(r[0])) for r in rows]
+        return [self._load(str(r[0]), *r[1:]) for r in rows]
+
+    def records(self, ref: bytes) -> list[ConsentRecord]:
+        """Every consent record of a subject that is still held, latest versions (a withdrawn
+        one whose retention ended is purged: ``purged`` lists those)."""
+        return [r for r in self.latest(ref) if isinstance(r, ConsentRecord)]
+
+    def purged(self, ref: bytes) -> list[PurgedConsent]:
+        """The subject's consents whose record retention purged (withdrawn ones)."""
+        return [r for r in self.latest(ref) if isinstance(r, PurgedConsent)]
 
     def check(self, subject: str, purpose: str, category: str) -> ConsentRecord:
         """The consent under which ``subject``'s data of ``category`` may be processed for

@@ -16,7 +16,7 @@ from typing import Any
 from ombud.clock import format_time
 from ombud.events import Event
 from ombud.ledger.log import Log
-from ombud.privacy.consent import ConsentBook
+from ombud.privacy.consent import ConsentBook, ConsentRecord, PurgedConsent
 from ombud.privacy.vault import Vault
 
 __all__ = ["subject_export"]
@@ -32,6 +32,7 @@ def _data(data: bytes) -> Any:
 def subject_export(vault: Vault, consents: ConsentBook, log: Log, ref: bytes) -> dict[str, Any]:
     """Everything ombud holds about the subject filed under ``ref``, with ledger evidence."""
     payloads = vault.payloads(ref)
+    records = consents.latest(ref)
     published = log.published_checkpoint()
     indexes = sorted(
         {p.ledger_index for p in payloads}
@@ -47,7 +48,8 @@ def subject_export(vault: Vault, consents: ConsentBook, log: Log, ref: bytes) ->
         )
     return {
         "format": "ombud-subject-export/1",
-        "consents": [r.to_json() for r in consents.records(ref)],
+        "consents": [r.to_json() for r in records if isinstance(r, ConsentRecord)],
+        "purgedConsents": [r.to_json() for r in records if isinstance(r, PurgedConsent)],
         "payloads": [
             {
                 "id": p.id,

@@ -336,7 +336,15 @@ class Vault:
         return attach
 
     def open(self, payload_id: str) -> bytes:
-        """The plaintext of one payload."""
+        """The plaintext of one payload (``NotFoundError`` once it is purged)."""
+        data = self.open_held(payload_id)
+        if data is None:
+            raise NotFoundError(f"payload {payload_id} was purged when its retention ended")
+        return data
+
+    def open_held(self, payload_id: str) -> bytes | None:
+        """The plaintext of one payload, or None once retention purged it (read in one
+        statement, so a purge running meanwhile yields None, never an error)."""
         if not isinstance(payload_id, str) or not _PAYLOAD_ID.fullmatch(payload_id):
             raise MalformedError("a payload id is 32 lower-case hex digits")
         rows = self.db.read(
@@ -347,7 +355,7 @@ class Vault:
             raise NotFoundError(f"no payload {payload_id}")
         ref, kind, nonce, ciphertext = rows[0]
         if ciphertext is None:
-            raise NotFoundError(f"payload {payload_id} was purged when its retention ended")
+            return None
         key = self._read_key(bytes(ref))
         return self._decrypt(key, payload_id, kind, bytes(nonce), bytes(ciphertext))
 
