@@ -105,3 +105,29 @@ def _columns(db: Database, table: str) -> list[dict[str, str]]:
         return [dict(c) for c in sa.inspect(engine).get_columns(table)]  # type: ignore[arg-type]
     finally:
         engine.dispose()
+
+
+def test_a_serving_deployment_follows_a_master_key_rotation(data_dir: Path) -> None:
+    """Finding: ``ombud privacy rotate-key`` while ``ombud serve`` ran left the server on the
+    old key: subjects it re-wrapped got 503, and a subject the server created afterwards was
+    wrapped under the old key, gone from disk — unreadable after a restart."""
+    from ombud.privacy.consent import Grant
+    from ombud.privacy.master_key import rotate_master_key_file
+
+    def grant(subject: str) -> Grant:
+        return Grant(subject, ("follow-up",), ("contact",), "City")
+
+    with Deployment.open(data_dir, environ={}) as serving:
+        serving.prepare()
+        office = serving.privacy()
+        office.consents.grant(grant("resident-a"), actor="test")
+        with Deployment.open(data_dir, environ={}) as operator:  # `ombud privacy rotate-key`
+            new, _ = rotate_master_key_file(operator.vault, data_dir / "master.key")
+        assert office.consents.check("resident-a", "follow-up", "contact")
+        office.consents.grant(grant("resident-b"), actor="test")
+        wrapped = serving.db.read("SELECT DISTINCT master_id FROM vault_subjects")
+        assert wrapped == [(new.key_id,)]
+    with Deployment.open(data_dir, environ={}) as restarted:
+        for subject in ("resident-a", "resident-b"):
+            assert restarted.privacy().consents.check(subject, "follow-up", "contact")
+        rotate_master_key_file(restarted.vault, data_dir / "master.key")

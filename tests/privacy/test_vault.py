@@ -160,6 +160,69 @@ def test_an_interrupted_rotation_is_finished_by_the_next_one(
     assert json.loads(Vault(office.db, [new]).open(payload))["email"] == "x@example.org"
 
 
+def _key_file(office: Office, tmp_path: Path) -> Path:
+    path = tmp_path / "master.key"
+    path.write_text(office.master.to_text())
+    os.chmod(path, 0o600)
+    return path
+
+
+def test_a_process_never_wraps_a_key_under_a_master_key_a_rotation_retired(
+    office: Office, tmp_path: Path
+) -> None:
+    """Finding: ``ombud privacy rotate-key`` while ``ombud serve`` ran: the server kept the old
+    master key and wrapped the next new subject's key under it — a key no longer on disk, so
+    after a restart that subject's data could not be opened and no rotation could finish."""
+    path = _key_file(office, tmp_path)
+    first = _contact(office, "resident-a", "a@example.org")
+    serving = office.vault  # the server's vault, opened before the rotation
+    new, _ = rotate_master_key_file(Vault(office.db, load_master_keys(path, {})), path)
+
+    # a process that cannot read the key files again refuses, and stores nothing
+    size, subjects = office.log.size, office.db.read("SELECT count(*) FROM vault_subjects")
+    with pytest.raises(MasterKeyError, match=f"master key is now {new.key_id}"):
+        _contact(office, "resident-b", "b@example.org")
+    assert office.log.size == size
+    assert office.db.read("SELECT count(*) FROM vault_subjects") == subjects
+
+    # one that can (a deployment's vault) takes the new key up, for reading and wrapping
+    serving.reload_keys = lambda: load_master_keys(path, {})
+    assert json.loads(serving.open(first))["email"] == "a@example.org"
+    second = _contact(office, "resident-b", "b@example.org")
+    assert office.db.read("SELECT DISTINCT master_id FROM vault_subjects") == [(new.key_id,)]
+    restarted = Vault(office.db, load_master_keys(path, {}))
+    assert json.loads(restarted.open(second))["email"] == "b@example.org"
+    newer, moved = rotate_master_key_file(restarted, path)  # and the next rotation finishes
+    assert moved == 3
+    assert json.loads(Vault(office.db, [newer]).open(second))["email"] == "b@example.org"
+
+
+def test_a_rotation_interrupted_after_rewrapping_is_followed_then_finished(
+    office: Office, tmp_path: Path
+) -> None:
+    """A rotation that re-wrapped every key but crashed before renaming ``master.key.next``:
+    a process opened then holds both keys, the old one first; it wraps new keys under the
+    one the database names (the new one), and the next rotation finishes."""
+    path = _key_file(office, tmp_path)
+    pending = create_master_key(tmp_path / "master.key.next")
+    office.vault.keys = [office.master, pending]
+    office.vault.rewrap(pending)  # committed; then the crash, before the rename
+    opened = Vault(office.db, load_master_keys(path, {}))
+    assert [k.key_id for k in opened.keys] == [office.master.key_id, pending.key_id]
+    sealed, _ = opened.seal(
+        office.log,
+        opened.ref("resident-c"),
+        "contact",
+        b"{}",
+        expires=None,
+        event=lambda s: opened.stored_event(s, "test"),
+    )
+    assert office.db.read("SELECT DISTINCT master_id FROM vault_subjects") == [(pending.key_id,)]
+    new, moved = rotate_master_key_file(opened, path)
+    assert (new, moved) == (pending, 0) and not (tmp_path / "master.key.next").exists()
+    assert Vault(office.db, [new]).open(sealed.id) == b"{}"
+
+
 def test_retention_purges_expired_payloads_with_an_event(office: Office) -> None:
     soon = office.clock() + __import__("datetime").timedelta(days=1)
     short = _contact(office, "resident-1", "short@example.org", expires=soon)

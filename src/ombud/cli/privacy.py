@@ -61,7 +61,7 @@ def init_key(data_dir: DataDir) -> None:
 @privacy_app.command("rotate-key")
 def rotate_key(data_dir: DataDir) -> None:
     """Re-wrap every subject key under a new master key; payloads are not touched.
-    Safe to run again if interrupted."""
+    Safe to run again if interrupted, and while ``ombud serve`` runs (it takes the new key up)."""
     if os.environ.get(MASTER_KEY_ENV):
         raise MalformedError(
             f"the master key comes from {MASTER_KEY_ENV}; rotate the file-held key, or unset it"

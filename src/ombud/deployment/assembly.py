@@ -262,7 +262,12 @@ class Deployment:
         from ombud.privacy.vault import Vault
 
         path = self.data_dir / self.settings.privacy.master_key_file
-        return Vault(self.db, load_master_keys(path, self.environ), clock=self.clock)
+        return Vault(
+            self.db,
+            load_master_keys(path, self.environ),
+            clock=self.clock,
+            reload_keys=lambda: load_master_keys(path, self.environ),
+        )
 
     # --- services ---------------------------------------------------------------------------
 

@@ -4,7 +4,9 @@ Threat model: the master key wraps every resident's data key, so whoever holds i
 the database reads every sealed payload. It lives in its own file (mode 0600, created once and
 never overwritten) or in ``OMBUD_MASTER_KEY``, never in the settings or the database; its id (a
 hash) may be shown, the key never. A rotation writes the new key to ``master.key.next`` first,
-so a crash at any step is finished by the next open and a second rotation.
+so a crash at any step is finished by the next open and a second rotation. A process that
+opened the vault before a rotation reads the key files again when it needs the new key, and
+never wraps a key under the old one (``Vault._current_master``).
 """
 
 from __future__ import annotations

@@ -116,10 +116,14 @@ class Vault:
 
     db: Database
     keys: Sequence[MasterKey]
-    """The current master key first; any other is accepted for unwrapping (a rotation that
-    did not finish)."""
+    """The master keys this process holds, the one it was opened with first; any of them is
+    accepted for unwrapping (a rotation that did not finish). New keys are wrapped only under
+    the vault's current master key, which the database names (``_current_master``)."""
     clock: Callable[[], datetime] = utc_now
     random_bytes: Callable[[int], bytes] = os.urandom
+    reload_keys: Callable[[], Sequence[MasterKey]] | None = None
+    """Reads the master keys again (from their files), when the database names one this
+    process does not hold: ``ombud privacy rotate-key`` ran while it was serving."""
     on_erase: list[Callable[[Tx, bytes], None]] = field(default_factory=list)
     """Called inside the erasure transaction with the subject's ref, for the tables of other
     modules that point at the subject (consent records)."""
@@ -133,14 +137,49 @@ class Vault:
 
     # -- keys -----------------------------------------------------------------------------------
 
+    def _held(self, key_id: str) -> MasterKey | None:
+        """The master key ``key_id`` if this process holds it, reading the key files again
+        once when it does not (a rotation by another process)."""
+        for attempt in range(2):
+            for key in self.keys:
+                if hmac.compare_digest(key.key_id, key_id):
+                    return key
+            if attempt or self.reload_keys is None:
+                break
+            loaded = list(self.reload_keys())
+            ids = {k.key_id for k in loaded}
+            # keys read before stay usable for unwrapping what an older snapshot shows
+            self.keys = [*loaded, *(k for k in self.keys if k.key_id not in ids)]
+        return None
+
     def _master(self, key_id: str) -> MasterKey:
-        for key in self.keys:
-            if hmac.compare_digest(key.key_id, key_id):
-                return key
-        raise MasterKeyError(
-            f"the vault was sealed with master key {key_id}; the key given is "
-            f"{self.keys[0].key_id} (a wrong file or {MASTER_KEY_ENV}?)"
-        )
+        key = self._held(key_id)
+        if key is None:
+            raise MasterKeyError(
+                f"the vault was sealed with master key {key_id}; the key given is "
+                f"{self.keys[0].key_id} (a wrong file or {MASTER_KEY_ENV}?)"
+            )
+        return key
+
+    def _current_master(self, tx: Tx) -> MasterKey:
+        """The master key to wrap a new key under, read in the transaction that stores it:
+        the one the index key is wrapped under. ``rewrap`` moves the index key and every
+        subject key in one transaction, so this is the vault's current master key even when a
+        rotation committed after this process opened the vault, and a key wrapped here is
+        never under one that a rotation retired (and removed from disk). ``MasterKeyError``
+        when this process cannot get it: the transaction, and all it wrote, is abandoned."""
+        rows = tx.execute("SELECT master_id FROM vault_meta WHERE name = 'index'")
+        if not rows:  # not yet: ``_index_key`` makes it under the first key
+            return self.keys[0]
+        key_id = str(rows[0][0])
+        key = self._held(key_id)
+        if key is None:
+            raise MasterKeyError(
+                f"the vault's master key is now {key_id} (rotated since this process opened "
+                f"it?) but this process holds {', '.join(k.key_id for k in self.keys)}: nothing "
+                "was stored; restart it with the current master key"
+            )
+        return key
 
     @staticmethod
     def _wrap(master: MasterKey, key: bytes, label: bytes, nonce: bytes) -> bytes:
@@ -189,7 +228,7 @@ class Vault:
                 raise SubjectErasedError("this subject's data was erased", rows[0][2])
             raise UnknownSubjectError("no data is held about this subject")
         key = self.random_bytes(_KEY_SIZE)
-        master = self.keys[0]
+        master = self._current_master(tx)
         wrapped = self._wrap(master, key, b"subject\0" + ref, self.random_bytes(_NONCE_SIZE))
         if rows:  # an erased subject back again: a new key; the old data stays unreadable
             tx.execute(
@@ -513,7 +552,8 @@ class Vault:
     def rewrap(self, new: MasterKey) -> int:
         """Re-wrap every subject key and the index key under ``new`` (payloads untouched);
         returns how many keys were re-wrapped. Idempotent, so an interrupted rotation is
-        finished by running it again."""
+        finished by running it again. One transaction, which moves the index key too: from
+        its commit on, every process wraps new keys under ``new`` (``_current_master``)."""
         if new.key_id not in {k.key_id for k in self.keys}:
             raise MasterKeyError("open the vault with the new master key before re-wrapping")
         moved = 0
