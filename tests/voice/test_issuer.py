@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 
@@ -59,3 +60,34 @@ def test_state_is_private_and_names_nobody(tmp_path: Path) -> None:
         issuer.create_period("../etc")
     with pytest.raises(ConfigError):
         Issuer.open(tmp_path / "nowhere")
+
+
+def test_an_existing_empty_state_directory_and_the_served_store_are_made_private(
+    tmp_path: Path,
+) -> None:
+    """Finding: ``Issuer.init`` kept an existing empty directory's mode (0755), and
+    ``served.sqlite`` (and its WAL) was created with the umask's 0644."""
+    state = tmp_path / "issuer"
+    state.mkdir(mode=0o755)
+    os.chmod(state, 0o755)
+    old_umask = os.umask(0o022)
+    try:
+        issuer = Issuer.init(state, "id.city.example")
+        public = load_public_key(issuer.create_period("2026-12"))
+        pending = request_token(public, period_challenge(issuer.name, "2026-12", "ombud"))
+        with issuer._served():  # held open: its -wal and -shm files exist meanwhile
+            issuer.issue("2026-12", "resident-1", pending.request)
+            modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in state.glob("served*")}
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    assert set(modes) >= {"served.sqlite", "served.sqlite-wal"}
+    assert set(modes.values()) == {0o600}, modes
+
+
+def test_a_served_store_made_before_it_was_private_is_made_private(tmp_path: Path) -> None:
+    issuer = Issuer.init(tmp_path / "issuer", "id.city.example")
+    served = tmp_path / "issuer" / "served.sqlite"
+    os.chmod(served, 0o644)
+    assert issuer.served("2026-12") == 0
+    assert stat.S_IMODE(served.stat().st_mode) == 0o600

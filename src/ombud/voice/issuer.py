@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import json
+import os
 import re
 import secrets
 import sqlite3
@@ -27,7 +28,13 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ombud.base64url import b64url
 from ombud.canonical import is_text
-from ombud.errors import AlreadyExistsError, ConfigError, MalformedError, NotFoundError
+from ombud.errors import (
+    AlreadyExistsError,
+    ConfigError,
+    MalformedError,
+    NotFoundError,
+    StorageError,
+)
 from ombud.keyfile import read_private_key, write_private_key
 from ombud.storage import connect, write_transaction
 from ombud.voice.tokens import issue, public_key_bytes
@@ -39,6 +46,21 @@ PERIOD = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
 _NAME = re.compile(r"[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?")
 _SETTINGS = "issuer.json"
 _TAG_KEY_FILE = "resident-secret"
+_SERVED = "served.sqlite"
+
+
+def _private_database(path: Path) -> None:
+    """Create ``path`` mode 0600 (an empty file is an empty SQLite database), or make an
+    existing one 0600 — SQLite gives the ``-wal`` and ``-shm`` files it creates beside it the
+    database file's mode, so the residents served stay unreadable to other users."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise StorageError(f"cannot open {path}: {exc}") from exc
 
 
 def _check_period(period: str) -> None:
@@ -55,7 +77,8 @@ class Issuer:
 
     @classmethod
     def init(cls, state: Path, name: str) -> Issuer:
-        """Create the state directory; refuses one that exists and is not empty."""
+        """Create the state directory (mode 0700, also when it existed empty); refuses one
+        that exists and is not empty."""
         if not _NAME.fullmatch(name):
             raise MalformedError(
                 f"issuer name {name[:60]!r} must be a host name, e.g. id.city.example"
@@ -63,7 +86,10 @@ class Issuer:
         state.mkdir(mode=0o700, parents=True, exist_ok=True)
         if any(state.iterdir()):
             raise AlreadyExistsError(f"{state} is not empty: an issuer lives there already")
+        # mkdir's mode is masked by the umask, and an existing directory keeps its own
+        os.chmod(state, 0o700)
         write_private_key(state / _TAG_KEY_FILE, secrets.token_hex(32))
+        _private_database(state / _SERVED)
         (state / _SETTINGS).write_text(json.dumps({"name": name}) + "\n", encoding="utf-8")
         return cls(state, name)
 
@@ -120,7 +146,9 @@ class Issuer:
     def _served(self) -> Iterator[sqlite3.Connection]:
         """The residents served, per period: one SQLite table, so checking a resident costs an
         index lookup however many were served, and ``BEGIN IMMEDIATE`` serialises issuers."""
-        conn = connect(self.state / "served.sqlite")
+        path = self.state / _SERVED
+        _private_database(path)
+        conn = connect(path)
         try:
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS served (period TEXT NOT NULL, tag TEXT NOT NULL, "
