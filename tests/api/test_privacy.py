@@ -443,3 +443,27 @@ def test_a_resident_reads_and_exports_after_a_withdrawn_consent_is_purged(
     again = city.client.delete(f"/me/consents/{gone}", headers=me)
     assert again.status_code == 403 and "purged" in again.json()["detail"]
     assert city.client.delete(f"/me/consents/{kept}", headers=me).status_code == 200
+
+
+def test_an_erasure_whose_scrub_fails_is_answered_as_the_erasure_it_is(
+    city: PrivateCity, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding: when the scrub after the erasure's commit failed, DELETE /me/data answered 503
+    although the data was erased — and a retry got 401, since the key went with it."""
+    from ombud.errors import StorageError
+
+    _, me = _resident(city)
+    deployment = city.client.app.state.deployment  # type: ignore[attr-defined]
+
+    def busy(tables: object) -> None:
+        raise StorageError("readers keep the WAL busy")
+
+    monkeypatch.setattr(deployment.db, "scrub", busy)
+    erased = city.client.delete("/me/data", headers=me)
+    assert erased.status_code == 200, erased.text
+    body = erased.json()
+    assert body["erased"] is True and body["scrubbed"] is False and "retried" in body["note"]
+    assert Event.from_bytes(deployment.log.entry(body["ledgerIndex"])).kind == "subject.erased"
+    assert city.client.get("/me/data", headers=me).status_code == 401
+    monkeypatch.undo()
+    assert deployment.privacy().retention().scrubbed == 1

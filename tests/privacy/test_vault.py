@@ -349,8 +349,11 @@ def test_an_interrupted_scrub_is_finished_by_erasing_again(
         raise StorageError("readers keep the WAL busy")
 
     monkeypatch.setattr(office.db, "scrub", busy)
-    with pytest.raises(StorageError):
-        office.vault.erase(office.log, ref, actor="op", basis="operator")
+    # Finding: the scrub's StorageError was raised although the erasure had committed (the
+    # API answered 503, and the resident's retry 401: their key went with the erasure).
+    erasure = office.vault.erase(office.log, ref, actor="op", basis="operator")
+    assert not erasure.scrubbed and erasure.payloads == 1
+    assert Event.from_bytes(office.log.entry(erasure.ledger_index)).kind == "subject.erased"
     # the erasure itself committed: the key is gone; only the scrub is pending
     with pytest.raises(SubjectErasedError):
         office.vault.payloads(ref)
@@ -358,6 +361,27 @@ def test_an_interrupted_scrub_is_finished_by_erasing_again(
     finished = office.vault.erase(office.log, ref, actor="op", basis="operator")
     assert finished.scrubbed
     assert office.vault.scrub_pending() == 0
+
+
+def test_a_scrub_left_pending_is_finished_by_the_next_retention_pass(
+    office: Office, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ombud.privacy.retention import run_retention
+
+    _contact(office, "resident-1", "x@example.org")
+    ref = office.vault.ref("resident-1")
+
+    def busy(tables: object) -> None:
+        raise StorageError("readers keep the WAL busy")
+
+    monkeypatch.setattr(office.db, "scrub", busy)
+    assert not office.vault.erase(office.log, ref, actor="op", basis="operator").scrubbed
+    with pytest.raises(StorageError):  # still busy: the pass says so, and it stays pending
+        run_retention(office.vault, office.log)
+    monkeypatch.undo()
+    assert run_retention(office.vault, office.log).scrubbed == 1
+    with pytest.raises(SubjectErasedError, match="already erased"):
+        office.vault.erase(office.log, ref, actor="op", basis="operator")
 
 
 def test_unknown_subjects_and_bad_input_are_refused(office: Office) -> None:

@@ -172,11 +172,18 @@ def create_router(office: Callable[[], PrivacyOffice]) -> APIRouter:
     def erase_me(authorization: Authorization = None) -> dict[str, Any]:
         the_office, ref = me(authorization)
         erasure = the_office.erase(ref, actor="resident", basis="resident-request")
-        return {
+        out: dict[str, Any] = {
             "erased": True,
             "ledgerIndex": erasure.ledger_index,
             "payloadsDestroyed": erasure.payloads,
+            "scrubbed": erasure.scrubbed,
         }
+        if not erasure.scrubbed:
+            out["note"] = (
+                "your data is erased (its key destroyed); clearing the deleted rows from the "
+                "database files could not finish now and is retried by the next retention pass"
+            )
+        return out
 
     @router.get(
         "/me/consents",

@@ -147,6 +147,12 @@ def erase(
         f"erased at ledger index {erasure.ledger_index}: subject key, "
         f"{erasure.payloads} payloads and their salts destroyed"
     )
+    if not erasure.scrubbed:
+        typer.echo(
+            "ombud: the database files could not be scrubbed yet (readers busy?); "
+            "`ombud privacy retention run` or erasing again finishes it",
+            err=True,
+        )
 
 
 @privacy_app.command("export")

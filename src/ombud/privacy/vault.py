@@ -31,6 +31,7 @@ from ombud.errors import (
     MasterKeyError,
     NotFoundError,
     PayloadIntegrityError,
+    StorageError,
     SubjectErasedError,
     UnauthorizedError,
     UnknownSubjectError,
@@ -104,6 +105,8 @@ class Erasure:
     ledger_index: int
     payloads: int
     scrubbed: bool
+    """False when the erasure committed but scrubbing the database files failed for now
+    (``StorageError``): the next retention pass, or erasing again, finishes it."""
 
 
 def _time(seconds: int | None) -> datetime | None:
@@ -460,7 +463,10 @@ class Vault:
 
         All-or-nothing: an interruption before the commit leaves everything as it was; one
         after it leaves the scrub pending, which a second ``erase`` (or a retention run)
-        completes. Erasing an erased, scrubbed subject raises ``SubjectErasedError``.
+        completes. A scrub that fails once the erasure committed is not this call's error —
+        the erasure happened, and the subject's access key went with it, so a retry could not
+        even be asked for: it returns ``scrubbed=False``. Erasing an erased, scrubbed subject
+        raises ``SubjectErasedError``.
         """
         if basis not in ERASURE_BASES:
             raise MalformedError(f"erasure basis must be one of {', '.join(ERASURE_BASES)}")
@@ -497,7 +503,10 @@ class Vault:
             )
 
         index = log.append_with(build, record)
-        self.scrub_pending()
+        try:
+            self.scrub_pending()
+        except StorageError:  # committed: the pending scrub is retried (run_retention)
+            return Erasure(index, count[0], False)
         return Erasure(index, count[0], True)
 
     def scrub_pending(self) -> int:
