@@ -74,10 +74,11 @@ class ServerSettings:
     release): small by nature, and a parsed JSON body takes many times its size in memory."""
     max_connections: int = 512
     """Connections (and requests in progress) served at once; beyond them, 503."""
-    worker_threads: int = 16
-    """Threads that run the routes' blocking work (database reads, signatures, the model); on
-    PostgreSQL each keeps one connection open, so a server holds about this many, plus a few
-    for its background rounds (the threads' default of 40 took most of PostgreSQL's 100)."""
+    worker_threads: int = 40
+    """Threads that run the routes' blocking work (database reads, signatures, the model, a
+    post waiting for its group commit); on PostgreSQL each keeps one connection open, so a
+    server holds up to this many plus about eight for its background rounds: keep servers ×
+    (this + 8) under PostgreSQL's ``max_connections`` (100 by default)."""
     max_header_bytes: int = 16384
     """Largest request line plus headers."""
     request_timeout_s: int = 30
