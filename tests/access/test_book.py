@@ -6,18 +6,22 @@ schedule, across a restart; residents see who asked about them."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 import secrets
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ombud.access.book import APPROVE, AccessBook
-from ombud.access.requests import AccessRequest, Requester
+from ombud.access.requests import AccessRequest, Requester, subject_commitment
 from ombud.api.tasks import background_rounds
+from ombud.canonical import canonical_json
 from ombud.deployment import Deployment, init_deployment
 from ombud.errors import (
     ConflictError,
@@ -218,3 +222,134 @@ def test_a_seal_opens_on_schedule_across_a_restart(city: tuple[Path, Clock]) -> 
         assert SUBJECT not in json.dumps(disclosed)
         mine = deployment.access.of_subject(deployment.vault.ref(SUBJECT))
         assert mine[0]["sealed"] is False and mine[0]["organisation"] == "port-police"
+
+
+def _approved(deployment: Deployment, request: AccessRequest) -> None:
+    deployment.access.request(request, actor="police")
+    action = _approval(deployment.access, request, ROSTER)
+    deployment.access.approve(
+        request.id,
+        action,
+        [sign_request(action, n, KEYS[n]) for n in ("officer-a", "officer-b")],
+        actor="x",
+    )
+
+
+def test_a_disclosed_seal_lets_no_one_test_a_guess_of_its_subject(
+    city: tuple[Path, Clock],
+) -> None:
+    """Finding A1: the disclosure publishes the seal's salt; the subjects' commitments, in the
+    disclosed view and in the reads, are each under a salt of its own, which only the resident
+    gets. A brute force of the id space with everything public finds nothing."""
+    data_dir, clock = city
+    space = [f"resident-pseudonym-{i:04d}" for i in range(3000)]
+    assert SUBJECT in space  # the secret is in the space the attacker tries
+    request = _request(sealed_until=START + timedelta(days=1, hours=1))
+    with Deployment.open(data_dir, clock=clock) as deployment:
+        _approved(deployment, request)
+        deployment.access.read(request.id, SUBJECT, "contact", actor="police")
+    clock.now = START + timedelta(days=2)
+    with Deployment.open(data_dir, clock=clock) as deployment:
+        assert deployment.access.disclose_due() == 1
+        deployment.access.read(request.id, SUBJECT, "contact", actor="police")  # after it
+        (disclosed,) = _events(deployment, "seal.disclosed")
+        reads = _events(deployment, "access.read")
+        approved = _events(deployment, "access.approved")
+        mine = deployment.access.of_subject(deployment.vault.ref(SUBJECT))
+    assert disclosed["v"] == 2
+    view: dict[str, Any] = disclosed["view"]  # type: ignore[assignment]
+    salt = base64.b64decode(str(disclosed["salt"]))
+    shown = {*view["subjects"], *(r["subject"] for r in reads if r.get("subject"))}
+    assert len(shown) == 1  # the disclosed view and the read after it show one commitment
+    digest = approved[0]["approval"]["params"]["digest"]  # type: ignore[index]
+    found = [
+        guess
+        for guess in space
+        if subject_commitment(guess, salt) in shown
+        or hashlib.sha256(
+            salt + canonical_json({**request.to_json(), "subjects": [guess]})
+        ).hexdigest()
+        == digest
+    ]
+    assert found == []
+    # The seal still opens with what was published.
+    (requested,) = _events(deployment, "access.requested")
+    assert hashlib.sha256(salt + canonical_json(view)).hexdigest() == requested["commitment"]
+    # The resident, and only they, get the salt that opens their commitment.
+    (entry,) = mine
+    own = base64.b64decode(entry["subject"]["salt"])
+    assert entry["subject"]["commitment"] == subject_commitment(SUBJECT, own) in shown
+    assert own != salt
+
+
+def _files(directory: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file())
+
+
+def test_erasing_a_subject_named_in_requests_leaves_neither_their_pseudonym_nor_salts(
+    city: tuple[Path, Clock],
+) -> None:
+    """Finding: access_requests held the whole request, pseudonyms in clear, after erasure.
+    Now the pseudonym is stored nowhere, and erasure destroys the salts of the subject's
+    commitments; the requests keep working (approval, reads, disclosure, report)."""
+    data_dir, clock = city
+    approved = _request(subjects=(SUBJECT, OTHER))
+    pending = _request(sealed_until=START + timedelta(days=1))
+    with Deployment.open(data_dir, clock=clock) as deployment:
+        _approved(deployment, approved)
+        deployment.access.read(approved.id, SUBJECT, "contact", actor="police")
+        deployment.access.request(pending, actor="tax")
+        ref = deployment.vault.ref(SUBJECT)
+        salts = [
+            bytes(r[0])
+            for r in deployment.db.read(
+                "SELECT salt FROM access_subjects WHERE subject_ref = ?", (ref,)
+            )
+        ]
+        assert len(salts) == 2 and len(set(salts)) == 2  # one per request
+        stored = deployment.db.read("SELECT request FROM access_requests")
+        assert not [r for r in stored if SUBJECT.encode() in bytes(r[0])]
+        if deployment.db.dialect == "sqlite":  # the scan below sees what is stored
+            assert all(s in _files(data_dir) for s in salts)
+        deployment.privacy().erase(ref, actor="resident", basis="resident-request")
+        assert deployment.db.read(
+            "SELECT count(*) FROM access_subjects WHERE subject_ref = ? AND salt IS NOT NULL",
+            (ref,),
+        ) == [(0,)]
+        # What the requests need still works: a read of the erased subject is refused as
+        # no-data (its commitment still named), the other subject is read, the pending one is
+        # approved, and its seal disclosed.
+        with pytest.raises(NotFoundError):
+            deployment.access.read(approved.id, SUBJECT, "contact", actor="police")
+        last = _events(deployment, "access.read")[-1]
+        assert last["outcome"] == "no-data" and last["subject"] is not None
+        assert deployment.access.read(approved.id, OTHER, "contact", actor="police")
+        action = _approval(deployment.access, pending, ROSTER)
+        deployment.access.approve(
+            pending.id,
+            action,
+            [sign_request(action, n, KEYS[n]) for n in ("officer-a", "officer-b")],
+            actor="x",
+        )
+    clock.now = START + timedelta(days=2)
+    with Deployment.open(data_dir, clock=clock) as deployment:
+        assert deployment.access.disclose_due() == 1
+        assert deployment.access.report()["statuses"] == {"approved": 2}
+        if deployment.db.dialect == "sqlite":
+            everything = _files(data_dir)
+            assert SUBJECT.encode() not in everything
+            assert [s for s in salts if s in everything] == []
+        else:
+            tables = [
+                r[0]
+                for r in deployment.db.read(
+                    "SELECT table_name FROM information_schema.tables"
+                    " WHERE table_schema = current_schema()"
+                )
+            ]
+            dump = "".join(
+                str(row[0])
+                for t in tables
+                for row in deployment.db.read(f'SELECT t::text FROM "{t}" t')
+            )
+            assert SUBJECT not in dump and not [s for s in salts if s.hex() in dump]

@@ -5,8 +5,22 @@ Threat model: a requester gets exactly what an approved request names, until it 
 every read is accountable; the public record never names a subject.
 """
 
-from ombud.access.requests import MAX_SEAL, AccessRequest, Capability, Requester, subject_commitment
+from ombud.access.requests import (
+    MAX_SEAL,
+    AccessRequest,
+    Capability,
+    FiledRequest,
+    Requester,
+    subject_commitment,
+)
 
-__all__ = ["MAX_SEAL", "AccessRequest", "Capability", "Requester", "subject_commitment"]
+__all__ = [
+    "MAX_SEAL",
+    "AccessRequest",
+    "Capability",
+    "FiledRequest",
+    "Requester",
+    "subject_commitment",
+]
 # ``ombud.access.book.AccessBook`` (through the ledger) is imported where it is used: it pulls
 # in the vault and the roster.

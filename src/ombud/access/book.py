@@ -6,10 +6,17 @@ names, to approve their own request, to read after expiry, or to keep a sealed r
 for ever. Approval is ``verify_approval`` against the roster in force (two officers, never
 the requester); a read decrypts from the vault only the named subjects' payloads of the named
 categories stored in the window, and is an ``access.read`` event whether it is allowed or
-refused; erased data is gone for everyone. A sealed request shows only its commitment until
-``disclose_due`` publishes it (the ``ombud serve`` rounds and ``ombud access unseal`` call it;
-the schedule lives in the database, so it survives restarts). The ledger never names a subject:
-subjects appear as salted commitments.
+refused; erased data is gone for everyone. A sealed
+request shows only its commitment until ``disclose_due`` publishes it (the ``ombud serve``
+rounds and ``ombud access unseal`` call it; the schedule lives in the database, so it survives
+restarts). Neither the ledger nor the database names a subject: a request is kept as filed
+(``FiledRequest``), each subject a commitment under a salt of its own, never published (the
+disclosure publishes the seal's salt only), filed under the vault's keyed reference; erasing
+the subject destroys that salt, so its commitments say nothing after.
+
+Event versions: ``access.requested``, ``access.read`` and ``seal.disclosed`` of version 2 hold
+subject commitments under each subject's own salt; of version 1 (requests filed before), under
+the request's salt, which its ``seal.disclosed`` publishes. Both open their seal the same way.
 """
 
 from __future__ import annotations
@@ -21,7 +28,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from ombud.access.requests import MAX_SEAL, AccessRequest, Capability, subject_commitment
+from ombud.access.requests import (
+    MAX_SEAL,
+    AccessRequest,
+    Capability,
+    FiledRequest,
+    subject_commitment,
+)
 from ombud.canonical import parse_json
 from ombud.clock import format_time, from_micros, to_micros
 from ombud.database import Database, Tx
@@ -41,20 +54,28 @@ from ombud.governance.roster import ActionRequest, Approval, Roster
 from ombud.ledger.log import Log
 from ombud.privacy.vault import Vault
 
-__all__ = ["APPROVE", "AccessBook", "Stored"]
+__all__ = ["APPROVE", "AccessBook", "Stored", "forget_subject"]
 
 APPROVE = "access.approve"
 """The roster's action class for approving an access request."""
+_VERSION = 2
+"""The version of the access events this code writes (see the module's docstring)."""
 
 
 @dataclass(frozen=True)
 class Stored:
-    request: AccessRequest
+    """A request as the book keeps it: filed (subjects as commitments), with the salt of its
+    seal (published by its disclosure), the digest its approval binds to, and the version of
+    its subject commitments (1: under the seal's salt; 2: each under its own)."""
+
+    request: FiledRequest
     salt: bytes
     status: str
     requested_index: int
     decided_index: int | None
     disclosed_index: int | None
+    approval_digest: str
+    version: int
 
     @property
     def sealed(self) -> bool:
@@ -62,7 +83,15 @@ class Stored:
 
 
 def _approval_params(stored: Stored) -> dict[str, str]:
-    return {"request": stored.request.id, "digest": stored.request.approval_digest(stored.salt)}
+    return {"request": stored.request.id, "digest": stored.approval_digest}
+
+
+def forget_subject(tx: Tx, ref: bytes) -> None:
+    """The vault's erasure hook (in the erasure's transaction): destroy the subject's
+    commitment salts, so no commitment to them on the ledger can be opened, or tested against a
+    guess, again. The deployment registers it with its vault, and so does every
+    ``AccessBook``."""
+    tx.execute("UPDATE access_subjects SET salt = NULL WHERE subject_ref = ?", (ref,))
 
 
 def _refusal(exc: Exception) -> str:
@@ -95,20 +124,24 @@ class AccessBook:
         self.clock = clock
         self.random_bytes = random_bytes
         self.max_seal = max_seal
+        if forget_subject not in vault.on_erase:
+            vault.on_erase.append(forget_subject)
 
     # -- reading the record ----------------------------------------------------------------
 
     def get(self, request_id: str) -> Stored:
         rows = self.db.read(
-            "SELECT request, salt, status, requested_index, decided_index, disclosed_index"
-            " FROM access_requests WHERE id = ?",
+            "SELECT request, salt, status, requested_index, decided_index, disclosed_index,"
+            " approval_digest, version FROM access_requests WHERE id = ?",
             (request_id,),
         )
         if not rows:
             raise NotFoundError(f"no access request {request_id[:40]!r}")
-        data, salt, status, requested, decided, disclosed = rows[0]
-        request = AccessRequest.from_json(parse_json(bytes(data), "a stored request"))
-        return Stored(request, bytes(salt), status, requested, decided, disclosed)
+        data, salt, status, requested, decided, disclosed, digest, version = rows[0]
+        request = FiledRequest.from_json(parse_json(bytes(data), "a stored request"))
+        return Stored(
+            request, bytes(salt), status, requested, decided, disclosed, digest, int(version)
+        )
 
     def all(self) -> list[Stored]:
         rows = self.db.read("SELECT id FROM access_requests ORDER BY requested_index")
@@ -117,33 +150,46 @@ class AccessBook:
     # -- the request's life ----------------------------------------------------------------
 
     def request(self, request: AccessRequest, *, actor: str) -> int:
-        """Record a request (``access.requested``: its public view, or only its seal)."""
+        """Record a request (``access.requested``: its public view, or only its seal). Only
+        the filed request is kept: each subject as its commitment under a fresh salt of its
+        own, filed under the vault's reference (the pseudonym itself is stored nowhere)."""
         request.check_seal(self.clock(), self.max_seal)
         salt = self.random_bytes(32)
+        salts = [self.random_bytes(32) for _ in request.subjects]
+        filed = request.file(salts)
         refs = [self.vault.ref(s) for s in request.subjects]
 
         def build(tx: Tx) -> list[bytes]:
             if tx.execute("SELECT 1 FROM access_requests WHERE id = ?", (request.id,)):
                 raise AlreadyExistsError(f"access request {request.id} exists")
-            body = {"v": 1, "request": request.id, **request.public_view(salt)}
+            body = {"v": _VERSION, "request": request.id, **filed.public_view(salt)}
             return [Event("access.requested", self.clock(), actor, body).to_bytes()]
 
         def record(tx: Tx, index: int) -> None:
             sealed = request.sealed_until
             tx.execute(
                 "INSERT INTO access_requests (id, request, salt, status, sealed_until,"
-                " requested_index) VALUES (?, ?, ?, 'pending', ?, ?)",
+                " requested_index, approval_digest, version)"
+                " VALUES (?, ?, ?, 'pending', ?, ?, ?, ?)",
                 (
                     request.id,
-                    request.to_bytes(),
+                    filed.to_bytes(),
                     salt,
                     None if sealed is None else to_micros(sealed),
                     index,
+                    filed.approval_digest(salt),
+                    _VERSION,
                 ),
             )
             tx.executemany(
-                "INSERT INTO access_subjects (request, subject_ref) VALUES (?, ?)",
-                [(request.id, ref) for ref in dict.fromkeys(refs)],
+                "INSERT INTO access_subjects (request, subject_ref, salt, commitment)"
+                " VALUES (?, ?, ?, ?)",
+                [
+                    (request.id, ref, subject_salt, commitment)
+                    for ref, subject_salt, commitment in zip(
+                        refs, salts, filed.commitments, strict=True
+                    )
+                ],
             )
 
         return self.log.append_with(build, record)
@@ -176,7 +222,7 @@ class AccessBook:
 
     def approval_params(self, request_id: str) -> dict[str, str]:
         """The parameters of the ``access.approve`` action for a request: its id and its
-        salted digest (``AccessRequest.approval_digest``)."""
+        salted digest, kept since it was filed (``FiledRequest.approval_digest``)."""
         return _approval_params(self.get(request_id))
 
     def approval(self, request_id: str, *, actor: str) -> Effect:
@@ -242,12 +288,13 @@ class AccessBook:
             raise ForbiddenError(f"access request {request_id} is {stored.status}, not approved")
         capability = Capability.of(stored.request)
         now = self.clock()
-        named = subject in stored.request.subjects
-        ref = self.vault.ref(subject) if named else None
+        ref, named, commitment = self._named(stored, subject)
         items: list[bytes] = []
         refused: Exception | None = None
         try:
-            capability.verify_read(subject, category, capability.since, now)
+            if named and commitment is None:  # erased, filed before commitments were kept
+                raise NotFoundError("this subject's data was erased")
+            capability.verify_read(commitment or "", category, capability.since, now)
             assert ref is not None  # a subject the request does not name raised above
             for payload in self.vault.payloads(ref, kind=category):
                 if (
@@ -258,10 +305,10 @@ class AccessBook:
         except (ExpiredError, ScopeError, NotFoundError) as exc:
             refused = exc
         outcome = "read" if refused is None else _refusal(refused)
-        body: dict[str, Any] = {"v": 1, "request": request_id, "outcome": outcome}
+        body: dict[str, Any] = {"v": stored.version, "request": request_id, "outcome": outcome}
         if not stored.sealed:
             body["category"] = category
-            body["subject"] = subject_commitment(subject, stored.salt) if named else None
+            body["subject"] = commitment if named else None
             body["items"] = len(items)
 
         def build(tx: Tx) -> list[bytes]:
@@ -271,7 +318,15 @@ class AccessBook:
             tx.execute(
                 "INSERT INTO access_reads (ledger_index, request, subject_ref, category,"
                 " outcome, items, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (index, request_id, ref, category[:64], outcome, len(items), to_micros(now)),
+                (
+                    index,
+                    request_id,
+                    ref if named else None,
+                    category[:64],
+                    outcome,
+                    len(items),
+                    to_micros(now),
+                ),
             )
 
         self.log.append_with(build, record)
@@ -279,9 +334,27 @@ class AccessBook:
             raise refused
         return items
 
+    def _named(self, stored: Stored, subject: str) -> tuple[bytes | None, bool, str | None]:
+        """The subject's vault reference, whether the request names it, and its commitment
+        there (computed from its salt; once the salt is erased, the one kept, if any)."""
+        try:
+            ref = self.vault.ref(subject)
+        except MalformedError:  # no pseudonym a request could name
+            return None, False, None
+        rows = self.db.read(
+            "SELECT salt, commitment FROM access_subjects WHERE request = ? AND subject_ref = ?",
+            (stored.request.id, ref),
+        )
+        if not rows:
+            return ref, False, None
+        salt, kept = rows[0]
+        if salt is not None:
+            return ref, True, subject_commitment(subject, bytes(salt))
+        return ref, True, None if kept is None else str(kept)
+
     def disclose_due(self) -> int:
         """Disclose every seal whose time has come (``seal.disclosed``: the open view and the
-        salt, which open the commitment); returns how many."""
+        seal's salt, which open the commitment, and no subject's salt); returns how many."""
         now = self.clock()
         rows = self.db.read(
             "SELECT id FROM access_requests WHERE sealed_until IS NOT NULL"
@@ -291,10 +364,10 @@ class AccessBook:
         for (request_id,) in rows:
             stored = self.get(request_id)
             body = {
-                "v": 1,
+                "v": stored.version,
                 "request": request_id,
                 "salt": base64.b64encode(stored.salt).decode(),
-                "view": stored.request.open_view(stored.salt),
+                "view": stored.request.to_json(),
                 "reads": self._reads(request_id),
             }
 
@@ -333,10 +406,14 @@ class AccessBook:
 
     def of_subject(self, ref: bytes) -> list[dict[str, Any]]:
         """Every request that named this subject: who asked, on what basis, what was read and
-        when; a sealed one as sealed, with the date it opens."""
-        rows = self.db.read("SELECT request FROM access_subjects WHERE subject_ref = ?", (ref,))
+        when, and the subject's commitment in it with its salt (``subject``: so the resident,
+        and only they, can check ``SHA-256(salt ‖ pseudonym)`` against the ledger); a sealed
+        one as sealed, with the date it opens."""
+        rows = self.db.read(
+            "SELECT request, salt, commitment FROM access_subjects WHERE subject_ref = ?", (ref,)
+        )
         out = []
-        for (request_id,) in rows:
+        for request_id, salt, commitment in rows:
             stored = self.get(request_id)
             r = stored.request
             if stored.sealed:
@@ -354,6 +431,10 @@ class AccessBook:
                     "categories": list(r.categories),
                     "status": stored.status,
                     "ledgerIndex": stored.requested_index,
+                    "subject": {
+                        "commitment": commitment,
+                        "salt": None if salt is None else base64.b64encode(bytes(salt)).decode(),
+                    },
                     "reads": self._reads(request_id, ref),
                 }
             )

@@ -1,5 +1,7 @@
-"""The tables of ``ombud.access``: requests (with the salt of their public record and their
-seal), the subjects each names (by the vault's reference, never the pseudonym), and reads."""
+"""The tables of ``ombud.access``: requests (as filed: the subjects only as commitments, with
+the salt of their seal and the digest their approval binds to), the subjects each names (by the
+vault's reference, never the pseudonym, with the secret salt of their commitment, destroyed when
+the subject is erased), and reads."""
 
 from __future__ import annotations
 
@@ -22,6 +24,8 @@ access_requests = strict_table(
     sa.Column("requested_index", INT, nullable=False),
     sa.Column("decided_index", INT),
     sa.Column("disclosed_index", INT),
+    sa.Column("approval_digest", TEXT),
+    sa.Column("version", INT),
 )
 sa.Index("access_requests_by_seal", access_requests.c.sealed_until)
 
@@ -30,6 +34,8 @@ access_subjects = strict_table(
     metadata,
     sa.Column("request", TEXT, primary_key=True),
     sa.Column("subject_ref", BLOB, primary_key=True),
+    sa.Column("salt", BLOB),
+    sa.Column("commitment", TEXT),
 )
 sa.Index("access_subjects_by_ref", access_subjects.c.subject_ref)
 

@@ -133,7 +133,8 @@ def create_router(
         "/me/access",
         dependencies=[NO_STORE],
         responses=problems(401, 503),
-        summary="Who asked for your data, on what basis, what was read and when.",
+        summary="Who asked for your data, on what basis, what was read and when; your "
+        "commitment in each request with its salt, to check the ledger's entries about you.",
     )
     def my_access(authorization: Authorization = None) -> list[dict[str, Any]]:
         ref = office().vault.ref_for_access(resident_key(authorization))

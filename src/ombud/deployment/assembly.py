@@ -257,17 +257,22 @@ class Deployment:
 
     @functools.cached_property
     def vault(self) -> Vault:
-        """The vault, opened with the master key (``MasterKeyError`` without one)."""
+        """The vault, opened with the master key (``MasterKeyError`` without one); erasing a
+        subject also destroys the salts of its access-request commitments, whether or not
+        ``access`` was used in this process."""
+        from ombud.access.book import forget_subject
         from ombud.privacy.master_key import load_master_keys
         from ombud.privacy.vault import Vault
 
         path = self.data_dir / self.settings.privacy.master_key_file
-        return Vault(
+        vault = Vault(
             self.db,
             load_master_keys(path, self.environ),
             clock=self.clock,
             reload_keys=lambda: load_master_keys(path, self.environ),
         )
+        vault.on_erase.append(forget_subject)
+        return vault
 
     # --- services ---------------------------------------------------------------------------
 
