@@ -152,15 +152,26 @@ def test_two_officers_approve_and_reads_stay_in_scope(city: tuple[Path, Clock]) 
         with pytest.raises(ExpiredError):
             book.read(request.id, SUBJECT, "contact", actor="police")
         reads = _events(deployment, "access.read")
-        assert [r["outcome"] for r in reads] == ["read", "out-of-scope", "out-of-scope", "expired"]
+        assert [r["outcome"] for r in reads] == [
+            "not-approved",
+            "read",
+            "out-of-scope",
+            "out-of-scope",
+            "expired",
+        ]
         public = json.dumps(_events(deployment, "access.requested") + reads)
         assert SUBJECT not in public and OTHER not in public  # the ledger names no subject
         mine = book.of_subject(deployment.vault.ref(SUBJECT))
         assert mine[0]["legalBasis"] == "warrant PO-2026-4411"
-        assert [r["outcome"] for r in mine[0]["reads"]] == ["read", "out-of-scope", "expired"]
+        assert [r["outcome"] for r in mine[0]["reads"]] == [
+            "not-approved",
+            "read",
+            "out-of-scope",
+            "expired",
+        ]
         assert book.of_subject(deployment.vault.ref(OTHER)) == []
         report = book.report()
-        assert report["refusedReads"] == 3 and report["statuses"] == {"approved": 1}
+        assert report["refusedReads"] == 4 and report["statuses"] == {"approved": 1}
 
 
 def test_the_requester_never_approves(city: tuple[Path, Clock]) -> None:
@@ -353,3 +364,39 @@ def test_erasing_a_subject_named_in_requests_leaves_neither_their_pseudonym_nor_
                 for row in deployment.db.read(f'SELECT t::text FROM "{t}" t')
             )
             assert SUBJECT not in dump and not [s for s in salts if s.hex() in dump]
+
+
+def test_a_read_under_a_request_not_approved_is_refused_and_recorded(
+    city: tuple[Path, Clock],
+) -> None:
+    """Finding: a read under a pending or denied request was refused (403) but left no trace.
+    Now it is an access.read event, outcome not-approved, counted among the refused reads."""
+    data_dir, clock = city
+    with Deployment.open(data_dir, clock=clock) as deployment:
+        book = deployment.access
+        pending, denied = _request(), _request(sealed_until=START + timedelta(days=2))
+        book.request(pending, actor="police")
+        book.request(denied, actor="tax")
+        book.deny(denied.id, "officer-a", "no legal basis", actor="x")
+        before = deployment.log.size
+        with pytest.raises(ForbiddenError, match="pending, not approved"):
+            book.read(pending.id, SUBJECT, "contact", actor="police")
+        with pytest.raises(ForbiddenError, match="denied, not approved"):
+            book.read(denied.id, SUBJECT, "contact", actor="tax")
+        with pytest.raises(NotFoundError):  # no request: nothing to record it under
+            book.read("0" * 32, SUBJECT, "contact", actor="police")
+        assert deployment.log.size == before + 2
+        reads = _events(deployment, "access.read")
+        assert reads[0]["outcome"] == reads[1]["outcome"] == "not-approved"
+        assert reads[0]["items"] == 0 and reads[0]["subject"] is not None
+        assert set(reads[1]) == {"v", "request", "outcome"}  # sealed: nothing more shown
+        assert SUBJECT not in json.dumps(reads)
+        report = book.report()
+        assert report["refusedReads"] == 2
+        assert {(r["request"], r["outcome"]) for r in report["reads"]} == {
+            (pending.id, "not-approved"),
+            (denied.id, "not-approved"),
+        }
+        mine = book.of_subject(deployment.vault.ref(SUBJECT))
+        (shown,) = [m for m in mine if not m["sealed"]]
+        assert [r["outcome"] for r in shown["reads"]] == ["not-approved"]

@@ -6,7 +6,7 @@ names, to approve their own request, to read after expiry, or to keep a sealed r
 for ever. Approval is ``verify_approval`` against the roster in force (two officers, never
 the requester); a read decrypts from the vault only the named subjects' payloads of the named
 categories stored in the window, and is an ``access.read`` event whether it is allowed or
-refused; erased data is gone for everyone. A sealed
+refused (a read under a request pending or denied too); erased data is gone for everyone. A sealed
 request shows only its commitment until ``disclose_due`` publishes it (the ``ombud serve``
 rounds and ``ombud access unseal`` call it; the schedule lives in the database, so it survives
 restarts). Neither the ledger nor the database names a subject: a request is kept as filed
@@ -102,6 +102,8 @@ def _refusal(exc: Exception) -> str:
         return "out-of-scope"
     if isinstance(exc, NotFoundError):
         return "no-data"  # erased, or never held: gone for everyone
+    if isinstance(exc, ForbiddenError):
+        return "not-approved"  # pending or denied
     return "refused"
 
 
@@ -281,17 +283,19 @@ class AccessBook:
     def read(self, request_id: str, subject: str, category: str, *, actor: str) -> list[bytes]:
         """The subject's payloads of ``category`` stored within the request's window, under its
         capability. Allowed or refused, the read is an ``access.read`` event; refused, it
-        raises afterwards (``ExpiredError``, ``ScopeError``, ``ForbiddenError``, or
-        ``NotFoundError`` for data that is erased or was never held)."""
+        raises afterwards (``ForbiddenError`` under a request not approved, ``ExpiredError``,
+        ``ScopeError``, or ``NotFoundError`` for data that is erased or was never held)."""
         stored = self.get(request_id)
-        if stored.status != "approved":
-            raise ForbiddenError(f"access request {request_id} is {stored.status}, not approved")
         capability = Capability.of(stored.request)
         now = self.clock()
         ref, named, commitment = self._named(stored, subject)
         items: list[bytes] = []
         refused: Exception | None = None
         try:
+            if stored.status != "approved":
+                raise ForbiddenError(
+                    f"access request {request_id} is {stored.status}, not approved"
+                )
             if named and commitment is None:  # erased, filed before commitments were kept
                 raise NotFoundError("this subject's data was erased")
             capability.verify_read(commitment or "", category, capability.since, now)
@@ -302,7 +306,7 @@ class AccessBook:
                     and capability.since <= payload.created < capability.until
                 ):
                     items.append(payload.data)
-        except (ExpiredError, ScopeError, NotFoundError) as exc:
+        except (ForbiddenError, ExpiredError, ScopeError, NotFoundError) as exc:
             refused = exc
         outcome = "read" if refused is None else _refusal(refused)
         body: dict[str, Any] = {"v": stored.version, "request": request_id, "outcome": outcome}
