@@ -77,7 +77,7 @@ class ServerSettings:
     worker_threads: int = 40
     """Threads that run the routes' blocking work (database reads, signatures, the model, a
     post waiting for its group commit); on PostgreSQL each keeps one connection open, so a
-    server holds up to this many plus about eight for its background rounds: keep servers ×
+    server holds up to this many plus about eight for its background rounds: keep servers times
     (this + 8) under PostgreSQL's ``max_connections`` (100 by default)."""
     max_header_bytes: int = 16384
     """Largest request line plus headers."""

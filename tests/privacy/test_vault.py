@@ -422,3 +422,19 @@ def test_any_payload_round_trips_and_any_flipped_bit_is_caught(
         )
     with pytest.raises(PayloadIntegrityError):
         office.vault.open(sealed.id)
+
+
+def test_an_erasure_scrubs_the_tables_its_hooks_rewrite(
+    office: Office, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The consent book's hook rewrites ``consents``: its dead rows are scrubbed with the
+    vault's own (PostgreSQL keeps them until a VACUUM otherwise); a hook registered twice
+    runs once."""
+    _contact(office, "resident-1", "x@example.org")
+    scrubbed: list[tuple[str, ...]] = []
+    monkeypatch.setattr(office.db, "scrub", lambda tables: scrubbed.append(tuple(tables)))
+    hook = office.vault.on_erase[0]
+    office.vault.forget_with(hook, "consents")
+    assert office.vault.on_erase.count(hook) == 1
+    office.vault.erase(office.log, office.vault.ref("resident-1"), actor="op", basis="operator")
+    assert scrubbed and "consents" in scrubbed[-1] and "vault_subjects" in scrubbed[-1]

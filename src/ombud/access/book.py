@@ -126,8 +126,7 @@ class AccessBook:
         self.clock = clock
         self.random_bytes = random_bytes
         self.max_seal = max_seal
-        if forget_subject not in vault.on_erase:
-            vault.on_erase.append(forget_subject)
+        vault.forget_with(forget_subject, "access_subjects")
 
     # -- reading the record ----------------------------------------------------------------
 

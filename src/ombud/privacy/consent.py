@@ -214,7 +214,7 @@ class ConsentBook:
     random_bytes: Callable[[int], bytes] = os.urandom
 
     def __post_init__(self) -> None:
-        self.vault.on_erase.append(self._forget)
+        self.vault.forget_with(self._forget, "consents")
 
     @staticmethod
     def _forget(tx: Tx, ref: bytes) -> None:

@@ -129,7 +129,10 @@ class Vault:
     process does not hold: ``ombud privacy rotate-key`` ran while it was serving."""
     on_erase: list[Callable[[Tx, bytes], None]] = field(default_factory=list)
     """Called inside the erasure transaction with the subject's ref, for the tables of other
-    modules that point at the subject (consent records)."""
+    modules that point at the subject (consent records); registered with ``forget_with``."""
+    scrubbed_with: list[str] = field(default_factory=list)
+    """Those modules' tables, scrubbed with the vault's own (``Database.scrub``), so that
+    what their hooks overwrote does not linger in dead rows or the WAL."""
     purged_total: int = field(default=0, init=False)
     _index: bytes = field(default=b"", init=False, repr=False)
 
@@ -137,6 +140,16 @@ class Vault:
         if not self.keys:
             raise MasterKeyError("the vault needs a master key")
         self._index = self._index_key()
+
+    def forget_with(self, hook: Callable[[Tx, bytes], None], *tables: str) -> None:
+        """Call ``hook`` in every erasure, and scrub ``tables`` (which it rewrites) with the
+        vault's own; registering the same hook twice changes nothing."""
+        if hook not in self.on_erase:
+            self.on_erase.append(hook)
+        self.scrubbed_with.extend(t for t in tables if t not in self.scrubbed_with)
+
+    def _scrub(self) -> None:
+        self.db.scrub((*_TABLES, *self.scrubbed_with))
 
     # -- keys -----------------------------------------------------------------------------------
 
@@ -514,7 +527,7 @@ class Vault:
         pending = self.db.read("SELECT ref FROM vault_subjects WHERE scrubbed = 0")
         if not pending:
             return 0
-        self.db.scrub(_TABLES)
+        self._scrub()
         with self.db.transaction() as tx:
             tx.execute("UPDATE vault_subjects SET scrubbed = 1 WHERE scrubbed = 0")
         return len(pending)
@@ -552,7 +565,7 @@ class Vault:
             log.append_with(build, record)
             purged += len(ids)
         if purged:
-            self.db.scrub(_TABLES)
+            self._scrub()
             self.purged_total += purged
         return purged
 
@@ -591,7 +604,7 @@ class Vault:
                 )
                 moved += 1
         self.keys = [new, *(k for k in self.keys if k.key_id != new.key_id)]
-        self.db.scrub(_TABLES)  # the keys wrapped by the old master key leave the WAL too
+        self._scrub()  # the keys wrapped by the old master key leave the WAL too
         return moved
 
 
