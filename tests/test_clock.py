@@ -14,6 +14,7 @@ from ombud.clock import (
     parse_rfc3339,
     parse_time,
     to_micros,
+    week_window,
 )
 from ombud.errors import MalformedError
 
@@ -73,3 +74,32 @@ def test_but_never_a_time_without_a_zone() -> None:
         parse_iso_time("2026-12-02T09:00:00", "created_at")
     with pytest.raises(MalformedError, match="ISO 8601"):
         parse_iso_time("yesterday", "created_at")
+
+
+def test_a_week_window_is_monday_to_monday_in_utc() -> None:
+    assert week_window("2026-W49") == (
+        datetime(2026, 11, 30, tzinfo=UTC),
+        datetime(2026, 12, 7, tzinfo=UTC),
+    )
+    assert week_window("2026-W53")[1] == datetime(2027, 1, 4, tzinfo=UTC)  # 2026 has 53 weeks
+    assert week_window("0001-W01")[0] == datetime(1, 1, 1, tzinfo=UTC)
+    assert week_window("9999-W51")[1] == datetime(9999, 12, 27, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("week", "named"),
+    [
+        ("9999-W52", "ends after the year 9999"),  # its next Monday overflowed: a 500 for good
+        ("2026-W99", "not a week of its year"),
+        ("2025-W53", "not a week of its year"),
+        ("2026-W00", "not a week of its year"),
+        ("0000-W01", "not a week of its year"),
+        ("2026-W4", "ISO week like"),
+        ("2026W49", "ISO week like"),
+    ],
+)
+def test_a_week_out_of_range_is_malformed_never_an_overflow(week: str, named: str) -> None:
+    """Attack finding: ``week_window("9999-W52")`` raised OverflowError, which a release of
+    that period turned into a 500 on /insight and a traceback in the CLI."""
+    with pytest.raises(MalformedError, match=named):
+        week_window(week)

@@ -138,7 +138,11 @@ _WEEK = re.compile(r"(\d{4})-W(\d{2})")
 
 
 def week_window(period: str) -> tuple[datetime, datetime]:
-    """The window of ISO week ``period`` (``2026-W49``): its Monday 00:00Z and the next one."""
+    """The window of ISO week ``period`` (``2026-W49``): its Monday 00:00Z and the next one.
+
+    ``MalformedError`` for anything else: another spelling, a week its year does not have
+    (``2026-W99``, ``2025-W53``, ``0000-W01``), or a week whose window ends past the year 9999
+    (``9999-W52``: its next Monday is not a date Python can hold) — never ``OverflowError``."""
     match = _WEEK.fullmatch(period) if isinstance(period, str) else None
     if match is None:
         raise MalformedError(f"a week is an ISO week like 2026-W49, not {str(period)[:32]!r}")
@@ -147,7 +151,10 @@ def week_window(period: str) -> tuple[datetime, datetime]:
     except ValueError:
         raise MalformedError(f"{period} is not a week of its year") from None
     start = datetime(monday.year, monday.month, monday.day, tzinfo=UTC)
-    return start, start + timedelta(days=7)
+    try:
+        return start, start + timedelta(days=7)
+    except OverflowError:
+        raise MalformedError(f"{period} ends after the year 9999") from None
 
 
 def iso_week(at: datetime) -> str:
