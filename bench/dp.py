@@ -129,7 +129,8 @@ def _deployment(directory: Path, posts: int) -> PrivacyOffice:
         )
     settings = PrivacySettings(dp_rho_per_period=1000.0)
     vault = Vault(db, [MasterKey.generate()])
-    releases = ReleaseBook(db, log, RHO, 1000.0)
+    week_over = datetime(2026, 12, 7, 0, 5, tzinfo=UTC)  # a week is released once it ended
+    releases = ReleaseBook(db, log, RHO, 1000.0, clock=lambda: week_over)
     return PrivacyOffice(
         settings,
         tuple(DISTRICTS),

@@ -249,6 +249,34 @@ def test_releases_spend_a_budget_anyone_can_audit(city: PrivateCity) -> None:
     assert city.client.get(f"/privacy/releases/{release['id']}").json()["cells"] == release["cells"]
 
 
+def test_a_week_that_is_not_one_or_has_not_ended_is_refused_before_any_spend(
+    city: PrivateCity,
+) -> None:
+    """Attack finding: POST /privacy/releases of satisfaction 9999-W52 or 2026-W99 answered 201
+    (budget spent, dp.released logged) and broke /insight for good; imported 9999-W52 was a
+    500; a week not yet over (here 2026-W49, the clock's, and later ones) used up its budget."""
+    log = city.client.app.state.deployment.log  # type: ignore[attr-defined]
+    size = log.size
+    for dataset, period, status in [
+        ("satisfaction", "9999-W52", 400),
+        ("satisfaction", "2026-W99", 400),
+        ("satisfaction", "2025-W53", 400),
+        ("imported", "9999-W52", 400),
+        ("imported", "2026-W49", 409),
+        ("satisfaction", "2026-W49", 409),
+        ("satisfaction", "2027-W10", 409),
+    ]:
+        body = {"dataset": dataset, "period": period}
+        answer = city.client.post("/privacy/releases", json=body, headers=city.bearer())
+        assert answer.status_code == status, (period, answer.text)
+        assert period in answer.json()["detail"]
+    assert city.client.get("/privacy/budget").json() == []
+    assert log.size == size
+    ended = {"dataset": "imported", "period": "2026-W48"}
+    released = city.client.post("/privacy/releases", json=ended, headers=city.bearer())
+    assert released.status_code == 201, released.text
+
+
 def test_without_a_master_key_privacy_routes_refuse_clearly(
     tmp_path: Path, period_issuer: tuple[Issuer, bytes]
 ) -> None:

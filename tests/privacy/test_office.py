@@ -12,7 +12,7 @@ import pytest
 from ombud import migrations
 from ombud.config import PrivacySettings
 from ombud.database import Database
-from ombud.errors import BudgetExceededError, MalformedError
+from ombud.errors import BudgetExceededError, ConflictError, MalformedError
 from ombud.events import Event
 from ombud.privacy.consent import ConsentBook
 from ombud.privacy.dp import ReleaseBook
@@ -26,6 +26,8 @@ from ombud.voice.social_import import import_posts
 from tests.voice.conftest import PERIOD, START, Voice, make_voice
 
 KEY = b"k" * 32
+WEEK_49_ENDS = datetime(2026, 12, 7, tzinfo=UTC)
+"""The end of 2026-W49, the week of ``START``: from then on it may be released."""
 
 
 def _office(voice: Voice, database: Database, tmp_path: Path, **privacy: object) -> PrivacyOffice:
@@ -102,6 +104,7 @@ def test_releases_of_both_datasets(setup: tuple[Voice, PrivacyOffice]) -> None:
     event = Event.from_bytes(voice.log.entry(release.ledger_index))
     assert event.body["contributionsPerUnit"] == 1 and event.body["dataset"] == "satisfaction"
     window = {"since": START - timedelta(days=1), "until": START + timedelta(days=1)}
+    voice.clock.now = WEEK_49_ENDS  # a week is released once it has ended
     imported = office.release("imported", "2026-W49", actor="operator")
     body = Event.from_bytes(voice.log.entry(imported.ledger_index)).body
     assert body["contributionsPerUnit"] == 3 and body["dataset"] == "imported"
@@ -160,11 +163,12 @@ def test_imported_posts_are_released_by_iso_week_so_a_window_cannot_be_relabelle
     """Attack finding: an imported release's period was a free label over a free window, so the
     same posts could be released under "w1", "w2", "w3"… each from a fresh budget (rho 3.0
     spent against 1.0). Now its period is an ISO week and the week is the window."""
-    _, office = setup
+    voice, office = setup
     assert week_window("2026-W49") == (
         datetime(2026, 11, 30, tzinfo=UTC),
         datetime(2026, 12, 7, tzinfo=UTC),
     )
+    voice.clock.now = WEEK_49_ENDS
     office.release("imported", "2026-W49", actor="op")
     office.release("imported", "2026-W49", actor="op", since=datetime(2026, 11, 30, tzinfo=UTC),
                    until=datetime(2026, 12, 7, tzinfo=UTC))  # fmt: skip
@@ -175,3 +179,54 @@ def test_imported_posts_are_released_by_iso_week_so_a_window_cannot_be_relabelle
             office.release("imported", label, actor="op")
     with pytest.raises(MalformedError, match="ISO week its period names"):
         office.release("imported", "2026-W50", actor="op", since=START, until=START)
+
+
+@pytest.mark.parametrize("dataset", ["imported", "satisfaction"])
+def test_a_week_is_released_only_once_it_has_ended(
+    setup: tuple[Voice, PrivacyOffice], dataset: str
+) -> None:
+    """Attack finding: releases of a week not yet over were accepted and spent its budget on
+    no data (or part of it); once its posts existed, every release of it was refused. A week
+    (an imported period, or a satisfaction period spelled as one) waits for its end, by the
+    book's clock; nothing is spent or logged before."""
+    voice, office = setup
+    voice.posts.submit(Submission("The bins stink", "north"), voice.token())
+    _import(voice, "@someone", 3)
+    size = voice.log.size
+    for week in ("2026-W49", "2026-W50", "2027-W01"):  # this week (START), and later ones
+        with pytest.raises(ConflictError, match=f"{week} has not ended: .* from 20"):
+            office.release(dataset, week, actor="op")
+    assert voice.log.size == size and office.releases.budget() == []
+    voice.clock.now = WEEK_49_ENDS - timedelta(microseconds=1)
+    with pytest.raises(ConflictError, match="from 2026-12-07T00:00:00Z"):
+        office.release(dataset, "2026-W49", actor="op")
+    voice.clock.now = WEEK_49_ENDS
+    office.release(dataset, "2026-W49", actor="op")
+    assert [b["period"] for b in office.releases.budget()] == ["2026-W49"]
+
+
+@pytest.mark.parametrize("dataset", ["imported", "satisfaction"])
+@pytest.mark.parametrize("week", ["9999-W52", "2026-W99", "2025-W53", "0000-W01", "2026-W00"])
+def test_a_period_spelled_as_a_week_that_is_not_one_is_refused_before_any_spend(
+    setup: tuple[Voice, PrivacyOffice], dataset: str, week: str
+) -> None:
+    """Attack finding: a satisfaction release of 9999-W52 or 2026-W99 was accepted (budget spent,
+    dp.released logged), then broke /insight, the portal and the CLI report for good; an
+    imported release of 9999-W52 was a 500. Both are now refused as malformed, before anything
+    is read, spent or written."""
+    voice, office = setup
+    voice.clock.now = WEEK_49_ENDS
+    size = voice.log.size
+    with pytest.raises(MalformedError, match=week):
+        office.release(dataset, week, actor="op")
+    assert voice.log.size == size and office.releases.budget() == []
+
+
+def test_a_token_period_not_spelled_as_a_week_is_a_free_label(
+    setup: tuple[Voice, PrivacyOffice],
+) -> None:
+    """A satisfaction period is the issuer's token period: only the issuer knows when "2026-12"
+    ends, so such a label is checked for its form only (the budget still binds it)."""
+    voice, office = setup
+    voice.posts.submit(Submission("The bins stink", "north"), voice.token())
+    assert office.release("satisfaction", PERIOD, actor="op").period == PERIOD

@@ -25,9 +25,9 @@ from types import MappingProxyType
 from typing import Any
 
 from ombud.canonical import canonical_json, parse_json
-from ombud.clock import format_time, from_seconds, to_seconds, utc_now
+from ombud.clock import format_time, from_seconds, to_seconds, utc_now, week_window
 from ombud.database import Database, Tx
-from ombud.errors import BudgetExceededError, MalformedError, NotFoundError
+from ombud.errors import BudgetExceededError, ConflictError, MalformedError, NotFoundError
 from ombud.events import Event
 from ombud.ledger.log import Log
 
@@ -54,6 +54,9 @@ SCORES = {"negative": -1.0, "neutral": 0.0, "positive": 1.0}
 
 _PERIOD = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
 _RELEASE_ID = re.compile(r"[0-9a-f]{32}")
+_WEEK_SHAPED = re.compile(r"\d{4}-W\d{2}")
+"""A period of this shape is read as an ISO week (the insight places a satisfaction release of
+it in that week), so it must be one."""
 
 
 def check_dataset(dataset: str) -> None:
@@ -272,6 +275,27 @@ class ReleaseBook:
         if not isinstance(period, str) or not _PERIOD.fullmatch(period):
             raise MalformedError("a period is 1-32 letters, digits, . _ -")
 
+    def check_period(self, dataset: str, period: str) -> None:
+        """Refuse a release of ``dataset`` for ``period`` that must not spend budget now.
+
+        An ``imported`` period is an ISO week (the week *is* the window), and so is a
+        ``satisfaction`` period spelled like one (``2026-W49``): the insight reads it as that
+        week. Such a period must be a real week (``MalformedError`` for ``2026-W99``,
+        ``2025-W53``, ``9999-W52``…) and must have ended by the book's clock
+        (``ConflictError``): a release of a week still running — or not begun — spends the
+        week's budget on part of its posts, or none, and the rest could then never be released.
+        Another satisfaction period is a token period's free label, whose end only the issuer
+        knows; it is checked for its form only."""
+        self._check(dataset, period)
+        if dataset != "imported" and not _WEEK_SHAPED.fullmatch(period):
+            return
+        end = week_window(period)[1]
+        if self.clock() < end:
+            raise ConflictError(
+                f"{dataset} {period} has not ended: it can be released from {format_time(end)}, "
+                "once all its posts are in (a release now would spend its budget on part of them)"
+            )
+
     def spent(self, dataset: str, period: str) -> float:
         """rho spent so far on ``dataset`` in ``period`` (zCDP composes by addition)."""
         self._check(dataset, period)
@@ -312,8 +336,9 @@ class ReleaseBook:
     ) -> Release:
         """Release ``rows`` (see ``satisfaction``) as ``dataset`` for ``period``, spending
         ``rho_per_release`` of the period's budget; refused (``BudgetExceededError``), before
-        any noise is drawn, when that would pass ``rho_per_period``."""
-        self._check(dataset, period)
+        any noise is drawn, when that would pass ``rho_per_period``, and refused as
+        ``check_period`` says for a week that is not one or has not ended."""
+        self.check_period(dataset, period)
         rho = self.rho_per_release
         self._refuse_over_budget(self.spent(dataset, period), rho, dataset, period)
         params = DpParameters(rho, contributions, k_threshold)

@@ -92,7 +92,8 @@ class PrivacyOffice:
         ``satisfaction``; for ``imported``, an ISO week (``2026-W49``), which *is* the window
         [Monday 00:00Z, next Monday) — a free label over a free window would let the same posts
         be released again and again, each time from a fresh budget. ``since`` and ``until``, if
-        given, must be that week's bounds."""
+        given, must be that week's bounds. A week (of either dataset) is released once it has
+        ended (``ReleaseBook.check_period``)."""
         import polars as pl
 
         districts = list(self.districts)
@@ -105,8 +106,6 @@ class PrivacyOffice:
         if dataset == "satisfaction":
             if since is not None or until is not None:
                 raise MalformedError("a satisfaction release covers a token period, not times")
-            rows, excluded = self.reports.contributions(period=period)
-            contributions = 1
         else:
             week = week_window(period)
             if (since, until) not in ((None, None), week):
@@ -115,6 +114,11 @@ class PrivacyOffice:
                     f"[{format_time(week[0])}, {format_time(week[1])}); give no since and until, "
                     "or exactly those"
                 )
+        self.releases.check_period(dataset, period)  # a week that has not ended: nothing read
+        if dataset == "satisfaction":
+            rows, excluded = self.reports.contributions(period=period)
+            contributions = 1
+        else:
             rows, excluded = self.reports.contributions(period=None, since=week[0], until=week[1])
             contributions = self.settings.dp_max_contributions
         frame = pl.DataFrame(
