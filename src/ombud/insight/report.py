@@ -34,6 +34,7 @@ __all__ = [
     "WEEK_PATTERN",
     "Inputs",
     "PublishedRelease",
+    "SkippedRelease",
     "compute",
     "verify_insight",
     "view",
@@ -58,6 +59,26 @@ class PublishedRelease:
 
 
 @dataclass(frozen=True)
+class SkippedRelease:
+    """A satisfaction release whose period reads as an ISO week the insight cannot place there
+    (not a week, released before its week began, or too far before the others): left out of
+    the insight and named in it, so one bad ledger entry cannot break or skew it for good."""
+
+    id: str
+    period: str
+    ledger_index: int
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "period": self.period,
+            "ledgerIndex": self.ledger_index,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
 class Inputs:
     origin: str
     checkpoint_size: int
@@ -68,6 +89,8 @@ class Inputs:
     confusion: Confusion
     zone: tzinfo
     q: float = 0.05
+    skipped: Sequence[SkippedRelease] = ()
+    """Week-labelled satisfaction releases before the checkpoint left out (``SkippedRelease``)."""
 
 
 def _cells(inputs: Inputs) -> tuple[list[dict[str, Any]], list[Estimate]]:
@@ -157,6 +180,8 @@ def compute(inputs: Inputs) -> dict[str, Any]:
         "unmeasuredConcerns": concerns,
         "unheardProblems": problems,
     }
+    if inputs.skipped:  # only then: reports without any keep the digest they always had
+        report["skippedReleases"] = [s.to_json() for s in inputs.skipped]
     report["digest"] = hashlib.sha256(canonical_json(_rounded(report))).hexdigest()
     return report
 
