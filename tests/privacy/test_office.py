@@ -230,3 +230,24 @@ def test_a_token_period_not_spelled_as_a_week_is_a_free_label(
     voice, office = setup
     voice.posts.submit(Submission("The bins stink", "north"), voice.token())
     assert office.release("satisfaction", PERIOD, actor="op").period == PERIOD
+
+
+def test_a_release_does_not_publish_how_many_posts_it_left_out(
+    setup: tuple[Voice, PrivacyOffice],
+) -> None:
+    """Attack finding: an imported release published ``excludedPosts``, the exact number of the
+    week's posts whose unit was purged at retention — one release after retention gave the
+    week's exact number of imported posts, with no noise. Nothing counts them publicly now."""
+    voice, office = setup
+    _import(voice, "@someone", 5)
+    week = week_window("2026-W49")
+    kept, _ = voice.reports.contributions(period=None, since=week[0], until=week[1])
+    voice.clock.advance(days=31)
+    voice.posts.purge_expired()
+    left_out = voice.reports.contributions(period=None, since=week[0], until=week[1])
+    assert kept and left_out == ([], len(kept))  # still counted inside, for whoever needs it
+    made = office.release("imported", "2026-W49", actor="op")
+    published = office.releases.get(made.id).to_json()
+    event = Event.from_bytes(voice.log.entry(made.ledger_index))
+    assert "excludedPosts" not in published and "excludedPosts" not in made.result
+    assert not any("exclud" in key.lower() for key in [*published, *event.body])

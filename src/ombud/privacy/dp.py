@@ -332,7 +332,6 @@ class ReleaseBook:
         contributions: int,
         k_threshold: int,
         actor: str,
-        excluded: int = 0,
     ) -> Release:
         """Release ``rows`` (see ``satisfaction``) as ``dataset`` for ``period``, spending
         ``rho_per_release`` of the period's budget; refused (``BudgetExceededError``), before
@@ -353,7 +352,6 @@ class ReleaseBook:
             "histogram": "negative, neutral and positive posts per cell, each count noisy",
             "countScale": round(outcome.count_scale, 6),
             "countError": round(outcome.count_error, 4),
-            "excludedPosts": excluded,
             "cells": [c.to_json() for c in outcome.cells],
         }
         digest = hashlib.sha256(canonical_json(result)).hexdigest()
