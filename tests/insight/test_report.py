@@ -33,6 +33,10 @@ def test_a_view_keeps_what_matches_every_filter() -> None:
     [
         ({"week": "garbage"}, "ISO week"),
         ({"week": "2026-W4"}, "ISO week"),
+        ({"week": "2026-W99"}, "2026-W99 is not a week of its year"),  # was an empty view
+        ({"week": "0000-W00"}, "0000-W00 is not a week of its year"),
+        ({"week": "2025-W53"}, "2025-W53 is not a week of its year"),
+        ({"week": "9999-W52"}, "9999-W52 ends after the year 9999"),
         ({"district": "no/such"}, "district id"),
         ({"district": "x" * 65}, "district id"),
         ({"service": "Noise"}, "service category"),

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Path, Query
 
 from ombud.api.bodies import StrictRoute
 from ombud.api.openapi import problems
+from ombud.api.params import only_query
 from ombud.districts import DISTRICT_PATTERN
 from ombud.errors import NotFoundError
 from ombud.insight.published import PublishedInsight
@@ -25,6 +26,10 @@ __all__ = ["create_router"]
 District = Annotated[str | None, Query(pattern=DISTRICT_PATTERN, description="a district id")]
 Service = Annotated[str | None, Query(pattern=SERVICE_PATTERN, description="a service category")]
 Week = Annotated[str | None, Query(pattern=WEEK_PATTERN, description="an ISO week, 2026-W46")]
+ALL_FILTERS = only_query("district", "service", "week")
+"""A parameter a route does not take (``distrct=north``), or one given twice, is a 400 — not
+the whole report, or the last value's."""
+PLACE_AND_WEEK = only_query("district", "week")
 
 
 def create_router(insight: PublishedInsight) -> APIRouter:
@@ -38,6 +43,7 @@ def create_router(insight: PublishedInsight) -> APIRouter:
 
     @router.get(
         "",
+        dependencies=[ALL_FILTERS],
         responses=problems(400, 404),
         summary="The whole insight at the latest witnessed checkpoint.",
     )
@@ -48,6 +54,7 @@ def create_router(insight: PublishedInsight) -> APIRouter:
 
     @router.get(
         "/cells",
+        dependencies=[ALL_FILTERS],
         responses=problems(400, 404),
         summary="Satisfaction per district x service x week, 95% intervals.",
     )
@@ -59,6 +66,7 @@ def create_router(insight: PublishedInsight) -> APIRouter:
 
     @router.get(
         "/changes",
+        dependencies=[ALL_FILTERS],
         responses=problems(400, 404),
         summary="Changes that survive Benjamini-Hochberg, with intervals.",
     )
@@ -70,6 +78,7 @@ def create_router(insight: PublishedInsight) -> APIRouter:
 
     @router.get(
         "/sensors",
+        dependencies=[PLACE_AND_WEEK],
         responses=problems(400, 404),
         summary="Noise, air, traffic and parking figures per district-week.",
     )
@@ -78,7 +87,10 @@ def create_router(insight: PublishedInsight) -> APIRouter:
         return {k: out[k] for k in ("checkpoint", "digest", "sensors", "relations")}
 
     @router.get(
-        "/lists", responses=problems(400, 404), summary="Unmeasured concerns and unheard problems."
+        "/lists",
+        dependencies=[PLACE_AND_WEEK],
+        responses=problems(400, 404),
+        summary="Unmeasured concerns and unheard problems.",
     )
     def get_lists(district: District = None, week: Week = None) -> dict[str, Any]:
         out = narrowed(district, None, week)
@@ -86,7 +98,10 @@ def create_router(insight: PublishedInsight) -> APIRouter:
         return {k: out[k] for k in keys} | {"rules": out["method"]["rules"]}
 
     @router.get(
-        "/districts/{district}", responses=problems(400, 404), summary="A district's scorecard."
+        "/districts/{district}",
+        dependencies=[only_query()],
+        responses=problems(400, 404),
+        summary="A district's scorecard.",
     )
     def get_scorecard(
         district: Annotated[str, Path(pattern=DISTRICT_PATTERN, description="a district id")],

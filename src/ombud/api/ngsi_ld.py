@@ -38,6 +38,7 @@ from urllib.parse import quote, unquote
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from ombud.api.params import query_refusal
 from ombud.api.problems import NGSI_LD_ERRORS, ngsi_ld_problem
 from ombud.canonical import parse_json
 from ombud.clock import format_time, parse_iso_time
@@ -884,17 +885,9 @@ def _only(request: Request, *allowed: str) -> None:
     """Refuse query parameters this route does not implement, or gives more than once: a
     parameter ombud ignored would make the answer silently wrong (``attrs``, ``pick``,
     ``options=keyValues``, ``georel``, ``scopeQ``…)."""
-    names = [name for name, _ in request.query_params.multi_items()]
-    unknown = sorted({n for n in names if n not in allowed})
-    if unknown:
-        supported = ", ".join(allowed) if allowed else "none"
-        raise _bad(
-            f"query parameter(s) {ascii(unknown)[1:-1][:200]} are not supported here "
-            f"(supported: {supported}); ombud does not ignore what it cannot answer"
-        )
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise _bad(f"query parameter(s) {', '.join(repeated)} given more than once")
+    refusal = query_refusal([name for name, _ in request.query_params.multi_items()], allowed)
+    if refusal is not None:
+        raise _bad(refusal)
 
 
 def _type_param(value: str | None) -> str | None:

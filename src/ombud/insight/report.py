@@ -220,6 +220,8 @@ def view(
     ):
         if value is not None and not re.fullmatch(pattern, value):
             raise MalformedError(f"{value[:40]!r} is not {what}")
+    if week is not None:
+        week_window(week)  # 2026-W99, 0000-W00: no such week (MalformedError), not an empty view
 
     def keep(item: Mapping[str, Any]) -> bool:
         return (
