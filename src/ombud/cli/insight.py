@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 
+from ombud.canonical import parse_json
 from ombud.cli.options import DataDir
 from ombud.errors import MalformedError
 from ombud.storage import read_capped
@@ -26,6 +27,8 @@ insight_app = typer.Typer(
 )
 _MAX_REPORT = 64 << 20
 """Bytes of a report ``verify`` reads (a deployment's report is a few MiB)."""
+_MAX_DEPTH = 16
+"""Nesting a report may have (``report --json`` writes six levels)."""
 Timezone = Annotated[
     str, typer.Option(help="The city's time zone (IANA name), for day, evening and night.")
 ]
@@ -90,9 +93,12 @@ def verify(
     from ombud.insight import gather, verify_insight
 
     try:
-        claimed = json.loads(read_capped(report_file, _MAX_REPORT).decode("utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = read_capped(report_file, _MAX_REPORT)
+    except OSError as exc:
         raise MalformedError(f"cannot read the report {report_file}: {exc}") from None
+    # strictly, and at most _MAX_DEPTH deep: a deeply nested file was a RecursionError
+    # traceback (exit 1, "did not verify") in the comparison; it is bad input (exit 2)
+    claimed = parse_json(data, f"the report {report_file}", max_depth=_MAX_DEPTH)
     if not isinstance(claimed, dict):
         raise MalformedError("a report is a JSON object")
     with Deployment.open(data_dir) as deployment:
