@@ -123,6 +123,10 @@ def test_two_officers_approve_and_reads_stay_in_scope(city: tuple[Path, Clock]) 
         book = deployment.access
         request = _request()
         book.request(request, actor="police-portal")
+        # the event says which commitments it holds: version 2, each subject under its own salt
+        (requested,) = _events(deployment, "access.requested")
+        assert requested["v"] == 2 and requested["request"] == request.id
+        assert requested["sealed"] is False and SUBJECT not in str(requested)
         with pytest.raises(ForbiddenError, match="pending"):
             book.read(request.id, SUBJECT, "contact", actor="police")  # not approved yet
         action = _approval(deployment.access, request, ROSTER)

@@ -444,6 +444,13 @@ def test_a_query_reads_no_further_than_its_page_unless_counting(
     judged.clear()
     counted_response = query(populated, type=NOISE, limit="1", count="true")
     assert counted_response.headers["NGSILD-Results-Count"] == "3" and len(judged) == 3
+    # and no query reads more than MAX_SCAN entities: a count or offset past them is refused
+    monkeypatch.setattr(ngsi_ld, "_PAGE", 2)
+    monkeypatch.setattr(ngsi_ld, "MAX_SCAN", 2)
+    assert len(ids(query(populated, type=NOISE, limit="1"))) == 1
+    for params in ({"count": "true"}, {"offset": "2"}):
+        refused = query(populated, type=NOISE, **params)
+        assert refused.status_code == 400 and "more than 2 entities" in refused.json()["detail"]
 
 
 def test_query_as_json_ld_carries_each_context(populated: City) -> None:

@@ -152,3 +152,13 @@ def test_a_far_past_week_neither_stretches_the_insight_nor_loads_the_years_betwe
         week_window("2026-W48"),
     ]
     assert compute(inputs)["periods"][0] == "2016-W50"
+
+
+def test_weeks_near_the_year_1_are_placed_not_a_crash(ledger: Ledger) -> None:
+    """Review finding: the MAX_WEEKS window back from a latest week of 0005-W01 overflowed
+    (OverflowError, a 500 on /insight until a later week was released)."""
+    ledger.release("0005-W01")
+    ledger.release("0004-W52")
+    ledger.publish()
+    inputs = gather(ledger.log, ledger.db, UTC)
+    assert [r.period for r in inputs.releases] == ["0004-W52", "0005-W01"]

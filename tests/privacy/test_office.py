@@ -222,6 +222,19 @@ def test_a_period_spelled_as_a_week_that_is_not_one_is_refused_before_any_spend(
     assert voice.log.size == size and office.releases.budget() == []
 
 
+@pytest.mark.parametrize("dataset", ["imported", "satisfaction"])
+def test_a_week_before_2000_is_refused_before_any_spend(
+    setup: tuple[Voice, PrivacyOffice], dataset: str
+) -> None:
+    """A real week that has ended, yet before anything ombud holds (a typo of a year)."""
+    voice, office = setup
+    voice.clock.now = WEEK_49_ENDS
+    size = voice.log.size
+    with pytest.raises(MalformedError, match="0005-W01 is before 2000"):
+        office.release(dataset, "0005-W01", actor="op")
+    assert voice.log.size == size and office.releases.budget() == []
+
+
 def test_a_token_period_not_spelled_as_a_week_is_a_free_label(
     setup: tuple[Voice, PrivacyOffice],
 ) -> None:

@@ -126,7 +126,7 @@ class AccessBook:
         self.clock = clock
         self.random_bytes = random_bytes
         self.max_seal = max_seal
-        vault.forget_with(forget_subject, "access_subjects")
+        vault.forget_with(forget_subject, "access_subjects", "access_requests")
 
     # -- reading the record ----------------------------------------------------------------
 
@@ -163,7 +163,9 @@ class AccessBook:
         def build(tx: Tx) -> list[bytes]:
             if tx.execute("SELECT 1 FROM access_requests WHERE id = ?", (request.id,)):
                 raise AlreadyExistsError(f"access request {request.id} exists")
-            body = {"v": _VERSION, "request": request.id, **filed.public_view(salt)}
+            # the event's own version and id last: the open view is the request's JSON, whose
+            # "v" is the request document's version, not the event's
+            body = {**filed.public_view(salt), "v": _VERSION, "request": request.id}
             return [Event("access.requested", self.clock(), actor, body).to_bytes()]
 
         def record(tx: Tx, index: int) -> None:
@@ -419,6 +421,9 @@ class AccessBook:
         for request_id, salt, commitment in rows:
             stored = self.get(request_id)
             r = stored.request
+            # A request filed before revision 0009 (version 1) committed to all its subjects
+            # under one salt: given to one of several, it would test guesses of the others.
+            shared = stored.version == 1 and len(r.commitments) > 1
             if stored.sealed:
                 assert r.sealed_until is not None
                 out.append({"sealed": True, "opens": format_time(r.sealed_until)})
@@ -436,7 +441,9 @@ class AccessBook:
                     "ledgerIndex": stored.requested_index,
                     "subject": {
                         "commitment": commitment,
-                        "salt": None if salt is None else base64.b64encode(bytes(salt)).decode(),
+                        "salt": None
+                        if salt is None or shared
+                        else base64.b64encode(bytes(salt)).decode(),
                     },
                     "reads": self._reads(request_id, ref),
                 }

@@ -67,6 +67,10 @@ JSON_LD = "application/ld+json"
 MAX_DEPTH = 16
 """JSON nesting allowed in a request body; Smart Data Model entities need six at most."""
 MAX_LIMIT = 1000
+_PAGE = 500
+MAX_SCAN = 20_000
+"""Entities one query may read (in pages of 500): its cost is bounded whatever a device has
+created (30,000 entity ids made an anonymous count take 0.87 s)."""
 
 
 # --- problem details ---------------------------------------------------------------------------
@@ -753,11 +757,19 @@ def create_router(
         total = 0
         after = ""
         # Without count, the scan stops at the page's last match: a query for one entity must
-        # not cost a read of every entity the devices ever reported.
+        # not cost a read of every entity the devices ever reported; and no anonymous query
+        # reads more than MAX_SCAN entities (a count or an offset beyond them is refused).
         counting = params.get("count") == "true"
+        scanned = 0
         try:
             while counting or total < offset + limit:
-                page = store.latest_of_type(entity_type, after=after, limit=500)
+                if scanned >= MAX_SCAN:
+                    return _bad(
+                        f"this query would read more than {MAX_SCAN:,} entities; narrow it "
+                        "with type and q, or page with a smaller offset"
+                    ).response
+                page = store.latest_of_type(entity_type, after=after, limit=_PAGE)
+                scanned += len(page)
                 for observation in page:
                     entity = observation.entity()
                     if _matches(entity, terms):
@@ -766,7 +778,7 @@ def create_router(
                         total += 1
                         if not counting and total >= offset + limit:
                             break
-                if len(page) < 500:
+                if len(page) < _PAGE:
                     break
                 after = page[-1].entity_id
         except OmbudError as exc:

@@ -271,7 +271,7 @@ class Deployment:
             clock=self.clock,
             reload_keys=lambda: load_master_keys(path, self.environ),
         )
-        vault.forget_with(forget_subject, "access_subjects")
+        vault.forget_with(forget_subject, "access_subjects", "access_requests")
         return vault
 
     # --- services ---------------------------------------------------------------------------

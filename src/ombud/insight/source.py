@@ -66,7 +66,10 @@ def gather(
         latest[release.period] = (release, start, end)
     placed = [latest[p] for p in sorted(latest)]  # "YYYY-Www" sorts as time does
     if placed:
-        first = placed[-1][1] - timedelta(weeks=MAX_WEEKS - 1)
+        try:
+            first = placed[-1][1] - timedelta(weeks=MAX_WEEKS - 1)
+        except OverflowError:  # the latest week is within MAX_WEEKS of year 1: keep them all
+            first = datetime.min.replace(tzinfo=placed[-1][1].tzinfo)
         for release, start, _ in placed:
             if start < first:
                 reason = f"not in the {MAX_WEEKS} weeks up to {placed[-1][0].period}"

@@ -15,6 +15,7 @@ through ``ombud.database`` and compares it with ``HEAD`` (a test keeps ``HEAD`` 
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,7 @@ __all__ = [
 REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009")
 """Every revision of the history, oldest first."""
 HEAD = REVISIONS[-1]
+logger = logging.getLogger(__name__)
 VERSION_TABLE = "alembic_version"
 _HERE = Path(__file__).resolve().parent
 
@@ -73,10 +75,27 @@ def _config(connection: object) -> object:
     return config
 
 
+SCRUBBED_AFTER = {"0009": ("access_requests",)}
+"""Tables a revision rewrites to remove personal data (0009: the access requests' subjects),
+scrubbed once it has committed (``Database.scrub``: on PostgreSQL a VACUUM, which cannot run in
+the migration's transaction), so the old row versions do not linger in the table's pages."""
+
+
 def upgrade(db: Database, revision: str = "head") -> None:
     """Apply the history to ``db`` up to ``revision`` (every pending revision by default), in
     one transaction: a revision that fails leaves the database as it was."""
+    before = current(db)
     _run(db, "upgrade", revision)
+    after = current(db)
+    applied = [
+        r for r in REVISIONS if (before is None or r > before) and after is not None and r <= after
+    ]
+    tables = [t for r in applied for t in SCRUBBED_AFTER.get(r, ())]
+    if tables:
+        try:
+            db.scrub(tables)
+        except StorageError as exc:  # the upgrade stands; the next erasure scrubs them too
+            logger.warning("upgraded %s, but could not scrub %s yet: %s", db.name, tables, exc)
 
 
 def downgrade(db: Database, revision: str) -> None:

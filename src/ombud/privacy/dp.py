@@ -33,6 +33,7 @@ from ombud.ledger.log import Log
 
 __all__ = [
     "DATASETS",
+    "EARLIEST_YEAR",
     "OPENDP_VERSION",
     "SCORES",
     "Cell",
@@ -55,6 +56,8 @@ SCORES = {"negative": -1.0, "neutral": 0.0, "positive": 1.0}
 _PERIOD = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
 _RELEASE_ID = re.compile(r"[0-9a-f]{32}")
 _WEEK_SHAPED = re.compile(r"\d{4}-W\d{2}")
+EARLIEST_YEAR = 2000
+"""A week released must not begin before this year: ombud holds nothing older."""
 """A period of this shape is read as an ISO week (the insight places a satisfaction release of
 it in that week), so it must be one."""
 
@@ -284,12 +287,18 @@ class ReleaseBook:
         ``2025-W53``, ``9999-W52``…) and must have ended by the book's clock
         (``ConflictError``): a release of a week still running — or not begun — spends the
         week's budget on part of its posts, or none, and the rest could then never be released.
-        Another satisfaction period is a token period's free label, whose end only the issuer
-        knows; it is checked for its form only."""
+        A week before ``EARLIEST_YEAR`` is refused too (``MalformedError``). Another satisfaction
+        period is a token period's free label, whose end only the issuer knows; it is checked
+        for its form only."""
         self._check(dataset, period)
         if dataset != "imported" and not _WEEK_SHAPED.fullmatch(period):
             return
-        end = week_window(period)[1]
+        start, end = week_window(period)
+        if start.year < EARLIEST_YEAR:
+            raise MalformedError(
+                f"{dataset} {period} is before {EARLIEST_YEAR}: ombud holds no post from then "
+                "(a typo of a year?)"
+            )
         if self.clock() < end:
             raise ConflictError(
                 f"{dataset} {period} has not ended: it can be released from {format_time(end)}, "

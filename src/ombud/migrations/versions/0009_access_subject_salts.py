@@ -12,8 +12,9 @@ The requests stored before are rewritten here to their filed form, with the comm
 approval digest they were published and approved under (version 1: the seal's salt; a
 commitment is matched to its subject's row only where the request names one subject, since
 matching needs the vault's key). No pseudonym is left in the table; on SQLite the rewrite runs
-with ``secure_delete``, and the next erasure or retention pass truncates the WAL. Downgrading
-drops the columns but cannot name the subjects again.
+with ``secure_delete``, and the next erasure or retention pass truncates the WAL; on PostgreSQL
+the rewritten rows' old versions are vacuumed after the upgrade (``migrations.SCRUBBED_AFTER``).
+Downgrading is refused while any request is stored: the code before could not read them.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from alembic import op
 
 from ombud.canonical import canonical_json
 from ombud.database import translate_ddl
+from ombud.errors import StorageError
 
 revision = "0009"
 down_revision = "0008"
@@ -70,7 +72,16 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    dialect = op.get_bind().dialect.name
+    bind = op.get_bind()
+    dialect = bind.dialect.name
+    if bind.execute(sa.text("SELECT 1 FROM access_requests LIMIT 1")).first() is not None:
+        # The requests are filed now (no subject in clear) and their approval digests live in
+        # a column this would drop: the code before 0009 could not read them, and upgrading
+        # again would hash their commitments a second time.
+        raise StorageError(
+            "revision 0009 cannot be undone while access requests are stored: they no longer "
+            "name their subjects, and the code before it cannot read them"
+        )
     script = """
     ALTER TABLE access_subjects DROP COLUMN commitment;
     ALTER TABLE access_subjects DROP COLUMN salt;
