@@ -149,7 +149,7 @@ def speed(posts: int, repeats: int) -> dict[str, Any]:
         private, exact = [], []
         for _ in range(repeats):
             started = time.perf_counter()
-            rows, _ = office.reports.contributions(period=PERIOD)
+            rows = office.reports.contributions(period=PERIOD)
             frame = pl.DataFrame(
                 {
                     "district": [r[1] for r in rows],

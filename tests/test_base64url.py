@@ -19,6 +19,13 @@ def test_what_is_written_reads_back(data: bytes) -> None:
     assert "=" not in text and unb64url(text, "x", len(data)) == data
     padded = base64.urlsafe_b64encode(data).decode()
     assert unb64url(padded, "x", padded=True) == data
+    for n in range(6):  # none, or exactly the padding its length needs; no other number
+        text = padded.rstrip("=") + "=" * n
+        if text in (padded, padded.rstrip("=")):
+            assert unb64url(text, "x", padded=True) == data
+        else:
+            with pytest.raises(MalformedError, match="its padding is wrong"):
+                unb64url(text, "x", padded=True)
 
 
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"

@@ -43,13 +43,19 @@ def test_a_link_planted_where_the_temporary_file_was_is_not_followed(tmp_path: P
     assert not path.is_symlink() and path.read_bytes() == b"checkpoint"
 
 
-def test_a_failed_write_leaves_the_old_file_and_no_temporary_one(tmp_path: Path) -> None:
+def test_a_failed_write_leaves_the_old_file_and_no_temporary_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "state"
     path.write_bytes(b"old")
-    (tmp_path / "sub").mkdir()
-    with pytest.raises(StorageError, match="cannot write"):
-        write_atomically(tmp_path / "sub", b"new")  # a directory cannot be replaced by a file
-    assert path.read_bytes() == b"old" and sorted(os.listdir(tmp_path)) == ["state", "sub"]
+
+    def failing(src: str, dst: Path) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", failing)
+    with pytest.raises(StorageError, match=r"cannot write .*state: disk full"):
+        write_atomically(path, b"new")
+    assert path.read_bytes() == b"old" and os.listdir(tmp_path) == ["state"]
 
 
 def test_read_capped_reads_up_to_the_cap(tmp_path: Path) -> None:

@@ -31,6 +31,8 @@ def unb64url(
     if not isinstance(text, str) or len(text) > most:
         raise MalformedError(f"{what} is base64url text")
     bare = text.rstrip("=") if padded else text
+    if bare != text and text != bare + "=" * (-len(bare) % 4):
+        raise MalformedError(f"{what} is not canonical base64url (its padding is wrong)")
     try:
         data = base64.urlsafe_b64decode(bare + "=" * (-len(bare) % 4))
     except (binascii.Error, ValueError):

@@ -140,15 +140,29 @@ def test_a_device_a_resident_hosts_sends_nothing_that_locates_their_home(
     fine["location"]["value"]["coordinates"] = [2.1744553, 41.4036299]
     addressed = entity()
     addressed["address"] = {"type": "Property", "value": {"streetAddress": "Carrer 401"}}
+    point = {"type": "Point", "coordinates": [2, 41.40362]}
     other_geo = entity()
-    other_geo["where"] = {
-        "type": "GeoProperty",
-        "value": {"type": "Point", "coordinates": [2, 41.40362]},
-    }
+    other_geo["where"] = {"type": "GeoProperty", "value": point}
+    # what a review found to slip past a check of location and address alone
+    as_property = entity()
+    as_property["spot"] = {"type": "Property", "value": point}
+    nested = entity()
+    nested["LAeq"]["at"] = {"type": "GeoProperty", "value": point}
+    named = entity()
+    named["name"] = {"type": "Property", "value": "sensor at Keizersgracht 123"}
+    served = entity()
+    served["areaServed"] = {"type": "Property", "value": "Keizersgracht 123, Amsterdam"}
+    related = entity()
+    related["refPointOfInterest"] = {"type": "Relationship", "object": "urn:ngsi-ld:Home:k123"}
     for doc, message in [
         (fine, "location: a device a resident hosts sends coordinates rounded to 2 decimal"),
-        (addressed, "must not send an address"),
-        (other_geo, "where: a device a resident hosts"),
+        (addressed, "address: a device a resident hosts sends its model's measurements"),
+        (other_geo, "where: a device a resident hosts sends its model's measurements"),
+        (as_property, "spot: a device a resident hosts sends its model's measurements"),
+        (nested, "LAeq: a device a resident hosts sends no relationship and no sub-attribute"),
+        (named, "name: a device a resident hosts sends numbers, yes/no, dates"),
+        (served, "areaServed: a device a resident hosts sends numbers"),
+        (related, "refPointOfInterest: a device a resident hosts sends no relationship"),
     ]:
         with pytest.raises(MalformedError, match=message):
             check(signed(doc), models, home)

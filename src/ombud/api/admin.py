@@ -31,7 +31,6 @@ from ombud.tokens import TokenInfo
 
 HOSTING = ("device-hosting", "contact-details")
 """The consent (purpose, data category) under which a home-hosted device's owner is kept."""
-"""The registry's owner of a device hosted by a resident (their id is in the vault only)."""
 
 __all__ = ["create_registry_router", "create_router"]
 

@@ -24,7 +24,7 @@ from ombud.dataintegrity.eddsa_jcs_2022 import DataIntegrityProof, verify_proof
 from ombud.dataintegrity.multikey import DidKey
 from ombud.errors import MalformedError, NotFoundError, ReplayError
 from ombud.ingest.devices import RESIDENT_OWNER, Device
-from ombud.ingest.models import ModelSpec
+from ombud.ingest.models import AttributeSpec, ModelSpec
 
 __all__ = [
     "COARSE_DECIMALS",
@@ -46,6 +46,12 @@ COARSE_DECIMALS = 2
 kilometre of latitude, the size of a grid cell rather than a home."""
 
 
+_RESIDENT_KEYS = frozenset({"type", "value", "observedAt", "unitCode"})
+"""What an attribute of a resident-hosted device may hold: no sub-attribute, no datasetId."""
+_PLACES = frozenset({"address", "bbox", "coordinates"})
+"""Attributes that say where a device is besides ``location`` (which is checked coarse)."""
+
+
 def _coordinates(value: Any) -> Iterator[Any]:
     if isinstance(value, list):
         for item in value:
@@ -54,26 +60,62 @@ def _coordinates(value: Any) -> Iterator[Any]:
         yield value
 
 
-def check_coarse(entity: Mapping[str, Any]) -> None:
-    """Refuse what would locate the home of a device a resident hosts: an ``address``, or a
-    GeoProperty with a coordinate finer than ``COARSE_DECIMALS`` decimal places. The entity is
-    signed, so it is refused rather than rounded: the device must send it coarse."""
-    if "address" in entity:
-        raise MalformedError(
-            "a device a resident hosts must not send an address: it would locate their home"
-        )
+def _is_coarse(geometry: Any) -> bool:
+    coordinates = geometry.get("coordinates") if isinstance(geometry, Mapping) else None
+    return all(
+        not isinstance(x, bool) and isinstance(x, int | float) and round(x, COARSE_DECIMALS) == x
+        for x in _coordinates(coordinates)
+    )
+
+
+def _is_closed(value: Any, spec: AttributeSpec) -> bool:
+    """A number, a yes/no, or a string the model checked against its listed values or as a
+    date-time (or a list of them): nothing free text could say."""
+    if isinstance(value, bool | int | float):
+        return True
+    if isinstance(value, str):
+        return spec.enum is not None or spec.format == "date-time"
+    if isinstance(value, list):
+        return all(_is_closed(item, spec) for item in value)
+    return False
+
+
+def check_coarse(entity: Mapping[str, Any], model: ModelSpec) -> None:
+    """Refuse what could locate the home of a device a resident hosts, since its readings are
+    public: a ``location`` finer than ``COARSE_DECIMALS`` decimal places, any other attribute
+    that places it (an address, a bounding box), and every channel for free text that could
+    (an attribute the model does not declare, a name or description, a relationship's id, a
+    sub-attribute). It sends its model's measurements: numbers, yes/no, dates and the model's
+    listed values. The entity is signed, so it is refused rather than rounded."""
     for name, attribute in entity.items():
-        if not isinstance(attribute, Mapping) or attribute.get("type") != "GeoProperty":
+        if name in ("id", "type", "@context"):
             continue
-        value = attribute.get("value")
-        points = _coordinates(value.get("coordinates") if isinstance(value, Mapping) else None)
-        if any(
-            isinstance(x, bool) or not isinstance(x, int | float) or round(x, COARSE_DECIMALS) != x
-            for x in points
-        ):
+        where = f"{name}: a device a resident hosts"
+        spec = model.attributes.get(name)
+        if spec is None or name in _PLACES:
             raise MalformedError(
-                f"{name}: a device a resident hosts sends coordinates rounded to "
-                f"{COARSE_DECIMALS} decimal places (a grid cell, not their home)"
+                f"{where} sends its model's measurements and a coarse location only "
+                "(this attribute could say where its home is)"
+            )
+        if not isinstance(attribute, Mapping):
+            continue  # the model's validation refused it already
+        extra = sorted(set(attribute) - _RESIDENT_KEYS)
+        if attribute.get("type") == "Relationship" or extra:
+            raise MalformedError(
+                f"{where} sends no relationship and no sub-attribute ({', '.join(extra) or 'an id'}"
+                " could name a place)"
+            )
+        value = attribute.get("value")
+        if attribute.get("type") == "GeoProperty":
+            if not _is_coarse(value):
+                raise MalformedError(
+                    f"{where} sends coordinates rounded to {COARSE_DECIMALS} decimal places "
+                    "(a grid cell, not their home)"
+                )
+        elif not _is_closed(value, spec):
+            raise MalformedError(
+                f"{where} sends numbers, yes/no, dates and its model's listed values, not free "
+                "text (it could say where its home is)"
             )
 
 
@@ -128,7 +170,7 @@ def check_observation(
     unsigned = {k: v for k, v in entity.items() if k != "proof"}
     models[device.model].validate(unsigned)
     if device.owner == RESIDENT_OWNER:
-        check_coarse(unsigned)
+        check_coarse(unsigned, models[device.model])
     if proof.created < EARLIEST:
         raise MalformedError(
             f"the proof was created at {proof.created.isoformat()}, before {EARLIEST.year}"

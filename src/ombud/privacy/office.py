@@ -118,10 +118,10 @@ class PrivacyOffice:
                 )
         self.releases.check_period(dataset, period)  # a week that has not ended: nothing read
         if dataset == "satisfaction":
-            rows, _ = self.reports.contributions(period=period)
+            rows = self.reports.contributions(period=period)
             contributions = 1
         else:
-            rows, _ = self.reports.contributions(period=None, since=week[0], until=week[1])
+            rows = self.reports.contributions(period=None, since=week[0], until=week[1])
             contributions = self.settings.dp_max_contributions
         frame = pl.DataFrame(
             {

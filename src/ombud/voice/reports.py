@@ -63,10 +63,11 @@ class PostReports:
 
     def contributions(
         self, *, period: str | None, since: datetime | None = None, until: datetime | None = None
-    ) -> tuple[list[tuple[str, str, str, str]], int]:
+    ) -> list[tuple[str, str, str, str]]:
         """(unit, district, service, sentiment) of the counted posts a release covers — the
         tokened posts of token ``period``, or (``period`` None) the imported posts received
-        in [since, until) — and how many were left out because their unit was purged."""
+        in [since, until) — without those whose unit was purged (how many, nobody is told:
+        an exact count a release must not publish)."""
         args: tuple[object, ...]
         if period is not None:
             where, args = "p.period = ?", (period,)
@@ -81,8 +82,7 @@ class PostReports:
             f" WHERE {where} AND (f.post IS NULL OR f.released_index IS NOT NULL)",
             args,
         )
-        kept = [(str(u), d, s, t) for u, d, s, t in rows if u is not None]
-        return kept, len(rows) - len(kept)
+        return [(str(u), d, s, t) for u, d, s, t in rows if u is not None]
 
     def districts(self) -> list[str]:
         """Every district that has posts."""

@@ -22,7 +22,7 @@ __all__ = ["MAP_FILE", "create_portal", "create_router"]
 
 def create_portal(deployment: Deployment, **options: Any) -> FastAPI:
     """The API (``create_app(deployment, **options)``) with the portal's pages under ``/``;
-    both read the same insight, computed once per checkpoint."""
+    both read the same insight, recomputed at most once a minute."""
     app = create_app(deployment, **options)
     app.include_router(create_router(deployment, app.state.insight, clock=deployment.clock))
     return app
