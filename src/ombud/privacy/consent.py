@@ -375,17 +375,8 @@ class ConsentBook:
         purge: whether a record was purged is the vault's to say, in one place."""
         data = self.vault.open_held(payload)
         if data is None:
-            rows = self.vault.db.read(
-                "SELECT purged_index FROM vault_payloads WHERE id = ?", (payload,)
-            )
-            purged = rows[0][0] if rows else None
-            return PurgedConsent(
-                record_id,
-                int(version),
-                str(status),
-                int(index),
-                None if purged is None else int(purged),
-            )
+            purged = self.vault.purged_at(payload)
+            return PurgedConsent(record_id, int(version), str(status), int(index), purged)
         return ConsentRecord.from_json(json.loads(data), int(index))
 
     def latest(self, ref: bytes) -> list[ConsentRecord | PurgedConsent]:

@@ -414,6 +414,12 @@ class Vault:
         key = self._read_key(bytes(ref))
         return self._decrypt(key, payload_id, kind, bytes(nonce), bytes(ciphertext))
 
+    def purged_at(self, payload_id: str) -> int | None:
+        """The ledger index of the ``payload.purged`` entry that ended a payload's retention;
+        None while it is held (or for an unknown id)."""
+        rows = self.db.read("SELECT purged_index FROM vault_payloads WHERE id = ?", (payload_id,))
+        return None if not rows or rows[0][0] is None else int(rows[0][0])
+
     def _read_key(self, ref: bytes) -> bytes:
         return self._subject_key(None, ref, create=False)
 
