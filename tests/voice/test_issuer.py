@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ombud.errors import AlreadyExistsError, ConfigError, MalformedError, NotFoundError
-from ombud.voice.issuer import Issuer
+from ombud.voice.issuer import Issuer, resident_id
 from ombud.voice.tokens import (
     finalize_token,
     load_public_key,
@@ -37,6 +37,27 @@ def test_one_token_per_resident_per_period(tmp_path: Path) -> None:
     # A request made for one period's key is refused by another's.
     with pytest.raises(MalformedError):
         issuer.issue("2027-01", "resident-7", again.request)
+
+
+def test_one_resident_spelled_two_ways_is_one_resident(tmp_path: Path) -> None:
+    """An attack found "zoë" composed and "zoë" with a combining diaeresis each got a token
+    for one period, as did "zoë " with a space: ids are compared in NFC, and spaces around one
+    are refused (they say it was not read as the identity service meant it)."""
+    issuer = Issuer.init(tmp_path / "issuer", "id.city.example")
+    public = load_public_key(issuer.create_period("2026-12"))
+    challenge = period_challenge(issuer.name, "2026-12", "ombud.city.example")
+    issuer.issue("2026-12", "zo\u00eb", request_token(public, challenge).request)
+    with pytest.raises(AlreadyExistsError):
+        issuer.issue("2026-12", "zoe\u0308", request_token(public, challenge).request)
+    (second,) = issuer.issue_many(
+        "2026-12", [("zoe\u0308", request_token(public, challenge).request)]
+    )
+    assert isinstance(second, AlreadyExistsError)
+    for spaced in ("zo\u00eb ", " zo\u00eb", "zo\u00eb\n"):
+        with pytest.raises(MalformedError, match="no spaces around it"):
+            issuer.issue("2026-12", spaced, request_token(public, challenge).request)
+    assert issuer.served("2026-12") == 1 and resident_id("zoe\u0308") == "zo\u00eb"
+    assert issuer.issue("2026-12", "ZO\u00cb", request_token(public, challenge).request)
 
 
 def test_state_is_private_and_names_nobody(tmp_path: Path) -> None:

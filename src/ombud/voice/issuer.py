@@ -19,6 +19,7 @@ import os
 import re
 import secrets
 import sqlite3
+import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +40,7 @@ from ombud.keyfile import read_private_key, write_private_key
 from ombud.storage import connect, write_transaction
 from ombud.voice.tokens import issue, public_key_bytes
 
-__all__ = ["PERIOD", "Issuer"]
+__all__ = ["PERIOD", "Issuer", "resident_id"]
 
 PERIOD = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
 """A period's name, e.g. ``2026-12``."""
@@ -66,6 +67,20 @@ def _private_database(path: Path) -> None:
 def _check_period(period: str) -> None:
     if not PERIOD.fullmatch(period):
         raise MalformedError(f"period {period[:40]!r} must be 1-32 letters, digits, . _ -")
+
+
+def resident_id(resident: str) -> str:
+    """A resident id as the issuer records it: 1-256 characters of text, in Unicode NFC, so
+    that one resident spelled two ways by the identity service (``zoë`` composed or with a
+    combining diaeresis) is one resident; surrounding spaces are refused rather than trimmed,
+    since they say the id was not read as the service meant it."""
+    if not 0 < len(resident) <= 256:
+        raise MalformedError("a resident id is 1-256 characters")
+    if not is_text(resident):  # bytes that were not UTF-8, passed on by the shell
+        raise MalformedError("a resident id is text: it holds bytes that are not UTF-8")
+    if resident != resident.strip():
+        raise MalformedError("a resident id has no spaces around it")
+    return unicodedata.normalize("NFC", resident)
 
 
 @dataclass(frozen=True)
@@ -138,6 +153,8 @@ class Issuer:
         return public_key_bytes(self._private_key(period).public_key())
 
     def _tag(self, resident: str) -> str:
+        """The keyed hash a resident is recorded under (``resident`` as ``resident_id`` gives
+        it)."""
         secret = bytes.fromhex(read_private_key(self.state / _TAG_KEY_FILE))
         h = hmac.new(secret, resident.encode("utf-8"), "sha256")
         return b64url(h.digest())
@@ -161,12 +178,8 @@ class Issuer:
     def issue(self, period: str, resident: str, token_request: bytes) -> bytes:
         """The TokenResponse for ``resident``'s blinded request, once per period: the resident
         is recorded in the same durable transaction, before the response is returned."""
-        if not 0 < len(resident) <= 256:
-            raise MalformedError("a resident id is 1-256 characters")
-        if not is_text(resident):  # bytes that were not UTF-8, passed on by the shell
-            raise MalformedError("a resident id is text: it holds bytes that are not UTF-8")
         key = self._private_key(period)
-        tag = self._tag(resident)
+        tag = self._tag(resident_id(resident))
         with self._served() as conn, write_transaction(conn, str(self.state)):
             if conn.execute(
                 "SELECT 1 FROM served WHERE period = ? AND tag = ?", (period, tag)
@@ -186,9 +199,7 @@ class Issuer:
         out: list[bytes | AlreadyExistsError] = []
         with self._served() as conn, write_transaction(conn, str(self.state)):
             for resident, token_request in requests:
-                if not 0 < len(resident) <= 256:
-                    raise MalformedError("a resident id is 1-256 characters")
-                tag = self._tag(resident)
+                tag = self._tag(resident_id(resident))
                 if conn.execute(
                     "SELECT 1 FROM served WHERE period = ? AND tag = ?", (period, tag)
                 ).fetchone():
