@@ -211,9 +211,11 @@ def create_router(
         except NotFoundError:
             return None
 
-    def checkpoint_size() -> int:
-        published = deployment.log.published_checkpoint()
-        return 0 if published is None else published.size
+    def computed_at(found: dict[str, Any] | None) -> int:
+        """The checkpoint size ``found`` was computed at: charts and coverage are cached under
+        it, so they change with the report they are drawn from (at most once a minute), not
+        with every checkpoint."""
+        return 0 if found is None else int(found["checkpoint"]["size"])
 
     # --- public pages --------------------------------------------------------------------------
 
@@ -233,14 +235,14 @@ def create_router(
         if city_map is not None and chosen is not None and period is not None:
             values = views.satisfaction_by_district(found, chosen, period)
             map_svg = rendered.get(
-                (checkpoint_size(), "map", chosen, period),
+                (computed_at(found), "map", chosen, period),
                 lambda: charts.satisfaction_map_spec(city_map, values, names.names, chosen, period),
             )
         if chosen is not None:
             points = views.trend_points(found, series="district", service=chosen, names=names)
             if points:
                 trend_svg = rendered.get(
-                    (checkpoint_size(), "trend-service", chosen),
+                    (computed_at(found), "trend-service", chosen),
                     lambda: charts.trend_spec(
                         points, f"Satisfaction with {chosen.replace('_', ' ')} per district"
                     ),
@@ -270,13 +272,13 @@ def create_router(
         trend_svg = noise_svg = None
         if points:
             trend_svg = rendered.get(
-                (checkpoint_size(), "trend-district", district),
+                (computed_at(found), "trend-district", district),
                 lambda: charts.trend_spec(points, f"{names(district)}: satisfaction per service"),
             )
         noise = views.noise_rows(found, district, names)
         if noise:
             noise_svg = rendered.get(
-                (checkpoint_size(), "noise", district),
+                (computed_at(found), "noise", district),
                 lambda: charts.noise_spec(noise, f"{names(district)}: noise per week"),
             )
         return render(
@@ -303,8 +305,8 @@ def create_router(
         held = [q.to_json() for q in deployment.quarantine.list(limit=200)]
         held_devices = [d.to_json() for d in deployment.quarantine.devices(limit=200)]
         found = report()
-        size = checkpoint_size()
-        with gaps_lock:  # one computation per checkpoint: it reads every device's readings
+        size = computed_at(found)
+        with gaps_lock:  # one computation per report: it reads every device's readings
             if size not in gaps_at:
                 gaps_at.clear()
                 gaps_at[size] = _coverage_gaps(deployment, found, devices)
@@ -314,7 +316,7 @@ def create_router(
             noise = views.noise_rows(found, None, names)
             if noise:
                 noise_svg = rendered.get(
-                    (checkpoint_size(), "noise-all"),
+                    (computed_at(found), "noise-all"),
                     lambda: charts.noise_spec(noise, "Noise per district and week"),
                 )
         return render(
