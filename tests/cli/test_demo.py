@@ -52,4 +52,5 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert again.returncode == 0, again.stderr.decode()
     # New ports: the policy changed again. The second campaign repeats the first, whose
     # earliest post is kept: all 6 of its posts are flagged.
-    assert b"size 7,877, cosigned by" in again.stderr
+    # (once, in a fresh clone's run, the second demo ended at another size: say everything)
+    assert b"size 7,877, cosigned by" in again.stderr, again.stderr.decode()
