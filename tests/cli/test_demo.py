@@ -38,9 +38,11 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert "600 signed observations (eddsa-jcs-2022) accepted over NGSI-LD" in text
     for refusal in ("400 Invalid signature", "409 Already exists", "400 Unknown device"):
         assert refusal in text
+    assert "the policy recorded on the ledger (witness.policy_changed)" in text
     assert "witnesses: OK" in text  # a reading proven in a witnessed checkpoint
     assert "30 quarantined by the neighbour check, device.quarantined" in text
-    assert "210 readings of 7 devices, 30 left out" in text and "honest devices flagged: 0" in text
+    assert "210 readings of 7 devices, 30 left out" in text
+    assert "its 7 honest neighbours flagged: 0" in text
     assert "8 anonymous posts" in text and "1 Open311 request accepted" in text
     assert "a spent token → 409" in text and "a point location → 400" in text
     assert "6 near-duplicate posts in the centre: 5 flagged" in text
@@ -51,11 +53,16 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert list((data_dir / "witnesses" / "ombudsman" / "evidence").glob("fork-*.json"))
     again = subprocess.run(run, capture_output=True, timeout=300)  # the log keeps growing
     assert again.returncode == 0, again.stderr.decode()
-    # New ports: the policy changed again. The second campaign repeats the first, whose
-    # earliest post is kept: all 6 of its posts are flagged.
-    # Usually 7,877. In 2 of 6 full runs on 2026-12-06 the second demo's latest checkpoint was
-    # 7,875, with every act's figures as expected (cause not found yet: a background append
-    # racing the final checkpoint is suspected), so the second size is held to that range.
-    second = re.search(rb"size ([0-9,]+), cosigned by", again.stderr)
-    assert second is not None, again.stderr.decode()
-    assert 7_875 <= int(second.group(1).replace(b",", b"")) <= 7_877, again.stderr.decode()
+    again_text = " ".join(again.stderr.decode().replace("│", " ").split())
+    # The rerun's witnesses listen on new ports: the file is saved and nothing appended, the
+    # policy (keys and quorum) being the same. The second campaign repeats the first, whose
+    # earliest post is kept: all 6 of its posts are flagged. The stolen key's readings now sit
+    # among 14 neighbours, the first run's 7 honest sensors too, at 4.4 to 8.9 robust
+    # deviations (k = 5), so how many are caught varies from run to run (30 in 18 of 19 reruns
+    # on a busy machine, 26 in one): each is compared with its neighbours' first reading in
+    # the same second, and how the rounds fall into seconds depends on the machine's speed.
+    caught = re.search(r"loud: ([0-9]+) quarantined by the neighbour check", again_text)
+    assert caught is not None and "its 7 honest neighbours flagged: 0" in again_text, again_text
+    assert "policy recorded on the ledger" not in again_text
+    appended = 3_000 + 938 - 1 - 30 + int(caught.group(1)) - 5 + 6
+    assert f"size {3_938 + appended:,}, cosigned by" in again_text, again_text

@@ -146,10 +146,16 @@ def _start_witnesses(data_dir: Path, console: Console, *, wait: bool = True) -> 
         raise
     settings = Settings.load(data_dir)
     endpoints = tuple(WitnessEndpoint(w.vkey, w.url) for w in witnesses)
-    if settings.witnesses.witness != endpoints:  # ports are new on every run
-        set_witness_policy(data_dir, WitnessPolicy(quorum=QUORUM, witness=endpoints))
+    # A rerun's witnesses listen on new ports: their URLs are saved, and the policy (which
+    # keys cosign, and how many) goes on the ledger only where it changed, on a first run.
+    recorded = settings.witnesses.witness != endpoints and set_witness_policy(
+        data_dir, WitnessPolicy(quorum=QUORUM, witness=endpoints)
+    )
     names = ", ".join(WITNESSES)
-    console.print(f"[bold]witnesses started[/] {names} (quorum {QUORUM} of {len(witnesses)})")
+    console.print(
+        f"[bold]witnesses started[/] {names} (quorum {QUORUM} of {len(witnesses)})"
+        + ("; the policy recorded on the ledger (witness.policy_changed)" if recorded else "")
+    )
     return witnesses
 
 

@@ -256,16 +256,20 @@ def _compromised(
     figure.raise_for_status()
     i = figure.json()
     flagged = client.get("/integrity/quarantine", params={"device": stolen}).json()
-    everything = client.get("/integrity/quarantine", params={"limit": 1000}).json()
-    honest = {q["device"] for q in everything} - {stolen}
+    neighbours = [sensor.device.id for sensor in fleet if sensor.device.id != stolen]
+    honest = [
+        device
+        for device in neighbours
+        if client.get("/integrity/quarantine", params={"device": device}).json()
+    ]
     return (
         "compromised sensor",
         f"{stolen} signs valid readings {BIAS_DB:g} dB too loud: {len(flagged)} quarantined by "
         f"the neighbour check, device.quarantined at ledger index {caught['ledgerIndex']} "
         f"({caught['reason']}); {district} LAeq median {i['value']:.1f} dB over "
         f"{i['readings']} readings of {i['devices']} devices, {i['quarantinedReadings']} left "
-        f"out (plain mean of everything sent: {statistics.fmean(sent):.1f} dB); honest "
-        f"devices flagged: {len(honest)}",
+        f"out (plain mean of everything sent: {statistics.fmean(sent):.1f} dB); its "
+        f"{len(neighbours)} honest neighbours flagged: {len(honest)}",
     )
 
 

@@ -107,22 +107,33 @@ def open_log(directory: Path, settings: Settings | None = None, *, with_key: boo
     )
 
 
-def set_witness_policy(directory: Path, policy: WitnessPolicy, *, clock: Clock = utc_now) -> None:
-    """Save ``policy`` and record the change on the ledger itself (``witness.policy_changed``).
+def set_witness_policy(directory: Path, policy: WitnessPolicy, *, clock: Clock = utc_now) -> bool:
+    """Save ``policy``; where its quorum or its witnesses' keys change, record the change on
+    the ledger itself first (``witness.policy_changed``) and return True.
 
-    The event goes first: if it cannot be appended, the policy is not changed. A serving
-    process picks the new policy up when it restarts.
+    The event goes first: if it cannot be appended, the policy is not changed. Where only the
+    witnesses' URLs change (a witness moved, or the demo's restarted on new ports), the
+    policy is the same (which keys must cosign, and how many: what the event records and the
+    roster governs), so the file is saved and nothing is appended. A serving process picks
+    the new policy up when it restarts.
     """
     from ombud.events import Event
 
     settings = Settings.for_directory(directory)
     saved = replace(Settings.as_written(directory), witnesses=policy)
     saved.to_toml()  # a file that could not be saved is refused before the event
+    keys = [w.vkey for w in policy.witness]
+    if (policy.quorum, keys) == (
+        settings.witnesses.quorum,
+        [w.vkey for w in settings.witnesses.witness],
+    ):
+        saved.save()
+        return False
     event = Event(
         "witness.policy_changed",
         clock(),
         "operator",
-        {"v": 1, "quorum": policy.quorum, "witnesses": [w.vkey for w in policy.witness]},
+        {"v": 1, "quorum": policy.quorum, "witnesses": keys},
     )
     log = open_log(directory, settings)
     try:
@@ -130,3 +141,4 @@ def set_witness_policy(directory: Path, policy: WitnessPolicy, *, clock: Clock =
     finally:
         log.close()
     saved.save()
+    return True

@@ -1,0 +1,50 @@
+"""The deployment directory: a witness policy change goes on the ledger, a move does not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ombud.config import Settings
+from ombud.deployment import init_deployment, open_log, set_witness_policy
+from ombud.events import Event
+from ombud.ledger import note
+from ombud.witness.policy import WitnessEndpoint, WitnessPolicy
+
+
+def _kinds(data_dir: Path) -> list[str]:
+    log = open_log(data_dir, with_key=False)
+    try:
+        return [Event.from_bytes(e).kind for e in log.entries(0, log.size)]
+    finally:
+        log.close()
+
+
+def test_only_a_change_of_keys_or_quorum_is_recorded_on_the_ledger(tmp_path: Path) -> None:
+    data_dir = tmp_path / "city"
+    init_deployment(data_dir, "policy.example/log")
+    keys = [
+        note.Signer.generate(f"w{i}.example", sig_type=note.ALG_COSIGNATURE_V1).verifier().vkey
+        for i in range(2)
+    ]
+
+    def policy(quorum: int, *ports: int) -> WitnessPolicy:
+        return WitnessPolicy(
+            quorum=quorum,
+            witness=tuple(
+                WitnessEndpoint(key, f"http://127.0.0.1:{port}")
+                for key, port in zip(keys, ports, strict=False)
+            ),
+        )
+
+    assert set_witness_policy(data_dir, policy(1, 9000)) is True
+    # The witness moved: the file says where it is now; the ledger holds nothing new, since
+    # who must cosign and how many (all a policy_changed event says) is the same.
+    assert set_witness_policy(data_dir, policy(1, 9100)) is False
+    saved = Settings.load(data_dir).witnesses
+    assert [w.url for w in saved.witness] == ["http://127.0.0.1:9100"]
+    assert _kinds(data_dir) == ["witness.policy_changed"]
+    assert set_witness_policy(data_dir, policy(1, 9100, 9001)) is True  # a witness added
+    assert set_witness_policy(data_dir, policy(2, 9100, 9001)) is True  # the quorum raised
+    assert set_witness_policy(data_dir, policy(2, 9100, 9001)) is False  # nothing at all
+    assert _kinds(data_dir) == ["witness.policy_changed"] * 3
+    assert Settings.load(data_dir).witnesses == policy(2, 9100, 9001)
