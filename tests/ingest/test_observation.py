@@ -154,7 +154,14 @@ def test_a_device_a_resident_hosts_sends_nothing_that_locates_their_home(
     served["areaServed"] = {"type": "Property", "value": "Keizersgracht 123, Amsterdam"}
     related = entity()
     related["refPointOfInterest"] = {"type": "Relationship", "object": "urn:ngsi-ld:Home:k123"}
+    renamed = entity()
+    renamed["id"] = "urn:ngsi-ld:NoiseLevelObserved:keizersgracht-123"
     for doc, message in [
+        (
+            renamed,
+            "id: a device a resident hosts names its entity "
+            "urn:ngsi-ld:NoiseLevelObserved:noise-017, the id it was registered with",
+        ),
         (fine, "location: a device a resident hosts sends coordinates rounded to 2 decimal"),
         (addressed, "address: a device a resident hosts sends its model's measurements"),
         (other_geo, "where: a device a resident hosts sends its model's measurements"),

@@ -80,13 +80,20 @@ def _is_closed(value: Any, spec: AttributeSpec) -> bool:
     return False
 
 
-def check_coarse(entity: Mapping[str, Any], model: ModelSpec) -> None:
-    """Refuse what could locate the home of a device a resident hosts, since its readings are
-    public: a ``location`` finer than ``COARSE_DECIMALS`` decimal places, any other attribute
-    that places it (an address, a bounding box), and every channel for free text that could
-    (an attribute the model does not declare, a name or description, a relationship's id, a
+def check_coarse(entity: Mapping[str, Any], model: ModelSpec, device_id: str) -> None:
+    """Refuse what could locate the home of device ``device_id``, which a resident hosts,
+    since its readings are public: a ``location`` finer than ``COARSE_DECIMALS`` decimal
+    places, any other attribute that places it (an address, a bounding box), and every channel
+    for free text that could (an entity id other than ``urn:ngsi-ld:<model>:<device id>``, an
+    attribute the model does not declare, a name or description, a relationship's id, a
     sub-attribute). It sends its model's measurements: numbers, yes/no, dates and the model's
     listed values. The entity is signed, so it is refused rather than rounded."""
+    named = f"urn:ngsi-ld:{model.name}:{device_id}"
+    if entity.get("id") != named:
+        raise MalformedError(
+            f"id: a device a resident hosts names its entity {named}, the id it was "
+            "registered with (any other could say where its home is)"
+        )
     for name, attribute in entity.items():
         if name in ("id", "type", "@context"):
             continue
@@ -170,7 +177,7 @@ def check_observation(
     unsigned = {k: v for k, v in entity.items() if k != "proof"}
     models[device.model].validate(unsigned)
     if device.owner == RESIDENT_OWNER:
-        check_coarse(unsigned, models[device.model])
+        check_coarse(unsigned, models[device.model], device.id)
     if proof.created < EARLIEST:
         raise MalformedError(
             f"the proof was created at {proof.created.isoformat()}, before {EARLIEST.year}"
