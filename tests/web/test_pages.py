@@ -248,6 +248,8 @@ def test_bad_page_requests_get_pages_not_tracebacks(client: TestClient) -> None:
         ),  # "²": a digit to str.isdigit, not to int() (found by the test below)
         ("/ledger?kind=%3Cscript%3E", 400),
         ("/?service=%3Cscript%3E", 400),
+        ("/?week=1999-W01", 404),  # another week's figures would be shown under its name
+        ("/?service=potholes", 404),
         ("/static/../pages.py", 404),
     ]:
         response = client.get(path)

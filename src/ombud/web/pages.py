@@ -229,8 +229,14 @@ def create_router(
         if found is None:
             return render(request, "overview.html", title="Overview", report=None)
         offered = views.services(found)
-        period = week if week in found["periods"] else views.latest_period(found)
-        chosen = service if service in offered else views.default_service(found, period)
+        if week is not None and week not in found["periods"]:  # not another week's figures
+            periods = found["periods"]
+            covered = f" (the report covers {periods[0]} to {periods[-1]})" if periods else ""
+            return failure(request, NotFoundError(f"no figures for week {week}{covered}"))
+        if service is not None and service not in offered:
+            return failure(request, NotFoundError(f"no figures for service {service}"))
+        period = week or views.latest_period(found)
+        chosen = service or views.default_service(found, period)
         map_svg = trend_svg = None
         if city_map is not None and chosen is not None and period is not None:
             values = views.satisfaction_by_district(found, chosen, period)
