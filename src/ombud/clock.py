@@ -28,6 +28,7 @@ __all__ = [
     "to_micros",
     "to_seconds",
     "utc_now",
+    "week_shaped",
     "week_window",
 ]
 
@@ -134,7 +135,14 @@ def aware(at: datetime, name: str) -> datetime:
     return at
 
 
-_WEEK = re.compile(r"(\d{4})-W(\d{2})")
+_WEEK = re.compile(r"([0-9]{4})-W([0-9]{2})")
+
+
+def week_shaped(text: str) -> bool:
+    """Whether ``text`` is spelled as an ISO week (``2026-W49``), a real one or not: a period of
+    this shape is read as that week wherever ombud meets it (a release, a token period), so it
+    must be one (``week_window`` says whether it is)."""
+    return _WEEK.fullmatch(text) is not None
 
 
 def week_window(period: str) -> tuple[datetime, datetime]:

@@ -11,7 +11,14 @@ import pytest
 
 from ombud import migrations
 from ombud.canonical import canonical_json
-from ombud.errors import MalformedError, NotFoundError, ReplayError, VerificationError
+from ombud.clock import iso_week, week_window
+from ombud.errors import (
+    ExpiredError,
+    MalformedError,
+    NotFoundError,
+    ReplayError,
+    VerificationError,
+)
 from ombud.events import Event, verify_commitment
 from ombud.voice.posts import (
     MAX_TEXT,
@@ -22,7 +29,7 @@ from ombud.voice.posts import (
 )
 from ombud.voice.tokens import finalize_token, load_public_key, period_challenge, request_token
 
-from .conftest import PERIOD, START, Voice
+from .conftest import ORIGIN, PERIOD, START, Voice
 
 COMPLAINT = "The bins on our street were not collected again this week. Terrible service."
 
@@ -123,6 +130,22 @@ def test_tokens_of_another_platform_or_unpublished_period_are_refused(voice: Voi
     with pytest.raises(MalformedError):
         voice.posts.submit(Submission(COMPLAINT, "north"), b"\x00\x02 too short")
     assert voice.reports.list() == []
+
+
+def test_a_token_of_a_week_that_ended_is_refused_and_stays_unspent(voice: Voice) -> None:
+    week = iso_week(voice.clock())
+    key = voice.issuer.create_period(week)
+    voice.posts.book.publish(voice.log, week, voice.issuer.name, key, actor="o", clock=voice.clock)
+    public = load_public_key(key)
+    pending = request_token(public, period_challenge(voice.issuer.name, week, ORIGIN))
+    token = finalize_token(public, pending, voice.issuer.issue(week, "r-w", pending.request))
+    size = voice.log.size
+    voice.clock.now = week_window(week)[1]
+    with pytest.raises(ExpiredError, match="when that week ended"):
+        voice.posts.submit(Submission(COMPLAINT, "north"), token.to_bytes())
+    assert voice.log.size == size and voice.posts.book.spent(week) == 0
+    voice.clock.advance(microseconds=-1)
+    assert voice.posts.submit(Submission(COMPLAINT, "north"), token.to_bytes()).post.period == week
 
 
 @pytest.mark.parametrize(

@@ -298,7 +298,7 @@ def create_router(
     def accept_request(submission: Submission, token: bytes, contact: Contact | None) -> Receipt:
         """The token is checked first, then the resident key and consent behind any contact
         details: a request without a valid token learns nothing about anyone's consents."""
-        posts.book.check(token, posts.book.period_of(token))
+        posts.book.check(token, posts.book.period_of(token), posts.clock())
         attach = None if contact is None else _contact(office(), contact)
         return acceptor.accept(PostRequest(submission, token, "open311", attach))
 

@@ -9,10 +9,9 @@ public data gets the same answer. A log with no witnessed checkpoint has no insi
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta, tzinfo
 
-from ombud.clock import week_window
+from ombud.clock import week_shaped, week_window
 from ombud.database import Database
 from ombud.errors import MalformedError, NotFoundError
 from ombud.insight.correction import Confusion, shipped_confusion
@@ -23,7 +22,6 @@ from ombud.sensors.indicators import SensorReading, readings_between
 
 __all__ = ["MAX_WEEKS", "gather"]
 
-_WEEK = re.compile(r"\d{4}-W\d{2}")
 MAX_WEEKS = 520
 """Weeks (ten years) an insight spans at most, up to the latest week it covers: a week released
 further back is left out and named, so a release of 0001-W01 cannot stretch the insight over
@@ -53,7 +51,7 @@ def gather(
     skipped: list[SkippedRelease] = []
     for release in releases_before(db, "satisfaction", published.size):
         # releases before the histogram (a noisy mean per cell) carry no label counts
-        if not (_WEEK.fullmatch(release.period) and "histogram" in release.result):
+        if not (week_shaped(release.period) and "histogram" in release.result):
             continue
         try:
             start, end = week_window(release.period)

@@ -25,7 +25,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ombud.canonical import canonical_json, parse_json
-from ombud.clock import format_time, from_seconds, to_seconds, utc_now, week_window
+from ombud.clock import format_time, from_seconds, to_seconds, utc_now, week_shaped, week_window
 from ombud.database import Database, Tx
 from ombud.errors import BudgetExceededError, ConflictError, MalformedError, NotFoundError
 from ombud.events import Event
@@ -55,11 +55,8 @@ SCORES = {"negative": -1.0, "neutral": 0.0, "positive": 1.0}
 
 _PERIOD = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
 _RELEASE_ID = re.compile(r"[0-9a-f]{32}")
-_WEEK_SHAPED = re.compile(r"\d{4}-W\d{2}")
 EARLIEST_YEAR = 2000
 """A week released must not begin before this year: ombud holds nothing older."""
-"""A period of this shape is read as an ISO week (the insight places a satisfaction release of
-it in that week), so it must be one."""
 
 
 def check_dataset(dataset: str) -> None:
@@ -291,7 +288,7 @@ class ReleaseBook:
         period is a token period's free label, whose end only the issuer knows; it is checked
         for its form only."""
         self._check(dataset, period)
-        if dataset != "imported" and not _WEEK_SHAPED.fullmatch(period):
+        if dataset != "imported" and not week_shaped(period):  # the insight reads it as a week
             return
         start, end = week_window(period)
         if start.year < EARLIEST_YEAR:

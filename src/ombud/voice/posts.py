@@ -368,10 +368,11 @@ class PostStore:
         if channel not in ("api", "open311"):
             raise MalformedError(f"unknown channel {channel!r}")
         self.check_known(submission.district)
+        now = self.clock()
         period = self.book.period_of(token)
-        spent = self.book.check(token, period)
+        spent = self.book.check(token, period, now)
         labels = self.label([submission.text])[0]
-        received = hour_of(self.clock())
+        received = hour_of(now)
         pending = self.prepare(
             submission, labels, received, period=period, channel=channel, nullifier=spent
         )
@@ -387,18 +388,20 @@ class PostStore:
         attachment) changes nothing and gets its error in its place; the others are stored."""
         outcomes: list[Receipt | Exception | None] = [None] * len(requests)
         checked: list[tuple[int, PostRequest, str, bytes]] = []
+        now = self.clock()
         for position, request in enumerate(requests):
             try:
                 if request.channel not in ("api", "open311"):
                     raise MalformedError(f"unknown channel {request.channel!r}")
                 self.check_known(request.submission.district)
                 period = self.book.period_of(request.token)
-                checked.append((position, request, period, self.book.check(request.token, period)))
+                spent = self.book.check(request.token, period, now)
+                checked.append((position, request, period, spent))
             except Exception as exc:  # this post only
                 outcomes[position] = exc
         if checked:
             labels = self.label([request.submission.text for _, request, _, _ in checked])
-            received = hour_of(self.clock())
+            received = hour_of(now)
             jobs = []
             pendings = []
             for (position, request, period, spent), label in zip(checked, labels, strict=True):

@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ombud.database import Database, Tx
+from ombud.clock import format_time, week_shaped, week_window
 from ombud.errors import (
     AlreadyExistsError,
+    ExpiredError,
     MalformedError,
     NotFoundError,
     ReplayError,
@@ -37,7 +39,7 @@ from ombud.voice.tokens import (
     verify_token,
 )
 
-__all__ = ["IssuerKey", "TokenBook"]
+__all__ = ["IssuerKey", "TokenBook", "check_open"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,21 @@ class IssuerKey:
     key: bytes
     """RFC 9578 §6.5 encoding."""
     ledger_index: int
+
+
+def check_open(period: str, now: datetime) -> None:
+    """None unless ``period`` is spelled as an ISO week and ``now`` is outside it; raises.
+    The insight reads such a period's posts as that week's, and its release waits for the
+    week's end to count them all, so its tokens pay only during the week."""
+    if not week_shaped(period):
+        return  # the issuer's free label
+    start, end = week_window(period)
+    if now < start:
+        raise ExpiredError(f"tokens of {period} pay for posts from {format_time(start)}")
+    if now >= end:
+        raise ExpiredError(
+            f"tokens of {period} paid for posts until {format_time(end)}, when that week ended"
+        )
 
 
 class TokenBook:
@@ -70,6 +87,8 @@ class TokenBook:
         """Publish the one issuer key of ``period`` (``issuer.key_published``)."""
         if not PERIOD.fullmatch(period):
             raise MalformedError(f"period {period[:40]!r} must be 1-32 letters, digits, . _ -")
+        if week_shaped(period):
+            week_window(period)  # 2026-W99 is no week its tokens could be spent in
         public = load_public_key(key)
         period_challenge(issuer, period, self.origin).to_bytes()  # refuses a bad issuer name
         event = Event(
@@ -128,8 +147,9 @@ class TokenBook:
             f"(origin {self.origin})"
         )
 
-    def check(self, token: bytes, period: str) -> bytes:
-        """Verify ``token`` for ``period`` (pure reads); returns its nullifier."""
+    def check(self, token: bytes, period: str, now: datetime) -> bytes:
+        """Verify ``token`` for ``period`` at ``now`` (pure reads); returns its nullifier."""
+        check_open(period, now)
         published = self.key(period)
         parsed = Token.from_bytes(token)
         verify_token(
