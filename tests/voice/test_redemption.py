@@ -91,5 +91,5 @@ def test_tokens_of_a_period_spelled_as_a_week_pay_only_during_that_week(
         )
         == first
     )
-    with pytest.raises(ExpiredError, match="until 2026-12-07T00:00:00.*when that week ended"):
+    with pytest.raises(ExpiredError, match=r"until 2026-12-07T00:00:00.*when that week ended"):
         book.check(token.to_bytes(), "2026-W49", monday + timedelta(days=7))

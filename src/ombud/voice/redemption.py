@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from ombud.database import Database, Tx
 from ombud.clock import format_time, week_shaped, week_window
+from ombud.database import Database, Tx
 from ombud.errors import (
     AlreadyExistsError,
     ExpiredError,
