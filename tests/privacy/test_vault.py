@@ -3,6 +3,7 @@ that leaves every ledger proof valid and no trace of the subject in any file."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import stat
@@ -142,6 +143,25 @@ def test_rotation_rewraps_keys_without_touching_payloads(office: Office, tmp_pat
     ]
     with pytest.raises(MasterKeyError):
         Vault(office.db, [office.master])
+
+
+def test_a_rotation_begun_while_another_runs_is_refused_and_changes_nothing(
+    office: Office, tmp_path: Path
+) -> None:
+    """Two at once would each create ``master.key.next``, or both rename it over the key."""
+    path = tmp_path / "master.key"
+    path.write_text(office.master.to_text())
+    os.chmod(path, 0o600)
+    with open(tmp_path / "master.key.lock", "w") as held:  # the other rotation
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(MasterKeyError, match=r"another rotation of .* is under way"):
+            rotate_master_key_file(office.vault, path)
+        assert not (tmp_path / "master.key.next").exists()
+        assert load_master_keys(path, {}) == [office.master]
+    (tmp_path / "master.key.lock").unlink()  # the test's own, 0644
+    new, _ = rotate_master_key_file(office.vault, path)  # once it has finished
+    assert load_master_keys(path, {}) == [new]
+    assert (tmp_path / "master.key.lock").stat().st_mode & 0o777 == 0o600
 
 
 def test_an_interrupted_rotation_is_finished_by_the_next_one(

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import fcntl
 import hashlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -112,12 +114,30 @@ def rotate_master_key_file(
     re-wrap under it, then rename it over ``path``. A crash at any step is finished by the next
     open (``load_master_keys`` offers ``path.next``) and a second rotation."""
     pending = _next_path(path)
-    if pending.exists():
-        new = MasterKey.from_text(read_private_key(pending), str(pending))
-    else:
-        new = create_master_key(pending, random_bytes)
-    if new.key_id not in {k.key_id for k in vault.keys}:
-        vault.keys = [*vault.keys, new]
-    moved = vault.rewrap(new)
-    os.replace(pending, path)
+    with _rotating(path):
+        if pending.exists():
+            new = MasterKey.from_text(read_private_key(pending), str(pending))
+        else:
+            new = create_master_key(pending, random_bytes)
+        if new.key_id not in {k.key_id for k in vault.keys}:
+            vault.keys = [*vault.keys, new]
+        moved = vault.rewrap(new)
+        os.replace(pending, path)
     return new, moved
+
+
+@contextlib.contextmanager
+def _rotating(path: Path) -> Iterator[None]:
+    """One rotation of ``path`` at a time: another, begun meanwhile, is refused before it
+    reads ``path.next`` (two would each create it, or both rename it over ``path``)."""
+    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise MasterKeyError(
+                f"another rotation of {path} is under way; run this one once it has finished"
+            ) from None
+        yield
+    finally:
+        os.close(fd)  # and with it the lock
