@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import json
 import socket
 import threading
 import time
@@ -343,6 +344,40 @@ def test_a_request_that_does_not_arrive_in_time_is_cut_off(server: Server, parti
     assert answer == b"" or answer.startswith(b"HTTP/1.1 408 "), answer[:200]
     if partial:
         assert answer.startswith(b"HTTP/1.1 408 ")
+
+
+def test_a_request_over_the_connection_limit_gets_a_problem_with_the_security_headers(
+    tmp_path: Path,
+) -> None:
+    """uvicorn's own 503 over ``limit_concurrency`` is plain text without them."""
+    data_dir = tmp_path / "city"
+    init_deployment(data_dir, ORIGIN)
+    port = free_port()
+    process = LocalProcess(
+        ["serve", "--data-dir", str(data_dir), "--listen", f"127.0.0.1:{port}"],
+        port,
+        "/metrics",
+        tmp_path / "serve.log",
+        env={"OMBUD_SERVER_MAX_CONNECTIONS": "2"},
+    )
+    process.start(timeout=60)
+    try:
+        idle = socket.create_connection(("127.0.0.1", port), timeout=30)  # holds one
+        try:
+            sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+            sock.sendall(b"GET /checkpoint HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer = _answer(sock)
+        finally:
+            idle.close()
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 503 "), answer[:200]
+        assert b"x-content-type-options: nosniff" in head.lower()
+        assert b"content-security-policy: default-src 'none'" in head.lower()
+        assert b"retry-after: 1" in head.lower()
+        assert json.loads(body)["detail"].startswith("the server is at its connection limit")
+        assert httpx.get(process.url + "/checkpoint", timeout=30).status_code in (200, 404)
+    finally:
+        process.stop()
 
 
 def test_the_server_still_serves_after_the_abuse(server: Server) -> None:

@@ -6,8 +6,9 @@ a byte at a time (slowloris), or send megabytes of headers; uvicorn bounds neith
 request must arrive whole — request line, headers and body — within ``request_timeout_s`` of
 its first byte (and a new connection must start one within that time too), or it is answered
 ``408`` and the connection closed; a request line plus headers over ``max_header_bytes`` is
-answered ``431``. Both answers carry the security headers of every response and no echo of the
-request.
+answered ``431``; a request beyond ``server.max_connections`` is answered ``503`` (uvicorn's own
+answer, plain text without the headers, is replaced). These answers carry the security headers
+of every response and no echo of the request.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import asyncio
 import json
 from typing import Any, ClassVar
 
+from uvicorn.protocols.http.flow_control import service_unavailable
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from ombud.api.headers import API_POLICY, SECURITY_HEADERS
@@ -81,6 +83,10 @@ class _LimitedProtocol(HttpToolsProtocol):
         self._disarm()
         super().on_message_complete()
 
+    def _start_asgi_task(self, cycle: Any, app: Any) -> None:
+        """uvicorn picks ``service_unavailable`` for a request over its concurrency limit."""
+        super()._start_asgi_task(cycle, _busy if app is service_unavailable else app)
+
     # -- header size --------------------------------------------------------------------------
 
     def _count(self, size: int) -> None:
@@ -110,23 +116,41 @@ class _LimitedProtocol(HttpToolsProtocol):
             self._answer(400, "Bad Request", "the request is not valid HTTP/1.1")
 
     def _answer(self, status: int, title: str, detail: str) -> None:
-        body = json.dumps(
-            {"type": "about:blank", "title": title, "status": status, "detail": detail}
-        ).encode("ascii")
+        headers, body = _problem(status, title, detail)
         lines = [f"HTTP/1.1 {status} {title}"]
-        lines += [f"{name}: {value}" for name, value in SECURITY_HEADERS]
-        lines += [
-            f"Content-Security-Policy: {API_POLICY}",
-            "Content-Type: application/problem+json",
-            f"Content-Length: {len(body)}",
-            "Connection: close",
-        ]
+        lines += [f"{name}: {value}" for name, value in headers]
         self.transport.write(("\r\n".join(lines) + "\r\n\r\n").encode("ascii") + body)
         self.transport.close()
 
 
 class _HeadersTooLarge(Exception):
     pass
+
+
+def _problem(status: int, title: str, detail: str) -> tuple[list[tuple[str, str]], bytes]:
+    """The headers and body of a refusal made before any route runs."""
+    body = json.dumps(
+        {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    ).encode("ascii")
+    headers = [
+        *SECURITY_HEADERS,
+        ("Content-Security-Policy", API_POLICY),
+        ("Content-Type", "application/problem+json"),
+        ("Content-Length", str(len(body))),
+        ("Connection", "close"),
+    ]
+    return headers, body
+
+
+async def _busy(scope: Any, receive: Any, send: Any) -> None:
+    """The answer to a request over ``server.max_connections``."""
+    headers, body = _problem(
+        503, "Service Unavailable", "the server is at its connection limit; try again shortly"
+    )
+    listed = [(n.lower().encode("ascii"), v.encode("ascii")) for n, v in headers]
+    listed.append((b"retry-after", b"1"))
+    await send({"type": "http.response.start", "status": 503, "headers": listed})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 def limited_protocol(max_header_bytes: int, request_timeout_s: float) -> type[HttpToolsProtocol]:
