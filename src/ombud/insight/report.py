@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Any
@@ -85,7 +85,9 @@ class Inputs:
     checkpoint_root: bytes
     releases: Sequence[PublishedRelease]
     """The satisfaction releases on the log before the checkpoint, one per week (the latest)."""
-    readings: Sequence[SensorReading]
+    readings: Iterable[SensorReading]
+    """The sensor readings of the releases' weeks, in time order per device; taken as they
+    stream (``gather`` gives an iterable that reads them from the database a page at a time)."""
     confusion: Confusion
     zone: tzinfo
     q: float = 0.05

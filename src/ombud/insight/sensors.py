@@ -24,7 +24,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import date, datetime, tzinfo
 from typing import Any
 
 from ombud.integrity.aggregate import Estimator, Reading, indicator
@@ -115,49 +115,87 @@ class SensorWeek:
         }
 
 
-def _device_figures(readings: Sequence[SensorReading], zone: tzinfo) -> dict[str, float]:
-    """One device's figures for the week, from its usable readings."""
-    model = readings[0].model
-    out: dict[str, float] = {}
-    if model == "NoiseLevelObserved":
-        parts: dict[str, list[float]] = defaultdict(list)
-        for r in readings:
-            if "LAeq" in r.values:
-                parts[_period_of_day(r.at.astimezone(zone).hour)].append(r.values["LAeq"])
-        levels = {k: energy_average(v) for k, v in parts.items() if v}
-        names = {"day": "Lday", "evening": "Levening", "night": "Lnight"}
-        out |= {names[k]: v for k, v in levels.items()}
-        if len(levels) == 3:
-            out["Lden"] = l_den(levels["day"], levels["evening"], levels["night"])
-    elif model == "AirQualityObserved":
-        for attribute in _AIR:
-            days: dict[Any, list[float]] = defaultdict(list)
-            for r in readings:
-                if attribute in r.values:
-                    days[r.at.astimezone(zone).date()].append(r.values[attribute])
-            for day, values in days.items():
-                out[f"{attribute}@{day.isoformat()}"] = sum(values) / len(values)
-    elif model == "TrafficFlowObserved":
-        flows = [r.values["intensity"] for r in readings if "intensity" in r.values]
-        if flows:
-            out["flow"] = sum(flows) / len(flows)
-        speeds = [r for r in readings if "averageVehicleSpeed" in r.values]
-        if speeds:
-            ordered = sorted(r.values["averageVehicleSpeed"] for r in speeds)
+@dataclass
+class _DeviceWeek:
+    """What one device's readings of one week add up to, as they stream past: sums and counts
+    (and a traffic device's speeds), never the readings themselves, so a report's memory grows
+    with devices and weeks, not readings. Each sum is added to in the readings' order, one
+    float at a time: the figures are the same on every Python (``sum`` of floats became
+    compensated in 3.12)."""
+
+    model: str
+    used: int = 0
+    left: int = 0
+    energy: dict[str, list[float]] = field(default_factory=dict)
+    """Noise: per part of the day, [sum of 10^(L/10), count]."""
+    daily: dict[tuple[str, date], list[float]] = field(default_factory=dict)
+    """Air: per (attribute, local day), [sum, count]."""
+    flow: list[float] = field(default_factory=lambda: [0, 0])
+    speeds: list[tuple[float, bool]] = field(default_factory=list)
+    """Traffic: each mean speed, and whether it was measured between 07 and 19."""
+    occupancy: list[float] = field(default_factory=lambda: [0, 0])
+
+    def add(self, r: SensorReading, zone: tzinfo) -> None:
+        if r.quarantined:
+            self.left += 1
+            return
+        self.used += 1
+        values = r.values
+        if self.model == "NoiseLevelObserved":
+            if "LAeq" in values:
+                _add(
+                    self.energy,
+                    _period_of_day(r.at.astimezone(zone).hour),
+                    10 ** (values["LAeq"] / 10),
+                )
+        elif self.model == "AirQualityObserved":
+            day = r.at.astimezone(zone).date()
+            for attribute in _AIR:
+                if attribute in values:
+                    _add(self.daily, (attribute, day), values[attribute])
+        elif self.model == "TrafficFlowObserved":
+            if "intensity" in values:
+                self.flow[0] += values["intensity"]
+                self.flow[1] += 1
+            if "averageVehicleSpeed" in values:
+                daytime = 7 <= r.at.astimezone(zone).hour < 19
+                self.speeds.append((values["averageVehicleSpeed"], daytime))
+        elif self.model == "OnStreetParking":
+            if "occupancyRate" in values:
+                self.occupancy[0] += values["occupancyRate"]
+                self.occupancy[1] += 1
+        elif self.model == "ParkingSpot" and r.status in ("free", "occupied"):
+            self.occupancy[0] += r.status == "occupied"
+            self.occupancy[1] += 1
+
+    def figures(self) -> dict[str, float]:
+        """The device's figures for the week, from its usable readings."""
+        out: dict[str, float] = {}
+        if self.energy:
+            levels = {k: 10 * math.log10(total / n) for k, (total, n) in self.energy.items()}
+            names = {"day": "Lday", "evening": "Levening", "night": "Lnight"}
+            out |= {names[k]: v for k, v in levels.items()}
+            if len(levels) == 3:
+                out["Lden"] = l_den(levels["day"], levels["evening"], levels["night"])
+        for (attribute, day), (total, n) in self.daily.items():
+            out[f"{attribute}@{day.isoformat()}"] = total / n
+        if self.flow[1]:
+            out["flow"] = self.flow[0] / self.flow[1]
+        if self.speeds:
+            ordered = sorted(speed for speed, _ in self.speeds)
             free = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
-            daytime = [r for r in speeds if 7 <= r.at.astimezone(zone).hour < 19]
+            daytime = [speed for speed, day in self.speeds if day]
             if daytime and free > 0:
-                slow = sum(r.values["averageVehicleSpeed"] < free / 2 for r in daytime)
-                out["congestion"] = slow / len(daytime)
-    elif model == "OnStreetParking":
-        rates = [r.values["occupancyRate"] for r in readings if "occupancyRate" in r.values]
-        if rates:
-            out["occupancy"] = sum(rates) / len(rates)
-    elif model == "ParkingSpot":
-        states = [r.status for r in readings if r.status in ("free", "occupied")]
-        if states:
-            out["occupancy"] = sum(s == "occupied" for s in states) / len(states)
-    return out
+                out["congestion"] = sum(speed < free / 2 for speed in daytime) / len(daytime)
+        if self.occupancy[1]:
+            out["occupancy"] = self.occupancy[0] / self.occupancy[1]
+        return out
+
+
+def _add(sums: dict[Any, list[float]], key: Any, value: float) -> None:
+    total = sums.setdefault(key, [0, 0])
+    total[0] += value
+    total[1] += 1
 
 
 def district_weeks(
@@ -167,29 +205,31 @@ def district_weeks(
     *,
     cap: float = 0.2,
 ) -> list[SensorWeek]:
-    """Each district's figures for each ``(period, since, until)`` week."""
-    grouped: dict[tuple[str, str], dict[str, list[SensorReading]]] = defaultdict(
-        lambda: defaultdict(list)
-    )
+    """Each district's figures for each ``(period, since, until)`` week, from ``readings`` in
+    time order per device (how they are interleaved across devices does not matter), taken
+    as they stream: none is kept."""
+    grouped: dict[tuple[str, str], dict[str, _DeviceWeek]] = defaultdict(dict)
     for r in readings:
         for period, since, until in weeks:
             if since <= r.at < until:
-                grouped[r.district, period][r.device].append(r)
+                devices = grouped[r.district, period]
+                if r.device not in devices:
+                    devices[r.device] = _DeviceWeek(r.model)
+                devices[r.device].add(r, zone)
                 break
     out = []
     for (district, period), devices in sorted(grouped.items()):
         used_devices, left_devices = [], []
         used_readings = left_readings = 0
         per_figure: dict[str, list[Reading]] = defaultdict(list)
-        for device, rows in sorted(devices.items()):
-            usable = [r for r in rows if not r.quarantined]
-            left_readings += len(rows) - len(usable)
-            used_readings += len(usable)
-            if not usable:
+        for device, week in sorted(devices.items()):
+            left_readings += week.left
+            used_readings += week.used
+            if not week.used:
                 left_devices.append(device)
                 continue
             used_devices.append(device)
-            for name, value in _device_figures(usable, zone).items():
+            for name, value in week.figures().items():
                 per_figure[name].append(Reading(device, value))
         figures: dict[str, float] = {}
         counts: dict[str, int] = {}

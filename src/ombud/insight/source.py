@@ -9,6 +9,8 @@ public data gets the same answer. A log with no witnessed checkpoint has no insi
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
 from ombud.clock import week_shaped, week_window
@@ -92,9 +94,22 @@ def _skipped(release: Release, reason: str) -> SkippedRelease:
     return SkippedRelease(release.id, release.period, release.ledger_index, reason)
 
 
-def _readings(
-    db: Database, weeks: list[tuple[datetime, datetime]], log_size: int
-) -> list[SensorReading]:
+@dataclass(frozen=True)
+class _Readings:
+    """The readings of some weeks, read from the database each time they are iterated, a page
+    at a time: what ``Inputs.readings`` holds, so that computing a report keeps sums, not
+    readings (``ombud.insight.sensors``). Every read stands at ``log_size``."""
+
+    db: Database
+    runs: tuple[tuple[datetime, datetime], ...]
+    log_size: int
+
+    def __iter__(self) -> Iterator[SensorReading]:
+        for since, until in self.runs:
+            yield from readings_between(self.db, since, until, log_size=self.log_size)
+
+
+def _readings(db: Database, weeks: list[tuple[datetime, datetime]], log_size: int) -> _Readings:
     """The readings of ``weeks`` (in order), read run by run of consecutive weeks: the weeks
     between two released weeks are never read (a far-apart pair must not load every reading
     between them)."""
@@ -104,6 +119,4 @@ def _readings(
             runs[-1] = (runs[-1][0], end)
         else:
             runs.append((start, end))
-    return [
-        r for since, until in runs for r in readings_between(db, since, until, log_size=log_size)
-    ]
+    return _Readings(db, tuple(runs), log_size)

@@ -10,6 +10,7 @@ so indicators are public.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,6 +24,7 @@ from ombud.integrity.checks import numeric_properties
 
 __all__ = [
     "MAX_READINGS",
+    "READINGS_PAGE",
     "DistrictIndicator",
     "SensorReading",
     "district_indicator",
@@ -122,32 +124,48 @@ class SensorReading:
     quarantined: bool
 
 
+READINGS_PAGE = 2000
+"""Observations ``readings_between`` reads at a time."""
+
+
 def readings_between(
-    db: Database, since: datetime, until: datetime, *, log_size: int
-) -> list[SensorReading]:
+    db: Database,
+    since: datetime,
+    until: datetime,
+    *,
+    log_size: int,
+    page: int = READINGS_PAGE,
+) -> Iterator[SensorReading]:
     """Every observation signed in ``[since, until)`` and on the log before entry ``log_size``,
     each marked quarantined or not as it stood at that size (a quarantined reading, or any
     reading of a device quarantined from that moment on, not released before it): figures
-    computed at a checkpoint are the same whenever they are recomputed."""
+    computed at a checkpoint are the same whenever they are recomputed.
+
+    In the order (time, device, counter), read ``page`` at a time as the caller takes them
+    (``observations_by_time``), so that a week of a city's readings is never in memory at once;
+    each page stands at ``log_size`` like the first, whatever was appended meanwhile."""
     if until <= since:
         raise MalformedError("a period ends after it starts")
     held = "(x.released_index IS NULL OR x.released_index >= ?) AND x.ledger_index < ?"
-    rows = db.read(
-        "SELECT o.district, o.model, o.device, o.created_us, o.entity, "
+    select = (
+        "SELECT o.district, o.model, o.device, o.counter, o.created_us, o.entity, "
         "EXISTS (SELECT 1 FROM quarantine x WHERE x.device = o.device "
         f"AND x.counter = o.counter AND {held}) "
         "OR EXISTS (SELECT 1 FROM device_quarantine x WHERE x.device = o.device "
         f"AND o.created_us >= x.since_us AND {held}) "
-        "FROM observations o WHERE o.created_us >= ? AND o.created_us < ? "
-        "AND o.ledger_index < ? ORDER BY o.created_us, o.device",
-        (log_size, log_size, log_size, log_size, to_micros(since), to_micros(until), log_size),
+        "FROM observations o WHERE o.created_us >= ? AND o.created_us < ? AND o.ledger_index < ? "
     )
-    out = []
-    for district, model, device, created_us, entity, quarantined in rows:
-        parsed = parse_json(bytes(entity), "a stored observation")
-        status = parsed.get("status", {})
-        out.append(
-            SensorReading(
+    held_args = (log_size, log_size, log_size, log_size)
+    end_us = to_micros(until)
+    rows = db.read(
+        select + "ORDER BY o.created_us, o.device, o.counter LIMIT ?",
+        (*held_args, to_micros(since), end_us, log_size, page),
+    )
+    while rows:
+        for district, model, device, _, created_us, entity, quarantined in rows:
+            parsed = parse_json(bytes(entity), "a stored observation")
+            status = parsed.get("status", {})
+            yield SensorReading(
                 str(district),
                 str(model),
                 str(device),
@@ -156,5 +174,14 @@ def readings_between(
                 status.get("value") if isinstance(status, dict) else None,
                 bool(quarantined),
             )
-        )
-    return out
+        if len(rows) < page:
+            return
+        _, _, device, counter, created_us, _, _ = rows[-1]
+        rows = db.read(
+            select
+            + "AND (o.created_us > ? OR (o.created_us = ? AND (o.device > ? "
+            "OR (o.device = ? AND o.counter > ?)))) "
+            "ORDER BY o.created_us, o.device, o.counter LIMIT ?",
+            (*held_args, created_us, end_us, log_size, created_us, created_us, device, device,
+             counter, page),
+        )  # fmt: skip

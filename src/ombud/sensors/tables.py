@@ -45,6 +45,12 @@ sa.Index("observations_by_entity", observations.c.entity_id, observations.c.crea
 sa.Index("observations_by_device_time", observations.c.device, observations.c.created_us)
 sa.Index("observations_by_device_order", observations.c.device, observations.c.ledger_index)
 sa.Index(
+    "observations_by_time",
+    observations.c.created_us,
+    observations.c.device,
+    observations.c.counter,
+)
+sa.Index(
     "observations_by_place",
     observations.c.district,
     observations.c.model,
