@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +21,7 @@ from ombud.errors import (
     VerificationError,
 )
 from ombud.events import Event, verify_commitment
+from ombud.voice.issuer import Issuer
 from ombud.voice.posts import (
     MAX_TEXT,
     PostRequest,
@@ -132,13 +134,16 @@ def test_tokens_of_another_platform_or_unpublished_period_are_refused(voice: Voi
     assert voice.reports.list() == []
 
 
-def test_a_token_of_a_week_that_ended_is_refused_and_stays_unspent(voice: Voice) -> None:
+def test_a_token_of_a_week_that_ended_is_refused_and_stays_unspent(
+    voice: Voice, tmp_path: Path
+) -> None:
     week = iso_week(voice.clock())
-    key = voice.issuer.create_period(week)
-    voice.posts.book.publish(voice.log, week, voice.issuer.name, key, actor="o", clock=voice.clock)
+    issuer = Issuer.init(tmp_path / "issuer", "id.city.example")  # the session's has PERIOD
+    key = issuer.create_period(week)
+    voice.posts.book.publish(voice.log, week, issuer.name, key, actor="o", clock=voice.clock)
     public = load_public_key(key)
-    pending = request_token(public, period_challenge(voice.issuer.name, week, ORIGIN))
-    token = finalize_token(public, pending, voice.issuer.issue(week, "r-w", pending.request))
+    pending = request_token(public, period_challenge(issuer.name, week, ORIGIN))
+    token = finalize_token(public, pending, issuer.issue(week, "r-w", pending.request))
     size = voice.log.size
     voice.clock.now = week_window(week)[1]
     with pytest.raises(ExpiredError, match="when that week ended"):
