@@ -7,11 +7,14 @@ precision and count, plus the model's confusion matrix (rows: the label, columns
 
   - the development test, training/data/services/devtest.jsonl and devtest_vocab.jsonl (never
     trained on; it chose the model's route and settings), each and together;
-  - tests/voice/service_examples.jsonl (written for the lexicon, never trained on).
+  - tests/voice/service_examples.jsonl (written for the lexicon, never trained on);
+  - training/data/services/independent.jsonl (written by another author from the categories'
+    mapping rules alone; never trained on, never used for a choice).
 
 Throughput, medians of --runs passes on this machine: ``classify_service`` and
 ``classify_by_lexicon`` alone, one message at a time, and ``classify_services`` in batches of
-256 (what ``label_texts`` does), over every message above (normalised beforehand); with
+256 (what ``label_texts`` does), over every message above but the independent author's
+(normalised beforehand); with
 --process, also ``ombud voice classify`` as a whole process (sentiment and service, start-up
 included) fed the messages cycled to 5,000 lines, and the same process with the lexicon alone
 as its service step (the baseline), --runs // 2 of each, alternating.
@@ -48,6 +51,7 @@ SETS = {
     "devtest_vocab": [DEV / "devtest_vocab.jsonl"],
     "devtest_combined": [DEV / "devtest.jsonl", DEV / "devtest_vocab.jsonl"],
     "service_examples": [ROOT / "tests" / "voice" / "service_examples.jsonl"],
+    "independent": [DEV / "independent.jsonl"],
 }
 
 
@@ -143,7 +147,7 @@ def main() -> None:
             "lexicon": agreement(truth, lexicon),
             "model_confusion": confusion(truth, model),
         }
-        if name != "devtest_combined":
+        if name not in ("devtest_combined", "independent"):  # the throughput set as before
             every += texts
     classify_service("warm up: load the model")
     model_rate = rate(every, classify_service, args.runs)
