@@ -41,7 +41,7 @@ from ombud.voice.tokens import finalize_token, load_public_key, period_challenge
 ROOT = Path(__file__).resolve().parent
 WORK = ROOT / "work" / "posts"
 RESULTS = ROOT / "results"
-PERIOD = "2026-W49"
+PERIOD = "bench-posts"  # a free label: a week's tokens pay only during that week
 FEELINGS = ("negative", "neutral", "positive")
 
 

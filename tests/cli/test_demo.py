@@ -62,7 +62,7 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     # on a busy machine, 26 in one): each is compared with its neighbours' first reading in
     # the same second, and how the rounds fall into seconds depends on the machine's speed.
     caught = re.search(r"loud: ([0-9]+) quarantined by the neighbour check", again_text)
-    assert caught is not None and "its 7 honest neighbours flagged: 0" in again_text, again_text
+    assert caught is not None and "its 14 honest neighbours flagged: 0" in again_text, again_text
     assert "policy recorded on the ledger" not in again_text
     appended = 3_000 + 938 - 1 - 30 + int(caught.group(1)) - 5 + 6
     assert f"size {3_938 + appended:,}, cosigned by" in again_text, again_text

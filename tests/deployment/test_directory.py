@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from ombud.config import Settings
 from ombud.deployment import init_deployment, open_log, set_witness_policy
 from ombud.events import Event
@@ -48,3 +50,23 @@ def test_only_a_change_of_keys_or_quorum_is_recorded_on_the_ledger(tmp_path: Pat
     assert set_witness_policy(data_dir, policy(2, 9100, 9001)) is False  # nothing at all
     assert _kinds(data_dir) == ["witness.policy_changed"] * 3
     assert Settings.load(data_dir).witnesses == policy(2, 9100, 9001)
+
+
+def test_a_quorum_change_is_recorded_though_the_environment_overrides_the_quorum(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review finding: compared with the settings as overridden (OMBUD_WITNESSES_QUORUM=1), the
+    file's quorum of 2 lowered to 1 looked unchanged, and was saved with no event."""
+    data_dir = tmp_path / "city"
+    init_deployment(data_dir, "policy.example/log")
+    keys = [
+        note.Signer.generate(f"w{i}.example", sig_type=note.ALG_COSIGNATURE_V1).verifier().vkey
+        for i in range(2)
+    ]
+    endpoints = tuple(
+        WitnessEndpoint(k, f"http://127.0.0.1:{9000 + i}") for i, k in enumerate(keys)
+    )
+    assert set_witness_policy(data_dir, WitnessPolicy(quorum=2, witness=endpoints))
+    monkeypatch.setenv("OMBUD_WITNESSES_QUORUM", "1")
+    assert set_witness_policy(data_dir, WitnessPolicy(quorum=1, witness=endpoints)) is True
+    assert _kinds(data_dir) == ["witness.policy_changed"] * 2

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -149,6 +150,15 @@ def test_a_token_of_a_week_that_ended_is_refused_and_stays_unspent(
     with pytest.raises(ExpiredError, match="when that week ended"):
         voice.posts.submit(Submission(COMPLAINT, "north"), token.to_bytes())
     assert voice.log.size == size and voice.posts.book.spent(week) == 0
+    # Checked in time, committed after the week ended (labelling, a batch): refused as it
+    # commits, or a release made at the week's end would not count it.
+    end = week_window(week)[1]
+    times = iter([end - timedelta(microseconds=1), end])
+    voice.posts.clock = lambda: next(times)
+    with pytest.raises(ExpiredError, match="when that week ended"):
+        voice.posts.submit(Submission(COMPLAINT, "north"), token.to_bytes())
+    assert voice.log.size == size and voice.posts.book.spent(week) == 0
+    voice.posts.clock = voice.clock
     voice.clock.advance(microseconds=-1)
     assert voice.posts.submit(Submission(COMPLAINT, "north"), token.to_bytes()).post.period == week
 

@@ -152,7 +152,7 @@ def create_router(
         "/voice/posts",
         status_code=201,
         dependencies=[NO_STORE],
-        responses=problems(401, 409, 422),
+        responses=problems(401, 403, 409, 422),
         summary="Post what a resident says, paid with one anonymous token (RFC 9578 type 2).",
     )
     def submit(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import re
 import statistics
 import time
 from collections.abc import Callable
@@ -256,7 +257,14 @@ def _compromised(
     figure.raise_for_status()
     i = figure.json()
     flagged = client.get("/integrity/quarantine", params={"device": stolen}).json()
-    neighbours = [sensor.device.id for sensor in fleet if sensor.device.id != stolen]
+    # Every sensor of its kind in the district, a kept deployment's earlier runs' too, but the
+    # ones whose keys this act stole (the first of each run's fleet).
+    stolen_ever = re.compile(r"sim[0-9]+n-noise-0000")
+    neighbours = [
+        d["id"]
+        for d in client.get("/devices").json()
+        if d["district"] == district and d["type"] == model and not stolen_ever.fullmatch(d["id"])
+    ]
     honest = [
         device
         for device in neighbours

@@ -120,13 +120,12 @@ def set_witness_policy(directory: Path, policy: WitnessPolicy, *, clock: Clock =
     from ombud.events import Event
 
     settings = Settings.for_directory(directory)
-    saved = replace(Settings.as_written(directory), witnesses=policy)
+    written = Settings.as_written(directory)
+    saved = replace(written, witnesses=policy)
     saved.to_toml()  # a file that could not be saved is refused before the event
     keys = [w.vkey for w in policy.witness]
-    if (policy.quorum, keys) == (
-        settings.witnesses.quorum,
-        [w.vkey for w in settings.witnesses.witness],
-    ):
+    before = written.witnesses  # the file's, not an environment override's
+    if (policy.quorum, keys) == (before.quorum, [w.vkey for w in before.witness]):
         saved.save()
         return False
     event = Event(

@@ -201,7 +201,7 @@ def _rounded(value: Any) -> Any:
 
 
 SERVICE_PATTERN = r"^[a-z_]{1,32}$"
-WEEK_PATTERN = r"^\d{4}-W\d{2}$"
+WEEK_PATTERN = r"^[0-9]{4}-W[0-9]{2}$"
 """What a report can be narrowed to, besides a district id (``ombud.districts``): a service
 category, an ISO week."""
 

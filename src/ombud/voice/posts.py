@@ -38,7 +38,7 @@ from ombud.errors import MalformedError, NotFoundError
 from ombud.events import SALT_SIZE, Event, commit, new_salt
 from ombud.ledger.log import Attachment, Log
 from ombud.voice.labels import Labels, label_texts
-from ombud.voice.redemption import TokenBook
+from ombud.voice.redemption import TokenBook, check_open
 from ombud.voice.services import CATEGORIES
 
 __all__ = [
@@ -443,6 +443,7 @@ class PostStore:
         attached: list[Callable[[Tx, int], None]] = []
 
         def build(tx: Tx) -> list[bytes]:
+            check_open(period, self.clock())  # again as it commits: the week may have ended
             TokenBook.spend(tx, spent, period)
             if attach is None:
                 return [pending.event]
