@@ -64,6 +64,35 @@ def test_a_policy_change_bakes_no_environment_override_into_the_file(tmp_path: P
     assert saved.log.tile_cache == Settings(data_dir).log.tile_cache != 77
 
 
+def test_an_overridden_quorum_is_neither_saved_nor_hides_a_change(tmp_path: Path) -> None:
+    """Review finding: the commands read the policy with OMBUD_WITNESSES_QUORUM applied, so
+    adding a witness saved the override's quorum in the file, and lowering the file's quorum to
+    the override's looked like no change (no event, no roster check)."""
+    data_dir = tmp_path / "city"
+    assert ombud("init", "--data-dir", data_dir).returncode == 0
+    keys = [
+        note.Signer.generate(f"w{i}.test", sig_type=note.ALG_COSIGNATURE_V1).verifier().vkey
+        for i in range(3)
+    ]
+    for i, vkey in enumerate(keys[:2]):
+        url = f"http://127.0.0.1:{9000 + i}"
+        assert ombud("log", "witness", "add", data_dir, vkey, url).returncode == 0
+    assert ombud("log", "witness", "quorum", data_dir, "2").returncode == 0
+    env = {**os.environ, "OMBUD_WITNESSES_QUORUM": "1"}
+    added = ombud("log", "witness", "add", data_dir, keys[2], "http://127.0.0.1:9002", env=env)
+    assert added.returncode == 0, added.stderr
+    assert Settings.load(data_dir, environ={}).witnesses.quorum == 2
+    lowered = ombud("log", "witness", "quorum", data_dir, "1", env=env)
+    assert lowered.returncode == 0, lowered.stderr
+    assert Settings.load(data_dir, environ={}).witnesses.quorum == 1
+    log = open_log(data_dir)
+    try:
+        events = [Event.from_bytes(e) for e in log.entries(0, log.size)]
+    finally:
+        log.close()
+    assert [e.body["quorum"] for e in events] == [0, 0, 2, 2, 1]
+
+
 def test_init_refuses_a_password_in_the_database_url_and_creates_nothing(tmp_path: Path) -> None:
     data_dir = tmp_path / "city"
     url = "postgresql://postgres:S3cretPw@127.0.0.1:1/none"

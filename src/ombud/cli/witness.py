@@ -81,7 +81,7 @@ def governed_by_a_roster(directory: Path) -> bool:
 def _change_policy(directory: Path, policy: WitnessPolicy) -> None:
     from ombud.governance.settings import governed_values
 
-    before = Settings.for_directory(directory)
+    before = Settings.as_written(directory)  # the file it replaces, not an override's value
     after = replace(before, witnesses=policy)
     changes = governed_values(before)["witnesses"] != governed_values(after)["witnesses"]
     if changes and governed_by_a_roster(directory):
@@ -102,7 +102,7 @@ def policy_add(
     url: Annotated[str, typer.Argument(help="The witness's submission URL prefix.")],
 ) -> None:
     """Add a witness to the policy (recorded on the log as witness.policy_changed)."""
-    policy = Settings.for_directory(directory).witnesses
+    policy = Settings.as_written(directory).witnesses  # not an override of the environment
     endpoint = WitnessEndpoint(read_vkey(vkey, cosigner=True).vkey, url)
     if any(w.name == endpoint.name for w in policy.witness):
         raise ConfigError(f"witness {endpoint.name} is already in the policy")
@@ -114,7 +114,7 @@ def policy_remove(
     directory: LogDir, name: Annotated[str, typer.Argument(help="The witness's key name.")]
 ) -> None:
     """Remove a witness from the policy."""
-    policy = Settings.for_directory(directory).witnesses
+    policy = Settings.as_written(directory).witnesses  # not an override of the environment
     kept = tuple(w for w in policy.witness if w.name != name)
     if len(kept) == len(policy.witness):
         raise ConfigError(f"witness {name} is not in the policy")
@@ -132,5 +132,5 @@ def policy_quorum(
     quorum: Annotated[int, typer.Argument(help="Cosignatures required to publish.", min=0)],
 ) -> None:
     """Set how many witnesses must cosign before a checkpoint is published."""
-    policy = Settings.for_directory(directory).witnesses
+    policy = Settings.as_written(directory).witnesses  # not an override of the environment
     _change_policy(directory, replace(policy, quorum=quorum))
