@@ -259,6 +259,53 @@ def test_a_message_carries_at_most_max_entities_and_a_submission_no_more(tmp_pat
     assert sorted(acked) == [1, 2, 3]  # all acknowledged, the refused one too
     assert sizes == [3, 2]  # 3 + 2 > 4: two submissions; the flood never reached the intake
     assert (worker.stats.accepted, worker.stats.refused) == (5, 1)
-    assert "at most 4 entities, not 5" in next(iter(worker.stats.refusals))
+    assert worker.stats.refusals == {"MalformedError": 1}
     assert intake.store.count() == 5
+    intake.log.close()
+
+
+def test_refusals_are_counted_by_kind_not_by_what_the_sender_wrote(tmp_path: Path) -> None:
+    """A public observation replayed on topics naming made-up devices is refused each time; the
+    refusal's text quotes the topic, and counting by that text kept one entry per message (a
+    flood grew the worker's memory without bound). No broker needed."""
+    intake, fleet = deployment(tmp_path)
+    worker = MqttIngest(intake, "mqtt://127.0.0.1:1", watch_broker=False)
+    acked: list[int] = []
+    worker.client.ack = lambda mid, qos: acked.append(mid)  # type: ignore[method-assign]
+    observation = json.dumps(fleet[0].observe(now())).encode()
+    worker._handle(
+        [_Message(mid, 1, topic_for(f"other{mid:04d}"), observation) for mid in range(1, 51)]
+    )
+    assert sorted(acked) == list(range(1, 51))
+    assert worker.stats.refused == 50
+    assert worker.stats.refusals == {"ForbiddenError": 50}
+    assert intake.store.count() == 0
+    intake.log.close()
+
+
+def test_a_message_that_fails_unexpectedly_alone_is_refused_and_the_worker_goes_on(
+    tmp_path: Path,
+) -> None:
+    """A batch that fails with an unexpected error is narrowed down entity by entity; a batch of
+    one such entity (one message on a quiet broker) raised instead, which ended the worker's
+    thread: nothing more was consumed. No broker needed."""
+    intake, fleet = deployment(tmp_path)
+    worker = MqttIngest(intake, "mqtt://127.0.0.1:1", watch_broker=False)
+    acked: list[int] = []
+    worker.client.ack = lambda mid, qos: acked.append(mid)  # type: ignore[method-assign]
+    submit = intake.submit
+
+    def failing(entities: list[object], **kwargs: object) -> object:
+        if any(isinstance(e, dict) and e.get("poison") for e in entities):
+            raise RuntimeError("a bug")
+        return submit(entities, **kwargs)  # type: ignore[arg-type]
+
+    intake.submit = failing  # type: ignore[method-assign]
+    sensor = fleet[0]
+    topic = topic_for(sensor.device.id)
+    worker._handle([_Message(1, 1, topic, json.dumps({"poison": True}).encode())])
+    worker._handle([_Message(2, 1, topic, json.dumps(sensor.observe(now())).encode())])
+    assert acked == [1, 2]
+    assert (worker.stats.accepted, worker.stats.refused) == (1, 1)
+    assert intake.store.count() == 1
     intake.log.close()

@@ -290,7 +290,7 @@ class MqttIngest:
         entities: list[object] = []
         senders: list[str] = []  # the device id of each entity's topic
         owners: list[int] = []  # which message each entity came from
-        refused: dict[int, str] = {}
+        refused: dict[int, OmbudError] = {}
 
         def flush() -> None:
             verdicts = self._submit(entities, senders)
@@ -300,7 +300,7 @@ class MqttIngest:
                 elif isinstance(verdict, Duplicate):
                     self.stats.duplicates += 1
                 elif isinstance(verdict, Refused):
-                    refused.setdefault(position, str(verdict.error))
+                    refused.setdefault(position, verdict.error)
             entities.clear()
             senders.clear()
             owners.clear()
@@ -310,7 +310,7 @@ class MqttIngest:
                 try:
                     items = self._decode(message)
                 except MalformedError as exc:
-                    refused[position] = str(exc)
+                    refused[position] = exc
                     continue
                 if len(entities) + len(items) > self.max_entities:
                     flush()
@@ -322,11 +322,15 @@ class MqttIngest:
             # Stopped during an outage: nothing is acknowledged, so the broker redelivers every
             # message (what was stored already comes back as duplicates).
             return
-        for position, reason in refused.items():
+        for position, error in refused.items():
             self.stats.refused += 1
-            kind = reason.split(":", 1)[0][:60]
+            # Counted by the error's type, not its text: the text quotes what the sender chose
+            # (a topic's device id), so one key per message would grow without bound.
+            kind = type(error).__name__
             self.stats.refusals[kind] = self.stats.refusals.get(kind, 0) + 1
-            logger.warning("refused a message on %s: %s", messages[position].topic, reason)
+            logger.warning(
+                "refused a message on %s: %s", messages[position].topic[:120], str(error)[:500]
+            )
         self.stats.received += len(messages)
         for message in messages:
             if message.qos > 0:
@@ -345,20 +349,18 @@ class MqttIngest:
             ))  # fmt: skip
         except (StorageError, UnavailableError):
             raise
-        except Exception:
+        except OmbudError as exc:
             if len(entities) == 1:
-                raise
+                return [Refused(None, exc)]
+        except Exception as exc:
+            if len(entities) == 1:
+                # Refused and acknowledged, like any entity narrowed down to: raised, it would
+                # end the worker's thread and nothing more would be consumed.
+                logger.exception("an observation could not be handled")
+                return [Refused(None, MalformedError(f"it could not be handled: {exc}"))]
         verdicts: list[Verdict] = []
         for entity, sender in zip(entities, senders, strict=True):
-            try:
-                verdicts += self._submit([entity], [sender])
-            except (StorageError, UnavailableError):
-                raise
-            except OmbudError as exc:
-                verdicts.append(Refused(None, exc))
-            except Exception as exc:
-                logger.exception("an observation could not be handled")
-                verdicts.append(Refused(None, MalformedError(f"it could not be handled: {exc}")))
+            verdicts += self._submit([entity], [sender])
         return verdicts
 
     def _retrying(self, submit: Callable[[], list[Verdict]]) -> list[Verdict]:
