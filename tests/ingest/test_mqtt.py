@@ -309,3 +309,40 @@ def test_a_message_that_fails_unexpectedly_alone_is_refused_and_the_worker_goes_
     assert (worker.stats.accepted, worker.stats.refused) == (1, 1)
     assert intake.store.count() == 1
     intake.log.close()
+
+
+def _received(mid: int, qos: int, payload: bytes) -> mqtt.MQTTMessage:
+    message = mqtt.MQTTMessage(mid, topic_for("flood").encode())
+    message.qos, message.payload = qos, payload
+    return message
+
+
+def test_a_qos0_flood_is_shed_past_the_queue_bound_and_qos1_waits_for_room(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The broker bounds the QoS 1 messages in flight to a worker, not QoS 0 ones: a flood of
+    1 MB QoS 0 messages grew the worker's queue by about 100 MB a second, without bound, while
+    it parsed 50 a second. Past ``MAX_QUEUED_BYTES`` a QoS 0 message is shed, and a QoS 1 one
+    (acknowledged only once stored) waits for room instead. No broker needed."""
+    import ombud.ingest.mqtt as mqtt_ingest
+
+    monkeypatch.setattr(mqtt_ingest, "MAX_QUEUED_BYTES", 10_000)
+    intake, _ = deployment(tmp_path)
+    worker = MqttIngest(intake, "mqtt://127.0.0.1:1", watch_broker=False)
+    for mid in range(100):
+        worker._on_message(worker.client, None, _received(mid, 0, b"x" * 1000))
+    assert worker._queue.qsize() == 10
+    assert worker.stats.shed == 90
+    late = threading.Thread(
+        target=worker._on_message, args=(worker.client, None, _received(500, 1, b"y" * 1000))
+    )
+    late.start()
+    taken = worker._queue.get()
+    assert taken is not None
+    worker._taken(taken)
+    late.join(30)
+    assert not late.is_alive()
+    queued = [worker._queue.get_nowait() for _ in range(worker._queue.qsize())]
+    assert [m.mid for m in queued if m is not None][-1] == 500  # waited, not shed
+    assert worker.stats.shed == 90
+    intake.log.close()

@@ -83,6 +83,9 @@ TOPIC_FILTER = "ombud/v1/+/attrs"
 _TOPIC = re.compile(r"ombud/v1/([^/]+)/attrs")
 MAX_PAYLOAD = 1 << 20
 MAX_DEPTH = 16
+MAX_QUEUED_BYTES = 64 << 20
+"""Payload bytes received and not yet taken by the worker. Past it a QoS 0 message is shed
+(at most once: nothing was promised) and a QoS 1 message waits, unacknowledged, for room."""
 
 
 def default_client_id(database: str, group: str | None) -> str:
@@ -114,6 +117,8 @@ class MqttStats:
     duplicates: int = 0
     refused: int = 0
     retries: int = 0
+    shed: int = 0
+    """QoS 0 messages dropped unread because the worker was behind (``MAX_QUEUED_BYTES``)."""
     refusals: dict[str, int] = field(default_factory=dict)
 
 
@@ -155,6 +160,8 @@ class MqttIngest:
         self.stats = MqttStats()
         self._sleep = sleep
         self._queue: queue.Queue[_Message | None] = queue.Queue()
+        self._queued_bytes = 0
+        self._room = threading.Condition()
         self._stop = threading.Event()
         self._subscribed = threading.Event()
         self._worker = threading.Thread(target=self._run, name="ombud-mqtt-ingest", daemon=True)
@@ -217,7 +224,29 @@ class MqttIngest:
                     message.topic, bytes(message.payload), retained=bool(message.retain)
                 )
             return
-        self._queue.put(_Message(message.mid, message.qos, message.topic, bytes(message.payload)))
+        payload = bytes(message.payload)
+        with self._room:
+            # The broker bounds QoS 1 messages in flight, but not QoS 0 ones: a flood of them
+            # once grew this queue (and the worker's memory) without bound.
+            if self._queued_bytes and self._queued_bytes + len(payload) > MAX_QUEUED_BYTES:
+                if message.qos == 0:
+                    self.stats.shed += 1
+                    if self.stats.shed == 1:
+                        logger.warning("shedding QoS 0 messages: the worker is behind")
+                    return
+                while (
+                    self._queued_bytes
+                    and self._queued_bytes + len(payload) > MAX_QUEUED_BYTES
+                    and not self._stop.is_set()
+                ):
+                    self._room.wait(1.0)
+            self._queued_bytes += len(payload)
+        self._queue.put(_Message(message.mid, message.qos, message.topic, payload))
+
+    def _taken(self, message: _Message) -> None:
+        with self._room:
+            self._queued_bytes -= len(message.payload)
+            self._room.notify_all()
 
     # --- the worker --------------------------------------------------------------------------
 
@@ -245,6 +274,8 @@ class MqttIngest:
         good).
         """
         self._stop.set()
+        with self._room:
+            self._room.notify_all()
         self._queue.put(None)
         if self._worker.is_alive():
             self._worker.join()
@@ -272,6 +303,7 @@ class MqttIngest:
                 continue
             if first is None:
                 break
+            self._taken(first)
             messages = [first]
             while len(messages) < self.batch:
                 try:
@@ -281,6 +313,7 @@ class MqttIngest:
                 if item is None:
                     self._stop.set()
                     break
+                self._taken(item)
                 messages.append(item)
             self._handle(messages)
 
