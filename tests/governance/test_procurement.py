@@ -239,3 +239,30 @@ def test_bidders_sign_their_commitments(city: City) -> None:
         with pytest.raises(Exception, match="already"):
             city.deployment.tenders.commit(good, actor="anyone")
     assert city.deployment.log.size == size
+
+
+def test_a_bid_of_absurd_figures_does_not_stop_the_award(city: City) -> None:
+    """Anyone may bid: a document whose amount is an integer of 400 digits once made every
+    award of the tender (and the round's awards after it) fail with ``OverflowError``."""
+    deployment, clock = city.deployment, city.clock
+    _publish(deployment)
+    honest = bid("lumen-co", 198_000)
+    absurd = (
+        b'{"v":1,"ocid":"%s","bidder":"quiet","value":{"amount":%s,"currency":"EUR"},'
+        b'"attributes":{}}' % (TENDER.ocid.encode(), b"9" * 400),
+        secrets.token_bytes(32),
+    )
+    deployment.tenders.commit(committed("lumen-co", *honest), actor="bidder")
+    deployment.tenders.commit(committed("quiet", *absurd), actor="bidder")
+    city.publish_checkpoint(DEADLINE - timedelta(minutes=5))
+    deployment.tenders.observe()
+    city.publish_checkpoint(DEADLINE + timedelta(minutes=1))
+    clock.now = DEADLINE + timedelta(minutes=2)
+    assert deployment.tenders.close(TENDER.ocid, actor="ombud") is not None
+    deployment.tenders.reveal(revealed("lumen-co", *honest), actor="bidder")
+    deployment.tenders.reveal(revealed("quiet", *absurd), actor="bidder")
+    assert deployment.tenders.tend(actor="ombud") == 1
+    evaluation = deployment.tenders.get(TENDER.ocid).evaluation
+    assert evaluation is not None and evaluation.winner == "lumen-co"
+    log = deployment.log
+    assert audit_tender(enumerate(log.entries(0, log.size)), TENDER.ocid, log.verifier())

@@ -151,6 +151,34 @@ def test_the_weighted_rule_and_documents_that_do_not_fit() -> None:
     assert again == {x.bidder: x.score for x in result.bids}
 
 
+def test_a_bid_figure_beyond_a_float_disqualifies_only_that_bid() -> None:
+    """A bid document is parsed from the bidder's bytes, never canonicalised: an integer of
+    400 digits once raised ``OverflowError`` in the evaluation, so no award could be made."""
+    weighted = replace(
+        TENDER, criteria=(Criterion("price", 70, "lower"), Criterion("warranty", 30, "higher"))
+    )
+    honest = bid("lumen-co", 200_000, warranty=5)
+    salt = secrets.token_bytes(32)
+    figures = {"quiet": (b"1" * 400, b"5"), "bright-ltd": (b"1000", b"1" * 400)}
+    commitments, reveals = [(1, committed("lumen-co", *honest))], {}
+    reveals["lumen-co"] = revealed("lumen-co", *honest)
+    for index, (bidder, (amount, warranty)) in enumerate(figures.items(), start=2):
+        document = (
+            b'{"v":1,"ocid":"%s","bidder":"%s","value":{"amount":%s,"currency":"EUR"},'
+            b'"attributes":{"warranty":%s}}'
+        ) % (TENDER.ocid.encode(), bidder.encode(), amount, warranty)
+        commitments.append((index, committed(bidder, document, salt)))
+        reveals[bidder] = revealed(bidder, document, salt)
+    result = evaluate(weighted, commitments, 10, reveals)
+    assert result.winner == "lumen-co"
+    assert {b.bidder: b.status for b in result.bids} == {
+        "lumen-co": "valid",
+        "quiet": "disqualified",
+        "bright-ltd": "disqualified",
+    }
+    canonical_json(result.to_json())  # and the evaluation can be recorded
+
+
 def test_commitments_are_signed_by_the_bidder() -> None:
     document, salt = bid("lumen-co", 1)
     good = committed("lumen-co", document, salt)

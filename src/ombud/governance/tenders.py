@@ -27,7 +27,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ombud.base64url import b64url, unb64url
-from ombud.canonical import canonical_json, parse_json
+from ombud.canonical import canonical_json, is_json_number, parse_json
 from ombud.clock import format_time, parse_time
 from ombud.errors import MalformedError, SignatureError, VerificationError
 from ombud.governance.roster import check_id, matches, verify_ed25519
@@ -72,11 +72,21 @@ def _text(value: object, what: str, most: int = 500) -> str:
 
 
 def _amount(value: object, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    """``value`` as a positive float that JSON carries exactly; raises ``MalformedError``. An
+    integer too large for a float (a bid document's ``1`` followed by 400 zeros) is refused
+    here, not an ``OverflowError`` that once stopped every award of the tender, and so is a
+    whole number that canonical JSON could not write into the evaluation."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise MalformedError(f"{what} is a number")
-    if value <= 0:
+    try:
+        number = float(value)
+    except OverflowError:
+        raise MalformedError(f"{what} is a number of float range") from None
+    if not is_json_number(number):
+        raise MalformedError(f"{what} is a number JSON carries exactly")
+    if number <= 0:
         raise MalformedError(f"{what} is positive")
-    return float(value)
+    return number
 
 
 def _exact(obj: Any, keys: set[str], what: str) -> None:
