@@ -36,7 +36,7 @@ CARRIED_OUT = (CHANGE_ROSTER, RECOVER_ROSTER, "access.approve", PUBLISH, TABLE, 
 
 
 def _settings_change(deployment: Deployment, *, actor: str) -> tuple[Effect, Callable[[], None]]:
-    changed: list[Settings] = []
+    carried: list[tuple[ActionRequest, int]] = []
 
     def build(
         tx: Tx, roster: Roster, request: ActionRequest, approvals: tuple[Approval, ...]
@@ -47,19 +47,35 @@ def _settings_change(deployment: Deployment, *, actor: str) -> tuple[Effect, Cal
             new.to_toml()  # the file saved once this commits reads back as these settings
         except ConfigError as exc:
             raise MalformedError(f"the new settings cannot be saved: {exc}") from None
-        changed.append(new)
         values = {n: v for n, v in governed_values(new).items() if n in GOVERNED[request.action]}
         record_values.append(values)
+        made.append(request)
         return [settings_event(values, deployment.clock(), actor, request.digest)]
 
     def record(tx: Tx, index: int) -> None:
         record_settings(tx, record_values[-1], index)
+        carried.append((made[-1], index))
 
     def save() -> None:
-        if changed:
-            changed[-1].save()
+        # Under the database's write lock, onto the file as it is then, and only the settings
+        # this action is still the last to have set: another change carried out between this
+        # one's commit and its save (its own save pending) is neither undone nor lost. Saving
+        # the settings built before the commit once wrote back the other change's old values,
+        # and the deployment then refused to open.
+        if not carried:
+            return
+        request, index = carried[-1]
+        with deployment.db.transaction():
+            latest = deployment.roster.governed()
+            mine = {
+                n: v for n, v in request.params.items() if latest.get(n, (None, -1))[1] == index
+            }
+            if mine:
+                on_file = Settings.as_written(deployment.data_dir)
+                changed_settings(on_file, request.action, mine).save()
 
     record_values: list[dict[str, object]] = []
+    made: list[ActionRequest] = []
     return Effect(build, record), save
 
 
