@@ -29,6 +29,8 @@ messages name what was wrong with the input and never carry secrets or personal 
     │       ├── RoleError          a signer without a role the policy names
     │       │   └── NoRuleError    an action the policy has no rule for (it is frozen)
     │       ├── StaleRosterError   signed under a roster that is no longer in force
+    │       ├── ForeignRequestError  signed for another deployment (another log origin)
+    │       ├── UnboundRequestError  a request that names no deployment (request version 1)
     │       ├── NotAHolderError    signed by a key the roster does not hold (or removed)
     │       └── ReservedActionError  a reserved action with no holder's signature (operator alone)
     ├── UnauthorizedError          no credentials, or credentials that are not valid
@@ -160,6 +162,16 @@ class NoRuleError(RoleError):
 
 class StaleRosterError(ApprovalError):
     """The request was signed under a roster version that is no longer in force."""
+
+
+class ForeignRequestError(ApprovalError):
+    """The request names another deployment's log origin than this one's: signed for a
+    deployment set up from the same roster genesis (a staging copy of production, say)."""
+
+
+class UnboundRequestError(ApprovalError):
+    """A request of version 1, which names no deployment: since request version 2 a request
+    is carried out only on the deployment it names, so it must be proposed again."""
 
 
 class NotAHolderError(ApprovalError):

@@ -105,6 +105,7 @@ def _approval(book: AccessBook, request: AccessRequest, roster: Roster) -> Actio
         request.requester.person,
         secrets.token_hex(16),
         START + timedelta(days=1),
+        "access.example/log",
     )
 
 

@@ -55,7 +55,8 @@ def test_a_consumers_complaint_about_a_tampered_entry_is_reported_as_the_root(
     out = tmp_path / "export"
     export_log(log, out)
 
-    def picky(entries: Iterable[tuple[int, bytes]]) -> int:
+    def picky(entries: Iterable[tuple[int, bytes]], checkpoint: Checkpoint) -> int:
+        assert checkpoint.origin == log.origin  # the log the entries are checked against
         for index, entry in entries:
             if entry == b"event 999":
                 raise VerificationError(f"entry {index} is not a valid link")

@@ -34,6 +34,7 @@ from ombud.governance.roster import CHANGE_ROSTER, ActionRequest, Roster, Succes
 from tests.governance.test_roster import GENESIS, POLICY, signed, successor
 
 NOW = datetime(2026, 12, 5, 9, tzinfo=UTC)
+ORIGIN = "actions.example/log"
 
 
 class Clock:
@@ -54,7 +55,9 @@ def city(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Deplo
         yield deployment, clock
 
 
-def _ask(roster: Roster, action: str, requester: str, /, **params: object) -> ActionRequest:
+def _ask(
+    roster: Roster, action: str, requester: str, /, *, origin: str = ORIGIN, **params: object
+) -> ActionRequest:
     return ActionRequest(
         action,
         params,
@@ -63,6 +66,7 @@ def _ask(roster: Roster, action: str, requester: str, /, **params: object) -> Ac
         requester,
         secrets.token_hex(16),
         NOW + timedelta(days=1),
+        origin,
     )
 
 
@@ -258,7 +262,13 @@ def test_a_policy_without_a_rule_for_a_setting_freezes_it(tmp_path: Path) -> Non
     init_deployment(data_dir, "frozen.example/log")
     with Deployment.open(data_dir, clock=Clock()) as deployment:
         deployment.establish_roster(frozen, actor="clerk")
-        request = _ask(frozen, "retention.change", "officer-a", **{"voice.retention_days": 90})
+        request = _ask(
+            frozen,
+            "retention.change",
+            "officer-a",
+            origin="frozen.example/log",
+            **{"voice.retention_days": 90},
+        )
         with pytest.raises(NoRuleError, match=r"no rule for 'retention\.change'"):
             deployment.submit(
                 request, signed(request, "council-1", "council-2", "council-3"), actor="x"

@@ -39,7 +39,9 @@ def test_a_hand_over_goes_through_the_ledger_once(deployment: Deployment) -> Non
     with pytest.raises(AlreadyExistsError):
         book.establish(GENESIS, actor="operator")
     new = successor(GENESIS, ["council-6", "council-7", "council-8"])
-    change = request(GENESIS, CHANGE_ROSTER, "council-1", roster=new.to_json())
+    change = request(
+        GENESIS, CHANGE_ROSTER, "council-1", origin=deployment.log.origin, roster=new.to_json()
+    )
     short = Succession(change, tuple(signed(change, "council-1", "council-2")), NOW)
     before = _size_and_rows(deployment)
     with pytest.raises(QuorumError):
@@ -55,8 +57,8 @@ def test_a_hand_over_goes_through_the_ledger_once(deployment: Deployment) -> Non
         book.change(full, actor="operator")
     assert [r.roster.version for r in book.history()] == [0, 1]
     entries = deployment.log.entries(0, deployment.log.size)
-    links = roster_in_force(enumerate(entries), GENESIS)
+    links = roster_in_force(enumerate(entries), GENESIS, origin=deployment.log.origin)
     assert [link[1] for link in links] == [GENESIS, new]
     other = Roster(0, GENESIS.holders[1:], GENESIS.policy)
     with pytest.raises(RosterChainError, match="not the genesis given"):
-        roster_in_force(enumerate(entries), other)
+        roster_in_force(enumerate(entries), other, origin=deployment.log.origin)

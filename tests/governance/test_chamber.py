@@ -42,6 +42,7 @@ def table(deployment: Deployment, motion: Motion = MOTION) -> None:
         "council-1",
         secrets.token_hex(16),
         deployment.clock() + timedelta(days=1),
+        deployment.log.origin,
     )
     deployment.submit(request, signed(request, "council-2", "council-3", "council-4"), actor="x")
 

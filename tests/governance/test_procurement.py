@@ -97,6 +97,7 @@ def _publish(deployment: Deployment, tender: Tender = TENDER) -> None:
         "officer-a",
         secrets.token_hex(16),
         deployment.clock() + timedelta(days=1),
+        deployment.log.origin,
     )
     deployment.submit(request, signed(request, "council-1", "council-2", "council-3"), actor="x")
 

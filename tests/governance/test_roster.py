@@ -43,6 +43,7 @@ from ombud.governance.roster import (
 )
 
 NOW = datetime(2026, 12, 5, 9, tzinfo=UTC)
+ORIGIN = "prod.ombud.localhost/city"
 KEYS = {name: Ed25519PrivateKey.generate() for name in (
     "council-1", "council-2", "council-3", "council-4", "council-5",
     "officer-a", "officer-b", "officer-c", "ombudsman", "court",
@@ -73,7 +74,12 @@ GENESIS = Roster(
 
 
 def request(
-    under: Roster, action: str = "access.approve", requester: str = "officer-c", **params: object
+    under: Roster,
+    action: str = "access.approve",
+    requester: str = "officer-c",
+    *,
+    origin: str | None = ORIGIN,
+    **params: object,
 ) -> ActionRequest:
     return ActionRequest(
         action,
@@ -83,6 +89,7 @@ def request(
         requester,
         secrets.token_hex(16),
         NOW + timedelta(hours=1),
+        origin,
     )
 
 
@@ -98,7 +105,7 @@ def successor(current: Roster, members: list[str]) -> Roster:
 
 def test_two_distinct_officers_approve_an_access_request() -> None:
     req = request(GENESIS)
-    verify_approval(GENESIS, req, signed(req, "officer-a", "officer-b"), now=NOW)
+    verify_approval(GENESIS, req, signed(req, "officer-a", "officer-b"), now=NOW, origin=ORIGIN)
 
 
 @pytest.mark.parametrize(
@@ -116,20 +123,29 @@ def test_approvals_short_of_the_policy_are_refused(
 ) -> None:
     req = request(GENESIS)
     with pytest.raises(error):
-        verify_approval(GENESIS, req, signed(req, *signers), now=NOW)
+        verify_approval(GENESIS, req, signed(req, *signers), now=NOW, origin=ORIGIN)
 
 
 def test_a_signature_is_good_for_its_own_request_only() -> None:
     req = request(GENESIS)
     other = replace(req, params={"request": "r-2"})
     with pytest.raises(SignatureError):  # a replayed signature, moved to another request
-        verify_approval(GENESIS, other, signed(req, "officer-a", "officer-b"), now=NOW)
+        verify_approval(
+            GENESIS, other, signed(req, "officer-a", "officer-b"), now=NOW, origin=ORIGIN
+        )
     with pytest.raises(ReplayError):  # the same request, carried out once already
         verify_approval(
-            GENESIS, req, signed(req, "officer-a", "officer-b"), now=NOW, used={req.digest}
+            GENESIS,
+            req,
+            signed(req, "officer-a", "officer-b"),
+            now=NOW,
+            origin=ORIGIN,
+            used={req.digest},
         )
     with pytest.raises(ExpiredError):
-        verify_approval(GENESIS, req, signed(req, "officer-a", "officer-b"), now=req.expires)
+        verify_approval(
+            GENESIS, req, signed(req, "officer-a", "officer-b"), now=req.expires, origin=ORIGIN
+        )
 
 
 def test_power_changes_hands_by_the_quorum_of_the_current_roster() -> None:
@@ -138,31 +154,39 @@ def test_power_changes_hands_by_the_quorum_of_the_current_roster() -> None:
     change = request(GENESIS, CHANGE_ROSTER, "council-1", roster=new.to_json())
     two = Succession(change, tuple(signed(change, "council-1", "council-2")), NOW)
     with pytest.raises(QuorumError):  # a roster change below quorum
-        verify_succession(GENESIS, two)
+        verify_succession(GENESIS, two, origin=ORIGIN)
     three = Succession(change, tuple(signed(change, "council-1", "council-2", "council-3")), NOW)
-    assert verify_succession(GENESIS, three) == new
+    assert verify_succession(GENESIS, three, origin=ORIGIN) == new
     # The old council's keys lose all power: under the new roster they sign nothing valid.
     witness = request(new, "witness.change", "officer-a", witness="w")
     with pytest.raises(NotAHolderError, match="holds no office"):
         verify_approval(
-            new, witness, signed(witness, "council-1", "council-2", "council-3"), now=NOW
+            new,
+            witness,
+            signed(witness, "council-1", "council-2", "council-3"),
+            now=NOW,
+            origin=ORIGIN,
         )
-    verify_approval(new, witness, signed(witness, "council-6", "council-7", "council-8"), now=NOW)
+    verify_approval(
+        new, witness, signed(witness, "council-6", "council-7", "council-8"), now=NOW, origin=ORIGIN
+    )
     # A request signed under the old roster is refused under the new one.
     stale = request(GENESIS, "witness.change", "officer-a", witness="w")
     with pytest.raises(StaleRosterError):
-        verify_approval(new, stale, signed(stale, "council-1", "council-2", "council-3"), now=NOW)
-    assert verify_chain(GENESIS, [three]) == new
+        verify_approval(
+            new, stale, signed(stale, "council-1", "council-2", "council-3"), now=NOW, origin=ORIGIN
+        )
+    assert verify_chain(GENESIS, [three], origin=ORIGIN) == new
 
 
 def test_the_recovery_quorum_replaces_a_roster_and_says_so() -> None:
     new = successor(GENESIS, ["council-6", "council-7", "council-8", "ombudsman", "court"])
     recover = request(GENESIS, RECOVER_ROSTER, "ombudsman", roster=new.to_json())
     change = Succession(recover, tuple(signed(recover, "ombudsman", "court")), NOW)
-    assert change.recovered and verify_chain(GENESIS, [change]) == new
+    assert change.recovered and verify_chain(GENESIS, [change], origin=ORIGIN) == new
     alone = Succession(recover, tuple(signed(recover, "ombudsman")), NOW)
     with pytest.raises(RosterChainError, match="version 1 is broken"):
-        verify_chain(GENESIS, [alone])
+        verify_chain(GENESIS, [alone], origin=ORIGIN)
 
 
 def test_a_chain_breaks_at_its_first_bad_link() -> None:
@@ -174,14 +198,14 @@ def test_a_chain_breaks_at_its_first_bad_link() -> None:
     req2 = request(first, CHANGE_ROSTER, "council-1", roster=second.to_json())
     link2 = Succession(req2, tuple(signed(req2, "council-1", "council-2", "council-3")), NOW)
     with pytest.raises(RosterChainError, match=r"version 2 is broken.*holds no office"):
-        verify_chain(GENESIS, [link1, link2])
+        verify_chain(GENESIS, [link1, link2], origin=ORIGIN)
     skipped = Roster(3, first.holders, POLICY, first.digest)  # version 2 skipped
     req3 = request(first, CHANGE_ROSTER, "council-6", roster=skipped.to_json())
     link3 = Succession(req3, tuple(signed(req3, "council-6", "council-7", "council-8")), NOW)
     with pytest.raises(RosterChainError, match="does not follow"):
-        verify_chain(GENESIS, [link1, link3])
+        verify_chain(GENESIS, [link1, link3], origin=ORIGIN)
     with pytest.raises(RosterChainError, match="already carried out"):
-        verify_chain(GENESIS, [link1, link1])
+        verify_chain(GENESIS, [link1, link1], origin=ORIGIN)
 
 
 def test_a_roster_states_a_policy_its_holders_can_meet() -> None:

@@ -115,6 +115,7 @@ def create_router(deployment: Deployment) -> APIRouter:
             check_id(body.requester, "the requester"),
             secrets.token_hex(16),
             deployment.clock().replace(microsecond=0) + timedelta(hours=body.hours),
+            deployment.log.origin,
         )
         deployment.propose(request, actor=_actor(token))
         return deployment.actions.get(request.digest).to_json()

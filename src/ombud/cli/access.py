@@ -59,6 +59,7 @@ def approval(
         stored = deployment.access.get(request_id)
         roster = deployment.roster.current().roster
         now = deployment.clock()
+        origin = deployment.log.origin
     action = ActionRequest(
         APPROVE,
         deployment.access.approval_params(request_id),
@@ -67,6 +68,7 @@ def approval(
         stored.request.requester.person,
         secrets.token_hex(16),
         now.replace(microsecond=0) + timedelta(hours=hours),
+        origin,
     )
     write_signed(out, action, [])
     typer.echo(f"approval of {request_id} written to {out}; officers sign it with `roster sign`")

@@ -78,6 +78,7 @@ def _privileged(
         "public-works",
         secrets.token_hex(16),
         deployment.clock() + timedelta(days=2),
+        deployment.log.origin,
     )
     approvals = [sign_request(request, pid, keys[pid]) for pid in signers]
     deployment.submit(request, approvals, actor="city-clerk")

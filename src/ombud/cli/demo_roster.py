@@ -102,6 +102,7 @@ def roster_act(
         "council-ana",
         secrets.token_hex(16),
         deployment.clock() + timedelta(days=3),
+        deployment.log.origin,
     )
     signers = ("council-ana", "council-ben", "council-dora")  # three of the outgoing five
     approvals = tuple(sign_request(request, pid, keys[pid]) for pid in signers)
@@ -119,6 +120,7 @@ def roster_act(
         "city-operator",
         secrets.token_hex(16),
         deployment.clock() + timedelta(days=1),
+        deployment.log.origin,
     )
     with contextlib.suppress(ReservedActionError):
         deployment.submit(alone, [], actor="city-operator")
@@ -151,6 +153,7 @@ def access_act(deployment: Deployment, subject: str, keys: dict[str, Ed25519Priv
         police.requester.person,
         secrets.token_hex(16),
         now + timedelta(days=2),
+        deployment.log.origin,
     )
     officers = [pid for pid, _, role in PEOPLE if role == "officer"]
     signed = [sign_request(approval, pid, keys[pid]) for pid in officers]

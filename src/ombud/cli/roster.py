@@ -168,6 +168,7 @@ def propose(
             requester,
             secrets.token_hex(16),
             deployment.clock().replace(microsecond=0) + timedelta(hours=hours),
+            deployment.log.origin,
         )
         index = deployment.propose(request, actor="operator")
     write_signed(out, request, [])
@@ -231,7 +232,8 @@ def verify(
     """Verify the chain of rosters a log records, from your genesis roster: exit 0 and print
     the roster in force, or exit 1 naming the first broken link. The entries are checked
     against the checkpoint's root; with --key, the checkpoint's signature too (`ombud verify`
-    checks who signed and cosigned it)."""
+    checks who signed and cosigned it). A change signed for another deployment (its request
+    names another origin than the checkpoint's) breaks the chain."""
     from ombud.cli._source import read_verified
     from ombud.cli.verify import read_vkey
     from ombud.governance.chain import roster_in_force
@@ -239,7 +241,9 @@ def verify(
 
     held = Roster.from_json(read_json(genesis, "the genesis roster"))
     keys = [read_vkey(key)] if key else []
-    links = read_verified(source, keys, lambda entries: roster_in_force(entries, held))
+    links = read_verified(
+        source, keys, lambda entries, head: roster_in_force(entries, held, origin=head.origin)
+    )
     index, roster, recovered = links[-1]
     typer.echo(
         f"OK: {len(links)} roster(s) from genesis {held.digest[:16]}…, each signed by the "

@@ -205,7 +205,7 @@ def verify(
     log_key = read_vkey(key)
     pinned = [read_vkey(w, cosigner=True) for w in witness] if witness else None
     evaluation = read_verified(
-        source, [log_key], lambda entries: audit_tender(entries, ocid, log_key, pinned)
+        source, [log_key], lambda entries, _: audit_tender(entries, ocid, log_key, pinned)
     )
     typer.echo(
         f"OK: the award of {ocid} is what its published rule gives: "

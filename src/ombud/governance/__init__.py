@@ -3,7 +3,8 @@ for its own hand-over), and later tenders, decisions and results (DESIGN §7).
 
 Threat model: nobody — the operator, one officer, a stolen key — acts alone where the policy
 asks for several signatures, and nobody keeps power after the roster removed them; every
-approval is bound to one request under one roster and verifiable offline.
+approval is bound to one request under one roster, for one deployment, and verifiable
+offline.
 """
 
 from ombud.governance.roster import (
@@ -18,6 +19,7 @@ from ombud.governance.roster import (
     sign_request,
     verify_approval,
     verify_chain,
+    verify_origin,
     verify_succession,
 )
 
@@ -33,5 +35,6 @@ __all__ = [
     "sign_request",
     "verify_approval",
     "verify_chain",
+    "verify_origin",
     "verify_succession",
 ]

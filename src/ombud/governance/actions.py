@@ -4,13 +4,17 @@ signature as it arrives, and the outcome once the roster's policy is met — or 
 Threat model: the operator holds the database and an API token, never the holders' keys; a
 rogue officer or a stolen key holds one signature. Every step is verified inside the
 transaction that records it, against the roster in force at that moment: a request bound to
-another roster, expired or already carried out is refused; a signature that does not verify,
+another roster or another deployment (a staging copy set up from the same genesis: requests
+name their deployment's log origin since version 2), or to none (version 1), expired or
+already carried out is refused; a signature that does not verify,
 from a key the roster does not hold (or removed), from the requester where four eyes are
 needed, or from a role the rule does not name, is refused; carrying out needs the rule's count
 of distinct valid signatures, and none at all is "operator-only". Each step is a ledger event
 (``action.requested``, ``action.signed``, the action's own outcome events), and each refusal is
 an ``action.refused`` event with a reason code (never a message that could echo input), so the
-ledger shows attempts as well as acts. A request is carried out once.
+ledger shows attempts as well as acts — except a request that is not this deployment's (another
+origin, or none): it is refused before anything is written, as input that was never addressed
+to this ledger. A request is carried out once.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from ombud.governance.roster import (
     Roster,
     refusal_code,
     verify_approval,
+    verify_origin,
     verify_request,
     verify_signature,
 )
@@ -143,6 +148,7 @@ class ActionBook:
         """Record a request (``action.requested``) bound to the roster in force, unexpired,
         never carried out, of an action the policy names; returns its ledger index (the
         same index for a request already pending)."""
+        self._addressed(request)
         digest = request.digest
         known: list[int] = []
 
@@ -153,7 +159,13 @@ class ActionBook:
             if rows and rows[0][0] == "pending":
                 known.append(int(rows[0][1]))
                 return []
-            verify_request(roster_in_tx(tx), request, now=self.clock(), used=self._used(tx, digest))
+            verify_request(
+                roster_in_tx(tx),
+                request,
+                now=self.clock(),
+                origin=self.log.origin,
+                used=self._used(tx, digest),
+            )
             body = {"v": 1, "digest": digest, "request": request.to_json()}
             return [Event("action.requested", self.clock(), actor, body).to_bytes()]
 
@@ -171,12 +183,19 @@ class ActionBook:
         """Add one holder's signature to a pending request (``action.signed``), verified at
         once against the roster in force; returns its ledger index."""
         request = self._pending(digest).request
+        self._addressed(request)
         known: list[int] = []
 
         def build(tx: Tx) -> list[bytes]:
             self._pending_in(tx, digest)
             roster = roster_in_tx(tx)
-            verify_request(roster, request, now=self.clock(), used=self._used(tx, digest))
+            verify_request(
+                roster,
+                request,
+                now=self.clock(),
+                origin=self.log.origin,
+                used=self._used(tx, digest),
+            )
             verify_signature(roster, request, approval)
             rows = tx.execute(
                 "SELECT ledger_index FROM roster_signatures WHERE digest = ? AND holder = ?",
@@ -208,6 +227,7 @@ class ActionBook:
         effect's outcome events, and the request marked carried out; returns the index of
         the first outcome event. Refused, it records why and raises."""
         request = self._pending(digest).request
+        self._addressed(request)
 
         def build(tx: Tx) -> list[bytes]:
             self._pending_in(tx, digest)
@@ -219,7 +239,12 @@ class ActionBook:
             )
             approvals = tuple(Approval(h, bytes(s)) for h, s in signed)
             verify_approval(
-                roster, request, approvals, now=self.clock(), used=self._used(tx, digest)
+                roster,
+                request,
+                approvals,
+                now=self.clock(),
+                origin=self.log.origin,
+                used=self._used(tx, digest),
             )
             return [e.to_bytes() for e in effect.build(tx, roster, request, approvals)]
 
@@ -263,6 +288,12 @@ class ActionBook:
         raise exc
 
     # -- helpers ---------------------------------------------------------------------------
+
+    def _addressed(self, request: ActionRequest) -> None:
+        """Refuse, before anything is written, a request that is not this deployment's: one
+        signed for another (``ForeignRequestError``), or of version 1, which names none
+        (``UnboundRequestError``). Each step checks it again inside its transaction."""
+        verify_origin(request, self.log.origin)
 
     @staticmethod
     def _used(tx: Tx, digest: str) -> list[str]:

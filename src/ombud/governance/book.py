@@ -197,7 +197,7 @@ class RosterBook:
             tx: Tx, roster: Roster, request: ActionRequest, approvals: tuple[Approval, ...]
         ) -> list[Event]:
             change = Succession(request, approvals, self.clock())
-            new = verify_succession(roster, change)
+            new = verify_succession(roster, change, origin=self.log.origin)
             built.append((new, change.recovered))
             return [succession_event(new, change, actor)]
 

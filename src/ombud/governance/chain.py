@@ -4,7 +4,9 @@ verifier already holds.
 
 Threat model: the entries come from an untrusted source (a tlog-tiles export or a server);
 nothing in them is trusted but what verifies: the log's genesis must be the verifier's own
-genesis file, and every later roster must carry the signatures of its predecessor's quorum.
+genesis file, and every later roster must carry the signatures of its predecessor's quorum,
+given for this log (a request of version 2 names the log's origin; one of version 1, recorded
+before requests named their deployment, names none and still counts).
 Entries that are not events, or other kinds, are skipped; a malformed roster event breaks the
 chain where it stands, naming its entry.
 """
@@ -31,9 +33,12 @@ def _event(entry: bytes) -> Event | None:
         return None
 
 
-def roster_in_force(entries: Iterable[tuple[int, bytes]], genesis: Roster) -> list[ChainLink]:
-    """Every roster the log put in force, genesis first; raises ``RosterChainError`` naming the
-    first entry whose roster does not follow from the one before."""
+def roster_in_force(
+    entries: Iterable[tuple[int, bytes]], genesis: Roster, *, origin: str
+) -> list[ChainLink]:
+    """Every roster the log whose origin is ``origin`` put in force, genesis first; raises
+    ``RosterChainError`` naming the first entry whose roster does not follow from the one
+    before (or was signed for another deployment)."""
     links: list[ChainLink] = []
     used: set[str] = set()
     for index, entry in entries:
@@ -54,7 +59,7 @@ def roster_in_force(entries: Iterable[tuple[int, bytes]], genesis: Roster) -> li
             if "succession" not in body:
                 raise RosterChainError("a second genesis")
             change = Succession.from_json(body["succession"])
-            new = verify_succession(current, change, used)
+            new = verify_succession(current, change, used, origin=origin, recorded=True)
             if (body.get("version"), body.get("digest")) != (new.version, new.digest):
                 raise RosterChainError("the event names another roster than the one it carries")
         except OmbudError as exc:

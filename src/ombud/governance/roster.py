@@ -4,8 +4,13 @@ and the chain of rosters from genesis (DESIGN §7).
 Threat model: an operator, a rogue officer or a stolen key tries to act alone, to reuse a
 signature given for something else, or to keep power after being removed. A privileged action
 is a request in canonical JSON (RFC 8785) that names its action, its parameters, the roster
-version and digest it is signed under, its requester, a nonce and an expiry; holders sign
-exactly those bytes (Ed25519), so a signature is good for that request under that roster only.
+version and digest it is signed under, the deployment it is for (its log's origin, since
+request version 2), its requester, a nonce and an expiry; holders sign exactly those bytes
+(Ed25519), so a signature is good for that request under that roster on that deployment only:
+two deployments set up from one genesis file (a staging copy of production) share roster
+digests, and only the origin tells a request for one from a request for the other. Carrying
+out refuses a request for another deployment, and a version-1 request (which names none);
+a version-1 request recorded in a log's history before then still verifies offline.
 ``verify_approval`` executes nothing: it returns None when the policy is met and raises, with
 its own error, when it is not. Rosters form a hash chain from a genesis roster; each successor
 must be approved by the quorum of its predecessor (or by the stated recovery quorum, which is
@@ -31,6 +36,7 @@ from ombud.canonical import canonical_json, parse_json
 from ombud.clock import format_time, parse_time
 from ombud.errors import (
     ExpiredError,
+    ForeignRequestError,
     MalformedError,
     NoRuleError,
     NotAHolderError,
@@ -43,7 +49,9 @@ from ombud.errors import (
     SelfApprovalError,
     SignatureError,
     StaleRosterError,
+    UnboundRequestError,
 )
+from ombud.ledger.note import check_key_name
 
 __all__ = [
     "CHANGE_ROSTER",
@@ -55,6 +63,7 @@ __all__ = [
     "Rule",
     "Succession",
     "check_id",
+    "check_origin",
     "matches",
     "public_key",
     "refusal_code",
@@ -62,6 +71,7 @@ __all__ = [
     "verify_approval",
     "verify_chain",
     "verify_ed25519",
+    "verify_origin",
     "verify_request",
     "verify_signature",
     "verify_succession",
@@ -250,9 +260,22 @@ class Roster:
         return roster
 
 
+def check_origin(value: object) -> str:
+    """``value`` when it can be a log's origin (as a log's key name: non-empty, no space, no
+    '+', no control character); raises ``MalformedError`` otherwise."""
+    if not isinstance(value, str):
+        raise MalformedError("a request's origin is a log origin (a string)")
+    try:
+        return check_key_name(value)
+    except MalformedError as exc:
+        raise MalformedError(f"a request's origin is not a log origin: {exc}") from None
+
+
 @dataclass(frozen=True)
 class ActionRequest:
-    """A privileged action, as its signers see it: bound to the roster it is signed under."""
+    """A privileged action, as its signers see it: bound to the roster it is signed under
+    and, from request version 2 on, to the deployment it is for (``origin``, its log's
+    origin). A request without an origin is version 1, in the exact form it had before."""
 
     action: str
     params: Mapping[str, Any]
@@ -261,6 +284,7 @@ class ActionRequest:
     requester: str
     nonce: str
     expires: datetime
+    origin: str | None = None
 
     def __post_init__(self) -> None:
         if not matches(_ACTION, self.action):
@@ -271,10 +295,17 @@ class ActionRequest:
         if len(canonical_json(dict(self.params), "a request's parameters")) > _MAX_PARAMS:
             raise MalformedError(f"a request's parameters are at most {_MAX_PARAMS} bytes")
         format_time(self.expires)
+        if self.origin is not None:
+            check_origin(self.origin)
+
+    @property
+    def version(self) -> int:
+        """2 for a request bound to a deployment (it names an origin), 1 for one that is not."""
+        return 1 if self.origin is None else 2
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "v": 1,
+        obj: dict[str, Any] = {
+            "v": self.version,
             "action": self.action,
             "params": dict(self.params),
             "roster": {"version": self.roster_version, "digest": self.roster_digest},
@@ -282,6 +313,9 @@ class ActionRequest:
             "nonce": self.nonce,
             "expires": format_time(self.expires),
         }
+        if self.origin is not None:
+            obj["origin"] = self.origin
+        return obj
 
     def to_bytes(self) -> bytes:
         return canonical_json(self.to_json(), "a request")
@@ -291,14 +325,25 @@ class ActionRequest:
         return hashlib.sha256(self.to_bytes()).hexdigest()
 
     def signed_message(self) -> bytes:
-        """What each holder signs: a domain separator, then the canonical request."""
+        """What each holder signs: a domain separator, then the canonical request (which, from
+        version 2 on, names the deployment's origin)."""
         return _DOMAIN + self.to_bytes()
 
     @classmethod
     def from_json(cls, obj: Any) -> ActionRequest:
         keys = {"v", "action", "params", "roster", "requester", "nonce", "expires"}
-        if not isinstance(obj, dict) or set(obj) != keys or obj["v"] != 1:
-            raise MalformedError(f"a request is an object with exactly {sorted(keys)}, v 1")
+        if not isinstance(obj, dict):
+            raise MalformedError("a request is an object")
+        version = obj.get("v")
+        if type(version) is int and version == 1 and set(obj) == keys:
+            origin = None
+        elif type(version) is int and version == 2 and set(obj) == keys | {"origin"}:
+            origin = check_origin(obj["origin"])
+        else:
+            raise MalformedError(
+                f"a request is an object with exactly {sorted(keys)}, v 1, or with "
+                f"{sorted(keys | {'origin'})}, v 2"
+            )
         roster = obj["roster"]
         if not isinstance(roster, dict) or set(roster) != {"version", "digest"}:
             raise MalformedError("a request's roster is {version, digest}")
@@ -312,6 +357,7 @@ class ActionRequest:
             obj["requester"],
             obj["nonce"],
             parse_time(obj["expires"]),
+            origin,
         )
 
 
@@ -367,12 +413,29 @@ def verify_signature(roster: Roster, request: ActionRequest, approval: Approval)
         )
 
 
-def verify_request(
-    roster: Roster, request: ActionRequest, *, now: datetime, used: Iterable[str] = ()
+def verify_origin(request: ActionRequest, origin: str, *, recorded: bool = False) -> None:
+    """None when ``request`` is bound to the deployment whose log's origin is ``origin``;
+    raises ``ForeignRequestError`` (signed for another deployment) or, unless ``recorded``,
+    ``UnboundRequestError`` (a version-1 request, which names no deployment). ``recorded`` is
+    for history a log already holds: a version-1 request recorded before requests named
+    their deployment still counts there, and nowhere else."""
+    if request.origin is None:
+        if recorded:
+            return
+        raise UnboundRequestError(
+            "the request names no deployment (request version 1); requests are bound to their "
+            "deployment since request version 2: propose it again"
+        )
+    if request.origin != origin:
+        raise ForeignRequestError(
+            f"the request is signed for deployment {request.origin[:100]!r}, "
+            f"not this one ({origin[:100]!r})"
+        )
+
+
+def _verify_bound(
+    roster: Roster, request: ActionRequest, *, now: datetime, used: Iterable[str]
 ) -> None:
-    """None when ``request`` may still be signed and carried out under ``roster``; raises
-    ``ReplayError`` (carried out before: its digest is in ``used``), ``StaleRosterError``
-    (bound to another roster), ``ExpiredError`` or ``RoleError`` (no rule for its action)."""
     if request.digest in set(used):
         raise ReplayError(f"request {request.digest[:16]}… was already carried out")
     if (request.roster_version, request.roster_digest) != (roster.version, roster.digest):
@@ -385,18 +448,40 @@ def verify_request(
     roster.rule(request.action)
 
 
+def verify_request(
+    roster: Roster,
+    request: ActionRequest,
+    *,
+    now: datetime,
+    origin: str,
+    used: Iterable[str] = (),
+) -> None:
+    """None when ``request`` may still be signed and carried out under ``roster`` on the
+    deployment whose log's origin is ``origin``; raises ``UnboundRequestError`` (version 1:
+    it names no deployment), ``ForeignRequestError`` (signed for another deployment),
+    ``ReplayError`` (carried out before: its digest is in ``used``), ``StaleRosterError``
+    (bound to another roster), ``ExpiredError`` or ``RoleError`` (no rule for its action)."""
+    verify_origin(request, origin)
+    _verify_bound(roster, request, now=now, used=used)
+
+
 def verify_approval(
     roster: Roster,
     request: ActionRequest,
     approvals: Sequence[Approval],
     *,
     now: datetime,
+    origin: str,
     used: Iterable[str] = (),
+    recorded: bool = False,
 ) -> None:
-    """None when ``approvals`` meet ``roster``'s rule for ``request.action``; raises otherwise:
-    the errors of ``verify_request`` and ``verify_signature``, ``ReservedActionError`` (no
-    signature at all: the operator alone) or ``QuorumError``."""
-    verify_request(roster, request, now=now, used=used)
+    """None when ``approvals`` meet ``roster``'s rule for ``request.action`` on the deployment
+    whose log's origin is ``origin``; raises otherwise: the errors of ``verify_request`` and
+    ``verify_signature``, ``ReservedActionError`` (no signature at all: the operator alone)
+    or ``QuorumError``. With ``recorded`` (history a log holds, ``verify_origin``), a
+    version-1 request is not refused for naming no deployment."""
+    verify_origin(request, origin, recorded=recorded)
+    _verify_bound(roster, request, now=now, used=used)
     rule = roster.rule(request.action)
     if not approvals:
         raise ReservedActionError(
@@ -471,12 +556,30 @@ class Succession:
         )
 
 
-def verify_succession(current: Roster, change: Succession, used: Iterable[str] = ()) -> Roster:
-    """The new roster when ``change`` validly succeeds ``current``; raises otherwise (the
-    errors of ``verify_approval``, and ``MalformedError`` for a successor that does not chain)."""
+def verify_succession(
+    current: Roster,
+    change: Succession,
+    used: Iterable[str] = (),
+    *,
+    origin: str,
+    recorded: bool = False,
+) -> Roster:
+    """The new roster when ``change`` validly succeeds ``current`` on the deployment whose
+    log's origin is ``origin``; raises otherwise (the errors of ``verify_approval``, and
+    ``MalformedError`` for a successor that does not chain). ``recorded``: ``change`` is
+    history a log holds (a version-1 request, from before requests named their deployment,
+    still counts there)."""
     if change.request.action not in (CHANGE_ROSTER, RECOVER_ROSTER):
         raise MalformedError(f"{change.request.action} does not change the roster")
-    verify_approval(current, change.request, change.approvals, now=change.at, used=used)
+    verify_approval(
+        current,
+        change.request,
+        change.approvals,
+        now=change.at,
+        origin=origin,
+        used=used,
+        recorded=recorded,
+    )
     new = change.successor
     if new.version != current.version + 1 or new.previous != current.digest:
         raise MalformedError(
@@ -486,16 +589,18 @@ def verify_succession(current: Roster, change: Succession, used: Iterable[str] =
     return new
 
 
-def verify_chain(genesis: Roster, changes: Iterable[Succession]) -> Roster:
-    """The roster in force after ``changes``, each verified against the one before, from
-    ``genesis``; raises at the first broken link, naming it."""
+def verify_chain(genesis: Roster, changes: Iterable[Succession], *, origin: str) -> Roster:
+    """The roster in force after ``changes``, the history of the log whose origin is
+    ``origin``, each verified against the one before, from ``genesis``; raises at the first
+    broken link, naming it. A change whose request names another deployment breaks the chain;
+    a version-1 request (from before requests named their deployment) does not."""
     if genesis.version != 0:
         raise MalformedError("a chain starts at a genesis roster (version 0)")
     current = genesis
     used: set[str] = set()
     for change in changes:
         try:
-            current = verify_succession(current, change, used)
+            current = verify_succession(current, change, used, origin=origin, recorded=True)
         except OmbudError as exc:
             raise RosterChainError(
                 f"the link to roster version {current.version + 1} is broken: {exc}"
