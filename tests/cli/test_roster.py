@@ -7,13 +7,28 @@ policy, and the removed holders' keys sign nothing."""
 from __future__ import annotations
 
 import json
+import secrets
 import stat
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ombud.config import Settings
 from ombud.deployment import Deployment
 from ombud.events import Event
-from ombud.governance.roster import CHANGE_ROSTER, Holder, Roster, Rule
+from ombud.governance import actions, roster
+from ombud.governance.roster import (
+    CHANGE_ROSTER,
+    ActionRequest,
+    Holder,
+    Roster,
+    Rule,
+    Succession,
+    public_key,
+    sign_request,
+)
 from ombud.ledger import note
 from tests.conftest import ombud
 
@@ -140,3 +155,91 @@ def _refused_alone(data_dir: Path, *attempt: object) -> None:
     assert size == before + 1, attempt  # recorded, once
     assert (last.kind, last.body["reason"]) == ("action.refused", "operator-only"), attempt
     assert Settings.for_directory(data_dir).witnesses == before_policy
+
+
+def test_a_chain_recorded_before_requests_named_their_deployment_still_verifies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A log whose first hand-over was carried out by an ombud from before request version 2
+    (its request names no deployment) verifies as before; the next, bound to this log's
+    origin, too; a change signed for another deployment and written into the log breaks the
+    chain at its entry. A request file from another deployment is refused by `apply`."""
+    data_dir = tmp_path / "city"
+    assert ombud("init", "--data-dir", data_dir, "--origin", "prod.example/log").returncode == 0
+    keys = {name: Ed25519PrivateKey.generate() for name in [*NAMES, "council-4", "council-5"]}
+
+    def holder(name: str) -> Holder:
+        role = name.split("-")[0] if "-" in name else name
+        return Holder(name, name.title(), role, public_key(keys[name]))
+
+    genesis = Roster(0, tuple(holder(n) for n in NAMES), POLICY)
+    (tmp_path / "genesis.json").write_text(json.dumps(genesis.to_json()))
+    kept = [h for h in genesis.holders if not h.id.startswith("council")]
+    first = Roster(1, (holder("council-4"), holder("council-5"), *kept), POLICY, genesis.digest)
+    second = Roster(2, (holder("council-1"), holder("council-4"), *kept), POLICY, first.digest)
+
+    def change(under: Roster, new: Roster, origin: str | None, *signers: str) -> Succession:
+        request = ActionRequest(
+            CHANGE_ROSTER,
+            {"roster": new.to_json()},
+            under.version,
+            under.digest,
+            signers[0],
+            secrets.token_hex(16),
+            datetime.now(UTC) + timedelta(days=1),
+            origin,
+        )
+        approvals = tuple(sign_request(request, s, keys[s]) for s in signers)
+        return Succession(request, approvals, datetime.now(UTC))
+
+    with Deployment.open(data_dir) as deployment:
+        deployment.establish_roster(genesis, actor="clerk")
+        with monkeypatch.context() as earlier:  # as ombud did before request version 2
+            for module in (actions, roster):
+                earlier.setattr(module, "verify_origin", lambda *args, **kwargs: None)
+            old = change(genesis, first, None, "council-1", "council-2")
+            deployment.roster.change(old, actor="clerk")
+        assert old.request.to_json()["v"] == 1
+        deployment.roster.change(
+            change(first, second, "prod.example/log", "council-4", "council-5"), actor="clerk"
+        )
+        deployment.log.checkpoint()
+    export = tmp_path / "export"
+    assert ombud("log", "export", data_dir, export).returncode == 0
+    ok = ombud("roster", "verify", export, "--genesis", tmp_path / "genesis.json")
+    assert ok.returncode == 0, ok.stderr
+    assert "3 roster(s)" in ok.stdout and "roster version 2" in ok.stdout
+
+    # A request signed for a staging copy (same genesis): `apply` refuses it, writing nothing.
+    third = Roster(3, (holder("council-2"), holder("council-4"), *kept), POLICY, second.digest)
+    foreign = change(second, third, "staging.example/log", "council-1", "council-4")
+    signed_file = tmp_path / "foreign.json"
+    signed_file.write_text(
+        json.dumps(
+            {
+                "request": foreign.request.to_json(),
+                "approvals": [a.to_json() for a in foreign.approvals],
+            }
+        )
+    )
+    with Deployment.open(data_dir, with_key=False) as deployment:
+        before = deployment.log.size
+    refused = ombud("roster", "apply", "--data-dir", data_dir, signed_file)
+    assert refused.returncode == 2, refused.stdout
+    assert "signed for deployment 'staging.example/log'" in refused.stderr
+    assert "not this one ('prod.example/log')" in refused.stderr
+    with Deployment.open(data_dir, with_key=False) as deployment:
+        assert deployment.log.size == before
+        assert deployment.roster.current().roster == second
+        # Written into the log behind the roster's back, it breaks the chain at its entry.
+        body = {"v": 1, "version": 3, "digest": third.digest, "recovered": False,
+                "succession": foreign.to_json()}  # fmt: skip
+        event = Event("roster.changed", deployment.clock(), "operator", body)
+        index = deployment.log.append_batch([event.to_bytes()])
+    with Deployment.open(data_dir) as deployment:
+        deployment.log.checkpoint()
+    forged = tmp_path / "forged"
+    assert ombud("log", "export", data_dir, forged).returncode == 0
+    broken = ombud("roster", "verify", forged, "--genesis", tmp_path / "genesis.json")
+    assert broken.returncode == 1, broken.stdout
+    assert f"entry {index}" in broken.stderr and "signed for deployment" in broken.stderr

@@ -1,7 +1,10 @@
 """Privileged actions through a deployment, on SQLite and PostgreSQL: the request, each
 signature and the outcome are ledger events; each refusal raises its own error and is an
 ``action.refused`` event with its reason; the settings the roster governs change only by its
-signatures, and a settings file edited behind its back stops the deployment."""
+signatures, and a settings file edited behind its back stops the deployment. A request is
+carried out only on the deployment it names (its log's origin, since request version 2): one
+signed for a staging copy set up from the same genesis, or one of version 1, which names no
+deployment, is refused before anything is written."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from ombud.deployment import Deployment, init_deployment
 from ombud.errors import (
     ConflictError,
     ExpiredError,
+    ForeignRequestError,
     MalformedError,
     NoRuleError,
     NotAHolderError,
@@ -28,8 +32,10 @@ from ombud.errors import (
     SelfApprovalError,
     SignatureError,
     StaleRosterError,
+    UnboundRequestError,
 )
 from ombud.events import Event
+from ombud.governance import actions, roster
 from ombud.governance.roster import CHANGE_ROSTER, ActionRequest, Roster, Succession
 from tests.governance.test_roster import GENESIS, POLICY, signed, successor
 
@@ -279,3 +285,77 @@ def test_a_policy_without_a_rule_for_a_setting_freezes_it(tmp_path: Path) -> Non
     replace(on_file, voice=replace(on_file.voice, retention_days=3650)).save()
     with pytest.raises(ReservedActionError, match=r"voice\.retention_days"):
         Deployment.open(data_dir).close()
+
+
+def _written(deployment: Deployment) -> tuple[object, ...]:
+    """What carrying out a governed action would change: the log, the governed settings (on
+    the ledger's projection and on file) and the requests held."""
+    on_file = Settings.load(deployment.data_dir)
+    held = deployment.db.read("SELECT count(*) FROM roster_requests")[0][0]
+    return (
+        deployment.log.size,
+        deployment.roster.governed(),
+        on_file.privacy,
+        deployment.settings.privacy,
+        held,
+    )
+
+
+def test_a_request_signed_for_another_deployment_is_refused_before_anything_is_written(
+    city: tuple[Deployment, Clock], tmp_path: Path
+) -> None:
+    """A staging copy set up from production's genesis file has the same roster digest: a
+    budget change its holders signed there is carried out there, and refused on production,
+    with nothing written (the replay the security review made)."""
+    prod, _ = city
+    init_deployment(tmp_path / "staging", "staging.example/log")
+    with Deployment.open(tmp_path / "staging", clock=Clock()) as staging:
+        staging.establish_roster(GENESIS, actor="clerk")
+        assert staging.roster.current().roster.digest == prod.roster.current().roster.digest
+        request = _ask(GENESIS, "budget.change", "officer-a", origin=staging.log.origin, **BUDGET)
+        approvals = signed(request, "council-1", "council-2", "council-3")
+        staging.submit(request, approvals, actor="operator")
+        assert Settings.load(staging.data_dir).privacy.dp_rho_per_period == 2.0
+    before = _written(prod)
+    refused = (
+        r"signed for deployment 'staging\.example/log', not this one \('actions\.example/log'\)"
+    )
+    with pytest.raises(ForeignRequestError, match=refused):
+        prod.submit(request, approvals, actor="operator")
+    with pytest.raises(ForeignRequestError):
+        prod.propose(request, actor="operator")
+    assert _written(prod) == before
+    assert Settings.load(prod.data_dir).privacy.dp_rho_per_period == 1.0
+    # Production's own request, with the same parameters, is carried out there.
+    own = _ask(GENESIS, "budget.change", "officer-a", **BUDGET)
+    prod.submit(own, signed(own, "council-1", "council-2", "council-3"), actor="operator")
+    assert Settings.load(prod.data_dir).privacy.dp_rho_per_period == 2.0
+
+
+def test_a_version_1_request_is_refused_for_carry_out(
+    city: tuple[Deployment, Clock], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request that names no deployment (version 1) is refused at every step, before anything
+    is written, even one proposed before requests named their deployment: it is proposed again."""
+    deployment, _ = city
+    old = _ask(GENESIS, "budget.change", "officer-a", origin=None, **BUDGET)
+    assert old.to_json()["v"] == 1 and "origin" not in old.to_json()
+    approvals = signed(old, "council-1", "council-2", "council-3")
+    before = _written(deployment)
+    with pytest.raises(UnboundRequestError, match="since request version 2: propose it again"):
+        deployment.submit(old, approvals, actor="operator")
+    assert _written(deployment) == before
+    # Proposed, and signed once, by an ombud from before request version 2 ...
+    with monkeypatch.context() as earlier:
+        for module in (actions, roster):
+            earlier.setattr(module, "verify_origin", lambda *args, **kwargs: None)
+        deployment.propose(old, actor="operator")
+        deployment.actions.sign(old.digest, approvals[0], actor="operator")
+    # ... it is signed and carried out no further.
+    before = _written(deployment)
+    with pytest.raises(UnboundRequestError):
+        deployment.actions.sign(old.digest, approvals[1], actor="operator")
+    with pytest.raises(UnboundRequestError):
+        deployment.carry_out(old.digest, actor="operator")
+    assert _written(deployment) == before
+    assert deployment.actions.get(old.digest).status == "pending"

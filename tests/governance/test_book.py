@@ -59,6 +59,8 @@ def test_a_hand_over_goes_through_the_ledger_once(deployment: Deployment) -> Non
     entries = deployment.log.entries(0, deployment.log.size)
     links = roster_in_force(enumerate(entries), GENESIS, origin=deployment.log.origin)
     assert [link[1] for link in links] == [GENESIS, new]
+    with pytest.raises(RosterChainError, match=r"signed for deployment 'roster\.example/log'"):
+        roster_in_force(enumerate(entries), GENESIS, origin="staging.example/log")
     other = Roster(0, GENESIS.holders[1:], GENESIS.policy)
     with pytest.raises(RosterChainError, match="not the genesis given"):
         roster_in_force(enumerate(entries), other, origin=deployment.log.origin)

@@ -1,6 +1,7 @@
-"""The authority roster: privileged actions need the policy's signatures, bound to the request
-and the roster; power changes hands only by the quorum of the current holders; the chain from
-genesis verifies offline, and breaks where a link does not hold."""
+"""The authority roster: privileged actions need the policy's signatures, bound to the request,
+the roster and (since request version 2) the deployment; power changes hands only by the
+quorum of the current holders; the chain from genesis verifies offline, and breaks where a
+link does not hold."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ombud.canonical import parse_json
 from ombud.errors import (
     ExpiredError,
+    ForeignRequestError,
     MalformedError,
     NotAHolderError,
     QuorumError,
@@ -25,6 +28,7 @@ from ombud.errors import (
     SelfApprovalError,
     SignatureError,
     StaleRosterError,
+    UnboundRequestError,
 )
 from ombud.governance.roster import (
     CHANGE_ROSTER,
@@ -39,6 +43,7 @@ from ombud.governance.roster import (
     sign_request,
     verify_approval,
     verify_chain,
+    verify_origin,
     verify_succession,
 )
 
@@ -227,6 +232,91 @@ def test_rosters_requests_and_successions_round_trip_canonically() -> None:
     assert ActionRequest.from_json(req.to_json()) == req
     link = Succession(req, tuple(signed(req, "officer-a")), NOW)
     assert Succession.from_json(link.to_json()) == link
+
+
+def test_a_request_names_its_deployment_since_version_2() -> None:
+    """A request with an origin is version 2 and binds it (digest and signed message); one
+    without is version 1, byte for byte as it was, so recorded requests still verify."""
+    expires = datetime(2026, 12, 5, 10, tzinfo=UTC)
+    v1 = ActionRequest(
+        "access.approve", {"request": "r-1"}, 0, "ab" * 32, "officer-c", "0" * 32, expires
+    )
+    assert v1.to_bytes() == (  # the form every version-1 request was recorded and signed in
+        b'{"action":"access.approve","expires":"2026-12-05T10:00:00Z","nonce":"'
+        + b"0" * 32
+        + b'","params":{"request":"r-1"},"requester":"officer-c","roster":{"digest":"'
+        + b"ab" * 32
+        + b'","version":0},"v":1}'
+    )
+    assert v1.signed_message() == b"ombud-privileged-action/v1\n" + v1.to_bytes()
+    v2 = replace(v1, origin="prod.ombud.localhost/city")
+    assert v2.to_json()["v"] == 2 and v2.to_json()["origin"] == "prod.ombud.localhost/city"
+    assert b'"origin":"prod.ombud.localhost/city"' in v2.signed_message()
+    staging = replace(v2, origin="staging.ombud.localhost/city")
+    assert len({v1.digest, v2.digest, staging.digest}) == 3
+    for req in (v1, v2):
+        again = ActionRequest.from_json(parse_json(req.to_bytes(), "a request"))
+        assert again == req and again.to_bytes() == req.to_bytes()
+    bad = [
+        {**v2.to_json(), "v": 1},  # an origin in a version-1 request
+        {k: v for k, v in v2.to_json().items() if k != "origin"},  # version 2 without one
+        {**v1.to_json(), "v": True},
+        {**v2.to_json(), "origin": ""},
+        {**v2.to_json(), "origin": "prod ombud"},
+        {**v2.to_json(), "origin": "a+b"},
+        {**v2.to_json(), "origin": "prod\nfake"},
+        {**v2.to_json(), "origin": 7},
+        {**v2.to_json(), "v": 3},
+    ]
+    for obj in bad:
+        with pytest.raises(MalformedError):
+            ActionRequest.from_json(obj)
+    with pytest.raises(MalformedError):
+        replace(v1, origin="")
+
+
+@given(st.text(min_size=1, max_size=60))
+def test_version_2_requests_round_trip_canonically(origin: str) -> None:
+    try:
+        req = request(GENESIS, origin=origin)
+    except MalformedError:
+        return  # not a log origin (a space, a '+', a control character)
+    data = req.to_bytes()
+    again = ActionRequest.from_json(parse_json(data, "a request"))
+    assert again == req and again.to_bytes() == data and again.origin == origin
+
+
+def test_a_request_is_carried_out_on_its_own_deployment_only() -> None:
+    req = request(GENESIS)
+    approvals = signed(req, "officer-a", "officer-b")
+    with pytest.raises(ForeignRequestError, match=r"signed for deployment .*, not this one"):
+        verify_approval(GENESIS, req, approvals, now=NOW, origin="staging.ombud.localhost/city")
+    v1 = request(GENESIS, origin=None)
+    with pytest.raises(UnboundRequestError, match="propose it again"):
+        verify_approval(GENESIS, v1, signed(v1, "officer-a", "officer-b"), now=NOW, origin=ORIGIN)
+    with pytest.raises(UnboundRequestError):
+        verify_origin(v1, ORIGIN)
+    verify_origin(v1, ORIGIN, recorded=True)  # history recorded before version 2
+    with pytest.raises(ForeignRequestError):
+        verify_origin(req, "elsewhere", recorded=True)
+
+
+def test_a_recorded_version_1_roster_change_still_verifies_in_the_chain() -> None:
+    """History recorded before requests named their deployment verifies; a later link signed
+    for another deployment breaks the chain."""
+    first = successor(GENESIS, ["council-6", "council-7", "council-8"])
+    req1 = request(GENESIS, CHANGE_ROSTER, "council-1", origin=None, roster=first.to_json())
+    link1 = Succession(req1, tuple(signed(req1, "council-1", "council-2", "council-3")), NOW)
+    assert Succession.from_json(link1.to_json()) == link1
+    assert verify_chain(GENESIS, [link1], origin=ORIGIN) == first
+    second = successor(first, ["council-6", "council-7", "council-8", "council-1"])
+    req2 = request(first, CHANGE_ROSTER, "council-6", roster=second.to_json())
+    link2 = Succession(req2, tuple(signed(req2, "council-6", "council-7", "council-8")), NOW)
+    assert verify_chain(GENESIS, [link1, link2], origin=ORIGIN) == second
+    with pytest.raises(RosterChainError, match=r"version 2 is broken.*signed for deployment"):
+        verify_chain(GENESIS, [link1, link2], origin="staging.ombud.localhost/city")
+    with pytest.raises(UnboundRequestError):  # carried out today, a version-1 change is refused
+        verify_succession(GENESIS, link1, origin=ORIGIN)
 
 
 @given(st.binary(max_size=300))
