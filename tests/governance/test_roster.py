@@ -317,6 +317,13 @@ def test_a_recorded_version_1_roster_change_still_verifies_in_the_chain() -> Non
         verify_chain(GENESIS, [link1, link2], origin="staging.ombud.localhost/city")
     with pytest.raises(UnboundRequestError):  # carried out today, a version-1 change is refused
         verify_succession(GENESIS, link1, origin=ORIGIN)
+    # Review finding: a version-1 change after a version-2 one is no history from before the
+    # upgrade, but perhaps a twin deployment's old signatures: the chain breaks there.
+    third = successor(second, ["council-6", "council-7", "council-8", "council-2"])
+    req3 = request(second, CHANGE_ROSTER, "council-6", origin=None, roster=third.to_json())
+    link3 = Succession(req3, tuple(signed(req3, "council-6", "council-7", "council-8")), NOW)
+    with pytest.raises(RosterChainError, match=r"version 3 is broken.*names no deployment"):
+        verify_chain(GENESIS, [link1, link2, link3], origin=ORIGIN)
 
 
 @given(st.binary(max_size=300))

@@ -179,6 +179,27 @@ def test_a_bid_figure_beyond_a_float_disqualifies_only_that_bid() -> None:
     canonical_json(result.to_json())  # and the evaluation can be recorded
 
 
+def test_a_large_figure_that_only_scores_is_held_to_the_rule_awards_were_made_under() -> None:
+    """Review finding: refusing every whole number past 2**53 disqualified a warranty of 1e17
+    that was always valid, so a recorded award could no longer be audited as it was made. Only
+    figures written into the evaluation (the price) must be ones canonical JSON carries."""
+    weighted = replace(
+        TENDER, criteria=(Criterion("price", 70, "lower"), Criterion("warranty", 30, "higher"))
+    )
+    honest = bid("lumen-co", 200_000, warranty=5)
+    long_lived = (  # a bid document is the bidder's bytes, never canonicalised
+        b'{"v":1,"ocid":"%s","bidder":"quiet","value":{"amount":210000,"currency":"EUR"},'
+        b'"attributes":{"warranty":100000000000000000}}' % TENDER.ocid.encode(),
+        secrets.token_bytes(32),
+    )
+    commitments = [(1, committed("lumen-co", *honest)), (2, committed("quiet", *long_lived))]
+    reveals = {"lumen-co": revealed("lumen-co", *honest), "quiet": revealed("quiet", *long_lived)}
+    result = evaluate(weighted, commitments, 10, reveals)
+    assert {b.bidder: b.status for b in result.bids} == {"lumen-co": "valid", "quiet": "valid"}
+    assert result.winner == "quiet"
+    canonical_json(result.to_json())
+
+
 def test_commitments_are_signed_by_the_bidder() -> None:
     document, salt = bid("lumen-co", 1)
     good = committed("lumen-co", document, salt)

@@ -337,6 +337,8 @@ def test_a_qos0_flood_is_shed_past_the_queue_bound_and_qos1_waits_for_room(
         target=worker._on_message, args=(worker.client, None, _received(500, 1, b"y" * 1000))
     )
     late.start()
+    late.join(0.5)
+    assert late.is_alive() and worker._queue.qsize() == 10  # waiting, not queued over the bound
     taken = worker._queue.get()
     assert taken is not None
     worker._taken(taken)
@@ -345,4 +347,17 @@ def test_a_qos0_flood_is_shed_past_the_queue_bound_and_qos1_waits_for_room(
     queued = [worker._queue.get_nowait() for _ in range(worker._queue.qsize())]
     assert [m.mid for m in queued if m is not None][-1] == 500  # waited, not shed
     assert worker.stats.shed == 90
+    for message in queued:  # room taken by nobody, and a QoS 1 message waits again...
+        worker._taken(message)
+    for mid in range(600, 610):
+        worker._on_message(worker.client, None, _received(mid, 0, b"z" * 1000))
+    blocked = threading.Thread(
+        target=worker._on_message, args=(worker.client, None, _received(700, 1, b"w" * 1000))
+    )
+    blocked.start()
+    blocked.join(0.5)
+    assert blocked.is_alive()
+    worker.stop()  # ...until the worker stops, which releases it
+    blocked.join(30)
+    assert not blocked.is_alive()
     intake.log.close()

@@ -41,6 +41,7 @@ def roster_in_force(
     before (or was signed for another deployment)."""
     links: list[ChainLink] = []
     used: set[str] = set()
+    bound = False  # a request has named its deployment: from then on, every one must
     for index, entry in entries:
         event = _event(entry)
         if event is None or event.kind != "roster.changed":
@@ -59,7 +60,7 @@ def roster_in_force(
             if "succession" not in body:
                 raise RosterChainError("a second genesis")
             change = Succession.from_json(body["succession"])
-            new = verify_succession(current, change, used, origin=origin, recorded=True)
+            new = verify_succession(current, change, used, origin=origin, recorded=not bound)
             if (body.get("version"), body.get("digest")) != (new.version, new.digest):
                 raise RosterChainError("the event names another roster than the one it carries")
         except OmbudError as exc:
@@ -68,6 +69,7 @@ def roster_in_force(
                 f"entry {index}, roster version {version}: the link is broken: {exc}"
             ) from exc
         used.add(change.request.digest)
+        bound = bound or change.request.origin is not None
         links.append((index, new, change.recovered))
     if not links:
         raise RosterChainError("the log holds no roster: no genesis was recorded")

@@ -593,17 +593,20 @@ def verify_chain(genesis: Roster, changes: Iterable[Succession], *, origin: str)
     """The roster in force after ``changes``, the history of the log whose origin is
     ``origin``, each verified against the one before, from ``genesis``; raises at the first
     broken link, naming it. A change whose request names another deployment breaks the chain;
-    a version-1 request (from before requests named their deployment) does not."""
+    a version-1 request (from before requests named their deployment) does not, unless a
+    version-2 one came before it (``history_before_bound``)."""
     if genesis.version != 0:
         raise MalformedError("a chain starts at a genesis roster (version 0)")
     current = genesis
     used: set[str] = set()
+    bound = False
     for change in changes:
         try:
-            current = verify_succession(current, change, used, origin=origin, recorded=True)
+            current = verify_succession(current, change, used, origin=origin, recorded=not bound)
         except OmbudError as exc:
             raise RosterChainError(
                 f"the link to roster version {current.version + 1} is broken: {exc}"
             ) from exc
         used.add(change.request.digest)
+        bound = bound or change.request.origin is not None
     return current

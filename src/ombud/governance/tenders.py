@@ -71,18 +71,20 @@ def _text(value: object, what: str, most: int = 500) -> str:
     return value
 
 
-def _amount(value: object, what: str) -> float:
-    """``value`` as a positive float that JSON carries exactly; raises ``MalformedError``. An
-    integer too large for a float (a bid document's ``1`` followed by 400 zeros) is refused
-    here, not an ``OverflowError`` that once stopped every award of the tender, and so is a
-    whole number that canonical JSON could not write into the evaluation."""
+def _amount(value: object, what: str, *, written: bool = True) -> float:
+    """``value`` as a positive float; raises ``MalformedError``. An integer too large for a
+    float (a bid document's ``1`` followed by 400 zeros) is refused here, not an
+    ``OverflowError`` that once stopped every award of the tender. A figure ``written`` into
+    a stored document (a budget, a weight, a bid's price in the evaluation) must also be one
+    canonical JSON carries exactly; another of a bid's figures only scores, and is held to
+    no more than it always was, so that recorded awards are audited as they were made."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise MalformedError(f"{what} is a number")
     try:
         number = float(value)
     except OverflowError:
         raise MalformedError(f"{what} is a number of float range") from None
-    if not is_json_number(number):
+    if not math.isfinite(number) or (written and not is_json_number(number)):
         raise MalformedError(f"{what} is a number JSON carries exactly")
     if number <= 0:
         raise MalformedError(f"{what} is positive")
@@ -431,7 +433,7 @@ def _bid_terms(tender: Tender, bidder: str, document: bytes) -> dict[str, float]
         raise MalformedError("a bid's attributes are an object")
     for c in tender.criteria:
         if c.name != "price":
-            terms[c.name] = _amount(attributes.get(c.name), f"the bid's {c.name}")
+            terms[c.name] = _amount(attributes.get(c.name), f"the bid's {c.name}", written=False)
     if terms["price"] > tender.budget:
         raise MalformedError("the bid is over the tender's budget")
     return terms
