@@ -92,6 +92,15 @@ the training history, as for every model, and not used for the choice): 0.734; p
 the shipped model -0.0053, ahead in 20.4% of resamples. On val the shipped model's own
 macro-recall has a bootstrap standard deviation of 0.011 (95% interval 0.717-0.759).
 
+A 4-layer student of the same teacher (``--layers 4``, 2026-12-06; the issue's "4 layers"
+route, not tried with a teacher before), every other setting the shipped one's, one run. The
+rule, set and committed before the run: it replaces the shipped model only if (1) its int8
+model, calibrated as it would ship, beats the shipped one's dev macro-recall and is ahead in
+at least 80% of 2,000 paired bootstrap resamples of dev, and (2) ``ombud voice classify`` as a
+whole process labels at least 500 posts/s (median of 5 runs over val, alternating with the
+shipped model in the same session, ``bench/sentiment.py``), since it costs a third more per
+post than 3 layers. Val is read only after both are decided.
+
 Set-up (a separate virtual environment; torch is a training-time dependency only); the third
 command remakes the shipped model (teacher, soft labels, student, export: about 50 minutes on
 two cores; ``--work`` keeps the teacher, so a rerun trains only the student), the last ones
