@@ -196,3 +196,29 @@ def test_trusted_proxies_are_none_by_default_and_addresses_otherwise(tmp_path: P
                         ("max_small_body_bytes", 1), ("max_connections", 0)):  # fmt: skip
         with pytest.raises(ConfigError, match=name):
             ServerSettings(**{name: value})
+
+
+def test_a_new_deployment_has_the_defaults_the_readme_states(tmp_path: Path) -> None:
+    """README, *HTTP API* hardening, ingest, voice, privacy and screening: the figures it names
+    as defaults are what ``ombud init`` writes and a deployment then reads."""
+    init_deployment(tmp_path / "d")
+    settings = Settings.load(tmp_path / "d", environ={})
+    server = settings.server
+    assert server.max_request_bytes == 1 << 20  # 1 MiB for sensor-ingest batches
+    assert server.max_small_body_bytes == 64 << 10  # 64 KiB for every other route
+    assert server.max_connections == 512
+    assert server.worker_threads == 40  # anyio's default
+    assert server.max_header_bytes == 16 << 10  # request line plus headers: 431 beyond
+    assert server.request_timeout_s == 30  # 408 beyond
+    assert server.trusted_proxies == ""  # forwarded headers believed from no one
+    assert settings.ingest.max_batch == 1000
+    voice = settings.voice
+    assert (voice.retention_days, voice.author_max, voice.screen_interval_s) == (30, 3, 60)
+    privacy = settings.privacy
+    assert (privacy.dp_rho_per_release, privacy.dp_rho_per_period) == (0.5, 1.0)
+    assert (privacy.dp_k_threshold, privacy.dp_max_contributions) == (20, 3)
+    integrity = settings.integrity
+    assert (integrity.screen_interval_s, integrity.settle_s) == (5, 30)
+    assert integrity.neighbour_window_s == 15 * 60
+    assert (integrity.device_suspects, integrity.device_window) == (6, 24)
+    assert integrity.anomaly_threshold == 0.68
