@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import stat
+import threading
 from pathlib import Path
 
 import pytest
 
+from ombud.database import SqliteDatabase, open_database
 from ombud.errors import MalformedError, StorageError
-from ombud.storage import read_capped, write_atomically
+from ombud.storage import connect, read_capped, write_atomically
 
 
 def _mode(path: Path) -> int:
@@ -64,3 +67,36 @@ def test_read_capped_reads_up_to_the_cap(tmp_path: Path) -> None:
     assert read_capped(path, 10) == b"x" * 10
     with pytest.raises(MalformedError, match="larger than 9 bytes"):
         read_capped(path, 9)
+
+
+_NAMES = ("journal_mode", "synchronous", "secure_delete")
+
+
+def _pragmas(conn: sqlite3.Connection) -> tuple[object, ...]:
+    return tuple(conn.execute(f"PRAGMA {name}").fetchone()[0] for name in _NAMES)
+
+
+def test_every_sqlite_connection_is_durable_and_zeroes_what_it_deletes(tmp_path: Path) -> None:
+    """README: appends are acknowledged after their commit (WAL with ``synchronous=FULL``), and
+    for erasure "connections run with ``secure_delete``, so deleted cells are zeroed" — on
+    every connection, including each thread's own connection to a deployment's database."""
+    conn = connect(tmp_path / "plain.sqlite")
+    try:
+        assert _pragmas(conn) == ("wal", 2, 1)  # 2: FULL
+    finally:
+        conn.close()
+    SqliteDatabase.create(tmp_path / "ombud.sqlite").close()
+    database = open_database(f"sqlite:///{tmp_path / 'ombud.sqlite'}")
+
+    def read() -> None:
+        seen.append(tuple(database.read(f"PRAGMA {name}")[0][0] for name in _NAMES))
+
+    seen: list[tuple[object, ...]] = []
+    try:
+        read()
+        worker = threading.Thread(target=read)  # each thread has its own connection
+        worker.start()
+        worker.join()
+    finally:
+        database.close()
+    assert seen == [("wal", 2, 1)] * 2
