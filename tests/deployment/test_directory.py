@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 import pytest
 
 from ombud.config import Settings
-from ombud.deployment import init_deployment, open_log, set_witness_policy
+from ombud.deployment import Deployment, init_deployment, open_log, set_witness_policy
 from ombud.events import Event
 from ombud.ledger import note
 from ombud.witness.policy import WitnessEndpoint, WitnessPolicy
@@ -70,3 +71,17 @@ def test_a_quorum_change_is_recorded_though_the_environment_overrides_the_quorum
     monkeypatch.setenv("OMBUD_WITNESSES_QUORUM", "1")
     assert set_witness_policy(data_dir, WitnessPolicy(quorum=1, witness=endpoints)) is True
     assert _kinds(data_dir) == ["witness.policy_changed"] * 2
+
+
+def test_init_keeps_its_keys_private_and_creates_no_token(tmp_path: Path) -> None:
+    """README: ``ombud init`` creates the log's key (mode 0600) and the vault's ``master.key``
+    (mode 0600) in a directory only its owner reads; "no token exists until one is created"."""
+    data_dir = tmp_path / "city"
+    init_deployment(data_dir, "keys.example/log")
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+    private = [p for p in data_dir.iterdir() if p.read_bytes().startswith(b"PRIVATE+KEY+")]
+    assert [p.name for p in private] == ["log.key"]
+    for name in ("log.key", "master.key"):
+        assert stat.S_IMODE((data_dir / name).stat().st_mode) == 0o600, name
+    with Deployment.open(data_dir, environ={}) as deployment:
+        assert list(deployment.tokens.list()) == []
