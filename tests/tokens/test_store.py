@@ -4,6 +4,7 @@ digest, checked in constant time for one scope, revocable; on both databases."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 import random
 import re
 from datetime import UTC, datetime
@@ -12,7 +13,7 @@ import pytest
 
 from ombud.database import Database
 from ombud.errors import ForbiddenError, MalformedError, NotFoundError, UnauthorizedError
-from ombud.tokens import TokenStore
+from ombud.tokens import TokenStore, store
 
 NOW = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
 TOKEN = re.compile(r"ombud_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
@@ -81,6 +82,32 @@ def test_the_retired_devices_read_scope_can_no_longer_be_given(tokens: TokenStor
     """The registry is public now (``GET /devices``), so no token is needed to read it."""
     with pytest.raises(MalformedError, match="devices:read"):
         tokens.create({"devices:read"}, "", now=NOW)
+
+
+def test_the_secret_is_compared_in_constant_time_whether_or_not_its_id_exists(
+    tokens: TokenStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README: only SHA-256 of the secret is stored, "compared in constant time" — by
+    ``hmac.compare_digest`` against the stored digest, and against a stand-in when the id is
+    unknown, so that neither the comparison nor its absence says which ids exist."""
+    _, token = tokens.create({"devices:write"}, "", now=NOW)
+    token_id, secret = token.split("_", 2)[1:]
+    compared: list[tuple[bytes, bytes]] = []
+    real = hmac.compare_digest
+
+    def spy(a: bytes, b: bytes) -> bool:
+        compared.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(store.hmac, "compare_digest", spy)
+    digest = hashlib.sha256(secret.encode()).digest()
+    assert tokens.authorize(bearer(token), "devices:write").id == token_id
+    assert compared == [(digest, digest)]
+    for wrong in (f"ombud_{token_id}_A{secret[1:]}", f"ombud_{'0' * 12}_{secret}"):
+        compared.clear()
+        with pytest.raises(UnauthorizedError):
+            tokens.authorize(bearer(wrong), "devices:write")
+        assert len(compared) == 1 and len(compared[0][0]) == len(compared[0][1]) == 32
 
 
 def test_a_bad_credential_is_unauthorized(tokens: TokenStore) -> None:
