@@ -186,6 +186,39 @@ def test_nobody_files_contact_details_under_or_probes_another_account(city: Priv
     assert len(answers) == 1  # one answer, whoever the account is and whatever the key
 
 
+def test_a_residents_own_request_without_the_consent_is_403_and_spends_no_token(
+    city: PrivateCity,
+) -> None:
+    """README (Open311): "the resident's own request without a consent is refused (403) saying
+    why. Either way the token stays unspent" — here the resident's key is their own, but their
+    consent covers research, not follow-up by contact details."""
+    made = city.client.post(
+        "/privacy/consents",
+        json={**CONSENT, "purposes": ["research"], "issueResidentKey": True},
+        headers=city.bearer(),
+    )
+    assert made.status_code == 201, made.text
+    form = {
+        "service_code": "lighting",
+        "description": "The lamp at the corner is out.",
+        "address_id": "north",
+        "account_id": SUBJECT,
+        "resident_key": made.json()["residentKey"],
+        "email": f"{MARKER}@example.org",
+    }
+    token = city.token()
+    paid_with = {"Authorization": f'PrivateToken token="{token}"'}
+    size = city.client.app.state.deployment.log.size  # type: ignore[attr-defined]
+    refused = city.client.post("/open311/v2/requests.json", data=form, headers=paid_with)
+    assert refused.status_code == 403
+    (error,) = refused.json()
+    assert error["code"] == 403 and "service-request-follow-up" in error["description"]
+    assert city.client.app.state.deployment.log.size == size  # type: ignore[attr-defined]
+    plain = {k: v for k, v in form.items() if k not in ("account_id", "resident_key", "email")}
+    paid = city.client.post("/open311/v2/requests.json", data=plain, headers=paid_with)
+    assert paid.status_code == 201, paid.text  # the token was not spent by the refusal
+
+
 def test_my_data_is_exported_with_proofs_anyone_can_check(city: PrivateCity) -> None:
     _, me = _resident(city)
     log = city.client.app.state.deployment.log  # type: ignore[attr-defined]
