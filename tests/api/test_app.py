@@ -58,6 +58,20 @@ def test_checkpoint_and_tiles(client: TestClient) -> None:
     assert client.get("/tile/1/000.p/2").status_code == 200
 
 
+def test_an_entry_bundle_is_gzipped_only_when_asked(client: TestClient) -> None:
+    """README: "entry bundle (gzip when asked), immutable caching"."""
+    plain = client.get("/tile/entries/000", headers={"Accept-Encoding": "identity"})
+    assert plain.status_code == 200 and "content-encoding" not in plain.headers
+    assert int(plain.headers["content-length"]) == len(plain.content)
+    zipped = client.get("/tile/entries/000", headers={"Accept-Encoding": "gzip"})
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert "Accept-Encoding" in zipped.headers["vary"]
+    assert int(zipped.headers["content-length"]) < len(plain.content)
+    assert zipped.content == plain.content  # as decoded by the client
+    assert decode_bundle(zipped.content, 256)[255] == b"entry 255"
+    assert "immutable" in zipped.headers["cache-control"]
+
+
 def test_unpublished_and_malformed_requests_are_refused(client: TestClient) -> None:
     beyond = client.get("/tile/0/002.p/89")  # entry 600 exists but is not in a checkpoint yet
     assert beyond.status_code == 404
