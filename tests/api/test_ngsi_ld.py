@@ -425,6 +425,13 @@ def test_query_count_limit_and_offset(populated: City) -> None:
     assert ids(query(populated, type=NOISE, offset="5")) == []
 
 
+def test_the_bounds_are_the_ones_the_readme_names() -> None:
+    """README, HTTP API: a query "reads at most 20,000 entities" and "a range of more than
+    1,000 instances is 206 with its first 1,000"; the tests around shrink both to show them."""
+    assert ngsi_ld.MAX_SCAN == 20_000
+    assert ngsi_ld.MAX_LIMIT == 1000
+
+
 def test_a_query_reads_no_further_than_its_page_unless_counting(
     populated: City, monkeypatch: pytest.MonkeyPatch
 ) -> None:
