@@ -303,3 +303,22 @@ def test_public_pages_set_no_cookie_and_answer_head(client: TestClient) -> None:
         head = client.head(path)
         assert head.status_code == 200 and head.content == b"", path
     assert "ombud_csrf" in client.get("/me").headers["set-cookie"]
+
+
+def test_pages_answer_get_and_head_only(tmp_path: Path) -> None:
+    """README, *Limits*: "Pages answer GET and HEAD only" — any other method is a 405 naming
+    those two, with the security headers (a fresh deployment: no demo city needed)."""
+    from ombud.deployment import init_deployment
+
+    init_deployment(tmp_path / "city", "pages.example/log")
+    with (
+        Deployment.open(tmp_path / "city", with_key=False) as deployment,
+        TestClient(create_portal(deployment), base_url="http://127.0.0.1") as client,
+    ):
+        for path in ("/", "/sensors", "/voice", "/privacy", "/oversight", "/verify", "/me"):
+            assert client.head(path).status_code == 200, path
+            for method in ("POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
+                refused = client.request(method, path)
+                assert refused.status_code == 405, (method, path)
+                assert refused.headers["allow"] == "GET, HEAD", (method, path)
+                assert refused.headers["x-frame-options"] == "DENY"
