@@ -16,6 +16,7 @@ from ombud.canonical import canonical_json
 from ombud.clock import iso_week, week_window
 from ombud.errors import (
     ExpiredError,
+    ForbiddenError,
     MalformedError,
     NotFoundError,
     ReplayError,
@@ -160,6 +161,27 @@ def test_a_token_of_a_week_that_ended_is_refused_and_stays_unspent(
     assert voice.log.size == size and voice.posts.book.spent(week) == 0
     voice.posts.clock = voice.clock
     voice.clock.advance(microseconds=-1)
+    assert voice.posts.submit(Submission(COMPLAINT, "north"), token.to_bytes()).post.period == week
+
+
+def test_a_token_of_a_week_that_has_not_begun_is_refused_and_stays_unspent(
+    voice: Voice, tmp_path: Path
+) -> None:
+    """README: a week's tokens "pay only during that week (`403` before or after, the token
+    left unspent)"; the test above holds "after", this one "before"."""
+    week = iso_week(voice.clock() + timedelta(days=7))
+    issuer = Issuer.init(tmp_path / "issuer", "id.city.example")
+    key = issuer.create_period(week)
+    voice.posts.book.publish(voice.log, week, issuer.name, key, actor="o", clock=voice.clock)
+    public = load_public_key(key)
+    pending = request_token(public, period_challenge(issuer.name, week, ORIGIN))
+    token = finalize_token(public, pending, issuer.issue(week, "r-early", pending.request))
+    size = voice.log.size
+    with pytest.raises(ExpiredError) as refused:
+        voice.posts.submit(Submission(COMPLAINT, "north"), token.to_bytes())
+    assert isinstance(refused.value, ForbiddenError) and week in str(refused.value)  # 403
+    assert voice.log.size == size and voice.posts.book.spent(week) == 0
+    voice.clock.now = week_window(week)[0]  # the week begins: the same token pays
     assert voice.posts.submit(Submission(COMPLAINT, "north"), token.to_bytes()).post.period == week
 
 
