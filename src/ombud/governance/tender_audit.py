@@ -3,9 +3,12 @@ tender verify`` runs on an export.
 
 Threat model: the entries come from an untrusted export. Only what verifies counts: each
 commitment's bidder signature, the closing checkpoint's log signature (the key the verifier
-holds) and its witnesses' cosignature timestamps past the deadline; the evaluation is then
-recomputed with ``evaluate`` and compared with the published award. Any difference — a bid
-left out, a reveal moved, a cut moved, a winner changed — is a ``VerificationError`` naming it.
+holds) and its witnesses' cosignature timestamps past the deadline; both checkpoints the close
+carries must be the roots of the export's own first entries (else a fork the log key signed
+could move a late bid below a cut the witnesses cosigned for another history: 32 bytes a leaf
+up to the close are kept to check it); the evaluation is then recomputed with ``evaluate``
+and compared with the published award. Any difference — a bid left out, a reveal moved, a cut
+moved, a winner changed, a fork below the close — is a ``VerificationError`` naming it.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from ombud.governance.tenders import (
     verify_deadline,
     verify_in_time,
 )
-from ombud.ledger import note
+from ombud.ledger import merkle, note
+from ombud.ledger.checkpoint import Checkpoint
 
 __all__ = ["audit_tender"]
 
@@ -44,7 +48,12 @@ def audit_tender(
     closed: tuple[int, dict[str, object]] | None = None
     policy: dict[str, object] | None = None
     published: Evaluation | None = None
+    leaves = bytearray()  # the leaf hashes up to the close, to bind its checkpoints to them
     for index, entry in entries:
+        if closed is None:
+            if index != len(leaves) // merkle.HASH_SIZE:
+                raise VerificationError(f"entry {index} is not the log's next entry")
+            leaves += merkle.leaf_hash(entry)
         try:
             event = Event.from_bytes(entry)
         except MalformedError:
@@ -82,12 +91,13 @@ def audit_tender(
     if not isinstance(checkpoint, str) or not (in_time is None or isinstance(in_time, str)):
         raise VerificationError(f"the closing event (entry {closed[0]}) is malformed")
     keys, quorum = _judges(closed, policy, witnesses)
-    verify_deadline(checkpoint.encode(), log_key, keys, quorum, tender.deadline)
+    closing = verify_deadline(checkpoint.encode(), log_key, keys, quorum, tender.deadline)
+    _check_prefix(leaves, closing.checkpoint)
     cut = 0
     if in_time is not None:
-        cut = verify_in_time(
-            in_time.encode(), log_key, keys, quorum, tender.deadline
-        ).checkpoint.size
+        before = verify_in_time(in_time.encode(), log_key, keys, quorum, tender.deadline)
+        _check_prefix(leaves, before.checkpoint)
+        cut = before.checkpoint.size
     if body.get("cut") != cut:
         raise VerificationError(
             "the closing event names another cut than the size of the last checkpoint the "
@@ -102,6 +112,25 @@ def audit_tender(
             else f"the published evaluation of {ocid} differs from the recomputed one"
         )
     return recomputed
+
+
+def _check_prefix(leaves: bytes | bytearray, checkpoint: Checkpoint) -> None:
+    """Raise unless ``checkpoint`` is the root of the first entries whose ``leaves`` are given:
+    what the witnesses cosigned is then this log, not another history the log key signed."""
+    if checkpoint.size > len(leaves) // merkle.HASH_SIZE:
+        raise VerificationError(
+            f"the checkpoint of size {checkpoint.size} the witnesses cosigned reaches past the "
+            "closing event"
+        )
+    frontier = merkle.Frontier()
+    view = memoryview(leaves)
+    for i in range(checkpoint.size):
+        frontier.append(bytes(view[i * merkle.HASH_SIZE : (i + 1) * merkle.HASH_SIZE]))
+    if frontier.root() != checkpoint.root:
+        raise VerificationError(
+            f"the checkpoint of size {checkpoint.size} the witnesses cosigned is not the root "
+            "of this log's first entries: the log forked"
+        )
 
 
 def _judges(

@@ -1,0 +1,98 @@
+"""``audit_tender``: the award recomputed from an export nobody vouches for but the log's key.
+
+The witnesses' cosignatures bind the checkpoints the close carries to the tree they saw; an
+export whose entries below the cut are not that tree (a fork that moves a late bid in time)
+must not verify, however consistently the rest of it was rewritten and signed by the log."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from ombud.errors import VerificationError
+from ombud.events import Event
+from ombud.governance.tender_audit import audit_tender
+from ombud.governance.tenders import Commitment, Reveal, Tender, evaluate
+from tests.governance.test_procurement import DEADLINE, City, _publish, city  # noqa: F401
+from tests.governance.test_tenders import TENDER, bid, committed, revealed
+
+
+def _late_bid_log(city: City) -> list[bytes]:  # noqa: F811
+    """The honest history: lumen-co bids in time, late-llc after the deadline."""
+    deployment, clock = city.deployment, city.clock
+    book = deployment.tenders
+    _publish(deployment)
+    honest = bid("lumen-co", 198_000)
+    book.commit(committed("lumen-co", *honest), actor="bidder")
+    city.publish_checkpoint(DEADLINE - timedelta(seconds=1))
+    book.observe()
+    clock.now = DEADLINE - timedelta(days=1)  # the server's clock set back
+    favourite = bid("late-llc", 99_000)
+    book.commit(committed("late-llc", *favourite), actor="bidder")
+    city.publish_checkpoint(DEADLINE + timedelta(minutes=1))
+    assert book.close(TENDER.ocid, actor="ombud") is not None
+    book.reveal(revealed("lumen-co", *honest), actor="bidder")
+    book.reveal(revealed("late-llc", *favourite), actor="bidder")
+    book.award(TENDER.ocid, actor="ombud")
+    log = deployment.log
+    return list(log.entries(0, log.size))
+
+
+def _forge(entries: list[bytes]) -> list[bytes]:
+    """The operator's fork: the late bid swapped with an unrelated entry below the cut, and
+    the award rewritten to what the rule gives for the forged history."""
+    events = [Event.from_bytes(e) for e in entries]
+    closed = next(e for e in events if e.kind == "tender.closed")
+    cut = closed.body["cut"]
+    late = next(
+        i
+        for i, e in enumerate(events)
+        if e.kind == "bid.committed" and e.body["commitment"]["bidder"] == "late-llc"
+    )
+    assert late >= cut
+    spare = next(
+        i
+        for i, e in enumerate(events[:cut])
+        if "ocid" not in e.body and e.kind != "settings.changed"
+    )
+    forged = list(entries)
+    forged[spare], forged[late] = entries[late], entries[spare]
+    events = [Event.from_bytes(e) for e in forged]
+    tender = next(
+        Tender.from_json(e.body["tender"]) for e in events if e.kind == "tender.published"
+    )
+    commitments = [
+        (i, Commitment.from_json(e.body["commitment"]))
+        for i, e in enumerate(events)
+        if e.kind == "bid.committed"
+    ]
+    reveals = {
+        r.bidder: r
+        for r in (Reveal.from_json(e.body["reveal"]) for e in events if e.kind == "bid.revealed")
+    }
+    evaluation = evaluate(tender, commitments, cut, reveals)
+    assert evaluation.winner == "late-llc"  # the fork would award the favourite
+    award = next(i for i, e in enumerate(events) if e.kind == "award.made")
+    old = events[award]
+    body = {**old.body, "evaluation": evaluation.to_json()}
+    forged[award] = Event(old.kind, old.at, old.actor, body).to_bytes()
+    return forged
+
+
+@pytest.mark.parametrize("city", ["sqlite"], indirect=True)
+def test_a_fork_below_the_cut_does_not_verify(city: City) -> None:  # noqa: F811
+    entries = _late_bid_log(city)
+    key = city.deployment.log.verifier()
+    assert audit_tender(enumerate(entries), TENDER.ocid, key).winner == "lumen-co"
+    with pytest.raises(VerificationError, match="witnesses cosigned"):
+        audit_tender(enumerate(_forge(entries)), TENDER.ocid, key)
+
+
+@pytest.mark.parametrize("city", ["sqlite"], indirect=True)
+def test_entries_out_of_order_do_not_verify(city: City) -> None:  # noqa: F811
+    entries = _late_bid_log(city)
+    key = city.deployment.log.verifier()
+    numbered = list(enumerate(entries))
+    with pytest.raises(VerificationError):
+        audit_tender(numbered[1:], TENDER.ocid, key)
