@@ -92,3 +92,19 @@ def test_quorum_counts_distinct_trusted_witnesses() -> None:
         verify_quorum(signed, keys, 3)
     with pytest.raises(MalformedError):
         verify_quorum(signed, keys, 4)
+
+
+def test_a_witness_key_of_the_log_type_does_not_stand_in_for_the_log() -> None:
+    """Only a key given as the log's counts as the log's signature: a type-0x01 key passed
+    among the witnesses (a misconfigured or hostile 'witness') that signs the log's origin
+    does not make a checkpoint the log's."""
+    log = note.Signer.generate("log.example")
+    other = note.Signer.generate("log.example")  # same name, another key (another key ID)
+    impostor = note.Signer.generate("w.example")
+    text = Checkpoint("log.example", 5, bytes(32)).to_text()
+    for signer in (other, impostor):
+        with pytest.raises(SignatureError, match="log's key"):
+            open_checkpoint(
+                note.sign(text, signer), [log.verifier()], witnesses=[signer.verifier()]
+            )
+    assert open_checkpoint(note.sign(text, log), [log.verifier()]).checkpoint.size == 5

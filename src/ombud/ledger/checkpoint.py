@@ -127,7 +127,8 @@ def open_checkpoint(
     if not log_keys or any(k.is_cosigner for k in log_keys):
         raise MalformedError("a checkpoint is opened with the log's Ed25519 (type 0x01) key")
     opened = note.open(msg, [*log_keys, *witnesses])
-    if not any(not v.verifier.is_cosigner for v in opened.verified):
+    logs = {(k.name, k.key_id) for k in log_keys}  # not any type-0x01 key among the witnesses
+    if not any((v.verifier.name, v.verifier.key_id) in logs for v in opened.verified):
         raise SignatureError("checkpoint is not signed by the log's key")
     checkpoint = Checkpoint.from_text(opened.text)
     expected = origin if origin is not None else log_keys[0].name
