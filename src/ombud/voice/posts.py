@@ -54,6 +54,7 @@ __all__ = [
     "Receipt",
     "Submission",
     "check_district",
+    "accepted_event",
     "check_service",
     "hour_of",
     "parse_salt",
@@ -239,6 +240,33 @@ class Post:
         if with_text:
             out["text"] = self.text
         return out
+
+
+def accepted_event(
+    received: datetime, period: str | None, nullifier: bytes | None, commitment: bytes
+) -> bytes:
+    """The ``post.accepted`` ledger entry (version 2) of a post received in the hour
+    ``received``: the one builder of that entry, for residents' posts and for cover leaves
+    (``ombud.voice.cover``) alike, so the two cannot come to differ in shape.
+
+    Only what accountability needs is public: which period's token paid for the post, that
+    token's nullifier (no token spent twice) and the commitment. The labels stay off the
+    ledger: the public figures about residents are the DP releases."""
+    if nullifier is not None and len(nullifier) != 32:
+        raise MalformedError("a post's nullifier is 32 bytes (SHA-256 of its token)")
+    if len(commitment) != 32:
+        raise MalformedError("a post's commitment is 32 bytes (SHA-256)")
+    return Event(
+        "post.accepted",
+        received,
+        "voice",
+        {
+            "v": POST_EVENT_VERSION,
+            "period": period,
+            "nullifier": None if nullifier is None else nullifier.hex(),
+            "commitment": commitment.hex(),
+        },
+    ).to_bytes()
 
 
 def post_record(post: Post) -> bytes:
@@ -489,20 +517,7 @@ class PostStore:
         )
         commitment = commit(post_record(uncommitted), salt)
         post = Post(**{**uncommitted.__dict__, "commitment": commitment})
-        # Only what accountability needs is public: which period's token paid for the post,
-        # that token's nullifier (no token spent twice) and the commitment. The labels stay
-        # off the ledger: the public figures about residents are the DP releases.
-        event = Event(
-            "post.accepted",
-            received,
-            "voice",
-            {
-                "v": POST_EVENT_VERSION,
-                "period": period,
-                "nullifier": None if nullifier is None else nullifier.hex(),
-                "commitment": commitment.hex(),
-            },
-        ).to_bytes()
+        event = accepted_event(received, period, nullifier, commitment)
         unit = f"token:{nullifier.hex()}" if nullifier is not None else f"author:{author}"
         return PendingPost(post, salt, commitment, event, unit)
 
