@@ -195,6 +195,12 @@ class PrivacySettings:
     """Cells whose (noisy) number of contributors is below this are suppressed."""
     dp_max_contributions: int = 3
     """Posts one imported (pseudonymised) author may contribute to one release."""
+    cover_epsilon: float = 1.0
+    """ε per hour of the cover leaves (``ombud.voice.cover``): dummy ``post.accepted`` entries
+    that make each hour's number of them (ε, δ)-differentially private. Smaller hides more and
+    costs more leaves (about 14 an hour at 1.0 and δ 1e-6, 28 at 0.5)."""
+    cover_delta: float = 1e-6
+    """δ per hour of the cover leaves: the chance the count's guarantee fails."""
 
     def __post_init__(self) -> None:
         if not self.master_key_file or "\0" in self.master_key_file:
@@ -206,6 +212,10 @@ class PrivacySettings:
             raise ConfigError("privacy.dp_rho_per_release is more than privacy.dp_rho_per_period")
         _check_range("privacy.dp_k_threshold", self.dp_k_threshold, 0, 1_000_000)
         _check_range("privacy.dp_max_contributions", self.dp_max_contributions, 1, 1000)
+        # The bounds are ombud.voice.cover's (EPSILON_RANGE, DELTA_RANGE), spelled here so that
+        # reading the settings imports no voice code.
+        _check_float("privacy.cover_epsilon", self.cover_epsilon, 0.1, 20.0)
+        _check_float("privacy.cover_delta", self.cover_delta, 1e-12, 1e-3)
 
 
 @dataclass(frozen=True)

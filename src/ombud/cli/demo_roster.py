@@ -46,6 +46,7 @@ POLICY = {
     "witness.change": Rule(3, ("council",)),
     "retention.change": Rule(3, ("council",)),
     "budget.change": Rule(3, ("council",)),
+    "cover.change": Rule(3, ("council",)),
     "logkey.rotate": Rule(3, ("council",)),
     "tender.publish": Rule(3, ("council",)),
     "motion.table": Rule(3, ("council",)),

@@ -132,7 +132,9 @@ def propose(
     ] = None,
     action: Annotated[
         str | None,
-        typer.Option(help="Another action: witness.change, retention.change, budget.change."),
+        typer.Option(
+            help="Another action: witness.change, retention.change, budget.change, cover.change."
+        ),
     ] = None,
     params: Annotated[
         Path | None, typer.Option(help="The action's parameters (JSON object), with --action.")

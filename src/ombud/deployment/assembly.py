@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from ombud.sensors.screening import Screener
     from ombud.tokens.store import TokenStore
     from ombud.voice.acceptance import PostAcceptor
+    from ombud.voice.cover import CoverBook
     from ombud.voice.flags import FlagBook
     from ombud.voice.posts import PostStore
     from ombud.voice.reports import PostReports
@@ -75,12 +76,14 @@ class Deployment:
         from ombud.governance.settings import governed_values, verify_governed
 
         governed = self.roster.governed()
-        if not governed and self.roster.established():
-            # A roster recorded before its governance of settings (schema 0005): from now on
-            # it governs them, at the values they have.
-            self.roster.record_governed(governed_values(settings), actor="ombud")
-        else:
-            verify_governed(settings, governed)
+        verify_governed(settings, governed)
+        if self.roster.established():
+            # A roster recorded before its governance of settings (schema 0005), or before a
+            # setting became governed (the cover's ε and δ): from now on it governs them, at
+            # the values they have.
+            missing = {n: v for n, v in governed_values(settings).items() if n not in governed}
+            if missing:
+                self.roster.record_governed(missing, actor="ombud")
 
     @classmethod
     def open(
@@ -235,6 +238,21 @@ class Deployment:
         )
 
     @functools.cached_property
+    def cover(self) -> CoverBook:
+        """The cover leaves that hide each hour's number of posts (``privacy.cover_epsilon``
+        and ``privacy.cover_delta``)."""
+        from ombud.voice.cover import CoverBook, CoverPolicy
+
+        section = self.settings.privacy
+        return CoverBook(
+            self.db,
+            self.log,
+            CoverPolicy(section.cover_epsilon, section.cover_delta),
+            self.settings.voice.retention_days,
+            self.clock,
+        )
+
+    @functools.cached_property
     def acceptor(self) -> PostAcceptor:
         """Posts arriving together, labelled and committed together (group commit)."""
         from ombud.voice.acceptance import PostAcceptor
@@ -361,7 +379,7 @@ class Deployment:
         first use, and two requests must not both build one (``cached_property`` takes no
         lock from Python 3.12 on)."""
         for part in (
-            "tokens", "registry", "observations", "quarantine", "posts", "acceptor", "flags",
+            "tokens", "registry", "observations", "quarantine", "posts", "cover", "acceptor", "flags",
             "post_reports", "intake", "screener", "_privacy", "actions", "roster", "tenders",
             "decisions", "results",
         ):  # fmt: skip

@@ -178,15 +178,24 @@ class RosterBook:
             )
 
     def record_governed(self, values: Mapping[str, Any], *, actor: str) -> int:
-        """Record the values of the governed settings (``settings.changed``, no request): for
-        a deployment whose roster predates their governance (schema revision 0005)."""
+        """Record the values of those governed settings the roster has not recorded yet
+        (``settings.changed``, no request): for a deployment whose roster predates their
+        governance (schema revision 0005, or a setting governed since)."""
+        recorded: list[dict[str, Any]] = []
 
         def build(tx: Tx) -> list[bytes]:
-            if tx.execute("SELECT 1 FROM governed_settings LIMIT 1"):
+            known = {str(n) for (n,) in tx.execute("SELECT name FROM governed_settings")}
+            missing = {n: v for n, v in values.items() if n not in known}
+            if not missing:
                 return []  # another process recorded them first
-            return [settings_event(values, self.clock(), actor, None).to_bytes()]
+            recorded.append(missing)
+            return [settings_event(missing, self.clock(), actor, None).to_bytes()]
 
-        return self.log.append_with(build, lambda tx, index: record_settings(tx, values, index))
+        def record(tx: Tx, index: int) -> None:
+            if recorded:
+                record_settings(tx, recorded[-1], index)
+
+        return self.log.append_with(build, record)
 
     def succession(self, *, actor: str) -> Effect:
         """Carrying out a roster change: the successor, verified against the roster in force

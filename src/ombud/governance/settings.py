@@ -1,10 +1,11 @@
 """The settings the roster governs: whose cosignatures publishing waits for, how long residents'
-posts are kept, and how much privacy budget releases may spend.
+posts are kept, how much privacy budget releases may spend, and the (ε, δ) of the cover leaves
+that hide each hour's number of posts.
 
 Threat model: the operator writes ``ombud.toml`` and the environment; left alone, they could
 weaken the witness policy, keep posts longer or spend more privacy budget without anyone's
 signature. Once a roster is in force these settings change only through its action classes
-(``witness.change``, ``retention.change``, ``budget.change``); the values each action set are
+(``witness.change``, ``retention.change``, ``budget.change``, ``cover.change``); the values each action set are
 recorded (a ``settings.changed`` event, and a table), and ``verify_governed`` refuses settings
 that differ from them, naming the setting, so an edited file stops the deployment instead of
 quietly taking effect. Pure: settings and JSON values in, settings out.
@@ -33,6 +34,7 @@ GOVERNED: Mapping[str, tuple[str, ...]] = {
     WITNESS_CHANGE: ("witnesses",),
     "retention.change": ("voice.retention_days",),
     "budget.change": ("privacy.dp_rho_per_period", "privacy.dp_rho_per_release"),
+    "cover.change": ("privacy.cover_epsilon", "privacy.cover_delta"),
 }
 """Each action class the roster reserves over settings → the settings it changes."""
 _ACTION_OF = {name: action for action, names in GOVERNED.items() for name in names}
@@ -52,6 +54,8 @@ def governed_values(settings: Settings) -> dict[str, Any]:
         "voice.retention_days": settings.voice.retention_days,
         "privacy.dp_rho_per_period": settings.privacy.dp_rho_per_period,
         "privacy.dp_rho_per_release": settings.privacy.dp_rho_per_release,
+        "privacy.cover_epsilon": settings.privacy.cover_epsilon,
+        "privacy.cover_delta": settings.privacy.cover_delta,
     }
 
 

@@ -553,18 +553,27 @@ class PostStore:
 
     def purge_expired(self) -> int:
         """Delete the text (and its salt) of every post whose retention has ended; the labels
-        stay. One ``payload.purged`` event per chunk names the posts."""
+        stay. One ``payload.purged`` event per chunk names the posts by their commitments,
+        mixed (in commitment order) with the cover leaves (``ombud.voice.cover``) that expire
+        with them: were cover leaves never named, anyone could count the real posts of an hour
+        once its retention ended. Returns how many post texts were purged."""
         now = self.clock()
         purged = 0
         while True:
             rows = self.db.read(
-                "SELECT id, commitment FROM posts WHERE expires <= ? AND text IS NOT NULL"
-                " ORDER BY id LIMIT ?",
-                (to_seconds(now), _PURGE_CHUNK),
+                "SELECT id, nullifier, commitment FROM ("
+                " SELECT id, NULL AS nullifier, commitment FROM posts"
+                "  WHERE expires <= ? AND text IS NOT NULL"
+                " UNION ALL"
+                " SELECT NULL AS id, nullifier, commitment FROM cover_leaves"
+                "  WHERE expires <= ? AND ledger_index IS NOT NULL AND purged IS NULL"
+                ") AS due ORDER BY commitment LIMIT ?",
+                (to_seconds(now), to_seconds(now), _PURGE_CHUNK),
             )
             if not rows:
                 return purged
-            ids = [r[0] for r in rows]
+            ids = [r[0] for r in rows if r[0] is not None]
+            covers = [bytes(r[1]) for r in rows if r[0] is None]
             # The posts are named by their commitments: a post id is its writer's receipt.
             event = Event(
                 "payload.purged",
@@ -574,21 +583,30 @@ class PostStore:
                     "v": 2,
                     "what": "post.text",
                     "reason": "retention ended",
-                    "commitments": sorted(bytes(r[1]).hex() for r in rows),
+                    "commitments": sorted(bytes(r[2]).hex() for r in rows),
                 },
             ).to_bytes()
 
             def build(tx: Tx, event: bytes = event) -> list[bytes]:
                 return [event]
 
-            def record(tx: Tx, index: int, ids: list[str] = ids) -> None:
-                marks = ", ".join("?" * len(ids))
-                tx.execute(
-                    "UPDATE posts SET text = NULL, salt = NULL,"
-                    " unit = CASE WHEN period IS NULL THEN NULL ELSE unit END"
-                    f" WHERE id IN ({marks})",
-                    tuple(ids),
-                )
+            def record(
+                tx: Tx, index: int, ids: list[str] = ids, covers: list[bytes] = covers
+            ) -> None:
+                if ids:
+                    marks = ", ".join("?" * len(ids))
+                    tx.execute(
+                        "UPDATE posts SET text = NULL, salt = NULL,"
+                        " unit = CASE WHEN period IS NULL THEN NULL ELSE unit END"
+                        f" WHERE id IN ({marks})",
+                        tuple(ids),
+                    )
+                if covers:
+                    marks = ", ".join("?" * len(covers))
+                    tx.execute(
+                        f"UPDATE cover_leaves SET purged = ? WHERE nullifier IN ({marks})",
+                        (index, *covers),
+                    )
 
             self.log.append_with(build, record)
             purged += len(ids)

@@ -1,4 +1,5 @@
-"""The tables of ``ombud.voice``: issuer keys and spent tokens, posts and their flags."""
+"""The tables of ``ombud.voice``: issuer keys and spent tokens, posts and their flags, and the
+cover leaves that hide how many posts each hour holds."""
 
 from __future__ import annotations
 
@@ -6,7 +7,15 @@ import sqlalchemy as sa
 
 from ombud.tables import BLOB, INT, TEXT, strict_table
 
-__all__ = ["issuer_keys", "metadata", "post_flags", "posts", "spent_tokens"]
+__all__ = [
+    "cover_hours",
+    "cover_leaves",
+    "issuer_keys",
+    "metadata",
+    "post_flags",
+    "posts",
+    "spent_tokens",
+]
 
 metadata = sa.MetaData()
 
@@ -62,3 +71,27 @@ post_flags = strict_table(
     sa.Column("released_index", INT),
     sa.Column("evidence_salt", BLOB),
 )
+
+cover_hours = strict_table(
+    "cover_hours",
+    metadata,
+    sa.Column("hour", INT, primary_key=True, autoincrement=False),
+    sa.Column("period", TEXT, primary_key=True),
+    sa.Column("drawn", INT, nullable=False),
+    sa.Column("dropped", INT, nullable=False),
+)
+
+cover_leaves = strict_table(
+    "cover_leaves",
+    metadata,
+    sa.Column("nullifier", BLOB, primary_key=True),
+    sa.Column("hour", INT, nullable=False),
+    sa.Column("period", TEXT, nullable=False),
+    sa.Column("due_us", INT, nullable=False),
+    sa.Column("commitment", BLOB, nullable=False),
+    sa.Column("expires", INT, nullable=False),
+    sa.Column("ledger_index", INT),
+    sa.Column("purged", INT),
+)
+sa.Index("cover_leaves_pending", cover_leaves.c.ledger_index, cover_leaves.c.due_us)
+sa.Index("cover_leaves_by_expiry", cover_leaves.c.expires)
