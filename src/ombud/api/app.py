@@ -155,6 +155,7 @@ def create_app(
             deployment.flags,
             deployment.post_reports,
             deployment.privacy,
+            deployment.cover.policy,
         )
     )
     app.include_router(privacy_routes.create_router(deployment.privacy))

@@ -118,7 +118,8 @@ def metrics_text(deployment: Deployment, *, publishing: bool, now: datetime) -> 
     out.metric(
         "ombud_posts_purged_total",
         "counter",
-        "Post texts deleted at retention's end (this process).",
+        "Post texts deleted at retention's end, cover leaves included as payload.purged names "
+        "them (this process).",
         deployment.posts.purged_total,
     )
     if deployment.privacy_problem is None:

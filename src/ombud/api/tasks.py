@@ -1,5 +1,5 @@
-"""The server's background work: publishing checkpoints, screening observations, tending posts
-and running retention, each on its own schedule, with one loop helper.
+"""The server's background work: publishing checkpoints, screening observations, tending posts,
+appending cover leaves and running retention, each on its own schedule, with one loop helper.
 
 Threat model: a round that fails must neither stop the others nor be retried in a tight loop,
 and a round must never be cut short: its thread may be writing the database, which is closed
@@ -79,6 +79,8 @@ def background_rounds(deployment: Deployment, *, publish: bool, screen: bool) ->
         scheduled.append(
             Round(settings.voice.screen_interval_s, _tending(deployment), "tend posts")
         )
+    if screen:
+        scheduled.append(Round(COVER_INTERVAL_S, _covering(deployment), "append cover leaves"))
     if screen and settings.privacy.retention_interval_s > 0 and deployment.privacy_problem is None:
         scheduled.append(
             Round(settings.privacy.retention_interval_s, _retaining(deployment), "run retention")
@@ -90,6 +92,10 @@ def background_rounds(deployment: Deployment, *, publish: bool, screen: bool) ->
     return scheduled
 
 
+COVER_INTERVAL_S = 2.0
+"""How often ``ombud serve`` appends the cover leaves that are due (``ombud.voice.cover``): a
+leaf lands at most this late, well within a checkpoint interval, so leaves stay spread over
+their hour as they were scheduled."""
 SEAL_INTERVAL_S = 60.0
 """How often ``ombud serve`` discloses access requests whose seal has expired."""
 TENDER_INTERVAL_S = 10.0
@@ -178,6 +184,24 @@ def _tending(deployment: Deployment) -> Callable[[], Awaitable[None]]:
         purged = await asyncio.to_thread(posts.purge_expired)
         if flagged or purged:
             logger.warning("voice: %d posts flagged, %d texts purged", flagged, purged)
+
+    return tend
+
+
+def _covering(deployment: Deployment) -> Callable[[], Awaitable[None]]:
+    """Draw the current hour's cover once and append the leaves that are due (in a worker
+    thread; the schedule is in the database, so a restart neither redraws nor loses it)."""
+    cover = deployment.cover
+
+    async def tend() -> None:
+        done = await asyncio.to_thread(cover.tend)
+        if done.dropped:
+            logger.warning(
+                "cover: %d leaves dropped, their hour ended while the server was stopped",
+                done.dropped,
+            )
+        elif done.rescheduled:
+            logger.info("cover: %d missed leaves rescheduled within their hour", done.rescheduled)
 
     return tend
 

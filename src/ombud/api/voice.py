@@ -42,6 +42,7 @@ from ombud.ledger.log import Attachment
 from ombud.privacy.office import PrivacyOffice
 from ombud.tokens import TokenInfo
 from ombud.voice.acceptance import PostAcceptor
+from ombud.voice.cover import CoverPolicy
 from ombud.voice.flags import FlagBook
 from ombud.voice.open311 import (
     FOLLOW_UP,
@@ -143,9 +144,12 @@ def create_router(
     flags: FlagBook,
     reports: PostReports,
     office: Callable[[], PrivacyOffice],
+    cover: CoverPolicy | None = None,
 ) -> APIRouter:
     """``office()`` gives the privacy office (for contact details) or raises
-    ``MasterKeyError``."""
+    ``MasterKeyError``; ``cover`` is the policy of the cover leaves (the defaults when
+    None)."""
+    policy = cover or CoverPolicy()
     router = APIRouter(tags=["voice"], route_class=StrictRoute)
 
     @router.post(
@@ -286,6 +290,15 @@ def create_router(
     def get_key(period: Annotated[str, Path(max_length=32)]) -> dict[str, Any]:
         found = posts.book.key(period)
         return _key_json(found.period, found.issuer, found.key, found.ledger_index)
+
+    @router.get(
+        "/voice/cover",
+        summary="The cover leaves' policy: each hour of a week-shaped token period whose key is "
+        "published gets max(0, shift + Z) dummy post.accepted leaves, so the hour's count of "
+        "them is (epsilon, delta)-differentially private.",
+    )
+    def get_cover() -> dict[str, Any]:
+        return policy.to_json()
 
     @router.get(
         "/open311/v2/services.json",

@@ -175,7 +175,10 @@ def city_act(
         homes = scenario.homes()
         origin = deployment.posts.book.origin
         sensor_rng = random.Random(rng.random())
-        posts_accepted = readings_sent = 0
+        posts_accepted = readings_sent = cover_leaves = 0
+        # The simulated clock leaps half an hour at a time: a leaf due in that half is not
+        # missed, as it would be by a server stopped that long.
+        cover = replace(deployment.cover, grace=timedelta(hours=1))
         for week, period in enumerate(periods):
             monday = START + timedelta(weeks=week)
             # -- sensors: a reading per device per hour, signed at the hour -------------------
@@ -258,15 +261,27 @@ def city_act(
                     progress(len(tokens), 2 * len(plans))
                 done = 0
                 timed = zip(plans, tokens, strict=True)  # plans are sorted by their hour
-                for hour, hourly in itertools.groupby(timed, key=lambda pt: pt[0][0]):
-                    group = list(hourly)  # posts arrive through the week, hour by hour
-                    clock.now = monday + timedelta(hours=hour, minutes=30)
+                hourly = {
+                    hour: list(group)
+                    for hour, group in itertools.groupby(timed, key=lambda pt: pt[0][0])
+                }
+                for hour in range(7 * 24):  # posts arrive through the week, hour by hour
+                    start = monday + timedelta(hours=hour)
+                    # Each hour gets its cover leaves, as `ombud serve` would add them: drawn
+                    # at the hour's start, appended as they fall due, around the hour's posts.
+                    clock.now = start
+                    cover_leaves += cover.tend().appended
+                    clock.now = start + timedelta(minutes=30)
+                    cover_leaves += cover.tend().appended
+                    group = hourly.get(hour, [])
                     requests = [PostRequest(Submission(p[5], p[2], p[3]), t) for p, t in group]
-                    outcomes = posts.submit_many(requests)
+                    outcomes = posts.submit_many(requests) if requests else []
                     for (plan, _), outcome in zip(group, outcomes, strict=True):
                         if isinstance(outcome, Receipt):
                             posts_accepted += 1
                             post_ids[outcome.post.id] = ((plan[2], plan[3], period), SCORE[plan[4]])
+                    clock.now = start + timedelta(hours=1, microseconds=-1)
+                    cover_leaves += cover.tend().appended
                     done += len(group)
                     progress(len(plans) + done, 2 * len(plans))
             timings["residents"] = timings.get("residents", 0) + time.perf_counter() - t1
@@ -326,8 +341,15 @@ def city_act(
     }  # fmt: skip
     (data_dir / "demo-truth.json").write_text(json.dumps(truth_doc, indent=1) + "\n", "utf-8")
     summary = summarise(insight, truth_doc)
-    _print(console, insight, truth_doc, summary, timings, posts_accepted, readings_sent, len(fleet))
-    return {"insight": insight, "truth": truth_doc, "summary": summary, "timings": timings}
+    counts = {"posts": posts_accepted, "coverLeaves": cover_leaves, "readings": readings_sent}
+    _print(console, insight, truth_doc, summary, timings, counts, len(fleet))
+    return {
+        "insight": insight,
+        "truth": truth_doc,
+        "summary": summary,
+        "timings": timings,
+        "counts": counts,
+    }
 
 
 RESIDENT_KEY_FILE = "demo-resident.key"
@@ -421,8 +443,7 @@ def _print(
     truth: dict[str, Any],
     summary: dict[str, Any],
     timings: dict[str, float],
-    posts: int,
-    readings: int,
+    counts: dict[str, int],
     sensors: int,
 ) -> None:
     sensors_by = {(s["district"], s["period"]): s for s in insight["sensors"]}
@@ -463,7 +484,8 @@ def _print(
         for item in items[:6]:
             console.print("  " + ", ".join(f"{k} {v}" for k, v in item.items()), highlight=False)
     console.print(
-        f"[bold]city[/] {posts:,} posts accepted, {readings:,} readings from {sensors} sensors; "
+        f"[bold]city[/] {counts['posts']:,} posts accepted (and {counts['coverLeaves']:,} cover "
+        f"leaves), {counts['readings']:,} readings from {sensors} sensors; "
         f"{len(insight['cells'])} cells, {summary['cells']} not suppressed; "
         f"{len(insight['changes'])} changes reported of {insight['comparisons']} comparisons"
     )

@@ -372,7 +372,10 @@ class PostStore:
     """The public list of districts (``voice.districts``): where it is set, a post about any
     other district is refused before its token is spent, since no release would count it."""
     purged_total: int = field(default=0, init=False)
-    """Post texts purged by this process (``/metrics``)."""
+    """Commitments this process named in ``payload.purged`` events (``/metrics``, which is
+    public): posts' and cover leaves' together, as the events name them. A count of the posts
+    alone would give away, retention period after retention period, the exact number of posts
+    that the cover leaves hide."""
 
     # -- accepting --------------------------------------------------------------------------
 
@@ -610,7 +613,7 @@ class PostStore:
 
             self.log.append_with(build, record)
             purged += len(ids)
-            self.purged_total += len(ids)
+            self.purged_total += len(rows)
 
     # -- reading ------------------------------------------------------------------------------
 
