@@ -119,7 +119,7 @@ def test_opendps_draws_give_a_count_around_the_shift() -> None:
     draw = opendp_draw(policy)
     counts = [cover_count(draw) for _ in range(4000)]
     assert min(counts) >= 0
-    # Discrete Laplace of scale 1: mean 0, variance 2α/(1-α)² ≈ 1.84 (α = 1/e); the standard
+    # Discrete Laplace of scale 1: mean 0, variance 2r/(1-r)² ≈ 1.84 (r = 1/e); the standard
     # error of the mean of 4,000 is about 0.02.
     alpha = math.exp(-1)
     assert statistics.fmean(counts) == pytest.approx(policy.shift, abs=0.15)

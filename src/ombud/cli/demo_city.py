@@ -266,12 +266,12 @@ def city_act(
                     for hour, group in itertools.groupby(timed, key=lambda pt: pt[0][0])
                 }
                 for hour in range(7 * 24):  # posts arrive through the week, hour by hour
-                    start = monday + timedelta(hours=hour)
+                    began = monday + timedelta(hours=hour)
                     # Each hour gets its cover leaves, as `ombud serve` would add them: drawn
                     # at the hour's start, appended as they fall due, around the hour's posts.
-                    clock.now = start
+                    clock.now = began
                     cover_leaves += cover.tend().appended
-                    clock.now = start + timedelta(minutes=30)
+                    clock.now = began + timedelta(minutes=30)
                     cover_leaves += cover.tend().appended
                     group = hourly.get(hour, [])
                     requests = [PostRequest(Submission(p[5], p[2], p[3]), t) for p, t in group]
@@ -280,7 +280,7 @@ def city_act(
                         if isinstance(outcome, Receipt):
                             posts_accepted += 1
                             post_ids[outcome.post.id] = ((plan[2], plan[3], period), SCORE[plan[4]])
-                    clock.now = start + timedelta(hours=1, microseconds=-1)
+                    clock.now = began + timedelta(hours=1, microseconds=-1)
                     cover_leaves += cover.tend().appended
                     done += len(group)
                     progress(len(plans) + done, 2 * len(plans))

@@ -379,9 +379,9 @@ class Deployment:
         first use, and two requests must not both build one (``cached_property`` takes no
         lock from Python 3.12 on)."""
         for part in (
-            "tokens", "registry", "observations", "quarantine", "posts", "cover", "acceptor", "flags",
-            "post_reports", "intake", "screener", "_privacy", "actions", "roster", "tenders",
-            "decisions", "results",
+            "tokens", "registry", "observations", "quarantine", "posts", "cover", "acceptor",
+            "flags", "post_reports", "intake", "screener", "_privacy", "actions", "roster",
+            "tenders", "decisions", "results",
         ):  # fmt: skip
             getattr(self, part)
 

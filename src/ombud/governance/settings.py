@@ -3,12 +3,13 @@ posts are kept, how much privacy budget releases may spend, and the (ε, δ) of 
 that hide each hour's number of posts.
 
 Threat model: the operator writes ``ombud.toml`` and the environment; left alone, they could
-weaken the witness policy, keep posts longer or spend more privacy budget without anyone's
-signature. Once a roster is in force these settings change only through its action classes
-(``witness.change``, ``retention.change``, ``budget.change``, ``cover.change``); the values each action set are
-recorded (a ``settings.changed`` event, and a table), and ``verify_governed`` refuses settings
-that differ from them, naming the setting, so an edited file stops the deployment instead of
-quietly taking effect. Pure: settings and JSON values in, settings out.
+weaken the witness policy, keep posts longer, spend more privacy budget or thin the cover without
+anyone's signature. Once a roster is in force these settings change only through its action
+classes (``witness.change``, ``retention.change``, ``budget.change``, ``cover.change``); the
+values each action set are recorded (a ``settings.changed`` event, and a table), and
+``verify_governed`` refuses settings that differ from them, naming the setting, so an edited file
+stops the deployment instead of quietly taking effect. Pure: settings and JSON values in,
+settings out.
 """
 
 from __future__ import annotations

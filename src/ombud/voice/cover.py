@@ -16,7 +16,7 @@ drawn by OpenDP (``make_laplace`` over integers, its privacy map checked to be a
 shift s is the smallest integer for which the guarantee below holds. An hour with c real posts
 shows O(c) = c + N = max(c, c + s + Z) leaves, which differs from the pure ε-DP output
 M(c) = c + s + Z only on the event E = {Z ≤ -(s+1)}, of probability
-q = Σ_{z ≥ s+1} (1-α)/(1+α) α^z = α^(s+1) / (1+α), with α = e^(-1/b). For neighbouring counts c,
+q = Σ_{z ≥ s+1} (1-r)/(1+r) r^z = r^(s+1) / (1+r), with r = e^(-1/b). For neighbouring counts c,
 c' (one resident's post more or less: |c - c'| ≤ 1) and any set S of outcomes,
 P[O(c) ∈ S] ≤ P[M(c) ∈ S] + q ≤ e^ε P[M(c') ∈ S] + q ≤ e^ε (P[O(c') ∈ S] + q) + q, so the
 observed count is (ε, δ)-DP with δ = (1 + e^ε) q, and s is chosen minimal with that ≤ the
@@ -179,10 +179,10 @@ def opendp_draw(policy: CoverPolicy) -> Draw:
     import opendp.prelude as dp
 
     dp.enable_features("contrib")
-    measurement = dp.m.make_laplace(
+    measurement: Any = dp.m.make_laplace(
         dp.atom_domain(T=int), dp.absolute_distance(T=int), scale=policy.scale
     )
-    spent = measurement.map(1)
+    spent = float(measurement.map(1))
     if spent > policy.epsilon:
         raise ConfigError(
             f"OpenDP's noise spends ε {spent!r}, over the policy's {policy.epsilon!r}"
@@ -361,7 +361,8 @@ class CoverBook:
                         (leaf.nullifier,),
                     )
                     tx.execute(
-                        "UPDATE cover_hours SET dropped = dropped + 1 WHERE hour = ? AND period = ?",
+                        "UPDATE cover_hours SET dropped = dropped + 1"
+                        " WHERE hour = ? AND period = ?",
                         (to_seconds(leaf.hour), leaf.period),
                     )
             self.dropped_total += len(sorted_out.drop)
