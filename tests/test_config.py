@@ -222,3 +222,25 @@ def test_a_new_deployment_has_the_defaults_the_readme_states(tmp_path: Path) -> 
     assert integrity.neighbour_window_s == 15 * 60
     assert (integrity.device_suspects, integrity.device_window) == (6, 24)
     assert integrity.anomaly_threshold == 0.68
+
+
+def test_cover_settings_are_checked_by_name(tmp_path: Path) -> None:
+    data_dir = tmp_path / "city"
+    init_deployment(data_dir)
+    settings = Settings.load(data_dir, environ={})
+    assert (settings.privacy.cover_epsilon, settings.privacy.cover_delta) == (1.0, 1e-6)
+    env = {"OMBUD_PRIVACY_COVER_EPSILON": "0.5", "OMBUD_PRIVACY_COVER_DELTA": "1e-9"}
+    changed = Settings.load(data_dir, environ=env).privacy
+    assert (changed.cover_epsilon, changed.cover_delta) == (0.5, 1e-9)
+    for name, value in (
+        ("COVER_EPSILON", "0"),
+        ("COVER_EPSILON", "0.05"),
+        ("COVER_EPSILON", "25"),
+        ("COVER_DELTA", "0"),
+        ("COVER_DELTA", "0.01"),
+    ):
+        with pytest.raises(ConfigError, match=rf"privacy\.{name.lower()} must be a number"):
+            Settings.load(data_dir, environ={f"OMBUD_PRIVACY_{name}": value})
+    (data_dir / SETTINGS_FILE).write_text('[privacy]\ncover_delta = "small"\n')
+    with pytest.raises(ConfigError, match=r"privacy\.cover_delta must be float"):
+        Settings.load(data_dir, environ={})

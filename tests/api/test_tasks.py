@@ -6,11 +6,17 @@ import asyncio
 import logging
 import threading
 import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
-from ombud.api.tasks import Round, rounds
+from ombud.api.tasks import COVER_INTERVAL_S, Round, background_rounds, rounds
+from ombud.clock import iso_week
+from ombud.deployment import Deployment, init_deployment
 from ombud.errors import StorageError
+from ombud.events import Event
+from ombud.voice.issuer import Issuer
 
 
 def test_shutdown_waits_for_the_round_in_progress() -> None:
@@ -55,3 +61,33 @@ def test_a_failing_round_is_logged_and_the_next_one_runs(caplog: pytest.LogCaptu
     messages = [r.getMessage() for r in caplog.records]
     assert "could not do the work: the database is away" in messages
     assert "do the work failed unexpectedly" in messages
+
+
+def test_the_serve_round_covers_the_current_hour_of_a_published_week(tmp_path: Path) -> None:
+    """``ombud serve``'s cover round draws the hour once the week's key is on the log and
+    appends each leaf as it falls due, all within the hour."""
+    data_dir = tmp_path / "city"
+    init_deployment(data_dir, "tasks.example/log")
+    now = [datetime(2026, 12, 3, 10, 0, 5, tzinfo=UTC)]
+    with Deployment.open(data_dir, clock=lambda: now[0], environ={}) as deployment:
+        (cover,) = [
+            r
+            for r in background_rounds(deployment, publish=False, screen=True)
+            if r.what == "append cover leaves"
+        ]
+        assert cover.interval_s == COVER_INTERVAL_S
+        asyncio.run(cover.work())  # no key for the week: nothing
+        assert deployment.log.size == 0
+        week = iso_week(now[0])
+        issuer = Issuer.init(data_dir / "issuer", "id.tasks.example")
+        key = issuer.create_period(week)
+        deployment.posts.book.publish(
+            deployment.log, week, issuer.name, key, actor="issuer", clock=lambda: now[0]
+        )
+        while now[0] < datetime(2026, 12, 3, 11, 0, tzinfo=UTC):
+            asyncio.run(cover.work())
+            now[0] += timedelta(seconds=10)
+        ((drawn,),) = deployment.db.read("SELECT drawn FROM cover_hours")
+        leaves = [Event.from_bytes(e) for e in deployment.log.entries(1, deployment.log.size)]
+        assert len(leaves) == drawn and all(e.kind == "post.accepted" for e in leaves)
+        assert all(e.body["period"] == week for e in leaves)

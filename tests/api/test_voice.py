@@ -368,3 +368,23 @@ PUBLIC_FLAG = {
     "commitment", "postIndex", "check", "meaning", "flaggedIndex", "released", "releasedIndex",
     "releaseReason",
 }  # fmt: skip
+
+
+def test_the_cover_policy_is_public(city: City) -> None:
+    """An auditor reads how many cover leaves an hour holds: (epsilon, delta), the noise's
+    scale and the shift (the mean number of leaves an hour), from the deployment's settings."""
+    got = city.client.get("/voice/cover")
+    assert got.status_code == 200
+    assert got.headers["x-content-type-options"] == "nosniff"
+    assert "default-src" in got.headers["content-security-policy"]
+    policy = got.json()
+    assert {k: policy[k] for k in ("v", "epsilon", "delta", "scale", "shift")} == {
+        "v": 1,
+        "epsilon": 1.0,
+        "delta": 1e-6,
+        "scale": 1.0,
+        "shift": 14,
+    }
+    assert "discrete Laplace" in policy["mechanism"]
+    paths = city.client.get("/openapi.json").json()["paths"]
+    assert "get" in paths["/voice/cover"]

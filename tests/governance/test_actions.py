@@ -36,7 +36,7 @@ from ombud.errors import (
 )
 from ombud.events import Event
 from ombud.governance import actions, roster
-from ombud.governance.roster import CHANGE_ROSTER, ActionRequest, Roster, Succession
+from ombud.governance.roster import CHANGE_ROSTER, ActionRequest, Roster, Rule, Succession
 from tests.governance.test_roster import GENESIS, POLICY, signed, successor
 
 NOW = datetime(2026, 12, 5, 9, tzinfo=UTC)
@@ -359,3 +359,57 @@ def test_a_version_1_request_is_refused_for_carry_out(
         deployment.carry_out(old.digest, actor="operator")
     assert _written(deployment) == before
     assert deployment.actions.get(old.digest).status == "pending"
+
+
+def test_the_cover_changes_only_by_the_rosters_signatures(tmp_path: Path) -> None:
+    """The cover's ε and δ are governed (``cover.change``): thinning the cover needs the
+    holders' signatures, and a settings file edited behind their back stops the deployment."""
+    governing = Roster(0, GENESIS.holders, {**POLICY, "cover.change": Rule(3, ("council",))})
+    data_dir = tmp_path / "city"
+    init_deployment(data_dir, ORIGIN)
+    with Deployment.open(data_dir, clock=Clock()) as deployment:
+        deployment.establish_roster(governing, actor="clerk")
+        assert deployment.roster.governed()["privacy.cover_epsilon"][0] == 1.0
+        request = _ask(governing, "cover.change", "officer-a", **{"privacy.cover_epsilon": 0.5})
+        start = deployment.log.size
+        deployment.submit(
+            request, signed(request, "council-1", "council-2", "council-3"), actor="x"
+        )
+        (changed,) = [e for e in _events(deployment, start) if e.kind == "settings.changed"]
+        assert changed.body["settings"] == {
+            "privacy.cover_epsilon": 0.5,
+            "privacy.cover_delta": 1e-6,
+        }
+    with Deployment.open(data_dir, clock=Clock()) as deployment:
+        assert deployment.cover.policy.shift == 28  # (0.5, 1e-6): about 28 leaves an hour
+    on_file = Settings.load(data_dir)
+    replace(on_file, privacy=replace(on_file.privacy, cover_epsilon=5.0)).save()
+    with pytest.raises(ReservedActionError, match=r"privacy\.cover_epsilon"):
+        Deployment.open(data_dir).close()
+
+
+def test_a_roster_from_before_the_cover_comes_to_govern_it(tmp_path: Path) -> None:
+    """A roster whose governed settings were recorded before the cover's existed: the next
+    opening records the cover's values (``settings.changed``, naming them alone); from then
+    on they are governed like the rest."""
+    data_dir = tmp_path / "city"
+    init_deployment(data_dir, ORIGIN)
+    with Deployment.open(data_dir, clock=Clock()) as deployment:
+        deployment.establish_roster(GENESIS, actor="clerk")
+        with deployment.db.transaction() as tx:  # as an older ombud recorded them
+            tx.execute("DELETE FROM governed_settings WHERE name LIKE 'privacy.cover_%'")
+        start = deployment.log.size
+    with Deployment.open(data_dir, clock=Clock()) as deployment:
+        (recorded,) = _events(deployment, start)
+        assert recorded.kind == "settings.changed" and recorded.body["request"] is None
+        assert recorded.body["settings"] == {
+            "privacy.cover_epsilon": 1.0,
+            "privacy.cover_delta": 1e-6,
+        }
+        assert deployment.log.size == start + 1
+    with Deployment.open(data_dir, clock=Clock()) as deployment:
+        assert deployment.log.size == start + 1  # recorded once
+    on_file = Settings.load(data_dir)
+    replace(on_file, privacy=replace(on_file.privacy, cover_delta=1e-3)).save()
+    with pytest.raises(ReservedActionError, match=r"privacy\.cover_delta"):
+        Deployment.open(data_dir).close()
