@@ -297,7 +297,8 @@ class CoverRound:
     """What one round did."""
 
     drawn: int
-    """Leaves drawn for the current hour in this round (0 when it was drawn before)."""
+    """Leaves drawn for the current hour in this round (0 when it was drawn before). Never log
+    or publish it: with the log's count of the hour it gives the exact number of posts."""
     appended: int
     rescheduled: int
     dropped: int
@@ -326,7 +327,7 @@ class CoverBook:
     """How late a leaf may be appended; a leaf missed by more (a stopped server) is
     rescheduled within its hour, or dropped once the hour has ended."""
     dropped_total: int = field(default=0, init=False)
-    appended_total: int = field(default=0, init=False)
+    """Leaves this process dropped (their hour ended while it was stopped)."""
 
     def _draw(self) -> Draw:
         if self.draw is None:
@@ -408,18 +409,18 @@ class CoverBook:
         """Append the due leaves, one entry per job (as posts are), in one group commit."""
         if not due:
             return 0
-        jobs = [self._job(leaf.nullifier) for leaf in due]
-        outcomes = self.log.append_group(jobs)
+        appended: list[bytes] = []
+        outcomes = self.log.append_group([self._job(leaf.nullifier, appended) for leaf in due])
         failed = [o for o in outcomes if isinstance(o, Exception)]
         if failed:
             raise failed[0]
-        appended = len(due)
-        self.appended_total += appended
-        return appended
+        return len(appended)
 
     def _job(
-        self, nullifier: bytes
+        self, nullifier: bytes, appended: list[bytes]
     ) -> tuple[Callable[[Tx], list[bytes]], Callable[[Tx, int], None]]:
+        """One leaf's ledger job: its entry, unless another process appended it meanwhile, and
+        its index on its row."""
         built: list[bytes] = []
 
         def build(tx: Tx) -> list[bytes]:
@@ -441,28 +442,6 @@ class CoverBook:
                     "UPDATE cover_leaves SET ledger_index = ? WHERE nullifier = ?",
                     (index, nullifier),
                 )
+                appended.append(nullifier)
 
         return build, record
-
-    def hours(self, since: datetime, until: datetime) -> list[dict[str, Any]]:
-        """The drawn hours in [since, until): drawn and dropped counts (staff only: an hour's
-        drawn count less its dropped leaves is the noise, and with the log's count it gives
-        the exact number of posts)."""
-        rows = self.db.read(
-            "SELECT hour, period, drawn, dropped FROM cover_hours WHERE hour >= ? AND hour < ?"
-            " ORDER BY hour, period",
-            (to_seconds(since), to_seconds(until)),
-        )
-        return [
-            {"hour": from_seconds(int(h)), "period": p, "drawn": int(d), "dropped": int(x)}
-            for h, p, d, x in rows
-        ]
-
-    def pending_until(self, until: datetime) -> int:
-        """Leaves scheduled before ``until`` and not yet appended."""
-        return int(
-            self.db.read(
-                "SELECT count(*) FROM cover_leaves WHERE ledger_index IS NULL AND due_us < ?",
-                (to_micros(until),),
-            )[0][0]
-        )
