@@ -71,6 +71,8 @@ def test_evidence_needs_the_logs_signatures(fork: tuple[Log, Log]) -> None:
     forged = note.sign(text, note.Signer.generate(honest.origin))  # not the log's key
     with pytest.raises(SignatureError):
         verify_evidence(ForkEvidence.same_size(a, forged), [honest.verifier()])
+    with pytest.raises(VerificationError, match="none was given"):
+        verify_evidence(ForkEvidence.same_size(a, forged), [])
 
 
 def test_malformed_evidence_files(log: Log) -> None:

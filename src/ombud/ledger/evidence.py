@@ -135,6 +135,8 @@ def verify_evidence(evidence: ForkEvidence, log_keys: Sequence[note.Verifier]) -
     Raises ``VerificationError`` when it does not (an unsigned note, two views of one honest
     log, a proof that does not verify).
     """
+    if not log_keys:
+        raise VerificationError("fork evidence is judged against the log's key: none was given")
     a = open_checkpoint(evidence.first, log_keys, origin=log_keys[0].name).checkpoint
     b = open_checkpoint(evidence.second, log_keys, origin=log_keys[0].name).checkpoint
     if a.size == b.size:
