@@ -31,6 +31,10 @@ messages name what was wrong with the input and never carry secrets or personal 
     │       ├── StaleRosterError   signed under a roster that is no longer in force
     │       ├── ForeignRequestError  signed for another deployment (another log origin)
     │       ├── UnboundRequestError  a request that names no deployment (request version 1)
+    │       ├── ForeignVoteError   a vote signed for another deployment (another log origin)
+    │       ├── UnboundVoteError   a vote that names no deployment (vote version 1)
+    │       ├── ForeignUpdateError  a result update signed for another deployment
+    │       ├── UnboundUpdateError  a result update that names no deployment (version 1)
     │       ├── NotAHolderError    signed by a key the roster does not hold (or removed)
     │       └── ReservedActionError  a reserved action with no holder's signature (operator alone)
     ├── UnauthorizedError          no credentials, or credentials that are not valid
@@ -172,6 +176,26 @@ class ForeignRequestError(ApprovalError):
 class UnboundRequestError(ApprovalError):
     """A request of version 1, which names no deployment: since request version 2 a request
     is carried out only on the deployment it names, so it must be proposed again."""
+
+
+class ForeignVoteError(ApprovalError):
+    """The vote names another deployment's log origin than this one's: signed for a deployment
+    set up from the same roster genesis, on a motion identical to one tabled here."""
+
+
+class UnboundVoteError(ApprovalError):
+    """A vote of version 1, which names no deployment: since vote version 2 a vote counts only
+    on the deployment it names, so the member must sign it again."""
+
+
+class ForeignUpdateError(ApprovalError):
+    """The result update names another deployment's log origin than this one's: signed by the
+    office for a deployment set up from the same roster genesis."""
+
+
+class UnboundUpdateError(ApprovalError):
+    """A result update of version 1, which names no deployment: since update version 2 an
+    update is recorded only on the deployment it names, so the office must sign it again."""
 
 
 class NotAHolderError(ApprovalError):

@@ -17,7 +17,7 @@ from ombud.events import Event
 from ombud.governance.results import sign_update
 from ombud.tokens import SCOPES
 from tests.governance.test_chamber import chamber, table  # noqa: F401 (the fixture)
-from tests.governance.test_decisions import MOTION, vote
+from tests.governance.test_decisions import MOTION, ORIGIN, vote
 from tests.governance.test_procurement import Clock
 from tests.governance.test_results import RESULT
 from tests.governance.test_roster import KEYS
@@ -48,11 +48,15 @@ def test_votes_and_results_over_http(chamber: tuple[Deployment, Clock]) -> None:
         clock.now = MOTION.closes + timedelta(seconds=1)
         deployment.decisions.decide_due(actor="ombud")
         assert client.get("/decisions").json()[0]["tally"]["outcome"] == "adopted"
-        first = sign_update(RESULT.id, 0, "planned", 0, "", "officer-a", KEYS["officer-a"], RESULT)
+        first = sign_update(
+            RESULT.id, 0, "planned", 0, "", "officer-a", KEYS["officer-a"], RESULT, origin=ORIGIN
+        )
         assert (
             client.post("/results/updates", json=first.to_json(), headers=bearer).status_code == 201
         )
-        wrong = sign_update(RESULT.id, 1, "completed", 100, "", "officer-a", KEYS["officer-b"])
+        wrong = sign_update(
+            RESULT.id, 1, "completed", 100, "", "officer-a", KEYS["officer-b"], origin=ORIGIN
+        )
         assert (
             client.post("/results/updates", json=wrong.to_json(), headers=bearer).status_code == 422
         )

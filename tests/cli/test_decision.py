@@ -46,6 +46,7 @@ def test_votes_and_results_from_the_command_line(tmp_path: Path) -> None:
         signed = ombud(
             "decision", "sign", tmp_path / "motion.json", "--holder", holder,
             "--choice", choice, "--key", _pem(tmp_path, holder), "--out", out,
+            "--origin", "decisions.example/log",
         )  # fmt: skip
         assert signed.returncode == 0, signed.stderr
         cast = ombud("decision", "cast", "--data-dir", data_dir, out)
@@ -78,7 +79,7 @@ def test_votes_and_results_from_the_command_line(tmp_path: Path) -> None:
         made = ombud(
             "result", "sign", result.id, "--sequence", str(sequence), "--status", status,
             "--progress", str(progress), "--holder", "officer-a", "--key", key, "--out", update,
-            *extra,
+            "--origin", "decisions.example/log", *extra,
         )  # fmt: skip
         assert made.returncode == 0, made.stderr
         recorded = ombud("result", "record", "--data-dir", data_dir, update)

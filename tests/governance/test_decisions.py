@@ -22,24 +22,26 @@ MOTION = Motion(
     datetime(2026, 12, 20, 18, tzinfo=UTC),
     "north",
 )
+ORIGIN = "decisions.example/log"
+"""The deployment votes are signed for: the log the chamber's tests set up."""
 
 
-def vote(holder: str, choice: str, motion: Motion = MOTION) -> Vote:
-    return sign_vote(motion, holder, choice, KEYS[holder])
+def vote(holder: str, choice: str, motion: Motion = MOTION, origin: str | None = ORIGIN) -> Vote:
+    return sign_vote(motion, holder, choice, KEYS[holder], origin=origin)
 
 
 def test_votes_are_signed_by_members_of_the_body() -> None:
-    verify_vote(GENESIS, MOTION, vote("council-1", "yes"))
-    with pytest.raises(RoleError):
-        verify_vote(GENESIS, MOTION, vote("officer-a", "yes"))  # another body
-    with pytest.raises(NotAHolderError):
-        verify_vote(GENESIS, MOTION, vote("council-6", "yes"))  # not on this roster
+    verify_vote(GENESIS, MOTION, vote("council-1", "yes"), origin=ORIGIN)
+    with pytest.raises(RoleError):  # another body
+        verify_vote(GENESIS, MOTION, vote("officer-a", "yes"), origin=ORIGIN)
+    with pytest.raises(NotAHolderError):  # not on this roster
+        verify_vote(GENESIS, MOTION, vote("council-6", "yes"), origin=ORIGIN)
     forged = replace(vote("council-1", "yes"), choice="no")  # the clerk changed it
     with pytest.raises(SignatureError):
-        verify_vote(GENESIS, MOTION, forged)
+        verify_vote(GENESIS, MOTION, forged, origin=ORIGIN)
     other = replace(MOTION, quorum=1)  # another version of the motion
     with pytest.raises(MalformedError):
-        verify_vote(GENESIS, other, vote("council-1", "yes"))
+        verify_vote(GENESIS, other, vote("council-1", "yes"), origin=ORIGIN)
 
 
 def test_the_tally_follows_the_rule() -> None:

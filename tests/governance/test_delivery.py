@@ -10,7 +10,7 @@ from ombud.deployment import Deployment
 from ombud.errors import ConflictError, SignatureError
 from ombud.governance.results import sign_update
 from tests.governance.test_chamber import chamber, table  # noqa: F401 (the fixture)
-from tests.governance.test_decisions import MOTION, vote
+from tests.governance.test_decisions import MOTION, ORIGIN, vote
 from tests.governance.test_procurement import Clock
 from tests.governance.test_results import RESULT
 from tests.governance.test_roster import KEYS
@@ -19,7 +19,9 @@ from tests.governance.test_roster import KEYS
 def test_results_of_an_adopted_decision(chamber: tuple[Deployment, Clock]) -> None:  # noqa: F811
     deployment, clock = chamber
     book = deployment.results
-    first = sign_update(RESULT.id, 0, "planned", 0, "", "officer-a", KEYS["officer-a"], RESULT)
+    first = sign_update(
+        RESULT.id, 0, "planned", 0, "", "officer-a", KEYS["officer-a"], RESULT, origin=ORIGIN
+    )
     table(deployment)
     with pytest.raises(ConflictError, match="not been decided"):
         book.record(first, actor="clerk")
@@ -30,12 +32,20 @@ def test_results_of_an_adopted_decision(chamber: tuple[Deployment, Clock]) -> No
     book.record(first, actor="clerk")
     key = KEYS["officer-a"]
     with pytest.raises(ConflictError, match="out of turn"):
-        book.record(sign_update(RESULT.id, 2, "in-progress", 30, "", "officer-a", key), actor="c")
-    forged = sign_update(RESULT.id, 1, "completed", 100, "done", "officer-a", KEYS["officer-b"])
+        book.record(
+            sign_update(RESULT.id, 2, "in-progress", 30, "", "officer-a", key, origin=ORIGIN),
+            actor="c",
+        )
+    forged = sign_update(
+        RESULT.id, 1, "completed", 100, "done", "officer-a", KEYS["officer-b"], origin=ORIGIN
+    )
     with pytest.raises(SignatureError):
         book.record(forged, actor="clerk")
-    book.record(sign_update(RESULT.id, 1, "in-progress", 40, "limits in force", "officer-a", key),
-                actor="clerk")  # fmt: skip
+    book.record(
+        sign_update(RESULT.id, 1, "in-progress", 40, "limits in force", "officer-a", key,
+                    origin=ORIGIN),
+        actor="clerk",
+    )  # fmt: skip
     history = book.history(RESULT.id)
     assert [(u.status, u.progress) for u, _, _ in history] == [("planned", 0), ("in-progress", 40)]
     rows = book.export()

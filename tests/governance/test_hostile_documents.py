@@ -21,7 +21,7 @@ from ombud.governance.results import Result, ResultUpdate, sign_update
 from ombud.governance.roster import ActionRequest, Approval, Roster
 from ombud.governance.tenders import Commitment, Evaluation, Reveal, Tender, evaluate
 from tests.access.test_book import _request
-from tests.governance.test_decisions import MOTION, vote
+from tests.governance.test_decisions import MOTION, ORIGIN, vote
 from tests.governance.test_results import RESULT
 from tests.governance.test_roster import GENESIS, KEYS, request, signed
 from tests.governance.test_tenders import TENDER, bid, committed, revealed
@@ -38,7 +38,9 @@ JSON = st.recursive(
 def _valid() -> dict[str, tuple[Callable[[Any], Any], Any]]:
     lumen = bid("lumen-co", 100_000)
     commitment = committed("lumen-co", *lumen)
-    first = sign_update(RESULT.id, 0, "planned", 0, "", "officer-a", KEYS["officer-a"], RESULT)
+    first = sign_update(
+        RESULT.id, 0, "planned", 0, "", "officer-a", KEYS["officer-a"], RESULT, origin=ORIGIN
+    )
     motion = MOTION.to_json()
     motion.pop("textSha256")
     return {

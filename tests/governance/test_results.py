@@ -21,6 +21,7 @@ from ombud.governance.results import (
     sign_update,
     verify_update,
 )
+from tests.governance.test_decisions import ORIGIN
 from tests.governance.test_roster import GENESIS, KEYS
 
 RESULT = Result(
@@ -39,25 +40,31 @@ RESULT = Result(
 
 
 def test_updates_are_signed_by_the_responsible_office() -> None:
-    first = sign_update(RESULT.id, 0, "planned", 0, "", "officer-a", KEYS["officer-a"], RESULT)
-    verify_update(GENESIS, "officer-a", first)
+    first = sign_update(
+        RESULT.id, 0, "planned", 0, "", "officer-a", KEYS["officer-a"], RESULT, origin=ORIGIN
+    )
+    verify_update(GENESIS, "officer-a", first, origin=ORIGIN)
     assert ResultUpdate.from_json(first.to_json()) == first
-    by_other = sign_update(RESULT.id, 1, "completed", 100, "", "officer-b", KEYS["officer-b"])
+    by_other = sign_update(
+        RESULT.id, 1, "completed", 100, "", "officer-b", KEYS["officer-b"], origin=ORIGIN
+    )
     with pytest.raises(SignatureError):
-        verify_update(GENESIS, "officer-a", by_other)
-    edited = replace(sign_update(RESULT.id, 1, "delayed", 10, "", "officer-a", KEYS["officer-a"]),
-                     progress=90)  # fmt: skip
+        verify_update(GENESIS, "officer-a", by_other, origin=ORIGIN)
+    delayed = sign_update(
+        RESULT.id, 1, "delayed", 10, "", "officer-a", KEYS["officer-a"], origin=ORIGIN
+    )
+    edited = replace(delayed, progress=90)
     with pytest.raises(SignatureError):
-        verify_update(GENESIS, "officer-a", edited)
+        verify_update(GENESIS, "officer-a", edited, origin=ORIGIN)
     with pytest.raises(MalformedError):
-        sign_update(RESULT.id, 1, "done", 100, "", "officer-a", KEYS["officer-a"])
+        sign_update(RESULT.id, 1, "done", 100, "", "officer-a", KEYS["officer-a"], origin=ORIGIN)
     with pytest.raises(MalformedError):
         replace(RESULT, contract="ocds-0mbud0-x")  # one decision or one contract, not both
 
 
 def test_the_export_has_decidims_columns() -> None:
     update = sign_update(
-        RESULT.id, 0, "in-progress", 40, "", "officer-a", KEYS["officer-a"], RESULT
+        RESULT.id, 0, "in-progress", 40, "", "officer-a", KEYS["officer-a"], RESULT, origin=ORIGIN
     )
     rows = decidim_rows([(RESULT, update, "2027-02-01T10:00:00Z", 123)])
     parsed = list(csv.DictReader(io.StringIO(decidim_csv(rows))))
@@ -69,7 +76,9 @@ def test_the_export_has_decidims_columns() -> None:
 def test_the_csv_export_keeps_formulas_as_text() -> None:
     """CSV injection (OWASP): a title a spreadsheet would run is exported after an apostrophe;
     the JSON rows keep it as it is."""
-    update = sign_update(RESULT.id, 0, "planned", 0, "", "officer-a", KEYS["officer-a"], RESULT)
+    update = sign_update(
+        RESULT.id, 0, "planned", 0, "", "officer-a", KEYS["officer-a"], RESULT, origin=ORIGIN
+    )
     for title in ['=HYPERLINK("http://x.example","y")', "+1", "-1+1", "@SUM(A1)", "\tx", "\rx"]:
         rows = decidim_rows([(replace(RESULT, title=title), update, "2027-02-01T10:00:00Z", 1)])
         assert rows[0]["title"] == title

@@ -183,7 +183,8 @@ def business_act(
     _privileged(deployment, roster, keys, "motion.table", {"motion": motion.to_json()}, council)
     members = [h.id for h in roster.holders if h.role == "council"]
     for member, choice in zip(members, ("yes", "yes", "no", "yes", "abstain"), strict=False):
-        deployment.decisions.cast(sign_vote(motion, member, choice, keys[member]), actor="clerk")
+        ballot = sign_vote(motion, member, choice, keys[member], origin=deployment.log.origin)
+        deployment.decisions.cast(ballot, actor="clerk")
     clock.now = motion.closes
     deployment.decisions.decide(MOTION_ID, actor="ombud")
     decided = deployment.decisions.get(MOTION_ID)
@@ -202,8 +203,10 @@ def business_act(
         "north",
     )
     office = keys["public-works"]
+    here = deployment.log.origin
     deployment.results.record(
-        sign_update(RESULT_ID, 0, "planned", 0, "", "public-works", office, result), actor="clerk"
+        sign_update(RESULT_ID, 0, "planned", 0, "", "public-works", office, result, origin=here),
+        actor="clerk",
     )
     deployment.results.record(
         sign_update(
@@ -214,6 +217,7 @@ def business_act(
             "limits signed into the permits",
             "public-works",
             office,
+            origin=here,
         ),
         actor="clerk",
     )

@@ -5,7 +5,10 @@ Threat model: see ``ombud.governance.decisions``. Votes reach the ledger through
 (scope ``decisions:vote``), who holds no member's key: a vote is verified against the roster in
 force inside the transaction that records it; a vote after the close, a second vote, a
 non-member's, another body's or a forged one is refused and recorded (``vote.refused`` with a
-reason code). The decision is ``tally`` of the recorded votes, so anyone recomputes it.
+reason code) — except a vote that is not this deployment's (signed for another log origin, or
+of version 1, which names none): it is refused before anything is written, as input that was
+never addressed to this ledger. The decision is ``tally`` of the recorded votes, so anyone
+recomputes it.
 """
 
 from __future__ import annotations
@@ -31,7 +34,14 @@ from ombud.errors import (
 )
 from ombud.events import Event
 from ombud.governance.actions import Effect, roster_in_tx
-from ombud.governance.decisions import Motion, Tally, Vote, tally, verify_vote
+from ombud.governance.decisions import (
+    Motion,
+    Tally,
+    Vote,
+    tally,
+    verify_vote,
+    verify_vote_origin,
+)
 from ombud.governance.roster import ActionRequest, Approval, Roster, refusal_code
 from ombud.ledger.log import Log
 
@@ -146,14 +156,16 @@ class DecisionBook:
     # -- votes and the decision --------------------------------------------------------------
 
     def cast(self, vote: Vote, *, actor: str) -> int:
-        """Record a member's signed vote while voting is open; refused and recorded otherwise."""
+        """Record a member's signed vote while voting is open; refused and recorded otherwise
+        (refused with nothing written when it is not this deployment's: ``_addressed``)."""
         motion = self.get(vote.motion).motion
+        self._addressed(vote)
 
         def build(tx: Tx) -> list[bytes]:
             decided = tx.execute("SELECT decided_index FROM motions WHERE id = ?", (motion.id,))
             if decided[0][0] is not None or self.clock() >= motion.closes:
                 raise ExpiredError(f"voting on {motion.id} has closed")
-            verify_vote(roster_in_tx(tx), motion, vote)
+            verify_vote(roster_in_tx(tx), motion, vote, origin=self.log.origin)
             if tx.execute(
                 "SELECT 1 FROM votes WHERE motion = ? AND holder = ?", (motion.id, vote.holder)
             ):
@@ -172,6 +184,12 @@ class DecisionBook:
         except _REFUSED as exc:
             self._refuse(vote, exc, actor)
             raise
+
+    def _addressed(self, vote: Vote) -> None:
+        """Refuse, before anything is written, a vote that is not this deployment's: one
+        signed for another (``ForeignVoteError``), or of version 1, which names none
+        (``UnboundVoteError``). ``cast`` checks it again inside its transaction."""
+        verify_vote_origin(vote, self.log.origin)
 
     def _refuse(self, vote: Vote, exc: OmbudError, actor: str) -> None:
         body = {"v": 1, "motion": vote.motion, "holder": vote.holder, "reason": _refusal(exc)}

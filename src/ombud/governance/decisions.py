@@ -2,11 +2,17 @@
 majority; each member's vote signed with their roster key; the tally anyone recomputes.
 
 Threat model: a clerk who adds, drops or changes a vote, a member who votes twice or after
-the close, and someone who is not a member. A vote is an Ed25519 signature by a roster holder
-over the motion's id and digest and the choice, so a vote cannot be moved to another motion or
-forged by the clerk; ``verify_vote`` names what is wrong (a non-member, another role, a bad
-signature). ``tally`` is a pure function of the motion and the votes the ledger holds: one per
-member, the first that counts. Pure: values in, values out.
+the close, someone who is not a member, and a vote carried over from another deployment. A
+vote is an Ed25519 signature by a roster holder over the motion's id and digest, the choice
+and, since vote version 2, the deployment it is cast on (its log's origin), so a vote cannot
+be moved to another motion or forged by the clerk, nor replayed on a deployment set up from
+the same roster genesis (a staging copy of production) where an identical motion is tabled:
+both share holders' keys and motion digests, and only the origin tells them apart. A vote of
+version 1 names no deployment: it is no longer cast, and one a log recorded still verifies
+there only before the log's first version-2 vote (``verify_vote_origin``). ``verify_vote``
+names what is wrong (a non-member, another role, a bad signature, another deployment).
+``tally`` is a pure function of the motion and the votes the ledger holds: one per member, the
+first that counts. Pure: values in, values out.
 """
 
 from __future__ import annotations
@@ -24,16 +30,34 @@ from ombud.base64url import b64url, unb64url
 from ombud.canonical import canonical_json
 from ombud.clock import format_time, parse_time
 from ombud.districts import is_district
-from ombud.errors import MalformedError, NotAHolderError, RoleError
-from ombud.governance.roster import Roster, check_id, matches, verify_ed25519
+from ombud.errors import (
+    ForeignVoteError,
+    MalformedError,
+    NotAHolderError,
+    RoleError,
+    UnboundVoteError,
+)
+from ombud.governance.roster import Roster, check_id, check_origin, matches, verify_ed25519
 
-__all__ = ["CHOICES", "MAJORITIES", "Motion", "Tally", "Vote", "sign_vote", "tally", "verify_vote"]
+__all__ = [
+    "CHOICES",
+    "MAJORITIES",
+    "Motion",
+    "Tally",
+    "Vote",
+    "sign_vote",
+    "tally",
+    "verify_tabled_vote",
+    "verify_vote",
+    "verify_vote_origin",
+]
 
 CHOICES = ("yes", "no", "abstain")
 MAJORITIES = ("simple", "two-thirds")
 """``simple``: more yes than no; ``two-thirds``: at least two yes for each no, and one yes.
 Abstentions count towards the quorum only."""
 _DOMAIN = b"ombud-vote/v1\n"
+_DOMAIN_V2 = b"ombud-vote/v2\n"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -112,13 +136,16 @@ class Motion:
 
 @dataclass(frozen=True)
 class Vote:
-    """A member's vote: the motion (id and digest), the choice, signed by the holder's key."""
+    """A member's vote: the motion (id and digest), the choice and, from vote version 2 on,
+    the deployment it is cast on (``origin``, its log's origin), signed by the holder's key. A
+    vote without an origin is version 1, in the exact form it had before."""
 
     motion: str
     digest: str
     holder: str
     choice: str
     signature: bytes
+    origin: str | None = None
 
     def __post_init__(self) -> None:
         check_id(self.motion, "a motion id")
@@ -129,48 +156,116 @@ class Vote:
             raise MalformedError(f"a vote is one of {', '.join(CHOICES)}")
         if len(self.signature) != 64:
             raise MalformedError("a vote's signature is 64 bytes")
+        if self.origin is not None:
+            check_origin(self.origin, "a vote")
 
-    def signed_message(self) -> bytes:
-        return _DOMAIN + canonical_json(
-            {"motion": self.motion, "digest": self.digest, "holder": self.holder,
-             "choice": self.choice},
-            "a vote",
-        )  # fmt: skip
+    @property
+    def version(self) -> int:
+        """2 for a vote bound to a deployment (it names an origin), 1 for one that is not."""
+        return 1 if self.origin is None else 2
 
-    def to_json(self) -> dict[str, Any]:
-        return {
+    def _content(self) -> dict[str, Any]:
+        content: dict[str, Any] = {
             "motion": self.motion,
             "digest": self.digest,
             "holder": self.holder,
             "choice": self.choice,
-            "signature": b64url(self.signature),
         }
+        if self.origin is not None:
+            content = {"v": 2, **content, "origin": self.origin}
+        return content
+
+    def signed_message(self) -> bytes:
+        """What the member signs: a domain separator, then the canonical vote. Version 1 keeps
+        its exact bytes; version 2 has a domain of its own and names the deployment's origin."""
+        domain = _DOMAIN if self.origin is None else _DOMAIN_V2
+        return domain + canonical_json(self._content(), "a vote")
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self._content(), "signature": b64url(self.signature)}
 
     @classmethod
     def from_json(cls, obj: Any) -> Vote:
         keys = {"motion", "digest", "holder", "choice", "signature"}
-        if not isinstance(obj, dict) or set(obj) != keys:
-            raise MalformedError(f"a vote is an object with exactly {sorted(keys)}")
+        if not isinstance(obj, dict):
+            raise MalformedError("a vote is an object")
+        if set(obj) == keys:
+            origin = None
+        elif set(obj) == keys | {"v", "origin"} and type(obj["v"]) is int and obj["v"] == 2:
+            origin = check_origin(obj["origin"], "a vote")
+        else:
+            raise MalformedError(
+                f"a vote is an object with exactly {sorted(keys)} (version 1), or with "
+                f"{sorted(keys | {'v', 'origin'})}, v 2"
+            )
         signature = unb64url(obj["signature"], "a vote's signature", 64)
-        return cls(obj["motion"], obj["digest"], obj["holder"], obj["choice"], signature)
+        return cls(obj["motion"], obj["digest"], obj["holder"], obj["choice"], signature, origin)
 
 
-def sign_vote(motion: Motion, holder: str, choice: str, key: Ed25519PrivateKey) -> Vote:
-    unsigned = Vote(motion.id, motion.digest, holder, choice, b"\0" * 64)
-    return Vote(motion.id, motion.digest, holder, choice, key.sign(unsigned.signed_message()))
+def sign_vote(
+    motion: Motion, holder: str, choice: str, key: Ed25519PrivateKey, *, origin: str | None
+) -> Vote:
+    """``holder``'s vote on ``motion``, cast on the deployment whose log's origin is
+    ``origin`` (version 2); ``origin=None`` makes a version-1 vote, which no deployment takes
+    any longer (for tests of recorded history only)."""
+    unsigned = Vote(motion.id, motion.digest, holder, choice, b"\0" * 64, origin)
+    signature = key.sign(unsigned.signed_message())
+    return Vote(motion.id, motion.digest, holder, choice, signature, origin)
 
 
-def verify_vote(roster: Roster, motion: Motion, vote: Vote) -> None:
-    """None when ``vote`` is a valid vote on ``motion`` by a member of its body in ``roster``;
-    raises ``MalformedError`` (another motion), ``NotAHolderError`` (not on the roster: a
-    non-member, or removed), ``RoleError`` (not of the deciding body) or ``SignatureError``."""
-    if (vote.motion, vote.digest) != (motion.id, motion.digest):
+def verify_vote_origin(vote: Vote, origin: str, *, recorded: bool = False) -> None:
+    """None when ``vote`` is bound to the deployment whose log's origin is ``origin``; raises
+    ``ForeignVoteError`` (signed for another deployment) or, unless ``recorded``,
+    ``UnboundVoteError`` (a version-1 vote, which names no deployment). ``recorded`` is for
+    history a log already holds, before its first version-2 vote: a version-1 vote recorded
+    before votes named their deployment still counts there, and nowhere else."""
+    if vote.origin is None:
+        if recorded:
+            return
+        raise UnboundVoteError(
+            "the vote names no deployment (vote version 1); votes are bound to their deployment "
+            "since vote version 2: sign it again"
+        )
+    if vote.origin != origin:
+        raise ForeignVoteError(
+            f"the vote is signed for deployment {vote.origin[:100]!r}, not this one "
+            f"({origin[:100]!r})"
+        )
+
+
+def verify_vote(
+    roster: Roster, motion: Motion, vote: Vote, *, origin: str, recorded: bool = False
+) -> None:
+    """None when ``vote`` is a valid vote on ``motion`` by a member of its body in ``roster``,
+    cast on the deployment whose log's origin is ``origin``; raises the errors of
+    ``verify_vote_origin`` (``UnboundVoteError`` unless ``recorded``, ``ForeignVoteError``),
+    ``MalformedError`` (another motion), ``NotAHolderError`` (not on the roster: a non-member,
+    or removed), ``RoleError`` (not of the deciding body) or ``SignatureError``."""
+    verify_tabled_vote(
+        roster, motion.id, motion.digest, motion.body, vote, origin=origin, recorded=recorded
+    )
+
+
+def verify_tabled_vote(
+    roster: Roster,
+    motion_id: str,
+    digest: str,
+    body: str,
+    vote: Vote,
+    *,
+    origin: str,
+    recorded: bool = False,
+) -> None:
+    """``verify_vote`` against a motion known by its id, digest and deciding body: what a log
+    holds of it (``motion.tabled`` carries its text by hash), for offline verifiers."""
+    verify_vote_origin(vote, origin, recorded=recorded)
+    if (vote.motion, vote.digest) != (motion_id, digest):
         raise MalformedError("the vote is for another motion, or another version of it")
     holder = roster.holder(vote.holder)
     if holder is None:
         raise NotAHolderError(f"{vote.holder} holds no office in roster version {roster.version}")
-    if holder.role != motion.body:
-        raise RoleError(f"{holder.id} is {holder.role}; {motion.id} is decided by {motion.body}")
+    if holder.role != body:
+        raise RoleError(f"{holder.id} is {holder.role}; {motion_id} is decided by {body}")
     verify_ed25519(
         holder.key,
         vote.signature,

@@ -5,7 +5,9 @@ awarded contract; exported as Decidim accountability results (JSON and CSV).
 Threat model: see ``ombud.governance.results``. The clerk who submits updates (scope
 ``results:write``) holds no office's key; each update is verified against the roster in force
 and the result's previous sequence number inside the transaction that records it
-(``result.updated``), so the history of promises and delivery has no gaps and no rewrites.
+(``result.updated``), so the history of promises and delivery has no gaps and no rewrites. An
+update that is not this deployment's (signed for another log origin, or of version 1, which
+names none) is refused before anything is written.
 """
 
 from __future__ import annotations
@@ -20,7 +22,13 @@ from ombud.database import Database, Tx
 from ombud.errors import AlreadyExistsError, ConflictError, NotFoundError
 from ombud.events import Event
 from ombud.governance.actions import roster_in_tx
-from ombud.governance.results import Result, ResultUpdate, decidim_rows, verify_update
+from ombud.governance.results import (
+    Result,
+    ResultUpdate,
+    decidim_rows,
+    verify_update,
+    verify_update_origin,
+)
 from ombud.ledger.log import Log
 
 __all__ = ["ResultBook"]
@@ -68,7 +76,10 @@ class ResultBook:
 
     def record(self, update: ResultUpdate, *, actor: str) -> int:
         """Create a result (sequence 0, linked to an adopted decision or an awarded
-        contract) or add its next update, signed by the office that answers for it."""
+        contract) or add its next update, signed by the office that answers for it for this
+        deployment: one signed for another (``ForeignUpdateError``) or of version 1, which
+        names none (``UnboundUpdateError``), is refused before anything is written."""
+        verify_update_origin(update, self.log.origin)
 
         def build(tx: Tx) -> list[bytes]:
             roster = roster_in_tx(tx)
@@ -91,7 +102,7 @@ class ResultBook:
                     f"update {update.sequence} of {update.result_id} is out of turn; the next "
                     f"is {expected}"
                 )
-            verify_update(roster, result.responsible, update)
+            verify_update(roster, result.responsible, update, origin=self.log.origin)
             body = {"v": 1, "update": update.to_json(), "district": result.district}
             return [Event("result.updated", self.clock(), actor, body).to_bytes()]
 

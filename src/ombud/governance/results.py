@@ -4,9 +4,14 @@ accountability results.
 
 Threat model: an office that rewrites its promises or backdates its progress, or a clerk who
 edits them. A result is created, and each update made, by an Ed25519 signature of the office
-that answers for it (a roster holder) over the result's id, the update's sequence number and
-its content, so updates cannot be replayed, reordered or forged, and the history on the ledger
-is the only history there is. Pure: values in, values out.
+that answers for it (a roster holder) over the result's id, the update's sequence number, its
+content and, since update version 2, the deployment it is for (its log's origin), so updates
+cannot be replayed, reordered or forged, nor carried over from a deployment set up from the
+same roster genesis (a staging copy of production), which shares the offices' keys and may
+hold a result of the same id. An update of version 1 names no deployment: it is no longer
+recorded, and one a log recorded still verifies there only before the log's first version-2
+update (``verify_update_origin``). The history on the ledger is the only history there is.
+Pure: values in, values out.
 """
 
 from __future__ import annotations
@@ -24,8 +29,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ombud.base64url import b64url, unb64url
 from ombud.canonical import canonical_json
 from ombud.districts import is_district
-from ombud.errors import MalformedError, NotAHolderError, SignatureError
-from ombud.governance.roster import Roster, check_id, matches, verify_ed25519
+from ombud.errors import (
+    ForeignUpdateError,
+    MalformedError,
+    NotAHolderError,
+    SignatureError,
+    UnboundUpdateError,
+)
+from ombud.governance.roster import Roster, check_id, check_origin, matches, verify_ed25519
 from ombud.governance.tenders import OCID
 
 __all__ = [
@@ -38,6 +49,7 @@ __all__ = [
     "decidim_rows",
     "sign_update",
     "verify_update",
+    "verify_update_origin",
 ]
 
 STATUSES = ("planned", "in-progress", "delayed", "completed", "cancelled")
@@ -48,6 +60,7 @@ DECIDIM_COLUMNS = (
 """The columns of the export: Decidim accountability's own, then what links the result to
 its decision or contract, who answers for it, and the ledger entry of its last update."""
 _DOMAIN = b"ombud-result-update/v1\n"
+_DOMAIN_V2 = b"ombud-result-update/v2\n"
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -152,7 +165,9 @@ class Result:
 @dataclass(frozen=True)
 class ResultUpdate:
     """The ``sequence``-th statement about a result (0 creates it, with the result itself in
-    ``result``): status, progress 0-100 and a note, signed by the responsible office."""
+    ``result``): status, progress 0-100 and a note, signed by the responsible office for, from
+    update version 2 on, the deployment it names (``origin``, its log's origin). An update
+    without an origin is version 1, in the exact form it had before."""
 
     result_id: str
     sequence: int
@@ -162,6 +177,7 @@ class ResultUpdate:
     holder: str
     signature: bytes
     result: Result | None = None
+    origin: str | None = None
 
     def __post_init__(self) -> None:
         check_id(self.result_id, "a result id")
@@ -188,9 +204,16 @@ class ResultUpdate:
             raise MalformedError("an update's note is at most 1,000 characters")
         if len(self.signature) != 64:
             raise MalformedError("an update's signature is 64 bytes")
+        if self.origin is not None:
+            check_origin(self.origin, "a result update")
+
+    @property
+    def version(self) -> int:
+        """2 for an update bound to a deployment (it names an origin), 1 for one that is not."""
+        return 1 if self.origin is None else 2
 
     def _content(self) -> dict[str, Any]:
-        return {
+        content: dict[str, Any] = {
             "result": self.result_id,
             "sequence": self.sequence,
             "status": self.status,
@@ -199,9 +222,15 @@ class ResultUpdate:
             "holder": self.holder,
             "definition": None if self.result is None else self.result.to_json(),
         }
+        if self.origin is not None:
+            content = {"v": 2, **content, "origin": self.origin}
+        return content
 
     def signed_message(self) -> bytes:
-        return _DOMAIN + canonical_json(self._content(), "a result update")
+        """What the office signs: a domain separator, then the canonical update. Version 1
+        keeps its exact bytes; version 2 has a domain of its own and names the deployment."""
+        domain = _DOMAIN if self.origin is None else _DOMAIN_V2
+        return domain + canonical_json(self._content(), "a result update")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -213,13 +242,22 @@ class ResultUpdate:
     def from_json(cls, obj: Any) -> ResultUpdate:
         keys = {"result", "sequence", "status", "progress", "note", "holder", "definition",
                 "signature"}  # fmt: skip
-        if not isinstance(obj, dict) or set(obj) != keys:
-            raise MalformedError(f"a result update is an object with exactly {sorted(keys)}")
+        if not isinstance(obj, dict):
+            raise MalformedError("a result update is an object")
+        if set(obj) == keys:
+            origin = None
+        elif set(obj) == keys | {"v", "origin"} and type(obj["v"]) is int and obj["v"] == 2:
+            origin = check_origin(obj["origin"], "a result update")
+        else:
+            raise MalformedError(
+                f"a result update is an object with exactly {sorted(keys)} (version 1), or "
+                f"with {sorted(keys | {'v', 'origin'})}, v 2"
+            )
         signature = unb64url(obj["signature"], "an update's signature", 64)
         definition = None if obj["definition"] is None else Result.from_json(obj["definition"])
         return cls(
             obj["result"], obj["sequence"], obj["status"], obj["progress"], obj["note"],
-            obj["holder"], signature, definition,
+            obj["holder"], signature, definition, origin,
         )  # fmt: skip
 
 
@@ -232,17 +270,54 @@ def sign_update(
     holder: str,
     key: Ed25519PrivateKey,
     result: Result | None = None,
+    *,
+    origin: str | None,
 ) -> ResultUpdate:
-    unsigned = ResultUpdate(result_id, sequence, status, progress, note, holder, b"\0" * 64, result)
+    """The update, signed for the deployment whose log's origin is ``origin`` (version 2);
+    ``origin=None`` makes a version-1 update, which no deployment records any longer (for
+    tests of recorded history only)."""
+    unsigned = ResultUpdate(
+        result_id, sequence, status, progress, note, holder, b"\0" * 64, result, origin
+    )
     return ResultUpdate(
         result_id, sequence, status, progress, note, holder,
-        key.sign(unsigned.signed_message()), result,
+        key.sign(unsigned.signed_message()), result, origin,
     )  # fmt: skip
 
 
-def verify_update(roster: Roster, responsible: str, update: ResultUpdate) -> None:
-    """None when ``update`` is signed by ``responsible``, a holder of ``roster``; raises
-    ``NotAHolderError`` or ``SignatureError`` (another signer, or a forged update)."""
+def verify_update_origin(update: ResultUpdate, origin: str, *, recorded: bool = False) -> None:
+    """None when ``update`` is bound to the deployment whose log's origin is ``origin``;
+    raises ``ForeignUpdateError`` (signed for another deployment) or, unless ``recorded``,
+    ``UnboundUpdateError`` (a version-1 update, which names no deployment). ``recorded`` is
+    for history a log already holds, before its first version-2 update: a version-1 update
+    recorded before updates named their deployment still counts there, and nowhere else."""
+    if update.origin is None:
+        if recorded:
+            return
+        raise UnboundUpdateError(
+            "the result update names no deployment (update version 1); updates are bound to "
+            "their deployment since update version 2: sign it again"
+        )
+    if update.origin != origin:
+        raise ForeignUpdateError(
+            f"the result update is signed for deployment {update.origin[:100]!r}, not this "
+            f"one ({origin[:100]!r})"
+        )
+
+
+def verify_update(
+    roster: Roster,
+    responsible: str,
+    update: ResultUpdate,
+    *,
+    origin: str,
+    recorded: bool = False,
+) -> None:
+    """None when ``update`` is signed by ``responsible``, a holder of ``roster``, for the
+    deployment whose log's origin is ``origin``; raises the errors of ``verify_update_origin``
+    (``UnboundUpdateError`` unless ``recorded``, ``ForeignUpdateError``), ``NotAHolderError``
+    or ``SignatureError`` (another signer, or a forged update)."""
+    verify_update_origin(update, origin, recorded=recorded)
     if update.holder != responsible:
         raise SignatureError(f"{update.holder} does not answer for {update.result_id}")
     holder = roster.holder(responsible)

@@ -260,15 +260,16 @@ class Roster:
         return roster
 
 
-def check_origin(value: object) -> str:
+def check_origin(value: object, what: str = "a request") -> str:
     """``value`` when it can be a log's origin (as a log's key name: non-empty, no space, no
-    '+', no control character); raises ``MalformedError`` otherwise."""
+    '+', no control character); raises ``MalformedError`` otherwise, naming ``what`` states
+    it (a request, a vote, a result update)."""
     if not isinstance(value, str):
-        raise MalformedError("a request's origin is a log origin (a string)")
+        raise MalformedError(f"{what}'s origin is a log origin (a string)")
     try:
         return check_key_name(value)
     except MalformedError as exc:
-        raise MalformedError(f"a request's origin is not a log origin: {exc}") from None
+        raise MalformedError(f"{what}'s origin is not a log origin: {exc}") from None
 
 
 @dataclass(frozen=True)
