@@ -66,3 +66,29 @@ def test_votes_and_results_over_http(chamber: tuple[Deployment, Clock]) -> None:
         assert exported.headers["content-type"].startswith("text/csv")
         rows = list(csv.DictReader(io.StringIO(exported.text)))
         assert rows[0]["id"] == RESULT.id and rows[0]["decision"] == MOTION.id
+
+
+def test_a_vote_or_update_for_another_deployment_is_403_with_nothing_written(
+    chamber: tuple[Deployment, Clock],  # noqa: F811
+) -> None:
+    deployment, clock = chamber
+    table(deployment)
+    app = create_app(deployment)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        _, token = deployment.tokens.create(set(SCOPES), "clerk", now=clock())
+        bearer = {"Authorization": f"Bearer {token}"}
+        url = f"/decisions/{MOTION.id}/votes"
+        size = deployment.log.size
+        for origin, says in (("staging.example/log", "signed for deployment"), (None, "names no")):
+            body = vote("council-1", "yes", origin=origin).to_json()
+            body.pop("motion")
+            refused = client.post(url, json=body, headers=bearer)
+            assert refused.status_code == 403 and says in refused.json()["detail"]
+            update = sign_update(RESULT.id, 0, "planned", 0, "", "officer-a", KEYS["officer-a"],
+                                 RESULT, origin=origin)  # fmt: skip
+            refused = client.post("/results/updates", json=update.to_json(), headers=bearer)
+            assert refused.status_code == 403
+            assert deployment.log.size == size
+        body = vote("council-1", "yes").to_json()
+        body.pop("motion")
+        assert client.post(url, json=body, headers=bearer).status_code == 201

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 
 from ombud.clock import utc_now
 from ombud.deployment import Deployment, init_deployment
+from ombud.events import Event
 from tests.conftest import ombud
 from tests.governance.test_chamber import table
 from tests.governance.test_decisions import MOTION, vote
@@ -87,3 +88,53 @@ def test_votes_and_results_from_the_command_line(tmp_path: Path) -> None:
     exported = ombud("result", "export", "--data-dir", data_dir, "--csv")
     rows = list(csv.DictReader(io.StringIO(exported.stdout)))
     assert rows[0]["progress"] == "20" and rows[0]["status"] == "in-progress"
+
+    # Anyone re-verifies the votes and updates from an export, for the checkpoint's origin.
+    (tmp_path / "genesis.json").write_text(json.dumps(GENESIS.to_json()))
+    with Deployment.open(data_dir) as deployment:
+        deployment.log.checkpoint()
+    export = tmp_path / "export"
+    assert ombud("log", "export", data_dir, export).returncode == 0
+    votes = ombud("decision", "verify", export, "--genesis", tmp_path / "genesis.json")
+    assert votes.returncode == 0, votes.stderr
+    assert "OK: 3 vote(s) on 1 motion(s)" in votes.stdout
+    updates = ombud("result", "verify", export, "--genesis", tmp_path / "genesis.json")
+    assert updates.returncode == 0, updates.stderr
+    assert "OK: 2 update(s) of 1 result(s)" in updates.stdout
+
+
+def test_a_vote_signed_for_another_deployment(tmp_path: Path) -> None:
+    """Signed for a staging copy, a vote is refused by `cast` with nothing written (exit 2); a
+    version-1 vote written into the log after a version-2 one breaks `decision verify`."""
+    data_dir = tmp_path / "city"
+    init_deployment(data_dir, "decisions.example/log")
+    clock = Clock()
+    clock.now = utc_now()
+    motion = replace(MOTION, closes=clock.now + timedelta(days=1))
+    with Deployment.open(data_dir, clock=clock) as deployment:
+        deployment.establish_roster(GENESIS, actor="clerk")
+        table(deployment, motion)
+        deployment.decisions.cast(vote("council-2", "yes", motion), actor="clerk")
+        size = deployment.log.size
+    (tmp_path / "motion.json").write_text(json.dumps(motion.to_json()))
+    out = tmp_path / "vote.json"
+    signed = ombud(
+        "decision", "sign", tmp_path / "motion.json", "--holder", "council-1", "--choice", "yes",
+        "--key", _pem(tmp_path, "council-1"), "--out", out, "--origin", "staging.example/log",
+    )  # fmt: skip
+    assert signed.returncode == 0, signed.stderr
+    assert json.loads(out.read_text())["origin"] == "staging.example/log"
+    cast = ombud("decision", "cast", "--data-dir", data_dir, out)
+    assert cast.returncode == 2 and "signed for deployment 'staging.example/log'" in cast.stderr
+    with Deployment.open(data_dir) as deployment:
+        assert deployment.log.size == size
+        old = vote("council-3", "no", motion, origin=None)  # behind the chamber's back
+        event = Event("vote.cast", deployment.clock(), "clerk", {"v": 1, "vote": old.to_json()})
+        index = deployment.log.append_batch([event.to_bytes()])
+        deployment.log.checkpoint()
+    (tmp_path / "genesis.json").write_text(json.dumps(GENESIS.to_json()))
+    export = tmp_path / "export"
+    assert ombud("log", "export", data_dir, export).returncode == 0
+    broken = ombud("decision", "verify", export, "--genesis", tmp_path / "genesis.json")
+    assert broken.returncode == 1, broken.stdout
+    assert f"entry {index}" in broken.stderr and "names no deployment" in broken.stderr

@@ -13,7 +13,14 @@ from pathlib import Path
 import pytest
 
 from ombud.deployment import Deployment, init_deployment
-from ombud.errors import AlreadyExistsError, ExpiredError, NotAHolderError, SignatureError
+from ombud.errors import (
+    AlreadyExistsError,
+    ExpiredError,
+    ForeignVoteError,
+    NotAHolderError,
+    SignatureError,
+    UnboundVoteError,
+)
 from ombud.events import Event
 from ombud.governance.decisions import Motion, Vote, tally
 from ombud.governance.roster import ActionRequest
@@ -89,3 +96,32 @@ def test_a_vote_refused_for_each_reason_and_a_tally_that_recomputes(
     assert (
         tally(MOTION, cast) == decided.tally == tally(MOTION, [v for v, _ in book.votes(MOTION.id)])
     )
+
+
+def test_a_vote_for_another_deployment_or_of_version_1_is_refused_with_nothing_written(
+    chamber: tuple[Deployment, Clock], tmp_path: Path
+) -> None:
+    """Two deployments set up from one genesis (a staging copy of this one) table the same
+    motion: a member's vote cast on staging is refused here, and so is a version-1 vote (it
+    names no deployment), each before anything is written; the member's vote for this
+    deployment counts."""
+    deployment, clock = chamber
+    table(deployment)
+    init_deployment(tmp_path / "staging", "staging.example/log")
+    with Deployment.open(tmp_path / "staging", clock=clock) as staging:
+        staging.establish_roster(GENESIS, actor="clerk")
+        table(staging)
+        assert staging.decisions.get(MOTION.id).motion.digest == MOTION.digest
+        on_staging = vote("council-1", "yes", origin=staging.log.origin)
+        staging.decisions.cast(on_staging, actor="clerk")
+    size = deployment.log.size
+    for attempt, error, says in (
+        (on_staging, ForeignVoteError, r"signed for deployment 'staging\.example/log'"),
+        (vote("council-1", "yes", origin=None), UnboundVoteError, "names no deployment"),
+    ):
+        with pytest.raises(error, match=says):
+            deployment.decisions.cast(attempt, actor="clerk")
+        assert deployment.log.size == size  # no vote.cast, no vote.refused
+        assert deployment.decisions.votes(MOTION.id) == []
+    deployment.decisions.cast(vote("council-1", "yes"), actor="clerk")
+    assert [v.holder for v, _ in deployment.decisions.votes(MOTION.id)] == ["council-1"]

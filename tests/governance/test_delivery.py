@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from ombud.deployment import Deployment
-from ombud.errors import ConflictError, SignatureError
+from ombud.errors import ConflictError, ForeignUpdateError, SignatureError, UnboundUpdateError
 from ombud.governance.results import sign_update
 from tests.governance.test_chamber import chamber, table  # noqa: F401 (the fixture)
 from tests.governance.test_decisions import MOTION, ORIGIN, vote
@@ -50,3 +50,25 @@ def test_results_of_an_adopted_decision(chamber: tuple[Deployment, Clock]) -> No
     assert [(u.status, u.progress) for u, _, _ in history] == [("planned", 0), ("in-progress", 40)]
     rows = book.export()
     assert rows[0]["progress"] == 40 and rows[0]["decision"] == MOTION.id
+
+
+def test_an_update_for_another_deployment_or_of_version_1_is_refused_with_nothing_written(
+    chamber: tuple[Deployment, Clock],  # noqa: F811
+) -> None:
+    deployment, clock = chamber
+    table(deployment)
+    for holder in ("council-1", "council-2", "council-3"):
+        deployment.decisions.cast(vote(holder, "yes"), actor="clerk")
+    clock.now = MOTION.closes
+    deployment.decisions.decide_due(actor="ombud")
+    key = KEYS["officer-a"]
+    size = deployment.log.size
+    for origin, error in (("staging.example/log", ForeignUpdateError), (None, UnboundUpdateError)):
+        attempt = sign_update(RESULT.id, 0, "planned", 0, "", "officer-a", key, RESULT,
+                              origin=origin)  # fmt: skip
+        with pytest.raises(error):
+            deployment.results.record(attempt, actor="clerk")
+        assert deployment.log.size == size and deployment.results.tracked() == []
+    first = sign_update(RESULT.id, 0, "planned", 0, "", "officer-a", key, RESULT, origin=ORIGIN)
+    deployment.results.record(first, actor="clerk")
+    assert [u for u, _, _ in deployment.results.history(RESULT.id)] == [first]

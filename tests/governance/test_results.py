@@ -10,7 +10,12 @@ from datetime import date
 
 import pytest
 
-from ombud.errors import MalformedError, SignatureError
+from ombud.errors import (
+    ForeignUpdateError,
+    MalformedError,
+    SignatureError,
+    UnboundUpdateError,
+)
 from ombud.governance.results import (
     DECIDIM_COLUMNS,
     Milestone,
@@ -91,3 +96,32 @@ def test_the_csv_export_keeps_formulas_as_text() -> None:
     rows = decidim_rows([(replace(RESULT, title=title), update, "2027-02-01T10:00:00Z", 1)])
     parsed = list(csv.DictReader(io.StringIO(decidim_csv(rows), newline="")))
     assert len(parsed) == 1 and parsed[0]["title"] == title
+
+
+def test_an_update_names_its_deployment_since_version_2() -> None:
+    """As votes: version 2 binds the origin; another deployment's update is refused by name; a
+    version-1 update keeps its exact form and counts only as recorded history."""
+    key = KEYS["officer-a"]
+    bound = sign_update(RESULT.id, 0, "planned", 0, "", "officer-a", key, RESULT, origin=ORIGIN)
+    assert bound.version == 2 and bound.to_json()["v"] == 2
+    assert ResultUpdate.from_json(bound.to_json()) == bound
+    assert bound.signed_message().startswith(b"ombud-result-update/v2\n")
+    with pytest.raises(ForeignUpdateError, match="signed for deployment"):
+        verify_update(GENESIS, "officer-a", bound, origin="staging.example/log")
+    moved = replace(bound, origin="staging.example/log")
+    with pytest.raises(SignatureError):
+        verify_update(GENESIS, "officer-a", moved, origin="staging.example/log")
+    old = sign_update(RESULT.id, 0, "planned", 0, "", "officer-a", key, RESULT, origin=None)
+    assert old.version == 1 and "v" not in old.to_json() and "origin" not in old.to_json()
+    assert old.signed_message().startswith(b"ombud-result-update/v1\n")
+    assert ResultUpdate.from_json(old.to_json()) == old
+    with pytest.raises(UnboundUpdateError, match="names no deployment"):
+        verify_update(GENESIS, "officer-a", old, origin=ORIGIN)
+    verify_update(GENESIS, "officer-a", old, origin=ORIGIN, recorded=True)
+    with pytest.raises(SignatureError):  # a downgrade
+        verify_update(
+            GENESIS, "officer-a", replace(bound, origin=None), origin=ORIGIN, recorded=True
+        )
+    for bad in ({**bound.to_json(), "v": 1}, {**old.to_json(), "origin": ORIGIN}):
+        with pytest.raises(MalformedError):
+            ResultUpdate.from_json(bad)
