@@ -91,3 +91,47 @@ def test_the_serve_round_covers_the_current_hour_of_a_published_week(tmp_path: P
         leaves = [Event.from_bytes(e) for e in deployment.log.entries(1, deployment.log.size)]
         assert len(leaves) == drawn and all(e.kind == "post.accepted" for e in leaves)
         assert all(e.body["period"] == week for e in leaves)
+
+
+def test_the_cover_round_waits_a_random_time_so_its_appends_form_no_lattice(
+    tmp_path: Path,
+) -> None:
+    """Cover leaves are appended by the cover round, so they land only when it runs. At a fixed
+    2-second wait its runs formed a lattice (2.006 s apart, 3 ms stdev, on the 2-core machine)
+    that anyone polling ``ombud_log_size`` in the public ``/metrics`` could fit: a post's leaf,
+    off the lattice, told itself apart from the cover, and the hour's posts were counted
+    exactly. Now each wait is uniform over [0, 2 * COVER_INTERVAL_S): the mean is kept, and the
+    runs keep no phase."""
+    data_dir = tmp_path / "city"
+    init_deployment(data_dir, "tasks.example/log")
+    with Deployment.open(data_dir, environ={}) as deployment:
+        scheduled = background_rounds(deployment, publish=False, screen=True)
+    (cover,) = [r for r in scheduled if r.what == "append cover leaves"]
+    waits = [cover.next_wait() for _ in range(4000)]
+    assert all(0 <= w < 2 * COVER_INTERVAL_S for w in waits)
+    assert min(waits) < 0.05 * COVER_INTERVAL_S and max(waits) > 1.95 * COVER_INTERVAL_S
+    assert sum(waits) / len(waits) == pytest.approx(COVER_INTERVAL_S, rel=0.05)
+    # Spread over the whole window: each fifth of it holds about a fifth of the waits.
+    fifths = [int(w / (0.4 * COVER_INTERVAL_S)) for w in waits]
+    assert all(650 < fifths.count(k) < 950 for k in range(5))
+    # The other rounds keep their interval.
+    assert all(r.next_wait() == r.interval_s for r in scheduled if r is not cover)
+
+
+def test_every_waits_what_its_round_says() -> None:
+    """``every`` asks the round how long to wait each time (a round of interval 60 with a wait
+    of a millisecond runs many times a second)."""
+    calls: list[int] = []
+
+    async def work() -> None:
+        calls.append(1)
+
+    async def main() -> None:
+        async with rounds([Round(60, work, "tick", wait=lambda: 0.001)]):
+            for _ in range(1000):
+                if len(calls) >= 5:
+                    break
+                await asyncio.sleep(0.01)
+
+    asyncio.run(main())
+    assert len(calls) >= 5

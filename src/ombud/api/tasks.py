@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from ombud.deployment import Deployment
 from ombud.errors import OmbudError
 
-__all__ = ["Round", "background_rounds", "every", "rounds"]
+__all__ = ["Round", "background_rounds", "every", "jittered", "rounds"]
 
 logger = logging.getLogger("ombud.api")
 
@@ -29,6 +30,23 @@ class Round:
     interval_s: float
     work: Callable[[], Awaitable[None]]
     what: str
+    wait: Callable[[], float] | None = None
+    """Seconds to wait after each run (``jittered``); None: ``interval_s``."""
+
+    def next_wait(self) -> float:
+        return self.interval_s if self.wait is None else self.wait()
+
+
+def jittered(interval_s: float) -> Callable[[], float]:
+    """Waits uniform over [0, 2 * interval_s): ``interval_s`` on average, with no phase. A
+    round whose writes are public by their timing (the cover leaves) must not run on a
+    lattice, or anyone polling the log's size could tell its writes from everything else."""
+    rng = secrets.SystemRandom()
+
+    def wait() -> float:
+        return rng.uniform(0, 2 * interval_s) % (2 * interval_s)
+
+    return wait
 
 
 async def every(round_: Round, stop: asyncio.Event) -> None:
@@ -43,7 +61,7 @@ async def every(round_: Round, stop: asyncio.Event) -> None:
         except Exception:
             logger.exception("%s failed unexpectedly", round_.what)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), round_.interval_s)
+            await asyncio.wait_for(stop.wait(), round_.next_wait())
 
 
 @contextlib.asynccontextmanager
@@ -80,7 +98,14 @@ def background_rounds(deployment: Deployment, *, publish: bool, screen: bool) ->
             Round(settings.voice.screen_interval_s, _tending(deployment), "tend posts")
         )
     if screen:
-        scheduled.append(Round(COVER_INTERVAL_S, _covering(deployment), "append cover leaves"))
+        scheduled.append(
+            Round(
+                COVER_INTERVAL_S,
+                _covering(deployment),
+                "append cover leaves",
+                jittered(COVER_INTERVAL_S),
+            )
+        )
     if screen and settings.privacy.retention_interval_s > 0 and deployment.privacy_problem is None:
         scheduled.append(
             Round(settings.privacy.retention_interval_s, _retaining(deployment), "run retention")
@@ -93,9 +118,10 @@ def background_rounds(deployment: Deployment, *, publish: bool, screen: bool) ->
 
 
 COVER_INTERVAL_S = 2.0
-"""How often ``ombud serve`` appends the cover leaves that are due (``ombud.voice.cover``): a
-leaf lands at most this late, well within a checkpoint interval, so leaves stay spread over
-their hour as they were scheduled."""
+"""How often, on average, ``ombud serve`` appends the cover leaves that are due
+(``ombud.voice.cover``): each wait is drawn uniformly up to twice this (``jittered``), so a
+leaf lands at most about 4 s late, well within a checkpoint interval and the leaves' grace, and
+the appends form no lattice that would set them apart from posts."""
 SEAL_INTERVAL_S = 60.0
 """How often ``ombud serve`` discloses access requests whose seal has expired."""
 TENDER_INTERVAL_S = 10.0
