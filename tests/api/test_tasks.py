@@ -87,7 +87,10 @@ def test_the_serve_round_covers_the_current_hour_of_a_published_week(tmp_path: P
         while now[0] < datetime(2026, 12, 3, 11, 0, tzinfo=UTC):
             asyncio.run(cover.work())
             now[0] += timedelta(seconds=10)
-        ((drawn,),) = deployment.db.read("SELECT drawn FROM cover_hours")
+        ((drawn,),) = deployment.db.read(
+            "SELECT drawn FROM cover_hours WHERE hour = ?",
+            (int(datetime(2026, 12, 3, 10, tzinfo=UTC).timestamp()),),
+        )
         leaves = [Event.from_bytes(e) for e in deployment.log.entries(1, deployment.log.size)]
         assert len(leaves) == drawn and all(e.kind == "post.accepted" for e in leaves)
         assert all(e.body["period"] == week for e in leaves)

@@ -301,7 +301,8 @@ def test_each_hour_is_drawn_once_and_a_restart_never_redraws(voice_week: Voice) 
     assert restarted.tend().drawn == 0 and draw.calls == 1
     _run_hour(voice, restarted, step=timedelta(seconds=20))
     assert len(_leaves(voice)) == 4  # the drawn count, no more
-    assert restarted.tend().drawn == 2 and draw.calls == 2  # the next hour: its own draw
+    assert draw.calls == 2  # the next hour: its own draw, in this hour's last minute
+    assert restarted.tend().drawn == 0 and draw.calls == 2  # and not again when it comes
     rows = voice.posts.db.read("SELECT hour, drawn, dropped FROM cover_hours ORDER BY hour")
     assert [(int(d), int(x)) for _, d, x in rows] == [(4, 0), (2, 0)]
 
@@ -311,7 +312,7 @@ def test_missed_leaves_are_rescheduled_within_the_hour_and_dropped_after_it(
 ) -> None:
     voice = voice_week
     voice.clock.now = HOUR_START + timedelta(minutes=1)
-    book = _book(voice, Draws(40))
+    book = _book(voice, Draws(40, 6))
     assert book.tend().drawn == 40
     # The server stops for 45 minutes: most leaves' due times pass meanwhile.
     voice.clock.now = HOUR_START + timedelta(minutes=46)
@@ -324,10 +325,11 @@ def test_missed_leaves_are_rescheduled_within_the_hour_and_dropped_after_it(
     assert all(voice.clock() <= from_micros(int(d)) < HOUR_START + HOUR for (d,) in late)
     _run_hour(voice, book, step=timedelta(seconds=20))
     assert len(_leaves(voice)) == 40  # the hour shows its drawn count, all within the hour
-    # The next hour is drawn, then the server stops past its end: its leaves are dropped.
-    book = _book(voice, Draws(6))
+    # The next hour was drawn in this one's last minute (6 leaves); the server restarts in it,
+    # then stops past its end: its leaves are dropped.
+    book = _book(voice, Draws())
     voice.clock.now = HOUR_START + HOUR + timedelta(minutes=5)
-    assert book.tend().drawn == 6
+    assert book.tend().drawn == 0
     appended_before = len(_leaves(voice))
     voice.clock.now = HOUR_START + 2 * HOUR + timedelta(minutes=10)
     book.draw = Draws(0)
@@ -350,7 +352,7 @@ def test_cover_leaves_are_counted_by_no_figure_about_posts(voice_week: Voice) ->
         voice.posts.submit(Submission(text, "harbour"), voice.token())
     before = voice.reports.sentiment().to_json()
     contributions = voice.reports.contributions(period=WEEK)
-    book = _book(voice, Draws(9))
+    book = _book(voice, Draws(9, 0))
     _run_hour(voice, book, step=timedelta(seconds=20))
     assert len(_leaves(voice)) == 3 + 9
     assert voice.reports.sentiment().to_json() == before
@@ -365,7 +367,7 @@ def test_retention_names_cover_commitments_with_the_posts_of_their_hour(
     """After retention, the commitments named by payload.purged are exactly the commitments of
     every post.accepted leaf of those hours, real and cover, mixed in one event."""
     voice = voice_week
-    book = _book(voice, Draws(7, 5))
+    book = _book(voice, Draws(7, 5, 0))
     for _ in range(2):  # two hours, each with posts and cover
         book.tend()
         for text in ORGANIC[:2]:
@@ -401,3 +403,35 @@ def test_leaves_drawn_at_the_first_tick_spread_over_the_rest_of_the_hour(
     assert len(due) == 200
     assert voice.clock() <= due[0] and due[-1] < HOUR_START + HOUR
     assert 60 < sum(d < HOUR_START + timedelta(minutes=45) for d in due) < 140
+
+
+def test_the_next_hour_is_drawn_before_it_begins_so_its_first_seconds_are_covered(
+    voice_week: Voice,
+) -> None:
+    """Drawn at its first round, an hour's leaves fell due from that round on: the seconds
+    before it (up to a round's wait) held posts' leaves only, so a leaf of the hour seen in its
+    first instants was a post's. Now the round in the hour's last minute draws the next hour,
+    its leaves uniform over all of it; that hour is not drawn again when it comes."""
+    voice = voice_week
+    voice.clock.now = HOUR_START + timedelta(minutes=58, seconds=30)
+    book = _book(voice, Draws(3, 400))
+    assert book.tend().drawn == 3  # this hour, whose first round this is
+    voice.clock.now = HOUR_START + timedelta(minutes=59, seconds=10)
+    assert book.tend().drawn == 400  # the next one, ahead of it
+    nxt = HOUR_START + HOUR
+    due = [
+        from_micros(int(d))
+        for (d,) in voice.posts.db.read(
+            "SELECT due_us FROM cover_leaves WHERE hour = ? ORDER BY due_us",
+            (int(nxt.timestamp()),),
+        )
+    ]
+    assert len(due) == 400 and nxt <= due[0] < nxt + timedelta(seconds=60)
+    assert due[-1] < nxt + HOUR
+    assert 150 < sum(d < nxt + timedelta(minutes=30) for d in due) < 250
+    voice.clock.now = HOUR_START + timedelta(minutes=59, seconds=50)
+    assert book.tend().drawn == 0  # drawn once
+    assert all(e.at == HOUR_START for _, e in _leaves(voice))  # nothing of it appended early
+    voice.clock.now = nxt + timedelta(seconds=3)
+    done = book.tend()
+    assert done.drawn == 0 and 0 <= done.appended <= 5

@@ -268,7 +268,8 @@ def city_act(
                 for hour in range(7 * 24):  # posts arrive through the week, hour by hour
                     began = monday + timedelta(hours=hour)
                     # Each hour gets its cover leaves, as `ombud serve` would add them: drawn
-                    # at the hour's start, appended as they fall due, around the hour's posts.
+                    # in the hour before's last minute (at its start for the week's first),
+                    # appended as they fall due, around the hour's posts.
                     clock.now = began
                     cover_leaves += cover.tend().appended
                     clock.now = began + timedelta(minutes=30)

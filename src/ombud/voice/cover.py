@@ -297,8 +297,9 @@ class CoverRound:
     """What one round did."""
 
     drawn: int
-    """Leaves drawn for the current hour in this round (0 when it was drawn before). Never log
-    or publish it: with the log's count of the hour it gives the exact number of posts."""
+    """Leaves drawn in this round, for the current hour or the next (0 when they were drawn
+    before). Never log or publish it: with the log's count of the hour it gives the exact
+    number of posts."""
     appended: int
     rescheduled: int
     dropped: int
@@ -326,6 +327,10 @@ class CoverBook:
     grace: timedelta = timedelta(seconds=30)
     """How late a leaf may be appended; a leaf missed by more (a stopped server) is
     rescheduled within its hour, or dropped once the hour has ended."""
+    lead: timedelta = timedelta(minutes=1)
+    """How long before an hour begins a round draws its cover, so that its leaves may fall due
+    from its first instant: drawn at its first round instead, they left the seconds before
+    that round (up to a round's wait) to posts' leaves alone."""
     dropped_total: int = field(default=0, init=False)
     """Leaves this process dropped (their hour ended while it was stopped)."""
 
@@ -335,10 +340,14 @@ class CoverBook:
         return self.draw
 
     def tend(self) -> CoverRound:
-        """One round: draw the current hour's cover if its period's key is published and it
-        was not drawn before, drop or reschedule missed leaves, append the due ones."""
+        """One round: draw the current hour's cover (and, within ``lead`` of its start, the
+        next hour's) if its period's key is published and it was not drawn before, drop or
+        reschedule missed leaves, append the due ones."""
         now = self.clock()
-        drawn = self._draw_hour(now)
+        drawn = self._draw_hour(hour_of(now), now)
+        upcoming = hour_of(now) + HOUR
+        if upcoming - now <= self.lead:
+            drawn += self._draw_hour(upcoming, now)
         pending = [
             PendingLeaf(bytes(n), from_seconds(int(h)), str(p), int(d))
             for n, h, p, d in self.db.read(
@@ -370,9 +379,9 @@ class CoverBook:
         appended = self._append(sorted_out.append)
         return CoverRound(drawn, appended, len(sorted_out.reschedule), len(sorted_out.drop))
 
-    def _draw_hour(self, now: datetime) -> int:
-        """Draw the cover of the hour ``now`` falls in, once; returns how many leaves."""
-        hour = hour_of(now)
+    def _draw_hour(self, hour: datetime, now: datetime) -> int:
+        """Draw the cover of ``hour`` (the current one or the next), once, its leaves uniform
+        over what is left of it from ``now``; returns how many leaves."""
         period = covered_period(hour)
         key = self.db.read("SELECT 1 FROM issuer_keys WHERE period = ?", (period,))
         if not key:
@@ -382,7 +391,7 @@ class CoverBook:
         ):
             return 0
         count = cover_count(self._draw())
-        times = schedule(count, now, hour + HOUR, self.randbelow)
+        times = schedule(count, max(now, hour), hour + HOUR, self.randbelow)
         leaves = [cover_leaf(self.random_bytes) for _ in times]
         expires = to_seconds(hour + timedelta(days=self.retention_days))
         with self.db.transaction() as tx:
