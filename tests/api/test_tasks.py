@@ -138,3 +138,27 @@ def test_every_waits_what_its_round_says() -> None:
 
     asyncio.run(main())
     assert len(calls) >= 5
+
+
+def test_the_voice_round_logs_what_retention_named_not_the_posts_alone(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Retention names posts and cover leaves together in ``payload.purged``; the voice round
+    logged (at warning, kept wherever logs go) how many of them were posts, an hour's exact
+    number of posts once per retention period. It logs how many commitments were named."""
+    from types import SimpleNamespace
+
+    from ombud.api.tasks import _tending
+
+    class Posts:
+        purged_total = 0
+
+        def purge_expired(self) -> int:
+            self.purged_total += 16  # 4 posts and 12 cover leaves named
+            return 4
+
+    deployment = SimpleNamespace(posts=Posts(), flags=SimpleNamespace(screen=lambda: 0))
+    with caplog.at_level(logging.INFO, "ombud.api"):
+        asyncio.run(_tending(deployment)())  # type: ignore[arg-type]
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages == ["voice: 0 posts flagged, 16 commitments named as retention ended"]

@@ -202,14 +202,20 @@ def _screening(deployment: Deployment) -> Callable[[], Awaitable[None]]:
 
 
 def _tending(deployment: Deployment) -> Callable[[], Awaitable[None]]:
-    """Flag coordinated posts and delete the text of expired ones (in a worker thread)."""
+    """Flag coordinated posts and delete the text of expired ones (in a worker thread). The
+    log says how many commitments ``payload.purged`` named, never how many were posts: with
+    the cover leaves named alongside, that would give an hour's exact number of posts."""
     posts, flags = deployment.posts, deployment.flags
 
     async def tend() -> None:
         flagged = await asyncio.to_thread(flags.screen)
-        purged = await asyncio.to_thread(posts.purge_expired)
-        if flagged or purged:
-            logger.warning("voice: %d posts flagged, %d texts purged", flagged, purged)
+        before = posts.purged_total
+        await asyncio.to_thread(posts.purge_expired)
+        named = posts.purged_total - before
+        if flagged or named:
+            logger.warning(
+                "voice: %d posts flagged, %d commitments named as retention ended", flagged, named
+            )
 
     return tend
 
