@@ -8,8 +8,11 @@ function that builds a real post's (``ombud.voice.posts.accepted_event``: same k
 lengths, random nullifier and commitment), spread uniformly over the hour, named by retention's
 ``payload.purged`` like a post; the count an observer sees is (ε, δ)-differentially private per
 hour. Not hidden: free-label periods (they have no end, so cover cannot know when to stop),
-imported posts (public posts, ``nullifier`` null), timing finer than the hour, and the hours a
-stopped server could not cover.
+imported posts (public posts, ``nullifier`` null), flagged posts (``post.flagged`` names them),
+timing finer than the hour, and the hours a stopped server could not cover. The leaves must not
+be told apart by when they land either: an hour is drawn in the hour before's last minute, so
+its leaves may fall due from its first instant, and ``ombud serve`` runs the round at random
+waits (``ombud.api.tasks.jittered``), never on a lattice.
 
 The mechanism. N = max(0, s + Z), Z discrete Laplace of scale b = 1/ε (P(Z = z) ∝ e^(-|z|/b)),
 drawn by OpenDP (``make_laplace`` over integers, its privacy map checked to be at most ε); the
