@@ -21,6 +21,7 @@ from ombud.voice.cover import (
     CoverLeaf,
     CoverPolicy,
     PendingLeaf,
+    Triage,
     cover_count,
     cover_event,
     cover_leaf,
@@ -435,3 +436,37 @@ def test_the_next_hour_is_drawn_before_it_begins_so_its_first_seconds_are_covere
     voice.clock.now = nxt + timedelta(seconds=3)
     done = book.tend()
     assert done.drawn == 0 and 0 <= done.appended <= 5
+
+
+def test_a_leaf_another_process_settled_meanwhile_is_not_counted_as_dropped(
+    voice_week: Voice, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two servers: a leaf one of them finds missed may be dropped (or appended) by the other
+    before it acts; only the rows it deletes itself count in ``cover_hours.dropped``."""
+    import ombud.voice.cover as cover
+
+    voice = voice_week
+    voice.clock.now = HOUR_START + timedelta(minutes=59, seconds=30)
+    book = _book(voice, Draws(0, 5))
+    book.tend()  # this hour draws nothing; the next one, drawn ahead, 5 leaves
+    voice.clock.now = HOUR_START + 2 * HOUR + timedelta(minutes=10)  # its hour has ended
+    real_triage = cover.triage
+
+    def raced(*args: object, **kwargs: object) -> Triage:
+        verdict = real_triage(*args, **kwargs)  # type: ignore[arg-type]
+        with voice.posts.db.transaction() as tx:  # the other server drops them first
+            tx.execute(
+                "DELETE FROM cover_leaves WHERE ledger_index IS NULL AND hour = ?",
+                (int((HOUR_START + HOUR).timestamp()),),
+            )
+        return verdict
+
+    monkeypatch.setattr(cover, "triage", raced)
+    book.draw = Draws(0)
+    done = book.tend()
+    assert done.dropped == 0 and book.dropped_total == 0
+    rows = voice.posts.db.read(
+        "SELECT drawn, dropped FROM cover_hours WHERE hour = ?",
+        (int((HOUR_START + HOUR).timestamp()),),
+    )
+    assert [(int(a), int(b)) for a, b in rows] == [(5, 0)]

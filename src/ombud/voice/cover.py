@@ -360,6 +360,7 @@ class CoverBook:
             )
         ]
         sorted_out = triage(pending, now, self.grace, self.randbelow)
+        dropped = 0
         if sorted_out.reschedule or sorted_out.drop:
             with self.db.transaction() as tx:
                 for leaf, due in sorted_out.reschedule:
@@ -369,18 +370,21 @@ class CoverBook:
                         (due, leaf.nullifier),
                     )
                 for leaf in sorted_out.drop:
-                    tx.execute(
-                        "DELETE FROM cover_leaves WHERE nullifier = ? AND ledger_index IS NULL",
+                    if not tx.execute(
+                        "DELETE FROM cover_leaves WHERE nullifier = ? AND ledger_index IS NULL"
+                        " RETURNING nullifier",
                         (leaf.nullifier,),
-                    )
+                    ):
+                        continue  # another process appended or dropped it meanwhile
+                    dropped += 1
                     tx.execute(
                         "UPDATE cover_hours SET dropped = dropped + 1"
                         " WHERE hour = ? AND period = ?",
                         (to_seconds(leaf.hour), leaf.period),
                     )
-            self.dropped_total += len(sorted_out.drop)
+            self.dropped_total += dropped
         appended = self._append(sorted_out.append)
-        return CoverRound(drawn, appended, len(sorted_out.reschedule), len(sorted_out.drop))
+        return CoverRound(drawn, appended, len(sorted_out.reschedule), dropped)
 
     def _draw_hour(self, hour: datetime, now: datetime) -> int:
         """Draw the cover of ``hour`` (the current one or the next), once, its leaves uniform
