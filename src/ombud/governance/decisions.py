@@ -37,7 +37,14 @@ from ombud.errors import (
     RoleError,
     UnboundVoteError,
 )
-from ombud.governance.roster import Roster, check_id, check_origin, matches, verify_ed25519
+from ombud.governance.roster import (
+    Roster,
+    check_id,
+    check_origin,
+    matches,
+    verify_bound,
+    verify_ed25519,
+)
 
 __all__ = [
     "CHOICES",
@@ -219,18 +226,10 @@ def verify_vote_origin(vote: Vote, origin: str, *, recorded: bool = False) -> No
     ``UnboundVoteError`` (a version-1 vote, which names no deployment). ``recorded`` is for
     history a log already holds, before its first version-2 vote: a version-1 vote recorded
     before votes named their deployment still counts there, and nowhere else."""
-    if vote.origin is None:
-        if recorded:
-            return
-        raise UnboundVoteError(
-            "the vote names no deployment (vote version 1); votes are bound to their deployment "
-            "since vote version 2: sign it again"
-        )
-    if vote.origin != origin:
-        raise ForeignVoteError(
-            f"the vote is signed for deployment {vote.origin[:100]!r}, not this one "
-            f"({origin[:100]!r})"
-        )
+    verify_bound(
+        vote.origin, origin, recorded=recorded, what=("vote", "vote", "sign"),
+        foreign=ForeignVoteError, unbound=UnboundVoteError,
+    )  # fmt: skip
 
 
 def verify_vote(

@@ -36,7 +36,14 @@ from ombud.errors import (
     SignatureError,
     UnboundUpdateError,
 )
-from ombud.governance.roster import Roster, check_id, check_origin, matches, verify_ed25519
+from ombud.governance.roster import (
+    Roster,
+    check_id,
+    check_origin,
+    matches,
+    verify_bound,
+    verify_ed25519,
+)
 from ombud.governance.tenders import OCID
 
 __all__ = [
@@ -291,18 +298,10 @@ def verify_update_origin(update: ResultUpdate, origin: str, *, recorded: bool = 
     ``UnboundUpdateError`` (a version-1 update, which names no deployment). ``recorded`` is
     for history a log already holds, before its first version-2 update: a version-1 update
     recorded before updates named their deployment still counts there, and nowhere else."""
-    if update.origin is None:
-        if recorded:
-            return
-        raise UnboundUpdateError(
-            "the result update names no deployment (update version 1); updates are bound to "
-            "their deployment since update version 2: sign it again"
-        )
-    if update.origin != origin:
-        raise ForeignUpdateError(
-            f"the result update is signed for deployment {update.origin[:100]!r}, not this "
-            f"one ({origin[:100]!r})"
-        )
+    verify_bound(
+        update.origin, origin, recorded=recorded, what=("result update", "update", "sign"),
+        foreign=ForeignUpdateError, unbound=UnboundUpdateError,
+    )  # fmt: skip
 
 
 def verify_update(

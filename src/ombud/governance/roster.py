@@ -69,6 +69,7 @@ __all__ = [
     "refusal_code",
     "sign_request",
     "verify_approval",
+    "verify_bound",
     "verify_chain",
     "verify_ed25519",
     "verify_origin",
@@ -420,17 +421,39 @@ def verify_origin(request: ActionRequest, origin: str, *, recorded: bool = False
     ``UnboundRequestError`` (a version-1 request, which names no deployment). ``recorded`` is
     for history a log already holds: a version-1 request recorded before requests named
     their deployment still counts there, and nowhere else."""
-    if request.origin is None:
+    verify_bound(
+        request.origin, origin, recorded=recorded, what=("request", "request", "propose"),
+        foreign=ForeignRequestError, unbound=UnboundRequestError,
+    )  # fmt: skip
+
+
+def verify_bound(
+    named: str | None,
+    origin: str,
+    *,
+    recorded: bool,
+    what: tuple[str, str, str],
+    foreign: type[OmbudError],
+    unbound: type[OmbudError],
+) -> None:
+    """None when a signed statement that names the deployment ``named`` (None: it names none,
+    its version 1) may count on the deployment whose log's origin is ``origin``; raises
+    ``foreign`` for another deployment's, or ``unbound`` for one that names none unless
+    ``recorded`` (history a log already holds from before such statements named their
+    deployment). ``what``: the statement (``"result update"``), its version's name
+    (``"update"``) and what its signer must do again (``"sign"``). The one rule behind
+    ``verify_origin`` (requests), ``verify_vote_origin`` and ``verify_update_origin``."""
+    thing, short, redo = what
+    if named is None:
         if recorded:
             return
-        raise UnboundRequestError(
-            "the request names no deployment (request version 1); requests are bound to their "
-            "deployment since request version 2: propose it again"
+        raise unbound(
+            f"the {thing} names no deployment ({short} version 1); {short}s are bound to their "
+            f"deployment since {short} version 2: {redo} it again"
         )
-    if request.origin != origin:
-        raise ForeignRequestError(
-            f"the request is signed for deployment {request.origin[:100]!r}, "
-            f"not this one ({origin[:100]!r})"
+    if named != origin:
+        raise foreign(
+            f"the {thing} is signed for deployment {named[:100]!r}, not this one ({origin[:100]!r})"
         )
 
 
