@@ -87,14 +87,35 @@ def prepared(fp32: Path) -> Path:
     return out
 
 
+class PaddedCalibration(Calibration):
+    """The calibration tweets one at a time, each padded (masked) to the longest of them:
+    onnxruntime's histogram calibrators stack every tweet's activations, so all must have one
+    shape. The padding's activations join the histograms, as padding in a batch runs too."""
+
+    def __init__(self, encoded: list[list[int]]) -> None:
+        self.width = max(len(ids) for ids in encoded)
+        self.rows = iter(encoded)
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        ids = next(self.rows, None)
+        if ids is None:
+            return None
+        row = np.zeros((1, self.width), dtype=np.int64)
+        row[0, : len(ids)] = ids
+        mask = np.zeros_like(row)
+        mask[0, : len(ids)] = 1
+        return {"input_ids": row, "attention_mask": mask}
+
+
 def static(fp32: Path, target: Path, calibration: list[list[int]], **options: object) -> None:
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
     ops = options.pop("ops", ["MatMul", "Gather"])
+    reader = options.pop("reader", Calibration)
     quantize_static(
         str(prepared(fp32)),
         str(target),
-        Calibration(calibration),
+        reader(calibration),  # type: ignore[operator]
         quant_format=QuantFormat.QDQ,
         per_channel=True,
         activation_type=QuantType.QUInt8,
@@ -114,6 +135,7 @@ def static_percentile(fp32: Path, target: Path, calibration: list[list[int]]) ->
     static(
         fp32, target, calibration,
         calibrate_method=CalibrationMethod.Percentile,
+        reader=PaddedCalibration,
         extra_options={"CalibPercentile": 99.999},
     )  # fmt: skip
 
