@@ -42,6 +42,7 @@ from ombud.governance.roster import (
     check_id,
     check_origin,
     matches,
+    statement_origin,
     verify_bound,
     verify_ed25519,
 )
@@ -194,17 +195,7 @@ class Vote:
     @classmethod
     def from_json(cls, obj: Any) -> Vote:
         keys = {"motion", "digest", "holder", "choice", "signature"}
-        if not isinstance(obj, dict):
-            raise MalformedError("a vote is an object")
-        if set(obj) == keys:
-            origin = None
-        elif set(obj) == keys | {"v", "origin"} and type(obj["v"]) is int and obj["v"] == 2:
-            origin = check_origin(obj["origin"], "a vote")
-        else:
-            raise MalformedError(
-                f"a vote is an object with exactly {sorted(keys)} (version 1), or with "
-                f"{sorted(keys | {'v', 'origin'})}, v 2"
-            )
+        origin = statement_origin(obj, keys, "a vote")
         signature = unb64url(obj["signature"], "a vote's signature", 64)
         return cls(obj["motion"], obj["digest"], obj["holder"], obj["choice"], signature, origin)
 

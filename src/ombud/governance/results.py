@@ -41,6 +41,7 @@ from ombud.governance.roster import (
     check_id,
     check_origin,
     matches,
+    statement_origin,
     verify_bound,
     verify_ed25519,
 )
@@ -249,17 +250,7 @@ class ResultUpdate:
     def from_json(cls, obj: Any) -> ResultUpdate:
         keys = {"result", "sequence", "status", "progress", "note", "holder", "definition",
                 "signature"}  # fmt: skip
-        if not isinstance(obj, dict):
-            raise MalformedError("a result update is an object")
-        if set(obj) == keys:
-            origin = None
-        elif set(obj) == keys | {"v", "origin"} and type(obj["v"]) is int and obj["v"] == 2:
-            origin = check_origin(obj["origin"], "a result update")
-        else:
-            raise MalformedError(
-                f"a result update is an object with exactly {sorted(keys)} (version 1), or "
-                f"with {sorted(keys | {'v', 'origin'})}, v 2"
-            )
+        origin = statement_origin(obj, keys, "a result update")
         signature = unb64url(obj["signature"], "an update's signature", 64)
         definition = None if obj["definition"] is None else Result.from_json(obj["definition"])
         return cls(

@@ -68,6 +68,7 @@ __all__ = [
     "public_key",
     "refusal_code",
     "sign_request",
+    "statement_origin",
     "verify_approval",
     "verify_bound",
     "verify_chain",
@@ -271,6 +272,22 @@ def check_origin(value: object, what: str = "a request") -> str:
         return check_key_name(value)
     except MalformedError as exc:
         raise MalformedError(f"{what}'s origin is not a log origin: {exc}") from None
+
+
+def statement_origin(obj: Any, keys: set[str], what: str) -> str | None:
+    """The deployment a signed statement's JSON names: None for its version 1 (exactly
+    ``keys``), its origin for its version 2 (``keys``, ``"v": 2`` and ``"origin"``); raises
+    ``MalformedError`` otherwise, naming ``what`` the statement is (a vote, a commitment)."""
+    if not isinstance(obj, dict):
+        raise MalformedError(f"{what} is an object")
+    if set(obj) == keys:
+        return None
+    if set(obj) == keys | {"v", "origin"} and type(obj["v"]) is int and obj["v"] == 2:
+        return check_origin(obj["origin"], what)
+    raise MalformedError(
+        f"{what} is an object with exactly {sorted(keys)} (version 1), or with "
+        f"{sorted(keys | {'v', 'origin'})}, v 2"
+    )
 
 
 @dataclass(frozen=True)
