@@ -35,6 +35,8 @@ messages name what was wrong with the input and never carry secrets or personal 
     │       ├── UnboundVoteError   a vote that names no deployment (vote version 1)
     │       ├── ForeignUpdateError  a result update signed for another deployment
     │       ├── UnboundUpdateError  a result update that names no deployment (version 1)
+    │       ├── ForeignBidError    a bid or its reveal signed for another deployment
+    │       ├── UnboundBidError    a bid or its reveal that names no deployment (version 1)
     │       ├── NotAHolderError    signed by a key the roster does not hold (or removed)
     │       └── ReservedActionError  a reserved action with no holder's signature (operator alone)
     ├── UnauthorizedError          no credentials, or credentials that are not valid
@@ -196,6 +198,17 @@ class ForeignUpdateError(ApprovalError):
 class UnboundUpdateError(ApprovalError):
     """A result update of version 1, which names no deployment: since update version 2 an
     update is recorded only on the deployment it names, so the office must sign it again."""
+
+
+class ForeignBidError(ApprovalError):
+    """A sealed bid or its reveal names another deployment's log origin than this one's:
+    signed by the bidder for a deployment holding a tender of the same ocid (a staging copy)."""
+
+
+class UnboundBidError(ApprovalError):
+    """A sealed bid or its reveal of version 1, which names no deployment: since bid version 2
+    a bid and its reveal count only on the deployment they name, so the bidder must sign
+    again."""
 
 
 class NotAHolderError(ApprovalError):

@@ -14,10 +14,9 @@ from fastapi.testclient import TestClient
 
 from ombud.api import create_app
 from ombud.deployment import Deployment
-from ombud.governance.tenders import sign_reveal
 from tests.governance.test_procurement import City, Clock, _publish, witnessed
 from tests.governance.test_roster import GENESIS
-from tests.governance.test_tenders import KEYS, TENDER, bid, committed
+from tests.governance.test_tenders import ORIGIN, TENDER, bid, committed, revealed
 
 
 def _b64(data: bytes) -> str:
@@ -61,7 +60,7 @@ def test_bidders_commit_and_reveal_over_http(city: tuple[City, TestClient]) -> N
     late = committed("quiet", *bid("quiet", 100_000)).to_json()
     late_body = {k: v for k, v in late.items() if k != "ocid"}
     assert client.post(f"{url}/commitments", json=late_body).status_code == 403  # closed
-    signed = sign_reveal(TENDER.ocid, "lumen-co", KEYS["lumen-co"], document, salt).to_json()
+    signed = revealed("lumen-co", document, salt).to_json()
     spoiler = {**signed, "signature": _b64(b"\1" * 64)}
     spoiler.pop("ocid")
     assert client.post(f"{url}/reveals", json=spoiler).status_code == 422  # not the bidder's
@@ -91,6 +90,8 @@ def test_hostile_bids_are_refused(city: tuple[City, TestClient]) -> None:
     assert client.post("/tenders/not-an-ocid/commitments", json={}).status_code in (400, 404)
     assert client.get("/ocds/releases/ocds-0mbud0-unknown").status_code == 404
     early = {
+        "v": 2,
+        "origin": ORIGIN,
         "bidder": "lumen-co",
         "document": _b64(b"{}"),
         "salt": _b64(b"\0" * 32),
@@ -98,3 +99,36 @@ def test_hostile_bids_are_refused(city: tuple[City, TestClient]) -> None:
     }
     assert client.post(f"{url}/reveals", json=early).status_code == 404  # no such bid
     assert town.deployment.log.size == size  # nothing anyone could attribute was recorded
+
+
+def test_a_bid_or_reveal_for_another_deployment_is_403_with_nothing_written(
+    city: tuple[City, TestClient],
+) -> None:
+    town, client = city
+    url = f"/tenders/{TENDER.ocid}"
+    document, salt = bid("lumen-co", 198_000)
+    size = town.deployment.log.size
+    for origin, says in (("staging.example/log", "signed for deployment"), (None, "names no")):
+        made = committed("lumen-co", document, salt, origin=origin).to_json()
+        made.pop("ocid")
+        refused = client.post(f"{url}/commitments", json=made)
+        assert refused.status_code == 403 and says in refused.json()["detail"]
+        assert town.deployment.log.size == size
+    made = committed("lumen-co", document, salt).to_json()
+    made.pop("ocid")
+    assert client.post(f"{url}/commitments", json=made).status_code == 201
+    town.publish_checkpoint(TENDER.deadline - timedelta(minutes=1))
+    town.deployment.tenders.observe()
+    town.publish_checkpoint(TENDER.deadline + timedelta(seconds=5))
+    assert town.deployment.tenders.close(TENDER.ocid, actor="ombud") is not None
+    size = town.deployment.log.size
+    for origin, says in (("staging.example/log", "signed for deployment"), (None, "names no")):
+        opened = revealed("lumen-co", document, salt, origin=origin).to_json()
+        opened.pop("ocid")
+        refused = client.post(f"{url}/reveals", json=opened)
+        assert refused.status_code == 403 and says in refused.json()["detail"]
+        assert town.deployment.log.size == size
+    opened = revealed("lumen-co", document, salt).to_json()
+    opened.pop("ocid")
+    assert client.post(f"{url}/reveals", json=opened).status_code == 201
+    assert client.post(f"{url}/reveals", json={**opened, "v": 1}).status_code == 400

@@ -19,11 +19,12 @@ import pytest
 from ombud.clock import utc_now
 from ombud.deployment import Deployment
 from ombud.errors import ExpiredError
+from ombud.events import Event
 from ombud.ledger import note
 from tests.conftest import ombud
 from tests.governance.test_procurement import City, Clock, _publish, witnessed
 from tests.governance.test_roster import GENESIS
-from tests.governance.test_tenders import TENDER, bid, committed, revealed
+from tests.governance.test_tenders import ORIGIN, TENDER, bid, committed, revealed
 
 
 def _bidder_files(tmp_path: Path) -> tuple[Path, Path]:
@@ -64,6 +65,7 @@ def test_the_tender_contract(tmp_path: Path) -> None:
     made = ombud(
         "tender", "seal", document, "--ocid", TENDER.ocid, "--bidder", "harbour-lights",
         "--name", "Harbour Lights", "--key", key, "--out", sealed, "--salt-out", salt,
+        "--origin", ORIGIN,
     )  # fmt: skip
     assert made.returncode == 0, made.stderr
     assert stat.S_IMODE(os.stat(salt).st_mode) == 0o600
@@ -127,3 +129,60 @@ def test_the_tender_contract(tmp_path: Path) -> None:
     other = note.Signer.generate("tenders.example/log").verifier().vkey
     wrong_key = ombud("tender", "verify", TENDER.ocid, "--source", export, "--key", other)
     assert wrong_key.returncode == 1, wrong_key.stderr
+
+
+def test_a_bid_for_another_deployment(tmp_path: Path) -> None:
+    """Sealed for a staging copy (`seal --origin`), a bid is refused by `commit` with nothing
+    written (exit 2), and so is one of version 1, which names no deployment; a bid for another
+    deployment written into the log behind the book's back breaks `tender verify` (exit 1,
+    naming its entry)."""
+    data_dir = tmp_path / "city"
+    vkey, witnesses = witnessed(data_dir)
+    clock = Clock()
+    clock.now = utc_now().replace(microsecond=0)
+    tender = replace(
+        TENDER, deadline=clock.now + timedelta(days=30), reveal_by=clock.now + timedelta(days=32)
+    )
+    with Deployment.open(data_dir, clock=clock) as deployment:
+        deployment.establish_roster(GENESIS, actor="clerk")
+        _publish(deployment, tender)
+        size = deployment.log.size
+    key, document = _bidder_files(tmp_path)
+    sealed, salt = tmp_path / "commitment.json", tmp_path / "salt.hex"
+    made = ombud(
+        "tender", "seal", document, "--ocid", TENDER.ocid, "--bidder", "harbour-lights",
+        "--name", "Harbour Lights", "--key", key, "--out", sealed, "--salt-out", salt,
+        "--origin", "staging.example/log",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert json.loads(sealed.read_text())["origin"] == "staging.example/log"
+    refused = ombud("tender", "commit", "--data-dir", data_dir, sealed)
+    assert refused.returncode == 2
+    assert "signed for deployment 'staging.example/log'" in refused.stderr
+    unbound = tmp_path / "unbound.json"
+    old = committed("lumen-co", *bid("lumen-co", 198_000), origin=None)
+    unbound.write_text(json.dumps(old.to_json()))
+    refused = ombud("tender", "commit", "--data-dir", data_dir, unbound)
+    assert refused.returncode == 2 and "names no deployment" in refused.stderr
+    with Deployment.open(data_dir, clock=clock) as deployment:
+        assert deployment.log.size == size
+        lumen = bid("lumen-co", 198_000)
+        deployment.tenders.commit(committed("lumen-co", *lumen), actor="bidder")
+        foreign = committed("bright-ltd", *bid("bright-ltd", 99_000), origin="staging.example/log")
+        body = {"v": 1, "ocid": TENDER.ocid, "commitment": foreign.to_json()}
+        event = Event("bid.committed", clock.now, "bidder:bright-ltd", body)
+        index = deployment.log.append_batch([event.to_bytes()])  # behind the book's back
+        city = City(deployment, clock, witnesses)
+        city.publish_checkpoint(clock.now)
+        deployment.tenders.observe()
+        city.publish_checkpoint(tender.deadline + timedelta(minutes=1))
+        clock.now = tender.deadline + timedelta(minutes=2)
+        assert deployment.tenders.close(TENDER.ocid, actor="ombud") is not None
+        deployment.tenders.reveal(revealed("lumen-co", *lumen), actor="bidder")
+        deployment.tenders.award(TENDER.ocid, actor="ombud")
+        city.publish_checkpoint(tender.reveal_by)
+    export = tmp_path / "export"
+    assert ombud("log", "export", data_dir, export).returncode == 0
+    broken = ombud("tender", "verify", TENDER.ocid, "--source", export, "--key", vkey)
+    assert broken.returncode == 1, broken.stdout
+    assert f"entry {index}" in broken.stderr and "signed for deployment" in broken.stderr

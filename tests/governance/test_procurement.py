@@ -21,7 +21,9 @@ from ombud.errors import (
     AlreadyExistsError,
     ConflictError,
     ExpiredError,
+    ForeignBidError,
     NotFoundError,
+    UnboundBidError,
     VerificationError,
 )
 from ombud.events import Event
@@ -31,7 +33,7 @@ from ombud.governance.tenders import Tender
 from ombud.ledger import note
 from ombud.witness.policy import WitnessEndpoint, WitnessPolicy
 from tests.governance.test_roster import GENESIS, signed
-from tests.governance.test_tenders import TENDER, bid, committed, revealed
+from tests.governance.test_tenders import ORIGIN, TENDER, bid, committed, revealed
 
 DEADLINE = TENDER.deadline
 
@@ -65,7 +67,7 @@ class City:
 def witnessed(data_dir: Path, url: str = "") -> tuple[str, list[note.Signer]]:
     """A new deployment whose witness policy is two witnesses (quorum 2) whose keys the test
     holds; returns the log's vkey and the witnesses' signers."""
-    vkey = init_deployment(data_dir, "tenders.example/log", database_url=url)
+    vkey = init_deployment(data_dir, ORIGIN, database_url=url)
     witnesses = [
         note.Signer.generate(f"w{i}.example", sig_type=note.ALG_COSIGNATURE_V1) for i in (1, 2)
     ]
@@ -267,3 +269,44 @@ def test_a_bid_of_absurd_figures_does_not_stop_the_award(city: City) -> None:
     assert evaluation is not None and evaluation.winner == "lumen-co"
     log = deployment.log
     assert audit_tender(enumerate(log.entries(0, log.size)), TENDER.ocid, log.verifier())
+
+
+def test_a_bid_or_reveal_for_another_deployment_is_refused_with_nothing_written(
+    city: City,
+) -> None:
+    """A staging copy holding a tender of the same ocid has the same bidders' keys and
+    commitments: a bid and a reveal signed there name its origin, and production refuses them
+    before writing anything — not even the marker or the close a commitment's round would
+    append. So is one of version 1, which names no deployment (seal it again)."""
+    deployment, clock = city.deployment, city.clock
+    book = deployment.tenders
+    _publish(deployment)
+    honest = bid("lumen-co", 198_000)
+    book.commit(committed("lumen-co", *honest), actor="bidder")
+    city.publish_checkpoint(DEADLINE - timedelta(minutes=5))
+    book.observe()
+    clock.now = DEADLINE + timedelta(seconds=1)  # a commitment's round would mark the deadline
+    size = deployment.log.size
+    replayed = bid("bright-ltd", 120_000)
+    for origin, error, says in (
+        ("staging.example/log", ForeignBidError, "signed for deployment 'staging.example/log'"),
+        (None, UnboundBidError, "names no deployment"),
+    ):
+        with pytest.raises(error, match=says):
+            book.commit(committed("bright-ltd", *replayed, origin=origin), actor="bidder")
+        assert deployment.log.size == size
+    clock.now = DEADLINE - timedelta(days=1)
+    city.publish_checkpoint(DEADLINE + timedelta(minutes=1))
+    assert book.close(TENDER.ocid, actor="ombud") is not None
+    size = deployment.log.size
+    for origin, error in (("staging.example/log", ForeignBidError), (None, UnboundBidError)):
+        with pytest.raises(error):
+            book.reveal(revealed("lumen-co", *honest, origin=origin), actor="bidder")
+        assert deployment.log.size == size
+    assert book.bid(TENDER.ocid, "lumen-co").reveal is None
+    book.reveal(revealed("lumen-co", *honest), actor="bidder")  # this deployment's: recorded
+    assert _last(deployment).body["opens"] is True
+    book.award(TENDER.ocid, actor="ombud")
+    record = book.get(TENDER.ocid)
+    assert record.evaluation is not None and record.evaluation.winner == "lumen-co"
+    assert [b.commitment.bidder for b in book.bids(TENDER.ocid)] == ["lumen-co"]

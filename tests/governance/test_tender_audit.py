@@ -6,12 +6,15 @@ must not verify, however consistently the rest of it was rewritten and signed by
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
 
 from ombud.errors import VerificationError
 from ombud.events import Event
+from ombud.governance import procurement
 from ombud.governance.tender_audit import audit_tender
 from ombud.governance.tenders import Commitment, Reveal, Tender, evaluate
 from tests.governance.test_procurement import DEADLINE, City, _publish, city  # noqa: F401
@@ -96,3 +99,76 @@ def test_entries_out_of_order_do_not_verify(city: City) -> None:  # noqa: F811
     numbered = list(enumerate(entries))
     with pytest.raises(VerificationError):
         audit_tender(numbered[1:], TENDER.ocid, key)
+
+
+@contextmanager
+def unchecked(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """As ombud was before bids named their deployment: no origin check on the way in."""
+    with monkeypatch.context() as earlier:
+        earlier.setattr(procurement, "verify_bid_origin", lambda *args, **kwargs: None)
+        yield
+
+
+def _bound_log(city: City, monkeypatch: pytest.MonkeyPatch, late: Commitment | None) -> int:  # noqa: F811
+    """A tender bid across the upgrade: lumen-co's version-1 bid recorded before bids named
+    their deployment, bright-ltd's version-2 one, then ``late`` (if any) slipped in behind the
+    origin check, all before the deadline; both revealed for this deployment (a version-2
+    reveal opens a version-1 bid) and awarded. Returns the index of ``late``'s entry."""
+    deployment = city.deployment
+    book = deployment.tenders
+    _publish(deployment)
+    lumen, bright = bid("lumen-co", 198_000), bid("bright-ltd", 150_000)
+    with unchecked(monkeypatch):
+        book.commit(committed("lumen-co", *lumen, origin=None), actor="bidder")
+    book.commit(committed("bright-ltd", *bright), actor="bidder")
+    index = -1
+    if late is not None:
+        with unchecked(monkeypatch):
+            index = book.commit(late, actor="bidder")
+    city.publish_checkpoint(DEADLINE - timedelta(seconds=1))
+    book.observe()
+    city.publish_checkpoint(DEADLINE + timedelta(minutes=1))
+    assert book.close(TENDER.ocid, actor="ombud") is not None
+    book.reveal(revealed("lumen-co", *lumen), actor="bidder")
+    book.reveal(revealed("bright-ltd", *bright), actor="bidder")
+    city.clock.now = TENDER.reveal_by  # ``late`` is never revealed
+    book.award(TENDER.ocid, actor="ombud")
+    return index
+
+
+@pytest.mark.parametrize("city", ["sqlite"], indirect=True)
+def test_recorded_version_1_bids_verify_only_before_the_first_bound_one(
+    city: City,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _bound_log(city, monkeypatch, None)
+    log = city.deployment.log
+    entries = list(enumerate(log.entries(0, log.size)))
+    evaluation = audit_tender(entries, TENDER.ocid, log.verifier())
+    assert evaluation.winner == "bright-ltd" and len(evaluation.bids) == 2
+
+
+@pytest.mark.parametrize("city", ["sqlite"], indirect=True)
+def test_a_version_1_bid_after_a_bound_one_breaks_the_audit(
+    city: City,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After the log's first version-2 bid, a version-1 one may be a twin deployment's old
+    bid replayed here: it breaks the audit at its entry."""
+    late = committed("quiet", *bid("quiet", 99_000), origin=None)
+    index = _bound_log(city, monkeypatch, late)
+    log = city.deployment.log
+    with pytest.raises(VerificationError, match=rf"entry {index} .*names no deployment"):
+        audit_tender(enumerate(log.entries(0, log.size)), TENDER.ocid, log.verifier())
+
+
+@pytest.mark.parametrize("city", ["sqlite"], indirect=True)
+def test_a_bid_for_another_deployment_breaks_the_audit(
+    city: City,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    late = committed("quiet", *bid("quiet", 99_000), origin="staging.example/log")
+    index = _bound_log(city, monkeypatch, late)
+    log = city.deployment.log
+    with pytest.raises(VerificationError, match=rf"entry {index} .*signed for deployment"):
+        audit_tender(enumerate(log.entries(0, log.size)), TENDER.ocid, log.verifier())

@@ -16,7 +16,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ombud.canonical import canonical_json
-from ombud.errors import MalformedError, SignatureError, VerificationError
+from ombud.errors import (
+    ForeignBidError,
+    MalformedError,
+    SignatureError,
+    UnboundBidError,
+    VerificationError,
+)
 from ombud.governance.ocds import award_release, compiled_record, release_package, tender_release
 from ombud.governance.tenders import (
     Commitment,
@@ -29,6 +35,7 @@ from ombud.governance.tenders import (
     evaluate,
     sign_commitment,
     sign_reveal,
+    verify_bid_origin,
     verify_deadline,
 )
 from ombud.ledger import note
@@ -50,6 +57,8 @@ TENDER = Tender(
     DEADLINE + timedelta(days=2),
 )
 KEYS = {b: Ed25519PrivateKey.generate() for b in ("lumen-co", "bright-ltd", "late-llc", "quiet")}
+ORIGIN = "tenders.example/log"
+"""The deployment the tests' bids are signed for (``witnessed`` sets up its log)."""
 
 
 def bid(bidder: str, amount: float, **attributes: float) -> tuple[bytes, bytes]:
@@ -65,14 +74,16 @@ def bid(bidder: str, amount: float, **attributes: float) -> tuple[bytes, bytes]:
     return document, secrets.token_bytes(32)
 
 
-def committed(bidder: str, document: bytes, salt: bytes) -> Commitment:
+def committed(
+    bidder: str, document: bytes, salt: bytes, *, origin: str | None = ORIGIN
+) -> Commitment:
     return sign_commitment(
-        TENDER.ocid, bidder, bidder.title(), KEYS[bidder], commit_to(document, salt)
+        TENDER.ocid, bidder, bidder.title(), KEYS[bidder], commit_to(document, salt), origin=origin
     )
 
 
-def revealed(bidder: str, document: bytes, salt: bytes) -> Reveal:
-    return sign_reveal(TENDER.ocid, bidder, KEYS[bidder], document, salt)
+def revealed(bidder: str, document: bytes, salt: bytes, *, origin: str | None = ORIGIN) -> Reveal:
+    return sign_reveal(TENDER.ocid, bidder, KEYS[bidder], document, salt, origin=origin)
 
 
 def test_three_bidders_late_mismatched_and_an_honest_winner() -> None:
@@ -206,13 +217,66 @@ def test_commitments_are_signed_by_the_bidder() -> None:
     good.verify()
     assert Commitment.from_json(json.loads(json.dumps(good.to_json()))) == good
     forged = Commitment(
-        good.ocid, "bright-ltd", good.name, good.key, good.commitment, good.signature
+        good.ocid, "bright-ltd", good.name, good.key, good.commitment, good.signature, ORIGIN
     )
     with pytest.raises(SignatureError):
         forged.verify()
     for bad in ({**good.to_json(), "key": "x"}, {**good.to_json(), "extra": 1}, []):
         with pytest.raises(MalformedError):
             Commitment.from_json(bad)
+
+
+def test_a_bid_and_its_reveal_name_their_deployment_since_version_2() -> None:
+    """Version 2 binds the deployment's origin in what the bidder signs (its own domain), for
+    the commitment and the reveal alike: one for another deployment is refused by name, even
+    as recorded history; a version-1 one keeps its exact bytes and counts only as recorded
+    history (``recorded``); moving a version-2 one to another deployment, or stripping its
+    origin, breaks its signature."""
+    document, salt = bid("lumen-co", 198_000)
+    sealed, opened = committed("lumen-co", document, salt), revealed("lumen-co", document, salt)
+    for made, kind in ((sealed, Commitment), (opened, Reveal)):
+        assert made.version == 2 and made.to_json()["v"] == 2
+        assert made.to_json()["origin"] == ORIGIN and kind.from_json(made.to_json()) == made
+        assert b'"origin":"tenders.example/log"' in made.signed_message()
+        verify_bid_origin(made, ORIGIN)
+        with pytest.raises(ForeignBidError, match=r"signed for deployment 'tenders\.example/log'"):
+            verify_bid_origin(made, "staging.example/log")
+        with pytest.raises(ForeignBidError):  # recorded history must be this log's too
+            verify_bid_origin(made, "staging.example/log", recorded=True)
+    assert sealed.signed_message().startswith(b"ombud-bid-commitment/v2\n")
+    assert opened.signed_message().startswith(b"ombud-bid-reveal/v2\n")
+    sealed.verify()
+    opened.verify(sealed)
+    for moved in ("staging.example/log", None):  # re-addressed, or downgraded to version 1
+        with pytest.raises(SignatureError):
+            replace(sealed, origin=moved).verify()
+        with pytest.raises(SignatureError):
+            replace(opened, origin=moved).verify(sealed)
+    old = committed("lumen-co", document, salt, origin=None)
+    assert old.version == 1 and set(old.to_json()) == {
+        "ocid", "bidder", "name", "key", "commitment", "signature"
+    }  # fmt: skip
+    assert old.signed_message() == b"ombud-bid-commitment/v1\n" + canonical_json(
+        {k: v for k, v in old.to_json().items() if k != "signature"}
+    )
+    old_reveal = revealed("lumen-co", document, salt, origin=None)
+    assert old_reveal.signed_message().startswith(b"ombud-bid-reveal/v1\n{")
+    assert set(old_reveal.to_json()) == {"ocid", "bidder", "document", "salt", "signature"}
+    old_reveal.verify(old)
+    opened.verify(old)  # a version-2 reveal opens a version-1 bid recorded before the upgrade
+    for made in (old, old_reveal):
+        with pytest.raises(UnboundBidError, match="names no deployment"):
+            verify_bid_origin(made, ORIGIN)
+        verify_bid_origin(made, ORIGIN, recorded=True)
+    for bad in (
+        {**sealed.to_json(), "v": 1},
+        {**sealed.to_json(), "origin": "has space"},
+        {**old.to_json(), "origin": ORIGIN},
+        {**old_reveal.to_json(), "v": 2},
+        {**opened.to_json(), "origin": None},
+    ):
+        with pytest.raises(MalformedError):
+            (Reveal if "salt" in bad else Commitment).from_json(bad)
 
 
 def _checkpoint(times: list[float]) -> tuple[bytes, note.Verifier, list[note.Verifier]]:

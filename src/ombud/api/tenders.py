@@ -1,9 +1,11 @@
 """``/tenders`` and ``/ocds``: tenders with sealed bids, and their OCDS releases and records.
 
 Threat model: bidders are outside parties with their own Ed25519 keys, so committing and
-revealing take no token: a commitment counts only when its bidder's key signed it, a reveal
-only once the tender closed and only for a bidder who committed; the rest is refused (late,
-twice, no commitment: recorded as ``bid.refused`` when the commitment is signed). Everything
+revealing take no token: a commitment counts only when its bidder's key signed it for this
+deployment (its log's origin), a reveal only once the tender closed, only for a bidder who
+committed and only signed for this deployment; the rest is refused (late, twice, no
+commitment: recorded as ``bid.refused`` when the commitment is signed; another deployment's,
+or one of version 1, which names none: 403, with nothing written). Everything
 else is public, because it is on the public ledger anyway: the tender, the commitments, the
 closing checkpoint, the reveals after the deadline and the evaluation. A bidder gets back its
 entry's tlog-proof once a witnessed checkpoint covers it — the proof that the bid existed
@@ -13,7 +15,7 @@ before the deadline.
 from __future__ import annotations
 
 import base64
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
@@ -35,11 +37,20 @@ OcidPath = Annotated[
 BidderPath = Annotated[str, Path(pattern="^[a-z0-9][a-z0-9._-]{0,63}$", description="A bidder id.")]
 
 
+_V = Field(None, description="2: the bid names the deployment it is for (`origin`).")
+_ORIGIN = Field(
+    None, max_length=300, description="The deployment the bid is for: its log's origin."
+)
+
+
 class CommitmentBody(BaseModel):
-    """A sealed bid: SHA-256(bid document ‖ salt), signed with the bidder's Ed25519 key."""
+    """A sealed bid: SHA-256(bid document ‖ salt), signed with the bidder's Ed25519 key for
+    this deployment (version 2: ``v`` 2 and its log's ``origin``)."""
 
     model_config = ConfigDict(extra="forbid")
 
+    v: Literal[2] | None = _V
+    origin: str | None = _ORIGIN
     bidder: str = Field(max_length=64)
     name: str = Field(max_length=200)
     key: str = Field(max_length=60, description="The bidder's Ed25519 public key, base64url.")
@@ -48,8 +59,12 @@ class CommitmentBody(BaseModel):
 
 
 class RevealBody(BaseModel):
+    """A bid's document and salt, signed with the committed key for this deployment."""
+
     model_config = ConfigDict(extra="forbid")
 
+    v: Literal[2] | None = _V
+    origin: str | None = _ORIGIN
     bidder: str = Field(max_length=64)
     document: str = Field(max_length=22_000, description="The bid document, base64url.")
     salt: str = Field(max_length=50, description="The 32-byte salt, base64url.")
@@ -100,10 +115,11 @@ def create_router(deployment: Deployment) -> APIRouter:
         "/tenders/{ocid}/commitments",
         status_code=201,
         responses=problems(403, 404, 409, 422),
-        summary="Commit a sealed bid before the deadline (signed by the bidder's key).",
+        summary="Commit a sealed bid before the deadline (signed by the bidder's key for this "
+        "deployment).",
     )
     def commit(ocid: OcidPath, body: CommitmentBody) -> dict[str, Any]:
-        made = Commitment.from_json({"ocid": ocid, **body.model_dump()})
+        made = Commitment.from_json({"ocid": ocid, **body.model_dump(exclude_none=True)})
         index = deployment.tenders.commit(made, actor=f"bidder:{made.bidder}")
         return {"ocid": ocid, "bidder": made.bidder, "ledgerIndex": index}
 
@@ -128,7 +144,7 @@ def create_router(deployment: Deployment) -> APIRouter:
         summary="Reveal a bid's document and salt, after the tender closed.",
     )
     def reveal(ocid: OcidPath, body: RevealBody) -> dict[str, Any]:
-        made = Reveal.from_json({"ocid": ocid, **body.model_dump()})
+        made = Reveal.from_json({"ocid": ocid, **body.model_dump(exclude_none=True)})
         index = deployment.tenders.reveal(made, actor=f"bidder:{made.bidder}")
         return {"ocid": ocid, "bidder": made.bidder, "ledgerIndex": index}
 

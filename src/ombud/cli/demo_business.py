@@ -121,6 +121,7 @@ def business_act(
     )
     _privileged(deployment, roster, keys, "tender.publish", {"tender": tender.to_json()}, council)
     book = deployment.tenders
+    origin = deployment.log.origin  # the deployment each bid and reveal is signed for
     bidders = {b: Ed25519PrivateKey.generate() for b, _, _, _ in BIDDERS}
     sealed: dict[str, tuple[bytes, bytes]] = {}
     for bidder, name, price, fate in BIDDERS:
@@ -137,7 +138,9 @@ def business_act(
         sealed[bidder] = (document, salt)
         if fate == "late":
             continue
-        made = sign_commitment(OCID, bidder, name, bidders[bidder], commit_to(document, salt))
+        made = sign_commitment(
+            OCID, bidder, name, bidders[bidder], commit_to(document, salt), origin=origin
+        )
         book.commit(made, actor=f"bidder:{bidder}")
     # The witnesses cosign a checkpoint covering the bids before the deadline (they are in
     # time), then the next one at their own time past it: the tender closes there, though the
@@ -154,7 +157,9 @@ def business_act(
     refused = False
     try:
         book.commit(
-            sign_commitment(OCID, late, BIDDERS[2][1], bidders[late], commit_to(document, salt)),
+            sign_commitment(
+                OCID, late, BIDDERS[2][1], bidders[late], commit_to(document, salt), origin=origin
+            ),
             actor=f"bidder:{late}",
         )
     except ExpiredError:
@@ -164,7 +169,8 @@ def business_act(
         if fate == "mismatch":  # it reveals a cheaper price than it sealed
             document = document.replace(str(int(price)).encode(), b"99000")
         book.reveal(
-            sign_reveal(OCID, bidder, bidders[bidder], document, salt), actor=f"bidder:{bidder}"
+            sign_reveal(OCID, bidder, bidders[bidder], document, salt, origin=origin),
+            actor=f"bidder:{bidder}",
         )
     book.award(OCID, actor="ombud")
     evaluation = book.get(OCID).evaluation

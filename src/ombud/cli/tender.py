@@ -4,8 +4,9 @@ anyone lists, exports (OCDS) and recomputes the award from an exported log.
 
 Threat model: see ``ombud.governance.tenders``. Publishing a tender is a privileged action
 (``ombud roster propose --action tender.publish``). A bidder's key and salt stay with the
-bidder until the reveal; ``verify`` trusts nothing from the source but what verifies against
-the log key given (exit 1 naming what does not hold).
+bidder until the reveal; the bid and its reveal name the deployment they are for (``seal
+--origin``: the log's origin), so they count there only. ``verify`` trusts nothing from the
+source but what verifies against the log key given (exit 1 naming what does not hold).
 """
 
 from __future__ import annotations
@@ -102,20 +103,36 @@ def seal(
     key: Annotated[Path, typer.Option(help="Your Ed25519 private key (PEM).")],
     out: Annotated[Path, typer.Option(help="Where to write the signed commitment (JSON).")],
     salt_out: Annotated[Path, typer.Option(help="Where to keep the salt (keep it secret).")],
+    origin: Annotated[
+        str,
+        typer.Option(
+            help="The deployment the bid is for: its log's origin (the first line of its "
+            "checkpoint; the publisher.name of `ombud tender export`). A bid signed for another "
+            "deployment, or without one, is refused."
+        ),
+    ],
 ) -> None:
     """On the bidder's machine: commit to a bid document (SHA-256 of it and a fresh salt),
-    signed with the bidder's key. Keep the document and the salt for the reveal."""
+    signed with the bidder's key for one deployment (bid version 2). Keep the document and the
+    salt for the reveal."""
     from ombud.canonical import canonical_json
+    from ombud.governance.roster import check_origin
     from ombud.governance.tenders import commit_to, sign_commitment
 
     body = canonical_json(read_json(document, "the bid document"), "the bid document")
+    bound = check_origin(origin, "a commitment")
     salt = secrets.token_bytes(32)
-    commitment = sign_commitment(ocid, bidder, name, private_key(key), commit_to(body, salt))
+    commitment = sign_commitment(
+        ocid, bidder, name, private_key(key), commit_to(body, salt), origin=bound
+    )
     fd = os.open(salt_out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(salt.hex().encode() + b"\n")
     out.write_text(json.dumps(commitment.to_json(), indent=2) + "\n", encoding="utf-8")
-    typer.echo(f"commitment {commitment.commitment} written to {out}; the salt is in {salt_out}")
+    typer.echo(
+        f"commitment {commitment.commitment} for {origin} written to {out}; the salt is in "
+        f"{salt_out}"
+    )
 
 
 @tender_app.command()
@@ -123,7 +140,9 @@ def commit(
     data_dir: DataDir,
     commitment: Annotated[Path, typer.Argument(help="A signed commitment (from `seal`).")],
 ) -> None:
-    """Record a sealed bid before the tender closes (refused, and recorded, when late)."""
+    """Record a sealed bid before the tender closes (refused, and recorded, when late;
+    refused with nothing written when signed for another deployment, or of version 1, which
+    names none)."""
     from ombud.governance.tenders import Commitment
 
     made = Commitment.from_json(read_json(commitment, "the commitment"))
@@ -142,7 +161,7 @@ def reveal(
     key: Annotated[Path, typer.Option(help="The key that signed the commitment (PEM).")],
 ) -> None:
     """After the tender closed: publish the bid document and salt that open the commitment,
-    signed with the bidder's key."""
+    signed with the bidder's key for this deployment (its log's origin)."""
     from ombud.canonical import canonical_json
     from ombud.governance.tenders import sign_reveal
 
@@ -154,9 +173,10 @@ def reveal(
     except (UnicodeDecodeError, ValueError):
         raise MalformedError(f"{salt} does not hold a hex salt") from None
     with Deployment.open(data_dir, with_key=False) as deployment:
-        index = deployment.tenders.reveal(
-            sign_reveal(ocid, bidder, private_key(key), body, salt_bytes), actor=f"bidder:{bidder}"
+        made = sign_reveal(
+            ocid, bidder, private_key(key), body, salt_bytes, origin=deployment.log.origin
         )
+        index = deployment.tenders.reveal(made, actor=f"bidder:{bidder}")
     typer.echo(f"bid of {bidder} revealed at ledger index {index}")
 
 

@@ -10,8 +10,10 @@ each publication), and the tender closes at the first checkpoint they cosigned p
 deadline — any commitment above the cut is late in every evaluation, whoever's clock said
 otherwise. Each step is verified inside the transaction that records it; a refused commitment
 or reveal — signed by its bidder, so attributable — is a ``bid.refused`` event naming the
-reason (an unsigned one is refused without a trace); the award is ``evaluate`` of what the
-ledger holds, so ``ombud tender verify`` recomputes it from an export.
+reason (an unsigned one is refused without a trace, and so is one that is not this
+deployment's: signed for another log origin, or of version 1, which names none); the award
+is ``evaluate`` of what the ledger holds, so ``ombud tender verify`` recomputes it from an
+export.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from ombud.governance.tenders import (
     Reveal,
     Tender,
     evaluate,
+    verify_bid_origin,
     verify_deadline,
     verify_in_time,
 )
@@ -217,9 +220,12 @@ class TenderBook:
     # -- bids ------------------------------------------------------------------------------
 
     def commit(self, commitment: Commitment, *, actor: str) -> int:
-        """Record a sealed bid signed by its bidder, before the tender closed; refused (and
-        recorded) when the tender closed, the server's clock is past the deadline, or the
-        bidder committed already."""
+        """Record a sealed bid signed by its bidder for this deployment, before the tender
+        closed; refused (and recorded) when the tender closed, the server's clock is past the
+        deadline, or the bidder committed already. One signed for another deployment
+        (``ForeignBidError``) or of version 1, which names none (``UnboundBidError``), is
+        refused before anything is written, as input never addressed to this ledger."""
+        verify_bid_origin(commitment, self.log.origin)
         commitment.verify()
         record = self.get(commitment.ocid)
         self.close(commitment.ocid, actor=actor)  # a witnessed checkpoint past it closes it
@@ -344,7 +350,9 @@ class TenderBook:
         """Record a bid's document and salt, signed by the committed bidder, after the tender
         closed, once per bidder; whether it opens the commitment is the evaluation's to say
         (and the event's). A reveal nobody can attribute — no such bid, or not the bidder's
-        signature — is refused without a trace."""
+        signature, or not this deployment's (``verify_bid_origin``) — is refused without a
+        trace."""
+        verify_bid_origin(reveal, self.log.origin)
         self.get(reveal.ocid)
         commitment = self.bid(reveal.ocid, reveal.bidder).commitment
         reveal.verify(commitment)

@@ -2,20 +2,23 @@
 tender verify`` runs on an export.
 
 Threat model: the entries come from an untrusted export. Only what verifies counts: each
-commitment's bidder signature, the closing checkpoint's log signature (the key the verifier
-holds) and its witnesses' cosignature timestamps past the deadline; both checkpoints the close
-carries must be the roots of the export's own first entries (else a fork the log key signed
-could move a late bid below a cut the witnesses cosigned for another history: 32 bytes a leaf
-up to the close are kept to check it); the evaluation is then recomputed with ``evaluate``
-and compared with the published award. Any difference — a bid left out, a reveal moved, a cut
-moved, a winner changed, a fork below the close — is a ``VerificationError`` naming it.
+commitment's bidder signature; each commitment and reveal signed for this log (the origin of
+the log key's checkpoints; one of version 1, which names none, only before the log's first
+version-2 bid, or it may be a twin deployment's bid replayed here); the closing checkpoint's
+log signature (the key the verifier holds) and its witnesses' cosignature timestamps past the
+deadline; both checkpoints the close carries must be the roots of the export's own first
+entries (else a fork the log key signed could move a late bid below a cut the witnesses
+cosigned for another history: 32 bytes a leaf up to the close are kept to check it); the
+evaluation is then recomputed with ``evaluate`` and compared with the published award. Any
+difference — a bid left out, a reveal moved, a cut moved, a winner changed, a fork below the
+close, a bid for another deployment — is a ``VerificationError`` naming it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ombud.errors import MalformedError, VerificationError
+from ombud.errors import ApprovalError, MalformedError, VerificationError
 from ombud.events import Event
 from ombud.governance.tenders import (
     Commitment,
@@ -23,6 +26,7 @@ from ombud.governance.tenders import (
     Reveal,
     Tender,
     evaluate,
+    verify_bid_origin,
     verify_deadline,
     verify_in_time,
 )
@@ -48,6 +52,8 @@ def audit_tender(
     closed: tuple[int, dict[str, object]] | None = None
     policy: dict[str, object] | None = None
     published: Evaluation | None = None
+    origin = log_key.name  # the checkpoints' origin: open_checkpoint holds them to it
+    bound = False  # a bid has named its deployment: from then on, every one must
     leaves = bytearray()  # the leaf hashes up to the close, to bind its checkpoints to them
     for index, entry in entries:
         if closed is None:
@@ -64,6 +70,7 @@ def audit_tender(
                 policy = governed["witnesses"]  # the roster-governed witness policy
             continue
         if event.body.get("ocid") != ocid:
+            bound = bound or _names_origin(event)
             continue
         body = dict(event.body)
         try:
@@ -71,17 +78,23 @@ def audit_tender(
                 tender = Tender.from_json(body["tender"])
             elif event.kind == "bid.committed":
                 commitment = Commitment.from_json(body["commitment"])
+                verify_bid_origin(commitment, origin, recorded=not bound)
                 commitment.verify()
                 commitments.append((index, commitment))
+                bound = bound or commitment.origin is not None
             elif event.kind == "tender.closed" and closed is None:
                 closed = (index, body)
             elif event.kind == "bid.revealed" and published is None:
                 reveal = Reveal.from_json(body["reveal"])
+                verify_bid_origin(reveal, origin, recorded=not bound)
                 reveals.setdefault(reveal.bidder, reveal)
+                bound = bound or reveal.origin is not None
             elif event.kind == "award.made":
                 published = Evaluation.from_json(body["evaluation"])
         except (MalformedError, KeyError) as exc:
             raise VerificationError(f"entry {index} ({event.kind}) is malformed: {exc}") from exc
+        except ApprovalError as exc:
+            raise VerificationError(f"entry {index} ({event.kind}): {exc}") from exc
     if tender is None:
         raise VerificationError(f"the log holds no tender {ocid[:80]!r}")
     if closed is None or published is None:
@@ -112,6 +125,15 @@ def audit_tender(
             else f"the published evaluation of {ocid} differs from the recomputed one"
         )
     return recomputed
+
+
+def _names_origin(event: Event) -> bool:
+    """Whether ``event`` records a commitment or reveal of version 2 (of another tender: from
+    it on, a version-1 bid in the log is not one recorded before bids named their
+    deployment)."""
+    kind = {"bid.committed": "commitment", "bid.revealed": "reveal"}.get(event.kind)
+    signed = event.body.get(kind) if kind else None
+    return isinstance(signed, dict) and signed.get("v") == 2 and "origin" in signed
 
 
 def _check_prefix(leaves: bytes | bytearray, checkpoint: Checkpoint) -> None:

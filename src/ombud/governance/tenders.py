@@ -11,7 +11,13 @@ tender closes at the first checkpoint they cosigned past the deadline (``verify_
 and the cut is the size of the last one they cosigned before it. The award
 rule (lowest price, or weighted criteria with published weights) is part of the published
 tender, and ``evaluate`` is a pure function of the tender, the commitments, the cut and the
-reveals, so anyone recomputes the award from an exported log. Pure: values in, values out.
+reveals, so anyone recomputes the award from an exported log. Since bid version 2 a
+commitment and its reveal also name the deployment they are for (its log's origin), so
+neither can be replayed from a deployment holding a tender of the same ocid (a staging copy):
+the bidder's key and the commitment are the same on both, and only the origin tells them
+apart. Version 1 names none: it is no longer taken, and one a log recorded still verifies
+there only before the log's first version-2 bid (``verify_bid_origin``). Pure: values in,
+values out.
 """
 
 from __future__ import annotations
@@ -29,8 +35,21 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ombud.base64url import b64url, unb64url
 from ombud.canonical import canonical_json, is_json_number, parse_json
 from ombud.clock import format_time, parse_time
-from ombud.errors import MalformedError, SignatureError, VerificationError
-from ombud.governance.roster import check_id, matches, verify_ed25519
+from ombud.errors import (
+    ForeignBidError,
+    MalformedError,
+    SignatureError,
+    UnboundBidError,
+    VerificationError,
+)
+from ombud.governance.roster import (
+    check_id,
+    check_origin,
+    matches,
+    statement_origin,
+    verify_bound,
+    verify_ed25519,
+)
 from ombud.ledger import note
 from ombud.ledger.checkpoint import SignedCheckpoint, open_checkpoint
 
@@ -48,6 +67,7 @@ __all__ = [
     "evaluate",
     "sign_commitment",
     "sign_reveal",
+    "verify_bid_origin",
     "verify_deadline",
     "verify_in_time",
 ]
@@ -55,7 +75,9 @@ __all__ = [
 OCID = re.compile(r"ocds-[a-z0-9]{6}-[A-Za-z0-9._-]{1,64}")
 """An Open Contracting ID: the publisher's registered prefix, then the process's own id."""
 _DOMAIN = b"ombud-bid-commitment/v1\n"
+_DOMAIN_V2 = b"ombud-bid-commitment/v2\n"
 _REVEAL = b"ombud-bid-reveal/v1\n"
+_REVEAL_V2 = b"ombud-bid-reveal/v2\n"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _MAX_LOTS = 50
@@ -268,10 +290,17 @@ def commit_to(document: bytes, salt: bytes) -> str:
     return hashlib.sha256(document + salt).hexdigest()
 
 
+def _bound(content: dict[str, Any], origin: str | None) -> dict[str, Any]:
+    """A statement's signed content: as version 1 had it, or version 2's naming ``origin``."""
+    return content if origin is None else {"v": 2, **content, "origin": origin}
+
+
 @dataclass(frozen=True)
 class Commitment:
     """A sealed bid: who bids (id, name, Ed25519 key) and the commitment to their document,
-    signed with that key."""
+    and, from bid version 2 on, the deployment it is for (``origin``, its log's origin),
+    signed with that key. A commitment without an origin is version 1, in the exact form it
+    had before."""
 
     ocid: str
     bidder: str
@@ -279,6 +308,7 @@ class Commitment:
     key: bytes
     commitment: str
     signature: bytes
+    origin: str | None = None
 
     def __post_init__(self) -> None:
         if not matches(OCID, self.ocid):
@@ -289,18 +319,29 @@ class Commitment:
             raise MalformedError("a bidder's key is 32 bytes and its signature 64")
         if not matches(_HEX64, self.commitment):
             raise MalformedError("a commitment is 64 lowercase hex digits")
+        if self.origin is not None:
+            check_origin(self.origin, "a commitment")
+
+    @property
+    def version(self) -> int:
+        """2 for a commitment bound to a deployment (it names an origin), 1 for one that is not."""
+        return 1 if self.origin is None else 2
+
+    def _content(self) -> dict[str, Any]:
+        content = {
+            "ocid": self.ocid,
+            "bidder": self.bidder,
+            "name": self.name,
+            "key": b64url(self.key),
+            "commitment": self.commitment,
+        }
+        return _bound(content, self.origin)
 
     def signed_message(self) -> bytes:
-        return _DOMAIN + canonical_json(
-            {
-                "ocid": self.ocid,
-                "bidder": self.bidder,
-                "name": self.name,
-                "key": b64url(self.key),
-                "commitment": self.commitment,
-            },
-            "a commitment",
-        )
+        """What the bidder signs: a domain separator, then the canonical commitment. Version 1
+        keeps its exact bytes; version 2 has a domain of its own and names the deployment."""
+        domain = _DOMAIN if self.origin is None else _DOMAIN_V2
+        return domain + canonical_json(self._content(), "a commitment")
 
     def verify(self) -> None:
         """None when the bidder's key signed this commitment; ``SignatureError`` otherwise."""
@@ -312,18 +353,12 @@ class Commitment:
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "ocid": self.ocid,
-            "bidder": self.bidder,
-            "name": self.name,
-            "key": b64url(self.key),
-            "commitment": self.commitment,
-            "signature": b64url(self.signature),
-        }
+        return {**self._content(), "signature": b64url(self.signature)}
 
     @classmethod
     def from_json(cls, obj: Any) -> Commitment:
-        _exact(obj, {"ocid", "bidder", "name", "key", "commitment", "signature"}, "a commitment")
+        keys = {"ocid", "bidder", "name", "key", "commitment", "signature"}
+        origin = statement_origin(obj, keys, "a commitment")
         return cls(
             obj["ocid"],
             obj["bidder"],
@@ -331,30 +366,42 @@ class Commitment:
             unb64url(obj["key"], "a bidder's key", 32),
             obj["commitment"],
             unb64url(obj["signature"], "a signature", 64),
+            origin,
         )
 
 
 def sign_commitment(
-    ocid: str, bidder: str, name: str, key: Ed25519PrivateKey, commitment: str
+    ocid: str,
+    bidder: str,
+    name: str,
+    key: Ed25519PrivateKey,
+    commitment: str,
+    *,
+    origin: str | None,
 ) -> Commitment:
+    """``bidder``'s sealed bid on ``ocid``, for the deployment whose log's origin is
+    ``origin`` (version 2); ``origin=None`` makes a version-1 commitment, which no deployment
+    takes any longer (for tests of recorded history only)."""
     from ombud.governance.roster import public_key
 
-    unsigned = Commitment(ocid, bidder, name, public_key(key), commitment, b"\0" * 64)
-    return Commitment(
-        ocid, bidder, name, unsigned.key, commitment, key.sign(unsigned.signed_message())
-    )
+    unsigned = Commitment(ocid, bidder, name, public_key(key), commitment, b"\0" * 64, origin)
+    signature = key.sign(unsigned.signed_message())
+    return Commitment(ocid, bidder, name, unsigned.key, commitment, signature, origin)
 
 
 @dataclass(frozen=True)
 class Reveal:
-    """A bid opened after the deadline: its document and salt, signed with the key that signed
-    the commitment (so nobody else can reveal, or spoil, a bidder's bid)."""
+    """A bid opened after the deadline: its document and salt and, from bid version 2 on, the
+    deployment it is for (``origin``), signed with the key that signed the commitment (so
+    nobody else can reveal, or spoil, a bidder's bid). A reveal without an origin is version
+    1, in the exact form it had before."""
 
     ocid: str
     bidder: str
     document: bytes
     salt: bytes
     signature: bytes
+    origin: str | None = None
 
     def __post_init__(self) -> None:
         check_id(self.bidder, "a bidder id")
@@ -364,17 +411,28 @@ class Reveal:
             )
         if len(self.signature) != 64:
             raise MalformedError("a reveal's signature is 64 bytes")
+        if self.origin is not None:
+            check_origin(self.origin, "a reveal")
+
+    @property
+    def version(self) -> int:
+        """2 for a reveal bound to a deployment (it names an origin), 1 for one that is not."""
+        return 1 if self.origin is None else 2
+
+    def _content(self) -> dict[str, Any]:
+        content = {
+            "ocid": self.ocid,
+            "bidder": self.bidder,
+            "document": b64url(self.document),
+            "salt": b64url(self.salt),
+        }
+        return _bound(content, self.origin)
 
     def signed_message(self) -> bytes:
-        return _REVEAL + canonical_json(
-            {
-                "ocid": self.ocid,
-                "bidder": self.bidder,
-                "document": b64url(self.document),
-                "salt": b64url(self.salt),
-            },
-            "a reveal",
-        )
+        """What the bidder signs: a domain separator, then the canonical reveal (version 2:
+        a domain of its own, and the deployment's origin)."""
+        domain = _REVEAL if self.origin is None else _REVEAL_V2
+        return domain + canonical_json(self._content(), "a reveal")
 
     def verify(self, commitment: Commitment) -> None:
         """None when the committed bidder's key signed this reveal; ``SignatureError``
@@ -390,31 +448,53 @@ class Reveal:
         return commit_to(self.document, self.salt) == commitment.commitment
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "ocid": self.ocid,
-            "bidder": self.bidder,
-            "document": b64url(self.document),
-            "salt": b64url(self.salt),
-            "signature": b64url(self.signature),
-        }
+        return {**self._content(), "signature": b64url(self.signature)}
 
     @classmethod
     def from_json(cls, obj: Any) -> Reveal:
-        _exact(obj, {"ocid", "bidder", "document", "salt", "signature"}, "a reveal")
+        keys = {"ocid", "bidder", "document", "salt", "signature"}
+        origin = statement_origin(obj, keys, "a reveal")
         return cls(
             obj["ocid"],
             obj["bidder"],
             unb64url(obj["document"], "a bid document", most=4 * MAX_BID_DOCUMENT),
             unb64url(obj["salt"], "a salt", 32),
             unb64url(obj["signature"], "a signature", 64),
+            origin,
         )
 
 
 def sign_reveal(
-    ocid: str, bidder: str, key: Ed25519PrivateKey, document: bytes, salt: bytes
+    ocid: str,
+    bidder: str,
+    key: Ed25519PrivateKey,
+    document: bytes,
+    salt: bytes,
+    *,
+    origin: str | None,
 ) -> Reveal:
-    unsigned = Reveal(ocid, bidder, document, salt, b"\0" * 64)
-    return Reveal(ocid, bidder, document, salt, key.sign(unsigned.signed_message()))
+    """``bidder``'s reveal on ``ocid``, for the deployment whose log's origin is ``origin``
+    (version 2); ``origin=None`` makes a version-1 reveal (for tests of recorded history)."""
+    unsigned = Reveal(ocid, bidder, document, salt, b"\0" * 64, origin)
+    return Reveal(ocid, bidder, document, salt, key.sign(unsigned.signed_message()), origin)
+
+
+def verify_bid_origin(bid: Commitment | Reveal, origin: str, *, recorded: bool = False) -> None:
+    """None when ``bid`` (a commitment or its reveal) is bound to the deployment whose log's
+    origin is ``origin``; raises ``ForeignBidError`` (signed for another deployment) or,
+    unless ``recorded``, ``UnboundBidError`` (version 1, which names no deployment).
+    ``recorded`` is for history a log already holds, before its first version-2 bid: a
+    version-1 commitment or reveal recorded before bids named their deployment still counts
+    there, and nowhere else."""
+    what = (
+        ("bid commitment", "bid", "seal")
+        if isinstance(bid, Commitment)
+        else ("bid reveal", "reveal", "sign")
+    )
+    verify_bound(
+        bid.origin, origin, recorded=recorded, what=what,
+        foreign=ForeignBidError, unbound=UnboundBidError,
+    )  # fmt: skip
 
 
 def _bid_terms(tender: Tender, bidder: str, document: bytes) -> dict[str, float]:
