@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ombud.errors import RosterChainError
+from ombud.errors import RosterChainError, VerificationError
 from ombud.governance.book import genesis_event, succession_event
-from ombud.governance.chain import roster_in_force
+from ombud.governance.chain import RostersInForce, roster_in_force
 from ombud.governance.roster import CHANGE_ROSTER, Succession
 
 from .test_roster import GENESIS, NOW, ORIGIN, request, signed, successor
@@ -34,3 +34,29 @@ def test_a_version_1_change_after_a_version_2_one_breaks_the_chain() -> None:
     entries.append(succession_event(third, link3, "operator").to_bytes())
     with pytest.raises(RosterChainError, match=r"entry 3, roster version 3.*names no deployment"):
         roster_in_force(enumerate(entries), GENESIS, origin=ORIGIN)
+
+
+def test_without_a_genesis_given_the_chain_starts_at_the_logs_own() -> None:
+    """Given no genesis, the log's first roster is taken as written (it must be a genesis),
+    and every later link must still follow from it; ``RostersInForce`` then says which
+    roster was in force at each entry."""
+    first = successor(GENESIS, ["council-6", "council-7", "council-8"])
+    req = request(GENESIS, CHANGE_ROSTER, "council-1", roster=first.to_json())
+    link = Succession(req, tuple(signed(req, "council-1", "council-2", "council-3")), NOW)
+    entries = [
+        genesis_event(GENESIS, NOW, "operator").to_bytes(),
+        succession_event(first, link, "operator").to_bytes(),
+    ]
+    links = roster_in_force(enumerate(entries), None, origin=ORIGIN)
+    assert links == roster_in_force(enumerate(entries), GENESIS, origin=ORIGIN)
+    in_force = RostersInForce(links)
+    assert [in_force.at(i).version for i in (1, 2, 9)] == [0, 1, 1]
+    with pytest.raises(VerificationError, match="before the log's genesis"):
+        in_force.at(0)
+    later = genesis_event(first, NOW, "operator").to_bytes()  # version 1 posing as genesis
+    with pytest.raises(RosterChainError, match="not a genesis"):
+        roster_in_force(enumerate([later]), None, origin=ORIGIN)
+    weak = Succession(req, tuple(signed(req, "council-1")), NOW)  # one signature of three
+    forged = [entries[0], succession_event(first, weak, "operator").to_bytes()]
+    with pytest.raises(RosterChainError, match="entry 1"):
+        roster_in_force(enumerate(forged), None, origin=ORIGIN)

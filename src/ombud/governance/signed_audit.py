@@ -14,7 +14,6 @@ Anything that does not hold is a ``VerificationError`` naming its entry.
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from dataclasses import dataclass
 from ombud.canonical import canonical_json
 from ombud.errors import MalformedError, OmbudError, VerificationError
 from ombud.events import Event
-from ombud.governance.chain import ChainLink, roster_in_force
+from ombud.governance.chain import RostersInForce, roster_in_force
 from ombud.governance.decisions import Vote, verify_tabled_vote
 from ombud.governance.results import ResultUpdate, verify_update
 from ombud.governance.roster import Roster, check_id
@@ -52,23 +51,9 @@ class UpdateAudit:
     """Version-1 updates among them, recorded before the log's first version-2 update."""
 
 
-class _Rosters:
-    """The roster in force at each entry of the log, from the verifier's genesis."""
-
-    def __init__(self, links: list[ChainLink]) -> None:
-        self._at = [index for index, _, _ in links]
-        self._rosters = [roster for _, roster, _ in links]
-
-    def at(self, index: int) -> Roster:
-        found = bisect.bisect_left(self._at, index) - 1
-        if found < 0:
-            raise VerificationError(f"entry {index} comes before the log's genesis roster")
-        return self._rosters[found]
-
-
 def _read(
     entries: Iterable[tuple[int, bytes]], genesis: Roster, origin: str
-) -> tuple[_Rosters, list[tuple[int, Event]]]:
+) -> tuple[RostersInForce, list[tuple[int, Event]]]:
     """The rosters in force (their chain verified) and the decision and result events, in
     log order; everything else is skipped."""
     changes: list[tuple[int, bytes]] = []
@@ -82,7 +67,7 @@ def _read(
             changes.append((index, entry))
         elif event.kind in _KINDS:
             events.append((index, event))
-    return _Rosters(roster_in_force(changes, genesis, origin=origin)), events
+    return RostersInForce(roster_in_force(changes, genesis, origin=origin)), events
 
 
 def _tabled(event: Event) -> tuple[str, str, str]:
