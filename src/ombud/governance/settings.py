@@ -28,6 +28,7 @@ __all__ = [
     "changed_settings",
     "governed_values",
     "verify_governed",
+    "witness_values",
 ]
 
 WITNESS_CHANGE = "witness.change"
@@ -60,18 +61,32 @@ def governed_values(settings: Settings) -> dict[str, Any]:
     }
 
 
+def _policy(base: WitnessPolicy, value: Any) -> WitnessPolicy:
+    """``base`` with the quorum and witnesses of a ``witness.change``'s ``witnesses``."""
+    if not isinstance(value, dict) or set(value) != {"quorum", "witness"}:
+        raise MalformedError("witnesses is {quorum, witness: [{vkey, url}]}")
+    listed = value["witness"]
+    if not isinstance(listed, list) or not all(
+        isinstance(w, dict) and set(w) == {"vkey", "url"} for w in listed
+    ):
+        raise MalformedError("witnesses.witness is a list of {vkey, url}")
+    endpoints = tuple(WitnessEndpoint(str(w["vkey"]), str(w["url"])) for w in listed)
+    return replace(base, quorum=value["quorum"], witness=endpoints)
+
+
+def witness_values(value: Any) -> dict[str, Any]:
+    """What carrying out ``witness.change`` with ``value`` as its ``witnesses`` records (in
+    ``settings.changed``): the quorum and the witnesses' keys; raises ``MalformedError`` for a
+    value the witness policy refuses."""
+    try:
+        return _witnesses(_policy(WitnessPolicy(), value))
+    except ConfigError as exc:
+        raise MalformedError(str(exc)) from None
+
+
 def _with(settings: Settings, name: str, value: Any) -> Settings:
     if name == "witnesses":
-        if not isinstance(value, dict) or set(value) != {"quorum", "witness"}:
-            raise MalformedError("witnesses is {quorum, witness: [{vkey, url}]}")
-        listed = value["witness"]
-        if not isinstance(listed, list) or not all(
-            isinstance(w, dict) and set(w) == {"vkey", "url"} for w in listed
-        ):
-            raise MalformedError("witnesses.witness is a list of {vkey, url}")
-        endpoints = tuple(WitnessEndpoint(str(w["vkey"]), str(w["url"])) for w in listed)
-        policy = replace(settings.witnesses, quorum=value["quorum"], witness=endpoints)
-        return replace(settings, witnesses=policy)
+        return replace(settings, witnesses=_policy(settings.witnesses, value))
     section, key = name.split(".")
     part = getattr(settings, section)
     expected = type(getattr(part, key))
