@@ -24,7 +24,9 @@ from ombud.ledger import note
 from tests.conftest import ombud
 from tests.governance.test_procurement import City, Clock, _publish, witnessed
 from tests.governance.test_roster import GENESIS
+from tests.governance.test_tender_audit import _judged_by
 from tests.governance.test_tenders import ORIGIN, TENDER, bid, committed, revealed
+from tests.governance.test_witness_audit import cosigner, forge
 
 
 def _bidder_files(tmp_path: Path) -> tuple[Path, Path]:
@@ -111,6 +113,16 @@ def test_the_tender_contract(tmp_path: Path) -> None:
     ok = ombud("tender", "verify", TENDER.ocid, "--source", export, "--key", vkey)
     assert ok.returncode == 0, ok.stderr
     assert "OK" in ok.stdout
+    # The witness policy judging the deadline, authorised by the chain from a genesis held.
+    genesis = tmp_path / "genesis.json"
+    genesis.write_text(json.dumps(GENESIS.to_json()))
+    held = ombud(*("tender", "verify", TENDER.ocid), "--source", export, "--key", vkey,
+                 "--genesis", genesis)  # fmt: skip
+    assert held.returncode == 0 and held.stdout == ok.stdout, held.stderr
+    genesis.write_text(json.dumps(replace(GENESIS, holders=GENESIS.holders[1:]).to_json()))
+    other = ombud(*("tender", "verify", TENDER.ocid), "--source", export, "--key", vkey,
+                  "--genesis", genesis)  # fmt: skip
+    assert other.returncode == 1 and "not the genesis given" in other.stderr
     # A copy of the export with one entry altered: its entries no longer hash to the root.
     tampered = tmp_path / "tampered"
     shutil.copytree(export, tampered)
@@ -186,3 +198,30 @@ def test_a_bid_for_another_deployment(tmp_path: Path) -> None:
     broken = ombud("tender", "verify", TENDER.ocid, "--source", export, "--key", vkey)
     assert broken.returncode == 1, broken.stdout
     assert f"entry {index}" in broken.stderr and "signed for deployment" in broken.stderr
+
+
+def test_verify_trusts_only_the_witness_policy_the_roster_authorised(tmp_path: Path) -> None:
+    """A ``settings.changed`` the operator wrote with the log's key alone, naming its own
+    witness: `tender verify` without --witness no longer trusts it (exit 1, naming its
+    entry), whether the chain of rosters starts at the genesis file given or the log's own."""
+    data_dir = tmp_path / "city"
+    vkey, witnesses = witnessed(data_dir)
+    (tmp_path / "genesis.json").write_text(json.dumps(GENESIS.to_json()))
+    clock = Clock()
+    with Deployment.open(data_dir, clock=clock) as deployment:
+        deployment.establish_roster(GENESIS, actor="clerk")
+        _publish(deployment)
+        attacker = cosigner("attacker.example")
+        forged = forge(deployment, None, attacker)
+        city = City(deployment, clock, witnesses)
+        _judged_by(city, attacker)
+        city.publish_checkpoint(TENDER.reveal_by)
+    export = tmp_path / "export"
+    assert ombud("log", "export", data_dir, export).returncode == 0
+    verify = ("tender", "verify", TENDER.ocid, "--source", export, "--key", vkey)
+    for extra in ((), ("--genesis", tmp_path / "genesis.json")):
+        refused = ombud(*verify, *extra)
+        assert refused.returncode == 1, refused.stdout
+        assert f"the witness policy of entry {forged} is not trusted" in refused.stderr
+    pinned = ombud(*verify, "--witness", attacker.verifier().vkey)  # its quorum is not 1
+    assert pinned.returncode == 1 and "it needs 2" in pinned.stderr

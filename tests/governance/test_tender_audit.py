@@ -15,10 +15,14 @@ import pytest
 from ombud.errors import VerificationError
 from ombud.events import Event
 from ombud.governance import procurement
+from ombud.governance.roster import Roster
 from ombud.governance.tender_audit import audit_tender
 from ombud.governance.tenders import Commitment, Reveal, Tender, evaluate
+from ombud.ledger import note
 from tests.governance.test_procurement import DEADLINE, City, _publish, city  # noqa: F401
+from tests.governance.test_roster import GENESIS, signed
 from tests.governance.test_tenders import TENDER, bid, committed, revealed
+from tests.governance.test_witness_audit import cosigner, forge, witness_change
 
 
 def _late_bid_log(city: City) -> list[bytes]:  # noqa: F811
@@ -43,8 +47,9 @@ def _late_bid_log(city: City) -> list[bytes]:  # noqa: F811
 
 
 def _forge(entries: list[bytes]) -> list[bytes]:
-    """The operator's fork: the late bid swapped with an unrelated entry below the cut, and
-    the award rewritten to what the rule gives for the forged history."""
+    """The operator's fork: the late bid swapped with an unrelated entry below the cut (a
+    signature on the tender's publication, which no witness policy rests on), and the award
+    rewritten to what the rule gives for the forged history."""
     events = [Event.from_bytes(e) for e in entries]
     closed = next(e for e in events if e.kind == "tender.closed")
     cut = closed.body["cut"]
@@ -54,11 +59,7 @@ def _forge(entries: list[bytes]) -> list[bytes]:
         if e.kind == "bid.committed" and e.body["commitment"]["bidder"] == "late-llc"
     )
     assert late >= cut
-    spare = next(
-        i
-        for i, e in enumerate(events[:cut])
-        if "ocid" not in e.body and e.kind != "settings.changed"
-    )
+    spare = next(i for i, e in enumerate(events[:cut]) if e.kind == "action.signed")
     forged = list(entries)
     forged[spare], forged[late] = entries[late], entries[spare]
     events = [Event.from_bytes(e) for e in forged]
@@ -172,3 +173,58 @@ def test_a_bid_for_another_deployment_breaks_the_audit(
     log = city.deployment.log
     with pytest.raises(VerificationError, match=rf"entry {index} .*signed for deployment"):
         audit_tender(enumerate(log.entries(0, log.size)), TENDER.ocid, log.verifier())
+
+
+def _judged_by(city: City, *witnesses: note.Signer) -> list[tuple[int, bytes]]:  # noqa: F811
+    """A tender closed and awarded by a server whose witness policy is ``witnesses`` (all of
+    them the quorum): they cosign its checkpoints, before the deadline and past it."""
+    deployment = city.deployment
+    book = deployment.tenders
+    city.witnesses = list(witnesses)
+    book.witnesses = lambda: ([w.verifier() for w in witnesses], len(witnesses))
+    honest = bid("lumen-co", 198_000)
+    book.commit(committed("lumen-co", *honest), actor="bidder")
+    city.publish_checkpoint(DEADLINE - timedelta(seconds=1))
+    book.observe()
+    city.publish_checkpoint(DEADLINE + timedelta(minutes=1))
+    assert book.close(TENDER.ocid, actor="ombud") is not None
+    book.reveal(revealed("lumen-co", *honest), actor="bidder")
+    book.award(TENDER.ocid, actor="ombud")
+    log = deployment.log
+    return list(enumerate(log.entries(0, log.size)))
+
+
+@pytest.mark.parametrize("city", ["sqlite"], indirect=True)
+def test_a_witness_policy_the_roster_did_not_authorise_is_not_trusted(city: City) -> None:  # noqa: F811
+    """The operator holds the log's key, not the council's: it writes a ``settings.changed``
+    naming its own witness, which cosigns whatever it is asked to. Unpinned, ``tender
+    verify`` trusted it; now only the policy the roster authorised judges the deadline — the
+    genesis's two witnesses, who cosigned nothing here."""
+    deployment = city.deployment
+    _publish(deployment)
+    attacker = cosigner("attacker.example")
+    forged = forge(deployment, None, attacker)
+    entries = _judged_by(city, attacker)
+    key = deployment.log.verifier()
+    with pytest.raises(VerificationError, match=rf"entry {forged} is not trusted"):
+        audit_tender(entries, TENDER.ocid, key)
+    with pytest.raises(VerificationError, match=rf"entry {forged} is not trusted"):
+        audit_tender(entries, TENDER.ocid, key, genesis=GENESIS)
+    with pytest.raises(VerificationError, match="it needs 2"):  # nor the quorum it names
+        audit_tender(entries, TENDER.ocid, key, [attacker.verifier()])
+
+
+@pytest.mark.parametrize("city", ["sqlite"], indirect=True)
+def test_a_witness_policy_the_council_signed_judges_the_deadline(city: City) -> None:  # noqa: F811
+    deployment = city.deployment
+    _publish(deployment)
+    w3 = cosigner("w3.example")
+    change = witness_change(deployment, w3)
+    deployment.submit(change, signed(change, "council-1", "council-2", "council-3"), actor="x")
+    entries = _judged_by(city, w3)
+    key = deployment.log.verifier()
+    assert audit_tender(entries, TENDER.ocid, key).winner == "lumen-co"
+    assert audit_tender(entries, TENDER.ocid, key, genesis=GENESIS).winner == "lumen-co"
+    other = Roster(0, GENESIS.holders[1:], GENESIS.policy)
+    with pytest.raises(VerificationError, match="not the genesis given"):
+        audit_tender(entries, TENDER.ocid, key, genesis=other)

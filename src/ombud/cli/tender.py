@@ -6,7 +6,9 @@ Threat model: see ``ombud.governance.tenders``. Publishing a tender is a privile
 (``ombud roster propose --action tender.publish``). A bidder's key and salt stay with the
 bidder until the reveal; the bid and its reveal name the deployment they are for (``seal
 --origin``: the log's origin), so they count there only. ``verify`` trusts nothing from the
-source but what verifies against the log key given (exit 1 naming what does not hold).
+source but what verifies against the log key given — and, for the witnesses judging the
+deadline, the keys pinned or the policy the roster authorised (``--genesis``) — exit 1 naming
+what does not hold.
 """
 
 from __future__ import annotations
@@ -215,17 +217,32 @@ def verify(
         list[str] | None,
         typer.Option(help="Pin a witness key that judges the deadline (repeatable)."),
     ] = None,
+    genesis: Annotated[
+        Path | None,
+        typer.Option(
+            help="The genesis roster you hold (JSON). Without --witness, the deadline is judged "
+            "by the witness policy the roster authorised (recorded with the genesis, or set by "
+            "a witness.change its quorum signed); the chain of rosters starts here, or, "
+            "without it, at the log's own first roster."
+        ),
+    ] = None,
 ) -> None:
     """Recompute the tender's evaluation from an exported log: exit 0 when it matches the
-    published award, 1 (naming what differs) when it does not."""
+    published award, 1 (naming what differs) when it does not. Each bid and reveal must be
+    signed for this log (the checkpoint's origin), and a witness policy the roster did not
+    authorise is not trusted."""
     from ombud.cli._source import read_verified
     from ombud.cli.verify import read_vkey
+    from ombud.governance.roster import Roster
     from ombud.governance.tender_audit import audit_tender
 
     log_key = read_vkey(key)
     pinned = [read_vkey(w, cosigner=True) for w in witness] if witness else None
+    held = Roster.from_json(read_json(genesis, "the genesis roster")) if genesis else None
     evaluation = read_verified(
-        source, [log_key], lambda entries, _: audit_tender(entries, ocid, log_key, pinned)
+        source,
+        [log_key],
+        lambda entries, _: audit_tender(entries, ocid, log_key, pinned, genesis=held),
     )
     typer.echo(
         f"OK: the award of {ocid} is what its published rule gives: "

@@ -6,12 +6,15 @@ commitment's bidder signature; each commitment and reveal signed for this log (t
 the log key's checkpoints; one of version 1, which names none, only before the log's first
 version-2 bid, or it may be a twin deployment's bid replayed here); the closing checkpoint's
 log signature (the key the verifier holds) and its witnesses' cosignature timestamps past the
-deadline; both checkpoints the close carries must be the roots of the export's own first
-entries (else a fork the log key signed could move a late bid below a cut the witnesses
-cosigned for another history: 32 bytes a leaf up to the close are kept to check it); the
-evaluation is then recomputed with ``evaluate`` and compared with the published award. Any
-difference — a bid left out, a reveal moved, a cut moved, a winner changed, a fork below the
-close, a bid for another deployment — is a ``VerificationError`` naming it.
+deadline, the witnesses being those the verifier pins or, in a log with a roster, those of
+the last witness policy the roster authorised (``audit_witnesses``: the operator can write a
+``settings.changed`` naming its own witness with the log's key alone); both checkpoints the
+close carries must be the roots of the export's own first entries (else a fork the log key
+signed could move a late bid below a cut the witnesses cosigned for another history: 32 bytes
+a leaf up to the close are kept to check it); the evaluation is then recomputed with
+``evaluate`` and compared with the published award. Any difference — a bid left out, a reveal
+moved, a cut moved, a winner changed, a fork below the close, a bid for another deployment, a
+close judged by witnesses the roster did not authorise — is a ``VerificationError`` naming it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from collections.abc import Iterable
 
 from ombud.errors import ApprovalError, MalformedError, VerificationError
 from ombud.events import Event
+from ombud.governance.roster import Roster
 from ombud.governance.tenders import (
     Commitment,
     Evaluation,
@@ -30,6 +34,7 @@ from ombud.governance.tenders import (
     verify_deadline,
     verify_in_time,
 )
+from ombud.governance.witness_audit import KINDS, WitnessAudit, WitnessChanges
 from ombud.ledger import merkle, note
 from ombud.ledger.checkpoint import Checkpoint
 
@@ -41,16 +46,20 @@ def audit_tender(
     ocid: str,
     log_key: note.Verifier,
     witnesses: Iterable[note.Verifier] | None = None,
+    *,
+    genesis: Roster | None = None,
 ) -> Evaluation:
     """The award of ``ocid`` recomputed from the log, when it matches the published one; raises
     ``VerificationError`` naming the first thing that does not hold. ``witnesses`` pins the
-    witness keys that judge the deadline; by default those of the witness policy the roster
-    governed at the close (or, in a log without a roster, those the closing event names)."""
+    witness keys that judge the deadline; by default those of the last witness policy the
+    roster authorised before the close (``WitnessChanges``, the chain of rosters from
+    ``genesis``, or given none from the log's own), or, in a log without a roster, those the
+    closing event names."""
     tender: Tender | None = None
     commitments: list[tuple[int, Commitment]] = []
     reveals: dict[str, Reveal] = {}
     closed: tuple[int, dict[str, object]] | None = None
-    policy: dict[str, object] | None = None
+    governance = WitnessChanges()  # what authorises witness policies, up to the close
     published: Evaluation | None = None
     origin = log_key.name  # the checkpoints' origin: open_checkpoint holds them to it
     bound = False  # a bid has named its deployment: from then on, every one must
@@ -64,10 +73,9 @@ def audit_tender(
             event = Event.from_bytes(entry)
         except MalformedError:
             continue
-        if event.kind == "settings.changed" and closed is None:
-            governed = event.body.get("settings", {})
-            if isinstance(governed, dict) and isinstance(governed.get("witnesses"), dict):
-                policy = governed["witnesses"]  # the roster-governed witness policy
+        if event.kind in KINDS:
+            if closed is None:
+                governance.add(index, entry, event)
             continue
         if event.body.get("ocid") != ocid:
             bound = bound or _names_origin(event)
@@ -103,14 +111,22 @@ def audit_tender(
     checkpoint, in_time = body.get("checkpoint"), body.get("inTime")
     if not isinstance(checkpoint, str) or not (in_time is None or isinstance(in_time, str)):
         raise VerificationError(f"the closing event (entry {closed[0]}) is malformed")
-    keys, quorum = _judges(closed, policy, witnesses)
-    closing = verify_deadline(checkpoint.encode(), log_key, keys, quorum, tender.deadline)
-    _check_prefix(leaves, closing.checkpoint)
-    cut = 0
-    if in_time is not None:
-        before = verify_in_time(in_time.encode(), log_key, keys, quorum, tender.deadline)
-        _check_prefix(leaves, before.checkpoint)
-        cut = before.checkpoint.size
+    audit = None  # a log without a roster (and no genesis given to hold it to) has no policy
+    if genesis is not None or governance.has_roster:
+        audit = governance.audit(genesis, origin=origin)
+    keys, quorum = _judges(closed, audit, witnesses)
+    try:
+        closing = verify_deadline(checkpoint.encode(), log_key, keys, quorum, tender.deadline)
+        _check_prefix(leaves, closing.checkpoint)
+        cut = 0
+        if in_time is not None:
+            before = verify_in_time(in_time.encode(), log_key, keys, quorum, tender.deadline)
+            _check_prefix(leaves, before.checkpoint)
+            cut = before.checkpoint.size
+    except VerificationError as exc:
+        if audit is None or not audit.refused:
+            raise
+        raise VerificationError(f"{exc} ({_untrusted(audit)})") from exc
     if body.get("cut") != cut:
         raise VerificationError(
             "the closing event names another cut than the size of the last checkpoint the "
@@ -155,18 +171,34 @@ def _check_prefix(leaves: bytes | bytearray, checkpoint: Checkpoint) -> None:
         )
 
 
+def _untrusted(audit: WitnessAudit) -> str:
+    return "; ".join(
+        f"the witness policy of entry {index} is not trusted: {why}"[:300]
+        for index, why in audit.refused
+    )
+
+
 def _judges(
     closed: tuple[int, dict[str, object]],
-    policy: dict[str, object] | None,
+    audit: WitnessAudit | None,
     pinned: Iterable[note.Verifier] | None,
 ) -> tuple[list[note.Verifier], int]:
-    """Whose cosignatures judge the deadline: the keys pinned by the verifier; else the
-    witness policy the roster governed at the close (``settings.changed``); else, for a log
-    without a roster, the keys and quorum the closing event names."""
+    """Whose cosignatures judge the deadline: the keys pinned by the verifier; else the last
+    witness policy the roster authorised before the close (``audit``); else, for a log without
+    a roster, the keys and quorum the closing event names. The quorum is the authorised
+    policy's, or the closing event's where none is. A log with a roster and no witness policy
+    it authorised before the close is judged by pinned keys only."""
     index, body = closed
     source: dict[str, object] = body
-    if policy is not None:
-        source = {"witnesses": policy.get("keys"), "quorum": policy.get("quorum")}
+    if audit is not None and audit.authorised:
+        policy = audit.authorised[-1]
+        source = {"witnesses": list(policy.keys), "quorum": policy.quorum}
+    elif audit is not None and pinned is None:
+        untrusted = f" ({_untrusted(audit)})" if audit.refused else ""
+        raise VerificationError(
+            f"no witness policy the roster authorised is in force at the close (entry "
+            f"{index}){untrusted}: pin the witnesses' keys to judge its deadline"
+        )
     listed, quorum = source.get("witnesses"), source.get("quorum")
     if not isinstance(listed, list) or not isinstance(quorum, int) or isinstance(quorum, bool):
         raise VerificationError(f"the witnesses judging the close (entry {index}) are malformed")
