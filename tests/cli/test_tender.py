@@ -2,7 +2,9 @@
 its OCDS release package, ``verify OCID --source EXPORT --key VKEY`` exits 0 when the award
 recomputed from an exported log matches and 1 when it does not — over a tender with an honest
 winner (sealed, committed and revealed through the CLI), a bidder whose reveal does not open
-its seal, and one refused after the witnessed deadline."""
+its seal, and one refused after the witnessed deadline; bids sealed for another deployment
+(``seal --origin``) refused with nothing written (exit 2); and ``verify`` failing on a bid for
+another deployment or a witness policy the roster did not authorise (exit 1)."""
 
 from __future__ import annotations
 

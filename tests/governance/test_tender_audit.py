@@ -2,7 +2,9 @@
 
 The witnesses' cosignatures bind the checkpoints the close carries to the tree they saw; an
 export whose entries below the cut are not that tree (a fork that moves a late bid in time)
-must not verify, however consistently the rest of it was rewritten and signed by the log."""
+must not verify, however consistently the rest of it was rewritten and signed by the log. Nor
+must one holding a bid signed for another deployment, or a version-1 bid after the log's first
+version-2 one, nor one whose close was judged by witnesses the roster did not authorise."""
 
 from __future__ import annotations
 
