@@ -22,7 +22,10 @@ messages name what was wrong with the input and never carry secrets or personal 
     │   ├── ConsentError           processing personal data without a valid consent
     │   ├── BudgetExceededError    a release would spend more privacy budget than is left
     │   ├── ExpiredError           a signed request or capability past its expiry
+    │   │   └── StaleReadError     a signed read whose time is not close to the server's clock
     │   ├── ScopeError             a read outside what an access request names
+    │   ├── UnsignedReadError      a read without its requester's signed statement
+    │   ├── ForeignReadError       a read signed for another deployment (another log origin)
     │   └── ApprovalError          a privileged action without the signatures its policy needs
     │       ├── QuorumError        fewer distinct signatures than the policy's count
     │       ├── SelfApprovalError  the requester's own signature, where four eyes are needed
@@ -142,8 +145,23 @@ class ExpiredError(ForbiddenError):
     """A signed request or a capability used after its expiry."""
 
 
+class StaleReadError(ExpiredError):
+    """A requester's signed read whose time is not within the short window of the server's
+    clock: signed too long ago (held back for later), or ahead of the clock."""
+
+
 class ScopeError(ForbiddenError):
     """A read of a subject, a category or a time the access request does not name."""
+
+
+class UnsignedReadError(ForbiddenError):
+    """A read under an access request without its requester's signed statement of it: every
+    request records its requester's key, and a read needs their signature."""
+
+
+class ForeignReadError(ForbiddenError):
+    """A requester's signed read that names another deployment's log origin than this one's:
+    signed for a deployment set up from the same data (a staging copy of production, say)."""
 
 
 class ApprovalError(ForbiddenError):
