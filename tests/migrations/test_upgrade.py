@@ -93,7 +93,7 @@ def test_an_old_deployment_is_refused_until_migrated_then_keeps_every_row(
     with pytest.raises(
         ConfigError,
         match=r"needs schema revision\(s\) 0001, 0002, 0003, 0004, 0005, 0006, 0007, 0008, 0009, "
-        r"0010, 0011: run `ombud",
+        r"0010, 0011, 0012: run `ombud",
     ):
         Deployment.open(data_dir, environ={})
     assert _counts(data_dir, tables) == {t: expected[t] for t in tables}  # refused: untouched

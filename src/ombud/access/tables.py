@@ -1,7 +1,8 @@
 """The tables of ``ombud.access``: requests (as filed: the subjects only as commitments, with
 the salt of their seal and the digest their approval binds to), the subjects each names (by the
 vault's reference, never the pseudonym, with the secret salt of their commitment, destroyed when
-the subject is erased), and reads."""
+the subject is erased), and reads (an allowed read with its requester's signed statement, whose
+nonce is unique: a statement allows one read)."""
 
 from __future__ import annotations
 
@@ -49,5 +50,8 @@ access_reads = strict_table(
     sa.Column("outcome", TEXT, nullable=False),
     sa.Column("items", INT, nullable=False),
     sa.Column("at", INT, nullable=False),
+    sa.Column("nonce", TEXT),
+    sa.Column("signed", BLOB),
 )
 sa.Index("access_reads_by_request", access_reads.c.request)
+sa.Index("access_reads_by_nonce", access_reads.c.nonce, unique=True)

@@ -36,7 +36,9 @@ __all__ = [
     "upgrade",
 ]
 
-REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009", "0010", "0011")
+REVISIONS = (
+    "0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009", "0010", "0011", "0012",
+)  # fmt: skip
 """Every revision of the history, oldest first."""
 HEAD = REVISIONS[-1]
 logger = logging.getLogger(__name__)
