@@ -1,22 +1,28 @@
 """Files the governance commands read and write: JSON documents (a roster, an access request)
-and signed-request files (a privileged action and the approvals collected for it).
+and signed-request files (a privileged action and the approvals collected for it), and the
+Ed25519 key a holder or a requester makes on their own machine.
 
 Threat model: the files come from other people (a proposer, other holders); each is read up
-to a cap, parsed strictly and checked field by field before anything uses it.
+to a cap, parsed strictly and checked field by field before anything uses it. A new key is
+written mode 0600, never over another file.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from ombud.canonical import parse_json
 from ombud.errors import MalformedError
 from ombud.governance.roster import ActionRequest, Approval
 from ombud.storage import read_capped
 
-__all__ = ["MAX_FILE", "read_json", "read_signed", "write_signed"]
+__all__ = ["MAX_FILE", "new_key", "read_json", "read_signed", "write_signed"]
 
 MAX_FILE = 1 << 20
 """Bytes a governance file may have."""
@@ -42,3 +48,14 @@ def read_signed(path: Path) -> tuple[ActionRequest, list[Approval]]:
 def write_signed(path: Path, request: ActionRequest, approvals: list[Approval]) -> None:
     doc = {"request": request.to_json(), "approvals": [a.to_json() for a in approvals]}
     path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+
+
+def new_key(out: Path) -> Ed25519PrivateKey:
+    """A new Ed25519 private key, written to ``out`` (PEM, PKCS #8, mode 0600; never over an
+    existing file)."""
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(pem)
+    return key

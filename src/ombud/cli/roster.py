@@ -12,7 +12,6 @@ change only when the quorum of the roster in force signed it (``ombud.governance
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -21,13 +20,10 @@ from typing import Annotated, Any
 import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import (
-    Encoding,
-    NoEncryption,
-    PrivateFormat,
     load_pem_private_key,
 )
 
-from ombud.cli._files import read_json, read_signed, write_signed
+from ombud.cli._files import new_key, read_json, read_signed, write_signed
 from ombud.cli.options import DataDir
 from ombud.deployment import Deployment
 from ombud.errors import MalformedError
@@ -61,12 +57,7 @@ def keygen(
     from ombud.base64url import b64url
     from ombud.governance.roster import public_key
 
-    key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(pem)
-    typer.echo(b64url(public_key(key)))
+    typer.echo(b64url(public_key(new_key(out))))
 
 
 @roster_app.command()
