@@ -1,7 +1,8 @@
 """Third-party access through the ledger, on SQLite and PostgreSQL: two officers approve, never
-the requester; reads stay in scope, before expiry, and are recorded, refused ones too; erased
-data is gone for everyone; a sealed request shows only its seal until it is disclosed on
-schedule, across a restart; residents see who asked about them."""
+the requester; reads stay in scope, before expiry, each signed by the requester for exactly that
+read, and are recorded, refused ones too; erased data is gone for everyone; a sealed request
+shows only its seal until it is disclosed on schedule, across a restart; residents see who
+asked about them."""
 
 from __future__ import annotations
 
@@ -17,20 +18,30 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from ombud.access.audit import ReadAudit, audit_reads
 from ombud.access.book import APPROVE, AccessBook
+from ombud.access.reads import SignedRead, sign_read, verify_signed_read
 from ombud.access.requests import AccessRequest, Requester, subject_commitment
 from ombud.api.tasks import background_rounds
+from ombud.base64url import b64url
 from ombud.canonical import canonical_json
+from ombud.clock import format_time
 from ombud.deployment import Deployment, init_deployment
 from ombud.errors import (
     ConflictError,
     ExpiredError,
     ForbiddenError,
+    ForeignReadError,
     NotFoundError,
     QuorumError,
+    ReplayError,
     ScopeError,
     SelfApprovalError,
+    SignatureError,
+    StaleReadError,
+    UnsignedReadError,
 )
 from ombud.events import Event
 from ombud.governance.roster import ActionRequest, Holder, Roster, Rule, public_key, sign_request
@@ -39,6 +50,9 @@ from tests.governance.test_roster import KEYS
 
 START = datetime(2026, 12, 1, 9, tzinfo=UTC)
 SUBJECT, OTHER = "resident-pseudonym-0001", "resident-pseudonym-0002"
+ORIGIN = "access.example/log"
+REQUESTER = Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"det-ines's key").digest())
+"""The requester's key: the requests name its public half, and it signs their reads."""
 
 
 class Clock:
@@ -61,7 +75,7 @@ ROSTER = Roster(
 @pytest.fixture(params=["sqlite", "postgresql"])
 def city(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Path, Clock]]:
     url = request.getfixturevalue("postgres_schema") if request.param == "postgresql" else ""
-    init_deployment(tmp_path / "city", "access.example/log", database_url=url)
+    init_deployment(tmp_path / "city", ORIGIN, database_url=url)
     clock = Clock()
     with Deployment.open(tmp_path / "city", clock=clock) as deployment:
         deployment.roster.establish(ROSTER, actor="clerk")
@@ -84,7 +98,7 @@ def city(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Path,
 def _request(requester: str = "det-ines", **changes: object) -> AccessRequest:
     made = AccessRequest(
         secrets.token_hex(16),
-        Requester("port-police", requester, "cd" * 32),
+        Requester("port-police", requester, public_key(REQUESTER).hex()),
         (SUBJECT,),
         ("contact",),
         "a burglary investigation",
@@ -105,8 +119,43 @@ def _approval(book: AccessBook, request: AccessRequest, roster: Roster) -> Actio
         request.requester.person,
         secrets.token_hex(16),
         START + timedelta(days=1),
-        "access.example/log",
+        ORIGIN,
     )
+
+
+def _signed(
+    deployment: Deployment,
+    request: AccessRequest,
+    subject: str = SUBJECT,
+    category: str = "contact",
+    *,
+    key: Ed25519PrivateKey = REQUESTER,
+    origin: str = ORIGIN,
+    at: datetime | None = None,
+    nonce: str | None = None,
+) -> SignedRead:
+    """The requester's signed read of ``subject`` (by the commitment the filed request holds
+    in its place; the first one's for a subject it does not name), as ``sign-read`` makes it."""
+    index = request.subjects.index(subject) if subject in request.subjects else 0
+    commitment = deployment.access.get(request.id).request.commitments[index]
+    return sign_read(
+        request.id, commitment, category, key, origin=origin,
+        at=deployment.clock() if at is None else at, nonce=nonce or secrets.token_hex(16),
+    )  # fmt: skip
+
+
+def _read(
+    deployment: Deployment,
+    request: AccessRequest,
+    subject: str = SUBJECT,
+    category: str = "contact",
+    *,
+    signed: SignedRead | None = None,
+) -> list[bytes]:
+    """A read as the access office makes it for the requester: with their signed statement."""
+    if signed is None:
+        signed = _signed(deployment, request, subject, category)
+    return deployment.access.read(request.id, subject, category, signed=signed, actor="police")
 
 
 def _events(deployment: Deployment, kind: str) -> list[dict[str, object]]:
@@ -129,7 +178,7 @@ def test_two_officers_approve_and_reads_stay_in_scope(city: tuple[Path, Clock]) 
         assert requested["v"] == 2 and requested["request"] == request.id
         assert requested["sealed"] is False and SUBJECT not in str(requested)
         with pytest.raises(ForbiddenError, match="pending"):
-            book.read(request.id, SUBJECT, "contact", actor="police")  # not approved yet
+            _read(deployment, request)  # not approved yet
         action = _approval(deployment.access, request, ROSTER)
         with pytest.raises(QuorumError):  # a single approver
             book.approve(
@@ -146,16 +195,16 @@ def test_two_officers_approve_and_reads_stay_in_scope(city: tuple[Path, Clock]) 
         )
         with pytest.raises(ConflictError):
             book.approve(request.id, action, [], actor="x")
-        assert book.read(request.id, SUBJECT, "contact", actor="police") == [
+        assert _read(deployment, request) == [
             json.dumps({"email": f"{SUBJECT}@example.org"}).encode()
         ]
         with pytest.raises(ScopeError):
-            book.read(request.id, OTHER, "contact", actor="police")  # another resident
+            _read(deployment, request, OTHER)  # another resident
         with pytest.raises(ScopeError):
-            book.read(request.id, SUBJECT, "location", actor="police")  # another category
+            _read(deployment, request, SUBJECT, "location")  # another category
         clock.now = START + timedelta(days=7)
         with pytest.raises(ExpiredError):
-            book.read(request.id, SUBJECT, "contact", actor="police")
+            _read(deployment, request)
         reads = _events(deployment, "access.read")
         assert [r["outcome"] for r in reads] == [
             "not-approved",
@@ -210,7 +259,7 @@ def test_erased_data_is_gone_for_every_requester(city: tuple[Path, Clock]) -> No
             deployment.vault.ref(SUBJECT), actor="resident", basis="resident-request"
         )
         with pytest.raises(NotFoundError):
-            deployment.access.read(request.id, SUBJECT, "contact", actor="police")
+            _read(deployment, request)
         assert _events(deployment, "access.read")[-1]["outcome"] == "no-data"
 
 
@@ -242,6 +291,10 @@ def test_a_seal_opens_on_schedule_across_a_restart(city: tuple[Path, Clock]) -> 
 
 def _approved(deployment: Deployment, request: AccessRequest) -> None:
     deployment.access.request(request, actor="police")
+    _approve(deployment, request)
+
+
+def _approve(deployment: Deployment, request: AccessRequest) -> None:
     action = _approval(deployment.access, request, ROSTER)
     deployment.access.approve(
         request.id,
@@ -263,11 +316,11 @@ def test_a_disclosed_seal_lets_no_one_test_a_guess_of_its_subject(
     request = _request(sealed_until=START + timedelta(days=1, hours=1))
     with Deployment.open(data_dir, clock=clock) as deployment:
         _approved(deployment, request)
-        deployment.access.read(request.id, SUBJECT, "contact", actor="police")
+        _read(deployment, request)
     clock.now = START + timedelta(days=2)
     with Deployment.open(data_dir, clock=clock) as deployment:
         assert deployment.access.disclose_due() == 1
-        deployment.access.read(request.id, SUBJECT, "contact", actor="police")  # after it
+        _read(deployment, request)  # after it
         (disclosed,) = _events(deployment, "seal.disclosed")
         reads = _events(deployment, "access.read")
         approved = _events(deployment, "access.approved")
@@ -313,7 +366,7 @@ def test_erasing_a_subject_named_in_requests_leaves_neither_their_pseudonym_nor_
     pending = _request(sealed_until=START + timedelta(days=1))
     with Deployment.open(data_dir, clock=clock) as deployment:
         _approved(deployment, approved)
-        deployment.access.read(approved.id, SUBJECT, "contact", actor="police")
+        _read(deployment, approved)
         deployment.access.request(pending, actor="tax")
         ref = deployment.vault.ref(SUBJECT)
         salts = [
@@ -336,10 +389,10 @@ def test_erasing_a_subject_named_in_requests_leaves_neither_their_pseudonym_nor_
         # no-data (its commitment still named), the other subject is read, the pending one is
         # approved, and its seal disclosed.
         with pytest.raises(NotFoundError):
-            deployment.access.read(approved.id, SUBJECT, "contact", actor="police")
+            _read(deployment, approved)
         last = _events(deployment, "access.read")[-1]
         assert last["outcome"] == "no-data" and last["subject"] is not None
-        assert deployment.access.read(approved.id, OTHER, "contact", actor="police")
+        assert _read(deployment, approved, OTHER)
         action = _approval(deployment.access, pending, ROSTER)
         deployment.access.approve(
             pending.id,
@@ -385,16 +438,16 @@ def test_a_read_under_a_request_not_approved_is_refused_and_recorded(
         book.deny(denied.id, "officer-a", "no legal basis", actor="x")
         before = deployment.log.size
         with pytest.raises(ForbiddenError, match="pending, not approved"):
-            book.read(pending.id, SUBJECT, "contact", actor="police")
+            _read(deployment, pending)
         with pytest.raises(ForbiddenError, match="denied, not approved"):
-            book.read(denied.id, SUBJECT, "contact", actor="tax")
+            _read(deployment, denied)
         with pytest.raises(NotFoundError):  # no request: nothing to record it under
-            book.read("0" * 32, SUBJECT, "contact", actor="police")
+            book.read("0" * 32, SUBJECT, "contact", signed=None, actor="police")
         assert deployment.log.size == before + 2
         reads = _events(deployment, "access.read")
         assert reads[0]["outcome"] == reads[1]["outcome"] == "not-approved"
         assert reads[0]["items"] == 0 and reads[0]["subject"] is not None
-        assert set(reads[1]) == {"v", "request", "outcome"}  # sealed: nothing more shown
+        assert reads[1] == {"v": 3, "request": denied.id, "outcome": "not-approved", "read": None}
         assert SUBJECT not in json.dumps(reads)
         report = book.report()
         assert report["refusedReads"] == 2
@@ -405,3 +458,138 @@ def test_a_read_under_a_request_not_approved_is_refused_and_recorded(
         mine = book.of_subject(deployment.vault.ref(SUBJECT))
         (shown,) = [m for m in mine if not m["sealed"]]
         assert [r["outcome"] for r in shown["reads"]] == ["not-approved"]
+
+
+def _entries(deployment: Deployment) -> list[tuple[int, bytes]]:
+    return list(enumerate(deployment.log.entries(0, deployment.log.size)))
+
+
+def test_a_signed_read_in_scope_is_read_and_its_event_verifies_offline(
+    city: tuple[Path, Clock],
+) -> None:
+    data_dir, clock = city
+    with Deployment.open(data_dir, clock=clock) as deployment:
+        request = _request()
+        _approved(deployment, request)
+        signed = _signed(deployment, request, at=START - timedelta(minutes=9))
+        assert _read(deployment, request, signed=signed) == [
+            json.dumps({"email": f"{SUBJECT}@example.org"}).encode()
+        ]
+        (read,) = _events(deployment, "access.read")
+        assert read["v"] == 3 and read["outcome"] == "read" and read["items"] == 1
+        assert read["read"] == signed.to_json() and read["subject"] == signed.subject
+        assert SUBJECT not in json.dumps(read)  # the statement names the commitment only
+        # Offline, from the ledger alone: the key is the one the request's record names.
+        (requested,) = _events(deployment, "access.requested")
+        key = requested["requester"]["key"]  # type: ignore[index]
+        statement = SignedRead.from_json(read["read"])
+        verify_signed_read(
+            statement, key, origin=ORIGIN, request=request.id, subject=str(read["subject"]),
+            category=str(read["category"]), now=START,
+        )  # fmt: skip
+        assert audit_reads(_entries(deployment), origin=ORIGIN) == ReadAudit(1, 0, 0, 0)
+
+
+def _nonces(deployment: Deployment) -> list[tuple[Any, ...]]:
+    return deployment.db.read("SELECT nonce FROM access_reads WHERE nonce IS NOT NULL")
+
+
+def test_a_read_the_requester_did_not_sign_for_is_refused_with_nothing_read(
+    city: tuple[Path, Clock],
+) -> None:
+    """Each refused read is recorded (outcome, no items, no statement) and raises; no data is
+    returned and no nonce is used up. One signed for another deployment is not this log's to
+    record: nothing is written at all."""
+    data_dir, clock = city
+    with Deployment.open(data_dir, clock=clock) as deployment:
+        request, elsewhere = _request(subjects=(SUBJECT, OTHER)), _request()
+        _approved(deployment, request)
+        _approved(deployment, elsewhere)
+        used = _signed(deployment, request)
+        assert _read(deployment, request, signed=used)
+        stranger = Ed25519PrivateKey.generate()
+        refusals: list[tuple[type[Exception], str, str, str, SignedRead | None]] = [
+            (SignatureError, "bad-signature", SUBJECT, "contact",
+             _signed(deployment, request, key=stranger)),
+            (ReplayError, "replayed", SUBJECT, "contact", used),
+            (StaleReadError, "stale", SUBJECT, "contact",
+             _signed(deployment, request, at=START - timedelta(minutes=11))),
+            (StaleReadError, "stale", SUBJECT, "contact",
+             _signed(deployment, request, at=START + timedelta(minutes=11))),
+            (SignatureError, "bad-signature", OTHER, "contact",  # signed for the other subject
+             _signed(deployment, request, SUBJECT)),
+            (SignatureError, "bad-signature", SUBJECT, "contact",  # for another category
+             _signed(deployment, request, SUBJECT, "location")),
+            (SignatureError, "bad-signature", SUBJECT, "contact",  # under another request
+             _signed(deployment, elsewhere)),
+            (UnsignedReadError, "unsigned", SUBJECT, "contact", None),
+        ]  # fmt: skip
+        for error, code, subject, category, signed in refusals:
+            size, nonces = deployment.log.size, _nonces(deployment)
+            with pytest.raises(error):
+                deployment.access.read(
+                    request.id, subject, category, signed=signed, actor="access-office"
+                )
+            assert deployment.log.size == size + 1 and _nonces(deployment) == nonces
+            last = _events(deployment, "access.read")[-1]
+            assert (last["outcome"], last["items"], last["read"]) == (code, 0, None), code
+        size, rows = deployment.log.size, deployment.db.read("SELECT count(*) FROM access_reads")
+        with pytest.raises(ForeignReadError, match="staging"):
+            _read(deployment, request, signed=_signed(deployment, request, origin="staging.x/log"))
+        assert deployment.log.size == size
+        assert deployment.db.read("SELECT count(*) FROM access_reads") == rows
+        assert [r["outcome"] for r in _events(deployment, "access.read")].count("read") == 1
+        assert deployment.access.report()["refusedReads"] == len(refusals)
+        # Every signed read the log holds still verifies: refusals carry no statement.
+        assert audit_reads(_entries(deployment), origin=ORIGIN) == ReadAudit(1, 0, 0, len(refusals))
+
+
+def test_a_read_refused_before_approval_leaves_its_statement_good_once(
+    city: tuple[Path, Clock],
+) -> None:
+    data_dir, clock = city
+    with Deployment.open(data_dir, clock=clock) as deployment:
+        request = _request()
+        deployment.access.request(request, actor="police")
+        signed = _signed(deployment, request)
+        with pytest.raises(ForbiddenError, match="pending"):
+            _read(deployment, request, signed=signed)
+        _approve(deployment, request)
+        clock.now = START + timedelta(minutes=5)
+        assert _read(deployment, request, signed=signed)  # its nonce was not used up
+        with pytest.raises(ReplayError):
+            _read(deployment, request, signed=signed)
+        assert [r["outcome"] for r in _events(deployment, "access.read")] == [
+            "not-approved",
+            "read",
+            "replayed",
+        ]
+
+
+def test_a_sealed_requests_reads_verify_once_the_seal_opens(city: tuple[Path, Clock]) -> None:
+    """Under a seal, an allowed read's event shows the statement's nonce, time and signature
+    only (not the subject's commitment, nor the category); the disclosure adds the subject
+    each read's statement named, so the signature verifies from the log alone."""
+    data_dir, clock = city
+    request = _request(sealed_until=START + timedelta(days=1, hours=1))
+    with Deployment.open(data_dir, clock=clock) as deployment:
+        _approved(deployment, request)
+        signed = _signed(deployment, request)
+        _read(deployment, request, signed=signed)
+        (read,) = _events(deployment, "access.read")
+        shown = {"nonce": signed.nonce, "at": format_time(signed.at)}
+        assert read == {
+            "v": 3,
+            "request": request.id,
+            "outcome": "read",
+            "read": {**shown, "signature": b64url(signed.signature)},
+        }
+        assert audit_reads(_entries(deployment), origin=ORIGIN) == ReadAudit(0, 1, 0, 0)
+    clock.now = START + timedelta(days=2)
+    with Deployment.open(data_dir, clock=clock) as deployment:
+        assert deployment.access.disclose_due() == 1
+        (disclosed,) = _events(deployment, "seal.disclosed")
+        (listed,) = disclosed["reads"]  # type: ignore[misc]
+        assert listed["subject"] == signed.subject and listed["category"] == "contact"
+        assert SUBJECT not in json.dumps(disclosed)
+        assert audit_reads(_entries(deployment), origin=ORIGIN) == ReadAudit(1, 0, 0, 0)

@@ -1,6 +1,7 @@
-"""``ombud access``: a request recorded, its approval signed by two officers with ``ombud
-roster sign`` (one is not enough), a read within the request and one beyond it (refused, and
-recorded), the list and the ombudsman's report."""
+"""``ombud access``: a requester's key, a request recorded, its approval signed by two officers
+with ``ombud roster sign`` (one is not enough), a read within the request signed by the
+requester on their machine and one beyond it (refused, and recorded), a signed read used twice
+(refused), the list, the ombudsman's report, and every read verified from an export."""
 
 from __future__ import annotations
 
@@ -35,8 +36,11 @@ def test_an_access_request_from_request_to_report(tmp_path: Path) -> None:
             expires=None, event=lambda sealed: office.vault.stored_event(sealed, "voice"),
         )  # fmt: skip
     now = datetime.now(UTC).replace(microsecond=0)
+    key = ombud("access", "keygen", "--out", tmp_path / "ines.pem")  # on the requester's machine
+    assert key.returncode == 0, key.stderr
+    assert (tmp_path / "ines.pem").stat().st_mode & 0o777 == 0o600
     request = AccessRequest(
-        secrets.token_hex(16), Requester("port-police", "det-ines", "ab" * 32), (SUBJECT,),
+        secrets.token_hex(16), Requester("port-police", "det-ines", key.stdout.strip()), (SUBJECT,),
         ("contact",), "an investigation", "warrant PO-1", now - timedelta(days=1),
         now + timedelta(days=1), now + timedelta(days=2),
     )  # fmt: skip
@@ -52,13 +56,40 @@ def test_an_access_request_from_request_to_report(tmp_path: Path) -> None:
     assert one.returncode == 2 and "needs 2 distinct signatures" in one.stderr
     assert ombud(*sign, "officer-b", "--key", tmp_path / "officer-b.pem").returncode == 0
     assert ombud("access", "approve", "--data-dir", data_dir, approval).returncode == 0
+    commitment = made.stdout.split()[-1]  # the subject's, printed when it was recorded
+
+    def signed(category: str, origin: str = "access.example/log") -> Path:
+        out = tmp_path / f"read-{secrets.token_hex(4)}.json"
+        made = ombud(
+            "access", "sign-read", request.id, "--commitment", commitment, "--category",
+            category, "--key", tmp_path / "ines.pem", "--origin", origin, "--out", out,
+        )  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        return out
+
     read = ("access", "read", "--data-dir", data_dir, request.id, "--subject", SUBJECT)
-    ok = ombud(*read, "--category", "contact")
+    contact = signed("contact")
+    ok = ombud(*read, "--category", "contact", "--signed", contact)
     assert ok.returncode == 0 and "555-0142" in ok.stdout, ok.stderr
-    beyond = ombud(*read, "--category", "location")
+    again = ombud(*read, "--category", "contact", "--signed", contact)
+    assert again.returncode == 1 and "used before" in again.stderr and "555" not in again.stdout
+    beyond = ombud(*read, "--category", "location", "--signed", signed("location"))
     assert beyond.returncode == 2 and "category" in beyond.stderr and "555" not in beyond.stdout
+    staging = ombud(*read, "--category", "contact", "--signed", signed("contact", "staging/log"))
+    assert staging.returncode == 2 and "staging/log" in staging.stderr
+    unsigned = ombud(*read, "--category", "contact")
+    assert unsigned.returncode == 2 and "--signed" in unsigned.stderr
     listed = ombud("access", "list", "--data-dir", data_dir)
     assert "port-police/det-ines" in listed.stdout and "approved" in listed.stdout
     report = json.loads(ombud("access", "report", "--data-dir", data_dir, "--json").stdout)
-    assert report["refusedReads"] == 1 and report["statuses"] == {"approved": 1}
+    assert report["refusedReads"] == 2 and report["statuses"] == {"approved": 1}
     assert SUBJECT not in listed.stdout + json.dumps(report)
+    # Anyone verifies from an export that the requester asked for each read.
+    with Deployment.open(data_dir) as deployment:
+        deployment.log.checkpoint()
+    export = tmp_path / "export"
+    assert ombud("log", "export", data_dir, export).returncode == 0
+    verified = ombud("access", "verify", export)
+    assert verified.returncode == 0, verified.stderr
+    assert "OK: 1 read(s) signed by their requester for this log" in verified.stdout
+    assert "2 refused" in verified.stdout

@@ -26,6 +26,7 @@ from tests.access.test_book import (
     Clock,
     _approval,
     _events,
+    _read,
     _request,
     city,
 )
@@ -77,7 +78,7 @@ def test_requests_from_before_keep_working_and_name_no_subject(city: tuple[Path,
             [sign_request(action, n, KEYS[n]) for n in ("officer-a", "officer-b")],
             actor="x",
         )
-        assert book.read(one.id, SUBJECT, "contact", actor="police")
+        assert _read(deployment, one)
         mine = {m["sealed"]: m for m in book.of_subject(refs[SUBJECT])}
         assert set(mine) == {True, False} and "subject" not in mine[True]
         # several subjects under one salt: their commitments are not matched to them, and the

@@ -14,9 +14,19 @@ restarts). Neither the ledger nor the database names a subject: a request is kep
 disclosure publishes the seal's salt only), filed under the vault's keyed reference; erasing
 the subject destroys that salt, so its commitments say nothing after.
 
+Every read needs its requester's signed statement of it (``ombud.access.reads``), signed with
+the key the request records: a token's holder or the operator who reads without it is refused,
+on the ledger; the statement's nonce is used up by the read it allowed (``access_reads.nonce``).
+
 Event versions: ``access.requested``, ``access.read`` and ``seal.disclosed`` of version 2 hold
 subject commitments under each subject's own salt; of version 1 (requests filed before), under
 the request's salt, which its ``seal.disclosed`` publishes. Both open their seal the same way.
+``access.read`` of version 3 (written since revision 0012, under requests of either version)
+holds the subject's commitment as the request holds it and, as ``read``, the requester's
+signed statement of an allowed read (under a sealed request, its nonce, time and signature:
+the ``seal.disclosed`` that opens it adds the subject each read's statement named to its
+``reads``, which already give the category); ``read`` is null on a refusal.
+``ombud.access.audit`` verifies them from the log alone.
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from ombud.access.reads import SignedRead, verify_read_origin, verify_signed_read
 from ombud.access.requests import (
     MAX_SEAL,
     AccessRequest,
@@ -45,7 +56,12 @@ from ombud.errors import (
     ForbiddenError,
     MalformedError,
     NotFoundError,
+    OmbudError,
+    ReplayError,
     ScopeError,
+    SignatureError,
+    StaleReadError,
+    UnsignedReadError,
 )
 from ombud.events import Event
 from ombud.governance.actions import Effect
@@ -60,6 +76,8 @@ APPROVE = "access.approve"
 """The roster's action class for approving an access request."""
 _VERSION = 2
 """The version of the access events this code writes (see the module's docstring)."""
+_READ_VERSION = 3
+"""The version of the ``access.read`` events this code writes: with the signed statement."""
 
 
 @dataclass(frozen=True)
@@ -94,17 +112,60 @@ def forget_subject(tx: Tx, ref: bytes) -> None:
     tx.execute("UPDATE access_subjects SET salt = NULL WHERE subject_ref = ?", (ref,))
 
 
+_REFUSALS: tuple[tuple[type[OmbudError], str], ...] = (
+    (UnsignedReadError, "unsigned"),  # no statement from the requester
+    (StaleReadError, "stale"),  # signed too long before (or ahead of) the server's clock
+    (ExpiredError, "expired"),
+    (ScopeError, "out-of-scope"),
+    (NotFoundError, "no-data"),  # erased, or never held: gone for everyone
+    (ForbiddenError, "not-approved"),  # pending or denied
+    (SignatureError, "bad-signature"),  # not the requester's key, or another read's statement
+    (ReplayError, "replayed"),  # the statement's nonce allowed a read before
+)
+_REFUSED = (ForbiddenError, NotFoundError, SignatureError, ReplayError)
+"""What ``AccessBook.read`` records as a refused read (and raises afterwards)."""
+
+
 def _refusal(exc: Exception) -> str:
     """A refusal as the ledger says it: a code, never a message that could echo input."""
-    if isinstance(exc, ExpiredError):
-        return "expired"
-    if isinstance(exc, ScopeError):
-        return "out-of-scope"
-    if isinstance(exc, NotFoundError):
-        return "no-data"  # erased, or never held: gone for everyone
-    if isinstance(exc, ForbiddenError):
-        return "not-approved"  # pending or denied
-    return "refused"
+    return next((code for kind, code in _REFUSALS if isinstance(exc, kind)), "refused")
+
+
+_REPLAYED = "this signed read was used before: the requester signs each read afresh"
+
+
+def _read_body(
+    request_id: str,
+    sealed: bool,
+    refused: Exception | None,
+    category: str,
+    commitment: str | None,
+    items: list[bytes],
+) -> dict[str, Any]:
+    """An ``access.read`` event's body (version 3) but the statement: the request and the
+    outcome, and unless the request is sealed the category, the subject's commitment and how
+    many items were read; ``read`` null (a refusal) until the caller sets it."""
+    body: dict[str, Any] = {
+        "v": _READ_VERSION,
+        "request": request_id,
+        "outcome": "read" if refused is None else _refusal(refused),
+    }
+    if not sealed:
+        body["category"] = category
+        body["subject"] = commitment
+        body["items"] = len(items)
+    body["read"] = None
+    return body
+
+
+def _shown(signed: SignedRead, *, sealed: bool) -> dict[str, Any]:
+    """What an allowed read's event shows of the requester's statement: all of it, or under a
+    sealed request all but what the seal hides (the subject and the category, which its
+    disclosure publishes among its ``reads``)."""
+    if not sealed:
+        return signed.to_json()
+    shown = signed.to_json()
+    return {k: shown[k] for k in ("nonce", "at", "signature")}
 
 
 class AccessBook:
@@ -281,12 +342,27 @@ class AccessBook:
 
         return record
 
-    def read(self, request_id: str, subject: str, category: str, *, actor: str) -> list[bytes]:
+    def read(
+        self,
+        request_id: str,
+        subject: str,
+        category: str,
+        *,
+        signed: SignedRead | None,
+        actor: str,
+    ) -> list[bytes]:
         """The subject's payloads of ``category`` stored within the request's window, under its
-        capability. Allowed or refused, the read is an ``access.read`` event; refused, it
-        raises afterwards (``ForbiddenError`` under a request not approved, ``ExpiredError``,
-        ``ScopeError``, or ``NotFoundError`` for data that is erased or was never held)."""
+        capability, when the requester asked for exactly this read: ``signed``, their statement
+        of it, signed with the key the request records (``verify_signed_read``), whose nonce
+        allowed no read before. Signed for another deployment, it raises ``ForeignReadError``
+        and nothing is written. Otherwise, allowed or refused, the read is an ``access.read``
+        event; refused, it raises afterwards (``ForbiddenError`` under a request not approved,
+        ``ExpiredError``, ``ScopeError``, ``NotFoundError`` for data that is erased or was
+        never held, ``UnsignedReadError``, ``SignatureError``, ``StaleReadError`` or
+        ``ReplayError``), with nothing decrypted and the nonce not used up."""
         stored = self.get(request_id)
+        if signed is not None:
+            verify_read_origin(signed, self.log.origin)  # another log's: not this log's to record
         capability = Capability.of(stored.request)
         now = self.clock()
         ref, named, commitment = self._named(stored, subject)
@@ -300,37 +376,61 @@ class AccessBook:
             if named and commitment is None:  # erased, filed before commitments were kept
                 raise NotFoundError("this subject's data was erased")
             capability.verify_read(commitment or "", category, capability.since, now)
-            assert ref is not None  # a subject the request does not name raised above
+            assert ref is not None and commitment is not None  # a subject not named raised
+            if signed is None:
+                raise UnsignedReadError(
+                    f"a read under request {request_id} needs its requester's signed statement "
+                    "of it (`ombud access sign-read`)"
+                )
+            verify_signed_read(
+                signed, stored.request.requester.key, origin=self.log.origin,
+                request=request_id, subject=commitment, category=category, now=now,
+            )  # fmt: skip
+            if self.db.read("SELECT 1 FROM access_reads WHERE nonce = ?", (signed.nonce,)):
+                raise ReplayError(_REPLAYED)
             for payload in self.vault.payloads(ref, kind=category):
                 if (
                     payload.data is not None
                     and capability.since <= payload.created < capability.until
                 ):
                     items.append(payload.data)
-        except (ForbiddenError, ExpiredError, ScopeError, NotFoundError) as exc:
+        except _REFUSED as exc:
             refused = exc
-        outcome = "read" if refused is None else _refusal(refused)
-        body: dict[str, Any] = {"v": stored.version, "request": request_id, "outcome": outcome}
-        if not stored.sealed:
-            body["category"] = category
-            body["subject"] = commitment if named else None
-            body["items"] = len(items)
 
         def build(tx: Tx) -> list[bytes]:
+            nonlocal refused, items
+            if (
+                refused is None
+                and signed is not None
+                and tx.execute("SELECT 1 FROM access_reads WHERE nonce = ?", (signed.nonce,))
+            ):  # another process read with it since
+                refused, items = ReplayError(_REPLAYED), []
+            # sealed as of this transaction: a disclosure just committed lists no read after it
+            rows = tx.execute(
+                "SELECT disclosed_index FROM access_requests WHERE id = ?", (request_id,)
+            )
+            sealed = stored.request.sealed_until is not None and rows[0][0] is None
+            shown = commitment if named else None
+            body = _read_body(request_id, sealed, refused, category, shown, items)
+            if refused is None and signed is not None:
+                body["read"] = _shown(signed, sealed=sealed)
             return [Event("access.read", now, actor, body).to_bytes()]
 
         def record(tx: Tx, index: int) -> None:
+            allowed = refused is None and signed is not None
             tx.execute(
                 "INSERT INTO access_reads (ledger_index, request, subject_ref, category,"
-                " outcome, items, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " outcome, items, at, nonce, signed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     index,
                     request_id,
                     ref if named else None,
                     category[:64],
-                    outcome,
+                    "read" if refused is None else _refusal(refused),
                     len(items),
                     to_micros(now),
+                    signed.nonce if allowed and signed is not None else None,
+                    signed.to_bytes() if allowed and signed is not None else None,
                 ),
             )
 
@@ -373,7 +473,6 @@ class AccessBook:
                 "request": request_id,
                 "salt": base64.b64encode(stored.salt).decode(),
                 "view": stored.request.to_json(),
-                "reads": self._reads(request_id),
             }
 
             def build(
@@ -384,7 +483,9 @@ class AccessBook:
                 )
                 if rows[0][0] is not None:  # another process disclosed it first
                     return []
-                return [Event("seal.disclosed", now, "ombud", body).to_bytes()]
+                # every read recorded under the seal, as of this transaction
+                reads = self._reads(request_id, statements=True, run=tx.execute)
+                return [Event("seal.disclosed", now, "ombud", {**body, "reads": reads}).to_bytes()]
 
             def record(tx: Tx, index: int, request_id: str = request_id) -> None:
                 tx.execute(
@@ -397,17 +498,31 @@ class AccessBook:
 
     # -- what residents and the ombudsman see ------------------------------------------------
 
-    def _reads(self, request_id: str, ref: bytes | None = None) -> list[dict[str, Any]]:
-        """The reads under a request (of one subject, given its vault reference), in order."""
-        sql = "SELECT category, outcome, items, at FROM access_reads WHERE request = ?"
+    def _reads(
+        self,
+        request_id: str,
+        ref: bytes | None = None,
+        *,
+        statements: bool = False,
+        run: Callable[[str, tuple[object, ...]], list[tuple[Any, ...]]] | None = None,
+    ) -> list[dict[str, Any]]:
+        """The reads under a request (of one subject, given its vault reference), in order;
+        with ``statements``, each allowed read's ``subject`` as its signed statement names it
+        (the request's commitment): what a disclosure adds to the statements that the reads'
+        events show of reads made while the request was sealed. ``run`` reads them (a
+        transaction's ``execute``; the database's by default)."""
+        sql = "SELECT category, outcome, items, at, signed FROM access_reads WHERE request = ?"
         args: tuple[object, ...] = (request_id,)
         if ref is not None:
             sql, args = sql + " AND subject_ref = ?", (request_id, ref)
-        rows = self.db.read(sql + " ORDER BY ledger_index", args)
-        return [
-            {"category": c, "outcome": o, "items": n, "at": format_time(from_micros(a))}
-            for c, o, n, a in rows
-        ]
+        out = []
+        for c, o, n, a, signed in (run or self.db.read)(sql + " ORDER BY ledger_index", args):
+            read = {"category": c, "outcome": o, "items": n, "at": format_time(from_micros(a))}
+            if statements and signed is not None:
+                stated = parse_json(bytes(signed), "a stored signed read")
+                read["subject"] = SignedRead.from_json(stated).subject
+            out.append(read)
+        return out
 
     def of_subject(self, ref: bytes) -> list[dict[str, Any]]:
         """Every request that named this subject: who asked, on what basis, what was read and

@@ -4,7 +4,8 @@ and disclosed; the ombudsman's report; and ``/me/access``, who asked for a resid
 
 Threat model: recording a request needs scope ``access:request``, denying one or disclosing
 due seals ``access:decide``, and reading ``access:read`` — which yields only what an approved,
-unexpired request names, and is an ``access.read`` event allowed or refused. No token approves:
+unexpired request names, with its requester's signed statement of that read (a token alone
+reads nothing), and is an ``access.read`` event allowed or refused. No token approves:
 approval needs two officers' signatures. What the ledger shows is public here too (requests as
 their public record, sealed ones as sealed, the report); a resident reaches only the requests
 that named them, with their own access key, and personal answers are ``no-store``.
@@ -20,6 +21,7 @@ from fastapi import APIRouter, Header, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from ombud.access.book import AccessBook, Stored
+from ombud.access.reads import SignedRead
 from ombud.access.requests import AccessRequest
 from ombud.api.auth import require_scope
 from ombud.api.bodies import StrictRoute
@@ -52,6 +54,13 @@ class Read(BaseModel):
 
     subject: str = Field(max_length=200, description="A subject pseudonym the request names.")
     category: str = Field(max_length=64, description="A data category the request names.")
+    signed: dict[str, Any] | None = Field(
+        default=None,
+        description="The requester's signed statement of this read (`ombud access sign-read`): "
+        "{v, origin, request, subject (the request's commitment), category, nonce, at, "
+        "signature}, signed with the key the request records, at most 10 minutes from the "
+        "server's clock, used once. Without it the read is refused (and recorded).",
+    )
 
 
 def _public(stored: Stored) -> dict[str, Any]:
@@ -77,12 +86,17 @@ def create_router(
         status_code=201,
         responses=problems(401, 403, 409),
         summary="Record a request for residents' data (scope access:request): its public "
-        "record goes on the ledger, or only its seal.",
+        "record goes on the ledger, or only its seal. The answer gives the filer each "
+        "subject's commitment (`commitments`, in the request's order), which the requester's "
+        "signed reads name.",
     )
     def request(body: dict[str, Any], token: AccessRequestScope) -> dict[str, Any]:
         made = AccessRequest.from_json(body)
         access().request(made, actor=f"token:{token.id}")
-        return _public(access().get(made.id))
+        stored = access().get(made.id)
+        # for whoever filed it, sealed or not: each subject's commitment, in the request's
+        # order, which the requester's signed reads name
+        return {**_public(stored), "commitments": list(stored.request.commitments)}
 
     @router.get("/access/requests", summary="Every request, as the public may see it.")
     def requests() -> list[dict[str, Any]]:
@@ -104,12 +118,18 @@ def create_router(
     @router.post(
         "/access/requests/{request_id}/reads",
         dependencies=[NO_STORE],
-        responses=problems(401, 403, 404, 409),
-        summary="Read, for the approved requester, one subject's data of one category the "
-        "request names (scope access:read); allowed or refused, the read is on the ledger.",
+        responses=problems(400, 401, 403, 404, 409, 422),
+        summary="Read, for the approved requester and with their signed statement of this "
+        "read, one subject's data of one category the request names (scope access:read); "
+        "allowed or refused, the read is on the ledger (403: not approved, out of scope, "
+        "expired, unsigned, stale, or signed for another deployment, which alone is not "
+        "recorded; 422: not the requester's signature of this read; 409: its nonce was used).",
     )
     def read(request_id: RequestId, body: Read, token: AccessRead) -> dict[str, Any]:
-        items = access().read(request_id, body.subject, body.category, actor=f"token:{token.id}")
+        signed = None if body.signed is None else SignedRead.from_json(body.signed)
+        items = access().read(
+            request_id, body.subject, body.category, signed=signed, actor=f"token:{token.id}"
+        )
         return {"items": [base64.b64encode(i).decode() for i in items]}
 
     @router.post(

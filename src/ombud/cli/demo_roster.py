@@ -2,7 +2,8 @@
 data-access officers, the ombudsman and a court — recorded as the genesis, then a council
 hand-over after an election, signed by three of the five outgoing councillors; the operator
 trying to double the privacy budget alone (refused, and recorded); then a police request for a
-resident's data, approved by the two officers and read, and a sealed request.
+resident's data, approved by the two officers and read with the detective's signature, and a
+sealed request.
 
 Threat model: a demo. The holders' keys are made here and kept, mode 0600, in
 ``DIR/roster-keys/`` so the demo can sign for them; in a city each holder makes and keeps their
@@ -23,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from ombud.access.book import APPROVE
+from ombud.access.reads import SignedRead, sign_read
 from ombud.access.requests import AccessRequest, Requester
 from ombud.deployment import Deployment
 from ombud.errors import ReservedActionError, ScopeError
@@ -130,13 +132,15 @@ def roster_act(
 
 def access_act(deployment: Deployment, subject: str, keys: dict[str, Ed25519PrivateKey]) -> None:
     """The police ask for a resident's contact details under a warrant; two officers approve;
-    the police read them, and a read beyond the request is refused. The tax office files a
-    sealed request about the same resident. The resident sees both on the portal."""
+    the police read them, each read signed by the detective's key, and a read beyond the
+    request is refused. The tax office files a sealed request about the same resident. The
+    resident sees both on the portal."""
     now = deployment.clock()
     roster = deployment.roster.current().roster
+    detective = Ed25519PrivateKey.generate()  # in a city: `ombud access keygen`, kept by them
     police = AccessRequest(
         secrets.token_hex(16),
-        Requester("port-ombud-police", "det-ines-park", secrets.token_hex(32)),
+        Requester("port-ombud-police", "det-ines-park", public_key(detective).hex()),
         (subject,),
         ("contact",),
         "a burglary investigation on the harbour front",
@@ -159,9 +163,21 @@ def access_act(deployment: Deployment, subject: str, keys: dict[str, Ed25519Priv
     officers = [pid for pid, _, role in PEOPLE if role == "officer"]
     signed = [sign_request(approval, pid, keys[pid]) for pid in officers]
     deployment.access.approve(police.id, approval, signed, actor="access-office")
-    deployment.access.read(police.id, subject, "contact", actor="police-liaison")
+    (commitment,) = deployment.access.get(police.id).request.commitments
+
+    def asked(category: str) -> SignedRead:  # `ombud access sign-read`, on the police's side
+        return sign_read(
+            police.id, commitment, category, detective, origin=deployment.log.origin,
+            at=deployment.clock(), nonce=secrets.token_hex(16),
+        )  # fmt: skip
+
+    deployment.access.read(
+        police.id, subject, "contact", signed=asked("contact"), actor="police-liaison"
+    )
     with contextlib.suppress(ScopeError):  # beyond the request: refused, and on the ledger
-        deployment.access.read(police.id, subject, "location", actor="police-liaison")
+        deployment.access.read(
+            police.id, subject, "location", signed=asked("location"), actor="police-liaison"
+        )
     tax = AccessRequest(
         secrets.token_hex(16),
         Requester("port-ombud-tax-office", "insp-omar-diallo", secrets.token_hex(32)),

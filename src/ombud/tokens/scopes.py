@@ -20,8 +20,8 @@ SCOPES = {
     "out what they signed; never an action without the signatures the roster's policy asks",
     "access:request": "record third parties' requests for residents' data",
     "access:decide": "record an officer's denial of an access request; disclose due seals",
-    "access:read": "read, for an approved requester, what its request names (each read is "
-    "on the ledger)",
+    "access:read": "read, for an approved requester and with their signed statement of each "
+    "read, what its request names (each read is on the ledger)",
     "decisions:vote": "cast members' signed votes (the signatures are the members')",
     "results:write": "record offices' signed updates of tracked results",
 }
