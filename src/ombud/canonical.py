@@ -29,7 +29,14 @@ import rfc8785
 
 from ombud.errors import MalformedError
 
-__all__ = ["CanonicalMembers", "canonical_json", "is_json_number", "is_text", "parse_json"]
+__all__ = [
+    "CanonicalMembers",
+    "canonical_json",
+    "is_json_number",
+    "is_plain_text",
+    "is_text",
+    "parse_json",
+]
 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 """Where a lone surrogate could come from in UTF-8 JSON (UTF-8 itself cannot encode one)."""
@@ -43,6 +50,17 @@ def is_text(value: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+"""C0 and C1 controls but tab and line ends (Unicode category Cc, less \\t, \\n and \\r)."""
+
+
+def is_plain_text(value: str) -> bool:
+    """Whether ``value`` is text (``is_text``) with no control character but tab and line
+    ends: what pages, feeds and databases carry as written (XML 1.0 refuses a document with a
+    C0 control whole; PostgreSQL refuses NUL, which SQLite keeps)."""
+    return is_text(value) and _CONTROL.search(value) is None
 
 
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -8,17 +8,13 @@ not a silent success that would log a second, misleading reason).
 
 from __future__ import annotations
 
-import re
-
-from ombud.canonical import is_text
+from ombud.canonical import is_plain_text
 from ombud.errors import ConflictError, MalformedError
 
 __all__ = ["MAX_REASON", "AlreadyReleasedError", "check_reason"]
 
 MAX_REASON = 500
 """Characters a release's reason may have."""
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-"""C0 and C1 controls but tab and line ends (Unicode category Cc, less \\t, \\n and \\r)."""
 
 
 class AlreadyReleasedError(ConflictError):
@@ -31,6 +27,6 @@ def check_reason(reason: object) -> str:
     otherwise."""
     if not isinstance(reason, str) or not reason.strip() or len(reason) > MAX_REASON:
         raise MalformedError(f"a release carries a reason of 1-{MAX_REASON} characters")
-    if not is_text(reason) or _CONTROL.search(reason):
+    if not is_plain_text(reason):
         raise MalformedError("a release's reason holds a control character or no character")
     return reason

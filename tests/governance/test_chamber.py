@@ -17,6 +17,7 @@ from ombud.errors import (
     AlreadyExistsError,
     ExpiredError,
     ForeignVoteError,
+    MalformedError,
     NotAHolderError,
     SignatureError,
     UnboundVoteError,
@@ -125,3 +126,17 @@ def test_a_vote_for_another_deployment_or_of_version_1_is_refused_with_nothing_w
         assert deployment.decisions.votes(MOTION.id) == []
     deployment.decisions.cast(vote("council-1", "yes"), actor="clerk")
     assert [v.holder for v, _ in deployment.decisions.votes(MOTION.id)] == ["council-1"]
+
+
+def test_a_motion_whose_title_or_text_holds_a_control_character_is_not_tabled(
+    chamber: tuple[Deployment, Clock],
+) -> None:
+    # Its title went to the district's Atom feed as it was, and the feed was no XML at all.
+    deployment, _ = chamber
+    size = deployment.log.size
+    for motion in (replace(MOTION, title="Night\x0b limit"), replace(MOTION, text="07:00\x00")):
+        with pytest.raises(MalformedError, match="control character"):
+            table(deployment, motion)
+        assert deployment.log.size == size and deployment.decisions.all() == []
+    table(deployment, replace(MOTION, text="The council limits construction:\n\t07:00-19:00."))
+    assert [r.motion.id for r in deployment.decisions.all()] == [MOTION.id]

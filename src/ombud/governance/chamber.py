@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ombud.canonical import canonical_json, parse_json
+from ombud.canonical import canonical_json, is_plain_text, parse_json
 from ombud.clock import to_micros
 from ombud.database import Database, Tx
 from ombud.errors import (
@@ -124,7 +124,13 @@ class DecisionBook:
     def check_tabling(request: ActionRequest) -> Motion:
         if request.action != TABLE or set(request.params) != {"motion"}:
             raise MalformedError(f"{TABLE} takes exactly a motion")
-        return Motion.from_json(request.params["motion"])
+        motion = Motion.from_json(request.params["motion"])
+        # Its title and text reach pages and feeds (XML 1.0 refuses a C0 control whole).
+        if not (is_plain_text(motion.title) and is_plain_text(motion.text)):
+            raise MalformedError(
+                "a motion's title and text hold no control character but tab and line ends"
+            )
+        return motion
 
     def tabling(self, *, actor: str) -> Effect:
         """Carrying out ``motion.table``: ``motion.tabled`` with the motion (its text by hash;

@@ -25,6 +25,7 @@ from ombud.governance.actions import roster_in_tx
 from ombud.governance.results import (
     Result,
     ResultUpdate,
+    check_text,
     decidim_rows,
     verify_update,
     verify_update_origin,
@@ -78,8 +79,10 @@ class ResultBook:
         """Create a result (sequence 0, linked to an adopted decision or an awarded
         contract) or add its next update, signed by the office that answers for it for this
         deployment: one signed for another (``ForeignUpdateError``) or of version 1, which
-        names none (``UnboundUpdateError``), is refused before anything is written."""
+        names none (``UnboundUpdateError``), or whose text holds a control character
+        (``check_text``), is refused before anything is written."""
         verify_update_origin(update, self.log.origin)
+        check_text(update)
 
         def build(tx: Tx) -> list[bytes]:
             roster = roster_in_tx(tx)

@@ -27,7 +27,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ombud.base64url import b64url, unb64url
-from ombud.canonical import canonical_json
+from ombud.canonical import canonical_json, is_plain_text
 from ombud.districts import is_district
 from ombud.errors import (
     ForeignUpdateError,
@@ -53,6 +53,7 @@ __all__ = [
     "Milestone",
     "Result",
     "ResultUpdate",
+    "check_text",
     "decidim_csv",
     "decidim_rows",
     "sign_update",
@@ -281,6 +282,23 @@ def sign_update(
         result_id, sequence, status, progress, note, holder,
         key.sign(unsigned.signed_message()), result, origin,
     )  # fmt: skip
+
+
+def check_text(update: ResultUpdate) -> None:
+    """Refuse (``MalformedError``) an update about to be recorded whose text holds a control
+    character other than tab and line ends: its note or, when it creates the result, the
+    result's title, description and milestones' titles. The pages, the feeds (XML 1.0 refuses
+    such a character, and with it the whole feed) and the CSV export carry them to readers.
+    History already recorded is read as it was written."""
+    texts = [("note", update.note)]
+    if update.result is not None:
+        texts += [("title", update.result.title), ("description", update.result.description)]
+        texts += [("milestone's title", m.title) for m in update.result.milestones]
+    for what, text in texts:
+        if not is_plain_text(text):
+            raise MalformedError(
+                f"a result's {what} holds a control character (only tab and line ends may be)"
+            )
 
 
 def verify_update_origin(update: ResultUpdate, origin: str, *, recorded: bool = False) -> None:

@@ -4,11 +4,14 @@ the ledger entry a resident can check in the browser.
 
 Threat model: feeds repeat what the public pages and the ledger say, nothing more (no resident
 appears in them); the XML is built by ``xml.etree`` from values, never by pasting strings, so a
-title cannot inject markup; a feed holds at most ``MAX_ENTRIES`` entries.
+title cannot inject markup, and a character XML 1.0 cannot carry (a control character in an
+office's signed note, recorded before such text was refused) is written as U+FFFD rather than
+making the whole feed unreadable; a feed holds at most ``MAX_ENTRIES`` entries.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -23,6 +26,14 @@ __all__ = ["MAX_ENTRIES", "FeedEntry", "atom", "entries"]
 
 MAX_ENTRIES = 100
 _ATOM = "http://www.w3.org/2005/Atom"
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+"""Characters outside XML 1.0's Char production: ``xml.etree`` writes them as they are, and a
+feed reader then refuses the whole document."""
+
+
+def _xml(text: str) -> str:
+    """``text`` as XML 1.0 can carry it: each character it cannot, as U+FFFD."""
+    return _NOT_XML.sub("\ufffd", text)
 
 
 @dataclass(frozen=True)
@@ -107,7 +118,7 @@ def atom(title: str, self_url: str, base: str, items: list[FeedEntry]) -> bytes:
     ET.register_namespace("", _ATOM)
     feed = ET.Element(f"{{{_ATOM}}}feed")
     ET.SubElement(feed, f"{{{_ATOM}}}id").text = self_url
-    ET.SubElement(feed, f"{{{_ATOM}}}title").text = f"ombud — public business of {title}"
+    ET.SubElement(feed, f"{{{_ATOM}}}title").text = _xml(f"ombud — public business of {title}")
     updated = max((e.at for e in items), default=None)
     ET.SubElement(feed, f"{{{_ATOM}}}updated").text = (
         format_time(updated) if updated else "1970-01-01T00:00:00Z"
@@ -118,9 +129,9 @@ def atom(title: str, self_url: str, base: str, items: list[FeedEntry]) -> bytes:
     for e in items:
         entry = ET.SubElement(feed, f"{{{_ATOM}}}entry")
         ET.SubElement(entry, f"{{{_ATOM}}}id").text = f"{self_url}#{e.id}"
-        ET.SubElement(entry, f"{{{_ATOM}}}title").text = e.title
+        ET.SubElement(entry, f"{{{_ATOM}}}title").text = _xml(e.title)
         ET.SubElement(entry, f"{{{_ATOM}}}updated").text = format_time(e.at)
-        ET.SubElement(entry, f"{{{_ATOM}}}summary").text = e.summary
+        ET.SubElement(entry, f"{{{_ATOM}}}summary").text = _xml(e.summary)
         ET.SubElement(entry, f"{{{_ATOM}}}link", rel="alternate", href=f"{base}{e.page}")
         ET.SubElement(
             entry, f"{{{_ATOM}}}link", rel="related", href=f"{base}/ledger/{e.ledger_index}"
