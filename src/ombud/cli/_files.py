@@ -1,10 +1,11 @@
-"""Files the governance commands read and write: JSON documents (a roster, an access request)
-and signed-request files (a privileged action and the approvals collected for it), and the
-Ed25519 key a holder or a requester makes on their own machine.
+"""Files the governance commands read and write: JSON documents (a roster, an access request),
+signed-request files (a privileged action and the approvals collected for it), and the Ed25519
+key a holder, a bidder or a requester makes and keeps on their own machine (PEM).
 
 Threat model: the files come from other people (a proposer, other holders); each is read up
 to a cap, parsed strictly and checked field by field before anything uses it. A new key is
-written mode 0600, never over another file.
+written mode 0600, never over another file; a key file that is not an unencrypted Ed25519 PEM
+key is refused in one line naming the file, never its contents.
 """
 
 from __future__ import annotations
@@ -14,18 +15,50 @@ import os
 from pathlib import Path
 from typing import Any
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    load_pem_private_key,
+)
 
 from ombud.canonical import parse_json
 from ombud.errors import MalformedError
 from ombud.governance.roster import ActionRequest, Approval
 from ombud.storage import read_capped
 
-__all__ = ["MAX_FILE", "new_key", "read_json", "read_signed", "write_signed"]
+__all__ = [
+    "MAX_FILE",
+    "MAX_KEY_FILE",
+    "new_key",
+    "private_key",
+    "read_json",
+    "read_signed",
+    "write_signed",
+]
 
 MAX_FILE = 1 << 20
 """Bytes a governance file may have."""
+MAX_KEY_FILE = 16 << 10
+"""Bytes a PEM key file may have (an Ed25519 one has 119)."""
+
+
+def private_key(path: Path) -> Ed25519PrivateKey:
+    """An Ed25519 private key from a PEM file (``ombud roster keygen`` makes them), read up to
+    ``MAX_KEY_FILE``; ``MalformedError`` for anything else: no PEM, an encrypted key, another
+    algorithm."""
+    data = read_capped(path, MAX_KEY_FILE)
+    try:
+        private = load_pem_private_key(data, password=None)
+    except TypeError:  # "Password was not given but private key is encrypted"
+        raise MalformedError(f"{path} is an encrypted key; give it unencrypted") from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise MalformedError(f"{path} is not a PEM private key") from None
+    if not isinstance(private, Ed25519PrivateKey):
+        raise MalformedError(f"{path} is not an Ed25519 private key")
+    return private
 
 
 def read_json(path: Path, what: str) -> Any:

@@ -20,7 +20,7 @@ from typing import Annotated
 
 import typer
 
-from ombud.cli._files import new_key, read_json, read_signed, write_signed
+from ombud.cli._files import new_key, private_key, read_json, read_signed, write_signed
 from ombud.cli.options import DataDir
 from ombud.deployment import Deployment
 
@@ -90,7 +90,6 @@ def sign_read(
     within 10 minutes of the time it names."""
     from ombud.access.reads import READ_WINDOW
     from ombud.access.reads import sign_read as sign
-    from ombud.cli.tender import private_key
     from ombud.clock import utc_now
     from ombud.governance.roster import check_origin
 

@@ -15,9 +15,8 @@ from typing import Annotated, Any
 
 import typer
 
-from ombud.cli._files import read_json
+from ombud.cli._files import private_key, read_json
 from ombud.cli.options import DataDir
-from ombud.cli.tender import private_key
 from ombud.deployment import Deployment
 
 __all__ = ["decision_app"]

@@ -18,12 +18,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import (
-    load_pem_private_key,
-)
 
-from ombud.cli._files import new_key, read_json, read_signed, write_signed
+from ombud.cli._files import new_key, private_key, read_json, read_signed, write_signed
 from ombud.cli.options import DataDir
 from ombud.deployment import Deployment
 from ombud.errors import MalformedError
@@ -181,9 +177,7 @@ def sign(
     from ombud.governance.roster import sign_request
 
     request, approvals = read_signed(request_file)
-    private = load_pem_private_key(key.read_bytes(), password=None)
-    if not isinstance(private, Ed25519PrivateKey):
-        raise MalformedError(f"{key} is not an Ed25519 private key")
+    private = private_key(key)
     approvals = [a for a in approvals if a.holder != holder]
     approvals.append(sign_request(request, holder, private))
     write_signed(request_file, request, approvals)

@@ -20,10 +20,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from ombud.cli._files import read_json
+from ombud.cli._files import private_key, read_json
 from ombud.cli.options import DataDir
 from ombud.deployment import Deployment
 from ombud.errors import MalformedError
@@ -37,14 +35,6 @@ tender_app = typer.Typer(
 
 _SALT_FILE = 130
 Ocid = Annotated[str, typer.Argument(help="The tender's Open Contracting ID.")]
-
-
-def private_key(path: Path) -> Ed25519PrivateKey:
-    """An Ed25519 private key from a PEM file (``ombud roster keygen`` makes them)."""
-    private = load_pem_private_key(path.read_bytes(), password=None)
-    if not isinstance(private, Ed25519PrivateKey):
-        raise MalformedError(f"{path} is not an Ed25519 private key")
-    return private
 
 
 @tender_app.command("list")
