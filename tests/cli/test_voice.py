@@ -184,3 +184,26 @@ def test_posts_and_imports_through_the_cli(tmp_path: Path) -> None:
     assert districts["harbour"]["imported"]["posts"] == 1
     assert ombud("voice", "screen", "--data-dir", data_dir).returncode == 0
     assert ombud("voice", "purge", "--data-dir", data_dir).returncode == 0
+
+
+def test_an_import_refuses_hostile_lines_alone_and_imports_the_rest(tmp_path: Path) -> None:
+    # A line of 100,000 '[' ended the whole import in a RecursionError traceback; a member
+    # named twice was read as its last value; a line of any length was held whole.
+    data_dir = tmp_path / "city"
+    assert ombud("init", "--data-dir", data_dir, "--origin", "cli.city.example/log").returncode == 0
+    good = {"id": "1", "created_at": "2026-12-02T08:00:00Z", "author": "@ann",
+            "text": "Bus 14 was late again"}  # fmt: skip
+    twice = '{"id": "2", "id": "3", "created_at": "2026-12-02T08:00:00Z", "author": "@bob", '
+    twice += '"text": "Lovely clean streets today"}'
+    long = json.dumps({**good, "id": "4", "text": "x" * (2 << 20)})  # past the 1 MiB a line has
+    feed = tmp_path / "feed.jsonl"
+    feed.write_bytes(
+        "\n".join(["[" * 100_000, twice, long, json.dumps(good), "\x00"]).encode() + b"\xff\n"
+    )
+    imported = ombud("voice", "import", feed, "--data-dir", data_dir, "--district", "harbour")
+    assert imported.returncode == 0 and "Traceback" not in imported.stderr, imported.stderr
+    report = json.loads(imported.stdout)
+    assert report["accepted"] == 1
+    reasons = {r["line"]: r["reason"] for r in report["refused"]}
+    assert sorted(reasons) == [1, 2, 3, 5]
+    assert "not JSON" in reasons[1] and "duplicate" in reasons[2] and "longer" in reasons[3]

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Annotated, Any, BinaryIO
 
 import typer
 
+from ombud.canonical import parse_json
 from ombud.cli.options import DataDir
 from ombud.deployment import Deployment
 from ombud.errors import ConfigError, MalformedError
@@ -191,6 +192,25 @@ CLASSIFY_LINE_BYTES = 16_384
 models read far less: 128 word pieces for sentiment, 2,000 characters for the service)."""
 
 
+IMPORT_LINE_BYTES = 1 << 20
+"""Bytes a record of ``ombud voice import`` may have (a post's text is 4,000 characters at
+most); a longer line is refused alone, and never held whole."""
+
+
+def _numbered_lines(stream: BinaryIO, limit: int) -> Iterator[tuple[int, bytes | None]]:
+    """Each line of ``stream`` with its number, read up to ``limit`` bytes: None for a longer
+    line, whose rest is skipped as it is read."""
+    number = 0
+    while raw := stream.readline(limit + 1):
+        number += 1
+        if len(raw) > limit and not raw.endswith(b"\n"):
+            while (rest := stream.readline(limit)) and not rest.endswith(b"\n"):
+                pass
+            yield number, None
+        else:
+            yield number, raw
+
+
 def _lines(stream: BinaryIO, limit: int) -> Iterator[str]:
     """Each line of ``stream`` without its line ending, cut to ``limit`` bytes as it is read
     (never holding more), invalid UTF-8 replaced."""
@@ -290,15 +310,18 @@ def voice_import(
     records: list[tuple[int, Mapping[str, Any]]] = []
     refused: list[tuple[int, str]] = []
     try:
-        with file.open(encoding="utf-8") as f:
-            for number, line in enumerate(f, 1):
+        with file.open("rb") as f:
+            for number, line in _numbered_lines(f, IMPORT_LINE_BYTES):
+                if line is None:
+                    refused.append((number, f"longer than {IMPORT_LINE_BYTES} bytes"))
+                    continue
                 if not line.strip():
                     continue
                 try:
-                    records.append((number, json.loads(line)))
-                except ValueError as exc:
-                    refused.append((number, f"not JSON: {exc}"))
-    except (OSError, UnicodeDecodeError) as exc:
+                    records.append((number, parse_json(line, "the record", max_depth=16)))
+                except MalformedError as exc:
+                    refused.append((number, str(exc)))
+    except OSError as exc:
         raise ConfigError(f"cannot read {file}: {exc}") from exc
     from ombud.integrity.coordination import CoordinationSettings
     from ombud.voice.social_import import import_posts
