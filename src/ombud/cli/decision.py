@@ -136,9 +136,12 @@ def verify(
 ) -> None:
     """Verify every vote a log records, from your genesis roster: each signed by a member of
     its motion's deciding body in the roster then in force, on a motion the log tabled, for
-    this log (its origin, the checkpoint's: with --key, authenticated). Exit 0 with the counts,
-    or exit 1 naming the first entry that does not hold: a vote signed for another deployment,
-    or one of version 1 (which names none) after the log's first version-2 vote."""
+    this log (its origin, the checkpoint's: with --key, authenticated), once per member, before
+    the motion's close and decision; and every decision: after the close, once, with the tally
+    of the votes before it, recomputed. Exit 0 with the counts, or exit 1 naming the first
+    entry that does not hold: a vote signed for another deployment, one of version 1 (which
+    names none) after the log's first version-2 vote, a late or second vote, or a decision
+    whose tally the votes do not give."""
     from ombud.cli._source import read_verified
     from ombud.cli.verify import read_vkey
     from ombud.governance.roster import Roster
@@ -152,5 +155,5 @@ def verify(
     typer.echo(
         f"OK: {audit.votes} vote(s) on {audit.motions} motion(s), each signed by a member of "
         f"the deciding body for this log ({audit.unbound} of version 1, from before votes "
-        "named their deployment)"
+        f"named their deployment); {audit.decisions} decision(s), each the tally of its votes"
     )

@@ -168,8 +168,9 @@ class DecisionBook:
         self._addressed(vote)
 
         def build(tx: Tx) -> list[bytes]:
+            now = self.clock()  # the time checked is the time recorded: before the close
             decided = tx.execute("SELECT decided_index FROM motions WHERE id = ?", (motion.id,))
-            if decided[0][0] is not None or self.clock() >= motion.closes:
+            if decided[0][0] is not None or now >= motion.closes:
                 raise ExpiredError(f"voting on {motion.id} has closed")
             verify_vote(roster_in_tx(tx), motion, vote, origin=self.log.origin)
             if tx.execute(
@@ -177,7 +178,7 @@ class DecisionBook:
             ):
                 raise AlreadyExistsError(f"{vote.holder} has voted on {motion.id} already")
             body = {"v": 1, "vote": vote.to_json()}
-            return [Event("vote.cast", self.clock(), actor, body).to_bytes()]
+            return [Event("vote.cast", now, actor, body).to_bytes()]
 
         def record(tx: Tx, index: int) -> None:
             tx.execute(

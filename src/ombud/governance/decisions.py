@@ -55,6 +55,7 @@ __all__ = [
     "Vote",
     "sign_vote",
     "tally",
+    "tally_of",
     "verify_tabled_vote",
     "verify_vote",
     "verify_vote_origin",
@@ -285,16 +286,22 @@ class Tally:
 def tally(motion: Motion, votes: Iterable[Vote]) -> Tally:
     """The result of the votes cast (the first of each member counts): ``no-quorum`` when
     fewer than the quorum voted, else ``adopted`` or ``rejected`` by the majority rule."""
+    return tally_of(motion.id, motion.quorum, motion.majority, votes)
+
+
+def tally_of(motion_id: str, quorum: int, majority: str, votes: Iterable[Vote]) -> Tally:
+    """``tally`` of a motion known by its id, quorum and majority: what a log holds of it
+    (``motion.tabled`` carries its text by hash), for offline verifiers."""
     counted: dict[str, str] = {}
     for vote in votes:
-        if vote.motion == motion.id:
+        if vote.motion == motion_id:
             counted.setdefault(vote.holder, vote.choice)
     yes = sum(c == "yes" for c in counted.values())
     no = sum(c == "no" for c in counted.values())
     abstain = sum(c == "abstain" for c in counted.values())
     two_thirds = yes > 0 and 3 * yes >= 2 * (yes + no)
-    carried = yes > no if motion.majority == "simple" else two_thirds
+    carried = yes > no if majority == "simple" else two_thirds
     outcome = "adopted" if carried else "rejected"
-    if len(counted) < motion.quorum:
+    if len(counted) < quorum:
         outcome = "no-quorum"
-    return Tally(motion.id, yes, no, abstain, outcome)
+    return Tally(motion_id, yes, no, abstain, outcome)

@@ -16,19 +16,21 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from ombud.canonical import canonical_json
+from ombud.clock import parse_time
 from ombud.errors import MalformedError, OmbudError, VerificationError
 from ombud.events import Event
 from ombud.governance.chain import RostersInForce, roster_in_force
-from ombud.governance.decisions import Vote, verify_tabled_vote
+from ombud.governance.decisions import MAJORITIES, Vote, tally_of, verify_tabled_vote
 from ombud.governance.results import ResultUpdate, verify_update
 from ombud.governance.roster import Roster, check_id
 
 __all__ = ["UpdateAudit", "VoteAudit", "audit_updates", "audit_votes"]
 
-_KINDS = frozenset({"motion.tabled", "vote.cast", "result.updated"})
+_KINDS = frozenset({"motion.tabled", "vote.cast", "decision.recorded", "result.updated"})
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,8 @@ class VoteAudit:
     votes: int
     unbound: int
     """Version-1 votes among them, recorded before the log's first version-2 vote."""
+    decisions: int = 0
+    """Decisions whose recorded tally was recomputed from the votes before them."""
 
 
 @dataclass(frozen=True)
@@ -70,8 +74,21 @@ def _read(
     return RostersInForce(roster_in_force(changes, genesis, origin=origin)), events
 
 
-def _tabled(event: Event) -> tuple[str, str, str]:
-    """A tabled motion's id, digest and deciding body, the digest checked against what the
+@dataclass
+class _Motion:
+    """What the log holds of a tabled motion, and what the audit has seen of it so far."""
+
+    digest: str
+    body: str
+    quorum: int
+    majority: str
+    closes: datetime
+    votes: list[Vote] = field(default_factory=list)
+    decided: bool = False
+
+
+def _tabled(event: Event) -> tuple[str, _Motion]:
+    """A tabled motion's id and what counts its votes, the digest checked against what the
     event carries of the motion."""
     public = event.body.get("motion")
     if not isinstance(public, dict):
@@ -79,40 +96,79 @@ def _tabled(event: Event) -> tuple[str, str, str]:
     digest = hashlib.sha256(canonical_json(public, "a motion")).hexdigest()
     if event.body.get("digest") != digest:
         raise MalformedError("motion.tabled names another digest than its motion's")
-    return check_id(public.get("id"), "a motion id"), digest, check_id(public.get("body"), "a body")
+    quorum, majority, closes = public.get("quorum"), public.get("majority"), public.get("closes")
+    if type(quorum) is not int or quorum < 1 or majority not in MAJORITIES:
+        raise MalformedError("motion.tabled names no quorum or majority ombud counts by")
+    if not isinstance(closes, str):
+        raise MalformedError("motion.tabled names no time its voting closes")
+    motion_id = check_id(public.get("id"), "a motion id")
+    body = check_id(public.get("body"), "a body")
+    return motion_id, _Motion(digest, body, quorum, majority, parse_time(closes))
+
+
+def _decided(event: Event, motions: dict[str, _Motion]) -> None:
+    """Check a ``decision.recorded``: after its motion's close, once, with the tally of the
+    votes the log recorded before it."""
+    motion_id = event.body.get("motion")
+    if not isinstance(motion_id, str) or motion_id not in motions:
+        raise MalformedError(f"a decision on {str(motion_id)[:64]!r}, which the log did not table")
+    motion = motions[motion_id]
+    if event.body.get("digest") != motion.digest:
+        raise MalformedError(f"the decision on {motion_id} names another version of it")
+    if motion.decided:
+        raise MalformedError(f"motion {motion_id} is decided a second time")
+    if event.at < motion.closes:
+        raise MalformedError(f"motion {motion_id} is decided before its voting closed")
+    counted = tally_of(motion_id, motion.quorum, motion.majority, motion.votes).to_json()
+    if event.body.get("tally") != counted:
+        raise MalformedError(
+            f"the decision on {motion_id} records a tally its votes do not give: they give "
+            f"{counted['yes']} yes, {counted['no']} no, {counted['abstain']} abstain, "
+            f"{counted['outcome']}"
+        )
+    motion.decided = True
 
 
 def audit_votes(entries: Iterable[tuple[int, bytes]], genesis: Roster, *, origin: str) -> VoteAudit:
     """Every vote the log whose origin is ``origin`` recorded, verified (see the module's
     threat model); raises ``VerificationError`` naming the first entry that does not hold."""
     rosters, events = _read(entries, genesis, origin)
-    motions: dict[str, tuple[str, str]] = {}
-    votes = unbound = 0
+    motions: dict[str, _Motion] = {}
+    votes = unbound = decisions = 0
     bound = False  # a vote has named its deployment: from then on, every one must
     for index, event in events:
         if event.kind == "result.updated":
             continue
         try:
             if event.kind == "motion.tabled":
-                motion_id, digest, body = _tabled(event)
+                motion_id, tabled = _tabled(event)
                 if motion_id in motions:
                     raise MalformedError(f"motion {motion_id} is tabled a second time")
-                motions[motion_id] = (digest, body)
+                motions[motion_id] = tabled
+                continue
+            if event.kind == "decision.recorded":
+                _decided(event, motions)
+                decisions += 1
                 continue
             vote = Vote.from_json(event.body.get("vote"))
             if vote.motion not in motions:
                 raise MalformedError(f"a vote on {vote.motion}, which the log did not table")
-            digest, body = motions[vote.motion]
+            motion = motions[vote.motion]
             verify_tabled_vote(
-                rosters.at(index), vote.motion, digest, body, vote,
+                rosters.at(index), vote.motion, motion.digest, motion.body, vote,
                 origin=origin, recorded=not bound,
             )  # fmt: skip
+            if motion.decided or event.at >= motion.closes:
+                raise MalformedError(f"a vote on {vote.motion} cast after its voting closed")
+            if any(v.holder == vote.holder for v in motion.votes):
+                raise MalformedError(f"{vote.holder} votes on {vote.motion} a second time")
         except OmbudError as exc:
             raise VerificationError(f"entry {index} ({event.kind}): {exc}") from exc
+        motion.votes.append(vote)
         votes += 1
         unbound += vote.origin is None
         bound = bound or vote.origin is not None
-    return VoteAudit(len(motions), votes, unbound)
+    return VoteAudit(len(motions), votes, unbound, decisions)
 
 
 def audit_updates(
