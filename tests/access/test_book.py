@@ -34,6 +34,7 @@ from ombud.errors import (
     ExpiredError,
     ForbiddenError,
     ForeignReadError,
+    MalformedError,
     NotFoundError,
     QuorumError,
     ReplayError,
@@ -593,3 +594,25 @@ def test_a_sealed_requests_reads_verify_once_the_seal_opens(city: tuple[Path, Cl
         assert listed["subject"] == signed.subject and listed["category"] == "contact"
         assert SUBJECT not in json.dumps(disclosed)
         assert audit_reads(_entries(deployment), origin=ORIGIN) == ReadAudit(1, 0, 0, 0)
+
+
+def test_a_read_of_what_is_no_data_category_is_refused_with_nothing_written(
+    city: tuple[Path, Clock],
+) -> None:
+    """Finding: a read whose category held NUL was recorded (refused) on SQLite, and on
+    PostgreSQL failed as the refusal was written (400 "the database refused a value"), leaving
+    no trace: the same read answered two ways. A category no request can name is now malformed
+    input, refused alike with nothing written, before any capability is checked."""
+    data_dir, clock = city
+    with Deployment.open(data_dir, clock=clock) as deployment:
+        book = deployment.access
+        pending = _request()
+        book.request(pending, actor="police")
+        before = deployment.log.size
+        for category in ("con\x00tact", "", "Contact", "c" * 65, "contact\u202e"):
+            with pytest.raises(MalformedError, match="data category"):
+                book.read(pending.id, SUBJECT, category, signed=None, actor="police")
+        assert deployment.log.size == before and book.report()["refusedReads"] == 0
+        with pytest.raises(ForbiddenError, match="pending, not approved"):  # still recorded
+            book.read(pending.id, SUBJECT, "contact", signed=None, actor="police")
+        assert deployment.log.size == before + 1

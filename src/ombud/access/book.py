@@ -66,7 +66,7 @@ from ombud.errors import (
 from ombud.events import Event
 from ombud.governance.actions import Effect
 from ombud.governance.book import RosterBook
-from ombud.governance.roster import ActionRequest, Approval, Roster
+from ombud.governance.roster import ActionRequest, Approval, Roster, check_id
 from ombud.ledger.log import Log
 from ombud.privacy.vault import Vault
 
@@ -359,8 +359,12 @@ class AccessBook:
         event; refused, it raises afterwards (``ForbiddenError`` under a request not approved,
         ``ExpiredError``, ``ScopeError``, ``NotFoundError`` for data that is erased or was
         never held, ``UnsignedReadError``, ``SignatureError``, ``StaleReadError`` or
-        ``ReplayError``), with nothing decrypted and the nonce not used up."""
+        ``ReplayError``), with nothing decrypted and the nonce not used up. A ``category`` that
+        is no data category's id (which no request can name) is a ``MalformedError`` with
+        nothing written: PostgreSQL refused one holding NUL as the refused read was recorded,
+        where SQLite recorded it."""
         stored = self.get(request_id)
+        check_id(category, "a data category")
         if signed is not None:
             verify_read_origin(signed, self.log.origin)  # another log's: not this log's to record
         capability = Capability.of(stored.request)

@@ -53,7 +53,9 @@ class Read(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     subject: str = Field(max_length=200, description="A subject pseudonym the request names.")
-    category: str = Field(max_length=64, description="A data category the request names.")
+    category: str = Field(
+        pattern="^[a-z0-9][a-z0-9._-]{0,63}$", description="A data category the request names."
+    )
     signed: dict[str, Any] | None = Field(
         default=None,
         description="The requester's signed statement of this read (`ombud access sign-read`): "
