@@ -17,6 +17,9 @@ from ombud.deployment import Deployment, init_deployment
 from ombud.errors import StorageError
 from ombud.events import Event
 from ombud.voice.issuer import Issuer
+from tests.governance.test_chamber import chamber, table  # noqa: F401 (the fixture)
+from tests.governance.test_decisions import MOTION, vote
+from tests.governance.test_procurement import Clock
 
 
 def test_shutdown_waits_for_the_round_in_progress() -> None:
@@ -162,3 +165,23 @@ def test_the_voice_round_logs_what_retention_named_not_the_posts_alone(
         asyncio.run(_tending(deployment)())  # type: ignore[arg-type]
     messages = [r.getMessage() for r in caplog.records]
     assert messages == ["voice: 0 posts flagged, 16 commitments named as retention ended"]
+
+
+def test_the_serve_rounds_record_a_decision_once_its_voting_closed(
+    chamber: tuple[Deployment, Clock],  # noqa: F811
+) -> None:
+    """Finding: when closing tenders and deciding motions became rounds of their own, the
+    deciding round was written but never scheduled, so ``ombud serve`` (which the README and
+    ``decision decide --help`` say records decisions) left every motion voting for good."""
+    deployment, clock = chamber
+    table(deployment)
+    for holder in ("council-1", "council-2", "council-3"):
+        deployment.decisions.cast(vote(holder, "yes"), actor="clerk")
+    scheduled = background_rounds(deployment, publish=False, screen=True)
+    (deciding,) = [r for r in scheduled if r.what == "record decisions"]
+    asyncio.run(deciding.work())  # still voting: nothing
+    assert deployment.decisions.get(MOTION.id).tally is None
+    clock.now = MOTION.closes
+    asyncio.run(deciding.work())
+    tally = deployment.decisions.get(MOTION.id).tally
+    assert tally is not None and tally.outcome == "adopted"

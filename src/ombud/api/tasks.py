@@ -113,7 +113,8 @@ def background_rounds(deployment: Deployment, *, publish: bool, screen: bool) ->
     if screen and deployment.privacy_problem is None:
         scheduled.append(Round(SEAL_INTERVAL_S, _unsealing(deployment), "disclose due seals"))
     if screen:
-        scheduled.append(Round(TENDER_INTERVAL_S, _closing(deployment), "close tenders and votes"))
+        scheduled.append(Round(TENDER_INTERVAL_S, _closing(deployment), "close tenders"))
+        scheduled.append(Round(TENDER_INTERVAL_S, _deciding(deployment), "record decisions"))
     return scheduled
 
 
