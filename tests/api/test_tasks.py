@@ -87,16 +87,20 @@ def test_the_serve_round_covers_the_current_hour_of_a_published_week(tmp_path: P
         deployment.posts.book.publish(
             deployment.log, week, issuer.name, key, actor="issuer", clock=lambda: now[0]
         )
-        while now[0] < datetime(2026, 12, 3, 11, 0, tzinfo=UTC):
+        # Rounds 10 s apart, on until a round after the hour's end: a leaf due in its last
+        # seconds is appended then, within the grace (stopping at 10:59:55 left it out now and
+        # then). Leaves of 11:00, drawn in 10:59's round, are told apart by their hour.
+        hour = datetime(2026, 12, 3, 10, tzinfo=UTC)
+        while now[0] < hour + timedelta(hours=1, seconds=10):
             asyncio.run(cover.work())
             now[0] += timedelta(seconds=10)
         ((drawn,),) = deployment.db.read(
-            "SELECT drawn FROM cover_hours WHERE hour = ?",
-            (int(datetime(2026, 12, 3, 10, tzinfo=UTC).timestamp()),),
+            "SELECT drawn FROM cover_hours WHERE hour = ?", (int(hour.timestamp()),)
         )
-        leaves = [Event.from_bytes(e) for e in deployment.log.entries(1, deployment.log.size)]
-        assert len(leaves) == drawn and all(e.kind == "post.accepted" for e in leaves)
-        assert all(e.body["period"] == week for e in leaves)
+        entries = [Event.from_bytes(e) for e in deployment.log.entries(1, deployment.log.size)]
+        assert all(e.kind == "post.accepted" for e in entries)
+        leaves = [e for e in entries if e.at == hour]
+        assert len(leaves) == drawn and all(e.body["period"] == week for e in leaves)
 
 
 def test_the_cover_round_waits_a_random_time_so_its_appends_form_no_lattice(
