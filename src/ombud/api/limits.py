@@ -7,6 +7,9 @@ the cap is one ASGI middleware in front of every route, small for every route bu
 (whose batches are large by nature, and parsed a few at a time by their routes): a declared
 length over the cap is refused before a byte of the body is read, and a streamed body is counted
 as it arrives and refused (413) the moment it passes the cap, whatever the route does with it.
+No route decodes a content coding, so a body sent with one (``Content-Encoding: gzip``) is
+refused (415, RFC 9110 §15.5.16) before a byte of it is read, rather than parsed as the bytes
+it is (a "not JSON: byte 0x8b" 400, or a plain body acted on as if the header were not there).
 Header size and how long a request may take to arrive are capped by the HTTP protocol itself
 (``ombud.api.protocol``), before any of this runs.
 """
@@ -50,16 +53,31 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        ingest = str(scope.get("path", "")).startswith(INGEST_PREFIX)
-        cap = self.max_ingest if ingest else self.max_small
+        path = str(scope.get("path", ""))
+        cap = self.max_ingest if path.startswith(INGEST_PREFIX) else self.max_small
+        coding, has_body = b"", False
         for name, value in scope.get("headers", ()):
             if name == b"content-length" and (not value.isdigit() or int(value) > cap):
                 # Declared too large: refused before routing, without reading a byte of it.
                 too_large = BodyTooLarge(cap)
-                response = refusal(str(scope.get("path", "")), 413, too_large.detail)
+                response = refusal(path, 413, too_large.detail)
                 response.headers.update(too_large.headers or {})
                 await response(scope, receive, send)
                 return
+            if name == b"content-encoding":
+                coding = value.strip().lower()
+            elif name == b"transfer-encoding" or (name == b"content-length" and int(value)):
+                has_body = True
+        if has_body and coding not in (b"", b"identity"):
+            response = refusal(
+                path,
+                415,
+                f"request bodies are read as sent, without a content coding; send this one "
+                f"without Content-Encoding: {coding.decode('latin-1')[:40]}",
+            )
+            response.headers.update({"Accept-Encoding": "identity", "Connection": "close"})
+            await response(scope, receive, send)
+            return
         seen = 0
 
         async def counted() -> Message:

@@ -5,9 +5,10 @@ what a route answers. FastAPI describes validation failures as ``422`` while omb
 ``400``, and knows nothing of the refusals routes raise themselves (``401``, ``403``, ``404``,
 ``409``, ``413``, ``415``, ``503``…). Routes declare those with ``problems(…)``; ``describe``
 turns FastAPI's ``422`` into ombud's ``400``, adds ``400`` to every operation that takes
-parameters and ``413`` to every one that takes a body, and gives each refusal the format its
-route family answers in: RFC 9457 problem details, ETSI NGSI-LD ProblemDetails, or GeoReport
-v2 errors. A test runs Schemathesis' response-conformance checks against the result.
+parameters and ``413`` and ``415`` (a content coding) to every one that takes a body, and gives
+each refusal the format its route family answers in: RFC 9457 problem details, ETSI NGSI-LD
+ProblemDetails, or GeoReport v2 errors. A test runs Schemathesis' response-conformance checks
+against the result.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ _REASONS = {
     409: "It exists already, or was used already.",
     410: "Gone: the data was erased.",
     413: "The body is over the size cap (the connection is then closed).",
-    415: "The body's content type is not one this route takes.",
+    415: "The body's content type is not one this route takes, or it has a content coding.",
     422: "Well formed, but it does not verify.",
     503: "A service ombud needs is unavailable (storage, the vault's master key); retry later.",
 }
@@ -97,6 +98,7 @@ def _rewrite(document: dict[str, Any]) -> dict[str, Any]:
                 responses.setdefault("400", {"description": _REASONS[400]})
             if operation.get("requestBody"):
                 responses.setdefault("413", {"description": _REASONS[413]})
+                responses.setdefault("415", {"description": _REASONS[415]})
             for status, response in responses.items():
                 if int(status) >= 400:
                     response["content"] = {
