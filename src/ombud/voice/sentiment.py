@@ -71,6 +71,10 @@ class SentimentModel:
         # (550-585 posts/s here against 380 with one thread).
         options.intra_op_num_threads = threads or min(os.cpu_count() or 1, 8)
         options.inter_op_num_threads = 1
+        # and no spinning: a pool thread that spins between two runs keeps a core that the
+        # services, on another thread meanwhile, need (whole-process classify: 461 -> 669
+        # posts/s on two busy cores, with the services run beside the model)
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = onnxruntime.InferenceSession(
             str(model), options, providers=["CPUExecutionProvider"]
         )
