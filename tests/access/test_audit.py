@@ -1,21 +1,28 @@
 """Reads re-verified from a log's entries alone: an honest log's reads verify; a read whose
 event was changed (another category or subject), replayed, signed for another log, left
-unsigned after reads were signed, or disclosed as another subject than signed, breaks the
+unsigned after reads were signed, or disclosed as another subject than signed, or a
+disclosure whose record does not open its seal (naming another requester's key), breaks the
 audit, which names the entry."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ombud.access.audit import ReadAudit, audit_reads
+from ombud.access.reads import sign_read
+from ombud.base64url import b64url
+from ombud.clock import parse_time
 from ombud.deployment import Deployment
 from ombud.errors import VerificationError
 from ombud.events import Event
+from ombud.governance.roster import public_key
 from tests.access.test_book import (
     ORIGIN,
     START,
@@ -123,3 +130,43 @@ def test_a_changed_replayed_foreign_or_unsigned_read_breaks_the_audit(
         lambda b: {**b, "reads": [{**b["reads"][0], "outcome": "no-data"}]},
     )
     assert audit_reads(early, origin=ORIGIN) == ReadAudit(0, 0, 1, 1)
+
+
+@SQLITE
+def test_a_disclosure_that_does_not_open_its_seal_breaks_the_audit(
+    city: tuple[Path, Clock],
+) -> None:
+    """The operator reads a sealed request's subject without the requester asking: it signs
+    the read with a key of its own and, at the disclosure, publishes a view naming that key as
+    the requester's. Every signature verifies against the key the disclosure names, but the
+    view is not the one the seal committed to (nor the one the officers approved), so the
+    audit holds the disclosure to its seal before it trusts the key it names."""
+    entries, _, sealed = _log(*city)
+    operator = Ed25519PrivateKey.generate()
+    (disclosure,) = [
+        Event.from_bytes(e).body for _, e in entries if Event.from_bytes(e).kind == "seal.disclosed"
+    ]
+    listed = disclosure["reads"][0]
+
+    def signed_by_operator(body: dict[str, Any]) -> dict[str, Any]:
+        at = parse_time(body["read"]["at"])
+        made = sign_read(
+            sealed, listed["subject"], listed["category"], operator,
+            origin=ORIGIN, at=at, nonce=body["read"]["nonce"],
+        )  # fmt: skip
+        return {**body, "read": {**body["read"], "signature": b64url(made.signature)}}
+
+    def naming_the_operator(body: dict[str, Any]) -> dict[str, Any]:
+        view = dict(body["view"])
+        view["requester"] = {**view["requester"], "key": public_key(operator).hex()}
+        return {**body, "view": view}
+
+    forged = _changed(entries, "access.read", sealed, signed_by_operator)
+    forged = _changed(forged, "seal.disclosed", sealed, naming_the_operator)
+    with pytest.raises(VerificationError, match=r"seal\.disclosed\).*does not open"):
+        audit_reads(forged, origin=ORIGIN)
+    # the salt changed alone breaks it too
+    zeros = base64.b64encode(bytes(32)).decode()
+    other_salt = _changed(entries, "seal.disclosed", sealed, lambda b: {**b, "salt": zeros})
+    with pytest.raises(VerificationError, match="does not open"):
+        audit_reads(other_salt, origin=ORIGIN)

@@ -4,26 +4,32 @@ verify`` runs on an export.
 Threat model: the export is untrusted, and its writer may have read without the requester
 asking: each allowed read must be signed, by the key its request's record names, for exactly
 that read on this log, near its time, its nonce used once (unsigned: only before the first).
+A sealed request's record is the view its disclosure publishes, trusted only when it opens
+the seal the request recorded (``SHA-256(salt ‖ view)``): else the writer could disclose a
+view naming a key of its own, having signed the sealed reads with it.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ombud.access.reads import SignedRead, verify_signed_read
-from ombud.access.requests import Requester
+from ombud.access.requests import FiledRequest, Requester
 from ombud.base64url import unb64url
 from ombud.clock import format_time, parse_time
 from ombud.errors import MalformedError, OmbudError, ReplayError, VerificationError
 from ombud.events import Event
-from ombud.governance.roster import check_id
+from ombud.governance.roster import check_id, matches
+from ombud.ledger.note import b64decode
 
 __all__ = ["ReadAudit", "audit_reads"]
 
 _KINDS = frozenset({"access.requested", "access.read", "seal.disclosed"})
 _SEALED_READ = frozenset({"nonce", "at", "signature"})
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,7 @@ class _Audit:
         self.origin = origin
         self.keys: dict[str, str | None] = {}  # request -> requester's key (None while sealed)
         self.held: dict[str, list[tuple[int, Event]]] = {}  # reads under a request still sealed
+        self.seals: dict[str, str] = {}  # a request still sealed -> the commitment it shows
         self.nonces: set[str] = set()
         self.signed = self.unsigned = self.refused = 0
         self.bound = False  # a read was signed: from then on, every allowed read must be
@@ -69,8 +76,11 @@ class _Audit:
             raise MalformedError(f"access request {request} is recorded a second time")
         if event.body.get("sealed") is False:
             self.keys[request] = _key(event.body)
-        else:
-            self.keys[request], self.held[request] = None, []
+            return
+        seal = event.body.get("commitment")
+        if not matches(_HEX64, seal):
+            raise MalformedError("a sealed request shows its commitment (64 hex digits)")
+        self.keys[request], self.held[request], self.seals[request] = None, [], str(seal)
 
     def read(self, index: int, event: Event) -> None:
         body = event.body
@@ -117,7 +127,8 @@ class _Audit:
         request = check_id(event.body.get("request"), "a request id")
         if request not in self.held:
             raise MalformedError(f"a disclosure of {request}, which the log did not seal")
-        key, held, shown = _key(event.body.get("view")), self.held.pop(request), event.body["reads"]
+        filed = _opened(self.seals.pop(request), request, event.body)
+        key, held, shown = filed.requester.key, self.held.pop(request), event.body["reads"]
         if not isinstance(shown, list) or len(shown) != len(held):
             raise MalformedError(
                 f"the disclosure lists {len(shown) if isinstance(shown, list) else 0} reads; "
@@ -148,6 +159,22 @@ class _Audit:
             category=read.category, now=event.at,
         )  # fmt: skip
         self.signed += 1
+
+
+def _opened(seal: str, request: str, disclosure: Mapping[str, Any]) -> FiledRequest:
+    """The record of ``request`` its ``disclosure`` publishes (``view``), when it opens the
+    request's ``seal`` under the salt published with it; raises ``VerificationError`` (or
+    ``MalformedError``) otherwise."""
+    filed, salt = FiledRequest.from_json(disclosure.get("view")), disclosure.get("salt")
+    if filed.id != request:
+        raise VerificationError(f"the disclosure of {request} publishes the record of {filed.id}")
+    if not isinstance(salt, str) or len(salt) > 100:
+        raise MalformedError("a disclosure publishes its seal's salt (base64)")
+    if filed.commitment(b64decode(salt, "the seal's salt")) != seal:
+        raise VerificationError(
+            f"the record the disclosure publishes does not open the seal {request} recorded"
+        )
+    return filed
 
 
 def audit_reads(entries: Iterable[tuple[int, bytes]], *, origin: str) -> ReadAudit:
