@@ -4,7 +4,8 @@ The witnesses' cosignatures bind the checkpoints the close carries to the tree t
 export whose entries below the cut are not that tree (a fork that moves a late bid in time)
 must not verify, however consistently the rest of it was rewritten and signed by the log. Nor
 must one holding a bid signed for another deployment, or a version-1 bid after the log's first
-version-2 one, nor one whose close was judged by witnesses the roster did not authorise."""
+version-2 one, or a bid or reveal the bidder signed for another tender, nor one whose close
+was judged by witnesses the roster did not authorise."""
 
 from __future__ import annotations
 
@@ -19,11 +20,19 @@ from ombud.events import Event
 from ombud.governance import procurement
 from ombud.governance.roster import Roster
 from ombud.governance.tender_audit import audit_tender
-from ombud.governance.tenders import Commitment, Reveal, Tender, evaluate
+from ombud.governance.tenders import (
+    Commitment,
+    Evaluation,
+    Reveal,
+    Tender,
+    evaluate,
+    sign_commitment,
+    sign_reveal,
+)
 from ombud.ledger import note
 from tests.governance.test_procurement import DEADLINE, City, _publish, city  # noqa: F401
 from tests.governance.test_roster import GENESIS, signed
-from tests.governance.test_tenders import TENDER, bid, committed, revealed
+from tests.governance.test_tenders import KEYS, ORIGIN, TENDER, bid, committed, revealed
 from tests.governance.test_witness_audit import cosigner, forge, witness_change
 
 
@@ -64,6 +73,13 @@ def _forge(entries: list[bytes]) -> list[bytes]:
     spare = next(i for i, e in enumerate(events[:cut]) if e.kind == "action.signed")
     forged = list(entries)
     forged[spare], forged[late] = entries[late], entries[spare]
+    assert _reawarded(forged, cut).winner == "late-llc"  # the fork would award the favourite
+    return forged
+
+
+def _reawarded(forged: list[bytes], cut: int) -> Evaluation:
+    """What the rule gives for the ``forged`` history (the first reveal of each bidder
+    counting, as in the audit), written in place of its award."""
     events = [Event.from_bytes(e) for e in forged]
     tender = next(
         Tender.from_json(e.body["tender"]) for e in events if e.kind == "tender.published"
@@ -73,17 +89,17 @@ def _forge(entries: list[bytes]) -> list[bytes]:
         for i, e in enumerate(events)
         if e.kind == "bid.committed"
     ]
-    reveals = {
-        r.bidder: r
-        for r in (Reveal.from_json(e.body["reveal"]) for e in events if e.kind == "bid.revealed")
-    }
+    reveals: dict[str, Reveal] = {}
+    for e in events:
+        if e.kind == "bid.revealed":
+            reveal = Reveal.from_json(e.body["reveal"])
+            reveals.setdefault(reveal.bidder, reveal)
     evaluation = evaluate(tender, commitments, cut, reveals)
-    assert evaluation.winner == "late-llc"  # the fork would award the favourite
     award = next(i for i, e in enumerate(events) if e.kind == "award.made")
     old = events[award]
     body = {**old.body, "evaluation": evaluation.to_json()}
     forged[award] = Event(old.kind, old.at, old.actor, body).to_bytes()
-    return forged
+    return evaluation
 
 
 @pytest.mark.parametrize("city", ["sqlite"], indirect=True)
@@ -230,3 +246,38 @@ def test_a_witness_policy_the_council_signed_judges_the_deadline(city: City) -> 
     other = Roster(0, GENESIS.holders[1:], GENESIS.policy)
     with pytest.raises(VerificationError, match="not the genesis given"):
         audit_tender(entries, TENDER.ocid, key, genesis=other)
+
+
+@pytest.mark.parametrize("city", ["sqlite"], indirect=True)
+def test_a_bid_or_reveal_signed_for_another_tender_breaks_the_audit(city: City) -> None:  # noqa: F811
+    """lumen-co also bid on another tender of this deployment, with the same key: its reveal
+    there, recorded here under this tender's ocid right after the close, is the first reveal
+    of lumen-co the evaluation meets, and it does not open lumen-co's bid here — which the
+    rewritten award disqualifies. Every signature verifies (the bidder's key, this log's
+    origin); only the ocid the bidder signed tells the statement is another tender's."""
+    entries = _late_bid_log(city)
+    key = city.deployment.log.verifier()
+    events = [Event.from_bytes(e) for e in entries]
+    closed = next(i for i, e in enumerate(events) if e.kind == "tender.closed")
+    real = next(e for e in events if e.kind == "bid.revealed")
+    other = "ocds-0mbud0-2026-002"
+    elsewhere = sign_reveal(other, "lumen-co", KEYS["lumen-co"], *bid("lumen-co", 1), origin=ORIGIN)
+    moved = Event(real.kind, real.at, real.actor, {**real.body, "reveal": elsewhere.to_json()})
+    forged = [*entries[: closed + 1], moved.to_bytes(), *entries[closed + 1 :]]
+    # lumen-co disqualified by another tender's reveal
+    assert _reawarded(forged, events[closed].body["cut"]).winner is None
+    with pytest.raises(VerificationError, match=rf"entry {closed + 1} .*tender {other}"):
+        audit_tender(enumerate(forged), TENDER.ocid, key)
+    # a commitment signed for the other tender, recorded under this one, likewise
+    commit = next(i for i, e in enumerate(events) if e.kind == "bid.committed")
+    mine = events[commit]
+    signed_there = sign_commitment(other, "quiet", "Quiet", KEYS["quiet"], "ab" * 32, origin=ORIGIN)
+    swapped = Event(
+        mine.kind, mine.at, mine.actor, {**mine.body, "commitment": signed_there.to_json()}
+    )
+    with pytest.raises(VerificationError, match=rf"entry {commit} .*tender {other}"):
+        audit_tender(
+            enumerate([*forged[:commit], swapped.to_bytes(), *forged[commit + 1 :]]),
+            TENDER.ocid,
+            key,
+        )

@@ -13,8 +13,9 @@ close carries must be the roots of the export's own first entries (else a fork t
 signed could move a late bid below a cut the witnesses cosigned for another history: 32 bytes
 a leaf up to the close are kept to check it); the evaluation is then recomputed with
 ``evaluate`` and compared with the published award. Any difference — a bid left out, a reveal
-moved, a cut moved, a winner changed, a fork below the close, a bid for another deployment, a
-close judged by witnesses the roster did not authorise — is a ``VerificationError`` naming it.
+moved, a cut moved, a winner changed, a fork below the close, a bid or reveal for another
+deployment or signed for another tender, a close judged by witnesses the roster did not
+authorise — is a ``VerificationError`` naming it.
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ def audit_tender(
                 tender = Tender.from_json(body["tender"])
             elif event.kind == "bid.committed":
                 commitment = Commitment.from_json(body["commitment"])
+                _this_tender(index, event.kind, commitment, ocid)
                 verify_bid_origin(commitment, origin, recorded=not bound)
                 commitment.verify()
                 commitments.append((index, commitment))
@@ -94,6 +96,7 @@ def audit_tender(
                 closed = (index, body)
             elif event.kind == "bid.revealed" and published is None:
                 reveal = Reveal.from_json(body["reveal"])
+                _this_tender(index, event.kind, reveal, ocid)
                 verify_bid_origin(reveal, origin, recorded=not bound)
                 reveals.setdefault(reveal.bidder, reveal)
                 bound = bound or reveal.origin is not None
@@ -141,6 +144,17 @@ def audit_tender(
             else f"the published evaluation of {ocid} differs from the recomputed one"
         )
     return recomputed
+
+
+def _this_tender(index: int, kind: str, bid: Commitment | Reveal, ocid: str) -> None:
+    """Raise unless ``bid`` (a commitment or its reveal, recorded at ``index`` under ``ocid``)
+    is signed for that tender: the bidder's statement for another tender of this deployment,
+    recorded under this one (a reveal placed before the bidder's own, which it then does not
+    open), must not count here."""
+    if bid.ocid != ocid:
+        raise VerificationError(
+            f"entry {index} ({kind}) is signed for tender {bid.ocid}, not {ocid}"
+        )
 
 
 def _names_origin(event: Event) -> bool:
