@@ -281,3 +281,34 @@ def test_a_bid_or_reveal_signed_for_another_tender_breaks_the_audit(city: City) 
             TENDER.ocid,
             key,
         )
+
+
+@pytest.mark.parametrize("city", ["sqlite"], indirect=True)
+def test_a_witness_policy_of_no_quorum_does_not_verify(city: City) -> None:  # noqa: F811
+    """An export whose witness policy asks no cosignature (quorum 0: the genesis's rewritten)
+    judges no deadline: ``tender verify`` says so as a verification failure (exit 1), not as
+    bad input (the ``MalformedError`` of ``verify_deadline``, exit 2)."""
+    entries = _late_bid_log(city)
+    key = city.deployment.log.verifier()
+    (genesis_policy,) = [
+        i
+        for i, e in enumerate(entries)
+        if Event.from_bytes(e).kind == "settings.changed"
+        and "witnesses" in Event.from_bytes(e).body["settings"]
+    ]
+    old = Event.from_bytes(entries[genesis_policy])
+    settings = old.body["settings"]
+    body = {
+        **old.body,
+        "settings": {**settings, "witnesses": {**settings["witnesses"], "quorum": 0}},
+    }
+    forged = list(entries)
+    forged[genesis_policy] = Event(old.kind, old.at, old.actor, body).to_bytes()
+    for pinned in (None, city.witnesses):
+        with pytest.raises(VerificationError, match="quorum 0"):
+            audit_tender(
+                enumerate(forged),
+                TENDER.ocid,
+                key,
+                None if pinned is None else [w.verifier() for w in pinned],
+            )

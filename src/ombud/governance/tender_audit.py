@@ -216,6 +216,11 @@ def _judges(
     listed, quorum = source.get("witnesses"), source.get("quorum")
     if not isinstance(listed, list) or not isinstance(quorum, int) or isinstance(quorum, bool):
         raise VerificationError(f"the witnesses judging the close (entry {index}) are malformed")
+    if quorum < 1:
+        raise VerificationError(
+            f"the witness policy judging the close (entry {index}) asks no cosignature "
+            f"(quorum {quorum}): no witness judged its deadline"
+        )
     if pinned is not None:
         return list(pinned), quorum
     try:
