@@ -105,3 +105,17 @@ def test_only_the_policies_the_roster_authorised_are_trusted(city: City) -> None
     with pytest.raises(RosterChainError, match="not the genesis given"):
         audit_witnesses(entries(deployment), impostor, origin=ORIGIN)
     assert audit_witnesses(entries(deployment), None, origin=ORIGIN) == audit
+
+
+@pytest.mark.parametrize("city", ["sqlite"], indirect=True)
+def test_an_action_signed_that_names_no_digest_is_skipped(city: City) -> None:  # noqa: F811
+    """Hostile JSON: an ``action.signed`` whose digest is a list or an object (not hashable)
+    is not a signature of any request; it once stopped ``tender verify`` with a TypeError."""
+    deployment = city.deployment
+    before = audit_witnesses(entries(deployment), GENESIS, origin=ORIGIN)
+    for digest in ([], {"a": 1}):
+        body = {"v": 1, "digest": digest, "holder": "council-1", "signature": "AA"}
+        deployment.log.append_batch(
+            [Event("action.signed", deployment.clock(), "x", body).to_bytes()]
+        )
+    assert audit_witnesses(entries(deployment), GENESIS, origin=ORIGIN) == before

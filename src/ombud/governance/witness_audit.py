@@ -114,10 +114,11 @@ class WitnessChanges:
             self._bound = self._bound or request.origin is not None
             if request.action == WITNESS_CHANGE:
                 self._requests.setdefault(request.digest, (index, request))
-        elif event.kind == "action.signed" and event.body.get("digest") in self._requests:
-            if (approval := _approval(event)) is not None:
-                digest = str(event.body["digest"])
-                self._signed.setdefault(digest, []).append((index, approval))
+        elif event.kind == "action.signed":
+            digest = event.body.get("digest")  # hostile JSON: maybe not even hashable
+            tracked = isinstance(digest, str) and digest in self._requests
+            if tracked and (approval := _approval(event)) is not None:
+                self._signed.setdefault(str(digest), []).append((index, approval))
         elif event.kind == "settings.changed":
             try:
                 policy = _policy(index, event)
