@@ -312,3 +312,20 @@ def test_a_witness_policy_of_no_quorum_does_not_verify(city: City) -> None:  # n
                 key,
                 None if pinned is None else [w.verifier() for w in pinned],
             )
+
+
+@pytest.mark.parametrize("city", ["sqlite"], indirect=True)
+def test_a_close_carrying_no_checkpoint_does_not_verify(city: City) -> None:  # noqa: F811
+    """A closing event whose checkpoint is not a signed note (its text rewritten) is a
+    verification failure naming the close (exit 1), not bad input (exit 2)."""
+    entries = _late_bid_log(city)
+    key = city.deployment.log.verifier()
+    events = [Event.from_bytes(e) for e in entries]
+    closed = next(i for i, e in enumerate(events) if e.kind == "tender.closed")
+    old = events[closed]
+    for field in ("checkpoint", "inTime"):
+        body = {**old.body, field: "not a note"}
+        forged = list(entries)
+        forged[closed] = Event(old.kind, old.at, old.actor, body).to_bytes()
+        with pytest.raises(VerificationError, match=rf"closing event \(entry {closed}\)"):
+            audit_tender(enumerate(forged), TENDER.ocid, key)

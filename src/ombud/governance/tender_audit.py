@@ -126,6 +126,10 @@ def audit_tender(
             before = verify_in_time(in_time.encode(), log_key, keys, quorum, tender.deadline)
             _check_prefix(leaves, before.checkpoint)
             cut = before.checkpoint.size
+    except MalformedError as exc:  # a checkpoint the close carries that is not one
+        raise VerificationError(
+            f"the closing event (entry {closed[0]}) is malformed: {exc}"
+        ) from exc
     except VerificationError as exc:
         if audit is None or not audit.refused:
             raise
