@@ -38,9 +38,9 @@ from ombud.errors import (
     UnboundVoteError,
 )
 from ombud.governance.roster import (
+    BoundStatement,
     Roster,
     check_id,
-    check_origin,
     matches,
     statement_origin,
     verify_bound,
@@ -144,7 +144,7 @@ class Motion:
 
 
 @dataclass(frozen=True)
-class Vote:
+class Vote(BoundStatement):
     """A member's vote: the motion (id and digest), the choice and, from vote version 2 on,
     the deployment it is cast on (``origin``, its log's origin), signed by the holder's key. A
     vote without an origin is version 1, in the exact form it had before."""
@@ -165,30 +165,18 @@ class Vote:
             raise MalformedError(f"a vote is one of {', '.join(CHOICES)}")
         if len(self.signature) != 64:
             raise MalformedError("a vote's signature is 64 bytes")
-        if self.origin is not None:
-            check_origin(self.origin, "a vote")
+        self._check_origin()
 
-    @property
-    def version(self) -> int:
-        """2 for a vote bound to a deployment (it names an origin), 1 for one that is not."""
-        return 1 if self.origin is None else 2
+    _DOMAINS = (_DOMAIN, _DOMAIN_V2)
+    _WHAT = "a vote"
 
-    def _content(self) -> dict[str, Any]:
-        content: dict[str, Any] = {
+    def _fields(self) -> dict[str, Any]:
+        return {
             "motion": self.motion,
             "digest": self.digest,
             "holder": self.holder,
             "choice": self.choice,
         }
-        if self.origin is not None:
-            content = {"v": 2, **content, "origin": self.origin}
-        return content
-
-    def signed_message(self) -> bytes:
-        """What the member signs: a domain separator, then the canonical vote. Version 1 keeps
-        its exact bytes; version 2 has a domain of its own and names the deployment's origin."""
-        domain = _DOMAIN if self.origin is None else _DOMAIN_V2
-        return domain + canonical_json(self._content(), "a vote")
 
     def to_json(self) -> dict[str, Any]:
         return {**self._content(), "signature": b64url(self.signature)}

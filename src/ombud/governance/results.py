@@ -27,7 +27,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ombud.base64url import b64url, unb64url
-from ombud.canonical import canonical_json, is_plain_text
+from ombud.canonical import is_plain_text
 from ombud.districts import is_district
 from ombud.errors import (
     ForeignUpdateError,
@@ -37,9 +37,9 @@ from ombud.errors import (
     UnboundUpdateError,
 )
 from ombud.governance.roster import (
+    BoundStatement,
     Roster,
     check_id,
-    check_origin,
     matches,
     statement_origin,
     verify_bound,
@@ -172,7 +172,7 @@ class Result:
 
 
 @dataclass(frozen=True)
-class ResultUpdate:
+class ResultUpdate(BoundStatement):
     """The ``sequence``-th statement about a result (0 creates it, with the result itself in
     ``result``): status, progress 0-100 and a note, signed by the responsible office for, from
     update version 2 on, the deployment it names (``origin``, its log's origin). An update
@@ -213,16 +213,13 @@ class ResultUpdate:
             raise MalformedError("an update's note is at most 1,000 characters")
         if len(self.signature) != 64:
             raise MalformedError("an update's signature is 64 bytes")
-        if self.origin is not None:
-            check_origin(self.origin, "a result update")
+        self._check_origin()
 
-    @property
-    def version(self) -> int:
-        """2 for an update bound to a deployment (it names an origin), 1 for one that is not."""
-        return 1 if self.origin is None else 2
+    _DOMAINS = (_DOMAIN, _DOMAIN_V2)
+    _WHAT = "a result update"
 
-    def _content(self) -> dict[str, Any]:
-        content: dict[str, Any] = {
+    def _fields(self) -> dict[str, Any]:
+        return {
             "result": self.result_id,
             "sequence": self.sequence,
             "status": self.status,
@@ -231,15 +228,6 @@ class ResultUpdate:
             "holder": self.holder,
             "definition": None if self.result is None else self.result.to_json(),
         }
-        if self.origin is not None:
-            content = {"v": 2, **content, "origin": self.origin}
-        return content
-
-    def signed_message(self) -> bytes:
-        """What the office signs: a domain separator, then the canonical update. Version 1
-        keeps its exact bytes; version 2 has a domain of its own and names the deployment."""
-        domain = _DOMAIN if self.origin is None else _DOMAIN_V2
-        return domain + canonical_json(self._content(), "a result update")
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -25,7 +25,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -58,6 +58,7 @@ __all__ = [
     "RECOVER_ROSTER",
     "ActionRequest",
     "Approval",
+    "BoundStatement",
     "Holder",
     "Roster",
     "Rule",
@@ -288,6 +289,42 @@ def statement_origin(obj: Any, keys: set[str], what: str) -> str | None:
         f"{what} is an object with exactly {sorted(keys)} (version 1), or with "
         f"{sorted(keys | {'v', 'origin'})}, v 2"
     )
+
+
+class BoundStatement:
+    """What the signed statements that name their deployment since their version 2 share (a
+    vote, a result update, a bid and its reveal): the version, the signed content (version
+    1's exactly as it was; version 2's with ``"v": 2`` and the deployment's ``origin``) and
+    the message signed (a domain of each version's own, then the canonical content). A frozen
+    dataclass mixes it in with an ``origin`` field (None: version 1), ``_DOMAINS`` (version
+    1's and 2's), ``_WHAT`` (what the statement is, for errors: "a vote") and ``_fields``
+    (its content but the binding), and calls ``_check_origin`` from ``__post_init__``."""
+
+    origin: str | None
+    _DOMAINS: ClassVar[tuple[bytes, bytes]]
+    _WHAT: ClassVar[str]
+
+    def _fields(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _check_origin(self) -> None:
+        if self.origin is not None:
+            check_origin(self.origin, self._WHAT)
+
+    @property
+    def version(self) -> int:
+        """2 for a statement bound to a deployment (it names an origin), 1 for one that is
+        not."""
+        return 1 if self.origin is None else 2
+
+    def _content(self) -> dict[str, Any]:
+        content = self._fields()
+        return content if self.origin is None else {"v": 2, **content, "origin": self.origin}
+
+    def signed_message(self) -> bytes:
+        """What the signer signs: the version's domain separator, then the canonical content.
+        Version 1 keeps its exact bytes; version 2 names the deployment."""
+        return self._DOMAINS[self.version - 1] + canonical_json(self._content(), self._WHAT)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ombud.base64url import b64url, unb64url
-from ombud.canonical import canonical_json, is_json_number, parse_json
+from ombud.canonical import is_json_number, parse_json
 from ombud.clock import format_time, parse_time
 from ombud.errors import (
     ForeignBidError,
@@ -43,8 +43,8 @@ from ombud.errors import (
     VerificationError,
 )
 from ombud.governance.roster import (
+    BoundStatement,
     check_id,
-    check_origin,
     matches,
     statement_origin,
     verify_bound,
@@ -290,13 +290,8 @@ def commit_to(document: bytes, salt: bytes) -> str:
     return hashlib.sha256(document + salt).hexdigest()
 
 
-def _bound(content: dict[str, Any], origin: str | None) -> dict[str, Any]:
-    """A statement's signed content: as version 1 had it, or version 2's naming ``origin``."""
-    return content if origin is None else {"v": 2, **content, "origin": origin}
-
-
 @dataclass(frozen=True)
-class Commitment:
+class Commitment(BoundStatement):
     """A sealed bid: who bids (id, name, Ed25519 key) and the commitment to their document,
     and, from bid version 2 on, the deployment it is for (``origin``, its log's origin),
     signed with that key. A commitment without an origin is version 1, in the exact form it
@@ -319,29 +314,19 @@ class Commitment:
             raise MalformedError("a bidder's key is 32 bytes and its signature 64")
         if not matches(_HEX64, self.commitment):
             raise MalformedError("a commitment is 64 lowercase hex digits")
-        if self.origin is not None:
-            check_origin(self.origin, "a commitment")
+        self._check_origin()
 
-    @property
-    def version(self) -> int:
-        """2 for a commitment bound to a deployment (it names an origin), 1 for one that is not."""
-        return 1 if self.origin is None else 2
+    _DOMAINS = (_DOMAIN, _DOMAIN_V2)
+    _WHAT = "a commitment"
 
-    def _content(self) -> dict[str, Any]:
-        content = {
+    def _fields(self) -> dict[str, Any]:
+        return {
             "ocid": self.ocid,
             "bidder": self.bidder,
             "name": self.name,
             "key": b64url(self.key),
             "commitment": self.commitment,
         }
-        return _bound(content, self.origin)
-
-    def signed_message(self) -> bytes:
-        """What the bidder signs: a domain separator, then the canonical commitment. Version 1
-        keeps its exact bytes; version 2 has a domain of its own and names the deployment."""
-        domain = _DOMAIN if self.origin is None else _DOMAIN_V2
-        return domain + canonical_json(self._content(), "a commitment")
 
     def verify(self) -> None:
         """None when the bidder's key signed this commitment; ``SignatureError`` otherwise."""
@@ -390,7 +375,7 @@ def sign_commitment(
 
 
 @dataclass(frozen=True)
-class Reveal:
+class Reveal(BoundStatement):
     """A bid opened after the deadline: its document and salt and, from bid version 2 on, the
     deployment it is for (``origin``), signed with the key that signed the commitment (so
     nobody else can reveal, or spoil, a bidder's bid). A reveal without an origin is version
@@ -411,28 +396,18 @@ class Reveal:
             )
         if len(self.signature) != 64:
             raise MalformedError("a reveal's signature is 64 bytes")
-        if self.origin is not None:
-            check_origin(self.origin, "a reveal")
+        self._check_origin()
 
-    @property
-    def version(self) -> int:
-        """2 for a reveal bound to a deployment (it names an origin), 1 for one that is not."""
-        return 1 if self.origin is None else 2
+    _DOMAINS = (_REVEAL, _REVEAL_V2)
+    _WHAT = "a reveal"
 
-    def _content(self) -> dict[str, Any]:
-        content = {
+    def _fields(self) -> dict[str, Any]:
+        return {
             "ocid": self.ocid,
             "bidder": self.bidder,
             "document": b64url(self.document),
             "salt": b64url(self.salt),
         }
-        return _bound(content, self.origin)
-
-    def signed_message(self) -> bytes:
-        """What the bidder signs: a domain separator, then the canonical reveal (version 2:
-        a domain of its own, and the deployment's origin)."""
-        domain = _REVEAL if self.origin is None else _REVEAL_V2
-        return domain + canonical_json(self._content(), "a reveal")
 
     def verify(self, commitment: Commitment) -> None:
         """None when the committed bidder's key signed this reveal; ``SignatureError``
