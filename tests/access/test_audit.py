@@ -170,3 +170,31 @@ def test_a_disclosure_that_does_not_open_its_seal_breaks_the_audit(
     other_salt = _changed(entries, "seal.disclosed", sealed, lambda b: {**b, "salt": zeros})
     with pytest.raises(VerificationError, match="does not open"):
         audit_reads(other_salt, origin=ORIGIN)
+
+
+@SQLITE
+def test_a_read_under_a_seal_still_closed_shows_a_well_formed_statement(
+    city: tuple[Path, Clock],
+) -> None:
+    """Before the seal opens, a read under it shows its nonce, time and signature: each is
+    held to its form at its own entry (and the audit keeps those, not the event: a hostile
+    export padded its sealed reads' events to grow the verifier's memory with them)."""
+    entries, _, sealed = _log(*city)
+    (disclosed,) = [i for i, e in entries if Event.from_bytes(e).kind == "seal.disclosed"]
+    still_sealed = entries[:disclosed]
+    assert audit_reads(still_sealed, origin=ORIGIN) == ReadAudit(1, 1, 0, 0)
+    for part, junk, says in (
+        ("nonce", "x" * 1000, "nonce is 32"),
+        ("signature", "AA", "signature"),
+        ("at", "yesterday", "RFC 3339"),
+    ):
+
+        def spoilt(body: dict[str, Any], part: str = part, junk: str = junk) -> dict[str, Any]:
+            return {**body, "read": {**body["read"], part: junk}}
+
+        broken = _changed(still_sealed, "access.read", sealed, spoilt)
+        with pytest.raises(VerificationError, match=rf"entry \d+ \(access\.read\).*{says}"):
+            audit_reads(broken, origin=ORIGIN)
+    padded = _changed(still_sealed, "access.read", sealed, lambda b: {**b, "outcome": "x" * 100})
+    with pytest.raises(VerificationError, match="outcome is a code"):
+        audit_reads(padded, origin=ORIGIN)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from ombud.access.reads import SignedRead, verify_signed_read
@@ -29,6 +30,7 @@ __all__ = ["ReadAudit", "audit_reads"]
 
 _KINDS = frozenset({"access.requested", "access.read", "seal.disclosed"})
 _SEALED_READ = frozenset({"nonce", "at", "signature"})
+_HEX32 = re.compile(r"[0-9a-f]{32}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -55,11 +57,23 @@ def _key(view: Any) -> str:
     return Requester(who["organisation"], who["person"], who["key"]).key
 
 
+@dataclass(frozen=True)
+class _Held:
+    """A read under a request still sealed, as much of it as its disclosure is checked
+    against (never the whole event: a hostile export's padding is not kept)."""
+
+    index: int
+    at: datetime
+    outcome: str
+    signed: tuple[str, datetime, bytes] | None
+    """An allowed signed read's nonce, time and signature; None for any other."""
+
+
 class _Audit:
     def __init__(self, origin: str) -> None:
         self.origin = origin
         self.keys: dict[str, str | None] = {}  # request -> requester's key (None while sealed)
-        self.held: dict[str, list[tuple[int, Event]]] = {}  # reads under a request still sealed
+        self.held: dict[str, list[_Held]] = {}  # reads under a request still sealed
         self.seals: dict[str, str] = {}  # a request still sealed -> the commitment it shows
         self.nonces: set[str] = set()
         self.signed = self.unsigned = self.refused = 0
@@ -88,8 +102,11 @@ class _Audit:
         if request not in self.keys:
             raise MalformedError(f"a read under {request}, which the log did not record")
         version, outcome = body.get("v"), body.get("outcome")
-        if request in self.held:
-            self.held[request].append((index, event))
+        if not isinstance(outcome, str) or len(outcome) > 32:
+            raise MalformedError('a read\'s outcome is a code ("read", or why it was refused)')
+        held = self.held.get(request)
+        if held is not None and not (version == 3 and outcome == "read"):
+            held.append(_Held(index, event.at, outcome, None))
         if version in (1, 2):
             if outcome != "read":
                 self.refused += 1
@@ -109,12 +126,18 @@ class _Audit:
             self.refused += 1
             return
         key = self.keys[request]
-        if key is None:  # sealed: its nonce now, the rest when the seal opens
+        if held is not None:  # sealed: its nonce now, the rest when the seal opens
             shown = body.get("read")
             if not isinstance(shown, Mapping) or set(shown) != _SEALED_READ:
                 raise MalformedError(f"a read under a sealed request shows {sorted(_SEALED_READ)}")
+            if not matches(_HEX32, shown["nonce"]):
+                raise MalformedError("a signed read's nonce is 32 lowercase hex digits")
+            signature = unb64url(shown["signature"], "a signed read's signature", 64)
             self.nonce(shown["nonce"])
+            signed = (str(shown["nonce"]), parse_time(shown["at"]), signature)
+            held.append(_Held(index, event.at, outcome, signed))
             return
+        assert key is not None  # a request is sealed (held) until its disclosure names the key
         read = SignedRead.from_json(body.get("read"))
         verify_signed_read(
             read, key, origin=self.origin, request=request, subject=body["subject"],
@@ -134,29 +157,27 @@ class _Audit:
                 f"the disclosure lists {len(shown) if isinstance(shown, list) else 0} reads; "
                 f"the log recorded {len(held)} under the seal"
             )
-        for (at, read_event), listed in zip(held, shown, strict=True):
+        for read, listed in zip(held, shown, strict=True):
             try:
-                self._disclosed_read(request, key, read_event, listed)
+                self._disclosed_read(request, key, read, listed)
             except OmbudError as exc:
-                raise MalformedError(f"the read at entry {at}: {exc}") from exc
+                raise MalformedError(f"the read at entry {read.index}: {exc}") from exc
         self.keys[request] = key
 
-    def _disclosed_read(self, request: str, key: str, event: Event, listed: Any) -> None:
-        body = event.body
-        if not isinstance(listed, Mapping) or listed.get("outcome") != body.get("outcome"):
+    def _disclosed_read(self, request: str, key: str, held: _Held, listed: Any) -> None:
+        if not isinstance(listed, Mapping) or listed.get("outcome") != held.outcome:
             raise MalformedError("the disclosure lists it with another outcome")
-        if listed.get("at") != format_time(event.at):
+        if listed.get("at") != format_time(held.at):
             raise MalformedError("the disclosure lists it at another time")
-        if body.get("v") != 3 or body.get("outcome") != "read":
+        if held.signed is None:
             return
-        part = body["read"]
+        nonce, at, signature = held.signed
         read = SignedRead(
-            self.origin, request, listed["subject"], listed["category"], part["nonce"],
-            parse_time(part["at"]), unb64url(part["signature"], "a signed read's signature", 64),
-        )  # fmt: skip
+            self.origin, request, listed["subject"], listed["category"], nonce, at, signature
+        )
         verify_signed_read(
             read, key, origin=self.origin, request=request, subject=read.subject,
-            category=read.category, now=event.at,
+            category=read.category, now=held.at,
         )  # fmt: skip
         self.signed += 1
 
@@ -199,9 +220,5 @@ def audit_reads(entries: Iterable[tuple[int, bytes]], *, origin: str) -> ReadAud
             raise VerificationError(f"entry {index} ({event.kind}): {exc}") from exc
         except (KeyError, TypeError) as exc:
             raise VerificationError(f"entry {index} ({event.kind}): malformed ({exc})") from exc
-    sealed = sum(
-        e.body.get("v") == 3 and e.body.get("outcome") == "read"
-        for held in audit.held.values()
-        for _, e in held
-    )
+    sealed = sum(read.signed is not None for held in audit.held.values() for read in held)
     return ReadAudit(audit.signed, sealed, audit.unsigned, audit.refused)
