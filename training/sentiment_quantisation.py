@@ -38,6 +38,10 @@ Disclosed: the first and last variants' val figures were seen before this rule, 
 training run records val in its history: the student's fp32 val was 0.747 and its min-max int8
 val 0.734 (``training/sentiment_distilled.py``'s docstring). The rule ranks on dev only.
 
+Status: not yet run to the end. The first run (2026-12-06) was stopped halfway through the
+teacher's first epoch: on two cores shared with other work, teacher and student would have
+taken about 2.5 hours, more than that session had left. No variant was scored.
+
 Usage, after ``training/sentiment_distilled.py --layers 4 --teacher-epochs 2 --threads 2``::
 
     /tmp/train/bin/python training/sentiment_quantisation.py            # dev figures
