@@ -488,7 +488,7 @@ def test_a_signed_read_in_scope_is_read_and_its_event_verifies_offline(
             statement, key, origin=ORIGIN, request=request.id, subject=str(read["subject"]),
             category=str(read["category"]), now=START,
         )  # fmt: skip
-        assert audit_reads(_entries(deployment), origin=ORIGIN) == ReadAudit(1, 0, 0, 0)
+        assert audit_reads(_entries(deployment), origin=ORIGIN) == ReadAudit(1, 0, 0, 0, 1, 1)
 
 
 def _nonces(deployment: Deployment) -> list[tuple[Any, ...]]:
@@ -542,7 +542,9 @@ def test_a_read_the_requester_did_not_sign_for_is_refused_with_nothing_read(
         assert [r["outcome"] for r in _events(deployment, "access.read")].count("read") == 1
         assert deployment.access.report()["refusedReads"] == len(refusals)
         # Every signed read the log holds still verifies: refusals carry no statement.
-        assert audit_reads(_entries(deployment), origin=ORIGIN) == ReadAudit(1, 0, 0, len(refusals))
+        assert audit_reads(_entries(deployment), origin=ORIGIN) == ReadAudit(
+            1, 0, 0, len(refusals), 2, 2
+        )
 
 
 def test_a_read_refused_before_approval_leaves_its_statement_good_once(
@@ -585,7 +587,7 @@ def test_a_sealed_requests_reads_verify_once_the_seal_opens(city: tuple[Path, Cl
             "outcome": "read",
             "read": {**shown, "signature": b64url(signed.signature)},
         }
-        assert audit_reads(_entries(deployment), origin=ORIGIN) == ReadAudit(0, 1, 0, 0)
+        assert audit_reads(_entries(deployment), origin=ORIGIN) == ReadAudit(0, 1, 0, 0, 1, 0)
     clock.now = START + timedelta(days=2)
     with Deployment.open(data_dir, clock=clock) as deployment:
         assert deployment.access.disclose_due() == 1
@@ -593,7 +595,7 @@ def test_a_sealed_requests_reads_verify_once_the_seal_opens(city: tuple[Path, Cl
         (listed,) = disclosed["reads"]  # type: ignore[misc]
         assert listed["subject"] == signed.subject and listed["category"] == "contact"
         assert SUBJECT not in json.dumps(disclosed)
-        assert audit_reads(_entries(deployment), origin=ORIGIN) == ReadAudit(1, 0, 0, 0)
+        assert audit_reads(_entries(deployment), origin=ORIGIN) == ReadAudit(1, 0, 0, 0, 1, 0)
 
 
 def test_a_read_of_what_is_no_data_category_is_refused_with_nothing_written(

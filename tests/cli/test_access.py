@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ombud.access.requests import AccessRequest, Requester
 from ombud.deployment import Deployment
+from ombud.events import Event
 from ombud.governance.roster import Roster
 from ombud.privacy.consent import Grant
 from tests.cli.test_roster import NAMES, POLICY, _holders
@@ -93,3 +94,28 @@ def test_an_access_request_from_request_to_report(tmp_path: Path) -> None:
     assert verified.returncode == 0, verified.stderr
     assert "OK: 1 read(s) signed by their requester for this log" in verified.stdout
     assert "2 refused" in verified.stdout
+    assert "1 approval(s) signed as the roster in force required" in verified.stdout
+    from_genesis = ombud("access", "verify", export, "--genesis", tmp_path / "genesis.json")
+    assert from_genesis.returncode == 0 and "from your genesis" in from_genesis.stdout
+    # The operator, holding the log's key, writes a request nobody approved naming its own key,
+    # and a read under it: exit 1, naming the read's entry.
+    forged_id = "f" * 32
+    with Deployment.open(data_dir) as deployment:
+        view = {**request.file([bytes(32)]).public_view(bytes(32)), "v": 2, "request": forged_id}
+        view["id"] = forged_id
+        body = {"v": 3, "request": forged_id, "outcome": "read", "category": "contact",
+                "subject": view["subjects"][0], "items": 1, "read": None}  # fmt: skip
+        index = deployment.log.append_with(
+            lambda tx: [
+                Event("access.requested", now, "operator", view).to_bytes(),
+                Event("access.read", now, "operator", body).to_bytes(),
+            ],
+            lambda tx, index: None,
+        )
+        deployment.log.checkpoint()
+    forged = tmp_path / "forged"
+    assert ombud("log", "export", data_dir, forged).returncode == 0
+    refused = ombud("access", "verify", forged)
+    assert refused.returncode == 1, refused.stderr
+    assert f"entry {index + 1} (access.read)" in refused.stderr
+    assert "never approved" in refused.stderr and "Traceback" not in refused.stderr

@@ -241,23 +241,43 @@ def verify(
             "before any entry is read, and its origin is the deployment reads must name."
         ),
     ] = None,
+    genesis: Annotated[
+        Path | None,
+        typer.Option(
+            help="The genesis roster you hold (JSON): approvals are checked against the chain "
+            "of rosters from it; without it, from the log's own first roster."
+        ),
+    ] = None,
 ) -> None:
-    """Verify that each read a log records was asked for by its requester: every allowed read
-    of version 3 signed, with the key its request's record names, for exactly that read on this
-    log (its origin, the checkpoint's: with --key, authenticated), near its time, its nonce used
-    once; a sealed request's reads once its disclosure shows what they were of. Exit 0 with the
-    counts, or exit 1 naming the first entry that does not hold."""
+    """Verify that each read a log records was asked for by its requester and allowed by the
+    roster: every allowed read of version 3 signed, with the key its request's record names,
+    for exactly that read on this log (its origin, the checkpoint's: with --key,
+    authenticated), near its time, its nonce used once; every allowed read (of any version)
+    under a request approved before it with the signatures the roster in force required, never
+    denied, before it expires, of a category and subject the request names; a sealed request's
+    reads once its disclosure shows what they were of. Exit 0 with the counts, or exit 1 naming
+    the entry that does not hold."""
     from ombud.access.audit import audit_reads
     from ombud.cli._source import read_verified
     from ombud.cli.verify import read_vkey
+    from ombud.governance.roster import Roster
 
     keys = [read_vkey(key)] if key else []
+    held = Roster.from_json(read_json(genesis, "the genesis roster")) if genesis else None
     audit = read_verified(
-        source, keys, lambda entries, head: audit_reads(entries, origin=head.origin)
+        source,
+        keys,
+        lambda entries, head: audit_reads(entries, origin=head.origin, genesis=held),
     )
     typer.echo(
         f"OK: {audit.signed} read(s) signed by their requester for this log; {audit.sealed} "
         f"under requests still sealed (nonces unique; what they read shows when the seal "
         f"opens); {audit.unsigned} unsigned, from before reads were signed; {audit.refused} "
         "refused"
+    )
+    trusted = "your genesis" if held else "the log's own first roster (pass --genesis)"
+    typer.echo(
+        f"{audit.approved} approval(s) signed as the roster in force required, from {trusted}; "
+        f"{audit.unbound} of them name their request by id and requester only (an open request's "
+        "or an old one's digest is salted with a salt the log does not publish)"
     )
