@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from ombud.api import create_app
 from ombud.deployment import Deployment
+from tests.api.conftest import Api
 from tests.governance.test_procurement import City, Clock, _publish, witnessed
 from tests.governance.test_roster import GENESIS
 from tests.governance.test_tenders import ORIGIN, TENDER, bid, committed, revealed
@@ -132,3 +133,13 @@ def test_a_bid_or_reveal_for_another_deployment_is_403_with_nothing_written(
     opened.pop("ocid")
     assert client.post(f"{url}/reveals", json=opened).status_code == 201
     assert client.post(f"{url}/reveals", json={**opened, "v": 1}).status_code == 400
+
+
+def test_the_openapi_document_lists_what_commit_and_reveal_answer(api: Api) -> None:
+    # A reveal whose signature is not the committed key's, or whose document and salt do not
+    # open the commitment, is a 422 (above): the description must say so, like a commitment's.
+    paths = api.client.get("/openapi.json").json()["paths"]
+    for route in ("/tenders/{ocid}/commitments", "/tenders/{ocid}/reveals"):
+        answers = paths[route]["post"]["responses"]
+        assert {"201", "400", "403", "404", "409", "413", "415", "422"} <= set(answers), route
+        assert "application/problem+json" in answers["422"]["content"], route

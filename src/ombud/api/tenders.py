@@ -140,7 +140,7 @@ def create_router(deployment: Deployment) -> APIRouter:
     @router.post(
         "/tenders/{ocid}/reveals",
         status_code=201,
-        responses=problems(403, 404, 409),
+        responses=problems(403, 404, 409, 422),
         summary="Reveal a bid's document and salt, after the tender closed.",
     )
     def reveal(ocid: OcidPath, body: RevealBody) -> dict[str, Any]:
