@@ -198,6 +198,43 @@ def test_trusted_proxies_are_none_by_default_and_addresses_otherwise(tmp_path: P
             ServerSettings(**{name: value})
 
 
+def test_public_url_is_unset_by_default_and_checked_by_name(tmp_path: Path) -> None:
+    """The security review: feeds and the verify page built absolute URLs from the request's
+    Host header. They now take them from ``server.public_url``, refused unless it is an https
+    address (http for loopback only) with at most a path prefix."""
+    init_deployment(tmp_path / "d", "x.example/log")
+    settings = Settings.load(tmp_path / "d", environ={})
+    assert settings.server.public_url == "" and settings.server.public_base() == ""
+    assert 'public_url = ""' in (tmp_path / "d" / "ombud.toml").read_text()
+    env = {"OMBUD_SERVER_PUBLIC_URL": "https://city.example/ombud/"}
+    overridden = Settings.load(tmp_path / "d", environ=env).server
+    assert overridden.public_base() == "https://city.example/ombud"
+    for good in ("https://city.example", "https://xn--bcher-kva.example:8443/a/b",
+                 "http://127.0.0.1:8421", "http://localhost/", "http://[::1]:80"):  # fmt: skip
+        assert ServerSettings(public_url=good).public_url == good
+    for bad in (
+        "http://city.example",  # plain http off loopback
+        "city.example",
+        "ftp://city.example",
+        "https://",
+        "https://user:pw@city.example",
+        "https://city.example/?a=1",
+        "https://city.example/#top",
+        "https://city.example/a/../b",
+        "https://city.example//b",
+        "https://city.example/a b",
+        "https://bücher.example",
+        "https://city.example:99999",
+        "https://[1:2:zz]",
+        "https://-city.example",
+        "https://city.example/" + "a" * 200,
+    ):
+        with pytest.raises(ConfigError, match=r"server\.public_url"):
+            ServerSettings(public_url=bad)
+        with pytest.raises(ConfigError, match=r"server\.public_url"):
+            Settings.load(tmp_path / "d", environ={"OMBUD_SERVER_PUBLIC_URL": bad})
+
+
 def test_a_new_deployment_has_the_defaults_the_readme_states(tmp_path: Path) -> None:
     """README, *HTTP API* hardening, ingest, voice, privacy and screening: the figures it names
     as defaults are what ``ombud init`` writes and a deployment then reads."""

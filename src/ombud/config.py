@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ombud.canonical import is_text
 from ombud.database import has_password
@@ -87,6 +88,17 @@ class ServerSettings:
     """Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For and
     X-Forwarded-Proto are believed. Empty: none is, and forwarded headers are ignored. ombud
     never logs or stores a client's address either way."""
+    public_url: str = ""
+    """The address the public reaches this deployment at (``https://city.example``, or with a
+    path prefix a proxy strips, ``https://city.example/ombud``): the absolute links in Atom
+    feeds and the ``ombud verify`` command on the portal's *How to verify* page use it, never a
+    request's Host header (which anyone can set). https, or http for a loopback address only;
+    no user, query or fragment. Empty: feeds link relatively and the command shows a
+    placeholder to replace."""
+
+    def public_base(self) -> str:
+        """``public_url`` without a trailing slash (``""`` when unset), ready for a path."""
+        return self.public_url.rstrip("/")
 
     def proxy_list(self) -> list[str]:
         return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
@@ -99,6 +111,7 @@ class ServerSettings:
         _check_range("server.worker_threads", self.worker_threads, 1, 256)
         _check_range("server.max_header_bytes", self.max_header_bytes, 1024, 1 << 20)
         _check_range("server.request_timeout_s", self.request_timeout_s, 1, 3600)
+        _check_public_url("server.public_url", self.public_url)
         for proxy in self.proxy_list():
             try:
                 ipaddress.ip_network(proxy, strict=False)
@@ -441,6 +454,56 @@ def _toml(value: str | float) -> str:
     if isinstance(value, str) and not is_text(value):
         raise ConfigError("a setting holds a lone surrogate, which no file can hold")
     return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
+_PUBLIC_URL_MAX = 200
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_NETLOC = re.compile(rf"(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{{1,5}})?")
+_URL_PATH = re.compile(r"(?:/[A-Za-z0-9._~-]+)*/?")
+
+
+def _check_public_url(name: str, url: str) -> None:
+    """Refuse a public address that is not ``https://HOST[:PORT][/PREFIX]`` (``http`` for a
+    loopback host only), in ASCII, of at most ``_PUBLIC_URL_MAX`` characters."""
+    if not url:
+        return
+    shown = url[:80]
+    if len(url) > _PUBLIC_URL_MAX:
+        raise ConfigError(f"{name} is longer than {_PUBLIC_URL_MAX} characters")
+    scheme, sep, rest = url.partition("://")
+    netloc, slash, path = rest.partition("/")
+    if (
+        not sep
+        or scheme not in ("https", "http")
+        or not url.isascii()
+        or not _NETLOC.fullmatch(netloc)
+        or not _URL_PATH.fullmatch(slash + path)
+        or any(segment in (".", "..") for segment in path.split("/"))
+    ):
+        raise ConfigError(
+            f"{name} must be https://HOST[:PORT][/PATH-PREFIX] in ASCII (an international "
+            f"domain in its xn-- form), with no user, query or fragment, not {shown!r}"
+        )
+    parts = urlsplit(url)
+    try:
+        _ = parts.port
+    except ValueError:
+        raise ConfigError(f"{name}: the port of {shown!r} is out of range") from None
+    host = parts.hostname or ""
+    if "[" in netloc:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ConfigError(f"{name}: {shown!r} has no IPv6 address in its brackets") from None
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name, not an address
+        loopback = False
+    if scheme == "http" and not loopback:
+        raise ConfigError(
+            f"{name} must be https (http only for a loopback address such as 127.0.0.1), "
+            f"not {shown!r}"
+        )
 
 
 def _check_range(name: str, value: int, low: int, high: int) -> None:
