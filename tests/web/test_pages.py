@@ -229,8 +229,9 @@ def test_public_business_with_its_history_and_feeds(client: TestClient) -> None:
     root = ElementTree.fromstring(feed.content)
     titles = [e.text for e in root.iter("{http://www.w3.org/2005/Atom}title")]
     assert any("Decision: Quiet nights" in (t or "") for t in titles)
-    office = client.get("/feeds/offices/public-works.atom")
+    office = client.get("/feeds/offices/public-works.atom", headers={"Host": "evil.example"})
     assert b"in progress, 35%" in office.content
+    assert b"evil.example" not in office.content and b'href="/ledger/' in office.content
     assert client.get("/feeds/nowhere/x.atom").status_code == 404
     assert client.get("/business/tenders/ocds-0mbud0-none").status_code == 404
     assert client.get("/business/decisions/Not%20An%20Id").status_code == 404
@@ -303,6 +304,46 @@ def test_public_pages_set_no_cookie_and_answer_head(client: TestClient) -> None:
         head = client.head(path)
         assert head.status_code == 200 and head.content == b"", path
     assert "ombud_csrf" in client.get("/me").headers["set-cookie"]
+
+
+def test_no_feed_or_verify_page_carries_the_requests_host(tmp_path: Path) -> None:
+    """The security review: feeds and the verify page's command were built from the Host
+    header, so anyone could have a shared cache keep, or a reader paste, their own host. They
+    now use ``server.public_url``, or relative links and a placeholder when it is unset."""
+    from ombud.deployment import init_deployment
+
+    init_deployment(tmp_path / "city", "pages.example/log")
+    evil = {"Host": "evil.example"}
+    feeds = ("/feeds/districts/north.atom", "/feeds/offices/public-works.atom")
+    for environ, address in (
+        ({}, None),
+        ({"OMBUD_SERVER_PUBLIC_URL": "https://city.example/ombud/"}, "https://city.example/ombud"),
+    ):
+        with (
+            Deployment.open(tmp_path / "city", with_key=False, environ=environ) as deployment,
+            TestClient(create_portal(deployment), base_url="http://127.0.0.1") as client,
+        ):
+            for path in feeds:
+                feed = client.get(path, headers=evil)
+                assert feed.status_code == 200, path
+                assert b"evil.example" not in feed.content, path
+                assert feed.headers["cache-control"] == "no-cache", path  # as the public pages
+                assert feed.headers["x-content-type-options"] == "nosniff", path
+                self_link = ElementTree.fromstring(feed.content).find(
+                    "{http://www.w3.org/2005/Atom}link[@rel='self']"
+                )
+                assert self_link is not None
+                assert self_link.attrib["href"] == (address or "") + path
+            verify = client.get("/verify", headers=evil)
+            assert verify.status_code == 200 and "evil.example" not in verify.text
+            command = html.unescape(verify.text.split("ombud verify ", 1)[1].split(" ", 1)[0])
+            if address is None:
+                assert command == "https://YOUR-CITY.example/"
+                assert "server.public_url" in verify.text  # says why, and what to put
+            else:
+                assert command == f"{address}/"
+                assert "YOUR-CITY" not in verify.text
+            assert client.head(feeds[0], headers=evil).headers["cache-control"] == "no-cache"
 
 
 def test_pages_answer_get_and_head_only(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ catches a deliberately flipped byte.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import random
 import shutil
@@ -22,6 +23,7 @@ import socket
 import statistics
 import tempfile
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -103,25 +105,27 @@ def serve_portal(data_dir: Path, console: Console, *, port: int = PORTAL_PORT) -
     from ombud.cli.demo_city import RESIDENT_KEY_FILE
     from ombud.web import create_portal
 
-    with Deployment.open(data_dir, with_key=False) as deployment:
-        app = create_portal(deployment)
-        sock = _listening(port)
-        url = f"http://127.0.0.1:{sock.getsockname()[1]}/"
-        console.print(f"[bold]portal[/] {url} (Ctrl-C to stop)", soft_wrap=True)
-        if (data_dir / RESIDENT_KEY_FILE).exists():
-            console.print(
-                f"[bold]my data[/] sign in at {url}me with the simulated resident's key in "
-                f"{data_dir / RESIDENT_KEY_FILE}",
-                soft_wrap=True,
-            )
-        config = uvicorn.Config(app, log_level="warning", server_header=False)
-        try:
-            uvicorn.Server(config).run(sockets=[sock])
-        except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C once it has shut down
-            pass
-        finally:
-            sock.close()
-        console.print("[bold]portal[/] stopped")
+    sock = _listening(port)
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}/"
+    try:
+        settings = Settings.load(data_dir)
+        if not settings.server.public_url:  # the demo's public address: the loopback it serves
+            settings = replace(settings, server=replace(settings.server, public_url=url))
+        with Deployment.open(data_dir, with_key=False, settings=settings) as deployment:
+            app = create_portal(deployment)
+            console.print(f"[bold]portal[/] {url} (Ctrl-C to stop)", soft_wrap=True)
+            if (data_dir / RESIDENT_KEY_FILE).exists():
+                console.print(
+                    f"[bold]my data[/] sign in at {url}me with the simulated resident's key in "
+                    f"{data_dir / RESIDENT_KEY_FILE}",
+                    soft_wrap=True,
+                )
+            config = uvicorn.Config(app, log_level="warning", server_header=False)
+            with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises Ctrl-C on exit
+                uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
+    console.print("[bold]portal[/] stopped")
 
 
 def _start_witnesses(data_dir: Path, console: Console, *, wait: bool = True) -> list[LocalWitness]:

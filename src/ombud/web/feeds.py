@@ -6,12 +6,17 @@ Threat model: feeds repeat what the public pages and the ledger say, nothing mor
 appears in them); the XML is built by ``xml.etree`` from values, never by pasting strings, so a
 title cannot inject markup, and a character XML 1.0 cannot carry (a control character in an
 office's signed note, recorded before such text was refused) is written as U+FFFD rather than
-making the whole feed unreadable; a feed holds at most ``MAX_ENTRIES`` entries.
+making the whole feed unreadable; a feed holds at most ``MAX_ENTRIES`` entries. Nothing in a
+feed comes from the request: its links are absolute under the configured public address
+(``server.public_url``) or, without one, relative (RFC 4287 §4.2.7.1 allows an IRI reference,
+resolved against the feed's own address), never built from a Host header anyone can set; ids
+are ``urn:uuid`` names derived from the log's origin, so they do not change with the address.
 """
 
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -22,7 +27,7 @@ from ombud.clock import format_time
 if TYPE_CHECKING:
     from ombud.deployment import Deployment
 
-__all__ = ["MAX_ENTRIES", "FeedEntry", "atom", "entries"]
+__all__ = ["MAX_ENTRIES", "FeedEntry", "atom", "entries", "feed_id"]
 
 MAX_ENTRIES = 100
 _ATOM = "http://www.w3.org/2005/Atom"
@@ -113,22 +118,31 @@ def entries(deployment: Deployment, kind: str, name: str) -> list[FeedEntry]:
     return found[:MAX_ENTRIES]
 
 
-def atom(title: str, self_url: str, base: str, items: list[FeedEntry]) -> bytes:
-    """The Atom document (UTF-8) for ``items``."""
+def feed_id(origin: str, path: str, entry: str = "") -> str:
+    """The atom:id of the feed at ``path`` (or of its entry ``entry``): a name-based UUID
+    (RFC 9562 version 5) of the log's origin, the path and the entry, the same whatever address
+    the feed was fetched at or the deployment later publishes."""
+    name = f"ombud-feed:{origin}{path}" + (f"#{entry}" if entry else "")
+    return uuid.uuid5(uuid.NAMESPACE_URL, name).urn
+
+
+def atom(title: str, path: str, items: list[FeedEntry], *, origin: str, base: str = "") -> bytes:
+    """The Atom document (UTF-8) at ``path`` for ``items``: links under ``base`` (the configured
+    public address, without a trailing slash) or relative when it is empty."""
     ET.register_namespace("", _ATOM)
     feed = ET.Element(f"{{{_ATOM}}}feed")
-    ET.SubElement(feed, f"{{{_ATOM}}}id").text = self_url
+    ET.SubElement(feed, f"{{{_ATOM}}}id").text = feed_id(origin, path)
     ET.SubElement(feed, f"{{{_ATOM}}}title").text = _xml(f"ombud — public business of {title}")
     updated = max((e.at for e in items), default=None)
     ET.SubElement(feed, f"{{{_ATOM}}}updated").text = (
         format_time(updated) if updated else "1970-01-01T00:00:00Z"
     )
-    ET.SubElement(feed, f"{{{_ATOM}}}link", rel="self", href=self_url)
+    ET.SubElement(feed, f"{{{_ATOM}}}link", rel="self", href=f"{base}{path}")
     author = ET.SubElement(feed, f"{{{_ATOM}}}author")
     ET.SubElement(author, f"{{{_ATOM}}}name").text = "ombud"
     for e in items:
         entry = ET.SubElement(feed, f"{{{_ATOM}}}entry")
-        ET.SubElement(entry, f"{{{_ATOM}}}id").text = f"{self_url}#{e.id}"
+        ET.SubElement(entry, f"{{{_ATOM}}}id").text = feed_id(origin, path, e.id)
         ET.SubElement(entry, f"{{{_ATOM}}}title").text = _xml(e.title)
         ET.SubElement(entry, f"{{{_ATOM}}}updated").text = format_time(e.at)
         ET.SubElement(entry, f"{{{_ATOM}}}summary").text = _xml(e.summary)

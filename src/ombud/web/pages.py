@@ -7,7 +7,9 @@ a post, a subject or the vault. "My data" is reached only through a session open
 resident's access key; its pages are ``no-store``; every form that changes state (sign-in,
 sign-out, erasure) checks a CSRF token and, when the browser sends one, the ``Origin``. Every
 page works without JavaScript, loads only this server's own assets under a CSP without
-``unsafe-inline``, and answers errors as pages, never tracebacks.
+``unsafe-inline``, and answers errors as pages, never tracebacks. No page or feed builds an
+address from the request's Host header (anyone can set it, and a shared cache or a pasted
+command would carry theirs): absolute addresses come from ``server.public_url`` only.
 """
 
 from __future__ import annotations
@@ -61,6 +63,9 @@ PORTAL_POLICY = (
 """The portal's CSP: this server's scripts, styles and images only, no inline code (the
 charts are inline SVG without style attributes), forms posted back here only."""
 MAP_FILE = "districts.geojson"
+PLACEHOLDER_URL = "https://YOUR-CITY.example"
+"""What the verify page's command shows for the server's address when ``server.public_url`` is
+unset, for the reader to replace."""
 """The city's districts (GeoJSON, RFC 7946) in the data directory, for the map."""
 SESSION_COOKIE = "ombud_session"
 CSRF_COOKIE = "ombud_csrf"
@@ -155,6 +160,7 @@ def create_router(
         else {}
     )
     rendered = _Charts()
+    public = deployment.settings.server.public_base()  # never the request's Host header
     trust = explorer.trust()  # the keys pages show and check against: fixed while serving
     trusted: dict[str, Any] = {
         "trust": trust,
@@ -491,9 +497,18 @@ def create_router(
         if kind not in ("districts", "offices") or not re.fullmatch(_DISTRICT, name):
             return failure(request, NotFoundError("feeds are /feeds/districts|offices/NAME.atom"))
         entries = feeds.entries(deployment, kind, name)
-        base = str(request.base_url).rstrip("/")
-        body = feeds.atom(f"{kind[:-1]} {name}", f"{base}/feeds/{kind}/{name}.atom", base, entries)
-        return Response(body, media_type="application/atom+xml; charset=utf-8")
+        body = feeds.atom(
+            f"{kind[:-1]} {name}",
+            f"/feeds/{kind}/{name}.atom",
+            entries,
+            origin=deployment.log.origin,
+            base=public,
+        )
+        return Response(
+            body,
+            media_type="application/atom+xml; charset=utf-8",
+            headers={"Cache-Control": "no-cache"},  # as the public pages: revalidated each time
+        )
 
     @page("/verify")
     def verify_page(request: Request) -> Response:
@@ -502,7 +517,8 @@ def create_router(
             "verify.html",
             title="How to verify",
             **trusted,
-            origin=str(request.base_url),
+            origin=f"{public or PLACEHOLDER_URL}/",
+            placeholder=not public,
         )
 
     @page("/static/{name}")
