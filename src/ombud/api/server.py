@@ -22,6 +22,20 @@ from ombud.config import Settings
 from ombud.deployment import Deployment
 from ombud.listen import parse_listen
 
+_log = logging.getLogger("ombud.serve")
+
+
+def startup_warnings(settings: Settings) -> list[str]:
+    """What an operator should fix before residents use this server, one line each."""
+    warnings = []
+    if not settings.server.public_url:
+        warnings.append(
+            "server.public_url is unset: feeds carry relative links, the verify page shows a "
+            "placeholder address and forms are checked against the request's Host header; set "
+            "it (or OMBUD_SERVER_PUBLIC_URL) to the https address residents use"
+        )
+    return warnings
+
 
 def run_server(settings: Settings, factory: Callable[..., FastAPI] = create_app) -> None:
     """Serve ``factory(deployment, …)`` (the API; ``ombud serve`` passes the portal's, which
@@ -29,6 +43,8 @@ def run_server(settings: Settings, factory: Callable[..., FastAPI] = create_app)
     host, port = parse_listen(settings.server.listen)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per witness request is noise
+    for warning in startup_warnings(settings):
+        _log.warning(warning)
     proxies = settings.server.proxy_list()
     with Deployment.open(settings.data_dir, settings=settings) as deployment:
         app = factory(deployment, sign_checkpoints=True, screen=True, access_log=True)

@@ -551,7 +551,9 @@ def create_router(
         """The posted form, after its CSRF token and origin are checked."""
         origin = request.headers.get("origin")
         if origin is not None and origin != "null":
-            own = urlsplit(str(request.base_url))
+            # the configured public address when there is one: the Host header is the sender's
+            # to choose (a rebound DNS name sends its own host in both headers)
+            own = urlsplit(public or str(request.base_url))
             try:
                 sent = urlsplit(origin)
             except ValueError:  # "http://[::1" and the like: no origin at all
