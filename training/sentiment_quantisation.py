@@ -92,6 +92,18 @@ with int8 arithmetic (``MatMulNBits`` ``accuracy_level=4``) ran 1.33 times as fa
 ``weights-int8`` in a scratch timing on one thread: not enough. ``MatMulNBits`` with 8 bits
 needs onnxruntime 1.23 or later (1.20-1.22 refuse it).
 
+A same-cost try, its rule committed before it was trained or scored (2026-12-06 evening):
+the shipped 3-layer student, retrained from the same teacher (``--layers 3``; the run is
+deterministic, so its ``static-minmax`` export must give the shipped model's dev figures),
+exported with ``static-percentile`` ranges, the variant that gained most on the 4-layer
+student at the shipped model's cost. Disclosed: that variant was picked for this try after
+its 4-layer val (0.737 against min-max's 0.734) was seen. It replaces the shipped model only
+if it labels each text the same alone as in batches (>= 99.9% of dev), is ahead of the
+shipped model on dev (temperature fitted on dev, no offsets) in at least 80% of 2,000 paired
+resamples, and runs ``ombud voice classify`` at no less than 0.9 times the shipped model's
+rate in the same alternating runs (``--share-of-shipped 0.9``, medians of 5), at 500 posts/s
+or more. Val is read only afterwards.
+
 Usage, after ``training/sentiment_distilled.py --layers 4 --teacher-epochs 2 --threads 2``::
 
     /tmp/train/bin/python training/sentiment_quantisation.py            # dev figures
@@ -265,7 +277,8 @@ def build(args: argparse.Namespace) -> dict[str, object]:
     shipped = onnx_logits(SHIPPED / "sentiment.onnx", dev_encoded)
     shipped += np.array(json.loads((SHIPPED / "sentiment.json").read_text())["calibration"]["bias"])
     report: dict[str, object] = {}
-    for name, make in VARIANTS.items():
+    for name in args.variants.split(","):
+        make = VARIANTS[name]
         target = model_dir(args, name)
         target.mkdir(exist_ok=True)
         make(fp32, target / "sentiment.onnx", calibration)
@@ -307,7 +320,7 @@ def speed(args: argparse.Namespace, runs: int = 5) -> dict[str, object]:
     lines = (args.data / "val_text.txt").read_text(encoding="utf-8") * 5
     count = lines.count("\n")
     trees = {"shipped": tree(args, "shipped", None)}
-    trees.update({n: tree(args, n, model_dir(args, n)) for n in VARIANTS})
+    trees.update({n: tree(args, n, model_dir(args, n)) for n in args.variants.split(",")})
     rates: dict[str, list[float]] = {n: [] for n in trees}
     python = REPO / ".venv" / "bin" / "python"
     for _ in range(runs):
@@ -329,12 +342,16 @@ def speed(args: argparse.Namespace, runs: int = 5) -> dict[str, object]:
     }
 
 
-def decide(dev: dict[str, dict], rates: dict[str, dict]) -> dict[str, object]:
-    """The rule of this module's docstring, applied to the dev report and the rates."""
+def decide(
+    dev: dict[str, dict], rates: dict[str, dict], share: float | None = None
+) -> dict[str, object]:
+    """The rule of this module's docstring, applied to the dev report and the rates; with
+    ``share``, a variant must also run at that share of the shipped model's rate or more."""
+    floor = max(RATE, share * rates["shipped"]["median"]) if share else RATE
     eligible = [
         name
         for name, d in dev.items()
-        if d["batch_1_agreement"] >= AGREEMENT and rates[name]["median"] >= RATE
+        if d["batch_1_agreement"] >= AGREEMENT and rates[name]["median"] >= floor
     ]
     if not eligible:
         return {"eligible": [], "choice": None, "replaces_shipped": False}
@@ -372,6 +389,13 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=REPO / "training-work")
     parser.add_argument("--out", type=Path, default=REPO / "training-work" / "quantised")
     parser.add_argument("--speed", action="store_true", help="whole-process rates")
+    parser.add_argument(
+        "--variants", default=",".join(VARIANTS), help="comma-separated: the variants to make"
+    )
+    parser.add_argument(
+        "--share-of-shipped", type=float,
+        help="the speed test: at least this share of the shipped model's rate, and 500 posts/s",
+    )  # fmt: skip
     parser.add_argument("--val", metavar="VARIANT", help="val figures, after the choice")
     args = parser.parse_args()
     if args.base is None:
@@ -384,7 +408,7 @@ def main() -> None:
     elif args.speed:
         result = speed(args)
         dev = json.loads((args.out / "dev.json").read_text())
-        result["decision"] = decide(dev, result)  # type: ignore[arg-type]
+        result["decision"] = decide(dev, result, args.share_of_shipped)  # type: ignore[arg-type]
     else:
         result = build(args)
     name = f"val-{args.val}" if args.val else "speed" if args.speed else "dev"
