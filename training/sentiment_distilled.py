@@ -2,7 +2,8 @@
 
 This script is not part of the installed package and never runs in production: it is how the
 shipped ``src/ombud/voice/models/sentiment.onnx`` and its card ``sentiment.json`` were made
-(2026-12-05, with ``--teacher-epochs 2 --threads 2``), so anyone can make them again. It writes
+(2026-12-05, with ``--teacher-epochs 2 --threads 2``), so anyone can make them again (remade
+on 2026-12-06: a byte-identical ``sentiment.onnx``). It writes
 to ``training-work/`` unless ``--target`` says otherwise; copy the model, its card and nothing
 else into the package, then remake the confusion matrix (``training/confusion.py``) and the
 simulated residents' writing styles (``training/calibrate_writing.py``), which both describe
