@@ -249,6 +249,15 @@ VARIANTS: dict[str, Callable[[Path, Path, list[list[int]]], None]] = {
 }
 
 
+def variant_names(text: str) -> list[str]:
+    """``--variants``: known names only, refused before any work starts."""
+    names = text.split(",")
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown variants {unknown}; known: {list(VARIANTS)}")
+    return names
+
+
 def alone(path: Path, encoded: list[list[int]]) -> np.ndarray:
     """Each text's logits at batch size 1."""
     import onnxruntime
@@ -284,7 +293,7 @@ def build(args: argparse.Namespace) -> dict[str, object]:
     shipped = onnx_logits(SHIPPED / "sentiment.onnx", dev_encoded)
     shipped += np.array(json.loads((SHIPPED / "sentiment.json").read_text())["calibration"]["bias"])
     report: dict[str, object] = {}
-    for name in args.variants.split(","):
+    for name in args.variants:
         make = VARIANTS[name]
         target = model_dir(args, name)
         target.mkdir(exist_ok=True)
@@ -327,7 +336,7 @@ def speed(args: argparse.Namespace, runs: int = 5) -> dict[str, object]:
     lines = (args.data / "val_text.txt").read_text(encoding="utf-8") * 5
     count = lines.count("\n")
     trees = {"shipped": tree(args, "shipped", None)}
-    trees.update({n: tree(args, n, model_dir(args, n)) for n in args.variants.split(",")})
+    trees.update({n: tree(args, n, model_dir(args, n)) for n in args.variants})
     rates: dict[str, list[float]] = {n: [] for n in trees}
     python = REPO / ".venv" / "bin" / "python"
     for _ in range(runs):
@@ -397,8 +406,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "training-work" / "quantised")
     parser.add_argument("--speed", action="store_true", help="whole-process rates")
     parser.add_argument(
-        "--variants", default=",".join(VARIANTS), help="comma-separated: the variants to make"
-    )
+        "--variants", type=variant_names, default=list(VARIANTS),
+        help="comma-separated: the variants to make",
+    )  # fmt: skip
     parser.add_argument(
         "--share-of-shipped", type=float,
         help="the speed test: at least this share of the shipped model's rate, and 500 posts/s",
